@@ -1,0 +1,8 @@
+//! callbox: the after-hours call answering appliance.
+//!
+//! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → `speech` → [`dialog`]
+//! → `queue` → `servicetitan`; [`config`] sits beside them. See ARCHITECTURE.md.
+
+pub mod config;
+pub mod dialog;
+pub mod telephony;

@@ -1,0 +1,1 @@
+//! SIP user agent server (skeleton).
