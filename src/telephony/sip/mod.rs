@@ -11,5 +11,6 @@ pub mod endpoint;
 pub mod message;
 pub mod registrar;
 pub mod security;
+pub mod udp;
 
 pub use endpoint::{CallEnd, CallEvent, CallKey, Endpoint, EndpointConfig, IncomingCall, Transmit};
