@@ -67,18 +67,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let path = file
                 .or(cli.config)
-                .unwrap_or_else(|| PathBuf::from(callbox::config::DEFAULT_PATH));
+                .unwrap_or_else(|| PathBuf::from(callbox::config::DEFAULT_CONFIG_PATH));
             let text = std::fs::read(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let issues = callbox::config::check_bytes(&text);
-            if issues.is_empty() {
-                println!("{}: OK", path.display());
-                return Ok(ExitCode::SUCCESS);
-            }
             for issue in &issues {
-                println!("{}: {issue}", path.display());
+                let level = if issue.is_error() { "error" } else { "warning" };
+                println!("{}: {level}: {issue}", path.display());
             }
-            Ok(ExitCode::from(2))
+            if issues.iter().any(|i| i.is_error()) {
+                return Ok(ExitCode::from(2));
+            }
+            println!("{}: OK", path.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Config {
             action: ConfigAction::Show,

@@ -141,8 +141,8 @@ pub async fn run(mut port: AudioPort, settings: AnsweringSettings) -> AnsweringO
     };
     player.abort();
     let recorded = match recorder {
-        Some(r) => match r.finish() {
-            Ok(()) => true,
+        Some(r) => match r.close() {
+            Ok(_) => true,
             Err(err) => {
                 warn!(error = %err, "recording could not be finalised");
                 false
