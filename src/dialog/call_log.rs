@@ -110,7 +110,7 @@ pub fn read_records(calls_dir: &Path) -> (Vec<CallRecord>, Vec<PathBuf>) {
             None => bad.push(path),
         }
     }
-    records.sort_by(|a, b| a.answered_at.cmp(&b.answered_at));
+    records.sort_by_key(|r| r.answered_at);
     (records, bad)
 }
 
@@ -156,7 +156,7 @@ mod tests {
             recording: Some("recordings/x.wav".into()),
             rtp: RtpRecord::default(),
         };
-        assert_eq!(record.key, "20260115T014200.000Z-a84b4c76e66710pc33atla");
+        assert_eq!(record.key, "20260115T014200.000Z-a84b4c76e66710pc33atlant");
         let path = write_record(dir.path(), &record).expect("write");
         assert!(path.exists());
         std::fs::write(dir.path().join("broken.json"), b"{\"key\":").expect("write");
