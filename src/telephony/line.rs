@@ -157,11 +157,13 @@ async fn offer_call(
         &offer.from,
         &config.shop.default_country,
     );
+    // Keep what was dialled even when it is not a full number (an extension, a short code).
     let dialled = caller_id::dialled_number(
         offer.request_uri_user.as_deref().unwrap_or(""),
         &offer.to,
         &config.shop.default_country,
-    );
+    )
+    .or_else(|| offer.request_uri_user.clone().filter(|u| !u.is_empty()));
     info!(
         %call,
         caller = caller.number.as_deref().unwrap_or("(withheld)"),
