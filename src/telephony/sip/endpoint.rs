@@ -321,6 +321,8 @@ struct Call {
     reinvite_tx: Option<TxKey>,
     bye: Option<ByeClientTx>,
     ring_deadline: Instant,
+    /// The application hung up before the ACK came: BYE goes out once it does (RFC 3261 §15).
+    bye_after_ack: bool,
 }
 
 /// The UAS core.
@@ -475,13 +477,8 @@ impl Endpoint {
             let _ = self.reject(now, call, 480, "Temporarily Unavailable");
         }
         for call in bye_done {
-            let reason = self
-                .calls
-                .get(&call)
-                .and_then(|c| c.bye.as_ref())
-                .map(|_| CallEnd::ByeTimeout)
-                .unwrap_or(CallEnd::ByeTimeout);
-            self.end_call(call, reason);
+            warn!(%call, "BYE never answered (Timer F); call closed");
+            self.end_call(call, CallEnd::ByeTimeout);
         }
     }
 
@@ -505,7 +502,7 @@ impl Endpoint {
         }
         match message::parse(data, self.config.max_message_bytes) {
             Ok(Inbound::KeepAlive) => {}
-            Ok(Inbound::Response(resp)) => self.handle_response(now, resp),
+            Ok(Inbound::Response(resp)) => self.handle_response(resp),
             Ok(Inbound::Request(req)) => self.handle_request(now, source, *req),
             Err(MessageError::BadRequest { reason }) => {
                 self.stats.bad_requests += 1;
@@ -604,7 +601,13 @@ impl Endpoint {
             .ok_or(EndpointError::NoSuchCall(call))?;
         match state {
             CallState::Ringing => self.reject(now, call, 480, "Temporarily Unavailable"),
-            CallState::Answered | CallState::Confirmed => {
+            CallState::Answered => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.bye_after_ack = true;
+                }
+                Ok(())
+            }
+            CallState::Confirmed => {
                 self.send_bye(now, call, None);
                 Ok(())
             }
@@ -832,6 +835,7 @@ impl Endpoint {
                 reinvite_tx: None,
                 bye: None,
                 ring_deadline: now + RING_LIMIT,
+                bye_after_ack: false,
             },
         );
         self.stats.calls_offered += 1;
@@ -1075,12 +1079,17 @@ impl Endpoint {
                 tx.deadline = now + TIMEOUT_64T1;
             }
         }
+        let mut bye_now = false;
         if let Some(c) = self.calls.get_mut(&call) {
             if c.state == CallState::Answered && req.cseq == c.invite_cseq {
                 c.state = CallState::Confirmed;
                 info!(%call, "call established (ACK)");
                 self.events.push_back(CallEvent::Confirmed { call });
+                bye_now = c.bye_after_ack;
             }
+        }
+        if bye_now {
+            self.send_bye(now, call, None);
         }
     }
 
@@ -1245,7 +1254,7 @@ impl Endpoint {
 
     // ----- responses ------------------------------------------------------------------------
 
-    fn handle_response(&mut self, now: Instant, resp: message::Response) {
+    fn handle_response(&mut self, resp: message::Response) {
         if resp.cseq_method != "BYE" {
             debug!(
                 status = resp.status,
@@ -1267,7 +1276,6 @@ impl Endpoint {
             return;
         };
         if resp.status >= 200 {
-            let _ = now;
             info!(%call, status = resp.status, "BYE answered");
             self.end_call(call, CallEnd::LocalBye);
         } else if let Some(bye) = self.calls.get_mut(&call).and_then(|c| c.bye.as_mut()) {

@@ -674,3 +674,21 @@ fn a_call_the_application_never_answers_is_refused() {
         }]
     );
 }
+
+#[test]
+fn hang_up_before_ack_waits_for_the_ack() {
+    let now = Instant::now();
+    let (mut ep, call, ringing) = ringing(now);
+    ep.answer(now, call, b"v=0\r\n").expect("answer");
+    drain(&mut ep);
+    ep.hang_up(now, call).expect("hang up");
+    assert!(drain(&mut ep).is_empty(), "no BYE before the ACK");
+    let tag = to_tag_of(&ringing);
+    ep.handle_datagram(
+        now,
+        addr(ATA),
+        &in_dialog("ACK", "z9hG4bK-ack", "c1", &tag, 1, ""),
+    );
+    let sent = drain(&mut ep);
+    assert!(sent.iter().any(|m| m.starts_with("BYE ")), "{sent:?}");
+}
