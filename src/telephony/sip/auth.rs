@@ -70,7 +70,8 @@ impl DigestAuthenticator {
         !self.accounts.is_empty()
     }
 
-    /// WWW-Authenticate values for a new challenge: SHA-256 first, MD5 for older ATAs.
+    /// WWW-Authenticate values for a new challenge: MD5 first, because many ATAs read only the
+    /// first challenge and know only MD5; SHA-256 (RFC 8760) second for those that prefer it.
     pub fn challenge(&mut self, now: Instant, stale: bool) -> Vec<String> {
         self.nonces
             .retain(|_, issued| now.saturating_duration_since(*issued) < NONCE_LIFETIME);
@@ -87,7 +88,7 @@ impl DigestAuthenticator {
         let nonce = super::message::random_token(32);
         self.nonces.insert(nonce.clone(), now);
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Sha256, Algorithm::Md5]
+        [Algorithm::Md5, Algorithm::Sha256]
             .iter()
             .map(|alg| {
                 format!(
@@ -265,6 +266,7 @@ mod tests {
         );
         let challenge = auth.challenge(now, false);
         assert_eq!(challenge.len(), 2);
+        assert!(challenge[0].contains("algorithm=MD5"), "MD5 first: {challenge:?}");
         let nonce = nonce_of(&challenge[1]);
         for alg in [Algorithm::Md5, Algorithm::Sha256] {
             let good = authorization(alg, "ht813", "s3cret", &nonce);
