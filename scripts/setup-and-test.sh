@@ -15,4 +15,4 @@ bash scripts/install-test-deps.sh
 # one at a time (2 shared cores; RTP timing is part of what they check): one test thread.
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-1}
-cargo test --locked "$@"
+cargo test --locked --no-fail-fast "$@"
