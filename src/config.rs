@@ -4,11 +4,21 @@
 //! `callbox config check` validates a file and names the key and the reason for every error.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::telephony::caller_id::dialling_plan;
+
+/// Where the appliance looks for its configuration when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/callbox/callbox.toml";
+
+/// Prefix of the environment variables that override single keys: `CALLBOX_<SECTION>_<KEY>`.
+pub const ENV_PREFIX: &str = "CALLBOX_";
 
 /// The whole configuration. Every section has defaults, so an empty file is valid.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub shop: ShopConfig,
@@ -48,6 +58,7 @@ pub struct SipConfig {
     /// Address written into Contact/SDP when `listen` is a wildcard (0.0.0.0); empty = guess.
     pub public_address: Option<IpAddr>,
     /// Peers (the ATA) allowed to talk to the box: addresses or CIDRs. Others get 403.
+    #[serde(deserialize_with = "deserialize_peers")]
     pub allowed_peers: Vec<ipnet::IpNet>,
     /// Requests per second accepted from one address outside the allow-list before dropping.
     pub stranger_rate_limit: u32,
@@ -69,6 +80,25 @@ pub struct SipConfig {
     pub user_agent: String,
 }
 
+/// Accepts bare addresses ("192.168.1.20") as well as CIDRs: an ATA is usually one address.
+fn deserialize_peers<'de, D>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let items = Vec::<String>::deserialize(deserializer)?;
+    items
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("`{s}` is not an IP address or CIDR"))
+                })
+        })
+        .collect()
+}
+
 /// Credentials an ATA uses for REGISTER digest authentication.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +113,24 @@ pub struct SipAccount {
 pub enum Codec {
     Pcmu,
     Pcma,
+}
+
+impl Codec {
+    /// The RTP/AVP encoding name (RFC 3551), as written in `a=rtpmap` and in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        }
+    }
+
+    /// The static payload type RFC 3551 assigns.
+    pub fn static_payload_type(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0,
+            Codec::Pcma => 8,
+        }
+    }
 }
 
 /// RTP media.
@@ -127,19 +175,6 @@ pub struct CallConfig {
 pub struct LogConfig {
     /// tracing filter, e.g. "info" or "callbox=debug".
     pub filter: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            shop: ShopConfig::default(),
-            storage: StorageConfig::default(),
-            sip: SipConfig::default(),
-            media: MediaConfig::default(),
-            call: CallConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for ShopConfig {
@@ -210,5 +245,1296 @@ impl Default for LogConfig {
         LogConfig {
             filter: "info".into(),
         }
+    }
+}
+
+/// How bad a [`ConfigIssue`] is: errors stop the box from starting, warnings are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem with a configuration, named by its key path (`sip.listen`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigIssue {
+    /// Dotted key path (`media.rtp_port_min`), or `line N` when a syntax error has no key.
+    pub key: String,
+    pub reason: String,
+    pub severity: Severity,
+}
+
+impl ConfigIssue {
+    fn error(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigIssue {
+            key: key.into(),
+            reason: reason.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    fn warning(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigIssue {
+            key: key.into(),
+            reason: reason.into(),
+            severity: Severity::Warning,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--config` named a file that does not exist.
+    #[error("config file {path} does not exist")]
+    NotFound { path: PathBuf },
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not text (binary garbage, wrong encoding).
+    #[error("config file {path} is not UTF-8 text: {reason}")]
+    NotText { path: PathBuf, reason: String },
+    /// An environment override did not parse.
+    #[error("environment variable {var} (key {key}): {reason}")]
+    Env {
+        var: String,
+        key: String,
+        reason: String,
+    },
+    /// The file (with overrides) parsed but has errors; every error is listed.
+    #[error("invalid configuration{}:{}", source_suffix(.path), IssueList(.issues))]
+    Invalid {
+        path: Option<PathBuf>,
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+fn source_suffix(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!(" in {}", p.display()),
+        None => String::new(),
+    }
+}
+
+struct IssueList<'a>(&'a [ConfigIssue]);
+
+impl fmt::Display for IssueList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for issue in self.0 {
+            write!(f, "\n  {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Directories under `storage.data_dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPaths {
+    pub root: PathBuf,
+    /// Caller audio, one WAV per call (`call.record`).
+    pub recordings: PathBuf,
+    /// One record per call (caller ID, digits, outcome) waiting for the job queue.
+    pub calls: PathBuf,
+}
+
+impl DataPaths {
+    /// Creates every directory (and parents) if missing.
+    pub fn create_all(&self) -> std::io::Result<()> {
+        for dir in [&self.root, &self.recordings, &self.calls] {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Loads the configuration: embedded defaults, then the file, then `CALLBOX_<SECTION>_<KEY>`
+    /// environment variables.
+    ///
+    /// `path` is `--config`: when given it must exist. When `None`, [`DEFAULT_CONFIG_PATH`] is read
+    /// if present, else the defaults are used alone. Warnings are logged, errors returned.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut env = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            // Only our variables matter; a non-UTF-8 one of ours must not be silently ignored.
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            if !name.starts_with(ENV_PREFIX) {
+                continue;
+            }
+            match value.into_string() {
+                Ok(value) => env.push((name, value)),
+                Err(_) => {
+                    return Err(ConfigError::Env {
+                        key: env_key_hint(&name),
+                        var: name,
+                        reason: "value is not valid UTF-8".into(),
+                    })
+                }
+            }
+        }
+        let config = Self::load_with(path, Path::new(DEFAULT_CONFIG_PATH), &env)?;
+        for issue in config.validate() {
+            tracing::warn!(key = %issue.key, "config: {}", issue.reason);
+        }
+        Ok(config)
+    }
+
+    /// [`Config::load`] with the default path and environment passed in, so tests need not touch
+    /// the process environment or `/etc`.
+    fn load_with(
+        path: Option<&Path>,
+        default_path: &Path,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let (file, mut table) = match path {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(ConfigError::NotFound {
+                        path: p.to_path_buf(),
+                    });
+                }
+                (Some(p.to_path_buf()), read_table(p)?)
+            }
+            None if default_path.exists() => {
+                (Some(default_path.to_path_buf()), read_table(default_path)?)
+            }
+            None => (None, toml::Table::new()),
+        };
+        let invalid = |issues: Vec<ConfigIssue>| ConfigError::Invalid {
+            path: file.clone(),
+            issues,
+        };
+
+        let structural = check_structure(&mut table);
+        if !structural.is_empty() {
+            return Err(invalid(structural));
+        }
+        apply_env(&mut table, env)?;
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    invalid(vec![ConfigIssue::error("(config)", e.message())])
+                })?;
+        let errors: Vec<ConfigIssue> = config
+            .validate()
+            .into_iter()
+            .filter(ConfigIssue::is_error)
+            .collect();
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(errors))
+        }
+    }
+
+    /// The directories the box writes under `storage.data_dir`.
+    pub fn data_paths(&self) -> DataPaths {
+        let root = self.storage.data_dir.clone();
+        DataPaths {
+            recordings: root.join("recordings"),
+            calls: root.join("calls"),
+            root,
+        }
+    }
+
+    /// Semantic checks on a parsed configuration. Returns every problem, errors and warnings.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut v = Vec::new();
+        self.validate_shop(&mut v);
+        if self.storage.data_dir.as_os_str().is_empty() {
+            v.push(ConfigIssue::error("storage.data_dir", "must not be empty"));
+        }
+        self.validate_sip(&mut v);
+        self.validate_media(&mut v);
+        self.validate_call(&mut v);
+        if self.log.filter.trim().is_empty() {
+            v.push(ConfigIssue::error(
+                "log.filter",
+                "must not be empty (e.g. \"info\")",
+            ));
+        } else if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.filter) {
+            v.push(ConfigIssue::error(
+                "log.filter",
+                format!("not a valid tracing filter: {e}"),
+            ));
+        }
+        v
+    }
+
+    fn validate_shop(&self, v: &mut Vec<ConfigIssue>) {
+        let shop = &self.shop;
+        if shop.name.trim().is_empty() {
+            v.push(ConfigIssue::warning(
+                "shop.name",
+                "is empty; the greeting will not name the shop",
+            ));
+        }
+        if dialling_plan(&shop.default_country).is_none() {
+            v.push(ConfigIssue::error(
+                "shop.default_country",
+                format!(
+                    "unsupported country `{}` (supported: {})",
+                    shop.default_country,
+                    crate::telephony::caller_id::DIALLING_PLANS
+                        .iter()
+                        .map(|p| p.country)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if !looks_like_iana_timezone(&shop.timezone) {
+            v.push(ConfigIssue::error(
+                "shop.timezone",
+                format!(
+                    "`{}` is not an IANA timezone name (e.g. \"America/Chicago\" or \"UTC\")",
+                    shop.timezone
+                ),
+            ));
+        }
+    }
+
+    fn validate_sip(&self, v: &mut Vec<ConfigIssue>) {
+        let sip = &self.sip;
+        if sip.listen.port() == 0 {
+            v.push(ConfigIssue::error(
+                "sip.listen",
+                "port must not be 0 (the ATA needs a fixed port, usually 5060)",
+            ));
+        }
+        if let Some(addr) = sip.public_address {
+            if addr.is_unspecified() || addr.is_multicast() {
+                v.push(ConfigIssue::error(
+                    "sip.public_address",
+                    format!("{addr} cannot be reached by the ATA; give the box's own address"),
+                ));
+            }
+        }
+        if sip.allowed_peers.is_empty() {
+            v.push(ConfigIssue::error(
+                "sip.allowed_peers",
+                "must list at least one address or CIDR (the ATA)",
+            ));
+        }
+        for net in &sip.allowed_peers {
+            if net.prefix_len() == 0 {
+                v.push(ConfigIssue::warning(
+                    "sip.allowed_peers",
+                    format!("{net} lets anyone on the network place calls to the box"),
+                ));
+            }
+        }
+        if sip.max_concurrent_calls < 1 {
+            v.push(ConfigIssue::error(
+                "sip.max_concurrent_calls",
+                "must be at least 1",
+            ));
+        }
+        for (key, value) in [
+            ("sip.user", &sip.user),
+            ("sip.realm", &sip.realm),
+            ("sip.user_agent", &sip.user_agent),
+        ] {
+            // These end up inside SIP headers; control characters would split or corrupt them.
+            if value.chars().any(char::is_control) {
+                v.push(ConfigIssue::error(
+                    key,
+                    "must not contain control characters",
+                ));
+            }
+        }
+        if sip.user.contains(['@', ' ', ':']) {
+            v.push(ConfigIssue::error(
+                "sip.user",
+                "must be a bare SIP user part (no `@`, `:` or spaces)",
+            ));
+        }
+        if !sip.accounts.is_empty() && sip.realm.trim().is_empty() {
+            v.push(ConfigIssue::error(
+                "sip.realm",
+                "must not be empty when sip.accounts are configured",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, account) in sip.accounts.iter().enumerate() {
+            let key = format!("sip.accounts[{i}].username");
+            if account.username.trim().is_empty() {
+                v.push(ConfigIssue::error(key, "must not be empty"));
+            } else if !seen.insert(account.username.as_str()) {
+                v.push(ConfigIssue::error(
+                    key,
+                    format!("duplicate username `{}`", account.username),
+                ));
+            }
+            if account.password.is_empty() {
+                v.push(ConfigIssue::warning(
+                    format!("sip.accounts[{i}].password"),
+                    "is empty",
+                ));
+            }
+        }
+        if sip.max_register_expires == 0 {
+            v.push(ConfigIssue::error(
+                "sip.max_register_expires",
+                "must be greater than 0",
+            ));
+        }
+        // 1024: below that even a bare INVITE with SDP does not fit; 65507: largest UDP payload.
+        if !(1024..=65507).contains(&sip.max_message_bytes) {
+            v.push(ConfigIssue::error(
+                "sip.max_message_bytes",
+                format!(
+                    "must be between 1024 and 65507 ({} given)",
+                    sip.max_message_bytes
+                ),
+            ));
+        }
+        if sip.answer_delay_ms > 60_000 {
+            v.push(ConfigIssue::warning(
+                "sip.answer_delay_ms",
+                format!(
+                    "{} ms is over a minute; most ATAs give up before that",
+                    sip.answer_delay_ms
+                ),
+            ));
+        }
+    }
+
+    fn validate_media(&self, v: &mut Vec<ConfigIssue>) {
+        let media = &self.media;
+        if media.codecs.is_empty() {
+            v.push(ConfigIssue::error(
+                "media.codecs",
+                "must list at least one codec (PCMU, PCMA)",
+            ));
+        }
+        let mut seen = Vec::new();
+        for codec in &media.codecs {
+            if seen.contains(codec) {
+                v.push(ConfigIssue::error(
+                    "media.codecs",
+                    format!("{} is listed twice", codec.name()),
+                ));
+            }
+            seen.push(*codec);
+        }
+        let (min, max) = (media.rtp_port_min, media.rtp_port_max);
+        if min < 1024 {
+            v.push(ConfigIssue::error(
+                "media.rtp_port_min",
+                format!("must be at least 1024 ({min} is a privileged port)"),
+            ));
+        }
+        if min % 2 != 0 {
+            // RTP uses even ports, RTCP the odd one above (RFC 3550 §11).
+            v.push(ConfigIssue::error(
+                "media.rtp_port_min",
+                format!("must be even ({min} given)"),
+            ));
+        }
+        if min >= max {
+            v.push(ConfigIssue::error(
+                "media.rtp_port_min",
+                format!("must be less than media.rtp_port_max ({min} >= {max})"),
+            ));
+        } else {
+            // Each call takes an even RTP port and the RTCP port above it.
+            let pairs = (usize::from(max) - usize::from(min)).div_ceil(2);
+            if pairs < self.sip.max_concurrent_calls {
+                v.push(ConfigIssue::error(
+                    "media.rtp_port_max",
+                    format!(
+                        "range {min}-{max} holds {pairs} RTP/RTCP port pairs, fewer than sip.max_concurrent_calls ({})",
+                        self.sip.max_concurrent_calls
+                    ),
+                ));
+            }
+        }
+        if !(96..=127).contains(&media.telephone_event_payload_type) {
+            v.push(ConfigIssue::error(
+                "media.telephone_event_payload_type",
+                format!(
+                    "must be a dynamic payload type in 96..=127 ({} given)",
+                    media.telephone_event_payload_type
+                ),
+            ));
+        }
+        if !(1..=10).contains(&media.jitter_buffer_frames) {
+            v.push(ConfigIssue::error(
+                "media.jitter_buffer_frames",
+                format!(
+                    "must be between 1 and 10 frames ({} given)",
+                    media.jitter_buffer_frames
+                ),
+            ));
+        }
+        if media.rtp_timeout_secs == 0 {
+            v.push(ConfigIssue::error(
+                "media.rtp_timeout_secs",
+                "must be greater than 0",
+            ));
+        }
+    }
+
+    fn validate_call(&self, v: &mut Vec<ConfigIssue>) {
+        let call = &self.call;
+        if let Some(wav) = &call.greeting_wav {
+            if wav.as_os_str().is_empty() {
+                v.push(ConfigIssue::error(
+                    "call.greeting_wav",
+                    "is empty; remove the key to use the built-in prompt",
+                ));
+            } else if !wav.is_file() {
+                v.push(ConfigIssue::error(
+                    "call.greeting_wav",
+                    format!("file {} does not exist", wav.display()),
+                ));
+            }
+        }
+        if call.max_call_secs == 0 {
+            v.push(ConfigIssue::error(
+                "call.max_call_secs",
+                "must be greater than 0",
+            ));
+        }
+        if call.idle_timeout_secs == 0 {
+            v.push(ConfigIssue::error(
+                "call.idle_timeout_secs",
+                "must be greater than 0",
+            ));
+        }
+        if !matches!(call.hangup_digit, '0'..='9' | '*' | '#' | 'A'..='D') {
+            v.push(ConfigIssue::error(
+                "call.hangup_digit",
+                format!(
+                    "`{}` is not a DTMF digit (0-9, *, #, A-D)",
+                    call.hangup_digit.escape_default()
+                ),
+            ));
+        }
+    }
+}
+
+/// Checks a configuration file's text: syntax, unknown keys, value types, then every semantic
+/// rule. Returns all issues found (empty = valid). Used by `callbox config check FILE`.
+pub fn check(text: &str) -> Vec<ConfigIssue> {
+    let mut table = match parse_table(text) {
+        Ok(t) => t,
+        Err(issue) => return vec![issue],
+    };
+    let mut issues = check_structure(&mut table);
+    // Bad keys were removed above, so the rest still deserializes and gets its semantic checks.
+    match toml::Value::Table(table).try_into::<Config>() {
+        Ok(config) => issues.extend(config.validate()),
+        Err(e) => issues.push(ConfigIssue::error("(config)", e.message())),
+    }
+    issues
+}
+
+/// [`check`] on raw bytes, for files that may not be text at all.
+pub fn check_bytes(bytes: &[u8]) -> Vec<ConfigIssue> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => check(text),
+        Err(e) => vec![ConfigIssue::error("(file)", not_text_reason(&e))],
+    }
+}
+
+/// The environment variable that overrides `section.key`.
+pub fn env_var_name(section: &str, key: &str) -> String {
+    format!("{ENV_PREFIX}{}_{}", section, key).to_uppercase()
+}
+
+fn not_text_reason(e: &std::str::Utf8Error) -> String {
+    format!(
+        "not UTF-8 text (invalid byte at offset {}); is this really a TOML file?",
+        e.valid_up_to()
+    )
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| ConfigError::NotText {
+        path: path.to_path_buf(),
+        reason: not_text_reason(&e),
+    })?;
+    parse_table(text).map_err(|issue| ConfigError::Invalid {
+        path: Some(path.to_path_buf()),
+        issues: vec![issue],
+    })
+}
+
+/// TOML syntax check. toml reports a byte span; map it to the key being defined there.
+fn parse_table(text: &str) -> Result<toml::Table, ConfigIssue> {
+    text.parse::<toml::Table>().map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start).min(text.len());
+        let (line, column) = line_column(text, offset);
+        ConfigIssue::error(
+            key_at_line(text, line),
+            format!("{} (line {line}, column {column})", one_line(e.message())),
+        )
+    })
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    // The span may fall inside a multi-byte character of a corrupt file; back up to a boundary.
+    let mut offset = offset;
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Best-effort key path of line `line` (1-based): the last `[section]` header above it plus the
+/// key assigned on that line.
+fn key_at_line(text: &str, line: usize) -> String {
+    let mut section = String::new();
+    let mut key = None;
+    for (i, l) in text.lines().enumerate().take(line) {
+        let t = l.trim();
+        if let Some(h) = t.strip_prefix('[') {
+            let h = h.trim_start_matches('[');
+            let name = h.split(']').next().unwrap_or("").trim();
+            section = name.trim_matches('"').to_string();
+            if i + 1 == line {
+                key = Some(String::new());
+            }
+        } else if i + 1 == line {
+            key = t
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_string());
+        }
+    }
+    match key {
+        Some(k) if !k.is_empty() && !section.is_empty() => format!("{section}.{k}"),
+        Some(k) if !k.is_empty() => k,
+        Some(_) if !section.is_empty() => section,
+        _ => format!("line {line}"),
+    }
+}
+
+/// Every section and key the configuration accepts, with a value of the right TOML type.
+/// Built from the defaults with optional values filled in, so it cannot drift from the structs.
+fn key_template() -> toml::Table {
+    let mut c = Config::default();
+    c.sip.public_address = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    c.sip.accounts = vec![SipAccount {
+        username: "ata".into(),
+        password: "secret".into(),
+    }];
+    c.call.greeting_wav = Some(PathBuf::from("greeting.wav"));
+    match toml::Value::try_from(&c) {
+        Ok(toml::Value::Table(t)) => t,
+        // Serializing plain structs of strings and numbers cannot fail.
+        _ => toml::Table::new(),
+    }
+}
+
+/// Unknown sections/keys and values of the wrong type. Offending keys are removed from `table`
+/// so the remainder can still be checked.
+fn check_structure(table: &mut toml::Table) -> Vec<ConfigIssue> {
+    let template = key_template();
+    let mut issues = Vec::new();
+    let sections: Vec<String> = table.keys().cloned().collect();
+    for section in sections {
+        let Some(template_section) = template.get(&section).and_then(toml::Value::as_table) else {
+            issues.push(ConfigIssue::error(
+                section.clone(),
+                format!(
+                    "unknown section `[{section}]`{}",
+                    did_you_mean(&section, template.keys())
+                ),
+            ));
+            table.remove(&section);
+            continue;
+        };
+        let Some(user_section) = table.get_mut(&section).and_then(toml::Value::as_table_mut) else {
+            issues.push(ConfigIssue::error(
+                section.clone(),
+                format!("must be a table (`[{section}]`)"),
+            ));
+            table.remove(&section);
+            continue;
+        };
+        let keys: Vec<String> = user_section.keys().cloned().collect();
+        for key in keys {
+            let path = format!("{section}.{key}");
+            if !template_section.contains_key(&key) {
+                let mut hint = did_you_mean(&key, template_section.keys());
+                if hint.is_empty() {
+                    // Right key, wrong section: common when copying snippets around.
+                    if let Some((other, _)) = template
+                        .iter()
+                        .find(|(_, t)| t.as_table().is_some_and(|t| t.contains_key(&key)))
+                    {
+                        hint = format!(" (did you mean `{other}.{key}`?)");
+                    }
+                }
+                issues.push(ConfigIssue::error(
+                    path.clone(),
+                    format!("unknown key `{path}`{hint}"),
+                ));
+                user_section.remove(&key);
+                continue;
+            }
+            let Some(value) = user_section.get(&key) else {
+                continue;
+            };
+            if let Err(reason) = check_one_key(&section, &key, value.clone()) {
+                issues.push(ConfigIssue::error(path, reason));
+                user_section.remove(&key);
+            }
+        }
+    }
+    issues
+}
+
+/// Deserializes a config holding only `section.key = value`: isolates type errors per key.
+fn check_one_key(section: &str, key: &str, value: toml::Value) -> Result<(), String> {
+    let mut inner = toml::Table::new();
+    inner.insert(key.to_string(), value);
+    let mut outer = toml::Table::new();
+    outer.insert(section.to_string(), toml::Value::Table(inner));
+    toml::Value::Table(outer)
+        .try_into::<Config>()
+        .map(|_| ())
+        .map_err(|e| one_line(e.message()))
+}
+
+/// toml's messages span several lines; an issue is printed on one.
+fn one_line(message: &str) -> String {
+    message.trim_end().replace('\n', "; ")
+}
+
+fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a String>) -> String {
+    let best = candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on short key names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Best guess at the key a `CALLBOX_…` variable names, for error messages.
+fn env_key_hint(var: &str) -> String {
+    var.strip_prefix(ENV_PREFIX)
+        .unwrap_or(var)
+        .to_lowercase()
+        .replacen('_', ".", 1)
+}
+
+/// Applies `CALLBOX_<SECTION>_<KEY>` overrides. The value is converted to the TOML type of the
+/// key's default (string, integer, bool; lists are comma-separated; lists of tables are TOML
+/// inline arrays) and then type-checked on its own so the error names the variable.
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    let template = key_template();
+    for (var, raw) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let rest = rest.to_lowercase();
+        // Section names contain no `_`, so the first `_` splits section from key.
+        let Some((section, key)) = rest.split_once('_') else {
+            continue;
+        };
+        // Other CALLBOX_ variables (e.g. CALLBOX_CONFIG for the CLI) are not ours to judge.
+        let Some(template_section) = template.get(section).and_then(toml::Value::as_table) else {
+            continue;
+        };
+        let env_err = |reason: String| ConfigError::Env {
+            var: var.clone(),
+            key: format!("{section}.{key}"),
+            reason,
+        };
+        let Some(kind) = template_section.get(key) else {
+            return Err(env_err(format!(
+                "unknown key{}",
+                did_you_mean(key, template_section.keys())
+            )));
+        };
+        let value = env_value(kind, raw).map_err(env_err)?;
+        check_one_key(section, key, value.clone()).map_err(env_err)?;
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(t) = entry.as_table_mut() {
+            t.insert(key.to_string(), value);
+        }
+    }
+    Ok(())
+}
+
+fn env_value(kind: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    let raw_trimmed = raw.trim();
+    Ok(match kind {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw_trimmed
+                .parse()
+                .map_err(|_| format!("`{raw}` is not a whole number"))?,
+        ),
+        toml::Value::Float(_) => toml::Value::Float(
+            raw_trimmed
+                .parse()
+                .map_err(|_| format!("`{raw}` is not a number"))?,
+        ),
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(match raw_trimmed.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => return Err(format!("`{raw}` is not true or false")),
+            })
+        }
+        toml::Value::Array(items) if items.iter().any(toml::Value::is_table) => {
+            // Lists of tables (sip.accounts) cannot be comma lists; take TOML inline syntax.
+            let doc: toml::Table = format!("v = {raw}")
+                .parse()
+                .map_err(|e: toml::de::Error| {
+                    format!(
+                        "expected a TOML inline array like [{{username = \"a\", password = \"b\"}}]: {}",
+                        one_line(e.message())
+                    )
+                })?;
+            doc.get("v")
+                .cloned()
+                .unwrap_or(toml::Value::Array(Vec::new()))
+        }
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+        toml::Value::Datetime(_) | toml::Value::Table(_) => {
+            return Err("this key cannot be set from the environment".into())
+        }
+    })
+}
+
+/// IANA zone names are `UTC`, or `Area/Location[/Sub]` with a known area. Checking the real
+/// zone database would need tzdata on the box; this catches typos like "CST" or "Chicago".
+fn looks_like_iana_timezone(tz: &str) -> bool {
+    const AREAS: &[&str] = &[
+        "Africa",
+        "America",
+        "Antarctica",
+        "Arctic",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+        "Etc",
+    ];
+    if matches!(tz, "UTC" | "Etc/UTC" | "GMT") {
+        return true;
+    }
+    let mut parts = tz.split('/');
+    let Some(area) = parts.next() else {
+        return false;
+    };
+    let rest: Vec<&str> = parts.collect();
+    AREAS.contains(&area)
+        && !rest.is_empty()
+        && rest.len() <= 2
+        && rest.iter().all(|p| {
+            !p.is_empty()
+                && p.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../firmware/etc/callbox/callbox.toml");
+
+    fn errors(text: &str) -> Vec<ConfigIssue> {
+        check(text)
+            .into_iter()
+            .filter(ConfigIssue::is_error)
+            .collect()
+    }
+
+    /// Asserts `text` yields an error on `key` whose reason contains `reason`.
+    fn assert_error(text: &str, key: &str, reason: &str) {
+        let issues = errors(text);
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.key == key && i.reason.contains(reason)),
+            "expected `{key}: …{reason}…` for {text:?}, got {issues:#?}"
+        );
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_with(None, Path::new("/nonexistent/callbox.toml"), &env(pairs))
+    }
+
+    #[test]
+    fn defaults_have_no_issues() {
+        assert_eq!(Config::default().validate(), vec![]);
+        assert_eq!(check(""), vec![]);
+    }
+
+    #[test]
+    fn example_parses_to_defaults_except_deliberate_differences() {
+        let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+        let mut expected = Config::default();
+        expected.storage.data_dir = PathBuf::from("/var/lib/callbox");
+        expected.sip.listen = "0.0.0.0:5060".parse().unwrap();
+        expected.sip.allowed_peers = vec!["192.168.1.0/24".parse().unwrap()];
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn example_passes_check_without_warnings() {
+        assert_eq!(check(EXAMPLE), vec![]);
+    }
+
+    #[test]
+    fn example_documents_every_key_with_its_env_var() {
+        // Uncomment `# key = value` and `# [[table]]` lines: then every key must be present,
+        // in the right section, and of the right type.
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with("[[")
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        }) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut table: toml::Table = uncommented.parse().unwrap();
+        assert_eq!(check_structure(&mut table), vec![]);
+        for (section, keys) in key_template() {
+            let keys = keys.as_table().unwrap();
+            for key in keys.keys() {
+                assert!(
+                    table.get(&section).and_then(|s| s.get(key)).is_some(),
+                    "{section}.{key} is not in the example file"
+                );
+                let var = env_var_name(&section, key);
+                assert!(EXAMPLE.contains(&var), "{var} is not in the example file");
+            }
+        }
+    }
+
+    #[test]
+    fn key_template_covers_optional_keys() {
+        let t = key_template();
+        assert!(t["sip"].get("public_address").is_some());
+        assert!(t["sip"].get("accounts").is_some());
+        assert!(t["call"].get("greeting_wav").is_some());
+    }
+
+    #[test]
+    fn semantic_rules() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("[sip]\nlisten = \"0.0.0.0:0\"", "sip.listen", "port must not be 0"),
+            ("[sip]\npublic_address = \"0.0.0.0\"", "sip.public_address", "cannot be reached"),
+            ("[sip]\nallowed_peers = []", "sip.allowed_peers", "at least one"),
+            ("[sip]\nmax_concurrent_calls = 0", "sip.max_concurrent_calls", "at least 1"),
+            ("[sip]\nuser = \"a@b\"", "sip.user", "bare SIP user"),
+            ("[sip]\nuser_agent = \"x\\r\\nVia: evil\"", "sip.user_agent", "control"),
+            ("[sip]\nmax_register_expires = 0", "sip.max_register_expires", "greater than 0"),
+            ("[sip]\nmax_message_bytes = 100", "sip.max_message_bytes", "between 1024 and 65507"),
+            (
+                "[sip]\nrealm = \"\"\n[[sip.accounts]]\nusername = \"a\"\npassword = \"b\"",
+                "sip.realm",
+                "must not be empty",
+            ),
+            (
+                "[[sip.accounts]]\nusername = \"\"\npassword = \"b\"",
+                "sip.accounts[0].username",
+                "must not be empty",
+            ),
+            (
+                "[[sip.accounts]]\nusername = \"a\"\npassword = \"b\"\n[[sip.accounts]]\nusername = \"a\"\npassword = \"c\"",
+                "sip.accounts[1].username",
+                "duplicate username `a`",
+            ),
+            ("[media]\ncodecs = []", "media.codecs", "at least one"),
+            ("[media]\ncodecs = [\"PCMU\", \"PCMA\", \"PCMU\"]", "media.codecs", "PCMU is listed twice"),
+            ("[media]\nrtp_port_min = 1000", "media.rtp_port_min", "at least 1024"),
+            ("[media]\nrtp_port_min = 10001", "media.rtp_port_min", "must be even"),
+            (
+                "[media]\nrtp_port_min = 10000\nrtp_port_max = 9000",
+                "media.rtp_port_min",
+                "must be less than media.rtp_port_max (10000 >= 9000)",
+            ),
+            (
+                "[media]\nrtp_port_min = 10000\nrtp_port_max = 10001\n[sip]\nmax_concurrent_calls = 2",
+                "media.rtp_port_max",
+                "1 RTP/RTCP port pairs",
+            ),
+            ("[media]\ntelephone_event_payload_type = 95", "media.telephone_event_payload_type", "96..=127"),
+            ("[media]\ntelephone_event_payload_type = 128", "media.telephone_event_payload_type", "96..=127"),
+            ("[media]\njitter_buffer_frames = 0", "media.jitter_buffer_frames", "between 1 and 10"),
+            ("[media]\njitter_buffer_frames = 11", "media.jitter_buffer_frames", "between 1 and 10"),
+            ("[media]\nrtp_timeout_secs = 0", "media.rtp_timeout_secs", "greater than 0"),
+            ("[call]\nmax_call_secs = 0", "call.max_call_secs", "greater than 0"),
+            ("[call]\nidle_timeout_secs = 0", "call.idle_timeout_secs", "greater than 0"),
+            ("[call]\nhangup_digit = \"x\"", "call.hangup_digit", "not a DTMF digit"),
+            ("[call]\nhangup_digit = \"a\"", "call.hangup_digit", "not a DTMF digit"),
+            ("[call]\ngreeting_wav = \"/nonexistent/hello.wav\"", "call.greeting_wav", "does not exist"),
+            ("[call]\ngreeting_wav = \"\"", "call.greeting_wav", "is empty"),
+            ("[shop]\ndefault_country = \"XX\"", "shop.default_country", "unsupported country `XX`"),
+            ("[shop]\ntimezone = \"CST\"", "shop.timezone", "not an IANA timezone"),
+            ("[shop]\ntimezone = \"Chicago\"", "shop.timezone", "not an IANA timezone"),
+            ("[shop]\ntimezone = \"Mars/Olympus\"", "shop.timezone", "not an IANA timezone"),
+            ("[storage]\ndata_dir = \"\"", "storage.data_dir", "must not be empty"),
+            ("[log]\nfilter = \"\"", "log.filter", "must not be empty"),
+            ("[log]\nfilter = \"callbox=loud\"", "log.filter", "not a valid tracing filter"),
+        ];
+        for (text, key, reason) in cases {
+            assert_error(text, key, reason);
+        }
+    }
+
+    #[test]
+    fn accepted_values() {
+        for text in [
+            "[call]\nhangup_digit = \"*\"",
+            "[call]\nhangup_digit = \"D\"",
+            "[shop]\ntimezone = \"UTC\"",
+            "[shop]\ntimezone = \"America/Argentina/Buenos_Aires\"",
+            "[shop]\ntimezone = \"Etc/GMT+5\"",
+            "[shop]\ndefault_country = \"gb\"",
+            "[media]\nrtp_port_min = 1024\nrtp_port_max = 1027",
+            "[sip]\nlisten = \"[::]:5060\"\nallowed_peers = [\"192.168.1.20\", \"fd00::/8\"]",
+        ] {
+            assert_eq!(errors(text), vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn warnings_are_not_errors() {
+        let issues = check("[sip]\nallowed_peers = [\"0.0.0.0/0\"]\n[shop]\nname = \"\"");
+        assert_eq!(issues.len(), 2, "{issues:#?}");
+        assert!(issues.iter().all(|i| !i.is_error()));
+        assert!(issues.iter().any(|i| i.key == "sip.allowed_peers"));
+    }
+
+    #[test]
+    fn greeting_wav_that_exists_is_fine() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let text = format!("[call]\ngreeting_wav = {:?}", file.path().to_str().unwrap());
+        assert_eq!(errors(&text), vec![]);
+    }
+
+    #[test]
+    fn all_errors_are_collected() {
+        let text = "[sip]\nlisen = \"0.0.0.0:5060\"\nmax_concurrent_calls = \"two\"\n\
+                    [media]\njitter_buffer_frames = 0\nrtp_timeout_secs = 0\n\
+                    [call]\nhangup_digit = \"x\"\n[bogus]\nx = 1";
+        let keys: Vec<String> = errors(text).into_iter().map(|i| i.key).collect();
+        for key in [
+            "sip.lisen",
+            "sip.max_concurrent_calls",
+            "media.jitter_buffer_frames",
+            "media.rtp_timeout_secs",
+            "call.hangup_digit",
+            "bogus",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_right_one() {
+        assert_error(
+            "[sip]\nlisen = \"0.0.0.0:5060\"",
+            "sip.lisen",
+            "unknown key `sip.lisen` (did you mean `listen`?)",
+        );
+        assert_error(
+            "[media]\nlisten = \"0.0.0.0:5060\"",
+            "media.listen",
+            "(did you mean `sip.listen`?)",
+        );
+        assert_error(
+            "[mdia]\ncodecs = []",
+            "mdia",
+            "unknown section `[mdia]` (did you mean `media`?)",
+        );
+        assert_error(
+            "[sip]\nzzzzzz = 1",
+            "sip.zzzzzz",
+            "unknown key `sip.zzzzzz`",
+        );
+        assert_error("sip = 5", "sip", "must be a table");
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        assert_error(
+            "[sip]\nlisten = \"garbage\"",
+            "sip.listen",
+            "invalid socket address",
+        );
+        assert_error(
+            "[sip]\nallowed_peers = [\"300.1.1.1/8\"]",
+            "sip.allowed_peers",
+            "",
+        );
+        assert_error("[media]\ncodecs = [\"G729\"]", "media.codecs", "G729");
+        assert_error("[media]\nrtp_port_min = 70000", "media.rtp_port_min", "");
+        assert_error("[media]\ninband_dtmf = \"yes\"", "media.inband_dtmf", "");
+        assert_error(
+            "[[sip.accounts]]\nusername = \"a\"",
+            "sip.accounts",
+            "password",
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line_and_key() {
+        assert_error("[sip]\nlisten = \"0.0.0.0:5060\n", "sip.listen", "line 2");
+        assert_error("[media]\ncodecs = [\"PCMU\",", "media.codecs", "line 2");
+        assert_error("[sip\n", "sip", "invalid table header; expected");
+        assert_error("= 1\n", "line 1", "line 1");
+    }
+
+    #[test]
+    fn corrupt_files_give_errors_not_panics() {
+        let issues = check_bytes(&[0xff, 0xfe, 0x00, 0x01, 0x80]);
+        assert_eq!(issues.len(), 1);
+        assert!(issues[0].reason.contains("not UTF-8"), "{issues:?}");
+        assert!(!errors("\0\u{1}\u{2}binary").is_empty());
+        // Every truncation of the example either checks clean or reports errors; never panics.
+        let mut truncated_with_errors = 0;
+        // Every 7th byte keeps this quick in debug builds while hitting every line and token kind.
+        for end in (0..EXAMPLE.len())
+            .step_by(7)
+            .filter(|&i| EXAMPLE.is_char_boundary(i))
+        {
+            if !errors(&EXAMPLE[..end]).is_empty() {
+                truncated_with_errors += 1;
+            }
+        }
+        assert!(truncated_with_errors > 0);
+    }
+
+    #[test]
+    fn issue_display() {
+        let issue = errors("[media]\nrtp_port_min = 10000\nrtp_port_max = 9000")
+            .into_iter()
+            .find(|i| i.key == "media.rtp_port_min")
+            .unwrap();
+        assert_eq!(
+            issue.to_string(),
+            "media.rtp_port_min: must be less than media.rtp_port_max (10000 >= 9000)"
+        );
+    }
+
+    #[test]
+    fn env_overrides_single_keys() {
+        let c = load_env(&[
+            ("CALLBOX_SIP_LISTEN", "0.0.0.0:5070"),
+            ("CALLBOX_STORAGE_DATA_DIR", "/var/lib/callbox"),
+            ("CALLBOX_SIP_ALLOWED_PEERS", "192.168.1.20, 10.0.0.0/24"),
+            ("CALLBOX_MEDIA_CODECS", "PCMA,PCMU"),
+            ("CALLBOX_MEDIA_INBAND_DTMF", "no"),
+            ("CALLBOX_SIP_MAX_CONCURRENT_CALLS", "4"),
+            ("CALLBOX_SIP_PUBLIC_ADDRESS", "192.168.1.10"),
+            ("CALLBOX_CALL_HANGUP_DIGIT", "*"),
+            ("CALLBOX_SHOP_NAME", "Cool Air HVAC"),
+            (
+                "CALLBOX_SIP_ACCOUNTS",
+                r#"[{username = "ht813", password = "pw"}]"#,
+            ),
+            // Not a config key: belongs to the CLI, must be ignored.
+            ("CALLBOX_CONFIG", "/tmp/x.toml"),
+            ("PATH", "/usr/bin"),
+        ])
+        .unwrap();
+        assert_eq!(c.sip.listen, "0.0.0.0:5070".parse().unwrap());
+        assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/callbox"));
+        assert_eq!(
+            c.sip.allowed_peers,
+            vec![
+                "192.168.1.20/32".parse().unwrap(),
+                "10.0.0.0/24".parse().unwrap()
+            ]
+        );
+        assert_eq!(c.media.codecs, vec![Codec::Pcma, Codec::Pcmu]);
+        assert!(!c.media.inband_dtmf);
+        assert_eq!(c.sip.max_concurrent_calls, 4);
+        assert_eq!(c.sip.public_address, Some("192.168.1.10".parse().unwrap()));
+        assert_eq!(c.call.hangup_digit, '*');
+        assert_eq!(c.shop.name, "Cool Air HVAC");
+        assert_eq!(c.sip.accounts[0].username, "ht813");
+        // Untouched keys keep their defaults.
+        assert_eq!(c.media.rtp_port_min, 10000);
+    }
+
+    #[test]
+    fn env_overrides_beat_the_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut file,
+            b"[sip]\nlisten = \"0.0.0.0:5060\"\nmax_concurrent_calls = 3\n",
+        )
+        .unwrap();
+        let c = Config::load_with(
+            Some(file.path()),
+            Path::new("/nonexistent"),
+            &env(&[("CALLBOX_SIP_LISTEN", "127.0.0.1:5080")]),
+        )
+        .unwrap();
+        assert_eq!(c.sip.listen.port(), 5080);
+        assert_eq!(c.sip.max_concurrent_calls, 3);
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        for (var, value, reason) in [
+            ("CALLBOX_SIP_LISTEN", "nonsense", "invalid socket address"),
+            (
+                "CALLBOX_SIP_MAX_CONCURRENT_CALLS",
+                "two",
+                "not a whole number",
+            ),
+            ("CALLBOX_SIP_MAX_CONCURRENT_CALLS", "-1", ""),
+            ("CALLBOX_MEDIA_INBAND_DTMF", "maybe", "not true or false"),
+            ("CALLBOX_MEDIA_CODECS", "PCMU,G729", "G729"),
+            ("CALLBOX_SIP_ALLOWED_PEERS", "10.0.0.0/33", ""),
+            ("CALLBOX_CALL_HANGUP_DIGIT", "##", ""),
+            ("CALLBOX_SIP_ACCOUNTS", "ht813:pw", "TOML inline array"),
+            ("CALLBOX_SIP_LISEN", "0.0.0.0:5060", "did you mean `listen`"),
+        ] {
+            match load_env(&[(var, value)]) {
+                Err(ConfigError::Env {
+                    var: v, reason: r, ..
+                }) => {
+                    assert_eq!(v, var);
+                    assert!(r.contains(reason), "{var}={value}: {r}");
+                }
+                other => panic!("{var}={value}: expected Env error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn env_override_that_breaks_a_rule_is_invalid() {
+        let err = load_env(&[("CALLBOX_MEDIA_JITTER_BUFFER_FRAMES", "0")]).unwrap_err();
+        match err {
+            ConfigError::Invalid { issues, .. } => {
+                assert_eq!(issues[0].key, "media.jitter_buffer_frames")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn explicit_path_must_exist() {
+        let err = Config::load_with(
+            Some(Path::new("/nonexistent/x.toml")),
+            Path::new("/nonexistent"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn default_path_used_when_present_else_defaults() {
+        assert_eq!(load_env(&[]).unwrap(), Config::default());
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"[shop]\nname = \"Acme\"\n").unwrap();
+        let c = Config::load_with(None, file.path(), &[]).unwrap();
+        assert_eq!(c.shop.name, "Acme");
+    }
+
+    #[test]
+    fn bad_files_report_the_path() {
+        let mut bin = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut bin, &[0xde, 0xad, 0xbe, 0xef, 0xff]).unwrap();
+        let err = Config::load_with(Some(bin.path()), Path::new("/nonexistent"), &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::NotText { .. }), "{err}");
+
+        let mut bad = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut bad,
+            b"[sip]\nlisen = 1\n[media]\njitter_buffer_frames = 0\n",
+        )
+        .unwrap();
+        let err = Config::load_with(Some(bad.path()), Path::new("/nonexistent"), &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&bad.path().display().to_string()), "{text}");
+        assert!(text.contains("sip.lisen"), "{text}");
+    }
+
+    #[test]
+    fn data_paths_under_data_dir() {
+        let mut c = Config::default();
+        c.storage.data_dir = PathBuf::from("/var/lib/callbox");
+        let p = c.data_paths();
+        assert_eq!(p.recordings, PathBuf::from("/var/lib/callbox/recordings"));
+        assert_eq!(p.calls, PathBuf::from("/var/lib/callbox/calls"));
+        let dir = tempfile::tempdir().unwrap();
+        c.storage.data_dir = dir.path().join("data");
+        c.data_paths().create_all().unwrap();
+        assert!(dir.path().join("data/recordings").is_dir());
+        assert!(dir.path().join("data/calls").is_dir());
+    }
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("lisen", "listen"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
     }
 }

@@ -1,8 +1,10 @@
 //! callbox: the after-hours call answering appliance.
 //!
 //! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → `speech` → [`dialog`]
-//! → `queue` → `servicetitan`; [`config`] sits beside them. See ARCHITECTURE.md.
+//! → `queue` → `servicetitan`; [`config`] sits beside them and [`app`] wires them together.
+//! See ARCHITECTURE.md.
 
+pub mod app;
 pub mod config;
 pub mod dialog;
 pub mod telephony;

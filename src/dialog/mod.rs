@@ -1,1 +1,7 @@
-//! The call flow (skeleton).
+//! The call flow: what the box says and does on a call, over the audio port.
+//!
+//! Until the speech layer exists the flow is [`answering`]: greeting, recording, digits.
+//! [`call_log`] keeps the record every call leaves behind.
+
+pub mod answering;
+pub mod call_log;

@@ -8,6 +8,7 @@ pub mod caller_id;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod line;
 pub mod media;
 pub mod rtp;
 pub mod sdp;

@@ -1,0 +1,203 @@
+//! Starting the appliance: binds the SIP socket, starts the line, and runs a call flow for
+//! every answered call. Wiring only; every decision lives in the modules it connects.
+
+use crate::config::{Config, DataPaths};
+use crate::dialog::answering::{self, AnsweringSettings};
+use crate::dialog::call_log::{self, CallRecord, CallerRecord, DigitRecord, RtpRecord};
+use crate::telephony::audio_port::DigitSource;
+use crate::telephony::caller_id::Presentation;
+use crate::telephony::line::{self, AnsweredCall};
+use crate::telephony::sip::{udp, EndpointConfig};
+use crate::telephony::wav;
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+/// The greeting played when none is configured (8 kHz mono 16-bit WAV).
+const BUILT_IN_GREETING: &[u8] = include_bytes!("../firmware/prompts/greeting.wav");
+
+/// Logs go to stderr, without colour or timestamps when journald is reading them (it adds
+/// its own).
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CALLBOX_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    let result = if under_journald {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+    if result.is_err() {
+        eprintln!("callbox: logging was already initialised");
+    }
+}
+
+/// Runs the appliance until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<()> {
+    let config = Arc::new(config);
+    let paths = config.data_paths();
+    paths
+        .create_all()
+        .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
+    let greeting = load_greeting(&config)?;
+
+    let socket = UdpSocket::bind(config.sip.listen)
+        .await
+        .with_context(|| format!("binding SIP to udp://{}", config.sip.listen))?;
+    let local = socket.local_addr().context("reading the SIP socket address")?;
+    let endpoint_config = EndpointConfig::from_config(&config.sip, local);
+    let (sip, events, sip_task) =
+        udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
+    info!(
+        sip = %local,
+        data_dir = %paths.root.display(),
+        allowed_peers = ?config.sip.allowed_peers,
+        "callbox listening for calls on udp://{local}"
+    );
+
+    let (calls_tx, mut calls_rx) = mpsc::channel::<AnsweredCall>(8);
+    let line_task = tokio::spawn(line::run(config.clone(), sip.clone(), events, calls_tx));
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            call = calls_rx.recv() => match call {
+                Some(call) => {
+                    let config = config.clone();
+                    let paths = paths.clone();
+                    let greeting = greeting.clone();
+                    tokio::spawn(async move {
+                        if let Err(err) = handle_call(call, &config, &paths, greeting).await {
+                            error!(error = %err, "call record could not be written");
+                        }
+                    });
+                }
+                None => {
+                    error!("the line stopped; exiting so systemd restarts the box");
+                    break;
+                }
+            },
+            _ = &mut shutdown => {
+                info!("shutting down");
+                break;
+            }
+        }
+    }
+    line_task.abort();
+    sip_task.abort();
+    Ok(())
+}
+
+fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {
+    let samples = match &config.call.greeting_wav {
+        Some(path) => wav::read_wav_8k_mono(path)
+            .with_context(|| format!("reading the greeting {}", path.display()))?,
+        None => wav::decode_wav_8k_mono(BUILT_IN_GREETING).context("decoding the built-in greeting")?,
+    };
+    Ok(Arc::from(samples))
+}
+
+async fn handle_call(
+    call: AnsweredCall,
+    config: &Config,
+    paths: &DataPaths,
+    greeting: Arc<[i16]>,
+) -> Result<()> {
+    let answered_at = chrono::Utc::now();
+    let key = call_log::record_key(answered_at, &call.call_id);
+    let recording_name = format!("{key}.wav");
+    let settings = AnsweringSettings {
+        greeting,
+        max_call: Duration::from_secs(config.call.max_call_secs),
+        idle_timeout: Duration::from_secs(config.call.idle_timeout_secs),
+        hangup_digit: config.call.hangup_digit,
+        recording_path: config
+            .call
+            .record
+            .then(|| paths.recordings.join(&recording_name)),
+    };
+    info!(%key, caller = ?call.caller.number, dialled = ?call.dialled, "call answered");
+    let outcome = answering::run(call.port, settings).await;
+    let stats = call.media.stats();
+    let record = CallRecord {
+        key: key.clone(),
+        call_id: call.call_id.clone(),
+        caller: CallerRecord {
+            number: call.caller.number.clone(),
+            display_name: call.caller.display_name.clone(),
+            presentation: match call.caller.presentation {
+                Presentation::Available => "available",
+                Presentation::Anonymous => "anonymous",
+                Presentation::Unavailable => "unavailable",
+            }
+            .to_string(),
+            raw: call.caller.raw.clone(),
+        },
+        dialled: call.dialled.clone(),
+        codec: call.codec.name().to_string(),
+        answered_at,
+        ended_at: chrono::Utc::now(),
+        end_reason: outcome.end_reason().to_string(),
+        digits: outcome
+            .digits
+            .iter()
+            .map(|d| DigitRecord {
+                digit: d.digit.to_string(),
+                source: match d.source {
+                    DigitSource::Rfc4733 => "rfc4733",
+                    DigitSource::InBand => "inband",
+                    DigitSource::SipInfo => "sip_info",
+                }
+                .to_string(),
+                at_ms: d.at_ms,
+            })
+            .collect(),
+        recording: outcome
+            .recorded
+            .then(|| format!("recordings/{recording_name}")),
+        rtp: RtpRecord {
+            packets_in: stats.packets_in,
+            packets_out: stats.packets_out,
+            lost: stats.lost,
+            garbage: stats.garbage,
+        },
+    };
+    let path = call_log::write_record(&paths.calls, &record)?;
+    info!(%key, end = %record.end_reason, digits = record.digits.len(), record = %path.display(), "call ended");
+    if record.end_reason == "transport_failed" {
+        warn!(%key, "call ended by a transport failure");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

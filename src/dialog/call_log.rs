@@ -1,0 +1,167 @@
+//! The record every call leaves behind: who called, what they pressed, how it ended, where
+//! the recording is. Written atomically (temp file, fsync, rename) so a power cut leaves
+//! either the old state or the whole record, never half a JSON file.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A call record could not be written.
+#[derive(Debug, Error)]
+pub enum CallLogError {
+    #[error("cannot write call record {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode call record: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Caller ID as stored in a record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CallerRecord {
+    /// E.164 number, when the caller presented one.
+    pub number: Option<String>,
+    pub display_name: Option<String>,
+    /// "available", "anonymous" or "unavailable".
+    pub presentation: String,
+    /// The header value it came from.
+    pub raw: String,
+}
+
+/// One key press.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DigitRecord {
+    pub digit: String,
+    /// "rfc4733", "inband" or "sip_info".
+    pub source: String,
+    /// Milliseconds after the answer.
+    pub at_ms: u64,
+}
+
+/// RTP counters at the end of the call.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RtpRecord {
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub lost: u64,
+    pub garbage: u64,
+}
+
+/// Everything the box keeps about one call.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CallRecord {
+    /// File stem shared by the record and its recording.
+    pub key: String,
+    pub call_id: String,
+    pub caller: CallerRecord,
+    pub dialled: Option<String>,
+    pub codec: String,
+    pub answered_at: chrono::DateTime<chrono::Utc>,
+    pub ended_at: chrono::DateTime<chrono::Utc>,
+    pub end_reason: String,
+    pub digits: Vec<DigitRecord>,
+    /// Path of the recording relative to the data directory.
+    pub recording: Option<String>,
+    pub rtp: RtpRecord,
+}
+
+/// Writes `record` to `<calls_dir>/<key>.json`.
+pub fn write_record(calls_dir: &Path, record: &CallRecord) -> Result<PathBuf, CallLogError> {
+    let path = calls_dir.join(format!("{}.json", record.key));
+    let tmp = calls_dir.join(format!(".{}.json.tmp", record.key));
+    let bytes = serde_json::to_vec_pretty(record)?;
+    let io = |source| CallLogError::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(calls_dir).map_err(io)?;
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(&bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    // The rename is durable only once the directory entry is.
+    if let Ok(dir) = std::fs::File::open(calls_dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(path)
+}
+
+/// Reads every call record under `calls_dir`, oldest first; unreadable files are skipped
+/// and named in the second list.
+pub fn read_records(calls_dir: &Path) -> (Vec<CallRecord>, Vec<PathBuf>) {
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    let Ok(entries) = std::fs::read_dir(calls_dir) else {
+        return (records, bad);
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        match std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<CallRecord>(&b).ok())
+        {
+            Some(r) => records.push(r),
+            None => bad.push(path),
+        }
+    }
+    records.sort_by_key(|r| r.answered_at);
+    (records, bad)
+}
+
+/// A file-name-safe key for a call: answer time plus a sanitised Call-ID fragment.
+pub fn record_key(answered_at: chrono::DateTime<chrono::Utc>, call_id: &str) -> String {
+    let fragment: String = call_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(24)
+        .collect();
+    format!("{}-{}", answered_at.format("%Y%m%dT%H%M%S%.3fZ"), fragment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_bad_files_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-15T01:42:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let record = CallRecord {
+            key: record_key(at, "a84b4c76e66710@pc33.atlanta.com"),
+            call_id: "a84b4c76e66710@pc33.atlanta.com".into(),
+            caller: CallerRecord {
+                number: Some("+13125550142".into()),
+                display_name: Some("SMITH JOHN".into()),
+                presentation: "available".into(),
+                raw: "\"SMITH JOHN\" <sip:3125550142@192.168.1.20>".into(),
+            },
+            dialled: Some("+15551234567".into()),
+            codec: "PCMU".into(),
+            answered_at: at,
+            ended_at: at,
+            end_reason: "remote_hangup".into(),
+            digits: vec![DigitRecord {
+                digit: "5".into(),
+                source: "rfc4733".into(),
+                at_ms: 1200,
+            }],
+            recording: Some("recordings/x.wav".into()),
+            rtp: RtpRecord::default(),
+        };
+        assert_eq!(record.key, "20260115T014200.000Z-a84b4c76e66710pc33atlant");
+        let path = write_record(dir.path(), &record).expect("write");
+        assert!(path.exists());
+        std::fs::write(dir.path().join("broken.json"), b"{\"key\":").expect("write");
+        let (records, bad) = read_records(dir.path());
+        assert_eq!(records, vec![record]);
+        assert_eq!(bad.len(), 1);
+    }
+}

@@ -1,0 +1,194 @@
+//! REGISTER bindings. ATAs register their FXO account with the server they forward calls to;
+//! the box keeps the bindings (address-of-record → contacts with expiry) so the web page can
+//! show that the ATA is alive, and answers with what RFC 3261 §10.3 asks for.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Registrations shorter than this get 423 Interval Too Brief.
+pub const MIN_EXPIRES: u32 = 60;
+/// Bindings kept per address-of-record; an ATA has one or two.
+const MAX_CONTACTS_PER_AOR: usize = 8;
+/// Addresses-of-record kept in all.
+const MAX_AORS: usize = 64;
+
+/// One contact of an address-of-record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub contact: String,
+    pub expires_at: Instant,
+    pub call_id: String,
+    pub cseq: u32,
+}
+
+/// Why a REGISTER was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterRefusal {
+    /// 423 with Min-Expires.
+    IntervalTooBrief,
+    /// 400: `*` mixed with other contacts or with a nonzero expiry.
+    BadWildcard,
+    /// 500 (RFC 3261 §10.3 step 7): an older CSeq for the same Call-ID.
+    OutOfOrder,
+    /// 503: the box will not hold more registrations.
+    Full,
+}
+
+/// A requested contact change: (contact URI, requested expiry in seconds).
+pub type ContactRequest = (String, u32);
+
+/// The registration table.
+#[derive(Debug, Default)]
+pub struct Registrar {
+    bindings: HashMap<String, Vec<Binding>>,
+}
+
+impl Registrar {
+    /// Applies a REGISTER: `contacts` empty means a query; `wildcard` is `Contact: *`.
+    /// Returns the bindings now current for `aor`, with seconds left.
+    #[allow(clippy::too_many_arguments)]
+    pub fn register(
+        &mut self,
+        now: Instant,
+        aor: &str,
+        call_id: &str,
+        cseq: u32,
+        contacts: &[ContactRequest],
+        wildcard: bool,
+        wildcard_expires: Option<u32>,
+        max_expires: u32,
+    ) -> Result<Vec<(String, u32)>, RegisterRefusal> {
+        self.expire(now);
+        if wildcard {
+            if !contacts.is_empty() || wildcard_expires != Some(0) {
+                return Err(RegisterRefusal::BadWildcard);
+            }
+            self.bindings.remove(aor);
+            return Ok(Vec::new());
+        }
+        if contacts
+            .iter()
+            .any(|(_, secs)| *secs != 0 && *secs < MIN_EXPIRES)
+        {
+            return Err(RegisterRefusal::IntervalTooBrief);
+        }
+        if !self.bindings.contains_key(aor) && self.bindings.len() >= MAX_AORS {
+            return Err(RegisterRefusal::Full);
+        }
+        let list = self.bindings.entry(aor.to_string()).or_default();
+        for (contact, secs) in contacts {
+            if let Some(existing) = list.iter().find(|b| &b.contact == contact) {
+                if existing.call_id == call_id && cseq <= existing.cseq {
+                    return Err(RegisterRefusal::OutOfOrder);
+                }
+            }
+            list.retain(|b| &b.contact != contact);
+            if *secs == 0 {
+                continue;
+            }
+            if list.len() >= MAX_CONTACTS_PER_AOR {
+                list.remove(0);
+            }
+            list.push(Binding {
+                contact: contact.clone(),
+                expires_at: now + Duration::from_secs(u64::from((*secs).min(max_expires))),
+                call_id: call_id.to_string(),
+                cseq,
+            });
+        }
+        let current = list
+            .iter()
+            .map(|b| {
+                let left = b.expires_at.saturating_duration_since(now).as_secs();
+                (b.contact.clone(), u32::try_from(left).unwrap_or(u32::MAX))
+            })
+            .collect();
+        if list.is_empty() {
+            self.bindings.remove(aor);
+        }
+        Ok(current)
+    }
+
+    /// Drops expired bindings.
+    pub fn expire(&mut self, now: Instant) {
+        for list in self.bindings.values_mut() {
+            list.retain(|b| b.expires_at > now);
+        }
+        self.bindings.retain(|_, list| !list.is_empty());
+    }
+
+    /// Current bindings of every address-of-record (for status pages).
+    pub fn snapshot(&self, now: Instant) -> Vec<(String, String, u64)> {
+        let mut out: Vec<_> = self
+            .bindings
+            .iter()
+            .flat_map(|(aor, list)| {
+                list.iter().filter(|b| b.expires_at > now).map(move |b| {
+                    (
+                        aor.clone(),
+                        b.contact.clone(),
+                        b.expires_at.saturating_duration_since(now).as_secs(),
+                    )
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_refreshes_and_removes() {
+        let now = Instant::now();
+        let mut r = Registrar::default();
+        let c = vec![("sip:ht813@10.0.0.2:5062".to_string(), 3600)];
+        let got = r
+            .register(now, "sip:ht813@box", "cid", 1, &c, false, None, 600)
+            .expect("ok");
+        assert_eq!(got, vec![("sip:ht813@10.0.0.2:5062".to_string(), 600)]);
+        assert_eq!(
+            r.register(now, "sip:ht813@box", "cid", 1, &c, false, None, 600),
+            Err(RegisterRefusal::OutOfOrder)
+        );
+        let remove = vec![("sip:ht813@10.0.0.2:5062".to_string(), 0)];
+        let got = r
+            .register(now, "sip:ht813@box", "cid", 2, &remove, false, None, 600)
+            .expect("ok");
+        assert!(got.is_empty());
+        assert!(r.snapshot(now).is_empty());
+    }
+
+    #[test]
+    fn bindings_expire() {
+        let now = Instant::now();
+        let mut r = Registrar::default();
+        let c = vec![("sip:a@10.0.0.2".to_string(), 60)];
+        r.register(now, "aor", "x", 1, &c, false, None, 600)
+            .expect("ok");
+        assert_eq!(r.snapshot(now).len(), 1);
+        assert!(r.snapshot(now + Duration::from_secs(61)).is_empty());
+    }
+
+    #[test]
+    fn too_brief_and_bad_wildcard_are_refused() {
+        let now = Instant::now();
+        let mut r = Registrar::default();
+        let c = vec![("sip:a@10.0.0.2".to_string(), 10)];
+        assert_eq!(
+            r.register(now, "aor", "x", 1, &c, false, None, 600),
+            Err(RegisterRefusal::IntervalTooBrief)
+        );
+        assert_eq!(
+            r.register(now, "aor", "x", 1, &[], true, Some(30), 600),
+            Err(RegisterRefusal::BadWildcard)
+        );
+        assert_eq!(
+            r.register(now, "aor", "x", 1, &[], true, Some(0), 600),
+            Ok(vec![])
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! Runs the [`Endpoint`] on a UDP socket: datagrams and the clock in, datagrams and call
+//! events out, commands from the application applied between them. One task owns the
+//! endpoint, so the protocol core needs no locks.
+
+use super::endpoint::{CallEvent, CallKey, Endpoint, EndpointConfig, EndpointError};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+/// A command could not be carried out.
+#[derive(Debug, Error)]
+pub enum SipCommandError {
+    #[error("the SIP endpoint has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+}
+
+#[derive(Debug)]
+enum Command {
+    Answer(CallKey, Vec<u8>, oneshot::Sender<Result<(), EndpointError>>),
+    Reject(CallKey, u16, String, oneshot::Sender<Result<(), EndpointError>>),
+    AnswerReoffer(CallKey, Vec<u8>, oneshot::Sender<Result<(), EndpointError>>),
+    RejectReoffer(CallKey, u16, String, oneshot::Sender<Result<(), EndpointError>>),
+    HangUp(CallKey, oneshot::Sender<Result<(), EndpointError>>),
+    Status(oneshot::Sender<SipStatus>),
+}
+
+/// A snapshot for the status page.
+#[derive(Debug, Clone)]
+pub struct SipStatus {
+    pub local_addr: SocketAddr,
+    pub live_calls: usize,
+    pub stats: super::endpoint::EndpointStats,
+    /// (address-of-record, contact, seconds left)
+    pub registrations: Vec<(String, String, u64)>,
+}
+
+/// The application's handle on the running endpoint. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SipHandle {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+}
+
+macro_rules! call_command {
+    ($self:ident, $variant:ident $(, $arg:expr)*) => {{
+        let (tx, rx) = oneshot::channel();
+        $self
+            .commands
+            .send(Command::$variant($($arg,)* tx))
+            .await
+            .map_err(|_| SipCommandError::Stopped)?;
+        rx.await.map_err(|_| SipCommandError::Stopped)?.map_err(SipCommandError::from)
+    }};
+}
+
+impl SipHandle {
+    /// The address the endpoint listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub async fn answer(&self, call: CallKey, sdp: Vec<u8>) -> Result<(), SipCommandError> {
+        call_command!(self, Answer, call, sdp)
+    }
+
+    pub async fn reject(
+        &self,
+        call: CallKey,
+        status: u16,
+        reason: &str,
+    ) -> Result<(), SipCommandError> {
+        call_command!(self, Reject, call, status, reason.to_string())
+    }
+
+    pub async fn answer_reoffer(
+        &self,
+        call: CallKey,
+        sdp: Vec<u8>,
+    ) -> Result<(), SipCommandError> {
+        call_command!(self, AnswerReoffer, call, sdp)
+    }
+
+    pub async fn reject_reoffer(
+        &self,
+        call: CallKey,
+        status: u16,
+        reason: &str,
+    ) -> Result<(), SipCommandError> {
+        call_command!(self, RejectReoffer, call, status, reason.to_string())
+    }
+
+    pub async fn hang_up(&self, call: CallKey) -> Result<(), SipCommandError> {
+        call_command!(self, HangUp, call)
+    }
+
+    pub async fn status(&self) -> Result<SipStatus, SipCommandError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Status(tx))
+            .await
+            .map_err(|_| SipCommandError::Stopped)?;
+        rx.await.map_err(|_| SipCommandError::Stopped)
+    }
+}
+
+/// Starts the endpoint on a bound socket. Call events arrive on the returned receiver; the
+/// task ends when every [`SipHandle`] is dropped.
+pub fn spawn(
+    socket: UdpSocket,
+    config: EndpointConfig,
+) -> std::io::Result<(SipHandle, mpsc::UnboundedReceiver<CallEvent>, JoinHandle<()>)> {
+    let local_addr = socket.local_addr()?;
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let endpoint = Endpoint::new(config);
+    let task = tokio::spawn(run(socket, endpoint, cmd_rx, ev_tx));
+    Ok((
+        SipHandle {
+            commands: cmd_tx,
+            local_addr,
+        },
+        ev_rx,
+        task,
+    ))
+}
+
+async fn run(
+    socket: UdpSocket,
+    mut endpoint: Endpoint,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<CallEvent>,
+) {
+    let local_addr = socket.local_addr().ok();
+    // Whole datagrams are read so oversized ones can be recognised and dropped by the core.
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let wake = endpoint
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((len, source)) => endpoint.handle_datagram(Instant::now(), source, &buf[..len]),
+                // Linux reports an earlier send's ICMP port-unreachable here; not fatal.
+                Err(err) => debug!(error = %err, "UDP receive error"),
+            },
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                endpoint.handle_timeout(Instant::now());
+            }
+            command = commands.recv() => match command {
+                Some(command) => apply(&mut endpoint, command, local_addr),
+                None => break,
+            },
+        }
+        while let Some(transmit) = endpoint.poll_transmit() {
+            if let Err(err) = socket.send_to(&transmit.payload, transmit.destination).await {
+                warn!(destination = %transmit.destination, error = %err, "SIP send failed");
+            }
+        }
+        while let Some(event) = endpoint.poll_event() {
+            if events.send(event).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn apply(endpoint: &mut Endpoint, command: Command, local_addr: Option<SocketAddr>) {
+    let now = Instant::now();
+    match command {
+        Command::Answer(call, sdp, reply) => {
+            let _ = reply.send(endpoint.answer(now, call, &sdp));
+        }
+        Command::Reject(call, status, reason, reply) => {
+            let _ = reply.send(endpoint.reject(now, call, status, &reason));
+        }
+        Command::AnswerReoffer(call, sdp, reply) => {
+            let _ = reply.send(endpoint.answer_reoffer(now, call, &sdp));
+        }
+        Command::RejectReoffer(call, status, reason, reply) => {
+            let _ = reply.send(endpoint.reject_reoffer(now, call, status, &reason));
+        }
+        Command::HangUp(call, reply) => {
+            let _ = reply.send(endpoint.hang_up(now, call));
+        }
+        Command::Status(reply) => {
+            let _ = reply.send(SipStatus {
+                local_addr: local_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                live_calls: endpoint.live_calls(),
+                stats: endpoint.stats(),
+                registrations: endpoint.registrations(now),
+            });
+        }
+    }
+}
