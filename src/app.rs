@@ -53,7 +53,9 @@ pub async fn run(config: Config) -> Result<()> {
     let socket = UdpSocket::bind(config.sip.listen)
         .await
         .with_context(|| format!("binding SIP to udp://{}", config.sip.listen))?;
-    let local = socket.local_addr().context("reading the SIP socket address")?;
+    let local = socket
+        .local_addr()
+        .context("reading the SIP socket address")?;
     let endpoint_config = EndpointConfig::from_config(&config.sip, local);
     let (sip, events, sip_task) =
         udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
@@ -102,7 +104,9 @@ fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {
     let samples = match &config.call.greeting_wav {
         Some(path) => wav::read_wav_8k_mono(path)
             .with_context(|| format!("reading the greeting {}", path.display()))?,
-        None => wav::decode_wav_8k_mono(BUILT_IN_GREETING).context("decoding the built-in greeting")?,
+        None => {
+            wav::decode_wav_8k_mono(BUILT_IN_GREETING).context("decoding the built-in greeting")?
+        }
     };
     Ok(Arc::from(samples))
 }

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "callbox", version, about = "After-hours call answering for HVAC shops")]
+#[command(
+    name = "callbox",
+    version,
+    about = "After-hours call answering for HVAC shops"
+)]
 struct Cli {
     /// Configuration file (default: /etc/callbox/callbox.toml when it exists).
     #[arg(long, global = true, env = "CALLBOX_CONFIG")]
@@ -68,8 +72,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let path = file
                 .or(cli.config)
                 .unwrap_or_else(|| PathBuf::from(callbox::config::DEFAULT_CONFIG_PATH));
-            let text = std::fs::read(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let issues = callbox::config::check_bytes(&text);
             for issue in &issues {
                 let level = if issue.is_error() { "error" } else { "warning" };

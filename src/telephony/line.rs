@@ -64,7 +64,8 @@ pub async fn run(
     while let Some(event) = events.recv().await {
         match event {
             CallEvent::Offered { call, offer } => {
-                if let Some(live) = offer_call(&config, &sip, &answered, local_ip, call, offer).await
+                if let Some(live) =
+                    offer_call(&config, &sip, &answered, local_ip, call, offer).await
                 {
                     calls.insert(call, live);
                 }
@@ -126,7 +127,9 @@ async fn offer_call(
         Ok(n) => n,
         Err(err) => {
             info!(%call, error = %err, "refusing the call's media offer");
-            let _ = sip.reject(call, err.sip_status(), reason_phrase(err.sip_status())).await;
+            let _ = sip
+                .reject(call, err.sip_status(), reason_phrase(err.sip_status()))
+                .await;
             return None;
         }
     };
@@ -233,7 +236,13 @@ async fn watch_call_end(
     }
 }
 
-async fn reoffer(config: &Config, sip: &SipHandle, call: CallKey, live: &mut LiveCall, sdp_bytes: &[u8]) {
+async fn reoffer(
+    config: &Config,
+    sip: &SipHandle,
+    call: CallKey,
+    live: &mut LiveCall,
+    sdp_bytes: &[u8],
+) {
     let text = String::from_utf8_lossy(sdp_bytes);
     let negotiated = if sdp_bytes.is_empty() {
         // Offerless re-INVITE (session refresh): offer what we have now.

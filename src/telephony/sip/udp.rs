@@ -23,9 +23,19 @@ pub enum SipCommandError {
 #[derive(Debug)]
 enum Command {
     Answer(CallKey, Vec<u8>, oneshot::Sender<Result<(), EndpointError>>),
-    Reject(CallKey, u16, String, oneshot::Sender<Result<(), EndpointError>>),
+    Reject(
+        CallKey,
+        u16,
+        String,
+        oneshot::Sender<Result<(), EndpointError>>,
+    ),
     AnswerReoffer(CallKey, Vec<u8>, oneshot::Sender<Result<(), EndpointError>>),
-    RejectReoffer(CallKey, u16, String, oneshot::Sender<Result<(), EndpointError>>),
+    RejectReoffer(
+        CallKey,
+        u16,
+        String,
+        oneshot::Sender<Result<(), EndpointError>>,
+    ),
     HangUp(CallKey, oneshot::Sender<Result<(), EndpointError>>),
     Status(oneshot::Sender<SipStatus>),
 }
@@ -78,11 +88,7 @@ impl SipHandle {
         call_command!(self, Reject, call, status, reason.to_string())
     }
 
-    pub async fn answer_reoffer(
-        &self,
-        call: CallKey,
-        sdp: Vec<u8>,
-    ) -> Result<(), SipCommandError> {
+    pub async fn answer_reoffer(&self, call: CallKey, sdp: Vec<u8>) -> Result<(), SipCommandError> {
         call_command!(self, AnswerReoffer, call, sdp)
     }
 
@@ -114,7 +120,11 @@ impl SipHandle {
 pub fn spawn(
     socket: UdpSocket,
     config: EndpointConfig,
-) -> std::io::Result<(SipHandle, mpsc::UnboundedReceiver<CallEvent>, JoinHandle<()>)> {
+) -> std::io::Result<(
+    SipHandle,
+    mpsc::UnboundedReceiver<CallEvent>,
+    JoinHandle<()>,
+)> {
     let local_addr = socket.local_addr()?;
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -158,7 +168,10 @@ async fn run(
             },
         }
         while let Some(transmit) = endpoint.poll_transmit() {
-            if let Err(err) = socket.send_to(&transmit.payload, transmit.destination).await {
+            if let Err(err) = socket
+                .send_to(&transmit.payload, transmit.destination)
+                .await
+            {
                 warn!(destination = %transmit.destination, error = %err, "SIP send failed");
             }
         }
