@@ -42,8 +42,7 @@ pub fn init_logging(filter: &str) {
 }
 
 /// Runs the appliance until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> Result<()> {
-    let config = Arc::new(config);
+pub async fn run(mut config: Config) -> Result<()> {
     let paths = config.data_paths();
     paths
         .create_all()
@@ -56,6 +55,8 @@ pub async fn run(config: Config) -> Result<()> {
     let local = socket
         .local_addr()
         .context("reading the SIP socket address")?;
+    config.sip.public_address = Some(advertised_ip(&config, local));
+    let config = Arc::new(config);
     let endpoint_config = EndpointConfig::from_config(&config.sip, local);
     let (sip, events, sip_task) =
         udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
@@ -98,6 +99,31 @@ pub async fn run(config: Config) -> Result<()> {
     line_task.abort();
     sip_task.abort();
     Ok(())
+}
+
+/// The address the box writes into Contact and SDP: the configured one, the bound one, or,
+/// when bound to a wildcard, the local interface that routes to the ATA (a UDP connect sends
+/// nothing; it only asks the kernel which interface it would use).
+fn advertised_ip(config: &Config, bound: std::net::SocketAddr) -> std::net::IpAddr {
+    if let Some(ip) = config.sip.public_address {
+        return ip;
+    }
+    if !bound.ip().is_unspecified() {
+        return bound.ip();
+    }
+    for net in &config.sip.allowed_peers {
+        let peer = net.network();
+        if peer.is_unspecified() || peer.is_loopback() {
+            continue;
+        }
+        let probe = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
+            .and_then(|s| s.connect((peer, 5060)).and_then(|_| s.local_addr()));
+        if let Ok(local) = probe {
+            return local.ip();
+        }
+    }
+    warn!("cannot tell which address the ATA reaches the box on; set sip.public_address");
+    std::net::IpAddr::from([127, 0, 0, 1])
 }
 
 fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {

@@ -147,7 +147,7 @@ impl EventDeduper {
                 && !marker
                 && active.duration >= 0xFF00
                 && since > 0
-                && since <= 0x1_0000 + u32::from(SAMPLE_RATE / 5)
+                && since <= 0x1_0000 + SAMPLE_RATE / 5
             {
                 let previous = active.timestamp;
                 active.timestamp = timestamp;

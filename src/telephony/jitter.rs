@@ -263,7 +263,7 @@ impl JitterBuffer {
                 return Err(PushOutcome::Stray);
             }
             Ok(PushOutcome::Accepted)
-        } else if delta < 0 && delta >= -MAX_MISORDER {
+        } else if (-MAX_MISORDER..0).contains(&delta) {
             Err(PushOutcome::Late)
         } else if self.bad_seq == Some(seq) {
             // Second packet in sequence after a big jump: the sender restarted its numbering.

@@ -134,7 +134,7 @@ async fn offer_call(
         }
     };
     let sockets = match media::bind_rtp(
-        local_ip,
+        config.sip.listen.ip(),
         config.media.rtp_port_min,
         config.media.rtp_port_max,
     )

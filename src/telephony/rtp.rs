@@ -460,7 +460,9 @@ mod tests {
             if i % 2 == 0 {
                 let len = (rng.next() % 100) as usize;
                 buf.extend((0..len).map(|_| rng.next() as u8));
-                buf.first_mut().map(|b| *b = (*b & 0x3F) | 0x80); // mostly version 2
+                if let Some(b) = buf.first_mut() {
+                    *b = (*b & 0x3F) | 0x80; // mostly version 2
+                }
             } else {
                 buf.extend_from_slice(&seed);
                 for _ in 0..(rng.next() % 4 + 1) {
