@@ -57,6 +57,14 @@ TOML
 fi
 
 echo "load: $CALLS calls at $RATE/s, ${HOLD_MS} ms each with RTP, against $TARGET"
+cpu_ticks() { # utime + stime of the daemon, in clock ticks
+    if [ -n "$daemon_pid" ] && [ -r "/proc/$daemon_pid/stat" ]; then
+        awk '{print $14 + $15}' "/proc/$daemon_pid/stat"
+    else
+        echo 0
+    fi
+}
+ticks0=$(cpu_ticks)
 t0=$(date +%s.%N)
 rc=0
 (cd "$out/assets" && sipp "$TARGET" -sf "$OLDPWD/tests/sipp/call_hold.xml" \
@@ -67,16 +75,22 @@ rc=0
     -trace_stat -stf "$out/sipp-stats.csv" -fd 1 \
     >"$out/sipp.out" 2>&1) || rc=$?
 t1=$(date +%s.%N)
+ticks1=$(cpu_ticks)
 wall=$(python3 -c "print(f'{$t1-$t0:.1f}')")
 
-# last row of sipp's statistics CSV: total successful / failed calls
-read -r ok failed <<<"$(python3 - "$out/sipp-stats.csv" <<'PY'
+# sipp's statistics CSV: totals from the last row, peak concurrency over all rows
+read -r ok failed rate peak retrans rt <<<"$(python3 - "$out/sipp-stats.csv" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1]), delimiter=';'))
-head, last = rows[0], rows[-1]
-print(last[head.index("SuccessfulCall(C)")], last[head.index("FailedCall(C)")])
+head, body = rows[0], [r for r in rows[1:] if len(r) >= len(rows[0]) - 1]
+col = lambda name, r: r[head.index(name)]
+last = body[-1]
+peak = max(int(col("CurrentCall", r)) for r in body)
+print(col("SuccessfulCall(C)", last), col("FailedCall(C)", last), col("CallRate(C)", last),
+      peak, col("Retransmissions(C)", last), col("ResponseTime1(C)", last))
 PY
 )"
+cpu_s=$(python3 -c "print(f'{($ticks1-$ticks0)/$(getconf CLK_TCK):.1f}')")
 alive=yes
 if [ -n "$daemon_pid" ] && ! kill -0 "$daemon_pid" 2>/dev/null; then alive=no; fi
 records=n/a
@@ -92,7 +106,9 @@ cpu=$(grep -m1 -E 'model name|Model|CPU part' /proc/cpuinfo | cut -d: -f2- | sed
     echo "  successful:    $ok"
     echo "  failed:        $failed"
     echo "  call records:  $records"
-    echo "  wall time:     ${wall} s (achieved $(python3 -c "print(f'{$ok/max($wall,1e-9):.1f}')") calls/s)"
+    echo "  wall time:     ${wall} s; sipp's mean call rate $rate calls/s; peak $peak calls up at once"
+    echo "  INVITE->200:   $rt (mean, sipp ResponseTime1); SIP retransmissions: $retrans"
+    echo "  daemon CPU:    ${cpu_s} s user+sys over the run ($(python3 -c "print(f'{100*$cpu_s/max($wall,1e-9):.0f}')")% of one core)"
     echo "  sipp exit:     $rc"
     echo "  daemon alive:  $alive"
     echo "  machine:       $cpu; nproc=$(nproc); $(uname -m); $(grep MemTotal /proc/meminfo | awk '{printf "%.0f GiB RAM", $2/1048576}')"
