@@ -148,15 +148,8 @@ fn invite_retransmission_makes_one_call() {
         "a retransmitted INVITE must not start a second call; records: {recs:#?}\nlog:\n{}",
         daemon.log_tail(100)
     );
-    let oks = run
-        .received_start_lines()
-        .iter()
-        .filter(|l| l.starts_with("SIP/2.0 200") && !l.contains("BYE"))
-        .count();
-    eprintln!(
-        "sipp received: {:?} ({oks} x 200)",
-        run.received_start_lines()
-    );
+    // for the log: 100, 180, 180 (the retransmission answered with the last provisional), 200s
+    eprintln!("sipp received: {:?}", run.received_start_lines());
 }
 
 /// sipp does not ACK the first 200: the box must retransmit it; the call then proceeds.
