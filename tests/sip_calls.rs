@@ -42,7 +42,13 @@ fn basic_call_is_recorded_faithfully() {
         "the box sent no RTP (no greeting played)\n{ctx}"
     );
 
-    let wav_path = daemon.recording_path(&rec);
+    assert_recording_matches(&daemon, &rec, "speech_ref.wav");
+}
+
+/// The recording named in `rec` is 8 kHz mono 16-bit, as long as the played audio (±100 ms)
+/// and the same audio: normalised cross-correlation > 0.9 at the best lag (within ±0.5 s).
+fn assert_recording_matches(daemon: &Daemon, rec: &serde_json::Value, reference: &str) {
+    let wav_path = daemon.recording_path(rec);
     let rec_wav = Wav::read(&wav_path);
     assert_eq!(
         (rec_wav.sample_rate, rec_wav.channels, rec_wav.bits),
@@ -50,7 +56,8 @@ fn basic_call_is_recorded_faithfully() {
         "recording {} must be 8 kHz mono 16-bit",
         wav_path.display()
     );
-    let reference = Wav::read(&assets().join("speech_ref.wav"));
+    let reference_path = assets().join(reference);
+    let reference = Wav::read(&reference_path);
     let (got, want) = (rec_wav.duration(), reference.duration());
     let diff_ms = (got.as_secs_f64() - want.as_secs_f64()).abs() * 1000.0;
     assert!(
@@ -67,8 +74,42 @@ fn basic_call_is_recorded_faithfully() {
         "recording does not match the played audio: best normalised cross-correlation {ncc:.3} \
          (lag {lag} samples) <= 0.9; recording {}, reference {}",
         wav_path.display(),
-        assets().join("speech_ref.wav").display()
+        reference_path.display()
     );
+}
+
+/// An A-law-only offer is answered with PCMA, and the A-law audio is recorded faithfully.
+#[test]
+fn pcma_call_is_recorded_faithfully() {
+    let _g = serial();
+    let daemon = Daemon::start(DaemonConfig::new());
+    let run = Sipp::new(daemon.sip, "call_audio_pcma.xml").run();
+    run.assert_ok(&daemon);
+    let rec = daemon.one_record();
+    assert_eq!(rec["codec"], "PCMA", "record: {rec:#}");
+    assert_eq!(rec["end_reason"], "remote_hangup", "record: {rec:#}");
+    assert_recording_matches(&daemon, &rec, "speech_ref_alaw.wav");
+}
+
+/// DTMF by SIP INFO (application/dtmf-relay): each INFO gets 200 and its digit is logged.
+#[test]
+fn sip_info_digits_are_logged() {
+    let _g = serial();
+    let daemon = Daemon::start(DaemonConfig::new());
+    let run = Sipp::new(daemon.sip, "call_dtmf_info.xml").run();
+    run.assert_ok(&daemon);
+    let rec = daemon.one_record();
+    let want: Vec<(String, String)> = ["7", "8"]
+        .iter()
+        .map(|d| (d.to_string(), "sip_info".to_string()))
+        .collect();
+    assert_eq!(
+        record_digits(&rec),
+        want,
+        "record: {rec:#}\nlog:\n{}",
+        daemon.log_tail(80)
+    );
+    assert_digit_times_increase(&rec);
 }
 
 /// The caller presses '#' (RFC 4733): the box sends BYE and sipp answers 200.

@@ -6,9 +6,11 @@
 #   speech.wav      "Hello, my furnace is not working" — 8 kHz mono 16-bit, padded to whole 20 ms frames
 #   speech.ulaw     the same as raw G.711 µ-law, for sipp's rtp_stream (PT 0)
 #   speech_ref.wav  speech.ulaw decoded back to 16-bit: what the box should record
+#   speech.alaw, speech_ref_alaw.wav   the same for G.711 A-law (PT 8)
 #   dtmf456.ulaw    in-band DTMF 4, 5, 6 as raw µ-law (no telephone-events)
 #   dtmf123.pcap    RFC 4733 telephone-events 1, 2, 3 (PT 101) with PCMU silence around them
 #   dtmf_pound.pcap RFC 4733 '#'
+#   silence.pcap    2 s of PCMU silence (keeps RTP flowing while DTMF goes by SIP INFO)
 #   tone.wav        3 s 440 Hz, 8 kHz mono 16-bit (baresip's audio source)
 set -euo pipefail
 out=${1:?usage: gen-assets.sh OUTDIR}
@@ -30,6 +32,8 @@ pad=$(( (160 - samples % 160) % 160 ))
 sox "$tmp/speech8k.wav" "$out/speech.wav" pad 0 "${pad}s"
 sox "$out/speech.wav" -t ul -r 8000 -c 1 "$out/speech.ulaw"
 sox -t ul -r 8000 -c 1 "$out/speech.ulaw" -b 16 -e signed-integer "$out/speech_ref.wav"
+sox "$out/speech.wav" -t al -r 8000 -c 1 "$out/speech.alaw"
+sox -t al -r 8000 -c 1 "$out/speech.alaw" -b 16 -e signed-integer "$out/speech_ref_alaw.wav"
 
 # --- in-band DTMF 4 5 6: 150 ms tone, 150 ms silence, 500 ms lead-in/out --
 declare -A low=([4]=770 [5]=770 [6]=770) high=([4]=1209 [5]=1336 [6]=1477)
@@ -48,6 +52,7 @@ sox "$tmp/dtmf456.wav" -t ul -r 8000 -c 1 "$out/dtmf456.ulaw"
 # --- RFC 4733 telephone-events -------------------------------------------
 python3 "$here/rtp_pcap.py" "$out/dtmf123.pcap" 123
 python3 "$here/rtp_pcap.py" "$out/dtmf_pound.pcap" '#' --lead-ms 300 --tail-ms 300
+python3 "$here/rtp_pcap.py" "$out/silence.pcap" '' --lead-ms 1000 --tail-ms 1000
 
 # --- a plain tone for baresip -------------------------------------------
 sox -n -r 8000 -c 1 -b 16 "$out/tone.wav" synth 3 sine 440 vol 0.5
