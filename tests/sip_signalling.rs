@@ -15,8 +15,23 @@ fn options_answers_200_with_allow() {
     run.assert_ok(&daemon);
 }
 
-// REGISTER is driven from Rust, not sipp: sipp 3.6.1 only answers the first WWW-Authenticate
-// it sees and only knows MD5, while the box (RFC 8760) offers SHA-256 first and MD5 second.
+// REGISTER is driven twice: by sipp, which (like many ATAs) answers only the first
+// WWW-Authenticate it sees and knows only MD5 — so the box must offer MD5 first — and from Rust,
+// which answers every offered challenge (MD5 and SHA-256, RFC 8760) independently.
+
+#[test]
+fn sipp_register_answers_the_first_challenge() {
+    let _g = serial();
+    let daemon = Daemon::start(DaemonConfig::new().account("ht813", "s3cret-Pa55"));
+    Sipp::new(daemon.sip, "register_ok.xml")
+        .args(["-au", "ht813", "-ap", "s3cret-Pa55"])
+        .run()
+        .assert_ok(&daemon);
+    Sipp::new(daemon.sip, "register_bad.xml")
+        .args(["-au", "ht813", "-ap", "not-the-password"])
+        .run()
+        .assert_ok(&daemon);
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
