@@ -86,6 +86,8 @@ pub const ALL_SCOPES: &[&str] = &[
 /// How the server is set up. `Default` gives the values below; tests change what they need.
 #[derive(Clone, Debug)]
 pub struct StServerConfig {
+    /// Where to listen: loopback, port 0 (any free port) by default.
+    pub listen: SocketAddr,
     /// The numeric tenant ID in every path (`/crm/v2/tenant/{tenant}/...`); others get 404.
     pub tenant_id: i64,
     /// The application key expected in `ST-App-Key` (or `?servicetitanapplicationkey=`).
@@ -123,6 +125,7 @@ pub const TEST_CLIENT_SECRET: &str = "cs1.callbox-test-secret";
 impl Default for StServerConfig {
     fn default() -> Self {
         StServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tenant_id: TEST_TENANT_ID,
             app_key: TEST_APP_KEY.into(),
             client_id: TEST_CLIENT_ID.into(),
@@ -231,9 +234,10 @@ pub struct StServer {
 }
 
 impl StServer {
-    /// Binds 127.0.0.1:0 and serves on a dedicated thread. Works from sync and async tests.
+    /// Binds `config.listen` (127.0.0.1:0 by default) and serves on a dedicated thread with
+    /// its own runtime. Works from sync and async tests.
     pub fn start(config: StServerConfig) -> StServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let listener = std::net::TcpListener::bind(config.listen).expect("bind the test server");
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
