@@ -57,7 +57,11 @@ fn main() {
             }
             shown += 1;
             let status = r.status.map_or("dropped".to_string(), |s| s.to_string());
-            let query = r.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+            let query = r
+                .query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
             let ignored = if r.ignored.is_empty() {
                 String::new()
             } else {

@@ -1024,3 +1024,59 @@ async fn reference_data_shapes() {
         vec!["sort".to_string()]
     );
 }
+
+#[tokio::test]
+async fn token_endpoint_throttles_when_configured() {
+    let config = StServerConfig {
+        token_requests_per_minute: Some(2),
+        ..StServerConfig::default()
+    };
+    let server = StServer::start(config);
+    let http = reqwest::Client::new();
+    let secret = server.config().client_secret.clone();
+    assert_eq!(fetch_token(&http, &server, &secret).await.0, StatusCode::OK);
+    assert_eq!(fetch_token(&http, &server, &secret).await.0, StatusCode::OK);
+    assert_eq!(
+        fetch_token(&http, &server, &secret).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(server.token_requests(), 3);
+    assert_eq!(server.tokens_issued(), 2);
+    let logged = server.requests_for("Token");
+    assert_eq!(logged[0].body.as_ref().unwrap()["client_secret"], "***");
+}
+
+#[test]
+fn fault_schedules_count_matches_per_rule() {
+    let mut plan = FaultPlan::seeded(7)
+        .with(
+            FaultRule::new(Fault::ServerError(502))
+                .on(&["Jobs_Create"])
+                .nth(&[2, 4]),
+        )
+        .with(
+            FaultRule::new(Fault::Conflict)
+                .on(&["Jobs_Create"])
+                .every(3),
+        )
+        .with(FaultRule::new(Fault::NotFound).probability(0.0));
+    let picks: Vec<Option<Fault>> = (0..6)
+        .map(|_| plan.pick(Some("Jobs_Create"), false))
+        .collect();
+    assert_eq!(
+        picks,
+        vec![
+            None,
+            Some(Fault::ServerError(502)),
+            Some(Fault::Conflict),
+            Some(Fault::ServerError(502)),
+            None,
+            Some(Fault::Conflict),
+        ]
+    );
+    // Other operations and the token endpoint are untouched by operation rules.
+    assert_eq!(plan.pick(Some("Jobs_Get"), false), None);
+    assert_eq!(plan.pick(None, true), None);
+    assert_eq!(plan.rules[0].fired(), 2);
+    assert_eq!(plan.rules[1].fired(), 2);
+}

@@ -1164,6 +1164,7 @@ async fn gateway(
             Some(ApiError::rate_limited(*retry_after_secs))
         }
         Some(Fault::ServerError(code)) => Some(server_error(*code)),
+        Some(Fault::RevokeToken) => Some(ApiError::unauthorized()),
         Some(Fault::Forbidden) => Some(forbidden()),
         Some(Fault::NotFound) => Some(ApiError::not_found("Resource")),
         Some(Fault::Conflict) => Some(ApiError::conflict(
@@ -1267,13 +1268,6 @@ fn admit(
         return Err(ApiError::rate_limited(retry_after));
     }
 
-    let fault = s.faults.pick(op.map(|o| o.operation_id), false);
-    if fault == Some(Fault::RevokeToken) {
-        for t in s.tokens.values_mut() {
-            t.revoked = true;
-        }
-    }
-
     let token = bearer.and_then(|b| s.tokens.get(b));
     let scopes = match token {
         Some(t) if !t.revoked && arrived < t.expires_at => t.scopes.clone(),
@@ -1281,8 +1275,7 @@ fn admit(
     };
 
     // The token is tied to one tenant.
-    let tenant_ok = path_tenant(parts.uri.path(), matched_path) == Some(config.tenant_id);
-    if !tenant_ok {
+    if path_tenant(parts.uri.path(), matched_path) != Some(config.tenant_id) {
         return Err(ApiError::not_found("Tenant"));
     }
 
@@ -1291,7 +1284,17 @@ fn admit(
             return Err(forbidden());
         }
     }
-    Ok(fault.filter(|f| *f != Fault::RevokeToken))
+
+    // Faults are drawn only for calls that would otherwise reach the operation, so a rule's
+    // count means "calls of this operation the client got through the gateway".
+    let fault = s.faults.pick(op.map(|o| o.operation_id), false);
+    if fault == Some(Fault::RevokeToken) {
+        // The token dies early: this call and every later one with it get 401.
+        for t in s.tokens.values_mut() {
+            t.revoked = true;
+        }
+    }
+    Ok(fault)
 }
 
 /// The `{tenant}` segment of `path`, by position in the matched route.
