@@ -680,25 +680,22 @@ impl Endpoint {
                 &[],
                 None,
             ),
-            Method::NotAllowed(_) => {
-                let extra = [("Allow", ALLOWED_METHODS.to_string())];
-                self.respond_once(
-                    now,
-                    source,
-                    &req,
-                    key,
-                    405,
-                    "Method Not Allowed",
-                    &extra,
-                    None,
-                )
-            }
-            Method::Unknown(_) => {
-                let extra = [("Allow", ALLOWED_METHODS.to_string())];
-                self.respond_once(now, source, &req, key, 501, "Not Implemented", &extra, None)
+            Method::NotAllowed(_) | Method::Unknown(_) => {
+                self.refuse_method(now, source, &req, key)
             }
             Method::Ack | Method::Cancel => {}
         }
+    }
+
+    /// 405 for methods the box knows but does not serve, 501 for the ones it does not know
+    /// (RFC 3261 §8.2.1), both with the Allow list.
+    fn refuse_method(&mut self, now: Instant, source: SocketAddr, req: &Request, key: TxKey) {
+        let (status, reason) = match req.method {
+            Method::NotAllowed(_) => (405, "Method Not Allowed"),
+            _ => (501, "Not Implemented"),
+        };
+        let extra = [("Allow", ALLOWED_METHODS.to_string())];
+        self.respond_once(now, source, req, key, status, reason, &extra, None);
     }
 
     fn handle_invite(&mut self, now: Instant, source: SocketAddr, req: Request, key: TxKey) {
@@ -1013,22 +1010,8 @@ impl Endpoint {
             Method::Register => {
                 self.respond_once(now, source, &req, key, 400, "Bad Request", &[], None)
             }
-            Method::NotAllowed(_) => {
-                let extra = [("Allow", ALLOWED_METHODS.to_string())];
-                self.respond_once(
-                    now,
-                    source,
-                    &req,
-                    key,
-                    405,
-                    "Method Not Allowed",
-                    &extra,
-                    None,
-                )
-            }
-            Method::Unknown(_) => {
-                let extra = [("Allow", ALLOWED_METHODS.to_string())];
-                self.respond_once(now, source, &req, key, 501, "Not Implemented", &extra, None)
+            Method::NotAllowed(_) | Method::Unknown(_) => {
+                self.refuse_method(now, source, &req, key)
             }
             Method::Ack | Method::Cancel => {}
         }
