@@ -212,16 +212,50 @@ mod tests {
         assert_eq!(reader.len() as usize, 50 * FRAME_SAMPLES);
     }
 
+    fn silent_settings(idle_timeout: Duration, max_call: Duration) -> AnsweringSettings {
+        AnsweringSettings {
+            greeting: Arc::from(Vec::new()),
+            max_call,
+            idle_timeout,
+            hangup_digit: '#',
+            recording_path: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_maximum_call_length_ends_a_busy_call() {
+        let (port, mut backend) = port_pair();
+        // Digits keep the call from going idle; only the length limit can end it.
+        let flow = tokio::spawn(run(
+            port,
+            silent_settings(Duration::from_secs(20), Duration::from_secs(60)),
+        ));
+        let events = backend.events.clone();
+        let presser = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                if events.send(digit('1')).await.is_err() {
+                    break;
+                }
+            }
+        });
+        backend.hang_up.changed().await.expect("hang-up requested");
+        presser.abort();
+        backend
+            .events
+            .send(PortEvent::Ended(EndReason::LocalHangUp))
+            .await
+            .expect("send");
+        let outcome = flow.await.expect("flow");
+        assert_eq!(outcome.hang_up_cause, Some(HangUpCause::MaxDuration));
+        assert_eq!(outcome.end_reason(), "max_duration");
+        assert!(outcome.digits.len() >= 5, "{:?}", outcome.digits);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn silence_hangs_up_after_the_idle_timeout() {
         let (port, mut backend) = port_pair();
-        let settings = AnsweringSettings {
-            greeting: Arc::from(Vec::new()),
-            max_call: Duration::from_secs(600),
-            idle_timeout: Duration::from_secs(20),
-            hangup_digit: '#',
-            recording_path: None,
-        };
+        let settings = silent_settings(Duration::from_secs(20), Duration::from_secs(600));
         let flow = tokio::spawn(run(port, settings));
         backend.hang_up.changed().await.expect("hang-up requested");
         backend
@@ -238,13 +272,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn caller_hang_up_is_reported() {
         let (port, backend) = port_pair();
-        let settings = AnsweringSettings {
-            greeting: Arc::from(Vec::new()),
-            max_call: Duration::from_secs(600),
-            idle_timeout: Duration::from_secs(20),
-            hangup_digit: '#',
-            recording_path: None,
-        };
+        let settings = silent_settings(Duration::from_secs(20), Duration::from_secs(600));
         let flow = tokio::spawn(run(port, settings));
         backend
             .events
