@@ -308,6 +308,16 @@ impl Outbox {
         Ok((outbox, report))
     }
 
+    /// Every record as the mirror holds it, without opening sled: for reading the queue while
+    /// `callbox run` holds the database. Synced records older than the mirror's rotated files
+    /// may be missing; unfinished work is always there.
+    pub fn read_mirror(dir: &Path) -> Result<Vec<Record>, QueueError> {
+        Ok(mirror::replay(&dir.join(MIRROR_DIR))?
+            .records
+            .into_values()
+            .collect())
+    }
+
     /// The queue directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -717,6 +727,11 @@ impl Outbox {
 
     // ---- internals -------------------------------------------------------------------------
 
+    #[cfg(test)]
+    pub(crate) fn inner_records(&self) -> &sled::Tree {
+        &self.inner.records
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves the index as consistent as sled is;
         // carrying on beats refusing every booking for the rest of the night.
@@ -929,6 +944,10 @@ fn open_sled(db_dir: &Path, opts: &QueueOptions) -> Result<sled::Db, QueueError>
                 path: db_dir.display().to_string(),
             })
         }
+        // The version and config are pinned, so "unsupported" at open means a damaged `conf`.
+        Ok(Err(sled::Error::Unsupported(msg))) => Err(QueueError::Corrupt(format!(
+            "sled refuses the database files: {msg}"
+        ))),
         Ok(Err(e)) => Err(QueueError::sled("opening the queue database", e)),
         Err(panic) => Err(QueueError::Corrupt(format!(
             "sled panicked while opening: {}",

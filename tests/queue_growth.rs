@@ -1,0 +1,135 @@
+//! sled is reported not to reclaim space under an outbox's insert/delete pattern (sled #1333).
+//! 100,000 enqueue → sync → compact cycles must leave the queue directory at a plateau.
+//!
+//! `CALLBOX_TEST_QUEUE_CYCLES` shortens or lengthens the run (default 100,000).
+
+use callbox::queue::{
+    Address, AppointmentWindow, CallerInfo, JobRequest, Outbox, Payload, QueueOptions,
+    SyncProgress, Urgency,
+};
+use chrono::Utc;
+use std::path::Path;
+use std::time::Duration;
+
+fn job(n: u64) -> Payload {
+    let start = Utc::now() + chrono::Duration::hours(12);
+    Payload::Job(JobRequest {
+        call_key: format!("growth-{n}"),
+        caller: CallerInfo {
+            name: "Growth Test".into(),
+            phone_e164: Some("+15125550100".into()),
+            callback_phone_e164: None,
+        },
+        known_customer_id: None,
+        known_location_id: None,
+        service_address: Address {
+            street: "1 Main St".into(),
+            unit: None,
+            city: "Austin".into(),
+            state: "TX".into(),
+            zip: "78701".into(),
+            country: "USA".into(),
+        },
+        problem_summary: "No cooling".into(),
+        // A realistic transcript length: the records are not tiny.
+        transcript: "Caller describes the outdoor unit humming but the fan not spinning. "
+            .repeat(12),
+        urgency: Urgency::Routine,
+        job_type_hint: Some("no_cooling".into()),
+        business_unit_id: None,
+        job_type_id: None,
+        campaign_id: None,
+        dialled_number: None,
+        appointment: AppointmentWindow {
+            start_utc: start,
+            end_utc: start + chrono::Duration::hours(2),
+            arrival_window_start_utc: None,
+            arrival_window_end_utc: None,
+        },
+        assign_on_call_technician: false,
+        booked_offline: true,
+        confirmation_number: format!("CB-{n}"),
+    })
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = entry.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(entry.path());
+            } else {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_use_plateaus_over_100k_enqueue_sync_compact_cycles() {
+    let cycles: u64 = std::env::var("CALLBOX_TEST_QUEUE_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    // tmpfs when there is one: the test is about sled's file sizes, not the disk's fsync speed.
+    let base = Path::new("/dev/shm");
+    let tmp = if base.is_dir() {
+        tempfile::tempdir_in(base).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let opts = QueueOptions {
+        mirror_max_bytes: 256 * 1024,
+        mirror_keep_files: 2,
+        ..QueueOptions::default()
+    };
+    let (q, _) = Outbox::open(tmp.path(), opts).unwrap();
+    let checkpoint_every = (cycles / 10).max(1);
+    let mut sizes = Vec::new();
+    let started = std::time::Instant::now();
+    for n in 1..=cycles {
+        let id = q.enqueue(job(n)).await.unwrap();
+        let due = q.next_due(Utc::now()).unwrap().unwrap();
+        assert_eq!(due.id, id);
+        q.begin_sync(&id).await.unwrap();
+        let progress = SyncProgress {
+            customer_id: Some(1),
+            location_id: Some(2),
+            job_id: Some(n as i64),
+            created_as: Some("job".into()),
+            ..SyncProgress::default()
+        };
+        q.mark_synced(&id, progress).await.unwrap();
+        // Retention zero: compact everything synced, as a shop with a long uptime eventually does.
+        q.compact(Utc::now() + chrono::Duration::seconds(1), Duration::ZERO)
+            .await
+            .unwrap();
+        if n % checkpoint_every == 0 {
+            let size = dir_size(tmp.path());
+            eprintln!(
+                "cycle {n:>7}: {:>6} KiB on disk, {:.1}s",
+                size / 1024,
+                started.elapsed().as_secs_f64()
+            );
+            sizes.push(size);
+        }
+    }
+    let counts = q.counts();
+    assert_eq!(
+        counts.synced + counts.queued + counts.syncing,
+        0,
+        "{counts:?}"
+    );
+    let first = sizes[0];
+    let last = *sizes.last().unwrap();
+    let peak = *sizes.iter().max().unwrap();
+    eprintln!("first {first} last {last} peak {peak}");
+    assert!(
+        last < 2 * first.max(1024 * 1024),
+        "queue grew from {first} to {last} bytes"
+    );
+    assert!(peak < 64 * 1024 * 1024, "queue peaked at {peak} bytes");
+}
