@@ -3,70 +3,13 @@
 //!
 //! `CALLBOX_TEST_QUEUE_CYCLES` shortens or lengthens the run (default 100,000).
 
-use callbox::queue::{
-    Address, AppointmentWindow, CallerInfo, JobRequest, Outbox, Payload, QueueOptions,
-    SyncProgress, Urgency,
-};
+mod common;
+
+use callbox::queue::{Outbox, QueueOptions, SyncProgress};
 use chrono::Utc;
+use common::{dir_size, job};
 use std::path::Path;
 use std::time::Duration;
-
-fn job(n: u64) -> Payload {
-    let start = Utc::now() + chrono::Duration::hours(12);
-    Payload::Job(JobRequest {
-        call_key: format!("growth-{n}"),
-        caller: CallerInfo {
-            name: "Growth Test".into(),
-            phone_e164: Some("+15125550100".into()),
-            callback_phone_e164: None,
-        },
-        known_customer_id: None,
-        known_location_id: None,
-        service_address: Address {
-            street: "1 Main St".into(),
-            unit: None,
-            city: "Austin".into(),
-            state: "TX".into(),
-            zip: "78701".into(),
-            country: "USA".into(),
-        },
-        problem_summary: "No cooling".into(),
-        // A realistic transcript length: the records are not tiny.
-        transcript: "Caller describes the outdoor unit humming but the fan not spinning. "
-            .repeat(12),
-        urgency: Urgency::Routine,
-        job_type_hint: Some("no_cooling".into()),
-        business_unit_id: None,
-        job_type_id: None,
-        campaign_id: None,
-        dialled_number: None,
-        appointment: AppointmentWindow {
-            start_utc: start,
-            end_utc: start + chrono::Duration::hours(2),
-            arrival_window_start_utc: None,
-            arrival_window_end_utc: None,
-        },
-        assign_on_call_technician: false,
-        booked_offline: true,
-        confirmation_number: format!("CB-{n}"),
-    })
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let m = entry.metadata().unwrap();
-            if m.is_dir() {
-                stack.push(entry.path());
-            } else {
-                total += m.len();
-            }
-        }
-    }
-    total
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_use_plateaus_over_100k_enqueue_sync_compact_cycles() {

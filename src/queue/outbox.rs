@@ -596,7 +596,13 @@ impl Outbox {
                     .to_line()?,
                 );
             }
-            let file = self.mirror_write(&mut st, &text, now)?;
+            let file = match self.mirror_write(&mut st, &text, now) {
+                Ok(file) => file,
+                Err(e) => {
+                    st.last_storage_error = Some(e.to_string());
+                    return Err(e);
+                }
+            };
             for id in &doomed {
                 self.inner
                     .records
@@ -804,6 +810,20 @@ impl Outbox {
         now: DateTime<Utc>,
         durable: bool,
     ) -> Result<Arc<File>, QueueError> {
+        let stored = self.store_inner(st, record, now, durable);
+        if let Err(e) = &stored {
+            st.last_storage_error = Some(e.to_string());
+        }
+        stored
+    }
+
+    fn store_inner(
+        &self,
+        st: &mut State,
+        record: &Record,
+        now: DateTime<Utc>,
+        durable: bool,
+    ) -> Result<Arc<File>, QueueError> {
         let envelope = Envelope::seal(record).map_err(|e| QueueError::Encode(e.to_string()))?;
         let value = serde_json::to_vec(&envelope).map_err(|e| QueueError::Encode(e.to_string()))?;
         let line = MirrorLine::Put(envelope).to_line()?;
@@ -887,11 +907,8 @@ impl Outbox {
             }
             record.revision += 1;
             record.updated_at = now;
-            let stored = self.store(&mut st, &record, now, true);
-            if let Err(e) = &stored {
-                st.last_storage_error = Some(e.to_string());
-            }
-            (record, stored?)
+            let file = self.store(&mut st, &record, now, true)?;
+            (record, file)
         };
         let result = self.make_durable(file).await;
         self.note_result(&result.as_ref().map(|_| ()));
