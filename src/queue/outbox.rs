@@ -619,6 +619,23 @@ impl Outbox {
         Ok(CompactReport { removed })
     }
 
+    /// Compacts every `every`, with the configured retention, until the task is dropped.
+    /// The appliance spawns this next to the sync worker.
+    pub async fn compact_periodically(&self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.compact(Utc::now(), self.inner.opts.retention).await {
+                Ok(r) if r.removed > 0 => {
+                    tracing::info!(removed = r.removed, "queue: compacted synced records")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("queue: compaction failed, will try again: {e}"),
+            }
+        }
+    }
+
     /// Writes every record as one JSON object per line (oldest first). Returns how many.
     pub fn export_jsonl(&self, mut out: impl Write) -> Result<usize, QueueError> {
         let records = self.list(&ListFilter::default())?;
