@@ -4,6 +4,7 @@
 use crate::config::{Config, DataPaths};
 use crate::dialog::answering::{self, AnsweringSettings};
 use crate::dialog::call_log::{self, CallRecord, CallerRecord, DigitRecord, RtpRecord};
+use crate::queue::{Outbox, QueueOptions};
 use crate::telephony::audio_port::DigitSource;
 use crate::telephony::caller_id::Presentation;
 use crate::telephony::line::{self, AnsweredCall};
@@ -48,6 +49,7 @@ pub async fn run(mut config: Config) -> Result<()> {
         .create_all()
         .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
     let greeting = load_greeting(&config)?;
+    let _queue = open_queue(&config, &paths)?;
 
     let socket = UdpSocket::bind(config.sip.listen)
         .await
@@ -124,6 +126,29 @@ fn advertised_ip(config: &Config, bound: std::net::SocketAddr) -> std::net::IpAd
     }
     warn!("cannot tell which address the ATA reaches the box on; set sip.public_address");
     std::net::IpAddr::from([127, 0, 0, 1])
+}
+
+/// Opens the outbox before the first call can be answered: what start-up repaired or
+/// quarantined is said loudly, and synced records are compacted in the background.
+fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
+    let (outbox, report) = Outbox::open(&paths.queue, QueueOptions::from_config(&config.queue))
+        .with_context(|| format!("opening the job queue in {}", paths.queue.display()))?;
+    if report.is_clean() {
+        info!(records = report.records, migrated = report.migrated, "job queue open");
+    } else {
+        error!(
+            records = report.records,
+            quarantined = report.quarantined.len(),
+            restored_from_mirror = report.restored_from_mirror,
+            moved_aside = ?report.moved_aside,
+            corruption = ?report.corruption,
+            mirror_error = ?report.mirror_error,
+            "job queue was damaged and repaired at start-up; check `callbox queue list`"
+        );
+    }
+    let compactor = outbox.clone();
+    tokio::spawn(async move { compactor.compact_periodically(Duration::from_secs(3600)).await });
+    Ok(outbox)
 }
 
 fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {
