@@ -134,7 +134,11 @@ fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
     let (outbox, report) = Outbox::open(&paths.queue, QueueOptions::from_config(&config.queue))
         .with_context(|| format!("opening the job queue in {}", paths.queue.display()))?;
     if report.is_clean() {
-        info!(records = report.records, migrated = report.migrated, "job queue open");
+        info!(
+            records = report.records,
+            migrated = report.migrated,
+            "job queue open"
+        );
     } else {
         error!(
             records = report.records,
@@ -147,7 +151,11 @@ fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
         );
     }
     let compactor = outbox.clone();
-    tokio::spawn(async move { compactor.compact_periodically(Duration::from_secs(3600)).await });
+    tokio::spawn(async move {
+        compactor
+            .compact_periodically(Duration::from_secs(3600))
+            .await
+    });
     Ok(outbox)
 }
 
