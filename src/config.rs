@@ -26,6 +26,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub call: CallConfig,
+    pub triage: TriageConfig,
     pub log: LogConfig,
 }
 
@@ -169,6 +170,20 @@ pub struct CallConfig {
     pub record: bool,
 }
 
+/// How the box sorts a caller's problem into emergency or routine (safety hazards always get
+/// the safety script; these keys only move the emergency line).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriageConfig {
+    /// No heat at or below this outdoor temperature (°F) is an emergency.
+    pub cold_threshold_f: f32,
+    /// No cooling at or above this outdoor temperature (°F) is an emergency.
+    pub hot_threshold_f: f32,
+    /// Words that mark a vulnerable occupant, besides the built-in ones (elderly, baby, infant,
+    /// newborn, oxygen, medical, pregnant, disabled, ...). Lowercase recogniser words.
+    pub vulnerable_words: Vec<String>,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -236,6 +251,16 @@ impl Default for CallConfig {
             idle_timeout_secs: 60,
             hangup_digit: '#',
             record: true,
+        }
+    }
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        TriageConfig {
+            cold_threshold_f: 40.0,
+            hot_threshold_f: 90.0,
+            vulnerable_words: Vec::new(),
         }
     }
 }
@@ -457,6 +482,7 @@ impl Config {
         self.validate_sip(&mut v);
         self.validate_media(&mut v);
         self.validate_call(&mut v);
+        self.validate_triage(&mut v);
         if self.log.filter.trim().is_empty() {
             v.push(ConfigIssue::error(
                 "log.filter",
@@ -723,6 +749,46 @@ impl Config {
             ));
         }
     }
+
+    fn validate_triage(&self, v: &mut Vec<ConfigIssue>) {
+        let triage = &self.triage;
+        // Outdoor temperatures a shop in North America can meet; outside that it is a typo
+        // (Celsius, a missing digit) that would silently turn every call into an emergency.
+        for (key, value) in [
+            ("triage.cold_threshold_f", triage.cold_threshold_f),
+            ("triage.hot_threshold_f", triage.hot_threshold_f),
+        ] {
+            if !value.is_finite() || !(-40.0..=130.0).contains(&value) {
+                v.push(ConfigIssue::error(
+                    key,
+                    format!("must be between -40 and 130 °F ({value} given)"),
+                ));
+            }
+        }
+        if triage.cold_threshold_f >= triage.hot_threshold_f {
+            v.push(ConfigIssue::error(
+                "triage.cold_threshold_f",
+                format!(
+                    "must be below triage.hot_threshold_f ({} >= {})",
+                    triage.cold_threshold_f, triage.hot_threshold_f
+                ),
+            ));
+        }
+        for (i, word) in triage.vulnerable_words.iter().enumerate() {
+            // Matched against recogniser output, which is lowercase words: anything else
+            // would never match and the shop would believe it does.
+            let ok = !word.trim().is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == ' ' || c == '\'');
+            if !ok {
+                v.push(ConfigIssue::error(
+                    format!("triage.vulnerable_words[{i}]"),
+                    format!("`{word}` must be lowercase words (a-z, spaces, apostrophes)"),
+                ));
+            }
+        }
+    }
 }
 
 /// Checks a configuration file's text: syntax, unknown keys, value types, then every semantic
@@ -839,6 +905,7 @@ fn key_template() -> toml::Table {
         password: "secret".into(),
     }];
     c.call.greeting_wav = Some(PathBuf::from("greeting.wav"));
+    c.triage.vulnerable_words = vec!["grandmother".into()];
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
         // Serializing plain structs of strings and numbers cannot fail.
@@ -1237,6 +1304,15 @@ mod tests {
             ("[storage]\ndata_dir = \"\"", "storage.data_dir", "must not be empty"),
             ("[log]\nfilter = \"\"", "log.filter", "must not be empty"),
             ("[log]\nfilter = \"callbox=loud\"", "log.filter", "not a valid tracing filter"),
+            ("[triage]\ncold_threshold_f = -60", "triage.cold_threshold_f", "between -40 and 130"),
+            ("[triage]\nhot_threshold_f = 300", "triage.hot_threshold_f", "between -40 and 130"),
+            (
+                "[triage]\ncold_threshold_f = 95\nhot_threshold_f = 90",
+                "triage.cold_threshold_f",
+                "must be below triage.hot_threshold_f",
+            ),
+            ("[triage]\nvulnerable_words = [\"Grandma\"]", "triage.vulnerable_words[0]", "lowercase"),
+            ("[triage]\nvulnerable_words = [\" \"]", "triage.vulnerable_words[0]", "lowercase"),
         ];
         for (text, key, reason) in cases {
             assert_error(text, key, reason);
@@ -1249,6 +1325,8 @@ mod tests {
             "[call]\nhangup_digit = \"*\"",
             "[call]\nhangup_digit = \"D\"",
             "[shop]\ntimezone = \"UTC\"",
+            "[triage]\ncold_threshold_f = 35\nhot_threshold_f = 95",
+            "[triage]\ncold_threshold_f = 32.5\nvulnerable_words = [\"dialysis\", \"heart condition\"]",
             "[shop]\ntimezone = \"America/Argentina/Buenos_Aires\"",
             "[shop]\ntimezone = \"Etc/GMT+5\"",
             "[shop]\ndefault_country = \"gb\"",

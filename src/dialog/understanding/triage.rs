@@ -1,0 +1,839 @@
+//! Triage of the caller's problem: safety hazard first, then emergency, then routine.
+//!
+//! The safety classifier is deliberately high-recall: a missed gas leak is a death, a false
+//! alarm is a minute of script and a page to the on-call technician. Any hazard cue counts
+//! unless it is *clearly* negated ("i don't smell gas", "no smoke"); doubt ("not sure if it's
+//! gas") is not negation, and an unexplained smell is treated as gas.
+//!
+//! Emergencies: a water leak always; no heat when it is at or below the cold threshold outdoors,
+//! no cooling at or above the hot threshold, either when someone vulnerable is home or the
+//! caller describes it as severe ("freezing", "forty degrees in the house"). When the outdoor
+//! temperature is unknown and the caller gives none, no heat / no cooling is an emergency:
+//! failing safe costs a page, failing the other way costs a frozen house or a heat stroke.
+//! Below the line they are [`RoutineKind::NoHeat`] / [`RoutineKind::NoCooling`], which
+//! [`Triage::is_urgent`] marks for the first window offered.
+
+use super::normalize::{normalize, Normalized};
+use super::numbers::parse_number_words;
+
+/// What the caller described, by how fast the shop must act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Triage {
+    /// Read the safety script before anything else, log it, alert the on-call technician.
+    Safety(SafetyHazard),
+    /// Dispatch the on-call technician tonight.
+    Emergency(EmergencyKind),
+    /// Book a regular window.
+    Routine(RoutineKind),
+    /// Nothing recognisable: ask again.
+    Unclear,
+}
+
+/// A hazard to life that gets the fixed safety script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SafetyHazard {
+    Gas,
+    CarbonMonoxide,
+    Smoke,
+    Burning,
+    Sparking,
+}
+
+/// A failure that cannot wait for business hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmergencyKind {
+    NoHeat,
+    NoCooling,
+    WaterLeak,
+}
+
+/// Everything that can wait for a regular window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutineKind {
+    /// No heat while it is mild outside and nobody vulnerable is home: first window offered.
+    NoHeat,
+    /// No cooling while it is mild outside and nobody vulnerable is home: first window offered.
+    NoCooling,
+    Maintenance,
+    Noise,
+    Thermostat,
+    Other,
+}
+
+/// What triage knows besides the words: the weather and the shop's thresholds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriageContext {
+    /// Outdoor temperature at the service address, when known.
+    pub outdoor_temp_f: Option<f32>,
+    /// No heat at or below this outdoor temperature is an emergency.
+    pub cold_threshold_f: f32,
+    /// No cooling at or above this outdoor temperature is an emergency.
+    pub hot_threshold_f: f32,
+    /// Known from elsewhere (customer record) that someone vulnerable lives there.
+    pub vulnerable_occupant: bool,
+    /// Words that mark a vulnerable occupant besides the built-in ones (`triage.vulnerable_words`).
+    pub extra_vulnerable_words: Vec<String>,
+}
+
+impl Triage {
+    /// Whether the caller should be offered the very first window (or the on-call technician).
+    pub fn is_urgent(self) -> bool {
+        matches!(
+            self,
+            Triage::Safety(_)
+                | Triage::Emergency(_)
+                | Triage::Routine(RoutineKind::NoHeat | RoutineKind::NoCooling)
+        )
+    }
+}
+
+/// Indoor temperature (°F) at or below which a stated "in the house" reading makes no heat an
+/// emergency whatever the weather.
+const INDOOR_COLD_F: f32 = 55.0;
+/// Indoor temperature (°F) at or above which a stated reading makes no cooling an emergency.
+const INDOOR_HOT_F: f32 = 85.0;
+
+/// Safety cues in priority order: the first hazard found wins the script. Each cue is a phrase
+/// as the recogniser writes it, near misses included ("car bun monoxide" still says monoxide).
+const HAZARD_CUES: &[(SafetyHazard, &[&str])] = &[
+    (
+        SafetyHazard::Gas,
+        &[
+            "gas",
+            "gass",
+            "gasses",
+            "gases",
+            "gaz",
+            "propane",
+            "natural gas",
+            "methane",
+            "rotten egg",
+            "rotten eggs",
+            "eggs",
+            "sulfur",
+            "sulphur",
+            "smell guess",
+            "smells like guess",
+            "gasoline",
+        ],
+    ),
+    (
+        SafetyHazard::CarbonMonoxide,
+        &[
+            "monoxide",
+            "carbon alarm",
+            "carbon detector",
+            "carbon monitor",
+            "headache",
+            "headaches",
+            "dizzy",
+            "dizziness",
+            "nauseous",
+            "nausea",
+            "light headed",
+            "lightheaded",
+            "passed out",
+            "fainted",
+            "throwing up",
+            "vomiting",
+        ],
+    ),
+    (
+        SafetyHazard::Smoke,
+        &["smoke", "smoking", "smoky", "smokey", "smoked"],
+    ),
+    (
+        SafetyHazard::Burning,
+        &[
+            "burning",
+            "burnt",
+            "burned",
+            "burn",
+            "scorched",
+            "scorching",
+            "melting",
+            "melted",
+            "on fire",
+            "fire",
+            "flames",
+            "electrical smell",
+            "electric smell",
+        ],
+    ),
+    (
+        SafetyHazard::Sparking,
+        &[
+            "spark",
+            "sparks",
+            "sparking",
+            "sparked",
+            "sparky",
+            "arcing",
+            "shocked",
+            "electric shock",
+            "electrocuted",
+        ],
+    ),
+];
+
+/// How a recogniser writes "CO": the word alone is ambiguous ("see"), so it needs an alarm
+/// word right after it.
+const CO_SPELLINGS: &[&str] = &["co", "c o", "see oh", "sea oh", "c oh", "cee oh", "see o"];
+const ALARM_WORDS: &[&str] = &[
+    "alarm",
+    "alarms",
+    "detector",
+    "detectors",
+    "sensor",
+    "monitor",
+    "poisoning",
+    "beeping",
+    "going off",
+    "went off",
+    "chirping",
+    "sounding",
+    "reading",
+    "levels",
+    "level",
+];
+
+/// After "gas" these make it an appliance or a bill, not a hazard: "gas furnace", "gas bill".
+const GAS_MODIFIED: &[&str] = &[
+    "furnace",
+    "heater",
+    "water",
+    "boiler",
+    "stove",
+    "range",
+    "oven",
+    "dryer",
+    "fireplace",
+    "logs",
+    "bill",
+    "company",
+    "pack",
+    "valve",
+    "line",
+    "meter",
+    "station",
+    "grill",
+    "unit",
+    "appliance",
+    "service",
+    "supply",
+    "heat",
+    "fired",
+    "powered",
+    "tank",
+    "pressure",
+];
+/// Words that make an appliance mention of gas a hazard after all.
+const GAS_TROUBLE: &[&str] = &[
+    "smell", "smells", "smelling", "smelled", "odor", "odour", "leak", "leaking", "leaks", "hiss",
+    "hissing", "whiff", "fumes",
+];
+const SMELL_WORDS: &[&str] = &[
+    "smell", "smells", "smelling", "smelled", "smelt", "odor", "odour", "stink", "stinks",
+    "stinky", "stench", "fumes",
+];
+/// Smells that are not gas: they keep a vague smell from triggering the gas script.
+const BENIGN_SMELLS: &[&str] = &[
+    "musty",
+    "mold",
+    "moldy",
+    "mould",
+    "mildew",
+    "dusty",
+    "dust",
+    "damp",
+    "wet",
+    "dirty sock",
+    "dirty socks",
+    "sewer",
+    "dead animal",
+    "dead mouse",
+];
+/// "won't fire", "fire up", "flame sensor": trade words, not fire.
+const NOT_FIRE: &[&str] = &[
+    "won't fire",
+    "not fire",
+    "doesn't fire",
+    "didn't fire",
+    "wouldn't fire",
+    "fire up",
+    "fires up",
+    "fire off",
+];
+
+/// Words that negate a cue within the few words before it.
+const NEGATORS: &[&str] = &[
+    "no", "not", "don't", "doesn't", "didn't", "never", "without", "isn't", "wasn't", "aren't",
+    "nothing", "nobody", "none", "can't", "cannot", "neither", "nor",
+];
+/// After a negator these turn it into doubt: "not sure", "don't know", "can't tell".
+const DOUBT_AFTER_NEGATOR: &[&str] = &["sure", "know", "certain", "tell", "say", "remember"];
+/// Words that end a negation's reach: a new clause, or doubt.
+const SCOPE_BREAKS: &[&str] = &[
+    "but", "though", "although", "however", "except", "and", "i", "it", "it's", "that's", "if",
+    "whether", "maybe", "might", "could", "now", "actually", "wait",
+];
+/// How far back a negator reaches: "i don't smell any gas" is three words back.
+const NEGATION_REACH: usize = 4;
+
+/// Whether the cue at `at` is clearly negated.
+fn negated(tokens: &[String], at: usize) -> bool {
+    for k in (at.saturating_sub(NEGATION_REACH)..at).rev() {
+        let t = tokens[k].as_str();
+        if SCOPE_BREAKS.contains(&t) {
+            return false;
+        }
+        if NEGATORS.contains(&t) {
+            let next = tokens.get(k + 1).map_or("", String::as_str);
+            return !DOUBT_AFTER_NEGATOR.contains(&next);
+        }
+    }
+    false
+}
+
+/// Every start of `phrase` in `tokens`.
+fn occurrences<'a>(tokens: &'a [String], phrase: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let words: Vec<&str> = phrase.split(' ').collect();
+    (0..tokens.len()).filter(move |&i| {
+        tokens.len() - i >= words.len()
+            && words
+                .iter()
+                .zip(&tokens[i..])
+                .all(|(w, t)| *w == t.as_str())
+    })
+}
+
+/// Whether `phrase` occurs somewhere not clearly negated.
+fn asserted(n: &Normalized, phrase: &str) -> bool {
+    occurrences(n.tokens(), phrase).any(|i| !negated(n.tokens(), i))
+}
+
+fn asserted_any(n: &Normalized, phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| asserted(n, p))
+}
+
+/// A gas cue at `at` that is really an appliance, a bill or an empty tank ("gas furnace", "out
+/// of propane", "the gas is off").
+fn gas_is_harmless(n: &Normalized, at: usize) -> bool {
+    let tokens = n.tokens();
+    let next = tokens.get(at + 1).map_or("", String::as_str);
+    let out_of = at >= 2 && tokens[at - 2] == "out" && tokens[at - 1] == "of";
+    let shut_off = tokens[at + 1..].iter().take(3).any(|t| t == "off");
+    let trouble = n.has_any(GAS_TROUBLE)
+        && !(n.has("water") && !n.has_any(&["gas leak", "leaking gas", "smell", "smells"]));
+    (GAS_MODIFIED.contains(&next) || out_of || shut_off) && !trouble
+}
+
+/// The hazard the caller describes, if any.
+fn safety_hazard(n: &Normalized) -> Option<SafetyHazard> {
+    let tokens = n.tokens();
+    for (hazard, cues) in HAZARD_CUES {
+        for cue in *cues {
+            for at in occurrences(tokens, cue) {
+                if negated(tokens, at) {
+                    continue;
+                }
+                let harmless = match *hazard {
+                    SafetyHazard::Gas => {
+                        matches!(*cue, "gas" | "propane" | "gass" | "gaz") && gas_is_harmless(n, at)
+                    }
+                    SafetyHazard::Burning => {
+                        (matches!(*cue, "fire") && n.has_any(NOT_FIRE))
+                            || (*cue == "burn" && n.has_phrase("burn out"))
+                    }
+                    _ => false,
+                };
+                if !harmless {
+                    return Some(*hazard);
+                }
+            }
+        }
+        if *hazard == SafetyHazard::CarbonMonoxide && carbon_monoxide_alarm(n) {
+            return Some(SafetyHazard::CarbonMonoxide);
+        }
+    }
+    // An unexplained smell could be gas: the gas script, unless it is a smell that is not.
+    let vague_smell = asserted_any(n, SMELL_WORDS) && !n.has_any(BENIGN_SMELLS);
+    vague_smell.then_some(SafetyHazard::Gas)
+}
+
+/// "co alarm", "see oh detector", or an alarm going off that is not a water alarm: the CO
+/// script fits a smoke alarm too, so an unnamed alarm gets it.
+fn carbon_monoxide_alarm(n: &Normalized) -> bool {
+    let tokens = n.tokens();
+    let named = CO_SPELLINGS.iter().any(|co| {
+        occurrences(tokens, co).any(|at| {
+            let after = co.split(' ').count() + at;
+            let next_two = tokens[after..].iter().take(2).map(String::as_str);
+            let alarm_follows = next_two
+                .clone()
+                .any(|t| ALARM_WORDS.iter().any(|a| a.split(' ').next() == Some(t)));
+            alarm_follows && !negated(tokens, at)
+        })
+    });
+    let unnamed = n.has_any(&["alarm", "alarms", "detector"])
+        && asserted_any(
+            n,
+            &["going off", "went off", "beeping", "sounding", "chirping"],
+        )
+        && !n.has_any(&["water", "leak", "flood", "freeze", "thermostat", "smoke"]);
+    named || unnamed
+}
+
+const HEAT_WORDS: &[&str] = &[
+    "heat",
+    "heater",
+    "heating",
+    "furnace",
+    "furnaces",
+    "boiler",
+    "radiator",
+    "radiators",
+    "baseboard",
+    "baseboards",
+    "pilot",
+];
+const COOL_WORDS: &[&str] = &[
+    "ac",
+    "a c",
+    "a see",
+    "air conditioner",
+    "air conditioning",
+    "air con",
+    "central air",
+    "cooling",
+    "cool",
+    "condenser",
+    "the air",
+    "my air",
+];
+const HEAT_PUMP: &str = "heat pump";
+/// Said of equipment, these mean it has failed.
+const FAILURE: &[&str] = &[
+    "no",
+    "not",
+    "isn't",
+    "won't",
+    "doesn't",
+    "didn't",
+    "wasn't",
+    "can't",
+    "stopped",
+    "quit",
+    "died",
+    "dead",
+    "broke",
+    "broken",
+    "out",
+    "down",
+    "failed",
+    "failing",
+    "off",
+    "shut off",
+    "shuts off",
+    "shutting off",
+    "went out",
+    "nothing",
+    "isn't working",
+    "not working",
+    "stopped working",
+    "keeps",
+    "tripping",
+];
+/// Complaints that are no heat without naming the equipment.
+const COLD_COMPLAINTS: &[&str] = &[
+    "no heat",
+    "freezing",
+    "frozen",
+    "house is cold",
+    "it's cold",
+    "cold in here",
+    "cold in the house",
+    "blowing cold",
+    "cold air",
+    "so cold",
+    "too cold",
+    "really cold",
+    "very cold",
+    "below zero",
+    "below freezing",
+];
+const HOT_COMPLAINTS: &[&str] = &[
+    "no air",
+    "no ac",
+    "no a c",
+    "no cooling",
+    "not cooling",
+    "won't cool",
+    "isn't cooling",
+    "blowing hot",
+    "blowing warm",
+    "hot air",
+    "warm air",
+    "house is hot",
+    "it's hot",
+    "hot in here",
+    "too hot",
+    "so hot",
+    "really hot",
+    "very hot",
+    "sweltering",
+    "boiling",
+    "not cold",
+    "isn't cold",
+    "heat stroke",
+    "heatstroke",
+    "unbearable",
+];
+/// Words that make a cold complaint an emergency whatever the weather.
+const SEVERE_COLD: &[&str] = &[
+    "freezing",
+    "frozen",
+    "pipes",
+    "below zero",
+    "below freezing",
+];
+const SEVERE_HEAT: &[&str] = &[
+    "heat stroke",
+    "heatstroke",
+    "sweltering",
+    "unbearable",
+    "overheating",
+];
+
+const WATER_LEAK: &[&str] = &[
+    "leak",
+    "leaking",
+    "leaks",
+    "leaky",
+    "leaked",
+    "dripping",
+    "drip",
+    "drips",
+    "puddle",
+    "puddles",
+    "pooling",
+    "flooding",
+    "flooded",
+    "flood",
+    "water everywhere",
+    "water on the floor",
+    "water coming",
+    "overflowing",
+    "overflow",
+    "water damage",
+    "condensate",
+    "water alarm",
+];
+/// Leaks that are not water: refrigerant is routine work.
+const NOT_WATER: &[&str] = &["freon", "refrigerant", "coolant"];
+
+/// Built-in vulnerable-occupant words; the shop adds more in `triage.vulnerable_words`.
+const VULNERABLE: &[&str] = &[
+    "elderly",
+    "senior",
+    "seniors",
+    "grandmother",
+    "grandma",
+    "grandfather",
+    "grandpa",
+    "granny",
+    "old lady",
+    "old man",
+    "baby",
+    "babies",
+    "infant",
+    "infants",
+    "newborn",
+    "toddler",
+    "pregnant",
+    "oxygen",
+    "medical",
+    "medically",
+    "disabled",
+    "disability",
+    "handicapped",
+    "wheelchair",
+    "bedridden",
+    "hospice",
+    "dialysis",
+    "chemo",
+    "asthma",
+    "heart condition",
+];
+
+const THERMOSTAT: &[&str] = &[
+    "thermostat",
+    "t stat",
+    "tstat",
+    "nest",
+    "ecobee",
+    "display",
+    "screen",
+    "blank",
+];
+const NOISE: &[&str] = &[
+    "noise",
+    "noises",
+    "noisy",
+    "loud",
+    "banging",
+    "bang",
+    "rattling",
+    "rattle",
+    "rattles",
+    "squealing",
+    "squeal",
+    "screeching",
+    "grinding",
+    "humming",
+    "buzzing",
+    "clicking",
+    "whistling",
+    "knocking",
+    "vibrating",
+    "vibration",
+    "thumping",
+    "clanking",
+    "squeaking",
+    "squeaky",
+    "roaring",
+    "sound",
+    "sounds",
+];
+const MAINTENANCE: &[&str] = &[
+    "tune up",
+    "tuneup",
+    "maintenance",
+    "check up",
+    "checkup",
+    "annual service",
+    "inspection",
+    "cleaning",
+    "clean",
+    "filter",
+    "filters",
+    "seasonal",
+    "precision",
+];
+const OTHER_HVAC: &[&str] = &[
+    "furnace",
+    "ac",
+    "a c",
+    "air conditioner",
+    "heat pump",
+    "boiler",
+    "water heater",
+    "vent",
+    "vents",
+    "duct",
+    "ducts",
+    "unit",
+    "system",
+    "hvac",
+    "humidifier",
+    "dehumidifier",
+    "estimate",
+    "quote",
+    "replace",
+    "replacement",
+    "install",
+    "repair",
+    "broken",
+    "not working",
+    "isn't working",
+    "come out",
+    "look at",
+    "fix",
+    "service",
+    "heat",
+    "heating",
+    "cooling",
+    "air",
+    "freon",
+    "refrigerant",
+];
+
+/// A temperature the caller stated ("it's forty degrees in the house"), and whether it was
+/// outdoors.
+fn stated_temperature(n: &Normalized) -> Option<(f32, bool)> {
+    let at = n.find("degrees")?;
+    let tokens = n.tokens();
+    let start = (0..at)
+        .rev()
+        .take_while(|&k| super::numbers::starts_number(&tokens[k]) || tokens[k] == "hundred")
+        .last()?;
+    let value = parse_number_words(&tokens[start..at].join(" "))?;
+    let below = start > 0 && matches!(tokens[start - 1].as_str(), "minus" | "negative");
+    let mut f = value as f32;
+    if below || n.has_phrase("below zero") {
+        f = -f;
+    }
+    let outdoor = n.has_any(&["outside", "outdoors", "out there"]);
+    Some((f, outdoor))
+}
+
+/// Triage of one utterance: [`Triage::Safety`] before anything else, then emergencies, then
+/// routine work. [`Triage::Unclear`] when nothing in it names a problem.
+pub fn triage(text: &str, context: &TriageContext) -> Triage {
+    let n = normalize(text);
+    if let Some(hazard) = safety_hazard(&n) {
+        return Triage::Safety(hazard);
+    }
+    let vulnerable = context.vulnerable_occupant
+        || asserted_any(&n, VULNERABLE)
+        || context
+            .extra_vulnerable_words
+            .iter()
+            .any(|w| asserted(&n, w.trim()));
+    let stated = stated_temperature(&n);
+    let (no_heat, no_cooling) = equipment_failures(&n, context);
+
+    if no_heat {
+        let severe = n.has_any(SEVERE_COLD);
+        let weather = match (stated, context.outdoor_temp_f) {
+            (Some((f, true)), _) => f <= context.cold_threshold_f,
+            (Some((f, false)), outdoor) => {
+                f <= INDOOR_COLD_F || outdoor.is_some_and(|t| t <= context.cold_threshold_f)
+            }
+            (None, Some(t)) => t <= context.cold_threshold_f,
+            (None, None) => true,
+        };
+        if vulnerable || severe || weather {
+            return Triage::Emergency(EmergencyKind::NoHeat);
+        }
+    }
+    if no_cooling {
+        let severe = n.has_any(SEVERE_HEAT);
+        let weather = match (stated, context.outdoor_temp_f) {
+            (Some((f, true)), _) => f >= context.hot_threshold_f,
+            (Some((f, false)), outdoor) => {
+                f >= INDOOR_HOT_F || outdoor.is_some_and(|t| t >= context.hot_threshold_f)
+            }
+            (None, Some(t)) => t >= context.hot_threshold_f,
+            (None, None) => true,
+        };
+        if vulnerable || severe || weather {
+            return Triage::Emergency(EmergencyKind::NoCooling);
+        }
+    }
+    if asserted_any(&n, WATER_LEAK) && !n.has_any(NOT_WATER) {
+        return Triage::Emergency(EmergencyKind::WaterLeak);
+    }
+    if no_heat {
+        return Triage::Routine(RoutineKind::NoHeat);
+    }
+    if no_cooling {
+        return Triage::Routine(RoutineKind::NoCooling);
+    }
+    routine(&n)
+}
+
+/// (no heat, no cooling) from the words. A heat pump is either: the words ("not cooling",
+/// "cold") decide, else the season (outdoor temperature nearer which threshold).
+fn equipment_failures(n: &Normalized, context: &TriageContext) -> (bool, bool) {
+    let failure = n.has_any(FAILURE);
+    let heat_pump = n.has_phrase(HEAT_PUMP);
+    let heat_named = n
+        .tokens()
+        .iter()
+        .enumerate()
+        .any(|(i, t)| HEAT_WORDS.contains(&t.as_str()) && !(t == "heat" && is_heat_pump(n, i)));
+    let cool_named = n.has_any(COOL_WORDS);
+    let cold = n.has_any(COLD_COMPLAINTS);
+    let hot = n.has_any(HOT_COMPLAINTS);
+    // "the air isn't cold" is a cooling complaint, not a cold house.
+    let cold = cold && !(hot && n.has_any(&["not cold", "isn't cold"]));
+    let mut no_heat = cold || (heat_named && failure && !hot);
+    let mut no_cooling = hot || (cool_named && failure && !cold);
+    if heat_pump && failure && !no_heat && !no_cooling {
+        let midpoint = (context.cold_threshold_f + context.hot_threshold_f) / 2.0;
+        if context.outdoor_temp_f.is_some_and(|t| t >= midpoint) {
+            no_cooling = true;
+        } else {
+            no_heat = true;
+        }
+    }
+    if no_heat && no_cooling {
+        // Both named and failing ("heat and ac are out"): cold complaints decide, else heat.
+        no_cooling = hot && !cold;
+        no_heat = !no_cooling;
+    }
+    (no_heat, no_cooling)
+}
+
+fn is_heat_pump(n: &Normalized, at: usize) -> bool {
+    n.tokens().get(at + 1).is_some_and(|t| t == "pump")
+}
+
+fn routine(n: &Normalized) -> Triage {
+    if n.has_any(THERMOSTAT) {
+        Triage::Routine(RoutineKind::Thermostat)
+    } else if n.has_any(NOISE) {
+        Triage::Routine(RoutineKind::Noise)
+    } else if n.has_any(MAINTENANCE) {
+        Triage::Routine(RoutineKind::Maintenance)
+    } else if n.has_any(OTHER_HVAC) || n.has_any(SMELL_WORDS) {
+        Triage::Routine(RoutineKind::Other)
+    } else {
+        Triage::Unclear
+    }
+}
+
+/// The words triage listens for, for the recogniser's triage grammar: every cue word, once.
+pub fn symptom_words() -> Vec<&'static str> {
+    let lists: [&[&str]; 16] = [
+        CO_SPELLINGS,
+        ALARM_WORDS,
+        GAS_TROUBLE,
+        SMELL_WORDS,
+        HEAT_WORDS,
+        COOL_WORDS,
+        FAILURE,
+        COLD_COMPLAINTS,
+        HOT_COMPLAINTS,
+        WATER_LEAK,
+        VULNERABLE,
+        THERMOSTAT,
+        NOISE,
+        MAINTENANCE,
+        OTHER_HVAC,
+        NEGATORS,
+    ];
+    let mut words: Vec<&'static str> = HAZARD_CUES
+        .iter()
+        .flat_map(|(_, cues)| cues.iter())
+        .chain(lists.iter().flat_map(|l| l.iter()))
+        .flat_map(|p| p.split(' '))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+}
+
+impl TriageContext {
+    /// The context for one call: the shop's thresholds plus what is known about this caller.
+    pub fn from_config(
+        config: &crate::config::TriageConfig,
+        outdoor_temp_f: Option<f32>,
+        vulnerable_occupant: bool,
+    ) -> Self {
+        TriageContext {
+            outdoor_temp_f,
+            cold_threshold_f: config.cold_threshold_f,
+            hot_threshold_f: config.hot_threshold_f,
+            vulnerable_occupant,
+            extra_vulnerable_words: config.vulnerable_words.clone(),
+        }
+    }
+}
+
+impl Default for TriageContext {
+    fn default() -> Self {
+        TriageContext::from_config(&crate::config::TriageConfig::default(), None, false)
+    }
+}
