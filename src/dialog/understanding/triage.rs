@@ -777,7 +777,7 @@ fn routine(n: &Normalized) -> Triage {
         Triage::Routine(RoutineKind::Noise)
     } else if n.has_any(MAINTENANCE) {
         Triage::Routine(RoutineKind::Maintenance)
-    } else if n.has_any(OTHER_HVAC) || n.has_any(SMELL_WORDS) {
+    } else if n.has_any(OTHER_HVAC) || asserted_any(n, SMELL_WORDS) {
         Triage::Routine(RoutineKind::Other)
     } else {
         Triage::Unclear
@@ -835,5 +835,281 @@ impl TriageContext {
 impl Default for TriageContext {
     fn default() -> Self {
         TriageContext::from_config(&crate::config::TriageConfig::default(), None, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EmergencyKind::*;
+    use SafetyHazard::*;
+
+    fn ctx(outdoor: Option<f32>) -> TriageContext {
+        TriageContext {
+            outdoor_temp_f: outdoor,
+            ..TriageContext::default()
+        }
+    }
+
+    #[test]
+    fn safety_is_high_recall() {
+        let cases: &[(&str, SafetyHazard)] = &[
+            ("i smell gas", Gas),
+            ("smells like rotten eggs", Gas),
+            ("it smells like rotten egg in the basement", Gas),
+            ("there's a gas smell", Gas),
+            ("gas leak", Gas),
+            ("gas", Gas),
+            ("i think i smell gass", Gas),
+            ("um i smell guess near the furnace", Gas),
+            ("smells like sulfur", Gas),
+            ("the gas furnace smells funny", Gas),
+            ("i'm not sure if it's gas", Gas),
+            ("i don't know if that's gas or not", Gas),
+            ("there's a weird smell coming from the furnace", Gas),
+            ("something smells strange", Gas),
+            ("no i smell gas", Gas),
+            ("i don't smell gas but the furnace is sparking", Sparking),
+            ("carbon monoxide detector is beeping", CarbonMonoxide),
+            ("co alarm going off", CarbonMonoxide),
+            ("the c o detector went off", CarbonMonoxide),
+            ("see oh alarm", CarbonMonoxide),
+            ("car bun monoxide", CarbonMonoxide),
+            ("my carbon alarm is chirping", CarbonMonoxide),
+            ("the alarm is going off", CarbonMonoxide),
+            ("we all have headaches and the heat is on", CarbonMonoxide),
+            ("the furnace is sparking", Sparking),
+            ("i saw sparks", Sparking),
+            ("the outside unit is arcing", Sparking),
+            ("burning smell from the vents", Burning),
+            ("smells like something burning", Burning),
+            ("it smells burnt", Burning),
+            ("the wires are melting", Burning),
+            ("the furnace is on fire", Burning),
+            ("there's smoke", Smoke),
+            ("there is smoke coming out of the vents", Smoke),
+            ("the smoke detector is going off", Smoke),
+            ("the the furnace is smoking", Smoke),
+            ("no heat and there's smoke", Smoke),
+            ("no gas smell but there is smoke", Smoke),
+        ];
+        let wrong: Vec<_> = cases
+            .iter()
+            .map(|(text, want)| (text, triage(text, &ctx(None)), Triage::Safety(*want)))
+            .filter(|(_, got, want)| got != want)
+            .collect();
+        assert!(wrong.is_empty(), "(text, got, want): {wrong:#?}");
+    }
+
+    #[test]
+    fn clear_negation_and_trade_words_are_not_hazards() {
+        let cases: &[(&str, Triage)] = &[
+            ("no gas smell", Triage::Unclear),
+            ("i don't smell gas", Triage::Unclear),
+            ("there is no smell of gas", Triage::Unclear),
+            ("it doesn't smell like gas", Triage::Unclear),
+            ("no smoke or sparks", Triage::Unclear),
+            ("nothing is burning", Triage::Unclear),
+            ("my gas furnace won't turn on", Triage::Emergency(NoHeat)),
+            (
+                "we ran out of propane and there's no heat",
+                Triage::Emergency(NoHeat),
+            ),
+            ("the furnace won't fire", Triage::Emergency(NoHeat)),
+            (
+                "the flame sensor needs cleaning",
+                Triage::Routine(RoutineKind::Maintenance),
+            ),
+            (
+                "the house smells musty",
+                Triage::Routine(RoutineKind::Other),
+            ),
+            ("my gas bill is too high", Triage::Unclear),
+        ];
+        let wrong: Vec<_> = cases
+            .iter()
+            .map(|(text, want)| (text, triage(text, &ctx(None)), *want))
+            .filter(|(_, got, want)| got != want)
+            .collect();
+        assert!(wrong.is_empty(), "(text, got, want): {wrong:#?}");
+    }
+
+    #[test]
+    fn emergencies_follow_thresholds_and_vulnerable_occupants() {
+        use RoutineKind as R;
+        let cases: &[(&str, Option<f32>, Triage)] = &[
+            ("no heat", Some(30.0), Triage::Emergency(NoHeat)),
+            ("no heat", Some(40.0), Triage::Emergency(NoHeat)),
+            ("no heat", Some(55.0), Triage::Routine(R::NoHeat)),
+            ("no heat", None, Triage::Emergency(NoHeat)),
+            (
+                "the furnace isn't working",
+                Some(20.0),
+                Triage::Emergency(NoHeat),
+            ),
+            ("furnace quit", Some(60.0), Triage::Routine(R::NoHeat)),
+            (
+                "no heat and my elderly mother lives here",
+                Some(60.0),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "no heat we have a newborn",
+                Some(60.0),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "heat is out and my wife is pregnant",
+                Some(60.0),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "heater stopped and my dad is on oxygen",
+                Some(60.0),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "no heat nobody elderly here",
+                Some(60.0),
+                Triage::Routine(R::NoHeat),
+            ),
+            (
+                "no heat it's forty degrees in the house",
+                Some(60.0),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "no heat it's sixty eight degrees inside",
+                None,
+                Triage::Routine(R::NoHeat),
+            ),
+            (
+                "no heat it's fifty degrees outside",
+                None,
+                Triage::Routine(R::NoHeat),
+            ),
+            (
+                "the pipes are freezing the heat is out",
+                Some(60.0),
+                Triage::Emergency(NoHeat),
+            ),
+            ("ac not working", Some(95.0), Triage::Emergency(NoCooling)),
+            (
+                "the a c is blowing warm air",
+                Some(90.0),
+                Triage::Emergency(NoCooling),
+            ),
+            (
+                "air conditioner quit",
+                Some(80.0),
+                Triage::Routine(R::NoCooling),
+            ),
+            (
+                "the air isn't cold",
+                Some(80.0),
+                Triage::Routine(R::NoCooling),
+            ),
+            (
+                "ac is out and my baby is here",
+                Some(80.0),
+                Triage::Emergency(NoCooling),
+            ),
+            ("no cooling", None, Triage::Emergency(NoCooling)),
+            (
+                "it's ninety degrees in the house the ac died",
+                Some(75.0),
+                Triage::Emergency(NoCooling),
+            ),
+            (
+                "heat pump stopped working",
+                Some(95.0),
+                Triage::Emergency(NoCooling),
+            ),
+            (
+                "heat pump stopped working",
+                Some(20.0),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "water leaking from the furnace",
+                Some(60.0),
+                Triage::Emergency(WaterLeak),
+            ),
+            (
+                "there's water on the floor by the unit",
+                Some(60.0),
+                Triage::Emergency(WaterLeak),
+            ),
+            (
+                "the ceiling is dripping",
+                None,
+                Triage::Emergency(WaterLeak),
+            ),
+            (
+                "my gas water heater is leaking",
+                None,
+                Triage::Emergency(WaterLeak),
+            ),
+            (
+                "the ac is leaking freon",
+                Some(70.0),
+                Triage::Routine(R::Other),
+            ),
+        ];
+        let wrong: Vec<_> = cases
+            .iter()
+            .map(|(text, outdoor, want)| (text, outdoor, triage(text, &ctx(*outdoor)), *want))
+            .filter(|(_, _, got, want)| got != want)
+            .collect();
+        assert!(wrong.is_empty(), "(text, outdoor, got, want): {wrong:#?}");
+    }
+
+    #[test]
+    fn shop_words_and_known_occupants() {
+        let mut c = ctx(Some(60.0));
+        assert_eq!(triage("no heat", &c), Triage::Routine(RoutineKind::NoHeat));
+        c.extra_vulnerable_words = vec!["dialysis".into(), "heart surgery".into()];
+        assert_eq!(
+            triage("no heat he just had heart surgery", &c),
+            Triage::Emergency(NoHeat)
+        );
+        c.extra_vulnerable_words.clear();
+        c.vulnerable_occupant = true;
+        assert_eq!(triage("no heat", &c), Triage::Emergency(NoHeat));
+    }
+
+    #[test]
+    fn routine_work() {
+        use RoutineKind::*;
+        let cases: &[(&str, Triage)] = &[
+            ("i need a tune up", Triage::Routine(Maintenance)),
+            ("annual maintenance please", Triage::Routine(Maintenance)),
+            (
+                "the furnace is making a banging noise",
+                Triage::Routine(Noise),
+            ),
+            ("the outside unit is really loud", Triage::Routine(Noise)),
+            ("my thermostat screen is blank", Triage::Routine(Thermostat)),
+            ("i want a quote for a new system", Triage::Routine(Other)),
+            ("hello", Triage::Unclear),
+            ("", Triage::Unclear),
+        ];
+        let wrong: Vec<_> = cases
+            .iter()
+            .map(|(text, want)| (text, triage(text, &ctx(Some(60.0))), *want))
+            .filter(|(_, got, want)| got != want)
+            .collect();
+        assert!(wrong.is_empty(), "(text, got, want): {wrong:#?}");
+        assert!(Triage::Routine(NoHeat).is_urgent());
+        assert!(!Triage::Routine(Noise).is_urgent());
+    }
+
+    #[test]
+    fn symptom_words_are_single_lowercase_words() {
+        let words = symptom_words();
+        assert!(words.contains(&"gas") && words.contains(&"monoxide"));
+        assert!(words
+            .iter()
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '\'')));
     }
 }
