@@ -104,7 +104,6 @@ const CONTRACTIONS: &[(&str, &str)] = &[
     ("shes", "she's"),
     ("ok", "okay"),
     ("okey", "okay"),
-    ("k", "okay"),
 ];
 
 /// Lowercases, splits into word tokens, drops fillers and collapses repetitions
