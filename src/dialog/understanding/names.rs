@@ -58,6 +58,16 @@ pub(crate) fn spoken_letter(token: &str) -> Option<char> {
 /// a bare letter (so "see you" is not read as "cu"). "m as in mary" counts as m; "double l"
 /// as ll. Returns the word and the tokens it spans.
 pub(crate) fn spelled_word(tokens: &[String], start: usize) -> Option<(String, usize)> {
+    // Letter names that are everyday words ("it should be s m i t h") cannot start a spelling.
+    const ORDINARY_WORDS: &[&str] = &[
+        "be", "see", "sea", "you", "are", "why", "oh", "tea", "eye", "queue", "ex", "ee", "es",
+    ];
+    if tokens
+        .get(start)
+        .is_some_and(|t| ORDINARY_WORDS.contains(&t.as_str()))
+    {
+        return None;
+    }
     let mut word = String::new();
     let mut bare = false;
     let mut i = start;
@@ -293,6 +303,8 @@ mod tests {
             ("m", None),
             ("double you", None),
             ("o a k", Some(("oak", 3))),
+            ("be s m i t h", None),
+            ("s m i t h", Some(("smith", 5))),
         ];
         for (text, want) in cases {
             let n = normalize(text);
