@@ -221,6 +221,11 @@ const POLITE: &[&str] = &[
     "just", "to", "go", "my",
 ];
 
+/// Every phrase [`meta_intent`] understands, for the recogniser's grammars.
+pub(crate) fn meta_phrases() -> impl Iterator<Item = &'static str> {
+    PHRASES.iter().chain(ALONE).map(|(p, _)| *p)
+}
+
 /// The meta-command in an utterance, if it is one. Operator wins over the others: a caller
 /// who asks for a person gets one.
 pub fn meta_intent(text: &str) -> Option<Meta> {

@@ -110,6 +110,11 @@ const PHRASES: &[(&str, YesNo)] = {
     ]
 };
 
+/// Every phrase [`yes_no`] understands, for the recogniser's yes/no grammar.
+pub(crate) fn answer_phrases() -> impl Iterator<Item = &'static str> {
+    PHRASES.iter().map(|(p, _)| *p)
+}
+
 /// The caller is unsure; asking again beats guessing.
 const UNSURE: &[&str] = &[
     "not sure",
