@@ -201,15 +201,10 @@ fn digit_group(tokens: &[String], i: usize, homophones: bool) -> Option<(String,
 pub(crate) fn number_run(tokens: &[String], i: usize) -> Option<(String, usize)> {
     let mut digits = String::new();
     let mut j = i;
-    loop {
-        // A misheard digit may continue a run, never start one.
-        match digit_group(tokens, j, j > i) {
-            Some((d, n)) => {
-                digits.push_str(&d);
-                j += n;
-            }
-            None => break,
-        }
+    // A misheard digit may continue a run, never start one.
+    while let Some((d, n)) = digit_group(tokens, j, j > i) {
+        digits.push_str(&d);
+        j += n;
     }
     (j > i).then_some((digits, j - i))
 }

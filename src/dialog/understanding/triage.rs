@@ -323,8 +323,9 @@ fn gas_is_harmless(n: &Normalized, at: usize) -> bool {
     let next = tokens.get(at + 1).map_or("", String::as_str);
     let out_of = at >= 2 && tokens[at - 2] == "out" && tokens[at - 1] == "of";
     let shut_off = tokens[at + 1..].iter().take(3).any(|t| t == "off");
-    let trouble = n.has_any(GAS_TROUBLE)
-        && !(n.has("water") && !n.has_any(&["gas leak", "leaking gas", "smell", "smells"]));
+    // "gas water heater is leaking" leaks water; a smell or "gas leak" is still gas.
+    let about_gas = !n.has("water") || n.has_any(&["gas leak", "leaking gas", "smell", "smells"]);
+    let trouble = n.has_any(GAS_TROUBLE) && about_gas;
     (GAS_MODIFIED.contains(&next) || out_of || shut_off) && !trouble
 }
 
