@@ -397,6 +397,8 @@ const HEAT_WORDS: &[&str] = &[
     "baseboard",
     "baseboards",
     "pilot",
+    "burner",
+    "burners",
 ];
 const COOL_WORDS: &[&str] = &[
     "ac",
@@ -743,7 +745,7 @@ fn equipment_failures(n: &Normalized, context: &TriageContext) -> (bool, bool) {
         .tokens()
         .iter()
         .enumerate()
-        .any(|(i, t)| HEAT_WORDS.contains(&t.as_str()) && !(t == "heat" && is_heat_pump(n, i)));
+        .any(|(i, t)| HEAT_WORDS.contains(&t.as_str()) && !is_other_equipment(n, i));
     let cool_named = n.has_any(COOL_WORDS);
     let cold = n.has_any(COLD_COMPLAINTS);
     let hot = n.has_any(HOT_COMPLAINTS);
@@ -767,8 +769,15 @@ fn equipment_failures(n: &Normalized, context: &TriageContext) -> (bool, bool) {
     (no_heat, no_cooling)
 }
 
-fn is_heat_pump(n: &Normalized, at: usize) -> bool {
-    n.tokens().get(at + 1).is_some_and(|t| t == "pump")
+/// "heat pump" (heating or cooling, decided apart) and "water heater" (hot water, not space
+/// heating) are not heat words.
+fn is_other_equipment(n: &Normalized, at: usize) -> bool {
+    let tokens = n.tokens();
+    match tokens[at].as_str() {
+        "heat" => tokens.get(at + 1).is_some_and(|t| t == "pump"),
+        "heater" => at > 0 && tokens[at - 1] == "water",
+        _ => false,
+    }
 }
 
 fn routine(n: &Normalized) -> Triage {
@@ -893,6 +902,19 @@ mod tests {
             ("the the furnace is smoking", Smoke),
             ("no heat and there's smoke", Smoke),
             ("no gas smell but there is smoke", Smoke),
+            ("my furnace smells like gas", Gas),
+            ("i think there might be a gas leak", Gas),
+            ("there's no heat and it smells like gas", Gas),
+            ("we smelled gas earlier", Gas),
+            ("the water heater is leaking gas", Gas),
+            (
+                "no it doesn't smell like gas it smells like burning",
+                Burning,
+            ),
+            ("the outside unit caught fire", Burning),
+            ("i got shocked touching the unit", Sparking),
+            ("smoke detector chirping", Smoke),
+            ("my alarm keeps beeping", CarbonMonoxide),
         ];
         let wrong: Vec<_> = cases
             .iter()
@@ -926,6 +948,16 @@ mod tests {
                 Triage::Routine(RoutineKind::Other),
             ),
             ("my gas bill is too high", Triage::Unclear),
+            (
+                "my gas water heater has no hot water",
+                Triage::Routine(RoutineKind::Other),
+            ),
+            ("the burners won't light", Triage::Emergency(NoHeat)),
+            ("the furnace won't fire up", Triage::Emergency(NoHeat)),
+            (
+                "the thermostat is beeping",
+                Triage::Routine(RoutineKind::Thermostat),
+            ),
         ];
         let wrong: Vec<_> = cases
             .iter()
