@@ -1,7 +1,7 @@
 //! Phrase lists for the recogniser's closed-set turns (Vosk grammars).
 //!
 //! A grammar makes a small model far more accurate on a closed set ("yes"/"no", digits), and
-//! lets it answer "[unk]" instead of forcing noise onto a phrase. Every grammar also carries
+//! lets it answer "`[unk]`" instead of forcing noise onto a phrase. Every grammar also carries
 //! the meta-commands, so a caller can always ask for a person, a repeat or help.
 //!
 //! Phrases are plain lowercase words and apostrophes: the vosk crate panics when a result
@@ -12,7 +12,7 @@ use super::triage::symptom_words;
 use super::yes_no::answer_phrases;
 
 /// Vosk's out-of-grammar token; every grammar includes it so noise is not forced into a phrase.
-pub const UNKNOWN: &str = "[unk]";
+pub const UNKNOWN: &str = "`[unk]`";
 
 /// The kind of turn a grammar is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +131,7 @@ fn clean(phrase: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// ^[a-z' ]+$ without leading, trailing or doubled spaces, or exactly "[unk]".
+    /// ^[a-z' ]+$ without leading, trailing or doubled spaces, or exactly "`[unk]`".
     fn valid(phrase: &str) -> bool {
         phrase == UNKNOWN
             || (!phrase.is_empty()

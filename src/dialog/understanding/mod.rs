@@ -5,16 +5,16 @@
 //! punctuation, numbers as words ("one twenty three maple street"), fillers, repetitions and
 //! near-miss words. Every function first runs [`normalize`], so callers may pass raw text.
 //!
-//! - [`normalize`] — tokens without fillers or stutters.
+//! - [`normalize()`] — tokens without fillers or stutters.
 //! - [`numbers`] — number words to digits; ZIP codes, phone numbers, DTMF digit strings.
 //! - [`address`] — street addresses ("four five six north oak avenue apartment two").
-//! - [`yes_no`] — every spoken and keyed form of yes and no.
-//! - [`triage`] — safety hazard, emergency or routine; the safety classifier is high-recall.
+//! - [`mod@yes_no`] — every spoken and keyed form of yes and no.
+//! - [`mod@triage`] — safety hazard, emergency or routine; the safety classifier is high-recall.
 //! - [`windows`] — which offered appointment window the caller picked.
-//! - [`repair`] — corrections ("no i said maple") and meta-commands (repeat, operator, ...).
+//! - [`mod@repair`] — corrections ("no i said maple") and meta-commands (repeat, operator, ...).
 //! - [`intent`] — why the caller is calling.
 //! - [`names`] — the caller's name, spoken or spelled.
-//! - [`grammar`] — phrase lists for the recogniser's closed-set turns.
+//! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
 
 pub mod address;
 pub mod grammar;

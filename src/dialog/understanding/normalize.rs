@@ -5,7 +5,7 @@
 ///
 /// Besides dropping noise it folds a few spellings the rest of the module would otherwise
 /// have to repeat everywhere: "dont" → "don't", "ok" → "okay", "uh huh" / "mm hmm" → "yes",
-/// a bare "uh uh" → "no", and the recogniser's "[unk]" is dropped.
+/// a bare "uh uh" → "no", and the recogniser's "`[unk]`" is dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Normalized {
     tokens: Vec<String>,
@@ -217,7 +217,7 @@ mod tests {
     fn normalizes_recogniser_output() {
         let cases: &[(&str, &str)] = &[
             ("", ""),
-            ("[unk]", ""),
+            ("`[unk]`", ""),
             ("Yes.", "yes"),
             ("um yeah", "yeah"),
             ("uh the the furnace is is out", "the furnace is out"),
