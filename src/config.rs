@@ -27,6 +27,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub call: CallConfig,
     pub queue: QueueConfig,
+    pub triage: TriageConfig,
     pub log: LogConfig,
 }
 
@@ -184,6 +185,20 @@ pub struct QueueConfig {
     pub mirror_keep_files: usize,
 }
 
+/// How the box sorts a caller's problem into emergency or routine (safety hazards always get
+/// the safety script; these keys only move the emergency line).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriageConfig {
+    /// No heat at or below this outdoor temperature (°F) is an emergency.
+    pub cold_threshold_f: f32,
+    /// No cooling at or above this outdoor temperature (°F) is an emergency.
+    pub hot_threshold_f: f32,
+    /// Words that mark a vulnerable occupant, besides the built-in ones (elderly, baby, infant,
+    /// newborn, oxygen, medical, pregnant, disabled, ...). Lowercase recogniser words.
+    pub vulnerable_words: Vec<String>,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -262,6 +277,16 @@ impl Default for QueueConfig {
             max_attempts_before_attention: 20,
             mirror_max_bytes: 4 * 1024 * 1024,
             mirror_keep_files: 8,
+        }
+    }
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        TriageConfig {
+            cold_threshold_f: 40.0,
+            hot_threshold_f: 90.0,
+            vulnerable_words: Vec::new(),
         }
     }
 }
@@ -487,6 +512,7 @@ impl Config {
         self.validate_media(&mut v);
         self.validate_call(&mut v);
         self.validate_queue(&mut v);
+        self.validate_triage(&mut v);
         if self.log.filter.trim().is_empty() {
             v.push(ConfigIssue::error(
                 "log.filter",
@@ -753,6 +779,46 @@ impl Config {
             ));
         }
     }
+
+    fn validate_triage(&self, v: &mut Vec<ConfigIssue>) {
+        let triage = &self.triage;
+        // Outdoor temperatures a shop in North America can meet; outside that it is a typo
+        // (Celsius, a missing digit) that would silently turn every call into an emergency.
+        for (key, value) in [
+            ("triage.cold_threshold_f", triage.cold_threshold_f),
+            ("triage.hot_threshold_f", triage.hot_threshold_f),
+        ] {
+            if !value.is_finite() || !(-40.0..=130.0).contains(&value) {
+                v.push(ConfigIssue::error(
+                    key,
+                    format!("must be between -40 and 130 °F ({value} given)"),
+                ));
+            }
+        }
+        if triage.cold_threshold_f >= triage.hot_threshold_f {
+            v.push(ConfigIssue::error(
+                "triage.cold_threshold_f",
+                format!(
+                    "must be below triage.hot_threshold_f ({} >= {})",
+                    triage.cold_threshold_f, triage.hot_threshold_f
+                ),
+            ));
+        }
+        for (i, word) in triage.vulnerable_words.iter().enumerate() {
+            // Matched against recogniser output, which is lowercase words: anything else
+            // would never match and the shop would believe it does.
+            let ok = !word.trim().is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == ' ' || c == '\'');
+            if !ok {
+                v.push(ConfigIssue::error(
+                    format!("triage.vulnerable_words[{i}]"),
+                    format!("`{word}` must be lowercase words (a-z, spaces, apostrophes)"),
+                ));
+            }
+        }
+    }
 }
 
 impl Config {
@@ -908,6 +974,7 @@ fn key_template() -> toml::Table {
         password: "secret".into(),
     }];
     c.call.greeting_wav = Some(PathBuf::from("greeting.wav"));
+    c.triage.vulnerable_words = vec!["grandmother".into()];
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
         // Serializing plain structs of strings and numbers cannot fail.
@@ -1315,6 +1382,15 @@ mod tests {
             ("[queue]\nmirror_max_bytes = 1000", "queue.mirror_max_bytes", "at least 65536"),
             ("[queue]\nmirror_keep_files = 0", "queue.mirror_keep_files", "at least 1"),
             ("[log]\nfilter = \"callbox=loud\"", "log.filter", "not a valid tracing filter"),
+            ("[triage]\ncold_threshold_f = -60", "triage.cold_threshold_f", "between -40 and 130"),
+            ("[triage]\nhot_threshold_f = 300", "triage.hot_threshold_f", "between -40 and 130"),
+            (
+                "[triage]\ncold_threshold_f = 95\nhot_threshold_f = 90",
+                "triage.cold_threshold_f",
+                "must be below triage.hot_threshold_f",
+            ),
+            ("[triage]\nvulnerable_words = [\"Grandma\"]", "triage.vulnerable_words[0]", "lowercase"),
+            ("[triage]\nvulnerable_words = [\" \"]", "triage.vulnerable_words[0]", "lowercase"),
         ];
         for (text, key, reason) in cases {
             assert_error(text, key, reason);
@@ -1327,6 +1403,8 @@ mod tests {
             "[call]\nhangup_digit = \"*\"",
             "[call]\nhangup_digit = \"D\"",
             "[shop]\ntimezone = \"UTC\"",
+            "[triage]\ncold_threshold_f = 35\nhot_threshold_f = 95",
+            "[triage]\ncold_threshold_f = 32.5\nvulnerable_words = [\"dialysis\", \"heart condition\"]",
             "[shop]\ntimezone = \"America/Argentina/Buenos_Aires\"",
             "[shop]\ntimezone = \"Etc/GMT+5\"",
             "[shop]\ndefault_country = \"gb\"",

@@ -1,0 +1,41 @@
+//! Understanding: what a caller meant, from what a small recogniser on a phone line heard.
+//!
+//! Pure, deterministic, sans-IO functions the dialog engine calls on each recogniser result
+//! (or keypad entry). Input is what Vosk's small model produces on 8 kHz audio: lowercase, no
+//! punctuation, numbers as words ("one twenty three maple street"), fillers, repetitions and
+//! near-miss words. Every function first runs [`normalize`], so callers may pass raw text.
+//!
+//! - [`normalize()`] — tokens without fillers or stutters.
+//! - [`numbers`] — number words to digits; ZIP codes, phone numbers, DTMF digit strings.
+//! - [`address`] — street addresses ("four five six north oak avenue apartment two").
+//! - [`mod@yes_no`] — every spoken and keyed form of yes and no.
+//! - [`mod@triage`] — safety hazard, emergency or routine; the safety classifier is high-recall.
+//! - [`windows`] — which offered appointment window the caller picked.
+//! - [`mod@repair`] — corrections ("no i said maple") and meta-commands (repeat, operator, ...).
+//! - [`intent`] — why the caller is calling.
+//! - [`names`] — the caller's name, spoken or spelled.
+//! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
+
+pub mod address;
+pub mod grammar;
+pub mod intent;
+pub mod names;
+mod normalize;
+pub mod numbers;
+pub mod repair;
+pub mod triage;
+pub mod windows;
+pub mod yes_no;
+
+pub use address::{street_address, Directional, StreetAddress, StreetSuffix};
+pub use grammar::{grammar, GrammarKind, UNKNOWN};
+pub use intent::{call_intent, CallIntent};
+pub use names::person_name;
+pub use normalize::{normalize, Normalized};
+pub use numbers::{dtmf_digits, parse_number_words, phone_number, zip_code};
+pub use repair::{meta_intent, repair, Meta};
+pub use triage::{
+    symptom_words, triage, EmergencyKind, RoutineKind, SafetyHazard, Triage, TriageContext,
+};
+pub use windows::{choose_window, OfferedWindow, WindowChoice};
+pub use yes_no::{yes_no, YesNo};
