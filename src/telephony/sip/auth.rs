@@ -266,7 +266,10 @@ mod tests {
         );
         let challenge = auth.challenge(now, false);
         assert_eq!(challenge.len(), 2);
-        assert!(challenge[0].contains("algorithm=MD5"), "MD5 first: {challenge:?}");
+        assert!(
+            challenge[0].contains("algorithm=MD5"),
+            "MD5 first: {challenge:?}"
+        );
         let nonce = nonce_of(&challenge[1]);
         for alg in [Algorithm::Md5, Algorithm::Sha256] {
             let good = authorization(alg, "ht813", "s3cret", &nonce);
