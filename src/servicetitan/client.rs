@@ -189,7 +189,7 @@ const ALLOWED_QUERY: &[(&str, &[&str])] = &[
             "externalDataValues",
         ],
     ),
-    ("/customers/contacts", &["customerIds"]),
+    ("/contacts", &[]),
     (
         "/locations",
         &[
@@ -569,22 +569,26 @@ impl StClient {
         if page.data.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<StId> = page.data.iter().map(|c| c.id).take(MAX_IDS).collect();
+        // Ten is plenty for one phone number; an unfiltered page is caught by the verification.
+        let ids: Vec<StId> = page.data.iter().map(|c| c.id).take(10).collect();
         let contacts = self.customer_contacts(&ids).await?;
         verify::verify_phone_customers(&page, &contacts, phone)
     }
 
-    /// Contact methods of up to 50 customers (batch form), each tagged with its customer.
+    /// Contact methods of these customers, each tagged with its customer id.
     pub async fn customer_contacts(&self, ids: &[StId]) -> Result<Vec<CustomerContact>, StError> {
-        let ids: Vec<String> = ids.iter().take(MAX_IDS).map(|i| i.to_string()).collect();
-        let path = self.tenant_path("crm", "customers/contacts");
-        let contacts: Vec<CustomerContact> = self
-            .get_all(&path, &[("customerIds", ids.join(","))])
-            .await?;
-        let asked: Vec<StId> = ids.iter().filter_map(|s| s.parse().ok()).collect();
-        verify::verify_all(contacts, "customerIds", |c| {
-            c.customer_id.is_none_or(|id| asked.contains(&id))
-        })
+        // One call per customer (`/customers/{id}/contacts`): a phone lookup rarely returns
+        // more than one or two customers.
+        let mut out = Vec::new();
+        for &id in ids.iter().take(MAX_IDS) {
+            let path = self.tenant_path("crm", &format!("customers/{id}/contacts"));
+            let contacts: Vec<CustomerContact> = self.get_all(&path, &[]).await?;
+            out.extend(contacts.into_iter().map(|mut c| {
+                c.customer_id = Some(id);
+                c
+            }));
+        }
+        Ok(out)
     }
 
     /// Customers at this street and zip (optionally by name), verified against the address.

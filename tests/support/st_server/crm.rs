@@ -4,7 +4,7 @@
 use super::query::{page_of, Active};
 use super::schema::{self, format_stamp, format_utc};
 use super::state::*;
-use super::{bind, ApiError, Answer, Call, Reply};
+use super::{bind, Answer, ApiError, Call, Reply};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -12,21 +12,68 @@ use serde_json::{json, Value};
 // Parameters each operation declares in the spec (anything else is silently ignored).
 
 const CUSTOMERS_LIST_PARAMS: &[&str] = &[
-    "page", "pageSize", "includeTotal", "sort", "ids", "createdBefore", "createdOnOrAfter",
-    "modifiedBefore", "modifiedOnOrAfter", "excludeAccountingChangesFromModifiedDateRange",
-    "name", "street", "unit", "city", "state", "zip", "country", "latitude", "longitude",
-    "phone", "active", "externalDataApplicationGuid", "externalDataKey", "externalDataValues",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "sort",
+    "ids",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "excludeAccountingChangesFromModifiedDateRange",
+    "name",
+    "street",
+    "unit",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "latitude",
+    "longitude",
+    "phone",
+    "active",
+    "externalDataApplicationGuid",
+    "externalDataKey",
+    "externalDataValues",
 ];
 const CONTACT_LIST_PARAMS: &[&str] = &["page", "pageSize", "includeTotal"];
 const LOCATIONS_LIST_PARAMS: &[&str] = &[
-    "ids", "name", "customerId", "street", "unit", "city", "state", "zip", "country",
-    "latitude", "longitude", "active", "page", "pageSize", "includeTotal", "sort",
-    "createdBefore", "createdOnOrAfter", "modifiedBefore", "modifiedOnOrAfter",
-    "externalDataApplicationGuid", "externalDataKey", "externalDataValues",
+    "ids",
+    "name",
+    "customerId",
+    "street",
+    "unit",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "latitude",
+    "longitude",
+    "active",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "sort",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "externalDataApplicationGuid",
+    "externalDataKey",
+    "externalDataValues",
 ];
 const BOOKINGS_LIST_PARAMS: &[&str] = &[
-    "ids", "page", "pageSize", "includeTotal", "createdBefore", "createdOnOrAfter",
-    "modifiedBefore", "modifiedOnOrAfter", "externalId", "sort",
+    "ids",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "externalId",
+    "sort",
 ];
 const NO_PARAMS: &[&str] = &[];
 
@@ -327,7 +374,11 @@ fn booking_json(b: &Booking) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
-fn new_contacts(tenant: &mut Tenant, contacts: Vec<ContactIn>, now: chrono::DateTime<chrono::Utc>) -> Vec<Contact> {
+fn new_contacts(
+    tenant: &mut Tenant,
+    contacts: Vec<ContactIn>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Contact> {
     contacts
         .into_iter()
         .map(|c| Contact {
@@ -365,13 +416,21 @@ fn check_contacts(errors: &mut schema::FieldErrors, prefix: &str, contacts: &[Co
             errors
                 .entry(format!("{prefix}Contacts[{i}].Value"))
                 .or_default()
-                .push(format!("'{}' is not a valid {} value.", c.value, c.contact_type));
+                .push(format!(
+                    "'{}' is not a valid {} value.",
+                    c.value, c.contact_type
+                ));
         }
     }
 }
 
 /// Does `entries` carry `key` with one of `values` under `guid`?
-pub fn external_match(entries: &[ExternalDataEntry], guid: &str, key: &str, values: &[String]) -> bool {
+pub fn external_match(
+    entries: &[ExternalDataEntry],
+    guid: &str,
+    key: &str,
+    values: &[String],
+) -> bool {
     entries.iter().any(|e| {
         e.application_guid.eq_ignore_ascii_case(guid)
             && e.key == key
@@ -396,10 +455,11 @@ pub async fn customers_list(call: Call) -> Reply {
     let dates = q.date_filters();
     let _ = q.boolean("excludeAccountingChangesFromModifiedDateRange");
     let name = q.string("name");
-    let address_filters: Vec<(&'static str, Option<String>)> = ["street", "unit", "city", "state", "zip", "country"]
-        .into_iter()
-        .map(|f| (f, q.string(f)))
-        .collect();
+    let address_filters: Vec<(&'static str, Option<String>)> =
+        ["street", "unit", "city", "state", "zip", "country"]
+            .into_iter()
+            .map(|f| (f, q.string(f)))
+            .collect();
     let phone = q.string("phone");
     let active = q.active(Active::True);
     let ext = q.external_data();
@@ -488,7 +548,11 @@ pub async fn customers_create(call: Call) -> Reply {
             .or_default()
             .push("The customer must have at least one location.".into());
     }
-    check_contacts(&mut errors, "", body.contacts.as_deref().unwrap_or_default());
+    check_contacts(
+        &mut errors,
+        "",
+        body.contacts.as_deref().unwrap_or_default(),
+    );
     for (i, l) in body.locations.iter().enumerate() {
         check_contacts(
             &mut errors,
@@ -501,7 +565,10 @@ pub async fn customers_create(call: Call) -> Reply {
     }
 
     let now = call.now;
-    let guid = body.external_data.as_ref().map(|e| e.application_guid.clone());
+    let guid = body
+        .external_data
+        .as_ref()
+        .map(|e| e.application_guid.clone());
     let mut s = call.server.lock();
     let t = &mut s.tenant;
     let customer_id = next(&mut t.ids.customer);
@@ -579,10 +646,11 @@ pub async fn locations_list(call: Call) -> Reply {
     let ids = q.ids("ids");
     let name = q.string("name");
     let customer_id = q.int64("customerId");
-    let address_filters: Vec<(&'static str, Option<String>)> = ["street", "unit", "city", "state", "zip", "country"]
-        .into_iter()
-        .map(|f| (f, q.string(f)))
-        .collect();
+    let address_filters: Vec<(&'static str, Option<String>)> =
+        ["street", "unit", "city", "state", "zip", "country"]
+            .into_iter()
+            .map(|f| (f, q.string(f)))
+            .collect();
     let active = q.active(Active::True);
     let dates = q.date_filters();
     let ext = q.external_data();
@@ -639,20 +707,27 @@ pub async fn locations_create(call: Call) -> Reply {
     let v = call.json(&schema::CREATE_LOCATION_REQUEST)?;
     let body: CreateLocationIn = bind(&v)?;
     let mut errors = schema::FieldErrors::new();
-    check_contacts(&mut errors, "", body.contacts.as_deref().unwrap_or_default());
+    check_contacts(
+        &mut errors,
+        "",
+        body.contacts.as_deref().unwrap_or_default(),
+    );
     let now = call.now;
     let mut s = call.server.lock();
     let t = &mut s.tenant;
     if !t.customers.contains_key(&body.customer_id) {
-        errors
-            .entry("CustomerId".into())
-            .or_default()
-            .push(format!("Customer with ID {} was not found.", body.customer_id));
+        errors.entry("CustomerId".into()).or_default().push(format!(
+            "Customer with ID {} was not found.",
+            body.customer_id
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let guid = body.external_data.as_ref().map(|e| e.application_guid.clone());
+    let guid = body
+        .external_data
+        .as_ref()
+        .map(|e| e.application_guid.clone());
     let contacts = new_contacts(t, body.contacts.unwrap_or_default(), now);
     let id = next(&mut t.ids.location);
     let location = Location {
@@ -671,10 +746,7 @@ pub async fn locations_create(call: Call) -> Reply {
     };
     let out = created_location_json(&location, guid.as_deref());
     t.locations.insert(id, location);
-    let contact_ids: Vec<i64> = contacts
-        .iter()
-        .map(|_| next(&mut t.ids.contact))
-        .collect();
+    let contact_ids: Vec<i64> = contacts.iter().map(|_| next(&mut t.ids.contact)).collect();
     if let Some(c) = t.customers.get_mut(&body.customer_id) {
         for (k, id) in contacts.into_iter().zip(contact_ids) {
             if !c
@@ -708,26 +780,41 @@ pub async fn leads_create(call: Call) -> Reply {
         );
     }
     if !t.campaigns.get(&body.campaign_id).is_some_and(|c| c.active) {
-        err("CampaignId", format!("Campaign with ID {} was not found.", body.campaign_id));
+        err(
+            "CampaignId",
+            format!("Campaign with ID {} was not found.", body.campaign_id),
+        );
     }
     if let Some(id) = body.call_reason_id {
         if !t.call_reasons.contains_key(&id) {
-            err("CallReasonId", format!("Call reason with ID {id} was not found."));
+            err(
+                "CallReasonId",
+                format!("Call reason with ID {id} was not found."),
+            );
         }
     }
     if let Some(id) = body.customer_id {
         if !t.customers.contains_key(&id) {
-            err("CustomerId", format!("Customer with ID {id} was not found."));
+            err(
+                "CustomerId",
+                format!("Customer with ID {id} was not found."),
+            );
         }
     }
     if let Some(id) = body.location_id {
         if !t.locations.contains_key(&id) {
-            err("LocationId", format!("Location with ID {id} was not found."));
+            err(
+                "LocationId",
+                format!("Location with ID {id} was not found."),
+            );
         }
     }
     if let Some(id) = body.business_unit_id {
         if !t.business_units.contains_key(&id) {
-            err("BusinessUnitId", format!("Business unit with ID {id} was not found."));
+            err(
+                "BusinessUnitId",
+                format!("Business unit with ID {id} was not found."),
+            );
         }
     }
     if let Some(id) = body.job_type_id {
@@ -795,13 +882,22 @@ pub async fn bookings_create(call: Call) -> Reply {
     let body: CreateBookingIn = bind(&v)?;
     let now = call.now;
     let mut errors = schema::FieldErrors::new();
-    check_contacts(&mut errors, "", body.contacts.as_deref().unwrap_or_default());
+    check_contacts(
+        &mut errors,
+        "",
+        body.contacts.as_deref().unwrap_or_default(),
+    );
     if let Some(ct) = &body.customer_type {
-        if !schema::CUSTOMER_TYPES.iter().any(|m| m.eq_ignore_ascii_case(ct)) {
+        if !schema::CUSTOMER_TYPES
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(ct))
+        {
             errors
                 .entry("CustomerType".into())
                 .or_default()
-                .push(format!("'{ct}' is not a valid customer type (Residential, Commercial)."));
+                .push(format!(
+                    "'{ct}' is not a valid customer type (Residential, Commercial)."
+                ));
         }
     }
     let mut s = call.server.lock();

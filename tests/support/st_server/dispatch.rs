@@ -4,22 +4,49 @@
 use super::query::{page_of, Active};
 use super::schema::{self, format_stamp, format_utc, FieldErrors, SHIFT_TYPES};
 use super::state::*;
-use super::{bind, ApiError, Answer, Call, Reply};
+use super::{bind, Answer, ApiError, Call, Reply};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 const SHIFTS_LIST_PARAMS: &[&str] = &[
-    "startsOnOrAfter", "endsOnOrBefore", "shiftType", "technicianId", "titleContains",
-    "noteContains", "page", "pageSize", "includeTotal", "active", "createdBefore",
-    "createdOnOrAfter", "modifiedBefore", "modifiedOnOrAfter", "sort",
+    "startsOnOrAfter",
+    "endsOnOrBefore",
+    "shiftType",
+    "technicianId",
+    "titleContains",
+    "noteContains",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "active",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "sort",
 ];
 const ASSIGNMENTS_LIST_PARAMS: &[&str] = &[
-    "ids", "appointmentIds", "jobId", "createdBefore", "createdOnOrAfter", "modifiedBefore",
-    "modifiedOnOrAfter", "page", "pageSize", "includeTotal", "sort", "active",
+    "ids",
+    "appointmentIds",
+    "jobId",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "sort",
+    "active",
 ];
 const ARRIVAL_WINDOWS_PARAMS: &[&str] = &[
-    "page", "pageSize", "includeTotal", "createdBefore", "createdOnOrAfter", "active",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "createdBefore",
+    "createdOnOrAfter",
+    "active",
 ];
 const NO_PARAMS: &[&str] = &[];
 
@@ -139,12 +166,16 @@ pub async fn capacity(call: Call) -> Reply {
     };
     let mut day = first_day;
     while day <= last_day {
-        let windows: Vec<&ArrivalWindow> = t.arrival_windows.values().filter(|w| w.active).collect();
+        let windows: Vec<&ArrivalWindow> =
+            t.arrival_windows.values().filter(|w| w.active).collect();
         if !windows.is_empty() {
             for w in windows {
                 let units: Vec<i64> = if !requested_units.is_empty() {
                     if !w.business_unit_ids.is_empty()
-                        && !w.business_unit_ids.iter().any(|b| requested_units.contains(b))
+                        && !w
+                            .business_unit_ids
+                            .iter()
+                            .any(|b| requested_units.contains(b))
                     {
                         continue;
                     }
@@ -182,8 +213,14 @@ pub async fn capacity(call: Call) -> Reply {
     frames.retain(|(s0, s1, _)| *s0 >= body.starts_on_or_after && *s1 <= body.ends_on_or_before);
     frames.sort_by_key(|(s0, s1, _)| (*s0, *s1));
 
-    let required_skills: Vec<String> = job_type.as_ref().map(|jt| jt.skills.clone()).unwrap_or_default();
-    let required_hours = job_type.as_ref().map(|jt| jt.duration as f64 / 3600.0).unwrap_or(0.0);
+    let required_skills: Vec<String> = job_type
+        .as_ref()
+        .map(|jt| jt.skills.clone())
+        .unwrap_or_default();
+    let required_hours = job_type
+        .as_ref()
+        .map(|jt| jt.duration as f64 / 3600.0)
+        .unwrap_or(0.0);
     let availabilities: Vec<Value> = frames
         .into_iter()
         .map(|(f0, f1, units)| {
@@ -333,7 +370,10 @@ pub async fn assign_technicians(call: Call) -> Reply {
     let Some(a) = t.appointments.get(&body.job_appointment_id).cloned() else {
         return Err(ApiError::field(
             "JobAppointmentId",
-            format!("Appointment with ID {} was not found.", body.job_appointment_id),
+            format!(
+                "Appointment with ID {} was not found.",
+                body.job_appointment_id
+            ),
         ));
     };
     let mut errors = FieldErrors::new();
@@ -354,7 +394,11 @@ pub async fn assign_technicians(call: Call) -> Reply {
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let job_status = t.jobs.get(&a.job_id).map(|j| j.job_status.clone()).unwrap_or_default();
+    let job_status = t
+        .jobs
+        .get(&a.job_id)
+        .map(|j| j.job_status.clone())
+        .unwrap_or_default();
     if matches!(job_status.as_str(), "Canceled" | "Completed")
         || matches!(a.status.as_str(), "Done" | "Canceled")
     {
@@ -386,7 +430,11 @@ pub async fn assignments_list(call: Call) -> Reply {
         .values()
         .filter(|a| active.admits(a.active))
         .filter(|a| ids.as_ref().is_none_or(|ids| ids.contains(&a.id)))
-        .filter(|a| appointment_ids.as_ref().is_none_or(|ids| ids.contains(&a.appointment_id)))
+        .filter(|a| {
+            appointment_ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&a.appointment_id))
+        })
         .filter(|a| job_id.is_none_or(|j| a.job_id == j))
         .filter(|a| dates.admits(a.assigned_on, a.modified_on))
         .map(|a| {

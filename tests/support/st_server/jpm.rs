@@ -5,36 +5,97 @@ use super::crm::{custom_fields_json, external_match, CustomFieldIn, ExternalData
 use super::query::{page_of, Active};
 use super::schema::{self, format_stamp, format_utc, FieldErrors, PRIORITIES};
 use super::state::*;
-use super::{bind, ApiError, Answer, Call, Reply};
+use super::{bind, Answer, ApiError, Call, Reply};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 const JOB_TYPES_LIST_PARAMS: &[&str] = &[
-    "name", "minDuration", "maxDuration", "priority", "ids", "page", "pageSize", "includeTotal",
-    "active", "orderBy", "orderByDirection", "createdBefore", "createdOnOrAfter",
-    "modifiedBefore", "modifiedOnOrAfter", "externalDataApplicationGuid",
+    "name",
+    "minDuration",
+    "maxDuration",
+    "priority",
+    "ids",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "active",
+    "orderBy",
+    "orderByDirection",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "externalDataApplicationGuid",
 ];
 const JOBS_LIST_PARAMS: &[&str] = &[
-    "page", "pageSize", "includeTotal", "ids", "number", "projectId", "bookingId", "jobStatus",
-    "appointmentStatus", "priority", "firstAppointmentStartsOnOrAfter",
-    "firstAppointmentStartsBefore", "appointmentStartsOnOrAfter", "appointmentStartsBefore",
-    "technicianId", "customerId", "locationId", "soldById", "jobTypeId", "campaignId",
-    "businessUnitId", "invoiceId", "createdBefore", "createdOnOrAfter", "modifiedBefore",
-    "modifiedOnOrAfter", "completedOnOrAfter", "completedBefore", "tagTypeIds", "sort",
-    "externalDataApplicationGuid", "externalDataKey", "externalDataValues",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "ids",
+    "number",
+    "projectId",
+    "bookingId",
+    "jobStatus",
+    "appointmentStatus",
+    "priority",
+    "firstAppointmentStartsOnOrAfter",
+    "firstAppointmentStartsBefore",
+    "appointmentStartsOnOrAfter",
+    "appointmentStartsBefore",
+    "technicianId",
+    "customerId",
+    "locationId",
+    "soldById",
+    "jobTypeId",
+    "campaignId",
+    "businessUnitId",
+    "invoiceId",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "completedOnOrAfter",
+    "completedBefore",
+    "tagTypeIds",
+    "sort",
+    "externalDataApplicationGuid",
+    "externalDataKey",
+    "externalDataValues",
     "hasUnusedAppointments",
 ];
 const JOB_GET_PARAMS: &[&str] = &["externalDataApplicationGuid"];
 const NOTES_LIST_PARAMS: &[&str] = &["page", "pageSize", "includeTotal"];
 const CANCEL_REASONS_PARAMS: &[&str] = &[
-    "page", "pageSize", "includeTotal", "active", "createdBefore", "createdOnOrAfter",
-    "modifiedBefore", "modifiedOnOrAfter", "sort",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "active",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "sort",
 ];
 const APPOINTMENTS_LIST_PARAMS: &[&str] = &[
-    "ids", "jobId", "projectId", "number", "status", "startsOnOrAfter", "startsBefore",
-    "technicianId", "customerId", "unused", "modifiedBefore", "modifiedOnOrAfter",
-    "createdOnOrAfter", "createdBefore", "page", "pageSize", "includeTotal", "sort",
+    "ids",
+    "jobId",
+    "projectId",
+    "number",
+    "status",
+    "startsOnOrAfter",
+    "startsBefore",
+    "technicianId",
+    "customerId",
+    "unused",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "createdOnOrAfter",
+    "createdBefore",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "sort",
 ];
 const NO_PARAMS: &[&str] = &[];
 
@@ -226,7 +287,10 @@ fn custom_fields(fields: Option<Vec<CustomFieldIn>>) -> Vec<CustomField> {
 
 /// The canonical spelling of a priority, if it is one of Low|Normal|High|Urgent.
 fn priority(p: &str) -> Option<&'static str> {
-    PRIORITIES.iter().find(|m| m.eq_ignore_ascii_case(p.trim())).copied()
+    PRIORITIES
+        .iter()
+        .find(|m| m.eq_ignore_ascii_case(p.trim()))
+        .copied()
 }
 
 /// Reference checks shared by create and update; job types mapped to business units only
@@ -241,10 +305,18 @@ fn check_references(
     campaign_id: i64,
 ) {
     if !t.customers.get(&customer_id).is_some_and(|c| c.active) {
-        err(errors, "CustomerId", format!("Customer with ID {customer_id} was not found."));
+        err(
+            errors,
+            "CustomerId",
+            format!("Customer with ID {customer_id} was not found."),
+        );
     }
     match t.locations.get(&location_id) {
-        None => err(errors, "LocationId", format!("Location with ID {location_id} was not found.")),
+        None => err(
+            errors,
+            "LocationId",
+            format!("Location with ID {location_id} was not found."),
+        ),
         Some(l) if l.customer_id != customer_id => err(
             errors,
             "LocationId",
@@ -252,12 +324,21 @@ fn check_references(
         ),
         Some(_) => {}
     }
-    if !t.business_units.get(&business_unit_id).is_some_and(|b| b.active) {
-        err(errors, "BusinessUnitId", format!("Business unit with ID {business_unit_id} was not found."));
+    if !t
+        .business_units
+        .get(&business_unit_id)
+        .is_some_and(|b| b.active)
+    {
+        err(
+            errors,
+            "BusinessUnitId",
+            format!("Business unit with ID {business_unit_id} was not found."),
+        );
     }
     match t.job_types.get(&job_type_id) {
         Some(jt) if jt.active => {
-            if !jt.business_unit_ids.is_empty() && !jt.business_unit_ids.contains(&business_unit_id) {
+            if !jt.business_unit_ids.is_empty() && !jt.business_unit_ids.contains(&business_unit_id)
+            {
                 err(
                     errors,
                     "JobTypeId",
@@ -265,10 +346,18 @@ fn check_references(
                 );
             }
         }
-        _ => err(errors, "JobTypeId", format!("Job type with ID {job_type_id} was not found.")),
+        _ => err(
+            errors,
+            "JobTypeId",
+            format!("Job type with ID {job_type_id} was not found."),
+        ),
     }
     if !t.campaigns.get(&campaign_id).is_some_and(|c| c.active) {
-        err(errors, "CampaignId", format!("Campaign with ID {campaign_id} was not found."));
+        err(
+            errors,
+            "CampaignId",
+            format!("Campaign with ID {campaign_id} was not found."),
+        );
     }
 }
 
@@ -305,7 +394,10 @@ pub async fn job_types_list(call: Call) -> Reply {
         })
         .filter(|jt| min.is_none_or(|m| jt.duration >= m))
         .filter(|jt| max.is_none_or(|m| jt.duration <= m))
-        .filter(|jt| prio.as_ref().is_none_or(|p| jt.priority.eq_ignore_ascii_case(p)))
+        .filter(|jt| {
+            prio.as_ref()
+                .is_none_or(|p| jt.priority.eq_ignore_ascii_case(p))
+        })
         .map(|jt| job_type_json(jt, t))
         .collect();
     let sort = order_by.map(|f| {
@@ -345,11 +437,18 @@ pub async fn jobs_create(call: Call) -> Reply {
         err(
             &mut errors,
             "Priority",
-            format!("'{}' is not a valid priority (Low, Normal, High, Urgent).", body.priority),
+            format!(
+                "'{}' is not a valid priority (Low, Normal, High, Urgent).",
+                body.priority
+            ),
         );
     }
     if body.appointments.is_empty() {
-        err(&mut errors, "Appointments", "A job must have at least one appointment.".into());
+        err(
+            &mut errors,
+            "Appointments",
+            "A job must have at least one appointment.".into(),
+        );
     }
     let mut s = call.server.lock();
     let t = &mut s.tenant;
@@ -364,7 +463,11 @@ pub async fn jobs_create(call: Call) -> Reply {
     );
     for (i, a) in body.appointments.iter().enumerate() {
         if a.end <= a.start {
-            err(&mut errors, &format!("Appointments[{i}].End"), "End must be after start.".into());
+            err(
+                &mut errors,
+                &format!("Appointments[{i}].End"),
+                "End must be after start.".into(),
+            );
         }
         if let (Some(ws), Some(we)) = (a.arrival_window_start, a.arrival_window_end) {
             if we <= ws {
@@ -388,7 +491,11 @@ pub async fn jobs_create(call: Call) -> Reply {
     if let Some(e) = &body.external_data {
         for (i, kv) in e.external_data.iter().enumerate() {
             if kv.key.trim().is_empty() {
-                err(&mut errors, &format!("ExternalData.ExternalData[{i}].Key"), "The Key field is required.".into());
+                err(
+                    &mut errors,
+                    &format!("ExternalData.ExternalData[{i}].Key"),
+                    "The Key field is required.".into(),
+                );
             }
         }
     }
@@ -433,7 +540,10 @@ pub async fn jobs_create(call: Call) -> Reply {
             tags.push(*tag);
         }
     }
-    let guid = body.external_data.as_ref().map(|e| e.application_guid.clone());
+    let guid = body
+        .external_data
+        .as_ref()
+        .map(|e| e.application_guid.clone());
     let invoice_id = next(&mut t.ids.invoice);
     let job = Job {
         id: job_id,
@@ -541,7 +651,10 @@ pub async fn jobs_list(call: Call) -> Reply {
         .filter(|j| business_unit_id.is_none_or(|c| j.business_unit_id == c))
         .filter(|j| dates.admits(j.created_on, j.modified_on))
         .filter(|j| {
-            let first = j.appointment_ids.first().and_then(|id| t.appointments.get(id));
+            let first = j
+                .appointment_ids
+                .first()
+                .and_then(|id| t.appointments.get(id));
             first_after.is_none_or(|x| first.is_some_and(|a| a.start >= x))
                 && first_before.is_none_or(|x| first.is_some_and(|a| a.start < x))
         })
@@ -607,7 +720,11 @@ pub async fn jobs_update(call: Call) -> Reply {
         Some(p) => match priority(p) {
             Some(p) => Some(p),
             None => {
-                err(&mut errors, "Priority", format!("'{p}' is not a valid priority (Low, Normal, High, Urgent)."));
+                err(
+                    &mut errors,
+                    "Priority",
+                    format!("'{p}' is not a valid priority (Low, Normal, High, Urgent)."),
+                );
                 None
             }
         },
@@ -618,12 +735,23 @@ pub async fn jobs_update(call: Call) -> Reply {
     let business_unit_id = body.business_unit_id.unwrap_or(job.business_unit_id);
     let job_type_id = body.job_type_id.unwrap_or(job.job_type_id);
     let campaign_id = body.campaign_id.unwrap_or(job.campaign_id);
-    check_references(t, &mut errors, customer_id, location_id, business_unit_id, job_type_id, campaign_id);
+    check_references(
+        t,
+        &mut errors,
+        customer_id,
+        location_id,
+        business_unit_id,
+        job_type_id,
+        campaign_id,
+    );
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
     let _ = body.should_update_invoice_items;
-    let guid = body.external_data.as_ref().map(|e| e.application_guid.clone());
+    let guid = body
+        .external_data
+        .as_ref()
+        .map(|e| e.application_guid.clone());
     let j = t.jobs.get_mut(&id).expect("job exists");
     j.customer_id = customer_id;
     j.location_id = location_id;
@@ -655,7 +783,8 @@ pub async fn jobs_update(call: Call) -> Reply {
         let merge = e.patch_mode.as_deref() == Some("Merge");
         let g = e.application_guid.clone();
         if !merge {
-            j.external_data.retain(|x| !x.application_guid.eq_ignore_ascii_case(&g));
+            j.external_data
+                .retain(|x| !x.application_guid.eq_ignore_ascii_case(&g));
         }
         for kv in e.external_data {
             j.external_data
@@ -727,15 +856,27 @@ pub async fn jobs_cancel(call: Call) -> Reply {
     let Some(job) = t.jobs.get(&id) else {
         return Err(ApiError::not_found("Job"));
     };
-    if !t.cancel_reasons.get(&body.reason_id).is_some_and(|r| r.active) {
+    if !t
+        .cancel_reasons
+        .get(&body.reason_id)
+        .is_some_and(|r| r.active)
+    {
         return Err(ApiError::field(
             "ReasonId",
-            format!("Job cancel reason with ID {} was not found.", body.reason_id),
+            format!(
+                "Job cancel reason with ID {} was not found.",
+                body.reason_id
+            ),
         ));
     }
     match job.job_status.as_str() {
         "Canceled" => return Err(ApiError::field("JobId", "The job is already canceled.")),
-        "Completed" => return Err(ApiError::field("JobId", "A completed job cannot be canceled.")),
+        "Completed" => {
+            return Err(ApiError::field(
+                "JobId",
+                "A completed job cannot be canceled.",
+            ))
+        }
         _ => {}
     }
     let appointment_ids = job.appointment_ids.clone();
@@ -848,7 +989,11 @@ pub async fn appointments_reschedule(call: Call) -> Reply {
     let Some(a) = t.appointments.get(&id).cloned() else {
         return Err(ApiError::not_found("Appointment"));
     };
-    let job_status = t.jobs.get(&a.job_id).map(|j| j.job_status.clone()).unwrap_or_default();
+    let job_status = t
+        .jobs
+        .get(&a.job_id)
+        .map(|j| j.job_status.clone())
+        .unwrap_or_default();
     if matches!(job_status.as_str(), "Canceled" | "Completed")
         || matches!(a.status.as_str(), "Done" | "Canceled")
     {

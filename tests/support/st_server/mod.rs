@@ -204,7 +204,13 @@ impl Inner {
         seq
     }
 
-    fn log_finish(&self, seq: u64, status: Option<u16>, fault: Option<Fault>, ignored: Vec<String>) {
+    fn log_finish(
+        &self,
+        seq: u64,
+        status: Option<u16>,
+        fault: Option<Fault>,
+        ignored: Vec<String>,
+    ) {
         let mut s = self.lock();
         if let Some(e) = s.log.get_mut(seq as usize) {
             e.status = status;
@@ -228,7 +234,9 @@ impl StServer {
     /// Binds 127.0.0.1:0 and serves on a dedicated thread. Works from sync and async tests.
     pub fn start(config: StServerConfig) -> StServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let addr = listener.local_addr().expect("local address");
         let shared: Shared = Arc::new(Inner {
             state: Mutex::new(ServerState {
@@ -516,11 +524,7 @@ impl ApiError {
 
 fn trace_id() -> String {
     let mut rng = rand::thread_rng();
-    format!(
-        "00-{:032x}-{:016x}-00",
-        rng.gen::<u128>(),
-        rng.gen::<u64>()
-    )
+    format!("00-{:032x}-{:016x}-00", rng.gen::<u128>(), rng.gen::<u64>())
 }
 
 fn problem_type(status: StatusCode) -> &'static str {
@@ -762,45 +766,225 @@ const DIS: &str = "/dispatch/v2/tenant/{tenant}";
 
 static OPERATIONS: &[Operation] = &[
     // CRM
-    op(Method::GET, "/crm/v2/tenant/{tenant}/customers", "Customers_GetList", "tn.crm.customers:r"),
-    op(Method::POST, "/crm/v2/tenant/{tenant}/customers", "Customers_Create", "tn.crm.customers:w"),
-    op(Method::GET, "/crm/v2/tenant/{tenant}/customers/{id}", "Customers_Get", "tn.crm.customers:r"),
-    op(Method::GET, "/crm/v2/tenant/{tenant}/customers/{id}/contacts", "Customers_GetContactList", "tn.crm.customers:r"),
-    op(Method::GET, "/crm/v2/tenant/{tenant}/locations", "Locations_GetList", "tn.crm.locations:r"),
-    op(Method::POST, "/crm/v2/tenant/{tenant}/locations", "Locations_Create", "tn.crm.locations:w"),
-    op(Method::GET, "/crm/v2/tenant/{tenant}/locations/{id}", "Locations_Get", "tn.crm.locations:r"),
-    op(Method::POST, "/crm/v2/tenant/{tenant}/leads", "Leads_Create", "tn.crm.leads:w"),
-    op(Method::GET, "/crm/v2/tenant/{tenant}/leads/{id}", "Leads_Get", "tn.crm.leads:r"),
-    op(Method::POST, "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings", "Bookings_Create", "tn.crm.bookings:w"),
-    op(Method::GET, "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings", "Bookings_GetList2", "tn.crm.bookings:r"),
-    op(Method::GET, "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings/{id}", "Bookings_GetForProvider", "tn.crm.bookings:r"),
+    op(
+        Method::GET,
+        "/crm/v2/tenant/{tenant}/customers",
+        "Customers_GetList",
+        "tn.crm.customers:r",
+    ),
+    op(
+        Method::POST,
+        "/crm/v2/tenant/{tenant}/customers",
+        "Customers_Create",
+        "tn.crm.customers:w",
+    ),
+    op(
+        Method::GET,
+        "/crm/v2/tenant/{tenant}/customers/{id}",
+        "Customers_Get",
+        "tn.crm.customers:r",
+    ),
+    op(
+        Method::GET,
+        "/crm/v2/tenant/{tenant}/customers/{id}/contacts",
+        "Customers_GetContactList",
+        "tn.crm.customers:r",
+    ),
+    op(
+        Method::GET,
+        "/crm/v2/tenant/{tenant}/locations",
+        "Locations_GetList",
+        "tn.crm.locations:r",
+    ),
+    op(
+        Method::POST,
+        "/crm/v2/tenant/{tenant}/locations",
+        "Locations_Create",
+        "tn.crm.locations:w",
+    ),
+    op(
+        Method::GET,
+        "/crm/v2/tenant/{tenant}/locations/{id}",
+        "Locations_Get",
+        "tn.crm.locations:r",
+    ),
+    op(
+        Method::POST,
+        "/crm/v2/tenant/{tenant}/leads",
+        "Leads_Create",
+        "tn.crm.leads:w",
+    ),
+    op(
+        Method::GET,
+        "/crm/v2/tenant/{tenant}/leads/{id}",
+        "Leads_Get",
+        "tn.crm.leads:r",
+    ),
+    op(
+        Method::POST,
+        "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings",
+        "Bookings_Create",
+        "tn.crm.bookings:w",
+    ),
+    op(
+        Method::GET,
+        "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings",
+        "Bookings_GetList2",
+        "tn.crm.bookings:r",
+    ),
+    op(
+        Method::GET,
+        "/crm/v2/tenant/{tenant}/booking-provider/{booking_provider}/bookings/{id}",
+        "Bookings_GetForProvider",
+        "tn.crm.bookings:r",
+    ),
     // JPM
-    op(Method::GET, "/jpm/v2/tenant/{tenant}/job-types", "JobTypes_GetList", "tn.jpm.jobtypes:r"),
-    op(Method::GET, "/jpm/v2/tenant/{tenant}/job-types/{id}", "JobTypes_Get", "tn.jpm.jobtypes:r"),
-    op(Method::POST, "/jpm/v2/tenant/{tenant}/jobs", "Jobs_Create", "tn.jpm.jobs:w"),
-    op(Method::GET, "/jpm/v2/tenant/{tenant}/jobs", "Jobs_GetList", "tn.jpm.jobs:r"),
-    op(Method::GET, "/jpm/v2/tenant/{tenant}/jobs/{id}", "Jobs_Get", "tn.jpm.jobs:r"),
-    op(Method::PATCH, "/jpm/v2/tenant/{tenant}/jobs/{id}", "Jobs_Update", "tn.jpm.jobs:w"),
-    op(Method::POST, "/jpm/v2/tenant/{tenant}/jobs/{id}/notes", "Jobs_CreateNote", "tn.jpm.jobs:w"),
-    op(Method::GET, "/jpm/v2/tenant/{tenant}/jobs/{id}/notes", "Jobs_GetNotes", "tn.jpm.jobs:r"),
-    op(Method::PUT, "/jpm/v2/tenant/{tenant}/jobs/{id}/cancel", "Jobs_Cancel", "tn.jpm.jobs:w"),
-    op(Method::GET, "/jpm/v2/tenant/{tenant}/job-cancel-reasons", "JobCancelReasons_GetList", "tn.jpm.jobcancelreasons:r"),
-    op(Method::GET, "/jpm/v2/tenant/{tenant}/appointments", "Appointments_GetList", "tn.jpm.appointments:r"),
-    op(Method::GET, "/jpm/v2/tenant/{tenant}/appointments/{id}", "Appointments_Get", "tn.jpm.appointments:r"),
-    op(Method::PATCH, "/jpm/v2/tenant/{tenant}/appointments/{id}/reschedule", "Appointments_Reschedule", "tn.jpm.appointments:w"),
+    op(
+        Method::GET,
+        "/jpm/v2/tenant/{tenant}/job-types",
+        "JobTypes_GetList",
+        "tn.jpm.jobtypes:r",
+    ),
+    op(
+        Method::GET,
+        "/jpm/v2/tenant/{tenant}/job-types/{id}",
+        "JobTypes_Get",
+        "tn.jpm.jobtypes:r",
+    ),
+    op(
+        Method::POST,
+        "/jpm/v2/tenant/{tenant}/jobs",
+        "Jobs_Create",
+        "tn.jpm.jobs:w",
+    ),
+    op(
+        Method::GET,
+        "/jpm/v2/tenant/{tenant}/jobs",
+        "Jobs_GetList",
+        "tn.jpm.jobs:r",
+    ),
+    op(
+        Method::GET,
+        "/jpm/v2/tenant/{tenant}/jobs/{id}",
+        "Jobs_Get",
+        "tn.jpm.jobs:r",
+    ),
+    op(
+        Method::PATCH,
+        "/jpm/v2/tenant/{tenant}/jobs/{id}",
+        "Jobs_Update",
+        "tn.jpm.jobs:w",
+    ),
+    op(
+        Method::POST,
+        "/jpm/v2/tenant/{tenant}/jobs/{id}/notes",
+        "Jobs_CreateNote",
+        "tn.jpm.jobs:w",
+    ),
+    op(
+        Method::GET,
+        "/jpm/v2/tenant/{tenant}/jobs/{id}/notes",
+        "Jobs_GetNotes",
+        "tn.jpm.jobs:r",
+    ),
+    op(
+        Method::PUT,
+        "/jpm/v2/tenant/{tenant}/jobs/{id}/cancel",
+        "Jobs_Cancel",
+        "tn.jpm.jobs:w",
+    ),
+    op(
+        Method::GET,
+        "/jpm/v2/tenant/{tenant}/job-cancel-reasons",
+        "JobCancelReasons_GetList",
+        "tn.jpm.jobcancelreasons:r",
+    ),
+    op(
+        Method::GET,
+        "/jpm/v2/tenant/{tenant}/appointments",
+        "Appointments_GetList",
+        "tn.jpm.appointments:r",
+    ),
+    op(
+        Method::GET,
+        "/jpm/v2/tenant/{tenant}/appointments/{id}",
+        "Appointments_Get",
+        "tn.jpm.appointments:r",
+    ),
+    op(
+        Method::PATCH,
+        "/jpm/v2/tenant/{tenant}/appointments/{id}/reschedule",
+        "Appointments_Reschedule",
+        "tn.jpm.appointments:w",
+    ),
     // Dispatch
-    op(Method::POST, "/dispatch/v2/tenant/{tenant}/capacity", "Capacity_GetList", "tn.dis.capacity:w"),
-    op(Method::GET, "/dispatch/v2/tenant/{tenant}/technician-shifts", "TechnicianShifts_GetList", "tn.dis.technicianshifts:r"),
-    op(Method::POST, "/dispatch/v2/tenant/{tenant}/appointment-assignments/assign-technicians", "AppointmentAssignments_AssignTechnicians", "tn.dis.appointmentassignments:w"),
-    op(Method::GET, "/dispatch/v2/tenant/{tenant}/appointment-assignments", "AppointmentAssignments_GetList", "tn.dis.appointmentassignments:r"),
-    op(Method::GET, "/dispatch/v2/tenant/{tenant}/arrival-windows", "ArrivalWindows_GetList", "tn.dis.arrivalwindows:r"),
-    op(Method::GET, "/dispatch/v2/tenant/{tenant}/business-hours", "BusinessHour_GetList", "tn.dis.businesshours:r"),
+    op(
+        Method::POST,
+        "/dispatch/v2/tenant/{tenant}/capacity",
+        "Capacity_GetList",
+        "tn.dis.capacity:w",
+    ),
+    op(
+        Method::GET,
+        "/dispatch/v2/tenant/{tenant}/technician-shifts",
+        "TechnicianShifts_GetList",
+        "tn.dis.technicianshifts:r",
+    ),
+    op(
+        Method::POST,
+        "/dispatch/v2/tenant/{tenant}/appointment-assignments/assign-technicians",
+        "AppointmentAssignments_AssignTechnicians",
+        "tn.dis.appointmentassignments:w",
+    ),
+    op(
+        Method::GET,
+        "/dispatch/v2/tenant/{tenant}/appointment-assignments",
+        "AppointmentAssignments_GetList",
+        "tn.dis.appointmentassignments:r",
+    ),
+    op(
+        Method::GET,
+        "/dispatch/v2/tenant/{tenant}/arrival-windows",
+        "ArrivalWindows_GetList",
+        "tn.dis.arrivalwindows:r",
+    ),
+    op(
+        Method::GET,
+        "/dispatch/v2/tenant/{tenant}/business-hours",
+        "BusinessHour_GetList",
+        "tn.dis.businesshours:r",
+    ),
     // Settings, Marketing, JBCE
-    op(Method::GET, "/settings/v2/tenant/{tenant}/technicians", "Technicians_GetList", "tn.stt.technicians:r"),
-    op(Method::GET, "/settings/v2/tenant/{tenant}/technicians/{id}", "Technicians_Get", "tn.stt.technicians:r"),
-    op(Method::GET, "/settings/v2/tenant/{tenant}/business-units", "BusinessUnits_GetList", "tn.stt.businessunits:r"),
-    op(Method::GET, "/marketing/v2/tenant/{tenant}/campaigns", "Campaigns_GetList", "tn.mrk.campaigns:r"),
-    op(Method::GET, "/jbce/v2/tenant/{tenant}/call-reasons", "CallReasons_Get", "tn.jbce.callreasons:r"),
+    op(
+        Method::GET,
+        "/settings/v2/tenant/{tenant}/technicians",
+        "Technicians_GetList",
+        "tn.stt.technicians:r",
+    ),
+    op(
+        Method::GET,
+        "/settings/v2/tenant/{tenant}/technicians/{id}",
+        "Technicians_Get",
+        "tn.stt.technicians:r",
+    ),
+    op(
+        Method::GET,
+        "/settings/v2/tenant/{tenant}/business-units",
+        "BusinessUnits_GetList",
+        "tn.stt.businessunits:r",
+    ),
+    op(
+        Method::GET,
+        "/marketing/v2/tenant/{tenant}/campaigns",
+        "Campaigns_GetList",
+        "tn.mrk.campaigns:r",
+    ),
+    op(
+        Method::GET,
+        "/jbce/v2/tenant/{tenant}/call-reasons",
+        "CallReasons_Get",
+        "tn.jbce.callreasons:r",
+    ),
 ];
 
 fn operation(method: &Method, path: &str) -> Option<&'static Operation> {
@@ -816,10 +1000,19 @@ pub fn operation_ids() -> Vec<&'static str> {
 
 fn router(shared: Shared) -> Router {
     let api = Router::new()
-        .route(&format!("{CRM}/customers"), get(crm::customers_list).post(crm::customers_create))
+        .route(
+            &format!("{CRM}/customers"),
+            get(crm::customers_list).post(crm::customers_create),
+        )
         .route(&format!("{CRM}/customers/{{id}}"), get(crm::customers_get))
-        .route(&format!("{CRM}/customers/{{id}}/contacts"), get(crm::customer_contacts))
-        .route(&format!("{CRM}/locations"), get(crm::locations_list).post(crm::locations_create))
+        .route(
+            &format!("{CRM}/customers/{{id}}/contacts"),
+            get(crm::customer_contacts),
+        )
+        .route(
+            &format!("{CRM}/locations"),
+            get(crm::locations_list).post(crm::locations_create),
+        )
         .route(&format!("{CRM}/locations/{{id}}"), get(crm::locations_get))
         .route(&format!("{CRM}/leads"), post(crm::leads_create))
         .route(&format!("{CRM}/leads/{{id}}"), get(crm::leads_get))
@@ -833,29 +1026,77 @@ fn router(shared: Shared) -> Router {
         )
         .route(&format!("{JPM}/job-types"), get(jpm::job_types_list))
         .route(&format!("{JPM}/job-types/{{id}}"), get(jpm::job_types_get))
-        .route(&format!("{JPM}/jobs"), get(jpm::jobs_list).post(jpm::jobs_create))
-        .route(&format!("{JPM}/jobs/{{id}}"), get(jpm::jobs_get).patch(jpm::jobs_update))
-        .route(&format!("{JPM}/jobs/{{id}}/notes"), get(jpm::notes_list).post(jpm::notes_create))
+        .route(
+            &format!("{JPM}/jobs"),
+            get(jpm::jobs_list).post(jpm::jobs_create),
+        )
+        .route(
+            &format!("{JPM}/jobs/{{id}}"),
+            get(jpm::jobs_get).patch(jpm::jobs_update),
+        )
+        .route(
+            &format!("{JPM}/jobs/{{id}}/notes"),
+            get(jpm::notes_list).post(jpm::notes_create),
+        )
         .route(&format!("{JPM}/jobs/{{id}}/cancel"), put(jpm::jobs_cancel))
-        .route(&format!("{JPM}/job-cancel-reasons"), get(jpm::cancel_reasons_list))
+        .route(
+            &format!("{JPM}/job-cancel-reasons"),
+            get(jpm::cancel_reasons_list),
+        )
         .route(&format!("{JPM}/appointments"), get(jpm::appointments_list))
-        .route(&format!("{JPM}/appointments/{{id}}"), get(jpm::appointments_get))
-        .route(&format!("{JPM}/appointments/{{id}}/reschedule"), patch(jpm::appointments_reschedule))
+        .route(
+            &format!("{JPM}/appointments/{{id}}"),
+            get(jpm::appointments_get),
+        )
+        .route(
+            &format!("{JPM}/appointments/{{id}}/reschedule"),
+            patch(jpm::appointments_reschedule),
+        )
         .route(&format!("{DIS}/capacity"), post(dispatch::capacity))
-        .route(&format!("{DIS}/technician-shifts"), get(dispatch::technician_shifts_list))
+        .route(
+            &format!("{DIS}/technician-shifts"),
+            get(dispatch::technician_shifts_list),
+        )
         .route(
             &format!("{DIS}/appointment-assignments/assign-technicians"),
             post(dispatch::assign_technicians),
         )
-        .route(&format!("{DIS}/appointment-assignments"), get(dispatch::assignments_list))
-        .route(&format!("{DIS}/arrival-windows"), get(dispatch::arrival_windows_list))
-        .route(&format!("{DIS}/business-hours"), get(dispatch::business_hours))
-        .route("/settings/v2/tenant/{tenant}/technicians", get(settings::technicians_list))
-        .route("/settings/v2/tenant/{tenant}/technicians/{id}", get(settings::technicians_get))
-        .route("/settings/v2/tenant/{tenant}/business-units", get(settings::business_units_list))
-        .route("/marketing/v2/tenant/{tenant}/campaigns", get(settings::campaigns_list))
-        .route("/jbce/v2/tenant/{tenant}/call-reasons", get(settings::call_reasons_list))
-        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), gateway));
+        .route(
+            &format!("{DIS}/appointment-assignments"),
+            get(dispatch::assignments_list),
+        )
+        .route(
+            &format!("{DIS}/arrival-windows"),
+            get(dispatch::arrival_windows_list),
+        )
+        .route(
+            &format!("{DIS}/business-hours"),
+            get(dispatch::business_hours),
+        )
+        .route(
+            "/settings/v2/tenant/{tenant}/technicians",
+            get(settings::technicians_list),
+        )
+        .route(
+            "/settings/v2/tenant/{tenant}/technicians/{id}",
+            get(settings::technicians_get),
+        )
+        .route(
+            "/settings/v2/tenant/{tenant}/business-units",
+            get(settings::business_units_list),
+        )
+        .route(
+            "/marketing/v2/tenant/{tenant}/campaigns",
+            get(settings::campaigns_list),
+        )
+        .route(
+            "/jbce/v2/tenant/{tenant}/call-reasons",
+            get(settings::call_reasons_list),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            gateway,
+        ));
     api.route("/connect/token", post(token))
         .fallback(unknown_path)
         .with_state(shared)
@@ -876,7 +1117,9 @@ async fn gateway(
 ) -> Response {
     let arrived = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .unwrap_or_default();
     let op = operation(&parts.method, matched.as_str());
     let bearer = bearer_token(&parts.headers);
     let seq = server.log_start(LoggedRequest {
@@ -894,7 +1137,14 @@ async fn gateway(
     });
     let kill = parts.extensions.get::<ConnectionKill>().cloned();
 
-    let checked = admit(&server, &parts, op, bearer.as_deref(), arrived, matched.as_str());
+    let checked = admit(
+        &server,
+        &parts,
+        op,
+        bearer.as_deref(),
+        arrived,
+        matched.as_str(),
+    );
     let fault = match checked {
         Err(e) => {
             let r = e.into_response();
@@ -949,7 +1199,12 @@ async fn gateway(
         }
         Some(Fault::Slow(delay)) => {
             tokio::time::sleep(*delay).await;
-            server.log_finish(seq, Some(response.status().as_u16()), fault.clone(), ignored);
+            server.log_finish(
+                seq,
+                Some(response.status().as_u16()),
+                fault.clone(),
+                ignored,
+            );
             response
         }
         _ => {
@@ -1064,7 +1319,11 @@ fn server_error(code: u16) -> ApiError {
     }
 }
 
-async fn drop_connection(server: &Shared, kill: Option<ConnectionKill>, mode: DropMode) -> Response {
+async fn drop_connection(
+    server: &Shared,
+    kill: Option<ConnectionKill>,
+    mode: DropMode,
+) -> Response {
     if mode == DropMode::Hang {
         tokio::time::sleep(server.config.hang_for).await;
     }
@@ -1087,7 +1346,9 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
 /// Paths the API does not have: 404, logged so tests see the client's mistake.
 async fn unknown_path(State(server): State<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .unwrap_or_default();
     let seq = server.log_start(LoggedRequest {
         seq: 0,
         at: Instant::now(),
@@ -1120,15 +1381,15 @@ async fn unknown_path(State(server): State<Shared>, req: Request) -> Response {
 async fn token(State(server): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let now = Instant::now();
     let form: Vec<(String, String)> = query::url_decode_pairs(&String::from_utf8_lossy(&body));
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let logged_form: serde_json::Map<String, Value> = form
         .iter()
         .map(|(k, v)| {
-            let v = if k == "client_secret" { "***" } else { v.as_str() };
+            let v = if k == "client_secret" {
+                "***"
+            } else {
+                v.as_str()
+            };
             (k.clone(), Value::String(v.to_string()))
         })
         .collect();
@@ -1192,7 +1453,11 @@ async fn token(State(server): State<Shared>, headers: HeaderMap, body: Bytes) ->
         .starts_with("application/x-www-form-urlencoded")
     {
         drop(s);
-        return answer(StatusCode::BAD_REQUEST, oauth_error("invalid_request"), None);
+        return answer(
+            StatusCode::BAD_REQUEST,
+            oauth_error("invalid_request"),
+            None,
+        );
     }
     if field("grant_type").as_deref() != Some("client_credentials") {
         drop(s);

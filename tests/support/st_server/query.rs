@@ -112,7 +112,10 @@ impl QueryParams {
         self.errors
             .entry(name.to_string())
             .or_default()
-            .push(format!("The value '{value}' is not valid for {}.", pascal(name)));
+            .push(format!(
+                "The value '{value}' is not valid for {}.",
+                pascal(name)
+            ));
     }
 
     pub fn error(&mut self, key: &str, message: &str) {
@@ -210,10 +213,7 @@ impl QueryParams {
     pub fn paging(&mut self, max_page_size: usize) -> Paging {
         let page = self.int64("page").unwrap_or(1);
         if page < 1 || page > i32::MAX as i64 {
-            self.error(
-                "Page",
-                "The field Page must be between 1 and 2147483647.",
-            );
+            self.error("Page", "The field Page must be between 1 and 2147483647.");
         }
         let page_size = self.int64("pageSize").unwrap_or(50);
         if !(1..=5000).contains(&page_size) {
@@ -278,7 +278,10 @@ impl QueryParams {
                 None
             }
             (None, Some(_)) => {
-                self.error("ExternalDataKey", "'externalDataKey' must also be provided.");
+                self.error(
+                    "ExternalDataKey",
+                    "'externalDataKey' must also be provided.",
+                );
                 None
             }
             (None, None) => None,
@@ -305,7 +308,10 @@ impl QueryParams {
             None => {
                 self.error(
                     "Sort",
-                    &format!("Sorting by '{name}' is not supported. Available fields are: {}.", fields.join(", ")),
+                    &format!(
+                        "Sorting by '{name}' is not supported. Available fields are: {}.",
+                        fields.join(", ")
+                    ),
                 );
                 None
             }

@@ -136,10 +136,7 @@ pub static CRM_EXTERNAL_DATA_CREATE: Schema = Schema {
     name: "Crm.V2.ExternalDataCreateRequest",
     fields: &[
         req("applicationGuid", Ty::Guid),
-        req(
-            "externalData",
-            Ty::Arr(&Ty::Obj(&CRM_EXTERNAL_DATA_MODEL)),
-        ),
+        req("externalData", Ty::Arr(&Ty::Obj(&CRM_EXTERNAL_DATA_MODEL))),
     ],
 };
 
@@ -275,10 +272,7 @@ pub static JPM_EXTERNAL_DATA_CREATE: Schema = Schema {
     name: "Jpm.V2.ExternalDataCreateRequest",
     fields: &[
         req("applicationGuid", Ty::Guid),
-        req(
-            "externalData",
-            Ty::Arr(&Ty::Obj(&JPM_EXTERNAL_DATA_MODEL)),
-        ),
+        req("externalData", Ty::Arr(&Ty::Obj(&JPM_EXTERNAL_DATA_MODEL))),
     ],
 };
 
@@ -318,10 +312,7 @@ pub static JOB_CREATE_REQUEST: Schema = Schema {
         // as a business rule after binding).
         req("priority", Ty::Str),
         req("campaignId", Ty::I64),
-        req(
-            "appointments",
-            Ty::Arr(&Ty::Obj(&APPOINTMENT_INFORMATION)),
-        ),
+        req("appointments", Ty::Arr(&Ty::Obj(&APPOINTMENT_INFORMATION))),
         opt("summary", Ty::Str),
         opt("customFields", Ty::Arr(&Ty::Obj(&JPM_CUSTOM_FIELD))),
         opt("tagTypeIds", I64_ARRAY),
@@ -620,7 +611,11 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(t.and_utc());
         }

@@ -6,25 +6,60 @@
 use super::query::{page_of, Active};
 use super::schema::format_stamp;
 use super::state::*;
-use super::{ApiError, Answer, Call, Reply};
+use super::{Answer, ApiError, Call, Reply};
 use chrono::Utc;
 use serde_json::{json, Value};
 
 const TECHNICIANS_LIST_PARAMS: &[&str] = &[
-    "ids", "userIds", "name", "active", "page", "pageSize", "includeTotal", "createdBefore",
-    "createdOnOrAfter", "modifiedBefore", "modifiedOnOrAfter",
+    "ids",
+    "userIds",
+    "name",
+    "active",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
 ];
 const BUSINESS_UNITS_LIST_PARAMS: &[&str] = &[
-    "ids", "name", "active", "page", "pageSize", "includeTotal", "createdBefore",
-    "createdOnOrAfter", "modifiedBefore", "modifiedOnOrAfter", "externalDataApplicationGuid",
+    "ids",
+    "name",
+    "active",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "externalDataApplicationGuid",
 ];
 const CAMPAIGNS_LIST_PARAMS: &[&str] = &[
-    "ids", "name", "active", "page", "pageSize", "includeTotal", "createdBefore",
-    "createdOnOrAfter", "modifiedBefore", "modifiedOnOrAfter", "campaignPhoneNumber", "sort",
+    "ids",
+    "name",
+    "active",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "campaignPhoneNumber",
+    "sort",
 ];
 const CALL_REASONS_PARAMS: &[&str] = &[
-    "page", "pageSize", "includeTotal", "active", "createdBefore", "createdOnOrAfter",
-    "modifiedBefore", "modifiedOnOrAfter", "sort",
+    "page",
+    "pageSize",
+    "includeTotal",
+    "active",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "sort",
 ];
 const NO_PARAMS: &[&str] = &[];
 

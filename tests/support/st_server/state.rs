@@ -60,7 +60,10 @@ pub struct ExternalDataEntry {
 
 /// Filters `entries` to the ones visible to `guid` ("items created with a specific guid can be
 /// fetched only when the same application guid is provided").
-pub fn external_data_for(entries: &[ExternalDataEntry], guid: Option<&str>) -> Vec<(String, String)> {
+pub fn external_data_for(
+    entries: &[ExternalDataEntry],
+    guid: Option<&str>,
+) -> Vec<(String, String)> {
     match guid {
         None => Vec::new(),
         Some(g) => entries
@@ -522,7 +525,7 @@ impl Tenant {
                         zone_id: None,
                         created_on: now,
                         modified_on: now,
-                    external_data: Vec::new(),
+                        external_data: Vec::new(),
                     },
                 );
                 self.ids.location = self.ids.location.max(sl.id + 1);
