@@ -26,6 +26,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub call: CallConfig,
+    pub queue: QueueConfig,
     pub log: LogConfig,
     pub servicetitan: ServiceTitanConfig,
 }
@@ -168,6 +169,20 @@ pub struct CallConfig {
     pub hangup_digit: char,
     /// Record the caller's audio under `<data_dir>/recordings`.
     pub record: bool,
+}
+
+/// The offline job queue (`<data_dir>/queue`) that holds work until ServiceTitan has it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Days a record stays after it reached ServiceTitan (status page, `queue list`).
+    pub retention_days: u32,
+    /// Failed sync attempts before a record is set aside for a person instead of retried.
+    pub max_attempts_before_attention: u32,
+    /// Size at which the queue's mirror file (its recovery log) is rotated, in bytes.
+    pub mirror_max_bytes: u64,
+    /// Rotated mirror files kept.
+    pub mirror_keep_files: usize,
 }
 
 /// Logging.
@@ -383,6 +398,17 @@ impl Default for CallConfig {
     }
 }
 
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            retention_days: 30,
+            max_attempts_before_attention: 20,
+            mirror_max_bytes: 4 * 1024 * 1024,
+            mirror_keep_files: 8,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -485,12 +511,14 @@ pub struct DataPaths {
     pub recordings: PathBuf,
     /// One record per call (caller ID, digits, outcome) waiting for the job queue.
     pub calls: PathBuf,
+    /// The offline job queue (sled database and its mirror).
+    pub queue: PathBuf,
 }
 
 impl DataPaths {
     /// Creates every directory (and parents) if missing.
     pub fn create_all(&self) -> std::io::Result<()> {
-        for dir in [&self.root, &self.recordings, &self.calls] {
+        for dir in [&self.root, &self.recordings, &self.calls, &self.queue] {
             std::fs::create_dir_all(dir)?;
         }
         Ok(())
@@ -586,6 +614,7 @@ impl Config {
         DataPaths {
             recordings: root.join("recordings"),
             calls: root.join("calls"),
+            queue: root.join("queue"),
             root,
         }
     }
@@ -601,6 +630,7 @@ impl Config {
         self.validate_media(&mut v);
         self.validate_call(&mut v);
         self.validate_servicetitan(&mut v);
+        self.validate_queue(&mut v);
         if self.log.filter.trim().is_empty() {
             v.push(ConfigIssue::error(
                 "log.filter",
@@ -988,6 +1018,45 @@ impl Config {
             v.push(ConfigIssue::error(
                 key("booking_provider_id"),
                 "must be set when fallback_on_rejection = \"booking\"",
+            ));
+        }
+    }
+}
+
+impl Config {
+    fn validate_queue(&self, v: &mut Vec<ConfigIssue>) {
+        let queue = &self.queue;
+        if queue.retention_days == 0 {
+            v.push(ConfigIssue::error(
+                "queue.retention_days",
+                "must be at least 1 (synced records are kept this many days)",
+            ));
+        } else if queue.retention_days > 3650 {
+            v.push(ConfigIssue::error(
+                "queue.retention_days",
+                format!(
+                    "must be at most 3650 ({} given); the queue is not an archive",
+                    queue.retention_days
+                ),
+            ));
+        }
+        if queue.max_attempts_before_attention == 0 {
+            v.push(ConfigIssue::error(
+                "queue.max_attempts_before_attention",
+                "must be at least 1",
+            ));
+        }
+        // Below 64 KiB a single record with a long transcript could force a rotation per write.
+        if queue.mirror_max_bytes < 64 * 1024 {
+            v.push(ConfigIssue::error(
+                "queue.mirror_max_bytes",
+                format!("must be at least 65536 ({} given)", queue.mirror_max_bytes),
+            ));
+        }
+        if queue.mirror_keep_files == 0 {
+            v.push(ConfigIssue::error(
+                "queue.mirror_keep_files",
+                "must be at least 1",
             ));
         }
     }
@@ -1584,6 +1653,15 @@ mod tests {
             ("[shop]\ntimezone = \"Mars/Olympus\"", "shop.timezone", "not an IANA timezone"),
             ("[storage]\ndata_dir = \"\"", "storage.data_dir", "must not be empty"),
             ("[log]\nfilter = \"\"", "log.filter", "must not be empty"),
+            ("[queue]\nretention_days = 0", "queue.retention_days", "at least 1"),
+            ("[queue]\nretention_days = 9999", "queue.retention_days", "at most 3650"),
+            (
+                "[queue]\nmax_attempts_before_attention = 0",
+                "queue.max_attempts_before_attention",
+                "at least 1",
+            ),
+            ("[queue]\nmirror_max_bytes = 1000", "queue.mirror_max_bytes", "at least 65536"),
+            ("[queue]\nmirror_keep_files = 0", "queue.mirror_keep_files", "at least 1"),
             ("[log]\nfilter = \"callbox=loud\"", "log.filter", "not a valid tracing filter"),
         ];
         for (text, key, reason) in cases {
@@ -1872,6 +1950,7 @@ mod tests {
         let p = c.data_paths();
         assert_eq!(p.recordings, PathBuf::from("/var/lib/callbox/recordings"));
         assert_eq!(p.calls, PathBuf::from("/var/lib/callbox/calls"));
+        assert_eq!(p.queue, PathBuf::from("/var/lib/callbox/queue"));
         let dir = tempfile::tempdir().unwrap();
         c.storage.data_dir = dir.path().join("data");
         c.data_paths().create_all().unwrap();

@@ -1,0 +1,1120 @@
+//! The outbox itself: sled trees, the in-memory index, the start-up integrity check and every
+//! state change. See the module documentation in `mod.rs` for the why.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+use super::mirror::{self, Mirror, MirrorLine};
+use super::payload::{Payload, RecordKind};
+use super::record::{
+    record_from_value, Envelope, IdGenerator, Record, RecordId, RecordState, StateName,
+    SyncProgress, SCHEMA_VERSION,
+};
+use super::{QueueError, QueueOptions};
+
+const DB_DIR: &str = "db";
+const MIRROR_DIR: &str = "mirror";
+const RECORDS_TREE: &str = "records";
+const QUARANTINE_TREE: &str = "quarantine";
+const META_SCHEMA_KEY: &str = "schema_version";
+
+/// What [`Outbox::open`] found and did. Anything but a clean report is logged as a warning
+/// and belongs on the status page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OpenReport {
+    /// Records in the queue after opening.
+    pub records: usize,
+    /// Records rewritten from an older schema version.
+    pub migrated: usize,
+    /// Records that failed their checksum or did not parse, moved to quarantine on this open.
+    pub quarantined: Vec<QuarantinedRecord>,
+    /// Records taken from the mirror because sled lacked them or held an older revision
+    /// (all of them, after a corrupt database was moved aside).
+    pub restored_from_mirror: usize,
+    /// Records removed because the mirror says they were compacted after sled last flushed.
+    pub removed_per_mirror: usize,
+    /// Where a database sled could not open was moved.
+    pub moved_aside: Option<PathBuf>,
+    /// Why it was moved aside.
+    pub corruption: Option<String>,
+    /// Mirror lines that were torn or damaged and skipped.
+    pub mirror_bad_lines: usize,
+    /// The mirror could not be read, so nothing could be checked against it.
+    pub mirror_error: Option<String>,
+}
+
+impl OpenReport {
+    /// Nothing was damaged, lost or repaired.
+    pub fn is_clean(&self) -> bool {
+        self.quarantined.is_empty()
+            && self.restored_from_mirror == 0
+            && self.removed_per_mirror == 0
+            && self.moved_aside.is_none()
+            && self.mirror_bad_lines == 0
+            && self.mirror_error.is_none()
+    }
+}
+
+/// A stored value that failed its integrity check, kept byte for byte for a person to look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedRecord {
+    /// The sled key it was stored under (normally the record id).
+    pub key: String,
+    pub reason: String,
+    pub quarantined_at: DateTime<Utc>,
+    /// The stored bytes, hex-encoded.
+    pub raw_hex: String,
+}
+
+impl QuarantinedRecord {
+    /// The stored bytes as text, damaged bytes replaced.
+    pub fn raw_text(&self) -> String {
+        let bytes: Vec<u8> = (0..self.raw_hex.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&self.raw_hex[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// Records per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueCounts {
+    pub queued: usize,
+    pub syncing: usize,
+    pub synced: usize,
+    pub needs_attention: usize,
+    pub quarantined: usize,
+}
+
+/// The queue at a glance, for the status page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStatus {
+    pub counts: QueueCounts,
+    /// Oldest record still waiting to reach ServiceTitan (queued or syncing).
+    pub oldest_unsynced_at: Option<DateTime<Utc>>,
+    pub oldest_unsynced_age_secs: Option<i64>,
+    /// When the next back-off expires.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_enqueue_at: Option<DateTime<Utc>>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// The last write failure (e.g. disk full), cleared by the next successful write.
+    pub last_storage_error: Option<String>,
+    /// Bytes the queue directory takes (sled and mirror).
+    pub disk_bytes: u64,
+}
+
+/// Which records [`Outbox::list`] returns: oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub state: Option<StateName>,
+    pub kind: Option<RecordKind>,
+    /// At most this many (the oldest matching ones).
+    pub limit: Option<usize>,
+}
+
+/// What [`Outbox::import_jsonl`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    /// Ids already in the queue: skipped, so importing the same file twice changes nothing.
+    pub already_present: usize,
+    /// Lines that could not be read: (line number from 1, reason).
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// What [`Outbox::compact`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CompactReport {
+    pub removed: usize,
+}
+
+/// The durable queue. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    db: sled::Db,
+    records: sled::Tree,
+    quarantine: sled::Tree,
+    opts: QueueOptions,
+    state: Mutex<State>,
+    changed: watch::Sender<u64>,
+}
+
+/// Everything that changes, behind one lock so sled, the mirror and the index change in the
+/// same order (the mirror's last line for a record must be sled's value).
+struct State {
+    index: BTreeMap<RecordId, Entry>,
+    /// Records this process is syncing; a `Syncing` record not in here was left by a crash.
+    in_flight: BTreeSet<RecordId>,
+    ids: IdGenerator,
+    mirror: Mirror,
+    last_enqueue_at: Option<DateTime<Utc>>,
+    last_synced_at: Option<DateTime<Utc>>,
+    last_storage_error: Option<String>,
+}
+
+/// What the index keeps of a record: enough to count, filter and pick the next due one.
+#[derive(Debug, Clone)]
+struct Entry {
+    state: StateName,
+    kind: RecordKind,
+    created_at: DateTime<Utc>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    /// False between an enqueue's write and its flush: not handed to the sync before the caller
+    /// could be told "booked" (and not at all if the flush fails).
+    durable: bool,
+}
+
+impl Entry {
+    fn of(record: &Record, durable: bool) -> Entry {
+        Entry {
+            state: record.state.name(),
+            kind: record.kind(),
+            created_at: record.created_at,
+            next_attempt_at: record.next_attempt_at,
+            durable,
+        }
+    }
+}
+
+/// The result of reading every stored record at start-up.
+#[derive(Default)]
+struct Scan {
+    records: BTreeMap<RecordId, Record>,
+    bad: Vec<(sled::IVec, sled::IVec, String)>,
+    migrated: Vec<Record>,
+}
+
+impl Outbox {
+    /// Opens (or creates) the queue in `dir` (`<data_dir>/queue`), checking every record.
+    ///
+    /// A record that fails its checksum is quarantined; a database sled cannot open is moved
+    /// aside and rebuilt from the mirror; records sled lost are restored from the mirror. Only
+    /// an unusable directory (permissions, full disk, another process holding it) is an error.
+    pub fn open(dir: &Path, opts: QueueOptions) -> Result<(Outbox, OpenReport), QueueError> {
+        Self::open_at(dir, opts, Utc::now())
+    }
+
+    fn open_at(
+        dir: &Path,
+        opts: QueueOptions,
+        now: DateTime<Utc>,
+    ) -> Result<(Outbox, OpenReport), QueueError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| QueueError::io(format!("creating {}", dir.display()), e))?;
+        let db_dir = dir.join(DB_DIR);
+        let mirror_dir = dir.join(MIRROR_DIR);
+        let mut report = OpenReport::default();
+
+        let opened = open_sled(&db_dir, &opts).and_then(|db| {
+            let scan = scan(&db)?;
+            Ok((db, scan))
+        });
+        let (db, mut scan) = match opened {
+            Ok(found) => found,
+            Err(QueueError::Corrupt(reason)) => {
+                tracing::error!(
+                    "queue: database at {} is damaged ({reason}); moving it aside and \
+                     rebuilding from the mirror",
+                    db_dir.display()
+                );
+                let aside = move_aside(&db_dir, now)?;
+                report.moved_aside = Some(aside);
+                report.corruption = Some(reason);
+                let db = open_sled(&db_dir, &opts)?;
+                let scan = scan(&db)?;
+                (db, scan)
+            }
+            Err(e) => return Err(e),
+        };
+        let records = db
+            .open_tree(RECORDS_TREE)
+            .map_err(|e| QueueError::sled("opening the records tree", e))?;
+        let quarantine = db
+            .open_tree(QUARANTINE_TREE)
+            .map_err(|e| QueueError::sled("opening the quarantine tree", e))?;
+
+        for (key, value, reason) in std::mem::take(&mut scan.bad) {
+            let q = quarantine_value(&key, &value, &reason, now);
+            tracing::error!(key = %q.key, "queue: record failed its integrity check, quarantined: {reason}");
+            put_quarantine(&quarantine, &q)?;
+            records
+                .remove(&key)
+                .map_err(|e| QueueError::sled("removing a damaged record", e))?;
+            report.quarantined.push(q);
+        }
+        for record in std::mem::take(&mut scan.migrated) {
+            write_record(&records, &record)?;
+            report.migrated += 1;
+        }
+
+        reconcile_with_mirror(&records, &mirror_dir, &mut scan, &mut report);
+
+        db.insert(META_SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
+            .map_err(|e| QueueError::sled("writing the schema version", e))?;
+        db.flush()
+            .map_err(|e| QueueError::sled("flushing after the start-up check", e))?;
+
+        let mut ids = IdGenerator::default();
+        let mut index = BTreeMap::new();
+        let mut last_synced_at = None;
+        for (id, record) in &scan.records {
+            ids.observe(id);
+            last_synced_at = last_synced_at.max(record.synced_at);
+            index.insert(id.clone(), Entry::of(record, true));
+        }
+        let mirror = Mirror::open(
+            &mirror_dir,
+            opts.mirror_max_bytes,
+            opts.mirror_keep_files,
+            now,
+        )?;
+        report.records = index.len();
+        if !report.is_clean() {
+            tracing::warn!(?report, "queue: opened with repairs");
+        }
+        let (changed, _) = watch::channel(0);
+        let outbox = Outbox {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                db,
+                records,
+                quarantine,
+                opts,
+                state: Mutex::new(State {
+                    index,
+                    in_flight: BTreeSet::new(),
+                    ids,
+                    mirror,
+                    last_enqueue_at: None,
+                    last_synced_at,
+                    last_storage_error: None,
+                }),
+                changed,
+            }),
+        };
+        Ok((outbox, report))
+    }
+
+    /// The queue directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn options(&self) -> &QueueOptions {
+        &self.inner.opts
+    }
+
+    /// Adds work for ServiceTitan. Returns once the record is flushed in sled and fsynced in
+    /// the mirror — only then may the caller hear "booked". On error nothing was queued.
+    pub async fn enqueue(&self, payload: Payload) -> Result<RecordId, QueueError> {
+        let now = Utc::now();
+        let (id, file) = {
+            let mut st = self.lock();
+            let id = st.ids.next(now);
+            let record = Record::new(id.clone(), payload, now);
+            let file = self.store(&mut st, &record, now, false)?;
+            (id, file)
+        };
+        if let Err(e) = self.make_durable(file).await {
+            self.roll_back_enqueue(&id);
+            self.note_result::<()>(&Err(&e));
+            return Err(e);
+        }
+        {
+            let mut st = self.lock();
+            if let Some(entry) = st.index.get_mut(&id) {
+                entry.durable = true;
+            }
+            st.last_enqueue_at = Some(now);
+            st.last_storage_error = None;
+        }
+        self.notify();
+        Ok(id)
+    }
+
+    /// The record, or `None` when there is none with that id. A record that fails its checksum
+    /// here is quarantined and reported as [`QueueError::Corrupt`].
+    pub fn get(&self, id: &RecordId) -> Result<Option<Record>, QueueError> {
+        let mut st = self.lock();
+        self.load(&mut st, id)
+    }
+
+    /// Records matching `filter`, oldest first. Damaged ones are quarantined and skipped.
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<Record>, QueueError> {
+        let mut st = self.lock();
+        let ids: Vec<RecordId> = st
+            .index
+            .iter()
+            .filter(|(_, e)| filter.state.is_none_or(|s| s == e.state))
+            .filter(|(_, e)| filter.kind.is_none_or(|k| k == e.kind))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            if filter.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            match self.load(&mut st, &id) {
+                Ok(Some(record)) => out.push(record),
+                Ok(None) | Err(QueueError::Corrupt(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The oldest record the sync should work on now: queued and past its back-off, or left in
+    /// `syncing` by a crash (it resumes from its checkpoint). Records this process is already
+    /// syncing are not returned again.
+    pub fn next_due(&self, now: DateTime<Utc>) -> Result<Option<Record>, QueueError> {
+        let mut st = self.lock();
+        let candidates: Vec<RecordId> = st
+            .index
+            .iter()
+            .filter(|(id, e)| {
+                e.durable
+                    && match e.state {
+                        StateName::Queued => e.next_attempt_at.is_none_or(|t| t <= now),
+                        StateName::Syncing => !st.in_flight.contains(*id),
+                        StateName::Synced | StateName::NeedsAttention => false,
+                    }
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in candidates {
+            match self.load(&mut st, &id) {
+                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(None) | Err(QueueError::Corrupt(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// When the sync should look again if [`Outbox::next_due`] found nothing: the earliest
+    /// back-off expiry. `None` = nothing is waiting (sleep until [`Outbox::subscribe`] fires).
+    pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
+        let st = self.lock();
+        st.index
+            .values()
+            .filter(|e| e.durable && e.state == StateName::Queued)
+            .map(|e| e.next_attempt_at.unwrap_or(e.created_at))
+            .min()
+    }
+
+    /// Bumps whenever the queue changes (enqueue, retry, import, any state change): the sync
+    /// worker waits on it instead of polling.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// The sync starts on a record: queued → syncing (or syncing → syncing when resuming after
+    /// a crash). Counts an attempt. Returns the record with its checkpointed progress.
+    pub async fn begin_sync(&self, id: &RecordId) -> Result<Record, QueueError> {
+        self.update(id, "begin a sync", |r, _| match r.state {
+            RecordState::Queued | RecordState::Syncing => {
+                r.state = RecordState::Syncing;
+                r.attempts = r.attempts.saturating_add(1);
+                r.next_attempt_at = None;
+                true
+            }
+            _ => false,
+        })
+        .await
+    }
+
+    /// Durably records how far the sync got (after each create in ServiceTitan), so a retry
+    /// never repeats a step. Only while syncing.
+    pub async fn checkpoint(
+        &self,
+        id: &RecordId,
+        progress: SyncProgress,
+    ) -> Result<(), QueueError> {
+        self.update(id, "checkpoint", move |r, _| {
+            if r.state != RecordState::Syncing {
+                return false;
+            }
+            r.progress = progress;
+            true
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The record is in ServiceTitan: syncing → synced, with the ids it got.
+    pub async fn mark_synced(
+        &self,
+        id: &RecordId,
+        progress: SyncProgress,
+    ) -> Result<Record, QueueError> {
+        let now = Utc::now();
+        let record = self
+            .update(id, "mark it synced", move |r, _| {
+                if r.state != RecordState::Syncing {
+                    return false;
+                }
+                r.state = RecordState::Synced;
+                r.progress = progress;
+                r.synced_at = Some(now);
+                r.next_attempt_at = None;
+                r.last_error = None;
+                true
+            })
+            .await?;
+        self.lock().last_synced_at = Some(now);
+        Ok(record)
+    }
+
+    /// The attempt failed in a way worth retrying: syncing → queued, not before `at`. After
+    /// `max_attempts_before_attention` attempts it goes to needs-attention instead, so nothing
+    /// retries silently forever. Returns the state it ended in.
+    pub async fn schedule_retry(
+        &self,
+        id: &RecordId,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<RecordState, QueueError> {
+        let error = error.to_string();
+        self.update(id, "schedule a retry", move |r, opts| {
+            if !matches!(r.state, RecordState::Syncing | RecordState::Queued) {
+                return false;
+            }
+            r.last_error = Some(error.clone());
+            if r.attempts >= opts.max_attempts_before_attention {
+                r.state = RecordState::NeedsAttention {
+                    reason: format!("gave up after {} attempts: {error}", r.attempts),
+                };
+                r.next_attempt_at = None;
+            } else {
+                r.state = RecordState::Queued;
+                r.next_attempt_at = Some(at);
+            }
+            true
+        })
+        .await
+        .map(|r| r.state)
+    }
+
+    /// Sending this record cannot succeed without a person (ServiceTitan rejected the data,
+    /// the job it refers to does not exist, …).
+    pub async fn mark_needs_attention(
+        &self,
+        id: &RecordId,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let reason = reason.to_string();
+        self.update(id, "mark it as needing attention", move |r, _| {
+            if !matches!(r.state, RecordState::Queued | RecordState::Syncing) {
+                return false;
+            }
+            r.last_error = Some(reason.clone());
+            r.state = RecordState::NeedsAttention { reason };
+            r.next_attempt_at = None;
+            true
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A person fixed the cause: needs-attention → queued with a fresh attempt count. On a
+    /// queued record it skips the back-off ("sync now").
+    pub async fn retry(&self, id: &RecordId) -> Result<Record, QueueError> {
+        self.update(id, "retry", |r, _| match r.state {
+            RecordState::NeedsAttention { .. } | RecordState::Queued => {
+                r.state = RecordState::Queued;
+                r.attempts = 0;
+                r.next_attempt_at = None;
+                true
+            }
+            _ => false,
+        })
+        .await
+    }
+
+    /// Removes synced records that reached ServiceTitan more than `retention` before `now`.
+    /// This is what keeps the queue's disk use bounded.
+    pub async fn compact(
+        &self,
+        now: DateTime<Utc>,
+        retention: Duration,
+    ) -> Result<CompactReport, QueueError> {
+        let cutoff = chrono::Duration::from_std(retention)
+            .ok()
+            .and_then(|r| now.checked_sub_signed(r));
+        let Some(cutoff) = cutoff else {
+            return Ok(CompactReport::default());
+        };
+        let file = {
+            let mut st = self.lock();
+            let old: Vec<RecordId> = st
+                .index
+                .iter()
+                .filter(|(_, e)| e.state == StateName::Synced)
+                .map(|(id, _)| id.clone())
+                .collect();
+            let mut doomed = Vec::new();
+            for id in old {
+                match self.load(&mut st, &id) {
+                    Ok(Some(r)) if r.synced_at.is_none_or(|t| t <= cutoff) => doomed.push(id),
+                    Ok(_) | Err(QueueError::Corrupt(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if doomed.is_empty() {
+                return Ok(CompactReport::default());
+            }
+            let mut text = String::new();
+            for id in &doomed {
+                text.push_str(
+                    &MirrorLine::Remove {
+                        id: id.clone(),
+                        at: now,
+                    }
+                    .to_line()?,
+                );
+            }
+            let file = self.mirror_write(&mut st, &text, now)?;
+            for id in &doomed {
+                self.inner
+                    .records
+                    .remove(id.as_str())
+                    .map_err(|e| QueueError::sled("compacting", e))?;
+                st.index.remove(id);
+            }
+            (file, doomed.len())
+        };
+        let (file, removed) = file;
+        let result = self.make_durable(file).await;
+        self.note_result(&result.as_ref().map(|_| ()));
+        result?;
+        Ok(CompactReport { removed })
+    }
+
+    /// Writes every record as one JSON object per line (oldest first). Returns how many.
+    pub fn export_jsonl(&self, mut out: impl Write) -> Result<usize, QueueError> {
+        let records = self.list(&ListFilter::default())?;
+        for record in &records {
+            let line =
+                serde_json::to_string(record).map_err(|e| QueueError::Encode(e.to_string()))?;
+            writeln!(out, "{line}").map_err(|e| QueueError::io("writing the export", e))?;
+        }
+        out.flush()
+            .map_err(|e| QueueError::io("writing the export", e))?;
+        Ok(records.len())
+    }
+
+    /// Reads what [`Outbox::export_jsonl`] wrote (any schema version this build knows). Records
+    /// whose id is already in the queue are skipped, so an import can be repeated safely.
+    pub async fn import_jsonl(&self, input: impl BufRead) -> Result<ImportReport, QueueError> {
+        let now = Utc::now();
+        let mut report = ImportReport::default();
+        let mut last_file = None;
+        for (n, line) in input.lines().enumerate() {
+            let line_no = n + 1;
+            let line = line.map_err(|e| QueueError::io("reading the import", e))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed = serde_json::from_str::<serde_json::Value>(&line)
+                .map_err(|e| format!("not JSON: {e}"))
+                .and_then(|value| {
+                    let version = value
+                        .get("schema_version")
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|v| u32::try_from(v).ok())
+                        .ok_or_else(|| "no schema_version".to_string())?;
+                    record_from_value(value, version)
+                });
+            let record = match parsed {
+                Ok(opened) => opened.record,
+                Err(reason) => {
+                    report.rejected.push((line_no, reason));
+                    continue;
+                }
+            };
+            let mut st = self.lock();
+            if st.index.contains_key(&record.id) {
+                report.already_present += 1;
+                continue;
+            }
+            st.ids.observe(&record.id);
+            last_file = Some(self.store(&mut st, &record, now, true)?);
+            report.imported += 1;
+        }
+        if let Some(file) = last_file {
+            self.make_durable(file).await?;
+            self.notify();
+        }
+        Ok(report)
+    }
+
+    /// Records per state, and how many are quarantined.
+    pub fn counts(&self) -> QueueCounts {
+        let st = self.lock();
+        self.counts_locked(&st)
+    }
+
+    /// The status page's view of the queue.
+    pub fn status(&self) -> QueueStatus {
+        self.status_at(Utc::now())
+    }
+
+    pub fn status_at(&self, now: DateTime<Utc>) -> QueueStatus {
+        let st = self.lock();
+        let oldest_unsynced_at = st
+            .index
+            .values()
+            .filter(|e| matches!(e.state, StateName::Queued | StateName::Syncing))
+            .map(|e| e.created_at)
+            .min();
+        let next_attempt_at = st
+            .index
+            .values()
+            .filter(|e| e.state == StateName::Queued)
+            .filter_map(|e| e.next_attempt_at)
+            .min();
+        QueueStatus {
+            counts: self.counts_locked(&st),
+            oldest_unsynced_at,
+            oldest_unsynced_age_secs: oldest_unsynced_at.map(|t| (now - t).num_seconds().max(0)),
+            next_attempt_at,
+            last_enqueue_at: st.last_enqueue_at,
+            last_synced_at: st.last_synced_at,
+            last_storage_error: st.last_storage_error.clone(),
+            disk_bytes: dir_size(&self.inner.dir),
+        }
+    }
+
+    /// Records set aside by the integrity check.
+    pub fn quarantined(&self) -> Result<Vec<QuarantinedRecord>, QueueError> {
+        self.inner
+            .quarantine
+            .iter()
+            .map(|item| {
+                let (_, value) = item.map_err(|e| QueueError::sled("reading quarantine", e))?;
+                serde_json::from_slice(&value).map_err(|e| QueueError::Encode(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Bytes the queue directory takes (sled files and mirror).
+    pub fn size_on_disk(&self) -> u64 {
+        dir_size(&self.inner.dir)
+    }
+
+    // ---- internals -------------------------------------------------------------------------
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves the index as consistent as sled is;
+        // carrying on beats refusing every booking for the rest of the night.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn notify(&self) {
+        self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn counts_locked(&self, st: &State) -> QueueCounts {
+        let mut c = QueueCounts {
+            quarantined: self.inner.quarantine.len(),
+            ..QueueCounts::default()
+        };
+        for e in st.index.values() {
+            match e.state {
+                StateName::Queued => c.queued += 1,
+                StateName::Syncing => c.syncing += 1,
+                StateName::Synced => c.synced += 1,
+                StateName::NeedsAttention => c.needs_attention += 1,
+            }
+        }
+        c
+    }
+
+    /// Remembers the last storage failure for the status page.
+    fn note_result<T>(&self, result: &Result<T, &QueueError>) {
+        let mut st = self.lock();
+        st.last_storage_error = result.as_ref().err().map(|e| e.to_string());
+    }
+
+    /// Reads a record; quarantines it if it fails its check.
+    fn load(&self, st: &mut State, id: &RecordId) -> Result<Option<Record>, QueueError> {
+        let Some(value) = self
+            .inner
+            .records
+            .get(id.as_str())
+            .map_err(|e| QueueError::sled("reading a record", e))?
+        else {
+            st.index.remove(id);
+            return Ok(None);
+        };
+        match decode(id.as_str().as_bytes(), &value) {
+            Ok(opened) => Ok(Some(opened.record)),
+            Err(reason) => {
+                let q = quarantine_value(id.as_str().as_bytes(), &value, &reason, Utc::now());
+                tracing::error!(%id, "queue: record failed its integrity check, quarantined: {reason}");
+                put_quarantine(&self.inner.quarantine, &q)?;
+                self.inner
+                    .records
+                    .remove(id.as_str())
+                    .map_err(|e| QueueError::sled("removing a damaged record", e))?;
+                st.index.remove(id);
+                st.in_flight.remove(id);
+                Err(QueueError::Corrupt(format!("record {id}: {reason}")))
+            }
+        }
+    }
+
+    /// Writes a record to the mirror (first: a full card shows up before sled holds anything
+    /// the mirror lacks) and to sled, and indexes it. Durability is the caller's next step.
+    fn store(
+        &self,
+        st: &mut State,
+        record: &Record,
+        now: DateTime<Utc>,
+        durable: bool,
+    ) -> Result<Arc<File>, QueueError> {
+        let envelope = Envelope::seal(record).map_err(|e| QueueError::Encode(e.to_string()))?;
+        let value = serde_json::to_vec(&envelope).map_err(|e| QueueError::Encode(e.to_string()))?;
+        let line = MirrorLine::Put(envelope).to_line()?;
+        let file = self.mirror_write(st, &line, now)?;
+        self.inner
+            .records
+            .insert(record.id.as_str(), value)
+            .map_err(|e| QueueError::sled("storing a record", e))?;
+        st.index
+            .insert(record.id.clone(), Entry::of(record, durable));
+        if record.state == RecordState::Syncing {
+            st.in_flight.insert(record.id.clone());
+        } else {
+            st.in_flight.remove(&record.id);
+        }
+        Ok(file)
+    }
+
+    fn mirror_write(
+        &self,
+        st: &mut State,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<File>, QueueError> {
+        if st.mirror.needs_rotation(now, text.len() as u64) {
+            let snapshot = self.snapshot_lines(st);
+            st.mirror.rotate(now, &snapshot)?;
+        }
+        st.mirror.append(text)
+    }
+
+    /// Every unfinished record as mirror lines, to start a rotated mirror file with.
+    fn snapshot_lines(&self, st: &State) -> Vec<String> {
+        st.index
+            .iter()
+            .filter(|(_, e)| e.state != StateName::Synced)
+            .filter_map(|(id, _)| {
+                let value = self.inner.records.get(id.as_str()).ok()??;
+                let envelope: Envelope = serde_json::from_slice(&value).ok()?;
+                MirrorLine::Put(envelope).to_line().ok()
+            })
+            .collect()
+    }
+
+    /// Flushes sled and fsyncs the mirror file that was written, concurrently.
+    async fn make_durable(&self, mirror_file: Arc<File>) -> Result<(), QueueError> {
+        let fsync = tokio::task::spawn_blocking(move || mirror_file.sync_data());
+        let flush = self.inner.db.flush_async();
+        let (flushed, synced) = tokio::join!(flush, fsync);
+        flushed.map_err(|e| QueueError::sled("flushing the queue", e))?;
+        synced
+            .map_err(|e| QueueError::Storage(format!("mirror fsync task failed: {e}")))?
+            .map_err(|e| QueueError::io("syncing the queue mirror", e))?;
+        Ok(())
+    }
+
+    /// Read-modify-write of one record under the lock, then made durable. `change` returns
+    /// false when the record's state does not allow `action`.
+    async fn update<F>(
+        &self,
+        id: &RecordId,
+        action: &'static str,
+        change: F,
+    ) -> Result<Record, QueueError>
+    where
+        F: FnOnce(&mut Record, &QueueOptions) -> bool,
+    {
+        let now = Utc::now();
+        let (record, file) = {
+            let mut st = self.lock();
+            let mut record = self
+                .load(&mut st, id)?
+                .ok_or_else(|| QueueError::NotFound(id.clone()))?;
+            let before = record.state.name();
+            if !change(&mut record, &self.inner.opts) {
+                return Err(QueueError::InvalidTransition {
+                    id: id.clone(),
+                    state: before,
+                    action,
+                });
+            }
+            record.revision += 1;
+            record.updated_at = now;
+            let stored = self.store(&mut st, &record, now, true);
+            if let Err(e) = &stored {
+                st.last_storage_error = Some(e.to_string());
+            }
+            (record, stored?)
+        };
+        let result = self.make_durable(file).await;
+        self.note_result(&result.as_ref().map(|_| ()));
+        result?;
+        self.notify();
+        Ok(record)
+    }
+
+    /// Undoes an enqueue whose flush failed, so the caller's "not booked" stays true.
+    fn roll_back_enqueue(&self, id: &RecordId) {
+        let mut st = self.lock();
+        st.index.remove(id);
+        if let Err(e) = self.inner.records.remove(id.as_str()) {
+            tracing::error!(%id, "queue: cannot undo a failed enqueue: {e}");
+        }
+        let line = MirrorLine::Remove {
+            id: id.clone(),
+            at: Utc::now(),
+        }
+        .to_line();
+        if let Ok(line) = line {
+            if let Err(e) = st.mirror.append(&line) {
+                tracing::error!(%id, "queue: cannot note the undone enqueue in the mirror: {e}");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open_sled(db_dir: &Path, opts: &QueueOptions) -> Result<sled::Db, QueueError> {
+    let config = sled::Config::new()
+        .path(db_dir)
+        .cache_capacity(opts.cache_capacity_bytes)
+        // Our own flushes make each write durable; this only bounds what a crash can lose of
+        // writes made outside them.
+        .flush_every_ms(Some(200))
+        .mode(sled::Mode::LowSpace);
+    // sled has been seen to panic instead of returning Corruption on some damaged files.
+    match std::panic::catch_unwind(AssertUnwindSafe(|| config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if format!("{e}").contains("could not acquire lock") => {
+            Err(QueueError::Locked {
+                path: db_dir.display().to_string(),
+            })
+        }
+        Ok(Err(e)) => Err(QueueError::sled("opening the queue database", e)),
+        Err(panic) => Err(QueueError::Corrupt(format!(
+            "sled panicked while opening: {}",
+            panic_text(&*panic)
+        ))),
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Reads and checks every record. Per-record damage is collected for quarantine; damage that
+/// stops sled from iterating is `Corrupt` (the database is moved aside).
+fn scan(db: &sled::Db) -> Result<Scan, QueueError> {
+    let records = db
+        .open_tree(RECORDS_TREE)
+        .map_err(|e| QueueError::sled("opening the records tree", e))?;
+    let mut out = Scan::default();
+    let walk = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(), QueueError> {
+        for item in records.iter() {
+            let (key, value) = item.map_err(|e| match e {
+                sled::Error::Io(_) => QueueError::sled("reading the queue", e),
+                other => QueueError::Corrupt(format!("reading the queue: {other}")),
+            })?;
+            match decode(&key, &value) {
+                Ok(opened) => {
+                    if opened.migrated_from.is_some() {
+                        out.migrated.push(opened.record.clone());
+                    }
+                    out.records.insert(opened.record.id.clone(), opened.record);
+                }
+                Err(reason) => out.bad.push((key, value, reason)),
+            }
+        }
+        Ok(())
+    }));
+    match walk {
+        Ok(Ok(())) => Ok(out),
+        Ok(Err(e)) => Err(e),
+        Err(panic) => Err(QueueError::Corrupt(format!(
+            "sled panicked while reading: {}",
+            panic_text(&*panic)
+        ))),
+    }
+}
+
+fn decode(key: &[u8], value: &[u8]) -> Result<super::record::Opened, String> {
+    let envelope: Envelope =
+        serde_json::from_slice(value).map_err(|e| format!("envelope does not parse: {e}"))?;
+    let opened = envelope.open()?;
+    if opened.record.id.as_str().as_bytes() != key {
+        return Err(format!(
+            "stored under key {} but holds record {}",
+            String::from_utf8_lossy(key),
+            opened.record.id
+        ));
+    }
+    Ok(opened)
+}
+
+fn write_record(records: &sled::Tree, record: &Record) -> Result<(), QueueError> {
+    let envelope = Envelope::seal(record).map_err(|e| QueueError::Encode(e.to_string()))?;
+    let value = serde_json::to_vec(&envelope).map_err(|e| QueueError::Encode(e.to_string()))?;
+    records
+        .insert(record.id.as_str(), value)
+        .map_err(|e| QueueError::sled("storing a record", e))?;
+    Ok(())
+}
+
+fn quarantine_value(
+    key: &[u8],
+    value: &[u8],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> QuarantinedRecord {
+    QuarantinedRecord {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: reason.to_string(),
+        quarantined_at: now,
+        raw_hex: value.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+fn put_quarantine(tree: &sled::Tree, q: &QuarantinedRecord) -> Result<(), QueueError> {
+    // Keyed by time as well, so a record damaged twice keeps both copies.
+    let key = format!("{}@{}", q.key, q.quarantined_at.to_rfc3339());
+    let value = serde_json::to_vec(q).map_err(|e| QueueError::Encode(e.to_string()))?;
+    tree.insert(key.as_bytes(), value)
+        .map_err(|e| QueueError::sled("quarantining a record", e))?;
+    Ok(())
+}
+
+/// Brings sled in line with the mirror: records it lacks or holds an older revision of are
+/// restored; records the mirror saw compacted are removed. A mirror that cannot be read is
+/// reported, not fatal: sled alone is still the best copy there is.
+fn reconcile_with_mirror(
+    records: &sled::Tree,
+    mirror_dir: &Path,
+    scan: &mut Scan,
+    report: &mut OpenReport,
+) {
+    let replay = match mirror::replay(mirror_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("queue: cannot read the mirror to check the database: {e}");
+            report.mirror_error = Some(e.to_string());
+            return;
+        }
+    };
+    report.mirror_bad_lines = replay.bad_lines;
+    for id in &replay.removed {
+        if scan.records.remove(id).is_some() {
+            if let Err(e) = records.remove(id.as_str()) {
+                tracing::error!(%id, "queue: cannot remove a compacted record: {e}");
+            } else {
+                report.removed_per_mirror += 1;
+            }
+        }
+    }
+    for (id, record) in replay.records {
+        let newer = scan
+            .records
+            .get(&id)
+            .is_none_or(|have| record.revision > have.revision);
+        if !newer {
+            continue;
+        }
+        match write_record(records, &record) {
+            Ok(()) => {
+                tracing::warn!(%id, revision = record.revision, "queue: restored from the mirror");
+                scan.records.insert(id, record);
+                report.restored_from_mirror += 1;
+            }
+            Err(e) => tracing::error!(%id, "queue: cannot restore from the mirror: {e}"),
+        }
+    }
+}
+
+/// Renames a database sled cannot open to `db.corrupt-<time>` (kept for a post-mortem).
+fn move_aside(db_dir: &Path, now: DateTime<Utc>) -> Result<PathBuf, QueueError> {
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    let name = db_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| DB_DIR.to_string());
+    let mut aside = db_dir.with_file_name(format!("{name}.corrupt-{stamp}"));
+    let mut n = 1;
+    while aside.exists() {
+        aside = db_dir.with_file_name(format!("{name}.corrupt-{stamp}-{n}"));
+        n += 1;
+    }
+    std::fs::rename(db_dir, &aside).map_err(|e| {
+        QueueError::io(
+            format!("moving the damaged database {} aside", db_dir.display()),
+            e,
+        )
+    })?;
+    if let Some(parent) = db_dir.parent() {
+        if let Err(e) = File::open(parent).and_then(|d| d.sync_all()) {
+            tracing::warn!("queue: cannot sync {}: {e}", parent.display());
+        }
+    }
+    Ok(aside)
+}
+
+/// Sum of file sizes under `dir`, recursively (allocated blocks would hide sled's preallocation
+/// on some file systems; the length is what fills the card eventually).
+pub(crate) fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}

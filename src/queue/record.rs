@@ -1,0 +1,462 @@
+//! A queued record, its id, its state, and how it is stored: an envelope carrying the schema
+//! version and a CRC-32 of the body, so a damaged value is detected on read instead of being
+//! synced as garbage, and an old value is migrated instead of failing to parse.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use super::payload::{Payload, RecordKind};
+
+/// Schema version written by this build. Bump it and add a step to [`migrate`] whenever a
+/// stored field changes meaning or shape (new optional fields with `#[serde(default)]` don't).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Crockford base32: no I, L, O, U; ascending in ASCII, so ids sort as their numbers do.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const ID_PREFIX: &str = "cb-";
+const ID_CHARS: usize = 26;
+const RANDOM_BITS: u32 = 80;
+const RANDOM_MASK: u128 = (1u128 << RANDOM_BITS) - 1;
+
+/// Stable, unique, time-ordered id of a record: `cb-` + 26 Crockford base32 characters (a ULID:
+/// 48 bits of milliseconds, 80 bits random). Sent to ServiceTitan as the externalData value, so
+/// a retry after a timeout finds what the first try created instead of creating it again.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RecordId(String);
+
+impl RecordId {
+    /// Parses and validates an id as printed by `callbox queue list`.
+    pub fn parse(s: &str) -> Result<RecordId, InvalidRecordId> {
+        let s = s.trim();
+        let invalid = || InvalidRecordId(s.to_string());
+        let body = s.strip_prefix(ID_PREFIX).ok_or_else(invalid)?;
+        if body.len() != ID_CHARS || !body.bytes().all(|b| CROCKFORD.contains(&b)) {
+            return Err(invalid());
+        }
+        // 26 characters hold 130 bits; a ULID uses 128, so the first character is at most 7.
+        if body.as_bytes()[0] > b'7' {
+            return Err(invalid());
+        }
+        Ok(RecordId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// When the id was made (the record's enqueue time on the box's clock).
+    pub fn timestamp(&self) -> Option<DateTime<Utc>> {
+        let (ms, _) = self.parts();
+        Utc.timestamp_millis_opt(i64::try_from(ms).ok()?).single()
+    }
+
+    fn from_parts(ms: u64, random: u128) -> RecordId {
+        let value = (u128::from(ms & 0xFFFF_FFFF_FFFF) << RANDOM_BITS) | (random & RANDOM_MASK);
+        let mut out = String::with_capacity(ID_PREFIX.len() + ID_CHARS);
+        out.push_str(ID_PREFIX);
+        for i in (0..ID_CHARS).rev() {
+            let digit = ((value >> (i * 5)) & 0x1F) as usize;
+            out.push(char::from(CROCKFORD[digit]));
+        }
+        RecordId(out)
+    }
+
+    fn parts(&self) -> (u64, u128) {
+        let body = self.0.strip_prefix(ID_PREFIX).unwrap_or("");
+        let mut value: u128 = 0;
+        for b in body.bytes() {
+            let digit = CROCKFORD.iter().position(|&c| c == b).unwrap_or(0) as u128;
+            value = (value << 5) | digit;
+        }
+        ((value >> RANDOM_BITS) as u64, value & RANDOM_MASK)
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for RecordId {
+    type Err = InvalidRecordId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RecordId::parse(s)
+    }
+}
+
+impl TryFrom<String> for RecordId {
+    type Error = InvalidRecordId;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        RecordId::parse(&s)
+    }
+}
+
+impl From<RecordId> for String {
+    fn from(id: RecordId) -> String {
+        id.0
+    }
+}
+
+/// A string that is not a record id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a queue record id (expected cb- and 26 characters, e.g. cb-01J9Z3X5Q8R6T2W4Y7A0B1C3D5)")]
+pub struct InvalidRecordId(pub String);
+
+/// Makes ids that sort in the order they were made, even within one millisecond and even when
+/// the clock steps back (a Pi has no RTC: before NTP it may boot with an older time).
+#[derive(Debug, Default)]
+pub(crate) struct IdGenerator {
+    last_ms: u64,
+    last_random: u128,
+}
+
+impl IdGenerator {
+    /// Never hands out an id below `id` (the largest one already stored).
+    pub(crate) fn observe(&mut self, id: &RecordId) {
+        let (ms, random) = id.parts();
+        if (ms, random) > (self.last_ms, self.last_random) {
+            self.last_ms = ms;
+            self.last_random = random;
+        }
+    }
+
+    pub(crate) fn next(&mut self, now: DateTime<Utc>) -> RecordId {
+        let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        if now_ms > self.last_ms {
+            self.last_ms = now_ms;
+            // Leave headroom so increments within this millisecond cannot overflow.
+            self.last_random = rand::random::<u128>() & (RANDOM_MASK >> 1);
+        } else if self.last_random >= RANDOM_MASK {
+            self.last_ms += 1;
+            self.last_random = 0;
+        } else {
+            self.last_random += 1;
+        }
+        RecordId::from_parts(self.last_ms, self.last_random)
+    }
+}
+
+/// Where a record is on its way to ServiceTitan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    /// Waiting to be sent (first time, or again after a failure at `next_attempt_at`).
+    Queued,
+    /// Being sent; a record found in this state at start-up was interrupted and is resumed.
+    Syncing,
+    /// In ServiceTitan; the ids are in `progress`.
+    Synced,
+    /// Sending it cannot succeed without a person (bad data, rejected, too many failures).
+    NeedsAttention { reason: String },
+}
+
+impl RecordState {
+    pub fn name(&self) -> StateName {
+        match self {
+            RecordState::Queued => StateName::Queued,
+            RecordState::Syncing => StateName::Syncing,
+            RecordState::Synced => StateName::Synced,
+            RecordState::NeedsAttention { .. } => StateName::NeedsAttention,
+        }
+    }
+}
+
+impl fmt::Display for RecordState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordState::NeedsAttention { reason } => write!(f, "needs-attention ({reason})"),
+            other => f.write_str(other.name().label()),
+        }
+    }
+}
+
+/// A [`RecordState`] without its data: for filters and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateName {
+    Queued,
+    Syncing,
+    Synced,
+    NeedsAttention,
+}
+
+impl StateName {
+    pub const ALL: [StateName; 4] = [
+        StateName::Queued,
+        StateName::Syncing,
+        StateName::Synced,
+        StateName::NeedsAttention,
+    ];
+
+    /// As printed and accepted by the CLI.
+    pub fn label(self) -> &'static str {
+        match self {
+            StateName::Queued => "queued",
+            StateName::Syncing => "syncing",
+            StateName::Synced => "synced",
+            StateName::NeedsAttention => "needs-attention",
+        }
+    }
+}
+
+impl fmt::Display for StateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl FromStr for StateName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        StateName::ALL
+            .into_iter()
+            .find(|n| n.label() == wanted || (wanted == "attention" && *n == Self::NeedsAttention))
+            .ok_or_else(|| {
+                format!(
+                    "unknown state `{s}` (one of: {})",
+                    StateName::ALL.map(StateName::label).join(", ")
+                )
+            })
+    }
+}
+
+/// How far the sync got. The sync writes a checkpoint after every step that created something
+/// in ServiceTitan, so a retry after a crash or timeout resumes after the last step reached and
+/// never creates the same customer, job or booking twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncProgress {
+    /// Customer found or created.
+    pub customer_id: Option<i64>,
+    /// Location found or created.
+    pub location_id: Option<i64>,
+    pub job_id: Option<i64>,
+    /// Job number as the shop sees it in ServiceTitan.
+    pub job_number: Option<String>,
+    /// The job's first appointment.
+    pub appointment_id: Option<i64>,
+    /// The call summary/transcript note was added to the job.
+    pub note_added: bool,
+    /// The on-call technician was assigned to the appointment.
+    pub technician_assigned: bool,
+    /// CSR booking created instead of (or before) a job.
+    pub booking_id: Option<i64>,
+    pub lead_id: Option<i64>,
+    /// What the record finally became in ServiceTitan: "job", "booking", "lead", "note".
+    pub created_as: Option<String>,
+}
+
+/// One unit of work in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: RecordId,
+    /// Schema version of this record's stored form (always [`SCHEMA_VERSION`] once loaded).
+    pub schema_version: u32,
+    /// Bumped on every stored change; at start-up it tells whether sled or the mirror file
+    /// holds the newer copy of a record.
+    #[serde(default)]
+    pub revision: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub payload: Payload,
+    pub state: RecordState,
+    /// Sync attempts started (begin_sync calls).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Not before this time (back-off after a failure); `None` = as soon as possible.
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The most recent failure, for the shop and the logs.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When it reached ServiceTitan; compaction counts retention from here.
+    #[serde(default)]
+    pub synced_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub progress: SyncProgress,
+}
+
+impl Record {
+    pub(crate) fn new(id: RecordId, payload: Payload, now: DateTime<Utc>) -> Record {
+        Record {
+            id,
+            schema_version: SCHEMA_VERSION,
+            revision: 1,
+            created_at: now,
+            updated_at: now,
+            payload,
+            state: RecordState::Queued,
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+            synced_at: None,
+            progress: SyncProgress::default(),
+        }
+    }
+
+    pub fn kind(&self) -> RecordKind {
+        self.payload.kind()
+    }
+}
+
+/// The stored form of a record: `{"v": 2, "crc32": …, "body": "<record JSON>"}`. The body is a
+/// string so the checksum covers exactly the bytes that were written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Envelope {
+    pub v: u32,
+    pub crc32: u32,
+    pub body: String,
+}
+
+impl Envelope {
+    pub(crate) fn seal(record: &Record) -> Result<Envelope, serde_json::Error> {
+        let body = serde_json::to_string(record)?;
+        Ok(Envelope {
+            v: SCHEMA_VERSION,
+            crc32: crc32fast::hash(body.as_bytes()),
+            body,
+        })
+    }
+
+    /// Checks the checksum, migrates and parses. The error is the quarantine reason.
+    pub(crate) fn open(&self) -> Result<Opened, String> {
+        let actual = crc32fast::hash(self.body.as_bytes());
+        if actual != self.crc32 {
+            return Err(format!(
+                "checksum mismatch (stored {:08x}, computed {actual:08x})",
+                self.crc32
+            ));
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&self.body).map_err(|e| format!("body is not JSON: {e}"))?;
+        record_from_value(value, self.v)
+    }
+}
+
+/// A record read from storage or an export, and the schema version it was stored with.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub record: Record,
+    pub migrated_from: Option<u32>,
+}
+
+/// Brings a record of schema `version` up to [`SCHEMA_VERSION`] and parses it.
+pub(crate) fn record_from_value(value: serde_json::Value, version: u32) -> Result<Opened, String> {
+    let value = migrate(value, version)?;
+    let mut record: Record =
+        serde_json::from_value(value).map_err(|e| format!("not a valid record: {e}"))?;
+    record.schema_version = SCHEMA_VERSION;
+    Ok(Opened {
+        record,
+        migrated_from: (version != SCHEMA_VERSION).then_some(version),
+    })
+}
+
+/// Schema migrations, one step per version.
+///
+/// v1 (first field trial) had no sync checkpoints: no `progress`, no `synced_at`, no
+/// `revision`, and kept the last failure in `error`. v2 adds them; a v1 record in `syncing`
+/// is put back to `queued`, because without checkpoints nothing says how far it got and the
+/// sync must start by looking it up in ServiceTitan.
+pub(crate) fn migrate(
+    mut value: serde_json::Value,
+    version: u32,
+) -> Result<serde_json::Value, String> {
+    if version == 0 || version > SCHEMA_VERSION {
+        return Err(format!(
+            "schema version {version} is not one this build reads (1..={SCHEMA_VERSION})"
+        ));
+    }
+    let Some(obj) = value.as_object_mut() else {
+        return Err("record is not a JSON object".into());
+    };
+    if version < 2 {
+        if let Some(error) = obj.remove("error") {
+            obj.insert("last_error".into(), error);
+        }
+        obj.entry("progress")
+            .or_insert_with(|| serde_json::json!({}));
+        obj.entry("revision")
+            .or_insert_with(|| serde_json::json!(1));
+        if obj.get("state").and_then(|s| s.as_str()) == Some("syncing") {
+            obj.insert("state".into(), serde_json::json!("queued"));
+        }
+    }
+    obj.insert("schema_version".into(), serde_json::json!(SCHEMA_VERSION));
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_sort_by_time() {
+        let mut gen = IdGenerator::default();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 15, 3, 0, 0).unwrap();
+        let a = gen.next(t0);
+        let b = gen.next(t0);
+        let c = gen.next(t0 + chrono::Duration::milliseconds(1));
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(a.as_str().len(), 29);
+        assert_eq!(RecordId::parse(a.as_str()).unwrap(), a);
+        assert_eq!(a.timestamp(), Some(t0));
+        assert_eq!(c.timestamp(), Some(t0 + chrono::Duration::milliseconds(1)));
+    }
+
+    #[test]
+    fn ids_stay_ordered_when_the_clock_steps_back() {
+        let mut gen = IdGenerator::default();
+        let late = Utc.with_ymd_and_hms(2026, 1, 15, 3, 0, 0).unwrap();
+        let stored = gen.next(late);
+        let mut fresh = IdGenerator::default();
+        fresh.observe(&stored);
+        let early = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 10).unwrap();
+        let next = fresh.next(early);
+        assert!(next > stored);
+    }
+
+    #[test]
+    fn bad_ids_are_rejected() {
+        for s in [
+            "",
+            "cb-",
+            "xx-01J9Z3X5Q8R6T2W4Y7A0B1C3D5",
+            "cb-01J9Z3X5Q8R6T2W4Y7A0B1C3D",
+            "cb-01J9Z3X5Q8R6T2W4Y7A0B1C3DU",
+            "cb-81J9Z3X5Q8R6T2W4Y7A0B1C3D5",
+        ] {
+            assert!(RecordId::parse(s).is_err(), "{s}");
+        }
+        assert!(RecordId::parse("cb-01J9Z3X5Q8R6T2W4Y7A0B1C3D5").is_ok());
+        assert!(serde_json::from_str::<RecordId>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn state_names_parse() {
+        assert_eq!(
+            "needs-attention".parse::<StateName>(),
+            Ok(StateName::NeedsAttention)
+        );
+        assert_eq!(
+            "needs_attention".parse::<StateName>(),
+            Ok(StateName::NeedsAttention)
+        );
+        assert_eq!("Queued".parse::<StateName>(), Ok(StateName::Queued));
+        assert!("done".parse::<StateName>().is_err());
+    }
+
+    #[test]
+    fn future_schema_is_refused() {
+        let err = migrate(serde_json::json!({}), SCHEMA_VERSION + 1).unwrap_err();
+        assert!(err.contains("not one this build reads"), "{err}");
+    }
+}
