@@ -244,6 +244,10 @@ impl SyncWorker {
         &self.client
     }
 
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     pub fn cache(&self) -> &StCache {
         &self.cache
     }
