@@ -59,8 +59,14 @@ async fn new_and_known_callers_become_customers_jobs_and_notes() {
     assert_eq!(assigned.len(), 1);
     assert_eq!(assigned[0].technician_id, TECH_BOB);
     // The repeat caller (same phone, same address) reused the customer made for the first call.
-    assert_eq!(records[2].progress.customer_id, records[3].progress.customer_id);
-    assert_eq!(records[2].progress.location_id, records[3].progress.location_id);
+    assert_eq!(
+        records[2].progress.customer_id,
+        records[3].progress.customer_id
+    );
+    assert_eq!(
+        records[2].progress.location_id,
+        records[3].progress.location_id
+    );
     // 2 new customers in all (callers 0 and 2), each with its location.
     assert_eq!(server.customers().len(), 2 + 2);
     // Campaign from the dialled number, business unit from the job type.
@@ -75,12 +81,10 @@ async fn new_and_known_callers_become_customers_jobs_and_notes() {
     let status = worker.status();
     assert_eq!(status.online, Some(true));
     assert_eq!(status.queue.synced, 4);
-    assert!(status
-        .caches
-        .iter()
-        .any(|c| c.name == callbox::servicetitan::cache::CacheName::JobTypes
-            && c.entries == 5
-            && c.age_secs.is_some()));
+    assert!(status.caches.iter().any(|c| c.name
+        == callbox::servicetitan::cache::CacheName::JobTypes
+        && c.entries == 5
+        && c.age_secs.is_some()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,25 +101,41 @@ async fn token_expiry_and_revocation_mid_run_renew_once_and_retry() {
     assert_eq!(summary.synced, 8, "{summary:?}");
     assert_exactly_once(&server, &all_records(&worker));
     assert_eq!(server.tokens_issued(), 4, "one renewal per revocation");
-    assert_eq!(worker.client().stats().unauthorized.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        worker
+            .client()
+            .stats()
+            .unauthorized
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storm_of_429s_is_waited_out_within_the_rate_limit() {
     let server = seeded(StServerConfig::default());
-    server.set_faults(FaultPlan::seeded(7).with(
-        FaultRule::new(Fault::RateLimited {
-            retry_after_secs: 1,
-        })
-        .probability(0.3),
-    ));
+    server.set_faults(
+        FaultPlan::seeded(7).with(
+            FaultRule::new(Fault::RateLimited {
+                retry_after_secs: 1,
+            })
+            .probability(0.3),
+        ),
+    );
     let dir = tempfile::tempdir().unwrap();
     let worker = open_worker(&config(&server, dir.path())).unwrap();
     enqueue(&worker, (0..10).map(job).collect()).await;
     let summary = worker.sync_once().await.unwrap();
     assert_eq!(summary.synced, 10, "{summary:?}");
     assert_exactly_once(&server, &all_records(&worker));
-    assert!(worker.client().stats().rate_limited.load(std::sync::atomic::Ordering::Relaxed) > 5);
+    assert!(
+        worker
+            .client()
+            .stats()
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 5
+    );
     assert!(server.max_requests_in_any_1s_window() <= 60);
 }
 
@@ -139,7 +159,11 @@ async fn lost_answers_after_committed_creates_never_duplicate() {
                     .on(&["Jobs_CreateNote"])
                     .nth(&[1]),
             )
-            .with(FaultRule::new(Fault::ServerError(502)).on(&["Jobs_Create"]).nth(&[4])),
+            .with(
+                FaultRule::new(Fault::ServerError(502))
+                    .on(&["Jobs_Create"])
+                    .nth(&[4]),
+            ),
     );
     let dir = tempfile::tempdir().unwrap();
     let worker = open_worker(&config(&server, dir.path())).unwrap();
@@ -151,28 +175,43 @@ async fn lost_answers_after_committed_creates_never_duplicate() {
     let lookups = server
         .requests_for("Jobs_GetList")
         .into_iter()
-        .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("externalDataKey")))
+        .filter(|r| {
+            r.query
+                .as_deref()
+                .is_some_and(|q| q.contains("externalDataKey"))
+        })
         .count();
     assert!(lookups >= 3, "{lookups}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_job_create_times_out_and_is_found_by_lookup() {
-    let mut cfg = StServerConfig::default();
-    cfg.hang_for = std::time::Duration::from_secs(8);
+    let cfg = StServerConfig {
+        hang_for: std::time::Duration::from_secs(8),
+        ..Default::default()
+    };
     let server = seeded(cfg);
-    server.set_faults(FaultPlan::seeded(4).with(
-        FaultRule::new(Fault::CommitThenDrop(DropMode::Hang))
-            .on(&["Jobs_Create"])
-            .nth(&[1]),
-    ));
+    server.set_faults(
+        FaultPlan::seeded(4).with(
+            FaultRule::new(Fault::CommitThenDrop(DropMode::Hang))
+                .on(&["Jobs_Create"])
+                .nth(&[1]),
+        ),
+    );
     let dir = tempfile::tempdir().unwrap();
     let worker = open_worker(&config(&server, dir.path())).unwrap();
     enqueue(&worker, vec![job(0)]).await;
     let summary = worker.sync_once().await.unwrap();
     assert_eq!(summary.synced, 1, "{summary:?}");
     assert_exactly_once(&server, &all_records(&worker));
-    assert!(worker.client().stats().ambiguous.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(
+        worker
+            .client()
+            .stats()
+            .ambiguous
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +231,10 @@ async fn rejected_job_goes_to_attention_with_a_booking_for_the_office() {
     let records = all_records(&worker);
     match &records[0].state {
         RecordState::NeedsAttention { reason } => {
-            assert!(reason.contains("not available for business unit"), "{reason}");
+            assert!(
+                reason.contains("not available for business unit"),
+                "{reason}"
+            );
             assert!(reason.contains("booking created"), "{reason}");
         }
         other => panic!("{other:?}"),

@@ -160,11 +160,13 @@ fn three_hundred_jobs_survive_sigkills_faults_and_network_cuts() {
         .enable_all()
         .build()
         .unwrap();
-    let mut server_config = StServerConfig::default();
-    // Hangs outlast the client's 3 s API timeout, then close.
-    server_config.hang_for = Duration::from_secs(4);
-    // Short-lived tokens: expiry comes round several times during the run.
-    server_config.token_lifetime = Duration::from_secs(20);
+    let server_config = StServerConfig {
+        // Hangs outlast the client's 3 s API timeout, then close.
+        hang_for: Duration::from_secs(4),
+        // Short-lived tokens: expiry comes round several times during the run.
+        token_lifetime: Duration::from_secs(20),
+        ..Default::default()
+    };
     let seed = hvac_shop(&server_config);
     let server = StServer::start_seeded(server_config, seed);
     let creates = [
@@ -176,9 +178,22 @@ fn three_hundred_jobs_survive_sigkills_faults_and_network_cuts() {
     ];
     server.set_faults(
         FaultPlan::seeded(2026)
-            .with(FaultRule::new(Fault::CommitThenDrop(DropMode::Close)).on(&creates).probability(0.08))
-            .with(FaultRule::new(Fault::CommitThenDrop(DropMode::Hang)).on(&creates).probability(0.01))
-            .with(FaultRule::new(Fault::RateLimited { retry_after_secs: 1 }).probability(0.03))
+            .with(
+                FaultRule::new(Fault::CommitThenDrop(DropMode::Close))
+                    .on(&creates)
+                    .probability(0.08),
+            )
+            .with(
+                FaultRule::new(Fault::CommitThenDrop(DropMode::Hang))
+                    .on(&creates)
+                    .probability(0.01),
+            )
+            .with(
+                FaultRule::new(Fault::RateLimited {
+                    retry_after_secs: 1,
+                })
+                .probability(0.03),
+            )
             .with(FaultRule::new(Fault::ServerError(500)).probability(0.02))
             .with(FaultRule::new(Fault::ServerError(503)).probability(0.02))
             .with(FaultRule::new(Fault::DropBeforeCommit(DropMode::Close)).probability(0.02))
@@ -263,7 +278,12 @@ fn three_hundred_jobs_survive_sigkills_faults_and_network_cuts() {
         done,
         "queue did not finish: {:?}\nlast log lines:\n{}",
         open_queue(&data).counts(),
-        log_text.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+        log_text
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     let recs = records(&data);
@@ -281,7 +301,10 @@ fn three_hundred_jobs_survive_sigkills_faults_and_network_cuts() {
         started.elapsed().as_secs_f64()
     );
     assert!(kills >= 10, "only {kills} kills");
-    assert!(fired.iter().all(|&f| f > 0), "every fault kind fired: {fired:?}");
+    assert!(
+        fired.iter().all(|&f| f > 0),
+        "every fault kind fired: {fired:?}"
+    );
 }
 
 /// A ULID-style record id for a given time (the queue's id format), so imported records can

@@ -309,7 +309,11 @@ impl StCache {
             .campaigns
             .iter()
             .filter(|c| c.active)
-            .find(|c| c.campaign_phone_numbers.iter().any(|n| same_phone(n, dialled)))
+            .find(|c| {
+                c.campaign_phone_numbers
+                    .iter()
+                    .any(|n| same_phone(n, dialled))
+            })
             .map(|c| c.id)
     }
 
@@ -361,7 +365,9 @@ impl StCache {
                     CacheName::Technicians => mem.technicians.len(),
                     CacheName::OnCallShifts => mem.shifts.len(),
                     CacheName::CustomersByPhone => mem.phones.len(),
-                    CacheName::Capacity => mem.capacity.as_ref().map_or(0, |c| c.availabilities.len()),
+                    CacheName::Capacity => {
+                        mem.capacity.as_ref().map_or(0, |c| c.availabilities.len())
+                    }
                 };
                 CacheAge {
                     name,
@@ -444,7 +450,10 @@ mod tests {
                 .unwrap();
             cache
                 .put_on_call_shifts(
-                    vec![shift(1, 42, "OnCall", 17, 32), shift(2, 7, "OnCall", 30, 40)],
+                    vec![
+                        shift(1, 42, "OnCall", 17, 32),
+                        shift(2, 7, "OnCall", 30, 40),
+                    ],
                     now,
                 )
                 .unwrap();

@@ -914,7 +914,7 @@ pub fn classify_status(
         400 | 422 => {
             let api = api.clone().unwrap_or_default();
             StError::Validation {
-                title: api.title.unwrap_or_else(|| text()),
+                title: api.title.unwrap_or_else(&text),
                 errors: api.errors,
                 trace_id: api.trace_id,
             }

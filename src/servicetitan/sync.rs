@@ -317,7 +317,10 @@ impl SyncWorker {
         if c.is_stale(CacheName::OnCallShifts, max_age, now) {
             let shifts = self
                 .client
-                .on_call_shifts(now - ChronoDuration::days(1), now + ChronoDuration::days(14))
+                .on_call_shifts(
+                    now - ChronoDuration::days(1),
+                    now + ChronoDuration::days(14),
+                )
                 .await?;
             c.put_on_call_shifts(shifts, now).map_err(cache_err)?;
         }
@@ -446,7 +449,10 @@ impl SyncWorker {
 
     /// Runs until `shutdown` resolves: drains, refreshes caches, polls changes, sleeps until
     /// the queue changes or a back-off expires.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), SyncError> {
+    pub async fn run(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), SyncError> {
         tokio::pin!(shutdown);
         let mut changes = self.outbox.subscribe();
         let mut last_poll: Option<tokio::time::Instant> = None;
@@ -535,7 +541,9 @@ impl SyncWorker {
                 }
                 Outcome::Rejected(reason) => {
                     tracing::warn!(record = %record.id, "needs attention: {reason}");
-                    self.outbox.mark_needs_attention(&record.id, &reason).await?;
+                    self.outbox
+                        .mark_needs_attention(&record.id, &reason)
+                        .await?;
                     summary.needs_attention += 1;
                     summary.errors.push(format!("{}: {reason}", record.id));
                     return Ok(false);
@@ -611,7 +619,10 @@ impl SyncWorker {
         let result = match &record.payload {
             Payload::Job(req) => self.sync_job(record, req, &mut progress, suspect).await,
             Payload::Note(note) => self.sync_note(record, note, &mut progress, suspect).await,
-            other => self.sync_for_office(record, other, &mut progress, suspect).await,
+            other => {
+                self.sync_for_office(record, other, &mut progress, suspect)
+                    .await
+            }
         };
         match result {
             Ok(()) => Outcome::Synced(progress),
@@ -622,10 +633,7 @@ impl SyncWorker {
                 if !matches!(record.payload, Payload::Job(_)) {
                     return Outcome::Rejected(reason);
                 }
-                match self
-                    .fallback(record, &mut progress, suspect, &reason)
-                    .await
-                {
+                match self.fallback(record, &mut progress, suspect, &reason).await {
                     Ok(what) => Outcome::Rejected(match what {
                         Some(w) => format!("{reason} ({w} created for the office)"),
                         None => reason,
@@ -720,7 +728,11 @@ impl SyncWorker {
             p.location_id = locations
                 .iter()
                 .filter(|l| l.active || l.address.is_some())
-                .find(|l| l.address.as_ref().is_some_and(|a| same_address(a, &address)))
+                .find(|l| {
+                    l.address
+                        .as_ref()
+                        .is_some_and(|a| same_address(a, &address))
+                })
                 .map(|l| l.id);
         }
         if p.location_id.is_none() && suspect {
@@ -925,7 +937,9 @@ impl SyncWorker {
                 self.cache
                     .job_types()
                     .into_iter()
-                    .find(|j| j.active && !wanted.is_empty() && j.name.to_ascii_lowercase() == wanted)
+                    .find(|j| {
+                        j.active && !wanted.is_empty() && j.name.to_ascii_lowercase() == wanted
+                    })
                     .map(|j| j.id)
             })
             .ok_or_else(|| {
@@ -996,8 +1010,16 @@ impl SyncWorker {
         );
         match (self.settings.fallback, self.settings.booking_provider_id) {
             (RejectionFallback::Booking, Some(provider)) => {
-                self.make_booking(record, &req.caller, Some(&req.service_address), &summary, p, suspect, provider)
-                    .await?;
+                self.make_booking(
+                    record,
+                    &req.caller,
+                    Some(&req.service_address),
+                    &summary,
+                    p,
+                    suspect,
+                    provider,
+                )
+                .await?;
                 Ok(Some("booking"))
             }
             (RejectionFallback::Lead, _) | (RejectionFallback::Booking, None) => {
@@ -1021,7 +1043,10 @@ impl SyncWorker {
     ) -> Result<(), StepError> {
         let key = record.id.as_str();
         if p.booking_id.is_none() && suspect {
-            let found = self.client.find_bookings_by_external_id(provider, key).await?;
+            let found = self
+                .client
+                .find_bookings_by_external_id(provider, key)
+                .await?;
             p.booking_id = found.first().map(|b| b.id);
         }
         if p.booking_id.is_none() {
@@ -1149,7 +1174,12 @@ impl SyncWorker {
         let mut summary = format!("{} [{}]", payload.headline(), marker(record.id.as_str()));
         let address = match payload {
             Payload::Lead(l) => {
-                summary = format!("{} — {} [{}]", l.summary, l.reason, marker(record.id.as_str()));
+                summary = format!(
+                    "{} — {} [{}]",
+                    l.summary,
+                    l.reason,
+                    marker(record.id.as_str())
+                );
                 l.address.as_ref()
             }
             Payload::MembershipInterest(m) => m.address.as_ref(),

@@ -183,16 +183,17 @@ pub fn assert_exactly_once(server: &StServer, records: &[Record]) {
             .iter()
             .find(|c| c.id == job.customer_id)
             .expect("customer exists");
-        let want = callbox::servicetitan::verify::phone_key(
-            req.caller.phone_e164.as_deref().unwrap(),
-        )
-        .unwrap();
+        let want =
+            callbox::servicetitan::verify::phone_key(req.caller.phone_e164.as_deref().unwrap())
+                .unwrap();
         assert!(
             customer
                 .contacts
                 .iter()
-                .any(|c| callbox::servicetitan::verify::phone_key(&c.value).as_deref()
-                    == Some(want.as_str())),
+                .any(
+                    |c| callbox::servicetitan::verify::phone_key(&c.value).as_deref()
+                        == Some(want.as_str())
+                ),
             "customer {} of {} lacks {want}",
             customer.id,
             r.id
@@ -234,7 +235,11 @@ pub fn assert_exactly_once(server: &StServer, records: &[Record]) {
     let total = phones.len();
     phones.sort();
     phones.dedup();
-    assert_eq!(total, phones.len(), "a phone number belongs to two customers");
+    assert_eq!(
+        total,
+        phones.len(),
+        "a phone number belongs to two customers"
+    );
 }
 
 pub fn record_ids(records: &[Record]) -> Vec<RecordId> {
