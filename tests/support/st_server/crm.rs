@@ -432,9 +432,7 @@ pub fn external_match(
     values: &[String],
 ) -> bool {
     entries.iter().any(|e| {
-        e.application_guid.eq_ignore_ascii_case(guid)
-            && e.key == key
-            && values.iter().any(|v| *v == e.value)
+        e.application_guid.eq_ignore_ascii_case(guid) && e.key == key && values.contains(&e.value)
     })
 }
 
@@ -445,8 +443,12 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Customers
 
-/// `GET /customers`: `phone` compares digits only against the customer's contacts; unknown
-/// parameters (`phoneNumber`, `email`) are ignored and the unfiltered page comes back.
+/// `GET /customers`: `phone` compares digits only against the customer's contacts, so
+/// "(843) 260-9814", "843-260-9814" and "8432609814" match alike (live-checked). E.164 input
+/// ("+18432609814") does **not** match a 10-digit contact here: whether the real filter
+/// matches it is unverified, and the notes say to send 10 digits — so a client that sends
+/// `+1…` finds nobody in tests instead of passing by luck. Unknown parameters (`phoneNumber`,
+/// `email`) are ignored and the unfiltered page comes back.
 pub async fn customers_list(call: Call) -> Reply {
     let mut q = call.query(CUSTOMERS_LIST_PARAMS);
     let paging = q.paging(call.max_page_size());

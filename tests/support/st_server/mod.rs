@@ -45,7 +45,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -86,6 +86,8 @@ pub const ALL_SCOPES: &[&str] = &[
 /// How the server is set up. `Default` gives the values below; tests change what they need.
 #[derive(Clone, Debug)]
 pub struct StServerConfig {
+    /// Where to listen: loopback, port 0 (any free port) by default.
+    pub listen: SocketAddr,
     /// The numeric tenant ID in every path (`/crm/v2/tenant/{tenant}/...`); others get 404.
     pub tenant_id: i64,
     /// The application key expected in `ST-App-Key` (or `?servicetitanapplicationkey=`).
@@ -123,6 +125,7 @@ pub const TEST_CLIENT_SECRET: &str = "cs1.callbox-test-secret";
 impl Default for StServerConfig {
     fn default() -> Self {
         StServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tenant_id: TEST_TENANT_ID,
             app_key: TEST_APP_KEY.into(),
             client_id: TEST_CLIENT_ID.into(),
@@ -231,9 +234,10 @@ pub struct StServer {
 }
 
 impl StServer {
-    /// Binds 127.0.0.1:0 and serves on a dedicated thread. Works from sync and async tests.
+    /// Binds `config.listen` (127.0.0.1:0 by default) and serves on a dedicated thread with
+    /// its own runtime. Works from sync and async tests.
     pub fn start(config: StServerConfig) -> StServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let listener = std::net::TcpListener::bind(config.listen).expect("bind the test server");
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
@@ -1160,6 +1164,7 @@ async fn gateway(
             Some(ApiError::rate_limited(*retry_after_secs))
         }
         Some(Fault::ServerError(code)) => Some(server_error(*code)),
+        Some(Fault::RevokeToken) => Some(ApiError::unauthorized()),
         Some(Fault::Forbidden) => Some(forbidden()),
         Some(Fault::NotFound) => Some(ApiError::not_found("Resource")),
         Some(Fault::Conflict) => Some(ApiError::conflict(
@@ -1263,13 +1268,6 @@ fn admit(
         return Err(ApiError::rate_limited(retry_after));
     }
 
-    let fault = s.faults.pick(op.map(|o| o.operation_id), false);
-    if fault == Some(Fault::RevokeToken) {
-        for t in s.tokens.values_mut() {
-            t.revoked = true;
-        }
-    }
-
     let token = bearer.and_then(|b| s.tokens.get(b));
     let scopes = match token {
         Some(t) if !t.revoked && arrived < t.expires_at => t.scopes.clone(),
@@ -1277,8 +1275,7 @@ fn admit(
     };
 
     // The token is tied to one tenant.
-    let tenant_ok = path_tenant(parts.uri.path(), matched_path) == Some(config.tenant_id);
-    if !tenant_ok {
+    if path_tenant(parts.uri.path(), matched_path) != Some(config.tenant_id) {
         return Err(ApiError::not_found("Tenant"));
     }
 
@@ -1287,7 +1284,17 @@ fn admit(
             return Err(forbidden());
         }
     }
-    Ok(fault.filter(|f| *f != Fault::RevokeToken))
+
+    // Faults are drawn only for calls that would otherwise reach the operation, so a rule's
+    // count means "calls of this operation the client got through the gateway".
+    let fault = s.faults.pick(op.map(|o| o.operation_id), false);
+    if fault == Some(Fault::RevokeToken) {
+        // The token dies early: this call and every later one with it get 401.
+        for t in s.tokens.values_mut() {
+            t.revoked = true;
+        }
+    }
+    Ok(fault)
 }
 
 /// The `{tenant}` segment of `path`, by position in the matched route.
@@ -1530,11 +1537,4 @@ async fn serve(
             }
         });
     }
-}
-
-/// Helpers shared by the operation modules.
-pub(crate) fn unique_sorted(mut v: Vec<i64>) -> Vec<i64> {
-    let mut seen = HashSet::new();
-    v.retain(|x| seen.insert(*x));
-    v
 }

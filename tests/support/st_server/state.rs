@@ -156,7 +156,7 @@ pub struct Job {
 }
 
 impl Job {
-    /// The value of `key` under `guid`, if this job carries it.
+    /// The value stored under `key` (any application GUID), if this job carries it.
     pub fn external_value(&self, key: &str) -> Option<&str> {
         self.external_data
             .iter()
