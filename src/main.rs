@@ -3,6 +3,9 @@
 
 use anyhow::{Context, Result};
 use callbox::config::Config;
+use callbox::queue::{
+    ListFilter, Outbox, QueueError, QueueOptions, RecordId, RecordKind, StateName,
+};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +45,38 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// The offline job queue: what is waiting for ServiceTitan and what needs a person.
+    Queue {
+        #[command(subcommand)]
+        action: QueueAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueAction {
+    /// List records, oldest first.
+    List {
+        /// Only this state: queued, syncing, synced, needs-attention.
+        #[arg(long)]
+        state: Option<StateName>,
+        /// Only this kind: job, note, lead, callback, voicemail, invoice_copy, …
+        #[arg(long)]
+        kind: Option<RecordKind>,
+        /// At most this many records.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Show one record in full, as JSON.
+    Show { id: RecordId },
+    /// Send a needs-attention record again (or a queued one now, skipping its back-off).
+    Retry { id: RecordId },
+    /// Write every record as JSON lines to FILE, or to standard output with `-`.
+    Export {
+        #[arg(default_value = "-")]
+        file: PathBuf,
+    },
+    /// Add the records of a `queue export` file; ids already in the queue are skipped.
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +177,119 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 toml::to_string_pretty(&config).context("rendering configuration")?
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Queue { action } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            queue_command(&config, action)
+        }
+    }
+}
+
+fn queue_command(config: &Config, action: QueueAction) -> Result<ExitCode> {
+    let dir = config.data_paths().queue;
+    let opts = QueueOptions::from_config(&config.queue);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // The running appliance holds the database; reading falls back to the mirror then.
+    let open = || match Outbox::open(&dir, opts.clone()) {
+        Ok((outbox, report)) => {
+            if !report.is_clean() {
+                eprintln!("callbox: queue opened with repairs: {report:?}");
+            }
+            Ok(Some(outbox))
+        }
+        Err(QueueError::Locked { .. }) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("opening the queue in {}", dir.display())),
+    };
+    let locked = || {
+        anyhow::anyhow!(
+            "the queue in {} is held by the running callbox; stop it first (systemctl stop callbox)",
+            dir.display()
+        )
+    };
+    match action {
+        QueueAction::List { state, kind, limit } => {
+            let filter = ListFilter { state, kind, limit };
+            let (records, counts) = match open()? {
+                Some(outbox) => (outbox.list(&filter)?, Some(outbox.counts())),
+                None => {
+                    eprintln!("callbox is running: showing the queue as its mirror file has it");
+                    let mut records = Outbox::read_mirror(&dir)?;
+                    records.retain(|r| {
+                        filter.state.is_none_or(|s| s == r.state.name())
+                            && filter.kind.is_none_or(|k| k == r.kind())
+                    });
+                    records.truncate(filter.limit.unwrap_or(usize::MAX));
+                    (records, None)
+                }
+            };
+            print!(
+                "{}",
+                callbox::queue::cli::render_table(&records, chrono::Utc::now())
+            );
+            if let Some(counts) = counts {
+                println!("{}", callbox::queue::cli::render_counts(&counts));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        QueueAction::Show { id } => {
+            let record = match open()? {
+                Some(outbox) => outbox.get(&id)?,
+                None => Outbox::read_mirror(&dir)?.into_iter().find(|r| r.id == id),
+            };
+            let record = record.ok_or_else(|| anyhow::anyhow!("no record {id} in the queue"))?;
+            println!("{}", serde_json::to_string_pretty(&record)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        QueueAction::Retry { id } => {
+            let outbox = open()?.ok_or_else(locked)?;
+            let record = runtime.block_on(outbox.retry(&id))?;
+            println!("{} is {} again", record.id, record.state);
+            Ok(ExitCode::SUCCESS)
+        }
+        QueueAction::Export { file } => {
+            let outbox = open()?.ok_or_else(locked)?;
+            let n = if file.as_os_str() == "-" {
+                outbox.export_jsonl(std::io::stdout().lock())?
+            } else {
+                // Temp file + rename: a half-written export must not look like a whole one.
+                let tmp = file.with_extension("partial");
+                let out = std::fs::File::create(&tmp)
+                    .with_context(|| format!("creating {}", tmp.display()))?;
+                let mut out = std::io::BufWriter::new(out);
+                let n = outbox.export_jsonl(&mut out)?;
+                out.into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|f| f.sync_all())
+                    .with_context(|| format!("writing {}", tmp.display()))?;
+                std::fs::rename(&tmp, &file)
+                    .with_context(|| format!("renaming {} to {}", tmp.display(), file.display()))?;
+                n
+            };
+            eprintln!("exported {n} records");
+            Ok(ExitCode::SUCCESS)
+        }
+        QueueAction::Import { file } => {
+            let outbox = open()?.ok_or_else(locked)?;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let report = runtime.block_on(outbox.import_jsonl(std::io::BufReader::new(input)))?;
+            println!(
+                "imported {}, already present {}, rejected {}",
+                report.imported,
+                report.already_present,
+                report.rejected.len()
+            );
+            for (line, reason) in &report.rejected {
+                println!("  {}:{line}: {reason}", file.display());
+            }
+            Ok(if report.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
     }
 }

@@ -137,9 +137,13 @@ impl Mirror {
 
     /// Appends lines (each ending in '\n'); the caller fsyncs the returned file outside the lock.
     pub(crate) fn append(&mut self, text: &str) -> Result<Arc<File>, QueueError> {
-        (&*self.file)
-            .write_all(text.as_bytes())
-            .map_err(|e| QueueError::io("appending to the queue mirror", e))?;
+        if let Err(e) = (&*self.file).write_all(text.as_bytes()) {
+            // A full disk can take half a line; cut it, or the next line would be glued to it.
+            if let Err(cut) = self.file.set_len(self.len) {
+                tracing::error!("queue: cannot cut a partial mirror line: {cut}");
+            }
+            return Err(QueueError::io("appending to the queue mirror", e));
+        }
         self.len += text.len() as u64;
         Ok(Arc::clone(&self.file))
     }

@@ -22,6 +22,7 @@
 //! [`Outbox::mark_needs_attention`]), and sleeps on [`Outbox::subscribe`] and
 //! [`Outbox::next_wakeup`] when nothing is due.
 
+pub mod cli;
 mod mirror;
 mod outbox;
 mod payload;

@@ -308,6 +308,16 @@ impl Outbox {
         Ok((outbox, report))
     }
 
+    /// Every record as the mirror holds it, without opening sled: for reading the queue while
+    /// `callbox run` holds the database. Synced records older than the mirror's rotated files
+    /// may be missing; unfinished work is always there.
+    pub fn read_mirror(dir: &Path) -> Result<Vec<Record>, QueueError> {
+        Ok(mirror::replay(&dir.join(MIRROR_DIR))?
+            .records
+            .into_values()
+            .collect())
+    }
+
     /// The queue directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -586,7 +596,13 @@ impl Outbox {
                     .to_line()?,
                 );
             }
-            let file = self.mirror_write(&mut st, &text, now)?;
+            let file = match self.mirror_write(&mut st, &text, now) {
+                Ok(file) => file,
+                Err(e) => {
+                    st.last_storage_error = Some(e.to_string());
+                    return Err(e);
+                }
+            };
             for id in &doomed {
                 self.inner
                     .records
@@ -601,6 +617,23 @@ impl Outbox {
         self.note_result(&result.as_ref().map(|_| ()));
         result?;
         Ok(CompactReport { removed })
+    }
+
+    /// Compacts every `every`, with the configured retention, until the task is dropped.
+    /// The appliance spawns this next to the sync worker.
+    pub async fn compact_periodically(&self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.compact(Utc::now(), self.inner.opts.retention).await {
+                Ok(r) if r.removed > 0 => {
+                    tracing::info!(removed = r.removed, "queue: compacted synced records")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("queue: compaction failed, will try again: {e}"),
+            }
+        }
     }
 
     /// Writes every record as one JSON object per line (oldest first). Returns how many.
@@ -717,6 +750,11 @@ impl Outbox {
 
     // ---- internals -------------------------------------------------------------------------
 
+    #[cfg(test)]
+    pub(crate) fn inner_records(&self) -> &sled::Tree {
+        &self.inner.records
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves the index as consistent as sled is;
         // carrying on beats refusing every booking for the rest of the night.
@@ -783,6 +821,20 @@ impl Outbox {
     /// Writes a record to the mirror (first: a full card shows up before sled holds anything
     /// the mirror lacks) and to sled, and indexes it. Durability is the caller's next step.
     fn store(
+        &self,
+        st: &mut State,
+        record: &Record,
+        now: DateTime<Utc>,
+        durable: bool,
+    ) -> Result<Arc<File>, QueueError> {
+        let stored = self.store_inner(st, record, now, durable);
+        if let Err(e) = &stored {
+            st.last_storage_error = Some(e.to_string());
+        }
+        stored
+    }
+
+    fn store_inner(
         &self,
         st: &mut State,
         record: &Record,
@@ -872,11 +924,8 @@ impl Outbox {
             }
             record.revision += 1;
             record.updated_at = now;
-            let stored = self.store(&mut st, &record, now, true);
-            if let Err(e) = &stored {
-                st.last_storage_error = Some(e.to_string());
-            }
-            (record, stored?)
+            let file = self.store(&mut st, &record, now, true)?;
+            (record, file)
         };
         let result = self.make_durable(file).await;
         self.note_result(&result.as_ref().map(|_| ()));
@@ -929,6 +978,10 @@ fn open_sled(db_dir: &Path, opts: &QueueOptions) -> Result<sled::Db, QueueError>
                 path: db_dir.display().to_string(),
             })
         }
+        // The version and config are pinned, so "unsupported" at open means a damaged `conf`.
+        Ok(Err(sled::Error::Unsupported(msg))) => Err(QueueError::Corrupt(format!(
+            "sled refuses the database files: {msg}"
+        ))),
         Ok(Err(e)) => Err(QueueError::sled("opening the queue database", e)),
         Err(panic) => Err(QueueError::Corrupt(format!(
             "sled panicked while opening: {}",
