@@ -1054,8 +1054,9 @@ mod tests {
             "startsBefore"
         ));
         assert!(query_allowed("/crm/v2/tenant/1/customers", "page"));
-        assert!(query_allowed(
-            "/crm/v2/tenant/1/customers/contacts",
+        assert!(query_allowed("/crm/v2/tenant/1/customers/7/contacts", "page"));
+        assert!(!query_allowed(
+            "/crm/v2/tenant/1/customers/7/contacts",
             "customerIds"
         ));
         assert!(query_allowed("/jpm/v2/tenant/1/jobs", "externalDataValues"));
