@@ -129,7 +129,9 @@ fn cache_lookups(c: &mut Criterion) {
     g.bench_function("on_call_technician_at (1000 shifts)", |b| {
         b.iter(|| cache.on_call_technician_at(black_box(at)))
     });
-    g.bench_function("ages (status page)", |b| b.iter(|| cache.ages(black_box(now))));
+    g.bench_function("ages (status page)", |b| {
+        b.iter(|| cache.ages(black_box(now)))
+    });
     g.finish();
 }
 

@@ -301,3 +301,46 @@ async fn offline_keeps_everything_queued_then_drains_in_order() {
     let want: Vec<_> = records.iter().map(|r| r.id.to_string()).collect();
     assert_eq!(order, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_after_the_job_is_booked_make_no_stand_in() {
+    let server = seeded(StServerConfig::default());
+    server.set_faults(
+        FaultPlan::seeded(9)
+            .with(
+                FaultRule::new(Fault::Conflict)
+                    .on(&["AppointmentAssignments_AssignTechnicians"])
+                    .always(),
+            )
+            .with(
+                FaultRule::new(Fault::NotFound)
+                    .on(&["Jobs_CreateNote"])
+                    .nth(&[2]),
+            ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let worker = open_worker(&config(&server, dir.path())).unwrap();
+    let mut first = job(0);
+    first.assign_on_call_technician = true;
+    let start = (chrono::Utc::now() + chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(4, 0, 0)
+        .unwrap()
+        .and_utc();
+    first.appointment.start_utc = start;
+    first.appointment.end_utc = start + chrono::Duration::hours(2);
+    enqueue(&worker, vec![first, job(1)]).await;
+    let summary = worker.sync_once().await.unwrap();
+    let records = all_records(&worker);
+    // A refused technician assignment does not hold a booked job.
+    assert_eq!(records[0].state, RecordState::Synced, "{:?}", records[0]);
+    assert!(!records[0].progress.technician_assigned);
+    // A refused note goes to needs-attention, but the booked job gets no booking or lead.
+    match &records[1].state {
+        RecordState::NeedsAttention { reason } => assert!(reason.contains("is booked"), "{reason}"),
+        other => panic!("{other:?} {summary:?}"),
+    }
+    assert_eq!(server.jobs().len(), 2);
+    assert!(server.bookings().is_empty());
+    assert!(server.leads().is_empty());
+}

@@ -1054,7 +1054,10 @@ mod tests {
             "startsBefore"
         ));
         assert!(query_allowed("/crm/v2/tenant/1/customers", "page"));
-        assert!(query_allowed("/crm/v2/tenant/1/customers/7/contacts", "page"));
+        assert!(query_allowed(
+            "/crm/v2/tenant/1/customers/7/contacts",
+            "page"
+        ));
         assert!(!query_allowed(
             "/crm/v2/tenant/1/customers/7/contacts",
             "customerIds"

@@ -633,6 +633,10 @@ impl SyncWorker {
                 if !matches!(record.payload, Payload::Job(_)) {
                     return Outcome::Rejected(reason);
                 }
+                // A booked job needs no stand-in: a later step (the note) was refused.
+                if let Some(job_id) = progress.job_id {
+                    return Outcome::Rejected(format!("{reason} (job {job_id} is booked)"));
+                }
                 match self.fallback(record, &mut progress, suspect, &reason).await {
                     Ok(what) => Outcome::Rejected(match what {
                         Some(w) => format!("{reason} ({w} created for the office)"),
@@ -857,11 +861,26 @@ impl SyncWorker {
                         .await?
                         .iter()
                         .any(|a| a.technician_id == tech);
-                if !already {
-                    self.client.assign_technicians(appt_id, &[tech]).await?;
+                let assigned = if already {
+                    Ok(())
+                } else {
+                    self.client
+                        .assign_technicians(appt_id, &[tech])
+                        .await
+                        .map(|_| ())
+                };
+                match assigned {
+                    Ok(()) => {
+                        p.technician_assigned = true;
+                        self.checkpoint(record, p).await?;
+                    }
+                    // The job is booked; a refused assignment (409 overlap, 400) is for the
+                    // dispatcher to sort out, not a reason to hold the record.
+                    Err(e) if e.needs_attention() => {
+                        tracing::warn!(record = key, "on-call technician not assigned: {e}");
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                p.technician_assigned = true;
-                self.checkpoint(record, p).await?;
             } else {
                 tracing::info!(record = key, "no on-call technician found; left unassigned");
             }
