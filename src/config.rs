@@ -29,6 +29,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub triage: TriageConfig,
     pub log: LogConfig,
+    pub servicetitan: ServiceTitanConfig,
 }
 
 /// The shop the box answers for.
@@ -205,6 +206,148 @@ pub struct TriageConfig {
 pub struct LogConfig {
     /// tracing filter, e.g. "info" or "callbox=debug".
     pub filter: String,
+}
+
+/// ServiceTitan, where queued work goes. Disabled by default: the box then only queues.
+///
+/// Secrets belong in the environment, not the file: `CALLBOX_SERVICETITAN_CLIENT_SECRET`,
+/// `CALLBOX_SERVICETITAN_CLIENT_ID`, `CALLBOX_SERVICETITAN_APP_KEY` (e.g. from a systemd
+/// `EnvironmentFile=` readable by root only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceTitanConfig {
+    /// Sync queued work to ServiceTitan. `false`: offline queue only.
+    pub enabled: bool,
+    /// "production", "integration" (the sandbox) or "custom" (auth_url/api_url).
+    pub environment: String,
+    /// Token host for "custom" (`https://…`, or `http://` on loopback only).
+    pub auth_url: String,
+    /// API host for "custom".
+    pub api_url: String,
+    /// Numeric tenant id.
+    pub tenant_id: i64,
+    /// The application's key (`ST-App-Key`).
+    pub app_key: String,
+    /// Client credentials of this tenant and environment.
+    pub client_id: String,
+    pub client_secret: String,
+    /// The app's External Data Application GUID (duplicate-free retries depend on it).
+    pub external_data_guid: String,
+    pub connect_timeout_secs: u64,
+    pub token_timeout_secs: u64,
+    pub api_timeout_secs: u64,
+    /// Requests in any one-second window; ServiceTitan allows 60.
+    pub max_requests_per_second: u32,
+    /// Business unit when neither the record nor the job type decides one.
+    pub default_business_unit_id: Option<i64>,
+    /// Campaign when the dialled number matches none; unset = the tenant's default campaign.
+    pub default_campaign_id: Option<i64>,
+    /// The dialog's job-type hint (`no_heat`, `no_cooling`, `leak`, …) → ServiceTitan job type id.
+    pub job_types: std::collections::BTreeMap<String, i64>,
+    /// Hint used when the record's hint is missing or unmapped.
+    pub default_job_type_id: Option<i64>,
+    /// Put the on-call technician on booked appointments: "never", "when_requested" (the
+    /// dialog decides per call), "emergencies", "always".
+    pub assign_on_call_technician: String,
+    /// When ServiceTitan rejects a job (400): "booking" (a CSR sees it on the Calls screen),
+    /// "lead", or "none". The record goes to needs-attention either way.
+    pub fallback_on_rejection: String,
+    /// Booking provider tag id for bookings (Settings → Integrations → Booking Provider Tags).
+    pub booking_provider_id: Option<i64>,
+    /// Capacity cache refresh while online, in seconds.
+    pub capacity_refresh_secs: u64,
+    /// Reference data (job types, business units, campaigns, technicians, shifts) refresh.
+    pub reference_refresh_secs: u64,
+    /// How often jobs the box booked are checked for dispatcher changes.
+    pub poll_changes_secs: u64,
+}
+
+/// `servicetitan.assign_on_call_technician`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCallPolicy {
+    Never,
+    WhenRequested,
+    Emergencies,
+    Always,
+}
+
+/// `servicetitan.fallback_on_rejection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionFallback {
+    Booking,
+    Lead,
+    None,
+}
+
+impl ServiceTitanConfig {
+    pub fn on_call_policy(&self) -> Option<OnCallPolicy> {
+        Some(match self.assign_on_call_technician.as_str() {
+            "never" => OnCallPolicy::Never,
+            "when_requested" => OnCallPolicy::WhenRequested,
+            "emergencies" => OnCallPolicy::Emergencies,
+            "always" => OnCallPolicy::Always,
+            _ => return None,
+        })
+    }
+
+    pub fn rejection_fallback(&self) -> Option<RejectionFallback> {
+        Some(match self.fallback_on_rejection.as_str() {
+            "booking" => RejectionFallback::Booking,
+            "lead" => RejectionFallback::Lead,
+            "none" => RejectionFallback::None,
+            _ => return None,
+        })
+    }
+
+    /// The client's environment, or why it is invalid.
+    pub fn environment(&self) -> Result<crate::servicetitan::Environment, String> {
+        use crate::servicetitan::Environment;
+        let env = match self.environment.as_str() {
+            "production" => Environment::Production,
+            "integration" => Environment::Integration,
+            "custom" => Environment::Custom {
+                auth_url: self.auth_url.clone(),
+                api_url: self.api_url.clone(),
+            },
+            other => {
+                return Err(format!(
+                    "`{other}` is not one of production, integration, custom"
+                ))
+            }
+        };
+        env.urls().map_err(|e| e.to_string())?;
+        Ok(env)
+    }
+}
+
+impl Default for ServiceTitanConfig {
+    fn default() -> Self {
+        ServiceTitanConfig {
+            enabled: false,
+            environment: "production".into(),
+            auth_url: String::new(),
+            api_url: String::new(),
+            tenant_id: 0,
+            app_key: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            external_data_guid: String::new(),
+            connect_timeout_secs: 5,
+            token_timeout_secs: 15,
+            api_timeout_secs: 30,
+            max_requests_per_second: 50,
+            default_business_unit_id: None,
+            default_campaign_id: None,
+            job_types: std::collections::BTreeMap::new(),
+            default_job_type_id: None,
+            assign_on_call_technician: "when_requested".into(),
+            fallback_on_rejection: "booking".into(),
+            booking_provider_id: None,
+            capacity_refresh_secs: 60,
+            reference_refresh_secs: 3600,
+            poll_changes_secs: 300,
+        }
+    }
 }
 
 impl Default for ShopConfig {
@@ -511,6 +654,7 @@ impl Config {
         self.validate_sip(&mut v);
         self.validate_media(&mut v);
         self.validate_call(&mut v);
+        self.validate_servicetitan(&mut v);
         self.validate_queue(&mut v);
         self.validate_triage(&mut v);
         if self.log.filter.trim().is_empty() {
@@ -822,6 +966,130 @@ impl Config {
 }
 
 impl Config {
+    fn validate_servicetitan(&self, v: &mut Vec<ConfigIssue>) {
+        let st = &self.servicetitan;
+        let key = |k: &str| format!("servicetitan.{k}");
+        // Shape checks apply always (a typo should not wait until the day sync is enabled).
+        let env = st.environment();
+        if let Err(reason) = &env {
+            v.push(ConfigIssue::error(
+                if ["production", "integration", "custom"].contains(&st.environment.as_str()) {
+                    key("api_url")
+                } else {
+                    key("environment")
+                },
+                reason.clone(),
+            ));
+        }
+        if !(1..=60).contains(&st.max_requests_per_second) {
+            v.push(ConfigIssue::error(
+                key("max_requests_per_second"),
+                format!(
+                    "must be between 1 and 60, ServiceTitan's limit ({} given)",
+                    st.max_requests_per_second
+                ),
+            ));
+        }
+        for (k, secs) in [
+            ("connect_timeout_secs", st.connect_timeout_secs),
+            ("token_timeout_secs", st.token_timeout_secs),
+            ("api_timeout_secs", st.api_timeout_secs),
+            ("capacity_refresh_secs", st.capacity_refresh_secs),
+            ("reference_refresh_secs", st.reference_refresh_secs),
+            ("poll_changes_secs", st.poll_changes_secs),
+        ] {
+            if secs == 0 {
+                v.push(ConfigIssue::error(key(k), "must be greater than 0"));
+            }
+        }
+        if st.api_timeout_secs > 100 {
+            v.push(ConfigIssue::warning(
+                key("api_timeout_secs"),
+                "ServiceTitan's own timeout is 100 s; waiting longer gains nothing",
+            ));
+        }
+        if st.on_call_policy().is_none() {
+            v.push(ConfigIssue::error(
+                key("assign_on_call_technician"),
+                format!(
+                    "`{}` is not one of never, when_requested, emergencies, always",
+                    st.assign_on_call_technician
+                ),
+            ));
+        }
+        if st.rejection_fallback().is_none() {
+            v.push(ConfigIssue::error(
+                key("fallback_on_rejection"),
+                format!(
+                    "`{}` is not one of booking, lead, none",
+                    st.fallback_on_rejection
+                ),
+            ));
+        }
+        for (hint, id) in &st.job_types {
+            if *id <= 0 {
+                v.push(ConfigIssue::error(
+                    format!("servicetitan.job_types.{hint}"),
+                    "must be a ServiceTitan job type id (> 0)",
+                ));
+            }
+        }
+        for (k, id) in [
+            ("default_business_unit_id", st.default_business_unit_id),
+            ("default_campaign_id", st.default_campaign_id),
+            ("default_job_type_id", st.default_job_type_id),
+            ("booking_provider_id", st.booking_provider_id),
+        ] {
+            if id.is_some_and(|i| i <= 0) {
+                v.push(ConfigIssue::error(
+                    key(k),
+                    "must be a ServiceTitan id (> 0)",
+                ));
+            }
+        }
+        if !st.enabled {
+            return;
+        }
+        if st.tenant_id <= 0 {
+            v.push(ConfigIssue::error(
+                key("tenant_id"),
+                "must be set (the numeric tenant id) when servicetitan.enabled",
+            ));
+        }
+        for (k, value) in [
+            ("app_key", &st.app_key),
+            ("client_id", &st.client_id),
+            ("client_secret", &st.client_secret),
+        ] {
+            if value.trim().is_empty() {
+                v.push(ConfigIssue::error(
+                    key(k),
+                    format!(
+                        "must be set when servicetitan.enabled (tip: {})",
+                        env_var_name("servicetitan", k)
+                    ),
+                ));
+            }
+        }
+        if !looks_like_guid(&st.external_data_guid) {
+            v.push(ConfigIssue::error(
+                key("external_data_guid"),
+                "must be the app's External Data Application GUID \
+                 (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx); retries rely on it to avoid duplicates",
+            ));
+        }
+        if st.rejection_fallback() == Some(RejectionFallback::Booking)
+            && st.booking_provider_id.is_none()
+        {
+            v.push(ConfigIssue::error(
+                key("booking_provider_id"),
+                "must be set when fallback_on_rejection = \"booking\"",
+            ));
+        }
+    }
+}
+
+impl Config {
     fn validate_queue(&self, v: &mut Vec<ConfigIssue>) {
         let queue = &self.queue;
         if queue.retention_days == 0 {
@@ -858,6 +1126,16 @@ impl Config {
             ));
         }
     }
+}
+
+/// 8-4-4-4-12 hex digits.
+fn looks_like_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Checks a configuration file's text: syntax, unknown keys, value types, then every semantic
@@ -975,6 +1253,11 @@ fn key_template() -> toml::Table {
     }];
     c.call.greeting_wav = Some(PathBuf::from("greeting.wav"));
     c.triage.vulnerable_words = vec!["grandmother".into()];
+    c.servicetitan.default_business_unit_id = Some(1);
+    c.servicetitan.default_campaign_id = Some(1);
+    c.servicetitan.default_job_type_id = Some(1);
+    c.servicetitan.booking_provider_id = Some(1);
+    c.servicetitan.job_types.insert("no_heat".into(), 1);
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
         // Serializing plain structs of strings and numbers cannot fail.
@@ -1313,6 +1596,71 @@ mod tests {
         assert!(t["sip"].get("public_address").is_some());
         assert!(t["sip"].get("accounts").is_some());
         assert!(t["call"].get("greeting_wav").is_some());
+        assert!(t["servicetitan"].get("booking_provider_id").is_some());
+        assert!(t["servicetitan"].get("job_types").is_some());
+    }
+
+    const ST_ENABLED: &str = "[servicetitan]\nenabled = true\nenvironment = \"integration\"\n\
+        tenant_id = 123\napp_key = \"ak\"\nclient_id = \"cid\"\nclient_secret = \"cs\"\n\
+        external_data_guid = \"0f8fad5b-d9cb-469f-a165-70867728950e\"\n\
+        booking_provider_id = 7\njob_types = { no_heat = 101, no_cooling = 102 }\n";
+
+    #[test]
+    fn servicetitan_enabled_config_is_valid_and_parses() {
+        assert_eq!(errors(ST_ENABLED), vec![]);
+        let c: Config = toml::from_str(ST_ENABLED).unwrap();
+        assert_eq!(c.servicetitan.job_types["no_cooling"], 102);
+        assert_eq!(
+            c.servicetitan.environment().unwrap(),
+            crate::servicetitan::Environment::Integration
+        );
+        assert_eq!(
+            c.servicetitan.on_call_policy(),
+            Some(OnCallPolicy::WhenRequested)
+        );
+        assert_eq!(
+            c.servicetitan.rejection_fallback(),
+            Some(RejectionFallback::Booking)
+        );
+    }
+
+    #[test]
+    fn servicetitan_rules() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("[servicetitan]\nenabled = true", "servicetitan.tenant_id", "must be set"),
+            ("[servicetitan]\nenabled = true", "servicetitan.client_secret", "CALLBOX_SERVICETITAN_CLIENT_SECRET"),
+            ("[servicetitan]\nenabled = true", "servicetitan.external_data_guid", "GUID"),
+            ("[servicetitan]\nenabled = true", "servicetitan.booking_provider_id", "booking"),
+            ("[servicetitan]\nenvironment = \"staging\"", "servicetitan.environment", "not one of"),
+            (
+                "[servicetitan]\nenvironment = \"custom\"\nauth_url = \"http://10.1.2.3\"\napi_url = \"https://x.example\"",
+                "servicetitan.api_url",
+                "loopback",
+            ),
+            ("[servicetitan]\nmax_requests_per_second = 61", "servicetitan.max_requests_per_second", "between 1 and 60"),
+            ("[servicetitan]\nmax_requests_per_second = 0", "servicetitan.max_requests_per_second", "between 1 and 60"),
+            ("[servicetitan]\napi_timeout_secs = 0", "servicetitan.api_timeout_secs", "greater than 0"),
+            ("[servicetitan]\nassign_on_call_technician = \"sometimes\"", "servicetitan.assign_on_call_technician", "not one of"),
+            ("[servicetitan]\nfallback_on_rejection = \"email\"", "servicetitan.fallback_on_rejection", "not one of"),
+            ("[servicetitan]\njob_types = { no_heat = 0 }", "servicetitan.job_types.no_heat", "job type id"),
+            ("[servicetitan]\ndefault_campaign_id = -1", "servicetitan.default_campaign_id", "> 0"),
+        ];
+        for (text, key, reason) in cases {
+            assert_error(text, key, reason);
+        }
+        let custom = "[servicetitan]\nenvironment = \"custom\"\nauth_url = \"http://127.0.0.1:9\"\napi_url = \"http://127.0.0.1:9\"";
+        assert_eq!(errors(custom), vec![]);
+    }
+
+    #[test]
+    fn servicetitan_secret_from_environment() {
+        let c = load_env(&[
+            ("CALLBOX_SERVICETITAN_CLIENT_SECRET", "s3cret"),
+            ("CALLBOX_SERVICETITAN_TENANT_ID", "42"),
+        ])
+        .unwrap();
+        assert_eq!(c.servicetitan.client_secret, "s3cret");
+        assert_eq!(c.servicetitan.tenant_id, 42);
     }
 
     #[test]

@@ -8,4 +8,5 @@ pub mod app;
 pub mod config;
 pub mod dialog;
 pub mod queue;
+pub mod servicetitan;
 pub mod telephony;

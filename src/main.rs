@@ -28,6 +28,18 @@ struct Cli {
 enum Command {
     /// Run the appliance: answer calls until stopped.
     Run,
+    /// Send queued work to ServiceTitan: loop until stopped, or drain once with --once.
+    Sync {
+        /// Sync what is due now, print a summary and exit (non-zero if anything failed or
+        /// needs attention).
+        #[arg(long)]
+        once: bool,
+    },
+    /// ServiceTitan tools.
+    St {
+        #[command(subcommand)]
+        action: StAction,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -68,6 +80,12 @@ enum QueueAction {
 }
 
 #[derive(Debug, Subcommand)]
+enum StAction {
+    /// Online state, queue by state, last sync and cache ages, as JSON.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigAction {
     /// Validate a configuration file; names the key and the reason for every error.
     Check {
@@ -99,6 +117,36 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(callbox::app::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { once } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            callbox::app::init_logging(&config.log.filter);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(async {
+                let worker = callbox::servicetitan::open_worker(&config)?;
+                if once {
+                    let summary = worker.sync_once().await?;
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                    return Ok(if summary.is_clean() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(3)
+                    });
+                }
+                worker.run(shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::St {
+            action: StAction::Status,
+        } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let worker = callbox::servicetitan::open_worker(&config)?;
+            println!("{}", serde_json::to_string_pretty(&worker.status())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {
@@ -244,4 +292,22 @@ fn queue_command(config: &Config, action: QueueAction) -> Result<ExitCode> {
             })
         }
     }
+}
+
+/// Resolves on SIGTERM (systemd stop) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
 }

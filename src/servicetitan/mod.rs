@@ -1,0 +1,89 @@
+//! ServiceTitan: the v2 REST client, its caches, and the sync worker that turns queued call
+//! records into customers, locations, jobs and notes.
+//!
+//! - [`client`]: `StClient` (token cache, rate limit, timeouts, retries, typed errors);
+//! - [`types`]: request/response bodies from ServiceTitan's OpenAPI documents;
+//! - [`verify`]: unknown-filter safety (every lookup's results are checked);
+//! - [`ratelimit`], [`token`]: the sans-IO pieces behind the client, tested with a fake clock;
+//! - [`cache`]: reference data and lookups kept in sled for offline use;
+//! - [`sync`]: the worker that drains the queue into ServiceTitan, exactly once.
+
+pub mod cache;
+pub mod client;
+pub mod error;
+pub mod ratelimit;
+pub mod sync;
+pub mod token;
+pub mod types;
+pub mod verify;
+
+pub use client::{install_crypto_provider, Environment, StClient, StClientConfig, RECORD_ID_KEY};
+pub use error::StError;
+pub use sync::{RunSummary, StatusSnapshot, SyncSettings, SyncWorker};
+
+/// Builds the client configuration from `[servicetitan]`.
+pub fn client_config(c: &crate::config::ServiceTitanConfig) -> Result<StClientConfig, StError> {
+    let environment = c
+        .environment()
+        .map_err(|message| StError::Config { message })?;
+    let mut cfg = StClientConfig::new(environment, c.tenant_id);
+    cfg.app_key = c.app_key.clone();
+    cfg.client_id = c.client_id.clone();
+    cfg.client_secret = c.client_secret.clone();
+    cfg.external_data_guid = c.external_data_guid.clone();
+    cfg.connect_timeout = std::time::Duration::from_secs(c.connect_timeout_secs);
+    cfg.token_timeout = std::time::Duration::from_secs(c.token_timeout_secs);
+    cfg.api_timeout = std::time::Duration::from_secs(c.api_timeout_secs);
+    cfg.max_requests_per_second = c.max_requests_per_second;
+    Ok(cfg)
+}
+
+/// Why the sync could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("ServiceTitan sync is disabled (servicetitan.enabled = false): work stays queued")]
+    Disabled,
+    #[error(transparent)]
+    Client(#[from] StError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Opens the queue (`<data_dir>/queue`), the cache (`<data_dir>/cache`) and the client, and
+/// joins them into a worker. Installs the TLS crypto provider.
+pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenError> {
+    if !config.servicetitan.enabled {
+        return Err(OpenError::Disabled);
+    }
+    install_crypto_provider();
+    let paths = config.data_paths();
+    let cache_dir = paths.root.join("cache");
+    for dir in [&paths.queue, &cache_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let client = StClient::new(client_config(&config.servicetitan)?)?;
+    let (outbox, report) = crate::queue::Outbox::open(
+        &paths.queue,
+        crate::queue::QueueOptions::from_config(&config.queue),
+    )?;
+    if !report.is_clean() {
+        tracing::warn!(?report, "queue start-up check repaired something");
+    }
+    let cache = std::sync::Arc::new(cache::StCache::open(&cache_dir)?);
+    Ok(SyncWorker::new(
+        client,
+        outbox,
+        cache,
+        SyncSettings::from_config(&config.servicetitan),
+    ))
+}

@@ -1,0 +1,1216 @@
+//! The sync worker: takes due records from the queue and makes them true in ServiceTitan.
+//!
+//! For a job: customer (by phone, else address, else created with its location) → location →
+//! job (appointment window in UTC, externalData `callboxRecordId` = record id) → note (summary
+//! and transcript) → on-call technician (when the shop's policy says so). A durable checkpoint
+//! follows every step, so a SIGKILL anywhere resumes at the step that was not recorded.
+//!
+//! **Exactly once.** A create whose answer was lost (timeout, 5xx, reset, a kill before the
+//! checkpoint) may or may not have happened. So after *any* earlier attempt of a record
+//! ("suspect"), every create is preceded by a lookup of what this record may already have made:
+//! customers, locations and jobs by externalData, bookings by externalId, notes by the record
+//! marker in their text, technicians by the appointment's assignments.
+//!
+//! **Failures.** ServiceTitan saying no (400) sends the record to needs-attention with its
+//! message, after making a Booking or a Lead when the shop wants one. Being offline keeps the
+//! record at the head of the queue (order is kept) and retries with capped, jittered back-off.
+//! Other transient failures retry a few times in place, then the record gets a queue back-off
+//! and the worker moves on.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::cache::{CacheAge, CacheError, CacheName, JobChange, StCache};
+use super::client::{StClient, RECORD_ID_KEY};
+use super::error::StError;
+use super::ratelimit::backoff_with_jitter;
+use super::types::{
+    Address as StAddress, AppointmentInformation, CapacityRequest, ContactType,
+    CreateBookingRequest, CreateCustomerRequest, CreateJobRequest, CreateLeadRequest,
+    CreateLocationRequest, ExternalDataCreate, NewContact, NewLocation, StId,
+};
+use super::verify::{phone_key, same_address};
+use crate::config::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
+use crate::queue::{
+    Address, CallerInfo, JobRequest, ListFilter, Outbox, Payload, QueueCounts, QueueError, Record,
+    RecordKind, RecordState, StateName, SyncProgress, Urgency,
+};
+
+/// What the worker needs from `[servicetitan]`, resolved.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub job_types: std::collections::BTreeMap<String, i64>,
+    pub default_job_type_id: Option<StId>,
+    pub default_business_unit_id: Option<StId>,
+    pub default_campaign_id: Option<StId>,
+    pub on_call: OnCallPolicy,
+    pub fallback: RejectionFallback,
+    pub booking_provider_id: Option<StId>,
+    pub capacity_refresh: Duration,
+    pub reference_refresh: Duration,
+    pub poll_changes: Duration,
+    /// In-place retries of a record after a non-offline transient failure.
+    pub inline_retries: u32,
+    /// Base of the in-place back-off (doubles per try, jittered).
+    pub retry_base: Duration,
+    /// Longest wait between tries while offline.
+    pub offline_backoff_cap: Duration,
+}
+
+impl SyncSettings {
+    pub fn from_config(c: &ServiceTitanConfig) -> SyncSettings {
+        SyncSettings {
+            job_types: c.job_types.clone(),
+            default_job_type_id: c.default_job_type_id,
+            default_business_unit_id: c.default_business_unit_id,
+            default_campaign_id: c.default_campaign_id,
+            on_call: c.on_call_policy().unwrap_or(OnCallPolicy::WhenRequested),
+            fallback: c.rejection_fallback().unwrap_or(RejectionFallback::None),
+            booking_provider_id: c.booking_provider_id,
+            capacity_refresh: Duration::from_secs(c.capacity_refresh_secs),
+            reference_refresh: Duration::from_secs(c.reference_refresh_secs),
+            poll_changes: Duration::from_secs(c.poll_changes_secs),
+            inline_retries: 3,
+            retry_base: Duration::from_millis(250),
+            offline_backoff_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a sync run stopped (not why a record failed: that goes into the record).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// Online/offline and the last outcome, for the status page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// `None` until the first call; then whether the last call reached ServiceTitan.
+    pub online: Option<bool>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub synced_since_start: u64,
+}
+
+/// Everything the status page shows about ServiceTitan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    pub enabled: bool,
+    pub online: Option<bool>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub queue: QueueCounts,
+    pub caches: Vec<CacheAge>,
+}
+
+/// What one `sync_once` did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub synced: usize,
+    pub needs_attention: usize,
+    /// Records put back with a back-off.
+    pub deferred: usize,
+    /// The run stopped because ServiceTitan could not be reached.
+    pub offline: bool,
+    pub errors: Vec<String>,
+}
+
+impl RunSummary {
+    /// `callbox sync --once` exits non-zero unless everything due went through.
+    pub fn is_clean(&self) -> bool {
+        self.needs_attention == 0 && self.deferred == 0 && !self.offline
+    }
+}
+
+/// How one record's attempt ended.
+enum Outcome {
+    Synced(SyncProgress),
+    /// ServiceTitan refused it; fallback (if any) done. Goes to needs-attention.
+    Rejected(String),
+    Transient(StError),
+}
+
+/// A step's failure: a refusal or a transient error.
+enum StepError {
+    Rejected(String),
+    Transient(StError),
+}
+
+impl From<StError> for StepError {
+    fn from(e: StError) -> Self {
+        if e.needs_attention() {
+            StepError::Rejected(e.attention_message())
+        } else {
+            match e {
+                // Credentials or scopes: every record would fail the same way; keep retrying
+                // with back-off so the box recovers by itself once the admin fixes the app.
+                e @ (StError::Unauthorized { .. } | StError::Forbidden { .. }) => {
+                    StepError::Transient(e)
+                }
+                StError::Config { message } => StepError::Rejected(message),
+                e => StepError::Transient(e),
+            }
+        }
+    }
+}
+
+impl From<QueueError> for StepError {
+    fn from(e: QueueError) -> Self {
+        StepError::Transient(StError::Config {
+            message: format!("queue: {e}"),
+        })
+    }
+}
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct SyncWorker {
+    client: StClient,
+    outbox: Outbox,
+    cache: Arc<StCache>,
+    settings: SyncSettings,
+    state: Arc<Mutex<SyncState>>,
+}
+
+fn marker(record_id: &str) -> String {
+    format!("callbox record {record_id}")
+}
+
+fn st_address(a: &Address) -> StAddress {
+    StAddress {
+        street: a.street.clone(),
+        unit: a.unit.clone(),
+        city: a.city.clone(),
+        state: a.state.clone(),
+        zip: a.zip.clone(),
+        country: a.country.clone(),
+    }
+}
+
+fn caller_name(caller: &CallerInfo) -> String {
+    let name = caller.name.trim();
+    if !name.is_empty() {
+        return name.to_string();
+    }
+    match caller.best_phone() {
+        Some(p) => format!("Caller {p}"),
+        None => "Unknown caller".into(),
+    }
+}
+
+fn phone_contacts(caller: &CallerInfo) -> Vec<NewContact> {
+    let mut out = Vec::new();
+    for (phone, memo) in [
+        (caller.phone_e164.as_deref(), "caller ID"),
+        (caller.callback_phone_e164.as_deref(), "callback number"),
+    ] {
+        if let Some(key) = phone.and_then(phone_key) {
+            if !out.iter().any(|c: &NewContact| c.value == key) {
+                out.push(NewContact {
+                    kind: ContactType::MobilePhone,
+                    value: key,
+                    memo: Some(memo.into()),
+                });
+            }
+        }
+    }
+    out
+}
+
+impl SyncWorker {
+    pub fn new(
+        client: StClient,
+        outbox: Outbox,
+        cache: Arc<StCache>,
+        settings: SyncSettings,
+    ) -> Self {
+        SyncWorker {
+            client,
+            outbox,
+            cache,
+            settings,
+            state: Arc::new(Mutex::new(SyncState::default())),
+        }
+    }
+
+    pub fn client(&self) -> &StClient {
+        &self.client
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    pub fn cache(&self) -> &StCache {
+        &self.cache
+    }
+
+    fn with_state<R>(&self, f: impl FnOnce(&mut SyncState) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn note_ok(&self) {
+        self.with_state(|s| s.online = Some(true));
+    }
+
+    fn note_error(&self, e: &StError) {
+        let now = Utc::now();
+        self.with_state(|s| {
+            if e.is_offline() {
+                s.online = Some(false);
+            } else {
+                // ServiceTitan answered, so the box is online even if it said no.
+                s.online = Some(true);
+            }
+            s.last_error = Some(e.to_string());
+            s.last_error_at = Some(now);
+        });
+    }
+
+    /// The status page's view.
+    pub fn status(&self) -> StatusSnapshot {
+        let st = self.with_state(|s| s.clone());
+        StatusSnapshot {
+            enabled: true,
+            online: st.online,
+            last_sync_at: st.last_sync_at,
+            last_error: st.last_error,
+            queue: self.outbox.counts(),
+            caches: self.cache.ages(Utc::now()),
+        }
+    }
+
+    // ---- caches -------------------------------------------------------------------------
+
+    /// Refreshes reference data that is missing or older than the policy.
+    pub async fn refresh_reference_if_stale(&self) -> Result<(), StError> {
+        let now = Utc::now();
+        let max_age = ChronoDuration::from_std(self.settings.reference_refresh)
+            .unwrap_or(ChronoDuration::hours(1));
+        let c = &self.cache;
+        let cache_err = |e: CacheError| StError::Config {
+            message: e.to_string(),
+        };
+        if c.is_stale(CacheName::JobTypes, max_age, now) {
+            c.put_job_types(self.client.list_job_types().await?, now)
+                .map_err(cache_err)?;
+        }
+        if c.is_stale(CacheName::BusinessUnits, max_age, now) {
+            c.put_business_units(self.client.list_business_units().await?, now)
+                .map_err(cache_err)?;
+        }
+        if c.is_stale(CacheName::Campaigns, max_age, now) {
+            c.put_campaigns(self.client.list_campaigns().await?, now)
+                .map_err(cache_err)?;
+        }
+        if c.is_stale(CacheName::Technicians, max_age, now) {
+            c.put_technicians(self.client.list_technicians().await?, now)
+                .map_err(cache_err)?;
+        }
+        if c.is_stale(CacheName::OnCallShifts, max_age, now) {
+            let shifts = self
+                .client
+                .on_call_shifts(
+                    now - ChronoDuration::days(1),
+                    now + ChronoDuration::days(14),
+                )
+                .await?;
+            c.put_on_call_shifts(shifts, now).map_err(cache_err)?;
+        }
+        c.flush().await.map_err(cache_err)?;
+        self.note_ok();
+        Ok(())
+    }
+
+    /// Refreshes capacity for the next two weeks when older than the policy (~60 s online).
+    pub async fn refresh_capacity_if_stale(&self) -> Result<(), StError> {
+        let now = Utc::now();
+        let max_age = ChronoDuration::from_std(self.settings.capacity_refresh)
+            .unwrap_or(ChronoDuration::seconds(60));
+        if !self.cache.is_stale(CacheName::Capacity, max_age, now) {
+            return Ok(());
+        }
+        let capacity = self
+            .client
+            .capacity(&CapacityRequest {
+                starts_on_or_after: now,
+                ends_on_or_before: now + ChronoDuration::days(14),
+                business_unit_ids: None,
+                job_type_id: None,
+                skill_based_availability: false,
+            })
+            .await?;
+        self.cache
+            .put_capacity(capacity, now)
+            .map_err(|e| StError::Config {
+                message: e.to_string(),
+            })?;
+        self.note_ok();
+        Ok(())
+    }
+
+    /// Checks jobs the box booked for dispatcher changes (rescheduled, cancelled) since the
+    /// last poll, and records them for the call flow ("your appointment was moved").
+    pub async fn poll_job_changes(&self) -> Result<usize, SyncError> {
+        let now = Utc::now();
+        let since = self
+            .cache
+            .last_change_poll()
+            .unwrap_or(now - ChronoDuration::days(30));
+        let records = self.outbox.list(&ListFilter {
+            state: Some(StateName::Synced),
+            kind: Some(RecordKind::Job),
+            limit: None,
+        })?;
+        let booked: Vec<(&Record, StId, Option<StId>)> = records
+            .iter()
+            .filter_map(|r| Some((r, r.progress.job_id?, r.progress.appointment_id)))
+            .collect();
+        if booked.is_empty() {
+            self.cache.set_last_change_poll(now)?;
+            return Ok(0);
+        }
+        let ids: Vec<StId> = booked.iter().map(|(_, j, _)| *j).collect();
+        let jobs = match self.client.jobs_modified_since(&ids, since).await {
+            Ok(j) => j,
+            Err(e) => {
+                self.note_error(&e);
+                return Ok(0);
+            }
+        };
+        let appt_ids: Vec<StId> = booked
+            .iter()
+            .filter(|(_, j, _)| jobs.iter().any(|x| x.id == *j))
+            .filter_map(|(_, _, a)| *a)
+            .collect();
+        let appointments = if appt_ids.is_empty() {
+            Vec::new()
+        } else {
+            match self.client.appointments_by_ids(&appt_ids).await {
+                Ok(a) => a,
+                Err(e) => {
+                    self.note_error(&e);
+                    return Ok(0);
+                }
+            }
+        };
+        let mut changed = 0;
+        for (record, job_id, appt_id) in booked {
+            let Some(job) = jobs.iter().find(|j| j.id == job_id) else {
+                continue;
+            };
+            let Payload::Job(req) = &record.payload else {
+                continue;
+            };
+            let appt = appt_id.and_then(|a| appointments.iter().find(|x| x.id == a));
+            let change = if job.job_status == "Canceled" {
+                Some("cancelled")
+            } else if appt.is_some_and(|a| {
+                a.start != req.appointment.start_utc || a.end != req.appointment.end_utc
+            }) {
+                Some("rescheduled")
+            } else {
+                None
+            };
+            if let Some(change) = change {
+                self.cache.put_job_change(
+                    record.id.as_str(),
+                    &JobChange {
+                        job_id,
+                        change: change.into(),
+                        job_status: job.job_status.clone(),
+                        start: appt.map(|a| a.start),
+                        end: appt.map(|a| a.end),
+                        seen_at: now,
+                    },
+                )?;
+                changed += 1;
+            }
+        }
+        self.cache.set_last_change_poll(now)?;
+        self.cache.flush().await?;
+        Ok(changed)
+    }
+
+    // ---- the run ------------------------------------------------------------------------
+
+    /// Syncs every record due now, then returns (`callbox sync --once`). Stops early when
+    /// ServiceTitan cannot be reached: the records stay queued, in order.
+    pub async fn sync_once(&self) -> Result<RunSummary, SyncError> {
+        self.drain(true).await
+    }
+
+    /// Runs until `shutdown` resolves: drains, refreshes caches, polls changes, sleeps until
+    /// the queue changes or a back-off expires.
+    pub async fn run(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), SyncError> {
+        tokio::pin!(shutdown);
+        let mut changes = self.outbox.subscribe();
+        let mut last_poll: Option<tokio::time::Instant> = None;
+        loop {
+            let summary = tokio::select! {
+                s = self.drain(false) => s?,
+                _ = &mut shutdown => return Ok(()),
+            };
+            if !summary.errors.is_empty() {
+                tracing::debug!(?summary, "sync round");
+            }
+            // Housekeeping only while online; failures just show in status.
+            if self.with_state(|s| s.online != Some(false)) {
+                if let Err(e) = self.refresh_reference_if_stale().await {
+                    self.note_error(&e);
+                }
+                if let Err(e) = self.refresh_capacity_if_stale().await {
+                    self.note_error(&e);
+                }
+                if last_poll.is_none_or(|t| t.elapsed() >= self.settings.poll_changes) {
+                    self.poll_job_changes().await?;
+                    last_poll = Some(tokio::time::Instant::now());
+                }
+            }
+            let wake = self
+                .outbox
+                .next_wakeup()
+                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::from_secs(3600))
+                .min(self.settings.capacity_refresh);
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(wake) => {}
+            }
+        }
+    }
+
+    async fn drain(&self, once: bool) -> Result<RunSummary, SyncError> {
+        let mut summary = RunSummary::default();
+        // Resolving job types, business units and campaigns needs the reference caches.
+        if let Err(e) = self.refresh_reference_if_stale().await {
+            self.note_error(&e);
+            if e.is_offline() && once {
+                summary.offline = true;
+                summary.errors.push(e.to_string());
+                return Ok(summary);
+            }
+        }
+        while let Some(record) = self.outbox.next_due(Utc::now())? {
+            let offline = self.sync_record(record, once, &mut summary).await?;
+            if offline {
+                summary.offline = true;
+                break;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Syncs one record to a final state (or a back-off). Returns true when it stopped because
+    /// ServiceTitan is unreachable (only in `once` mode; the loop waits it out instead).
+    async fn sync_record(
+        &self,
+        record: Record,
+        once: bool,
+        summary: &mut RunSummary,
+    ) -> Result<bool, SyncError> {
+        let mut record = self.outbox.begin_sync(&record.id).await?;
+        // Any earlier attempt may have left creates behind without a checkpoint.
+        let mut suspect = record.attempts > 1;
+        let mut failures = 0u32;
+        let mut offline_waits = 0u32;
+        loop {
+            let outcome = self.attempt(&record, suspect).await;
+            match outcome {
+                Outcome::Synced(progress) => {
+                    self.outbox.mark_synced(&record.id, progress).await?;
+                    let now = Utc::now();
+                    self.with_state(|s| {
+                        s.online = Some(true);
+                        s.last_sync_at = Some(now);
+                        s.synced_since_start += 1;
+                    });
+                    summary.synced += 1;
+                    return Ok(false);
+                }
+                Outcome::Rejected(reason) => {
+                    tracing::warn!(record = %record.id, "needs attention: {reason}");
+                    self.outbox
+                        .mark_needs_attention(&record.id, &reason)
+                        .await?;
+                    summary.needs_attention += 1;
+                    summary.errors.push(format!("{}: {reason}", record.id));
+                    return Ok(false);
+                }
+                Outcome::Transient(err) => {
+                    self.note_error(&err);
+                    // The latest checkpoints are durable; carry them in memory too.
+                    if let Some(r) = self.outbox.get(&record.id)? {
+                        record.progress = r.progress;
+                    }
+                    // Whatever happened, a create may have gone through.
+                    suspect = true;
+                    if err.is_offline() {
+                        if once {
+                            self.outbox
+                                .schedule_retry(&record.id, Utc::now(), &err.to_string())
+                                .await?;
+                            summary.errors.push(format!("{}: {err}", record.id));
+                            return Ok(true);
+                        }
+                        // Hold the head of the queue until ServiceTitan is back: order is kept.
+                        let wait = backoff_with_jitter(
+                            offline_waits,
+                            Duration::from_millis(500),
+                            self.settings.offline_backoff_cap,
+                            rand::random::<f64>(),
+                        );
+                        offline_waits = offline_waits.saturating_add(1);
+                        tracing::info!(?wait, "ServiceTitan unreachable: {err}");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    failures += 1;
+                    if failures <= self.settings.inline_retries {
+                        let wait = match &err {
+                            StError::RateLimited { retry_after } => *retry_after,
+                            _ => backoff_with_jitter(
+                                failures - 1,
+                                self.settings.retry_base,
+                                Duration::from_secs(10),
+                                rand::random::<f64>(),
+                            ),
+                        };
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    let delay = backoff_with_jitter(
+                        record.attempts,
+                        Duration::from_secs(2),
+                        Duration::from_secs(15 * 60),
+                        rand::random::<f64>(),
+                    );
+                    let at = Utc::now()
+                        + ChronoDuration::from_std(delay).unwrap_or(ChronoDuration::seconds(60));
+                    let state = self
+                        .outbox
+                        .schedule_retry(&record.id, at, &err.to_string())
+                        .await?;
+                    if matches!(state, RecordState::NeedsAttention { .. }) {
+                        summary.needs_attention += 1;
+                    } else {
+                        summary.deferred += 1;
+                    }
+                    summary.errors.push(format!("{}: {err}", record.id));
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, record: &Record, suspect: bool) -> Outcome {
+        let mut progress = record.progress.clone();
+        let result = match &record.payload {
+            Payload::Job(req) => self.sync_job(record, req, &mut progress, suspect).await,
+            Payload::Note(note) => self.sync_note(record, note, &mut progress, suspect).await,
+            other => {
+                self.sync_for_office(record, other, &mut progress, suspect)
+                    .await
+            }
+        };
+        match result {
+            Ok(()) => Outcome::Synced(progress),
+            Err(StepError::Transient(e)) => Outcome::Transient(e),
+            Err(StepError::Rejected(reason)) => {
+                // Only job records get the office fallback; the others already went to the
+                // office (booking/lead) or have nowhere else to go.
+                if !matches!(record.payload, Payload::Job(_)) {
+                    return Outcome::Rejected(reason);
+                }
+                // A booked job needs no stand-in: a later step (the note) was refused.
+                if let Some(job_id) = progress.job_id {
+                    return Outcome::Rejected(format!("{reason} (job {job_id} is booked)"));
+                }
+                match self.fallback(record, &mut progress, suspect, &reason).await {
+                    Ok(what) => Outcome::Rejected(match what {
+                        Some(w) => format!("{reason} ({w} created for the office)"),
+                        None => reason,
+                    }),
+                    Err(StepError::Transient(e)) => Outcome::Transient(e),
+                    Err(StepError::Rejected(more)) => {
+                        Outcome::Rejected(format!("{reason}; fallback also refused: {more}"))
+                    }
+                }
+            }
+        }
+    }
+
+    async fn checkpoint(&self, record: &Record, progress: &SyncProgress) -> Result<(), StepError> {
+        self.outbox
+            .checkpoint(&record.id, progress.clone())
+            .await
+            .map_err(StepError::from)
+    }
+
+    fn external_data(&self, record: &Record) -> ExternalDataCreate {
+        ExternalDataCreate::single(
+            &self.client.config().external_data_guid,
+            RECORD_ID_KEY,
+            record.id.as_str(),
+        )
+    }
+
+    // ---- jobs ---------------------------------------------------------------------------
+
+    async fn sync_job(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+        suspect: bool,
+    ) -> Result<(), StepError> {
+        let key = record.id.as_str();
+        let address = st_address(&req.service_address);
+
+        // 1. Customer (and, when it is new, its location in the same call).
+        if p.customer_id.is_none() {
+            p.customer_id = req.known_customer_id;
+        }
+        if p.customer_id.is_none() && suspect {
+            let found = self
+                .client
+                .find_customers_by_external_data(RECORD_ID_KEY, key)
+                .await?;
+            p.customer_id = found.first().map(|c| c.id);
+        }
+        if p.customer_id.is_none() {
+            p.customer_id = self.find_customer(&req.caller, &address).await?;
+        }
+        if p.customer_id.is_none() {
+            let contacts = phone_contacts(&req.caller);
+            let created = self
+                .client
+                .create_customer(&CreateCustomerRequest {
+                    name: caller_name(&req.caller),
+                    kind: "Residential".into(),
+                    address: address.clone(),
+                    locations: vec![NewLocation {
+                        name: caller_name(&req.caller),
+                        address: address.clone(),
+                        contacts: contacts.clone(),
+                        external_data: Some(self.external_data(record)),
+                    }],
+                    contacts,
+                    external_data: Some(self.external_data(record)),
+                })
+                .await?;
+            p.customer_id = Some(created.id);
+            p.location_id = created.locations.first().map(|l| l.id);
+            if let Some(phone) = req.caller.best_phone() {
+                let _ = self
+                    .cache
+                    .put_customers_for_phone(phone, Vec::new(), Utc::now());
+            }
+        }
+        self.checkpoint(record, p).await?;
+        let Some(customer_id) = p.customer_id else {
+            return Err(StepError::Rejected("no customer".into()));
+        };
+
+        // 2. Location.
+        if p.location_id.is_none() {
+            p.location_id = req.known_location_id;
+        }
+        if p.location_id.is_none() {
+            let locations = self.client.list_locations(customer_id).await?;
+            p.location_id = locations
+                .iter()
+                .filter(|l| l.active || l.address.is_some())
+                .find(|l| {
+                    l.address
+                        .as_ref()
+                        .is_some_and(|a| same_address(a, &address))
+                })
+                .map(|l| l.id);
+        }
+        if p.location_id.is_none() && suspect {
+            let found = self
+                .client
+                .find_locations_by_external_data(RECORD_ID_KEY, key)
+                .await?;
+            p.location_id = found
+                .iter()
+                .find(|l| l.customer_id == customer_id)
+                .map(|l| l.id);
+        }
+        if p.location_id.is_none() {
+            let created = self
+                .client
+                .create_location(&CreateLocationRequest {
+                    customer_id,
+                    name: caller_name(&req.caller),
+                    address: address.clone(),
+                    contacts: phone_contacts(&req.caller),
+                    external_data: Some(self.external_data(record)),
+                })
+                .await?;
+            p.location_id = Some(created.id);
+        }
+        self.checkpoint(record, p).await?;
+        let Some(location_id) = p.location_id else {
+            return Err(StepError::Rejected("no location".into()));
+        };
+
+        // 3. Job.
+        if p.job_id.is_none() && suspect {
+            let found = self
+                .client
+                .find_jobs_by_external_data(RECORD_ID_KEY, key)
+                .await?;
+            if let Some(job) = found.first() {
+                p.job_id = Some(job.id);
+                p.job_number = Some(job.job_number.clone());
+                p.appointment_id = job.first_appointment_id;
+            }
+        }
+        if p.job_id.is_none() {
+            let (job_type_id, business_unit_id) = self.resolve_job_type_and_unit(req).await?;
+            let campaign_id = self.resolve_campaign(req).await?;
+            let appt = &req.appointment;
+            let job = self
+                .client
+                .create_job(&CreateJobRequest {
+                    customer_id,
+                    location_id,
+                    business_unit_id,
+                    job_type_id,
+                    priority: match req.urgency {
+                        Urgency::Emergency => "Urgent".into(),
+                        Urgency::Routine => "Normal".into(),
+                    },
+                    campaign_id,
+                    appointments: vec![AppointmentInformation {
+                        start: appt.start_utc,
+                        end: appt.end_utc,
+                        arrival_window_start: appt.arrival_window_start_utc,
+                        arrival_window_end: appt.arrival_window_end_utc,
+                        technician_ids: None,
+                    }],
+                    summary: Some(format!(
+                        "{} (callbox confirmation {})",
+                        req.problem_summary, req.confirmation_number
+                    )),
+                    external_data: Some(self.external_data(record)),
+                })
+                .await?;
+            p.job_id = Some(job.id);
+            p.job_number = Some(job.job_number);
+            p.appointment_id = job.first_appointment_id;
+        }
+        p.created_as = Some("job".into());
+        self.checkpoint(record, p).await?;
+        let Some(job_id) = p.job_id else {
+            return Err(StepError::Rejected("no job".into()));
+        };
+
+        // 4. Note: summary and transcript.
+        if !p.note_added {
+            let text = format!(
+                "Booked by phone (callbox). Confirmation {}.\nCaller: {}{}\nProblem: {}\n\nTranscript:\n{}\n\n[{}]",
+                req.confirmation_number,
+                caller_name(&req.caller),
+                req.caller
+                    .best_phone()
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default(),
+                req.problem_summary,
+                if req.transcript.trim().is_empty() {
+                    "(none)"
+                } else {
+                    req.transcript.as_str()
+                },
+                marker(key)
+            );
+            self.add_note_once(job_id, &text, key, suspect).await?;
+            p.note_added = true;
+            self.checkpoint(record, p).await?;
+        }
+
+        // 5. On-call technician.
+        let wanted = match self.settings.on_call {
+            OnCallPolicy::Never => false,
+            OnCallPolicy::Always => true,
+            OnCallPolicy::Emergencies => req.urgency == Urgency::Emergency,
+            OnCallPolicy::WhenRequested => req.assign_on_call_technician,
+        };
+        if wanted && !p.technician_assigned {
+            if let (Some(appt_id), Some(tech)) = (
+                p.appointment_id,
+                self.cache.on_call_technician_at(req.appointment.start_utc),
+            ) {
+                let already = suspect
+                    && self
+                        .client
+                        .appointment_assignments(appt_id)
+                        .await?
+                        .iter()
+                        .any(|a| a.technician_id == tech);
+                let assigned = if already {
+                    Ok(())
+                } else {
+                    self.client
+                        .assign_technicians(appt_id, &[tech])
+                        .await
+                        .map(|_| ())
+                };
+                match assigned {
+                    Ok(()) => {
+                        p.technician_assigned = true;
+                        self.checkpoint(record, p).await?;
+                    }
+                    // The job is booked; a refused assignment (409 overlap, 400) is for the
+                    // dispatcher to sort out, not a reason to hold the record.
+                    Err(e) if e.needs_attention() => {
+                        tracing::warn!(record = key, "on-call technician not assigned: {e}");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                tracing::info!(record = key, "no on-call technician found; left unassigned");
+            }
+        }
+        Ok(())
+    }
+
+    /// Customer by phone (verified), else by service address.
+    async fn find_customer(
+        &self,
+        caller: &CallerInfo,
+        address: &StAddress,
+    ) -> Result<Option<StId>, StError> {
+        for phone in [
+            caller.phone_e164.as_deref(),
+            caller.callback_phone_e164.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let found = self.client.find_customers_by_phone(phone).await?;
+            let _ = self
+                .cache
+                .put_customers_for_phone(phone, found.clone(), Utc::now());
+            // Prefer the customer already at this address when a number is shared.
+            if let Some(c) = found
+                .iter()
+                .find(|c| c.address.as_ref().is_some_and(|a| same_address(a, address)))
+                .or(found.first())
+            {
+                return Ok(Some(c.id));
+            }
+        }
+        if address.street.trim().is_empty() || address.zip.trim().is_empty() {
+            return Ok(None);
+        }
+        let found = self.client.find_customers_by_address(None, address).await?;
+        Ok(found.first().map(|c| c.id))
+    }
+
+    async fn add_note_once(
+        &self,
+        job_id: StId,
+        text: &str,
+        key: &str,
+        suspect: bool,
+    ) -> Result<(), StError> {
+        if suspect {
+            let m = marker(key);
+            if self
+                .client
+                .list_job_notes(job_id)
+                .await?
+                .iter()
+                .any(|n| n.text.contains(&m))
+            {
+                return Ok(());
+            }
+        }
+        self.client.add_job_note(job_id, text).await?;
+        Ok(())
+    }
+
+    async fn resolve_job_type_and_unit(&self, req: &JobRequest) -> Result<(StId, StId), StepError> {
+        let hint = req.job_type_hint.as_deref().unwrap_or("");
+        let job_type_id = req
+            .job_type_id
+            .or_else(|| self.settings.job_types.get(hint).copied())
+            .or(self.settings.default_job_type_id)
+            .or_else(|| {
+                // Last resort: a job type whose name matches the hint ("no_heat" ~ "No Heat").
+                let wanted = hint.replace('_', " ").to_ascii_lowercase();
+                self.cache
+                    .job_types()
+                    .into_iter()
+                    .find(|j| {
+                        j.active && !wanted.is_empty() && j.name.to_ascii_lowercase() == wanted
+                    })
+                    .map(|j| j.id)
+            })
+            .ok_or_else(|| {
+                StepError::Rejected(format!(
+                    "no job type for hint `{hint}`: add it to servicetitan.job_types"
+                ))
+            })?;
+        if let Some(bu) = req.business_unit_id {
+            return Ok((job_type_id, bu));
+        }
+        let units = self
+            .cache
+            .job_type(job_type_id)
+            .map(|j| j.business_unit_ids)
+            .unwrap_or_default();
+        let default = self.settings.default_business_unit_id;
+        // The job type's own units win (tenants that map job types to units reject others).
+        let bu = match default {
+            Some(d) if units.is_empty() || units.contains(&d) => Some(d),
+            _ => units.first().copied().or(default),
+        };
+        bu.map(|bu| (job_type_id, bu)).ok_or_else(|| {
+            StepError::Rejected(format!(
+                "no business unit for job type {job_type_id}: set servicetitan.default_business_unit_id"
+            ))
+        })
+    }
+
+    async fn resolve_campaign(&self, req: &JobRequest) -> Result<StId, StepError> {
+        if let Some(c) = req.campaign_id {
+            return Ok(c);
+        }
+        if let Some(dialled) = req.dialled_number.as_deref() {
+            if let Some(c) = self.cache.campaign_for_number(dialled) {
+                return Ok(c);
+            }
+        }
+        self.settings
+            .default_campaign_id
+            .or_else(|| self.cache.default_campaign())
+            .ok_or_else(|| {
+                StepError::Rejected(
+                    "no campaign: the dialled number matches none and there is no default".into(),
+                )
+            })
+    }
+
+    // ---- fallbacks and other kinds ------------------------------------------------------
+
+    /// After a rejection: a Booking (CSR follow-up) or a Lead, as the shop wants.
+    async fn fallback(
+        &self,
+        record: &Record,
+        p: &mut SyncProgress,
+        suspect: bool,
+        reason: &str,
+    ) -> Result<Option<&'static str>, StepError> {
+        let Payload::Job(req) = &record.payload else {
+            return Ok(None);
+        };
+        let summary = format!(
+            "{} — callbox could not book this job: {reason}. Caller wants {} to {} UTC. Confirmation {}. [{}]",
+            req.problem_summary,
+            req.appointment.start_utc.format("%Y-%m-%d %H:%M"),
+            req.appointment.end_utc.format("%H:%M"),
+            req.confirmation_number,
+            marker(record.id.as_str())
+        );
+        match (self.settings.fallback, self.settings.booking_provider_id) {
+            (RejectionFallback::Booking, Some(provider)) => {
+                self.make_booking(
+                    record,
+                    &req.caller,
+                    Some(&req.service_address),
+                    &summary,
+                    p,
+                    suspect,
+                    provider,
+                )
+                .await?;
+                Ok(Some("booking"))
+            }
+            (RejectionFallback::Lead, _) | (RejectionFallback::Booking, None) => {
+                self.make_lead(record, &summary, p).await?;
+                Ok(Some("lead"))
+            }
+            (RejectionFallback::None, _) => Ok(None),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn make_booking(
+        &self,
+        record: &Record,
+        caller: &CallerInfo,
+        address: Option<&Address>,
+        summary: &str,
+        p: &mut SyncProgress,
+        suspect: bool,
+        provider: StId,
+    ) -> Result<(), StepError> {
+        let key = record.id.as_str();
+        if p.booking_id.is_none() && suspect {
+            let found = self
+                .client
+                .find_bookings_by_external_id(provider, key)
+                .await?;
+            p.booking_id = found.first().map(|b| b.id);
+        }
+        if p.booking_id.is_none() {
+            let booking = self
+                .client
+                .create_booking(
+                    provider,
+                    &CreateBookingRequest {
+                        source: "callbox".into(),
+                        name: caller_name(caller),
+                        summary: summary.to_string(),
+                        is_first_time_client: p.customer_id.is_none(),
+                        external_id: key.to_string(),
+                        address: address.map(st_address),
+                        contacts: phone_contacts(caller)
+                            .into_iter()
+                            .map(|c| NewContact {
+                                kind: ContactType::Phone,
+                                ..c
+                            })
+                            .collect(),
+                        start: None,
+                        campaign_id: None,
+                        business_unit_id: None,
+                        job_type_id: None,
+                        priority: None,
+                    },
+                )
+                .await?;
+            p.booking_id = Some(booking.id);
+        }
+        if p.created_as.is_none() || p.job_id.is_none() {
+            p.created_as = Some("booking".into());
+        }
+        self.checkpoint(record, p).await
+    }
+
+    async fn make_lead(
+        &self,
+        record: &Record,
+        summary: &str,
+        p: &mut SyncProgress,
+    ) -> Result<(), StepError> {
+        if p.lead_id.is_some() {
+            return Ok(());
+        }
+        let campaign_id = self
+            .settings
+            .default_campaign_id
+            .or_else(|| self.cache.default_campaign())
+            .ok_or_else(|| StepError::Rejected("no campaign for the lead".into()))?;
+        // Leads have no externalData or externalId: a lost answer here can duplicate a lead.
+        // That is the lesser harm (the office sees the call twice, not never).
+        let lead = self
+            .client
+            .create_lead(&CreateLeadRequest {
+                customer_id: p.customer_id,
+                location_id: p.location_id,
+                campaign_id,
+                business_unit_id: None,
+                job_type_id: None,
+                summary: summary.to_string(),
+                priority: None,
+                follow_up_date: Some(Utc::now()),
+            })
+            .await?;
+        p.lead_id = Some(lead.id);
+        if p.job_id.is_none() {
+            p.created_as = Some("lead".into());
+        }
+        self.checkpoint(record, p).await
+    }
+
+    async fn sync_note(
+        &self,
+        record: &Record,
+        note: &crate::queue::JobNote,
+        p: &mut SyncProgress,
+        suspect: bool,
+    ) -> Result<(), StepError> {
+        let job_id = match (note.job_id, &note.queue_ref) {
+            (Some(id), _) => id,
+            (None, Some(r)) => match self.outbox.get(r)? {
+                Some(target) => match (target.progress.job_id, &target.state) {
+                    (Some(id), _) => id,
+                    (None, RecordState::NeedsAttention { .. }) => {
+                        return Err(StepError::Rejected(format!(
+                            "the job {r} this note belongs to needs attention"
+                        )))
+                    }
+                    (None, _) => {
+                        return Err(StepError::Transient(StError::Ambiguous {
+                            reason: format!("waiting for job {r} to sync"),
+                        }))
+                    }
+                },
+                None => {
+                    return Err(StepError::Rejected(format!("no queued job {r}")));
+                }
+            },
+            (None, None) => {
+                return Err(StepError::Rejected(
+                    "note has neither a job id nor a queued job".into(),
+                ))
+            }
+        };
+        let text = format!("{}\n\n[{}]", note.text, marker(record.id.as_str()));
+        self.add_note_once(job_id, &text, record.id.as_str(), suspect)
+            .await?;
+        p.job_id = Some(job_id);
+        p.note_added = true;
+        p.created_as = Some("note".into());
+        Ok(())
+    }
+
+    /// Leads, callbacks, voicemails and requests the box cannot carry out itself go to the
+    /// office: a Booking on the Calls screen when a provider is configured, else a Lead.
+    async fn sync_for_office(
+        &self,
+        record: &Record,
+        payload: &Payload,
+        p: &mut SyncProgress,
+        suspect: bool,
+    ) -> Result<(), StepError> {
+        let mut summary = format!("{} [{}]", payload.headline(), marker(record.id.as_str()));
+        let address = match payload {
+            Payload::Lead(l) => {
+                summary = format!(
+                    "{} — {} [{}]",
+                    l.summary,
+                    l.reason,
+                    marker(record.id.as_str())
+                );
+                l.address.as_ref()
+            }
+            Payload::MembershipInterest(m) => m.address.as_ref(),
+            _ => None,
+        };
+        let is_lead = matches!(payload, Payload::Lead(_));
+        match (self.settings.booking_provider_id, payload.caller()) {
+            (Some(provider), Some(caller)) if !is_lead => {
+                self.make_booking(record, caller, address, &summary, p, suspect, provider)
+                    .await
+            }
+            _ => self.make_lead(record, &summary, p).await,
+        }
+    }
+}
