@@ -4,7 +4,8 @@
 //! WAVE_FORMAT_EXTENSIBLE, and recordings whose header sizes were never patched because the
 //! box lost power mid-call (a data chunk size of 0 or past the end means "the rest of the
 //! file"). Conversion downmixes to mono and resamples with a windowed-sinc low-pass filter, so
-//! e.g. espeak-ng's 22 050 Hz output does not alias into the telephone band.
+//! e.g. espeak-ng's 22 050 Hz output does not alias into the telephone band. The filter is
+//! [`Resampler`], which also streams: the TTS feeds it espeak-ng's pipe as it arrives.
 //!
 //! Writing uses `hound` through [`WavRecorder`], which re-patches the header once a second so a
 //! crash loses at most the last second of a recording.
