@@ -26,6 +26,8 @@ pub struct Config {
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub call: CallConfig,
+    pub voice: VoiceConfig,
+    pub audio: AudioConfig,
     pub log: LogConfig,
 }
 
@@ -167,6 +169,63 @@ pub struct CallConfig {
     pub hangup_digit: char,
     /// Record the caller's audio under `<data_dir>/recordings`.
     pub record: bool,
+    /// Which call flow runs: the pre-speech answering flow, or one spoken turn.
+    pub mode: CallMode,
+    /// Phrases the `echo_turn` flow listens for; empty = open vocabulary.
+    pub turn_grammar: Vec<String>,
+}
+
+/// The call flow an answered call runs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMode {
+    /// Greeting, recording, digits (no speech).
+    #[default]
+    Answering,
+    /// Greet, listen to one turn, say back what was heard (until the dialog issue's flow).
+    EchoTurn,
+}
+
+/// The box's voice: the TTS engine and the prompts it renders.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceConfig {
+    /// "espeak-ng" (a separate process: GPL-3 stays out of the binary) or "none" (built-in
+    /// WAV prompts only).
+    pub engine: VoiceEngine,
+    /// The engine's executable, found on PATH when not absolute.
+    pub program: PathBuf,
+    /// The engine's voice name (espeak-ng `-v`), e.g. "en-us".
+    pub voice: String,
+    /// Speaking rate in words per minute (espeak-ng `-s`).
+    pub rate_wpm: u32,
+    /// Gain applied to everything the box says, in dB (negative = quieter).
+    pub gain_db: f32,
+    /// Where fixed prompts are cached as WAV; unset = `<data_dir>/prompts`.
+    pub prompt_cache_dir: Option<PathBuf>,
+}
+
+/// Text-to-speech engines.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoiceEngine {
+    EspeakNg,
+    None,
+}
+
+/// Audio behaviour on the line: barge-in and echo guard, and the ALSA line interface.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    /// Stop speaking when the caller talks over the box.
+    pub barge_in: bool,
+    /// The caller must be this many dB above the box's own voice (as sent) to barge in: the
+    /// line's hybrid returns our voice 6-15 dB down, and that echo must not interrupt us.
+    pub echo_margin_db: f32,
+    /// Consecutive 20 ms frames of caller speech above the echo before barging in.
+    pub barge_in_frames: u32,
+    /// ALSA PCM device of a USB line interface (e.g. "plughw:1,0"); unset = none.
+    pub alsa_device: Option<String>,
 }
 
 /// Logging.
@@ -236,6 +295,32 @@ impl Default for CallConfig {
             idle_timeout_secs: 60,
             hangup_digit: '#',
             record: true,
+            mode: CallMode::Answering,
+            turn_grammar: Vec::new(),
+        }
+    }
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            engine: VoiceEngine::EspeakNg,
+            program: PathBuf::from("espeak-ng"),
+            voice: "en-us".into(),
+            rate_wpm: 160,
+            gain_db: 0.0,
+            prompt_cache_dir: None,
+        }
+    }
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            barge_in: true,
+            echo_margin_db: 6.0,
+            barge_in_frames: 3,
+            alsa_device: None,
         }
     }
 }
@@ -457,6 +542,8 @@ impl Config {
         self.validate_sip(&mut v);
         self.validate_media(&mut v);
         self.validate_call(&mut v);
+        self.validate_voice(&mut v);
+        self.validate_audio(&mut v);
         if self.log.filter.trim().is_empty() {
             v.push(ConfigIssue::error(
                 "log.filter",
@@ -725,6 +812,81 @@ impl Config {
     }
 }
 
+impl Config {
+    fn validate_voice(&self, v: &mut Vec<ConfigIssue>) {
+        let voice = &self.voice;
+        if voice.engine != VoiceEngine::None {
+            if voice.program.as_os_str().is_empty() {
+                v.push(ConfigIssue::error("voice.program", "must not be empty"));
+            }
+            // The voice name becomes one argument of the engine's command line.
+            if voice.voice.is_empty()
+                || voice.voice.starts_with('-')
+                || voice.voice.chars().any(|c| c.is_control() || c == ' ')
+            {
+                v.push(ConfigIssue::error(
+                    "voice.voice",
+                    format!(
+                        "`{}` is not a voice name (e.g. \"en-us\")",
+                        voice.voice.escape_default()
+                    ),
+                ));
+            }
+        }
+        // espeak-ng accepts 80-450 words per minute.
+        if !(80..=450).contains(&voice.rate_wpm) {
+            v.push(ConfigIssue::error(
+                "voice.rate_wpm",
+                format!("must be between 80 and 450 ({} given)", voice.rate_wpm),
+            ));
+        }
+        if !(-30.0..=20.0).contains(&voice.gain_db) {
+            v.push(ConfigIssue::error(
+                "voice.gain_db",
+                format!("must be between -30 and 20 dB ({} given)", voice.gain_db),
+            ));
+        }
+        if voice
+            .prompt_cache_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            v.push(ConfigIssue::error(
+                "voice.prompt_cache_dir",
+                "is empty; remove the key to use <data_dir>/prompts",
+            ));
+        }
+    }
+
+    fn validate_audio(&self, v: &mut Vec<ConfigIssue>) {
+        let audio = &self.audio;
+        if !(0.0..=30.0).contains(&audio.echo_margin_db) {
+            v.push(ConfigIssue::error(
+                "audio.echo_margin_db",
+                format!(
+                    "must be between 0 and 30 dB ({} given)",
+                    audio.echo_margin_db
+                ),
+            ));
+        }
+        // Past 5 frames barge-in cannot stop the box within 100 ms of the caller's first word.
+        if !(1..=5).contains(&audio.barge_in_frames) {
+            v.push(ConfigIssue::error(
+                "audio.barge_in_frames",
+                format!("must be between 1 and 5 ({} given)", audio.barge_in_frames),
+            ));
+        }
+        if let Some(device) = &audio.alsa_device {
+            if device.trim().is_empty() || device.chars().any(char::is_control) {
+                v.push(ConfigIssue::error(
+                    "audio.alsa_device",
+                    "is not a PCM device name (e.g. \"plughw:1,0\"); remove the key for none",
+                ));
+            }
+        }
+    }
+}
+
 /// Checks a configuration file's text: syntax, unknown keys, value types, then every semantic
 /// rule. Returns all issues found (empty = valid). Used by `callbox config check FILE`.
 pub fn check(text: &str) -> Vec<ConfigIssue> {
@@ -839,6 +1001,8 @@ fn key_template() -> toml::Table {
         password: "secret".into(),
     }];
     c.call.greeting_wav = Some(PathBuf::from("greeting.wav"));
+    c.voice.prompt_cache_dir = Some(PathBuf::from("prompts"));
+    c.audio.alsa_device = Some("default".into());
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
         // Serializing plain structs of strings and numbers cannot fail.
@@ -1230,6 +1394,15 @@ mod tests {
             ("[call]\nhangup_digit = \"a\"", "call.hangup_digit", "not a DTMF digit"),
             ("[call]\ngreeting_wav = \"/nonexistent/hello.wav\"", "call.greeting_wav", "does not exist"),
             ("[call]\ngreeting_wav = \"\"", "call.greeting_wav", "is empty"),
+            ("[call]\nmode = \"chat\"", "call.mode", "chat"),
+            ("[voice]\nengine = \"festival\"", "voice.engine", "festival"),
+            ("[voice]\nvoice = \"-x\"", "voice.voice", "not a voice name"),
+            ("[voice]\nrate_wpm = 20", "voice.rate_wpm", "between 80 and 450"),
+            ("[voice]\ngain_db = 40.0", "voice.gain_db", "between -30 and 20"),
+            ("[voice]\nprompt_cache_dir = \"\"", "voice.prompt_cache_dir", "is empty"),
+            ("[audio]\necho_margin_db = -1.0", "audio.echo_margin_db", "between 0 and 30"),
+            ("[audio]\nbarge_in_frames = 0", "audio.barge_in_frames", "between 1 and 5"),
+            ("[audio]\nalsa_device = \" \"", "audio.alsa_device", "not a PCM device"),
             ("[shop]\ndefault_country = \"XX\"", "shop.default_country", "unsupported country `XX`"),
             ("[shop]\ntimezone = \"CST\"", "shop.timezone", "not an IANA timezone"),
             ("[shop]\ntimezone = \"Chicago\"", "shop.timezone", "not an IANA timezone"),
