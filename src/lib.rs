@@ -7,4 +7,5 @@
 pub mod app;
 pub mod config;
 pub mod dialog;
+pub mod speech;
 pub mod telephony;
