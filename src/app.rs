@@ -210,6 +210,45 @@ async fn handle_call(
     Ok(())
 }
 
+/// What `callbox say` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct SayReport {
+    pub audio_ms: u64,
+    /// From starting the engine to the first 20 ms frame.
+    pub first_audio_ms: u64,
+    pub total_ms: u64,
+}
+
+/// `callbox say`: renders `text` with the configured voice into an 8 kHz mono WAV file.
+pub async fn say(
+    voice: &crate::config::VoiceConfig,
+    text: &str,
+    output: &std::path::Path,
+) -> Result<SayReport> {
+    use crate::speech::tts::{EspeakVoice, Voice};
+    if voice.engine == crate::config::VoiceEngine::None {
+        anyhow::bail!("voice.engine is \"none\": there is no voice to render with");
+    }
+    let engine = EspeakVoice::from_config(voice);
+    let started = std::time::Instant::now();
+    let mut stream = engine.speak(text).context("starting the TTS engine")?;
+    let mut samples = Vec::new();
+    let mut first_audio_ms = None;
+    while let Some(frame) = stream.next_frame().await {
+        let frame = frame.context("synthesising")?;
+        first_audio_ms.get_or_insert(started.elapsed().as_millis() as u64);
+        samples.extend_from_slice(&frame[..]);
+    }
+    let total_ms = started.elapsed().as_millis() as u64;
+    wav::write_wav_8k(output, &samples).with_context(|| format!("writing {}", output.display()))?;
+    Ok(SayReport {
+        audio_ms: samples.len() as u64 * 1000
+            / u64::from(crate::telephony::audio_port::SAMPLE_RATE),
+        first_audio_ms: first_audio_ms.unwrap_or(total_ms),
+        total_ms,
+    })
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {

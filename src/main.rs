@@ -25,6 +25,14 @@ struct Cli {
 enum Command {
     /// Run the appliance: answer calls until stopped.
     Run,
+    /// Render text with the configured voice ([voice]) to an 8 kHz mono WAV file.
+    Say {
+        /// What to say.
+        text: String,
+        /// The WAV file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -64,6 +72,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(callbox::app::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Say { text, output } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            callbox::app::init_logging("warn");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let report = runtime.block_on(callbox::app::say(&config.voice, &text, &output))?;
+            eprintln!(
+                "{}: {:.2} s of 8 kHz audio; first audio after {} ms, done after {} ms",
+                output.display(),
+                report.audio_ms as f64 / 1000.0,
+                report.first_audio_ms,
+                report.total_ms
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {
