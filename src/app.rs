@@ -1,10 +1,18 @@
 //! Starting the appliance: binds the SIP socket, starts the line, and runs a call flow for
 //! every answered call. Wiring only; every decision lives in the modules it connects.
 
+use crate::config::CallMode;
 use crate::config::{Config, DataPaths};
+use crate::dialog::answering::HangUpCause;
 use crate::dialog::answering::{self, AnsweringSettings};
-use crate::dialog::call_log::{self, CallRecord, CallerRecord, DigitRecord, RtpRecord};
+use crate::dialog::call_log::{self, CallRecord, CallerRecord, DigitRecord, RtpRecord, TurnRecord};
+use crate::dialog::echo_turn::{self, EchoTurnSettings};
+use crate::speech::asr::SpeechEngine;
+use crate::speech::endpointer::EndpointerConfig;
+use crate::speech::tts::{self, PromptCache, Speaker};
+use crate::speech::turn::{Listen, TurnSettings};
 use crate::telephony::audio_port::DigitSource;
+use crate::telephony::audio_port::{DigitEvent, EndReason};
 use crate::telephony::caller_id::Presentation;
 use crate::telephony::line::{self, AnsweredCall};
 use crate::telephony::sip::{udp, EndpointConfig};
@@ -48,6 +56,10 @@ pub async fn run(mut config: Config) -> Result<()> {
         .create_all()
         .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
     let greeting = load_greeting(&config)?;
+    let speech = match config.call.mode {
+        CallMode::Answering => None,
+        CallMode::EchoTurn => prepare_speech(&config, &paths, greeting.clone()).await,
+    };
 
     let socket = UdpSocket::bind(config.sip.listen)
         .await
@@ -79,8 +91,9 @@ pub async fn run(mut config: Config) -> Result<()> {
                     let config = config.clone();
                     let paths = paths.clone();
                     let greeting = greeting.clone();
+                    let speech = speech.clone();
                     tokio::spawn(async move {
-                        if let Err(err) = handle_call(call, &config, &paths, greeting).await {
+                        if let Err(err) = handle_call(call, &config, &paths, greeting, speech).await {
                             error!(error = %err, "call record could not be written");
                         }
                     });
@@ -137,11 +150,97 @@ fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {
     Ok(Arc::from(samples))
 }
 
+/// The speaking side of the `echo_turn` flow: the voice and its prompts, and the speech
+/// model. `None` (after an error in the log) when recognition is unavailable: calls then get
+/// the answering flow, so the box still answers.
+async fn prepare_speech(
+    config: &Config,
+    paths: &DataPaths,
+    greeting: Arc<[i16]>,
+) -> Option<EchoTurnSettings> {
+    let Some(model_dir) = config.speech.model_dir.clone() else {
+        error!("call.mode = \"echo_turn\" needs speech.model_dir; answering without speech");
+        return None;
+    };
+    let upsample = config.speech.upsample;
+    let (status, model) =
+        tokio::task::spawn_blocking(move || crate::speech::model::open(&model_dir, upsample))
+            .await
+            .ok()?;
+    let model = model?;
+    info!(%status, "speech model loaded");
+    let engine: Arc<dyn SpeechEngine> = Arc::new(model);
+
+    let voice = tts::voice_from_config(&config.voice).await;
+    let cache_dir = config
+        .voice
+        .prompt_cache_dir
+        .clone()
+        .unwrap_or_else(|| paths.root.join("prompts"));
+    let grammar = config.call.turn_grammar.clone();
+    let prompts = echo_turn::fixed_prompts(&config.shop.name, &grammar);
+    let fallback = std::collections::HashMap::from([(echo_turn::GREETING.to_string(), greeting)]);
+    let started = std::time::Instant::now();
+    let cache = PromptCache::render(voice.as_deref(), &cache_dir, &prompts, &fallback).await;
+    info!(prompts = cache.len(), ms = started.elapsed().as_millis() as u64, dir = %cache_dir.display(), "prompts ready");
+
+    let lead_frames = 3;
+    let turn = TurnSettings {
+        barge_in: config.audio.barge_in,
+        echo_margin_db: config.audio.echo_margin_db,
+        barge_in_frames: config.audio.barge_in_frames,
+        lead_frames,
+        echo_window_frames: TurnSettings::echo_window_for(
+            lead_frames,
+            config.media.jitter_buffer_frames,
+        ),
+        endpointer: EndpointerConfig {
+            trailing_silence_ms: config.speech.trailing_silence_ms,
+            short_trailing_silence_ms: config.speech.short_trailing_silence_ms,
+            no_speech_timeout_ms: config.speech.no_speech_timeout_ms,
+            ..EndpointerConfig::default()
+        },
+        vad_aggressiveness: config.speech.vad_aggressiveness,
+    };
+    Some(EchoTurnSettings {
+        speaker: Speaker::new(voice, cache),
+        engine,
+        turn,
+        listen: if grammar.is_empty() {
+            Listen::Open
+        } else {
+            Listen::Grammar(grammar)
+        },
+        shop_name: config.shop.name.clone(),
+        max_call: Duration::from_secs(config.call.max_call_secs),
+        hangup_digit: config.call.hangup_digit,
+    })
+}
+
+/// What either call flow reports for the record.
+struct FlowResult {
+    end_reason: &'static str,
+    digits: Vec<DigitEvent>,
+    recorded: bool,
+    turns: Vec<TurnRecord>,
+}
+
+fn end_reason_name(cause: Option<HangUpCause>, end: &EndReason) -> &'static str {
+    crate::dialog::answering::AnsweringOutcome {
+        digits: Vec::new(),
+        end: end.clone(),
+        hang_up_cause: cause,
+        recorded: false,
+    }
+    .end_reason()
+}
+
 async fn handle_call(
     call: AnsweredCall,
     config: &Config,
     paths: &DataPaths,
     greeting: Arc<[i16]>,
+    speech: Option<EchoTurnSettings>,
 ) -> Result<()> {
     let answered_at = chrono::Utc::now();
     let key = call_log::record_key(answered_at, &call.call_id);
@@ -157,7 +256,26 @@ async fn handle_call(
             .then(|| paths.recordings.join(&recording_name)),
     };
     info!(%key, caller = ?call.caller.number, dialled = ?call.dialled, "call answered");
-    let outcome = answering::run(call.port, settings).await;
+    let outcome = match speech {
+        Some(speech) => {
+            let outcome = echo_turn::run(call.port, speech).await;
+            FlowResult {
+                end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
+                digits: outcome.digits,
+                recorded: false,
+                turns: outcome.turns,
+            }
+        }
+        None => {
+            let outcome = answering::run(call.port, settings).await;
+            FlowResult {
+                end_reason: outcome.end_reason(),
+                digits: outcome.digits,
+                recorded: outcome.recorded,
+                turns: Vec::new(),
+            }
+        }
+    };
     let stats = call.media.stats();
     let record = CallRecord {
         key: key.clone(),
@@ -177,7 +295,7 @@ async fn handle_call(
         codec: call.codec.name().to_string(),
         answered_at,
         ended_at: chrono::Utc::now(),
-        end_reason: outcome.end_reason().to_string(),
+        end_reason: outcome.end_reason.to_string(),
         digits: outcome
             .digits
             .iter()
@@ -201,6 +319,7 @@ async fn handle_call(
             lost: stats.lost,
             garbage: stats.garbage,
         },
+        turns: outcome.turns,
     };
     let path = call_log::write_record(&paths.calls, &record)?;
     info!(%key, end = %record.end_reason, digits = record.digits.len(), record = %path.display(), "call ended");

@@ -26,6 +26,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub call: CallConfig,
+    pub speech: SpeechConfig,
     pub voice: VoiceConfig,
     pub audio: AudioConfig,
     pub log: LogConfig,
@@ -184,6 +185,37 @@ pub enum CallMode {
     Answering,
     /// Greet, listen to one turn, say back what was heard (until the dialog issue's flow).
     EchoTurn,
+}
+
+/// Listening: the speech model, the VAD and end-of-turn timing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// Vosk model directory; unset = no recognition (the box stays keypad-only).
+    pub model_dir: Option<PathBuf>,
+    /// How 8 kHz audio reaches a 16 kHz model: "filter" (upsample in callbox) or "vosk".
+    pub upsample: crate::speech::asr::Upsample,
+    /// webrtc-vad aggressiveness, 0 (keeps most speech) to 3 (fewest false alarms).
+    pub vad_aggressiveness: u8,
+    /// Silence that ends an open answer, in milliseconds.
+    pub trailing_silence_ms: u64,
+    /// Silence that ends a grammar answer once it is a whole phrase, in milliseconds.
+    pub short_trailing_silence_ms: u64,
+    /// A turn with no speech ends after this long, in milliseconds.
+    pub no_speech_timeout_ms: u64,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            model_dir: None,
+            upsample: crate::speech::asr::Upsample::Filter,
+            vad_aggressiveness: 2,
+            trailing_silence_ms: 700,
+            short_trailing_silence_ms: 250,
+            no_speech_timeout_ms: 6000,
+        }
+    }
 }
 
 /// The box's voice: the TTS engine and the prompts it renders.
@@ -542,6 +574,7 @@ impl Config {
         self.validate_sip(&mut v);
         self.validate_media(&mut v);
         self.validate_call(&mut v);
+        self.validate_speech(&mut v);
         self.validate_voice(&mut v);
         self.validate_audio(&mut v);
         if self.log.filter.trim().is_empty() {
@@ -858,6 +891,54 @@ impl Config {
         }
     }
 
+    fn validate_speech(&self, v: &mut Vec<ConfigIssue>) {
+        let speech = &self.speech;
+        if speech
+            .model_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            v.push(ConfigIssue::error(
+                "speech.model_dir",
+                "is empty; remove the key for no recognition",
+            ));
+        }
+        if speech.vad_aggressiveness > 3 {
+            v.push(ConfigIssue::error(
+                "speech.vad_aggressiveness",
+                format!("must be 0-3 ({} given)", speech.vad_aggressiveness),
+            ));
+        }
+        for (key, value, range) in [
+            (
+                "speech.trailing_silence_ms",
+                speech.trailing_silence_ms,
+                100..=3000,
+            ),
+            (
+                "speech.short_trailing_silence_ms",
+                speech.short_trailing_silence_ms,
+                100..=3000,
+            ),
+            (
+                "speech.no_speech_timeout_ms",
+                speech.no_speech_timeout_ms,
+                1000..=60_000,
+            ),
+        ] {
+            if !range.contains(&value) {
+                v.push(ConfigIssue::error(
+                    key,
+                    format!(
+                        "must be between {} and {} ms ({value} given)",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
+    }
+
     fn validate_audio(&self, v: &mut Vec<ConfigIssue>) {
         let audio = &self.audio;
         if !(0.0..=30.0).contains(&audio.echo_margin_db) {
@@ -1002,6 +1083,7 @@ fn key_template() -> toml::Table {
     }];
     c.call.greeting_wav = Some(PathBuf::from("greeting.wav"));
     c.voice.prompt_cache_dir = Some(PathBuf::from("prompts"));
+    c.speech.model_dir = Some(PathBuf::from("model"));
     c.audio.alsa_device = Some("default".into());
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,

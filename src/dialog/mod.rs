@@ -5,3 +5,4 @@
 
 pub mod answering;
 pub mod call_log;
+pub mod echo_turn;

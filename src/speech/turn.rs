@@ -221,7 +221,12 @@ impl TurnMachine {
     }
 
     /// One caller frame: the VAD's decision and the frame's energy, at `at_ms`.
-    pub fn on_caller_frame(&mut self, vad_voiced: bool, energy_db: f32, at_ms: u64) -> Vec<TurnEvent> {
+    pub fn on_caller_frame(
+        &mut self,
+        vad_voiced: bool,
+        energy_db: f32,
+        at_ms: u64,
+    ) -> Vec<TurnEvent> {
         let speech = vad_voiced && self.guard.above_echo(energy_db);
         let mut events = Vec::new();
         if self.playing {
@@ -409,9 +414,7 @@ impl AsrWorker {
 
 fn is_whole_phrase(partial: &str, phrases: &[String]) -> bool {
     let partial = partial.trim();
-    !partial.is_empty()
-        && partial != UNKNOWN_WORD
-        && phrases.iter().any(|p| p.trim() == partial)
+    !partial.is_empty() && partial != UNKNOWN_WORD && phrases.iter().any(|p| p.trim() == partial)
 }
 
 /// A call's turn taking: holds the port for the length of the call.
@@ -771,7 +774,9 @@ mod tests {
     #[test]
     fn energy_of_full_scale_and_silence() {
         assert_eq!(frame_energy_db(&[0; 160]), SILENCE_DB);
-        let square: Vec<i16> = (0..160).map(|i| if i % 2 == 0 { 32767 } else { -32767 }).collect();
+        let square: Vec<i16> = (0..160)
+            .map(|i| if i % 2 == 0 { 32767 } else { -32767 })
+            .collect();
         assert!(frame_energy_db(&square).abs() < 0.01);
         let half: Vec<i16> = square.iter().map(|s| s / 2).collect();
         assert!((frame_energy_db(&half) + 6.02).abs() < 0.05);
@@ -841,7 +846,10 @@ mod tests {
         for delay in [1, 2, 4, 6] {
             let (events, _) = run_machine(150, -10.0, delay, |_| None);
             assert!(
-                !events.iter().any(|(_, e)| matches!(e, TurnEvent::BargeIn { .. } | TurnEvent::SpeechStarted { .. })),
+                !events.iter().any(|(_, e)| matches!(
+                    e,
+                    TurnEvent::BargeIn { .. } | TurnEvent::SpeechStarted { .. }
+                )),
                 "delay {delay}: {events:?}"
             );
         }
@@ -850,8 +858,9 @@ mod tests {
     #[test]
     fn caller_speech_over_the_prompt_barges_in_within_100_ms() {
         // The caller starts at tick 50 (1 s in), as loud as the box, over a -10 dB echo.
-        let (events, machine) =
-            run_machine(150, -10.0, 3, |t| (50..120).contains(&t).then(|| voice_frame(t * 7, 12_000.0)));
+        let (events, machine) = run_machine(150, -10.0, 3, |t| {
+            (50..120).contains(&t).then(|| voice_frame(t * 7, 12_000.0))
+        });
         let (tick, _) = events
             .iter()
             .find(|(_, e)| matches!(e, TurnEvent::BargeIn { .. }))
@@ -859,7 +868,9 @@ mod tests {
         // Decided within 5 frames (100 ms) of the caller's first frame.
         assert!(*tick - 50 < 5, "barge-in at tick {tick}");
         assert!(machine.barged_in_at().is_some());
-        assert!(events.iter().any(|(_, e)| matches!(e, TurnEvent::SpeechEnded { .. })));
+        assert!(events
+            .iter()
+            .any(|(_, e)| matches!(e, TurnEvent::SpeechEnded { .. })));
     }
 
     #[test]
@@ -887,7 +898,12 @@ mod tests {
         let mut machine = TurnMachine::new(settings());
         machine.start_turn(0, true);
         for tick in 0..200u64 {
-            assert!(machine.on_caller_frame(false, SILENCE_DB, tick * 20).is_empty(), "tick {tick}");
+            assert!(
+                machine
+                    .on_caller_frame(false, SILENCE_DB, tick * 20)
+                    .is_empty(),
+                "tick {tick}"
+            );
             machine.on_sent(-20.0);
         }
         machine.prompt_finished();
@@ -934,7 +950,9 @@ mod tests {
     }
 
     fn long_prompt() -> SpeechStream {
-        let samples: Vec<i16> = (0..250u64).flat_map(|i| voice_frame(i, 12_000.0).to_vec()).collect();
+        let samples: Vec<i16> = (0..250u64)
+            .flat_map(|i| voice_frame(i, 12_000.0).to_vec())
+            .collect();
         SpeechStream::from_samples(Arc::from(samples))
     }
 
@@ -957,7 +975,10 @@ mod tests {
             f
         }));
         let outcome = conv
-            .turn(Some(long_prompt()), &Listen::Grammar(vec!["yes".into(), "no".into()]))
+            .turn(
+                Some(long_prompt()),
+                &Listen::Grammar(vec!["yes".into(), "no".into()]),
+            )
             .await;
         assert!(outcome.barge_in, "{outcome:?}");
         match &outcome.result {
@@ -975,7 +996,10 @@ mod tests {
             .map(|(i, _)| i)
             .collect();
         let last = loud_after.last().copied().unwrap_or(50);
-        assert!(last < 55, "prompt still on the wire at tick {last}: {loud_after:?}");
+        assert!(
+            last < 55,
+            "prompt still on the wire at tick {last}: {loud_after:?}"
+        );
     }
 
     #[tokio::test]
@@ -995,31 +1019,45 @@ mod tests {
         assert_eq!(conv.frames_played, 250);
         drop(conv);
         let wire = driver.await.expect("driver");
-        let loud = wire.iter().filter(|f| frame_energy_db(&f[..]) > -40.0).count();
+        let loud = wire
+            .iter()
+            .filter(|f| frame_energy_db(&f[..]) > -40.0)
+            .count();
         assert_eq!(loud, 250, "the whole prompt went out");
     }
 
     #[tokio::test]
     async fn a_digit_ends_the_turn_at_once() {
-        let (port, backend) = port_pair();
+        let (port, mut backend) = port_pair();
         let engine = Arc::new(ScriptedEngine::new(Vec::<String>::new()));
         let mut conv = Conversation::new(port, engine, settings()).expect("conversation");
-        let events = backend.events.clone();
-        let driver = tokio::spawn(drive_port(backend, 30, |_, _| Box::new([0i16; FRAME_SAMPLES])));
+        let turn = tokio::spawn(async move {
+            let outcome = conv.turn(Some(long_prompt()), &Listen::Open).await;
+            (outcome, conv)
+        });
+        for _ in 0..5 {
+            backend
+                .events
+                .send(PortEvent::Audio(Box::new([0i16; FRAME_SAMPLES])))
+                .await
+                .expect("send");
+            tokio::task::yield_now().await;
+            let _ = backend.playback.next_frame();
+        }
         let digit = DigitEvent {
             digit: '1',
             source: crate::telephony::audio_port::DigitSource::Rfc4733,
-            at_ms: 0,
+            at_ms: 100,
             duration_ms: 100,
         };
-        let sender = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            events.send(PortEvent::Digit(digit)).await.expect("send");
-        });
-        let outcome = conv.turn(Some(long_prompt()), &Listen::Open).await;
+        backend
+            .events
+            .send(PortEvent::Digit(digit))
+            .await
+            .expect("send");
+        let (outcome, _conv) = turn.await.expect("turn");
         assert_eq!(outcome.result, TurnResult::Digit(digit));
-        sender.await.expect("sender");
-        drop(conv);
-        let _ = driver.await;
+        // The rest of the prompt was dropped.
+        assert!(backend.playback.next_frame().is_none());
     }
 }
