@@ -8,7 +8,6 @@ use crate::dialog::answering::{self, AnsweringSettings};
 use crate::dialog::call_log::{self, CallRecord, CallerRecord, DigitRecord, RtpRecord, TurnRecord};
 use crate::dialog::echo_turn::{self, EchoTurnSettings};
 use crate::speech::asr::SpeechEngine;
-use crate::speech::endpointer::EndpointerConfig;
 use crate::speech::tts::{self, PromptCache, Speaker};
 use crate::speech::turn::{Listen, TurnSettings};
 use crate::telephony::audio_port::DigitSource;
@@ -158,10 +157,7 @@ async fn prepare_speech(
     paths: &DataPaths,
     greeting: Arc<[i16]>,
 ) -> Option<EchoTurnSettings> {
-    let Some(model_dir) = config.speech.model_dir.clone() else {
-        error!("call.mode = \"echo_turn\" needs speech.model_dir; answering without speech");
-        return None;
-    };
+    let model_dir = config.model_dir();
     let upsample = config.speech.upsample;
     let (status, model) =
         tokio::task::spawn_blocking(move || crate::speech::model::open(&model_dir, upsample))
@@ -194,12 +190,7 @@ async fn prepare_speech(
             lead_frames,
             config.media.jitter_buffer_frames,
         ),
-        endpointer: EndpointerConfig {
-            trailing_silence_ms: config.speech.trailing_silence_ms,
-            short_trailing_silence_ms: config.speech.short_trailing_silence_ms,
-            no_speech_timeout_ms: config.speech.no_speech_timeout_ms,
-            ..EndpointerConfig::default()
-        },
+        endpointer: config.speech.endpointer(),
         vad_aggressiveness: config.speech.vad_aggressiveness,
     };
     Some(EchoTurnSettings {

@@ -187,35 +187,27 @@ pub enum CallMode {
     EchoTurn,
 }
 
-/// Listening: the speech model, the VAD and end-of-turn timing.
+/// Speech recognition: voice activity detection, end of turn, the Vosk model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SpeechConfig {
-    /// Vosk model directory; unset = no recognition (the box stays keypad-only).
-    pub model_dir: Option<PathBuf>,
-    /// How 8 kHz audio reaches a 16 kHz model: "filter" (upsample in callbox) or "vosk".
-    pub upsample: crate::speech::asr::Upsample,
-    /// webrtc-vad aggressiveness, 0 (keeps most speech) to 3 (fewest false alarms).
+    /// webrtc-vad aggressiveness, 0 (keeps most speech) to 3 (fewest false starts on noise).
     pub vad_aggressiveness: u8,
-    /// Silence that ends an open answer, in milliseconds.
+    /// Consecutive voiced 20 ms frames that start an utterance.
+    pub start_frames: u32,
+    /// Silence that ends an utterance, in milliseconds.
     pub trailing_silence_ms: u64,
-    /// Silence that ends a grammar answer once it is a whole phrase, in milliseconds.
+    /// Silence that ends an utterance once a closed-set answer is complete.
     pub short_trailing_silence_ms: u64,
-    /// A turn with no speech ends after this long, in milliseconds.
+    /// Longest utterance, in milliseconds.
+    pub max_utterance_ms: u64,
+    /// A question with no answer started by then times out, in milliseconds.
     pub no_speech_timeout_ms: u64,
-}
-
-impl Default for SpeechConfig {
-    fn default() -> Self {
-        SpeechConfig {
-            model_dir: None,
-            upsample: crate::speech::asr::Upsample::Filter,
-            vad_aggressiveness: 2,
-            trailing_silence_ms: 700,
-            short_trailing_silence_ms: 250,
-            no_speech_timeout_ms: 6000,
-        }
-    }
+    /// The Vosk model directory; a relative path is under `storage.data_dir`.
+    pub model_dir: PathBuf,
+    /// How 8 kHz audio reaches a 16 kHz model: "filter" (in callbox) or "vosk" (the model's
+    /// `--allow-upsample=true`).
+    pub upsample: crate::speech::asr::Upsample,
 }
 
 /// The box's voice: the TTS engine and the prompts it renders.
@@ -329,6 +321,36 @@ impl Default for CallConfig {
             record: true,
             mode: CallMode::Answering,
             turn_grammar: Vec::new(),
+        }
+    }
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        let ep = crate::speech::endpointer::EndpointerConfig::default();
+        SpeechConfig {
+            vad_aggressiveness: 2,
+            start_frames: ep.start_frames,
+            trailing_silence_ms: ep.trailing_silence_ms,
+            short_trailing_silence_ms: ep.short_trailing_silence_ms,
+            max_utterance_ms: ep.max_utterance_ms,
+            no_speech_timeout_ms: ep.no_speech_timeout_ms,
+            model_dir: PathBuf::from("models/vosk"),
+            upsample: crate::speech::asr::Upsample::Filter,
+        }
+    }
+}
+
+impl SpeechConfig {
+    /// The endpointer settings for 20 ms audio-port frames.
+    pub fn endpointer(&self) -> crate::speech::endpointer::EndpointerConfig {
+        crate::speech::endpointer::EndpointerConfig {
+            start_frames: self.start_frames,
+            trailing_silence_ms: self.trailing_silence_ms,
+            short_trailing_silence_ms: self.short_trailing_silence_ms,
+            max_utterance_ms: self.max_utterance_ms,
+            no_speech_timeout_ms: self.no_speech_timeout_ms,
+            ..Default::default()
         }
     }
 }
@@ -562,6 +584,11 @@ impl Config {
             calls: root.join("calls"),
             root,
         }
+    }
+
+    /// The speech model directory: `speech.model_dir`, under `storage.data_dir` when relative.
+    pub fn model_dir(&self) -> PathBuf {
+        self.storage.data_dir.join(&self.speech.model_dir)
     }
 
     /// Semantic checks on a parsed configuration. Returns every problem, errors and warnings.
@@ -892,50 +919,56 @@ impl Config {
     }
 
     fn validate_speech(&self, v: &mut Vec<ConfigIssue>) {
-        let speech = &self.speech;
-        if speech
-            .model_dir
-            .as_ref()
-            .is_some_and(|d| d.as_os_str().is_empty())
-        {
-            v.push(ConfigIssue::error(
-                "speech.model_dir",
-                "is empty; remove the key for no recognition",
-            ));
-        }
-        if speech.vad_aggressiveness > 3 {
+        let sp = &self.speech;
+        if sp.vad_aggressiveness > 3 {
             v.push(ConfigIssue::error(
                 "speech.vad_aggressiveness",
-                format!("must be 0-3 ({} given)", speech.vad_aggressiveness),
+                format!("must be 0-3 ({} given)", sp.vad_aggressiveness),
             ));
         }
-        for (key, value, range) in [
-            (
+        if !(1..=50).contains(&sp.start_frames) {
+            v.push(ConfigIssue::error(
+                "speech.start_frames",
+                format!("must be 1-50 frames of 20 ms ({} given)", sp.start_frames),
+            ));
+        }
+        if !(100..=10_000).contains(&sp.trailing_silence_ms) {
+            v.push(ConfigIssue::error(
                 "speech.trailing_silence_ms",
-                speech.trailing_silence_ms,
-                100..=3000,
-            ),
-            (
+                format!("must be 100-10000 ms ({} given)", sp.trailing_silence_ms),
+            ));
+        }
+        if sp.short_trailing_silence_ms < 20
+            || sp.short_trailing_silence_ms > sp.trailing_silence_ms
+        {
+            v.push(ConfigIssue::error(
                 "speech.short_trailing_silence_ms",
-                speech.short_trailing_silence_ms,
-                100..=3000,
-            ),
-            (
+                format!(
+                    "must be at least 20 ms and at most speech.trailing_silence_ms ({} given)",
+                    sp.short_trailing_silence_ms
+                ),
+            ));
+        }
+        if sp.max_utterance_ms <= sp.trailing_silence_ms || sp.max_utterance_ms > 120_000 {
+            v.push(ConfigIssue::error(
+                "speech.max_utterance_ms",
+                format!(
+                    "must be above speech.trailing_silence_ms and at most 120000 ms ({} given)",
+                    sp.max_utterance_ms
+                ),
+            ));
+        }
+        if !(500..=120_000).contains(&sp.no_speech_timeout_ms) {
+            v.push(ConfigIssue::error(
                 "speech.no_speech_timeout_ms",
-                speech.no_speech_timeout_ms,
-                1000..=60_000,
-            ),
-        ] {
-            if !range.contains(&value) {
-                v.push(ConfigIssue::error(
-                    key,
-                    format!(
-                        "must be between {} and {} ms ({value} given)",
-                        range.start(),
-                        range.end()
-                    ),
-                ));
-            }
+                format!("must be 500-120000 ms ({} given)", sp.no_speech_timeout_ms),
+            ));
+        }
+        if sp.model_dir.as_os_str().is_empty() {
+            v.push(ConfigIssue::error(
+                "speech.model_dir",
+                "must not be empty (a relative path is under storage.data_dir)",
+            ));
         }
     }
 
@@ -1083,7 +1116,6 @@ fn key_template() -> toml::Table {
     }];
     c.call.greeting_wav = Some(PathBuf::from("greeting.wav"));
     c.voice.prompt_cache_dir = Some(PathBuf::from("prompts"));
-    c.speech.model_dir = Some(PathBuf::from("model"));
     c.audio.alsa_device = Some("default".into());
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
