@@ -1,6 +1,6 @@
 //! callbox: the after-hours call answering appliance.
 //!
-//! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → `speech` → [`dialog`]
+//! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → [`speech`] → [`dialog`]
 //! → `queue` → `servicetitan`; [`config`] sits beside them and [`app`] wires them together.
 //! See ARCHITECTURE.md.
 
