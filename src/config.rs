@@ -373,7 +373,7 @@ impl Default for AudioConfig {
         AudioConfig {
             barge_in: true,
             echo_margin_db: 6.0,
-            barge_in_frames: 3,
+            barge_in_frames: 2,
             alsa_device: None,
         }
     }

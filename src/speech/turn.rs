@@ -139,7 +139,7 @@ impl Default for TurnSettings {
         TurnSettings {
             barge_in: true,
             echo_margin_db: 6.0,
-            barge_in_frames: 3,
+            barge_in_frames: 2,
             lead_frames: 3,
             echo_window_frames: Self::echo_window_for(3, 3),
             endpointer: EndpointerConfig::default(),
@@ -204,6 +204,11 @@ impl TurnMachine {
 
     pub fn is_playing(&self) -> bool {
         self.playing
+    }
+
+    /// The loudest echo of the box the line could be returning now.
+    pub fn expected_echo_db(&self) -> f32 {
+        self.guard.expected_echo_db()
     }
 
     pub fn barged_in_at(&self) -> Option<u64> {
@@ -529,6 +534,8 @@ impl Conversation {
                         PortEvent::Audio(frame) => {
                             let at_ms = self.now_ms;
                             self.now_ms += FRAME_MS;
+                            let echo_db = self.machine.expected_echo_db();
+                            let caller_db = frame_energy_db(&frame[..]);
                             let events = self.on_caller_frame(&frame, at_ms);
                             if feeding {
                                 if let Some(asr) = &asr {
@@ -545,7 +552,13 @@ impl Conversation {
                                         prompt = None;
                                         outcome.barge_in = true;
                                         outcome.prompt_end_ms = self.now_ms;
-                                        debug!(speech_at_ms, at_ms, "barge-in: playback flushed");
+                                        debug!(
+                                            speech_at_ms,
+                                            at_ms,
+                                            caller_db,
+                                            echo_db,
+                                            "barge-in: playback flushed"
+                                        );
                                     }
                                     TurnEvent::SpeechStarted { at_ms: start } => {
                                         outcome.speech_start_ms = Some(start);

@@ -107,7 +107,10 @@ impl RtpPeer {
         let mut received = Vec::new();
         let remote: SocketAddr = loop {
             if Instant::now() > deadline {
-                panic!("the box sent no RTP to 127.0.0.1:{} within {wait:?}", self.port);
+                panic!(
+                    "the box sent no RTP to 127.0.0.1:{} within {wait:?}",
+                    self.port
+                );
             }
             if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
                 if let Some(p) = parse(&buf[..n]) {
@@ -135,7 +138,10 @@ impl RtpPeer {
                 if let Some((gain_db, delay)) = script.echo {
                     let g = 10f64.powf(gain_db / 20.0);
                     // The oldest box frame that has been on the line for `delay`.
-                    if echo_queue.front().is_some_and(|p| now.duration_since(p.at) >= delay) {
+                    if echo_queue
+                        .front()
+                        .is_some_and(|p| now.duration_since(p.at) >= delay)
+                    {
                         if let Some(p) = echo_queue.pop_front() {
                             for (f, s) in frame.iter_mut().zip(&p.samples) {
                                 *f = f.saturating_add((f64::from(*s) * g) as i16);
