@@ -26,6 +26,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub call: CallConfig,
+    pub speech: SpeechConfig,
     pub log: LogConfig,
 }
 
@@ -169,6 +170,29 @@ pub struct CallConfig {
     pub record: bool,
 }
 
+/// Speech recognition: voice activity detection, end of turn, the Vosk model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// webrtc-vad aggressiveness, 0 (keeps most speech) to 3 (fewest false starts on noise).
+    pub vad_aggressiveness: u8,
+    /// Consecutive voiced 20 ms frames that start an utterance.
+    pub start_frames: u32,
+    /// Silence that ends an utterance, in milliseconds.
+    pub trailing_silence_ms: u64,
+    /// Silence that ends an utterance once a closed-set answer is complete.
+    pub short_trailing_silence_ms: u64,
+    /// Longest utterance, in milliseconds.
+    pub max_utterance_ms: u64,
+    /// A question with no answer started by then times out, in milliseconds.
+    pub no_speech_timeout_ms: u64,
+    /// The Vosk model directory; a relative path is under `storage.data_dir`.
+    pub model_dir: PathBuf,
+    /// How 8 kHz audio reaches a 16 kHz model: "filter" (in callbox) or "vosk" (the model's
+    /// `--allow-upsample=true`).
+    pub upsample: crate::speech::asr::Upsample,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -236,6 +260,36 @@ impl Default for CallConfig {
             idle_timeout_secs: 60,
             hangup_digit: '#',
             record: true,
+        }
+    }
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        let ep = crate::speech::endpointer::EndpointerConfig::default();
+        SpeechConfig {
+            vad_aggressiveness: 2,
+            start_frames: ep.start_frames,
+            trailing_silence_ms: ep.trailing_silence_ms,
+            short_trailing_silence_ms: ep.short_trailing_silence_ms,
+            max_utterance_ms: ep.max_utterance_ms,
+            no_speech_timeout_ms: ep.no_speech_timeout_ms,
+            model_dir: PathBuf::from("models/vosk"),
+            upsample: crate::speech::asr::Upsample::Filter,
+        }
+    }
+}
+
+impl SpeechConfig {
+    /// The endpointer settings for 20 ms audio-port frames.
+    pub fn endpointer(&self) -> crate::speech::endpointer::EndpointerConfig {
+        crate::speech::endpointer::EndpointerConfig {
+            start_frames: self.start_frames,
+            trailing_silence_ms: self.trailing_silence_ms,
+            short_trailing_silence_ms: self.short_trailing_silence_ms,
+            max_utterance_ms: self.max_utterance_ms,
+            no_speech_timeout_ms: self.no_speech_timeout_ms,
+            ..Default::default()
         }
     }
 }
@@ -447,6 +501,11 @@ impl Config {
         }
     }
 
+    /// The speech model directory: `speech.model_dir`, under `storage.data_dir` when relative.
+    pub fn model_dir(&self) -> PathBuf {
+        self.storage.data_dir.join(&self.speech.model_dir)
+    }
+
     /// Semantic checks on a parsed configuration. Returns every problem, errors and warnings.
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut v = Vec::new();
@@ -457,6 +516,7 @@ impl Config {
         self.validate_sip(&mut v);
         self.validate_media(&mut v);
         self.validate_call(&mut v);
+        self.validate_speech(&mut v);
         if self.log.filter.trim().is_empty() {
             v.push(ConfigIssue::error(
                 "log.filter",
@@ -720,6 +780,62 @@ impl Config {
                     "`{}` is not a DTMF digit (0-9, *, #, A-D)",
                     call.hangup_digit.escape_default()
                 ),
+            ));
+        }
+    }
+}
+
+impl Config {
+    fn validate_speech(&self, v: &mut Vec<ConfigIssue>) {
+        let sp = &self.speech;
+        if sp.vad_aggressiveness > 3 {
+            v.push(ConfigIssue::error(
+                "speech.vad_aggressiveness",
+                format!("must be 0-3 ({} given)", sp.vad_aggressiveness),
+            ));
+        }
+        if !(1..=50).contains(&sp.start_frames) {
+            v.push(ConfigIssue::error(
+                "speech.start_frames",
+                format!("must be 1-50 frames of 20 ms ({} given)", sp.start_frames),
+            ));
+        }
+        if !(100..=10_000).contains(&sp.trailing_silence_ms) {
+            v.push(ConfigIssue::error(
+                "speech.trailing_silence_ms",
+                format!("must be 100-10000 ms ({} given)", sp.trailing_silence_ms),
+            ));
+        }
+        if sp.short_trailing_silence_ms < 20
+            || sp.short_trailing_silence_ms > sp.trailing_silence_ms
+        {
+            v.push(ConfigIssue::error(
+                "speech.short_trailing_silence_ms",
+                format!(
+                    "must be at least 20 ms and at most speech.trailing_silence_ms ({} given)",
+                    sp.short_trailing_silence_ms
+                ),
+            ));
+        }
+        if sp.max_utterance_ms <= sp.trailing_silence_ms || sp.max_utterance_ms > 120_000 {
+            v.push(ConfigIssue::error(
+                "speech.max_utterance_ms",
+                format!(
+                    "must be above speech.trailing_silence_ms and at most 120000 ms ({} given)",
+                    sp.max_utterance_ms
+                ),
+            ));
+        }
+        if !(500..=120_000).contains(&sp.no_speech_timeout_ms) {
+            v.push(ConfigIssue::error(
+                "speech.no_speech_timeout_ms",
+                format!("must be 500-120000 ms ({} given)", sp.no_speech_timeout_ms),
+            ));
+        }
+        if sp.model_dir.as_os_str().is_empty() {
+            v.push(ConfigIssue::error(
+                "speech.model_dir",
+                "must not be empty (a relative path is under storage.data_dir)",
             ));
         }
     }
@@ -1241,6 +1357,49 @@ mod tests {
         for (text, key, reason) in cases {
             assert_error(text, key, reason);
         }
+    }
+
+    #[test]
+    fn speech_rules() {
+        assert_error(
+            "[speech]\nvad_aggressiveness = 4",
+            "speech.vad_aggressiveness",
+            "0-3",
+        );
+        assert_error("[speech]\nstart_frames = 0", "speech.start_frames", "1-50");
+        assert_error(
+            "[speech]\ntrailing_silence_ms = 500\nshort_trailing_silence_ms = 600",
+            "speech.short_trailing_silence_ms",
+            "at most",
+        );
+        assert_error(
+            "[speech]\nmax_utterance_ms = 600",
+            "speech.max_utterance_ms",
+            "above speech.trailing_silence_ms",
+        );
+        assert_error(
+            "[speech]\nno_speech_timeout_ms = 0",
+            "speech.no_speech_timeout_ms",
+            "500",
+        );
+        assert_error(
+            "[speech]\nmodel_dir = \"\"",
+            "speech.model_dir",
+            "must not be empty",
+        );
+        assert_error(
+            "[speech]\nupsample = \"linear\"",
+            "speech.upsample",
+            "filter",
+        );
+        let c: Config = toml::from_str("[speech]\nupsample = \"vosk\"").unwrap();
+        assert_eq!(c.speech.upsample, crate::speech::asr::Upsample::Vosk);
+        let mut c = Config::default();
+        c.storage.data_dir = PathBuf::from("/var/lib/callbox");
+        assert_eq!(c.model_dir(), PathBuf::from("/var/lib/callbox/models/vosk"));
+        c.speech.model_dir = PathBuf::from("/opt/model");
+        assert_eq!(c.model_dir(), PathBuf::from("/opt/model"));
+        assert_eq!(c.speech.endpointer().trailing_silence_ms, 700);
     }
 
     #[test]
