@@ -1824,4 +1824,47 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("abc", "abc"), 0);
     }
+
+    #[test]
+    fn speech_rules() {
+        assert_error(
+            "[speech]\nvad_aggressiveness = 4",
+            "speech.vad_aggressiveness",
+            "0-3",
+        );
+        assert_error("[speech]\nstart_frames = 0", "speech.start_frames", "1-50");
+        assert_error(
+            "[speech]\ntrailing_silence_ms = 500\nshort_trailing_silence_ms = 600",
+            "speech.short_trailing_silence_ms",
+            "at most",
+        );
+        assert_error(
+            "[speech]\nmax_utterance_ms = 600",
+            "speech.max_utterance_ms",
+            "above speech.trailing_silence_ms",
+        );
+        assert_error(
+            "[speech]\nno_speech_timeout_ms = 0",
+            "speech.no_speech_timeout_ms",
+            "500",
+        );
+        assert_error(
+            "[speech]\nmodel_dir = \"\"",
+            "speech.model_dir",
+            "must not be empty",
+        );
+        assert_error(
+            "[speech]\nupsample = \"linear\"",
+            "speech.upsample",
+            "filter",
+        );
+        let c: Config = toml::from_str("[speech]\nupsample = \"vosk\"").unwrap();
+        assert_eq!(c.speech.upsample, crate::speech::asr::Upsample::Vosk);
+        let mut c = Config::default();
+        c.storage.data_dir = PathBuf::from("/var/lib/callbox");
+        assert_eq!(c.model_dir(), PathBuf::from("/var/lib/callbox/models/vosk"));
+        c.speech.model_dir = PathBuf::from("/opt/model");
+        assert_eq!(c.model_dir(), PathBuf::from("/opt/model"));
+        assert_eq!(c.speech.endpointer().trailing_silence_ms, 700);
+    }
 }

@@ -26,7 +26,9 @@ use std::sync::{Arc, Mutex, Once};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::telephony::audio_port::SAMPLE_RATE;
+use super::endpointer::{EndReason, EndpointEvent, Endpointer, EndpointerConfig};
+use super::vad::{VadError, VoiceDetector};
+use crate::telephony::audio_port::{FRAME_SAMPLES, SAMPLE_RATE};
 use crate::telephony::wav::resample;
 
 /// Grammar entry for "anything else"; always part of a grammar so out-of-set speech is not
@@ -60,6 +62,8 @@ pub enum AsrError {
     Decode { rate: u32 },
     #[error("audio chunk of {0} samples is too long")]
     ChunkTooLong(usize),
+    #[error("recogniser already released")]
+    Closed,
     #[error("libvosk returned a result the vosk crate could not read: {0}")]
     BadResult(String),
 }
@@ -195,7 +199,17 @@ struct ModelInner {
     /// The rate the model's features are computed at (`--sample-frequency`, default 16 kHz).
     rate: u32,
     upsample: Upsample,
+    /// Idle open-vocabulary recognisers, already warmed up (see [`SpeechModel::warm_pool`]).
+    idle: Mutex<Vec<vosk::Recognizer>>,
+    /// Whether `[unk]` is in the vocabulary (English models: yes; the Korean test model: no).
+    has_unk: bool,
 }
+
+/// Milliseconds in one audio-port frame.
+const FRAME_MS: u64 = (FRAME_SAMPLES as u64 * 1000) / SAMPLE_RATE as u64;
+
+/// Idle open recognisers kept for reuse: the box takes at most a few calls at once.
+const MAX_IDLE_RECOGNIZERS: usize = 4;
 
 /// A loaded Vosk model, shared by all calls.
 #[derive(Clone)]
@@ -254,6 +268,8 @@ impl SpeechModel {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let mut model = model;
+        let has_unk = model.find_word(UNKNOWN_WORD).is_some();
         Ok(SpeechModel {
             inner: Arc::new(ModelInner {
                 model: Mutex::new(model),
@@ -261,6 +277,8 @@ impl SpeechModel {
                 name,
                 rate,
                 upsample,
+                idle: Mutex::new(Vec::new()),
+                has_unk,
             }),
         })
     }
@@ -295,6 +313,43 @@ impl SpeechModel {
     pub fn knows_word(&self, word: &str) -> bool {
         self.lock().find_word(word).is_some()
     }
+
+    /// Open recognisers waiting for reuse.
+    pub fn idle_recognizers(&self) -> usize {
+        self.inner.idle.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    fn take_idle(&self) -> Option<vosk::Recognizer> {
+        self.inner.idle.lock().ok()?.pop()
+    }
+
+    fn put_idle(&self, mut rec: vosk::Recognizer) {
+        rec.reset();
+        if let Ok(mut idle) = self.inner.idle.lock() {
+            if idle.len() < MAX_IDLE_RECOGNIZERS {
+                idle.push(rec);
+            }
+        }
+    }
+
+    /// Creates `count` open recognisers and runs `audio` (8 kHz) through each, so the first
+    /// calls do not pay the warm-up: with a lookahead graph (`HCLr.fst` + `Gr.fst`) a new
+    /// recogniser composes the graph lazily and decodes several times slower until its cache
+    /// has filled (benches/README.md). They are kept idle for [`Recognizer::new_open`].
+    pub fn warm_pool(&self, count: usize, audio: &[i16]) -> Result<(), AsrError> {
+        let mut warmed = Vec::new();
+        for _ in 0..count.min(MAX_IDLE_RECOGNIZERS) {
+            let mut rec = Recognizer::new_open(self)?;
+            for chunk in audio.chunks(FRAME_SAMPLES) {
+                rec.accept(chunk)?;
+            }
+            rec.finish()?;
+            warmed.push(rec);
+        }
+        // Dropping returns each to the pool.
+        drop(warmed);
+        Ok(())
+    }
 }
 
 /// Grammar phrases are plain lowercase words separated by single spaces: the vosk crate
@@ -328,7 +383,8 @@ fn check_phrase(model: &SpeechModel, phrase: &str) -> Result<(), AsrError> {
 
 /// A streaming recogniser for one call or one turn.
 pub struct Recognizer {
-    rec: vosk::Recognizer,
+    /// Always `Some` until dropped (then an open one goes back to the model's pool).
+    rec: Option<vosk::Recognizer>,
     model: SpeechModel,
     /// Present when upsampling in Rust.
     upsampler: Option<Upsampler>,
@@ -352,11 +408,17 @@ impl std::fmt::Debug for Recognizer {
 
 impl Recognizer {
     /// Open vocabulary: free answers (the problem in the caller's words, a name, a street).
+    /// Takes a warmed recogniser from the model's pool when one is idle; dropping it returns
+    /// it there. Keep one per call rather than one per turn.
     pub fn new_open(model: &SpeechModel) -> Result<Self, AsrError> {
-        Self::create(model, None)
+        match model.take_idle() {
+            Some(rec) => Ok(Self::wrap(model, rec, false)),
+            None => Self::create(model, None),
+        }
     }
 
-    /// Closed set: only these phrases (plus [`UNKNOWN_WORD`]) can be recognised.
+    /// Closed set: only these phrases (plus [`UNKNOWN_WORD`], when the model has it) can be
+    /// recognised. Grammar recognisers are cheap to create (no warm-up): make one per turn.
     pub fn new_grammar(model: &SpeechModel, phrases: &[impl AsRef<str>]) -> Result<Self, AsrError> {
         if phrases.is_empty() {
             return Err(AsrError::EmptyGrammar);
@@ -369,15 +431,36 @@ impl Recognizer {
                 grammar.push(phrase);
             }
         }
-        grammar.push(UNKNOWN_WORD);
+        // A model without `[unk]` would only log a warning for it.
+        if model.inner.has_unk {
+            grammar.push(UNKNOWN_WORD);
+        }
         Self::create(model, Some(&grammar))
     }
 
-    fn create(model: &SpeechModel, grammar: Option<&[&str]>) -> Result<Self, AsrError> {
-        let (rate, upsampler) = match model.upsample() {
+    /// The rate libvosk is given, and the upsampler that produces it.
+    fn input(model: &SpeechModel) -> (u32, Option<Upsampler>) {
+        match model.upsample() {
             Upsample::Filter => (model.sample_rate(), Upsampler::new(model.sample_rate())),
             Upsample::Vosk => (SAMPLE_RATE, None),
-        };
+        }
+    }
+
+    fn wrap(model: &SpeechModel, rec: vosk::Recognizer, grammar: bool) -> Self {
+        let (rate, upsampler) = Self::input(model);
+        Recognizer {
+            rec: Some(rec),
+            model: model.clone(),
+            upsampler,
+            rate,
+            grammar,
+            words: Vec::new(),
+            samples_in: 0,
+        }
+    }
+
+    fn create(model: &SpeechModel, grammar: Option<&[&str]>) -> Result<Self, AsrError> {
+        let (rate, _) = Self::input(model);
         let rec = {
             let guard = model.lock();
             match grammar {
@@ -387,15 +470,12 @@ impl Recognizer {
         };
         let mut rec = rec.ok_or(AsrError::Recognizer { rate })?;
         rec.set_words(true);
-        Ok(Recognizer {
-            rec,
-            model: model.clone(),
-            upsampler,
-            rate,
-            grammar: grammar.is_some(),
-            words: Vec::new(),
-            samples_in: 0,
-        })
+        Ok(Self::wrap(model, rec, grammar.is_some()))
+    }
+
+    fn vosk(&mut self) -> Result<&mut vosk::Recognizer, AsrError> {
+        // Only `Drop` takes it out, so this cannot fail while `self` is usable.
+        self.rec.as_mut().ok_or(AsrError::Closed)
     }
 
     pub fn is_grammar(&self) -> bool {
@@ -428,14 +508,15 @@ impl Recognizer {
             return Ok(Progress::Running);
         }
         let state = self
-            .rec
+            .vosk()?
             .accept_waveform(samples)
             .map_err(|_| AsrError::ChunkTooLong(samples.len()))?;
         match state {
             vosk::DecodingState::Running => Ok(Progress::Running),
             vosk::DecodingState::Failed => Err(AsrError::Decode { rate: self.rate }),
             vosk::DecodingState::Finalized => {
-                let words = guarded(|| copy_words(self.rec.result()))?;
+                let rec = self.vosk()?;
+                let words = guarded(|| copy_words(rec.result()))?;
                 self.words.extend(words);
                 Ok(Progress::Segment)
             }
@@ -444,7 +525,10 @@ impl Recognizer {
 
     /// The best guess so far for the utterance (closed segments plus the running one).
     pub fn partial(&mut self) -> String {
-        let running = guarded(|| self.rec.partial_result().partial.to_string()).unwrap_or_default();
+        let running = match self.vosk() {
+            Ok(rec) => guarded(|| rec.partial_result().partial.to_string()).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         let mut text = self
             .words
             .iter()
@@ -470,10 +554,21 @@ impl Recognizer {
                 self.feed(&rest)?;
             }
         }
-        let last = guarded(|| copy_words(self.rec.final_result()))?;
+        let rec = self.vosk()?;
+        let last = guarded(|| copy_words(rec.final_result()))?;
         let mut words = std::mem::take(&mut self.words);
         words.extend(last);
         Ok(Utterance::from_words(words))
+    }
+}
+
+impl Drop for Recognizer {
+    fn drop(&mut self) {
+        if let Some(rec) = self.rec.take() {
+            if !self.grammar {
+                self.model.put_idle(rec);
+            }
+        }
     }
 }
 
@@ -520,6 +615,122 @@ fn copy_words(result: vosk::CompleteResult<'_>) -> Vec<Word> {
             })
             .unwrap_or_default(),
     }
+}
+
+/// One utterance found in a recording by [`transcribe`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedUtterance {
+    /// Endpointer boundaries, in milliseconds from the start of the recording.
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub reason: EndReason,
+    pub utterance: Utterance,
+}
+
+/// What [`transcribe`] found, and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    pub utterances: Vec<TimedUtterance>,
+    pub audio_ms: u64,
+    /// Wall-clock processing time.
+    pub elapsed: std::time::Duration,
+}
+
+impl Transcript {
+    /// Processing time over audio time (below 1: faster than real time).
+    pub fn real_time_factor(&self) -> f64 {
+        if self.audio_ms == 0 {
+            return 0.0;
+        }
+        self.elapsed.as_secs_f64() * 1000.0 / self.audio_ms as f64
+    }
+}
+
+/// Why [`transcribe`] stopped.
+#[derive(Debug, Error)]
+pub enum TranscribeError {
+    #[error(transparent)]
+    Vad(#[from] VadError),
+    #[error(transparent)]
+    Asr(#[from] AsrError),
+}
+
+/// Frames fed to the recogniser from before the endpointer's start decision, so the first
+/// phoneme is not cut: the start run itself plus 200 ms.
+const PRE_ROLL_FRAMES: usize = 10;
+
+/// Runs a recording (8 kHz) through the call pipeline: VAD per 20 ms frame, the endpointer,
+/// and a recogniser fed from just before each speech start to its end. With `grammar`, every
+/// utterance is recognised against it. The same path a call takes, offline
+/// (`callbox transcribe`).
+pub fn transcribe(
+    model: &SpeechModel,
+    samples: &[i16],
+    vad_aggressiveness: u8,
+    endpointer: EndpointerConfig,
+    grammar: Option<&[String]>,
+) -> Result<Transcript, TranscribeError> {
+    let started = std::time::Instant::now();
+    let mut vad = VoiceDetector::for_phone(vad_aggressiveness)?;
+    let mut ep = Endpointer::new(EndpointerConfig {
+        frame_ms: FRAME_MS,
+        ..endpointer
+    });
+    let mut rec = match grammar {
+        Some(phrases) => Recognizer::new_grammar(model, phrases)?,
+        None => Recognizer::new_open(model)?,
+    };
+    let mut pre_roll: VecDeque<&[i16]> = VecDeque::new();
+    let mut utterances = Vec::new();
+    let mut at_ms = 0;
+    for frame in samples.chunks_exact(FRAME_SAMPLES) {
+        let voiced = vad.is_voiced(frame)?;
+        let event = ep.push(voiced, at_ms);
+        if ep.in_speech() || matches!(event, Some(EndpointEvent::SpeechEnded { .. })) {
+            for earlier in pre_roll.drain(..) {
+                rec.accept(earlier)?;
+            }
+            rec.accept(frame)?;
+        } else {
+            pre_roll.push_back(frame);
+            if pre_roll.len() > PRE_ROLL_FRAMES + ep.config().start_frames as usize {
+                pre_roll.pop_front();
+            }
+        }
+        match event {
+            Some(EndpointEvent::SpeechEnded {
+                start_ms,
+                end_ms,
+                reason,
+            }) => {
+                utterances.push(TimedUtterance {
+                    start_ms,
+                    end_ms,
+                    reason,
+                    utterance: rec.finish()?,
+                });
+                ep.start_turn(at_ms + FRAME_MS);
+            }
+            // A recording has no turns to time out: keep listening.
+            Some(EndpointEvent::NoSpeechTimeout { .. }) => ep.start_turn(at_ms + FRAME_MS),
+            _ => {}
+        }
+        at_ms += FRAME_MS;
+    }
+    if let Some(start_ms) = ep.speech_start() {
+        // The recording ended mid-utterance.
+        utterances.push(TimedUtterance {
+            start_ms,
+            end_ms: at_ms,
+            reason: EndReason::TrailingSilence,
+            utterance: rec.finish()?,
+        });
+    }
+    Ok(Transcript {
+        utterances,
+        audio_ms: samples.len() as u64 * 1000 / u64::from(SAMPLE_RATE),
+        elapsed: started.elapsed(),
+    })
 }
 
 /// A source of recognisers: the real model, or a script in tests of the layers above.

@@ -146,6 +146,14 @@ impl Endpointer {
         matches!(self.state, State::Speaking { .. })
     }
 
+    /// Start of the utterance under way, if any.
+    pub fn speech_start(&self) -> Option<u64> {
+        match self.state {
+            State::Speaking { start, .. } => Some(start),
+            _ => None,
+        }
+    }
+
     /// Whether the turn is over (an end or a timeout was reported).
     pub fn is_done(&self) -> bool {
         self.state == State::Done

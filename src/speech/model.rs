@@ -29,6 +29,11 @@ pub const MANIFEST: &str = "callbox-model.sha256";
 pub const SMALL_EN_US_URL: &str =
     "https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip";
 
+/// sha256 of that archive, as pinned by other projects' install scripts (e.g. numen's
+/// get-model.sh); this machine cannot reach alphacephei.com to re-check it.
+pub const SMALL_EN_US_SHA256: &str =
+    "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498";
+
 /// Largest archive `install` downloads or unpacks (the big English model is 1.8 GB).
 pub const MAX_ARCHIVE_BYTES: u64 = 4 << 30;
 

@@ -4,6 +4,12 @@
 //! webrtc-vad 0.4.0 has three traps this type closes: `Vad` holds a raw pointer and is not
 //! `Send` (so it cannot live in a tokio task); an empty slice panics (`buffer[0]`); and
 //! `reset()` silently puts the detector back to 8 kHz, mode 0.
+//!
+//! It also adds a warm-up: libfvad starts from built-in noise statistics and calls the first
+//! few frames of an ordinary quiet phone line "speech" until it has adapted (seen here on
+//! -55 dBFS line noise: frames 1-4 of the call). The first [`WARMUP_MS`] after creation or
+//! [`VoiceDetector::reset`] are therefore still analysed but reported as unvoiced. Keep one
+//! detector per call (the greeting covers the warm-up), not one per turn.
 
 use thiserror::Error;
 use webrtc_vad::{SampleRate, Vad, VadMode};
@@ -23,11 +29,16 @@ pub enum VadError {
     Rejected,
 }
 
+/// Audio at the start of a stream reported as unvoiced while libfvad adapts.
+pub const WARMUP_MS: u32 = 200;
+
 /// A voice activity detector for one audio stream (one call).
 pub struct VoiceDetector {
     vad: Vad,
     rate: u32,
     aggressiveness: u8,
+    /// Samples of warm-up still to go.
+    warmup_left: usize,
 }
 
 // SAFETY: libfvad's state is plain heap memory reached only through this owner, with no
@@ -76,12 +87,17 @@ impl VoiceDetector {
             vad: Vad::new_with_rate_and_mode(rate_enum, mode),
             rate,
             aggressiveness,
+            warmup_left: Self::warmup_samples(rate),
         })
     }
 
     /// A detector for the telephone audio of an [`crate::telephony::audio_port::AudioPort`].
     pub fn for_phone(aggressiveness: u8) -> Result<Self, VadError> {
         Self::new(crate::telephony::audio_port::SAMPLE_RATE, aggressiveness)
+    }
+
+    fn warmup_samples(rate: u32) -> usize {
+        (rate as usize) * (WARMUP_MS as usize) / 1000
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -109,14 +125,21 @@ impl VoiceDetector {
                 rate: self.rate,
             });
         }
-        self.vad
+        let voiced = self
+            .vad
             .is_voice_segment(frame)
-            .map_err(|()| VadError::Rejected)
+            .map_err(|()| VadError::Rejected)?;
+        if self.warmup_left > 0 {
+            self.warmup_left = self.warmup_left.saturating_sub(frame.len());
+            return Ok(false);
+        }
+        Ok(voiced)
     }
 
     /// Forgets the stream's history (for a new call), keeping this detector's rate and mode.
     pub fn reset(&mut self) {
         self.vad.reset();
+        self.warmup_left = Self::warmup_samples(self.rate);
         // fvad_reset restores 8 kHz / mode 0; both values were validated in `new`.
         if let (Ok(rate), Ok(mode)) = (sample_rate(self.rate), vad_mode(self.aggressiveness)) {
             self.vad.set_sample_rate(rate);
@@ -198,7 +221,9 @@ mod tests {
             .chunks(160)
             .map(|f| vad.is_voiced(f).unwrap())
             .collect();
-        assert!(voiced[5..].iter().all(|&v| v), "{voiced:?}");
+        // Warm-up: the first 200 ms are reported unvoiced whatever they hold.
+        assert!(voiced[..10].iter().all(|&v| !v), "{voiced:?}");
+        assert!(voiced[10..].iter().all(|&v| v), "{voiced:?}");
         assert_eq!(vad.is_voiced(&[0; 160]), Ok(true), "hangover after speech");
         let tail: Vec<bool> = (0..20).map(|_| vad.is_voiced(&[0; 160]).unwrap()).collect();
         assert!(!tail[19], "silence after the hangover");
@@ -208,6 +233,7 @@ mod tests {
     fn reset_keeps_rate() {
         let mut vad = VoiceDetector::new(16000, 2).unwrap();
         vad.reset();
+        assert_eq!(vad.warmup_left, 3200);
         // 320 samples is 20 ms at 16 kHz but 40 ms at the 8 kHz a bare fvad_reset restores.
         assert_eq!(vad.is_voiced(&[0; 320]), Ok(false));
         let mut raw = Vad::new_with_rate_and_mode(SampleRate::Rate16kHz, VadMode::Aggressive);
