@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the integration tests drive the daemon with, from Debian's repositories:
-#   sipp (package sip-tester), baresip-core, espeak-ng, sox, python3.
+#   sipp (package sip-tester), baresip-core, espeak-ng, sox, python3; and libasound2-dev,
+#   which the `alsa` cargo feature (the USB line interface) needs to build.
 # Idempotent: does nothing when every tool is already there. Needs root (or sudo).
 set -euo pipefail
 
@@ -16,8 +17,10 @@ missing=()
 for tool in "${!pkg_for[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_for[$tool]}")
 done
+# Not a tool: alsa-sys finds the library's headers through pkg-config.
+pkg-config --exists alsa 2>/dev/null || missing+=(libasound2-dev pkg-config)
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-test-deps: sipp, baresip, espeak-ng, sox, python3 already installed"
+    echo "install-test-deps: sipp, baresip, espeak-ng, sox, python3, libasound2-dev already installed"
     exit 0
 fi
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -39,4 +42,5 @@ done
 for tool in "${!pkg_for[@]}"; do
     command -v "$tool" >/dev/null || { echo "install-test-deps: $tool still missing after install" >&2; exit 1; }
 done
+pkg-config --exists alsa || { echo "install-test-deps: libasound2-dev still missing after install" >&2; exit 1; }
 echo "install-test-deps: done"

@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-test-deps.sh
+export CALLBOX_TEST_VOSK_MODEL=${CALLBOX_TEST_VOSK_MODEL:-$(bash scripts/install-test-model.sh)}
 
 # Unit tests, integration tests and doc tests. The integration tests start daemons and sipp
 # one at a time (2 shared cores; RTP timing is part of what they check): one test thread.

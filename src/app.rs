@@ -1,11 +1,18 @@
 //! Starting the appliance: binds the SIP socket, starts the line, and runs a call flow for
 //! every answered call. Wiring only; every decision lives in the modules it connects.
 
+use crate::config::CallMode;
 use crate::config::{Config, DataPaths};
+use crate::dialog::answering::HangUpCause;
 use crate::dialog::answering::{self, AnsweringSettings};
-use crate::dialog::call_log::{self, CallRecord, CallerRecord, DigitRecord, RtpRecord};
+use crate::dialog::call_log::{self, CallRecord, CallerRecord, DigitRecord, RtpRecord, TurnRecord};
+use crate::dialog::echo_turn::{self, EchoTurnSettings};
 use crate::queue::{Outbox, QueueOptions};
+use crate::speech::asr::SpeechEngine;
+use crate::speech::tts::{self, PromptCache, Speaker};
+use crate::speech::turn::{Listen, TurnSettings};
 use crate::telephony::audio_port::DigitSource;
+use crate::telephony::audio_port::{DigitEvent, EndReason};
 use crate::telephony::caller_id::Presentation;
 use crate::telephony::line::{self, AnsweredCall};
 use crate::telephony::sip::{udp, EndpointConfig};
@@ -50,6 +57,10 @@ pub async fn run(mut config: Config) -> Result<()> {
         .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
     let greeting = load_greeting(&config)?;
     let _queue = open_queue(&config, &paths)?;
+    let speech = match config.call.mode {
+        CallMode::Answering => None,
+        CallMode::EchoTurn => prepare_speech(&config, &paths, greeting.clone()).await,
+    };
 
     let socket = UdpSocket::bind(config.sip.listen)
         .await
@@ -81,8 +92,9 @@ pub async fn run(mut config: Config) -> Result<()> {
                     let config = config.clone();
                     let paths = paths.clone();
                     let greeting = greeting.clone();
+                    let speech = speech.clone();
                     tokio::spawn(async move {
-                        if let Err(err) = handle_call(call, &config, &paths, greeting).await {
+                        if let Err(err) = handle_call(call, &config, &paths, greeting, speech).await {
                             error!(error = %err, "call record could not be written");
                         }
                     });
@@ -170,11 +182,89 @@ fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {
     Ok(Arc::from(samples))
 }
 
+/// The speaking side of the `echo_turn` flow: the voice and its prompts, and the speech
+/// model. `None` (after an error in the log) when recognition is unavailable: calls then get
+/// the answering flow, so the box still answers.
+async fn prepare_speech(
+    config: &Config,
+    paths: &DataPaths,
+    greeting: Arc<[i16]>,
+) -> Option<EchoTurnSettings> {
+    let model_dir = config.model_dir();
+    let upsample = config.speech.upsample;
+    let (status, model) =
+        tokio::task::spawn_blocking(move || crate::speech::model::open(&model_dir, upsample))
+            .await
+            .ok()?;
+    let model = model?;
+    info!(%status, "speech model loaded");
+    let engine: Arc<dyn SpeechEngine> = Arc::new(model);
+
+    let voice = tts::voice_from_config(&config.voice).await;
+    let cache_dir = config
+        .voice
+        .prompt_cache_dir
+        .clone()
+        .unwrap_or_else(|| paths.root.join("prompts"));
+    let grammar = config.call.turn_grammar.clone();
+    let prompts = echo_turn::fixed_prompts(&config.shop.name, &grammar);
+    let fallback = std::collections::HashMap::from([(echo_turn::GREETING.to_string(), greeting)]);
+    let started = std::time::Instant::now();
+    let cache = PromptCache::render(voice.as_deref(), &cache_dir, &prompts, &fallback).await;
+    info!(prompts = cache.len(), ms = started.elapsed().as_millis() as u64, dir = %cache_dir.display(), "prompts ready");
+
+    let lead_frames = 3;
+    let turn = TurnSettings {
+        barge_in: config.audio.barge_in,
+        echo_margin_db: config.audio.echo_margin_db,
+        barge_in_frames: config.audio.barge_in_frames,
+        lead_frames,
+        echo_window_frames: TurnSettings::echo_window_for(
+            lead_frames,
+            config.media.jitter_buffer_frames,
+        ),
+        endpointer: config.speech.endpointer(),
+        vad_aggressiveness: config.speech.vad_aggressiveness,
+    };
+    Some(EchoTurnSettings {
+        speaker: Speaker::new(voice, cache),
+        engine,
+        turn,
+        listen: if grammar.is_empty() {
+            Listen::Open
+        } else {
+            Listen::Grammar(grammar)
+        },
+        shop_name: config.shop.name.clone(),
+        max_call: Duration::from_secs(config.call.max_call_secs),
+        hangup_digit: config.call.hangup_digit,
+    })
+}
+
+/// What either call flow reports for the record.
+struct FlowResult {
+    end_reason: &'static str,
+    digits: Vec<DigitEvent>,
+    recorded: bool,
+    turns: Vec<TurnRecord>,
+}
+
+fn end_reason_name(cause: Option<HangUpCause>, end: &EndReason) -> &'static str {
+    crate::dialog::answering::AnsweringOutcome {
+        digits: Vec::new(),
+        end: end.clone(),
+        hang_up_cause: cause,
+        recorded: false,
+    }
+    .end_reason()
+}
+
 async fn handle_call(
     call: AnsweredCall,
     config: &Config,
     paths: &DataPaths,
     greeting: Arc<[i16]>,
+    speech: Option<EchoTurnSettings>,
 ) -> Result<()> {
     let answered_at = chrono::Utc::now();
     let key = call_log::record_key(answered_at, &call.call_id);
@@ -190,7 +280,26 @@ async fn handle_call(
             .then(|| paths.recordings.join(&recording_name)),
     };
     info!(%key, caller = ?call.caller.number, dialled = ?call.dialled, "call answered");
-    let outcome = answering::run(call.port, settings).await;
+    let outcome = match speech {
+        Some(speech) => {
+            let outcome = echo_turn::run(call.port, speech).await;
+            FlowResult {
+                end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
+                digits: outcome.digits,
+                recorded: false,
+                turns: outcome.turns,
+            }
+        }
+        None => {
+            let outcome = answering::run(call.port, settings).await;
+            FlowResult {
+                end_reason: outcome.end_reason(),
+                digits: outcome.digits,
+                recorded: outcome.recorded,
+                turns: Vec::new(),
+            }
+        }
+    };
     let stats = call.media.stats();
     let record = CallRecord {
         key: key.clone(),
@@ -210,7 +319,7 @@ async fn handle_call(
         codec: call.codec.name().to_string(),
         answered_at,
         ended_at: chrono::Utc::now(),
-        end_reason: outcome.end_reason().to_string(),
+        end_reason: outcome.end_reason.to_string(),
         digits: outcome
             .digits
             .iter()
@@ -234,6 +343,7 @@ async fn handle_call(
             lost: stats.lost,
             garbage: stats.garbage,
         },
+        turns: outcome.turns,
     };
     let path = call_log::write_record(&paths.calls, &record)?;
     info!(%key, end = %record.end_reason, digits = record.digits.len(), record = %path.display(), "call ended");
@@ -241,6 +351,45 @@ async fn handle_call(
         warn!(%key, "call ended by a transport failure");
     }
     Ok(())
+}
+
+/// What `callbox say` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct SayReport {
+    pub audio_ms: u64,
+    /// From starting the engine to the first 20 ms frame.
+    pub first_audio_ms: u64,
+    pub total_ms: u64,
+}
+
+/// `callbox say`: renders `text` with the configured voice into an 8 kHz mono WAV file.
+pub async fn say(
+    voice: &crate::config::VoiceConfig,
+    text: &str,
+    output: &std::path::Path,
+) -> Result<SayReport> {
+    use crate::speech::tts::{EspeakVoice, Voice};
+    if voice.engine == crate::config::VoiceEngine::None {
+        anyhow::bail!("voice.engine is \"none\": there is no voice to render with");
+    }
+    let engine = EspeakVoice::from_config(voice);
+    let started = std::time::Instant::now();
+    let mut stream = engine.speak(text).context("starting the TTS engine")?;
+    let mut samples = Vec::new();
+    let mut first_audio_ms = None;
+    while let Some(frame) = stream.next_frame().await {
+        let frame = frame.context("synthesising")?;
+        first_audio_ms.get_or_insert(started.elapsed().as_millis() as u64);
+        samples.extend_from_slice(&frame[..]);
+    }
+    let total_ms = started.elapsed().as_millis() as u64;
+    wav::write_wav_8k(output, &samples).with_context(|| format!("writing {}", output.display()))?;
+    Ok(SayReport {
+        audio_ms: samples.len() as u64 * 1000
+            / u64::from(crate::telephony::audio_port::SAMPLE_RATE),
+        first_audio_ms: first_audio_ms.unwrap_or(total_ms),
+        total_ms,
+    })
 }
 
 async fn shutdown_signal() {

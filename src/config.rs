@@ -28,6 +28,9 @@ pub struct Config {
     pub call: CallConfig,
     pub queue: QueueConfig,
     pub triage: TriageConfig,
+    pub speech: SpeechConfig,
+    pub voice: VoiceConfig,
+    pub audio: AudioConfig,
     pub log: LogConfig,
     pub servicetitan: ServiceTitanConfig,
 }
@@ -170,6 +173,86 @@ pub struct CallConfig {
     pub hangup_digit: char,
     /// Record the caller's audio under `<data_dir>/recordings`.
     pub record: bool,
+    /// Which call flow runs: the pre-speech answering flow, or one spoken turn.
+    pub mode: CallMode,
+    /// Phrases the `echo_turn` flow listens for; empty = open vocabulary.
+    pub turn_grammar: Vec<String>,
+}
+
+/// The call flow an answered call runs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMode {
+    /// Greeting, recording, digits (no speech).
+    #[default]
+    Answering,
+    /// Greet, listen to one turn, say back what was heard (until the dialog issue's flow).
+    EchoTurn,
+}
+
+/// Speech recognition: voice activity detection, end of turn, the Vosk model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// webrtc-vad aggressiveness, 0 (keeps most speech) to 3 (fewest false starts on noise).
+    pub vad_aggressiveness: u8,
+    /// Consecutive voiced 20 ms frames that start an utterance.
+    pub start_frames: u32,
+    /// Silence that ends an utterance, in milliseconds.
+    pub trailing_silence_ms: u64,
+    /// Silence that ends an utterance once a closed-set answer is complete.
+    pub short_trailing_silence_ms: u64,
+    /// Longest utterance, in milliseconds.
+    pub max_utterance_ms: u64,
+    /// A question with no answer started by then times out, in milliseconds.
+    pub no_speech_timeout_ms: u64,
+    /// The Vosk model directory; a relative path is under `storage.data_dir`.
+    pub model_dir: PathBuf,
+    /// How 8 kHz audio reaches a 16 kHz model: "filter" (in callbox) or "vosk" (the model's
+    /// `--allow-upsample=true`).
+    pub upsample: crate::speech::asr::Upsample,
+}
+
+/// The box's voice: the TTS engine and the prompts it renders.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceConfig {
+    /// "espeak-ng" (a separate process: GPL-3 stays out of the binary) or "none" (built-in
+    /// WAV prompts only).
+    pub engine: VoiceEngine,
+    /// The engine's executable, found on PATH when not absolute.
+    pub program: PathBuf,
+    /// The engine's voice name (espeak-ng `-v`), e.g. "en-us".
+    pub voice: String,
+    /// Speaking rate in words per minute (espeak-ng `-s`).
+    pub rate_wpm: u32,
+    /// Gain applied to everything the box says, in dB (negative = quieter).
+    pub gain_db: f32,
+    /// Where fixed prompts are cached as WAV; unset = `<data_dir>/prompts`.
+    pub prompt_cache_dir: Option<PathBuf>,
+}
+
+/// Text-to-speech engines.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoiceEngine {
+    EspeakNg,
+    None,
+}
+
+/// Audio behaviour on the line: barge-in and echo guard, and the ALSA line interface.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    /// Stop speaking when the caller talks over the box.
+    pub barge_in: bool,
+    /// The caller must be this many dB above the box's own voice (as sent) to barge in: the
+    /// line's hybrid returns our voice 6-15 dB down, and that echo must not interrupt us.
+    pub echo_margin_db: f32,
+    /// Consecutive 20 ms frames of caller speech above the echo before barging in.
+    pub barge_in_frames: u32,
+    /// ALSA PCM device of a USB line interface (e.g. "plughw:1,0"); unset = none.
+    pub alsa_device: Option<String>,
 }
 
 /// The offline job queue (`<data_dir>/queue`) that holds work until ServiceTitan has it.
@@ -409,6 +492,62 @@ impl Default for CallConfig {
             idle_timeout_secs: 60,
             hangup_digit: '#',
             record: true,
+            mode: CallMode::Answering,
+            turn_grammar: Vec::new(),
+        }
+    }
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        let ep = crate::speech::endpointer::EndpointerConfig::default();
+        SpeechConfig {
+            vad_aggressiveness: 2,
+            start_frames: ep.start_frames,
+            trailing_silence_ms: ep.trailing_silence_ms,
+            short_trailing_silence_ms: ep.short_trailing_silence_ms,
+            max_utterance_ms: ep.max_utterance_ms,
+            no_speech_timeout_ms: ep.no_speech_timeout_ms,
+            model_dir: PathBuf::from("models/vosk"),
+            upsample: crate::speech::asr::Upsample::Filter,
+        }
+    }
+}
+
+impl SpeechConfig {
+    /// The endpointer settings for 20 ms audio-port frames.
+    pub fn endpointer(&self) -> crate::speech::endpointer::EndpointerConfig {
+        crate::speech::endpointer::EndpointerConfig {
+            start_frames: self.start_frames,
+            trailing_silence_ms: self.trailing_silence_ms,
+            short_trailing_silence_ms: self.short_trailing_silence_ms,
+            max_utterance_ms: self.max_utterance_ms,
+            no_speech_timeout_ms: self.no_speech_timeout_ms,
+            ..Default::default()
+        }
+    }
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            engine: VoiceEngine::EspeakNg,
+            program: PathBuf::from("espeak-ng"),
+            voice: "en-us".into(),
+            rate_wpm: 160,
+            gain_db: 0.0,
+            prompt_cache_dir: None,
+        }
+    }
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            barge_in: true,
+            echo_margin_db: 6.0,
+            barge_in_frames: 2,
+            alsa_device: None,
         }
     }
 }
@@ -644,6 +783,11 @@ impl Config {
         }
     }
 
+    /// The speech model directory: `speech.model_dir`, under `storage.data_dir` when relative.
+    pub fn model_dir(&self) -> PathBuf {
+        self.storage.data_dir.join(&self.speech.model_dir)
+    }
+
     /// Semantic checks on a parsed configuration. Returns every problem, errors and warnings.
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut v = Vec::new();
@@ -657,6 +801,9 @@ impl Config {
         self.validate_servicetitan(&mut v);
         self.validate_queue(&mut v);
         self.validate_triage(&mut v);
+        self.validate_speech(&mut v);
+        self.validate_voice(&mut v);
+        self.validate_audio(&mut v);
         if self.log.filter.trim().is_empty() {
             v.push(ConfigIssue::error(
                 "log.filter",
@@ -1138,6 +1285,135 @@ fn looks_like_guid(s: &str) -> bool {
             .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+impl Config {
+    fn validate_voice(&self, v: &mut Vec<ConfigIssue>) {
+        let voice = &self.voice;
+        if voice.engine != VoiceEngine::None {
+            if voice.program.as_os_str().is_empty() {
+                v.push(ConfigIssue::error("voice.program", "must not be empty"));
+            }
+            // The voice name becomes one argument of the engine's command line.
+            if voice.voice.is_empty()
+                || voice.voice.starts_with('-')
+                || voice.voice.chars().any(|c| c.is_control() || c == ' ')
+            {
+                v.push(ConfigIssue::error(
+                    "voice.voice",
+                    format!(
+                        "`{}` is not a voice name (e.g. \"en-us\")",
+                        voice.voice.escape_default()
+                    ),
+                ));
+            }
+        }
+        // espeak-ng accepts 80-450 words per minute.
+        if !(80..=450).contains(&voice.rate_wpm) {
+            v.push(ConfigIssue::error(
+                "voice.rate_wpm",
+                format!("must be between 80 and 450 ({} given)", voice.rate_wpm),
+            ));
+        }
+        if !(-30.0..=20.0).contains(&voice.gain_db) {
+            v.push(ConfigIssue::error(
+                "voice.gain_db",
+                format!("must be between -30 and 20 dB ({} given)", voice.gain_db),
+            ));
+        }
+        if voice
+            .prompt_cache_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            v.push(ConfigIssue::error(
+                "voice.prompt_cache_dir",
+                "is empty; remove the key to use <data_dir>/prompts",
+            ));
+        }
+    }
+
+    fn validate_speech(&self, v: &mut Vec<ConfigIssue>) {
+        let sp = &self.speech;
+        if sp.vad_aggressiveness > 3 {
+            v.push(ConfigIssue::error(
+                "speech.vad_aggressiveness",
+                format!("must be 0-3 ({} given)", sp.vad_aggressiveness),
+            ));
+        }
+        if !(1..=50).contains(&sp.start_frames) {
+            v.push(ConfigIssue::error(
+                "speech.start_frames",
+                format!("must be 1-50 frames of 20 ms ({} given)", sp.start_frames),
+            ));
+        }
+        if !(100..=10_000).contains(&sp.trailing_silence_ms) {
+            v.push(ConfigIssue::error(
+                "speech.trailing_silence_ms",
+                format!("must be 100-10000 ms ({} given)", sp.trailing_silence_ms),
+            ));
+        }
+        if sp.short_trailing_silence_ms < 20
+            || sp.short_trailing_silence_ms > sp.trailing_silence_ms
+        {
+            v.push(ConfigIssue::error(
+                "speech.short_trailing_silence_ms",
+                format!(
+                    "must be at least 20 ms and at most speech.trailing_silence_ms ({} given)",
+                    sp.short_trailing_silence_ms
+                ),
+            ));
+        }
+        if sp.max_utterance_ms <= sp.trailing_silence_ms || sp.max_utterance_ms > 120_000 {
+            v.push(ConfigIssue::error(
+                "speech.max_utterance_ms",
+                format!(
+                    "must be above speech.trailing_silence_ms and at most 120000 ms ({} given)",
+                    sp.max_utterance_ms
+                ),
+            ));
+        }
+        if !(500..=120_000).contains(&sp.no_speech_timeout_ms) {
+            v.push(ConfigIssue::error(
+                "speech.no_speech_timeout_ms",
+                format!("must be 500-120000 ms ({} given)", sp.no_speech_timeout_ms),
+            ));
+        }
+        if sp.model_dir.as_os_str().is_empty() {
+            v.push(ConfigIssue::error(
+                "speech.model_dir",
+                "must not be empty (a relative path is under storage.data_dir)",
+            ));
+        }
+    }
+
+    fn validate_audio(&self, v: &mut Vec<ConfigIssue>) {
+        let audio = &self.audio;
+        if !(0.0..=30.0).contains(&audio.echo_margin_db) {
+            v.push(ConfigIssue::error(
+                "audio.echo_margin_db",
+                format!(
+                    "must be between 0 and 30 dB ({} given)",
+                    audio.echo_margin_db
+                ),
+            ));
+        }
+        // Past 5 frames barge-in cannot stop the box within 100 ms of the caller's first word.
+        if !(1..=5).contains(&audio.barge_in_frames) {
+            v.push(ConfigIssue::error(
+                "audio.barge_in_frames",
+                format!("must be between 1 and 5 ({} given)", audio.barge_in_frames),
+            ));
+        }
+        if let Some(device) = &audio.alsa_device {
+            if device.trim().is_empty() || device.chars().any(char::is_control) {
+                v.push(ConfigIssue::error(
+                    "audio.alsa_device",
+                    "is not a PCM device name (e.g. \"plughw:1,0\"); remove the key for none",
+                ));
+            }
+        }
+    }
+}
+
 /// Checks a configuration file's text: syntax, unknown keys, value types, then every semantic
 /// rule. Returns all issues found (empty = valid). Used by `callbox config check FILE`.
 pub fn check(text: &str) -> Vec<ConfigIssue> {
@@ -1258,6 +1534,8 @@ fn key_template() -> toml::Table {
     c.servicetitan.default_job_type_id = Some(1);
     c.servicetitan.booking_provider_id = Some(1);
     c.servicetitan.job_types.insert("no_heat".into(), 1);
+    c.voice.prompt_cache_dir = Some(PathBuf::from("prompts"));
+    c.audio.alsa_device = Some("default".into());
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
         // Serializing plain structs of strings and numbers cannot fail.
@@ -1714,6 +1992,15 @@ mod tests {
             ("[call]\nhangup_digit = \"a\"", "call.hangup_digit", "not a DTMF digit"),
             ("[call]\ngreeting_wav = \"/nonexistent/hello.wav\"", "call.greeting_wav", "does not exist"),
             ("[call]\ngreeting_wav = \"\"", "call.greeting_wav", "is empty"),
+            ("[call]\nmode = \"chat\"", "call.mode", "chat"),
+            ("[voice]\nengine = \"festival\"", "voice.engine", "festival"),
+            ("[voice]\nvoice = \"-x\"", "voice.voice", "not a voice name"),
+            ("[voice]\nrate_wpm = 20", "voice.rate_wpm", "between 80 and 450"),
+            ("[voice]\ngain_db = 40.0", "voice.gain_db", "between -30 and 20"),
+            ("[voice]\nprompt_cache_dir = \"\"", "voice.prompt_cache_dir", "is empty"),
+            ("[audio]\necho_margin_db = -1.0", "audio.echo_margin_db", "between 0 and 30"),
+            ("[audio]\nbarge_in_frames = 0", "audio.barge_in_frames", "between 1 and 5"),
+            ("[audio]\nalsa_device = \" \"", "audio.alsa_device", "not a PCM device"),
             ("[shop]\ndefault_country = \"XX\"", "shop.default_country", "unsupported country `XX`"),
             ("[shop]\ntimezone = \"CST\"", "shop.timezone", "not an IANA timezone"),
             ("[shop]\ntimezone = \"Chicago\"", "shop.timezone", "not an IANA timezone"),
@@ -2041,5 +2328,48 @@ mod tests {
         assert_eq!(edit_distance("lisen", "listen"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("abc", "abc"), 0);
+    }
+
+    #[test]
+    fn speech_rules() {
+        assert_error(
+            "[speech]\nvad_aggressiveness = 4",
+            "speech.vad_aggressiveness",
+            "0-3",
+        );
+        assert_error("[speech]\nstart_frames = 0", "speech.start_frames", "1-50");
+        assert_error(
+            "[speech]\ntrailing_silence_ms = 500\nshort_trailing_silence_ms = 600",
+            "speech.short_trailing_silence_ms",
+            "at most",
+        );
+        assert_error(
+            "[speech]\nmax_utterance_ms = 600",
+            "speech.max_utterance_ms",
+            "above speech.trailing_silence_ms",
+        );
+        assert_error(
+            "[speech]\nno_speech_timeout_ms = 0",
+            "speech.no_speech_timeout_ms",
+            "500",
+        );
+        assert_error(
+            "[speech]\nmodel_dir = \"\"",
+            "speech.model_dir",
+            "must not be empty",
+        );
+        assert_error(
+            "[speech]\nupsample = \"linear\"",
+            "speech.upsample",
+            "filter",
+        );
+        let c: Config = toml::from_str("[speech]\nupsample = \"vosk\"").unwrap();
+        assert_eq!(c.speech.upsample, crate::speech::asr::Upsample::Vosk);
+        let mut c = Config::default();
+        c.storage.data_dir = PathBuf::from("/var/lib/callbox");
+        assert_eq!(c.model_dir(), PathBuf::from("/var/lib/callbox/models/vosk"));
+        c.speech.model_dir = PathBuf::from("/opt/model");
+        assert_eq!(c.model_dir(), PathBuf::from("/opt/model"));
+        assert_eq!(c.speech.endpointer().trailing_silence_ms, 700);
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → `speech` → [`dialog`]
 //! → [`queue`] → `servicetitan`; [`config`] sits beside them and [`app`] wires them together.
+//! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → [`speech`] → [`dialog`]
+//! → `queue` → `servicetitan`; [`config`] sits beside them and [`app`] wires them together.
 //! See ARCHITECTURE.md.
 
 pub mod app;
@@ -9,4 +11,5 @@ pub mod config;
 pub mod dialog;
 pub mod queue;
 pub mod servicetitan;
+pub mod speech;
 pub mod telephony;

@@ -6,6 +6,8 @@ use callbox::config::Config;
 use callbox::queue::{
     ListFilter, Outbox, QueueError, QueueOptions, RecordId, RecordKind, StateName,
 };
+use callbox::speech::asr::{self, Upsample};
+use callbox::speech::model::{self, InstallSource, ManifestCheck};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +42,14 @@ enum Command {
         #[command(subcommand)]
         action: StAction,
     },
+    /// Render text with the configured voice ([voice]) to an 8 kHz mono WAV file.
+    Say {
+        /// What to say.
+        text: String,
+        /// The WAV file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -49,6 +59,26 @@ enum Command {
     Queue {
         #[command(subcommand)]
         action: QueueAction,
+    },
+    /// The speech model: check or install it.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Run a WAV file through the call's speech pipeline (VAD, endpointer, Vosk) and print
+    /// each utterance with its times, text and confidence, and the real-time factor.
+    Transcribe {
+        /// Model directory (default: speech.model_dir from the configuration).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Recognise against these comma-separated phrases instead of open vocabulary.
+        #[arg(long, value_delimiter = ',')]
+        grammar: Option<Vec<String>>,
+        /// Override speech.upsample: filter or vosk.
+        #[arg(long)]
+        upsample: Option<String>,
+        /// The recording (any WAV; converted to 8 kHz mono like a call).
+        file: PathBuf,
     },
 }
 
@@ -83,6 +113,38 @@ enum QueueAction {
 enum StAction {
     /// Online state, queue by state, last sync and cache ages, as JSON.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelAction {
+    /// Check a model directory: layout, checksum manifest, and (with --load) that libvosk loads
+    /// it and decodes phone audio. Exit status 2 when it is missing or broken.
+    Verify {
+        /// Model directory (default: speech.model_dir from the configuration).
+        dir: Option<PathBuf>,
+        /// Also load the model and run the start-up self-test (seconds).
+        #[arg(long)]
+        load: bool,
+    },
+    /// Install a model from a local archive (.zip, .tar.gz, .tgz, .tar) or a URL with a pinned
+    /// sha256; writes the checksum manifest and swaps the model into place.
+    Install {
+        /// A local archive.
+        #[arg(conflicts_with_all = ["url", "small_en_us"])]
+        archive: Option<PathBuf>,
+        /// Download this URL (needs --sha256).
+        #[arg(long, requires = "sha256")]
+        url: Option<String>,
+        /// Expected sha256 of the archive.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Download the small US English model (the real box's model) at its pinned sha256.
+        #[arg(long, conflicts_with_all = ["url", "sha256"])]
+        small_en_us: bool,
+        /// Where to install (default: speech.model_dir from the configuration).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +211,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&worker.status())?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Say { text, output } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            callbox::app::init_logging("warn");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let report = runtime.block_on(callbox::app::say(&config.voice, &text, &output))?;
+            eprintln!(
+                "{}: {:.2} s of 8 kHz audio; first audio after {} ms, done after {} ms",
+                output.display(),
+                report.audio_ms as f64 / 1000.0,
+                report.first_audio_ms,
+                report.total_ms
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config {
             action: ConfigAction::Check { file },
         } => {
@@ -166,6 +245,53 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             println!("{}: OK", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Model { action } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            model_command(action, &config)
+        }
+        Command::Transcribe {
+            model,
+            grammar,
+            upsample,
+            file,
+        } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let dir = model.unwrap_or_else(|| config.model_dir());
+            let upsample = match upsample.as_deref() {
+                None => config.speech.upsample,
+                Some("filter") => Upsample::Filter,
+                Some("vosk") => Upsample::Vosk,
+                Some(other) => anyhow::bail!("--upsample {other}: expected filter or vosk"),
+            };
+            let samples = callbox::telephony::wav::read_wav_8k_mono(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            model::verify_layout(&dir).with_context(|| format!("model {}", dir.display()))?;
+            let loaded = asr::SpeechModel::load(&dir, upsample)?;
+            let transcript = asr::transcribe(
+                &loaded,
+                &samples,
+                config.speech.vad_aggressiveness,
+                config.speech.endpointer(),
+                grammar.as_deref(),
+            )?;
+            for u in &transcript.utterances {
+                println!(
+                    "{:>8.2} {:>8.2}  conf {:.2}  {}",
+                    u.start_ms as f64 / 1000.0,
+                    u.end_ms as f64 / 1000.0,
+                    u.utterance.confidence,
+                    u.utterance.text
+                );
+            }
+            println!(
+                "{} utterances, {:.2} s of audio in {:.2} s: real-time factor {:.3}",
+                transcript.utterances.len(),
+                transcript.audio_ms as f64 / 1000.0,
+                transcript.elapsed.as_secs_f64(),
+                transcript.real_time_factor()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {
@@ -310,4 +436,78 @@ async fn shutdown_signal() {
         }
     }
     let _ = ctrl_c.await;
+}
+fn model_command(action: ModelAction, config: &Config) -> Result<ExitCode> {
+    match action {
+        ModelAction::Verify { dir, load } => {
+            let dir = dir.unwrap_or_else(|| config.model_dir());
+            let layout = match model::verify_layout(&dir) {
+                Ok(layout) => layout,
+                Err(err) => {
+                    println!("{}: BROKEN OR MISSING: {err}", dir.display());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            println!(
+                "{}: layout OK ({:?} graph, {} Hz{})",
+                dir.display(),
+                layout.graph,
+                layout.sample_rate,
+                if layout.has_ivector { ", ivector" } else { "" }
+            );
+            match model::check_manifest(&dir) {
+                Ok(ManifestCheck::Verified { files }) => {
+                    println!("{}: {files} files match {}", dir.display(), model::MANIFEST)
+                }
+                Ok(ManifestCheck::Absent) => println!(
+                    "{}: warning: no {} (installed by hand?); checksums not checked",
+                    dir.display(),
+                    model::MANIFEST
+                ),
+                Err(err) => {
+                    println!("{}: BROKEN: {err}", dir.display());
+                    return Ok(ExitCode::from(2));
+                }
+            }
+            if load {
+                let (status, _) = model::open(&dir, config.speech.upsample);
+                println!("{}: {status}", dir.display());
+                if !status.is_ready() {
+                    return Ok(ExitCode::from(2));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelAction::Install {
+            archive,
+            url,
+            sha256,
+            small_en_us,
+            dir,
+        } => {
+            let dest = dir.unwrap_or_else(|| config.model_dir());
+            let source = match (archive, url, small_en_us) {
+                (Some(path), None, false) => InstallSource::File { path, sha256 },
+                (None, Some(url), false) => InstallSource::Url {
+                    url,
+                    sha256: sha256.unwrap_or_default(),
+                },
+                (None, None, true) => InstallSource::Url {
+                    url: model::SMALL_EN_US_URL.into(),
+                    sha256: model::SMALL_EN_US_SHA256.into(),
+                },
+                _ => anyhow::bail!("give one of: ARCHIVE, --url URL --sha256 HEX, --small-en-us"),
+            };
+            let report = model::install(&source, &dest)
+                .with_context(|| format!("installing the model into {}", dest.display()))?;
+            println!(
+                "installed {} ({} files, archive sha256 {}, {:?} graph)",
+                report.dir.display(),
+                report.files,
+                report.archive_sha256,
+                report.layout.graph
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

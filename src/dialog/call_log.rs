@@ -41,6 +41,20 @@ pub struct DigitRecord {
     pub at_ms: u64,
 }
 
+/// One turn of the conversation: who spoke, what, when (milliseconds after the answer).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TurnRecord {
+    /// "box" or "caller".
+    pub speaker: String,
+    /// What the box said, or what the recogniser heard.
+    pub text: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// A caller turn that interrupted the box's prompt (barge-in), or a box turn that was cut
+    /// short by it.
+    pub barge_in: bool,
+}
+
 /// RTP counters at the end of the call.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RtpRecord {
@@ -66,6 +80,9 @@ pub struct CallRecord {
     /// Path of the recording relative to the data directory.
     pub recording: Option<String>,
     pub rtp: RtpRecord,
+    /// The spoken conversation, when the call flow had one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<TurnRecord>,
 }
 
 /// Writes `record` to `<calls_dir>/<key>.json`.
@@ -155,6 +172,13 @@ mod tests {
             }],
             recording: Some("recordings/x.wav".into()),
             rtp: RtpRecord::default(),
+            turns: vec![TurnRecord {
+                speaker: "caller".into(),
+                text: "my furnace is out".into(),
+                start_ms: 1500,
+                end_ms: 2900,
+                barge_in: true,
+            }],
         };
         assert_eq!(record.key, "20260115T014200.000Z-a84b4c76e66710pc33atlant");
         let path = write_record(dir.path(), &record).expect("write");

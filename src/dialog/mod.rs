@@ -6,4 +6,5 @@
 
 pub mod answering;
 pub mod call_log;
+pub mod echo_turn;
 pub mod understanding;

@@ -3,6 +3,8 @@
 //! The public face other layers use is [`audio_port`] (frames in, frames out, digits, hang-up)
 //! and [`sip`]'s call events. Everything else is an implementation detail of the line.
 
+#[cfg(feature = "alsa")]
+pub mod alsa;
 pub mod audio_port;
 pub mod caller_id;
 pub mod dtmf;

@@ -4,7 +4,8 @@
 //! WAVE_FORMAT_EXTENSIBLE, and recordings whose header sizes were never patched because the
 //! box lost power mid-call (a data chunk size of 0 or past the end means "the rest of the
 //! file"). Conversion downmixes to mono and resamples with a windowed-sinc low-pass filter, so
-//! e.g. espeak-ng's 22 050 Hz output does not alias into the telephone band.
+//! e.g. espeak-ng's 22 050 Hz output does not alias into the telephone band. The filter is
+//! [`Resampler`], which also streams: the TTS feeds it espeak-ng's pipe as it arrives.
 //!
 //! Writing uses `hound` through [`WavRecorder`], which re-patches the header once a second so a
 //! crash loses at most the last second of a recording.
@@ -224,85 +225,193 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 
 /// Resamples with a Blackman-windowed sinc low-pass (polyphase when the rate ratio is a
 /// small fraction, as it is for 11.025/16/22.05/44.1/48 kHz to 8 kHz).
+///
+/// The whole-buffer form of [`Resampler`]: the same filter, fed at once and flushed.
 pub fn resample(input: &[i16], from_rate: u32, to_rate: u32) -> Vec<i16> {
     if from_rate == to_rate || from_rate == 0 || to_rate == 0 || input.is_empty() {
         return input.to_vec();
     }
-    let g = gcd(u64::from(from_rate), u64::from(to_rate));
-    let phases = u64::from(to_rate) / g; // L: output steps per input step, as a fraction
-    let step = u64::from(from_rate) / g; // M
-                                         // Cut-off in cycles per input sample, then the filter's half-length in input samples.
-    let cutoff = CUTOFF_FRACTION * f64::from(from_rate.min(to_rate)) / f64::from(from_rate);
-    let half_width = SINC_ZEROS / (2.0 * cutoff);
-    let reach = half_width.ceil() as i64;
-    let taps = (2 * reach + 1) as usize;
+    let mut resampler = Resampler::new(from_rate, to_rate);
+    let mut output = Vec::with_capacity(resampler.output_len(input.len() as u64));
+    resampler.push(input, &mut output);
+    resampler.finish(&mut output);
+    output
+}
 
-    // Taps for input samples k0 - reach ..= k0 + reach, where the output sits at k0 + p/L.
-    let phase_taps = |phase: u64, out: &mut Vec<f32>| {
+/// A streaming windowed-sinc resampler: push input as it arrives (a synthesiser's pipe, a
+/// sound card), get every output sample whose filter window is complete. The only DSP of its
+/// kind in callbox; [`resample`] is this fed in one go.
+///
+/// Output sample `n` sits at input position `n · from / to`; its filter reaches `reach` input
+/// samples either side, so the stream lags the input by `reach` samples (3.4 ms at 22 050 Hz).
+#[derive(Debug, Clone)]
+pub struct Resampler {
+    /// L: output steps per input step, as a fraction (`to / gcd`).
+    phases: u64,
+    /// M: input steps per output step (`from / gcd`).
+    step: u64,
+    reach: i64,
+    cutoff: f64,
+    half_width: f64,
+    /// Per-phase taps, when they fit in [`MAX_TABLE_ENTRIES`].
+    table: Option<Vec<Vec<f32>>>,
+    /// Input samples from absolute index `base` on (older ones are no longer needed).
+    history: Vec<i16>,
+    base: u64,
+    /// Input samples pushed so far.
+    pushed: u64,
+    /// Index of the next output sample.
+    next_out: u64,
+    scratch: Vec<f32>,
+    /// Same rate in and out: samples pass through untouched.
+    passthrough: bool,
+}
+
+impl Resampler {
+    /// A resampler from `from_rate` to `to_rate` Hz (a rate of 0 passes samples through).
+    pub fn new(from_rate: u32, to_rate: u32) -> Resampler {
+        let passthrough = from_rate == to_rate || from_rate == 0 || to_rate == 0;
+        let (from, to) = if passthrough {
+            (1, 1)
+        } else {
+            (from_rate, to_rate)
+        };
+        let g = gcd(u64::from(from), u64::from(to));
+        let phases = u64::from(to) / g;
+        let step = u64::from(from) / g;
+        // Cut-off in cycles per input sample, then the filter's half-length in input samples.
+        let cutoff = CUTOFF_FRACTION * f64::from(from.min(to)) / f64::from(from);
+        let half_width = SINC_ZEROS / (2.0 * cutoff);
+        let reach = half_width.ceil() as i64;
+        let taps = (2 * reach + 1) as usize;
+        let mut resampler = Resampler {
+            phases,
+            step,
+            reach,
+            cutoff,
+            half_width,
+            table: None,
+            history: Vec::new(),
+            base: 0,
+            pushed: 0,
+            next_out: 0,
+            scratch: Vec::with_capacity(taps),
+            passthrough,
+        };
+        if !passthrough
+            && (phases as usize)
+                .checked_mul(taps)
+                .is_some_and(|n| n <= MAX_TABLE_ENTRIES)
+        {
+            let table = (0..phases)
+                .map(|p| {
+                    let mut t = Vec::with_capacity(taps);
+                    resampler.phase_taps(p, &mut t);
+                    t
+                })
+                .collect();
+            resampler.table = Some(table);
+        }
+        resampler
+    }
+
+    /// Output samples a whole input of `input_len` samples makes once flushed.
+    pub fn output_len(&self, input_len: u64) -> usize {
+        (input_len * self.phases).div_ceil(self.step) as usize
+    }
+
+    /// Taps for input samples k0 - reach ..= k0 + reach, where the output sits at k0 + p/L.
+    fn phase_taps(&self, phase: u64, out: &mut Vec<f32>) {
         out.clear();
-        let frac = phase as f64 / phases as f64;
-        let mut sum = 0.0;
-        let mut raw = Vec::with_capacity(taps);
-        for j in -reach..=reach {
-            let tau = frac - j as f64;
-            let h = if tau.abs() >= half_width {
-                0.0
-            } else {
-                let x = 2.0 * cutoff * tau;
+        let frac = phase as f64 / self.phases as f64;
+        let raw: Vec<f64> = (-self.reach..=self.reach)
+            .map(|j| {
+                let tau = frac - j as f64;
+                if tau.abs() >= self.half_width {
+                    return 0.0;
+                }
+                let x = 2.0 * self.cutoff * tau;
                 let sinc = if x == 0.0 {
                     1.0
                 } else {
                     (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
                 };
                 // Blackman window over [-half_width, half_width].
-                let w = std::f64::consts::PI * (tau / half_width + 1.0);
+                let w = std::f64::consts::PI * (tau / self.half_width + 1.0);
                 let window = 0.42 - 0.5 * w.cos() + 0.08 * (2.0 * w).cos();
-                2.0 * cutoff * sinc * window
-            };
-            sum += h;
-            raw.push(h);
-        }
+                2.0 * self.cutoff * sinc * window
+            })
+            .collect();
         // Unity gain at DC for every phase, so no phase-dependent ripple.
+        let sum: f64 = raw.iter().sum();
         out.extend(raw.iter().map(|h| (h / sum) as f32));
-    };
-
-    let table: Option<Vec<Vec<f32>>> = (phases as usize)
-        .checked_mul(taps)
-        .filter(|&n| n <= MAX_TABLE_ENTRIES)
-        .map(|_| {
-            (0..phases)
-                .map(|p| {
-                    let mut t = Vec::new();
-                    phase_taps(p, &mut t);
-                    t
-                })
-                .collect()
-        });
-
-    let out_len = (input.len() as u64 * phases).div_ceil(step) as usize;
-    let mut output = Vec::with_capacity(out_len);
-    let mut scratch = Vec::with_capacity(taps);
-    for n in 0..out_len as u64 {
-        let position = n * step;
-        let k0 = (position / phases) as i64;
-        let phase = position % phases;
-        let coeffs: &[f32] = match &table {
-            Some(t) => &t[phase as usize],
-            None => {
-                phase_taps(phase, &mut scratch);
-                &scratch
-            }
-        };
-        let mut acc = 0f32;
-        for (j, &c) in coeffs.iter().enumerate() {
-            let k = k0 - reach + j as i64;
-            if k >= 0 && (k as usize) < input.len() {
-                acc += c * f32::from(input[k as usize]);
-            }
-        }
-        output.push(acc.round().clamp(-32_768.0, 32_767.0) as i16);
     }
-    output
+
+    /// Feeds input; appends every output sample whose filter window is now complete.
+    pub fn push(&mut self, input: &[i16], output: &mut Vec<i16>) {
+        if self.passthrough {
+            output.extend_from_slice(input);
+            return;
+        }
+        self.history.extend_from_slice(input);
+        self.pushed += input.len() as u64;
+        self.drain(false, output);
+    }
+
+    /// Ends the stream: the last outputs are computed with silence after the input.
+    pub fn finish(&mut self, output: &mut Vec<i16>) {
+        if self.passthrough {
+            return;
+        }
+        self.drain(true, output);
+        self.history.clear();
+        self.base = self.pushed;
+    }
+
+    fn drain(&mut self, flushing: bool, output: &mut Vec<i16>) {
+        let end = if flushing {
+            self.output_len(self.pushed) as u64
+        } else {
+            u64::MAX
+        };
+        while self.next_out < end {
+            let position = self.next_out * self.step;
+            let k0 = (position / self.phases) as i64;
+            let last_needed = k0 + self.reach;
+            if !flushing && last_needed >= self.pushed as i64 {
+                break;
+            }
+            let phase = position % self.phases;
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let coeffs: &[f32] = match &self.table {
+                Some(t) => &t[phase as usize],
+                None => {
+                    self.phase_taps(phase, &mut scratch);
+                    &scratch
+                }
+            };
+            let mut acc = 0f32;
+            for (j, &c) in coeffs.iter().enumerate() {
+                let k = k0 - self.reach + j as i64;
+                // Before the stream and past its end count as silence.
+                if k >= self.base as i64 {
+                    if let Some(&s) = self.history.get((k - self.base as i64) as usize) {
+                        acc += c * f32::from(s);
+                    }
+                }
+            }
+            self.scratch = scratch;
+            output.push(acc.round().clamp(-32_768.0, 32_767.0) as i16);
+            self.next_out += 1;
+        }
+        // Drop input no future output reaches back to.
+        let oldest_needed = ((self.next_out * self.step) / self.phases) as i64 - self.reach;
+        if oldest_needed > self.base as i64 {
+            let drop = ((oldest_needed - self.base as i64) as usize).min(self.history.len());
+            self.history.drain(..drop);
+            self.base += drop as u64;
+        }
+    }
 }
 
 /// Cuts 8 kHz audio into 20 ms frames for playback, zero-padding the last one.
@@ -645,6 +754,32 @@ mod tests {
         let edge = resample(&sine(3000.0, 22_050, 1.0, 10_000.0), 22_050, 8000);
         let edge_db = 20.0 * (rms(&edge) / 10_000.0 * 2f64.sqrt()).log10();
         assert!(edge_db > -3.0, "3 kHz gain {edge_db} dB");
+    }
+
+    #[test]
+    fn streaming_resampler_matches_the_whole_buffer_form() {
+        let input = sine(700.0, 22_050, 0.7, 9000.0);
+        let whole = resample(&input, 22_050, 8000);
+        let mut streamed = Vec::new();
+        let mut r = Resampler::new(22_050, 8000);
+        // Odd chunk sizes, as a pipe delivers them.
+        for chunk in input.chunks(517) {
+            r.push(chunk, &mut streamed);
+        }
+        let before_finish = streamed.len();
+        r.finish(&mut streamed);
+        assert_eq!(streamed, whole);
+        // The stream lags by the filter's reach only: nearly everything came out before finish.
+        assert!(
+            whole.len() - before_finish < 40,
+            "{before_finish} of {}",
+            whole.len()
+        );
+        // A new chunk after one frame's worth of input already yields samples.
+        let mut r = Resampler::new(22_050, 8000);
+        let mut out = Vec::new();
+        r.push(&input[..441 + 80], &mut out);
+        assert!(out.len() >= 160, "{}", out.len());
     }
 
     #[test]

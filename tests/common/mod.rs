@@ -13,6 +13,8 @@
 //! with scripts/install-test-deps.sh.
 #![allow(dead_code)]
 
+pub mod rtp_peer;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read};
