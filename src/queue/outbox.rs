@@ -970,6 +970,21 @@ fn open_sled(db_dir: &Path, opts: &QueueOptions) -> Result<sled::Db, QueueError>
         // writes made outside them.
         .flush_every_ms(Some(200))
         .mode(sled::Mode::LowSpace);
+    // A handle dropped a moment ago still holds the file lock until sled's flusher thread
+    // wakes (flush_every_ms) and lets go of it; so does a predecessor process being stopped.
+    // Wait that out for a bounded time before calling the queue locked.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    loop {
+        match open_sled_once(&config, db_dir) {
+            Err(QueueError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_sled_once(config: &sled::Config, db_dir: &Path) -> Result<sled::Db, QueueError> {
     // sled has been seen to panic instead of returning Corruption on some damaged files.
     match std::panic::catch_unwind(AssertUnwindSafe(|| config.open())) {
         Ok(Ok(db)) => Ok(db),
