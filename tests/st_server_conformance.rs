@@ -29,7 +29,7 @@ struct Answer {
 
 impl Api {
     async fn connect(server: &StServer) -> Api {
-        let http = reqwest::Client::new();
+        let http = http_client();
         let token = fetch_token(&http, server, &server.config().client_secret).await;
         assert_eq!(token.0, StatusCode::OK, "{}", token.1);
         Api {
@@ -148,7 +148,7 @@ fn tomorrow_morning(
 #[tokio::test]
 async fn token_endpoint_and_gateway_checks() {
     let server = shop();
-    let http = reqwest::Client::new();
+    let http = http_client();
 
     let (status, body) = fetch_token(&http, &server, "wrong").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -1032,7 +1032,7 @@ async fn token_endpoint_throttles_when_configured() {
         ..StServerConfig::default()
     };
     let server = StServer::start(config);
-    let http = reqwest::Client::new();
+    let http = http_client();
     let secret = server.config().client_secret.clone();
     assert_eq!(fetch_token(&http, &server, &secret).await.0, StatusCode::OK);
     assert_eq!(fetch_token(&http, &server, &secret).await.0, StatusCode::OK);
@@ -1079,4 +1079,11 @@ fn fault_schedules_count_matches_per_rule() {
     assert_eq!(plan.pick(None, true), None);
     assert_eq!(plan.rules[0].fired(), 2);
     assert_eq!(plan.rules[1].fired(), 2);
+}
+
+/// A plain HTTP client for talking to the test server. reqwest is built with
+/// `rustls-no-provider` (the box installs ring itself), so install it here too.
+fn http_client() -> reqwest::Client {
+    callbox::servicetitan::install_crypto_provider();
+    reqwest::Client::new()
 }
