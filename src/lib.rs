@@ -7,6 +7,8 @@
 pub mod app;
 pub mod config;
 pub mod dialog;
+pub mod lookup;
 pub mod queue;
 pub mod servicetitan;
+pub mod simulate;
 pub mod telephony;

@@ -6,4 +6,7 @@
 
 pub mod answering;
 pub mod call_log;
+pub mod engine;
+pub mod schedule;
+pub mod sources;
 pub mod understanding;
