@@ -731,11 +731,17 @@ fn cases() -> Vec<Case> {
         case(
             "add a note",
             Some(JANE),
-            &["can you tell the technician the gate code is four four one two"],
+            &[
+                "can you tell the technician something",
+                "the gate code is four four one two",
+            ],
         )
         .expect("note", &["note"])
-        .says(&["What would you like me to tell the technician"])
-        .never(&["added that"]),
+        .says(&[
+            "What would you like me to tell the technician",
+            "added that",
+        ])
+        .field("/text", "gate code"),
     );
     v.push(
         case(
@@ -1300,10 +1306,12 @@ fn check(c: &Case, r: &Run) -> Vec<String> {
             errs.push(format!("{pointer} = {got:?}, wanted {want:?}"));
         }
     }
+    // In order, across the whole call (two phrases may share a turn).
+    let spoken = says.join("\n");
     let mut from = 0;
     for want in &c.said {
-        match says[from..].iter().position(|s| s.contains(want)) {
-            Some(i) => from += i + 1,
+        match spoken[from..].find(want) {
+            Some(i) => from += i + want.len(),
             None => errs.push(format!("did not say {want:?} (in order)")),
         }
     }
