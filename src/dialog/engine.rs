@@ -165,6 +165,9 @@ pub struct Listen {
 }
 
 /// What the wiring must do, in order.
+// A few actions per turn; matching on `Action::Enqueue(payload)` without a Box is worth more
+// than the bytes a smaller variant saves (as for `Payload` itself).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Say {
@@ -914,10 +917,7 @@ impl Dialog {
                     .raw()
                     .map(u::numbers::dtmf_digits)
                     .unwrap_or_default();
-                let spoken = answer
-                    .text()
-                    .map(|t| u::numbers::digits_in(t))
-                    .unwrap_or_default();
+                let spoken = answer.text().map(u::numbers::digits_in).unwrap_or_default();
                 let number = if digits.is_empty() { spoken } else { digits };
                 let dont_know = answer.text().is_some_and(|t| {
                     u::normalize(t).has_any(&["don't know", "don't have", "not sure", "no"])
