@@ -31,6 +31,8 @@ pub struct Config {
     pub speech: SpeechConfig,
     pub voice: VoiceConfig,
     pub audio: AudioConfig,
+    pub dialog: DialogConfig,
+    pub schedule: ScheduleConfig,
     pub log: LogConfig,
     pub servicetitan: ServiceTitanConfig,
 }
@@ -281,6 +283,54 @@ pub struct TriageConfig {
     /// Words that mark a vulnerable occupant, besides the built-in ones (elderly, baby, infant,
     /// newborn, oxygen, medical, pregnant, disabled, ...). Lowercase recogniser words.
     pub vulnerable_words: Vec<String>,
+}
+
+/// What the dialog engine says and how patient it is (see `dialog::engine`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DialogConfig {
+    /// First words of every call; `{shop}` is replaced by `shop.name`.
+    pub greeting: String,
+    /// Said right after the greeting: callers must know they are talking to a machine.
+    pub disclosure: String,
+    /// The shop's number as it should be spoken when the box cannot help ("five five five,
+    /// one two three, four five six seven"); empty = "the shop's main number".
+    pub office_phone: String,
+    /// Offer the maintenance membership to callers who are not members.
+    pub membership_offer: bool,
+    /// The membership's name as the shop sells it ("comfort club").
+    pub membership_name: String,
+    /// Confirmation numbers: this prefix, then `confirmation_length` letters and digits.
+    pub confirmation_prefix: String,
+    pub confirmation_length: usize,
+    /// Re-prompts after silence or a misunderstanding before the keypad-only prompt.
+    pub reprompts: u32,
+    /// How long the box waits for the caller to start speaking or keying, in seconds.
+    pub no_input_timeout_secs: u64,
+    /// State/province code put on addresses taken on the phone ("IL").
+    pub default_state: String,
+}
+
+/// When the box offers appointments when it cannot see live capacity, and how long live
+/// capacity stays trustworthy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Days with regular appointments: "mon" … "sun".
+    pub business_days: Vec<String>,
+    /// First arrival window starts at this local time ("HH:MM").
+    pub business_hours_start: String,
+    /// Last arrival window ends by this local time ("HH:MM").
+    pub business_hours_end: String,
+    /// Length of an arrival window, in hours.
+    pub arrival_window_hours: u32,
+    /// The on-call technician's evening arrival windows, local "HH:MM-HH:MM".
+    pub on_call_windows: Vec<String>,
+    /// Windows read to the caller at once (2 or 3).
+    pub windows_offered: usize,
+    /// Cached capacity older than this (seconds) is not trusted: the box offers windows from
+    /// the hours above and says the office confirms them.
+    pub capacity_max_age_secs: u64,
 }
 
 /// Logging.
@@ -573,6 +623,43 @@ impl Default for TriageConfig {
     }
 }
 
+impl Default for DialogConfig {
+    fn default() -> Self {
+        DialogConfig {
+            greeting: "Thanks for calling {shop}.".into(),
+            disclosure: "You've reached our after-hours line. I'm an automated assistant, and \
+                         I can book service, take a message, or have someone call you back."
+                .into(),
+            office_phone: String::new(),
+            membership_offer: true,
+            membership_name: "maintenance membership".into(),
+            confirmation_prefix: "CB".into(),
+            confirmation_length: 4,
+            reprompts: 2,
+            no_input_timeout_secs: 6,
+            default_state: "IL".into(),
+        }
+    }
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            business_days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+            business_hours_start: "08:00".into(),
+            business_hours_end: "17:00".into(),
+            arrival_window_hours: 2,
+            on_call_windows: ["18:00-20:00", "20:00-22:00", "22:00-00:00"]
+                .map(String::from)
+                .to_vec(),
+            windows_offered: 3,
+            capacity_max_age_secs: 900,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -804,6 +891,8 @@ impl Config {
         self.validate_speech(&mut v);
         self.validate_voice(&mut v);
         self.validate_audio(&mut v);
+        self.validate_dialog(&mut v);
+        self.validate_schedule(&mut v);
         if self.log.filter.trim().is_empty() {
             v.push(ConfigIssue::error(
                 "log.filter",
@@ -1113,6 +1202,138 @@ impl Config {
 }
 
 impl Config {
+    fn validate_dialog(&self, v: &mut Vec<ConfigIssue>) {
+        let d = &self.dialog;
+        if d.greeting.trim().is_empty() {
+            v.push(ConfigIssue::error("dialog.greeting", "must not be empty"));
+        }
+        // A caller has a right to know it is a machine; an empty disclosure would hide it.
+        if d.disclosure.trim().is_empty() {
+            v.push(ConfigIssue::error(
+                "dialog.disclosure",
+                "must not be empty: callers must hear that this is an automated assistant",
+            ));
+        }
+        if d.membership_offer && d.membership_name.trim().is_empty() {
+            v.push(ConfigIssue::error(
+                "dialog.membership_name",
+                "must not be empty while dialog.membership_offer is on",
+            ));
+        }
+        if !(1..=4).contains(&d.confirmation_prefix.len())
+            || !d
+                .confirmation_prefix
+                .chars()
+                .all(|c| c.is_ascii_uppercase())
+        {
+            v.push(ConfigIssue::error(
+                "dialog.confirmation_prefix",
+                "must be 1 to 4 capital letters (A-Z)",
+            ));
+        }
+        // Short enough to say and write down, long enough not to collide within a season.
+        if !(3..=8).contains(&d.confirmation_length) {
+            v.push(ConfigIssue::error(
+                "dialog.confirmation_length",
+                format!("must be 3 to 8 ({} given)", d.confirmation_length),
+            ));
+        }
+        if d.reprompts > 5 {
+            v.push(ConfigIssue::error(
+                "dialog.reprompts",
+                format!("must be 0 to 5 ({} given)", d.reprompts),
+            ));
+        }
+        if !(2..=30).contains(&d.no_input_timeout_secs) {
+            v.push(ConfigIssue::error(
+                "dialog.no_input_timeout_secs",
+                format!("must be 2 to 30 ({} given)", d.no_input_timeout_secs),
+            ));
+        }
+        if d.default_state.len() != 2 || !d.default_state.chars().all(|c| c.is_ascii_uppercase()) {
+            v.push(ConfigIssue::error(
+                "dialog.default_state",
+                format!(
+                    "`{}` must be a two-letter state code (\"IL\")",
+                    d.default_state
+                ),
+            ));
+        }
+    }
+
+    fn validate_schedule(&self, v: &mut Vec<ConfigIssue>) {
+        let s = &self.schedule;
+        if self.shop.timezone.parse::<chrono_tz::Tz>().is_err()
+            && looks_like_iana_timezone(&self.shop.timezone)
+        {
+            v.push(ConfigIssue::error(
+                "shop.timezone",
+                format!("`{}` is not in the timezone database", self.shop.timezone),
+            ));
+        }
+        if s.business_days.is_empty() {
+            v.push(ConfigIssue::error(
+                "schedule.business_days",
+                "must name at least one day",
+            ));
+        }
+        for (i, day) in s.business_days.iter().enumerate() {
+            if crate::dialog::schedule::parse_weekday(day).is_none() {
+                v.push(ConfigIssue::error(
+                    format!("schedule.business_days[{i}]"),
+                    format!("`{day}` is not one of mon, tue, wed, thu, fri, sat, sun"),
+                ));
+            }
+        }
+        let start = crate::dialog::schedule::parse_clock(&s.business_hours_start);
+        let end = crate::dialog::schedule::parse_clock(&s.business_hours_end);
+        if start.is_none() {
+            v.push(ConfigIssue::error(
+                "schedule.business_hours_start",
+                format!("`{}` is not a time HH:MM", s.business_hours_start),
+            ));
+        }
+        if end.is_none() {
+            v.push(ConfigIssue::error(
+                "schedule.business_hours_end",
+                format!("`{}` is not a time HH:MM", s.business_hours_end),
+            ));
+        }
+        if !(1..=8).contains(&s.arrival_window_hours) {
+            v.push(ConfigIssue::error(
+                "schedule.arrival_window_hours",
+                format!("must be 1 to 8 ({} given)", s.arrival_window_hours),
+            ));
+        } else if let (Some(a), Some(b)) = (start, end) {
+            if b <= a || (b - a) < chrono::Duration::hours(i64::from(s.arrival_window_hours)) {
+                v.push(ConfigIssue::error(
+                    "schedule.business_hours_end",
+                    "must leave room for at least one arrival window after business_hours_start",
+                ));
+            }
+        }
+        for (i, w) in s.on_call_windows.iter().enumerate() {
+            if crate::dialog::schedule::parse_clock_range(w).is_none() {
+                v.push(ConfigIssue::error(
+                    format!("schedule.on_call_windows[{i}]"),
+                    format!("`{w}` is not a window HH:MM-HH:MM"),
+                ));
+            }
+        }
+        if !(2..=3).contains(&s.windows_offered) {
+            v.push(ConfigIssue::error(
+                "schedule.windows_offered",
+                format!("must be 2 or 3 ({} given)", s.windows_offered),
+            ));
+        }
+        if s.capacity_max_age_secs < 60 {
+            v.push(ConfigIssue::error(
+                "schedule.capacity_max_age_secs",
+                "must be at least 60",
+            ));
+        }
+    }
+
     fn validate_servicetitan(&self, v: &mut Vec<ConfigIssue>) {
         let st = &self.servicetitan;
         let key = |k: &str| format!("servicetitan.{k}");

@@ -55,6 +55,34 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Hold a call with the real dialog engine, queue and cache from stdin: a line is what
+    /// the recogniser heard, `dtmf:<keys>`, `silence` or `hangup`. Ends with the outcome as JSON.
+    Simulate {
+        /// Caller ID, E.164 (+13125550142); omit for a withheld number.
+        #[arg(long)]
+        caller_id: Option<String>,
+        /// The shop number dialled.
+        #[arg(long)]
+        dialled: Option<String>,
+        /// Data directory (overrides storage.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The call's start time, RFC 3339 (default: now).
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        /// JSON fixture loaded into the ServiceTitan cache first.
+        #[arg(long)]
+        seed: Option<PathBuf>,
+        /// Ignore cached capacity, as when ServiceTitan is unreachable.
+        #[arg(long)]
+        offline: bool,
+        /// Make every enqueue after the first N fail like a full disk.
+        #[arg(long)]
+        fail_enqueue_after: Option<usize>,
+        /// Outdoor temperature (°F) for triage.
+        #[arg(long)]
+        outdoor_temp_f: Option<f32>,
+    },
     /// The offline job queue: what is waiting for ServiceTitan and what needs a person.
     Queue {
         #[command(subcommand)]
@@ -302,6 +330,38 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 "{}",
                 toml::to_string_pretty(&config).context("rendering configuration")?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate {
+            caller_id,
+            dialled,
+            data_dir,
+            now,
+            seed,
+            offline,
+            fail_enqueue_after,
+            outdoor_temp_f,
+        } => {
+            let mut config =
+                Config::load(cli.config.as_deref()).context("loading configuration")?;
+            if let Some(dir) = data_dir {
+                config.storage.data_dir = dir;
+            }
+            let opts = callbox::simulate::SimulateOptions {
+                caller_id,
+                dialled,
+                now,
+                seed,
+                offline,
+                fail_enqueue_after,
+                outdoor_temp_f,
+            };
+            callbox::simulate::run(
+                &config,
+                &opts,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stdout().lock(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Queue { action } => {

@@ -92,6 +92,37 @@ pub struct JobChange {
     pub seen_at: DateTime<Utc>,
 }
 
+/// What the box keeps about a customer besides the CRM record, for the call flow: service
+/// locations, membership, and upcoming appointments with their technicians.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerDetails {
+    #[serde(default)]
+    pub locations: Vec<super::types::Location>,
+    /// Has an active membership (service agreement).
+    #[serde(default)]
+    pub member: bool,
+    #[serde(default)]
+    pub appointments: Vec<CachedAppointment>,
+}
+
+/// An upcoming appointment of a customer's job, UTC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedAppointment {
+    pub job_id: StId,
+    #[serde(default)]
+    pub job_number: Option<String>,
+    pub appointment_id: StId,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// "Scheduled", "Dispatched", "Working", "Canceled", …
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub technician_ids: Vec<StId>,
+    #[serde(default)]
+    pub summary: String,
+}
+
 #[derive(Debug, Default)]
 struct Mem {
     job_types: Vec<JobType>,
@@ -112,6 +143,7 @@ pub struct StCache {
     phones: sled::Tree,
     meta: sled::Tree,
     changes: sled::Tree,
+    details: sled::Tree,
     mem: RwLock<Mem>,
 }
 
@@ -137,6 +169,7 @@ impl StCache {
             phones: db.open_tree("customers_by_phone")?,
             meta: db.open_tree("refreshed_at")?,
             changes: db.open_tree("job_changes")?,
+            details: db.open_tree("customer_details")?,
             db,
             mem: RwLock::new(Mem::default()),
         };
@@ -377,6 +410,23 @@ impl StCache {
                 }
             })
             .collect()
+    }
+
+    /// Remembers a customer's locations, membership and upcoming appointments.
+    pub fn put_customer_details(
+        &self,
+        customer_id: StId,
+        details: &CustomerDetails,
+    ) -> Result<(), CacheError> {
+        self.details
+            .insert(customer_id.to_be_bytes(), encode(details)?)?;
+        Ok(())
+    }
+
+    /// A customer's locations, membership and appointments, when cached.
+    pub fn customer_details(&self, customer_id: StId) -> Option<CustomerDetails> {
+        let v = self.details.get(customer_id.to_be_bytes()).ok().flatten()?;
+        decode("customer_details", &v).ok()
     }
 
     /// Records a dispatcher change to the job booked for `record_id`.

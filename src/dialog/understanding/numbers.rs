@@ -234,7 +234,7 @@ pub(crate) fn ordinal(tokens: &[String], i: usize) -> Option<(u32, usize)> {
 }
 
 /// All digits said anywhere in an utterance, in order, skipping other words ("my zip is ...").
-fn digits_in(text: &str) -> String {
+pub(crate) fn digits_in(text: &str) -> String {
     let n = normalize(text);
     let tokens = n.tokens();
     let mut digits = String::new();

@@ -1,0 +1,1991 @@
+//! The dialog engine: an explicit state machine over the speech layer's turns and the keypad's
+//! digits. **Sans-IO** like quinn-proto: it is handed the time, does no I/O, never sleeps.
+//!
+//! # API (what the SIP/speech wiring calls)
+//!
+//! ```text
+//! let mut dialog = Dialog::new(CallContext { .. }, Arc<Script>, Sources { .. }, now);
+//! let actions = dialog.start(now);                  // greeting, disclosure, first question
+//! loop {
+//!     for action in actions {
+//!         Action::Say { text, barge_in }            // speak (barge_in=false: play to the end)
+//!         Action::Listen(Listen { grammar, keypad, no_input_timeout })
+//!                                                   // recognise with the grammar (None = open)
+//!         Action::Enqueue(payload)                  // durable enqueue, then feed the result:
+//!             dialog.handle(now, Input::Recorded(outbox.enqueue(payload).await.map_err(..)))
+//!         Action::Hangup                            // end the call
+//!     }
+//!     actions = dialog.handle(now, Input::Heard { text, confidence }
+//!                                  | Input::Digits(keys) | Input::NoInput | Input::Hangup);
+//! }
+//! dialog.outcome();    // the record(s) the call produced, for the call record
+//! dialog.transcript(); // every turn, both sides, with times
+//! ```
+//!
+//! [`drive`] runs an input and every enqueue it causes against a synchronous [`RecordSink`]
+//! (simulate and tests). While an `Enqueue` is outstanding the engine ignores caller input; a
+//! `Hangup` then is remembered and the call ends quietly once the record is settled.
+//!
+//! # Rules it keeps
+//!
+//! - Triage first: a safety hazard heard where the caller describes the problem gets the fixed
+//!   safety script (not barge-in-able) before anything else, then an on-call alert record.
+//! - Nothing is called booked until [`Input::Recorded`] says `Ok`; a failed enqueue is said
+//!   honestly and falls back to a callback request, then to the shop's number.
+//! - Offline windows (not live capacity) are promised as "on the schedule; the office confirms".
+//! - Every question has a keypad alternative; silence or a miss gets `reprompts` re-prompts,
+//!   then a keypad-only prompt, then the voicemail.
+//! - Every call ends with a durable record: a hang-up before one leaves a lead with what was
+//!   captured so far.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::schedule::{speak_slot, to_local, OfferedSchedule, ScheduleSource, Slot};
+use super::sources::{
+    Appointment, Appointments, CustomerDirectory, KnownCustomer, RecordFailure, RecordSink,
+};
+use super::understanding::{
+    self as u, grammar, CallIntent, EmergencyKind, GrammarKind, Meta, OfferedWindow, RoutineKind,
+    SafetyHazard, StreetAddress, Triage, TriageContext, WindowChoice, YesNo,
+};
+use crate::config::Config;
+use crate::queue::{
+    Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest,
+    InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, Payload, RecordId,
+    RescheduleRequest, Urgency, VoicemailMessage,
+};
+
+/// What the wiring knows about the call when it is answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallContext {
+    /// `<data_dir>/calls/<call_key>.json`; links every record to its call.
+    pub call_key: String,
+    /// Caller ID in E.164, when presented.
+    pub caller_id: Option<String>,
+    /// The shop number dialled (DNIS).
+    pub dialled: Option<String>,
+    /// Outdoor temperature at the shop, when a weather source has it (triage thresholds).
+    pub outdoor_temp_f: Option<f32>,
+    /// Where the call's recording goes (relative to the data dir), for voicemail records.
+    pub recording_path: Option<String>,
+}
+
+/// The shop's words and patience, from `[shop]`, `[dialog]` and `[triage]`.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub shop_name: String,
+    pub greeting: String,
+    pub disclosure: String,
+    pub office_phone: String,
+    pub membership_offer: bool,
+    pub membership_name: String,
+    pub confirmation_prefix: String,
+    pub confirmation_length: usize,
+    pub reprompts: u32,
+    pub no_input_timeout: Duration,
+    pub default_state: String,
+    pub timezone: Tz,
+    pub cold_threshold_f: f32,
+    pub hot_threshold_f: f32,
+    pub vulnerable_words: Vec<String>,
+}
+
+impl Script {
+    pub fn from_config(config: &Config) -> Script {
+        let d = &config.dialog;
+        Script {
+            shop_name: config.shop.name.clone(),
+            greeting: d.greeting.replace("{shop}", &config.shop.name),
+            disclosure: d.disclosure.clone(),
+            office_phone: if d.office_phone.trim().is_empty() {
+                "the shop's main number".into()
+            } else {
+                d.office_phone.clone()
+            },
+            membership_offer: d.membership_offer,
+            membership_name: d.membership_name.clone(),
+            confirmation_prefix: d.confirmation_prefix.clone(),
+            confirmation_length: d.confirmation_length.clamp(3, 8),
+            reprompts: d.reprompts,
+            no_input_timeout: Duration::from_secs(d.no_input_timeout_secs),
+            default_state: d.default_state.clone(),
+            timezone: super::schedule::shop_zone(&config.shop.timezone),
+            cold_threshold_f: config.triage.cold_threshold_f,
+            hot_threshold_f: config.triage.hot_threshold_f,
+            vulnerable_words: config.triage.vulnerable_words.clone(),
+        }
+    }
+}
+
+/// The lookups the engine makes.
+#[derive(Clone)]
+pub struct Sources {
+    pub customers: Arc<dyn CustomerDirectory>,
+    pub appointments: Arc<dyn Appointments>,
+    pub schedule: Arc<dyn ScheduleSource>,
+}
+
+/// One event from the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// What the recogniser heard (lowercase words).
+    Heard { text: String, confidence: f32 },
+    /// Keys pressed (one digit, or an entry ended by `#`).
+    Digits(String),
+    /// The no-input timeout of the last `Listen` ran out.
+    NoInput,
+    /// The caller hung up.
+    Hangup,
+    /// The result of the last [`Action::Enqueue`].
+    Recorded(Result<RecordId, RecordFailure>),
+}
+
+/// What the keypad may send for the current question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keypad {
+    /// One key answers (menus, yes/no, window choice).
+    Digit,
+    /// Digits ended by `#` (ZIP, phone, invoice number), at most `max`.
+    UntilHash { max: usize },
+}
+
+/// Listen for the caller's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listen {
+    /// Closed-set grammar for the recogniser, or `None` for open speech.
+    pub grammar: Option<Vec<String>>,
+    pub keypad: Keypad,
+    pub no_input_timeout: Duration,
+}
+
+/// What the wiring must do, in order.
+// A few actions per turn; matching on `Action::Enqueue(payload)` without a Box is worth more
+// than the bytes a smaller variant saves (as for `Payload` itself).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Say {
+        text: String,
+        barge_in: bool,
+    },
+    Listen(Listen),
+    /// Enqueue durably; answer with [`Input::Recorded`] before any other input.
+    Enqueue(Payload),
+    Hangup,
+}
+
+/// Who spoke a transcript turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Callbox,
+    Caller,
+}
+
+/// One turn of the transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    pub at: DateTime<Utc>,
+    pub speaker: Speaker,
+    pub text: String,
+}
+
+/// What the call produced, for the call record and `simulate`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Outcome {
+    /// "job", "safety_alert", "callback", "voicemail", "lead", "note", "reschedule",
+    /// "cancellation", "invoice_copy", "membership_interest"; "none" while nothing is durable.
+    pub kind: String,
+    pub record_ids: Vec<RecordId>,
+    pub records: Vec<Payload>,
+    pub confirmation_number: Option<String>,
+    /// A job was booked against live capacity (`false`: offline estimate the office confirms).
+    pub booked_live: Option<bool>,
+    /// An enqueue failed during the call (the caller was told).
+    pub enqueue_failed: bool,
+    /// The caller hung up before the call's business was done.
+    pub caller_hung_up: bool,
+}
+
+/// What the caller wants done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    Repair,
+    Maintenance,
+    Callback,
+    Membership,
+    Invoice,
+    Reschedule,
+    Cancel,
+    Eta,
+    Note,
+}
+
+/// The question the box is waiting on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Menu,
+    EmergencyMenu,
+    AppointmentMenu,
+    Problem,
+    ConfirmLocation(usize),
+    AskName,
+    AskStreet,
+    ConfirmStreet,
+    AskCityZip,
+    ConfirmPhone,
+    AskPhone,
+    OfferWindows,
+    ConfirmBooking,
+    ConfirmCancel,
+    AskNote,
+    AskInvoice,
+    MembershipOffer,
+    Voicemail,
+    /// Waiting for [`Input::Recorded`].
+    Recording(Pending),
+    Ended,
+}
+
+/// The record being written, and what follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Job,
+    Safety,
+    Request,
+    Membership,
+    FallbackCallback,
+    Lead,
+}
+
+/// Everything captured so far.
+#[derive(Debug, Clone, Default)]
+struct Captured {
+    name: String,
+    customer: Option<KnownCustomer>,
+    location_id: Option<i64>,
+    address: Option<Address>,
+    street: Option<StreetAddress>,
+    city: String,
+    zip: Option<String>,
+    callback_phone: Option<String>,
+    problem: String,
+    triage: Option<Triage>,
+    offered: OfferedSchedule,
+    offered_labels: Vec<String>,
+    later_asked: bool,
+    slot: Option<Slot>,
+    appointment: Option<Appointment>,
+    invoice_number: Option<String>,
+    note: String,
+    voicemail: String,
+}
+
+/// Letters and digits nobody mishears for each other on a phone line (no 0/O, 1/I, 5/S, 8/B).
+const CONFIRMATION_ALPHABET: &[u8] = b"ACDEFGHJKMNPQRTUVWXY234679";
+
+/// See the module docs.
+pub struct Dialog {
+    ctx: CallContext,
+    script: Arc<Script>,
+    sources: Sources,
+    step: Step,
+    goal: Option<Goal>,
+    misses: u32,
+    captured: Captured,
+    transcript: Vec<Turn>,
+    outcome: Outcome,
+    caller_gone: bool,
+    last_prompt: Vec<Action>,
+    now: DateTime<Utc>,
+}
+
+impl Dialog {
+    /// A new call. Looks the caller up by caller ID right away (the cache is in memory).
+    pub fn new(
+        ctx: CallContext,
+        script: Arc<Script>,
+        sources: Sources,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut captured = Captured::default();
+        if let Some(phone) = ctx.caller_id.as_deref() {
+            captured.customer = sources.customers.by_phone(phone).into_iter().next();
+        }
+        if let Some(c) = &captured.customer {
+            captured.name = c.name.clone();
+        }
+        Dialog {
+            ctx,
+            script,
+            sources,
+            step: Step::Menu,
+            goal: None,
+            misses: 0,
+            captured,
+            transcript: Vec::new(),
+            outcome: Outcome {
+                kind: "none".into(),
+                ..Outcome::default()
+            },
+            caller_gone: false,
+            last_prompt: Vec::new(),
+            now,
+        }
+    }
+
+    /// The greeting, the disclosure and the first question.
+    pub fn start(&mut self, now: DateTime<Utc>) -> Vec<Action> {
+        self.now = now;
+        let mut out = Vec::new();
+        let hello = match &self.captured.customer {
+            Some(c) if !c.name.is_empty() => format!(
+                "{} {} Hi {}, I see this number on your account.",
+                self.script.greeting,
+                self.script.disclosure,
+                first_name(&c.name)
+            ),
+            _ => format!("{} {}", self.script.greeting, self.script.disclosure),
+        };
+        self.say(&mut out, hello, true);
+        self.ask(&mut out, Step::Menu, false);
+        out
+    }
+
+    /// Every turn so far, both sides.
+    pub fn transcript(&self) -> &[Turn] {
+        &self.transcript
+    }
+
+    /// The transcript as text for a job note: "[21:04:05] callbox: …".
+    pub fn transcript_text(&self) -> String {
+        self.transcript
+            .iter()
+            .map(|t| {
+                let who = match t.speaker {
+                    Speaker::Callbox => "callbox",
+                    Speaker::Caller => "caller",
+                };
+                format!("[{}] {who}: {}", t.at.format("%H:%M:%S"), t.text)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// Whether the call is over (the engine said `Hangup` or the caller left and the last
+    /// record is settled).
+    pub fn is_ended(&self) -> bool {
+        self.step == Step::Ended
+    }
+
+    /// One event; returns what to do.
+    pub fn handle(&mut self, now: DateTime<Utc>, input: Input) -> Vec<Action> {
+        self.now = now;
+        let mut out = Vec::new();
+        match input {
+            Input::Recorded(result) => {
+                if let Step::Recording(p) = self.step {
+                    self.recorded(&mut out, p, result);
+                }
+                return out;
+            }
+            Input::Hangup => {
+                self.log(Speaker::Caller, "[hung up]".into());
+                self.caller_gone = true;
+                self.outcome.caller_hung_up = self.outcome.record_ids.is_empty();
+                match self.step {
+                    Step::Ended | Step::Recording(_) => {}
+                    Step::Voicemail => self.enqueue_voicemail(&mut out),
+                    _ if self.outcome.record_ids.is_empty() => self.enqueue_lead(&mut out),
+                    _ => self.step = Step::Ended,
+                }
+                return out;
+            }
+            _ if matches!(self.step, Step::Ended | Step::Recording(_)) => return out,
+            Input::Heard { ref text, .. } => self.log(Speaker::Caller, text.clone()),
+            Input::Digits(ref d) => self.log(Speaker::Caller, format!("[keys {d}]")),
+            Input::NoInput => self.log(Speaker::Caller, "[silence]".into()),
+        }
+        let answer = match input {
+            Input::Heard { text, .. } => Answer::Said(text),
+            Input::Digits(d) => Answer::Keys(d),
+            _ => Answer::Nothing,
+        };
+        if self.step == Step::Voicemail {
+            self.voicemail_turn(&mut out, answer);
+            return out;
+        }
+        // Meta-commands work at every question.
+        let meta = match &answer {
+            Answer::Said(t) => u::meta_intent(t),
+            Answer::Keys(k) if k.len() == 1 => k.chars().next().and_then(Meta::from_key),
+            _ => None,
+        };
+        match meta {
+            Some(Meta::Repeat) => {
+                out.extend(self.last_prompt.clone());
+                return out;
+            }
+            Some(Meta::Operator) => {
+                self.say(
+                    &mut out,
+                    "There's no one in the office right now, so I'll have someone call you back."
+                        .into(),
+                    true,
+                );
+                self.goal = Some(Goal::Callback);
+                self.after_identity(&mut out);
+                return out;
+            }
+            Some(Meta::GoBack) => {
+                self.ask(&mut out, Step::Menu, false);
+                return out;
+            }
+            Some(Meta::Goodbye) if self.outcome.record_ids.is_empty() => {
+                self.caller_gone = true;
+                self.say(&mut out, "Okay. Goodbye.".into(), true);
+                self.enqueue_lead(&mut out);
+                return out;
+            }
+            _ => {}
+        }
+        if !self.step_turn(&mut out, &answer) {
+            self.missed(&mut out);
+        } else {
+            self.misses = 0;
+        }
+        out
+    }
+
+    fn log(&mut self, speaker: Speaker, text: String) {
+        self.transcript.push(Turn {
+            at: self.now,
+            speaker,
+            text,
+        });
+    }
+
+    fn say(&mut self, out: &mut Vec<Action>, text: String, barge_in: bool) {
+        self.log(Speaker::Callbox, text.clone());
+        out.push(Action::Say { text, barge_in });
+    }
+
+    fn goodbye(&mut self, out: &mut Vec<Action>) {
+        let text = format!("Thank you for calling {}. Goodbye.", self.script.shop_name);
+        self.say(out, text, true);
+        out.push(Action::Hangup);
+        self.step = Step::Ended;
+    }
+
+    fn triage_context(&self) -> TriageContext {
+        TriageContext {
+            outdoor_temp_f: self.ctx.outdoor_temp_f,
+            cold_threshold_f: self.script.cold_threshold_f,
+            hot_threshold_f: self.script.hot_threshold_f,
+            vulnerable_occupant: false,
+            extra_vulnerable_words: self.script.vulnerable_words.clone(),
+        }
+    }
+
+    fn listen(&self, grammar: Option<Vec<String>>, keypad: Keypad) -> Action {
+        Action::Listen(Listen {
+            grammar,
+            keypad,
+            no_input_timeout: self.script.no_input_timeout,
+        })
+    }
+
+    /// Asks the question of `step`; `keypad_only` after the re-prompts are used up.
+    fn ask(&mut self, out: &mut Vec<Action>, step: Step, keypad_only: bool) {
+        self.step = step;
+        let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let (text, listen) = match step {
+            Step::Menu => (
+                if keypad_only {
+                    "Please use your keypad. Press 1 for an emergency, 2 to book a repair, 3 for \
+                     a maintenance visit, 4 about an existing appointment, 5 for a callback, 6 to \
+                     leave a message, 7 for a copy of an invoice, or 8 about memberships."
+                        .to_string()
+                } else {
+                    "How can I help you tonight? Tell me what's going on, or press 1 if this is \
+                     an emergency, 2 to book a repair, 3 for a maintenance visit, 4 about an \
+                     existing appointment, 5 for a callback, 6 to leave a message, 7 for an \
+                     invoice copy, or 8 about memberships."
+                        .to_string()
+                },
+                self.listen(None, Keypad::Digit),
+            ),
+            Step::EmergencyMenu => (
+                "If you smell gas or burning, see smoke or sparks, or a carbon monoxide alarm is \
+                 going off, press 1. For no heat, no cooling or water leaking, press 2."
+                    .to_string(),
+                self.listen(Some(grammar(GrammarKind::Triage)), Keypad::Digit),
+            ),
+            Step::AppointmentMenu => (
+                "About your appointment: press 1 or say when is my technician coming, 2 to \
+                 reschedule, 3 to cancel, or 4 to add a note for the technician."
+                    .to_string(),
+                self.listen(
+                    Some(grammar(GrammarKind::MenuChoice(&[
+                        "when is my technician coming",
+                        "reschedule",
+                        "cancel",
+                        "add a note",
+                    ]))),
+                    Keypad::Digit,
+                ),
+            ),
+            Step::Problem => (
+                if keypad_only {
+                    "Please use your keypad: press 1 for no heat, 2 for no cooling, 3 for water \
+                     leaking, or 4 for something else."
+                        .to_string()
+                } else {
+                    "In a few words, what's going on with your system? Or press 1 for no heat, 2 \
+                     for no cooling, 3 for water leaking, or 4 for something else."
+                        .to_string()
+                },
+                self.listen(Some(grammar(GrammarKind::Triage)), Keypad::Digit),
+            ),
+            Step::ConfirmLocation(i) => {
+                let street = self
+                    .captured
+                    .customer
+                    .as_ref()
+                    .and_then(|c| c.locations.get(i))
+                    .map(|l| l.address.street.clone())
+                    .unwrap_or_default();
+                (
+                    format!("Is this for {street}? Say yes or no, or press 1 for yes, 2 for no."),
+                    self.listen(yes_no(), Keypad::Digit),
+                )
+            }
+            Step::AskName => (
+                if keypad_only {
+                    "If you can't speak right now, press 1 and the office will call you back."
+                        .to_string()
+                } else {
+                    "May I have your first and last name? If you can't speak right now, press 1 \
+                     and the office will call you back."
+                        .to_string()
+                },
+                self.listen(None, Keypad::Digit),
+            ),
+            Step::AskStreet => (
+                if keypad_only {
+                    "I'm having trouble hearing the street. Press 1 and the office will call you \
+                     back to take it."
+                        .to_string()
+                } else {
+                    "What's the street address where you need service? Or press 1 to have the \
+                     office call you back."
+                        .to_string()
+                },
+                self.listen(None, Keypad::Digit),
+            ),
+            Step::ConfirmStreet => {
+                let street = self
+                    .captured
+                    .street
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                (
+                    format!("I have {street}. Is that right? Press 1 for yes, 2 for no."),
+                    self.listen(None, Keypad::Digit),
+                )
+            }
+            Step::AskCityZip => (
+                "And the city and ZIP code? You can also key the ZIP code, then pound.".to_string(),
+                self.listen(None, Keypad::UntilHash { max: 9 }),
+            ),
+            Step::ConfirmPhone => {
+                let phone = self
+                    .ctx
+                    .caller_id
+                    .as_deref()
+                    .map(speak_phone)
+                    .unwrap_or_default();
+                (
+                    format!("Is {phone} the best number to reach you? Press 1 for yes, 2 for no."),
+                    self.listen(yes_no(), Keypad::Digit),
+                )
+            }
+            Step::AskPhone => (
+                "What's the best number to reach you? Say it, or key the ten digits, then pound."
+                    .to_string(),
+                self.listen(
+                    Some(grammar(GrammarKind::Digits)),
+                    Keypad::UntilHash { max: 11 },
+                ),
+            ),
+            Step::OfferWindows => {
+                let labels = &self.captured.offered_labels;
+                let list = labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| format!("{}, {l}", i + 1))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let keys = (1..=labels.len())
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (
+                    format!(
+                        "I can offer {list}. Which works best? Press {keys}, or 9 for later times."
+                    ),
+                    self.listen(Some(grammar(GrammarKind::WindowChoice)), Keypad::Digit),
+                )
+            }
+            Step::ConfirmBooking => {
+                let label = self.slot_label();
+                let street = self.service_address().street;
+                let what = if self.goal == Some(Goal::Reschedule) {
+                    "To confirm, I'll move your appointment to".to_string()
+                } else if self.goal == Some(Goal::Maintenance) {
+                    format!("To confirm: a maintenance visit at {street},")
+                } else {
+                    format!("To confirm: {} at {street},", self.problem_summary())
+                };
+                (
+                    format!("{what} {label}. Shall I book it? Press 1 for yes, 2 for no."),
+                    self.listen(yes_no(), Keypad::Digit),
+                )
+            }
+            Step::ConfirmCancel => {
+                let when = self.appointment_label();
+                (
+                    format!(
+                        "You'd like to cancel your appointment {when}. Is that right? Press 1 for \
+                         yes, 2 for no."
+                    ),
+                    self.listen(yes_no(), Keypad::Digit),
+                )
+            }
+            Step::AskNote => (
+                "What would you like me to tell the technician? Or press 1 to have the office \
+                 call you back instead."
+                    .to_string(),
+                self.listen(None, Keypad::Digit),
+            ),
+            Step::AskInvoice => (
+                "Which invoice? Say or key the invoice number, then pound. If you don't have it, \
+                 just press pound."
+                    .to_string(),
+                self.listen(
+                    Some(grammar(GrammarKind::Digits)),
+                    Keypad::UntilHash { max: 12 },
+                ),
+            ),
+            Step::MembershipOffer => (
+                format!(
+                    "One more thing: members of our {} get yearly tune-ups and priority service. \
+                     Would you like someone to tell you about it? Press 1 for yes, 2 for no.",
+                    self.script.membership_name
+                ),
+                self.listen(yes_no(), Keypad::Digit),
+            ),
+            Step::Voicemail => (
+                "Please leave your name, number and what you need after the tone, then press \
+                 pound or hang up."
+                    .to_string(),
+                self.listen(None, Keypad::UntilHash { max: 1 }),
+            ),
+            Step::Recording(_) | Step::Ended => return,
+        };
+        let mut prompt = Vec::new();
+        self.say(&mut prompt, text, true);
+        prompt.push(listen);
+        self.last_prompt = prompt
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a,
+                    Action::Say {
+                        barge_in: false,
+                        ..
+                    }
+                )
+            })
+            .cloned()
+            .collect();
+        out.extend(prompt);
+    }
+
+    /// Silence or a miss: re-prompt, then keypad only, then the voicemail.
+    fn missed(&mut self, out: &mut Vec<Action>) {
+        self.misses += 1;
+        let step = self.step;
+        if self.misses <= self.script.reprompts {
+            self.say(out, "Sorry, I didn't catch that.".into(), true);
+            self.ask(out, step, false);
+        } else if self.misses == self.script.reprompts + 1 {
+            self.ask(out, step, true);
+        } else {
+            self.misses = 0;
+            self.say(
+                out,
+                "I'm sorry, I'm having trouble understanding. Let me take a message for the \
+                 office."
+                    .into(),
+                true,
+            );
+            self.ask(out, Step::Voicemail, false);
+        }
+    }
+
+    /// The answer to the current question; `false` when it did not answer it.
+    fn step_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let key = answer.key();
+        match self.step {
+            Step::Menu => self.menu_turn(out, answer),
+            Step::EmergencyMenu => match (key, answer.text()) {
+                (Some('1'), _) => {
+                    self.safety(out, None);
+                    true
+                }
+                (Some('2'), _) => {
+                    self.captured.problem = "emergency: no heat, no cooling or water leak".into();
+                    self.captured.triage = Some(Triage::Emergency(EmergencyKind::NoHeat));
+                    self.goal = Some(Goal::Repair);
+                    self.identify(out);
+                    true
+                }
+                (_, Some(t)) => self.problem_text(out, t),
+                _ => false,
+            },
+            Step::AppointmentMenu => {
+                let goal = match (key, answer.text().and_then(u::call_intent)) {
+                    (Some('1'), _) | (_, Some(CallIntent::WhereIsTechnician)) => Goal::Eta,
+                    (Some('2'), _) | (_, Some(CallIntent::Reschedule)) => Goal::Reschedule,
+                    (Some('3'), _) | (_, Some(CallIntent::Cancel)) => Goal::Cancel,
+                    (Some('4'), _) | (_, Some(CallIntent::AddNote)) => Goal::Note,
+                    _ => return false,
+                };
+                self.appointment_goal(out, goal);
+                true
+            }
+            Step::Problem => match (key, answer.text()) {
+                (Some(k @ '1'..='4'), _) => {
+                    let words = match k {
+                        '1' => "no heat",
+                        '2' => "no cooling",
+                        '3' => "water leaking",
+                        _ => "something else is wrong with my system",
+                    };
+                    self.problem_text(out, words)
+                }
+                (_, Some(t)) => self.problem_text(out, t),
+                _ => false,
+            },
+            Step::ConfirmLocation(i) => match answer.yes_no() {
+                Some(YesNo::Yes) => {
+                    let loc = self
+                        .captured
+                        .customer
+                        .as_ref()
+                        .and_then(|c| c.locations.get(i))
+                        .cloned();
+                    if let Some(loc) = loc {
+                        self.captured.location_id = loc.id;
+                        self.captured.address = Some(loc.address);
+                    }
+                    self.after_identity(out);
+                    true
+                }
+                Some(YesNo::No) => {
+                    let more = self
+                        .captured
+                        .customer
+                        .as_ref()
+                        .is_some_and(|c| c.locations.len() > i + 1);
+                    if more {
+                        self.ask(out, Step::ConfirmLocation(i + 1), false);
+                    } else {
+                        self.ask(out, Step::AskStreet, false);
+                    }
+                    true
+                }
+                None => false,
+            },
+            Step::AskName => match (key, answer.text().and_then(u::person_name)) {
+                (Some(_), _) => {
+                    self.goal = Some(Goal::Callback);
+                    self.after_identity(out);
+                    true
+                }
+                (_, Some(name)) => {
+                    self.captured.name = name;
+                    self.ask(out, Step::AskStreet, false);
+                    true
+                }
+                _ => false,
+            },
+            Step::AskStreet => match (key, answer.text().and_then(u::street_address)) {
+                (Some(_), _) => {
+                    self.goal = Some(Goal::Callback);
+                    self.after_identity(out);
+                    true
+                }
+                (_, Some(street)) => {
+                    self.captured.street = Some(street);
+                    self.ask(out, Step::ConfirmStreet, false);
+                    true
+                }
+                _ => false,
+            },
+            Step::ConfirmStreet => self.confirm_street(out, answer),
+            Step::AskCityZip => {
+                let Some(zip) = answer.raw().and_then(u::zip_code) else {
+                    return false;
+                };
+                if let Some(t) = answer.text() {
+                    self.captured.city = city_words(t);
+                }
+                self.captured.zip = Some(zip);
+                self.captured.address = Some(self.new_address());
+                self.after_address(out);
+                true
+            }
+            Step::ConfirmPhone => match answer.yes_no() {
+                Some(YesNo::Yes) => {
+                    self.captured.callback_phone = self.ctx.caller_id.clone();
+                    self.after_phone(out);
+                    true
+                }
+                Some(YesNo::No) => {
+                    self.ask(out, Step::AskPhone, false);
+                    true
+                }
+                None => false,
+            },
+            Step::AskPhone => match answer.raw().and_then(u::phone_number) {
+                Some(digits) => {
+                    self.captured.callback_phone = Some(format!("+1{digits}"));
+                    self.after_phone(out);
+                    true
+                }
+                None => false,
+            },
+            Step::OfferWindows => self.window_turn(out, answer),
+            Step::ConfirmBooking => self.confirm_booking(out, answer),
+            Step::ConfirmCancel => match answer.yes_no() {
+                Some(YesNo::Yes) => {
+                    let p = self.cancellation();
+                    self.enqueue(out, p, Pending::Request);
+                    true
+                }
+                Some(YesNo::No) => {
+                    self.say(out, "Okay, I won't cancel it.".into(), true);
+                    self.ask(out, Step::AppointmentMenu, false);
+                    true
+                }
+                None => false,
+            },
+            Step::AskNote => match (key, answer.text()) {
+                (Some(_), _) => {
+                    self.goal = Some(Goal::Callback);
+                    self.after_identity(out);
+                    true
+                }
+                (_, Some(t)) if !u::normalize(t).is_empty() => {
+                    if let Triage::Safety(h) = u::triage(t, &self.triage_context()) {
+                        self.captured.problem = t.to_string();
+                        self.safety(out, Some(h));
+                        return true;
+                    }
+                    self.captured.note = t.to_string();
+                    let p = self.note();
+                    self.enqueue(out, p, Pending::Request);
+                    true
+                }
+                _ => false,
+            },
+            Step::AskInvoice => {
+                let digits = answer
+                    .raw()
+                    .map(u::numbers::dtmf_digits)
+                    .unwrap_or_default();
+                let spoken = answer.text().map(u::numbers::digits_in).unwrap_or_default();
+                let number = if digits.is_empty() { spoken } else { digits };
+                let dont_know = answer.text().is_some_and(|t| {
+                    u::normalize(t).has_any(&["don't know", "don't have", "not sure", "no"])
+                });
+                if number.is_empty() && !dont_know && answer.key() != Some('#') {
+                    return false;
+                }
+                self.captured.invoice_number = (!number.is_empty()).then_some(number);
+                self.after_identity(out);
+                true
+            }
+            Step::MembershipOffer => match answer.yes_no() {
+                Some(YesNo::Yes) => {
+                    let p = self.membership();
+                    self.enqueue(out, p, Pending::Membership);
+                    true
+                }
+                Some(YesNo::No) => {
+                    self.goodbye(out);
+                    true
+                }
+                None => false,
+            },
+            Step::Voicemail | Step::Recording(_) | Step::Ended => true,
+        }
+    }
+
+    fn menu_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        if let Some(k) = answer.key() {
+            let goal = match k {
+                '1' => {
+                    self.ask(out, Step::EmergencyMenu, false);
+                    return true;
+                }
+                '2' => {
+                    self.goal = Some(Goal::Repair);
+                    self.ask(out, Step::Problem, false);
+                    return true;
+                }
+                '3' => Goal::Maintenance,
+                '4' => {
+                    self.ask(out, Step::AppointmentMenu, false);
+                    return true;
+                }
+                '5' => Goal::Callback,
+                '6' => {
+                    self.ask(out, Step::Voicemail, false);
+                    return true;
+                }
+                '7' => Goal::Invoice,
+                '8' => Goal::Membership,
+                _ => return false,
+            };
+            self.start_goal(out, goal);
+            return true;
+        }
+        let Some(text) = answer.text() else {
+            return false;
+        };
+        // Triage first: a hazard wins over whatever else the caller asked.
+        if let Triage::Safety(h) = u::triage(text, &self.triage_context()) {
+            self.captured.problem = text.to_string();
+            self.safety(out, Some(h));
+            return true;
+        }
+        let goal = match u::call_intent(text) {
+            Some(CallIntent::NewProblem) => return self.problem_text(out, text),
+            Some(CallIntent::Maintenance) => Goal::Maintenance,
+            Some(CallIntent::Reschedule) => Goal::Reschedule,
+            Some(CallIntent::Cancel) => Goal::Cancel,
+            Some(CallIntent::WhereIsTechnician) => Goal::Eta,
+            Some(CallIntent::AddNote) => Goal::Note,
+            Some(CallIntent::Callback) => Goal::Callback,
+            Some(CallIntent::InvoiceCopy) => Goal::Invoice,
+            Some(CallIntent::Membership) => Goal::Membership,
+            Some(CallIntent::Voicemail) => {
+                self.ask(out, Step::Voicemail, false);
+                return true;
+            }
+            None => return false,
+        };
+        if goal == Goal::Maintenance {
+            self.captured.problem = text.to_string();
+        }
+        self.start_goal(out, goal);
+        true
+    }
+
+    fn start_goal(&mut self, out: &mut Vec<Action>, goal: Goal) {
+        match goal {
+            Goal::Reschedule | Goal::Cancel | Goal::Eta | Goal::Note => {
+                self.appointment_goal(out, goal)
+            }
+            Goal::Maintenance => {
+                self.goal = Some(goal);
+                self.captured.triage = Some(Triage::Routine(RoutineKind::Maintenance));
+                if self.captured.problem.is_empty() {
+                    self.captured.problem = "maintenance visit".into();
+                }
+                self.identify(out);
+            }
+            Goal::Invoice => {
+                self.goal = Some(goal);
+                self.ask(out, Step::AskInvoice, false);
+            }
+            _ => {
+                self.goal = Some(goal);
+                self.after_identity(out);
+            }
+        }
+    }
+
+    /// The caller described a problem (or keyed one): triage it.
+    fn problem_text(&mut self, out: &mut Vec<Action>, text: &str) -> bool {
+        let t = u::triage(text, &self.triage_context());
+        match t {
+            Triage::Safety(h) => {
+                self.captured.problem = text.to_string();
+                self.safety(out, Some(h));
+            }
+            Triage::Unclear => return false,
+            _ => {
+                self.captured.problem = text.to_string();
+                self.captured.triage = Some(t);
+                if matches!(t, Triage::Routine(RoutineKind::Maintenance)) {
+                    self.goal = Some(Goal::Maintenance);
+                } else {
+                    self.goal = Some(Goal::Repair);
+                }
+                if let Triage::Emergency(_) = t {
+                    self.say(
+                        out,
+                        "That sounds like an emergency. Let's get the on-call technician out to \
+                         you."
+                            .into(),
+                        true,
+                    );
+                }
+                self.identify(out);
+            }
+        }
+        true
+    }
+
+    /// The fixed safety script, then the on-call alert record.
+    fn safety(&mut self, out: &mut Vec<Action>, hazard: Option<SafetyHazard>) {
+        self.captured.triage = hazard.map(Triage::Safety);
+        let script = match hazard {
+            Some(SafetyHazard::Gas) | None => {
+                "This is important. If you smell gas, leave the building now and take everyone \
+                 with you. Don't switch lights or anything electrical on or off, and don't use \
+                 your phone inside. Once you're outside, call 911 or the gas company's emergency \
+                 line."
+            }
+            Some(SafetyHazard::CarbonMonoxide) => {
+                "This is important. If a carbon monoxide alarm is going off, get everyone out of \
+                 the building now, leave the door open behind you, and call 911 once you're \
+                 outside. Don't go back in until the fire department says it's safe."
+            }
+            Some(SafetyHazard::Smoke | SafetyHazard::Burning | SafetyHazard::Sparking) => {
+                "This is important. If you see smoke, sparks or flames, or smell burning, turn \
+                 the system off at the thermostat only if you can do it safely, get everyone out \
+                 of the building, and call 911 from outside."
+            }
+        };
+        self.say(out, script.into(), false);
+        let hazard_name = match hazard {
+            Some(SafetyHazard::Gas) => "gas smell",
+            Some(SafetyHazard::CarbonMonoxide) => "carbon monoxide alarm",
+            Some(SafetyHazard::Smoke) => "smoke",
+            Some(SafetyHazard::Burning) => "burning smell",
+            Some(SafetyHazard::Sparking) => "sparking",
+            None => "safety hazard (keyed)",
+        };
+        let p = Payload::Callback(CallbackRequest {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            reason: format!(
+                "SAFETY ALERT for the on-call technician: {hazard_name}. Caller was told to leave \
+                 the building and call 911 / the gas utility from outside. Caller said: \"{}\"",
+                self.captured.problem
+            ),
+            preferred_time: Some("immediately".into()),
+        });
+        self.enqueue(out, p, Pending::Safety);
+    }
+
+    /// Find out where: a known customer's locations, else a new caller's details.
+    fn identify(&mut self, out: &mut Vec<Action>) {
+        let has_locations = self
+            .captured
+            .customer
+            .as_ref()
+            .is_some_and(|c| !c.locations.is_empty());
+        if self.captured.address.is_some() {
+            self.after_address(out);
+        } else if has_locations {
+            self.ask(out, Step::ConfirmLocation(0), false);
+        } else if self.captured.name.is_empty() {
+            self.ask(out, Step::AskName, false);
+        } else {
+            self.ask(out, Step::AskStreet, false);
+        }
+    }
+
+    fn after_address(&mut self, out: &mut Vec<Action>) {
+        self.after_identity(out);
+    }
+
+    /// Name/address settled (or not needed): the callback number, then the goal's next step.
+    fn after_identity(&mut self, out: &mut Vec<Action>) {
+        if self.captured.callback_phone.is_none() {
+            if self.ctx.caller_id.is_some() {
+                self.ask(out, Step::ConfirmPhone, false);
+            } else {
+                self.ask(out, Step::AskPhone, false);
+            }
+            return;
+        }
+        self.after_phone(out);
+    }
+
+    fn after_phone(&mut self, out: &mut Vec<Action>) {
+        match self.goal {
+            Some(Goal::Repair | Goal::Maintenance) => self.offer_windows(out, None),
+            Some(Goal::Reschedule) => self.offer_windows(out, None),
+            Some(Goal::Membership) => {
+                let p = self.membership();
+                self.enqueue(out, p, Pending::Request);
+            }
+            Some(Goal::Invoice) => {
+                let p = Payload::InvoiceCopy(InvoiceCopyRequest {
+                    call_key: self.ctx.call_key.clone(),
+                    caller: self.caller_info(),
+                    known_customer_id: self.captured.customer.as_ref().map(|c| c.id),
+                    invoice_number: self.captured.invoice_number.clone(),
+                    job_number: None,
+                    send_to_email: None,
+                });
+                self.enqueue(out, p, Pending::Request);
+            }
+            _ => {
+                let p = self.callback(None);
+                self.enqueue(out, p, Pending::Request);
+            }
+        }
+    }
+
+    fn appointment_goal(&mut self, out: &mut Vec<Action>, goal: Goal) {
+        self.goal = Some(goal);
+        let customer_id = self.captured.customer.as_ref().map(|c| c.id);
+        let appt = self
+            .sources
+            .appointments
+            .upcoming(customer_id, self.ctx.caller_id.as_deref(), self.now)
+            .into_iter()
+            .next();
+        let Some(appt) = appt else {
+            self.say(
+                out,
+                "I don't see an upcoming appointment for this number, so I'll have the office \
+                 call you back about it."
+                    .into(),
+                true,
+            );
+            self.goal = Some(Goal::Callback);
+            self.after_identity(out);
+            return;
+        };
+        self.captured.appointment = Some(appt.clone());
+        let when = self.appointment_label();
+        match goal {
+            Goal::Eta => {
+                let who = match &appt.technician {
+                    Some(t) => format!("{t} is assigned and will arrive"),
+                    None => "A technician will be assigned and will arrive".into(),
+                };
+                self.say(out, format!("{who} {when}."), true);
+                let p = Payload::Note(JobNote {
+                    call_key: self.ctx.call_key.clone(),
+                    job_id: appt.job_id,
+                    job_number: appt.job_number.clone(),
+                    queue_ref: appt.queue_ref.clone(),
+                    text: format!(
+                        "Caller asked when the technician is coming; told: {who} {when}."
+                    ),
+                });
+                self.enqueue(out, p, Pending::Request);
+            }
+            Goal::Reschedule => {
+                self.say(
+                    out,
+                    format!("Your appointment is {when}. Let's find a new time."),
+                    true,
+                );
+                self.captured.triage = Some(Triage::Routine(RoutineKind::Other));
+                self.captured.callback_phone = self.ctx.caller_id.clone();
+                self.offer_windows(out, None);
+            }
+            Goal::Cancel => self.ask(out, Step::ConfirmCancel, false),
+            _ => self.ask(out, Step::AskNote, false),
+        }
+    }
+
+    fn urgency(&self) -> Urgency {
+        match self.captured.triage {
+            Some(Triage::Emergency(_) | Triage::Safety(_)) => Urgency::Emergency,
+            _ => Urgency::Routine,
+        }
+    }
+
+    fn offer_windows(&mut self, out: &mut Vec<Action>, after: Option<DateTime<Utc>>) {
+        let count = 3;
+        let offered =
+            self.sources
+                .schedule
+                .offer(self.urgency(), after.unwrap_or(self.now), self.now, count);
+        if offered.slots.is_empty() {
+            self.say(
+                out,
+                "I don't have an opening I can offer right now, so I'll have the office call you \
+                 to set a time."
+                    .into(),
+                true,
+            );
+            let p = self.callback(Some("no appointment window available on the call"));
+            self.enqueue(out, p, Pending::Request);
+            return;
+        }
+        if !offered.live && after.is_none() {
+            self.say(
+                out,
+                "I can't see the live schedule right now, so the office will confirm your time in \
+                 the morning."
+                    .into(),
+                true,
+            );
+        }
+        let tz = self.script.timezone;
+        self.captured.offered_labels = offered
+            .slots
+            .iter()
+            .map(|s| speak_slot(tz, s, self.now))
+            .collect();
+        self.captured.offered = offered;
+        self.ask(out, Step::OfferWindows, false);
+    }
+
+    fn window_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let n = self.captured.offered.slots.len();
+        let choice = match (answer.key(), answer.text()) {
+            (Some('9'), _) => Some(WindowChoice::Later),
+            (Some(k), _) => k
+                .to_digit(10)
+                .map(|d| d as usize)
+                .filter(|d| (1..=n).contains(d))
+                .map(|d| WindowChoice::Offered(d - 1)),
+            (_, Some(t)) => {
+                let tz = self.script.timezone;
+                let offered: Vec<OfferedWindow> = self
+                    .captured
+                    .offered
+                    .slots
+                    .iter()
+                    .zip(&self.captured.offered_labels)
+                    .map(|(s, l)| OfferedWindow {
+                        start_local: to_local(tz, s.start_utc),
+                        end_local: to_local(tz, s.end_utc),
+                        label: l.clone(),
+                    })
+                    .collect();
+                u::choose_window(t, &offered, to_local(tz, self.now))
+            }
+            _ => None,
+        };
+        match choice {
+            Some(WindowChoice::Offered(i)) => {
+                self.captured.slot = self.captured.offered.slots.get(i).copied();
+                self.ask(out, Step::ConfirmBooking, false);
+                true
+            }
+            Some(WindowChoice::Later | WindowChoice::NoneOfThese) => {
+                let last = self.captured.offered.slots.last().map(|s| s.end_utc);
+                if self.captured.later_asked || last.is_none() {
+                    self.say(
+                        out,
+                        "Then I'll have the office call you to find a time that works.".into(),
+                        true,
+                    );
+                    let p = self.callback(Some("none of the offered windows suited the caller"));
+                    self.enqueue(out, p, Pending::Request);
+                } else {
+                    self.captured.later_asked = true;
+                    self.offer_windows(out, last);
+                }
+                true
+            }
+            Some(WindowChoice::Ambiguous(_)) | None => false,
+        }
+    }
+
+    fn confirm_street(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        // A correction first: "no i said maple" is a no that carries the right answer.
+        if self.apply_repair(answer) {
+            self.ask(out, Step::ConfirmStreet, false);
+            return true;
+        }
+        match answer.yes_no() {
+            Some(YesNo::Yes) => {
+                self.ask(out, Step::AskCityZip, false);
+                return true;
+            }
+            Some(YesNo::No) => {
+                if let Some(street) = answer.text().and_then(u::street_address) {
+                    self.captured.street = Some(street);
+                    self.ask(out, Step::ConfirmStreet, false);
+                } else {
+                    self.captured.street = None;
+                    self.ask(out, Step::AskStreet, false);
+                }
+                return true;
+            }
+            None => {}
+        }
+        // A whole new address without a "no": take it.
+        if let Some(street) = answer.text().and_then(u::street_address) {
+            self.captured.street = Some(street);
+            self.ask(out, Step::ConfirmStreet, false);
+            return true;
+        }
+        false
+    }
+
+    /// "no i said maple": corrects the street heard; returns whether it did.
+    fn apply_repair(&mut self, answer: &Answer) -> bool {
+        let (Some(text), Some(street)) = (answer.text(), self.captured.street.clone()) else {
+            return false;
+        };
+        let previous = street.street_name.to_lowercase();
+        let Some(fixed) = u::repair(&previous, text).or_else(|| {
+            u::repair(&street.number, text).filter(|f| u::parse_number_words(f).is_some())
+        }) else {
+            return false;
+        };
+        let mut street = street;
+        if let Some(whole) = u::street_address(&fixed) {
+            street = whole;
+        } else if let Some(n) = u::parse_number_words(&fixed) {
+            street.number = n.to_string();
+        } else {
+            street.street_name = u::names::title_case(&fixed);
+        }
+        self.captured.street = Some(street);
+        if self.captured.address.is_some() {
+            self.captured.address = Some(self.new_address());
+        }
+        true
+    }
+
+    fn confirm_booking(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        if self.apply_repair(answer) {
+            self.ask(out, Step::ConfirmBooking, false);
+            return true;
+        }
+        match answer.yes_no() {
+            Some(YesNo::Yes) => {
+                let p = if self.goal == Some(Goal::Reschedule) {
+                    self.reschedule()
+                } else {
+                    self.job()
+                };
+                self.enqueue(out, p, Pending::Job);
+                true
+            }
+            Some(YesNo::No) => {
+                self.say(out, "Okay, let's pick another time.".into(), true);
+                self.offer_windows(out, None);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn voicemail_turn(&mut self, out: &mut Vec<Action>, answer: Answer) {
+        if let Answer::Said(t) = answer {
+            if !self.captured.voicemail.is_empty() {
+                self.captured.voicemail.push(' ');
+            }
+            self.captured.voicemail.push_str(&t);
+        }
+        self.say(out, "Thank you, I've got your message.".into(), true);
+        self.enqueue_voicemail(out);
+    }
+
+    fn enqueue_voicemail(&mut self, out: &mut Vec<Action>) {
+        let p = Payload::Voicemail(VoicemailMessage {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            recording_path: self.ctx.recording_path.clone(),
+            duration_secs: None,
+            transcript: self.captured.voicemail.clone(),
+        });
+        self.enqueue(out, p, Pending::Request);
+    }
+
+    fn enqueue_lead(&mut self, out: &mut Vec<Action>) {
+        let stage = step_name(self.step);
+        let summary = if self.captured.problem.is_empty() {
+            format!("Caller hung up during {stage}")
+        } else {
+            self.captured.problem.clone()
+        };
+        let p = Payload::Lead(LeadRequest {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            address: self
+                .captured
+                .address
+                .clone()
+                .or_else(|| self.captured.street.as_ref().map(|_| self.new_address())),
+            summary,
+            reason: format!(
+                "caller hung up before finishing ({stage}); call them back. Transcript:\n{}",
+                self.transcript_text()
+            ),
+        });
+        self.enqueue(out, p, Pending::Lead);
+    }
+
+    fn enqueue(&mut self, out: &mut Vec<Action>, payload: Payload, pending: Pending) {
+        self.step = Step::Recording(pending);
+        self.outcome.records.push(payload.clone());
+        out.push(Action::Enqueue(payload));
+    }
+
+    /// The last enqueue settled.
+    fn recorded(
+        &mut self,
+        out: &mut Vec<Action>,
+        pending: Pending,
+        result: Result<RecordId, RecordFailure>,
+    ) {
+        let payload = self.outcome.records.last().cloned();
+        let id = match result {
+            Ok(id) => id,
+            Err(e) => {
+                self.outcome.records.pop();
+                self.outcome.enqueue_failed = true;
+                self.log(Speaker::Callbox, format!("[record failed: {e}]"));
+                self.record_failed(out, pending);
+                return;
+            }
+        };
+        self.outcome.record_ids.push(id);
+        if self.outcome.kind == "none" || pending == Pending::Safety {
+            self.outcome.kind = match (&pending, &payload) {
+                (Pending::Safety, _) => "safety_alert".into(),
+                (_, Some(p)) => p.kind().name().into(),
+                _ => "none".into(),
+            };
+        }
+        if self.caller_gone {
+            self.step = Step::Ended;
+            return;
+        }
+        match pending {
+            Pending::Job => {
+                if let Some(Payload::Job(job)) = &payload {
+                    self.outcome.confirmation_number = Some(job.confirmation_number.clone());
+                    self.outcome.booked_live = Some(!job.booked_offline);
+                    let label = self.slot_label();
+                    let number = speak_confirmation(&job.confirmation_number);
+                    let mut text = if job.booked_offline {
+                        format!(
+                            "You're on the schedule for {label}; the office confirms in the \
+                             morning."
+                        )
+                    } else {
+                        format!("You're booked for {label}.")
+                    };
+                    if job.assign_on_call_technician {
+                        text.push_str(" The on-call technician will call you before heading out.");
+                    }
+                    text.push_str(&format!(
+                        " Your confirmation number is {number}. Again, {number}."
+                    ));
+                    self.say(out, text, true);
+                    let member = self.captured.customer.as_ref().is_some_and(|c| c.member);
+                    if self.goal == Some(Goal::Maintenance)
+                        && self.script.membership_offer
+                        && !member
+                    {
+                        self.ask(out, Step::MembershipOffer, false);
+                        return;
+                    }
+                } else {
+                    let label = self.slot_label();
+                    self.say(
+                        out,
+                        format!("Your appointment request is in for {label}; the office will confirm it."),
+                        true,
+                    );
+                }
+                self.goodbye(out);
+            }
+            Pending::Safety => {
+                let phone = self
+                    .captured
+                    .callback_phone
+                    .clone()
+                    .or(self.ctx.caller_id.clone())
+                    .map(|p| format!(" at {}", speak_phone(&p)))
+                    .unwrap_or_default();
+                self.say(
+                    out,
+                    format!(
+                        "I've alerted our on-call technician, who will call you back{phone}. \
+                         Please hang up now and get to safety."
+                    ),
+                    false,
+                );
+                out.push(Action::Hangup);
+                self.step = Step::Ended;
+            }
+            Pending::Membership => {
+                self.say(
+                    out,
+                    "Great, someone will call you about the membership.".into(),
+                    true,
+                );
+                self.goodbye(out);
+            }
+            Pending::Request | Pending::FallbackCallback => {
+                let text = match &payload {
+                    Some(Payload::Callback(_)) => {
+                        "I've saved your request, and the office will call you back first thing."
+                    }
+                    Some(Payload::Voicemail(_)) => "Your message is saved for the office.",
+                    Some(Payload::Note(_)) => "I've added that to your job.",
+                    Some(Payload::Cancellation(_)) => {
+                        "Your cancellation request is in; the office will confirm it."
+                    }
+                    Some(Payload::InvoiceCopy(_)) => {
+                        "I've asked the office to send you a copy of your invoice."
+                    }
+                    Some(Payload::MembershipInterest(_)) => {
+                        "Someone will call you about the membership."
+                    }
+                    _ => "That's saved for the office.",
+                };
+                self.say(out, text.into(), true);
+                self.goodbye(out);
+            }
+            Pending::Lead => self.step = Step::Ended,
+        }
+    }
+
+    /// Honesty: the caller hears that it did not work, then the next-best durable record.
+    fn record_failed(&mut self, out: &mut Vec<Action>, pending: Pending) {
+        if self.caller_gone {
+            self.step = Step::Ended;
+            return;
+        }
+        let office = self.script.office_phone.clone();
+        match pending {
+            Pending::Job | Pending::Request | Pending::Membership => {
+                let what = if pending == Pending::Job {
+                    "I'm sorry, I couldn't save your appointment, so you are not booked yet."
+                } else {
+                    "I'm sorry, I couldn't save that."
+                };
+                self.say(out, what.into(), true);
+                let p = self.callback(Some("the box could not save the caller's request"));
+                self.enqueue(out, p, Pending::FallbackCallback);
+            }
+            Pending::Safety => {
+                self.say(
+                    out,
+                    format!(
+                        "I couldn't reach the on-call technician's alert. Once you're safely \
+                         outside, call 911, and call us at {office}."
+                    ),
+                    false,
+                );
+                out.push(Action::Hangup);
+                self.step = Step::Ended;
+            }
+            Pending::FallbackCallback | Pending::Lead => {
+                self.say(
+                    out,
+                    format!(
+                        "I'm sorry, I can't save anything right now. Please call {office} in the \
+                         morning. If this is an emergency, call 911."
+                    ),
+                    true,
+                );
+                out.push(Action::Hangup);
+                self.step = Step::Ended;
+            }
+        }
+    }
+
+    fn caller_info(&self) -> CallerInfo {
+        CallerInfo {
+            name: self.captured.name.clone(),
+            phone_e164: self.ctx.caller_id.clone(),
+            callback_phone_e164: self
+                .captured
+                .callback_phone
+                .clone()
+                .filter(|p| Some(p) != self.ctx.caller_id.as_ref()),
+        }
+    }
+
+    fn new_address(&self) -> Address {
+        let street = self.captured.street.clone();
+        Address {
+            street: street
+                .as_ref()
+                .map(|s| {
+                    let mut s = s.clone();
+                    s.unit = None;
+                    s.to_string()
+                })
+                .unwrap_or_default(),
+            unit: street.and_then(|s| s.unit),
+            city: self.captured.city.clone(),
+            state: self.script.default_state.clone(),
+            zip: self.captured.zip.clone().unwrap_or_default(),
+            country: "USA".into(),
+        }
+    }
+
+    fn service_address(&self) -> Address {
+        self.captured
+            .address
+            .clone()
+            .unwrap_or_else(|| self.new_address())
+    }
+
+    fn slot_label(&self) -> String {
+        self.captured
+            .slot
+            .map(|s| speak_slot(self.script.timezone, &s, self.now))
+            .unwrap_or_default()
+    }
+
+    fn appointment_label(&self) -> String {
+        self.captured
+            .appointment
+            .as_ref()
+            .map(|a| {
+                let slot = Slot {
+                    start_utc: a.start_utc,
+                    end_utc: a.end_utc,
+                };
+                speak_slot(self.script.timezone, &slot, self.now)
+            })
+            .unwrap_or_default()
+    }
+
+    fn problem_summary(&self) -> String {
+        let p = self.captured.problem.trim();
+        if p.is_empty() {
+            "service".into()
+        } else {
+            p.to_string()
+        }
+    }
+
+    /// Short, speakable, deterministic for a call: hashed from the call key and the time.
+    fn confirmation_number(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.ctx.call_key.as_bytes());
+        h.update(self.now.to_rfc3339().as_bytes());
+        h.update(self.outcome.record_ids.len().to_le_bytes());
+        let digest = h.finalize();
+        let code: String = digest
+            .iter()
+            .take(self.script.confirmation_length)
+            .map(|b| CONFIRMATION_ALPHABET[usize::from(*b) % CONFIRMATION_ALPHABET.len()] as char)
+            .collect();
+        format!("{}-{code}", self.script.confirmation_prefix)
+    }
+
+    fn job(&self) -> Payload {
+        let slot = self.captured.slot.unwrap_or(Slot {
+            start_utc: self.now,
+            end_utc: self.now,
+        });
+        let hint = match self.captured.triage {
+            Some(
+                Triage::Emergency(EmergencyKind::NoHeat) | Triage::Routine(RoutineKind::NoHeat),
+            ) => Some("no_heat"),
+            Some(
+                Triage::Emergency(EmergencyKind::NoCooling)
+                | Triage::Routine(RoutineKind::NoCooling),
+            ) => Some("no_cooling"),
+            Some(Triage::Emergency(EmergencyKind::WaterLeak)) => Some("leak"),
+            Some(Triage::Routine(RoutineKind::Maintenance)) => Some("maintenance"),
+            Some(Triage::Routine(RoutineKind::Noise)) => Some("noise"),
+            Some(Triage::Routine(RoutineKind::Thermostat)) => Some("thermostat"),
+            _ => None,
+        };
+        let urgency = self.urgency();
+        Payload::Job(JobRequest {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            known_customer_id: self.captured.customer.as_ref().map(|c| c.id),
+            known_location_id: self.captured.location_id,
+            service_address: self.service_address(),
+            problem_summary: self.problem_summary(),
+            transcript: self.transcript_text(),
+            urgency,
+            job_type_hint: hint.map(String::from),
+            business_unit_id: None,
+            job_type_id: None,
+            campaign_id: None,
+            dialled_number: self.ctx.dialled.clone(),
+            appointment: AppointmentWindow {
+                start_utc: slot.start_utc,
+                end_utc: slot.end_utc,
+                arrival_window_start_utc: None,
+                arrival_window_end_utc: None,
+            },
+            assign_on_call_technician: urgency == Urgency::Emergency,
+            booked_offline: !self.captured.offered.live,
+            confirmation_number: self.confirmation_number(),
+        })
+    }
+
+    fn reschedule(&self) -> Payload {
+        let appt = self.captured.appointment.clone();
+        let slot = self.captured.slot.unwrap_or(Slot {
+            start_utc: self.now,
+            end_utc: self.now,
+        });
+        Payload::Reschedule(RescheduleRequest {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            job_id: appt.as_ref().and_then(|a| a.job_id),
+            job_number: appt.as_ref().and_then(|a| a.job_number.clone()),
+            appointment_id: appt.as_ref().and_then(|a| a.appointment_id),
+            queue_ref: appt.as_ref().and_then(|a| a.queue_ref.clone()),
+            new_window: AppointmentWindow {
+                start_utc: slot.start_utc,
+                end_utc: slot.end_utc,
+                arrival_window_start_utc: None,
+                arrival_window_end_utc: None,
+            },
+            reason: "caller asked to reschedule".into(),
+        })
+    }
+
+    fn cancellation(&self) -> Payload {
+        let appt = self.captured.appointment.clone();
+        let said = self
+            .transcript
+            .iter()
+            .filter(|t| t.speaker == Speaker::Caller && !t.text.starts_with('['))
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ");
+        Payload::Cancellation(CancellationRequest {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            job_id: appt.as_ref().and_then(|a| a.job_id),
+            job_number: appt.as_ref().and_then(|a| a.job_number.clone()),
+            queue_ref: appt.as_ref().and_then(|a| a.queue_ref.clone()),
+            reason: if said.is_empty() {
+                "cancelled by phone (keypad)".into()
+            } else {
+                format!("cancelled by phone: {said}")
+            },
+            cancel_reason_id: None,
+        })
+    }
+
+    fn note(&self) -> Payload {
+        let appt = self.captured.appointment.clone();
+        Payload::Note(JobNote {
+            call_key: self.ctx.call_key.clone(),
+            job_id: appt.as_ref().and_then(|a| a.job_id),
+            job_number: appt.as_ref().and_then(|a| a.job_number.clone()),
+            queue_ref: appt.as_ref().and_then(|a| a.queue_ref.clone()),
+            text: format!("From the caller: {}", self.captured.note),
+        })
+    }
+
+    fn membership(&self) -> Payload {
+        Payload::MembershipInterest(MembershipInterest {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            known_customer_id: self.captured.customer.as_ref().map(|c| c.id),
+            address: self.captured.address.clone(),
+            notes: format!("interested in the {}", self.script.membership_name),
+        })
+    }
+
+    fn callback(&self, why: Option<&str>) -> Payload {
+        let mut reason = match self.goal {
+            Some(Goal::Repair) | Some(Goal::Maintenance) => {
+                format!("wants service: {}", self.problem_summary())
+            }
+            Some(Goal::Reschedule) => "about an existing appointment (reschedule)".into(),
+            Some(Goal::Cancel) => "about an existing appointment (cancel)".into(),
+            Some(Goal::Eta) => "asked when the technician is coming".into(),
+            Some(Goal::Note) => "has information for the technician".into(),
+            _ if !self.captured.problem.is_empty() => self.captured.problem.clone(),
+            _ => "caller asked for a callback".into(),
+        };
+        if let Some(why) = why {
+            reason = format!("{reason} ({why})");
+        }
+        Payload::Callback(CallbackRequest {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            reason,
+            preferred_time: None,
+        })
+    }
+}
+
+/// What the caller gave.
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    Said(String),
+    Keys(String),
+    Nothing,
+}
+
+impl Answer {
+    /// A single key press.
+    fn key(&self) -> Option<char> {
+        match self {
+            Answer::Keys(k) => {
+                // "1" and "1#" are the key 1; a bare "#" is the key # ("I don't have it").
+                let body = k.trim_end_matches('#');
+                let mut chars = body.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) => Some(c),
+                    (None, _) if !k.is_empty() => Some('#'),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn text(&self) -> Option<&str> {
+        match self {
+            Answer::Said(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Spoken or keyed, for digit fields.
+    fn raw(&self) -> Option<&str> {
+        match self {
+            Answer::Said(t) | Answer::Keys(t) => Some(t),
+            Answer::Nothing => None,
+        }
+    }
+
+    fn yes_no(&self) -> Option<YesNo> {
+        match self {
+            Answer::Said(t) => u::yes_no(t),
+            Answer::Keys(_) => self.key().and_then(YesNo::from_key),
+            Answer::Nothing => None,
+        }
+    }
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::Menu => "the opening question",
+        Step::EmergencyMenu => "the emergency question",
+        Step::AppointmentMenu => "the appointment menu",
+        Step::Problem => "the problem description",
+        Step::ConfirmLocation(_) => "the service address",
+        Step::AskName => "the name",
+        Step::AskStreet | Step::ConfirmStreet => "the street address",
+        Step::AskCityZip => "the city and ZIP",
+        Step::ConfirmPhone | Step::AskPhone => "the callback number",
+        Step::OfferWindows => "the appointment windows",
+        Step::ConfirmBooking => "the booking confirmation",
+        Step::ConfirmCancel => "the cancellation",
+        Step::AskNote => "the note",
+        Step::AskInvoice => "the invoice number",
+        Step::MembershipOffer => "the membership offer",
+        Step::Voicemail => "the message",
+        Step::Recording(_) | Step::Ended => "the end of the call",
+    }
+}
+
+fn first_name(name: &str) -> &str {
+    name.split_whitespace().next().unwrap_or(name)
+}
+
+/// City words from "springfield six two seven oh four": everything that is not a number or a
+/// lead-in word.
+fn city_words(text: &str) -> String {
+    const SKIP: &[&str] = &[
+        "zip", "code", "is", "it's", "my", "the", "in", "and", "city", "of", "it", "its",
+    ];
+    let n = u::normalize(text);
+    let words: Vec<&str> = n
+        .tokens()
+        .iter()
+        .map(String::as_str)
+        .filter(|w| {
+            !SKIP.contains(w)
+                && !u::numbers::is_number_word(w)
+                && !w.chars().all(|c| c.is_ascii_digit())
+        })
+        .collect();
+    u::names::title_case(&words.join(" "))
+}
+
+/// "+13125550142" → "3 1 2, 5 5 5, 0 1 4 2".
+pub fn speak_phone(e164: &str) -> String {
+    let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
+    let national = if digits.len() == 11 && digits.starts_with('1') {
+        &digits[1..]
+    } else {
+        &digits[..]
+    };
+    let spaced = |s: &str| s.chars().map(String::from).collect::<Vec<_>>().join(" ");
+    if national.len() == 10 {
+        format!(
+            "{}, {}, {}",
+            spaced(&national[..3]),
+            spaced(&national[3..6]),
+            spaced(&national[6..])
+        )
+    } else {
+        spaced(national)
+    }
+}
+
+/// "CB-7K3Q" → "C B, 7 K 3 Q".
+pub fn speak_confirmation(code: &str) -> String {
+    code.split('-')
+        .map(|part| part.chars().map(String::from).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Handles `input`, then carries out every enqueue it causes on `sink` and feeds the result
+/// back, until the engine waits for the caller again. Returns every action, enqueues included.
+pub fn drive(
+    dialog: &mut Dialog,
+    sink: &mut dyn RecordSink,
+    now: DateTime<Utc>,
+    input: Input,
+) -> Vec<Action> {
+    let mut all = dialog.handle(now, input);
+    let mut i = 0;
+    while i < all.len() {
+        if let Action::Enqueue(payload) = &all[i] {
+            let result = sink.enqueue(payload);
+            let more = dialog.handle(now, Input::Recorded(result));
+            all.extend(more);
+        }
+        i += 1;
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,332 @@
+//! The engine in-process: handed `now`, no sleeping, in-memory lookups and sink.
+
+use super::*;
+use crate::dialog::schedule::ConfiguredSchedule;
+use crate::dialog::sources::{NoLookups, ServiceLocation};
+use crate::queue::RecordKind;
+
+struct Directory(Vec<KnownCustomer>);
+
+impl CustomerDirectory for Directory {
+    fn by_phone(&self, phone: &str) -> Vec<KnownCustomer> {
+        if phone == "+13125550142" {
+            self.0.clone()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+struct Booked(Vec<Appointment>);
+
+impl Appointments for Booked {
+    fn upcoming(&self, _: Option<i64>, _: Option<&str>, _: DateTime<Utc>) -> Vec<Appointment> {
+        self.0.clone()
+    }
+}
+
+/// Records in memory; enqueue number n (1-based) fails when `fail(n)`.
+#[derive(Default)]
+struct Sink {
+    records: Vec<Payload>,
+    fail_from: Option<usize>,
+    fail_only: Option<usize>,
+    calls: usize,
+}
+
+impl RecordSink for Sink {
+    fn enqueue(&mut self, payload: &Payload) -> Result<RecordId, RecordFailure> {
+        self.calls += 1;
+        if self.fail_from.is_some_and(|n| self.calls > n) || self.fail_only == Some(self.calls) {
+            return Err(RecordFailure("disk full".into()));
+        }
+        self.records.push(payload.clone());
+        RecordId::parse(&format!("cb-01J0000000000000000000000{}", self.calls))
+            .map_err(|e| RecordFailure(e.to_string()))
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    // Tuesday 13 January 2026, 9 pm in Chicago.
+    "2026-01-14T03:00:00Z".parse().expect("time")
+}
+
+fn jane() -> KnownCustomer {
+    KnownCustomer {
+        id: 501,
+        name: "Jane Doe".into(),
+        locations: vec![ServiceLocation {
+            id: Some(601),
+            address: Address {
+                street: "123 Maple St".into(),
+                unit: None,
+                city: "Springfield".into(),
+                state: "IL".into(),
+                zip: "62704".into(),
+                country: "USA".into(),
+            },
+        }],
+        member: false,
+    }
+}
+
+fn dialog(caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
+    let config = Config::default();
+    let script = Arc::new(Script::from_config(&config));
+    let sources = Sources {
+        customers: Arc::new(Directory(vec![jane()])),
+        appointments: Arc::new(Booked(appointments)),
+        schedule: Arc::new(ConfiguredSchedule::new(
+            &config.schedule,
+            &config.shop.timezone,
+        )),
+    };
+    Dialog::new(
+        CallContext {
+            call_key: "20260114T030000.000Z-test".into(),
+            caller_id: caller.map(String::from),
+            dialled: Some("+15551234567".into()),
+            outdoor_temp_f: None,
+            recording_path: Some("recordings/test.wav".into()),
+        },
+        script,
+        sources,
+        now(),
+    )
+}
+
+fn said(actions: &[Action]) -> String {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Say { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn keys(d: &mut Dialog, sink: &mut Sink, k: &str) -> Vec<Action> {
+    drive(d, sink, now(), Input::Digits(k.into()))
+}
+
+fn heard(d: &mut Dialog, sink: &mut Sink, t: &str) -> Vec<Action> {
+    drive(
+        d,
+        sink,
+        now(),
+        Input::Heard {
+            text: t.into(),
+            confidence: 0.9,
+        },
+    )
+}
+
+#[test]
+fn known_caller_books_by_keypad_alone() {
+    let mut d = dialog(Some("+13125550142"), vec![]);
+    let mut sink = Sink::default();
+    let first = d.start(now());
+    assert!(said(&first).contains("automated assistant"));
+    assert!(said(&first).contains("Hi Jane"));
+    assert!(matches!(first.last(), Some(Action::Listen(_))));
+    keys(&mut d, &mut sink, "2"); // repair
+    keys(&mut d, &mut sink, "1"); // no heat
+    let a = keys(&mut d, &mut sink, "1"); // yes, 123 Maple St
+    assert!(said(&a).contains("best number"), "{}", said(&a));
+    let a = keys(&mut d, &mut sink, "1"); // yes, caller ID
+    assert!(said(&a).contains("tonight between"), "{}", said(&a));
+    keys(&mut d, &mut sink, "1"); // first window
+    let a = keys(&mut d, &mut sink, "1"); // book it
+    assert!(said(&a).contains("on the schedule"), "{}", said(&a));
+    assert!(matches!(a.last(), Some(Action::Hangup)));
+    assert_eq!(sink.records.len(), 1);
+    let Payload::Job(job) = &sink.records[0] else {
+        panic!("not a job: {:?}", sink.records[0]);
+    };
+    assert_eq!(job.known_customer_id, Some(501));
+    assert_eq!(job.known_location_id, Some(601));
+    assert_eq!(job.urgency, Urgency::Emergency);
+    assert!(job.assign_on_call_technician && job.booked_offline);
+    assert!(job.confirmation_number.starts_with("CB-"));
+    assert_eq!(d.outcome().kind, "job");
+    assert!(d.is_ended());
+}
+
+#[test]
+fn safety_script_comes_first_and_is_not_barge_in() {
+    let mut d = dialog(Some("+13125550142"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    let a = heard(&mut d, &mut sink, "um i smell gas in the basement");
+    match &a[0] {
+        Action::Say { text, barge_in } => {
+            assert!(text.contains("leave the building"), "{text}");
+            assert!(!barge_in);
+        }
+        other => panic!("first action {other:?}"),
+    }
+    assert!(matches!(&a[1], Action::Enqueue(Payload::Callback(c)) if c.reason.contains("SAFETY")));
+    assert!(said(&a).contains("on-call technician"));
+    assert_eq!(d.outcome().kind, "safety_alert");
+    assert_eq!(sink.records[0].kind(), RecordKind::Callback);
+}
+
+#[test]
+fn failed_enqueue_is_never_called_booked() {
+    let mut d = dialog(Some("+13125550142"), vec![]);
+    let mut sink = Sink {
+        fail_from: Some(0),
+        ..Sink::default()
+    };
+    d.start(now());
+    for k in ["2", "2", "1", "1", "1"] {
+        keys(&mut d, &mut sink, k);
+    }
+    let a = keys(&mut d, &mut sink, "1");
+    let text = said(&a);
+    assert!(text.contains("not booked"), "{text}");
+    assert!(!text.contains("You're booked") && !text.contains("on the schedule"));
+    assert!(text.contains("call"), "{text}");
+    assert!(sink.records.is_empty());
+    assert!(d.outcome().enqueue_failed);
+    assert_eq!(d.outcome().kind, "none");
+    assert!(d.outcome().confirmation_number.is_none());
+}
+
+#[test]
+fn failed_job_falls_back_to_a_callback() {
+    let mut d = dialog(Some("+13125550142"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    for k in ["2", "2", "1", "1", "1"] {
+        keys(&mut d, &mut sink, k);
+    }
+    sink.fail_only = Some(1); // the job fails, the callback after it succeeds
+    let a = keys(&mut d, &mut sink, "1");
+    assert!(said(&a).contains("not booked"));
+    assert_eq!(d.outcome().kind, "callback");
+    assert_eq!(sink.records.len(), 1);
+}
+
+#[test]
+fn silence_reprompts_twice_then_keypad_then_voicemail() {
+    let mut d = dialog(None, vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    let a1 = drive(&mut d, &mut sink, now(), Input::NoInput);
+    assert!(said(&a1).contains("didn't catch"));
+    let a2 = drive(&mut d, &mut sink, now(), Input::NoInput);
+    assert!(said(&a2).contains("didn't catch"));
+    let a3 = drive(&mut d, &mut sink, now(), Input::NoInput);
+    assert!(
+        said(&a3).contains("Please use your keypad"),
+        "{}",
+        said(&a3)
+    );
+    let a4 = drive(&mut d, &mut sink, now(), Input::NoInput);
+    assert!(said(&a4).contains("take a message"), "{}", said(&a4));
+    let a5 = drive(&mut d, &mut sink, now(), Input::NoInput);
+    assert!(matches!(a5.last(), Some(Action::Hangup)));
+    assert_eq!(d.outcome().kind, "voicemail");
+}
+
+#[test]
+fn hang_up_mid_way_leaves_a_lead_with_what_was_captured() {
+    let mut d = dialog(None, vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(&mut d, &mut sink, "my ac stopped cooling");
+    heard(&mut d, &mut sink, "this is john smith");
+    let a = drive(&mut d, &mut sink, now(), Input::Hangup);
+    assert!(said(&a).is_empty());
+    let Some(Payload::Lead(lead)) = sink.records.first() else {
+        panic!("{:?}", sink.records);
+    };
+    assert_eq!(lead.caller.name, "John Smith");
+    assert!(lead.summary.contains("cooling"));
+    assert!(d.outcome().caller_hung_up);
+    assert!(d.is_ended());
+}
+
+#[test]
+fn street_repair_and_new_caller_booking() {
+    let mut d = dialog(Some("+17735550199"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(
+        &mut d,
+        &mut sink,
+        "the furnace is making a loud banging noise",
+    );
+    heard(&mut d, &mut sink, "my name is john smith");
+    let a = heard(&mut d, &mut sink, "one twenty three oak street");
+    assert!(said(&a).contains("123 Oak St"), "{}", said(&a));
+    let a = heard(&mut d, &mut sink, "no i said maple");
+    assert!(said(&a).contains("123 Maple St"), "{}", said(&a));
+    heard(&mut d, &mut sink, "yes");
+    heard(&mut d, &mut sink, "springfield six two seven oh four");
+    heard(&mut d, &mut sink, "yes");
+    heard(&mut d, &mut sink, "the first one");
+    let a = heard(&mut d, &mut sink, "yes please");
+    assert!(said(&a).contains("confirmation number"));
+    let Some(Payload::Job(job)) = sink.records.first() else {
+        panic!("{:?}", sink.records);
+    };
+    assert_eq!(job.service_address.street, "123 Maple St");
+    assert_eq!(job.service_address.zip, "62704");
+    assert_eq!(job.service_address.city, "Springfield");
+    assert_eq!(job.urgency, Urgency::Routine);
+    assert!(job.transcript.contains("no i said maple"));
+}
+
+#[test]
+fn where_is_my_technician_reads_the_assignment() {
+    let appt = Appointment {
+        job_id: Some(9001),
+        job_number: Some("9001".into()),
+        appointment_id: Some(77),
+        queue_ref: None,
+        start_utc: "2026-01-14T14:00:00Z".parse().expect("time"),
+        end_utc: "2026-01-14T16:00:00Z".parse().expect("time"),
+        technician: Some("Mike".into()),
+        summary: "furnace".into(),
+    };
+    let mut d = dialog(Some("+13125550142"), vec![appt]);
+    let mut sink = Sink::default();
+    d.start(now());
+    let a = heard(&mut d, &mut sink, "when is my technician coming");
+    assert!(
+        said(&a).contains("Mike is assigned and will arrive tomorrow between 8 and 10 am"),
+        "{}",
+        said(&a)
+    );
+    assert_eq!(d.outcome().kind, "note");
+}
+
+#[test]
+fn no_lookups_new_caller_without_caller_id_asks_for_a_number() {
+    let config = Config::default();
+    let mut d = Dialog::new(
+        CallContext::default(),
+        Arc::new(Script::from_config(&config)),
+        Sources {
+            customers: Arc::new(NoLookups),
+            appointments: Arc::new(NoLookups),
+            schedule: Arc::new(ConfiguredSchedule::new(&config.schedule, "UTC")),
+        },
+        now(),
+    );
+    let mut sink = Sink::default();
+    d.start(now());
+    let a = keys(&mut d, &mut sink, "5");
+    assert!(said(&a).contains("best number"));
+    keys(&mut d, &mut sink, "3125550142#");
+    let Some(Payload::Callback(cb)) = sink.records.first() else {
+        panic!("{:?}", sink.records);
+    };
+    assert_eq!(
+        cb.caller.callback_phone_e164.as_deref(),
+        Some("+13125550142")
+    );
+}

@@ -1,0 +1,105 @@
+//! What the dialog looks up and where it writes, as small traits: the dialog must not import
+//! `servicetitan` (data flows one way), so the cache-backed implementations live in
+//! `crate::lookup`, and tests pass in-memory ones.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::queue::{Address, Payload, QueueError, RecordId};
+
+/// A customer the caller ID matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownCustomer {
+    pub id: i64,
+    pub name: String,
+    /// Service locations, most used first.
+    #[serde(default)]
+    pub locations: Vec<ServiceLocation>,
+    /// Has an active maintenance membership.
+    #[serde(default)]
+    pub member: bool,
+}
+
+/// A place the shop services for a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLocation {
+    /// ServiceTitan location id; `None` when only the customer's address is known.
+    #[serde(default)]
+    pub id: Option<i64>,
+    pub address: Address,
+}
+
+/// A booked appointment the caller may ask about, move or cancel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appointment {
+    #[serde(default)]
+    pub job_id: Option<i64>,
+    #[serde(default)]
+    pub job_number: Option<String>,
+    #[serde(default)]
+    pub appointment_id: Option<i64>,
+    /// A job this box queued and the sync has not yet carried.
+    #[serde(default)]
+    pub queue_ref: Option<RecordId>,
+    pub start_utc: DateTime<Utc>,
+    pub end_utc: DateTime<Utc>,
+    /// The technician assigned, by name ("Mike"); `None` = not yet dispatched.
+    #[serde(default)]
+    pub technician: Option<String>,
+    /// What the job is for ("furnace not heating").
+    #[serde(default)]
+    pub summary: String,
+}
+
+/// Caller ID → customers (the box's ServiceTitan cache).
+pub trait CustomerDirectory: Send + Sync {
+    /// Customers whose contacts include `phone_e164`; empty when none (or never looked up).
+    fn by_phone(&self, phone_e164: &str) -> Vec<KnownCustomer>;
+}
+
+/// A caller's upcoming appointments and their technicians.
+pub trait Appointments: Send + Sync {
+    /// Appointments ending after `now`, soonest first, for the customer (when known) or the
+    /// phone number (jobs this box booked for it).
+    fn upcoming(
+        &self,
+        customer_id: Option<i64>,
+        phone_e164: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Vec<Appointment>;
+}
+
+/// Nobody matched: for callers the box has never seen, and for tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLookups;
+
+impl CustomerDirectory for NoLookups {
+    fn by_phone(&self, _: &str) -> Vec<KnownCustomer> {
+        Vec::new()
+    }
+}
+
+impl Appointments for NoLookups {
+    fn upcoming(&self, _: Option<i64>, _: Option<&str>, _: DateTime<Utc>) -> Vec<Appointment> {
+        Vec::new()
+    }
+}
+
+/// Why a record could not be made durable; what the caller hears depends on it only in
+/// that nothing is called booked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RecordFailure(pub String);
+
+impl From<&QueueError> for RecordFailure {
+    fn from(e: &QueueError) -> Self {
+        RecordFailure(e.to_string())
+    }
+}
+
+/// Durable enqueue, synchronously: `Ok` only once the record is on disk. The engine itself
+/// never calls it (it emits [`super::engine::Action::Enqueue`]); [`super::engine::drive`]
+/// does, for simulate and tests.
+pub trait RecordSink {
+    fn enqueue(&mut self, payload: &Payload) -> Result<RecordId, RecordFailure>;
+}
