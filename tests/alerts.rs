@@ -233,14 +233,26 @@ fn mike_on_call(data: &Path) -> Arc<StCache> {
 
 // ---- in-process dispatcher ------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gas_call_reaches_the_on_call_technician_with_caller_address_and_name() {
+/// Jane's gas call in a fresh data dir, and a receiver listening for the alert.
+async fn gas_call_and_receiver() -> (
+    tempfile::TempDir,
+    PathBuf,
+    SocketAddr,
+    Receiver,
+    tokio::task::JoinHandle<()>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     simulate_gas_call(&data);
     let addr = free_tcp_addr();
     let receiver = Receiver::default();
-    let _server = start_receiver(addr, receiver.clone()).await;
+    let server = start_receiver(addr, receiver.clone()).await;
+    (dir, data, addr, receiver, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gas_call_reaches_the_on_call_technician_with_caller_address_and_name() {
+    let (_dir, data, addr, receiver, _server) = gas_call_and_receiver().await;
     let c = config(&data, &format!("http://{addr}/hooks/oncall"), "json");
     let outbox = open_queue(&data);
     let on_call = Arc::new(CacheOnCall {
@@ -373,12 +385,7 @@ async fn refused_connections_and_500s_are_retried_and_delivered_once_under_one_k
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ntfy_format_sends_text_with_title_priority_tags_and_the_bearer_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    simulate_gas_call(&data);
-    let addr = free_tcp_addr();
-    let receiver = Receiver::default();
-    let _server = start_receiver(addr, receiver.clone()).await;
+    let (_dir, data, addr, receiver, _server) = gas_call_and_receiver().await;
     let mut c = config(&data, &format!("http://{addr}/acme-oncall-7f3k"), "ntfy");
     c.alerts.webhook_token = "tk_s3cret".into();
     c.alerts.fallback_name = "Dana (owner)".into();

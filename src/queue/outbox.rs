@@ -419,14 +419,7 @@ impl Outbox {
             })
             .map(|(id, _)| id.clone())
             .collect();
-        for id in candidates {
-            match self.load(&mut st, &id) {
-                Ok(Some(record)) => return Ok(Some(record)),
-                Ok(None) | Err(QueueError::Corrupt(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
+        self.first_loadable(&mut st, candidates)
     }
 
     /// When the sync should look again if [`Outbox::next_due`] found nothing: the earliest
@@ -582,14 +575,7 @@ impl Outbox {
             })
             .map(|(id, _)| id.clone())
             .collect();
-        for id in candidates {
-            match self.load(&mut st, &id) {
-                Ok(Some(record)) => return Ok(Some(record)),
-                Ok(None) | Err(QueueError::Corrupt(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
+        self.first_loadable(&mut st, candidates)
     }
 
     /// When the dispatcher should look again if nothing is due: the earliest alert back-off.
@@ -906,6 +892,22 @@ impl Outbox {
     fn note_result<T>(&self, result: &Result<T, &QueueError>) {
         let mut st = self.lock();
         st.last_storage_error = result.as_ref().err().map(|e| e.to_string());
+    }
+
+    /// The first of `ids` that loads; damaged ones are quarantined (by `load`) and skipped.
+    fn first_loadable(
+        &self,
+        st: &mut State,
+        ids: Vec<RecordId>,
+    ) -> Result<Option<Record>, QueueError> {
+        for id in ids {
+            match self.load(st, &id) {
+                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(None) | Err(QueueError::Corrupt(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     /// Reads a record; quarantines it if it fails its check.
