@@ -56,7 +56,8 @@ pub async fn run(mut config: Config) -> Result<()> {
         .create_all()
         .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
     let greeting = load_greeting(&config)?;
-    let _queue = open_queue(&config, &paths)?;
+    let queue = open_queue(&config, &paths)?;
+    start_alerts(&config, &paths, &queue)?;
     let speech = match config.call.mode {
         CallMode::Answering => None,
         CallMode::EchoTurn => prepare_speech(&config, &paths, greeting.clone()).await,
@@ -169,6 +170,55 @@ fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
             .await
     });
     Ok(outbox)
+}
+
+/// Starts the on-call alert dispatcher beside call handling. No channel is not fatal (every
+/// alert still reaches the office through the sync) but it is said loudly at every start.
+fn start_alerts(config: &Config, paths: &DataPaths, queue: &Outbox) -> Result<()> {
+    use crate::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory};
+    let settings = AlertSettings::from_config(config).context("setting up [alerts]")?;
+    let pending = queue.counts().alerts_undelivered;
+    if settings.channels.is_empty() {
+        error!(
+            pending,
+            "NO ALERT CHANNEL configured ([alerts] webhook_url): the on-call technician will NOT \
+             be alerted when a caller reports gas, CO, smoke, burning or sparking; those reports \
+             reach the office only through the ServiceTitan sync"
+        );
+        return Ok(());
+    }
+    // sled locks the cache directory: this is the process's one handle to it; share it with
+    // anything else in `run` that needs the cache.
+    let on_call: Arc<dyn OnCallDirectory> =
+        match crate::servicetitan::cache::StCache::open(&paths.root.join("cache")) {
+            Ok(cache) => Arc::new(crate::lookup::CacheOnCall {
+                cache: Arc::new(cache),
+            }),
+            Err(e) => {
+                warn!("alerts: no ServiceTitan cache ({e}); alerts name the fallback technician");
+                Arc::new(NoOnCall)
+            }
+        };
+    let channels: Vec<String> = settings
+        .channels
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({:?}, {})",
+                c.name,
+                c.format,
+                c.url.host_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let dispatcher =
+        Dispatcher::new(settings, queue.clone(), on_call).context("starting the alerts")?;
+    info!(
+        ?channels,
+        pending, "alerts: on-call alert dispatcher started"
+    );
+    tokio::spawn(async move { dispatcher.run(std::future::pending::<()>()).await });
+    Ok(())
 }
 
 fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {

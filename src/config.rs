@@ -35,6 +35,7 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub log: LogConfig,
     pub servicetitan: ServiceTitanConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// The shop the box answers for.
@@ -668,6 +669,67 @@ impl Default for LogConfig {
     }
 }
 
+/// Alerts to the on-call technician when a caller reports gas, CO, smoke, burning or sparking
+/// (see `crate::alert`). With no `webhook_url` nothing is sent: the box says so loudly at
+/// start-up, and the office still gets the report through the ServiceTitan sync.
+///
+/// The token is a secret: set `CALLBOX_ALERTS_WEBHOOK_TOKEN` in the environment, not the file.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Where alerts are POSTed: `https://…` (plain `http://` only on loopback). Empty = none.
+    pub webhook_url: String,
+    /// "json" (a JSON document) or "ntfy" (plain text + Title/Priority/Tags headers, for
+    /// ntfy.sh or a self-hosted ntfy: `https://ntfy.sh/<topic>`).
+    pub format: String,
+    /// Sent as `Authorization: Bearer <token>` when set. Never logged.
+    pub webhook_token: String,
+    /// Named in the alert when ServiceTitan's on-call shift is unknown (offline, no shift).
+    pub fallback_name: String,
+    /// The fallback technician's phone, E.164 (+13125550100).
+    pub fallback_phone: String,
+    /// One delivery attempt's time limit, in seconds.
+    pub timeout_secs: u64,
+    /// Longest wait between delivery retries, in seconds (the wait doubles from 1 s up to it).
+    pub retry_max_secs: u64,
+}
+
+impl std::fmt::Debug for AlertsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token must never reach a log line, including a `{:?}` of the whole config.
+        f.debug_struct("AlertsConfig")
+            .field("webhook_url", &self.webhook_url)
+            .field("format", &self.format)
+            .field(
+                "webhook_token",
+                &if self.webhook_token.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("fallback_name", &self.fallback_name)
+            .field("fallback_phone", &self.fallback_phone)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("retry_max_secs", &self.retry_max_secs)
+            .finish()
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            webhook_url: String::new(),
+            format: "json".into(),
+            webhook_token: String::new(),
+            fallback_name: String::new(),
+            fallback_phone: String::new(),
+            timeout_secs: 10,
+            retry_max_secs: 60,
+        }
+    }
+}
+
 /// How bad a [`ConfigIssue`] is: errors stop the box from starting, warnings are logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -893,6 +955,7 @@ impl Config {
         self.validate_audio(&mut v);
         self.validate_dialog(&mut v);
         self.validate_schedule(&mut v);
+        self.validate_alerts(&mut v);
         if self.log.filter.trim().is_empty() {
             v.push(ConfigIssue::error(
                 "log.filter",
@@ -1637,6 +1700,64 @@ impl Config {
 
 /// Checks a configuration file's text: syntax, unknown keys, value types, then every semantic
 /// rule. Returns all issues found (empty = valid). Used by `callbox config check FILE`.
+impl Config {
+    fn validate_alerts(&self, v: &mut Vec<ConfigIssue>) {
+        let a = &self.alerts;
+        let format = crate::alert::Format::parse(&a.format);
+        if format.is_none() {
+            v.push(ConfigIssue::error(
+                "alerts.format",
+                format!("`{}` is not one of json, ntfy", a.format),
+            ));
+        }
+        if a.webhook_url.trim().is_empty() {
+            if !a.webhook_token.is_empty() {
+                v.push(ConfigIssue::error(
+                    "alerts.webhook_token",
+                    "is set but alerts.webhook_url is empty: there is nowhere to send alerts",
+                ));
+            }
+        } else if let Err(reason) = crate::alert::check_webhook_url(&a.webhook_url, format) {
+            v.push(ConfigIssue::error("alerts.webhook_url", reason));
+        }
+        // A header value cannot hold control characters; a pasted token with a newline would
+        // fail every delivery at 2 am instead of here.
+        if a.webhook_token.chars().any(|c| c.is_control() || c == ' ') {
+            v.push(ConfigIssue::error(
+                "alerts.webhook_token",
+                "contains spaces or control characters (a stray newline from a paste?)",
+            ));
+        }
+        if !a.fallback_phone.is_empty() && !crate::alert::looks_like_e164(&a.fallback_phone) {
+            v.push(ConfigIssue::error(
+                "alerts.fallback_phone",
+                format!(
+                    "`{}` is not an E.164 number (+ and 8-15 digits, e.g. +13125550100)",
+                    a.fallback_phone
+                ),
+            ));
+        }
+        for (k, secs) in [
+            ("timeout_secs", a.timeout_secs),
+            ("retry_max_secs", a.retry_max_secs),
+        ] {
+            if secs == 0 {
+                v.push(ConfigIssue::error(
+                    format!("alerts.{k}"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        if a.retry_max_secs > 900 {
+            v.push(ConfigIssue::warning(
+                "alerts.retry_max_secs",
+                "over 15 minutes between retries: a gas report could wait that long once the \
+                 channel is back",
+            ));
+        }
+    }
+}
+
 pub fn check(text: &str) -> Vec<ConfigIssue> {
     let mut table = match parse_table(text) {
         Ok(t) => t,
@@ -2087,6 +2208,79 @@ mod tests {
                 assert!(EXAMPLE.contains(&var), "{var} is not in the example file");
             }
         }
+    }
+
+    #[test]
+    fn alerts_are_validated_with_key_and_reason() {
+        for (text, key, reason) in [
+            (
+                "[alerts]\nformat = \"slack\"",
+                "alerts.format",
+                "not one of json, ntfy",
+            ),
+            (
+                "[alerts]\nwebhook_url = \"hooks.example.com/x\"",
+                "alerts.webhook_url",
+                "not a URL",
+            ),
+            (
+                "[alerts]\nwebhook_url = \"http://hooks.example.com/x\"",
+                "alerts.webhook_url",
+                "plain http",
+            ),
+            (
+                "[alerts]\nwebhook_url = \"https://ntfy.sh/\"\nformat = \"ntfy\"",
+                "alerts.webhook_url",
+                "topic",
+            ),
+            (
+                "[alerts]\nwebhook_token = \"abc\"",
+                "alerts.webhook_token",
+                "webhook_url is empty",
+            ),
+            (
+                "[alerts]\nwebhook_url = \"https://x.example/h\"\nwebhook_token = \"abc\\n\"",
+                "alerts.webhook_token",
+                "control characters",
+            ),
+            (
+                "[alerts]\nfallback_phone = \"312-555-0100\"",
+                "alerts.fallback_phone",
+                "E.164",
+            ),
+            (
+                "[alerts]\ntimeout_secs = 0",
+                "alerts.timeout_secs",
+                "greater than 0",
+            ),
+            (
+                "[alerts]\nretry_max_secs = 0",
+                "alerts.retry_max_secs",
+                "greater than 0",
+            ),
+            ("[alerts]\nwebhook = \"x\"", "alerts.webhook", "unknown key"),
+        ] {
+            assert_error(text, key, reason);
+        }
+        let good = "[alerts]\nwebhook_url = \"https://ntfy.sh/acme-oncall-7f3k\"\n\
+                    format = \"ntfy\"\nfallback_name = \"Mike\"\n\
+                    fallback_phone = \"+13125550100\"";
+        assert_eq!(check(good), vec![]);
+    }
+
+    #[test]
+    fn alerts_token_comes_from_the_environment() {
+        let c = load_env(&[
+            (
+                "CALLBOX_ALERTS_WEBHOOK_URL",
+                "https://hooks.example.com/oncall",
+            ),
+            ("CALLBOX_ALERTS_WEBHOOK_TOKEN", "tok-123"),
+        ])
+        .unwrap();
+        assert_eq!(c.alerts.webhook_token, "tok-123");
+        let err = load_env(&[("CALLBOX_ALERTS_FORMAT", "sms")]).unwrap_err();
+        assert!(err.to_string().contains("alerts.format"), "{err}");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! callbox: the after-hours call answering appliance.
 //!
 //! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → [`speech`] → [`dialog`]
-//! → [`queue`] → [`servicetitan`]; [`config`] sits beside them; [`lookup`] adapts the
-//! ServiceTitan cache to the dialog's traits; [`app`] wires them together.
+//! → [`queue`] → [`servicetitan`], with [`alert`] beside `servicetitan` (it reads the queue and
+//! pages the on-call technician); [`config`] sits beside them; [`lookup`] adapts the
+//! ServiceTitan cache to the dialog's and the alerts' traits; [`app`] wires them together.
 //! See ARCHITECTURE.md.
 
+pub mod alert;
 pub mod app;
 pub mod config;
 pub mod dialog;

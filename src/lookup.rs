@@ -26,6 +26,31 @@ fn address(a: &types::Address) -> Address {
     }
 }
 
+/// Who is on call, for the alert dispatcher: the cached ServiceTitan on-call shift and its
+/// technician's name and phone.
+#[derive(Debug, Clone)]
+pub struct CacheOnCall {
+    pub cache: Arc<StCache>,
+}
+
+impl crate::alert::OnCallDirectory for CacheOnCall {
+    fn on_call_at(&self, at: DateTime<Utc>) -> Option<crate::alert::OnCallTech> {
+        let id = self.cache.on_call_technician_at(at)?;
+        let tech = self.cache.technicians().into_iter().find(|t| t.id == id);
+        Some(crate::alert::OnCallTech {
+            // A shift whose technician is not cached still says someone is on call.
+            name: tech
+                .as_ref()
+                .map(|t| t.name.clone())
+                .unwrap_or_else(|| format!("technician #{id}")),
+            phone: tech
+                .and_then(|t| t.phone_number)
+                .filter(|p| !p.trim().is_empty()),
+            source: "servicetitan",
+        })
+    }
+}
+
 /// Customers, locations, memberships and appointments from the cache.
 #[derive(Debug, Clone)]
 pub struct CacheLookups {

@@ -83,6 +83,11 @@ enum Command {
         #[arg(long)]
         outdoor_temp_f: Option<f32>,
     },
+    /// Alerts to the on-call technician ([alerts]).
+    Alert {
+        #[command(subcommand)]
+        action: AlertAction,
+    },
     /// The offline job queue: what is waiting for ServiceTitan and what needs a person.
     Queue {
         #[command(subcommand)]
@@ -108,6 +113,13 @@ enum Command {
         /// The recording (any WAV; converted to 8 kHz mono like a call).
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertAction {
+    /// Send a test alert to every configured channel and say how each answered (exit 1 if
+    /// any failed). Nothing is queued.
+    Test,
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,7 +380,54 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
             queue_command(&config, action)
         }
+        Command::Alert {
+            action: AlertAction::Test,
+        } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            alert_test(&config)
+        }
     }
+}
+
+fn alert_test(config: &Config) -> Result<ExitCode> {
+    use callbox::alert::{AlertSettings, NoOnCall, OnCallDirectory};
+    let settings = AlertSettings::from_config(config)?;
+    if settings.channels.is_empty() {
+        anyhow::bail!("no alert channel configured: set alerts.webhook_url (see README, \"Alerts to the on-call technician\")");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // The running box holds the cache; then the test names the fallback technician.
+    let cache =
+        callbox::servicetitan::cache::StCache::open(&config.data_paths().root.join("cache"));
+    let on_call: Box<dyn OnCallDirectory> = match cache {
+        Ok(cache) => Box::new(callbox::lookup::CacheOnCall {
+            cache: std::sync::Arc::new(cache),
+        }),
+        Err(_) => Box::new(NoOnCall),
+    };
+    let reports = runtime.block_on(callbox::alert::send_test(
+        &settings,
+        on_call.as_ref(),
+        chrono::Utc::now(),
+    ))?;
+    let mut ok = true;
+    for r in reports {
+        match r.result {
+            Ok(()) => println!("{}: delivered", r.channel),
+            Err(e) => {
+                ok = false;
+                println!("{}: FAILED: {e}", r.channel);
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn queue_command(config: &Config, action: QueueAction) -> Result<ExitCode> {

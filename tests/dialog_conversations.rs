@@ -111,33 +111,43 @@ fn cases() -> Vec<Case> {
     let mut v = Vec::new();
 
     // --- Safety script: first, not interrupted, an on-call alert in the queue.
-    for (i, said) in [
-        "i smell gas in the basement",
-        "uh my carbon monoxide alarm is going off",
-        "there's smoke coming out of the furnace",
-        "it smells like something burning from the vents",
-        "the outside unit is sparking",
-        "um i think i smell gas near the water heater",
-        "the see oh detector keeps beeping",
-        "smells like rotten eggs in the kitchen",
+    for (i, (said, hazard)) in [
+        ("i smell gas in the basement", "gas"),
+        (
+            "uh my carbon monoxide alarm is going off",
+            "carbon_monoxide",
+        ),
+        ("there's smoke coming out of the furnace", "smoke"),
+        ("it smells like something burning from the vents", "burning"),
+        ("the outside unit is sparking", "sparking"),
+        ("um i think i smell gas near the water heater", "gas"),
+        ("the see oh detector keeps beeping", "carbon_monoxide"),
+        ("smells like rotten eggs in the kitchen", "gas"),
     ]
     .into_iter()
     .enumerate()
     {
         v.push(
             case(format!("safety {i}: {said}"), Some(JANE), &[said])
-                .expect("safety_alert", &["callback"])
+                .expect("safety_alert", &["on_call_alert"])
                 .safety()
                 .says(&["This is important", "alerted our on-call technician"])
                 .never(&["name", "street"])
-                .field("/reason", "SAFETY ALERT"),
+                .field("/kind", "on_call_alert")
+                .field("/hazard", hazard)
+                .field("/caller_said", said)
+                .field("/caller/phone_e164", JANE)
+                // Jane's one location, known from caller ID: the technician knows where to go.
+                .field("/address/street", "123 Maple")
+                .field("/raised_at_utc", "2026-01-14T03:00:05Z"),
         );
     }
     v.push(
         case("safety by keypad", None, &["dtmf:1", "dtmf:1"])
-            .expect("safety_alert", &["callback"])
+            .expect("safety_alert", &["on_call_alert"])
             .safety()
-            .says(&["press 1", "911"]),
+            .says(&["press 1", "911"])
+            .field("/hazard", "unspecified"),
     );
     v.push(
         case(
@@ -145,9 +155,12 @@ fn cases() -> Vec<Case> {
             Some(NEW),
             &["dtmf:2", "i smell gas"],
         )
-        .expect("safety_alert", &["callback"])
+        .expect("safety_alert", &["on_call_alert"])
         .safety()
-        .field("/caller/phone_e164", NEW),
+        .field("/caller/phone_e164", NEW)
+        .field("/hazard", "gas")
+        // A new caller's address is not known, and the box does not keep them inside to ask.
+        .field("/address", "null"),
     );
     v.push(
         case(

@@ -344,3 +344,62 @@ async fn refusals_after_the_job_is_booked_make_no_stand_in() {
     assert!(server.bookings().is_empty());
     assert!(server.leads().is_empty());
 }
+
+/// An on-call alert reaches the office too: a booking on the Calls screen naming the hazard,
+/// the address and the caller, keyed by the record id like every other office record. Its
+/// delivery to the technician is a separate lane the sync leaves alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_call_alert_reaches_the_office_as_a_booking_naming_the_hazard() {
+    let server = seeded(StServerConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let worker = open_worker(&config(&server, dir.path())).unwrap();
+    let alert = callbox::queue::OnCallAlert {
+        call_key: "20260114T030000Z-gas".into(),
+        caller: callbox::queue::CallerInfo {
+            name: "Jane Doe".into(),
+            phone_e164: Some(phone(7)),
+            callback_phone_e164: None,
+        },
+        hazard: callbox::queue::Hazard::Gas,
+        address: Some(address(7)),
+        known_customer_id: None,
+        caller_said: "i smell gas in the basement".into(),
+        raised_at_utc: chrono::Utc::now(),
+    };
+    let id = worker
+        .outbox()
+        .enqueue(Payload::OnCallAlert(alert))
+        .await
+        .unwrap();
+    let summary = worker.sync_once().await.unwrap();
+    assert_eq!(summary.synced, 1, "{summary:?}");
+    let bookings = server.bookings();
+    assert_eq!(bookings.len(), 1);
+    let b = &bookings[0];
+    assert_eq!(b.external_id, id.as_str());
+    assert!(
+        b.summary.contains("SAFETY ALERT: gas smell"),
+        "{}",
+        b.summary
+    );
+    assert!(b.summary.contains(&address(7).street), "{}", b.summary);
+    assert!(
+        b.summary.contains("i smell gas in the basement"),
+        "{}",
+        b.summary
+    );
+    assert!(b.address.is_some());
+    assert!(
+        b.contacts
+            .iter()
+            .any(|(_, v, _)| v.contains(&phone(7)[2..])),
+        "{:?}",
+        b.contacts
+    );
+    let record = worker.outbox().get(&id).unwrap().unwrap();
+    assert_eq!(record.state, RecordState::Synced);
+    assert_eq!(record.progress.created_as.as_deref(), Some("booking"));
+    // Synced for the office, still owed to the technician: the sync does not touch that lane.
+    assert!(record.alert.pending, "{:?}", record.alert);
+    assert_eq!(worker.outbox().counts().alerts_undelivered, 1);
+}

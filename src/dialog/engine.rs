@@ -55,9 +55,9 @@ use super::understanding::{
 };
 use crate::config::Config;
 use crate::queue::{
-    Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest,
-    InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, Payload, RecordId,
-    RescheduleRequest, Urgency, VoicemailMessage,
+    Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest, Hazard,
+    InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, OnCallAlert, Payload,
+    RecordId, RescheduleRequest, Urgency, VoicemailMessage,
 };
 
 /// What the wiring knows about the call when it is answered.
@@ -1083,24 +1083,32 @@ impl Dialog {
                  of the building, and call 911 from outside."
             }
         };
+        // The script is in `out` before the enqueue: the caller hears it whatever the queue does.
         self.say(out, script.into(), false);
-        let hazard_name = match hazard {
-            Some(SafetyHazard::Gas) => "gas smell",
-            Some(SafetyHazard::CarbonMonoxide) => "carbon monoxide alarm",
-            Some(SafetyHazard::Smoke) => "smoke",
-            Some(SafetyHazard::Burning) => "burning smell",
-            Some(SafetyHazard::Sparking) => "sparking",
-            None => "safety hazard (keyed)",
+        let hazard = match hazard {
+            Some(SafetyHazard::Gas) => Hazard::Gas,
+            Some(SafetyHazard::CarbonMonoxide) => Hazard::CarbonMonoxide,
+            Some(SafetyHazard::Smoke) => Hazard::Smoke,
+            Some(SafetyHazard::Burning) => Hazard::Burning,
+            Some(SafetyHazard::Sparking) => Hazard::Sparking,
+            None => Hazard::Unspecified,
         };
-        let p = Payload::Callback(CallbackRequest {
+        // Only an address the box already knows: the caller is being sent outside, not asked.
+        let only_location = self
+            .captured
+            .customer
+            .as_ref()
+            .filter(|c| c.locations.len() == 1)
+            .and_then(|c| c.locations.first())
+            .map(|l| l.address.clone());
+        let p = Payload::OnCallAlert(OnCallAlert {
             call_key: self.ctx.call_key.clone(),
             caller: self.caller_info(),
-            reason: format!(
-                "SAFETY ALERT for the on-call technician: {hazard_name}. Caller was told to leave \
-                 the building and call 911 / the gas utility from outside. Caller said: \"{}\"",
-                self.captured.problem
-            ),
-            preferred_time: Some("immediately".into()),
+            hazard,
+            address: self.captured.address.clone().or(only_location),
+            known_customer_id: self.captured.customer.as_ref().map(|c| c.id),
+            caller_said: self.captured.problem.clone(),
+            raised_at_utc: self.now,
         });
         self.enqueue(out, p, Pending::Safety);
     }

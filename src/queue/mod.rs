@@ -36,12 +36,13 @@ pub use outbox::{
     QueueStatus,
 };
 pub use payload::{
-    Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest,
-    InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, Payload, RecordKind,
-    RescheduleRequest, Urgency, VoicemailMessage,
+    Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest, Hazard,
+    InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, OnCallAlert, Payload,
+    RecordKind, RescheduleRequest, Urgency, VoicemailMessage,
 };
 pub use record::{
-    InvalidRecordId, Record, RecordId, RecordState, StateName, SyncProgress, SCHEMA_VERSION,
+    AlertDelivery, InvalidRecordId, Record, RecordId, RecordState, StateName, SyncProgress,
+    SCHEMA_VERSION,
 };
 
 use std::time::Duration;

@@ -92,6 +92,9 @@ pub struct QueueCounts {
     pub synced: usize,
     pub needs_attention: usize,
     pub quarantined: usize,
+    /// On-call alerts not yet delivered to the technician (whatever their sync state).
+    #[serde(default)]
+    pub alerts_undelivered: usize,
 }
 
 /// The queue at a glance, for the status page.
@@ -128,6 +131,13 @@ pub struct ImportReport {
     pub already_present: usize,
     /// Lines that could not be read: (line number from 1, reason).
     pub rejected: Vec<(usize, String)>,
+}
+
+/// Which lane of a record an update moves (see [`super::AlertDelivery`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Sync,
+    Alert,
 }
 
 /// What [`Outbox::compact`] removed.
@@ -175,6 +185,9 @@ struct Entry {
     /// False between an enqueue's write and its flush: not handed to the sync before the caller
     /// could be told "booked" (and not at all if the flush fails).
     durable: bool,
+    /// An on-call alert still to be delivered, and not before when.
+    alert_pending: bool,
+    alert_next_at: Option<DateTime<Utc>>,
 }
 
 impl Entry {
@@ -185,6 +198,8 @@ impl Entry {
             created_at: record.created_at,
             next_attempt_at: record.next_attempt_at,
             durable,
+            alert_pending: record.alert.pending,
+            alert_next_at: record.alert.next_attempt_at,
         }
     }
 }
@@ -404,14 +419,7 @@ impl Outbox {
             })
             .map(|(id, _)| id.clone())
             .collect();
-        for id in candidates {
-            match self.load(&mut st, &id) {
-                Ok(Some(record)) => return Ok(Some(record)),
-                Ok(None) | Err(QueueError::Corrupt(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
+        self.first_loadable(&mut st, candidates)
     }
 
     /// When the sync should look again if [`Outbox::next_due`] found nothing: the earliest
@@ -554,6 +562,98 @@ impl Outbox {
         .await
     }
 
+    // ---- the on-call alert lane (the alert dispatcher's; independent of the sync's state) ----
+
+    /// The oldest on-call alert due for delivery at `now` (pending and past its back-off).
+    pub fn next_alert_due(&self, now: DateTime<Utc>) -> Result<Option<Record>, QueueError> {
+        let mut st = self.lock();
+        let candidates: Vec<RecordId> = st
+            .index
+            .iter()
+            .filter(|(_, e)| {
+                e.durable && e.alert_pending && e.alert_next_at.is_none_or(|t| t <= now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.first_loadable(&mut st, candidates)
+    }
+
+    /// When the dispatcher should look again if nothing is due: the earliest alert back-off.
+    pub fn next_alert_wakeup(&self) -> Option<DateTime<Utc>> {
+        let st = self.lock();
+        st.index
+            .values()
+            .filter(|e| e.durable && e.alert_pending)
+            .map(|e| e.alert_next_at.unwrap_or(e.created_at))
+            .min()
+    }
+
+    /// A delivery attempt starts: counted durably, so attempts survive a restart.
+    pub async fn begin_alert(&self, id: &RecordId) -> Result<Record, QueueError> {
+        self.update_lane(id, "begin an alert delivery", Lane::Alert, |r, _| {
+            if !r.alert.pending {
+                return false;
+            }
+            r.alert.attempts = r.alert.attempts.saturating_add(1);
+            true
+        })
+        .await
+    }
+
+    /// One channel accepted the alert: durably noted before the next channel is tried, so a
+    /// crash or retry does not send it there again.
+    pub async fn alert_delivered_to(&self, id: &RecordId, channel: &str) -> Result<(), QueueError> {
+        let channel = channel.to_string();
+        self.update_lane(id, "note an alert channel", Lane::Alert, move |r, _| {
+            if !r.alert.pending {
+                return false;
+            }
+            if !r.alert.delivered_to.contains(&channel) {
+                r.alert.delivered_to.push(channel);
+            }
+            true
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Every channel has it: pending → delivered.
+    pub async fn mark_alert_delivered(&self, id: &RecordId) -> Result<Record, QueueError> {
+        let now = Utc::now();
+        self.update_lane(id, "mark an alert delivered", Lane::Alert, move |r, _| {
+            if !r.alert.pending {
+                return false;
+            }
+            r.alert.pending = false;
+            r.alert.delivered_at = Some(now);
+            r.alert.next_attempt_at = None;
+            r.alert.last_error = None;
+            true
+        })
+        .await
+    }
+
+    /// The attempt failed: try again at `at`. Alerts never give up by themselves (a gas leak
+    /// report is worth retrying until a person sees it); `last_error` says why on the status page.
+    pub async fn schedule_alert_retry(
+        &self,
+        id: &RecordId,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let error = error.to_string();
+        self.update_lane(id, "schedule an alert retry", Lane::Alert, move |r, _| {
+            if !r.alert.pending {
+                return false;
+            }
+            r.alert.next_attempt_at = Some(at);
+            r.alert.last_error = Some(error);
+            true
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// Removes synced records that reached ServiceTitan more than `retention` before `now`.
     /// This is what keeps the queue's disk use bounded.
     pub async fn compact(
@@ -572,7 +672,8 @@ impl Outbox {
             let old: Vec<RecordId> = st
                 .index
                 .iter()
-                .filter(|(_, e)| e.state == StateName::Synced)
+                // An alert the technician has not had yet stays, even once the office has it.
+                .filter(|(_, e)| e.state == StateName::Synced && !e.alert_pending)
                 .map(|(id, _)| id.clone())
                 .collect();
             let mut doomed = Vec::new();
@@ -774,6 +875,9 @@ impl Outbox {
             ..QueueCounts::default()
         };
         for e in st.index.values() {
+            if e.alert_pending {
+                c.alerts_undelivered += 1;
+            }
             match e.state {
                 StateName::Queued => c.queued += 1,
                 StateName::Syncing => c.syncing += 1,
@@ -788,6 +892,22 @@ impl Outbox {
     fn note_result<T>(&self, result: &Result<T, &QueueError>) {
         let mut st = self.lock();
         st.last_storage_error = result.as_ref().err().map(|e| e.to_string());
+    }
+
+    /// The first of `ids` that loads; damaged ones are quarantined (by `load`) and skipped.
+    fn first_loadable(
+        &self,
+        st: &mut State,
+        ids: Vec<RecordId>,
+    ) -> Result<Option<Record>, QueueError> {
+        for id in ids {
+            match self.load(st, &id) {
+                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(None) | Err(QueueError::Corrupt(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     /// Reads a record; quarantines it if it fails its check.
@@ -876,7 +996,7 @@ impl Outbox {
     fn snapshot_lines(&self, st: &State) -> Vec<String> {
         st.index
             .iter()
-            .filter(|(_, e)| e.state != StateName::Synced)
+            .filter(|(_, e)| e.state != StateName::Synced || e.alert_pending)
             .filter_map(|(id, _)| {
                 let value = self.inner.records.get(id.as_str()).ok()??;
                 let envelope: Envelope = serde_json::from_slice(&value).ok()?;
@@ -908,6 +1028,19 @@ impl Outbox {
     where
         F: FnOnce(&mut Record, &QueueOptions) -> bool,
     {
+        self.update_lane(id, action, Lane::Sync, change).await
+    }
+
+    async fn update_lane<F>(
+        &self,
+        id: &RecordId,
+        action: &'static str,
+        lane: Lane,
+        change: F,
+    ) -> Result<Record, QueueError>
+    where
+        F: FnOnce(&mut Record, &QueueOptions) -> bool,
+    {
         let now = Utc::now();
         let (record, file) = {
             let mut st = self.lock();
@@ -915,6 +1048,7 @@ impl Outbox {
                 .load(&mut st, id)?
                 .ok_or_else(|| QueueError::NotFound(id.clone()))?;
             let before = record.state.name();
+            let was_in_flight = st.in_flight.contains(id);
             if !change(&mut record, &self.inner.opts) {
                 return Err(QueueError::InvalidTransition {
                     id: id.clone(),
@@ -925,6 +1059,12 @@ impl Outbox {
             record.revision += 1;
             record.updated_at = now;
             let file = self.store(&mut st, &record, now, true)?;
+            // `store` takes a stored `syncing` record to be this process's sync at work. An
+            // alert-lane change says nothing about that: a record a crash left in `syncing`
+            // must stay resumable by the sync.
+            if lane == Lane::Alert && !was_in_flight {
+                st.in_flight.remove(id);
+            }
             (record, file)
         };
         let result = self.make_durable(file).await;

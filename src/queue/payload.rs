@@ -236,6 +236,83 @@ pub struct CancellationRequest {
     pub cancel_reason_id: Option<i64>,
 }
 
+/// What the caller reported that made the box read the safety script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hazard {
+    Gas,
+    CarbonMonoxide,
+    Smoke,
+    Burning,
+    Sparking,
+    /// Chosen from the keypad's emergency menu ("press 1 for gas, smoke or a CO alarm"): the
+    /// caller did not say which.
+    Unspecified,
+}
+
+impl Hazard {
+    /// As the technician reads it ("gas smell").
+    pub fn label(self) -> &'static str {
+        match self {
+            Hazard::Gas => "gas smell",
+            Hazard::CarbonMonoxide => "carbon monoxide alarm",
+            Hazard::Smoke => "smoke",
+            Hazard::Burning => "burning smell",
+            Hazard::Sparking => "sparking",
+            Hazard::Unspecified => "gas, smoke or CO (keyed)",
+        }
+    }
+}
+
+/// A caller reported a safety hazard: the on-call technician must hear of it within a minute
+/// (the alert dispatcher sends it; see `crate::alert`), and the office in the morning (the sync
+/// carries it to ServiceTitan as a booking or lead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnCallAlert {
+    pub call_key: String,
+    pub caller: CallerInfo,
+    pub hazard: Hazard,
+    /// Where, when the box knew it without asking (a known customer's only or confirmed
+    /// location). The safety script sends the caller out of the building, so the box does not
+    /// keep them on the line to ask.
+    #[serde(default)]
+    pub address: Option<Address>,
+    /// ServiceTitan customer matched by caller ID.
+    #[serde(default)]
+    pub known_customer_id: Option<i64>,
+    /// The caller's words that triggered the script; empty when keyed.
+    #[serde(default)]
+    pub caller_said: String,
+    /// When the caller reported it (the call's clock).
+    pub raised_at_utc: DateTime<Utc>,
+}
+
+impl OnCallAlert {
+    /// "123 Maple St, Apt 2, Springfield IL 62704", or `None`.
+    pub fn address_line(&self) -> Option<String> {
+        self.address.as_ref().map(Address::one_line)
+    }
+}
+
+impl Address {
+    /// The address on one line, as a technician reads it.
+    pub fn one_line(&self) -> String {
+        let mut parts = vec![self.street.trim().to_string()];
+        if let Some(unit) = self.unit.as_deref().filter(|u| !u.trim().is_empty()) {
+            parts.push(unit.trim().to_string());
+        }
+        let place = format!(
+            "{} {} {}",
+            self.city.trim(),
+            self.state.trim(),
+            self.zip.trim()
+        );
+        parts.push(place.split_whitespace().collect::<Vec<_>>().join(" "));
+        parts.retain(|p| !p.is_empty());
+        parts.join(", ")
+    }
+}
+
 /// One piece of work for ServiceTitan. Stored tagged by `kind`, so a record reads as
 /// `{"kind": "job", "call_key": ..., ...}`.
 // A handful of payloads exist per call; matching on `Payload::Job(job)` without a Box is worth
@@ -253,6 +330,7 @@ pub enum Payload {
     MembershipInterest(MembershipInterest),
     Reschedule(RescheduleRequest),
     Cancellation(CancellationRequest),
+    OnCallAlert(OnCallAlert),
 }
 
 /// The kind of a [`Payload`], without its data: for filters, counts and the CLI.
@@ -268,10 +346,11 @@ pub enum RecordKind {
     MembershipInterest,
     Reschedule,
     Cancellation,
+    OnCallAlert,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::Job,
         RecordKind::Note,
         RecordKind::Lead,
@@ -281,6 +360,7 @@ impl RecordKind {
         RecordKind::MembershipInterest,
         RecordKind::Reschedule,
         RecordKind::Cancellation,
+        RecordKind::OnCallAlert,
     ];
 
     /// The name used in storage, the CLI and the status page ("invoice_copy").
@@ -295,6 +375,7 @@ impl RecordKind {
             RecordKind::MembershipInterest => "membership_interest",
             RecordKind::Reschedule => "reschedule",
             RecordKind::Cancellation => "cancellation",
+            RecordKind::OnCallAlert => "on_call_alert",
         }
     }
 }
@@ -334,6 +415,7 @@ impl Payload {
             Payload::MembershipInterest(_) => RecordKind::MembershipInterest,
             Payload::Reschedule(_) => RecordKind::Reschedule,
             Payload::Cancellation(_) => RecordKind::Cancellation,
+            Payload::OnCallAlert(_) => RecordKind::OnCallAlert,
         }
     }
 
@@ -349,6 +431,7 @@ impl Payload {
             Payload::MembershipInterest(p) => &p.call_key,
             Payload::Reschedule(p) => &p.call_key,
             Payload::Cancellation(p) => &p.call_key,
+            Payload::OnCallAlert(p) => &p.call_key,
         }
     }
 
@@ -364,6 +447,7 @@ impl Payload {
             Payload::MembershipInterest(p) => Some(&p.caller),
             Payload::Reschedule(p) => Some(&p.caller),
             Payload::Cancellation(p) => Some(&p.caller),
+            Payload::OnCallAlert(p) => Some(&p.caller),
         }
     }
 
@@ -399,6 +483,19 @@ impl Payload {
             Payload::MembershipInterest(p) => p.notes.clone(),
             Payload::Reschedule(p) => p.reason.clone(),
             Payload::Cancellation(p) => p.reason.clone(),
+            Payload::OnCallAlert(p) => {
+                let mut text = format!("SAFETY ALERT: {}", p.hazard.label());
+                if let Some(at) = p.address_line() {
+                    text.push_str(&format!(" at {at}"));
+                }
+                if !p.caller_said.trim().is_empty() {
+                    text.push_str(&format!(" (caller said: \"{}\")", p.caller_said.trim()));
+                }
+                text.push_str(
+                    "; told to leave the building and call 911 / the gas utility from outside",
+                );
+                text
+            }
         };
         let line = if who.is_empty() {
             what

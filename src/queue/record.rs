@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use super::payload::{Payload, RecordKind};
+use super::payload::{Hazard, Payload, RecordKind};
 
 /// Schema version written by this build. Bump it and add a step to [`migrate`] whenever a
 /// stored field changes meaning or shape (new optional fields with `#[serde(default)]` don't).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Crockford base32: no I, L, O, U; ascending in ASCII, so ids sort as their numbers do.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -254,6 +254,38 @@ pub struct SyncProgress {
     pub created_as: Option<String>,
 }
 
+/// How far an on-call alert got to the technician's phone. A lane of its own beside `state`:
+/// the alert dispatcher moves this, the ServiceTitan sync moves `state` and `progress`, and
+/// every change is a read-modify-write of the stored record under the queue's lock, so neither
+/// undoes the other's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertDelivery {
+    /// Waiting to be sent (set at enqueue for on-call alerts, cleared once delivered).
+    pub pending: bool,
+    /// Delivery attempts started.
+    pub attempts: u32,
+    /// Not before this time (back-off after a failure).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// Channels that accepted it: a retry sends only to the others.
+    pub delivered_to: Vec<String>,
+    /// When the last channel accepted it.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl AlertDelivery {
+    /// Untouched: not an alert. Left out of the stored form so other records keep their shape.
+    pub fn is_unused(&self) -> bool {
+        *self == AlertDelivery::default()
+    }
+
+    /// Due for a delivery attempt at `now`.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        self.pending && self.next_attempt_at.is_none_or(|t| t <= now)
+    }
+}
+
 /// One unit of work in the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -282,10 +314,17 @@ pub struct Record {
     pub synced_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub progress: SyncProgress,
+    /// Delivery to the on-call technician (on-call alerts only).
+    #[serde(default, skip_serializing_if = "AlertDelivery::is_unused")]
+    pub alert: AlertDelivery,
 }
 
 impl Record {
     pub(crate) fn new(id: RecordId, payload: Payload, now: DateTime<Utc>) -> Record {
+        let alert = AlertDelivery {
+            pending: payload.kind() == RecordKind::OnCallAlert,
+            ..AlertDelivery::default()
+        };
         Record {
             id,
             schema_version: SCHEMA_VERSION,
@@ -299,6 +338,7 @@ impl Record {
             last_error: None,
             synced_at: None,
             progress: SyncProgress::default(),
+            alert,
         }
     }
 
@@ -366,6 +406,11 @@ pub(crate) fn record_from_value(value: serde_json::Value, version: u32) -> Resul
 /// `revision`, and kept the last failure in `error`. v2 adds them; a v1 record in `syncing`
 /// is put back to `queued`, because without checkpoints nothing says how far it got and the
 /// sync must start by looking it up in ServiceTitan.
+///
+/// v3 adds the `on_call_alert` kind and its delivery lane (`alert`). A v2 safety alert was a
+/// callback whose reason starts with [`LEGACY_SAFETY_MARKER`]; one the office has not had yet
+/// (queued or syncing) becomes an on-call alert, so the technician still hears of it. Synced
+/// or set-aside ones stay callbacks: paging someone about an old report helps nobody.
 pub(crate) fn migrate(
     mut value: serde_json::Value,
     version: u32,
@@ -390,8 +435,64 @@ pub(crate) fn migrate(
             obj.insert("state".into(), serde_json::json!("queued"));
         }
     }
+    if version < 3 {
+        migrate_legacy_safety_callback(obj);
+    }
     obj.insert("schema_version".into(), serde_json::json!(SCHEMA_VERSION));
     Ok(value)
+}
+
+/// How a v2 engine began the reason of a safety-alert callback.
+pub(crate) const LEGACY_SAFETY_MARKER: &str = "SAFETY ALERT for the on-call technician: ";
+
+fn migrate_legacy_safety_callback(obj: &mut serde_json::Map<String, serde_json::Value>) {
+    let unfinished = matches!(
+        obj.get("state").and_then(|s| s.as_str()),
+        Some("queued" | "syncing")
+    );
+    let Some(payload) = obj.get("payload").and_then(|p| p.as_object()) else {
+        return;
+    };
+    let is_callback = payload.get("kind").and_then(|k| k.as_str()) == Some("callback");
+    let Some(rest) = payload
+        .get("reason")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.strip_prefix(LEGACY_SAFETY_MARKER))
+    else {
+        return;
+    };
+    if !is_callback || !unfinished {
+        return;
+    }
+    // "gas smell. Caller was told … Caller said: \"i smell gas\""
+    let hazard = [
+        Hazard::Gas,
+        Hazard::CarbonMonoxide,
+        Hazard::Smoke,
+        Hazard::Burning,
+        Hazard::Sparking,
+    ]
+    .into_iter()
+    .find(|h| rest.starts_with(h.label()))
+    .unwrap_or(Hazard::Unspecified);
+    let said = rest
+        .split_once("Caller said: \"")
+        .map(|(_, s)| s.trim_end_matches('"').to_string())
+        .unwrap_or_default();
+    let raised_at = obj
+        .get("created_at")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let alert = serde_json::json!({
+        "kind": "on_call_alert",
+        "call_key": payload.get("call_key").cloned().unwrap_or_default(),
+        "caller": payload.get("caller").cloned().unwrap_or_default(),
+        "hazard": hazard,
+        "caller_said": said,
+        "raised_at_utc": raised_at,
+    });
+    obj.insert("payload".into(), alert);
+    obj.insert("alert".into(), serde_json::json!({ "pending": true }));
 }
 
 #[cfg(test)]
@@ -458,5 +559,50 @@ mod tests {
     fn future_schema_is_refused() {
         let err = migrate(serde_json::json!({}), SCHEMA_VERSION + 1).unwrap_err();
         assert!(err.contains("not one this build reads"), "{err}");
+    }
+
+    fn v2_callback(state: &str, reason: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": "cb-01J9Z3X5Q8R6T2W4Y7A0B1C3D5",
+            "schema_version": 2,
+            "revision": 1,
+            "created_at": "2026-01-14T03:00:05Z",
+            "updated_at": "2026-01-14T03:00:05Z",
+            "payload": {
+                "kind": "callback",
+                "call_key": "20260114T030000Z-abc",
+                "caller": {"name": "Jane Doe", "phone_e164": "+13125550142"},
+                "reason": reason,
+                "preferred_time": "immediately"
+            },
+            "state": state,
+            "progress": {}
+        })
+    }
+
+    #[test]
+    fn unsent_v2_safety_callbacks_become_on_call_alerts() {
+        let reason = format!(
+            "{LEGACY_SAFETY_MARKER}carbon monoxide alarm. Caller was told to leave the building \
+             and call 911 / the gas utility from outside. Caller said: \"my co alarm is going off\""
+        );
+        let opened = record_from_value(v2_callback("queued", &reason), 2).unwrap();
+        assert_eq!(opened.migrated_from, Some(2));
+        let r = opened.record;
+        let Payload::OnCallAlert(a) = &r.payload else {
+            panic!("not migrated: {:?}", r.payload);
+        };
+        assert_eq!(a.hazard, Hazard::CarbonMonoxide);
+        assert_eq!(a.caller_said, "my co alarm is going off");
+        assert_eq!(a.caller.phone_e164.as_deref(), Some("+13125550142"));
+        assert_eq!(a.raised_at_utc, r.created_at);
+        assert!(r.alert.pending, "the technician has not been told yet");
+
+        // Already with the office, or an ordinary callback: left alone.
+        let synced = record_from_value(v2_callback("synced", &reason), 2).unwrap();
+        assert_eq!(synced.record.kind(), RecordKind::Callback);
+        assert!(!synced.record.alert.pending);
+        let plain = record_from_value(v2_callback("queued", "call me back"), 2).unwrap();
+        assert_eq!(plain.record.kind(), RecordKind::Callback);
     }
 }

@@ -600,7 +600,9 @@ async fn export_then_import_round_trips_and_import_is_idempotent() {
     assert_eq!(q.export_jsonl(&mut exported).unwrap(), 2);
     let text = String::from_utf8(exported.clone()).unwrap();
     assert_eq!(text.lines().count(), 2);
-    assert!(text.lines().all(|l| l.contains("\"schema_version\":2")));
+    assert!(text
+        .lines()
+        .all(|l| l.contains(&format!("\"schema_version\":{SCHEMA_VERSION}"))));
 
     let b = tempfile::tempdir().unwrap();
     let (q2, _) = open(b.path());

@@ -1181,8 +1181,8 @@ impl SyncWorker {
         Ok(())
     }
 
-    /// Leads, callbacks, voicemails and requests the box cannot carry out itself go to the
-    /// office: a Booking on the Calls screen when a provider is configured, else a Lead.
+    /// Leads, callbacks, voicemails, on-call alerts and requests the box cannot carry out
+    /// itself go to the office: a Booking on the Calls screen when a provider is configured, else a Lead.
     async fn sync_for_office(
         &self,
         record: &Record,
@@ -1202,6 +1202,9 @@ impl SyncWorker {
                 l.address.as_ref()
             }
             Payload::MembershipInterest(m) => m.address.as_ref(),
+            // The headline names the hazard; the technician was paged by the alert dispatcher,
+            // this is the office's copy for the morning.
+            Payload::OnCallAlert(a) => a.address.as_ref(),
             _ => None,
         };
         let is_lead = matches!(payload, Payload::Lead(_));

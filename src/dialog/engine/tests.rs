@@ -166,10 +166,19 @@ fn safety_script_comes_first_and_is_not_barge_in() {
         }
         other => panic!("first action {other:?}"),
     }
-    assert!(matches!(&a[1], Action::Enqueue(Payload::Callback(c)) if c.reason.contains("SAFETY")));
+    let Action::Enqueue(Payload::OnCallAlert(alert)) = &a[1] else {
+        panic!("second action {:?}", a[1]);
+    };
+    assert_eq!(alert.hazard, Hazard::Gas);
+    assert_eq!(alert.caller_said, "um i smell gas in the basement");
+    assert_eq!(alert.caller.phone_e164.as_deref(), Some("+13125550142"));
+    assert_eq!(alert.known_customer_id, Some(jane().id));
+    // Jane has one location: that is where the technician goes.
+    assert_eq!(alert.address, Some(jane().locations[0].address.clone()));
+    assert_eq!(alert.raised_at_utc, now());
     assert!(said(&a).contains("on-call technician"));
     assert_eq!(d.outcome().kind, "safety_alert");
-    assert_eq!(sink.records[0].kind(), RecordKind::Callback);
+    assert_eq!(sink.records[0].kind(), RecordKind::OnCallAlert);
 }
 
 #[test]
