@@ -19,15 +19,18 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::cache::{CacheAge, CacheError, CacheName, JobChange, StCache};
+use super::cache::{
+    CacheAge, CacheError, CacheName, CachedAppointment, CustomerDetails, JobChange, StCache,
+};
 use super::client::{StClient, RECORD_ID_KEY};
 use super::error::StError;
 use super::ratelimit::backoff_with_jitter;
 use super::types::{
-    Address as StAddress, AppointmentInformation, CapacityRequest, ContactType,
+    Address as StAddress, Appointment, AppointmentInformation, CapacityRequest, ContactType,
     CreateBookingRequest, CreateCustomerRequest, CreateJobRequest, CreateLeadRequest,
     CreateLocationRequest, ExternalDataCreate, NewContact, NewLocation, StId,
 };
@@ -51,6 +54,13 @@ pub struct SyncSettings {
     pub capacity_refresh: Duration,
     pub reference_refresh: Duration,
     pub poll_changes: Duration,
+    /// Fetch a customer's details again after this long.
+    pub details_refresh: Duration,
+    /// Appointments starting within this many days feed the customer details.
+    pub details_days_ahead: u32,
+    /// Customers whose details one pass fetches at most (≈ 1 + 2 calls each); the rest wait
+    /// for the next pass, oldest first.
+    pub details_per_pass: usize,
     /// In-place retries of a record after a non-offline transient failure.
     pub inline_retries: u32,
     /// Base of the in-place back-off (doubles per try, jittered).
@@ -72,6 +82,9 @@ impl SyncSettings {
             capacity_refresh: Duration::from_secs(c.capacity_refresh_secs),
             reference_refresh: Duration::from_secs(c.reference_refresh_secs),
             poll_changes: Duration::from_secs(c.poll_changes_secs),
+            details_refresh: Duration::from_secs(c.customer_details_refresh_secs),
+            details_days_ahead: c.customer_details_days_ahead,
+            details_per_pass: 25,
             inline_retries: 3,
             retry_base: Duration::from_millis(250),
             offline_backoff_cap: Duration::from_secs(60),
@@ -250,6 +263,17 @@ impl SyncWorker {
 
     pub fn cache(&self) -> &StCache {
         &self.cache
+    }
+
+    /// The shared cache, for the call flow's lookups (`crate::lookup`).
+    pub fn cache_handle(&self) -> Arc<StCache> {
+        self.cache.clone()
+    }
+
+    /// Adjusts the resolved settings (tests, tools).
+    pub fn with_settings(mut self, change: impl FnOnce(&mut SyncSettings)) -> Self {
+        change(&mut self.settings);
+        self
     }
 
     fn with_state<R>(&self, f: impl FnOnce(&mut SyncState) -> R) -> R {
@@ -439,6 +463,130 @@ impl SyncWorker {
         Ok(changed)
     }
 
+    /// Fills the customer details the call flow answers from (service locations, membership,
+    /// upcoming appointments with their technicians) for every customer the box knows by
+    /// phone and every customer with an appointment in the coming days, when older than the
+    /// policy. At most `details_per_pass` customers per call, never-fetched and oldest first;
+    /// the cache is stamped fresh only once a pass leaves no backlog. Returns how many
+    /// customers were refreshed.
+    pub async fn refresh_customer_details_if_stale(&self) -> Result<usize, StError> {
+        let now = Utc::now();
+        let max_age = ChronoDuration::from_std(self.settings.details_refresh)
+            .unwrap_or(ChronoDuration::minutes(15));
+        if !self
+            .cache
+            .is_stale(CacheName::CustomerDetails, max_age, now)
+        {
+            return Ok(0);
+        }
+        let cache_err = |e: CacheError| StError::Config {
+            message: e.to_string(),
+        };
+        // From half a day back: a visit under way still answers "is he on his way?".
+        let window_start = now - ChronoDuration::hours(12);
+        let horizon = now + ChronoDuration::days(i64::from(self.settings.details_days_ahead));
+        let upcoming = self
+            .client
+            .appointments_starting(window_start, horizon)
+            .await?;
+        let cached = self.cache.cached_customer_details();
+        let mut wanted: BTreeSet<StId> =
+            self.cache.customers_known_by_phone().into_iter().collect();
+        wanted.extend(upcoming.iter().filter_map(|a| a.customer_id));
+        // A customer whose cached appointment vanished from the window (canceled, moved out)
+        // must be fetched again, or the box would keep promising that visit.
+        wanted.extend(
+            cached
+                .iter()
+                .filter(|(_, d)| d.appointments.iter().any(|a| a.end > now))
+                .map(|(id, _)| *id),
+        );
+        let mut due: Vec<(Option<DateTime<Utc>>, StId)> = wanted
+            .into_iter()
+            .map(|id| (cached.get(&id).and_then(|d| d.refreshed_at), id))
+            .filter(|(at, _)| at.is_none_or(|t| now - t >= max_age))
+            .collect();
+        // `None` sorts first: customers never fetched go before stale ones.
+        due.sort_unstable();
+        let backlog = due.len() > self.settings.details_per_pass;
+        let ids: Vec<StId> = due
+            .into_iter()
+            .take(self.settings.details_per_pass)
+            .map(|(_, id)| id)
+            .collect();
+
+        let theirs: Vec<&Appointment> = upcoming
+            .iter()
+            .filter(|a| a.customer_id.is_some_and(|c| ids.contains(&c)))
+            .filter(|a| !matches!(a.status.as_str(), "Canceled" | "Done"))
+            .collect();
+        let mut job_ids: Vec<StId> = theirs.iter().map(|a| a.job_id).collect();
+        job_ids.sort_unstable();
+        job_ids.dedup();
+        let appointment_ids: Vec<StId> = theirs.iter().map(|a| a.id).collect();
+        let jobs = if job_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.client.jobs_by_ids(&job_ids).await?
+        };
+        let assignments = if appointment_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.client
+                .assignments_for_appointments(&appointment_ids)
+                .await?
+        };
+        let memberships = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.client.active_memberships(&ids).await?
+        };
+        for &customer_id in &ids {
+            let locations = self.client.list_locations(customer_id).await?;
+            let appointments = theirs
+                .iter()
+                .filter(|a| a.customer_id == Some(customer_id))
+                .filter_map(|a| {
+                    let job = jobs.iter().find(|j| j.id == a.job_id)?;
+                    if matches!(job.job_status.as_str(), "Canceled" | "Completed") {
+                        return None;
+                    }
+                    Some(CachedAppointment {
+                        job_id: job.id,
+                        job_number: Some(job.job_number.clone()).filter(|n| !n.is_empty()),
+                        appointment_id: a.id,
+                        start: a.start,
+                        end: a.end,
+                        status: a.status.clone(),
+                        technician_ids: assignments
+                            .iter()
+                            .filter(|x| x.appointment_id == a.id && x.active)
+                            .map(|x| x.technician_id)
+                            .collect(),
+                        summary: job.summary.clone().unwrap_or_default(),
+                    })
+                })
+                .collect();
+            let details = CustomerDetails {
+                locations,
+                member: memberships
+                    .iter()
+                    .any(|m| m.customer_id == customer_id && m.active),
+                appointments,
+                refreshed_at: Some(now),
+            };
+            self.cache
+                .put_customer_details(customer_id, &details)
+                .map_err(cache_err)?;
+        }
+        if !backlog {
+            self.cache.stamp_customer_details(now).map_err(cache_err)?;
+        }
+        self.cache.flush().await.map_err(cache_err)?;
+        self.note_ok();
+        Ok(ids.len())
+    }
+
     // ---- the run ------------------------------------------------------------------------
 
     /// Syncs every record due now, then returns (`callbox sync --once`). Stops early when
@@ -470,6 +618,9 @@ impl SyncWorker {
                     self.note_error(&e);
                 }
                 if let Err(e) = self.refresh_capacity_if_stale().await {
+                    self.note_error(&e);
+                }
+                if let Err(e) = self.refresh_customer_details_if_stale().await {
                     self.note_error(&e);
                 }
                 if last_poll.is_none_or(|t| t.elapsed() >= self.settings.poll_changes) {
