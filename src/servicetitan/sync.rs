@@ -30,15 +30,17 @@ use super::client::{StClient, RECORD_ID_KEY};
 use super::error::StError;
 use super::ratelimit::backoff_with_jitter;
 use super::types::{
-    Address as StAddress, Appointment, AppointmentInformation, CapacityRequest, ContactType,
-    CreateBookingRequest, CreateCustomerRequest, CreateJobRequest, CreateLeadRequest,
-    CreateLocationRequest, ExternalDataCreate, NewContact, NewLocation, StId,
+    Address as StAddress, Appointment, AppointmentInformation, CancelJobRequest, CapacityRequest,
+    ContactType, CreateBookingRequest, CreateCustomerRequest, CreateJobRequest, CreateLeadRequest,
+    CreateLocationRequest, ExternalDataCreate, NewContact, NewLocation,
+    RescheduleAppointmentRequest, StId,
 };
 use super::verify::{phone_key, same_address};
 use crate::config::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 use crate::queue::{
-    Address, CallerInfo, JobRequest, ListFilter, Outbox, Payload, QueueCounts, QueueError, Record,
-    RecordKind, RecordState, StateName, SyncProgress, Urgency,
+    Address, CallerInfo, CancellationRequest, JobRequest, ListFilter, Outbox, Payload, QueueCounts,
+    QueueError, Record, RecordId, RecordKind, RecordState, RescheduleRequest, StateName,
+    SyncProgress, Urgency,
 };
 
 /// What the worker needs from `[servicetitan]`, resolved.
@@ -204,6 +206,23 @@ fn st_address(a: &Address) -> StAddress {
         state: a.state.clone(),
         zip: a.zip.clone(),
         country: a.country.clone(),
+    }
+}
+
+/// " Caller said: …" when they gave a reason, for notes and memos.
+fn said(reason: &str) -> String {
+    match reason.trim() {
+        "" => String::new(),
+        r => format!(" Caller said: \"{r}\"."),
+    }
+}
+
+/// "job 50012" / "job id 30000001" / "their appointment", for the office's summary.
+fn target_words(job_number: Option<&str>, job_id: Option<StId>) -> String {
+    match (job_number, job_id) {
+        (Some(n), _) => format!("job {n}"),
+        (None, Some(id)) => format!("job id {id}"),
+        (None, None) => "their appointment".into(),
     }
 }
 
@@ -770,14 +789,59 @@ impl SyncWorker {
         let result = match &record.payload {
             Payload::Job(req) => self.sync_job(record, req, &mut progress, suspect).await,
             Payload::Note(note) => self.sync_note(record, note, &mut progress, suspect).await,
+            Payload::Reschedule(req) => {
+                self.sync_reschedule(record, req, &mut progress, suspect)
+                    .await
+            }
+            Payload::Cancellation(req) => {
+                self.sync_cancellation(record, req, &mut progress, suspect)
+                    .await
+            }
             other => {
-                self.sync_for_office(record, other, &mut progress, suspect)
+                self.sync_for_office(record, other, &mut progress, suspect, None)
                     .await
             }
         };
         match result {
             Ok(()) => Outcome::Synced(progress),
             Err(StepError::Transient(e)) => Outcome::Transient(e),
+            Err(StepError::Rejected(reason))
+                if matches!(
+                    record.payload,
+                    Payload::Reschedule(_) | Payload::Cancellation(_)
+                ) =>
+            {
+                if progress.rescheduled || progress.canceled {
+                    return Outcome::Rejected(format!(
+                        "{reason} (the change itself is made in ServiceTitan)"
+                    ));
+                }
+                // ServiceTitan would not make the change (job completed, unknown appointment,
+                // …): the office gets it as before, and the record is flagged with why.
+                match self
+                    .sync_for_office(
+                        record,
+                        &record.payload,
+                        &mut progress,
+                        suspect,
+                        Some(&reason),
+                    )
+                    .await
+                {
+                    Ok(()) => Outcome::Rejected(format!(
+                        "{reason} ({} created for the office)",
+                        if progress.booking_id.is_some() {
+                            "booking"
+                        } else {
+                            "lead"
+                        }
+                    )),
+                    Err(StepError::Transient(e)) => Outcome::Transient(e),
+                    Err(StepError::Rejected(more)) => {
+                        Outcome::Rejected(format!("{reason}; office fallback also refused: {more}"))
+                    }
+                }
+            }
             Err(StepError::Rejected(reason)) => {
                 // Only job records get the office fallback; the others already went to the
                 // office (booking/lead) or have nowhere else to go.
@@ -1157,6 +1221,238 @@ impl SyncWorker {
             })
     }
 
+    // ---- reschedules and cancellations --------------------------------------------------
+
+    /// The ServiceTitan job (and appointment, when named) a reschedule or cancellation is
+    /// about. `None`: the record names nothing ServiceTitan knows, so it goes to the office.
+    async fn resolve_target(
+        &self,
+        job_id: Option<StId>,
+        job_number: Option<&str>,
+        appointment_id: Option<StId>,
+        queue_ref: Option<&RecordId>,
+    ) -> Result<Option<(StId, Option<StId>)>, StepError> {
+        if let Some(job_id) = job_id {
+            return Ok(Some((job_id, appointment_id)));
+        }
+        if let Some(appointment_id) = appointment_id {
+            let found = self.client.appointments_by_ids(&[appointment_id]).await?;
+            return match found.first() {
+                Some(a) => Ok(Some((a.job_id, Some(a.id)))),
+                None => Err(StepError::Rejected(format!(
+                    "appointment {appointment_id} is not in ServiceTitan"
+                ))),
+            };
+        }
+        if let Some(r) = queue_ref {
+            let Some(target) = self.outbox.get(r)? else {
+                return Ok(None);
+            };
+            return match (target.progress.job_id, &target.state) {
+                (Some(job), _) => Ok(Some((job, target.progress.appointment_id))),
+                // Never booked (refused): the office already has the job as a booking or lead.
+                (None, RecordState::NeedsAttention { .. } | RecordState::Synced) => Ok(None),
+                (None, _) => Err(StepError::Transient(StError::Ambiguous {
+                    reason: format!("waiting for job {r} to sync"),
+                })),
+            };
+        }
+        if let Some(number) = job_number.map(str::trim).filter(|n| !n.is_empty()) {
+            let found = self.client.find_jobs_by_number(number).await?;
+            return match found.first() {
+                Some(j) => Ok(Some((j.id, None))),
+                None => Err(StepError::Rejected(format!(
+                    "job number {number} is not in ServiceTitan"
+                ))),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Moves the caller's appointment, then notes on the job that they asked by phone.
+    async fn sync_reschedule(
+        &self,
+        record: &Record,
+        req: &RescheduleRequest,
+        p: &mut SyncProgress,
+        suspect: bool,
+    ) -> Result<(), StepError> {
+        if p.job_id.is_none() {
+            let target = self
+                .resolve_target(
+                    req.job_id,
+                    req.job_number.as_deref(),
+                    req.appointment_id,
+                    req.queue_ref.as_ref(),
+                )
+                .await?;
+            let Some((job_id, appointment_id)) = target else {
+                return self
+                    .sync_for_office(record, &record.payload, p, suspect, None)
+                    .await;
+            };
+            p.job_id = Some(job_id);
+            p.appointment_id = match appointment_id {
+                Some(a) => Some(a),
+                None => Some(self.open_appointment_of(job_id).await?),
+            };
+            self.checkpoint(record, p).await?;
+        }
+        let (Some(job_id), Some(appointment_id)) = (p.job_id, p.appointment_id) else {
+            return Err(StepError::Rejected("no appointment to move".into()));
+        };
+        let w = &req.new_window;
+        if !p.rescheduled {
+            // After a lost answer: an appointment already at the new time was moved by us.
+            let already = suspect
+                && self
+                    .client
+                    .appointments_by_ids(&[appointment_id])
+                    .await?
+                    .iter()
+                    .any(|a| a.start == w.start_utc && a.end == w.end_utc);
+            if !already {
+                self.client
+                    .reschedule_appointment(
+                        appointment_id,
+                        &RescheduleAppointmentRequest {
+                            start: w.start_utc,
+                            end: w.end_utc,
+                            arrival_window_start: w.arrival_window_start_utc,
+                            arrival_window_end: w.arrival_window_end_utc,
+                        },
+                    )
+                    .await?;
+            }
+            p.rescheduled = true;
+            p.created_as = Some("reschedule".into());
+            self.checkpoint(record, p).await?;
+        }
+        if !p.note_added {
+            let text = format!(
+                "Rescheduled at the caller's request: {} asked by phone through callbox to move \
+                 appointment {appointment_id} to {} to {} UTC.{}\n\n[{}]",
+                caller_name(&req.caller),
+                w.start_utc.format("%Y-%m-%d %H:%M"),
+                w.end_utc.format("%H:%M"),
+                said(&req.reason),
+                marker(record.id.as_str())
+            );
+            self.add_note_once(job_id, &text, record.id.as_str(), suspect)
+                .await?;
+            p.note_added = true;
+        }
+        Ok(())
+    }
+
+    /// The job's next appointment that can still be moved.
+    async fn open_appointment_of(&self, job_id: StId) -> Result<StId, StepError> {
+        let jobs = self.client.jobs_by_ids(&[job_id]).await?;
+        let Some(job) = jobs.first() else {
+            return Err(StepError::Rejected(format!(
+                "job {job_id} is not in ServiceTitan"
+            )));
+        };
+        let candidates: Vec<StId> = [job.last_appointment_id, job.first_appointment_id]
+            .into_iter()
+            .flatten()
+            .collect();
+        let now = Utc::now();
+        self.client
+            .appointments_by_ids(&candidates)
+            .await?
+            .into_iter()
+            .filter(|a| a.end > now && !matches!(a.status.as_str(), "Done" | "Canceled"))
+            .min_by_key(|a| a.start)
+            .map(|a| a.id)
+            .ok_or_else(|| {
+                StepError::Rejected(format!("job {job_id} has no open appointment to move"))
+            })
+    }
+
+    /// Cancels the caller's job with a reason and memo, then notes that they asked by phone.
+    async fn sync_cancellation(
+        &self,
+        record: &Record,
+        req: &CancellationRequest,
+        p: &mut SyncProgress,
+        suspect: bool,
+    ) -> Result<(), StepError> {
+        if p.job_id.is_none() {
+            let target = self
+                .resolve_target(
+                    req.job_id,
+                    req.job_number.as_deref(),
+                    None,
+                    req.queue_ref.as_ref(),
+                )
+                .await?;
+            let Some((job_id, _)) = target else {
+                return self
+                    .sync_for_office(record, &record.payload, p, suspect, None)
+                    .await;
+            };
+            p.job_id = Some(job_id);
+            self.checkpoint(record, p).await?;
+        }
+        let Some(job_id) = p.job_id else {
+            return Err(StepError::Rejected("no job to cancel".into()));
+        };
+        if !p.canceled {
+            // After a lost answer: a job already canceled was canceled by us.
+            let already = suspect
+                && self
+                    .client
+                    .jobs_by_ids(&[job_id])
+                    .await?
+                    .iter()
+                    .any(|j| j.job_status == "Canceled");
+            if !already {
+                let reason_id = match req.cancel_reason_id {
+                    Some(id) => id,
+                    None => self.cancel_reason().await?,
+                };
+                self.client
+                    .cancel_job(
+                        job_id,
+                        &CancelJobRequest {
+                            reason_id,
+                            memo: format!("Caller asked by phone (callbox).{}", said(&req.reason)),
+                        },
+                    )
+                    .await?;
+            }
+            p.canceled = true;
+            p.created_as = Some("cancellation".into());
+            self.checkpoint(record, p).await?;
+        }
+        if !p.note_added {
+            let text = format!(
+                "Canceled at the caller's request: {} asked by phone through callbox to cancel \
+                 this job.{}\n\n[{}]",
+                caller_name(&req.caller),
+                said(&req.reason),
+                marker(record.id.as_str())
+            );
+            self.add_note_once(job_id, &text, record.id.as_str(), suspect)
+                .await?;
+            p.note_added = true;
+        }
+        Ok(())
+    }
+
+    /// The tenant's cancel reason for "the customer called to cancel": an active reason that
+    /// names the customer, else the first active one.
+    async fn cancel_reason(&self) -> Result<StId, StepError> {
+        let reasons = self.client.list_job_cancel_reasons().await?;
+        let active = || reasons.iter().filter(|r| r.active);
+        active()
+            .find(|r| r.name.to_ascii_lowercase().contains("customer"))
+            .or_else(|| active().next())
+            .map(|r| r.id)
+            .ok_or_else(|| StepError::Rejected("the tenant has no active job cancel reason".into()))
+    }
+
     // ---- fallbacks and other kinds ------------------------------------------------------
 
     /// After a rejection: a Booking (CSR follow-up) or a Lead, as the shop wants.
@@ -1340,8 +1636,29 @@ impl SyncWorker {
         payload: &Payload,
         p: &mut SyncProgress,
         suspect: bool,
+        refusal: Option<&str>,
     ) -> Result<(), StepError> {
-        let mut summary = format!("{} [{}]", payload.headline(), marker(record.id.as_str()));
+        let wanted = match payload {
+            Payload::Reschedule(r) => format!(
+                " — wants {} moved to {} to {} UTC",
+                target_words(r.job_number.as_deref(), r.job_id),
+                r.new_window.start_utc.format("%Y-%m-%d %H:%M"),
+                r.new_window.end_utc.format("%H:%M")
+            ),
+            Payload::Cancellation(c) => format!(
+                " — wants {} canceled",
+                target_words(c.job_number.as_deref(), c.job_id)
+            ),
+            _ => String::new(),
+        };
+        let refused = refusal
+            .map(|r| format!("; callbox could not do it in ServiceTitan: {r}"))
+            .unwrap_or_default();
+        let mut summary = format!(
+            "{}{wanted}{refused} [{}]",
+            payload.headline(),
+            marker(record.id.as_str())
+        );
         let address = match payload {
             Payload::Lead(l) => {
                 summary = format!(
