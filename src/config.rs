@@ -2163,6 +2163,9 @@ mod tests {
             ("[servicetitan]\nfallback_on_rejection = \"email\"", "servicetitan.fallback_on_rejection", "not one of"),
             ("[servicetitan]\njob_types = { no_heat = 0 }", "servicetitan.job_types.no_heat", "job type id"),
             ("[servicetitan]\ndefault_campaign_id = -1", "servicetitan.default_campaign_id", "> 0"),
+            ("[servicetitan]\ncustomer_details_refresh_secs = 0", "servicetitan.customer_details_refresh_secs", "greater than 0"),
+            ("[servicetitan]\ncustomer_details_days_ahead = 0", "servicetitan.customer_details_days_ahead", "between 1 and 31"),
+            ("[servicetitan]\ncustomer_details_days_ahead = 45", "servicetitan.customer_details_days_ahead", "between 1 and 31"),
         ];
         for (text, key, reason) in cases {
             assert_error(text, key, reason);
