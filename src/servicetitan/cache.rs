@@ -1,6 +1,6 @@
 //! ServiceTitan data kept on the box for offline use: job types, business units, campaigns,
-//! technicians, on-call shifts, customers by phone, capacity windows, and dispatcher changes to
-//! jobs the box booked.
+//! technicians, on-call shifts, customers by phone, capacity windows, customer details, and
+//! dispatcher changes to jobs the box booked.
 //!
 //! Stored in its own sled database (`<data_dir>/cache`), separate from the queue: a cache can be
 //! thrown away and rebuilt, the queue cannot, so they do not share a failure domain. Every cache
