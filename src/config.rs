@@ -394,6 +394,11 @@ pub struct ServiceTitanConfig {
     pub reference_refresh_secs: u64,
     /// How often jobs the box booked are checked for dispatcher changes.
     pub poll_changes_secs: u64,
+    /// How often a customer's details (locations, membership, upcoming appointments and their
+    /// technicians) are fetched again while online, in seconds.
+    pub customer_details_refresh_secs: u64,
+    /// How many days ahead the appointments behind "when is my technician coming?" are fetched.
+    pub customer_details_days_ahead: u32,
 }
 
 /// `servicetitan.assign_on_call_technician`.
@@ -480,6 +485,8 @@ impl Default for ServiceTitanConfig {
             capacity_refresh_secs: 60,
             reference_refresh_secs: 3600,
             poll_changes_secs: 300,
+            customer_details_refresh_secs: 900,
+            customer_details_days_ahead: 7,
         }
     }
 }
@@ -1428,10 +1435,23 @@ impl Config {
             ("capacity_refresh_secs", st.capacity_refresh_secs),
             ("reference_refresh_secs", st.reference_refresh_secs),
             ("poll_changes_secs", st.poll_changes_secs),
+            (
+                "customer_details_refresh_secs",
+                st.customer_details_refresh_secs,
+            ),
         ] {
             if secs == 0 {
                 v.push(ConfigIssue::error(key(k), "must be greater than 0"));
             }
+        }
+        if !(1..=31).contains(&st.customer_details_days_ahead) {
+            v.push(ConfigIssue::error(
+                key("customer_details_days_ahead"),
+                format!(
+                    "must be between 1 and 31 days ({} given)",
+                    st.customer_details_days_ahead
+                ),
+            ));
         }
         if st.api_timeout_secs > 100 {
             v.push(ConfigIssue::warning(
@@ -2337,6 +2357,9 @@ mod tests {
             ("[servicetitan]\nfallback_on_rejection = \"email\"", "servicetitan.fallback_on_rejection", "not one of"),
             ("[servicetitan]\njob_types = { no_heat = 0 }", "servicetitan.job_types.no_heat", "job type id"),
             ("[servicetitan]\ndefault_campaign_id = -1", "servicetitan.default_campaign_id", "> 0"),
+            ("[servicetitan]\ncustomer_details_refresh_secs = 0", "servicetitan.customer_details_refresh_secs", "greater than 0"),
+            ("[servicetitan]\ncustomer_details_days_ahead = 0", "servicetitan.customer_details_days_ahead", "between 1 and 31"),
+            ("[servicetitan]\ncustomer_details_days_ahead = 45", "servicetitan.customer_details_days_ahead", "between 1 and 31"),
         ];
         for (text, key, reason) in cases {
             assert_error(text, key, reason);

@@ -11,9 +11,10 @@ use crate::dialog::schedule::{
 };
 use crate::dialog::sources::ServiceLocation;
 use crate::dialog::sources::{Appointment, Appointments, CustomerDirectory, KnownCustomer};
-use crate::queue::{Address, Urgency};
+use crate::queue::{Address, ListFilter, Outbox, Payload, Record, RecordId, RecordState, Urgency};
 use crate::servicetitan::cache::{CacheName, StCache};
 use crate::servicetitan::types;
+use crate::servicetitan::verify::same_phone;
 
 fn address(a: &types::Address) -> Address {
     Address {
@@ -51,10 +52,14 @@ impl crate::alert::OnCallDirectory for CacheOnCall {
     }
 }
 
-/// Customers, locations, memberships and appointments from the cache.
+/// Customers, locations, memberships and appointments from the cache, plus what the box's
+/// own queue knows and ServiceTitan does not yet (bookings, moves and cancellations made on
+/// earlier calls that the sync has not carried, or carried after the cache was refreshed).
 #[derive(Debug, Clone)]
 pub struct CacheLookups {
     pub cache: Arc<StCache>,
+    /// `None` when the box has no queue to look at (tests, tools).
+    pub outbox: Option<Outbox>,
 }
 
 impl CustomerDirectory for CacheLookups {
@@ -101,17 +106,15 @@ impl Appointments for CacheLookups {
     fn upcoming(
         &self,
         customer_id: Option<i64>,
-        _phone_e164: Option<&str>,
+        phone_e164: Option<&str>,
         now: DateTime<Utc>,
     ) -> Vec<Appointment> {
-        let Some(details) = customer_id.and_then(|id| self.cache.customer_details(id)) else {
-            return Vec::new();
-        };
+        let details = customer_id.and_then(|id| self.cache.customer_details(id));
         let technicians = self.cache.technicians();
         let mut out: Vec<Appointment> = details
-            .appointments
             .iter()
-            .filter(|a| a.end > now && !a.status.eq_ignore_ascii_case("canceled"))
+            .flat_map(|d| d.appointments.iter())
+            .filter(|a| !a.status.eq_ignore_ascii_case("canceled"))
             .map(|a| Appointment {
                 job_id: Some(a.job_id),
                 job_number: a.job_number.clone(),
@@ -128,8 +131,117 @@ impl Appointments for CacheLookups {
                 summary: a.summary.clone(),
             })
             .collect();
+        if let Some(outbox) = &self.outbox {
+            let refreshed_at = details.as_ref().and_then(|d| d.refreshed_at);
+            match outbox.list(&ListFilter::default()) {
+                Ok(records) => {
+                    let pending: Vec<&Record> = records
+                        .iter()
+                        .filter(|r| newer_than_cache(r, refreshed_at))
+                        .collect();
+                    self.add_queued_jobs(&mut out, &pending, customer_id, phone_e164);
+                    apply_queued_changes(&mut out, &pending);
+                }
+                // The caller still hears what ServiceTitan knows.
+                Err(e) => tracing::warn!("queue unreadable for appointment lookup: {e}"),
+            }
+        }
+        out.retain(|a| a.end_utc > now);
         out.sort_by_key(|a| a.start_utc);
         out
+    }
+}
+
+/// Whether a record says something the cached details may not show yet: not carried to
+/// ServiceTitan yet, or carried after the customer's details were last fetched. Refused
+/// records (needs-attention) are the office's to settle and promise nothing.
+fn newer_than_cache(record: &Record, refreshed_at: Option<DateTime<Utc>>) -> bool {
+    match record.state {
+        RecordState::Queued | RecordState::Syncing => true,
+        RecordState::Synced => match (record.synced_at, refreshed_at) {
+            (Some(synced), Some(refreshed)) => synced > refreshed,
+            _ => refreshed_at.is_none(),
+        },
+        RecordState::NeedsAttention { .. } => false,
+    }
+}
+
+impl CacheLookups {
+    /// Jobs this caller booked on earlier calls that the cache does not show yet.
+    fn add_queued_jobs(
+        &self,
+        out: &mut Vec<Appointment>,
+        pending: &[&Record],
+        customer_id: Option<i64>,
+        phone_e164: Option<&str>,
+    ) {
+        for record in pending {
+            let Payload::Job(job) = &record.payload else {
+                continue;
+            };
+            let same_caller = phone_e164.is_some_and(|p| {
+                [&job.caller.phone_e164, &job.caller.callback_phone_e164]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| same_phone(n, p))
+            }) || (customer_id.is_some()
+                && [job.known_customer_id, record.progress.customer_id].contains(&customer_id));
+            let job_id = record.progress.job_id;
+            if !same_caller || job_id.is_some_and(|j| out.iter().any(|a| a.job_id == Some(j))) {
+                continue;
+            }
+            let (mut start, mut end) = (job.appointment.start_utc, job.appointment.end_utc);
+            // A dispatcher may have moved or canceled it since it was booked.
+            if let Some(change) = self.cache.job_change(record.id.as_str()) {
+                if change.change == "cancelled" {
+                    continue;
+                }
+                if let (Some(s), Some(e)) = (change.start, change.end) {
+                    (start, end) = (s, e);
+                }
+            }
+            out.push(Appointment {
+                job_id,
+                job_number: record.progress.job_number.clone(),
+                appointment_id: record.progress.appointment_id,
+                queue_ref: Some(record.id.clone()),
+                start_utc: start,
+                end_utc: end,
+                technician: None,
+                summary: job.problem_summary.clone(),
+            });
+        }
+    }
+}
+
+/// Moves and cancellations the caller asked for on earlier calls, not yet in the cache.
+fn apply_queued_changes(out: &mut Vec<Appointment>, pending: &[&Record]) {
+    let names = |a: &Appointment,
+                 job_id: Option<i64>,
+                 job_number: &Option<String>,
+                 appointment_id: Option<i64>,
+                 queue_ref: &Option<RecordId>| {
+        (job_id.is_some() && a.job_id == job_id)
+            || (appointment_id.is_some() && a.appointment_id == appointment_id)
+            || (job_number.is_some() && a.job_number == *job_number)
+            || (queue_ref.is_some() && a.queue_ref == *queue_ref)
+    };
+    for record in pending {
+        match &record.payload {
+            Payload::Cancellation(c) => {
+                out.retain(|a| !names(a, c.job_id, &c.job_number, None, &c.queue_ref));
+            }
+            Payload::Reschedule(r) => {
+                for a in out
+                    .iter_mut()
+                    .filter(|a| names(a, r.job_id, &r.job_number, r.appointment_id, &r.queue_ref))
+                {
+                    a.start_utc = r.new_window.start_utc;
+                    a.end_utc = r.new_window.end_utc;
+                }
+            }
+            _ => {}
+        }
     }
 }
 

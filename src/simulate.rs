@@ -161,6 +161,7 @@ pub fn run(
     }
     let lookups = Arc::new(CacheLookups {
         cache: cache.clone(),
+        outbox: Some(outbox.clone()),
     });
     let sources = Sources {
         customers: lookups.clone(),

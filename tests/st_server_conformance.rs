@@ -1087,3 +1087,74 @@ fn http_client() -> reqwest::Client {
     callbox::servicetitan::install_crypto_provider();
     reqwest::Client::new()
 }
+
+#[tokio::test]
+async fn memberships_filter_by_customer_and_status() {
+    let server = shop();
+    let api = Api::connect(&server).await;
+    let r = api
+        .get(
+            "memberships",
+            &format!("memberships?customerIds={CUSTOMER_JANE}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let data = r.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["customerId"], CUSTOMER_JANE);
+    assert_eq!(data[0]["status"], "Active");
+    // Every field `CustomerMembershipResponse` marks required is there.
+    for field in [
+        "id",
+        "createdOn",
+        "modifiedOn",
+        "followUpOn",
+        "billingFrequency",
+        "status",
+        "followUpStatus",
+        "active",
+        "initialDeferredRevenue",
+        "businessUnitId",
+        "customerId",
+        "membershipTypeId",
+        "customFields",
+    ] {
+        assert!(data[0].get(field).is_some(), "{field} missing");
+    }
+    // Active only by default, like the other lists; Acme's expired one with active=Any.
+    let r = api
+        .get("memberships", "memberships?includeTotal=true")
+        .await;
+    assert_eq!(r.body["totalCount"], 1);
+    let r = api
+        .get(
+            "memberships",
+            &format!("memberships?customerIds={CUSTOMER_ACME}&status=Expired&active=Any"),
+        )
+        .await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["data"][0]["id"], MEMBERSHIP_ACME_EXPIRED);
+    let r = api
+        .get(
+            "memberships",
+            &format!("memberships?customerIds={CUSTOMER_ACME}&status=Active&active=Any"),
+        )
+        .await;
+    assert!(r.body["data"].as_array().unwrap().is_empty());
+    // A status outside the enum is a 400; a misspelt filter is ignored (unfiltered 200).
+    let r = api.get("memberships", "memberships?status=Lapsed").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = api
+        .get(
+            "memberships",
+            &format!("memberships?customerId={CUSTOMER_ACME}&active=Any&includeTotal=true"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["totalCount"], 2);
+    let logged = server.requests_for("CustomerMemberships_GetList");
+    assert_eq!(
+        logged.last().unwrap().ignored,
+        vec!["customerId".to_string()]
+    );
+}

@@ -408,3 +408,193 @@ fn a_week_offline_then_online_drains_in_order_within_the_rate_limit() {
         server.api_request_count() as f64 / elapsed.as_secs_f64()
     );
 }
+
+/// Reschedules and cancellations through SIGKILLs that land between ServiceTitan committing
+/// the change and the box recording it (every write answers slowly after committing), plus
+/// lost answers, 429s and 5xx: each appointment is moved once, each job canceled once, and
+/// each carries exactly one "caller asked by phone" note.
+#[test]
+fn reschedules_and_cancellations_survive_sigkills() {
+    use callbox::queue::{AppointmentWindow, CallerInfo, CancellationRequest, RescheduleRequest};
+    const EACH: usize = 4;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server_config = StServerConfig::default();
+    let seed = hvac_shop(&server_config);
+    let server = StServer::start_seeded(server_config, seed);
+    let writes = [
+        "Appointments_Reschedule",
+        "Jobs_Cancel",
+        "Jobs_CreateNote",
+        "Bookings_Create",
+    ];
+    server.set_faults(
+        FaultPlan::seeded(77)
+            .with(
+                FaultRule::new(Fault::CommitThenDrop(DropMode::Close))
+                    .on(&writes)
+                    .probability(0.15),
+            )
+            .with(
+                FaultRule::new(Fault::Slow(Duration::from_millis(400)))
+                    .on(&writes)
+                    .always(),
+            )
+            .with(
+                FaultRule::new(Fault::RateLimited {
+                    retry_after_secs: 1,
+                })
+                .probability(0.03),
+            )
+            .with(FaultRule::new(Fault::ServerError(503)).probability(0.03)),
+    );
+    let day = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    let at = |h: i64| day.and_hms_opt(0, 0, 0).unwrap().and_utc() + chrono::Duration::hours(h);
+    let booked: Vec<(i64, i64)> = (0..2 * EACH as i64)
+        .map(|i| {
+            server.with_tenant(|t| {
+                book_directly(
+                    t,
+                    CUSTOMER_JANE,
+                    LOCATION_JANE_HOME,
+                    at(13 + 24 * i),
+                    at(15 + 24 * i),
+                    "Visit",
+                    &[],
+                )
+            })
+        })
+        .collect();
+    let new_start = |i: usize| at(24 * 20 + 3 * i as i64);
+    let caller = CallerInfo {
+        name: "Jane Doe".into(),
+        phone_e164: Some("+18432609814".into()),
+        callback_phone_e164: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = write_config(dir.path(), &server.base_url(), server.tenant_id());
+    let log = dir.path().join("sync.log");
+    {
+        let outbox = open_queue(&data);
+        rt.block_on(async {
+            for (i, (job_id, appointment_id)) in booked.iter().enumerate() {
+                let payload = if i < EACH {
+                    Payload::Reschedule(RescheduleRequest {
+                        call_key: format!("call-r{i}"),
+                        caller: caller.clone(),
+                        job_id: Some(*job_id),
+                        job_number: None,
+                        appointment_id: Some(*appointment_id),
+                        queue_ref: None,
+                        new_window: AppointmentWindow {
+                            start_utc: new_start(i),
+                            end_utc: new_start(i) + chrono::Duration::hours(2),
+                            arrival_window_start_utc: None,
+                            arrival_window_end_utc: None,
+                        },
+                        reason: "Out of town".into(),
+                    })
+                } else {
+                    Payload::Cancellation(CancellationRequest {
+                        call_key: format!("call-c{i}"),
+                        caller: caller.clone(),
+                        job_id: Some(*job_id),
+                        job_number: None,
+                        queue_ref: None,
+                        reason: "Not needed".into(),
+                        cancel_reason_id: None,
+                    })
+                };
+                outbox.enqueue(payload).await.unwrap();
+            }
+        });
+    }
+
+    let total = 2 * EACH;
+    let finished = || {
+        let counts = open_queue(&data).counts();
+        counts.synced + counts.needs_attention == total
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut kills = 0;
+    let mut done = false;
+    // Short lives: the kills land mid-record, often between a commit and its answer.
+    while kills < 12 && !done {
+        let mut child = spawn_sync(&config, &log);
+        std::thread::sleep(Duration::from_millis(rng.gen_range(300..1200)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        done = finished();
+    }
+    // Then one process runs undisturbed (checked every 2 s, bounded).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done && Instant::now() < deadline {
+        let mut child = spawn_sync(&config, &log);
+        std::thread::sleep(Duration::from_secs(2));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        done = finished();
+    }
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        done,
+        "queue did not finish: {:?}\n{}",
+        open_queue(&data).counts(),
+        log_text
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let recs = records(&data);
+    // Answered 200 more than once would mean a second write after the first one committed.
+    let answered = |op: &str, path_part: &str| {
+        server
+            .requests_for(op)
+            .into_iter()
+            .filter(|r| r.path.contains(path_part) && r.status == Some(200))
+            .count()
+    };
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.state, callbox::queue::RecordState::Synced, "{r:?}");
+        let (job_id, appointment_id) = booked[i];
+        let notes = server
+            .notes(job_id)
+            .iter()
+            .filter(|n| n.text.contains(&format!("callbox record {}", r.id)))
+            .count();
+        assert_eq!(notes, 1, "record {} has {notes} notes", r.id);
+        if i < EACH {
+            let moves = answered(
+                "Appointments_Reschedule",
+                &format!("/appointments/{appointment_id}/"),
+            );
+            assert!(moves <= 1, "appointment {appointment_id} moved {moves}×");
+            let a = server
+                .appointments()
+                .into_iter()
+                .find(|a| a.id == appointment_id)
+                .unwrap();
+            assert_eq!(a.start, new_start(i));
+        } else {
+            // A second cancel would have been refused (already canceled) and flagged.
+            let cancels = answered("Jobs_Cancel", &format!("/jobs/{job_id}/"));
+            assert!(cancels <= 1, "job {job_id} canceled {cancels}×");
+            assert_eq!(
+                server.with_tenant(|t| t.jobs[&job_id].job_status.clone()),
+                "Canceled"
+            );
+        }
+    }
+    assert!(server.bookings().is_empty() && server.leads().is_empty());
+    assert!(server.max_requests_in_any_1s_window() <= 60);
+    let fired: Vec<u32> = server.faults().rules.iter().map(|r| r.fired()).collect();
+    eprintln!("reschedules/cancellations: {kills} SIGKILLs, faults fired {fired:?}");
+    assert!(kills >= 5, "only {kills} kills");
+}

@@ -250,8 +250,13 @@ pub struct SyncProgress {
     /// CSR booking created instead of (or before) a job.
     pub booking_id: Option<i64>,
     pub lead_id: Option<i64>,
-    /// What the record finally became in ServiceTitan: "job", "booking", "lead", "note".
+    /// What the record finally became in ServiceTitan: "job", "booking", "lead", "note",
+    /// "reschedule", "cancellation".
     pub created_as: Option<String>,
+    /// The appointment was moved to the caller's new window (reschedule records).
+    pub rescheduled: bool,
+    /// The job was canceled (cancellation records).
+    pub canceled: bool,
 }
 
 /// How far an on-call alert got to the technician's phone. A lane of its own beside `state`:

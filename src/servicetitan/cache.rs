@@ -1,6 +1,6 @@
 //! ServiceTitan data kept on the box for offline use: job types, business units, campaigns,
-//! technicians, on-call shifts, customers by phone, capacity windows, and dispatcher changes to
-//! jobs the box booked.
+//! technicians, on-call shifts, customers by phone, capacity windows, customer details, and
+//! dispatcher changes to jobs the box booked.
 //!
 //! Stored in its own sled database (`<data_dir>/cache`), separate from the queue: a cache can be
 //! thrown away and rebuilt, the queue cannot, so they do not share a failure domain. Every cache
@@ -45,10 +45,13 @@ pub enum CacheName {
     OnCallShifts,
     CustomersByPhone,
     Capacity,
+    /// Locations, membership and upcoming appointments per customer; stamped when a refresh
+    /// pass got through every customer it had to do.
+    CustomerDetails,
 }
 
 impl CacheName {
-    pub const ALL: [CacheName; 7] = [
+    pub const ALL: [CacheName; 8] = [
         CacheName::JobTypes,
         CacheName::BusinessUnits,
         CacheName::Campaigns,
@@ -56,6 +59,7 @@ impl CacheName {
         CacheName::OnCallShifts,
         CacheName::CustomersByPhone,
         CacheName::Capacity,
+        CacheName::CustomerDetails,
     ];
 
     pub fn key(self) -> &'static str {
@@ -67,6 +71,7 @@ impl CacheName {
             CacheName::OnCallShifts => "on_call_shifts",
             CacheName::CustomersByPhone => "customers_by_phone",
             CacheName::Capacity => "capacity",
+            CacheName::CustomerDetails => "customer_details",
         }
     }
 }
@@ -103,6 +108,9 @@ pub struct CustomerDetails {
     pub member: bool,
     #[serde(default)]
     pub appointments: Vec<CachedAppointment>,
+    /// When these details were fetched; `None` for details written before this field existed.
+    #[serde(default)]
+    pub refreshed_at: Option<DateTime<Utc>>,
 }
 
 /// An upcoming appointment of a customer's job, UTC.
@@ -401,6 +409,7 @@ impl StCache {
                     CacheName::Capacity => {
                         mem.capacity.as_ref().map_or(0, |c| c.availabilities.len())
                     }
+                    CacheName::CustomerDetails => self.details.len(),
                 };
                 CacheAge {
                     name,
@@ -427,6 +436,39 @@ impl StCache {
     pub fn customer_details(&self, customer_id: StId) -> Option<CustomerDetails> {
         let v = self.details.get(customer_id.to_be_bytes()).ok().flatten()?;
         decode("customer_details", &v).ok()
+    }
+
+    /// Every customer's cached details (a few hundred at most on a shop's box).
+    pub fn cached_customer_details(&self) -> HashMap<StId, CustomerDetails> {
+        self.details
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| {
+                let id = StId::from_be_bytes(k.as_ref().try_into().ok()?);
+                let d: CustomerDetails = decode("customer_details", &v).ok()?;
+                Some((id, d))
+            })
+            .collect()
+    }
+
+    /// Every customer the box knows by phone (merged-away ones excluded: they are dead ends).
+    pub fn customers_known_by_phone(&self) -> Vec<StId> {
+        let mut ids: Vec<StId> = self
+            .mem_read()
+            .phones
+            .values()
+            .flatten()
+            .filter(|c| c.merged_to_id.is_none())
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Marks the customer-details cache as refreshed (a pass with no backlog).
+    pub fn stamp_customer_details(&self, now: DateTime<Utc>) -> Result<(), CacheError> {
+        self.stamp(CacheName::CustomerDetails, now)
     }
 
     /// Records a dispatcher change to the job booked for `record_id`.

@@ -204,6 +204,7 @@ const ALLOWED_QUERY: &[(&str, &[&str])] = &[
         "/jobs",
         &[
             "ids",
+            "number",
             "modifiedOnOrAfter",
             "externalDataApplicationGuid",
             "externalDataKey",
@@ -211,7 +212,18 @@ const ALLOWED_QUERY: &[(&str, &[&str])] = &[
         ],
     ),
     ("/notes", &[]),
-    ("/appointments", &["ids", "jobId", "modifiedOnOrAfter"]),
+    (
+        "/appointments",
+        &[
+            "ids",
+            "jobId",
+            "modifiedOnOrAfter",
+            "startsOnOrAfter",
+            "startsBefore",
+        ],
+    ),
+    ("/job-cancel-reasons", &["active"]),
+    ("/memberships", &["customerIds", "status"]),
     ("/appointment-assignments", &["appointmentIds", "jobId"]),
     (
         "/technician-shifts",
@@ -435,7 +447,13 @@ impl StClient {
             };
             let err = match outcome {
                 Ok((status, _, bytes)) if status.is_success() => {
-                    return serde_json::from_slice(&bytes).map_err(|e| {
+                    // Some writes (job cancel) answer 200 with no body at all.
+                    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+                        b"null"
+                    } else {
+                        &bytes
+                    };
+                    return serde_json::from_slice(bytes).map_err(|e| {
                         let message = format!("{method} {path}: {e}");
                         match kind {
                             // The write was applied but its answer is unreadable: we do not
@@ -714,14 +732,7 @@ impl StClient {
         let mut out = Vec::new();
         for chunk in ids.chunks(MAX_IDS) {
             let q = [
-                (
-                    "ids",
-                    chunk
-                        .iter()
-                        .map(|i| i.to_string())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
+                ("ids", join_ids(chunk)),
                 ("modifiedOnOrAfter", utc(since)),
                 (
                     "externalDataApplicationGuid",
@@ -739,18 +750,77 @@ impl StClient {
         let path = self.tenant_path("jpm", "appointments");
         let mut out = Vec::new();
         for chunk in ids.chunks(MAX_IDS) {
-            let q = [(
-                "ids",
-                chunk
-                    .iter()
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )];
+            let q = [("ids", join_ids(chunk))];
             let items: Vec<Appointment> = self.get_all(&path, &q).await?;
             out.extend(verify::verify_ids(items, chunk, |a| a.id)?);
         }
         Ok(out)
+    }
+
+    /// Appointments starting in [from, to), every page, verified against the window.
+    pub async fn appointments_starting(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Appointment>, StError> {
+        let path = self.tenant_path("jpm", "appointments");
+        let q = [("startsOnOrAfter", utc(from)), ("startsBefore", utc(to))];
+        let items: Vec<Appointment> = self.get_all(&path, &q).await?;
+        // Compared at the second, as sent: the filter was rounded to whole seconds.
+        let (from_s, to_s) = (from.timestamp(), to.timestamp());
+        verify::verify_all(items, "startsOnOrAfter/startsBefore", |a| {
+            (from_s..to_s).contains(&a.start.timestamp())
+        })
+    }
+
+    /// Jobs by id (≤ 50 per request), verified.
+    pub async fn jobs_by_ids(&self, ids: &[StId]) -> Result<Vec<Job>, StError> {
+        let path = self.tenant_path("jpm", "jobs");
+        let mut out = Vec::new();
+        for chunk in ids.chunks(MAX_IDS) {
+            let q = [
+                ("ids", join_ids(chunk)),
+                (
+                    "externalDataApplicationGuid",
+                    self.inner.cfg.external_data_guid.clone(),
+                ),
+            ];
+            let jobs: Vec<Job> = self.get_all(&path, &q).await?;
+            out.extend(verify::verify_ids(jobs, chunk, |j| j.id)?);
+        }
+        Ok(out)
+    }
+
+    /// The job with the number the caller quoted, verified.
+    pub async fn find_jobs_by_number(&self, number: &str) -> Result<Vec<Job>, StError> {
+        let path = self.tenant_path("jpm", "jobs");
+        let page: Page<Job> = self.get(&path, &[("number", number.to_string())]).await?;
+        verify::verify_all(page.data, "number", |j| j.job_number == number)
+    }
+
+    /// Moves an appointment (UTC times). 404 unknown, 409 when the job is done or canceled.
+    pub async fn reschedule_appointment(
+        &self,
+        appointment_id: StId,
+        req: &RescheduleAppointmentRequest,
+    ) -> Result<Appointment, StError> {
+        let path = self.tenant_path("jpm", &format!("appointments/{appointment_id}/reschedule"));
+        self.send(Method::PATCH, &path, &[], Some(req), Kind::Write)
+            .await
+    }
+
+    /// Cancels a job (jobs are never deleted); ServiceTitan answers 200 with no body.
+    pub async fn cancel_job(&self, job_id: StId, req: &CancelJobRequest) -> Result<(), StError> {
+        let path = self.tenant_path("jpm", &format!("jobs/{job_id}/cancel"));
+        let _: serde_json::Value = self
+            .send(Method::PUT, &path, &[], Some(req), Kind::Write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_job_cancel_reasons(&self) -> Result<Vec<JobCancelReason>, StError> {
+        self.get_all(&self.tenant_path("jpm", "job-cancel-reasons"), &[])
+            .await
     }
 
     pub async fn add_job_note(&self, job_id: StId, text: &str) -> Result<Note, StError> {
@@ -830,11 +900,51 @@ impl StClient {
         })
     }
 
+    /// Technicians on these appointments (≤ 50 per request), verified.
+    pub async fn assignments_for_appointments(
+        &self,
+        appointment_ids: &[StId],
+    ) -> Result<Vec<AppointmentAssignment>, StError> {
+        let path = self.tenant_path("dispatch", "appointment-assignments");
+        let mut out = Vec::new();
+        for chunk in appointment_ids.chunks(MAX_IDS) {
+            let items: Vec<AppointmentAssignment> = self
+                .get_all(&path, &[("appointmentIds", join_ids(chunk))])
+                .await?;
+            out.extend(verify::verify_all(items, "appointmentIds", |a| {
+                chunk.contains(&a.appointment_id)
+            })?);
+        }
+        Ok(out)
+    }
+
     /// Capacity frames (a POST that only reads, hence [`Kind::Read`]).
     pub async fn capacity(&self, req: &CapacityRequest) -> Result<CapacityResponse, StError> {
         let path = self.tenant_path("dispatch", "capacity");
         self.send(Method::POST, &path, &[], Some(req), Kind::Read)
             .await
+    }
+
+    // ---- Memberships --------------------------------------------------------------------
+
+    /// Active memberships of these customers (≤ 50 per request), verified.
+    pub async fn active_memberships(
+        &self,
+        customer_ids: &[StId],
+    ) -> Result<Vec<Membership>, StError> {
+        let path = self.tenant_path("memberships", "memberships");
+        let mut out = Vec::new();
+        for chunk in customer_ids.chunks(MAX_IDS) {
+            let q = [
+                ("customerIds", join_ids(chunk)),
+                ("status", "Active".to_string()),
+            ];
+            let items: Vec<Membership> = self.get_all(&path, &q).await?;
+            out.extend(verify::verify_all(items, "customerIds/status", |m| {
+                chunk.contains(&m.customer_id) && m.status == "Active"
+            })?);
+        }
+        Ok(out)
     }
 
     // ---- Settings / Marketing -----------------------------------------------------------
@@ -863,6 +973,14 @@ impl StClient {
         let page: Page<Campaign> = self.get(&path, &[("campaignPhoneNumber", key)]).await?;
         verify::verify_campaigns_by_phone(page.data, dialled)
     }
+}
+
+/// `1,2,3`: how ServiceTitan takes id lists in a query.
+fn join_ids(ids: &[StId]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn retry_after_header(resp: &reqwest::Response) -> Option<Duration> {

@@ -19,23 +19,28 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::cache::{CacheAge, CacheError, CacheName, JobChange, StCache};
+use super::cache::{
+    CacheAge, CacheError, CacheName, CachedAppointment, CustomerDetails, JobChange, StCache,
+};
 use super::client::{StClient, RECORD_ID_KEY};
 use super::error::StError;
 use super::ratelimit::backoff_with_jitter;
 use super::types::{
-    Address as StAddress, AppointmentInformation, CapacityRequest, ContactType,
-    CreateBookingRequest, CreateCustomerRequest, CreateJobRequest, CreateLeadRequest,
-    CreateLocationRequest, ExternalDataCreate, NewContact, NewLocation, StId,
+    Address as StAddress, Appointment, AppointmentInformation, CancelJobRequest, CapacityRequest,
+    ContactType, CreateBookingRequest, CreateCustomerRequest, CreateJobRequest, CreateLeadRequest,
+    CreateLocationRequest, ExternalDataCreate, NewContact, NewLocation,
+    RescheduleAppointmentRequest, StId,
 };
 use super::verify::{phone_key, same_address};
 use crate::config::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 use crate::queue::{
-    Address, CallerInfo, JobRequest, ListFilter, Outbox, Payload, QueueCounts, QueueError, Record,
-    RecordKind, RecordState, StateName, SyncProgress, Urgency,
+    Address, CallerInfo, CancellationRequest, JobRequest, ListFilter, Outbox, Payload, QueueCounts,
+    QueueError, Record, RecordId, RecordKind, RecordState, RescheduleRequest, StateName,
+    SyncProgress, Urgency,
 };
 
 /// What the worker needs from `[servicetitan]`, resolved.
@@ -51,6 +56,13 @@ pub struct SyncSettings {
     pub capacity_refresh: Duration,
     pub reference_refresh: Duration,
     pub poll_changes: Duration,
+    /// Fetch a customer's details again after this long.
+    pub details_refresh: Duration,
+    /// Appointments starting within this many days feed the customer details.
+    pub details_days_ahead: u32,
+    /// Customers whose details one pass fetches at most (≈ 1 + 2 calls each); the rest wait
+    /// for the next pass, oldest first.
+    pub details_per_pass: usize,
     /// In-place retries of a record after a non-offline transient failure.
     pub inline_retries: u32,
     /// Base of the in-place back-off (doubles per try, jittered).
@@ -72,6 +84,9 @@ impl SyncSettings {
             capacity_refresh: Duration::from_secs(c.capacity_refresh_secs),
             reference_refresh: Duration::from_secs(c.reference_refresh_secs),
             poll_changes: Duration::from_secs(c.poll_changes_secs),
+            details_refresh: Duration::from_secs(c.customer_details_refresh_secs),
+            details_days_ahead: c.customer_details_days_ahead,
+            details_per_pass: 25,
             inline_retries: 3,
             retry_base: Duration::from_millis(250),
             offline_backoff_cap: Duration::from_secs(60),
@@ -194,6 +209,23 @@ fn st_address(a: &Address) -> StAddress {
     }
 }
 
+/// " Caller said: …" when they gave a reason, for notes and memos.
+fn said(reason: &str) -> String {
+    match reason.trim() {
+        "" => String::new(),
+        r => format!(" Caller said: \"{r}\"."),
+    }
+}
+
+/// "job 50012" / "job id 30000001" / "their appointment", for the office's summary.
+fn target_words(job_number: Option<&str>, job_id: Option<StId>) -> String {
+    match (job_number, job_id) {
+        (Some(n), _) => format!("job {n}"),
+        (None, Some(id)) => format!("job id {id}"),
+        (None, None) => "their appointment".into(),
+    }
+}
+
 fn caller_name(caller: &CallerInfo) -> String {
     let name = caller.name.trim();
     if !name.is_empty() {
@@ -250,6 +282,17 @@ impl SyncWorker {
 
     pub fn cache(&self) -> &StCache {
         &self.cache
+    }
+
+    /// The shared cache, for the call flow's lookups (`crate::lookup`).
+    pub fn cache_handle(&self) -> Arc<StCache> {
+        self.cache.clone()
+    }
+
+    /// Adjusts the resolved settings (tests, tools).
+    pub fn with_settings(mut self, change: impl FnOnce(&mut SyncSettings)) -> Self {
+        change(&mut self.settings);
+        self
     }
 
     fn with_state<R>(&self, f: impl FnOnce(&mut SyncState) -> R) -> R {
@@ -439,6 +482,130 @@ impl SyncWorker {
         Ok(changed)
     }
 
+    /// Fills the customer details the call flow answers from (service locations, membership,
+    /// upcoming appointments with their technicians) for every customer the box knows by
+    /// phone and every customer with an appointment in the coming days, when older than the
+    /// policy. At most `details_per_pass` customers per call, never-fetched and oldest first;
+    /// the cache is stamped fresh only once a pass leaves no backlog. Returns how many
+    /// customers were refreshed.
+    pub async fn refresh_customer_details_if_stale(&self) -> Result<usize, StError> {
+        let now = Utc::now();
+        let max_age = ChronoDuration::from_std(self.settings.details_refresh)
+            .unwrap_or(ChronoDuration::minutes(15));
+        if !self
+            .cache
+            .is_stale(CacheName::CustomerDetails, max_age, now)
+        {
+            return Ok(0);
+        }
+        let cache_err = |e: CacheError| StError::Config {
+            message: e.to_string(),
+        };
+        // From half a day back: a visit under way still answers "is he on his way?".
+        let window_start = now - ChronoDuration::hours(12);
+        let horizon = now + ChronoDuration::days(i64::from(self.settings.details_days_ahead));
+        let upcoming = self
+            .client
+            .appointments_starting(window_start, horizon)
+            .await?;
+        let cached = self.cache.cached_customer_details();
+        let mut wanted: BTreeSet<StId> =
+            self.cache.customers_known_by_phone().into_iter().collect();
+        wanted.extend(upcoming.iter().filter_map(|a| a.customer_id));
+        // A customer whose cached appointment vanished from the window (canceled, moved out)
+        // must be fetched again, or the box would keep promising that visit.
+        wanted.extend(
+            cached
+                .iter()
+                .filter(|(_, d)| d.appointments.iter().any(|a| a.end > now))
+                .map(|(id, _)| *id),
+        );
+        let mut due: Vec<(Option<DateTime<Utc>>, StId)> = wanted
+            .into_iter()
+            .map(|id| (cached.get(&id).and_then(|d| d.refreshed_at), id))
+            .filter(|(at, _)| at.is_none_or(|t| now - t >= max_age))
+            .collect();
+        // `None` sorts first: customers never fetched go before stale ones.
+        due.sort_unstable();
+        let backlog = due.len() > self.settings.details_per_pass;
+        let ids: Vec<StId> = due
+            .into_iter()
+            .take(self.settings.details_per_pass)
+            .map(|(_, id)| id)
+            .collect();
+
+        let theirs: Vec<&Appointment> = upcoming
+            .iter()
+            .filter(|a| a.customer_id.is_some_and(|c| ids.contains(&c)))
+            .filter(|a| !matches!(a.status.as_str(), "Canceled" | "Done"))
+            .collect();
+        let mut job_ids: Vec<StId> = theirs.iter().map(|a| a.job_id).collect();
+        job_ids.sort_unstable();
+        job_ids.dedup();
+        let appointment_ids: Vec<StId> = theirs.iter().map(|a| a.id).collect();
+        let jobs = if job_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.client.jobs_by_ids(&job_ids).await?
+        };
+        let assignments = if appointment_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.client
+                .assignments_for_appointments(&appointment_ids)
+                .await?
+        };
+        let memberships = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.client.active_memberships(&ids).await?
+        };
+        for &customer_id in &ids {
+            let locations = self.client.list_locations(customer_id).await?;
+            let appointments = theirs
+                .iter()
+                .filter(|a| a.customer_id == Some(customer_id))
+                .filter_map(|a| {
+                    let job = jobs.iter().find(|j| j.id == a.job_id)?;
+                    if matches!(job.job_status.as_str(), "Canceled" | "Completed") {
+                        return None;
+                    }
+                    Some(CachedAppointment {
+                        job_id: job.id,
+                        job_number: Some(job.job_number.clone()).filter(|n| !n.is_empty()),
+                        appointment_id: a.id,
+                        start: a.start,
+                        end: a.end,
+                        status: a.status.clone(),
+                        technician_ids: assignments
+                            .iter()
+                            .filter(|x| x.appointment_id == a.id && x.active)
+                            .map(|x| x.technician_id)
+                            .collect(),
+                        summary: job.summary.clone().unwrap_or_default(),
+                    })
+                })
+                .collect();
+            let details = CustomerDetails {
+                locations,
+                member: memberships
+                    .iter()
+                    .any(|m| m.customer_id == customer_id && m.active),
+                appointments,
+                refreshed_at: Some(now),
+            };
+            self.cache
+                .put_customer_details(customer_id, &details)
+                .map_err(cache_err)?;
+        }
+        if !backlog {
+            self.cache.stamp_customer_details(now).map_err(cache_err)?;
+        }
+        self.cache.flush().await.map_err(cache_err)?;
+        self.note_ok();
+        Ok(ids.len())
+    }
+
     // ---- the run ------------------------------------------------------------------------
 
     /// Syncs every record due now, then returns (`callbox sync --once`). Stops early when
@@ -470,6 +637,9 @@ impl SyncWorker {
                     self.note_error(&e);
                 }
                 if let Err(e) = self.refresh_capacity_if_stale().await {
+                    self.note_error(&e);
+                }
+                if let Err(e) = self.refresh_customer_details_if_stale().await {
                     self.note_error(&e);
                 }
                 if last_poll.is_none_or(|t| t.elapsed() >= self.settings.poll_changes) {
@@ -619,14 +789,59 @@ impl SyncWorker {
         let result = match &record.payload {
             Payload::Job(req) => self.sync_job(record, req, &mut progress, suspect).await,
             Payload::Note(note) => self.sync_note(record, note, &mut progress, suspect).await,
+            Payload::Reschedule(req) => {
+                self.sync_reschedule(record, req, &mut progress, suspect)
+                    .await
+            }
+            Payload::Cancellation(req) => {
+                self.sync_cancellation(record, req, &mut progress, suspect)
+                    .await
+            }
             other => {
-                self.sync_for_office(record, other, &mut progress, suspect)
+                self.sync_for_office(record, other, &mut progress, suspect, None)
                     .await
             }
         };
         match result {
             Ok(()) => Outcome::Synced(progress),
             Err(StepError::Transient(e)) => Outcome::Transient(e),
+            Err(StepError::Rejected(reason))
+                if matches!(
+                    record.payload,
+                    Payload::Reschedule(_) | Payload::Cancellation(_)
+                ) =>
+            {
+                if progress.rescheduled || progress.canceled {
+                    return Outcome::Rejected(format!(
+                        "{reason} (the change itself is made in ServiceTitan)"
+                    ));
+                }
+                // ServiceTitan would not make the change (job completed, unknown appointment,
+                // …): the office gets it as before, and the record is flagged with why.
+                match self
+                    .sync_for_office(
+                        record,
+                        &record.payload,
+                        &mut progress,
+                        suspect,
+                        Some(&reason),
+                    )
+                    .await
+                {
+                    Ok(()) => Outcome::Rejected(format!(
+                        "{reason} ({} created for the office)",
+                        if progress.booking_id.is_some() {
+                            "booking"
+                        } else {
+                            "lead"
+                        }
+                    )),
+                    Err(StepError::Transient(e)) => Outcome::Transient(e),
+                    Err(StepError::Rejected(more)) => {
+                        Outcome::Rejected(format!("{reason}; office fallback also refused: {more}"))
+                    }
+                }
+            }
             Err(StepError::Rejected(reason)) => {
                 // Only job records get the office fallback; the others already went to the
                 // office (booking/lead) or have nowhere else to go.
@@ -1006,6 +1221,238 @@ impl SyncWorker {
             })
     }
 
+    // ---- reschedules and cancellations --------------------------------------------------
+
+    /// The ServiceTitan job (and appointment, when named) a reschedule or cancellation is
+    /// about. `None`: the record names nothing ServiceTitan knows, so it goes to the office.
+    async fn resolve_target(
+        &self,
+        job_id: Option<StId>,
+        job_number: Option<&str>,
+        appointment_id: Option<StId>,
+        queue_ref: Option<&RecordId>,
+    ) -> Result<Option<(StId, Option<StId>)>, StepError> {
+        if let Some(job_id) = job_id {
+            return Ok(Some((job_id, appointment_id)));
+        }
+        if let Some(appointment_id) = appointment_id {
+            let found = self.client.appointments_by_ids(&[appointment_id]).await?;
+            return match found.first() {
+                Some(a) => Ok(Some((a.job_id, Some(a.id)))),
+                None => Err(StepError::Rejected(format!(
+                    "appointment {appointment_id} is not in ServiceTitan"
+                ))),
+            };
+        }
+        if let Some(r) = queue_ref {
+            let Some(target) = self.outbox.get(r)? else {
+                return Ok(None);
+            };
+            return match (target.progress.job_id, &target.state) {
+                (Some(job), _) => Ok(Some((job, target.progress.appointment_id))),
+                // Never booked (refused): the office already has the job as a booking or lead.
+                (None, RecordState::NeedsAttention { .. } | RecordState::Synced) => Ok(None),
+                (None, _) => Err(StepError::Transient(StError::Ambiguous {
+                    reason: format!("waiting for job {r} to sync"),
+                })),
+            };
+        }
+        if let Some(number) = job_number.map(str::trim).filter(|n| !n.is_empty()) {
+            let found = self.client.find_jobs_by_number(number).await?;
+            return match found.first() {
+                Some(j) => Ok(Some((j.id, None))),
+                None => Err(StepError::Rejected(format!(
+                    "job number {number} is not in ServiceTitan"
+                ))),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Moves the caller's appointment, then notes on the job that they asked by phone.
+    async fn sync_reschedule(
+        &self,
+        record: &Record,
+        req: &RescheduleRequest,
+        p: &mut SyncProgress,
+        suspect: bool,
+    ) -> Result<(), StepError> {
+        if p.job_id.is_none() {
+            let target = self
+                .resolve_target(
+                    req.job_id,
+                    req.job_number.as_deref(),
+                    req.appointment_id,
+                    req.queue_ref.as_ref(),
+                )
+                .await?;
+            let Some((job_id, appointment_id)) = target else {
+                return self
+                    .sync_for_office(record, &record.payload, p, suspect, None)
+                    .await;
+            };
+            p.job_id = Some(job_id);
+            p.appointment_id = match appointment_id {
+                Some(a) => Some(a),
+                None => Some(self.open_appointment_of(job_id).await?),
+            };
+            self.checkpoint(record, p).await?;
+        }
+        let (Some(job_id), Some(appointment_id)) = (p.job_id, p.appointment_id) else {
+            return Err(StepError::Rejected("no appointment to move".into()));
+        };
+        let w = &req.new_window;
+        if !p.rescheduled {
+            // After a lost answer: an appointment already at the new time was moved by us.
+            let already = suspect
+                && self
+                    .client
+                    .appointments_by_ids(&[appointment_id])
+                    .await?
+                    .iter()
+                    .any(|a| a.start == w.start_utc && a.end == w.end_utc);
+            if !already {
+                self.client
+                    .reschedule_appointment(
+                        appointment_id,
+                        &RescheduleAppointmentRequest {
+                            start: w.start_utc,
+                            end: w.end_utc,
+                            arrival_window_start: w.arrival_window_start_utc,
+                            arrival_window_end: w.arrival_window_end_utc,
+                        },
+                    )
+                    .await?;
+            }
+            p.rescheduled = true;
+            p.created_as = Some("reschedule".into());
+            self.checkpoint(record, p).await?;
+        }
+        if !p.note_added {
+            let text = format!(
+                "Rescheduled at the caller's request: {} asked by phone through callbox to move \
+                 appointment {appointment_id} to {} to {} UTC.{}\n\n[{}]",
+                caller_name(&req.caller),
+                w.start_utc.format("%Y-%m-%d %H:%M"),
+                w.end_utc.format("%H:%M"),
+                said(&req.reason),
+                marker(record.id.as_str())
+            );
+            self.add_note_once(job_id, &text, record.id.as_str(), suspect)
+                .await?;
+            p.note_added = true;
+        }
+        Ok(())
+    }
+
+    /// The job's next appointment that can still be moved.
+    async fn open_appointment_of(&self, job_id: StId) -> Result<StId, StepError> {
+        let jobs = self.client.jobs_by_ids(&[job_id]).await?;
+        let Some(job) = jobs.first() else {
+            return Err(StepError::Rejected(format!(
+                "job {job_id} is not in ServiceTitan"
+            )));
+        };
+        let candidates: Vec<StId> = [job.last_appointment_id, job.first_appointment_id]
+            .into_iter()
+            .flatten()
+            .collect();
+        let now = Utc::now();
+        self.client
+            .appointments_by_ids(&candidates)
+            .await?
+            .into_iter()
+            .filter(|a| a.end > now && !matches!(a.status.as_str(), "Done" | "Canceled"))
+            .min_by_key(|a| a.start)
+            .map(|a| a.id)
+            .ok_or_else(|| {
+                StepError::Rejected(format!("job {job_id} has no open appointment to move"))
+            })
+    }
+
+    /// Cancels the caller's job with a reason and memo, then notes that they asked by phone.
+    async fn sync_cancellation(
+        &self,
+        record: &Record,
+        req: &CancellationRequest,
+        p: &mut SyncProgress,
+        suspect: bool,
+    ) -> Result<(), StepError> {
+        if p.job_id.is_none() {
+            let target = self
+                .resolve_target(
+                    req.job_id,
+                    req.job_number.as_deref(),
+                    None,
+                    req.queue_ref.as_ref(),
+                )
+                .await?;
+            let Some((job_id, _)) = target else {
+                return self
+                    .sync_for_office(record, &record.payload, p, suspect, None)
+                    .await;
+            };
+            p.job_id = Some(job_id);
+            self.checkpoint(record, p).await?;
+        }
+        let Some(job_id) = p.job_id else {
+            return Err(StepError::Rejected("no job to cancel".into()));
+        };
+        if !p.canceled {
+            // After a lost answer: a job already canceled was canceled by us.
+            let already = suspect
+                && self
+                    .client
+                    .jobs_by_ids(&[job_id])
+                    .await?
+                    .iter()
+                    .any(|j| j.job_status == "Canceled");
+            if !already {
+                let reason_id = match req.cancel_reason_id {
+                    Some(id) => id,
+                    None => self.cancel_reason().await?,
+                };
+                self.client
+                    .cancel_job(
+                        job_id,
+                        &CancelJobRequest {
+                            reason_id,
+                            memo: format!("Caller asked by phone (callbox).{}", said(&req.reason)),
+                        },
+                    )
+                    .await?;
+            }
+            p.canceled = true;
+            p.created_as = Some("cancellation".into());
+            self.checkpoint(record, p).await?;
+        }
+        if !p.note_added {
+            let text = format!(
+                "Canceled at the caller's request: {} asked by phone through callbox to cancel \
+                 this job.{}\n\n[{}]",
+                caller_name(&req.caller),
+                said(&req.reason),
+                marker(record.id.as_str())
+            );
+            self.add_note_once(job_id, &text, record.id.as_str(), suspect)
+                .await?;
+            p.note_added = true;
+        }
+        Ok(())
+    }
+
+    /// The tenant's cancel reason for "the customer called to cancel": an active reason that
+    /// names the customer, else the first active one.
+    async fn cancel_reason(&self) -> Result<StId, StepError> {
+        let reasons = self.client.list_job_cancel_reasons().await?;
+        let active = || reasons.iter().filter(|r| r.active);
+        active()
+            .find(|r| r.name.to_ascii_lowercase().contains("customer"))
+            .or_else(|| active().next())
+            .map(|r| r.id)
+            .ok_or_else(|| StepError::Rejected("the tenant has no active job cancel reason".into()))
+    }
+
     // ---- fallbacks and other kinds ------------------------------------------------------
 
     /// After a rejection: a Booking (CSR follow-up) or a Lead, as the shop wants.
@@ -1189,8 +1636,29 @@ impl SyncWorker {
         payload: &Payload,
         p: &mut SyncProgress,
         suspect: bool,
+        refusal: Option<&str>,
     ) -> Result<(), StepError> {
-        let mut summary = format!("{} [{}]", payload.headline(), marker(record.id.as_str()));
+        let wanted = match payload {
+            Payload::Reschedule(r) => format!(
+                " — wants {} moved to {} to {} UTC",
+                target_words(r.job_number.as_deref(), r.job_id),
+                r.new_window.start_utc.format("%Y-%m-%d %H:%M"),
+                r.new_window.end_utc.format("%H:%M")
+            ),
+            Payload::Cancellation(c) => format!(
+                " — wants {} canceled",
+                target_words(c.job_number.as_deref(), c.job_id)
+            ),
+            _ => String::new(),
+        };
+        let refused = refusal
+            .map(|r| format!("; callbox could not do it in ServiceTitan: {r}"))
+            .unwrap_or_default();
+        let mut summary = format!(
+            "{}{wanted}{refused} [{}]",
+            payload.headline(),
+            marker(record.id.as_str())
+        );
         let address = match payload {
             Payload::Lead(l) => {
                 summary = format!(

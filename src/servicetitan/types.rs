@@ -388,6 +388,56 @@ pub struct Appointment {
     pub status: String,
     #[serde(default)]
     pub modified_on: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub customer_id: Option<StId>,
+}
+
+/// `Jpm.V2.AppointmentRescheduleRequest`: the new times, UTC.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RescheduleAppointmentRequest {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrival_window_start: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrival_window_end: Option<DateTime<Utc>>,
+}
+
+/// `Jpm.V2.CancelJobRequest` (both fields required).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelJobRequest {
+    pub reason_id: StId,
+    pub memo: String,
+}
+
+/// `Jpm.V2.JobCancelReasonResponse`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCancelReason {
+    pub id: StId,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub active: bool,
+}
+
+/// `Memberships.V2.CustomerMembershipResponse`, the fields the box reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub id: StId,
+    pub customer_id: StId,
+    #[serde(default)]
+    pub location_id: Option<StId>,
+    /// `Active | Suspended | Expired | Canceled | Deleted`.
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub active: bool,
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
 }
 
 /// `Jpm.V2.JobTypeResponse`.

@@ -24,6 +24,7 @@ pub mod crm;
 pub mod dispatch;
 pub mod faults;
 pub mod jpm;
+pub mod memberships;
 pub mod query;
 pub mod schema;
 pub mod seed;
@@ -81,6 +82,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "tn.stt.businessunits:r",
     "tn.mrk.campaigns:r",
     "tn.jbce.callreasons:r",
+    "tn.mem.memberships:r",
 ];
 
 /// How the server is set up. `Default` gives the values below; tests change what they need.
@@ -958,6 +960,13 @@ static OPERATIONS: &[Operation] = &[
         "BusinessHour_GetList",
         "tn.dis.businesshours:r",
     ),
+    // Memberships
+    op(
+        Method::GET,
+        "/memberships/v2/tenant/{tenant}/memberships",
+        "CustomerMemberships_GetList",
+        "tn.mem.memberships:r",
+    ),
     // Settings, Marketing, JBCE
     op(
         Method::GET,
@@ -1076,6 +1085,10 @@ fn router(shared: Shared) -> Router {
         .route(
             &format!("{DIS}/business-hours"),
             get(dispatch::business_hours),
+        )
+        .route(
+            "/memberships/v2/tenant/{tenant}/memberships",
+            get(memberships::memberships_list),
         )
         .route(
             "/settings/v2/tenant/{tenant}/technicians",

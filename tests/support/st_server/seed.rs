@@ -57,6 +57,106 @@ pub const CANCEL_REASON_CUSTOMER_CANCELED: i64 = 6001;
 pub const CANCEL_REASON_DUPLICATE: i64 = 6002;
 pub const BOOKING_PROVIDER: i64 = 7001;
 
+/// Jane's active maintenance membership.
+pub const MEMBERSHIP_JANE: i64 = 11_000_001;
+/// Acme's expired one.
+pub const MEMBERSHIP_ACME_EXPIRED: i64 = 11_000_002;
+
+fn membership(
+    id: i64,
+    customer_id: i64,
+    status: &str,
+    active: bool,
+    from: chrono::DateTime<Utc>,
+) -> Membership {
+    Membership {
+        id,
+        customer_id,
+        location_id: None,
+        membership_type_id: 12_000_001,
+        business_unit_id: BU_HVAC_SERVICE,
+        status: status.into(),
+        active,
+        billing_frequency: "Annual".into(),
+        duration_months: Some(12),
+        from,
+        to: Some(from + Duration::days(365)),
+        created_on: from,
+        modified_on: from,
+    }
+}
+
+/// Books a job with one appointment straight into the tenant (as a dispatcher would), with
+/// `technicians` assigned. Returns (job id, appointment id).
+pub fn book_directly(
+    t: &mut Tenant,
+    customer_id: i64,
+    location_id: i64,
+    start: chrono::DateTime<Utc>,
+    end: chrono::DateTime<Utc>,
+    summary: &str,
+    technicians: &[i64],
+) -> (i64, i64) {
+    let now = Utc::now();
+    let job_id = next(&mut t.ids.job);
+    let appointment_id = next(&mut t.ids.appointment);
+    let number = next(&mut t.ids.job_number);
+    t.appointments.insert(
+        appointment_id,
+        Appointment {
+            id: appointment_id,
+            job_id,
+            appointment_number: format!("{number}-1"),
+            start,
+            end,
+            arrival_window_start: None,
+            arrival_window_end: None,
+            status: "Scheduled".into(),
+            special_instructions: None,
+            created_on: now,
+            modified_on: now,
+            customer_id,
+            unused: false,
+            is_confirmed: false,
+        },
+    );
+    t.jobs.insert(
+        job_id,
+        Job {
+            id: job_id,
+            job_number: number.to_string(),
+            customer_id,
+            location_id,
+            project_id: None,
+            job_status: "Scheduled".into(),
+            completed_on: None,
+            business_unit_id: BU_HVAC_SERVICE,
+            job_type_id: JT_MAINTENANCE,
+            priority: "Normal".into(),
+            campaign_id: CAMPAIGN_DEFAULT,
+            summary: Some(summary.into()),
+            custom_fields: Vec::new(),
+            appointment_ids: vec![appointment_id],
+            job_generated_lead_source: None,
+            no_charge: false,
+            created_on: now,
+            modified_on: now,
+            tag_type_ids: Vec::new(),
+            booking_id: None,
+            sold_by_id: None,
+            external_data: Vec::new(),
+            customer_po: None,
+            invoice_id: next(&mut t.ids.invoice),
+            invoice_signature_is_required: None,
+            cancellation: None,
+        },
+    );
+    for tech in technicians {
+        super::jpm::assign(t, job_id, appointment_id, *tech, now);
+    }
+    (job_id, appointment_id)
+}
+
 /// 08:00–12:00 and 12:00–16:00 tenant-local, every business unit.
 pub const ARRIVAL_WINDOW_MORNING: i64 = 8001;
 pub const ARRIVAL_WINDOW_AFTERNOON: i64 = 8002;
@@ -302,5 +402,16 @@ pub fn hvac_shop_on(today: NaiveDate, utc_offset_minutes: i32) -> Seed {
             },
         ],
         booking_providers: vec![BOOKING_PROVIDER],
+        memberships: vec![
+            membership(MEMBERSHIP_JANE, CUSTOMER_JANE, "Active", true, at(today, 9)),
+            // Acme let its agreement lapse: not a member.
+            membership(
+                MEMBERSHIP_ACME_EXPIRED,
+                CUSTOMER_ACME,
+                "Expired",
+                false,
+                at(today - Duration::days(400), 9),
+            ),
+        ],
     }
 }

@@ -253,6 +253,26 @@ pub struct Booking {
     pub modified_on: DateTime<Utc>,
 }
 
+/// A customer membership (service agreement), `Memberships.V2.CustomerMembershipResponse`.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub id: i64,
+    pub customer_id: i64,
+    pub location_id: Option<i64>,
+    pub membership_type_id: i64,
+    pub business_unit_id: i64,
+    /// `Active | Suspended | Expired | Canceled | Deleted`.
+    pub status: String,
+    pub active: bool,
+    /// `OneTime | Monthly | EveryOtherMonth | Quarterly | BiAnnual | Annual`.
+    pub billing_frequency: String,
+    pub duration_months: Option<i64>,
+    pub from: DateTime<Utc>,
+    pub to: Option<DateTime<Utc>>,
+    pub created_on: DateTime<Utc>,
+    pub modified_on: DateTime<Utc>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reference data (seeded by tests)
 
@@ -394,6 +414,7 @@ pub struct Seed {
     pub cancel_reasons: Vec<CancelReason>,
     /// Booking provider IDs the tenant has set up (Settings → Integrations → Booking Provider Tags).
     pub booking_providers: Vec<i64>,
+    pub memberships: Vec<Membership>,
 }
 
 /// The tenant's whole state.
@@ -417,6 +438,7 @@ pub struct Tenant {
     pub call_reasons: BTreeMap<i64, CallReason>,
     pub cancel_reasons: BTreeMap<i64, CancelReason>,
     pub booking_providers: Vec<i64>,
+    pub memberships: BTreeMap<i64, Membership>,
     pub ids: IdCounters,
     /// When reference data was seeded (its `createdOn`/`modifiedOn`).
     pub seeded_on: Option<DateTime<Utc>>,
@@ -497,6 +519,9 @@ impl Tenant {
             self.cancel_reasons.insert(r.id, r);
         }
         self.booking_providers.extend(seed.booking_providers);
+        for m in seed.memberships {
+            self.memberships.insert(m.id, m);
+        }
         for sc in seed.customers {
             let contacts: Vec<Contact> = sc
                 .contacts
