@@ -193,7 +193,7 @@ pub async fn run(port: AudioPort, settings: EchoTurnSettings) -> EchoTurnOutcome
                 if silent_turns >= MAX_SILENT_TURNS {
                     let goodbye = Said::prompt(speaker, GOODBYE, "Thank you for calling. Goodbye.");
                     if let Some(stream) = goodbye.stream {
-                        let said = conversation.say(stream).await;
+                        let said = conversation.say(stream, true).await;
                         outcome.turns.push(TurnRecord {
                             speaker: "box".into(),
                             text: goodbye.text,
