@@ -175,7 +175,8 @@ pub struct CallConfig {
     pub hangup_digit: char,
     /// Record the caller's audio under `<data_dir>/recordings`.
     pub record: bool,
-    /// Which call flow runs: the pre-speech answering flow, or one spoken turn.
+    /// Which call flow runs: the dialog (the product), the pre-speech answering flow, or the
+    /// spoken echo stand-in.
     pub mode: CallMode,
     /// Phrases the `echo_turn` flow listens for; empty = open vocabulary.
     pub turn_grammar: Vec<String>,
@@ -185,8 +186,10 @@ pub struct CallConfig {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum CallMode {
-    /// Greeting, recording, digits (no speech).
+    /// The dialog engine: triage, booking, callbacks, messages, by voice or keypad.
     #[default]
+    Dialog,
+    /// Greeting, recording, digits (no speech).
     Answering,
     /// Greet, listen to one turn, say back what was heard (until the dialog issue's flow).
     EchoTurn,
@@ -542,7 +545,7 @@ impl Default for CallConfig {
             idle_timeout_secs: 60,
             hangup_digit: '#',
             record: true,
-            mode: CallMode::Answering,
+            mode: CallMode::Dialog,
             turn_grammar: Vec::new(),
         }
     }

@@ -157,6 +157,12 @@ impl DaemonConfig {
         Self::default()
     }
 
+    /// The pre-speech answering flow (greeting, recording, digits): for the tests about the
+    /// SIP line and media rather than the dialog (which is the default `call.mode`).
+    pub fn answering() -> Self {
+        Self::new().set("call.mode", "answering")
+    }
+
     pub fn set(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
         self.values.insert(key.to_string(), value.into());
         self
