@@ -195,9 +195,16 @@ fn caller_hanging_up_mid_call_leaves_a_lead() {
     assert_eq!(p["caller"]["phone_e164"], CALLER, "{lead:#}");
     // Known from the seeded cache by caller ID.
     assert_eq!(p["caller"]["name"], "Jane Doe", "{lead:#}");
-    assert_eq!(p["summary"], "Caller hung up during menu", "{lead:#}");
+    assert_eq!(
+        p["summary"], "Caller hung up during the opening question",
+        "{lead:#}"
+    );
     assert!(
-        p["reason"].as_str().unwrap_or("").contains("press 1"),
+        p["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("press 1 for an emergency"),
         "the lead carries the transcript with the question asked: {lead:#}"
     );
 }
