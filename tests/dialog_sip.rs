@@ -48,13 +48,13 @@ fn interactive_call(daemon: &Daemon, steps: &[CallerStep]) -> (IvrExchange, serd
     let peer = RtpPeer::bind();
     let sipp = Sipp::new(daemon.sip, "call_external_media_box_bye.xml")
         .args(["-set", "rtp_port", &peer.port.to_string()])
-        .timeout(Duration::from_secs(240))
+        .timeout(Duration::from_secs(330))
         .spawn();
     let exchange = peer.run_interactive(
         steps,
         PROMPT_OVER,
         scaled(Duration::from_secs(20)),
-        scaled(Duration::from_secs(220)),
+        scaled(Duration::from_secs(300)),
     );
     let run = sipp.wait();
     run.assert_ok(daemon);
