@@ -199,7 +199,7 @@ enum Flow {
     Answering {
         voicemail: bool,
     },
-    EchoTurn(EchoTurnSettings),
+    EchoTurn(Arc<EchoTurnSettings>),
     Dialog(Arc<DialogSettings>),
 }
 
@@ -220,7 +220,7 @@ async fn prepare_flow(
         CallMode::EchoTurn => match prepare_speech(config, paths, greeting).await {
             Some(speech) => {
                 info!("CALL MODE: echo_turn (spoken stand-in)");
-                Flow::EchoTurn(speech)
+                Flow::EchoTurn(Arc::new(speech))
             }
             None => {
                 error!("CALL MODE: answering — echo_turn needs a speech model and none is usable");
@@ -460,7 +460,7 @@ async fn handle_call(
             }
         }
         Flow::EchoTurn(speech) => {
-            let outcome = echo_turn::run(call.port, speech).await;
+            let outcome = echo_turn::run(call.port, (*speech).clone()).await;
             FlowResult {
                 end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
                 digits: outcome.digits,

@@ -506,3 +506,100 @@ fn dry_run(
     }
     texts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::queue::{Payload, QueueOptions};
+    use crate::speech::asr::NoSpeechModel;
+    use crate::speech::tts::PromptCache;
+    use crate::telephony::audio_port::{port_pair, PortEvent, FRAME_SAMPLES};
+
+    fn script() -> Arc<Script> {
+        Arc::new(Script::from_config(&Config::default()))
+    }
+
+    #[test]
+    fn fixed_texts_are_the_static_prompts_only() {
+        let texts = fixed_texts(&script(), true);
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("Please use your keypad.")),
+            "{texts:#?}"
+        );
+        assert!(texts.iter().any(|t| t == "Sorry, I didn't catch that."));
+        // Nothing that depends on the call: no confirmation numbers, no windows.
+        assert!(!texts.iter().any(|t| t.contains("confirmation number")));
+        assert!(!texts.iter().any(|t| t.contains("between")));
+    }
+
+    #[tokio::test]
+    async fn a_caller_who_hangs_up_at_the_greeting_leaves_a_lead_and_a_recording() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (outbox, _) = Outbox::open(
+            &dir.path().join("queue"),
+            QueueOptions::from_config(&Config::default().queue),
+        )
+        .expect("outbox");
+        let config = Config::default();
+        let settings = DialogSettings {
+            speaker: Speaker::new(None, PromptCache::default()),
+            engine: Arc::new(NoSpeechModel),
+            keypad_only: true,
+            turn: TurnSettings::default(),
+            script: script(),
+            sources: Sources {
+                customers: Arc::new(NoLookups),
+                appointments: Arc::new(NoLookups),
+                schedule: Arc::new(crate::dialog::schedule::ConfiguredSchedule::new(
+                    &config.schedule,
+                    &config.shop.timezone,
+                )),
+            },
+            outbox: outbox.clone(),
+            max_call: Duration::from_secs(600),
+            inter_digit_timeout: Duration::from_secs(5),
+        };
+        let (port, backend) = port_pair();
+        let caller = tokio::spawn(async move {
+            for _ in 0..10 {
+                let _ = backend
+                    .events
+                    .send(PortEvent::Audio(Box::new([100i16; FRAME_SAMPLES])))
+                    .await;
+            }
+            let _ = backend
+                .events
+                .send(PortEvent::Ended(EndReason::RemoteHangUp))
+                .await;
+            backend
+        });
+        let ctx = CallContext {
+            call_key: "k1".into(),
+            caller_id: Some("+13125550142".into()),
+            ..CallContext::default()
+        };
+        let wav = dir.path().join("k1.wav");
+        let outcome = run(port, &settings, ctx, Some(wav.clone())).await;
+        let _backend = caller.await.expect("caller");
+        assert_eq!(outcome.end, EndReason::RemoteHangUp);
+        assert_eq!(outcome.outcome.kind, "lead");
+        assert_eq!(outcome.outcome.record_ids.len(), 1);
+        let record = outbox
+            .get(&outcome.outcome.record_ids[0])
+            .expect("read")
+            .expect("queued");
+        match record.payload {
+            Payload::Lead(lead) => {
+                assert_eq!(lead.call_key, "k1");
+                assert_eq!(lead.caller.phone_e164.as_deref(), Some("+13125550142"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(outcome.recorded);
+        let samples = crate::telephony::wav::read_wav_8k_mono(&wav).expect("recording");
+        assert_eq!(samples.len(), 10 * FRAME_SAMPLES);
+    }
+}
