@@ -300,3 +300,32 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
         "{ctx}"
     );
 }
+
+/// Without espeak-ng the dialog cannot ask anything: calls get the answering flow, and each
+/// call's recording is queued as a voicemail record linked to the call.
+#[test]
+fn without_a_voice_the_recording_is_queued_as_a_voicemail() {
+    let _g = serial();
+    let daemon = Daemon::start(
+        DaemonConfig::new()
+            .set("call.mode", "dialog")
+            .set("voice.program", "/nonexistent/espeak-ng"),
+    );
+    assert!(
+        daemon.log().contains("ANSWERING WITH VOICEMAIL"),
+        "{}",
+        daemon.log_tail(60)
+    );
+    let run = Sipp::new(daemon.sip, "call_audio.xml").run();
+    run.assert_ok(&daemon);
+    let record = daemon.one_record();
+    let ctx = context(&daemon, &record);
+    assert!(record["dialog"].is_null(), "{ctx}");
+    let recording = daemon.recording_path(&record);
+    let voicemail = linked_record(&daemon, &record);
+    let p = &voicemail["payload"];
+    assert_eq!(p["kind"], "voicemail", "{voicemail:#}");
+    assert_eq!(p["caller"]["phone_e164"], CALLER, "{voicemail:#}");
+    assert_eq!(p["recording_path"], record["recording"], "{voicemail:#}");
+    assert!(recording.ends_with(format!("{}.wav", record["key"].as_str().unwrap_or("?"))));
+}
