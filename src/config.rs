@@ -160,7 +160,7 @@ pub struct MediaConfig {
     pub inband_dtmf: bool,
 }
 
-/// The call flow before speech exists: greeting, recording, digits.
+/// How calls are answered: which flow, how long, what is recorded.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallConfig {
