@@ -43,6 +43,8 @@ max_concurrent_calls = $MAX_CONCURRENT
 [media]
 rtp_port_min = 30000
 rtp_port_max = 39999
+[call]
+mode = "answering"   # the load run measures SIP and media, not the dialog
 [log]
 filter = "warn"
 TOML

@@ -5,10 +5,21 @@ use crate::config::CallMode;
 use crate::config::{Config, DataPaths};
 use crate::dialog::answering::HangUpCause;
 use crate::dialog::answering::{self, AnsweringSettings};
-use crate::dialog::call_log::{self, CallRecord, CallerRecord, DigitRecord, RtpRecord, TurnRecord};
+use crate::dialog::call_flow::{self, DialogSettings};
+use crate::dialog::call_log::{
+    self, CallRecord, CallerRecord, DialogRecord, DigitRecord, RtpRecord, TurnRecord,
+};
 use crate::dialog::echo_turn::{self, EchoTurnSettings};
+use crate::dialog::engine::{CallContext, Script, Sources};
+use crate::dialog::schedule::{shop_zone, ConfiguredSchedule};
+use crate::dialog::sources::NoLookups;
+use crate::lookup::{CacheLookups, CacheSchedule};
+use crate::queue::{CallerInfo, Payload, RecordId, VoicemailMessage};
 use crate::queue::{Outbox, QueueOptions};
+use crate::servicetitan::cache::StCache;
+use crate::speech::asr::NoSpeechModel;
 use crate::speech::asr::SpeechEngine;
+use crate::speech::tts::PromptText;
 use crate::speech::tts::{self, PromptCache, Speaker};
 use crate::speech::turn::{Listen, TurnSettings};
 use crate::telephony::audio_port::DigitSource;
@@ -57,11 +68,12 @@ pub async fn run(mut config: Config) -> Result<()> {
         .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
     let greeting = load_greeting(&config)?;
     let queue = open_queue(&config, &paths)?;
-    start_alerts(&config, &paths, &queue)?;
-    let speech = match config.call.mode {
-        CallMode::Answering => None,
-        CallMode::EchoTurn => prepare_speech(&config, &paths, greeting.clone()).await,
-    };
+    // sled locks the cache directory: this is the process's one handle to it, shared by the
+    // call flow, the alerts and the sync.
+    let cache = open_cache(&paths);
+    start_alerts(&config, &queue, cache.clone())?;
+    start_sync(&config, &queue, cache.clone());
+    let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache).await;
 
     let socket = UdpSocket::bind(config.sip.listen)
         .await
@@ -93,9 +105,10 @@ pub async fn run(mut config: Config) -> Result<()> {
                     let config = config.clone();
                     let paths = paths.clone();
                     let greeting = greeting.clone();
-                    let speech = speech.clone();
+                    let flow = flow.clone();
+                    let queue = queue.clone();
                     tokio::spawn(async move {
-                        if let Err(err) = handle_call(call, &config, &paths, greeting, speech).await {
+                        if let Err(err) = handle_call(call, &config, &paths, greeting, flow, &queue).await {
                             error!(error = %err, "call record could not be written");
                         }
                     });
@@ -174,7 +187,7 @@ fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
 
 /// Starts the on-call alert dispatcher beside call handling. No channel is not fatal (every
 /// alert still reaches the office through the sync) but it is said loudly at every start.
-fn start_alerts(config: &Config, paths: &DataPaths, queue: &Outbox) -> Result<()> {
+fn start_alerts(config: &Config, queue: &Outbox, cache: Option<Arc<StCache>>) -> Result<()> {
     use crate::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory};
     let settings = AlertSettings::from_config(config).context("setting up [alerts]")?;
     let pending = queue.counts().alerts_undelivered;
@@ -187,18 +200,13 @@ fn start_alerts(config: &Config, paths: &DataPaths, queue: &Outbox) -> Result<()
         );
         return Ok(());
     }
-    // sled locks the cache directory: this is the process's one handle to it; share it with
-    // anything else in `run` that needs the cache.
-    let on_call: Arc<dyn OnCallDirectory> =
-        match crate::servicetitan::cache::StCache::open(&paths.root.join("cache")) {
-            Ok(cache) => Arc::new(crate::lookup::CacheOnCall {
-                cache: Arc::new(cache),
-            }),
-            Err(e) => {
-                warn!("alerts: no ServiceTitan cache ({e}); alerts name the fallback technician");
-                Arc::new(NoOnCall)
-            }
-        };
+    let on_call: Arc<dyn OnCallDirectory> = match cache {
+        Some(cache) => Arc::new(crate::lookup::CacheOnCall { cache }),
+        None => {
+            warn!("alerts: no ServiceTitan cache; alerts name the fallback technician");
+            Arc::new(NoOnCall)
+        }
+    };
     let channels: Vec<String> = settings
         .channels
         .iter()
@@ -232,14 +240,60 @@ fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {
     Ok(Arc::from(samples))
 }
 
-/// The speaking side of the `echo_turn` flow: the voice and its prompts, and the speech
-/// model. `None` (after an error in the log) when recognition is unavailable: calls then get
-/// the answering flow, so the box still answers.
-async fn prepare_speech(
+/// The call flow every call runs, decided once at start-up and said loudly in the log.
+#[derive(Clone)]
+enum Flow {
+    /// Greeting, recording, digits; `voicemail`: the recording is queued as a voicemail
+    /// record (the dialog's fallback when the box cannot speak).
+    Answering {
+        voicemail: bool,
+    },
+    EchoTurn(Arc<EchoTurnSettings>),
+    Dialog(Arc<DialogSettings>),
+}
+
+/// Longest wait for the next key of a `#`-terminated entry (ZIP, phone, invoice number).
+const INTER_DIGIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn prepare_flow(
     config: &Config,
     paths: &DataPaths,
     greeting: Arc<[i16]>,
-) -> Option<EchoTurnSettings> {
+    queue: &Outbox,
+    cache: Option<Arc<StCache>>,
+) -> Flow {
+    match config.call.mode {
+        CallMode::Answering => {
+            info!("CALL MODE: answering (greeting, recording, digits; call.mode = \"answering\")");
+            Flow::Answering { voicemail: false }
+        }
+        CallMode::EchoTurn => match prepare_speech(config, paths, greeting).await {
+            Some(speech) => {
+                info!("CALL MODE: echo_turn (spoken stand-in)");
+                Flow::EchoTurn(Arc::new(speech))
+            }
+            None => {
+                error!("CALL MODE: answering — echo_turn needs a speech model and none is usable");
+                Flow::Answering { voicemail: false }
+            }
+        },
+        CallMode::Dialog => match prepare_dialog(config, paths, queue, cache).await {
+            Some(settings) => Flow::Dialog(Arc::new(settings)),
+            None => {
+                error!(
+                    "CALL MODE: ANSWERING WITH VOICEMAIL — the dialog needs a voice and espeak-ng \
+                     is unavailable: callers hear the greeting and leave a message, and every \
+                     recording is queued as a voicemail record"
+                );
+                Flow::Answering { voicemail: true }
+            }
+        },
+    }
+}
+
+/// The speech model, loaded off the reactor; `None` when it is missing or broken (the model
+/// module has already said why, loudly).
+async fn load_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
     let model_dir = config.model_dir();
     let upsample = config.speech.upsample;
     let (status, model) =
@@ -248,23 +302,20 @@ async fn prepare_speech(
             .ok()?;
     let model = model?;
     info!(%status, "speech model loaded");
-    let engine: Arc<dyn SpeechEngine> = Arc::new(model);
+    Some(Arc::new(model))
+}
 
-    let voice = tts::voice_from_config(&config.voice).await;
-    let cache_dir = config
+fn prompt_dir(config: &Config, paths: &DataPaths) -> std::path::PathBuf {
+    config
         .voice
         .prompt_cache_dir
         .clone()
-        .unwrap_or_else(|| paths.root.join("prompts"));
-    let grammar = config.call.turn_grammar.clone();
-    let prompts = echo_turn::fixed_prompts(&config.shop.name, &grammar);
-    let fallback = std::collections::HashMap::from([(echo_turn::GREETING.to_string(), greeting)]);
-    let started = std::time::Instant::now();
-    let cache = PromptCache::render(voice.as_deref(), &cache_dir, &prompts, &fallback).await;
-    info!(prompts = cache.len(), ms = started.elapsed().as_millis() as u64, dir = %cache_dir.display(), "prompts ready");
+        .unwrap_or_else(|| paths.root.join("prompts"))
+}
 
+fn turn_settings(config: &Config) -> TurnSettings {
     let lead_frames = 3;
-    let turn = TurnSettings {
+    TurnSettings {
         barge_in: config.audio.barge_in,
         echo_margin_db: config.audio.echo_margin_db,
         barge_in_frames: config.audio.barge_in_frames,
@@ -275,11 +326,154 @@ async fn prepare_speech(
         ),
         endpointer: config.speech.endpointer(),
         vad_aggressiveness: config.speech.vad_aggressiveness,
+    }
+}
+
+/// The dialog flow's voice, prompts, recogniser, lookups and queue. `None` without a voice:
+/// the box then cannot ask anything, and falls back to the answering flow.
+async fn prepare_dialog(
+    config: &Config,
+    paths: &DataPaths,
+    queue: &Outbox,
+    cache: Option<Arc<StCache>>,
+) -> Option<DialogSettings> {
+    let voice = tts::voice_from_config(&config.voice).await?;
+    let model = load_model(config).await;
+    let keypad_only = model.is_none();
+    if keypad_only {
+        error!(
+            "CALL MODE: dialog, KEYPAD ONLY — no usable speech model: callers are asked to use \
+             their keypad for every question (install one with `callbox model install`)"
+        );
+    } else {
+        info!("CALL MODE: dialog (speech and keypad)");
+    }
+    let engine = model.unwrap_or_else(|| Arc::new(NoSpeechModel));
+    let script = Arc::new(Script::from_config(config));
+
+    let texts = call_flow::fixed_texts(&script, keypad_only);
+    let prompts: Vec<PromptText> = texts.iter().map(|t| PromptText::new(t, t)).collect();
+    let dir = prompt_dir(config, paths);
+    let started = std::time::Instant::now();
+    let prompt_cache =
+        PromptCache::render(Some(voice.as_ref()), &dir, &prompts, &Default::default()).await;
+    info!(prompts = prompt_cache.len(), ms = started.elapsed().as_millis() as u64, dir = %dir.display(), "dialog prompts ready");
+
+    Some(DialogSettings {
+        speaker: Speaker::new(Some(voice), prompt_cache),
+        engine,
+        keypad_only,
+        turn: turn_settings(config),
+        script,
+        sources: dialog_sources(config, cache, queue),
+        outbox: queue.clone(),
+        max_call: Duration::from_secs(config.call.max_call_secs),
+        inter_digit_timeout: INTER_DIGIT_TIMEOUT,
+    })
+}
+
+/// What the dialog looks up, from the ServiceTitan cache and the box's own queue; without
+/// the cache, nothing is known and windows come from `[schedule]` (calls must not depend on it).
+fn dialog_sources(config: &Config, cache: Option<Arc<StCache>>, queue: &Outbox) -> Sources {
+    let fallback = ConfiguredSchedule::new(&config.schedule, &config.shop.timezone);
+    match cache {
+        Some(cache) => {
+            let lookups = Arc::new(CacheLookups {
+                cache: cache.clone(),
+                outbox: Some(queue.clone()),
+            });
+            Sources {
+                customers: lookups.clone(),
+                appointments: lookups,
+                schedule: Arc::new(CacheSchedule {
+                    cache,
+                    fallback,
+                    timezone: shop_zone(&config.shop.timezone),
+                    max_age: chrono::Duration::seconds(
+                        i64::try_from(config.schedule.capacity_max_age_secs).unwrap_or(i64::MAX),
+                    ),
+                    offline: false,
+                }),
+            }
+        }
+        None => Sources {
+            customers: Arc::new(NoLookups),
+            appointments: Arc::new(NoLookups),
+            schedule: Arc::new(fallback),
+        },
+    }
+}
+
+/// Opens the ServiceTitan cache (`<data_dir>/cache`). It is disposable: when it cannot be
+/// opened the box still answers, recognises no one and offers windows from `[schedule]`.
+fn open_cache(paths: &DataPaths) -> Option<Arc<StCache>> {
+    let dir = paths.root.join("cache");
+    match StCache::open(&dir) {
+        Ok(cache) => Some(Arc::new(cache)),
+        Err(err) => {
+            error!(dir = %dir.display(), error = %err, "ServiceTitan cache unusable: callers are not recognised and windows come from [schedule]; move the directory aside to start it afresh");
+            None
+        }
+    }
+}
+
+/// With `[servicetitan] enabled`, the sync runs inside `callbox run`: the queue and the cache
+/// can each be open in one process only, so a separate `callbox sync` would be locked out.
+fn start_sync(config: &Config, queue: &Outbox, cache: Option<Arc<StCache>>) {
+    if !config.servicetitan.enabled {
+        info!("ServiceTitan sync is off ([servicetitan] enabled = false): work waits in the queue");
+        return;
+    }
+    let Some(cache) = cache else {
+        error!("ServiceTitan sync not started: the cache could not be opened");
+        return;
     };
+    crate::servicetitan::install_crypto_provider();
+    let client = match crate::servicetitan::client_config(&config.servicetitan)
+        .and_then(crate::servicetitan::StClient::new)
+    {
+        Ok(client) => client,
+        Err(err) => {
+            error!(error = %err, "ServiceTitan sync not started: check [servicetitan] (`callbox config check`)");
+            return;
+        }
+    };
+    let worker = crate::servicetitan::SyncWorker::new(
+        client,
+        queue.clone(),
+        cache,
+        crate::servicetitan::SyncSettings::from_config(&config.servicetitan),
+    );
+    info!("ServiceTitan sync running in this process");
+    tokio::spawn(async move {
+        if let Err(err) = worker.run(std::future::pending::<()>()).await {
+            error!(error = %err, "ServiceTitan sync stopped");
+        }
+    });
+}
+
+/// The speaking side of the `echo_turn` flow: the voice and its prompts, and the speech
+/// model. `None` (after an error in the log) when recognition is unavailable: calls then get
+/// the answering flow, so the box still answers.
+async fn prepare_speech(
+    config: &Config,
+    paths: &DataPaths,
+    greeting: Arc<[i16]>,
+) -> Option<EchoTurnSettings> {
+    let engine = load_model(config).await?;
+    let voice = tts::voice_from_config(&config.voice).await;
+    let cache_dir = prompt_dir(config, paths);
+    let grammar = config.call.turn_grammar.clone();
+    let prompts = echo_turn::fixed_prompts(&config.shop.name, &grammar);
+    let fallback = std::collections::HashMap::from([(echo_turn::GREETING.to_string(), greeting)]);
+    let started = std::time::Instant::now();
+    let cache = PromptCache::render(voice.as_deref(), &cache_dir, &prompts, &fallback).await;
+    info!(prompts = cache.len(), ms = started.elapsed().as_millis() as u64, dir = %cache_dir.display(), "prompts ready");
+
     Some(EchoTurnSettings {
         speaker: Speaker::new(voice, cache),
         engine,
-        turn,
+        turn: turn_settings(config),
         listen: if grammar.is_empty() {
             Listen::Open
         } else {
@@ -297,6 +491,8 @@ struct FlowResult {
     digits: Vec<DigitEvent>,
     recorded: bool,
     turns: Vec<TurnRecord>,
+    records: Vec<RecordId>,
+    dialog: Option<DialogRecord>,
 }
 
 fn end_reason_name(cause: Option<HangUpCause>, end: &EndReason) -> &'static str {
@@ -314,39 +510,98 @@ async fn handle_call(
     config: &Config,
     paths: &DataPaths,
     greeting: Arc<[i16]>,
-    speech: Option<EchoTurnSettings>,
+    flow: Flow,
+    queue: &Outbox,
 ) -> Result<()> {
     let answered_at = chrono::Utc::now();
     let key = call_log::record_key(answered_at, &call.call_id);
     let recording_name = format!("{key}.wav");
-    let settings = AnsweringSettings {
-        greeting,
-        max_call: Duration::from_secs(config.call.max_call_secs),
-        idle_timeout: Duration::from_secs(config.call.idle_timeout_secs),
-        hangup_digit: config.call.hangup_digit,
-        recording_path: config
-            .call
-            .record
-            .then(|| paths.recordings.join(&recording_name)),
-    };
+    let recording_rel = format!("recordings/{recording_name}");
+    let recording_path = config
+        .call
+        .record
+        .then(|| paths.recordings.join(&recording_name));
     info!(%key, caller = ?call.caller.number, dialled = ?call.dialled, "call answered");
-    let outcome = match speech {
-        Some(speech) => {
-            let outcome = echo_turn::run(call.port, speech).await;
+    let outcome = match flow {
+        Flow::Dialog(settings) => {
+            let ctx = CallContext {
+                call_key: key.clone(),
+                caller_id: call.caller.number.clone(),
+                dialled: call.dialled.clone(),
+                outdoor_temp_f: None,
+                recording_path: recording_path.as_ref().map(|_| recording_rel.clone()),
+            };
+            let outcome = call_flow::run(call.port, &settings, ctx, recording_path).await;
+            info!(%key, outcome = %outcome.outcome.kind, records = ?outcome.outcome.record_ids, "dialog finished");
+            FlowResult {
+                end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
+                digits: outcome.digits,
+                recorded: outcome.recorded,
+                turns: outcome.turns,
+                records: outcome.outcome.record_ids.clone(),
+                dialog: Some(DialogRecord {
+                    mode: if settings.keypad_only {
+                        "keypad_only"
+                    } else {
+                        "speech"
+                    }
+                    .into(),
+                    outcome: outcome.outcome.kind.clone(),
+                    confirmation_number: outcome.outcome.confirmation_number.clone(),
+                    caller_hung_up: outcome.outcome.caller_hung_up,
+                    enqueue_failed: outcome.outcome.enqueue_failed,
+                    transcript: outcome.transcript,
+                }),
+            }
+        }
+        Flow::EchoTurn(speech) => {
+            let outcome = echo_turn::run(call.port, (*speech).clone()).await;
             FlowResult {
                 end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
                 digits: outcome.digits,
                 recorded: false,
                 turns: outcome.turns,
+                records: Vec::new(),
+                dialog: None,
             }
         }
-        None => {
+        Flow::Answering { voicemail } => {
+            let settings = AnsweringSettings {
+                greeting,
+                max_call: Duration::from_secs(config.call.max_call_secs),
+                idle_timeout: Duration::from_secs(config.call.idle_timeout_secs),
+                hangup_digit: config.call.hangup_digit,
+                recording_path: recording_path.clone(),
+            };
             let outcome = answering::run(call.port, settings).await;
+            let mut records = Vec::new();
+            if voicemail {
+                let payload = Payload::Voicemail(VoicemailMessage {
+                    call_key: key.clone(),
+                    caller: CallerInfo {
+                        name: call.caller.display_name.clone().unwrap_or_default(),
+                        phone_e164: call.caller.number.clone(),
+                        callback_phone_e164: None,
+                    },
+                    recording_path: outcome.recorded.then(|| recording_rel.clone()),
+                    duration_secs: None,
+                    transcript: String::new(),
+                });
+                match queue.enqueue(payload).await {
+                    Ok(id) => {
+                        info!(%key, %id, "voicemail queued");
+                        records.push(id);
+                    }
+                    Err(err) => error!(%key, error = %err, "voicemail could not be queued"),
+                }
+            }
             FlowResult {
                 end_reason: outcome.end_reason(),
                 digits: outcome.digits,
                 recorded: outcome.recorded,
                 turns: Vec::new(),
+                records,
+                dialog: None,
             }
         }
     };
@@ -384,9 +639,7 @@ async fn handle_call(
                 at_ms: d.at_ms,
             })
             .collect(),
-        recording: outcome
-            .recorded
-            .then(|| format!("recordings/{recording_name}")),
+        recording: outcome.recorded.then_some(recording_rel),
         rtp: RtpRecord {
             packets_in: stats.packets_in,
             packets_out: stats.packets_out,
@@ -394,6 +647,8 @@ async fn handle_call(
             garbage: stats.garbage,
         },
         turns: outcome.turns,
+        records: outcome.records,
+        dialog: outcome.dialog,
     };
     let path = call_log::write_record(&paths.calls, &record)?;
     info!(%key, end = %record.end_reason, digits = record.digits.len(), record = %path.display(), "call ended");

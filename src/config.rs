@@ -161,7 +161,7 @@ pub struct MediaConfig {
     pub inband_dtmf: bool,
 }
 
-/// The call flow before speech exists: greeting, recording, digits.
+/// How calls are answered: which flow, how long, what is recorded.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallConfig {
@@ -176,7 +176,8 @@ pub struct CallConfig {
     pub hangup_digit: char,
     /// Record the caller's audio under `<data_dir>/recordings`.
     pub record: bool,
-    /// Which call flow runs: the pre-speech answering flow, or one spoken turn.
+    /// Which call flow runs: the dialog (the product), the pre-speech answering flow, or the
+    /// spoken echo stand-in.
     pub mode: CallMode,
     /// Phrases the `echo_turn` flow listens for; empty = open vocabulary.
     pub turn_grammar: Vec<String>,
@@ -186,8 +187,10 @@ pub struct CallConfig {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum CallMode {
-    /// Greeting, recording, digits (no speech).
+    /// The dialog engine: triage, booking, callbacks, messages, by voice or keypad.
     #[default]
+    Dialog,
+    /// Greeting, recording, digits (no speech).
     Answering,
     /// Greet, listen to one turn, say back what was heard (until the dialog issue's flow).
     EchoTurn,
@@ -550,7 +553,7 @@ impl Default for CallConfig {
             idle_timeout_secs: 60,
             hangup_digit: '#',
             record: true,
-            mode: CallMode::Answering,
+            mode: CallMode::Dialog,
             turn_grammar: Vec::new(),
         }
     }

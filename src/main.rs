@@ -88,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         action: AlertAction,
     },
+    /// The ServiceTitan cache the box recognises callers from (`<data_dir>/cache`).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// The offline job queue: what is waiting for ServiceTitan and what needs a person.
     Queue {
         #[command(subcommand)]
@@ -147,6 +152,14 @@ enum QueueAction {
     },
     /// Add the records of a `queue export` file; ids already in the queue are skipped.
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheAction {
+    /// Load a JSON fixture (customers with locations and appointments, technicians, on-call
+    /// shifts, capacity; the format of `simulate --seed`) into the cache, as fresh now. For
+    /// installers before the first sync, and for tests. The box must be stopped.
+    Seed { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -385,6 +398,27 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
             alert_test(&config)
+        }
+        Command::Cache {
+            action: CacheAction::Seed { file },
+        } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let dir = config.data_paths().root.join("cache");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let cache = callbox::servicetitan::cache::StCache::open(&dir).with_context(|| {
+                format!(
+                    "opening the cache in {} (is `callbox run` holding it?)",
+                    dir.display()
+                )
+            })?;
+            callbox::simulate::seed(&cache, &file, chrono::Utc::now())?;
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(cache.flush())
+                .with_context(|| format!("writing the cache in {}", dir.display()))?;
+            println!("seeded {} from {}", dir.display(), file.display());
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

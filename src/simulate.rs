@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -62,7 +62,9 @@ struct FixtureCustomer {
     details: CustomerDetails,
 }
 
-fn seed(cache: &StCache, path: &PathBuf, now: DateTime<Utc>) -> Result<()> {
+/// Loads a cache fixture (the `--seed` JSON) into `cache`, as refreshed at `now`: `callbox
+/// simulate --seed` and `callbox cache seed` (installers, tests of the running box).
+pub fn seed(cache: &StCache, path: &Path, now: DateTime<Utc>) -> Result<()> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let fixture: Fixture =
         serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;

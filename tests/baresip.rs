@@ -14,7 +14,7 @@ use std::time::Duration;
 fn baresip_call_is_answered_recorded_and_hung_up() {
     let _g = serial();
     require_tool("baresip");
-    let daemon = Daemon::start(DaemonConfig::new());
+    let daemon = Daemon::start(DaemonConfig::answering());
     let conf = tempfile::Builder::new()
         .prefix("baresip-")
         .tempdir()

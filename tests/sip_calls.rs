@@ -17,7 +17,7 @@ fn str_field<'a>(rec: &'a serde_json::Value, key: &str) -> &'a str {
 #[test]
 fn basic_call_is_recorded_faithfully() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new());
+    let daemon = Daemon::start(DaemonConfig::answering());
     let run = Sipp::new(daemon.sip, "call_audio.xml").run();
     run.assert_ok(&daemon);
 
@@ -82,7 +82,7 @@ fn assert_recording_matches(daemon: &Daemon, rec: &serde_json::Value, reference:
 #[test]
 fn pcma_call_is_recorded_faithfully() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new());
+    let daemon = Daemon::start(DaemonConfig::answering());
     let run = Sipp::new(daemon.sip, "call_audio_pcma.xml").run();
     run.assert_ok(&daemon);
     let rec = daemon.one_record();
@@ -95,7 +95,7 @@ fn pcma_call_is_recorded_faithfully() {
 #[test]
 fn sip_info_digits_are_logged() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new());
+    let daemon = Daemon::start(DaemonConfig::answering());
     let run = Sipp::new(daemon.sip, "call_dtmf_info.xml").run();
     run.assert_ok(&daemon);
     let rec = daemon.one_record();
@@ -116,7 +116,7 @@ fn sip_info_digits_are_logged() {
 #[test]
 fn box_hangs_up_on_hangup_digit() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().set("call.hangup_digit", "#"));
+    let daemon = Daemon::start(DaemonConfig::answering().set("call.hangup_digit", "#"));
     let started = Instant::now();
     let run = Sipp::new(daemon.sip, "call_dtmf_pound.xml").run();
     run.assert_ok(&daemon);
@@ -135,7 +135,7 @@ fn box_hangs_up_on_hangup_digit() {
 #[test]
 fn box_hangs_up_after_idle_timeout() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().set("call.idle_timeout_secs", 2));
+    let daemon = Daemon::start(DaemonConfig::answering().set("call.idle_timeout_secs", 2));
     let started = Instant::now();
     let run = Sipp::new(daemon.sip, "call_wait_bye.xml").run();
     let elapsed = started.elapsed();
@@ -156,7 +156,7 @@ fn box_hangs_up_after_idle_timeout() {
 #[test]
 fn cancel_before_answer() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().set("sip.answer_delay_ms", 2000));
+    let daemon = Daemon::start(DaemonConfig::answering().set("sip.answer_delay_ms", 2000));
     let run = Sipp::new(daemon.sip, "cancel.xml").run();
     run.assert_ok(&daemon);
     // let the (cancelled) answer timer fire if the box forgot to stop it
@@ -178,7 +178,7 @@ fn cancel_before_answer() {
 #[test]
 fn invite_retransmission_makes_one_call() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().set("sip.answer_delay_ms", 1000));
+    let daemon = Daemon::start(DaemonConfig::answering().set("sip.answer_delay_ms", 1000));
     let run = Sipp::new(daemon.sip, "invite_retrans.xml").arg("-nr").run();
     run.assert_ok(&daemon);
     std::thread::sleep(Duration::from_millis(1000));
@@ -197,7 +197,7 @@ fn invite_retransmission_makes_one_call() {
 #[test]
 fn lost_ack_200_is_retransmitted() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new());
+    let daemon = Daemon::start(DaemonConfig::answering());
     let run = Sipp::new(daemon.sip, "lost_ack.xml").arg("-nr").run();
     run.assert_ok(&daemon);
     let rec = daemon.one_record();
@@ -208,7 +208,7 @@ fn lost_ack_200_is_retransmitted() {
 #[test]
 fn busy_here_at_capacity() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().set("sip.max_concurrent_calls", 1));
+    let daemon = Daemon::start(DaemonConfig::answering().set("sip.max_concurrent_calls", 1));
     let first = Sipp::new(daemon.sip, "call_hold.xml")
         .args(["-d", "6000"])
         .spawn();
@@ -236,7 +236,7 @@ fn busy_here_at_capacity() {
 #[test]
 fn rfc4733_digits_are_logged_once() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new());
+    let daemon = Daemon::start(DaemonConfig::answering());
     let run = Sipp::new(daemon.sip, "call_dtmf_rfc4733.xml").run();
     run.assert_ok(&daemon);
     let rec = daemon.one_record();
@@ -258,7 +258,7 @@ fn rfc4733_digits_are_logged_once() {
 #[test]
 fn inband_digits_are_detected() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().set("media.inband_dtmf", true));
+    let daemon = Daemon::start(DaemonConfig::answering().set("media.inband_dtmf", true));
     let run = Sipp::new(daemon.sip, "call_dtmf_inband.xml").run();
     run.assert_ok(&daemon);
     let rec = daemon.one_record();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn options_answers_200_with_allow() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new());
+    let daemon = Daemon::start(DaemonConfig::answering());
     let run = Sipp::new(daemon.sip, "options.xml").run();
     run.assert_ok(&daemon);
 }
@@ -22,7 +22,7 @@ fn options_answers_200_with_allow() {
 #[test]
 fn sipp_register_answers_the_first_challenge() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().account("ht813", "s3cret-Pa55"));
+    let daemon = Daemon::start(DaemonConfig::answering().account("ht813", "s3cret-Pa55"));
     Sipp::new(daemon.sip, "register_ok.xml")
         .args(["-au", "ht813", "-ap", "s3cret-Pa55"])
         .run()
@@ -172,7 +172,7 @@ fn status(resp: &str) -> u16 {
 #[test]
 fn register_with_digest_auth() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().account("ht813", "s3cret-Pa55"));
+    let daemon = Daemon::start(DaemonConfig::answering().account("ht813", "s3cret-Pa55"));
     let mut ua = Registrar::new(&daemon);
     let first = ua.register("ht813", None);
     assert_eq!(
@@ -219,7 +219,7 @@ fn register_with_digest_auth() {
 #[test]
 fn register_with_wrong_password_is_refused() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new().account("ht813", "s3cret-Pa55"));
+    let daemon = Daemon::start(DaemonConfig::answering().account("ht813", "s3cret-Pa55"));
     for (user, password) in [("ht813", "not-the-password"), ("nobody", "s3cret-Pa55")] {
         let mut ua = Registrar::new(&daemon);
         let first = ua.register(user, None);
@@ -238,7 +238,7 @@ fn register_with_wrong_password_is_refused() {
 #[test]
 fn g729_only_offer_gets_488() {
     let _g = serial();
-    let daemon = Daemon::start(DaemonConfig::new());
+    let daemon = Daemon::start(DaemonConfig::answering());
     let run = Sipp::new(daemon.sip, "invite_g729_488.xml").run();
     run.assert_ok(&daemon);
     std::thread::sleep(Duration::from_millis(300));
@@ -256,7 +256,7 @@ fn g729_only_offer_gets_488() {
 fn stranger_gets_403_and_is_rate_limited() {
     let _g = serial();
     let mut daemon = Daemon::start_quiet(
-        DaemonConfig::new()
+        DaemonConfig::answering()
             .strings("sip.allowed_peers", &["10.9.9.9/32"])
             .set("sip.stranger_rate_limit", 5),
     );
@@ -644,7 +644,7 @@ fn malformed_cases(to: SocketAddr, from: SocketAddr) -> Vec<Case> {
 #[test]
 fn malformed_datagrams_do_not_hurt() {
     let _g = serial();
-    let mut daemon = Daemon::start(DaemonConfig::new());
+    let mut daemon = Daemon::start(DaemonConfig::answering());
     let mut report = Vec::new();
     let mut bad = Vec::new();
     let n = malformed_cases(daemon.sip, daemon.sip).len();

@@ -7,6 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+use crate::dialog::engine::Turn;
+use crate::queue::RecordId;
+
 /// A call record could not be written.
 #[derive(Debug, Error)]
 pub enum CallLogError {
@@ -83,6 +86,27 @@ pub struct CallRecord {
     /// The spoken conversation, when the call flow had one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub turns: Vec<TurnRecord>,
+    /// Queue records the call produced (`callbox queue show <id>`); each carries this
+    /// record's key as its `call_key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordId>,
+    /// What the dialog engine made of the call, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialog: Option<DialogRecord>,
+}
+
+/// The dialog's side of a call record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DialogRecord {
+    /// "speech" or "keypad_only" (no usable speech model).
+    pub mode: String,
+    /// The outcome kind: "job", "lead", "callback", "voicemail", …, or "none".
+    pub outcome: String,
+    pub confirmation_number: Option<String>,
+    pub caller_hung_up: bool,
+    pub enqueue_failed: bool,
+    /// Every turn, both sides, with wall-clock times.
+    pub transcript: Vec<Turn>,
 }
 
 /// Writes `record` to `<calls_dir>/<key>.json`.
@@ -179,6 +203,8 @@ mod tests {
                 end_ms: 2900,
                 barge_in: true,
             }],
+            records: Vec::new(),
+            dialog: None,
         };
         assert_eq!(record.key, "20260115T014200.000Z-a84b4c76e66710pc33atlant");
         let path = write_record(dir.path(), &record).expect("write");

@@ -1,5 +1,5 @@
-//! A stand-in spoken call flow (`call.mode = "echo_turn"`) until the dialog issue builds the
-//! real one: greet with the voice, listen to the caller, say back what was heard, and listen
+//! A stand-in spoken call flow (`call.mode = "echo_turn"`; the product's flow is
+//! [`super::call_flow`]): greet with the voice, listen to the caller, say back what was heard, and listen
 //! again, until the caller hangs up, presses the hang-up key, or stays silent twice.
 //!
 //! It exists to exercise the whole speech path through SIP — TTS into RTP, barge-in, echo
@@ -193,7 +193,7 @@ pub async fn run(port: AudioPort, settings: EchoTurnSettings) -> EchoTurnOutcome
                 if silent_turns >= MAX_SILENT_TURNS {
                     let goodbye = Said::prompt(speaker, GOODBYE, "Thank you for calling. Goodbye.");
                     if let Some(stream) = goodbye.stream {
-                        let said = conversation.say(stream).await;
+                        let said = conversation.say(stream, true).await;
                         outcome.turns.push(TurnRecord {
                             speaker: "box".into(),
                             text: goodbye.text,

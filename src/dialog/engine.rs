@@ -304,6 +304,8 @@ pub struct Dialog {
     caller_gone: bool,
     last_prompt: Vec<Action>,
     now: DateTime<Utc>,
+    /// No recogniser on this call: every question is asked in its keypad form.
+    keypad_only: bool,
 }
 
 impl Dialog {
@@ -337,7 +339,15 @@ impl Dialog {
             caller_gone: false,
             last_prompt: Vec::new(),
             now,
+            keypad_only: false,
         }
+    }
+
+    /// A call without a speech model: every question is asked in its keypad form from the
+    /// start (not only after the re-prompts), so the caller is never asked to speak.
+    pub fn keypad_only(mut self) -> Self {
+        self.keypad_only = true;
+        self
     }
 
     /// The greeting, the disclosure and the first question.
@@ -508,6 +518,7 @@ impl Dialog {
     /// Asks the question of `step`; `keypad_only` after the re-prompts are used up.
     fn ask(&mut self, out: &mut Vec<Action>, step: Step, keypad_only: bool) {
         self.step = step;
+        let keypad_only = keypad_only || self.keypad_only;
         let yes_no = || Some(grammar(GrammarKind::YesNo));
         let (text, listen) = match step {
             Step::Menu => (

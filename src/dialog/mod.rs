@@ -6,6 +6,7 @@
 //! recogniser heard into what the caller meant.
 
 pub mod answering;
+pub mod call_flow;
 pub mod call_log;
 pub mod echo_turn;
 pub mod engine;

@@ -741,6 +741,24 @@ pub trait SpeechEngine: Send + Sync {
     fn grammar(&self, phrases: &[String]) -> Result<Box<dyn RecognizerStream>, AsrError>;
 }
 
+/// The engine of a call without a usable model (keypad-only): every recogniser request
+/// fails, so a turn that still asked for one hears nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSpeechModel;
+
+impl SpeechEngine for NoSpeechModel {
+    fn open(&self) -> Result<Box<dyn RecognizerStream>, AsrError> {
+        Err(AsrError::Model {
+            path: PathBuf::new(),
+            reason: "no usable speech model (keypad-only)".into(),
+        })
+    }
+
+    fn grammar(&self, _phrases: &[String]) -> Result<Box<dyn RecognizerStream>, AsrError> {
+        self.open()
+    }
+}
+
 /// One recogniser as the turn-taking layer sees it.
 pub trait RecognizerStream: Send {
     /// Feeds 8 kHz audio.

@@ -123,6 +123,12 @@ impl Endpointer {
         &self.config
     }
 
+    /// Sets the no-speech timeout of the turns that follow: each question of a dialog has its
+    /// own patience (an inter-digit timeout is shorter than a spoken answer's).
+    pub fn set_no_speech_timeout(&mut self, ms: u64) {
+        self.config.no_speech_timeout_ms = ms;
+    }
+
     /// Starts a new turn at `at_ms` (e.g. when the prompt that asks the question ends, or
     /// when it starts, if barge-in is allowed): forgets everything, re-arms the no-speech
     /// timeout and clears the answer-complete flag.

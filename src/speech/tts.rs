@@ -76,6 +76,24 @@ enum Source {
     Samples { samples: Arc<[i16]>, next: usize },
     /// Live synthesis, fed by the engine's reader task.
     Live(mpsc::Receiver<Result<Box<AudioFrame>, TtsError>>),
+    /// Several streams one after the other (never nested: [`SpeechStream::chain`] flattens).
+    Chain(std::collections::VecDeque<Source>),
+}
+
+impl Source {
+    async fn next_single(&mut self) -> Option<Result<Box<AudioFrame>, TtsError>> {
+        match self {
+            Source::Samples { samples, next } => {
+                let chunk = samples.get(*next..)?.chunks(FRAME_SAMPLES).next()?;
+                *next += chunk.len();
+                let mut frame = Box::new([0i16; FRAME_SAMPLES]);
+                frame[..chunk.len()].copy_from_slice(chunk);
+                Some(Ok(frame))
+            }
+            Source::Live(frames) => frames.recv().await,
+            Source::Chain(_) => None,
+        }
+    }
 }
 
 impl SpeechStream {
@@ -89,14 +107,31 @@ impl SpeechStream {
     /// The next frame; `None` at the end.
     pub async fn next_frame(&mut self) -> Option<Result<Box<AudioFrame>, TtsError>> {
         match &mut self.source {
-            Source::Samples { samples, next } => {
-                let chunk = samples.get(*next..)?.chunks(FRAME_SAMPLES).next()?;
-                *next += chunk.len();
-                let mut frame = Box::new([0i16; FRAME_SAMPLES]);
-                frame[..chunk.len()].copy_from_slice(chunk);
-                Some(Ok(frame))
+            Source::Chain(parts) => loop {
+                let part = parts.front_mut()?;
+                match part.next_single().await {
+                    Some(frame) => return Some(frame),
+                    None => {
+                        parts.pop_front();
+                    }
+                }
+            },
+            single => single.next_single().await,
+        }
+    }
+
+    /// Plays `streams` one after the other as one prompt (a turn's several sentences, so the
+    /// caller can barge in on any of them).
+    pub fn chain(streams: impl IntoIterator<Item = SpeechStream>) -> SpeechStream {
+        let mut parts = std::collections::VecDeque::new();
+        for stream in streams {
+            match stream.source {
+                Source::Chain(inner) => parts.extend(inner),
+                single => parts.push_back(single),
             }
-            Source::Live(frames) => frames.recv().await,
+        }
+        SpeechStream {
+            source: Source::Chain(parts),
         }
     }
 

@@ -35,6 +35,8 @@ use crate::speech::endpointer::{EndpointEvent, Endpointer, EndpointerConfig};
 use crate::speech::tts::SpeechStream;
 use crate::speech::vad::VoiceDetector;
 use crate::telephony::audio_port::{AudioFrame, AudioPort, DigitEvent, EndReason, PortEvent};
+use crate::telephony::wav::{WavError, WavRecorder};
+use std::path::Path;
 
 /// Length of one frame on the port's clock.
 const FRAME_MS: u64 = 20;
@@ -215,6 +217,20 @@ impl TurnMachine {
         self.barged_in_at
     }
 
+    /// The no-speech timeout of the turns that follow.
+    pub fn set_no_speech_timeout(&mut self, ms: u64) {
+        self.endpointer.set_no_speech_timeout(ms);
+    }
+
+    /// Whether the caller's voice may cut the prompt short on the turns that follow.
+    pub fn set_barge_in(&mut self, barge_in: bool) {
+        self.settings.barge_in = barge_in;
+    }
+
+    pub fn barge_in_enabled(&self) -> bool {
+        self.settings.barge_in
+    }
+
     /// A closed-set answer is complete: a shorter silence ends it.
     pub fn set_answer_complete(&mut self, complete: bool) {
         self.endpointer.set_answer_complete(complete);
@@ -292,6 +308,9 @@ pub enum Listen {
     Open,
     /// One of these phrases (a grammar turn: faster and more accurate).
     Grammar(Vec<String>),
+    /// Keys only (no speech model): no recogniser runs, the caller's voice neither ends the
+    /// turn nor cuts the prompt short; only a digit or the no-input timeout does.
+    Keys,
 }
 
 /// How a turn ended.
@@ -349,7 +368,7 @@ impl AsrWorker {
         let flag = complete.clone();
         std::thread::spawn(move || {
             let (made, phrases) = match &listen {
-                Listen::Open => (engine.open(), None),
+                Listen::Open | Listen::Keys => (engine.open(), None),
                 Listen::Grammar(phrases) => (engine.grammar(phrases), Some(phrases.clone())),
             };
             let mut recognizer: Box<dyn RecognizerStream> = match made {
@@ -437,6 +456,11 @@ pub struct Conversation {
     /// Frames of prompt audio queued to the port since the conversation began.
     pub frames_played: u64,
     ended: Option<EndReason>,
+    /// Keys pressed while nothing was listening (an uninterruptible prompt, a closing
+    /// message): the next turn answers with them first, so type-ahead is never lost.
+    pending_digits: VecDeque<DigitEvent>,
+    /// The caller's side of the call, written as it arrives (every frame, in every turn).
+    recorder: Option<WavRecorder>,
 }
 
 impl std::fmt::Debug for Conversation {
@@ -464,7 +488,44 @@ impl Conversation {
             ring: VecDeque::with_capacity(RING_FRAMES),
             frames_played: 0,
             ended: None,
+            pending_digits: VecDeque::new(),
+            recorder: None,
         })
+    }
+
+    /// Records the caller's audio from now on into `path` (8 kHz mono WAV).
+    pub fn record_to(&mut self, path: &Path) -> Result<(), WavError> {
+        self.recorder = Some(WavRecorder::create(path)?);
+        Ok(())
+    }
+
+    /// Finalises the recording; `true` when a whole file was written.
+    pub fn finish_recording(&mut self) -> bool {
+        match self.recorder.take() {
+            Some(r) => match r.close() {
+                Ok(_) => true,
+                Err(err) => {
+                    warn!(error = %err, "recording could not be finalised");
+                    false
+                }
+            },
+            None => false,
+        }
+    }
+
+    /// The no-speech (or inter-digit) timeout of the turns that follow.
+    pub fn set_no_speech_timeout(&mut self, timeout: Duration) {
+        self.machine
+            .set_no_speech_timeout(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+    }
+
+    fn tap(&mut self, frame: &AudioFrame) {
+        if let Some(r) = self.recorder.as_mut() {
+            if let Err(err) = r.append(&frame[..]) {
+                warn!(error = %err, "recording stopped");
+                self.recorder = None;
+            }
+        }
     }
 
     /// Milliseconds since the conversation started, on the port's frame clock.
@@ -487,7 +548,12 @@ impl Conversation {
             loop {
                 match self.port.events.recv().await {
                     Some(PortEvent::Ended(reason)) => return reason,
-                    Some(_) => {}
+                    Some(PortEvent::Audio(frame)) => {
+                        if let Some(r) = self.recorder.as_mut() {
+                            let _ = r.append(&frame[..]);
+                        }
+                    }
+                    Some(PortEvent::Digit(_)) => {}
                     None => return EndReason::LocalHangUp,
                 }
             }
@@ -514,10 +580,32 @@ impl Conversation {
             outcome.result = TurnResult::Ended(reason.clone());
             return outcome;
         }
+        if let Some(digit) = self.pending_digits.pop_front() {
+            // Typed ahead: the answer is already there, the question need not be asked.
+            outcome.result = TurnResult::Digit(digit);
+            return outcome;
+        }
+        let keys_only = *listen == Listen::Keys;
+        let barge_in = self.machine.barge_in_enabled();
+        if keys_only {
+            self.machine.set_barge_in(false);
+        }
+        let outcome = self.listen_turn(prompt, listen, outcome, keys_only).await;
+        self.machine.set_barge_in(barge_in);
+        outcome
+    }
+
+    async fn listen_turn(
+        &mut self,
+        prompt: Option<SpeechStream>,
+        listen: &Listen,
+        mut outcome: TurnOutcome,
+        keys_only: bool,
+    ) -> TurnOutcome {
         let mut prompt = prompt;
         self.machine.start_turn(self.now_ms, prompt.is_some());
         // The recogniser is made now, while the prompt plays, not when the caller speaks.
-        let mut asr = Some(AsrWorker::start(self.engine.clone(), listen.clone()));
+        let mut asr = (!keys_only).then(|| AsrWorker::start(self.engine.clone(), listen.clone()));
         let mut feeding = false;
         let lead = self.machine.settings.lead_frames.max(1);
 
@@ -536,6 +624,7 @@ impl Conversation {
                             self.now_ms += FRAME_MS;
                             let echo_db = self.machine.expected_echo_db();
                             let caller_db = frame_energy_db(&frame[..]);
+                            self.tap(&frame);
                             let events = self.on_caller_frame(&frame, at_ms);
                             if feeding {
                                 if let Some(asr) = &asr {
@@ -570,6 +659,11 @@ impl Conversation {
                                             }
                                         }
                                         feeding = true;
+                                    }
+                                    TurnEvent::SpeechEnded { .. } if keys_only => {
+                                        // Nobody hears it: keep waiting for a key, with the
+                                        // no-input timeout re-armed (the caller is there).
+                                        self.machine.start_turn(self.now_ms, false);
                                     }
                                     TurnEvent::SpeechEnded { start_ms, end_ms } => {
                                         outcome.speech_start_ms = Some(start_ms);
@@ -630,9 +724,11 @@ impl Conversation {
         }
     }
 
-    /// Plays `speech` to its end (or until the caller hangs up or presses a key), listening
-    /// only for barge-in. Used for the last words before hanging up.
-    pub async fn say(&mut self, speech: SpeechStream) -> TurnOutcome {
+    /// Plays `speech` to its end, or until the caller hangs up or (when `interruptible`)
+    /// presses a key; the caller's voice does not cut it short. Keys pressed are kept for the
+    /// next [`Self::turn`]. Used for uninterruptible messages (safety instructions) and the
+    /// last words before hanging up.
+    pub async fn say(&mut self, speech: SpeechStream, interruptible: bool) -> TurnOutcome {
         // A turn whose recogniser is never fed: ends at the prompt's end via NoSpeech timing
         // would take too long, so stop as soon as the prompt is out.
         let mut speech = Some(speech);
@@ -659,11 +755,16 @@ impl Conversation {
                         self.now_ms += FRAME_MS;
                         let sent = self.queued.pop_front().unwrap_or(SILENCE_DB);
                         self.machine.on_sent(sent);
-                        let _ = frame;
+                        self.tap(&frame);
                     }
                     Some(PortEvent::Digit(digit)) => {
-                        outcome.result = TurnResult::Digit(digit);
-                        break;
+                        self.pending_digits.push_back(digit);
+                        if interruptible {
+                            outcome.result = TurnResult::Digit(digit);
+                            self.port.playback.flush();
+                            self.queued.clear();
+                            break;
+                        }
                     }
                     Some(PortEvent::Ended(reason)) => {
                         self.ended = Some(reason.clone());

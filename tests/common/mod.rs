@@ -41,6 +41,15 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The binary under test: `CALLBOX_TEST_BIN` when set (a release build, or a build from a
+/// target directory shared with other checkouts, whose `debug/callbox` may be theirs), else
+/// the one cargo built for this test.
+pub fn callbox_bin() -> PathBuf {
+    std::env::var_os("CALLBOX_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_callbox")))
+}
+
 pub fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -150,11 +159,18 @@ pub fn assets() -> &'static Path {
 pub struct DaemonConfig {
     values: BTreeMap<String, toml::Value>,
     env: Vec<(String, String)>,
+    seed: Option<PathBuf>,
 }
 
 impl DaemonConfig {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The pre-speech answering flow (greeting, recording, digits): for the tests about the
+    /// SIP line and media rather than the dialog (which is the default `call.mode`).
+    pub fn answering() -> Self {
+        Self::new().set("call.mode", "answering")
     }
 
     pub fn set(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
@@ -175,6 +191,13 @@ impl DaemonConfig {
             "sip.accounts",
             toml::Value::Array(vec![toml::Value::Table(t)]),
         )
+    }
+
+    /// Fills the daemon's ServiceTitan cache from this fixture (`callbox cache seed`) before
+    /// it starts, as an installer would.
+    pub fn seed(mut self, fixture: impl Into<PathBuf>) -> Self {
+        self.seed = Some(fixture.into());
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -241,9 +264,24 @@ impl Daemon {
         )
         .expect("write config");
 
+        if let Some(fixture) = &cfg.seed {
+            let out = Command::new(callbox_bin())
+                .arg("--config")
+                .arg(&config_path)
+                .args(["cache", "seed"])
+                .arg(fixture)
+                .output()
+                .expect("run callbox cache seed");
+            assert!(
+                out.status.success(),
+                "callbox cache seed {} failed: {}",
+                fixture.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let log_path = dir.path().join("callbox.stderr.log");
         let log = File::create(&log_path).expect("create log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_callbox"));
+        let mut cmd = Command::new(callbox_bin());
         cmd.arg("run")
             .arg("--config")
             .arg(&config_path)
@@ -333,6 +371,24 @@ impl Daemon {
                 );
             }
         }
+    }
+
+    /// Runs `callbox queue <args>` against this daemon's data dir (read from the mirror while
+    /// the daemon runs) and returns its standard output.
+    pub fn queue(&self, args: &[&str]) -> String {
+        let out = Command::new(callbox_bin())
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("queue")
+            .args(args)
+            .output()
+            .expect("run callbox queue");
+        assert!(
+            out.status.success(),
+            "callbox queue {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn calls_dir(&self) -> PathBuf {

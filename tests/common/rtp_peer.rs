@@ -188,3 +188,148 @@ fn parse(datagram: &[u8]) -> Option<BoxPacket> {
         samples: payload.iter().map(|&b| g711::ulaw_decode(b)).collect(),
     })
 }
+
+/// One thing the caller does when the box has finished a prompt.
+#[derive(Debug, Clone)]
+pub enum CallerStep {
+    /// Press a key (RFC 4733 telephone-event, payload type 101).
+    Key(char),
+    /// Say this (8 kHz samples).
+    Speak(Vec<i16>),
+}
+
+/// What an interactive caller saw.
+pub struct IvrExchange {
+    /// When each step was taken.
+    pub steps_at: Vec<Instant>,
+    pub received: Vec<BoxPacket>,
+    /// Steps not taken because the box stopped prompting (hung up, or never asked).
+    pub steps_left: usize,
+}
+
+/// A box frame at or above this carries prompt audio; G.711 silence decodes far below.
+const PROMPT_DB: f64 = -50.0;
+
+fn telephone_event(key: char) -> u8 {
+    match key {
+        '0'..='9' => key as u8 - b'0',
+        '*' => 10,
+        '#' => 11,
+        _ => panic!("no telephone-event for {key:?}"),
+    }
+}
+
+impl RtpPeer {
+    /// Plays an interactive caller: each time the box has spoken and then been quiet for
+    /// `quiet` (its prompt is over and it is listening), takes the next step. Returns when the
+    /// box stops sending RTP for a second (it hung up) or `limit` has passed.
+    pub fn run_interactive(
+        &self,
+        steps: &[CallerStep],
+        quiet: Duration,
+        wait: Duration,
+        limit: Duration,
+    ) -> IvrExchange {
+        self.socket
+            .set_read_timeout(Some(Duration::from_millis(2)))
+            .expect("timeout");
+        let mut buf = [0u8; 2048];
+        let deadline = Instant::now() + wait;
+        let mut received = Vec::new();
+        let remote: SocketAddr = loop {
+            assert!(
+                Instant::now() < deadline,
+                "the box sent no RTP to 127.0.0.1:{} within {wait:?}",
+                self.port
+            );
+            if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+                if let Some(p) = parse(&buf[..n]) {
+                    received.push(p);
+                    break from;
+                }
+            }
+        };
+        let start = Instant::now();
+        let ssrc = 0x2345_6789u32;
+        let (mut seq, mut ts) = (2000u16, 0u32);
+        let mut next_tick = start;
+        let mut last_packet = start;
+        let mut last_loud: Option<Instant> = None;
+        let mut heard_prompt = false;
+        let mut steps = steps.iter();
+        let mut steps_at = Vec::new();
+        let mut speaking: Vec<i16> = Vec::new();
+        // Frames of an RFC 4733 event still to send: (event, packet index).
+        let mut key: Option<(u8, u32)> = None;
+        let mut left = steps.len();
+        loop {
+            let now = Instant::now();
+            if now > start + limit || now.duration_since(last_packet) > Duration::from_secs(1) {
+                break;
+            }
+            if now >= next_tick {
+                next_tick += TICK;
+                let mut packet = Vec::with_capacity(172);
+                if let Some((event, n)) = key {
+                    // 100 ms of tone (5 packets), then the end packet three times; all with
+                    // the event's start timestamp.
+                    let end = n >= 5;
+                    let duration = ((n.min(5) + 1) * FRAME as u32) as u16;
+                    packet.extend_from_slice(&[0x80, if n == 0 { 0x80 | 101 } else { 101 }]);
+                    packet.extend_from_slice(&seq.to_be_bytes());
+                    packet.extend_from_slice(&ts.to_be_bytes());
+                    packet.extend_from_slice(&ssrc.to_be_bytes());
+                    packet.extend_from_slice(&[event, if end { 0x80 | 10 } else { 10 }]);
+                    packet.extend_from_slice(&duration.to_be_bytes());
+                    key = if n >= 7 { None } else { Some((event, n + 1)) };
+                    if key.is_none() {
+                        ts = ts.wrapping_add(FRAME as u32 * 6);
+                    }
+                } else {
+                    let mut frame = [0i16; FRAME];
+                    let take = speaking.len().min(FRAME);
+                    frame[..take].copy_from_slice(&speaking[..take]);
+                    speaking.drain(..take);
+                    packet.extend_from_slice(&[0x80, 0x00]);
+                    packet.extend_from_slice(&seq.to_be_bytes());
+                    packet.extend_from_slice(&ts.to_be_bytes());
+                    packet.extend_from_slice(&ssrc.to_be_bytes());
+                    packet.extend(frame.iter().map(|&s| g711::ulaw_encode(s)));
+                    ts = ts.wrapping_add(FRAME as u32);
+                }
+                seq = seq.wrapping_add(1);
+                let _ = self.socket.send_to(&packet, remote);
+            }
+            if let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+                if let Some(p) = parse(&buf[..n]) {
+                    last_packet = p.at;
+                    if p.energy_db() >= PROMPT_DB {
+                        last_loud = Some(p.at);
+                        heard_prompt = true;
+                    }
+                    received.push(p);
+                }
+            }
+            let idle = key.is_none() && speaking.is_empty();
+            let prompt_over = heard_prompt
+                && last_loud.is_some_and(|t| Instant::now().duration_since(t) >= quiet);
+            if idle && prompt_over {
+                match steps.next() {
+                    Some(CallerStep::Key(k)) => key = Some((telephone_event(*k), 0)),
+                    Some(CallerStep::Speak(samples)) => speaking = samples.clone(),
+                    None => {}
+                }
+                if left > 0 {
+                    left -= 1;
+                    steps_at.push(Instant::now());
+                }
+                heard_prompt = false;
+            }
+        }
+        IvrExchange {
+            steps_at,
+            received,
+            steps_left: left,
+        }
+    }
+}

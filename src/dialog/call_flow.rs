@@ -1,0 +1,605 @@
+//! The product's call flow (`call.mode = "dialog"`): the sans-IO dialog [`engine`] driven over
+//! a real call's [`Conversation`].
+//!
+//! How the engine's actions become audio and records:
+//! - `Say` texts are collected and spoken at the next point where the box waits for the
+//!   caller (`Listen`), or before it hangs up. Texts that were rendered at start-up (the
+//!   engine's fixed prompts, found by [`fixed_texts`]) play from the prompt cache; the rest
+//!   (names, times, confirmation numbers) are synthesised and streamed. A `Say` with
+//!   `barge_in: false` (the safety instructions) plays to its end: neither voice nor keys cut
+//!   it short.
+//! - `Listen` is one [`Conversation::turn`]: a grammar or open speech, or keys only when the
+//!   box has no speech model. `Keypad::Digit`: the first key answers. `Keypad::UntilHash`:
+//!   further prompt-less turns collect keys (inter-digit timeout) until `#` or `max`.
+//! - `Enqueue` goes to the [`Outbox`] at once, before any pending speech: the record is durable
+//!   before the caller hears about it, and a caller who hangs up meanwhile loses nothing.
+//! - The caller hanging up is `Input::Hangup`, and the lead the engine then emits is still
+//!   enqueued.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::dialog::answering::HangUpCause;
+use crate::dialog::call_log::TurnRecord;
+use crate::dialog::engine::{
+    self, Action, CallContext, Dialog, Input, Keypad, Outcome, Script, Sources,
+};
+use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
+use crate::dialog::sources::{NoLookups, RecordFailure};
+use crate::queue::{Outbox, RecordId, Urgency};
+use crate::speech::asr::SpeechEngine;
+use crate::speech::tts::{Speaker, SpeechStream};
+use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
+use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
+
+/// How long to wait for the port to confirm a hang-up.
+const HANG_UP_GRACE: Duration = Duration::from_secs(5);
+
+/// What the flow needs for every call.
+#[derive(Clone)]
+pub struct DialogSettings {
+    pub speaker: Speaker,
+    /// The recogniser; unused when `keypad_only`.
+    pub engine: Arc<dyn SpeechEngine>,
+    /// No usable speech model: every question is asked and answered by keypad.
+    pub keypad_only: bool,
+    pub turn: TurnSettings,
+    pub script: Arc<Script>,
+    pub sources: Sources,
+    pub outbox: Outbox,
+    pub max_call: Duration,
+    /// Longest wait for the next key of a `#`-terminated entry.
+    pub inter_digit_timeout: Duration,
+}
+
+impl std::fmt::Debug for DialogSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialogSettings")
+            .field("keypad_only", &self.keypad_only)
+            .field("turn", &self.turn)
+            .field("max_call", &self.max_call)
+            .finish()
+    }
+}
+
+/// What happened on the call, for the call record.
+#[derive(Debug, Clone)]
+pub struct DialogCallOutcome {
+    pub outcome: Outcome,
+    /// The engine's transcript: every turn, both sides, with wall-clock times.
+    pub transcript: Vec<engine::Turn>,
+    /// The same conversation on the call's clock (ms after the answer), with barge-ins.
+    pub turns: Vec<TurnRecord>,
+    pub digits: Vec<DigitEvent>,
+    pub end: EndReason,
+    pub hang_up_cause: Option<HangUpCause>,
+    /// A recording of the caller was written to the path given.
+    pub recorded: bool,
+}
+
+/// Something the box is about to say.
+struct Pending {
+    text: String,
+    barge_in: bool,
+}
+
+struct Call<'a> {
+    settings: &'a DialogSettings,
+    conversation: Conversation,
+    dialog: Dialog,
+    actions: VecDeque<Action>,
+    pending: Vec<Pending>,
+    turns: Vec<TurnRecord>,
+    digits: Vec<DigitEvent>,
+    /// The caller left (or the call was ended); only records are still written.
+    gone: Option<EndReason>,
+    hang_up_cause: Option<HangUpCause>,
+}
+
+/// Runs the dialog on one answered call until it ends.
+pub async fn run(
+    port: AudioPort,
+    settings: &DialogSettings,
+    ctx: CallContext,
+    recording: Option<PathBuf>,
+) -> DialogCallOutcome {
+    let mut dialog = Dialog::new(
+        ctx,
+        settings.script.clone(),
+        settings.sources.clone(),
+        Utc::now(),
+    );
+    if settings.keypad_only {
+        dialog = dialog.keypad_only();
+    }
+    let mut conversation = match Conversation::new(port, settings.engine.clone(), settings.turn) {
+        Ok(c) => c,
+        Err(err) => {
+            // Without turn taking the call cannot go on, but it still leaves a record: the
+            // engine's lead for a caller who "left" at the greeting.
+            warn!(error = %err, "turn taking unavailable; ending the call with a lead");
+            let end = EndReason::TransportFailed(err.to_string());
+            return records_only(dialog, settings, end).await;
+        }
+    };
+    let recorded_to = recording.and_then(|path| match conversation.record_to(&path) {
+        Ok(()) => Some(path),
+        Err(err) => {
+            warn!(path = %path.display(), error = %err, "cannot record this call");
+            None
+        }
+    });
+    let actions = dialog.start(Utc::now()).into();
+    let mut call = Call {
+        settings,
+        conversation,
+        dialog,
+        actions,
+        pending: Vec::new(),
+        turns: Vec::new(),
+        digits: Vec::new(),
+        gone: None,
+        hang_up_cause: None,
+    };
+    let end = call.run().await;
+    let recorded = recorded_to.is_some() && call.conversation.finish_recording();
+    DialogCallOutcome {
+        outcome: call.dialog.outcome().clone(),
+        transcript: call.dialog.transcript().to_vec(),
+        turns: call.turns,
+        digits: call.digits,
+        end,
+        hang_up_cause: call.hang_up_cause,
+        recorded,
+    }
+}
+
+/// The call ended before turn taking could start: only the engine's records are written.
+async fn records_only(
+    mut dialog: Dialog,
+    settings: &DialogSettings,
+    end: EndReason,
+) -> DialogCallOutcome {
+    let _ = dialog.start(Utc::now());
+    let mut actions: VecDeque<Action> = dialog.handle(Utc::now(), Input::Hangup).into();
+    while let Some(action) = actions.pop_front() {
+        if let Action::Enqueue(payload) = action {
+            let result = enqueue(&settings.outbox, payload).await;
+            actions.extend(dialog.handle(Utc::now(), Input::Recorded(result)));
+        }
+    }
+    DialogCallOutcome {
+        outcome: dialog.outcome().clone(),
+        transcript: dialog.transcript().to_vec(),
+        turns: Vec::new(),
+        digits: Vec::new(),
+        end,
+        hang_up_cause: None,
+        recorded: false,
+    }
+}
+
+async fn enqueue(
+    outbox: &Outbox,
+    payload: crate::queue::Payload,
+) -> Result<RecordId, RecordFailure> {
+    let kind = payload.kind().name();
+    match outbox.enqueue(payload).await {
+        Ok(id) => {
+            info!(%id, kind, "record queued");
+            Ok(id)
+        }
+        Err(err) => {
+            warn!(error = %err, kind, "record could not be queued");
+            Err(RecordFailure::from(&err))
+        }
+    }
+}
+
+impl Call<'_> {
+    async fn run(&mut self) -> EndReason {
+        let max_call_ms = u64::try_from(self.settings.max_call.as_millis()).unwrap_or(u64::MAX);
+        while let Some(action) = self.actions.pop_front() {
+            match action {
+                Action::Say { text, barge_in } => {
+                    if self.gone.is_none() {
+                        self.pending.push(Pending { text, barge_in });
+                    }
+                }
+                Action::Enqueue(payload) => {
+                    let result = enqueue(&self.settings.outbox, payload).await;
+                    self.feed(Input::Recorded(result));
+                }
+                Action::Listen(listen) => {
+                    if self.gone.is_some() {
+                        continue;
+                    }
+                    if self.conversation.now_ms() >= max_call_ms {
+                        info!("longest call reached; hanging up");
+                        self.hang_up_cause = Some(HangUpCause::MaxDuration);
+                        let end = self.conversation.hang_up(HANG_UP_GRACE).await;
+                        self.caller_gone(end);
+                        continue;
+                    }
+                    let input = self.listen(&listen).await;
+                    self.feed(input);
+                }
+                Action::Hangup => {
+                    self.speak_pending().await;
+                    if self.gone.is_none() {
+                        let end = self.conversation.hang_up(HANG_UP_GRACE).await;
+                        self.gone = Some(end);
+                    }
+                }
+            }
+        }
+        // Whatever is still unsaid (the engine always ends with Listen or Hangup, so nothing
+        // normally), then the end of the call.
+        self.speak_pending().await;
+        match self.gone.take() {
+            Some(end) => end,
+            None => self.conversation.hang_up(HANG_UP_GRACE).await,
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let more = self.dialog.handle(Utc::now(), input);
+        self.actions.extend(more);
+    }
+
+    /// The caller hung up (or the call was ended): the engine hears it once, and what it
+    /// still wants recorded is recorded.
+    fn caller_gone(&mut self, end: EndReason) {
+        if self.gone.is_none() {
+            self.gone = Some(end);
+            self.pending.clear();
+            self.feed(Input::Hangup);
+        }
+    }
+
+    /// A stream for one text: its rendered prompt when it has one, else live synthesis.
+    fn stream(&self, text: &str) -> Option<SpeechStream> {
+        if let Some(stream) = self.settings.speaker.prompt(text) {
+            return Some(stream);
+        }
+        match self.settings.speaker.say(text) {
+            Ok(stream) => Some(stream),
+            Err(err) => {
+                warn!(error = %err, text, "cannot speak this text");
+                None
+            }
+        }
+    }
+
+    fn record_box(&mut self, text: String, said: &TurnOutcome) {
+        self.turns.push(TurnRecord {
+            speaker: "box".into(),
+            text,
+            start_ms: said.prompt_start_ms,
+            end_ms: said.prompt_end_ms,
+            barge_in: said.barge_in,
+        });
+    }
+
+    /// Plays pending texts that are not part of a question: each to its end.
+    async fn speak_pending(&mut self) {
+        for p in std::mem::take(&mut self.pending) {
+            if self.gone.is_some() {
+                return;
+            }
+            let Some(stream) = self.stream(&p.text) else {
+                continue;
+            };
+            let said = self.conversation.say(stream, p.barge_in).await;
+            self.record_box(p.text, &said);
+            if let TurnResult::Ended(end) = said.result {
+                self.caller_gone(end);
+            }
+        }
+    }
+
+    /// Asks the question (the pending texts) and waits for the caller's answer.
+    async fn listen(&mut self, listen: &engine::Listen) -> Input {
+        // Uninterruptible texts, and everything before them, play first on their own.
+        if let Some(last_fixed) = self.pending.iter().rposition(|p| !p.barge_in) {
+            let rest = self.pending.split_off(last_fixed + 1);
+            self.speak_pending().await;
+            self.pending = rest;
+            if self.gone.is_some() {
+                return Input::Hangup;
+            }
+        }
+        let texts: Vec<String> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
+        let streams: Vec<SpeechStream> = texts.iter().filter_map(|t| self.stream(t)).collect();
+        let prompt = (!streams.is_empty()).then(|| SpeechStream::chain(streams));
+        let mode = if self.settings.keypad_only {
+            Listen::Keys
+        } else {
+            match &listen.grammar {
+                Some(phrases) if !phrases.is_empty() => Listen::Grammar(phrases.clone()),
+                _ => Listen::Open,
+            }
+        };
+        self.conversation
+            .set_no_speech_timeout(listen.no_input_timeout);
+        let turn = self.conversation.turn(prompt, &mode).await;
+        if !texts.is_empty() {
+            self.record_box(texts.join(" "), &turn);
+        }
+        match turn.result {
+            TurnResult::Utterance(utterance) => {
+                let start_ms = turn.speech_start_ms.unwrap_or(turn.prompt_end_ms);
+                let end_ms = turn.speech_end_ms.unwrap_or(self.conversation.now_ms());
+                info!(text = %utterance.text, confidence = utterance.confidence, "caller said");
+                // An empty or [unk] result is something said but not understood: the engine
+                // counts it as a miss (not as silence) and re-prompts.
+                let text = if utterance.is_empty_or_unknown() {
+                    String::new()
+                } else {
+                    utterance.text.clone()
+                };
+                self.turns.push(TurnRecord {
+                    speaker: "caller".into(),
+                    text: if text.is_empty() {
+                        "[not understood]".into()
+                    } else {
+                        text.clone()
+                    },
+                    start_ms,
+                    end_ms,
+                    barge_in: turn.barge_in,
+                });
+                Input::Heard {
+                    text,
+                    confidence: utterance.confidence,
+                }
+            }
+            TurnResult::Digit(first) => {
+                self.digits.push(first);
+                let keys = match listen.keypad {
+                    Keypad::Digit => first.digit.to_string(),
+                    Keypad::UntilHash { max } => self.more_keys(first, max).await,
+                };
+                info!(keys = %keys, "caller keyed");
+                self.turns.push(TurnRecord {
+                    speaker: "caller".into(),
+                    text: format!("[keys {keys}]"),
+                    start_ms: first.at_ms,
+                    end_ms: self.conversation.now_ms(),
+                    barge_in: false,
+                });
+                if self.gone.is_some() {
+                    return Input::Hangup;
+                }
+                Input::Digits(keys)
+            }
+            TurnResult::NoSpeech => Input::NoInput,
+            TurnResult::Ended(end) => {
+                self.gone = Some(end);
+                self.pending.clear();
+                Input::Hangup
+            }
+        }
+    }
+
+    /// Collects the rest of a `#`-terminated entry after its first key.
+    async fn more_keys(&mut self, first: DigitEvent, max: usize) -> String {
+        let mut keys = first.digit.to_string();
+        self.conversation
+            .set_no_speech_timeout(self.settings.inter_digit_timeout);
+        while first.digit != '#' && !keys.ends_with('#') && keys.len() < max {
+            let turn = self.conversation.turn(None, &Listen::Keys).await;
+            match turn.result {
+                TurnResult::Digit(d) => {
+                    self.digits.push(d);
+                    keys.push(d.digit);
+                }
+                TurnResult::Ended(end) => {
+                    self.gone = Some(end);
+                    break;
+                }
+                // The caller stopped keying: the engine judges what there is.
+                TurnResult::NoSpeech | TurnResult::Utterance(_) => break,
+            }
+        }
+        keys
+    }
+}
+
+/// A schedule that never has a window (the dry run of [`fixed_texts`] must not reach times).
+struct NoWindows;
+
+impl ScheduleSource for NoWindows {
+    fn offer(&self, _: Urgency, _: DateTime<Utc>, _: DateTime<Utc>, _: usize) -> OfferedSchedule {
+        OfferedSchedule {
+            slots: Vec::new(),
+            live: false,
+        }
+    }
+}
+
+/// The engine's fixed prompts, for rendering at start-up: every text it says on a dry run of
+/// short keypad and silence paths, for a caller nobody knows, at two different times. A text
+/// that comes out the same on both runs depends on nothing but the configuration. Found by
+/// running the engine rather than listed here, so a reworded prompt can never go stale.
+pub fn fixed_texts(script: &Arc<Script>, keypad_only: bool) -> Vec<String> {
+    let at = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now())
+    };
+    let first = dry_run(script, keypad_only, at("2026-01-14T03:00:00Z"), "dry-run-a");
+    let second = dry_run(script, keypad_only, at("2026-07-02T22:30:00Z"), "dry-run-b");
+    let mut texts: Vec<String> = first.intersection(&second).cloned().collect();
+    texts.sort();
+    texts
+}
+
+fn dry_run(
+    script: &Arc<Script>,
+    keypad_only: bool,
+    now: DateTime<Utc>,
+    key: &str,
+) -> std::collections::BTreeSet<String> {
+    const DEPTH: usize = 3;
+    let inputs: Vec<Input> = std::iter::once(Input::NoInput)
+        .chain(
+            ('1'..='8')
+                .chain(['#'])
+                .map(|k| Input::Digits(k.to_string())),
+        )
+        .collect();
+    let sources = Sources {
+        customers: Arc::new(NoLookups),
+        appointments: Arc::new(NoLookups),
+        schedule: Arc::new(NoWindows),
+    };
+    let id =
+        RecordId::parse("cb-01JZ0000000000000000000000").map_err(|e| RecordFailure(e.to_string()));
+    let mut texts = std::collections::BTreeSet::new();
+    let mut paths: Vec<Vec<usize>> = vec![Vec::new()];
+    while let Some(path) = paths.pop() {
+        let ctx = CallContext {
+            call_key: key.into(),
+            ..CallContext::default()
+        };
+        let mut dialog = Dialog::new(ctx, script.clone(), sources.clone(), now);
+        if keypad_only {
+            dialog = dialog.keypad_only();
+        }
+        let mut actions: VecDeque<Action> = dialog.start(now).into();
+        let mut steps = path.iter();
+        loop {
+            while let Some(action) = actions.pop_front() {
+                match action {
+                    Action::Say { text, .. } => {
+                        texts.insert(text);
+                    }
+                    Action::Enqueue(_) => {
+                        actions.extend(dialog.handle(now, Input::Recorded(id.clone())))
+                    }
+                    Action::Listen(_) | Action::Hangup => {}
+                }
+            }
+            match steps.next() {
+                Some(&i) if !dialog.is_ended() => {
+                    actions.extend(dialog.handle(now, inputs[i].clone()));
+                }
+                _ => break,
+            }
+        }
+        if path.len() < DEPTH && !dialog.is_ended() {
+            for i in 0..inputs.len() {
+                let mut next = path.clone();
+                next.push(i);
+                paths.push(next);
+            }
+        }
+    }
+    texts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::queue::{Payload, QueueOptions};
+    use crate::speech::asr::NoSpeechModel;
+    use crate::speech::tts::PromptCache;
+    use crate::telephony::audio_port::{port_pair, PortEvent, FRAME_SAMPLES};
+
+    fn script() -> Arc<Script> {
+        Arc::new(Script::from_config(&Config::default()))
+    }
+
+    #[test]
+    fn fixed_texts_are_the_static_prompts_only() {
+        let texts = fixed_texts(&script(), true);
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("Please use your keypad.")),
+            "{texts:#?}"
+        );
+        assert!(texts.iter().any(|t| t == "Sorry, I didn't catch that."));
+        // Nothing that depends on the call: no confirmation numbers, no windows.
+        assert!(!texts.iter().any(|t| t.contains("confirmation number")));
+        assert!(!texts.iter().any(|t| t.contains("between")));
+    }
+
+    #[tokio::test]
+    async fn a_caller_who_hangs_up_at_the_greeting_leaves_a_lead_and_a_recording() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (outbox, _) = Outbox::open(
+            &dir.path().join("queue"),
+            QueueOptions::from_config(&Config::default().queue),
+        )
+        .expect("outbox");
+        let config = Config::default();
+        let settings = DialogSettings {
+            speaker: Speaker::new(None, PromptCache::default()),
+            engine: Arc::new(NoSpeechModel),
+            keypad_only: true,
+            turn: TurnSettings::default(),
+            script: script(),
+            sources: Sources {
+                customers: Arc::new(NoLookups),
+                appointments: Arc::new(NoLookups),
+                schedule: Arc::new(crate::dialog::schedule::ConfiguredSchedule::new(
+                    &config.schedule,
+                    &config.shop.timezone,
+                )),
+            },
+            outbox: outbox.clone(),
+            max_call: Duration::from_secs(600),
+            inter_digit_timeout: Duration::from_secs(5),
+        };
+        let (port, backend) = port_pair();
+        let caller = tokio::spawn(async move {
+            for _ in 0..10 {
+                let _ = backend
+                    .events
+                    .send(PortEvent::Audio(Box::new([100i16; FRAME_SAMPLES])))
+                    .await;
+            }
+            let _ = backend
+                .events
+                .send(PortEvent::Ended(EndReason::RemoteHangUp))
+                .await;
+            backend
+        });
+        let ctx = CallContext {
+            call_key: "k1".into(),
+            caller_id: Some("+13125550142".into()),
+            ..CallContext::default()
+        };
+        let wav = dir.path().join("k1.wav");
+        let outcome = run(port, &settings, ctx, Some(wav.clone())).await;
+        let _backend = caller.await.expect("caller");
+        assert_eq!(outcome.end, EndReason::RemoteHangUp);
+        assert_eq!(outcome.outcome.kind, "lead");
+        assert_eq!(outcome.outcome.record_ids.len(), 1);
+        let record = outbox
+            .get(&outcome.outcome.record_ids[0])
+            .expect("read")
+            .expect("queued");
+        match record.payload {
+            Payload::Lead(lead) => {
+                assert_eq!(lead.call_key, "k1");
+                assert_eq!(lead.caller.phone_e164.as_deref(), Some("+13125550142"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(outcome.recorded);
+        let samples = crate::telephony::wav::read_wav_8k_mono(&wav).expect("recording");
+        assert_eq!(samples.len(), 10 * FRAME_SAMPLES);
+    }
+}

