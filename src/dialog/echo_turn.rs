@@ -1,6 +1,7 @@
 //! A stand-in spoken call flow (`call.mode = "echo_turn"`; the product's flow is
-//! [`super::call_flow`]): greet with the voice, listen to the caller, say back what was heard, and listen
-//! again, until the caller hangs up, presses the hang-up key, or stays silent twice.
+//! [`super::call_flow`]): greet with the voice, listen to the caller, say back what was
+//! heard, and listen again, until the caller hangs up, presses the hang-up key, or stays
+//! silent twice.
 //!
 //! It exists to exercise the whole speech path through SIP — TTS into RTP, barge-in, echo
 //! guard, recognition, turn latency — and logs every turn in the call record.
