@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Run the appliance: answer calls until stopped.
     Run,
+    /// The running appliance's status: services, calls in progress, SIP address, queue, as JSON
+    /// (exit 3 when it is not running, 4 when its status is stale).
+    Status,
     /// Send queued work to ServiceTitan: loop until stopped, or drain once with --once.
     Sync {
         /// Sync what is due now, print a summary and exit (non-zero if anything failed or
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
     let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Run => commands::run::run(config),
+        Command::Status => commands::status::status(config),
         Command::Sync { once } => commands::sync::sync(config, once),
         Command::St { action } => commands::st::st(config, action),
         Command::Say(args) => commands::say::say(config, args),

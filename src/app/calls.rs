@@ -1,6 +1,7 @@
 //! One answered call: run the call flow on it, then write the record every call leaves.
 
 use crate::app::flow::Flow;
+use crate::app::status::AppStatus;
 use crate::config::{Codec, Config, DataPaths};
 use crate::dialog::answering::{self, AnsweringOutcome, AnsweringSettings, HangUpCause};
 use crate::dialog::call_flow::{self, DialogSettings};
@@ -16,9 +17,12 @@ use crate::telephony::line::AnsweredCall;
 use crate::telephony::media::{MediaHandle, MediaStats};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 /// What every call needs from start-up.
@@ -304,4 +308,74 @@ fn write_record(paths: &DataPaths, record: &CallRecord) -> Result<()> {
         warn!(key = %record.key, "call ended by a transport failure");
     }
     Ok(())
+}
+
+/// The calls in progress: each runs on its own task, tracked so that shutdown can wait for
+/// them (their records are never cut off) and end the ones still going after the grace period.
+pub(crate) struct CallsInProgress {
+    tasks: TaskTracker,
+    media: Mutex<HashMap<u64, MediaHandle>>,
+    next_id: AtomicU64,
+    status: Arc<AppStatus>,
+}
+
+impl CallsInProgress {
+    pub fn new(status: Arc<AppStatus>) -> Arc<CallsInProgress> {
+        Arc::new(CallsInProgress {
+            tasks: TaskTracker::new(),
+            media: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            status,
+        })
+    }
+
+    fn media(&self) -> MutexGuard<'_, HashMap<u64, MediaHandle>> {
+        self.media.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `call` on its own task and writes its record.
+    pub fn start(self: &Arc<Self>, call: AnsweredCall, desk: Arc<CallDesk>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.track(id, Some(call.media.clone()));
+        let calls = self.clone();
+        self.tasks.spawn(async move {
+            if let Err(err) = handle_call(call, &desk).await {
+                error!(error = %err, "call record could not be written");
+            }
+            calls.track(id, None);
+        });
+    }
+
+    fn track(&self, id: u64, media: Option<MediaHandle>) {
+        let count = {
+            let mut calls = self.media();
+            match media {
+                Some(media) => calls.insert(id, media),
+                None => calls.remove(&id),
+            };
+            calls.len()
+        };
+        self.status.set_calls_in_progress(count);
+    }
+
+    pub fn count(&self) -> usize {
+        self.media().len()
+    }
+
+    /// Waits up to `bound` for every call to end (and its record to be written); true when
+    /// they all did.
+    pub async fn wait(&self, bound: Duration) -> bool {
+        self.tasks.close();
+        let done = tokio::time::timeout(bound, self.tasks.wait()).await.is_ok();
+        self.tasks.reopen();
+        done
+    }
+
+    /// Ends every call still in progress: its flow sees the hang-up and writes the record,
+    /// and the line sends the caller a BYE.
+    pub fn end_all(&self) {
+        for media in self.media().values() {
+            media.stop(EndReason::LocalHangUp);
+        }
+    }
 }

@@ -21,3 +21,16 @@ pub fn init_logging(filter: &str) {
         eprintln!("callbox: logging was already initialised");
     }
 }
+
+/// Logs every warning of the configuration (logging must have started) and returns them for
+/// the status.
+pub fn log_config_warnings(config: &crate::config::Config) -> Vec<String> {
+    config
+        .warnings()
+        .into_iter()
+        .map(|issue| {
+            tracing::warn!(key = %issue.key, "config: {}", issue.reason);
+            issue.to_string()
+        })
+        .collect()
+}

@@ -4,7 +4,9 @@
 //!
 //! - `run` — `callbox run`: stores, services, SIP, calls.
 //! - `flow` — the call flow prepared at start-up; `calls` — one answered call and its record.
-//! - `services` — compaction, alerts, sync as supervised services; `supervisor` runs them.
+//! - `services` — compaction, alerts, sync as supervised services; `supervisor` runs them and
+//!   keeps their status; `status` — the shared status handle and `<data_dir>/run/status.json`.
+//! - `notify` — systemd's notify protocol (READY, WATCHDOG, STOPPING, STATUS).
 //! - `lookup` — the ServiceTitan cache served through the dialog's and the alerts' traits.
 //! - `simulate` — `callbox simulate`: the real engine, queue and cache from stdin.
 //! - `commands` — one function per subcommand.
@@ -14,10 +16,12 @@ pub mod commands;
 mod flow;
 pub mod logging;
 pub mod lookup;
+pub mod notify;
 mod run;
 mod services;
 pub mod shutdown;
 pub mod simulate;
+pub mod status;
 mod stores;
 pub mod supervisor;
 

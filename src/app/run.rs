@@ -1,27 +1,69 @@
-//! `callbox run`: opens the stores, starts the services, binds SIP and hands every answered
-//! call to its call flow, until SIGTERM or Ctrl-C.
+//! `callbox run`: opens the stores, starts every long-running service under the supervisor,
+//! binds SIP and hands every answered call to its call flow, until SIGTERM or Ctrl-C; then
+//! stops taking calls, lets the calls in progress finish (up to `call.shutdown_grace_secs`),
+//! ends the rest with a BYE, flushes the queue and returns.
 
-use crate::app::calls::{handle_call, CallDesk};
+use crate::app::calls::{CallDesk, CallsInProgress};
 use crate::app::flow::{load_greeting, prepare_flow};
+use crate::app::logging::log_config_warnings;
+use crate::app::notify::{self, Notifier};
 use crate::app::services;
 use crate::app::shutdown::shutdown_signal;
+use crate::app::status::{self, AppStatus, Phase};
 use crate::app::stores::{open_cache, open_queue};
-use crate::app::supervisor::Service;
+use crate::app::supervisor::{AbortOnDrop, RestartPolicy, Service, Supervisor};
 use crate::config::{Config, DataPaths};
 use crate::queue::Outbox;
 use crate::servicetitan::cache::StCache;
 use crate::telephony::line::{self, AnsweredCall};
+use crate::telephony::sip::udp::SipHandle;
 use crate::telephony::sip::{udp, EndpointConfig};
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-/// Runs the appliance until SIGINT or SIGTERM.
-pub async fn run(mut config: Config) -> Result<()> {
+/// After the grace period, how long the calls that were ended get to write their records.
+const RECORDS_BOUND: Duration = Duration::from_secs(10);
+/// How long the BYEs of ended calls get to be answered.
+const BYE_BOUND: Duration = Duration::from_secs(3);
+/// How long the services get to stop once cancelled.
+const SERVICES_BOUND: Duration = Duration::from_secs(5);
+/// How often the main loop looks at the services' health (and pings systemd's watchdog).
+const HEALTH_EVERY: Duration = Duration::from_secs(5);
+
+/// The running appliance, as shutdown needs it.
+struct Running {
+    config: Arc<Config>,
+    paths: DataPaths,
+    queue: Outbox,
+    cache: Option<Arc<StCache>>,
+    supervisor: Supervisor,
+    calls: Arc<CallsInProgress>,
+    /// Set at shutdown: the line refuses new calls with 486.
+    stopping: watch::Sender<bool>,
+    /// The SIP endpoint of the current run of the SIP service.
+    sip: Arc<Mutex<Option<SipHandle>>>,
+    status: Arc<AppStatus>,
+}
+
+/// Runs the appliance until SIGINT or SIGTERM. Logging must have started: the
+/// configuration's warnings are logged first.
+pub async fn run(config: Config) -> Result<()> {
+    let status = AppStatus::new(log_config_warnings(&config));
+    let notifier = Notifier::from_env();
+    let running = start(config, status.clone()).await?;
+    status.set_phase(Phase::Running);
+    notifier.ready(&status_line(&running));
+    serve_until_stopped(&running, &notifier).await;
+    stop(running, &notifier).await
+}
+
+/// Opens the stores, prepares the call flow, binds SIP and starts every service.
+async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
     let paths = config.data_paths();
     paths
         .create_all()
@@ -31,11 +73,14 @@ pub async fn run(mut config: Config) -> Result<()> {
     // sled locks the cache directory: this is the process's one handle to it, shared by the
     // call flow, the alerts and the sync.
     let cache = open_cache(&paths);
-    let token = CancellationToken::new();
-    for mut service in background_services(&config, &queue, cache.clone())? {
-        tokio::spawn(service.start(token.clone()));
+    let mut supervisor = Supervisor::new(RestartPolicy::default(), status.services.clone());
+    for service in background_services(&config, &queue, cache.clone())? {
+        supervisor.spawn(service);
     }
-    let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache).await;
+    for service in housekeeping_services(&config, &paths, &queue, cache.clone()) {
+        supervisor.spawn(service);
+    }
+    let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache.clone()).await;
 
     let socket = bind_sip(&config).await?;
     let local = socket
@@ -43,25 +88,44 @@ pub async fn run(mut config: Config) -> Result<()> {
         .context("reading the SIP socket address")?;
     config.sip.public_address = Some(advertised_ip(&config, local));
     let config = Arc::new(config);
-    let endpoint_config = EndpointConfig::from_config(&config.sip, local);
-    let (sip, events, sip_task) =
-        udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
+    status.set_sip_address(local);
     say_listening(&config, &paths, local);
 
     let (calls_tx, calls_rx) = mpsc::channel::<AnsweredCall>(8);
-    let line_task = tokio::spawn(line::run(config.clone(), sip.clone(), events, calls_tx));
+    let (stopping, stopping_rx) = watch::channel(false);
+    let sip = Arc::new(Mutex::new(None));
+    supervisor.spawn(sip_service(
+        config.clone(),
+        socket,
+        calls_tx,
+        stopping_rx,
+        sip.clone(),
+    ));
+    let calls = CallsInProgress::new(status.clone());
     let desk = Arc::new(CallDesk {
-        config,
-        paths,
+        config: config.clone(),
+        paths: paths.clone(),
         greeting,
         flow,
-        queue,
+        queue: queue.clone(),
     });
-    take_calls(desk, calls_rx).await;
-    token.cancel();
-    line_task.abort();
-    sip_task.abort();
-    Ok(())
+    supervisor.spawn(intake_service(desk, calls_rx, calls.clone()));
+    supervisor.spawn(status::status_writer(
+        status.clone(),
+        queue.clone(),
+        status::status_path(&paths.root),
+    ));
+    Ok(Running {
+        config,
+        paths,
+        queue,
+        cache,
+        supervisor,
+        calls,
+        stopping,
+        sip,
+        status,
+    })
 }
 
 /// Compaction, alerts and the sync: the services beside call handling.
@@ -74,6 +138,17 @@ fn background_services(
     list.extend(services::alerts(config, queue, cache.clone())?);
     list.extend(services::sync(config, queue, cache));
     Ok(list)
+}
+
+/// The housekeeping service (recordings and call records within their age and disk budget,
+/// cache eviction) registers here: `src/app/housekeeping.rs` provides it as a [`Service`].
+fn housekeeping_services(
+    _config: &Config,
+    _paths: &DataPaths,
+    _queue: &Outbox,
+    _cache: Option<Arc<StCache>>,
+) -> Vec<Service> {
+    Vec::new()
 }
 
 async fn bind_sip(config: &Config) -> Result<UdpSocket> {
@@ -91,30 +166,209 @@ fn say_listening(config: &Config, paths: &DataPaths, local: SocketAddr) {
     );
 }
 
-/// Hands every answered call to its own task until the line stops or the box is stopped.
-async fn take_calls(desk: Arc<CallDesk>, mut calls: mpsc::Receiver<AnsweredCall>) {
+/// The SIP endpoint and the line, as one service: the line holds the endpoint's handle, so
+/// they stop and restart together. The first run uses the socket bound at start-up; a restart
+/// binds the same address again.
+fn sip_service(
+    config: Arc<Config>,
+    socket: UdpSocket,
+    calls: mpsc::Sender<AnsweredCall>,
+    stopping: watch::Receiver<bool>,
+    current: Arc<Mutex<Option<SipHandle>>>,
+) -> Service {
+    let local = config.sip.listen;
+    let mut first = Some(socket);
+    Service::new("sip", move |token| {
+        let socket = first.take();
+        let (config, calls, stopping, current) = (
+            config.clone(),
+            calls.clone(),
+            stopping.clone(),
+            current.clone(),
+        );
+        Box::pin(async move {
+            let socket = match socket {
+                Some(socket) => socket,
+                None => bind_sip(&config).await?,
+            };
+            let bound = socket.local_addr().unwrap_or(local);
+            let endpoint_config = EndpointConfig::from_config(&config.sip, bound);
+            let (sip, events, task) =
+                udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
+            let mut endpoint = AbortOnDrop(task);
+            *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(sip.clone());
+            tokio::select! {
+                ended = &mut endpoint.0 => Err(match ended {
+                    Ok(()) => anyhow!("the SIP endpoint stopped"),
+                    Err(err) => anyhow!("the SIP endpoint failed: {err}"),
+                }),
+                () = line::run(config, sip, events, calls, stopping) => Err(anyhow!("the line stopped")),
+                () = token.cancelled() => Ok(()),
+            }
+        })
+    })
+    .critical()
+}
+
+/// Hands every answered call to its own task.
+fn intake_service(
+    desk: Arc<CallDesk>,
+    answered: mpsc::Receiver<AnsweredCall>,
+    calls: Arc<CallsInProgress>,
+) -> Service {
+    let answered = Arc::new(tokio::sync::Mutex::new(answered));
+    Service::new("calls", move |token| {
+        let (desk, answered, calls) = (desk.clone(), answered.clone(), calls.clone());
+        Box::pin(async move {
+            let mut answered = answered.lock().await;
+            loop {
+                tokio::select! {
+                    call = answered.recv() => match call {
+                        Some(call) => calls.start(call, desk.clone()),
+                        None => return Err(anyhow!("the line's call channel closed")),
+                    },
+                    () = token.cancelled() => return Ok(()),
+                }
+            }
+        })
+    })
+    .critical()
+}
+
+/// Until SIGTERM or Ctrl-C: pings systemd's watchdog while every critical service runs (a
+/// wedged reactor stops the pings, and systemd restarts the box) and keeps `STATUS=` current.
+async fn serve_until_stopped(running: &Running, notifier: &Notifier) {
+    let watchdog = notify::watchdog_interval();
+    let every = watchdog.map_or(HEALTH_EVERY, |w| w.min(HEALTH_EVERY));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    let mut said = String::new();
     loop {
         tokio::select! {
-            call = calls.recv() => match call {
-                Some(call) => {
-                    let desk = desk.clone();
-                    tokio::spawn(async move {
-                        if let Err(err) = handle_call(call, &desk).await {
-                            error!(error = %err, "call record could not be written");
-                        }
-                    });
-                }
-                None => {
-                    error!("the line stopped; exiting so systemd restarts the box");
-                    return;
-                }
-            },
-            _ = &mut shutdown => {
-                info!("shutting down");
-                return;
-            }
+            () = &mut shutdown => return,
+            _ = tick.tick() => {}
+        }
+        if watchdog.is_some() {
+            ping_watchdog(running, notifier);
+        }
+        let line = status_line(running);
+        if line != said {
+            notifier.status(&line);
+            said = line;
+        }
+    }
+}
+
+fn ping_watchdog(running: &Running, notifier: &Notifier) {
+    if running.status.services.healthy() {
+        notifier.watchdog();
+    } else {
+        warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
+    }
+}
+
+/// One line for `systemctl status`.
+fn status_line(running: &Running) -> String {
+    let calls = running.calls.count();
+    let unhealthy: Vec<&str> = running
+        .status
+        .services
+        .snapshot()
+        .into_iter()
+        .filter(|(_, s)| {
+            !matches!(
+                s.state,
+                crate::app::supervisor::ServiceState::Running { .. }
+            )
+        })
+        .map(|(name, _)| name)
+        .collect();
+    let addr = running.config.sip.listen;
+    if unhealthy.is_empty() {
+        format!("answering on udp://{addr}; {calls} calls in progress")
+    } else {
+        format!(
+            "answering on udp://{addr}; {calls} calls in progress; restarting: {}",
+            unhealthy.join(", ")
+        )
+    }
+}
+
+/// New calls get busy; calls in progress finish within the grace period, then the rest are
+/// ended with a BYE; every record is written; the services stop; the queue is flushed.
+async fn stop(running: Running, notifier: &Notifier) -> Result<()> {
+    let grace = Duration::from_secs(running.config.call.shutdown_grace_secs);
+    running.status.set_phase(Phase::Stopping);
+    let _ = running.stopping.send(true);
+    let in_progress = running.calls.count();
+    info!(
+        calls = in_progress,
+        grace_secs = grace.as_secs(),
+        "shutting down: new calls get busy; calls in progress may finish"
+    );
+    notifier.stopping(&format!(
+        "stopping: {in_progress} calls in progress may finish within {} s",
+        grace.as_secs()
+    ));
+    finish_calls(&running, grace).await;
+    wait_for_byes(&running).await;
+    running.supervisor.shutdown(SERVICES_BOUND).await;
+    flush_stores(&running.queue, running.cache.as_deref()).await;
+    running.status.set_phase(Phase::Stopped);
+    let path = status::status_path(&running.paths.root);
+    if let Err(err) = status::write_status(&path, &running.status.report(Some(&running.queue))) {
+        warn!(error = %format!("{err:#}"), "the final status could not be written");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Waits for the calls in progress; after `grace`, ends the rest and waits for their records.
+async fn finish_calls(running: &Running, grace: Duration) {
+    if running.calls.wait(grace).await {
+        return;
+    }
+    warn!(
+        calls = running.calls.count(),
+        "grace period over: ending the calls still in progress"
+    );
+    running.calls.end_all();
+    if !running.calls.wait(RECORDS_BOUND).await {
+        error!(
+            calls = running.calls.count(),
+            "calls did not finish within {RECORDS_BOUND:?} of being ended; their records may be missing"
+        );
+    }
+}
+
+/// Gives the BYEs of ended calls time to be answered before the endpoint stops.
+async fn wait_for_byes(running: &Running) {
+    let sip = running
+        .sip
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(sip) = sip else { return };
+    let deadline = tokio::time::Instant::now() + BYE_BOUND;
+    while tokio::time::Instant::now() < deadline {
+        match sip.status().await {
+            Ok(s) if s.live_calls > 0 => tokio::time::sleep(Duration::from_millis(50)).await,
+            _ => return,
+        }
+    }
+    warn!("calls still open at the SIP layer after {BYE_BOUND:?}; stopping anyway");
+}
+
+async fn flush_stores(queue: &Outbox, cache: Option<&StCache>) {
+    match queue.flush().await {
+        Ok(()) => info!("job queue flushed"),
+        Err(err) => error!(error = %err, "flushing the job queue failed"),
+    }
+    if let Some(cache) = cache {
+        if let Err(err) = cache.flush().await {
+            warn!(error = %err, "flushing the ServiceTitan cache failed");
         }
     }
 }

@@ -52,17 +52,23 @@ struct LiveCall {
     watcher: Option<JoinHandle<()>>,
 }
 
-/// Runs the line until the SIP endpoint stops.
+/// Runs the line until the SIP endpoint stops. Once `stopping` is true (the box is shutting
+/// down) new calls are refused with 486 Busy Here; calls in progress go on.
 pub async fn run(
     config: Arc<Config>,
     sip: SipHandle,
     mut events: mpsc::UnboundedReceiver<CallEvent>,
     answered: mpsc::Sender<AnsweredCall>,
+    stopping: watch::Receiver<bool>,
 ) {
     let mut calls: HashMap<CallKey, LiveCall> = HashMap::new();
     let local_ip = media_ip(&config, &sip);
     while let Some(event) = events.recv().await {
         match event {
+            CallEvent::Offered { call, .. } if *stopping.borrow() => {
+                info!(%call, "refusing a new call while shutting down: 486");
+                let _ = sip.reject(call, 486, "Busy Here").await;
+            }
             CallEvent::Offered { call, offer } => {
                 if let Some(live) =
                     offer_call(&config, &sip, &answered, local_ip, call, offer).await

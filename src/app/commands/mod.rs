@@ -10,6 +10,7 @@ pub mod run;
 pub mod say;
 pub mod simulate;
 pub mod st;
+pub mod status;
 pub mod sync;
 pub mod transcribe;
 

@@ -1,7 +1,7 @@
 //! `callbox sync`: the ServiceTitan sync on its own, looping or once.
 
 use super::{load_config, multi_thread_runtime};
-use crate::app::logging::init_logging;
+use crate::app::logging::{init_logging, log_config_warnings};
 use crate::app::shutdown::shutdown_signal;
 use crate::servicetitan::SyncWorker;
 use anyhow::Result;
@@ -13,6 +13,7 @@ use std::process::ExitCode;
 pub fn sync(config_path: Option<&Path>, once: bool) -> Result<ExitCode> {
     let config = load_config(config_path)?;
     init_logging(&config.log.filter);
+    log_config_warnings(&config);
     multi_thread_runtime()?.block_on(async {
         let worker = crate::servicetitan::open_worker(&config)?;
         if once {
