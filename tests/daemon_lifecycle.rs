@@ -217,3 +217,47 @@ fn sigterm_during_a_call_ends_it_with_a_bye_and_keeps_its_record() {
     assert!(log.contains("grace period over"), "{}", daemon.log_tail(60));
     assert!(log.contains("job queue flushed"), "{}", daemon.log_tail(60));
 }
+
+/// Under systemd (`Type=notify`): READY=1 once SIP is bound and the queue open, WATCHDOG=1 at
+/// half of WATCHDOG_USEC while healthy, STOPPING=1 on SIGTERM.
+#[test]
+fn systemd_hears_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut daemon = Daemon::start(
+        DaemonConfig::answering()
+            .env("NOTIFY_SOCKET", socket_path.to_str().unwrap())
+            .env("WATCHDOG_USEC", "1000000"),
+    );
+    let mut heard: Vec<String> = Vec::new();
+    let mut listen = |until: &dyn Fn(&[String]) -> bool, timeout: Duration| {
+        let deadline = Instant::now() + scaled(timeout);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline && !until(&heard) {
+            if let Ok(n) = socket.recv(&mut buf) {
+                heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+        heard.clone()
+    };
+    let count = |heard: &[String], what: &str| heard.iter().filter(|m| m.contains(what)).count();
+
+    let heard_now = listen(&|h| count(h, "WATCHDOG=1") >= 3, Duration::from_secs(10));
+    assert!(
+        heard_now.first().is_some_and(|m| m.starts_with("READY=1\nSTATUS=")),
+        "READY=1 first: {heard_now:?}"
+    );
+    assert!(count(&heard_now, "WATCHDOG=1") >= 3, "{heard_now:?}");
+
+    daemon.sigterm();
+    let heard_now = listen(&|h| count(h, "STOPPING=1") >= 1, Duration::from_secs(10));
+    assert_eq!(count(&heard_now, "STOPPING=1"), 1, "{heard_now:?}");
+    let (exit, _) = daemon.wait_exit(scaled(Duration::from_secs(10)));
+    assert!(exit.is_some_and(|e| e.success()), "exit {exit:?}");
+}

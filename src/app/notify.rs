@@ -3,6 +3,7 @@
 //! namespace). Without `$NOTIFY_SOCKET` (not started by systemd with `Type=notify`) every
 //! call does nothing.
 
+use crate::app::supervisor::ServiceStatuses;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
@@ -86,6 +87,15 @@ impl Notifier {
             debug!(error = %err, "systemd notification not sent");
         }
     }
+}
+
+/// Pings the watchdog only while every critical service runs; false when it did not.
+pub fn ping_if_healthy(notifier: &Notifier, services: &ServiceStatuses) -> bool {
+    let healthy = services.healthy();
+    if healthy {
+        notifier.watchdog();
+    }
+    healthy
 }
 
 /// How often to ping the watchdog: half of `$WATCHDOG_USEC`, when it is meant for this
@@ -176,6 +186,42 @@ mod tests {
         let notifier = Notifier::to(&format!("@{name}")).unwrap();
         notifier.status("3 calls in progress");
         assert_eq!(receive(&listener), "STATUS=3 calls in progress");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_is_pinged_only_while_critical_services_run() {
+        use crate::app::supervisor::{RestartPolicy, Service, Supervisor};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let listener = UnixDatagram::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let notifier = Notifier::to(path.to_str().unwrap()).unwrap();
+        let statuses = ServiceStatuses::default();
+        let mut sup = Supervisor::new(RestartPolicy::default(), statuses.clone());
+        let (fail_tx, fail_rx) = tokio::sync::watch::channel(false);
+        sup.spawn(
+            Service::new("sip", move |token| {
+                let mut fail = fail_rx.clone();
+                Box::pin(async move {
+                    tokio::select! {
+                        _ = fail.wait_for(|f| *f) => anyhow::bail!("socket gone"),
+                        () = token.cancelled() => Ok(()),
+                    }
+                })
+            })
+            .critical(),
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(ping_if_healthy(&notifier, &statuses));
+        let mut buf = [0u8; 64];
+        let n = listener.recv(&mut buf).expect("a ping while healthy");
+        assert_eq!(&buf[..n], b"WATCHDOG=1");
+
+        fail_tx.send(true).unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!ping_if_healthy(&notifier, &statuses));
+        assert!(listener.recv(&mut buf).is_err(), "no ping while sip restarts");
+        sup.shutdown(Duration::from_secs(1)).await;
     }
 
     #[test]

@@ -250,22 +250,14 @@ async fn serve_until_stopped(running: &Running, notifier: &Notifier) {
             () = &mut shutdown => return,
             _ = tick.tick() => {}
         }
-        if watchdog.is_some() {
-            ping_watchdog(running, notifier);
+        if watchdog.is_some() && !notify::ping_if_healthy(notifier, &running.status.services) {
+            warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
         }
         let line = status_line(running);
         if line != said {
             notifier.status(&line);
             said = line;
         }
-    }
-}
-
-fn ping_watchdog(running: &Running, notifier: &Notifier) {
-    if running.status.services.healthy() {
-        notifier.watchdog();
-    } else {
-        warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
     }
 }
 
