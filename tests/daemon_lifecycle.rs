@@ -250,7 +250,9 @@ fn systemd_hears_ready_watchdog_and_stopping() {
 
     let heard_now = listen(&|h| count(h, "WATCHDOG=1") >= 3, Duration::from_secs(10));
     assert!(
-        heard_now.first().is_some_and(|m| m.starts_with("READY=1\nSTATUS=")),
+        heard_now
+            .first()
+            .is_some_and(|m| m.starts_with("READY=1\nSTATUS=")),
         "READY=1 first: {heard_now:?}"
     );
     assert!(count(&heard_now, "WATCHDOG=1") >= 3, "{heard_now:?}");

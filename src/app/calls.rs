@@ -63,14 +63,34 @@ struct FlowResult {
     dialog: Option<DialogRecord>,
 }
 
-/// Runs the call flow on `call` and writes its record.
-pub(crate) async fn handle_call(call: AnsweredCall, desk: &CallDesk) -> Result<()> {
+/// Runs the call flow on `call` and writes its record, also when the flow fails.
+pub(crate) async fn handle_call(call: AnsweredCall, desk: Arc<CallDesk>) -> Result<()> {
     let (port, facts) = split(call);
-    let start = CallStart::new(&facts.call_id, &desk.config, &desk.paths);
+    let facts = Arc::new(facts);
+    let start = Arc::new(CallStart::new(&facts.call_id, &desk.config, &desk.paths));
     info!(key = %start.key, caller = ?facts.caller.number, dialled = ?facts.dialled, "call answered");
-    let outcome = run_flow(port, &facts, &start, desk).await;
-    let record = call_record(&facts, start, outcome);
+    let outcome = run_flow_guarded(port, facts.clone(), start.clone(), desk.clone()).await;
+    let record = call_record(&facts, &start, outcome);
     write_record(&desk.paths, &record)
+}
+
+/// Runs the flow on its own task: a panic in it ends the call, not its record.
+async fn run_flow_guarded(
+    port: AudioPort,
+    facts: Arc<CallFacts>,
+    start: Arc<CallStart>,
+    desk: Arc<CallDesk>,
+) -> FlowResult {
+    let (f, s) = (facts.clone(), start.clone());
+    let flow = tokio::spawn(async move { run_flow(port, &f, &s, &desk).await });
+    match flow.await {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            error!(key = %start.key, error = %err, "the call flow failed; writing the call's record anyway");
+            facts.media.stop(EndReason::LocalHangUp);
+            FlowResult::failed(&start)
+        }
+    }
 }
 
 fn split(call: AnsweredCall) -> (AudioPort, CallFacts) {
@@ -236,6 +256,20 @@ async fn queue_voicemail(
     }
 }
 
+impl FlowResult {
+    /// What is known of a call whose flow failed: its recording, if one was started.
+    fn failed(start: &CallStart) -> FlowResult {
+        FlowResult {
+            end_reason: "flow_failed",
+            digits: Vec::new(),
+            recorded: start.recording_path.as_ref().is_some_and(|p| p.is_file()),
+            turns: Vec::new(),
+            records: Vec::new(),
+            dialog: None,
+        }
+    }
+}
+
 fn end_reason_name(cause: Option<HangUpCause>, end: &EndReason) -> &'static str {
     AnsweringOutcome {
         digits: Vec::new(),
@@ -246,9 +280,9 @@ fn end_reason_name(cause: Option<HangUpCause>, end: &EndReason) -> &'static str 
     .end_reason()
 }
 
-fn call_record(facts: &CallFacts, start: CallStart, outcome: FlowResult) -> CallRecord {
+fn call_record(facts: &CallFacts, start: &CallStart, outcome: FlowResult) -> CallRecord {
     CallRecord {
-        key: start.key,
+        key: start.key.clone(),
         call_id: facts.call_id.clone(),
         caller: caller_record(&facts.caller),
         dialled: facts.dialled.clone(),
@@ -257,7 +291,7 @@ fn call_record(facts: &CallFacts, start: CallStart, outcome: FlowResult) -> Call
         ended_at: Utc::now(),
         end_reason: outcome.end_reason.to_string(),
         digits: outcome.digits.iter().map(digit_record).collect(),
-        recording: outcome.recorded.then_some(start.recording_rel),
+        recording: outcome.recorded.then(|| start.recording_rel.clone()),
         rtp: rtp_record(facts.media.stats()),
         turns: outcome.turns,
         records: outcome.records,
@@ -339,7 +373,7 @@ impl CallsInProgress {
         self.track(id, Some(call.media.clone()));
         let calls = self.clone();
         self.tasks.spawn(async move {
-            if let Err(err) = handle_call(call, &desk).await {
+            if let Err(err) = handle_call(call, desk).await {
                 error!(error = %err, "call record could not be written");
             }
             calls.track(id, None);

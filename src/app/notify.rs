@@ -220,7 +220,10 @@ mod tests {
         fail_tx.send(true).unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(!ping_if_healthy(&notifier, &statuses));
-        assert!(listener.recv(&mut buf).is_err(), "no ping while sip restarts");
+        assert!(
+            listener.recv(&mut buf).is_err(),
+            "no ping while sip restarts"
+        );
         sup.shutdown(Duration::from_secs(1)).await;
     }
 

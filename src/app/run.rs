@@ -97,6 +97,7 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
     supervisor.spawn(sip_service(
         config.clone(),
         socket,
+        local,
         calls_tx,
         stopping_rx,
         sip.clone(),
@@ -168,15 +169,15 @@ fn say_listening(config: &Config, paths: &DataPaths, local: SocketAddr) {
 
 /// The SIP endpoint and the line, as one service: the line holds the endpoint's handle, so
 /// they stop and restart together. The first run uses the socket bound at start-up; a restart
-/// binds the same address again.
+/// binds the same address (`local`) again.
 fn sip_service(
     config: Arc<Config>,
     socket: UdpSocket,
+    local: SocketAddr,
     calls: mpsc::Sender<AnsweredCall>,
     stopping: watch::Receiver<bool>,
     current: Arc<Mutex<Option<SipHandle>>>,
 ) -> Service {
-    let local = config.sip.listen;
     let mut first = Some(socket);
     Service::new("sip", move |token| {
         let socket = first.take();
@@ -189,10 +190,11 @@ fn sip_service(
         Box::pin(async move {
             let socket = match socket {
                 Some(socket) => socket,
-                None => bind_sip(&config).await?,
+                None => UdpSocket::bind(local)
+                    .await
+                    .with_context(|| format!("binding SIP to udp://{local} again"))?,
             };
-            let bound = socket.local_addr().unwrap_or(local);
-            let endpoint_config = EndpointConfig::from_config(&config.sip, bound);
+            let endpoint_config = EndpointConfig::from_config(&config.sip, local);
             let (sip, events, task) =
                 udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
             let mut endpoint = AbortOnDrop(task);

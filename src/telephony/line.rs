@@ -71,7 +71,7 @@ pub async fn run(
             }
             CallEvent::Offered { call, offer } => {
                 if let Some(live) =
-                    offer_call(&config, &sip, &answered, local_ip, call, offer).await
+                    offer_call(&config, &sip, &answered, &stopping, local_ip, call, offer).await
                 {
                     calls.insert(call, live);
                 }
@@ -124,6 +124,7 @@ async fn offer_call(
     config: &Arc<Config>,
     sip: &SipHandle,
     answered: &mpsc::Sender<AnsweredCall>,
+    stopping: &watch::Receiver<bool>,
     local_ip: IpAddr,
     call: CallKey,
     offer: IncomingCall,
@@ -191,8 +192,15 @@ async fn offer_call(
     let codec = negotiated.codec;
     let media_for_call = media.clone();
     let call_id = offer.call_id.clone();
+    let stopping = stopping.clone();
     let answering = tokio::spawn(async move {
         tokio::time::sleep(delay).await;
+        // Stopped while it rang: busy rather than a call that would be cut short.
+        if *stopping.borrow() {
+            info!(%call, "refusing a ringing call while shutting down: 486");
+            let _ = sip_for_task.reject(call, 486, "Busy Here").await;
+            return;
+        }
         if let Err(err) = sip_for_task.answer(call, answer.into_bytes()).await {
             warn!(%call, error = %err, "answer failed");
             return;
