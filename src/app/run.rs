@@ -74,35 +74,13 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
     // call flow, the alerts and the sync.
     let cache = open_cache(&paths);
     let mut supervisor = Supervisor::new(RestartPolicy::default(), status.services.clone());
-    for service in background_services(&config, &queue, cache.clone())? {
-        supervisor.spawn(service);
-    }
-    for service in housekeeping_services(&config, &paths, &queue, cache.clone()) {
-        supervisor.spawn(service);
-    }
+    start_background_services(&mut supervisor, &config, &paths, &queue, &cache, &status)?;
     let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache.clone()).await;
 
-    let socket = bind_sip(&config).await?;
-    let local = socket
-        .local_addr()
-        .context("reading the SIP socket address")?;
-    config.sip.public_address = Some(advertised_ip(&config, local));
-    let config = Arc::new(config);
+    let (socket, local) = bind_sip(&mut config).await?;
     status.set_sip_address(local);
+    let config = Arc::new(config);
     say_listening(&config, &paths, local);
-
-    let (calls_tx, calls_rx) = mpsc::channel::<AnsweredCall>(8);
-    let (stopping, stopping_rx) = watch::channel(false);
-    let sip = Arc::new(Mutex::new(None));
-    supervisor.spawn(sip_service(
-        config.clone(),
-        socket,
-        local,
-        calls_tx,
-        stopping_rx,
-        sip.clone(),
-    ));
-    let calls = CallsInProgress::new(status.clone());
     let desk = Arc::new(CallDesk {
         config: config.clone(),
         paths: paths.clone(),
@@ -110,23 +88,76 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         flow,
         queue: queue.clone(),
     });
-    supervisor.spawn(intake_service(desk, calls_rx, calls.clone()));
-    supervisor.spawn(status::status_writer(
-        status.clone(),
-        queue.clone(),
-        status::status_path(&paths.root),
-    ));
+    let lines = start_call_handling(&mut supervisor, desk, socket, local, &status);
     Ok(Running {
         config,
         paths,
         queue,
         cache,
         supervisor,
+        calls: lines.calls,
+        stopping: lines.stopping,
+        sip: lines.sip,
+        status,
+    })
+}
+
+/// Everything beside call handling: compaction, alerts, the sync, housekeeping, the status file.
+fn start_background_services(
+    supervisor: &mut Supervisor,
+    config: &Config,
+    paths: &DataPaths,
+    queue: &Outbox,
+    cache: &Option<Arc<StCache>>,
+    status: &Arc<AppStatus>,
+) -> Result<()> {
+    for service in background_services(config, queue, cache.clone())? {
+        supervisor.spawn(service);
+    }
+    for service in housekeeping_services(config, paths, queue, cache.clone()) {
+        supervisor.spawn(service);
+    }
+    supervisor.spawn(status::status_writer(
+        status.clone(),
+        queue.clone(),
+        status::status_path(&paths.root),
+    ));
+    Ok(())
+}
+
+/// What shutdown needs of call handling.
+struct CallHandling {
+    calls: Arc<CallsInProgress>,
+    stopping: watch::Sender<bool>,
+    sip: Arc<Mutex<Option<SipHandle>>>,
+}
+
+/// The SIP endpoint and line, and the intake that gives every answered call its own task.
+fn start_call_handling(
+    supervisor: &mut Supervisor,
+    desk: Arc<CallDesk>,
+    socket: UdpSocket,
+    local: SocketAddr,
+    status: &Arc<AppStatus>,
+) -> CallHandling {
+    let (calls_tx, calls_rx) = mpsc::channel::<AnsweredCall>(8);
+    let (stopping, stopping_rx) = watch::channel(false);
+    let sip = Arc::new(Mutex::new(None));
+    supervisor.spawn(sip_service(
+        desk.config.clone(),
+        socket,
+        local,
+        calls_tx,
+        stopping_rx,
+        sip.clone(),
+    ));
+    let calls = CallsInProgress::new(status.clone());
+    supervisor.spawn(intake_service(desk, calls_rx, calls.clone()));
+    CallHandling {
         calls,
         stopping,
         sip,
-        status,
-    })
+    }
 }
 
 /// Compaction, alerts and the sync: the services beside call handling.
@@ -152,10 +183,16 @@ fn housekeeping_services(
     Vec::new()
 }
 
-async fn bind_sip(config: &Config) -> Result<UdpSocket> {
-    UdpSocket::bind(config.sip.listen)
+/// Binds the SIP socket and settles the address the box advertises.
+async fn bind_sip(config: &mut Config) -> Result<(UdpSocket, SocketAddr)> {
+    let socket = UdpSocket::bind(config.sip.listen)
         .await
-        .with_context(|| format!("binding SIP to udp://{}", config.sip.listen))
+        .with_context(|| format!("binding SIP to udp://{}", config.sip.listen))?;
+    let local = socket
+        .local_addr()
+        .context("reading the SIP socket address")?;
+    config.sip.public_address = Some(advertised_ip(config, local));
+    Ok((socket, local))
 }
 
 fn say_listening(config: &Config, paths: &DataPaths, local: SocketAddr) {
