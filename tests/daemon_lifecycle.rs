@@ -263,3 +263,42 @@ fn systemd_hears_ready_watchdog_and_stopping() {
     let (exit, _) = daemon.wait_exit(scaled(Duration::from_secs(10)));
     assert!(exit.is_some_and(|e| e.success()), "exit {exit:?}");
 }
+
+/// A supervised service that fails is logged with its error and restarted, and the status
+/// shows its restarts and last error: here the status writer, by a directory in the way of
+/// its temp file.
+#[test]
+fn a_failing_service_is_restarted_and_its_error_kept() {
+    let _g = serial();
+    let daemon = Daemon::start(DaemonConfig::answering());
+    wait_status(&daemon, Duration::from_secs(10), |s| {
+        s["phase"] == "running"
+    });
+    let blocker = daemon.data_dir.join("run/status.json.tmp");
+    std::fs::create_dir(&blocker).expect("block the status file's temp path");
+    let deadline = Instant::now() + scaled(Duration::from_secs(20));
+    while !daemon
+        .log()
+        .contains("service status failed; restarting it")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the failing status writer was not logged:\n{}",
+            daemon.log_tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::remove_dir(&blocker).expect("unblock");
+    let status = wait_status(&daemon, Duration::from_secs(20), |s| {
+        s["services"]["status"]["state"] == "running"
+            && s["services"]["status"]["restarts"].as_u64() >= Some(1)
+    });
+    let last_error = status["services"]["status"]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        last_error.contains("status.json"),
+        "the last error names what failed: {status:#}"
+    );
+    assert_eq!(status["services"]["sip"]["restarts"], 0, "{status:#}");
+}
