@@ -181,6 +181,9 @@ pub struct CallConfig {
     pub mode: CallMode,
     /// Phrases the `echo_turn` flow listens for; empty = open vocabulary.
     pub turn_grammar: Vec<String>,
+    /// On SIGTERM, calls in progress may finish for this long (seconds); then the box ends
+    /// the rest with a BYE. Each call's record is written either way.
+    pub shutdown_grace_secs: u64,
 }
 
 /// The call flow an answered call runs.
@@ -555,6 +558,7 @@ impl Default for CallConfig {
             record: true,
             mode: CallMode::Dialog,
             turn_grammar: Vec::new(),
+            shutdown_grace_secs: 20,
         }
     }
 }
@@ -853,7 +857,8 @@ impl Config {
     /// environment variables.
     ///
     /// `path` is `--config`: when given it must exist. When `None`, [`DEFAULT_CONFIG_PATH`] is read
-    /// if present, else the defaults are used alone. Warnings are logged, errors returned.
+    /// if present, else the defaults are used alone. Errors are returned; warnings are
+    /// left to [`Config::warnings`], since logging starts after the configuration is loaded.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut env = Vec::new();
         for (name, value) in std::env::vars_os() {
@@ -875,11 +880,16 @@ impl Config {
                 }
             }
         }
-        let config = Self::load_with(path, Path::new(DEFAULT_CONFIG_PATH), &env)?;
-        for issue in config.validate() {
-            tracing::warn!(key = %issue.key, "config: {}", issue.reason);
-        }
-        Ok(config)
+        Self::load_with(path, Path::new(DEFAULT_CONFIG_PATH), &env)
+    }
+
+    /// The warnings of [`Config::validate`]: problems that do not stop the box. The caller logs
+    /// them once logging has started (and keeps them for the status).
+    pub fn warnings(&self) -> Vec<ConfigIssue> {
+        self.validate()
+            .into_iter()
+            .filter(|issue| !issue.is_error())
+            .collect()
     }
 
     /// [`Config::load`] with the default path and environment passed in, so tests need not touch
@@ -1214,6 +1224,12 @@ impl Config {
             v.push(ConfigIssue::error(
                 "call.max_call_secs",
                 "must be greater than 0",
+            ));
+        }
+        if call.shutdown_grace_secs > 3600 {
+            v.push(ConfigIssue::error(
+                "call.shutdown_grace_secs",
+                "must be at most 3600 (systemd's TimeoutStopSec must exceed it)",
             ));
         }
         if call.idle_timeout_secs == 0 {

@@ -2,17 +2,16 @@
 //!
 //! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → [`speech`] → [`dialog`]
 //! → [`queue`] → [`servicetitan`], with [`alert`] beside `servicetitan` (it reads the queue and
-//! pages the on-call technician); [`config`] sits beside them; [`lookup`] adapts the
-//! ServiceTitan cache to the dialog's and the alerts' traits; [`app`] wires them together.
+//! pages the on-call technician); [`config`] sits beside them; [`app`] is the composition root: it wires them
+//! together, adapts the ServiceTitan cache to the dialog's and the alerts' traits
+//! (`app::lookup`), supervises the services and holds the command-line subcommands.
 //! See ARCHITECTURE.md.
 
 pub mod alert;
 pub mod app;
 pub mod config;
 pub mod dialog;
-pub mod lookup;
 pub mod queue;
 pub mod servicetitan;
-pub mod simulate;
 pub mod speech;
 pub mod telephony;

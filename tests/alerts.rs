@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use callbox::alert::{AlertSettings, Dispatcher, NoOnCall};
+use callbox::app::lookup::CacheOnCall;
 use callbox::config::Config;
-use callbox::lookup::CacheOnCall;
 use callbox::queue::{ListFilter, Outbox, Payload, QueueOptions, Record, RecordKind};
 use callbox::servicetitan::cache::StCache;
 use callbox::servicetitan::types::{Technician, TechnicianShift};
@@ -164,14 +164,14 @@ fn simulate_gas_call(data: &Path) {
     let stdout = std::thread::spawn(move || {
         let mut config = Config::default();
         config.storage.data_dir = data;
-        let opts = callbox::simulate::SimulateOptions {
+        let opts = callbox::app::simulate::SimulateOptions {
             caller_id: Some(JANE.into()),
             seed: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conversations/seed.json")),
             offline: true,
             ..Default::default()
         };
         let mut out = Vec::new();
-        callbox::simulate::run(
+        callbox::app::simulate::run(
             &config,
             &opts,
             &mut &b"i smell gas in the basement\n"[..],

@@ -6,8 +6,8 @@
 mod support;
 mod sync_support;
 
+use callbox::app::lookup::CacheLookups;
 use callbox::dialog::sources::{Appointments, CustomerDirectory};
-use callbox::lookup::CacheLookups;
 use callbox::queue::{
     AppointmentWindow, CallerInfo, CancellationRequest, ListFilter, Payload, Record, RecordState,
     RescheduleRequest,

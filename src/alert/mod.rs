@@ -6,7 +6,7 @@
 //! It sits **beside** `servicetitan`, downstream of the queue: it reads the outbox and moves
 //! only the record's alert lane ([`AlertDelivery`](crate::queue::AlertDelivery)) — never its
 //! sync state — and it imports neither `dialog` nor `servicetitan`. Who is on call comes in
-//! through [`OnCallDirectory`], which `crate::lookup` serves from the ServiceTitan cache.
+//! through [`OnCallDirectory`], which `crate::app::lookup` serves from the ServiceTitan cache.
 //!
 //! - [`message`] — what the technician reads: pure, no I/O.
 //! - [`dispatch`] — the [`Dispatcher`]: woken by the queue, sends each undelivered alert to
@@ -96,7 +96,7 @@ pub struct OnCallTech {
     pub source: &'static str,
 }
 
-/// Who is on call at a time (the ServiceTitan on-call shift cache, in `crate::lookup`).
+/// Who is on call at a time (the ServiceTitan on-call shift cache, in `crate::app::lookup`).
 pub trait OnCallDirectory: Send + Sync {
     fn on_call_at(&self, at: DateTime<Utc>) -> Option<OnCallTech>;
 }

@@ -1,6 +1,6 @@
 //! What the dialog looks up and where it writes, as small traits: the dialog must not import
 //! `servicetitan` (data flows one way), so the cache-backed implementations live in
-//! `crate::lookup`, and tests pass in-memory ones.
+//! `crate::app::lookup`, and tests pass in-memory ones.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -720,6 +720,17 @@ impl Outbox {
         Ok(CompactReport { removed })
     }
 
+    /// Flushes the database to disk, for a clean stop (every enqueue and state change is
+    /// already durable when it returns).
+    pub async fn flush(&self) -> Result<(), QueueError> {
+        self.inner
+            .db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError::sled("flushing the queue", e))
+    }
+
     /// Compacts every `every`, with the configured retention, until the task is dropped.
     /// The appliance spawns this next to the sync worker.
     pub async fn compact_periodically(&self, every: Duration) {

@@ -284,7 +284,7 @@ impl SyncWorker {
         &self.cache
     }
 
-    /// The shared cache, for the call flow's lookups (`crate::lookup`).
+    /// The shared cache, for the call flow's lookups (`crate::app::lookup`).
     pub fn cache_handle(&self) -> Arc<StCache> {
         self.cache.clone()
     }

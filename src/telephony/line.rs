@@ -52,20 +52,26 @@ struct LiveCall {
     watcher: Option<JoinHandle<()>>,
 }
 
-/// Runs the line until the SIP endpoint stops.
+/// Runs the line until the SIP endpoint stops. Once `stopping` is true (the box is shutting
+/// down) new calls are refused with 486 Busy Here; calls in progress go on.
 pub async fn run(
     config: Arc<Config>,
     sip: SipHandle,
     mut events: mpsc::UnboundedReceiver<CallEvent>,
     answered: mpsc::Sender<AnsweredCall>,
+    stopping: watch::Receiver<bool>,
 ) {
     let mut calls: HashMap<CallKey, LiveCall> = HashMap::new();
     let local_ip = media_ip(&config, &sip);
     while let Some(event) = events.recv().await {
         match event {
+            CallEvent::Offered { call, .. } if *stopping.borrow() => {
+                info!(%call, "refusing a new call while shutting down: 486");
+                let _ = sip.reject(call, 486, "Busy Here").await;
+            }
             CallEvent::Offered { call, offer } => {
                 if let Some(live) =
-                    offer_call(&config, &sip, &answered, local_ip, call, offer).await
+                    offer_call(&config, &sip, &answered, &stopping, local_ip, call, offer).await
                 {
                     calls.insert(call, live);
                 }
@@ -118,6 +124,7 @@ async fn offer_call(
     config: &Arc<Config>,
     sip: &SipHandle,
     answered: &mpsc::Sender<AnsweredCall>,
+    stopping: &watch::Receiver<bool>,
     local_ip: IpAddr,
     call: CallKey,
     offer: IncomingCall,
@@ -185,8 +192,15 @@ async fn offer_call(
     let codec = negotiated.codec;
     let media_for_call = media.clone();
     let call_id = offer.call_id.clone();
+    let stopping = stopping.clone();
     let answering = tokio::spawn(async move {
         tokio::time::sleep(delay).await;
+        // Stopped while it rang: busy rather than a call that would be cut short.
+        if *stopping.borrow() {
+            info!(%call, "refusing a ringing call while shutting down: 486");
+            let _ = sip_for_task.reject(call, 486, "Busy Here").await;
+            return;
+        }
         if let Err(err) = sip_for_task.answer(call, answer.into_bytes()).await {
             warn!(%call, error = %err, "answer failed");
             return;

@@ -471,6 +471,48 @@ impl Daemon {
         p
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("child").id()
+    }
+
+    /// Sends SIGTERM (the process keeps running until it has stopped by itself).
+    pub fn sigterm(&self) {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
+    }
+
+    /// Waits up to `within` for the process to exit; `None` (after a SIGKILL) when it did
+    /// not. Returns how long the wait took.
+    pub fn wait_exit(&mut self, within: Duration) -> (Option<ExitStatus>, Duration) {
+        let mut child = self.child.take().expect("child");
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Ok(Some(st)) = child.try_wait() {
+                return (Some(st), started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        (None, started.elapsed())
+    }
+
+    /// Runs `callbox status` against this daemon's configuration: (exit code, stdout).
+    pub fn status(&self) -> (Option<i32>, String) {
+        let out = Command::new(callbox_bin())
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("status")
+            .output()
+            .expect("run callbox status");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
     /// Sends SIGTERM and waits a little, then SIGKILL.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;

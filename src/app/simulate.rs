@@ -16,11 +16,11 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::app::lookup::{CacheLookups, CacheSchedule};
 use crate::config::Config;
 use crate::dialog::engine::{drive, Action, CallContext, Dialog, Input, Script, Sources};
 use crate::dialog::schedule::{shop_zone, ConfiguredSchedule};
 use crate::dialog::sources::{RecordFailure, RecordSink};
-use crate::lookup::{CacheLookups, CacheSchedule};
 use crate::queue::{Outbox, Payload, QueueOptions, RecordId};
 use crate::servicetitan::cache::{CustomerDetails, StCache};
 use crate::servicetitan::types::{CapacityResponse, Customer, Technician, TechnicianShift};

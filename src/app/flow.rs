@@ -1,0 +1,231 @@
+//! The call flow every answered call runs, prepared once at start-up: the greeting, the
+//! voice and its prompts, the speech model, and the dialog's lookups.
+
+use crate::app::lookup::{CacheLookups, CacheSchedule};
+use crate::config::{CallMode, Config, DataPaths};
+use crate::dialog::call_flow::{self, DialogSettings};
+use crate::dialog::echo_turn::{self, EchoTurnSettings};
+use crate::dialog::engine::{Script, Sources};
+use crate::dialog::schedule::{shop_zone, ConfiguredSchedule};
+use crate::dialog::sources::NoLookups;
+use crate::queue::Outbox;
+use crate::servicetitan::cache::StCache;
+use crate::speech::asr::{NoSpeechModel, SpeechEngine};
+use crate::speech::tts::{self, PromptCache, PromptText, Speaker};
+use crate::speech::turn::{Listen, TurnSettings};
+use crate::telephony::wav;
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{error, info};
+
+/// The greeting played when none is configured (8 kHz mono 16-bit WAV).
+const BUILT_IN_GREETING: &[u8] = include_bytes!("../../firmware/prompts/greeting.wav");
+
+pub(crate) fn load_greeting(config: &Config) -> Result<Arc<[i16]>> {
+    let samples = match &config.call.greeting_wav {
+        Some(path) => wav::read_wav_8k_mono(path)
+            .with_context(|| format!("reading the greeting {}", path.display()))?,
+        None => {
+            wav::decode_wav_8k_mono(BUILT_IN_GREETING).context("decoding the built-in greeting")?
+        }
+    };
+    Ok(Arc::from(samples))
+}
+
+/// The call flow every call runs, decided once at start-up and said loudly in the log.
+#[derive(Clone)]
+pub(crate) enum Flow {
+    /// Greeting, recording, digits; `voicemail`: the recording is queued as a voicemail
+    /// record (the dialog's fallback when the box cannot speak).
+    Answering {
+        voicemail: bool,
+    },
+    EchoTurn(Arc<EchoTurnSettings>),
+    Dialog(Arc<DialogSettings>),
+}
+
+/// Longest wait for the next key of a `#`-terminated entry (ZIP, phone, invoice number).
+const INTER_DIGIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) async fn prepare_flow(
+    config: &Config,
+    paths: &DataPaths,
+    greeting: Arc<[i16]>,
+    queue: &Outbox,
+    cache: Option<Arc<StCache>>,
+) -> Flow {
+    match config.call.mode {
+        CallMode::Answering => {
+            info!("CALL MODE: answering (greeting, recording, digits; call.mode = \"answering\")");
+            Flow::Answering { voicemail: false }
+        }
+        CallMode::EchoTurn => match prepare_speech(config, paths, greeting).await {
+            Some(speech) => {
+                info!("CALL MODE: echo_turn (spoken stand-in)");
+                Flow::EchoTurn(Arc::new(speech))
+            }
+            None => {
+                error!("CALL MODE: answering — echo_turn needs a speech model and none is usable");
+                Flow::Answering { voicemail: false }
+            }
+        },
+        CallMode::Dialog => match prepare_dialog(config, paths, queue, cache).await {
+            Some(settings) => Flow::Dialog(Arc::new(settings)),
+            None => {
+                error!(
+                    "CALL MODE: ANSWERING WITH VOICEMAIL — the dialog needs a voice and espeak-ng \
+                     is unavailable: callers hear the greeting and leave a message, and every \
+                     recording is queued as a voicemail record"
+                );
+                Flow::Answering { voicemail: true }
+            }
+        },
+    }
+}
+
+/// The speech model, loaded off the reactor; `None` when it is missing or broken (the model
+/// module has already said why, loudly).
+async fn load_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
+    let model_dir = config.model_dir();
+    let upsample = config.speech.upsample;
+    let (status, model) =
+        tokio::task::spawn_blocking(move || crate::speech::model::open(&model_dir, upsample))
+            .await
+            .ok()?;
+    let model = model?;
+    info!(%status, "speech model loaded");
+    Some(Arc::new(model))
+}
+
+fn prompt_dir(config: &Config, paths: &DataPaths) -> std::path::PathBuf {
+    config
+        .voice
+        .prompt_cache_dir
+        .clone()
+        .unwrap_or_else(|| paths.root.join("prompts"))
+}
+
+fn turn_settings(config: &Config) -> TurnSettings {
+    let lead_frames = 3;
+    TurnSettings {
+        barge_in: config.audio.barge_in,
+        echo_margin_db: config.audio.echo_margin_db,
+        barge_in_frames: config.audio.barge_in_frames,
+        lead_frames,
+        echo_window_frames: TurnSettings::echo_window_for(
+            lead_frames,
+            config.media.jitter_buffer_frames,
+        ),
+        endpointer: config.speech.endpointer(),
+        vad_aggressiveness: config.speech.vad_aggressiveness,
+    }
+}
+
+/// The dialog flow's voice, prompts, recogniser, lookups and queue. `None` without a voice:
+/// the box then cannot ask anything, and falls back to the answering flow.
+async fn prepare_dialog(
+    config: &Config,
+    paths: &DataPaths,
+    queue: &Outbox,
+    cache: Option<Arc<StCache>>,
+) -> Option<DialogSettings> {
+    let voice = tts::voice_from_config(&config.voice).await?;
+    let model = load_model(config).await;
+    let keypad_only = model.is_none();
+    if keypad_only {
+        error!(
+            "CALL MODE: dialog, KEYPAD ONLY — no usable speech model: callers are asked to use \
+             their keypad for every question (install one with `callbox model install`)"
+        );
+    } else {
+        info!("CALL MODE: dialog (speech and keypad)");
+    }
+    let engine = model.unwrap_or_else(|| Arc::new(NoSpeechModel));
+    let script = Arc::new(Script::from_config(config));
+
+    let texts = call_flow::fixed_texts(&script, keypad_only);
+    let prompts: Vec<PromptText> = texts.iter().map(|t| PromptText::new(t, t)).collect();
+    let dir = prompt_dir(config, paths);
+    let started = std::time::Instant::now();
+    let prompt_cache =
+        PromptCache::render(Some(voice.as_ref()), &dir, &prompts, &Default::default()).await;
+    info!(prompts = prompt_cache.len(), ms = started.elapsed().as_millis() as u64, dir = %dir.display(), "dialog prompts ready");
+
+    Some(DialogSettings {
+        speaker: Speaker::new(Some(voice), prompt_cache),
+        engine,
+        keypad_only,
+        turn: turn_settings(config),
+        script,
+        sources: dialog_sources(config, cache, queue),
+        outbox: queue.clone(),
+        max_call: Duration::from_secs(config.call.max_call_secs),
+        inter_digit_timeout: INTER_DIGIT_TIMEOUT,
+    })
+}
+
+/// What the dialog looks up, from the ServiceTitan cache and the box's own queue; without
+/// the cache, nothing is known and windows come from `[schedule]` (calls must not depend on it).
+fn dialog_sources(config: &Config, cache: Option<Arc<StCache>>, queue: &Outbox) -> Sources {
+    let fallback = ConfiguredSchedule::new(&config.schedule, &config.shop.timezone);
+    match cache {
+        Some(cache) => {
+            let lookups = Arc::new(CacheLookups {
+                cache: cache.clone(),
+                outbox: Some(queue.clone()),
+            });
+            Sources {
+                customers: lookups.clone(),
+                appointments: lookups,
+                schedule: Arc::new(CacheSchedule {
+                    cache,
+                    fallback,
+                    timezone: shop_zone(&config.shop.timezone),
+                    max_age: chrono::Duration::seconds(
+                        i64::try_from(config.schedule.capacity_max_age_secs).unwrap_or(i64::MAX),
+                    ),
+                    offline: false,
+                }),
+            }
+        }
+        None => Sources {
+            customers: Arc::new(NoLookups),
+            appointments: Arc::new(NoLookups),
+            schedule: Arc::new(fallback),
+        },
+    }
+}
+
+/// The speaking side of the `echo_turn` flow: the voice and its prompts, and the speech
+/// model. `None` (after an error in the log) when recognition is unavailable: calls then get
+/// the answering flow, so the box still answers.
+async fn prepare_speech(
+    config: &Config,
+    paths: &DataPaths,
+    greeting: Arc<[i16]>,
+) -> Option<EchoTurnSettings> {
+    let engine = load_model(config).await?;
+    let voice = tts::voice_from_config(&config.voice).await;
+    let cache_dir = prompt_dir(config, paths);
+    let grammar = config.call.turn_grammar.clone();
+    let prompts = echo_turn::fixed_prompts(&config.shop.name, &grammar);
+    let fallback = std::collections::HashMap::from([(echo_turn::GREETING.to_string(), greeting)]);
+    let started = std::time::Instant::now();
+    let cache = PromptCache::render(voice.as_deref(), &cache_dir, &prompts, &fallback).await;
+    info!(prompts = cache.len(), ms = started.elapsed().as_millis() as u64, dir = %cache_dir.display(), "prompts ready");
+
+    Some(EchoTurnSettings {
+        speaker: Speaker::new(voice, cache),
+        engine,
+        turn: turn_settings(config),
+        listen: if grammar.is_empty() {
+            Listen::Open
+        } else {
+            Listen::Grammar(grammar)
+        },
+        shop_name: config.shop.name.clone(),
+        max_call: Duration::from_secs(config.call.max_call_secs),
+        hangup_digit: config.call.hangup_digit,
+    })
+}

@@ -1,0 +1,29 @@
+//! The composition root: the one place that knows every layer. It opens the stores, starts
+//! every long-running service under the supervisor, hands answered calls to their call flow,
+//! and holds the bodies of the command-line subcommands (`main.rs` only parses).
+//!
+//! - `run` — `callbox run`: stores, services, SIP, calls.
+//! - `flow` — the call flow prepared at start-up; `calls` — one answered call and its record.
+//! - `services` — compaction, alerts, sync as supervised services; `supervisor` runs them and
+//!   keeps their status; `status` — the shared status handle and `<data_dir>/run/status.json`.
+//! - `notify` — systemd's notify protocol (READY, WATCHDOG, STOPPING, STATUS).
+//! - `lookup` — the ServiceTitan cache served through the dialog's and the alerts' traits.
+//! - `simulate` — `callbox simulate`: the real engine, queue and cache from stdin.
+//! - `commands` — one function per subcommand.
+
+mod calls;
+pub mod commands;
+mod flow;
+pub mod logging;
+pub mod lookup;
+pub mod notify;
+mod run;
+mod services;
+pub mod shutdown;
+pub mod simulate;
+pub mod status;
+mod stores;
+pub mod supervisor;
+
+pub use logging::init_logging;
+pub use run::run;

@@ -1,0 +1,430 @@
+//! `callbox run`: opens the stores, starts every long-running service under the supervisor,
+//! binds SIP and hands every answered call to its call flow, until SIGTERM or Ctrl-C; then
+//! stops taking calls, lets the calls in progress finish (up to `call.shutdown_grace_secs`),
+//! ends the rest with a BYE, flushes the queue and returns.
+
+use crate::app::calls::{CallDesk, CallsInProgress};
+use crate::app::flow::{load_greeting, prepare_flow};
+use crate::app::logging::log_config_warnings;
+use crate::app::notify::{self, Notifier};
+use crate::app::services;
+use crate::app::shutdown::shutdown_signal;
+use crate::app::status::{self, AppStatus, Phase};
+use crate::app::stores::{open_cache, open_queue};
+use crate::app::supervisor::{AbortOnDrop, RestartPolicy, Service, Supervisor};
+use crate::config::{Config, DataPaths};
+use crate::queue::Outbox;
+use crate::servicetitan::cache::StCache;
+use crate::telephony::line::{self, AnsweredCall};
+use crate::telephony::sip::udp::SipHandle;
+use crate::telephony::sip::{udp, EndpointConfig};
+use anyhow::{anyhow, Context, Result};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+/// After the grace period, how long the calls that were ended get to write their records.
+const RECORDS_BOUND: Duration = Duration::from_secs(10);
+/// How long the BYEs of ended calls get to be answered.
+const BYE_BOUND: Duration = Duration::from_secs(3);
+/// How long the services get to stop once cancelled.
+const SERVICES_BOUND: Duration = Duration::from_secs(5);
+/// How often the main loop looks at the services' health (and pings systemd's watchdog).
+const HEALTH_EVERY: Duration = Duration::from_secs(5);
+
+/// The running appliance, as shutdown needs it.
+struct Running {
+    config: Arc<Config>,
+    paths: DataPaths,
+    queue: Outbox,
+    cache: Option<Arc<StCache>>,
+    supervisor: Supervisor,
+    calls: Arc<CallsInProgress>,
+    /// Set at shutdown: the line refuses new calls with 486.
+    stopping: watch::Sender<bool>,
+    /// The SIP endpoint of the current run of the SIP service.
+    sip: Arc<Mutex<Option<SipHandle>>>,
+    status: Arc<AppStatus>,
+}
+
+/// Runs the appliance until SIGINT or SIGTERM. Logging must have started: the
+/// configuration's warnings are logged first.
+pub async fn run(config: Config) -> Result<()> {
+    let status = AppStatus::new(log_config_warnings(&config));
+    let notifier = Notifier::from_env();
+    let running = start(config, status.clone()).await?;
+    status.set_phase(Phase::Running);
+    notifier.ready(&status_line(&running));
+    serve_until_stopped(&running, &notifier).await;
+    stop(running, &notifier).await
+}
+
+/// Opens the stores, prepares the call flow, binds SIP and starts every service.
+async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
+    let paths = config.data_paths();
+    paths
+        .create_all()
+        .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
+    let greeting = load_greeting(&config)?;
+    let queue = open_queue(&config, &paths)?;
+    // sled locks the cache directory: this is the process's one handle to it, shared by the
+    // call flow, the alerts and the sync.
+    let cache = open_cache(&paths);
+    let mut supervisor = Supervisor::new(RestartPolicy::default(), status.services.clone());
+    start_background_services(&mut supervisor, &config, &paths, &queue, &cache, &status)?;
+    let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache.clone()).await;
+
+    let (socket, local) = bind_sip(&mut config).await?;
+    status.set_sip_address(local);
+    let config = Arc::new(config);
+    say_listening(&config, &paths, local);
+    let desk = Arc::new(CallDesk {
+        config: config.clone(),
+        paths: paths.clone(),
+        greeting,
+        flow,
+        queue: queue.clone(),
+    });
+    let lines = start_call_handling(&mut supervisor, desk, socket, local, &status);
+    Ok(Running {
+        config,
+        paths,
+        queue,
+        cache,
+        supervisor,
+        calls: lines.calls,
+        stopping: lines.stopping,
+        sip: lines.sip,
+        status,
+    })
+}
+
+/// Everything beside call handling: compaction, alerts, the sync, housekeeping, the status file.
+fn start_background_services(
+    supervisor: &mut Supervisor,
+    config: &Config,
+    paths: &DataPaths,
+    queue: &Outbox,
+    cache: &Option<Arc<StCache>>,
+    status: &Arc<AppStatus>,
+) -> Result<()> {
+    for service in background_services(config, queue, cache.clone())? {
+        supervisor.spawn(service);
+    }
+    for service in housekeeping_services(config, paths, queue, cache.clone()) {
+        supervisor.spawn(service);
+    }
+    supervisor.spawn(status::status_writer(
+        status.clone(),
+        queue.clone(),
+        status::status_path(&paths.root),
+    ));
+    Ok(())
+}
+
+/// What shutdown needs of call handling.
+struct CallHandling {
+    calls: Arc<CallsInProgress>,
+    stopping: watch::Sender<bool>,
+    sip: Arc<Mutex<Option<SipHandle>>>,
+}
+
+/// The SIP endpoint and line, and the intake that gives every answered call its own task.
+fn start_call_handling(
+    supervisor: &mut Supervisor,
+    desk: Arc<CallDesk>,
+    socket: UdpSocket,
+    local: SocketAddr,
+    status: &Arc<AppStatus>,
+) -> CallHandling {
+    let (calls_tx, calls_rx) = mpsc::channel::<AnsweredCall>(8);
+    let (stopping, stopping_rx) = watch::channel(false);
+    let sip = Arc::new(Mutex::new(None));
+    supervisor.spawn(sip_service(
+        desk.config.clone(),
+        socket,
+        local,
+        calls_tx,
+        stopping_rx,
+        sip.clone(),
+    ));
+    let calls = CallsInProgress::new(status.clone());
+    supervisor.spawn(intake_service(desk, calls_rx, calls.clone()));
+    CallHandling {
+        calls,
+        stopping,
+        sip,
+    }
+}
+
+/// Compaction, alerts and the sync: the services beside call handling.
+fn background_services(
+    config: &Config,
+    queue: &Outbox,
+    cache: Option<Arc<StCache>>,
+) -> Result<Vec<Service>> {
+    let mut list = vec![services::compaction(queue)];
+    list.extend(services::alerts(config, queue, cache.clone())?);
+    list.extend(services::sync(config, queue, cache));
+    Ok(list)
+}
+
+/// The housekeeping service (recordings and call records within their age and disk budget,
+/// cache eviction) registers here: `src/app/housekeeping.rs` provides it as a [`Service`].
+fn housekeeping_services(
+    _config: &Config,
+    _paths: &DataPaths,
+    _queue: &Outbox,
+    _cache: Option<Arc<StCache>>,
+) -> Vec<Service> {
+    Vec::new()
+}
+
+/// Binds the SIP socket and settles the address the box advertises.
+async fn bind_sip(config: &mut Config) -> Result<(UdpSocket, SocketAddr)> {
+    let socket = UdpSocket::bind(config.sip.listen)
+        .await
+        .with_context(|| format!("binding SIP to udp://{}", config.sip.listen))?;
+    let local = socket
+        .local_addr()
+        .context("reading the SIP socket address")?;
+    config.sip.public_address = Some(advertised_ip(config, local));
+    Ok((socket, local))
+}
+
+fn say_listening(config: &Config, paths: &DataPaths, local: SocketAddr) {
+    info!(
+        sip = %local,
+        data_dir = %paths.root.display(),
+        allowed_peers = ?config.sip.allowed_peers,
+        "callbox listening for calls on udp://{local}"
+    );
+}
+
+/// The SIP endpoint and the line, as one service: the line holds the endpoint's handle, so
+/// they stop and restart together. The first run uses the socket bound at start-up; a restart
+/// binds the same address (`local`) again.
+fn sip_service(
+    config: Arc<Config>,
+    socket: UdpSocket,
+    local: SocketAddr,
+    calls: mpsc::Sender<AnsweredCall>,
+    stopping: watch::Receiver<bool>,
+    current: Arc<Mutex<Option<SipHandle>>>,
+) -> Service {
+    let mut first = Some(socket);
+    Service::new("sip", move |token| {
+        let socket = first.take();
+        let (config, calls, stopping, current) = (
+            config.clone(),
+            calls.clone(),
+            stopping.clone(),
+            current.clone(),
+        );
+        Box::pin(async move {
+            let socket = match socket {
+                Some(socket) => socket,
+                None => UdpSocket::bind(local)
+                    .await
+                    .with_context(|| format!("binding SIP to udp://{local} again"))?,
+            };
+            let endpoint_config = EndpointConfig::from_config(&config.sip, local);
+            let (sip, events, task) =
+                udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
+            let mut endpoint = AbortOnDrop(task);
+            *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(sip.clone());
+            tokio::select! {
+                ended = &mut endpoint.0 => Err(match ended {
+                    Ok(()) => anyhow!("the SIP endpoint stopped"),
+                    Err(err) => anyhow!("the SIP endpoint failed: {err}"),
+                }),
+                () = line::run(config, sip, events, calls, stopping) => Err(anyhow!("the line stopped")),
+                () = token.cancelled() => Ok(()),
+            }
+        })
+    })
+    .critical()
+}
+
+/// Hands every answered call to its own task.
+fn intake_service(
+    desk: Arc<CallDesk>,
+    answered: mpsc::Receiver<AnsweredCall>,
+    calls: Arc<CallsInProgress>,
+) -> Service {
+    let answered = Arc::new(tokio::sync::Mutex::new(answered));
+    Service::new("calls", move |token| {
+        let (desk, answered, calls) = (desk.clone(), answered.clone(), calls.clone());
+        Box::pin(async move {
+            let mut answered = answered.lock().await;
+            loop {
+                tokio::select! {
+                    call = answered.recv() => match call {
+                        Some(call) => calls.start(call, desk.clone()),
+                        None => return Err(anyhow!("the line's call channel closed")),
+                    },
+                    () = token.cancelled() => return Ok(()),
+                }
+            }
+        })
+    })
+    .critical()
+}
+
+/// Until SIGTERM or Ctrl-C: pings systemd's watchdog while every critical service runs (a
+/// wedged reactor stops the pings, and systemd restarts the box) and keeps `STATUS=` current.
+async fn serve_until_stopped(running: &Running, notifier: &Notifier) {
+    let watchdog = notify::watchdog_interval();
+    let every = watchdog.map_or(HEALTH_EVERY, |w| w.min(HEALTH_EVERY));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut said = String::new();
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = tick.tick() => {}
+        }
+        if watchdog.is_some() && !notify::ping_if_healthy(notifier, &running.status.services) {
+            warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
+        }
+        let line = status_line(running);
+        if line != said {
+            notifier.status(&line);
+            said = line;
+        }
+    }
+}
+
+/// One line for `systemctl status`.
+fn status_line(running: &Running) -> String {
+    let calls = running.calls.count();
+    let unhealthy: Vec<&str> = running
+        .status
+        .services
+        .snapshot()
+        .into_iter()
+        .filter(|(_, s)| {
+            !matches!(
+                s.state,
+                crate::app::supervisor::ServiceState::Running { .. }
+            )
+        })
+        .map(|(name, _)| name)
+        .collect();
+    let addr = running.config.sip.listen;
+    if unhealthy.is_empty() {
+        format!("answering on udp://{addr}; {calls} calls in progress")
+    } else {
+        format!(
+            "answering on udp://{addr}; {calls} calls in progress; restarting: {}",
+            unhealthy.join(", ")
+        )
+    }
+}
+
+/// New calls get busy; calls in progress finish within the grace period, then the rest are
+/// ended with a BYE; every record is written; the services stop; the queue is flushed.
+async fn stop(running: Running, notifier: &Notifier) -> Result<()> {
+    let grace = Duration::from_secs(running.config.call.shutdown_grace_secs);
+    running.status.set_phase(Phase::Stopping);
+    let _ = running.stopping.send(true);
+    let in_progress = running.calls.count();
+    info!(
+        calls = in_progress,
+        grace_secs = grace.as_secs(),
+        "shutting down: new calls get busy; calls in progress may finish"
+    );
+    notifier.stopping(&format!(
+        "stopping: {in_progress} calls in progress may finish within {} s",
+        grace.as_secs()
+    ));
+    finish_calls(&running, grace).await;
+    wait_for_byes(&running).await;
+    running.supervisor.shutdown(SERVICES_BOUND).await;
+    flush_stores(&running.queue, running.cache.as_deref()).await;
+    running.status.set_phase(Phase::Stopped);
+    let path = status::status_path(&running.paths.root);
+    if let Err(err) = status::write_status(&path, &running.status.report(Some(&running.queue))) {
+        warn!(error = %format!("{err:#}"), "the final status could not be written");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Waits for the calls in progress; after `grace`, ends the rest and waits for their records.
+async fn finish_calls(running: &Running, grace: Duration) {
+    if running.calls.wait(grace).await {
+        return;
+    }
+    warn!(
+        calls = running.calls.count(),
+        "grace period over: ending the calls still in progress"
+    );
+    running.calls.end_all();
+    if !running.calls.wait(RECORDS_BOUND).await {
+        error!(
+            calls = running.calls.count(),
+            "calls did not finish within {RECORDS_BOUND:?} of being ended; their records may be missing"
+        );
+    }
+}
+
+/// Gives the BYEs of ended calls time to be answered before the endpoint stops.
+async fn wait_for_byes(running: &Running) {
+    let sip = running
+        .sip
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(sip) = sip else { return };
+    let deadline = tokio::time::Instant::now() + BYE_BOUND;
+    while tokio::time::Instant::now() < deadline {
+        match sip.status().await {
+            Ok(s) if s.live_calls > 0 => tokio::time::sleep(Duration::from_millis(50)).await,
+            _ => return,
+        }
+    }
+    warn!("calls still open at the SIP layer after {BYE_BOUND:?}; stopping anyway");
+}
+
+async fn flush_stores(queue: &Outbox, cache: Option<&StCache>) {
+    match queue.flush().await {
+        Ok(()) => info!("job queue flushed"),
+        Err(err) => error!(error = %err, "flushing the job queue failed"),
+    }
+    if let Some(cache) = cache {
+        if let Err(err) = cache.flush().await {
+            warn!(error = %err, "flushing the ServiceTitan cache failed");
+        }
+    }
+}
+
+/// The address the box writes into Contact and SDP: the configured one, the bound one, or,
+/// when bound to a wildcard, the local interface that routes to the ATA (a UDP connect sends
+/// nothing; it only asks the kernel which interface it would use).
+fn advertised_ip(config: &Config, bound: SocketAddr) -> IpAddr {
+    if let Some(ip) = config.sip.public_address {
+        return ip;
+    }
+    if !bound.ip().is_unspecified() {
+        return bound.ip();
+    }
+    for net in &config.sip.allowed_peers {
+        let peer = net.network();
+        if peer.is_unspecified() || peer.is_loopback() {
+            continue;
+        }
+        let probe = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
+            .and_then(|s| s.connect((peer, 5060)).and_then(|_| s.local_addr()));
+        if let Ok(local) = probe {
+            return local.ip();
+        }
+    }
+    warn!("cannot tell which address the ATA reaches the box on; set sip.public_address");
+    IpAddr::from([127, 0, 0, 1])
+}

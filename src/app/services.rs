@@ -1,0 +1,140 @@
+//! The background services of `callbox run` beside call handling: queue compaction, the
+//! on-call alert dispatcher and the ServiceTitan sync. Each is a [`Service`] the supervisor
+//! (re)starts; a run ends with `Ok` only when it is cancelled.
+
+use crate::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory};
+use crate::app::lookup::CacheOnCall;
+use crate::app::supervisor::Service;
+use crate::config::Config;
+use crate::queue::Outbox;
+use crate::servicetitan::cache::StCache;
+use crate::servicetitan::{SyncSettings, SyncWorker};
+use anyhow::{anyhow, Context, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{error, info, warn};
+
+/// How often synced records are compacted out of the queue.
+const COMPACT_EVERY: Duration = Duration::from_secs(3600);
+
+/// Compacts synced records out of the queue every hour.
+pub(crate) fn compaction(queue: &Outbox) -> Service {
+    let queue = queue.clone();
+    Service::new("queue compaction", move |token| {
+        let queue = queue.clone();
+        Box::pin(async move {
+            tokio::select! {
+                _ = queue.compact_periodically(COMPACT_EVERY) => Err(anyhow!("the compaction loop ended")),
+                _ = token.cancelled() => Ok(()),
+            }
+        })
+    })
+}
+
+/// The on-call alert dispatcher. No channel is not fatal (every alert still reaches the office
+/// through the sync) but it is said loudly at every start; then there is no service.
+pub(crate) fn alerts(
+    config: &Config,
+    queue: &Outbox,
+    cache: Option<Arc<StCache>>,
+) -> Result<Option<Service>> {
+    let settings = AlertSettings::from_config(config).context("setting up [alerts]")?;
+    let pending = queue.counts().alerts_undelivered;
+    if settings.channels.is_empty() {
+        error!(
+            pending,
+            "NO ALERT CHANNEL configured ([alerts] webhook_url): the on-call technician will NOT \
+             be alerted when a caller reports gas, CO, smoke, burning or sparking; those reports \
+             reach the office only through the ServiceTitan sync"
+        );
+        return Ok(None);
+    }
+    let channels = channel_names(&settings);
+    let dispatcher = Dispatcher::new(settings, queue.clone(), on_call_directory(cache))
+        .context("starting the alerts")?;
+    info!(
+        ?channels,
+        pending, "alerts: on-call alert dispatcher started"
+    );
+    let dispatcher = Arc::new(dispatcher);
+    Ok(Some(Service::new("alerts", move |token| {
+        let dispatcher = dispatcher.clone();
+        Box::pin(async move {
+            dispatcher.run(token.cancelled()).await;
+            if token.is_cancelled() {
+                Ok(())
+            } else {
+                Err(anyhow!("the alert dispatcher ended"))
+            }
+        })
+    })))
+}
+
+fn on_call_directory(cache: Option<Arc<StCache>>) -> Arc<dyn OnCallDirectory> {
+    match cache {
+        Some(cache) => Arc::new(CacheOnCall { cache }),
+        None => {
+            warn!("alerts: no ServiceTitan cache; alerts name the fallback technician");
+            Arc::new(NoOnCall)
+        }
+    }
+}
+
+fn channel_names(settings: &AlertSettings) -> Vec<String> {
+    settings
+        .channels
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({:?}, {})",
+                c.name,
+                c.format,
+                c.url.host_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// With `[servicetitan] enabled`, the sync runs inside `callbox run`: the queue and the cache
+/// can each be open in one process only, so a separate `callbox sync` would be locked out.
+/// `None` (said in the log) when it is off or cannot start.
+pub(crate) fn sync(
+    config: &Config,
+    queue: &Outbox,
+    cache: Option<Arc<StCache>>,
+) -> Option<Service> {
+    if !config.servicetitan.enabled {
+        info!("ServiceTitan sync is off ([servicetitan] enabled = false): work waits in the queue");
+        return None;
+    }
+    let Some(cache) = cache else {
+        error!("ServiceTitan sync not started: the cache could not be opened");
+        return None;
+    };
+    crate::servicetitan::install_crypto_provider();
+    let client = match crate::servicetitan::client_config(&config.servicetitan)
+        .and_then(crate::servicetitan::StClient::new)
+    {
+        Ok(client) => client,
+        Err(err) => {
+            error!(error = %err, "ServiceTitan sync not started: check [servicetitan] (`callbox config check`)");
+            return None;
+        }
+    };
+    let worker = Arc::new(SyncWorker::new(
+        client,
+        queue.clone(),
+        cache,
+        SyncSettings::from_config(&config.servicetitan),
+    ));
+    info!("ServiceTitan sync running in this process");
+    Some(Service::new("sync", move |token| {
+        let worker = worker.clone();
+        Box::pin(async move {
+            worker
+                .run(token.cancelled())
+                .await
+                .context("ServiceTitan sync stopped")
+        })
+    }))
+}
