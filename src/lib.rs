@@ -16,3 +16,4 @@ pub mod servicetitan;
 pub mod simulate;
 pub mod speech;
 pub mod telephony;
+pub mod web;
