@@ -243,7 +243,7 @@ mod tests {
     fn bad_values_name_their_key() {
         let config = WebConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            redirect_listen: Some("0.0.0.0:8443".parse().unwrap()),
+            redirect_listen: Some("0.0.0.0:0".parse().unwrap()),
             hostnames: vec!["callbox.local".into(), "bad name".into(), "10.0.0.7".into()],
             session_idle_secs: 10,
             session_max_secs: 30,
@@ -267,6 +267,21 @@ mod tests {
             );
         }
         assert_eq!(keys.iter().filter(|k| *k == "web.hostnames").count(), 1);
+    }
+
+    #[test]
+    fn the_redirect_listener_needs_its_own_port() {
+        let clash = WebConfig {
+            listen: "0.0.0.0:8443".parse().unwrap(),
+            redirect_listen: Some("127.0.0.1:8443".parse().unwrap()),
+            ..WebConfig::default()
+        };
+        assert_eq!(keys(&clash), ["web.redirect_listen"]);
+        let fine = WebConfig {
+            redirect_listen: Some("0.0.0.0:80".parse().unwrap()),
+            ..clash
+        };
+        assert!(fine.validate().is_empty());
     }
 
     #[test]
