@@ -99,17 +99,14 @@ impl Credentials {
     }
 
     /// Checks the code, hashes the password, stores it and deletes the code. Slow (Argon2id):
-    /// call it off the async threads.
+    /// call it off the async threads. The hash is computed without holding the state, which is
+    /// checked again before storing (a concurrent setup may have won).
     pub fn set_up(&self, code: &str, password: &str) -> Result<(), SetupError> {
-        let mut state = self.lock();
-        let State::NeedsSetup { code: expected } = &*state else {
-            return Err(SetupError::AlreadyDone);
-        };
-        if !codes_match(expected, code) {
-            return Err(SetupError::WrongCode);
-        }
+        code_accepted(&self.lock(), code)?;
         check_password(password).map_err(SetupError::WeakPassword)?;
         let phc = hash(password)?;
+        let mut state = self.lock();
+        code_accepted(&state, code)?;
         let admin = AdminFile {
             password_phc: phc.clone(),
         };
@@ -138,6 +135,15 @@ impl Credentials {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Setup is still pending and `code` is its code.
+fn code_accepted(state: &State, code: &str) -> Result<(), SetupError> {
+    match state {
+        State::Ready { .. } => Err(SetupError::AlreadyDone),
+        State::NeedsSetup { code: expected } if codes_match(expected, code) => Ok(()),
+        State::NeedsSetup { .. } => Err(SetupError::WrongCode),
     }
 }
 

@@ -144,7 +144,8 @@ impl WebServer {
         let state = state::AppState::new(settings, opened.credentials, backend);
         let default_host = match settings.listen.ip() {
             ip if ip.is_unspecified() => "localhost".to_string(),
-            ip => SocketAddr::new(ip, 0).ip().to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
         };
         Ok(Self {
             listener,
