@@ -77,9 +77,13 @@ struct TestBox {
 
 impl TestBox {
     async fn start(settings: WebConfig) -> TestBox {
+        Self::start_in(settings, tempfile::tempdir().unwrap()).await
+    }
+
+    /// Starts on an existing data directory (a restart).
+    async fn start_in(settings: WebConfig, dir: TempDir) -> TestBox {
         capture_log();
         callbox::web::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
         let settings = WebConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..settings
@@ -155,7 +159,8 @@ impl TestBox {
         (cookie, csrf)
     }
 
-    async fn stop(mut self) {
+    /// Shuts the server down; the data directory, for a restart.
+    async fn stop(mut self) -> TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -163,6 +168,7 @@ impl TestBox {
             .await
             .expect("the server stops on shutdown");
         result.unwrap().unwrap();
+        self.dir
     }
 }
 
@@ -613,4 +619,60 @@ async fn oversized_bodies_are_refused_and_plain_http_redirects() {
         format!("{}/login?next=%2F", web.base).as_str()
     );
     web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_and_certificate_survive_a_restart() {
+    let web = TestBox::start(WebConfig::default()).await;
+    let password = unique_password("restart");
+    web.set_up(&password).await;
+    let (cookie, _) = web.log_in(&password).await;
+    let cert = fs::read(web.web_dir().join("cert.pem")).unwrap();
+    let dir = web.stop().await;
+
+    let web = TestBox::start_in(WebConfig::default(), dir).await;
+    assert_eq!(
+        fs::read(web.web_dir().join("cert.pem")).unwrap(),
+        cert,
+        "same certificate"
+    );
+    assert!(
+        !web.web_dir().join("setup-code").exists(),
+        "no new setup code"
+    );
+    let old_session = web
+        .request(Method::GET, "/api/status")
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old_session.status(),
+        StatusCode::UNAUTHORIZED,
+        "sessions live in memory"
+    );
+    web.log_in(&password).await;
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_page_binds_nothing_and_waits_for_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = WebConfig {
+        enabled: false,
+        ..WebConfig::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let data_dir = dir.path().to_path_buf();
+    let task = tokio::spawn(async move {
+        callbox::web::serve(&settings, &data_dir, Arc::new(TestBackend), async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!task.is_finished(), "serve runs until shutdown");
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    assert!(!dir.path().join("web").exists());
 }
