@@ -15,3 +15,4 @@ pub mod queue;
 pub mod servicetitan;
 pub mod speech;
 pub mod telephony;
+pub mod web;

@@ -1,0 +1,146 @@
+//! The pages, compiled in. Hand-written templates: every value that is not a literal of this
+//! file goes through [`escape`]. No inline script or style (the CSP forbids them); the page's
+//! CSS and JS are served from the binary under `/static/`.
+
+use serde_json::Value;
+
+/// Escapes text for an HTML element body or a double- or single-quoted attribute.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+pub const CSS: &str = include_str!("assets/app.css");
+pub const JS: &str = include_str!("assets/app.js");
+
+/// The frame every page shares. `head_extra` and `body` must already be escaped HTML.
+fn layout(title: &str, head_extra: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title} · callbox</title>\n<link rel=\"stylesheet\" href=\"/static/app.css\">\n\
+         {head_extra}<script src=\"/static/app.js\" defer></script>\n</head>\n\
+         <body>\n<header><strong>callbox</strong></header>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
+        title = escape(title),
+    )
+}
+
+pub fn login_page() -> String {
+    layout(
+        "Log in",
+        "",
+        "<h1>Log in</h1>\n\
+         <form id=\"login-form\" class=\"card\">\n\
+         <label for=\"password\">Password</label>\n\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n\
+         <button type=\"submit\">Log in</button>\n\
+         <p id=\"message\" class=\"message\" role=\"alert\"></p>\n</form>",
+    )
+}
+
+pub fn setup_page() -> String {
+    layout(
+        "Set up",
+        "",
+        "<h1>Set up the box</h1>\n\
+         <p>The setup code is in the box's log and in <code>&lt;data dir&gt;/web/setup-code</code>.</p>\n\
+         <form id=\"setup-form\" class=\"card\">\n\
+         <label for=\"setup_code\">Setup code</label>\n\
+         <input id=\"setup_code\" name=\"setup_code\" autocomplete=\"off\" autocapitalize=\"characters\" required>\n\
+         <label for=\"password\">New admin password (at least 10 characters)</label>\n\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required>\n\
+         <button type=\"submit\">Set password</button>\n\
+         <p id=\"message\" class=\"message\" role=\"alert\"></p>\n</form>",
+    )
+}
+
+/// The placeholder dashboard: the status the backend gives, key by key.
+pub fn dashboard_page(status: &Value, csrf_token: &str) -> String {
+    let head = format!(
+        "<meta name=\"csrf-token\" content=\"{}\">\n",
+        escape(csrf_token)
+    );
+    let body = format!(
+        "<h1>Status</h1>\n<ul class=\"card status\">\n{}</ul>\n\
+         <button id=\"logout\" type=\"button\">Log out</button>",
+        status_items(status)
+    );
+    layout("Dashboard", &head, &body)
+}
+
+fn status_items(status: &Value) -> String {
+    let Some(map) = status.as_object() else {
+        return format!("<li>{}</li>\n", escape(&compact(status)));
+    };
+    map.iter()
+        .map(|(key, value)| {
+            format!(
+                "<li><span class=\"key\">{}</span> <span class=\"value\">{}</span></li>\n",
+                escape(key),
+                escape(&compact(value))
+            )
+        })
+        .collect()
+}
+
+/// Strings as they are, everything else as JSON text.
+fn compact(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HOSTILE: &str = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>'";
+
+    #[test]
+    fn escape_neutralises_markup_and_quotes() {
+        assert_eq!(
+            escape(HOSTILE),
+            "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;&#39;"
+        );
+        assert_eq!(escape("Joe & Sons"), "Joe &amp; Sons");
+    }
+
+    #[test]
+    fn a_hostile_status_value_and_key_are_shown_inert() {
+        let status = json!({ "caller": HOSTILE, HOSTILE: 3, "queue": { "note": HOSTILE } });
+        let page = dashboard_page(&status, "tok\"en");
+        assert!(!page.contains("<script>alert"), "{page}");
+        assert!(!page.contains("<img"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("content=\"tok&quot;en\""));
+        assert_eq!(
+            page.matches("<script").count(),
+            1,
+            "only the page's own script tag"
+        );
+        assert!(page.contains("<span class=\"key\">queue</span>"));
+    }
+
+    #[test]
+    fn pages_load_nothing_from_outside() {
+        for page in [login_page(), setup_page(), dashboard_page(&json!({}), "t")] {
+            assert!(
+                !page.contains("http://") && !page.contains("https://"),
+                "{page}"
+            );
+            assert!(page.contains("width=device-width"));
+        }
+    }
+}
