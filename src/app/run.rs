@@ -34,6 +34,8 @@ const BYE_BOUND: Duration = Duration::from_secs(3);
 const SERVICES_BOUND: Duration = Duration::from_secs(5);
 /// How often the main loop looks at the services' health (and pings systemd's watchdog).
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
+/// How long the SIP endpoint may take to answer the watchdog's liveness question.
+const SIP_ANSWER_BOUND: Duration = Duration::from_secs(2);
 
 /// The running appliance, as shutdown needs it.
 struct Running {
@@ -279,7 +281,7 @@ fn intake_service(
 async fn serve_until_stopped(running: &Running, notifier: &Notifier) {
     let watchdog = notify::watchdog_interval();
     let every = watchdog.map_or(HEALTH_EVERY, |w| w.min(HEALTH_EVERY));
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -289,14 +291,39 @@ async fn serve_until_stopped(running: &Running, notifier: &Notifier) {
             () = &mut shutdown => return,
             _ = tick.tick() => {}
         }
-        if watchdog.is_some() && !notify::ping_if_healthy(notifier, &running.status.services) {
-            warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
+        if watchdog.is_some() {
+            keep_watchdog(running, notifier).await;
         }
         let line = status_line(running);
         if line != said {
             notifier.status(&line);
             said = line;
         }
+    }
+}
+
+/// Pings the watchdog when the SIP endpoint answers (its task is being run: the reactor is
+/// not wedged) and every critical service runs.
+async fn keep_watchdog(running: &Running, notifier: &Notifier) {
+    if !sip_answers(running).await {
+        warn!("the SIP endpoint does not answer: not pinging the watchdog");
+    } else if !notify::ping_if_healthy(notifier, &running.status.services) {
+        warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
+    }
+}
+
+/// True when the current SIP endpoint answers a status request within [`SIP_ANSWER_BOUND`].
+async fn sip_answers(running: &Running) -> bool {
+    let sip = running
+        .sip
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    match sip {
+        Some(sip) => tokio::time::timeout(SIP_ANSWER_BOUND, sip.status())
+            .await
+            .is_ok_and(|status| status.is_ok()),
+        None => false,
     }
 }
 
