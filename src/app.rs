@@ -25,7 +25,7 @@ use crate::speech::turn::{Listen, TurnSettings};
 use crate::telephony::audio_port::DigitSource;
 use crate::telephony::audio_port::{DigitEvent, EndReason};
 use crate::telephony::caller_id::Presentation;
-use crate::telephony::line::{self, AnsweredCall};
+use crate::telephony::line::{self, AnsweredCall, LineSettings};
 use crate::telephony::sip::{udp, EndpointConfig};
 use crate::telephony::wav;
 use anyhow::{Context, Result};
@@ -94,7 +94,12 @@ pub async fn run(mut config: Config) -> Result<()> {
     );
 
     let (calls_tx, mut calls_rx) = mpsc::channel::<AnsweredCall>(8);
-    let line_task = tokio::spawn(line::run(config.clone(), sip.clone(), events, calls_tx));
+    let line_task = tokio::spawn(line::run(
+        Arc::new(line_settings(&config)),
+        sip.clone(),
+        events,
+        calls_tx,
+    ));
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -157,8 +162,9 @@ fn advertised_ip(config: &Config, bound: std::net::SocketAddr) -> std::net::IpAd
 /// Opens the outbox before the first call can be answered: what start-up repaired or
 /// quarantined is said loudly, and synced records are compacted in the background.
 fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
-    let (outbox, report) = Outbox::open(&paths.queue, QueueOptions::from_config(&config.queue))
-        .with_context(|| format!("opening the job queue in {}", paths.queue.display()))?;
+    let (outbox, report) =
+        Outbox::open(&paths.queue, QueueOptions::from_settings(&config.queue))
+            .with_context(|| format!("opening the job queue in {}", paths.queue.display()))?;
     if report.is_clean() {
         info!(
             records = report.records,
@@ -189,7 +195,9 @@ fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
 /// alert still reaches the office through the sync) but it is said loudly at every start.
 fn start_alerts(config: &Config, queue: &Outbox, cache: Option<Arc<StCache>>) -> Result<()> {
     use crate::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory};
-    let settings = AlertSettings::from_config(config).context("setting up [alerts]")?;
+    let settings =
+        AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone)
+            .context("setting up [alerts]")?;
     let pending = queue.counts().alerts_undelivered;
     if settings.channels.is_empty() {
         error!(
@@ -349,7 +357,12 @@ async fn prepare_dialog(
         info!("CALL MODE: dialog (speech and keypad)");
     }
     let engine = model.unwrap_or_else(|| Arc::new(NoSpeechModel));
-    let script = Arc::new(Script::from_config(config));
+    let script = Arc::new(Script::from_settings(
+        &config.shop.name,
+        &config.shop.timezone,
+        &config.dialog,
+        &config.triage,
+    ));
 
     let texts = call_flow::fixed_texts(&script, keypad_only);
     let prompts: Vec<PromptText> = texts.iter().map(|t| PromptText::new(t, t)).collect();
@@ -716,5 +729,14 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The line's part of the configuration.
+fn line_settings(config: &Config) -> LineSettings {
+    LineSettings {
+        sip: config.sip.clone(),
+        media: config.media.clone(),
+        default_country: config.shop.default_country.clone(),
     }
 }

@@ -242,7 +242,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(async {
-                let worker = callbox::servicetitan::open_worker(&config)?;
+                let worker = callbox::servicetitan::open_worker(
+                    &config.servicetitan,
+                    &config.queue,
+                    &config.storage.data_dir,
+                )?;
                 if once {
                     let summary = worker.sync_once().await?;
                     println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -260,7 +264,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             action: StAction::Status,
         } => {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
-            let worker = callbox::servicetitan::open_worker(&config)?;
+            let worker = callbox::servicetitan::open_worker(
+                &config.servicetitan,
+                &config.queue,
+                &config.storage.data_dir,
+            )?;
             println!("{}", serde_json::to_string_pretty(&worker.status())?);
             Ok(ExitCode::SUCCESS)
         }
@@ -425,7 +433,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 fn alert_test(config: &Config) -> Result<ExitCode> {
     use callbox::alert::{AlertSettings, NoOnCall, OnCallDirectory};
-    let settings = AlertSettings::from_config(config)?;
+    let settings =
+        AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone)?;
     if settings.channels.is_empty() {
         anyhow::bail!("no alert channel configured: set alerts.webhook_url (see README, \"Alerts to the on-call technician\")");
     }
@@ -466,7 +475,7 @@ fn alert_test(config: &Config) -> Result<ExitCode> {
 
 fn queue_command(config: &Config, action: QueueAction) -> Result<ExitCode> {
     let dir = config.data_paths().queue;
-    let opts = QueueOptions::from_config(&config.queue);
+    let opts = QueueOptions::from_settings(&config.queue);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

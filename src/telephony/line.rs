@@ -4,13 +4,13 @@
 //! re-INVITEs (hold, unhold, refresh), and ends the SIP side when the media side ends and
 //! the other way round.
 
-use crate::config::{Codec, Config};
 use crate::telephony::audio_port::{
     port_pair, AudioPort, DigitEvent, DigitSource, EndReason, PortEvent,
 };
 use crate::telephony::caller_id::{self, CallerId};
 use crate::telephony::media::{self, MediaHandle, MediaParams};
 use crate::telephony::sdp::{self, Direction, Negotiated};
+use crate::telephony::settings::{Codec, MediaConfig, SipConfig};
 use crate::telephony::sip::udp::SipHandle;
 use crate::telephony::sip::{CallEnd, CallEvent, CallKey, IncomingCall};
 use std::collections::HashMap;
@@ -52,9 +52,18 @@ struct LiveCall {
     watcher: Option<JoinHandle<()>>,
 }
 
+/// What the line needs of the configuration: `[sip]`, `[media]` and the shop's country
+/// (`shop.default_country`, the dialling plan caller ID is read with).
+#[derive(Debug, Clone)]
+pub struct LineSettings {
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub default_country: String,
+}
+
 /// Runs the line until the SIP endpoint stops.
 pub async fn run(
-    config: Arc<Config>,
+    config: Arc<LineSettings>,
     sip: SipHandle,
     mut events: mpsc::UnboundedReceiver<CallEvent>,
     answered: mpsc::Sender<AnsweredCall>,
@@ -115,7 +124,7 @@ pub async fn run(
 /// Negotiates, binds RTP and answers (after the ring delay); on any refusal the call is
 /// rejected here and nothing is kept.
 async fn offer_call(
-    config: &Arc<Config>,
+    config: &Arc<LineSettings>,
     sip: &SipHandle,
     answered: &mpsc::Sender<AnsweredCall>,
     local_ip: IpAddr,
@@ -155,13 +164,13 @@ async fn offer_call(
         offer.p_asserted_identity.as_deref(),
         offer.remote_party_id.as_deref(),
         &offer.from,
-        &config.shop.default_country,
+        &config.default_country,
     );
     // Keep what was dialled even when it is not a full number (an extension, a short code).
     let dialled = caller_id::dialled_number(
         offer.request_uri_user.as_deref().unwrap_or(""),
         &offer.to,
-        &config.shop.default_country,
+        &config.default_country,
     )
     .or_else(|| offer.request_uri_user.clone().filter(|u| !u.is_empty()));
     info!(
@@ -239,7 +248,7 @@ async fn watch_call_end(
 }
 
 async fn reoffer(
-    config: &Config,
+    config: &LineSettings,
     sip: &SipHandle,
     call: CallKey,
     live: &mut LiveCall,
@@ -293,7 +302,7 @@ fn end_media(mut live: LiveCall, reason: CallEnd) {
     }
 }
 
-fn media_params(config: &Config, n: &Negotiated) -> MediaParams {
+fn media_params(config: &LineSettings, n: &Negotiated) -> MediaParams {
     MediaParams {
         codec: n.codec,
         payload_type: n.payload_type,
@@ -308,7 +317,7 @@ fn media_params(config: &Config, n: &Negotiated) -> MediaParams {
 }
 
 /// The address RTP binds to and SDP announces.
-fn media_ip(config: &Config, sip: &SipHandle) -> IpAddr {
+fn media_ip(config: &LineSettings, sip: &SipHandle) -> IpAddr {
     match config.sip.public_address {
         Some(ip) => ip,
         None => {

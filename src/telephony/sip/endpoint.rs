@@ -11,7 +11,7 @@ use super::message::{
 };
 use super::registrar::{RegisterRefusal, Registrar, MIN_EXPIRES};
 use super::security::{Admission, Gatekeeper};
-use crate::config::SipConfig;
+use crate::telephony::settings::SipConfig;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

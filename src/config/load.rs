@@ -1,0 +1,106 @@
+//! Loading: embedded defaults, then the file, then `CALLBOX_<SECTION>_<KEY>` variables.
+
+use std::path::Path;
+
+use super::check::{check_structure, not_text_reason, parse_table};
+use super::env::{apply_env, env_key_hint};
+use super::{Config, ConfigError, ConfigIssue, DEFAULT_CONFIG_PATH, ENV_PREFIX};
+
+impl Config {
+    /// Loads the configuration: embedded defaults, then the file, then `CALLBOX_<SECTION>_<KEY>`
+    /// environment variables.
+    ///
+    /// `path` is `--config`: when given it must exist. When `None`, [`DEFAULT_CONFIG_PATH`] is read
+    /// if present, else the defaults are used alone. Warnings are logged, errors returned.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut env = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            // Only our variables matter; a non-UTF-8 one of ours must not be silently ignored.
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            if !name.starts_with(ENV_PREFIX) {
+                continue;
+            }
+            match value.into_string() {
+                Ok(value) => env.push((name, value)),
+                Err(_) => {
+                    return Err(ConfigError::Env {
+                        key: env_key_hint(&name),
+                        var: name,
+                        reason: "value is not valid UTF-8".into(),
+                    })
+                }
+            }
+        }
+        let config = Self::load_with(path, Path::new(DEFAULT_CONFIG_PATH), &env)?;
+        for issue in config.validate() {
+            tracing::warn!(key = %issue.key, "config: {}", issue.reason);
+        }
+        Ok(config)
+    }
+
+    /// [`Config::load`] with the default path and environment passed in, so tests need not touch
+    /// the process environment or `/etc`.
+    pub(super) fn load_with(
+        path: Option<&Path>,
+        default_path: &Path,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let (file, mut table) = match path {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(ConfigError::NotFound {
+                        path: p.to_path_buf(),
+                    });
+                }
+                (Some(p.to_path_buf()), read_table(p)?)
+            }
+            None if default_path.exists() => {
+                (Some(default_path.to_path_buf()), read_table(default_path)?)
+            }
+            None => (None, toml::Table::new()),
+        };
+        let invalid = |issues: Vec<ConfigIssue>| ConfigError::Invalid {
+            path: file.clone(),
+            issues,
+        };
+
+        let structural = check_structure(&mut table);
+        if !structural.is_empty() {
+            return Err(invalid(structural));
+        }
+        apply_env(&mut table, env)?;
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    invalid(vec![ConfigIssue::error("(config)", e.message())])
+                })?;
+        let errors: Vec<ConfigIssue> = config
+            .validate()
+            .into_iter()
+            .filter(ConfigIssue::is_error)
+            .collect();
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(errors))
+        }
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| ConfigError::NotText {
+        path: path.to_path_buf(),
+        reason: not_text_reason(&e),
+    })?;
+    parse_table(text).map_err(|issue| ConfigError::Invalid {
+        path: Some(path.to_path_buf()),
+        issues: vec![issue],
+    })
+}

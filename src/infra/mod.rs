@@ -1,0 +1,3 @@
+//! Infrastructure every layer may use; it imports nothing of the crate.
+
+pub mod settings;
