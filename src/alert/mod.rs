@@ -165,7 +165,7 @@ impl AlertSettings {
                 name: "webhook".into(),
                 url,
                 format,
-                token: Some(a.webhook_token.trim().to_string()).filter(|t| !t.is_empty()),
+                token: Some(a.webhook_token.expose().trim().to_string()).filter(|t| !t.is_empty()),
             });
         }
         let fallback =

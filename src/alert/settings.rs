@@ -3,13 +3,16 @@
 use serde::{Deserialize, Serialize};
 
 use crate::infra::settings::SettingIssue;
+use crate::infra::Secret;
 
 /// Alerts to the on-call technician when a caller reports gas, CO, smoke, burning or sparking
 /// (see `crate::alert`). With no `webhook_url` nothing is sent: the box says so loudly at
 /// start-up, and the office still gets the report through the ServiceTitan sync.
 ///
-/// The token is a secret: set `CALLBOX_ALERTS_WEBHOOK_TOKEN` in the environment, not the file.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+/// The token is a secret: set `CALLBOX_ALERTS_WEBHOOK_TOKEN` in the environment, a file
+/// (`webhook_token_file`, `CALLBOX_ALERTS_WEBHOOK_TOKEN_FILE`) or the systemd credential
+/// `alerts.webhook_token`, not the file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// Where alerts are POSTed: `https://…` (plain `http://` only on loopback). Empty = none.
@@ -18,7 +21,7 @@ pub struct AlertsConfig {
     /// ntfy.sh or a self-hosted ntfy: `https://ntfy.sh/<topic>`).
     pub format: String,
     /// Sent as `Authorization: Bearer <token>` when set. Never logged.
-    pub webhook_token: String,
+    pub webhook_token: Secret,
     /// Named in the alert when ServiceTitan's on-call shift is unknown (offline, no shift).
     pub fallback_name: String,
     /// The fallback technician's phone, E.164 (+13125550100).
@@ -29,34 +32,12 @@ pub struct AlertsConfig {
     pub retry_max_secs: u64,
 }
 
-impl std::fmt::Debug for AlertsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The token must never reach a log line, including a `{:?}` of the whole config.
-        f.debug_struct("AlertsConfig")
-            .field("webhook_url", &self.webhook_url)
-            .field("format", &self.format)
-            .field(
-                "webhook_token",
-                &if self.webhook_token.is_empty() {
-                    ""
-                } else {
-                    "<redacted>"
-                },
-            )
-            .field("fallback_name", &self.fallback_name)
-            .field("fallback_phone", &self.fallback_phone)
-            .field("timeout_secs", &self.timeout_secs)
-            .field("retry_max_secs", &self.retry_max_secs)
-            .finish()
-    }
-}
-
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
             webhook_url: String::new(),
             format: "json".into(),
-            webhook_token: String::new(),
+            webhook_token: Secret::default(),
             fallback_name: String::new(),
             fallback_phone: String::new(),
             timeout_secs: 10,
@@ -77,7 +58,7 @@ impl AlertsConfig {
             ));
         }
         if a.webhook_url.trim().is_empty() {
-            if !a.webhook_token.is_empty() {
+            if !a.webhook_token.expose().is_empty() {
                 v.push(SettingIssue::error(
                     "alerts.webhook_token",
                     "is set but alerts.webhook_url is empty: there is nowhere to send alerts",
@@ -88,7 +69,11 @@ impl AlertsConfig {
         }
         // A header value cannot hold control characters; a pasted token with a newline would
         // fail every delivery at 2 am instead of here.
-        if a.webhook_token.chars().any(|c| c.is_control() || c == ' ') {
+        if a.webhook_token
+            .expose()
+            .chars()
+            .any(|c| c.is_control() || c == ' ')
+        {
             v.push(SettingIssue::error(
                 "alerts.webhook_token",
                 "contains spaces or control characters (a stray newline from a paste?)",

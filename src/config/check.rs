@@ -12,7 +12,8 @@ pub fn check(text: &str) -> Vec<ConfigIssue> {
         Ok(t) => t,
         Err(issue) => return vec![issue],
     };
-    let mut issues = check_structure(&mut table);
+    let mut issues = super::secrets::resolve_file_keys(&mut table);
+    issues.extend(check_structure(&mut table));
     // Bad keys were removed above, so the rest still deserializes and gets its semantic checks.
     match toml::Value::Table(table).try_into::<Config>() {
         Ok(config) => issues.extend(config.validate()),

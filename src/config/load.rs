@@ -4,6 +4,9 @@ use std::path::Path;
 
 use super::check::{check_structure, not_text_reason, parse_table};
 use super::env::{apply_env, env_key_hint};
+use super::secrets::{
+    apply_credentials, expand_env_files, resolve_file_keys, CREDENTIALS_DIRECTORY,
+};
 use super::{Config, ConfigError, ConfigIssue, DEFAULT_CONFIG_PATH, ENV_PREFIX};
 
 impl Config {
@@ -33,19 +36,26 @@ impl Config {
                 }
             }
         }
-        let config = Self::load_with(path, Path::new(DEFAULT_CONFIG_PATH), &env)?;
+        let credentials = std::env::var_os(CREDENTIALS_DIRECTORY).map(std::path::PathBuf::from);
+        let config = Self::load_with(
+            path,
+            Path::new(DEFAULT_CONFIG_PATH),
+            &env,
+            credentials.as_deref(),
+        )?;
         for issue in config.validate() {
             tracing::warn!(key = %issue.key, "config: {}", issue.reason);
         }
         Ok(config)
     }
 
-    /// [`Config::load`] with the default path and environment passed in, so tests need not touch
-    /// the process environment or `/etc`.
+    /// [`Config::load`] with the default path, the environment and the systemd credentials
+    /// directory passed in, so tests need not touch the process environment or `/etc`.
     pub(super) fn load_with(
         path: Option<&Path>,
         default_path: &Path,
         env: &[(String, String)],
+        credentials: Option<&Path>,
     ) -> Result<Config, ConfigError> {
         let (file, mut table) = match path {
             Some(p) => {
@@ -66,11 +76,15 @@ impl Config {
             issues,
         };
 
-        let structural = check_structure(&mut table);
+        let mut structural = resolve_file_keys(&mut table);
+        structural.extend(check_structure(&mut table));
         if !structural.is_empty() {
             return Err(invalid(structural));
         }
-        apply_env(&mut table, env)?;
+        if let Some(dir) = credentials {
+            apply_credentials(&mut table, dir)?;
+        }
+        apply_env(&mut table, &expand_env_files(env)?)?;
         let config: Config =
             toml::Value::Table(table)
                 .try_into()

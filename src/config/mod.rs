@@ -13,6 +13,7 @@ use std::path::PathBuf;
 mod check;
 mod env;
 mod load;
+mod secrets;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,7 @@ pub use crate::speech::settings::{AudioConfig, SpeechConfig, VoiceConfig, VoiceE
 pub use crate::telephony::settings::{Codec, MediaConfig, SipAccount, SipConfig};
 pub use check::{check, check_bytes};
 pub use env::env_var_name;
+pub use secrets::{CREDENTIALS_DIRECTORY, SECRET_KEYS};
 
 /// Where the appliance looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/callbox/callbox.toml";
@@ -130,6 +132,9 @@ pub enum ConfigError {
         key: String,
         reason: String,
     },
+    /// A secret's systemd credential could not be read. Names the key, never the value.
+    #[error("secret {key}: {reason}")]
+    Secret { key: String, reason: String },
     /// The file (with overrides) parsed but has errors; every error is listed.
     #[error("invalid configuration{}:{}", source_suffix(.path), IssueList(.issues))]
     Invalid {

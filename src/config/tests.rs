@@ -31,7 +31,12 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn load_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    Config::load_with(None, Path::new("/nonexistent/callbox.toml"), &env(pairs))
+    Config::load_with(
+        None,
+        Path::new("/nonexistent/callbox.toml"),
+        &env(pairs),
+        None,
+    )
 }
 
 #[test]
@@ -157,7 +162,7 @@ fn alerts_token_comes_from_the_environment() {
         ("CALLBOX_ALERTS_WEBHOOK_TOKEN", "tok-123"),
     ])
     .unwrap();
-    assert_eq!(c.alerts.webhook_token, "tok-123");
+    assert_eq!(c.alerts.webhook_token.expose(), "tok-123");
     let err = load_env(&[("CALLBOX_ALERTS_FORMAT", "sms")]).unwrap_err();
     assert!(err.to_string().contains("alerts.format"), "{err}");
 }
@@ -234,7 +239,7 @@ fn servicetitan_secret_from_environment() {
         ("CALLBOX_SERVICETITAN_TENANT_ID", "42"),
     ])
     .unwrap();
-    assert_eq!(c.servicetitan.client_secret, "s3cret");
+    assert_eq!(c.servicetitan.client_secret.expose(), "s3cret");
     assert_eq!(c.servicetitan.tenant_id, 42);
 }
 
@@ -520,6 +525,7 @@ fn env_overrides_beat_the_file() {
         Some(file.path()),
         Path::new("/nonexistent"),
         &env(&[("CALLBOX_SIP_LISTEN", "127.0.0.1:5080")]),
+        None,
     )
     .unwrap();
     assert_eq!(c.sip.listen.port(), 5080);
@@ -572,6 +578,7 @@ fn explicit_path_must_exist() {
         Some(Path::new("/nonexistent/x.toml")),
         Path::new("/nonexistent"),
         &[],
+        None,
     )
     .unwrap_err();
     assert!(matches!(err, ConfigError::NotFound { .. }), "{err}");
@@ -582,7 +589,7 @@ fn default_path_used_when_present_else_defaults() {
     assert_eq!(load_env(&[]).unwrap(), Config::default());
     let mut file = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut file, b"[shop]\nname = \"Acme\"\n").unwrap();
-    let c = Config::load_with(None, file.path(), &[]).unwrap();
+    let c = Config::load_with(None, file.path(), &[], None).unwrap();
     assert_eq!(c.shop.name, "Acme");
 }
 
@@ -590,7 +597,8 @@ fn default_path_used_when_present_else_defaults() {
 fn bad_files_report_the_path() {
     let mut bin = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut bin, &[0xde, 0xad, 0xbe, 0xef, 0xff]).unwrap();
-    let err = Config::load_with(Some(bin.path()), Path::new("/nonexistent"), &[]).unwrap_err();
+    let err =
+        Config::load_with(Some(bin.path()), Path::new("/nonexistent"), &[], None).unwrap_err();
     assert!(matches!(err, ConfigError::NotText { .. }), "{err}");
 
     let mut bad = tempfile::NamedTempFile::new().unwrap();
@@ -599,7 +607,8 @@ fn bad_files_report_the_path() {
         b"[sip]\nlisen = 1\n[media]\njitter_buffer_frames = 0\n",
     )
     .unwrap();
-    let err = Config::load_with(Some(bad.path()), Path::new("/nonexistent"), &[]).unwrap_err();
+    let err =
+        Config::load_with(Some(bad.path()), Path::new("/nonexistent"), &[], None).unwrap_err();
     let text = err.to_string();
     assert!(text.contains(&bad.path().display().to_string()), "{text}");
     assert!(text.contains("sip.lisen"), "{text}");
@@ -668,4 +677,162 @@ fn speech_rules() {
     c.speech.model_dir = PathBuf::from("/opt/model");
     assert_eq!(c.model_dir(), PathBuf::from("/opt/model"));
     assert_eq!(c.speech.endpointer().trailing_silence_ms, 700);
+}
+
+/// A temporary file holding `text`.
+fn secret_file(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+    file
+}
+
+#[test]
+fn secrets_come_from_files_named_in_the_toml() {
+    let secret = secret_file("cs-from-file\n");
+    let password = secret_file("pw-from-file\r\n");
+    let text = format!(
+        "[servicetitan]\nclient_secret_file = {:?}\n\
+         [[sip.accounts]]\nusername = \"ht813\"\npassword_file = {:?}\n",
+        secret.path().to_str().unwrap(),
+        password.path().to_str().unwrap()
+    );
+    assert_eq!(check(&text), vec![]);
+    let file = secret_file(&text);
+    let c = Config::load_with(Some(file.path()), Path::new("/nonexistent"), &[], None).unwrap();
+    assert_eq!(c.servicetitan.client_secret.expose(), "cs-from-file");
+    assert_eq!(c.sip.accounts[0].password.expose(), "pw-from-file");
+}
+
+#[test]
+fn secret_file_errors_name_the_key_and_never_the_value() {
+    assert_error(
+        "[alerts]\nwebhook_token_file = \"/nonexistent/token\"",
+        "alerts.webhook_token_file",
+        "cannot read /nonexistent/token",
+    );
+    let token = secret_file("tok-in-file");
+    let both = format!(
+        "[alerts]\nwebhook_token = \"tok-inline\"\nwebhook_token_file = {:?}",
+        token.path().to_str().unwrap()
+    );
+    let issues = errors(&both);
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.key == "alerts.webhook_token_file" && i.reason.contains("not both")),
+        "{issues:#?}"
+    );
+    assert!(!format!("{issues:?}").contains("tok-"), "{issues:?}");
+    // Only secrets may come from a file.
+    assert_error(
+        "[shop]\nname_file = \"/etc/hostname\"",
+        "shop.name_file",
+        "unknown key",
+    );
+    let bad = secret_file("x");
+    std::fs::write(bad.path(), [0xff, 0xfe, b's', b'3']).unwrap();
+    assert_error(
+        &format!(
+            "[servicetitan]\napp_key_file = {:?}",
+            bad.path().to_str().unwrap()
+        ),
+        "servicetitan.app_key_file",
+        "not UTF-8",
+    );
+}
+
+#[test]
+fn secrets_come_from_env_files_and_systemd_credentials() {
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(
+        creds.path().join("servicetitan.client_secret"),
+        "cs-credential\n",
+    )
+    .unwrap();
+    std::fs::write(creds.path().join("servicetitan.app_key"), "ak-credential\n").unwrap();
+    std::fs::write(
+        creds.path().join("sip.accounts.ht813.password"),
+        "pw-credential",
+    )
+    .unwrap();
+    let token = secret_file("tok-env-file\n");
+    let vars = env(&[
+        (
+            "CALLBOX_ALERTS_WEBHOOK_TOKEN_FILE",
+            token.path().to_str().unwrap(),
+        ),
+        ("CALLBOX_ALERTS_WEBHOOK_URL", "https://hooks.example.com/x"),
+        // The environment beats the credential.
+        ("CALLBOX_SERVICETITAN_APP_KEY", "ak-env"),
+        (
+            "CALLBOX_SIP_ACCOUNTS",
+            r#"[{username = "ht813", password = ""}]"#,
+        ),
+    ]);
+    let file = secret_file("[[sip.accounts]]\nusername = \"ht813\"\npassword = \"old\"\n");
+    let c = Config::load_with(
+        Some(file.path()),
+        Path::new("/nonexistent"),
+        &vars,
+        Some(creds.path()),
+    )
+    .unwrap();
+    assert_eq!(c.alerts.webhook_token.expose(), "tok-env-file");
+    assert_eq!(c.servicetitan.client_secret.expose(), "cs-credential");
+    assert_eq!(c.servicetitan.app_key.expose(), "ak-env");
+    // The environment's account list replaced the file's, after the credential was applied.
+    assert_eq!(c.sip.accounts[0].password.expose(), "");
+    let c = Config::load_with(
+        Some(file.path()),
+        Path::new("/nonexistent"),
+        &[],
+        Some(creds.path()),
+    )
+    .unwrap();
+    assert_eq!(c.sip.accounts[0].password.expose(), "pw-credential");
+}
+
+#[test]
+fn env_file_errors_name_the_variable_and_never_the_value() {
+    let token = secret_file("tok-secret-value");
+    let path = token.path().to_str().unwrap();
+    match load_env(&[
+        ("CALLBOX_ALERTS_WEBHOOK_TOKEN_FILE", path),
+        ("CALLBOX_ALERTS_WEBHOOK_TOKEN", "tok-other-value"),
+    ]) {
+        Err(err @ ConfigError::Env { .. }) => {
+            let text = err.to_string();
+            assert!(text.contains("not both"), "{text}");
+            assert!(!text.contains("value"), "{text}");
+        }
+        other => panic!("expected Env error, got {other:?}"),
+    }
+    match load_env(&[("CALLBOX_SERVICETITAN_CLIENT_SECRET_FILE", "/nonexistent/cs")]) {
+        Err(ConfigError::Env { var, key, reason }) => {
+            assert_eq!(var, "CALLBOX_SERVICETITAN_CLIENT_SECRET_FILE");
+            assert_eq!(key, "servicetitan.client_secret");
+            assert!(reason.contains("/nonexistent/cs"), "{reason}");
+        }
+        other => panic!("expected Env error, got {other:?}"),
+    }
+    // `_FILE` is only for secrets.
+    assert!(load_env(&[("CALLBOX_SHOP_NAME_FILE", "/etc/hostname")]).is_err());
+}
+
+#[test]
+fn show_and_debug_say_set_or_unset_for_every_secret() {
+    let mut c = Config::default();
+    c.servicetitan.app_key = "ak-visible?".into();
+    c.servicetitan.client_id = "cid-visible?".into();
+    c.servicetitan.client_secret = "cs-visible?".into();
+    c.alerts.webhook_token = "tok-visible?".into();
+    c.sip.accounts = vec![SipAccount {
+        username: "ht813".into(),
+        password: "pw-visible?".into(),
+    }];
+    let shown = format!("{}\n{c:?}", toml::to_string_pretty(&c).unwrap());
+    assert!(!shown.contains("visible?"), "{shown}");
+    assert!(shown.contains("client_secret = \"set\""), "{shown}");
+    let shown = toml::to_string_pretty(&Config::default()).unwrap();
+    assert!(shown.contains("webhook_token = \"unset\""), "{shown}");
 }

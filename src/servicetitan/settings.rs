@@ -3,12 +3,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::infra::settings::SettingIssue;
+use crate::infra::Secret;
 
 /// ServiceTitan, where queued work goes. Disabled by default: the box then only queues.
 ///
-/// Secrets belong in the environment, not the file: `CALLBOX_SERVICETITAN_CLIENT_SECRET`,
-/// `CALLBOX_SERVICETITAN_CLIENT_ID`, `CALLBOX_SERVICETITAN_APP_KEY` (e.g. from a systemd
-/// `EnvironmentFile=` readable by root only).
+/// `app_key`, `client_id` and `client_secret` are secrets: they belong in the environment, a
+/// file (`client_secret_file`, `CALLBOX_SERVICETITAN_CLIENT_SECRET_FILE`) or a systemd
+/// credential (`servicetitan.client_secret`), not in this file; see `config::secrets`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceTitanConfig {
@@ -23,10 +24,10 @@ pub struct ServiceTitanConfig {
     /// Numeric tenant id.
     pub tenant_id: i64,
     /// The application's key (`ST-App-Key`).
-    pub app_key: String,
+    pub app_key: Secret,
     /// Client credentials of this tenant and environment.
-    pub client_id: String,
-    pub client_secret: String,
+    pub client_id: Secret,
+    pub client_secret: Secret,
     /// The app's External Data Application GUID (duplicate-free retries depend on it).
     pub external_data_guid: String,
     pub connect_timeout_secs: u64,
@@ -129,9 +130,9 @@ impl Default for ServiceTitanConfig {
             auth_url: String::new(),
             api_url: String::new(),
             tenant_id: 0,
-            app_key: String::new(),
-            client_id: String::new(),
-            client_secret: String::new(),
+            app_key: Secret::default(),
+            client_id: Secret::default(),
+            client_secret: Secret::default(),
             external_data_guid: String::new(),
             connect_timeout_secs: 5,
             token_timeout_secs: 15,
@@ -263,11 +264,12 @@ impl ServiceTitanConfig {
             ("client_id", &st.client_id),
             ("client_secret", &st.client_secret),
         ] {
-            if value.trim().is_empty() {
+            if !value.is_set() {
                 v.push(SettingIssue::error(
                     key(k),
                     format!(
-                        "must be set when servicetitan.enabled (tip: CALLBOX_SERVICETITAN_{})",
+                        "must be set when servicetitan.enabled (tip: CALLBOX_SERVICETITAN_{}, \
+                         {k}_file, or the systemd credential servicetitan.{k})",
                         k.to_uppercase()
                     ),
                 ));

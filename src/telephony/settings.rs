@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::infra::settings::SettingIssue;
+use crate::infra::Secret;
 
 /// SIP user agent server.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -61,7 +62,7 @@ where
 #[serde(deny_unknown_fields)]
 pub struct SipAccount {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 /// Codec to offer or accept.
@@ -216,7 +217,7 @@ impl SipConfig {
                     format!("duplicate username `{}`", account.username),
                 ));
             }
-            if account.password.is_empty() {
+            if account.password.expose().is_empty() {
                 v.push(SettingIssue::warning(
                     format!("sip.accounts[{i}].password"),
                     "is empty",

@@ -11,6 +11,7 @@ use super::message::{
 };
 use super::registrar::{RegisterRefusal, Registrar, MIN_EXPIRES};
 use super::security::{Admission, Gatekeeper};
+use crate::infra::Secret;
 use crate::telephony::settings::SipConfig;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -40,7 +41,7 @@ pub struct EndpointConfig {
     pub stranger_rate_limit: u32,
     pub max_concurrent_calls: usize,
     pub realm: String,
-    pub accounts: Vec<(String, String)>,
+    pub accounts: Vec<(String, Secret)>,
     pub max_register_expires: u32,
     pub max_message_bytes: usize,
     pub user_agent: String,
