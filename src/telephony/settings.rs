@@ -22,7 +22,8 @@ pub struct SipConfig {
     pub stranger_rate_limit: u32,
     /// Calls up at once before 486 Busy Here.
     pub max_concurrent_calls: usize,
-    /// The user part the box answers to (any when empty).
+    /// The user part the box answers to; an INVITE for another user gets 404 Not Found.
+    /// Empty: any user.
     pub user: String,
     /// Realm for digest authentication.
     pub realm: String,
