@@ -141,5 +141,9 @@ criterion_main!(benches);
 fn open_worker(
     c: &callbox::config::Config,
 ) -> Result<callbox::servicetitan::SyncWorker, callbox::servicetitan::OpenError> {
-    callbox::servicetitan::open_worker(&c.servicetitan, &c.queue, &c.storage.data_dir)
+    callbox::servicetitan::open_worker(
+        &c.servicetitan,
+        callbox::queue::QueueOptions::from_settings(&c.queue),
+        &c.storage.data_dir,
+    )
 }

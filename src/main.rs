@@ -244,7 +244,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             runtime.block_on(async {
                 let worker = callbox::servicetitan::open_worker(
                     &config.servicetitan,
-                    &config.queue,
+                    callbox::queue::QueueOptions::from_settings(&config.queue),
                     &config.storage.data_dir,
                 )?;
                 if once {
@@ -266,7 +266,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
             let worker = callbox::servicetitan::open_worker(
                 &config.servicetitan,
-                &config.queue,
+                callbox::queue::QueueOptions::from_settings(&config.queue),
                 &config.storage.data_dir,
             )?;
             println!("{}", serde_json::to_string_pretty(&worker.status())?);

@@ -549,5 +549,9 @@ async fn refused_cancel_and_reschedule_fall_back_to_the_office() {
 fn open_worker(
     c: &callbox::config::Config,
 ) -> Result<callbox::servicetitan::SyncWorker, callbox::servicetitan::OpenError> {
-    callbox::servicetitan::open_worker(&c.servicetitan, &c.queue, &c.storage.data_dir)
+    callbox::servicetitan::open_worker(
+        &c.servicetitan,
+        callbox::queue::QueueOptions::from_settings(&c.queue),
+        &c.storage.data_dir,
+    )
 }

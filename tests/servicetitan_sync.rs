@@ -408,5 +408,9 @@ async fn on_call_alert_reaches_the_office_as_a_booking_naming_the_hazard() {
 fn open_worker(
     c: &callbox::config::Config,
 ) -> Result<callbox::servicetitan::SyncWorker, callbox::servicetitan::OpenError> {
-    callbox::servicetitan::open_worker(&c.servicetitan, &c.queue, &c.storage.data_dir)
+    callbox::servicetitan::open_worker(
+        &c.servicetitan,
+        callbox::queue::QueueOptions::from_settings(&c.queue),
+        &c.storage.data_dir,
+    )
 }

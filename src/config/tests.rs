@@ -189,7 +189,7 @@ fn servicetitan_enabled_config_is_valid_and_parses() {
     assert_eq!(c.servicetitan.job_types["no_cooling"], 102);
     assert_eq!(
         c.servicetitan.environment().unwrap(),
-        crate::servicetitan::Environment::Integration
+        crate::servicetitan::settings::Environment::Integration
     );
     assert_eq!(
         c.servicetitan.on_call_policy(),
@@ -670,7 +670,7 @@ fn speech_rules() {
         "filter",
     );
     let c: Config = toml::from_str("[speech]\nupsample = \"vosk\"").unwrap();
-    assert_eq!(c.speech.upsample, crate::speech::asr::Upsample::Vosk);
+    assert_eq!(c.speech.upsample, crate::speech::settings::Upsample::Vosk);
     let mut c = Config::default();
     c.storage.data_dir = PathBuf::from("/var/lib/callbox");
     assert_eq!(c.model_dir(), PathBuf::from("/var/lib/callbox/models/vosk"));

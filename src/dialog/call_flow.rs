@@ -543,11 +543,8 @@ mod tests {
     #[tokio::test]
     async fn a_caller_who_hangs_up_at_the_greeting_leaves_a_lead_and_a_recording() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (outbox, _) = Outbox::open(
-            &dir.path().join("queue"),
-            QueueOptions::from_settings(&crate::queue::settings::QueueConfig::default()),
-        )
-        .expect("outbox");
+        let (outbox, _) =
+            Outbox::open(&dir.path().join("queue"), QueueOptions::default()).expect("outbox");
         let settings = DialogSettings {
             speaker: Speaker::new(None, PromptCache::default()),
             engine: Arc::new(NoSpeechModel),

@@ -57,11 +57,11 @@ pub enum OpenError {
     },
 }
 
-/// Opens the queue (`<data_dir>/queue`, with `[queue]`), the cache (`<data_dir>/cache`) and
+/// Opens the queue (`<data_dir>/queue`, with the options from `[queue]`), the cache (`<data_dir>/cache`) and
 /// the client (`[servicetitan]`), and joins them into a worker. Installs the TLS crypto provider.
 pub fn open_worker(
     settings: &settings::ServiceTitanConfig,
-    queue: &crate::queue::settings::QueueConfig,
+    queue: crate::queue::QueueOptions,
     data_dir: &std::path::Path,
 ) -> Result<SyncWorker, OpenError> {
     if !settings.enabled {
@@ -77,8 +77,7 @@ pub fn open_worker(
         })?;
     }
     let client = StClient::new(client_config(settings)?)?;
-    let (outbox, report) =
-        crate::queue::Outbox::open(&queue_dir, crate::queue::QueueOptions::from_settings(queue))?;
+    let (outbox, report) = crate::queue::Outbox::open(&queue_dir, queue)?;
     if !report.is_clean() {
         tracing::warn!(?report, "queue start-up check repaired something");
     }

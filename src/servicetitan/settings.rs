@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::infra::settings::SettingIssue;
 use crate::infra::Secret;
 
+/// What `[servicetitan] environment` names.
+pub use super::Environment;
+
 /// ServiceTitan, where queued work goes. Disabled by default: the box then only queues.
 ///
 /// `app_key`, `client_id` and `client_secret` are secrets: they belong in the environment, a
@@ -102,7 +105,7 @@ impl ServiceTitanConfig {
     }
 
     /// The client's environment, or why it is invalid.
-    pub fn environment(&self) -> Result<super::Environment, String> {
+    pub fn environment(&self) -> Result<Environment, String> {
         use super::Environment;
         let env = match self.environment.as_str() {
             "production" => Environment::Production,
