@@ -297,7 +297,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .unwrap_or_else(|| PathBuf::from(callbox::config::DEFAULT_CONFIG_PATH));
             let text =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let issues = callbox::config::check_bytes(&text);
+            let issues = callbox::config::check_in_environment(&text);
             for issue in &issues {
                 let level = if issue.is_error() { "error" } else { "warning" };
                 println!("{}: {level}: {issue}", path.display());

@@ -3,23 +3,70 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use super::{Config, ConfigIssue, SipAccount};
+use std::path::Path;
+
+use super::env::apply_env;
+use super::secrets::{apply_credentials, expand_env_files, resolve_file_keys};
+use super::{Config, ConfigError, ConfigIssue, SipAccount};
 
 /// Checks a configuration file's text: syntax, unknown keys, value types, then every semantic
-/// rule. Returns all issues found (empty = valid). Used by `callbox config check FILE`.
+/// rule. Returns all issues found (empty = valid).
 pub fn check(text: &str) -> Vec<ConfigIssue> {
+    check_with(text, &[], None)
+}
+
+/// What `callbox config check FILE` runs: [`check_bytes`] with this process's
+/// `CALLBOX_<SECTION>_<KEY>` variables and systemd credentials applied, as `callbox run` would
+/// load them (so secrets kept out of the file count as set).
+pub fn check_in_environment(bytes: &[u8]) -> Vec<ConfigIssue> {
+    let env = match super::load::process_env() {
+        Ok(env) => env,
+        Err(e) => return vec![issue_of(e)],
+    };
+    let credentials = super::load::credentials_dir();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => check_with(text, &env, credentials.as_deref()),
+        Err(e) => vec![ConfigIssue::error("(file)", not_text_reason(&e))],
+    }
+}
+
+/// [`check`] with the environment and the credentials directory over the file.
+pub(super) fn check_with(
+    text: &str,
+    env: &[(String, String)],
+    credentials: Option<&Path>,
+) -> Vec<ConfigIssue> {
     let mut table = match parse_table(text) {
         Ok(t) => t,
         Err(issue) => return vec![issue],
     };
-    let mut issues = super::secrets::resolve_file_keys(&mut table);
+    let mut issues = resolve_file_keys(&mut table);
     issues.extend(check_structure(&mut table));
+    if let Some(dir) = credentials {
+        if let Err(e) = apply_credentials(&mut table, dir) {
+            issues.push(issue_of(e));
+        }
+    }
+    if let Err(e) = expand_env_files(env).and_then(|env| apply_env(&mut table, &env)) {
+        issues.push(issue_of(e));
+    }
     // Bad keys were removed above, so the rest still deserializes and gets its semantic checks.
     match toml::Value::Table(table).try_into::<Config>() {
         Ok(config) => issues.extend(config.validate()),
         Err(e) => issues.push(ConfigIssue::error("(config)", e.message())),
     }
     issues
+}
+
+/// A loading error as an issue of the key it names.
+fn issue_of(error: ConfigError) -> ConfigIssue {
+    match error {
+        ConfigError::Env { var, key, reason } => {
+            ConfigIssue::error(key, format!("{var}: {reason}"))
+        }
+        ConfigError::Secret { key, reason } => ConfigIssue::error(key, reason),
+        other => ConfigIssue::error("(environment)", other.to_string()),
+    }
 }
 
 /// [`check`] on raw bytes, for files that may not be text at all.

@@ -16,27 +16,8 @@ impl Config {
     /// `path` is `--config`: when given it must exist. When `None`, [`DEFAULT_CONFIG_PATH`] is read
     /// if present, else the defaults are used alone. Warnings are logged, errors returned.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut env = Vec::new();
-        for (name, value) in std::env::vars_os() {
-            // Only our variables matter; a non-UTF-8 one of ours must not be silently ignored.
-            let Ok(name) = name.into_string() else {
-                continue;
-            };
-            if !name.starts_with(ENV_PREFIX) {
-                continue;
-            }
-            match value.into_string() {
-                Ok(value) => env.push((name, value)),
-                Err(_) => {
-                    return Err(ConfigError::Env {
-                        key: env_key_hint(&name),
-                        var: name,
-                        reason: "value is not valid UTF-8".into(),
-                    })
-                }
-            }
-        }
-        let credentials = std::env::var_os(CREDENTIALS_DIRECTORY).map(std::path::PathBuf::from);
+        let env = process_env()?;
+        let credentials = credentials_dir();
         let config = Self::load_with(
             path,
             Path::new(DEFAULT_CONFIG_PATH),
@@ -102,6 +83,36 @@ impl Config {
             Err(invalid(errors))
         }
     }
+}
+
+/// This process's `CALLBOX_…` variables.
+pub(super) fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut env = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        // Only our variables matter; a non-UTF-8 one of ours must not be silently ignored.
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        if !name.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        match value.into_string() {
+            Ok(value) => env.push((name, value)),
+            Err(_) => {
+                return Err(ConfigError::Env {
+                    key: env_key_hint(&name),
+                    var: name,
+                    reason: "value is not valid UTF-8".into(),
+                })
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// The systemd credentials directory (`$CREDENTIALS_DIRECTORY`), when the service has one.
+pub(super) fn credentials_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os(CREDENTIALS_DIRECTORY).map(std::path::PathBuf::from)
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {

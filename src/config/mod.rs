@@ -26,7 +26,7 @@ pub use crate::queue::settings::QueueConfig;
 pub use crate::servicetitan::settings::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 pub use crate::speech::settings::{AudioConfig, SpeechConfig, VoiceConfig, VoiceEngine};
 pub use crate::telephony::settings::{Codec, MediaConfig, SipAccount, SipConfig};
-pub use check::{check, check_bytes};
+pub use check::{check, check_bytes, check_in_environment};
 pub use env::env_var_name;
 pub use secrets::{CREDENTIALS_DIRECTORY, SECRET_KEYS};
 

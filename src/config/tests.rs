@@ -836,3 +836,29 @@ fn show_and_debug_say_set_or_unset_for_every_secret() {
     let shown = toml::to_string_pretty(&Config::default()).unwrap();
     assert!(shown.contains("webhook_token = \"unset\""), "{shown}");
 }
+
+#[test]
+fn check_counts_secrets_from_the_environment_and_credentials() {
+    let text = "[alerts]\nwebhook_url = \"https://hooks.example.com/x\"\n";
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("alerts.webhook_token"), "tok one\n").unwrap();
+    // The credential is applied and validated (a space is refused), by key, without the value.
+    let issues = super::check::check_with(text, &[], Some(creds.path()));
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.key == "alerts.webhook_token" && i.reason.contains("spaces")),
+        "{issues:#?}"
+    );
+    assert!(!format!("{issues:?}").contains("tok one"));
+    let issues = super::check::check_with(
+        text,
+        &env(&[("CALLBOX_ALERTS_WEBHOOK_TOKEN_FILE", "/nonexistent/t")]),
+        None,
+    );
+    assert!(
+        issues.iter().any(|i| i.key == "alerts.webhook_token"
+            && i.reason.contains("CALLBOX_ALERTS_WEBHOOK_TOKEN_FILE")),
+        "{issues:#?}"
+    );
+}
