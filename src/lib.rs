@@ -2,9 +2,10 @@
 //!
 //! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → [`speech`] → [`dialog`]
 //! → [`queue`] → [`servicetitan`], with [`alert`] beside `servicetitan` (it reads the queue and
-//! pages the on-call technician); [`config`] sits beside them; [`lookup`] adapts the
-//! ServiceTitan cache to the dialog's and the alerts' traits; [`app`] wires them together.
-//! See ARCHITECTURE.md.
+//! pages the on-call technician); [`infra`] is below them all; each layer owns its settings
+//! (`<layer>::settings`) and [`config`] composes them; [`lookup`] adapts the ServiceTitan cache
+//! to the dialog's and the alerts' traits; [`app`] wires them together. See ARCHITECTURE.md;
+//! `tests/architecture.rs` enforces the layer rules.
 
 pub mod alert;
 pub mod app;
