@@ -38,8 +38,11 @@ fn assert_no_secret(what: &str, text: &str) {
     }
 }
 
+/// Writes a secret as an installer should: mode 0600 (callbox warns about looser ones).
 fn write_secret(path: &Path, value: &str) {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, format!("{value}\n")).expect("write secret file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 0600");
 }
 
 /// Runs `callbox --config <config> <args>` with the daemon's environment.

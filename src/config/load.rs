@@ -57,7 +57,12 @@ impl Config {
             issues,
         };
 
-        let mut structural = resolve_file_keys(&mut table);
+        let (mut structural, warnings): (Vec<_>, Vec<_>) = resolve_file_keys(&mut table)
+            .into_iter()
+            .partition(ConfigIssue::is_error);
+        for issue in warnings {
+            tracing::warn!(key = %issue.key, "config: {}", issue.reason);
+        }
         structural.extend(check_structure(&mut table));
         if !structural.is_empty() {
             return Err(invalid(structural));

@@ -82,9 +82,31 @@ fn resolve_one(table: &mut toml::Table, prefix: &str, key: &str, issues: &mut Ve
     match read_secret_file(Path::new(file)) {
         Ok(secret) => {
             table.insert(key.to_string(), toml::Value::String(secret));
+            if let Some(reason) = loose_mode(Path::new(file)) {
+                issues.push(ConfigIssue::warning(path, reason));
+            }
         }
         Err(reason) => issues.push(ConfigIssue::error(path, reason)),
     }
+}
+
+/// Why a secret's file is too open: other users may read or write it (it should be 0600 or
+/// 0400, owned by the service's user).
+#[cfg(unix)]
+fn loose_mode(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} has mode {mode:04o}: other users can read the secret; make it 0600",
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn loose_mode(_path: &Path) -> Option<String> {
+    None
 }
 
 /// Sets each secret that has a file in the systemd credentials directory `dir`
@@ -166,6 +188,9 @@ pub(super) fn expand_env_files(
                 key,
                 reason,
             })?;
+        if let Some(reason) = loose_mode(Path::new(raw.trim())) {
+            tracing::warn!(var = %var, "config: {reason}");
+        }
         out.push((secret_var, secret));
     }
     Ok(out)

@@ -686,6 +686,29 @@ fn secret_file(text: &str) -> tempfile::NamedTempFile {
     file
 }
 
+#[cfg(unix)]
+#[test]
+fn a_secret_file_others_can_read_is_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = secret_file("cs-open-file\n");
+    let text = format!(
+        "[servicetitan]\nclient_secret_file = {:?}\n",
+        secret.path().to_str().unwrap()
+    );
+    // tempfile creates 0600: no warning.
+    assert_eq!(check(&text), vec![]);
+    std::fs::set_permissions(secret.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let issues = check(&text);
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    assert!(!issues[0].is_error());
+    assert_eq!(issues[0].key, "servicetitan.client_secret_file");
+    assert!(issues[0].reason.contains("0644"), "{issues:#?}");
+    // A warning does not stop the box from loading.
+    let file = secret_file(&text);
+    let c = Config::load_with(Some(file.path()), Path::new("/nonexistent"), &[], None).unwrap();
+    assert_eq!(c.servicetitan.client_secret.expose(), "cs-open-file");
+}
+
 #[test]
 fn secrets_come_from_files_named_in_the_toml() {
     let secret = secret_file("cs-from-file\n");

@@ -158,11 +158,18 @@ impl Default for ServiceTitanConfig {
 }
 
 impl ServiceTitanConfig {
-    /// Checks `[servicetitan]`: shapes always, credentials only when enabled.
+    /// Checks `[servicetitan]`: shapes always (a typo should not wait until the day sync is
+    /// enabled), what the sync needs only when enabled.
     pub fn validate(&self, v: &mut Vec<SettingIssue>) {
+        self.validate_shape(v);
+        if self.enabled {
+            self.validate_enabled(v);
+        }
+    }
+
+    fn validate_shape(&self, v: &mut Vec<SettingIssue>) {
         let st = self;
         let key = |k: &str| format!("servicetitan.{k}");
-        // Shape checks apply always (a typo should not wait until the day sync is enabled).
         let env = st.environment();
         if let Err(reason) = &env {
             v.push(SettingIssue::error(
@@ -253,9 +260,12 @@ impl ServiceTitanConfig {
                 ));
             }
         }
-        if !st.enabled {
-            return;
-        }
+    }
+
+    /// The tenant, credentials and ids the sync cannot work without.
+    fn validate_enabled(&self, v: &mut Vec<SettingIssue>) {
+        let st = self;
+        let key = |k: &str| format!("servicetitan.{k}");
         if st.tenant_id <= 0 {
             v.push(SettingIssue::error(
                 key("tenant_id"),
