@@ -1,12 +1,13 @@
 //! Secrets never show: with every secret set — some in files (`X_file` in the TOML,
 //! `CALLBOX_…_FILE`, a systemd credential), some in the environment — `callbox config show`,
-//! `callbox config check` and the log of `callbox run` at debug level (with the ServiceTitan
-//! sync talking to the test server) contain none of the values.
+//! `callbox config check`, the log of `callbox run` at debug level (with the ServiceTitan
+//! sync talking to the test server and a call queued as a voicemail), the call record, a
+//! queue export and every file in the data directory contain none of the values.
 
 mod common;
 mod support;
 
-use common::{callbox_bin, serial, Daemon, DaemonConfig};
+use common::{callbox_bin, serial, Daemon, DaemonConfig, Sipp};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -43,6 +44,28 @@ fn write_secret(path: &Path, value: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, format!("{value}\n")).expect("write secret file");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 0600");
+}
+
+/// Every file below `dir` (queue, mirror, cache, call records, recordings).
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    assert!(
+        out.len() > 3,
+        "too few files under {}: {out:?}",
+        dir.display()
+    );
+    out
 }
 
 /// Runs `callbox --config <config> <args>` with the daemon's environment.
@@ -111,7 +134,10 @@ fn no_secret_shows_in_config_show_check_or_the_debug_log() {
             credentials.to_string_lossy().into_owned(),
         ),
     ];
-    let mut cfg = DaemonConfig::answering()
+    // Without a voice every call's recording is queued as a voicemail: a queue record to export.
+    let mut cfg = DaemonConfig::new()
+        .set("call.mode", "dialog")
+        .set("voice.program", "/nonexistent/espeak-ng")
         .set(
             "sip.accounts",
             toml::Value::Array(vec![toml::Value::Table(account)]),
@@ -146,7 +172,11 @@ fn no_secret_shows_in_config_show_check_or_the_debug_log() {
         "no token was issued: the secrets did not reach the sync\n{}",
         daemon.log_tail(50)
     );
-    std::thread::sleep(common::scaled(Duration::from_secs(3)));
+    let run = Sipp::new(daemon.sip, "call_audio.xml").run();
+    run.assert_ok(&daemon);
+    let record = daemon.one_record();
+    assert_no_secret("the call record", &record.to_string());
+    std::thread::sleep(common::scaled(Duration::from_secs(2)));
     daemon.assert_alive();
 
     let (ok, shown) = callbox(&daemon.config_path, &env, &["config", "show"]);
@@ -171,6 +201,23 @@ fn no_secret_shows_in_config_show_check_or_the_debug_log() {
     assert_no_secret("config check", &checked);
 
     daemon.stop();
+    let export = daemon.dir.path().join("queue-export.jsonl");
+    let export_arg = export.to_string_lossy().into_owned();
+    let (ok, text) = callbox(&daemon.config_path, &env, &["queue", "export", &export_arg]);
+    assert!(ok, "queue export failed:\n{text}");
+    let exported = std::fs::read_to_string(&export).expect("read the export");
+    assert!(
+        exported.contains("voicemail"),
+        "nothing was exported:\n{exported}"
+    );
+    assert_no_secret("the queue export", &exported);
+    for file in files_under(&daemon.data_dir) {
+        let bytes = std::fs::read(&file).expect("read a data file");
+        assert_no_secret(
+            &format!("{}", file.display()),
+            &String::from_utf8_lossy(&bytes),
+        );
+    }
     let log = daemon.log();
     assert!(
         log.contains("DEBUG"),
