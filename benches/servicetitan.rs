@@ -8,7 +8,6 @@ mod sync_support;
 
 use callbox::queue::Payload;
 use callbox::servicetitan::cache::StCache;
-use callbox::servicetitan::open_worker;
 use callbox::servicetitan::types::{Campaign, Customer, TechnicianShift};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::time::{Duration, Instant};
@@ -137,3 +136,14 @@ fn cache_lookups(c: &mut Criterion) {
 
 criterion_group!(benches, cache_lookups, sync_throughput);
 criterion_main!(benches);
+
+/// The sync worker for a whole configuration, as `callbox sync` opens it.
+fn open_worker(
+    c: &callbox::config::Config,
+) -> Result<callbox::servicetitan::SyncWorker, callbox::servicetitan::OpenError> {
+    callbox::servicetitan::open_worker(
+        &c.servicetitan,
+        callbox::queue::QueueOptions::from_settings(&c.queue),
+        &c.storage.data_dir,
+    )
+}

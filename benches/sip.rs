@@ -32,6 +32,7 @@ fn config() -> EndpointConfig {
         allowed_peers: vec!["192.168.1.0/24".parse().expect("static")],
         stranger_rate_limit: 5,
         max_concurrent_calls: 4,
+        user: String::new(),
         realm: "callbox".into(),
         accounts: vec![],
         max_register_expires: 3600,

@@ -11,6 +11,7 @@ pub mod alert;
 pub mod app;
 pub mod config;
 pub mod dialog;
+pub mod infra;
 pub mod queue;
 pub mod servicetitan;
 pub mod speech;

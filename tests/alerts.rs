@@ -259,7 +259,7 @@ async fn gas_call_reaches_the_on_call_technician_with_caller_address_and_name() 
         cache: mike_on_call(&data),
     });
     let d = Dispatcher::new(
-        AlertSettings::from_config(&c).unwrap(),
+        AlertSettings::from_settings(&c.alerts, &c.shop.name, &c.shop.timezone).unwrap(),
         outbox.clone(),
         on_call,
     )
@@ -324,7 +324,7 @@ async fn refused_connections_and_500s_are_retried_and_delivered_once_under_one_k
     let outbox = open_queue(&data);
     let id = alerts(&outbox)[0].id.clone();
     let d = Dispatcher::new(
-        AlertSettings::from_config(&c).unwrap(),
+        AlertSettings::from_settings(&c.alerts, &c.shop.name, &c.shop.timezone).unwrap(),
         outbox.clone(),
         Arc::new(NoOnCall),
     )
@@ -392,7 +392,7 @@ async fn ntfy_format_sends_text_with_title_priority_tags_and_the_bearer_token() 
     c.alerts.fallback_phone = "+13125550111".into();
     let outbox = open_queue(&data);
     let d = Dispatcher::new(
-        AlertSettings::from_config(&c).unwrap(),
+        AlertSettings::from_settings(&c.alerts, &c.shop.name, &c.shop.timezone).unwrap(),
         outbox.clone(),
         Arc::new(NoOnCall),
     )
@@ -609,7 +609,7 @@ async fn alert_test_sends_a_marked_test_and_reports_failure() {
     let mut c = config(dir.path(), &format!("http://{addr}/hook"), "json");
     c.alerts.fallback_name = "Dana".into();
     c.alerts.webhook_token = "tok-env".into();
-    let settings = AlertSettings::from_config(&c).unwrap();
+    let settings = AlertSettings::from_settings(&c.alerts, &c.shop.name, &c.shop.timezone).unwrap();
     let reports = callbox::alert::send_test(&settings, &NoOnCall, Utc::now())
         .await
         .unwrap();

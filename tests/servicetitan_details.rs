@@ -12,7 +12,7 @@ use callbox::queue::{
     AppointmentWindow, CallerInfo, CancellationRequest, ListFilter, Payload, Record, RecordState,
     RescheduleRequest,
 };
-use callbox::servicetitan::{open_worker, SyncWorker};
+use callbox::servicetitan::SyncWorker;
 use chrono::{DateTime, Duration, Utc};
 use support::st_server::seed::*;
 use support::st_server::{
@@ -543,4 +543,15 @@ async fn refused_cancel_and_reschedule_fall_back_to_the_office() {
         "Completed"
     );
     assert!(server.notes(done_job).is_empty());
+}
+
+/// The sync worker for a whole configuration, as `callbox sync` opens it.
+fn open_worker(
+    c: &callbox::config::Config,
+) -> Result<callbox::servicetitan::SyncWorker, callbox::servicetitan::OpenError> {
+    callbox::servicetitan::open_worker(
+        &c.servicetitan,
+        callbox::queue::QueueOptions::from_settings(&c.queue),
+        &c.storage.data_dir,
+    )
 }

@@ -6,7 +6,7 @@ mod support;
 mod sync_support;
 
 use callbox::queue::{ListFilter, Payload, Record, RecordState};
-use callbox::servicetitan::{open_worker, SyncWorker};
+use callbox::servicetitan::SyncWorker;
 use support::st_server::seed::*;
 use support::st_server::{DropMode, Fault, FaultPlan, FaultRule, StServer, StServerConfig};
 use sync_support::*;
@@ -402,4 +402,15 @@ async fn on_call_alert_reaches_the_office_as_a_booking_naming_the_hazard() {
     // Synced for the office, still owed to the technician: the sync does not touch that lane.
     assert!(record.alert.pending, "{:?}", record.alert);
     assert_eq!(worker.outbox().counts().alerts_undelivered, 1);
+}
+
+/// The sync worker for a whole configuration, as `callbox sync` opens it.
+fn open_worker(
+    c: &callbox::config::Config,
+) -> Result<callbox::servicetitan::SyncWorker, callbox::servicetitan::OpenError> {
+    callbox::servicetitan::open_worker(
+        &c.servicetitan,
+        callbox::queue::QueueOptions::from_settings(&c.queue),
+        &c.storage.data_dir,
+    )
 }

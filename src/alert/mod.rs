@@ -18,6 +18,7 @@
 
 pub mod dispatch;
 pub mod message;
+pub mod settings;
 
 pub use dispatch::{send_test, Dispatcher, TestReport};
 pub use message::{compose, AlertMessage};
@@ -25,7 +26,7 @@ pub use message::{compose, AlertMessage};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-use crate::config::Config;
+use settings::AlertsConfig;
 
 /// How a channel's requests look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +145,14 @@ pub struct AlertSettings {
 }
 
 impl AlertSettings {
-    /// From a validated configuration; an invalid `[alerts]` is an error here too (a caller
-    /// that skipped validation must not get a channel that silently drops alerts).
-    pub fn from_config(config: &Config) -> Result<AlertSettings, AlertError> {
-        let a = &config.alerts;
+    /// From a validated `[alerts]`, for the shop named `shop_name` in the IANA zone
+    /// `shop_timezone` (`[shop]`); an invalid `[alerts]` is an error here too (a caller that
+    /// skipped validation must not get a channel that silently drops alerts).
+    pub fn from_settings(
+        a: &AlertsConfig,
+        shop_name: &str,
+        shop_timezone: &str,
+    ) -> Result<AlertSettings, AlertError> {
         let format = Format::parse(&a.format)
             .ok_or_else(|| AlertError::Config(format!("alerts.format `{}`", a.format)))?;
         let mut channels = Vec::new();
@@ -160,7 +165,7 @@ impl AlertSettings {
                 name: "webhook".into(),
                 url,
                 format,
-                token: Some(a.webhook_token.trim().to_string()).filter(|t| !t.is_empty()),
+                token: Some(a.webhook_token.expose().trim().to_string()).filter(|t| !t.is_empty()),
             });
         }
         let fallback =
@@ -174,8 +179,8 @@ impl AlertSettings {
         Ok(AlertSettings {
             channels,
             fallback,
-            shop_name: config.shop.name.clone(),
-            timezone: config.shop.timezone.parse().unwrap_or(chrono_tz::UTC),
+            shop_name: shop_name.to_string(),
+            timezone: shop_timezone.parse().unwrap_or(chrono_tz::UTC),
             timeout: Duration::from_secs(a.timeout_secs.max(1)),
             retry_max: Duration::from_secs(a.retry_max_secs.max(1)),
         })
@@ -244,12 +249,14 @@ mod tests {
 
     #[test]
     fn the_token_never_shows_in_debug_output() {
-        let mut c = Config::default();
-        c.alerts.webhook_url = "https://hooks.example.com/callbox".into();
-        c.alerts.webhook_token = "s3cret-token".into();
-        let settings = AlertSettings::from_config(&c).unwrap();
+        let c = AlertsConfig {
+            webhook_url: "https://hooks.example.com/callbox".into(),
+            webhook_token: "s3cret-token".into(),
+            ..AlertsConfig::default()
+        };
+        let settings = AlertSettings::from_settings(&c, "Acme", "America/Chicago").unwrap();
         assert_eq!(settings.channels.len(), 1);
-        let shown = format!("{settings:?} {:?} {c:?}", c.alerts);
+        let shown = format!("{settings:?} {c:?}");
         assert!(!shown.contains("s3cret-token"), "{shown}");
     }
 }

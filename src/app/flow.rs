@@ -142,7 +142,12 @@ async fn prepare_dialog(
         info!("CALL MODE: dialog (speech and keypad)");
     }
     let engine = model.unwrap_or_else(|| Arc::new(NoSpeechModel));
-    let script = Arc::new(Script::from_config(config));
+    let script = Arc::new(Script::from_settings(
+        &config.shop.name,
+        &config.shop.timezone,
+        &config.dialog,
+        &config.triage,
+    ));
 
     let texts = call_flow::fixed_texts(&script, keypad_only);
     let prompts: Vec<PromptText> = texts.iter().map(|t| PromptText::new(t, t)).collect();

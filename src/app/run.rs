@@ -15,7 +15,7 @@ use crate::app::supervisor::{AbortOnDrop, RestartPolicy, Service, Supervisor};
 use crate::config::{Config, DataPaths};
 use crate::queue::Outbox;
 use crate::servicetitan::cache::StCache;
-use crate::telephony::line::{self, AnsweredCall};
+use crate::telephony::line::{self, AnsweredCall, LineSettings};
 use crate::telephony::sip::udp::SipHandle;
 use crate::telephony::sip::{udp, EndpointConfig};
 use anyhow::{anyhow, Context, Result};
@@ -243,7 +243,7 @@ fn sip_service(
                     Ok(()) => anyhow!("the SIP endpoint stopped"),
                     Err(err) => anyhow!("the SIP endpoint failed: {err}"),
                 }),
-                () = line::run(config, sip, events, calls, stopping) => Err(anyhow!("the line stopped")),
+                () = line::run(Arc::new(line_settings(&config)), sip, events, calls, stopping) => Err(anyhow!("the line stopped")),
                 () = token.cancelled() => Ok(()),
             }
         })
@@ -454,4 +454,13 @@ fn advertised_ip(config: &Config, bound: SocketAddr) -> IpAddr {
     }
     warn!("cannot tell which address the ATA reaches the box on; set sip.public_address");
     IpAddr::from([127, 0, 0, 1])
+}
+
+/// The line's part of the configuration.
+fn line_settings(config: &Config) -> LineSettings {
+    LineSettings {
+        sip: config.sip.clone(),
+        media: config.media.clone(),
+        default_country: config.shop.default_country.clone(),
+    }
 }

@@ -38,7 +38,7 @@ pub(crate) fn alerts(
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
 ) -> Result<Option<Service>> {
-    let settings = AlertSettings::from_config(config).context("setting up [alerts]")?;
+    let settings = AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone).context("setting up [alerts]")?;
     let pending = queue.counts().alerts_undelivered;
     if settings.channels.is_empty() {
         error!(

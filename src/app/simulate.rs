@@ -151,7 +151,7 @@ pub fn run(
     paths
         .create_all()
         .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
-    let (outbox, _) = Outbox::open(&paths.queue, QueueOptions::from_config(&config.queue))
+    let (outbox, _) = Outbox::open(&paths.queue, QueueOptions::from_settings(&config.queue))
         .with_context(|| format!("opening the queue in {}", paths.queue.display()))?;
     let cache = Arc::new(
         StCache::open(&paths.root.join("cache"))
@@ -195,7 +195,17 @@ pub fn run(
         fail_after: opts.fail_enqueue_after,
         attempts: 0,
     };
-    let mut dialog = Dialog::new(ctx, Arc::new(Script::from_config(config)), sources, now);
+    let mut dialog = Dialog::new(
+        ctx,
+        Arc::new(Script::from_settings(
+            &config.shop.name,
+            &config.shop.timezone,
+            &config.dialog,
+            &config.triage,
+        )),
+        sources,
+        now,
+    );
     let first = dialog.start(now);
     print_actions(out, &first)?;
     let mut line = String::new();

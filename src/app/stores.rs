@@ -11,7 +11,7 @@ use tracing::{error, info};
 /// Opens the outbox before the first call can be answered: what start-up repaired or
 /// quarantined is said loudly.
 pub(crate) fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
-    let (outbox, report) = Outbox::open(&paths.queue, QueueOptions::from_config(&config.queue))
+    let (outbox, report) = Outbox::open(&paths.queue, QueueOptions::from_settings(&config.queue))
         .with_context(|| format!("opening the job queue in {}", paths.queue.display()))?;
     if report.is_clean() {
         info!(

@@ -510,14 +510,19 @@ fn dry_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::dialog::settings::{DialogConfig, ScheduleConfig, TriageConfig};
     use crate::queue::{Payload, QueueOptions};
     use crate::speech::asr::NoSpeechModel;
     use crate::speech::tts::PromptCache;
     use crate::telephony::audio_port::{port_pair, PortEvent, FRAME_SAMPLES};
 
     fn script() -> Arc<Script> {
-        Arc::new(Script::from_config(&Config::default()))
+        Arc::new(Script::from_settings(
+            "the shop",
+            "America/Chicago",
+            &DialogConfig::default(),
+            &TriageConfig::default(),
+        ))
     }
 
     #[test]
@@ -538,12 +543,8 @@ mod tests {
     #[tokio::test]
     async fn a_caller_who_hangs_up_at_the_greeting_leaves_a_lead_and_a_recording() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (outbox, _) = Outbox::open(
-            &dir.path().join("queue"),
-            QueueOptions::from_config(&Config::default().queue),
-        )
-        .expect("outbox");
-        let config = Config::default();
+        let (outbox, _) =
+            Outbox::open(&dir.path().join("queue"), QueueOptions::default()).expect("outbox");
         let settings = DialogSettings {
             speaker: Speaker::new(None, PromptCache::default()),
             engine: Arc::new(NoSpeechModel),
@@ -554,8 +555,8 @@ mod tests {
                 customers: Arc::new(NoLookups),
                 appointments: Arc::new(NoLookups),
                 schedule: Arc::new(crate::dialog::schedule::ConfiguredSchedule::new(
-                    &config.schedule,
-                    &config.shop.timezone,
+                    &ScheduleConfig::default(),
+                    "America/Chicago",
                 )),
             },
             outbox: outbox.clone(),

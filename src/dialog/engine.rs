@@ -46,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::schedule::{speak_slot, to_local, OfferedSchedule, ScheduleSource, Slot};
+use super::settings::{DialogConfig, TriageConfig};
 use super::sources::{
     Appointment, Appointments, CustomerDirectory, KnownCustomer, RecordFailure, RecordSink,
 };
@@ -53,7 +54,6 @@ use super::understanding::{
     self as u, grammar, CallIntent, EmergencyKind, GrammarKind, Meta, OfferedWindow, RoutineKind,
     SafetyHazard, StreetAddress, Triage, TriageContext, WindowChoice, YesNo,
 };
-use crate::config::Config;
 use crate::queue::{
     Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest, Hazard,
     InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, OnCallAlert, Payload,
@@ -96,11 +96,17 @@ pub struct Script {
 }
 
 impl Script {
-    pub fn from_config(config: &Config) -> Script {
-        let d = &config.dialog;
+    /// From `[dialog]` and `[triage]`, for the shop named `shop_name` in the IANA zone
+    /// `shop_timezone` (`[shop]`).
+    pub fn from_settings(
+        shop_name: &str,
+        shop_timezone: &str,
+        d: &DialogConfig,
+        triage: &TriageConfig,
+    ) -> Script {
         Script {
-            shop_name: config.shop.name.clone(),
-            greeting: d.greeting.replace("{shop}", &config.shop.name),
+            shop_name: shop_name.to_string(),
+            greeting: d.greeting.replace("{shop}", shop_name),
             disclosure: d.disclosure.clone(),
             office_phone: if d.office_phone.trim().is_empty() {
                 "the shop's main number".into()
@@ -114,10 +120,10 @@ impl Script {
             reprompts: d.reprompts,
             no_input_timeout: Duration::from_secs(d.no_input_timeout_secs),
             default_state: d.default_state.clone(),
-            timezone: super::schedule::shop_zone(&config.shop.timezone),
-            cold_threshold_f: config.triage.cold_threshold_f,
-            hot_threshold_f: config.triage.hot_threshold_f,
-            vulnerable_words: config.triage.vulnerable_words.clone(),
+            timezone: super::schedule::shop_zone(shop_timezone),
+            cold_threshold_f: triage.cold_threshold_f,
+            hot_threshold_f: triage.hot_threshold_f,
+            vulnerable_words: triage.vulnerable_words.clone(),
         }
     }
 }

@@ -11,5 +11,6 @@ pub mod call_log;
 pub mod echo_turn;
 pub mod engine;
 pub mod schedule;
+pub mod settings;
 pub mod sources;
 pub mod understanding;

@@ -12,7 +12,7 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-use crate::config::ScheduleConfig;
+use crate::dialog::settings::ScheduleConfig;
 use crate::queue::Urgency;
 
 /// One arrival window, in UTC.

@@ -27,6 +27,7 @@ mod mirror;
 mod outbox;
 mod payload;
 mod record;
+pub mod settings;
 
 #[cfg(test)]
 mod tests;
@@ -75,7 +76,8 @@ impl Default for QueueOptions {
 }
 
 impl QueueOptions {
-    pub fn from_config(config: &crate::config::QueueConfig) -> QueueOptions {
+    /// From `[queue]`.
+    pub fn from_settings(config: &settings::QueueConfig) -> QueueOptions {
         QueueOptions {
             retention: Duration::from_secs(u64::from(config.retention_days) * 24 * 3600),
             max_attempts_before_attention: config.max_attempts_before_attention,

@@ -12,6 +12,7 @@
 //! Query parameter names are checked against an allowlist taken from the OpenAPI documents,
 //! since the API silently ignores a misspelt filter.
 
+use crate::infra::Secret;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -97,9 +98,9 @@ fn is_loopback_host(url: &Url) -> bool {
 pub struct StClientConfig {
     pub environment: Environment,
     pub tenant_id: i64,
-    pub app_key: String,
-    pub client_id: String,
-    pub client_secret: String,
+    pub app_key: Secret,
+    pub client_id: Secret,
+    pub client_secret: Secret,
     /// The app's External Data Application GUID (externalData is only visible with it).
     pub external_data_guid: String,
     pub connect_timeout: Duration,
@@ -127,9 +128,9 @@ impl StClientConfig {
         StClientConfig {
             environment,
             tenant_id,
-            app_key: String::new(),
-            client_id: String::new(),
-            client_secret: String::new(),
+            app_key: Secret::default(),
+            client_id: Secret::default(),
+            client_secret: Secret::default(),
             external_data_guid: String::new(),
             connect_timeout: Duration::from_secs(5),
             token_timeout: Duration::from_secs(15),
@@ -343,8 +344,8 @@ impl StClient {
         inner.limiter.acquire().await;
         let form = [
             ("grant_type", "client_credentials"),
-            ("client_id", inner.cfg.client_id.as_str()),
-            ("client_secret", inner.cfg.client_secret.as_str()),
+            ("client_id", inner.cfg.client_id.expose()),
+            ("client_secret", inner.cfg.client_secret.expose()),
         ];
         let resp = inner
             .http
@@ -426,7 +427,7 @@ impl StClient {
                 .http
                 .request(method.clone(), url.clone())
                 .bearer_auth(&token)
-                .header("ST-App-Key", &inner.cfg.app_key)
+                .header("ST-App-Key", inner.cfg.app_key.expose())
                 .timeout(inner.cfg.api_timeout);
             if !query.is_empty() {
                 req = req.query(query);

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod client;
 pub mod error;
 pub mod ratelimit;
+pub mod settings;
 pub mod sync;
 pub mod token;
 pub mod types;
@@ -22,7 +23,7 @@ pub use error::StError;
 pub use sync::{RunSummary, StatusSnapshot, SyncSettings, SyncWorker};
 
 /// Builds the client configuration from `[servicetitan]`.
-pub fn client_config(c: &crate::config::ServiceTitanConfig) -> Result<StClientConfig, StError> {
+pub fn client_config(c: &settings::ServiceTitanConfig) -> Result<StClientConfig, StError> {
     let environment = c
         .environment()
         .map_err(|message| StError::Config { message })?;
@@ -56,26 +57,27 @@ pub enum OpenError {
     },
 }
 
-/// Opens the queue (`<data_dir>/queue`), the cache (`<data_dir>/cache`) and the client, and
-/// joins them into a worker. Installs the TLS crypto provider.
-pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenError> {
-    if !config.servicetitan.enabled {
+/// Opens the queue (`<data_dir>/queue`, with the options from `[queue]`), the cache (`<data_dir>/cache`) and
+/// the client (`[servicetitan]`), and joins them into a worker. Installs the TLS crypto provider.
+pub fn open_worker(
+    settings: &settings::ServiceTitanConfig,
+    queue: crate::queue::QueueOptions,
+    data_dir: &std::path::Path,
+) -> Result<SyncWorker, OpenError> {
+    if !settings.enabled {
         return Err(OpenError::Disabled);
     }
     install_crypto_provider();
-    let paths = config.data_paths();
-    let cache_dir = paths.root.join("cache");
-    for dir in [&paths.queue, &cache_dir] {
+    let queue_dir = data_dir.join("queue");
+    let cache_dir = data_dir.join("cache");
+    for dir in [&queue_dir, &cache_dir] {
         std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
             path: dir.clone(),
             source,
         })?;
     }
-    let client = StClient::new(client_config(&config.servicetitan)?)?;
-    let (outbox, report) = crate::queue::Outbox::open(
-        &paths.queue,
-        crate::queue::QueueOptions::from_config(&config.queue),
-    )?;
+    let client = StClient::new(client_config(settings)?)?;
+    let (outbox, report) = crate::queue::Outbox::open(&queue_dir, queue)?;
     if !report.is_clean() {
         tracing::warn!(?report, "queue start-up check repaired something");
     }
@@ -84,6 +86,6 @@ pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenErr
         client,
         outbox,
         cache,
-        SyncSettings::from_config(&config.servicetitan),
+        SyncSettings::from_config(settings),
     ))
 }

@@ -36,12 +36,12 @@ use super::types::{
     RescheduleAppointmentRequest, StId,
 };
 use super::verify::{phone_key, same_address};
-use crate::config::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 use crate::queue::{
     Address, CallerInfo, CancellationRequest, JobRequest, ListFilter, Outbox, Payload, QueueCounts,
     QueueError, Record, RecordId, RecordKind, RecordState, RescheduleRequest, StateName,
     SyncProgress, Urgency,
 };
+use crate::servicetitan::settings::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 
 /// What the worker needs from `[servicetitan]`, resolved.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@
 pub mod asr;
 pub mod endpointer;
 pub mod model;
+pub mod settings;
 pub mod tts;
 pub mod turn;
 pub mod vad;

@@ -25,7 +25,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::config::{VoiceConfig, VoiceEngine};
+use crate::speech::settings::{VoiceConfig, VoiceEngine};
 use crate::telephony::audio_port::{AudioFrame, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::telephony::wav::{self, Resampler};
 

@@ -9,7 +9,7 @@
 //! zero"). The older Sun Microsystems `g711.c` shifts before negating and encodes -1..-8 as 0x7E.
 //! Both decode every code identically; we follow the ITU version.
 
-use crate::config::Codec;
+use crate::telephony::settings::Codec;
 
 /// The µ-law code for a zero sample (what an idle line sends).
 pub const ULAW_SILENCE: u8 = 0xFF;

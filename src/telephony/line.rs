@@ -4,13 +4,13 @@
 //! re-INVITEs (hold, unhold, refresh), and ends the SIP side when the media side ends and
 //! the other way round.
 
-use crate::config::{Codec, Config};
 use crate::telephony::audio_port::{
     port_pair, AudioPort, DigitEvent, DigitSource, EndReason, PortEvent,
 };
 use crate::telephony::caller_id::{self, CallerId};
 use crate::telephony::media::{self, MediaHandle, MediaParams};
 use crate::telephony::sdp::{self, Direction, Negotiated};
+use crate::telephony::settings::{Codec, MediaConfig, SipConfig};
 use crate::telephony::sip::udp::SipHandle;
 use crate::telephony::sip::{CallEnd, CallEvent, CallKey, IncomingCall};
 use std::collections::HashMap;
@@ -52,10 +52,19 @@ struct LiveCall {
     watcher: Option<JoinHandle<()>>,
 }
 
+/// What the line needs of the configuration: `[sip]`, `[media]` and the shop's country
+/// (`shop.default_country`, the dialling plan caller ID is read with).
+#[derive(Debug, Clone)]
+pub struct LineSettings {
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub default_country: String,
+}
+
 /// Runs the line until the SIP endpoint stops. Once `stopping` is true (the box is shutting
 /// down) new calls are refused with 486 Busy Here; calls in progress go on.
 pub async fn run(
-    config: Arc<Config>,
+    config: Arc<LineSettings>,
     sip: SipHandle,
     mut events: mpsc::UnboundedReceiver<CallEvent>,
     answered: mpsc::Sender<AnsweredCall>,
@@ -121,7 +130,7 @@ pub async fn run(
 /// Negotiates, binds RTP and answers (after the ring delay); on any refusal the call is
 /// rejected here and nothing is kept.
 async fn offer_call(
-    config: &Arc<Config>,
+    config: &Arc<LineSettings>,
     sip: &SipHandle,
     answered: &mpsc::Sender<AnsweredCall>,
     stopping: &watch::Receiver<bool>,
@@ -162,13 +171,13 @@ async fn offer_call(
         offer.p_asserted_identity.as_deref(),
         offer.remote_party_id.as_deref(),
         &offer.from,
-        &config.shop.default_country,
+        &config.default_country,
     );
     // Keep what was dialled even when it is not a full number (an extension, a short code).
     let dialled = caller_id::dialled_number(
         offer.request_uri_user.as_deref().unwrap_or(""),
         &offer.to,
-        &config.shop.default_country,
+        &config.default_country,
     )
     .or_else(|| offer.request_uri_user.clone().filter(|u| !u.is_empty()));
     info!(
@@ -253,7 +262,7 @@ async fn watch_call_end(
 }
 
 async fn reoffer(
-    config: &Config,
+    config: &LineSettings,
     sip: &SipHandle,
     call: CallKey,
     live: &mut LiveCall,
@@ -307,7 +316,7 @@ fn end_media(mut live: LiveCall, reason: CallEnd) {
     }
 }
 
-fn media_params(config: &Config, n: &Negotiated) -> MediaParams {
+fn media_params(config: &LineSettings, n: &Negotiated) -> MediaParams {
     MediaParams {
         codec: n.codec,
         payload_type: n.payload_type,
@@ -322,7 +331,7 @@ fn media_params(config: &Config, n: &Negotiated) -> MediaParams {
 }
 
 /// The address RTP binds to and SDP announces.
-fn media_ip(config: &Config, sip: &SipHandle) -> IpAddr {
+fn media_ip(config: &LineSettings, sip: &SipHandle) -> IpAddr {
     match config.sip.public_address {
         Some(ip) => ip,
         None => {

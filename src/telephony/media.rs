@@ -28,7 +28,7 @@ use super::dtmf::{EventDeduper, TelephoneEvent, ToneDetector};
 use super::g711;
 use super::jitter::{JitterBuffer, JitterStats, PushOutcome};
 use super::rtp::{looks_like_rtcp, RtpHeader, RtpPacket, SequenceTracker};
-use crate::config::{Codec, MediaConfig};
+use crate::telephony::settings::{Codec, MediaConfig};
 
 /// The packet clock: one 20 ms frame per packet.
 pub const PACKET_INTERVAL: Duration = Duration::from_millis(20);

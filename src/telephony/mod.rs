@@ -14,5 +14,6 @@ pub mod line;
 pub mod media;
 pub mod rtp;
 pub mod sdp;
+pub mod settings;
 pub mod sip;
 pub mod wav;

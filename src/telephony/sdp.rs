@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::config::{Codec, MediaConfig};
+use crate::telephony::settings::{Codec, MediaConfig};
 use webrtc_sdp::address::ExplicitlyTypedAddress;
 use webrtc_sdp::attribute_type::SdpAttribute;
 use webrtc_sdp::error::SdpParserError;

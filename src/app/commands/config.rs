@@ -29,7 +29,7 @@ fn check(path: Option<&Path>) -> Result<ExitCode> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG_PATH));
     let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let issues = crate::config::check_bytes(&text);
+    let issues = crate::config::check_in_environment(&text);
     for issue in &issues {
         let level = if issue.is_error() { "error" } else { "warning" };
         println!("{}: {level}: {issue}", path.display());

@@ -40,7 +40,7 @@ pub fn queue(config_path: Option<&Path>, action: QueueAction) -> Result<ExitCode
     let config = load_config(config_path)?;
     let queue = QueueDir {
         dir: config.data_paths().queue,
-        opts: QueueOptions::from_config(&config.queue),
+        opts: QueueOptions::from_settings(&config.queue),
     };
     match action {
         QueueAction::List { state, kind, limit } => queue.list(&ListFilter { state, kind, limit }),

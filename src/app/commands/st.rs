@@ -15,7 +15,11 @@ pub fn st(config_path: Option<&Path>, action: StAction) -> Result<ExitCode> {
     let config = load_config(config_path)?;
     match action {
         StAction::Status => {
-            let worker = crate::servicetitan::open_worker(&config)?;
+            let worker = crate::servicetitan::open_worker(
+            &config.servicetitan,
+            crate::queue::QueueOptions::from_settings(&config.queue),
+            &config.storage.data_dir,
+        )?;
             println!("{}", serde_json::to_string_pretty(&worker.status())?);
             Ok(ExitCode::SUCCESS)
         }

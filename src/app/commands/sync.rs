@@ -15,7 +15,11 @@ pub fn sync(config_path: Option<&Path>, once: bool) -> Result<ExitCode> {
     init_logging(&config.log.filter);
     log_config_warnings(&config);
     multi_thread_runtime()?.block_on(async {
-        let worker = crate::servicetitan::open_worker(&config)?;
+        let worker = crate::servicetitan::open_worker(
+            &config.servicetitan,
+            crate::queue::QueueOptions::from_settings(&config.queue),
+            &config.storage.data_dir,
+        )?;
         if once {
             sync_once(&worker).await
         } else {

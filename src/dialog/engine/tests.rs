@@ -2,8 +2,22 @@
 
 use super::*;
 use crate::dialog::schedule::ConfiguredSchedule;
+use crate::dialog::settings::ScheduleConfig;
 use crate::dialog::sources::{NoLookups, ServiceLocation};
 use crate::queue::RecordKind;
+
+/// The shop's defaults (`[shop]`): its name and zone.
+const SHOP: &str = "the shop";
+const SHOP_ZONE: &str = "America/Chicago";
+
+fn default_script() -> Script {
+    Script::from_settings(
+        SHOP,
+        SHOP_ZONE,
+        &DialogConfig::default(),
+        &TriageConfig::default(),
+    )
+}
 
 struct Directory(Vec<KnownCustomer>);
 
@@ -71,14 +85,13 @@ fn jane() -> KnownCustomer {
 }
 
 fn dialog(caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
-    let config = Config::default();
-    let script = Arc::new(Script::from_config(&config));
+    let script = Arc::new(default_script());
     let sources = Sources {
         customers: Arc::new(Directory(vec![jane()])),
         appointments: Arc::new(Booked(appointments)),
         schedule: Arc::new(ConfiguredSchedule::new(
-            &config.schedule,
-            &config.shop.timezone,
+            &ScheduleConfig::default(),
+            SHOP_ZONE,
         )),
     };
     Dialog::new(
@@ -315,14 +328,13 @@ fn where_is_my_technician_reads_the_assignment() {
 
 #[test]
 fn no_lookups_new_caller_without_caller_id_asks_for_a_number() {
-    let config = Config::default();
     let mut d = Dialog::new(
         CallContext::default(),
-        Arc::new(Script::from_config(&config)),
+        Arc::new(default_script()),
         Sources {
             customers: Arc::new(NoLookups),
             appointments: Arc::new(NoLookups),
-            schedule: Arc::new(ConfiguredSchedule::new(&config.schedule, "UTC")),
+            schedule: Arc::new(ConfiguredSchedule::new(&ScheduleConfig::default(), "UTC")),
         },
         now(),
     );

@@ -828,7 +828,7 @@ pub fn symptom_words() -> Vec<&'static str> {
 impl TriageContext {
     /// The context for one call: the shop's thresholds plus what is known about this caller.
     pub fn from_config(
-        config: &crate::config::TriageConfig,
+        config: &crate::dialog::settings::TriageConfig,
         outdoor_temp_f: Option<f32>,
         vulnerable_occupant: bool,
     ) -> Self {
@@ -844,7 +844,11 @@ impl TriageContext {
 
 impl Default for TriageContext {
     fn default() -> Self {
-        TriageContext::from_config(&crate::config::TriageConfig::default(), None, false)
+        TriageContext::from_config(
+            &crate::dialog::settings::TriageConfig::default(),
+            None,
+            false,
+        )
     }
 }
 

@@ -4,6 +4,7 @@
 //! expired nonce gets a fresh challenge with `stale=true`, so an ATA re-registers without
 //! anyone seeing an error.
 
+use crate::infra::Secret;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -52,12 +53,12 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct DigestAuthenticator {
     realm: String,
-    accounts: HashMap<String, String>,
+    accounts: HashMap<String, Secret>,
     nonces: HashMap<String, Instant>,
 }
 
 impl DigestAuthenticator {
-    pub fn new(realm: &str, accounts: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub fn new(realm: &str, accounts: impl IntoIterator<Item = (String, Secret)>) -> Self {
         DigestAuthenticator {
             realm: realm.to_string(),
             accounts: accounts.into_iter().collect(),
@@ -136,7 +137,7 @@ impl DigestAuthenticator {
             algorithm,
             username,
             &self.realm,
-            password,
+            password.expose(),
             method,
             uri,
             nonce,
@@ -258,7 +259,7 @@ mod tests {
     fn accepts_right_password_and_rejects_wrong_one() {
         let now = Instant::now();
         let mut auth =
-            DigestAuthenticator::new("callbox", [("ht813".to_string(), "s3cret".to_string())]);
+            DigestAuthenticator::new("callbox", [("ht813".to_string(), "s3cret".into())]);
         assert!(auth.required());
         assert_eq!(
             auth.verify(now, "REGISTER", None),
@@ -290,7 +291,7 @@ mod tests {
     #[test]
     fn expired_and_unknown_nonces_are_rechallenged() {
         let now = Instant::now();
-        let mut auth = DigestAuthenticator::new("callbox", [("a".to_string(), "b".to_string())]);
+        let mut auth = DigestAuthenticator::new("callbox", [("a".to_string(), "b".into())]);
         let nonce = nonce_of(&auth.challenge(now, false)[0]);
         let header = authorization(Algorithm::Md5, "a", "b", &nonce);
         let later = now + NONCE_LIFETIME + Duration::from_secs(1);
@@ -308,7 +309,7 @@ mod tests {
     #[test]
     fn nonce_table_is_bounded() {
         let now = Instant::now();
-        let mut auth = DigestAuthenticator::new("callbox", [("a".to_string(), "b".to_string())]);
+        let mut auth = DigestAuthenticator::new("callbox", [("a".to_string(), "b".into())]);
         for _ in 0..(MAX_NONCES * 3) {
             auth.challenge(now, false);
         }

@@ -11,7 +11,8 @@ use super::message::{
 };
 use super::registrar::{RegisterRefusal, Registrar, MIN_EXPIRES};
 use super::security::{Admission, Gatekeeper};
-use crate::config::SipConfig;
+use crate::infra::Secret;
+use crate::telephony::settings::SipConfig;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -39,8 +40,11 @@ pub struct EndpointConfig {
     pub allowed_peers: Vec<ipnet::IpNet>,
     pub stranger_rate_limit: u32,
     pub max_concurrent_calls: usize,
+    /// The user part of the request URI the box answers to (`sip.user`); an INVITE for any
+    /// other user gets 404 Not Found. Empty: any user (the ATA's forwarding target varies).
+    pub user: String,
     pub realm: String,
-    pub accounts: Vec<(String, String)>,
+    pub accounts: Vec<(String, Secret)>,
     pub max_register_expires: u32,
     pub max_message_bytes: usize,
     pub user_agent: String,
@@ -59,6 +63,7 @@ impl EndpointConfig {
             allowed_peers: sip.allowed_peers.clone(),
             stranger_rate_limit: sip.stranger_rate_limit,
             max_concurrent_calls: sip.max_concurrent_calls,
+            user: sip.user.clone(),
             realm: sip.realm.clone(),
             accounts: sip
                 .accounts
@@ -708,6 +713,11 @@ impl Endpoint {
             // The same request reached us by another path (RFC 3261 §8.2.2.2).
             return self.respond_once(now, source, &req, key, 482, "Loop Detected", &[], None);
         }
+        if !self.answers_to(req.uri_user.as_deref()) {
+            info!(call_id = %req.call_id, user = req.uri_user.as_deref().unwrap_or(""),
+                  "INVITE for another user: 404 Not Found");
+            return self.reject_new_invite(now, source, &req, key, 404, "Not Found");
+        }
         if let Some(required) = req.header("Require") {
             let unsupported: Vec<String> = split_header_list(required)
                 .into_iter()
@@ -855,6 +865,12 @@ impl Endpoint {
 
     /// A final non-2xx answer to a new INVITE that never becomes a call, kept in a
     /// transaction so its ACK and retransmissions are absorbed.
+    /// Whether an INVITE whose request URI names `user` is for the box (`sip.user`).
+    fn answers_to(&self, user: Option<&str>) -> bool {
+        // RFC 3261 §19.1.4: the user part compares case-sensitively.
+        self.config.user.is_empty() || user == Some(self.config.user.as_str())
+    }
+
     fn reject_new_invite(
         &mut self,
         now: Instant,

@@ -15,6 +15,7 @@ fn config() -> EndpointConfig {
         allowed_peers: vec!["192.168.1.20/32".parse().expect("cidr")],
         stranger_rate_limit: 3,
         max_concurrent_calls: 1,
+        user: String::new(),
         realm: "callbox".into(),
         accounts: vec![],
         max_register_expires: 3600,
@@ -504,6 +505,49 @@ fn second_call_at_capacity_is_busy() {
     ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-2", "c2", 1));
     assert_eq!(status_lines(&drain(&mut ep)), ["SIP/2.0 486 Busy Here"]);
     assert!(events(&mut ep).is_empty());
+}
+
+#[test]
+fn an_invite_for_another_user_is_not_found_when_sip_user_is_set() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(EndpointConfig {
+        user: "callbox".into(),
+        ..config()
+    });
+    // `invite` is addressed to sip:5551234@…, not to the box's user.
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-u1", "u1", 1));
+    assert_eq!(status_lines(&drain(&mut ep)), ["SIP/2.0 404 Not Found"]);
+    assert!(events(&mut ep).is_empty());
+    // The user part compares case-sensitively (RFC 3261 §19.1.4).
+    let upper = String::from_utf8(invite("z9hG4bK-u2", "u2", 1))
+        .expect("text")
+        .replacen("INVITE sip:5551234@", "INVITE sip:CALLBOX@", 1);
+    ep.handle_datagram(now, addr(ATA), upper.as_bytes());
+    assert_eq!(status_lines(&drain(&mut ep)), ["SIP/2.0 404 Not Found"]);
+    // Addressed to the box's user, the call is offered.
+    let mine = String::from_utf8(invite("z9hG4bK-u3", "u3", 1))
+        .expect("text")
+        .replacen("INVITE sip:5551234@", "INVITE sip:callbox@", 1);
+    ep.handle_datagram(now, addr(ATA), mine.as_bytes());
+    assert_eq!(
+        status_lines(&drain(&mut ep)),
+        ["SIP/2.0 100 Trying", "SIP/2.0 180 Ringing"]
+    );
+    assert!(matches!(
+        events(&mut ep).as_slice(),
+        [CallEvent::Offered { .. }]
+    ));
+}
+
+#[test]
+fn without_sip_user_any_user_is_answered() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(config());
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-a1", "a1", 1));
+    assert_eq!(
+        status_lines(&drain(&mut ep)),
+        ["SIP/2.0 100 Trying", "SIP/2.0 180 Ringing"]
+    );
 }
 
 #[test]

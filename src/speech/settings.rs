@@ -1,0 +1,263 @@
+//! The speech layer's settings: `[speech]`, `[voice]` and `[audio]`, with their validation.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+use crate::infra::settings::SettingIssue;
+
+pub use super::asr::Upsample;
+
+/// Speech recognition: voice activity detection, end of turn, the Vosk model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// webrtc-vad aggressiveness, 0 (keeps most speech) to 3 (fewest false starts on noise).
+    pub vad_aggressiveness: u8,
+    /// Consecutive voiced 20 ms frames that start an utterance.
+    pub start_frames: u32,
+    /// Silence that ends an utterance, in milliseconds.
+    pub trailing_silence_ms: u64,
+    /// Silence that ends an utterance once a closed-set answer is complete.
+    pub short_trailing_silence_ms: u64,
+    /// Longest utterance, in milliseconds.
+    pub max_utterance_ms: u64,
+    /// A question with no answer started by then times out, in milliseconds.
+    pub no_speech_timeout_ms: u64,
+    /// The Vosk model directory; a relative path is under `storage.data_dir`.
+    pub model_dir: PathBuf,
+    /// How 8 kHz audio reaches a 16 kHz model: "filter" (in callbox) or "vosk" (the model's
+    /// `--allow-upsample=true`).
+    pub upsample: Upsample,
+}
+
+/// The box's voice: the TTS engine and the prompts it renders.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceConfig {
+    /// "espeak-ng" (a separate process: GPL-3 stays out of the binary) or "none" (built-in
+    /// WAV prompts only).
+    pub engine: VoiceEngine,
+    /// The engine's executable, found on PATH when not absolute.
+    pub program: PathBuf,
+    /// The engine's voice name (espeak-ng `-v`), e.g. "en-us".
+    pub voice: String,
+    /// Speaking rate in words per minute (espeak-ng `-s`).
+    pub rate_wpm: u32,
+    /// Gain applied to everything the box says, in dB (negative = quieter).
+    pub gain_db: f32,
+    /// Where fixed prompts are cached as WAV; unset = `<data_dir>/prompts`.
+    pub prompt_cache_dir: Option<PathBuf>,
+}
+
+/// Text-to-speech engines.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoiceEngine {
+    EspeakNg,
+    None,
+}
+
+/// Audio behaviour on the line: barge-in and echo guard, and the ALSA line interface.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    /// Stop speaking when the caller talks over the box.
+    pub barge_in: bool,
+    /// The caller must be this many dB above the box's own voice (as sent) to barge in: the
+    /// line's hybrid returns our voice 6-15 dB down, and that echo must not interrupt us.
+    pub echo_margin_db: f32,
+    /// Consecutive 20 ms frames of caller speech above the echo before barging in.
+    pub barge_in_frames: u32,
+    /// ALSA PCM device of a USB line interface (e.g. "plughw:1,0"); unset = none.
+    pub alsa_device: Option<String>,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        let ep = super::endpointer::EndpointerConfig::default();
+        SpeechConfig {
+            vad_aggressiveness: 2,
+            start_frames: ep.start_frames,
+            trailing_silence_ms: ep.trailing_silence_ms,
+            short_trailing_silence_ms: ep.short_trailing_silence_ms,
+            max_utterance_ms: ep.max_utterance_ms,
+            no_speech_timeout_ms: ep.no_speech_timeout_ms,
+            model_dir: PathBuf::from("models/vosk"),
+            upsample: Upsample::Filter,
+        }
+    }
+}
+
+impl SpeechConfig {
+    /// The endpointer settings for 20 ms audio-port frames.
+    pub fn endpointer(&self) -> super::endpointer::EndpointerConfig {
+        super::endpointer::EndpointerConfig {
+            start_frames: self.start_frames,
+            trailing_silence_ms: self.trailing_silence_ms,
+            short_trailing_silence_ms: self.short_trailing_silence_ms,
+            max_utterance_ms: self.max_utterance_ms,
+            no_speech_timeout_ms: self.no_speech_timeout_ms,
+            ..Default::default()
+        }
+    }
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            engine: VoiceEngine::EspeakNg,
+            program: PathBuf::from("espeak-ng"),
+            voice: "en-us".into(),
+            rate_wpm: 160,
+            gain_db: 0.0,
+            prompt_cache_dir: None,
+        }
+    }
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            barge_in: true,
+            echo_margin_db: 6.0,
+            barge_in_frames: 2,
+            alsa_device: None,
+        }
+    }
+}
+
+impl SpeechConfig {
+    /// Checks `[speech]`.
+    pub fn validate(&self, v: &mut Vec<SettingIssue>) {
+        let sp = self;
+        if sp.vad_aggressiveness > 3 {
+            v.push(SettingIssue::error(
+                "speech.vad_aggressiveness",
+                format!("must be 0-3 ({} given)", sp.vad_aggressiveness),
+            ));
+        }
+        if !(1..=50).contains(&sp.start_frames) {
+            v.push(SettingIssue::error(
+                "speech.start_frames",
+                format!("must be 1-50 frames of 20 ms ({} given)", sp.start_frames),
+            ));
+        }
+        if !(100..=10_000).contains(&sp.trailing_silence_ms) {
+            v.push(SettingIssue::error(
+                "speech.trailing_silence_ms",
+                format!("must be 100-10000 ms ({} given)", sp.trailing_silence_ms),
+            ));
+        }
+        if sp.short_trailing_silence_ms < 20
+            || sp.short_trailing_silence_ms > sp.trailing_silence_ms
+        {
+            v.push(SettingIssue::error(
+                "speech.short_trailing_silence_ms",
+                format!(
+                    "must be at least 20 ms and at most speech.trailing_silence_ms ({} given)",
+                    sp.short_trailing_silence_ms
+                ),
+            ));
+        }
+        if sp.max_utterance_ms <= sp.trailing_silence_ms || sp.max_utterance_ms > 120_000 {
+            v.push(SettingIssue::error(
+                "speech.max_utterance_ms",
+                format!(
+                    "must be above speech.trailing_silence_ms and at most 120000 ms ({} given)",
+                    sp.max_utterance_ms
+                ),
+            ));
+        }
+        if !(500..=120_000).contains(&sp.no_speech_timeout_ms) {
+            v.push(SettingIssue::error(
+                "speech.no_speech_timeout_ms",
+                format!("must be 500-120000 ms ({} given)", sp.no_speech_timeout_ms),
+            ));
+        }
+        if sp.model_dir.as_os_str().is_empty() {
+            v.push(SettingIssue::error(
+                "speech.model_dir",
+                "must not be empty (a relative path is under storage.data_dir)",
+            ));
+        }
+    }
+}
+
+impl VoiceConfig {
+    /// Checks `[voice]`.
+    pub fn validate(&self, v: &mut Vec<SettingIssue>) {
+        let voice = self;
+        if voice.engine != VoiceEngine::None {
+            if voice.program.as_os_str().is_empty() {
+                v.push(SettingIssue::error("voice.program", "must not be empty"));
+            }
+            // The voice name becomes one argument of the engine's command line.
+            if voice.voice.is_empty()
+                || voice.voice.starts_with('-')
+                || voice.voice.chars().any(|c| c.is_control() || c == ' ')
+            {
+                v.push(SettingIssue::error(
+                    "voice.voice",
+                    format!(
+                        "`{}` is not a voice name (e.g. \"en-us\")",
+                        voice.voice.escape_default()
+                    ),
+                ));
+            }
+        }
+        // espeak-ng accepts 80-450 words per minute.
+        if !(80..=450).contains(&voice.rate_wpm) {
+            v.push(SettingIssue::error(
+                "voice.rate_wpm",
+                format!("must be between 80 and 450 ({} given)", voice.rate_wpm),
+            ));
+        }
+        if !(-30.0..=20.0).contains(&voice.gain_db) {
+            v.push(SettingIssue::error(
+                "voice.gain_db",
+                format!("must be between -30 and 20 dB ({} given)", voice.gain_db),
+            ));
+        }
+        if voice
+            .prompt_cache_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            v.push(SettingIssue::error(
+                "voice.prompt_cache_dir",
+                "is empty; remove the key to use <data_dir>/prompts",
+            ));
+        }
+    }
+}
+
+impl AudioConfig {
+    /// Checks `[audio]`.
+    pub fn validate(&self, v: &mut Vec<SettingIssue>) {
+        let audio = self;
+        if !(0.0..=30.0).contains(&audio.echo_margin_db) {
+            v.push(SettingIssue::error(
+                "audio.echo_margin_db",
+                format!(
+                    "must be between 0 and 30 dB ({} given)",
+                    audio.echo_margin_db
+                ),
+            ));
+        }
+        // Past 5 frames barge-in cannot stop the box within 100 ms of the caller's first word.
+        if !(1..=5).contains(&audio.barge_in_frames) {
+            v.push(SettingIssue::error(
+                "audio.barge_in_frames",
+                format!("must be between 1 and 5 ({} given)", audio.barge_in_frames),
+            ));
+        }
+        if let Some(device) = &audio.alsa_device {
+            if device.trim().is_empty() || device.chars().any(char::is_control) {
+                v.push(SettingIssue::error(
+                    "audio.alsa_device",
+                    "is not a PCM device name (e.g. \"plughw:1,0\"); remove the key for none",
+                ));
+            }
+        }
+    }
+}
