@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → [`speech`] → [`dialog`]
 //! → [`queue`] → [`servicetitan`], with [`alert`] beside `servicetitan` (it reads the queue and
-//! pages the on-call technician); [`config`] sits beside them; [`lookup`] adapts the
+//! pages the on-call technician); all of them speak [`trade`]'s shared types; [`config`] sits beside them; [`lookup`] adapts the
 //! ServiceTitan cache to the dialog's and the alerts' traits; [`app`] wires them together.
 //! See ARCHITECTURE.md.
 
@@ -16,3 +16,4 @@ pub mod servicetitan;
 pub mod simulate;
 pub mod speech;
 pub mod telephony;
+pub mod trade;

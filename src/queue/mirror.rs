@@ -14,8 +14,9 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::record::{Envelope, Record, RecordId};
+use super::record::{Envelope, Record};
 use super::QueueError;
+use crate::trade::RecordId;
 
 pub(crate) const CURRENT: &str = "outbox.jsonl";
 const ROTATED_PREFIX: &str = "outbox-";

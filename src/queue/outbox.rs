@@ -13,12 +13,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::mirror::{self, Mirror, MirrorLine};
-use super::payload::{Payload, RecordKind};
 use super::record::{
-    record_from_value, Envelope, IdGenerator, Record, RecordId, RecordState, StateName,
-    SyncProgress, SCHEMA_VERSION,
+    record_from_value, Envelope, IdGenerator, Record, RecordState, StateName, SyncProgress,
+    SCHEMA_VERSION,
 };
 use super::{QueueError, QueueOptions};
+use crate::trade::{Payload, RecordId, RecordKind};
 
 const DB_DIR: &str = "db";
 const MIRROR_DIR: &str = "mirror";
