@@ -12,7 +12,7 @@ use crate::dialog::call_log::{
 use crate::dialog::echo_turn::{self, EchoTurnSettings};
 use crate::dialog::engine::{CallContext, Script, Sources};
 use crate::dialog::schedule::{shop_zone, ConfiguredSchedule};
-use crate::dialog::sources::NoLookups;
+use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure, RecordFuture};
 use crate::lookup::{CacheLookups, CacheSchedule};
 use crate::queue::{CallerInfo, Payload, RecordId, VoicemailMessage};
 use crate::queue::{Outbox, QueueOptions};
@@ -70,7 +70,7 @@ pub async fn run(mut config: Config) -> Result<()> {
     let queue = open_queue(&config, &paths)?;
     // sled locks the cache directory: this is the process's one handle to it, shared by the
     // call flow, the alerts and the sync.
-    let cache = open_cache(&paths);
+    let cache = open_cache(&config, &paths);
     start_alerts(&config, &queue, cache.clone())?;
     start_sync(&config, &queue, cache.clone());
     let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache).await;
@@ -366,10 +366,24 @@ async fn prepare_dialog(
         turn: turn_settings(config),
         script,
         sources: dialog_sources(config, cache, queue),
-        outbox: queue.clone(),
+        records: Arc::new(QueueRecords(queue.clone())),
         max_call: Duration::from_secs(config.call.max_call_secs),
         inter_digit_timeout: INTER_DIGIT_TIMEOUT,
     })
+}
+
+/// The call flow's records go to the queue: `Ok` once flushed in sled and fsynced in the mirror.
+struct QueueRecords(Outbox);
+
+impl BookingSink for QueueRecords {
+    fn record(&self, payload: Payload) -> RecordFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .enqueue(payload)
+                .await
+                .map_err(|e| RecordFailure(e.to_string()))
+        })
+    }
 }
 
 /// What the dialog looks up, from the ServiceTitan cache and the box's own queue; without
@@ -406,10 +420,12 @@ fn dialog_sources(config: &Config, cache: Option<Arc<StCache>>, queue: &Outbox) 
 
 /// Opens the ServiceTitan cache (`<data_dir>/cache`). It is disposable: when it cannot be
 /// opened the box still answers, recognises no one and offers windows from `[schedule]`.
-fn open_cache(paths: &DataPaths) -> Option<Arc<StCache>> {
+fn open_cache(config: &Config, paths: &DataPaths) -> Option<Arc<StCache>> {
     let dir = paths.root.join("cache");
+    let plan = crate::trade::phone::dialling_plan(&config.shop.default_country)
+        .unwrap_or_else(crate::trade::phone::default_plan);
     match StCache::open(&dir) {
-        Ok(cache) => Some(Arc::new(cache)),
+        Ok(cache) => Some(Arc::new(cache.with_phone_plan(plan))),
         Err(err) => {
             error!(dir = %dir.display(), error = %err, "ServiceTitan cache unusable: callers are not recognised and windows come from [schedule]; move the directory aside to start it afresh");
             None
@@ -429,8 +445,11 @@ fn start_sync(config: &Config, queue: &Outbox, cache: Option<Arc<StCache>>) {
         return;
     };
     crate::servicetitan::install_crypto_provider();
-    let client = match crate::servicetitan::client_config(&config.servicetitan)
-        .and_then(crate::servicetitan::StClient::new)
+    let client = match crate::servicetitan::client_config(
+        &config.servicetitan,
+        &config.shop.default_country,
+    )
+    .and_then(crate::servicetitan::StClient::new)
     {
         Ok(client) => client,
         Err(err) => {

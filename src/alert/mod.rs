@@ -81,11 +81,8 @@ fn is_loopback(url: &reqwest::Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `+` and 8 to 15 digits.
-pub fn looks_like_e164(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|d| (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
-}
+/// Whether a number is written in E.164 (the fallback phone's check).
+pub use crate::trade::phone::is_e164 as looks_like_e164;
 
 /// The technician to name in an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]

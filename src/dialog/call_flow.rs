@@ -11,8 +11,9 @@
 //! - `Listen` is one [`Conversation::turn`]: a grammar or open speech, or keys only when the
 //!   box has no speech model. `Keypad::Digit`: the first key answers. `Keypad::UntilHash`:
 //!   further prompt-less turns collect keys (inter-digit timeout) until `#` or `max`.
-//! - `Enqueue` goes to the [`Outbox`] at once, before any pending speech: the record is durable
-//!   before the caller hears about it, and a caller who hangs up meanwhile loses nothing.
+//! - `Enqueue` goes to the [`BookingSink`] (the queue, on the box) at once, before any pending
+//!   speech: the record is durable before the caller hears about it, and a caller who hangs up
+//!   meanwhile loses nothing.
 //! - The caller hanging up is `Input::Hangup`, and the lead the engine then emits is still
 //!   enqueued.
 
@@ -30,12 +31,12 @@ use crate::dialog::engine::{
     self, Action, CallContext, Dialog, Input, Keypad, Outcome, Script, Sources,
 };
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
-use crate::dialog::sources::{NoLookups, RecordFailure};
-use crate::queue::{Outbox, RecordId, Urgency};
+use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
 use crate::speech::asr::SpeechEngine;
 use crate::speech::tts::{Speaker, SpeechStream};
 use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
+use crate::trade::{Payload, RecordId, Urgency};
 
 /// How long to wait for the port to confirm a hang-up.
 const HANG_UP_GRACE: Duration = Duration::from_secs(5);
@@ -51,7 +52,8 @@ pub struct DialogSettings {
     pub turn: TurnSettings,
     pub script: Arc<Script>,
     pub sources: Sources,
-    pub outbox: Outbox,
+    /// Where the call's records go (the queue).
+    pub records: Arc<dyn BookingSink>,
     pub max_call: Duration,
     /// Longest wait for the next key of a `#`-terminated entry.
     pub inter_digit_timeout: Duration,
@@ -169,7 +171,7 @@ async fn records_only(
     let mut actions: VecDeque<Action> = dialog.handle(Utc::now(), Input::Hangup).into();
     while let Some(action) = actions.pop_front() {
         if let Action::Enqueue(payload) = action {
-            let result = enqueue(&settings.outbox, payload).await;
+            let result = enqueue(settings.records.as_ref(), payload).await;
             actions.extend(dialog.handle(Utc::now(), Input::Recorded(result)));
         }
     }
@@ -184,19 +186,16 @@ async fn records_only(
     }
 }
 
-async fn enqueue(
-    outbox: &Outbox,
-    payload: crate::queue::Payload,
-) -> Result<RecordId, RecordFailure> {
+async fn enqueue(records: &dyn BookingSink, payload: Payload) -> Result<RecordId, RecordFailure> {
     let kind = payload.kind().name();
-    match outbox.enqueue(payload).await {
+    match records.record(payload).await {
         Ok(id) => {
             info!(%id, kind, "record queued");
             Ok(id)
         }
         Err(err) => {
             warn!(error = %err, kind, "record could not be queued");
-            Err(RecordFailure::from(&err))
+            Err(err)
         }
     }
 }
@@ -212,7 +211,7 @@ impl Call<'_> {
                     }
                 }
                 Action::Enqueue(payload) => {
-                    let result = enqueue(&self.settings.outbox, payload).await;
+                    let result = enqueue(self.settings.records.as_ref(), payload).await;
                     self.feed(Input::Recorded(result));
                 }
                 Action::Listen(listen) => {
@@ -511,10 +510,77 @@ fn dry_run(
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::queue::{Payload, QueueOptions};
+    use crate::dialog::sources::RecordFuture;
     use crate::speech::asr::NoSpeechModel;
     use crate::speech::tts::PromptCache;
-    use crate::telephony::audio_port::{port_pair, PortEvent, FRAME_SAMPLES};
+    use crate::telephony::audio_port::{port_pair, PortBackend, PortEvent, FRAME_SAMPLES};
+    use std::sync::Mutex;
+
+    /// Records in memory, with ids in the order they were made; refuses all when `full`.
+    #[derive(Default)]
+    struct MemorySink {
+        records: Mutex<Vec<(RecordId, Payload)>>,
+        full: bool,
+    }
+
+    impl BookingSink for MemorySink {
+        fn record(&self, payload: Payload) -> RecordFuture<'_> {
+            Box::pin(async move {
+                if self.full {
+                    return Err(RecordFailure("disk full".into()));
+                }
+                let mut records = self
+                    .records
+                    .lock()
+                    .map_err(|e| RecordFailure(e.to_string()))?;
+                let id = RecordId::parse(&format!("cb-01JZ{:022}", records.len()))
+                    .map_err(|e| RecordFailure(e.to_string()))?;
+                records.push((id.clone(), payload));
+                Ok(id)
+            })
+        }
+    }
+
+    fn settings(records: Arc<MemorySink>) -> DialogSettings {
+        let config = Config::default();
+        DialogSettings {
+            speaker: Speaker::new(None, PromptCache::default()),
+            engine: Arc::new(NoSpeechModel),
+            keypad_only: true,
+            turn: TurnSettings::default(),
+            script: script(),
+            sources: Sources {
+                customers: Arc::new(NoLookups),
+                appointments: Arc::new(NoLookups),
+                schedule: Arc::new(crate::dialog::schedule::ConfiguredSchedule::new(
+                    &config.schedule,
+                    &config.shop.timezone,
+                )),
+            },
+            records,
+            max_call: Duration::from_secs(600),
+            inter_digit_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A caller who sends `frames` of audio and hangs up.
+    fn hang_up_after(frames: usize) -> (AudioPort, tokio::task::JoinHandle<PortBackend>) {
+        let (port, backend) = port_pair();
+        let caller = tokio::spawn(async move {
+            for _ in 0..frames {
+                let _ = backend
+                    .events
+                    .send(PortEvent::Audio(Box::new([100i16; FRAME_SAMPLES])))
+                    .await;
+            }
+            let _ = backend
+                .events
+                .send(PortEvent::Ended(EndReason::RemoteHangUp))
+                .await;
+            backend
+        });
+        (port, caller)
+    }
 
     fn script() -> Arc<Script> {
         Arc::new(Script::from_config(&Config::default()))
@@ -538,44 +604,9 @@ mod tests {
     #[tokio::test]
     async fn a_caller_who_hangs_up_at_the_greeting_leaves_a_lead_and_a_recording() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (outbox, _) = Outbox::open(
-            &dir.path().join("queue"),
-            QueueOptions::from_config(&Config::default().queue),
-        )
-        .expect("outbox");
-        let config = Config::default();
-        let settings = DialogSettings {
-            speaker: Speaker::new(None, PromptCache::default()),
-            engine: Arc::new(NoSpeechModel),
-            keypad_only: true,
-            turn: TurnSettings::default(),
-            script: script(),
-            sources: Sources {
-                customers: Arc::new(NoLookups),
-                appointments: Arc::new(NoLookups),
-                schedule: Arc::new(crate::dialog::schedule::ConfiguredSchedule::new(
-                    &config.schedule,
-                    &config.shop.timezone,
-                )),
-            },
-            outbox: outbox.clone(),
-            max_call: Duration::from_secs(600),
-            inter_digit_timeout: Duration::from_secs(5),
-        };
-        let (port, backend) = port_pair();
-        let caller = tokio::spawn(async move {
-            for _ in 0..10 {
-                let _ = backend
-                    .events
-                    .send(PortEvent::Audio(Box::new([100i16; FRAME_SAMPLES])))
-                    .await;
-            }
-            let _ = backend
-                .events
-                .send(PortEvent::Ended(EndReason::RemoteHangUp))
-                .await;
-            backend
-        });
+        let sink = Arc::new(MemorySink::default());
+        let settings = settings(sink.clone());
+        let (port, caller) = hang_up_after(10);
         let ctx = CallContext {
             call_key: "k1".into(),
             caller_id: Some("+13125550142".into()),
@@ -586,12 +617,10 @@ mod tests {
         let _backend = caller.await.expect("caller");
         assert_eq!(outcome.end, EndReason::RemoteHangUp);
         assert_eq!(outcome.outcome.kind, "lead");
-        assert_eq!(outcome.outcome.record_ids.len(), 1);
-        let record = outbox
-            .get(&outcome.outcome.record_ids[0])
-            .expect("read")
-            .expect("queued");
-        match record.payload {
+        let records = sink.records.lock().expect("records").clone();
+        assert_eq!(records.len(), 1);
+        assert_eq!(outcome.outcome.record_ids, vec![records[0].0.clone()]);
+        match &records[0].1 {
             Payload::Lead(lead) => {
                 assert_eq!(lead.call_key, "k1");
                 assert_eq!(lead.caller.phone_e164.as_deref(), Some("+13125550142"));
@@ -601,5 +630,23 @@ mod tests {
         assert!(outcome.recorded);
         let samples = crate::telephony::wav::read_wav_8k_mono(&wav).expect("recording");
         assert_eq!(samples.len(), 10 * FRAME_SAMPLES);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_kept_is_not_in_the_outcome() {
+        let sink = Arc::new(MemorySink {
+            full: true,
+            ..MemorySink::default()
+        });
+        let settings = settings(sink.clone());
+        let (port, caller) = hang_up_after(3);
+        let ctx = CallContext {
+            call_key: "k2".into(),
+            ..CallContext::default()
+        };
+        let outcome = run(port, &settings, ctx, None).await;
+        let _backend = caller.await.expect("caller");
+        assert!(outcome.outcome.record_ids.is_empty(), "{outcome:?}");
+        assert!(sink.records.lock().expect("records").is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::dialog::engine::Turn;
-use crate::queue::RecordId;
+use crate::trade::RecordId;
 
 /// A call record could not be written.
 #[derive(Debug, Error)]

@@ -54,7 +54,8 @@ use super::understanding::{
     SafetyHazard, StreetAddress, Triage, TriageContext, WindowChoice, YesNo,
 };
 use crate::config::Config;
-use crate::queue::{
+use crate::trade::phone::{self, DiallingPlan};
+use crate::trade::{
     Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest, Hazard,
     InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, OnCallAlert, Payload,
     RecordId, RescheduleRequest, Urgency, VoicemailMessage,
@@ -90,6 +91,9 @@ pub struct Script {
     pub no_input_timeout: Duration,
     pub default_state: String,
     pub timezone: Tz,
+    /// The shop's dialling plan (`shop.default_country`): numbers the caller gives, and how
+    /// numbers are read back.
+    pub phone_plan: &'static DiallingPlan,
     pub cold_threshold_f: f32,
     pub hot_threshold_f: f32,
     pub vulnerable_words: Vec<String>,
@@ -115,6 +119,9 @@ impl Script {
             no_input_timeout: Duration::from_secs(d.no_input_timeout_secs),
             default_state: d.default_state.clone(),
             timezone: super::schedule::shop_zone(&config.shop.timezone),
+            // `config check` refuses an unknown country; a tool that skipped it gets the default.
+            phone_plan: phone::dialling_plan(&config.shop.default_country)
+                .unwrap_or_else(phone::default_plan),
             cold_threshold_f: config.triage.cold_threshold_f,
             hot_threshold_f: config.triage.hot_threshold_f,
             vulnerable_words: config.triage.vulnerable_words.clone(),
@@ -625,7 +632,7 @@ impl Dialog {
                     .ctx
                     .caller_id
                     .as_deref()
-                    .map(speak_phone)
+                    .map(|p| self.script.phone_plan.spoken(p))
                     .unwrap_or_default();
                 (
                     format!("Is {phone} the best number to reach you? Press 1 for yes, 2 for no."),
@@ -881,9 +888,12 @@ impl Dialog {
                 }
                 None => false,
             },
-            Step::AskPhone => match answer.raw().and_then(u::phone_number) {
-                Some(digits) => {
-                    self.captured.callback_phone = Some(format!("+1{digits}"));
+            Step::AskPhone => match answer
+                .raw()
+                .and_then(|text| u::phone_number(text, self.script.phone_plan))
+            {
+                Some(e164) => {
+                    self.captured.callback_phone = Some(e164);
                     self.after_phone(out);
                     true
                 }
@@ -1548,7 +1558,7 @@ impl Dialog {
                     .callback_phone
                     .clone()
                     .or(self.ctx.caller_id.clone())
-                    .map(|p| format!(" at {}", speak_phone(&p)))
+                    .map(|p| format!(" at {}", self.script.phone_plan.spoken(&p)))
                     .unwrap_or_default();
                 self.say(
                     out,
@@ -1954,27 +1964,6 @@ fn city_words(text: &str) -> String {
         })
         .collect();
     u::names::title_case(&words.join(" "))
-}
-
-/// "+13125550142" → "3 1 2, 5 5 5, 0 1 4 2".
-pub fn speak_phone(e164: &str) -> String {
-    let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
-    let national = if digits.len() == 11 && digits.starts_with('1') {
-        &digits[1..]
-    } else {
-        &digits[..]
-    };
-    let spaced = |s: &str| s.chars().map(String::from).collect::<Vec<_>>().join(" ");
-    if national.len() == 10 {
-        format!(
-            "{}, {}, {}",
-            spaced(&national[..3]),
-            spaced(&national[3..6]),
-            spaced(&national[6..])
-        )
-    } else {
-        spaced(national)
-    }
 }
 
 /// "CB-7K3Q" → "C B, 7 K 3 Q".

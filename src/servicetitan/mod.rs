@@ -21,8 +21,12 @@ pub use client::{install_crypto_provider, Environment, StClient, StClientConfig,
 pub use error::StError;
 pub use sync::{RunSummary, StatusSnapshot, SyncSettings, SyncWorker};
 
-/// Builds the client configuration from `[servicetitan]`.
-pub fn client_config(c: &crate::config::ServiceTitanConfig) -> Result<StClientConfig, StError> {
+/// Builds the client configuration from `[servicetitan]` and the shop's country
+/// (`shop.default_country`, whose dialling plan matches phone numbers).
+pub fn client_config(
+    c: &crate::config::ServiceTitanConfig,
+    country: &str,
+) -> Result<StClientConfig, StError> {
     let environment = c
         .environment()
         .map_err(|message| StError::Config { message })?;
@@ -35,6 +39,10 @@ pub fn client_config(c: &crate::config::ServiceTitanConfig) -> Result<StClientCo
     cfg.token_timeout = std::time::Duration::from_secs(c.token_timeout_secs);
     cfg.api_timeout = std::time::Duration::from_secs(c.api_timeout_secs);
     cfg.max_requests_per_second = c.max_requests_per_second;
+    cfg.phone_plan =
+        crate::trade::phone::dialling_plan(country).ok_or_else(|| StError::Config {
+            message: format!("no dialling plan for shop.default_country = {country:?}"),
+        })?;
     Ok(cfg)
 }
 
@@ -71,7 +79,10 @@ pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenErr
             source,
         })?;
     }
-    let client = StClient::new(client_config(&config.servicetitan)?)?;
+    let client = StClient::new(client_config(
+        &config.servicetitan,
+        &config.shop.default_country,
+    )?)?;
     let (outbox, report) = crate::queue::Outbox::open(
         &paths.queue,
         crate::queue::QueueOptions::from_config(&config.queue),
@@ -79,7 +90,9 @@ pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenErr
     if !report.is_clean() {
         tracing::warn!(?report, "queue start-up check repaired something");
     }
-    let cache = std::sync::Arc::new(cache::StCache::open(&cache_dir)?);
+    let cache = std::sync::Arc::new(
+        cache::StCache::open(&cache_dir)?.with_phone_plan(client.config().phone_plan),
+    );
     Ok(SyncWorker::new(
         client,
         outbox,

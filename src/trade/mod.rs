@@ -12,6 +12,7 @@ pub mod appointment;
 pub mod caller;
 pub mod hazard;
 pub mod payload;
+pub mod phone;
 pub mod record_id;
 pub mod request;
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::dialog::schedule::ConfiguredSchedule;
 use crate::dialog::sources::{NoLookups, ServiceLocation};
-use crate::queue::RecordKind;
+use crate::trade::RecordKind;
 
 struct Directory(Vec<KnownCustomer>);
 
