@@ -533,19 +533,11 @@ fn queue_command(config: &Config, action: QueueAction) -> Result<ExitCode> {
             let n = if file.as_os_str() == "-" {
                 outbox.export_jsonl(std::io::stdout().lock())?
             } else {
-                // Temp file + rename: a half-written export must not look like a whole one.
-                let tmp = file.with_extension("partial");
-                let out = std::fs::File::create(&tmp)
-                    .with_context(|| format!("creating {}", tmp.display()))?;
-                let mut out = std::io::BufWriter::new(out);
-                let n = outbox.export_jsonl(&mut out)?;
-                out.into_inner()
-                    .map_err(|e| e.into_error())
-                    .and_then(|f| f.sync_all())
-                    .with_context(|| format!("writing {}", tmp.display()))?;
-                std::fs::rename(&tmp, &file)
-                    .with_context(|| format!("renaming {} to {}", tmp.display(), file.display()))?;
-                n
+                // Atomic: a half-written export must not look like a whole one.
+                callbox::infra::fs::write_atomic_with(&file, |out| -> anyhow::Result<usize> {
+                    Ok(outbox.export_jsonl(out)?)
+                })
+                .with_context(|| format!("writing {}", file.display()))?
             };
             eprintln!("exported {n} records");
             Ok(ExitCode::SUCCESS)

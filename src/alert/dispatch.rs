@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::message::{compose, AlertMessage};
 use super::{AlertError, AlertSettings, Channel, Format, OnCallDirectory, OnCallTech};
 use crate::infra::backoff::Backoff;
+use crate::infra::http::{self, HttpOptions};
 use crate::queue::{CallerInfo, Hazard, OnCallAlert, Outbox, Payload, Record};
 
 /// Even with the queue's change notifications, look again this often: a missed wake-up must
@@ -195,16 +196,15 @@ pub async fn send_test(
 }
 
 fn http_client(settings: &AlertSettings) -> Result<reqwest::Client, AlertError> {
-    super::install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-        // A webhook that redirects is misconfigured; following it could send the caller's
-        // details (and the token) somewhere unexpected.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("callbox/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AlertError::Client(e.without_url().to_string()))
+    let mut options = HttpOptions::new(
+        settings.timeout.min(Duration::from_secs(5)),
+        Some(settings.timeout),
+    );
+    // A webhook that redirects is misconfigured; following it could send the caller's
+    // details (and the token) somewhere unexpected.
+    options.follow_redirects = false;
+    options.https_only = true;
+    http::client(&options).map_err(|e| AlertError::Client(e.to_string()))
 }
 
 /// One POST. Errors name the channel and host only: the URL's path may be a private ntfy

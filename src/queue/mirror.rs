@@ -58,7 +58,7 @@ impl Mirror {
         keep_files: usize,
         now: DateTime<Utc>,
     ) -> Result<Mirror, QueueError> {
-        std::fs::create_dir_all(dir)
+        crate::infra::fs::create_private_dir_all(dir)
             .map_err(|e| QueueError::io(format!("creating {}", dir.display()), e))?;
         let path = dir.join(CURRENT);
         let existed = path.exists();
@@ -210,8 +210,7 @@ fn drop_torn_tail(file: &mut File, path: &Path) -> Result<u64, QueueError> {
 
 /// Makes a rename or a new file survive a power cut.
 fn sync_dir(dir: &Path) -> Result<(), QueueError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
+    crate::infra::fs::sync_dir(dir)
         .map_err(|e| QueueError::io(format!("syncing directory {}", dir.display()), e))
 }
 

@@ -26,6 +26,7 @@ use super::token::{FetchedToken, TokenCache};
 use super::types::*;
 use super::verify;
 use crate::infra::backoff::Backoff;
+use crate::infra::http::{self, HttpOptions};
 use crate::trade::phone::DiallingPlan;
 
 /// Which ServiceTitan the box talks to.
@@ -262,9 +263,7 @@ pub fn utc(t: DateTime<Utc>) -> String {
 
 /// Installs rustls' ring provider for the process (reqwest is built with `rustls-no-provider`).
 /// Idempotent: a second call, or a provider installed elsewhere, is fine.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crate::infra::http::install_crypto_provider;
 
 /// See the module docs. Cheap to clone (shared state behind `Arc`).
 #[derive(Debug, Clone)]
@@ -295,15 +294,12 @@ impl StClient {
                 ),
             });
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .user_agent(concat!("callbox/", env!("CARGO_PKG_VERSION")))
-            // A dead pooled connection must not eat a whole API timeout.
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| StError::Config {
-                message: format!("HTTP client: {e}"),
-            })?;
+        let mut options = HttpOptions::new(cfg.connect_timeout, None);
+        // A dead pooled connection must not eat a whole API timeout.
+        options.pool_idle_timeout = Some(Duration::from_secs(30));
+        let http = http::client(&options).map_err(|e| StError::Config {
+            message: format!("HTTP client: {e}"),
+        })?;
         Ok(StClient {
             inner: Arc::new(Inner {
                 http,

@@ -74,7 +74,7 @@ pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenErr
     let paths = config.data_paths();
     let cache_dir = paths.root.join("cache");
     for dir in [&paths.queue, &cache_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
+        crate::infra::fs::create_private_dir_all(dir).map_err(|source| OpenError::Dir {
             path: dir.clone(),
             source,
         })?;
