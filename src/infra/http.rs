@@ -54,9 +54,11 @@ pub enum HttpError {
     BadCa { path: PathBuf, reason: String },
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
-    #[error("{0}: plain http is only allowed to this machine; use https")]
-    PlainHttp(String),
-    #[error("{url}: scheme `{scheme}` is not https")]
+    /// `url` is scheme and host only (a path may hold a private topic); the message names
+    /// neither, so callers put the URL where they want it.
+    #[error("plain http is only allowed for loopback hosts; use https")]
+    PlainHttp { url: String },
+    #[error("scheme `{scheme}` is not https")]
     Scheme { url: String, scheme: String },
 }
 
@@ -80,7 +82,9 @@ pub fn check_url(url: &Url, https_only: bool) -> Result<(), HttpError> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if !https_only || is_loopback(url) => Ok(()),
-        "http" => Err(HttpError::PlainHttp(without_path(url))),
+        "http" => Err(HttpError::PlainHttp {
+            url: without_path(url),
+        }),
         other => Err(HttpError::Scheme {
             url: without_path(url),
             scheme: other.to_string(),
@@ -179,7 +183,9 @@ mod tests {
         assert!(check_url(&url("http://localhost/x"), true).is_ok());
         assert!(check_url(&url("http://hooks.example.com/x"), false).is_ok());
         let err = check_url(&url("http://hooks.example.com/secret-topic"), true).unwrap_err();
-        assert!(matches!(err, HttpError::PlainHttp(_)));
+        assert!(
+            matches!(err, HttpError::PlainHttp { ref url } if url == "http://hooks.example.com")
+        );
         assert!(!err.to_string().contains("secret-topic"), "{err}");
         assert!(matches!(
             check_url(&url("ftp://example.com/x"), false),
