@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Mode of every file the box creates.
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
@@ -46,9 +47,12 @@ fn write_then_rename<T, E>(
 where
     E: From<io::Error>,
 {
+    // Truncate rather than refuse: a temporary file left by a power cut may carry this name
+    // again after a reboot (same pid).
     let file = OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(PRIVATE_FILE_MODE)
         .open(tmp)?;
     let mut out = BufWriter::new(file);
@@ -61,16 +65,22 @@ where
     Ok(value)
 }
 
-/// `.<name>.<pid>.tmp` beside `path`: same directory (so the rename is atomic), hidden, and
-/// distinct per process.
+/// `.<name>.<pid>-<n>.tmp` beside `path`: same directory (so the rename is atomic), hidden,
+/// and distinct per process and per write (two writers of one path never share it).
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} names no file", path.display()),
         )
     })?;
-    let tmp_name = format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id());
+    let tmp_name = format!(
+        ".{}.{}-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
     Ok(parent_of(path).join(tmp_name))
 }
 
@@ -149,6 +159,22 @@ mod tests {
         let path = dir.path().join("nope").join("file");
         assert!(write_atomic(&path, b"x").is_err());
         assert!(write_atomic(Path::new("/"), b"x").is_err());
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_path_leave_one_whole_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("prompt.wav");
+        std::thread::scope(|s| {
+            for n in 0..8u8 {
+                let path = &path;
+                s.spawn(move || write_atomic(path, &[n; 4096]).expect("write"));
+            }
+        });
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytes.len(), 4096);
+        assert!(bytes.iter().all(|&b| b == bytes[0]), "a mixed file");
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     #[test]
