@@ -405,12 +405,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
             let dir = config.data_paths().root.join("cache");
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let cache = callbox::servicetitan::cache::StCache::open(&dir).with_context(|| {
-                format!(
-                    "opening the cache in {} (is `callbox run` holding it?)",
-                    dir.display()
-                )
-            })?;
+            let plan = callbox::trade::phone::dialling_plan(&config.shop.default_country)
+                .context("no dialling plan for shop.default_country")?;
+            let cache = callbox::servicetitan::cache::StCache::open(&dir)
+                .with_context(|| {
+                    format!(
+                        "opening the cache in {} (is `callbox run` holding it?)",
+                        dir.display()
+                    )
+                })?
+                .with_phone_plan(plan);
             callbox::simulate::seed(&cache, &file, chrono::Utc::now())?;
             tokio::runtime::Builder::new_current_thread()
                 .build()
