@@ -32,7 +32,7 @@ use crate::dialog::engine::{
 };
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
 use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
-use crate::speech::asr::SpeechEngine;
+use crate::speech::asr::{SpeechEngine, Utterance};
 use crate::speech::tts::{Speaker, SpeechStream};
 use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
@@ -304,14 +304,9 @@ impl Call<'_> {
 
     /// Asks the question (the pending texts) and waits for the caller's answer.
     async fn listen(&mut self, listen: &engine::Listen) -> Input {
-        // Uninterruptible texts, and everything before them, play first on their own.
-        if let Some(last_fixed) = self.pending.iter().rposition(|p| !p.barge_in) {
-            let rest = self.pending.split_off(last_fixed + 1);
-            self.speak_pending().await;
-            self.pending = rest;
-            if self.gone.is_some() {
-                return Input::Hangup;
-            }
+        self.speak_uninterruptible().await;
+        if self.gone.is_some() {
+            return Input::Hangup;
         }
         let texts: Vec<String> = std::mem::take(&mut self.pending)
             .into_iter()
@@ -319,74 +314,93 @@ impl Call<'_> {
             .collect();
         let streams: Vec<SpeechStream> = texts.iter().filter_map(|t| self.stream(t)).collect();
         let prompt = (!streams.is_empty()).then(|| SpeechStream::chain(streams));
-        let mode = if self.settings.keypad_only {
-            Listen::Keys
-        } else {
-            match &listen.grammar {
-                Some(phrases) if !phrases.is_empty() => Listen::Grammar(phrases.clone()),
-                _ => Listen::Open,
-            }
-        };
+        let mode = self.listen_mode(listen);
         self.conversation
             .set_no_speech_timeout(listen.no_input_timeout);
         let turn = self.conversation.turn(prompt, &mode).await;
         if !texts.is_empty() {
             self.record_box(texts.join(" "), &turn);
         }
-        match turn.result {
-            TurnResult::Utterance(utterance) => {
-                let start_ms = turn.speech_start_ms.unwrap_or(turn.prompt_end_ms);
-                let end_ms = turn.speech_end_ms.unwrap_or(self.conversation.now_ms());
-                info!(text = %utterance.text, confidence = utterance.confidence, "caller said");
-                // An empty or [unk] result is something said but not understood: the engine
-                // counts it as a miss (not as silence) and re-prompts.
-                let text = if utterance.is_empty_or_unknown() {
-                    String::new()
-                } else {
-                    utterance.text.clone()
-                };
-                self.turns.push(TurnRecord {
-                    speaker: "caller".into(),
-                    text: if text.is_empty() {
-                        "[not understood]".into()
-                    } else {
-                        text.clone()
-                    },
-                    start_ms,
-                    end_ms,
-                    barge_in: turn.barge_in,
-                });
-                Input::Heard {
-                    text,
-                    confidence: utterance.confidence,
-                }
-            }
-            TurnResult::Digit(first) => {
-                self.digits.push(first);
-                let keys = match listen.keypad {
-                    Keypad::Digit => first.digit.to_string(),
-                    Keypad::UntilHash { max } => self.more_keys(first, max).await,
-                };
-                info!(keys = %keys, "caller keyed");
-                self.turns.push(TurnRecord {
-                    speaker: "caller".into(),
-                    text: format!("[keys {keys}]"),
-                    start_ms: first.at_ms,
-                    end_ms: self.conversation.now_ms(),
-                    barge_in: false,
-                });
-                if self.gone.is_some() {
-                    return Input::Hangup;
-                }
-                Input::Digits(keys)
-            }
+        match &turn.result {
+            TurnResult::Utterance(utterance) => self.heard(&turn, utterance),
+            TurnResult::Digit(first) => self.keyed(*first, listen.keypad).await,
             TurnResult::NoSpeech => Input::NoInput,
             TurnResult::Ended(end) => {
-                self.gone = Some(end);
+                self.gone = Some(end.clone());
                 self.pending.clear();
                 Input::Hangup
             }
         }
+    }
+
+    /// Uninterruptible texts, and everything before them, play first on their own.
+    async fn speak_uninterruptible(&mut self) {
+        if let Some(last_fixed) = self.pending.iter().rposition(|p| !p.barge_in) {
+            let rest = self.pending.split_off(last_fixed + 1);
+            self.speak_pending().await;
+            self.pending = rest;
+        }
+    }
+
+    /// Keys only without a speech model; else the question's grammar, or open speech.
+    fn listen_mode(&self, listen: &engine::Listen) -> Listen {
+        if self.settings.keypad_only {
+            return Listen::Keys;
+        }
+        match &listen.grammar {
+            Some(phrases) if !phrases.is_empty() => Listen::Grammar(phrases.clone()),
+            _ => Listen::Open,
+        }
+    }
+
+    /// The caller said something: into the call record, and to the engine.
+    fn heard(&mut self, turn: &TurnOutcome, utterance: &Utterance) -> Input {
+        let start_ms = turn.speech_start_ms.unwrap_or(turn.prompt_end_ms);
+        let end_ms = turn.speech_end_ms.unwrap_or(self.conversation.now_ms());
+        info!(text = %utterance.text, confidence = utterance.confidence, "caller said");
+        // An empty or [unk] result is something said but not understood: the engine counts
+        // it as a miss (not as silence) and re-prompts.
+        let text = if utterance.is_empty_or_unknown() {
+            String::new()
+        } else {
+            utterance.text.clone()
+        };
+        self.turns.push(TurnRecord {
+            speaker: "caller".into(),
+            text: if text.is_empty() {
+                "[not understood]".into()
+            } else {
+                text.clone()
+            },
+            start_ms,
+            end_ms,
+            barge_in: turn.barge_in,
+        });
+        Input::Heard {
+            text,
+            confidence: utterance.confidence,
+        }
+    }
+
+    /// The caller pressed a key: the answer, or the first of a `#`-terminated entry.
+    async fn keyed(&mut self, first: DigitEvent, keypad: Keypad) -> Input {
+        self.digits.push(first);
+        let keys = match keypad {
+            Keypad::Digit => first.digit.to_string(),
+            Keypad::UntilHash { max } => self.more_keys(first, max).await,
+        };
+        info!(keys = %keys, "caller keyed");
+        self.turns.push(TurnRecord {
+            speaker: "caller".into(),
+            text: format!("[keys {keys}]"),
+            start_ms: first.at_ms,
+            end_ms: self.conversation.now_ms(),
+            barge_in: false,
+        });
+        if self.gone.is_some() {
+            return Input::Hangup;
+        }
+        Input::Digits(keys)
     }
 
     /// Collects the rest of a `#`-terminated entry after its first key.
