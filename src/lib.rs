@@ -2,9 +2,10 @@
 //!
 //! Data flows one way: [`telephony`] (SIP, SDP, RTP, codecs, DTMF) → [`speech`] → [`dialog`]
 //! → [`queue`] → [`servicetitan`], with [`alert`] beside `servicetitan` (it reads the queue and
-//! pages the on-call technician); all of them speak [`trade`]'s shared types; [`config`] sits beside them; [`lookup`] adapts the
-//! ServiceTitan cache to the dialog's and the alerts' traits; [`app`] wires them together.
-//! [`infra`] is plumbing any of them may use (atomic files, the HTTP client, backoff).
+//! pages the on-call technician); all of them speak [`trade`]'s shared types. [`config`] sits
+//! beside them; [`lookup`] adapts the ServiceTitan cache to the dialog's and the alerts' traits;
+//! [`app`] wires them together. [`infra`] is plumbing any of them may use (atomic files, the
+//! HTTP client, backoff).
 //! See ARCHITECTURE.md.
 
 pub mod alert;
