@@ -412,5 +412,6 @@ fn open_worker(
         &c.servicetitan,
         callbox::queue::QueueOptions::from_settings(&c.queue),
         &c.storage.data_dir,
+        &c.shop.default_country,
     )
 }

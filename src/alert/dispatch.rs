@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use super::message::{compose, AlertMessage};
 use super::{AlertError, AlertSettings, Channel, Format, OnCallDirectory, OnCallTech};
+use crate::infra::backoff::Backoff;
+use crate::infra::http::{self, HttpOptions};
 use crate::queue::{CallerInfo, Hazard, OnCallAlert, Outbox, Payload, Record};
 
 /// Even with the queue's change notifications, look again this often: a missed wake-up must
@@ -136,11 +138,8 @@ impl Dispatcher {
             return Ok(true);
         }
         let error = failures.join("; ");
-        let wait = backoff(
-            record.alert.attempts,
-            self.settings.retry_max,
-            rand::random::<f64>(),
-        );
+        let wait = alert_backoff(self.settings.retry_max)
+            .delay_jittered(record.alert.attempts.saturating_sub(1));
         let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
         self.outbox.schedule_alert_retry(&id, at, &error).await?;
         // Loud from the first failure: nobody may be alerted about a gas leak right now.
@@ -197,16 +196,15 @@ pub async fn send_test(
 }
 
 fn http_client(settings: &AlertSettings) -> Result<reqwest::Client, AlertError> {
-    super::install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-        // A webhook that redirects is misconfigured; following it could send the caller's
-        // details (and the token) somewhere unexpected.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("callbox/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AlertError::Client(e.without_url().to_string()))
+    let mut options = HttpOptions::new(
+        settings.timeout.min(Duration::from_secs(5)),
+        Some(settings.timeout),
+    );
+    // A webhook that redirects is misconfigured; following it could send the caller's
+    // details (and the token) somewhere unexpected.
+    options.follow_redirects = false;
+    options.https_only = true;
+    http::client(&options).map_err(|e| AlertError::Client(e.to_string()))
 }
 
 /// One POST. Errors name the channel and host only: the URL's path may be a private ntfy
@@ -279,10 +277,8 @@ async fn send(
 }
 
 /// 1 s, 2 s, 4 s … up to `cap`, with ±20 % jitter so a fleet of boxes does not retry in step.
-fn backoff(attempts: u32, cap: Duration, jitter: f64) -> Duration {
-    let exp = attempts.saturating_sub(1).min(16);
-    let base = Duration::from_secs(1u64 << exp).min(cap);
-    base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0)).min(cap)
+fn alert_backoff(cap: Duration) -> Backoff {
+    Backoff::new(Duration::from_secs(1), cap).with_spread(0.8, 1.2)
 }
 
 #[cfg(test)]
@@ -292,9 +288,10 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let cap = Duration::from_secs(60);
-        assert_eq!(backoff(1, cap, 0.5), Duration::from_secs(1));
-        assert_eq!(backoff(3, cap, 0.5), Duration::from_secs(4));
-        assert_eq!(backoff(30, cap, 1.0), cap);
-        assert!(backoff(2, cap, 0.0) >= Duration::from_millis(1600));
+        let backoff = |attempts: u32, jitter| alert_backoff(cap).delay(attempts - 1, jitter);
+        assert_eq!(backoff(1, 0.5), Duration::from_secs(1));
+        assert_eq!(backoff(3, 0.5), Duration::from_secs(4));
+        assert_eq!(backoff(30, 1.0), cap);
+        assert!(backoff(2, 0.0) >= Duration::from_millis(1600));
     }
 }

@@ -51,17 +51,8 @@ impl Format {
 pub fn check_webhook_url(text: &str, format: Option<Format>) -> Result<(), String> {
     let url =
         reqwest::Url::parse(text.trim()).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    match url.scheme() {
-        "https" => {}
-        // Plain http would put the caller's number and address on the wire in clear text.
-        "http" if is_loopback(&url) => {}
-        "http" => {
-            return Err(format!(
-                "`{text}`: plain http is only allowed for loopback hosts; use https"
-            ))
-        }
-        other => return Err(format!("`{text}`: scheme `{other}` is not https")),
-    }
+    // Plain http would put the caller's number and address on the wire in clear text.
+    crate::infra::http::check_url(&url, true).map_err(|e| format!("`{text}`: {e}"))?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("`{text}` has no host"));
     }
@@ -73,20 +64,8 @@ pub fn check_webhook_url(text: &str, format: Option<Format>) -> Result<(), Strin
     Ok(())
 }
 
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let host = url.host_str().unwrap_or("");
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// `+` and 8 to 15 digits.
-pub fn looks_like_e164(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|d| (8..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
-}
+/// Whether a number is written in E.164 (the fallback phone's check).
+pub use crate::trade::phone::is_e164 as looks_like_e164;
 
 /// The technician to name in an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,11 +192,8 @@ pub enum AlertError {
     Queue(#[from] crate::queue::QueueError),
 }
 
-/// reqwest is built with `rustls-no-provider`: the process must pick ring once. The same
-/// one-liner lives in `servicetitan`; it is repeated here so `alert` does not import it.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+/// reqwest is built with `rustls-no-provider`: the process must pick ring once.
+pub use crate::infra::http::install_crypto_provider;
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@ use crate::dialog::call_flow::{self, DialogSettings};
 use crate::dialog::echo_turn::{self, EchoTurnSettings};
 use crate::dialog::engine::{Script, Sources};
 use crate::dialog::schedule::{shop_zone, ConfiguredSchedule};
-use crate::dialog::sources::NoLookups;
-use crate::queue::Outbox;
+use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure, RecordFuture};
+use crate::queue::{Outbox, Payload};
 use crate::servicetitan::cache::StCache;
 use crate::speech::asr::{NoSpeechModel, SpeechEngine};
 use crate::speech::tts::{self, PromptCache, PromptText, Speaker};
@@ -145,6 +145,7 @@ async fn prepare_dialog(
     let script = Arc::new(Script::from_settings(
         &config.shop.name,
         &config.shop.timezone,
+        &config.shop.default_country,
         &config.dialog,
         &config.triage,
     ));
@@ -164,7 +165,7 @@ async fn prepare_dialog(
         turn: turn_settings(config),
         script,
         sources: dialog_sources(config, cache, queue),
-        outbox: queue.clone(),
+        records: Arc::new(QueueRecords(queue.clone())),
         max_call: Duration::from_secs(config.call.max_call_secs),
         inter_digit_timeout: INTER_DIGIT_TIMEOUT,
     })
@@ -233,4 +234,18 @@ async fn prepare_speech(
         max_call: Duration::from_secs(config.call.max_call_secs),
         hangup_digit: config.call.hangup_digit,
     })
+}
+
+/// The call flow's records go to the queue: `Ok` once flushed in sled and fsynced in the mirror.
+struct QueueRecords(Outbox);
+
+impl BookingSink for QueueRecords {
+    fn record(&self, payload: Payload) -> RecordFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .enqueue(payload)
+                .await
+                .map_err(|e| RecordFailure(e.to_string()))
+        })
+    }
 }

@@ -14,7 +14,6 @@ use crate::dialog::sources::{Appointment, Appointments, CustomerDirectory, Known
 use crate::queue::{Address, ListFilter, Outbox, Payload, Record, RecordId, RecordState, Urgency};
 use crate::servicetitan::cache::{CacheName, StCache};
 use crate::servicetitan::types;
-use crate::servicetitan::verify::same_phone;
 
 fn address(a: &types::Address) -> Address {
     Address {
@@ -183,7 +182,7 @@ impl CacheLookups {
                 [&job.caller.phone_e164, &job.caller.callback_phone_e164]
                     .into_iter()
                     .flatten()
-                    .any(|n| same_phone(n, p))
+                    .any(|n| self.cache.phone_plan().same_number(n, p))
             }) || (customer_id.is_some()
                 && [job.known_customer_id, record.progress.customer_id].contains(&customer_id));
             let job_id = record.progress.job_id;

@@ -74,7 +74,7 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
     let queue = open_queue(&config, &paths)?;
     // sled locks the cache directory: this is the process's one handle to it, shared by the
     // call flow, the alerts and the sync.
-    let cache = open_cache(&paths);
+    let cache = open_cache(&config, &paths);
     let mut supervisor = Supervisor::new(RestartPolicy::default(), status.services.clone());
     start_background_services(&mut supervisor, &config, &paths, &queue, &cache, &status)?;
     let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache.clone()).await;

@@ -38,7 +38,9 @@ pub(crate) fn alerts(
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
 ) -> Result<Option<Service>> {
-    let settings = AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone).context("setting up [alerts]")?;
+    let settings =
+        AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone)
+            .context("setting up [alerts]")?;
     let pending = queue.counts().alerts_undelivered;
     if settings.channels.is_empty() {
         error!(
@@ -112,8 +114,11 @@ pub(crate) fn sync(
         return None;
     };
     crate::servicetitan::install_crypto_provider();
-    let client = match crate::servicetitan::client_config(&config.servicetitan)
-        .and_then(crate::servicetitan::StClient::new)
+    let client = match crate::servicetitan::client_config(
+        &config.servicetitan,
+        &config.shop.default_country,
+    )
+    .and_then(crate::servicetitan::StClient::new)
     {
         Ok(client) => client,
         Err(err) => {

@@ -105,7 +105,7 @@ impl RecordSink for OutboxSink {
         }
         self.runtime
             .block_on(self.outbox.enqueue(payload.clone()))
-            .map_err(|e| RecordFailure::from(&e))
+            .map_err(|e| RecordFailure(e.to_string()))
     }
 }
 
@@ -155,7 +155,11 @@ pub fn run(
         .with_context(|| format!("opening the queue in {}", paths.queue.display()))?;
     let cache = Arc::new(
         StCache::open(&paths.root.join("cache"))
-            .with_context(|| format!("opening the cache in {}", paths.root.display()))?,
+            .with_context(|| format!("opening the cache in {}", paths.root.display()))?
+            .with_phone_plan(
+                crate::trade::phone::dialling_plan(&config.shop.default_country)
+                    .context("no dialling plan for shop.default_country")?,
+            ),
     );
     let mut now = opts.now.unwrap_or_else(Utc::now);
     if let Some(path) = &opts.seed {
@@ -200,6 +204,7 @@ pub fn run(
         Arc::new(Script::from_settings(
             &config.shop.name,
             &config.shop.timezone,
+            &config.shop.default_country,
             &config.dialog,
             &config.triage,
         )),

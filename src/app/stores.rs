@@ -11,8 +11,9 @@ use tracing::{error, info};
 /// Opens the outbox before the first call can be answered: what start-up repaired or
 /// quarantined is said loudly.
 pub(crate) fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
-    let (outbox, report) = Outbox::open(&paths.queue, QueueOptions::from_settings(&config.queue))
-        .with_context(|| format!("opening the job queue in {}", paths.queue.display()))?;
+    let (outbox, report) =
+        Outbox::open(&paths.queue, QueueOptions::from_settings(&config.queue))
+            .with_context(|| format!("opening the job queue in {}", paths.queue.display()))?;
     if report.is_clean() {
         info!(
             records = report.records,
@@ -35,10 +36,12 @@ pub(crate) fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
 
 /// Opens the ServiceTitan cache (`<data_dir>/cache`). It is disposable: when it cannot be
 /// opened the box still answers, recognises no one and offers windows from `[schedule]`.
-pub(crate) fn open_cache(paths: &DataPaths) -> Option<Arc<StCache>> {
+pub(crate) fn open_cache(config: &Config, paths: &DataPaths) -> Option<Arc<StCache>> {
     let dir = paths.root.join("cache");
+    let plan = crate::trade::phone::dialling_plan(&config.shop.default_country)
+        .unwrap_or_else(crate::trade::phone::default_plan);
     match StCache::open(&dir) {
-        Ok(cache) => Some(Arc::new(cache)),
+        Ok(cache) => Some(Arc::new(cache.with_phone_plan(plan))),
         Err(err) => {
             error!(dir = %dir.display(), error = %err, "ServiceTitan cache unusable: callers are not recognised and windows come from [schedule]; move the directory aside to start it afresh");
             None

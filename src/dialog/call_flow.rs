@@ -11,8 +11,9 @@
 //! - `Listen` is one [`Conversation::turn`]: a grammar or open speech, or keys only when the
 //!   box has no speech model. `Keypad::Digit`: the first key answers. `Keypad::UntilHash`:
 //!   further prompt-less turns collect keys (inter-digit timeout) until `#` or `max`.
-//! - `Enqueue` goes to the [`Outbox`] at once, before any pending speech: the record is durable
-//!   before the caller hears about it, and a caller who hangs up meanwhile loses nothing.
+//! - `Enqueue` goes to the [`BookingSink`] (the queue, on the box) at once, before any pending
+//!   speech: the record is durable before the caller hears about it, and a caller who hangs up
+//!   meanwhile loses nothing.
 //! - The caller hanging up is `Input::Hangup`, and the lead the engine then emits is still
 //!   enqueued.
 
@@ -30,12 +31,12 @@ use crate::dialog::engine::{
     self, Action, CallContext, Dialog, Input, Keypad, Outcome, Script, Sources,
 };
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
-use crate::dialog::sources::{NoLookups, RecordFailure};
-use crate::queue::{Outbox, RecordId, Urgency};
-use crate::speech::asr::SpeechEngine;
+use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
+use crate::speech::asr::{SpeechEngine, Utterance};
 use crate::speech::tts::{Speaker, SpeechStream};
 use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
+use crate::trade::{Payload, RecordId, Urgency};
 
 /// How long to wait for the port to confirm a hang-up.
 const HANG_UP_GRACE: Duration = Duration::from_secs(5);
@@ -51,7 +52,8 @@ pub struct DialogSettings {
     pub turn: TurnSettings,
     pub script: Arc<Script>,
     pub sources: Sources,
-    pub outbox: Outbox,
+    /// Where the call's records go (the queue).
+    pub records: Arc<dyn BookingSink>,
     pub max_call: Duration,
     /// Longest wait for the next key of a `#`-terminated entry.
     pub inter_digit_timeout: Duration,
@@ -169,7 +171,7 @@ async fn records_only(
     let mut actions: VecDeque<Action> = dialog.handle(Utc::now(), Input::Hangup).into();
     while let Some(action) = actions.pop_front() {
         if let Action::Enqueue(payload) = action {
-            let result = enqueue(&settings.outbox, payload).await;
+            let result = enqueue(settings.records.as_ref(), payload).await;
             actions.extend(dialog.handle(Utc::now(), Input::Recorded(result)));
         }
     }
@@ -184,19 +186,16 @@ async fn records_only(
     }
 }
 
-async fn enqueue(
-    outbox: &Outbox,
-    payload: crate::queue::Payload,
-) -> Result<RecordId, RecordFailure> {
+async fn enqueue(records: &dyn BookingSink, payload: Payload) -> Result<RecordId, RecordFailure> {
     let kind = payload.kind().name();
-    match outbox.enqueue(payload).await {
+    match records.record(payload).await {
         Ok(id) => {
             info!(%id, kind, "record queued");
             Ok(id)
         }
         Err(err) => {
             warn!(error = %err, kind, "record could not be queued");
-            Err(RecordFailure::from(&err))
+            Err(err)
         }
     }
 }
@@ -212,7 +211,7 @@ impl Call<'_> {
                     }
                 }
                 Action::Enqueue(payload) => {
-                    let result = enqueue(&self.settings.outbox, payload).await;
+                    let result = enqueue(self.settings.records.as_ref(), payload).await;
                     self.feed(Input::Recorded(result));
                 }
                 Action::Listen(listen) => {
@@ -305,14 +304,9 @@ impl Call<'_> {
 
     /// Asks the question (the pending texts) and waits for the caller's answer.
     async fn listen(&mut self, listen: &engine::Listen) -> Input {
-        // Uninterruptible texts, and everything before them, play first on their own.
-        if let Some(last_fixed) = self.pending.iter().rposition(|p| !p.barge_in) {
-            let rest = self.pending.split_off(last_fixed + 1);
-            self.speak_pending().await;
-            self.pending = rest;
-            if self.gone.is_some() {
-                return Input::Hangup;
-            }
+        self.speak_uninterruptible().await;
+        if self.gone.is_some() {
+            return Input::Hangup;
         }
         let texts: Vec<String> = std::mem::take(&mut self.pending)
             .into_iter()
@@ -320,74 +314,93 @@ impl Call<'_> {
             .collect();
         let streams: Vec<SpeechStream> = texts.iter().filter_map(|t| self.stream(t)).collect();
         let prompt = (!streams.is_empty()).then(|| SpeechStream::chain(streams));
-        let mode = if self.settings.keypad_only {
-            Listen::Keys
-        } else {
-            match &listen.grammar {
-                Some(phrases) if !phrases.is_empty() => Listen::Grammar(phrases.clone()),
-                _ => Listen::Open,
-            }
-        };
+        let mode = self.listen_mode(listen);
         self.conversation
             .set_no_speech_timeout(listen.no_input_timeout);
         let turn = self.conversation.turn(prompt, &mode).await;
         if !texts.is_empty() {
             self.record_box(texts.join(" "), &turn);
         }
-        match turn.result {
-            TurnResult::Utterance(utterance) => {
-                let start_ms = turn.speech_start_ms.unwrap_or(turn.prompt_end_ms);
-                let end_ms = turn.speech_end_ms.unwrap_or(self.conversation.now_ms());
-                info!(text = %utterance.text, confidence = utterance.confidence, "caller said");
-                // An empty or [unk] result is something said but not understood: the engine
-                // counts it as a miss (not as silence) and re-prompts.
-                let text = if utterance.is_empty_or_unknown() {
-                    String::new()
-                } else {
-                    utterance.text.clone()
-                };
-                self.turns.push(TurnRecord {
-                    speaker: "caller".into(),
-                    text: if text.is_empty() {
-                        "[not understood]".into()
-                    } else {
-                        text.clone()
-                    },
-                    start_ms,
-                    end_ms,
-                    barge_in: turn.barge_in,
-                });
-                Input::Heard {
-                    text,
-                    confidence: utterance.confidence,
-                }
-            }
-            TurnResult::Digit(first) => {
-                self.digits.push(first);
-                let keys = match listen.keypad {
-                    Keypad::Digit => first.digit.to_string(),
-                    Keypad::UntilHash { max } => self.more_keys(first, max).await,
-                };
-                info!(keys = %keys, "caller keyed");
-                self.turns.push(TurnRecord {
-                    speaker: "caller".into(),
-                    text: format!("[keys {keys}]"),
-                    start_ms: first.at_ms,
-                    end_ms: self.conversation.now_ms(),
-                    barge_in: false,
-                });
-                if self.gone.is_some() {
-                    return Input::Hangup;
-                }
-                Input::Digits(keys)
-            }
+        match &turn.result {
+            TurnResult::Utterance(utterance) => self.heard(&turn, utterance),
+            TurnResult::Digit(first) => self.keyed(*first, listen.keypad).await,
             TurnResult::NoSpeech => Input::NoInput,
             TurnResult::Ended(end) => {
-                self.gone = Some(end);
+                self.gone = Some(end.clone());
                 self.pending.clear();
                 Input::Hangup
             }
         }
+    }
+
+    /// Uninterruptible texts, and everything before them, play first on their own.
+    async fn speak_uninterruptible(&mut self) {
+        if let Some(last_fixed) = self.pending.iter().rposition(|p| !p.barge_in) {
+            let rest = self.pending.split_off(last_fixed + 1);
+            self.speak_pending().await;
+            self.pending = rest;
+        }
+    }
+
+    /// Keys only without a speech model; else the question's grammar, or open speech.
+    fn listen_mode(&self, listen: &engine::Listen) -> Listen {
+        if self.settings.keypad_only {
+            return Listen::Keys;
+        }
+        match &listen.grammar {
+            Some(phrases) if !phrases.is_empty() => Listen::Grammar(phrases.clone()),
+            _ => Listen::Open,
+        }
+    }
+
+    /// The caller said something: into the call record, and to the engine.
+    fn heard(&mut self, turn: &TurnOutcome, utterance: &Utterance) -> Input {
+        let start_ms = turn.speech_start_ms.unwrap_or(turn.prompt_end_ms);
+        let end_ms = turn.speech_end_ms.unwrap_or(self.conversation.now_ms());
+        info!(text = %utterance.text, confidence = utterance.confidence, "caller said");
+        // An empty or [unk] result is something said but not understood: the engine counts
+        // it as a miss (not as silence) and re-prompts.
+        let text = if utterance.is_empty_or_unknown() {
+            String::new()
+        } else {
+            utterance.text.clone()
+        };
+        self.turns.push(TurnRecord {
+            speaker: "caller".into(),
+            text: if text.is_empty() {
+                "[not understood]".into()
+            } else {
+                text.clone()
+            },
+            start_ms,
+            end_ms,
+            barge_in: turn.barge_in,
+        });
+        Input::Heard {
+            text,
+            confidence: utterance.confidence,
+        }
+    }
+
+    /// The caller pressed a key: the answer, or the first of a `#`-terminated entry.
+    async fn keyed(&mut self, first: DigitEvent, keypad: Keypad) -> Input {
+        self.digits.push(first);
+        let keys = match keypad {
+            Keypad::Digit => first.digit.to_string(),
+            Keypad::UntilHash { max } => self.more_keys(first, max).await,
+        };
+        info!(keys = %keys, "caller keyed");
+        self.turns.push(TurnRecord {
+            speaker: "caller".into(),
+            text: format!("[keys {keys}]"),
+            start_ms: first.at_ms,
+            end_ms: self.conversation.now_ms(),
+            barge_in: false,
+        });
+        if self.gone.is_some() {
+            return Input::Hangup;
+        }
+        Input::Digits(keys)
     }
 
     /// Collects the rest of a `#`-terminated entry after its first key.
@@ -511,15 +524,82 @@ fn dry_run(
 mod tests {
     use super::*;
     use crate::dialog::settings::{DialogConfig, ScheduleConfig, TriageConfig};
-    use crate::queue::{Payload, QueueOptions};
+    use crate::dialog::sources::RecordFuture;
     use crate::speech::asr::NoSpeechModel;
     use crate::speech::tts::PromptCache;
-    use crate::telephony::audio_port::{port_pair, PortEvent, FRAME_SAMPLES};
+    use crate::telephony::audio_port::{port_pair, PortBackend, PortEvent, FRAME_SAMPLES};
+    use std::sync::Mutex;
+
+    /// Records in memory, with ids in the order they were made; refuses all when `full`.
+    #[derive(Default)]
+    struct MemorySink {
+        records: Mutex<Vec<(RecordId, Payload)>>,
+        full: bool,
+    }
+
+    impl BookingSink for MemorySink {
+        fn record(&self, payload: Payload) -> RecordFuture<'_> {
+            Box::pin(async move {
+                if self.full {
+                    return Err(RecordFailure("disk full".into()));
+                }
+                let mut records = self
+                    .records
+                    .lock()
+                    .map_err(|e| RecordFailure(e.to_string()))?;
+                let id = RecordId::parse(&format!("cb-01JZ{:022}", records.len()))
+                    .map_err(|e| RecordFailure(e.to_string()))?;
+                records.push((id.clone(), payload));
+                Ok(id)
+            })
+        }
+    }
+
+    fn settings(records: Arc<MemorySink>) -> DialogSettings {
+        DialogSettings {
+            speaker: Speaker::new(None, PromptCache::default()),
+            engine: Arc::new(NoSpeechModel),
+            keypad_only: true,
+            turn: TurnSettings::default(),
+            script: script(),
+            sources: Sources {
+                customers: Arc::new(NoLookups),
+                appointments: Arc::new(NoLookups),
+                schedule: Arc::new(crate::dialog::schedule::ConfiguredSchedule::new(
+                    &ScheduleConfig::default(),
+                    "America/Chicago",
+                )),
+            },
+            records,
+            max_call: Duration::from_secs(600),
+            inter_digit_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A caller who sends `frames` of audio and hangs up.
+    fn hang_up_after(frames: usize) -> (AudioPort, tokio::task::JoinHandle<PortBackend>) {
+        let (port, backend) = port_pair();
+        let caller = tokio::spawn(async move {
+            for _ in 0..frames {
+                let _ = backend
+                    .events
+                    .send(PortEvent::Audio(Box::new([100i16; FRAME_SAMPLES])))
+                    .await;
+            }
+            let _ = backend
+                .events
+                .send(PortEvent::Ended(EndReason::RemoteHangUp))
+                .await;
+            backend
+        });
+        (port, caller)
+    }
 
     fn script() -> Arc<Script> {
         Arc::new(Script::from_settings(
             "the shop",
             "America/Chicago",
+            "US",
             &DialogConfig::default(),
             &TriageConfig::default(),
         ))
@@ -543,40 +623,9 @@ mod tests {
     #[tokio::test]
     async fn a_caller_who_hangs_up_at_the_greeting_leaves_a_lead_and_a_recording() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (outbox, _) =
-            Outbox::open(&dir.path().join("queue"), QueueOptions::default()).expect("outbox");
-        let settings = DialogSettings {
-            speaker: Speaker::new(None, PromptCache::default()),
-            engine: Arc::new(NoSpeechModel),
-            keypad_only: true,
-            turn: TurnSettings::default(),
-            script: script(),
-            sources: Sources {
-                customers: Arc::new(NoLookups),
-                appointments: Arc::new(NoLookups),
-                schedule: Arc::new(crate::dialog::schedule::ConfiguredSchedule::new(
-                    &ScheduleConfig::default(),
-                    "America/Chicago",
-                )),
-            },
-            outbox: outbox.clone(),
-            max_call: Duration::from_secs(600),
-            inter_digit_timeout: Duration::from_secs(5),
-        };
-        let (port, backend) = port_pair();
-        let caller = tokio::spawn(async move {
-            for _ in 0..10 {
-                let _ = backend
-                    .events
-                    .send(PortEvent::Audio(Box::new([100i16; FRAME_SAMPLES])))
-                    .await;
-            }
-            let _ = backend
-                .events
-                .send(PortEvent::Ended(EndReason::RemoteHangUp))
-                .await;
-            backend
-        });
+        let sink = Arc::new(MemorySink::default());
+        let settings = settings(sink.clone());
+        let (port, caller) = hang_up_after(10);
         let ctx = CallContext {
             call_key: "k1".into(),
             caller_id: Some("+13125550142".into()),
@@ -587,12 +636,10 @@ mod tests {
         let _backend = caller.await.expect("caller");
         assert_eq!(outcome.end, EndReason::RemoteHangUp);
         assert_eq!(outcome.outcome.kind, "lead");
-        assert_eq!(outcome.outcome.record_ids.len(), 1);
-        let record = outbox
-            .get(&outcome.outcome.record_ids[0])
-            .expect("read")
-            .expect("queued");
-        match record.payload {
+        let records = sink.records.lock().expect("records").clone();
+        assert_eq!(records.len(), 1);
+        assert_eq!(outcome.outcome.record_ids, vec![records[0].0.clone()]);
+        match &records[0].1 {
             Payload::Lead(lead) => {
                 assert_eq!(lead.call_key, "k1");
                 assert_eq!(lead.caller.phone_e164.as_deref(), Some("+13125550142"));
@@ -602,5 +649,23 @@ mod tests {
         assert!(outcome.recorded);
         let samples = crate::telephony::wav::read_wav_8k_mono(&wav).expect("recording");
         assert_eq!(samples.len(), 10 * FRAME_SAMPLES);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_kept_is_not_in_the_outcome() {
+        let sink = Arc::new(MemorySink {
+            full: true,
+            ..MemorySink::default()
+        });
+        let settings = settings(sink.clone());
+        let (port, caller) = hang_up_after(3);
+        let ctx = CallContext {
+            call_key: "k2".into(),
+            ..CallContext::default()
+        };
+        let outcome = run(port, &settings, ctx, None).await;
+        let _backend = caller.await.expect("caller");
+        assert!(outcome.outcome.record_ids.is_empty(), "{outcome:?}");
+        assert!(sink.records.lock().expect("records").is_empty());
     }
 }

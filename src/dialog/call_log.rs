@@ -3,12 +3,12 @@
 //! either the old state or the whole record, never half a JSON file.
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::dialog::engine::Turn;
-use crate::queue::RecordId;
+use crate::infra::fs;
+use crate::trade::RecordId;
 
 /// A call record could not be written.
 #[derive(Debug, Error)]
@@ -112,21 +112,13 @@ pub struct DialogRecord {
 /// Writes `record` to `<calls_dir>/<key>.json`.
 pub fn write_record(calls_dir: &Path, record: &CallRecord) -> Result<PathBuf, CallLogError> {
     let path = calls_dir.join(format!("{}.json", record.key));
-    let tmp = calls_dir.join(format!(".{}.json.tmp", record.key));
     let bytes = serde_json::to_vec_pretty(record)?;
     let io = |source| CallLogError::Write {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(calls_dir).map_err(io)?;
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    // The rename is durable only once the directory entry is.
-    if let Ok(dir) = std::fs::File::open(calls_dir) {
-        let _ = dir.sync_all();
-    }
+    fs::create_private_dir_all(calls_dir).map_err(io)?;
+    fs::write_atomic(&path, &bytes).map_err(io)?;
     Ok(path)
 }
 

@@ -54,7 +54,8 @@ use super::understanding::{
     self as u, grammar, CallIntent, EmergencyKind, GrammarKind, Meta, OfferedWindow, RoutineKind,
     SafetyHazard, StreetAddress, Triage, TriageContext, WindowChoice, YesNo,
 };
-use crate::queue::{
+use crate::trade::phone::{self, DiallingPlan};
+use crate::trade::{
     Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest, Hazard,
     InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, OnCallAlert, Payload,
     RecordId, RescheduleRequest, Urgency, VoicemailMessage,
@@ -90,6 +91,9 @@ pub struct Script {
     pub no_input_timeout: Duration,
     pub default_state: String,
     pub timezone: Tz,
+    /// The shop's dialling plan (`shop.default_country`): numbers the caller gives, and how
+    /// numbers are read back.
+    pub phone_plan: &'static DiallingPlan,
     pub cold_threshold_f: f32,
     pub hot_threshold_f: f32,
     pub vulnerable_words: Vec<String>,
@@ -97,10 +101,11 @@ pub struct Script {
 
 impl Script {
     /// From `[dialog]` and `[triage]`, for the shop named `shop_name` in the IANA zone
-    /// `shop_timezone` (`[shop]`).
+    /// `shop_timezone` whose phone numbers follow `shop_country`'s dialling plan (`[shop]`).
     pub fn from_settings(
         shop_name: &str,
         shop_timezone: &str,
+        shop_country: &str,
         d: &DialogConfig,
         triage: &TriageConfig,
     ) -> Script {
@@ -121,6 +126,8 @@ impl Script {
             no_input_timeout: Duration::from_secs(d.no_input_timeout_secs),
             default_state: d.default_state.clone(),
             timezone: super::schedule::shop_zone(shop_timezone),
+            // `config check` refuses an unknown country; a tool that skipped it gets the default.
+            phone_plan: phone::dialling_plan(shop_country).unwrap_or_else(phone::default_plan),
             cold_threshold_f: triage.cold_threshold_f,
             hot_threshold_f: triage.hot_threshold_f,
             vulnerable_words: triage.vulnerable_words.clone(),
@@ -413,74 +420,92 @@ impl Dialog {
                 if let Step::Recording(p) = self.step {
                     self.recorded(&mut out, p, result);
                 }
-                return out;
             }
-            Input::Hangup => {
-                self.log(Speaker::Caller, "[hung up]".into());
-                self.caller_gone = true;
-                self.outcome.caller_hung_up = self.outcome.record_ids.is_empty();
-                match self.step {
-                    Step::Ended | Step::Recording(_) => {}
-                    Step::Voicemail => self.enqueue_voicemail(&mut out),
-                    _ if self.outcome.record_ids.is_empty() => self.enqueue_lead(&mut out),
-                    _ => self.step = Step::Ended,
-                }
-                return out;
-            }
-            _ if matches!(self.step, Step::Ended | Step::Recording(_)) => return out,
-            Input::Heard { ref text, .. } => self.log(Speaker::Caller, text.clone()),
-            Input::Digits(ref d) => self.log(Speaker::Caller, format!("[keys {d}]")),
-            Input::NoInput => self.log(Speaker::Caller, "[silence]".into()),
+            Input::Hangup => self.hung_up(&mut out),
+            _ if matches!(self.step, Step::Ended | Step::Recording(_)) => {}
+            input => self.answered(&mut out, input),
         }
-        let answer = match input {
-            Input::Heard { text, .. } => Answer::Said(text),
-            Input::Digits(d) => Answer::Keys(d),
-            _ => Answer::Nothing,
-        };
+        out
+    }
+
+    /// The caller hung up: a voicemail in progress is kept, and a call without a record yet
+    /// leaves a lead.
+    fn hung_up(&mut self, out: &mut Vec<Action>) {
+        self.log(Speaker::Caller, "[hung up]".into());
+        self.caller_gone = true;
+        self.outcome.caller_hung_up = self.outcome.record_ids.is_empty();
+        match self.step {
+            Step::Ended | Step::Recording(_) => {}
+            Step::Voicemail => self.enqueue_voicemail(out),
+            _ if self.outcome.record_ids.is_empty() => self.enqueue_lead(out),
+            _ => self.step = Step::Ended,
+        }
+    }
+
+    /// The caller's answer to the question (words, keys or silence).
+    fn answered(&mut self, out: &mut Vec<Action>, input: Input) {
+        let answer = self.hear(input);
         if self.step == Step::Voicemail {
-            self.voicemail_turn(&mut out, answer);
-            return out;
+            self.voicemail_turn(out, answer);
+            return;
         }
-        // Meta-commands work at every question.
-        let meta = match &answer {
+        if self.meta_command(out, &answer) {
+            return;
+        }
+        if self.step_turn(out, &answer) {
+            self.misses = 0;
+        } else {
+            self.missed(out);
+        }
+    }
+
+    /// Writes the caller's turn into the transcript.
+    fn hear(&mut self, input: Input) -> Answer {
+        match input {
+            Input::Heard { text, .. } => {
+                self.log(Speaker::Caller, text.clone());
+                Answer::Said(text)
+            }
+            Input::Digits(d) => {
+                self.log(Speaker::Caller, format!("[keys {d}]"));
+                Answer::Keys(d)
+            }
+            Input::NoInput | Input::Recorded(_) | Input::Hangup => {
+                self.log(Speaker::Caller, "[silence]".into());
+                Answer::Nothing
+            }
+        }
+    }
+
+    /// Meta-commands work at every question: repeat, operator, go back, goodbye. `true` when
+    /// the answer was one.
+    fn meta_command(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let meta = match answer {
             Answer::Said(t) => u::meta_intent(t),
             Answer::Keys(k) if k.len() == 1 => k.chars().next().and_then(Meta::from_key),
             _ => None,
         };
         match meta {
-            Some(Meta::Repeat) => {
-                out.extend(self.last_prompt.clone());
-                return out;
-            }
+            Some(Meta::Repeat) => out.extend(self.last_prompt.clone()),
             Some(Meta::Operator) => {
                 self.say(
-                    &mut out,
+                    out,
                     "There's no one in the office right now, so I'll have someone call you back."
                         .into(),
                     true,
                 );
                 self.goal = Some(Goal::Callback);
-                self.after_identity(&mut out);
-                return out;
+                self.after_identity(out);
             }
-            Some(Meta::GoBack) => {
-                self.ask(&mut out, Step::Menu, false);
-                return out;
-            }
+            Some(Meta::GoBack) => self.ask(out, Step::Menu, false),
             Some(Meta::Goodbye) if self.outcome.record_ids.is_empty() => {
                 self.caller_gone = true;
-                self.say(&mut out, "Okay. Goodbye.".into(), true);
-                self.enqueue_lead(&mut out);
-                return out;
+                self.say(out, "Okay. Goodbye.".into(), true);
+                self.enqueue_lead(out);
             }
-            _ => {}
+            _ => return false,
         }
-        if !self.step_turn(&mut out, &answer) {
-            self.missed(&mut out);
-        } else {
-            self.misses = 0;
-        }
-        out
+        true
     }
 
     fn log(&mut self, speaker: Speaker, text: String) {
@@ -525,32 +550,48 @@ impl Dialog {
     fn ask(&mut self, out: &mut Vec<Action>, step: Step, keypad_only: bool) {
         self.step = step;
         let keypad_only = keypad_only || self.keypad_only;
-        let yes_no = || Some(grammar(GrammarKind::YesNo));
-        let (text, listen) = match step {
+        if let Some((text, listen)) = self.question(step, keypad_only) {
+            self.prompt(out, text, listen);
+        }
+    }
+
+    /// What the box asks at `step`, and how it listens for the answer; `None` when it waits
+    /// for nothing from the caller.
+    fn question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
+        self.menu_question(step, keypad_only)
+            .or_else(|| self.address_question(step, keypad_only))
+            .or_else(|| self.phone_question(step))
+            .or_else(|| self.booking_question(step))
+            .or_else(|| self.request_question(step))
+    }
+
+    /// The menus and the problem question.
+    fn menu_question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
+        let question = match step {
             Step::Menu => (
                 if keypad_only {
                     "Please use your keypad. Press 1 for an emergency, 2 to book a repair, 3 for \
-                     a maintenance visit, 4 about an existing appointment, 5 for a callback, 6 to \
-                     leave a message, 7 for a copy of an invoice, or 8 about memberships."
+                 a maintenance visit, 4 about an existing appointment, 5 for a callback, 6 to \
+                 leave a message, 7 for a copy of an invoice, or 8 about memberships."
                         .to_string()
                 } else {
                     "How can I help you tonight? Tell me what's going on, or press 1 if this is \
-                     an emergency, 2 to book a repair, 3 for a maintenance visit, 4 about an \
-                     existing appointment, 5 for a callback, 6 to leave a message, 7 for an \
-                     invoice copy, or 8 about memberships."
+                 an emergency, 2 to book a repair, 3 for a maintenance visit, 4 about an \
+                 existing appointment, 5 for a callback, 6 to leave a message, 7 for an \
+                 invoice copy, or 8 about memberships."
                         .to_string()
                 },
                 self.listen(None, Keypad::Digit),
             ),
             Step::EmergencyMenu => (
                 "If you smell gas or burning, see smoke or sparks, or a carbon monoxide alarm is \
-                 going off, press 1. For no heat, no cooling or water leaking, press 2."
+             going off, press 1. For no heat, no cooling or water leaking, press 2."
                     .to_string(),
                 self.listen(Some(grammar(GrammarKind::Triage)), Keypad::Digit),
             ),
             Step::AppointmentMenu => (
                 "About your appointment: press 1 or say when is my technician coming, 2 to \
-                 reschedule, 3 to cancel, or 4 to add a note for the technician."
+             reschedule, 3 to cancel, or 4 to add a note for the technician."
                     .to_string(),
                 self.listen(
                     Some(grammar(GrammarKind::MenuChoice(&[
@@ -565,15 +606,24 @@ impl Dialog {
             Step::Problem => (
                 if keypad_only {
                     "Please use your keypad: press 1 for no heat, 2 for no cooling, 3 for water \
-                     leaking, or 4 for something else."
+                 leaking, or 4 for something else."
                         .to_string()
                 } else {
                     "In a few words, what's going on with your system? Or press 1 for no heat, 2 \
-                     for no cooling, 3 for water leaking, or 4 for something else."
+                 for no cooling, 3 for water leaking, or 4 for something else."
                         .to_string()
                 },
                 self.listen(Some(grammar(GrammarKind::Triage)), Keypad::Digit),
             ),
+            _ => return None,
+        };
+        Some(question)
+    }
+
+    /// Who and where: the known location, the name, the street, the city and ZIP.
+    fn address_question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
+        let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let question = match step {
             Step::ConfirmLocation(i) => {
                 let street = self
                     .captured
@@ -593,7 +643,7 @@ impl Dialog {
                         .to_string()
                 } else {
                     "May I have your first and last name? If you can't speak right now, press 1 \
-                     and the office will call you back."
+                 and the office will call you back."
                         .to_string()
                 },
                 self.listen(None, Keypad::Digit),
@@ -601,11 +651,11 @@ impl Dialog {
             Step::AskStreet => (
                 if keypad_only {
                     "I'm having trouble hearing the street. Press 1 and the office will call you \
-                     back to take it."
+                 back to take it."
                         .to_string()
                 } else {
                     "What's the street address where you need service? Or press 1 to have the \
-                     office call you back."
+                 office call you back."
                         .to_string()
                 },
                 self.listen(None, Keypad::Digit),
@@ -626,12 +676,21 @@ impl Dialog {
                 "And the city and ZIP code? You can also key the ZIP code, then pound.".to_string(),
                 self.listen(None, Keypad::UntilHash { max: 9 }),
             ),
+            _ => return None,
+        };
+        Some(question)
+    }
+
+    /// The number to call back on.
+    fn phone_question(&self, step: Step) -> Option<(String, Action)> {
+        let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let question = match step {
             Step::ConfirmPhone => {
                 let phone = self
                     .ctx
                     .caller_id
                     .as_deref()
-                    .map(speak_phone)
+                    .map(|p| self.script.phone_plan.spoken(p))
                     .unwrap_or_default();
                 (
                     format!("Is {phone} the best number to reach you? Press 1 for yes, 2 for no."),
@@ -646,6 +705,15 @@ impl Dialog {
                     Keypad::UntilHash { max: 11 },
                 ),
             ),
+            _ => return None,
+        };
+        Some(question)
+    }
+
+    /// The windows, the booking and the cancellation.
+    fn booking_question(&self, step: Step) -> Option<(String, Action)> {
+        let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let question = match step {
             Step::OfferWindows => {
                 let labels = &self.captured.offered_labels;
                 let list = labels
@@ -685,20 +753,29 @@ impl Dialog {
                 (
                     format!(
                         "You'd like to cancel your appointment {when}. Is that right? Press 1 for \
-                         yes, 2 for no."
+                     yes, 2 for no."
                     ),
                     self.listen(yes_no(), Keypad::Digit),
                 )
             }
+            _ => return None,
+        };
+        Some(question)
+    }
+
+    /// The note, the invoice, the membership offer and the voicemail.
+    fn request_question(&self, step: Step) -> Option<(String, Action)> {
+        let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let question = match step {
             Step::AskNote => (
                 "What would you like me to tell the technician? Or press 1 to have the office \
-                 call you back instead."
+             call you back instead."
                     .to_string(),
                 self.listen(None, Keypad::Digit),
             ),
             Step::AskInvoice => (
                 "Which invoice? Say or key the invoice number, then pound. If you don't have it, \
-                 just press pound."
+             just press pound."
                     .to_string(),
                 self.listen(
                     Some(grammar(GrammarKind::Digits)),
@@ -708,19 +785,25 @@ impl Dialog {
             Step::MembershipOffer => (
                 format!(
                     "One more thing: members of our {} get yearly tune-ups and priority service. \
-                     Would you like someone to tell you about it? Press 1 for yes, 2 for no.",
+                 Would you like someone to tell you about it? Press 1 for yes, 2 for no.",
                     self.script.membership_name
                 ),
                 self.listen(yes_no(), Keypad::Digit),
             ),
             Step::Voicemail => (
                 "Please leave your name, number and what you need after the tone, then press \
-                 pound or hang up."
+             pound or hang up."
                     .to_string(),
                 self.listen(None, Keypad::UntilHash { max: 1 }),
             ),
-            Step::Recording(_) | Step::Ended => return,
+            _ => return None,
         };
+        Some(question)
+    }
+
+    /// Says the question and listens; remembers it (without uninterruptible texts) for
+    /// "repeat that".
+    fn prompt(&mut self, out: &mut Vec<Action>, text: String, listen: Action) {
         let mut prompt = Vec::new();
         self.say(&mut prompt, text, true);
         prompt.push(listen);
@@ -764,201 +847,262 @@ impl Dialog {
 
     /// The answer to the current question; `false` when it did not answer it.
     fn step_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
-        let key = answer.key();
         match self.step {
             Step::Menu => self.menu_turn(out, answer),
-            Step::EmergencyMenu => match (key, answer.text()) {
-                (Some('1'), _) => {
-                    self.safety(out, None);
-                    true
-                }
-                (Some('2'), _) => {
-                    self.captured.problem = "emergency: no heat, no cooling or water leak".into();
-                    self.captured.triage = Some(Triage::Emergency(EmergencyKind::NoHeat));
-                    self.goal = Some(Goal::Repair);
-                    self.identify(out);
-                    true
-                }
-                (_, Some(t)) => self.problem_text(out, t),
-                _ => false,
-            },
-            Step::AppointmentMenu => {
-                let goal = match (key, answer.text().and_then(u::call_intent)) {
-                    (Some('1'), _) | (_, Some(CallIntent::WhereIsTechnician)) => Goal::Eta,
-                    (Some('2'), _) | (_, Some(CallIntent::Reschedule)) => Goal::Reschedule,
-                    (Some('3'), _) | (_, Some(CallIntent::Cancel)) => Goal::Cancel,
-                    (Some('4'), _) | (_, Some(CallIntent::AddNote)) => Goal::Note,
-                    _ => return false,
-                };
-                self.appointment_goal(out, goal);
-                true
-            }
-            Step::Problem => match (key, answer.text()) {
-                (Some(k @ '1'..='4'), _) => {
-                    let words = match k {
-                        '1' => "no heat",
-                        '2' => "no cooling",
-                        '3' => "water leaking",
-                        _ => "something else is wrong with my system",
-                    };
-                    self.problem_text(out, words)
-                }
-                (_, Some(t)) => self.problem_text(out, t),
-                _ => false,
-            },
-            Step::ConfirmLocation(i) => match answer.yes_no() {
-                Some(YesNo::Yes) => {
-                    let loc = self
-                        .captured
-                        .customer
-                        .as_ref()
-                        .and_then(|c| c.locations.get(i))
-                        .cloned();
-                    if let Some(loc) = loc {
-                        self.captured.location_id = loc.id;
-                        self.captured.address = Some(loc.address);
-                    }
-                    self.after_identity(out);
-                    true
-                }
-                Some(YesNo::No) => {
-                    let more = self
-                        .captured
-                        .customer
-                        .as_ref()
-                        .is_some_and(|c| c.locations.len() > i + 1);
-                    if more {
-                        self.ask(out, Step::ConfirmLocation(i + 1), false);
-                    } else {
-                        self.ask(out, Step::AskStreet, false);
-                    }
-                    true
-                }
-                None => false,
-            },
-            Step::AskName => match (key, answer.text().and_then(u::person_name)) {
-                (Some(_), _) => {
-                    self.goal = Some(Goal::Callback);
-                    self.after_identity(out);
-                    true
-                }
-                (_, Some(name)) => {
-                    self.captured.name = name;
-                    self.ask(out, Step::AskStreet, false);
-                    true
-                }
-                _ => false,
-            },
-            Step::AskStreet => match (key, answer.text().and_then(u::street_address)) {
-                (Some(_), _) => {
-                    self.goal = Some(Goal::Callback);
-                    self.after_identity(out);
-                    true
-                }
-                (_, Some(street)) => {
-                    self.captured.street = Some(street);
-                    self.ask(out, Step::ConfirmStreet, false);
-                    true
-                }
-                _ => false,
-            },
+            Step::EmergencyMenu => self.emergency_menu_turn(out, answer),
+            Step::AppointmentMenu => self.appointment_menu_turn(out, answer),
+            Step::Problem => self.problem_turn(out, answer),
+            Step::ConfirmLocation(i) => self.confirm_location(out, answer, i),
+            Step::AskName => self.name_turn(out, answer),
+            Step::AskStreet => self.street_turn(out, answer),
             Step::ConfirmStreet => self.confirm_street(out, answer),
-            Step::AskCityZip => {
-                let Some(zip) = answer.raw().and_then(u::zip_code) else {
-                    return false;
-                };
-                if let Some(t) = answer.text() {
-                    self.captured.city = city_words(t);
-                }
-                self.captured.zip = Some(zip);
-                self.captured.address = Some(self.new_address());
-                self.after_address(out);
-                true
-            }
-            Step::ConfirmPhone => match answer.yes_no() {
-                Some(YesNo::Yes) => {
-                    self.captured.callback_phone = self.ctx.caller_id.clone();
-                    self.after_phone(out);
-                    true
-                }
-                Some(YesNo::No) => {
-                    self.ask(out, Step::AskPhone, false);
-                    true
-                }
-                None => false,
-            },
-            Step::AskPhone => match answer.raw().and_then(u::phone_number) {
-                Some(digits) => {
-                    self.captured.callback_phone = Some(format!("+1{digits}"));
-                    self.after_phone(out);
-                    true
-                }
-                None => false,
-            },
+            Step::AskCityZip => self.city_zip_turn(out, answer),
+            Step::ConfirmPhone => self.confirm_phone(out, answer),
+            Step::AskPhone => self.phone_turn(out, answer),
             Step::OfferWindows => self.window_turn(out, answer),
             Step::ConfirmBooking => self.confirm_booking(out, answer),
-            Step::ConfirmCancel => match answer.yes_no() {
-                Some(YesNo::Yes) => {
-                    let p = self.cancellation();
-                    self.enqueue(out, p, Pending::Request);
-                    true
+            Step::ConfirmCancel => self.confirm_cancel(out, answer),
+            Step::AskNote => self.note_turn(out, answer),
+            Step::AskInvoice => self.invoice_turn(out, answer),
+            Step::MembershipOffer => self.membership_turn(out, answer),
+            Step::Voicemail | Step::Recording(_) | Step::Ended => true,
+        }
+    }
+
+    /// The emergency menu: a safety hazard, or another emergency.
+    fn emergency_menu_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match (answer.key(), answer.text()) {
+            (Some('1'), _) => {
+                self.safety(out, None);
+                true
+            }
+            (Some('2'), _) => {
+                self.captured.problem = "emergency: no heat, no cooling or water leak".into();
+                self.captured.triage = Some(Triage::Emergency(EmergencyKind::NoHeat));
+                self.goal = Some(Goal::Repair);
+                self.identify(out);
+                true
+            }
+            (_, Some(t)) => self.problem_text(out, t),
+            _ => false,
+        }
+    }
+
+    /// What the caller wants done about an existing appointment.
+    fn appointment_menu_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let goal = match (answer.key(), answer.text().and_then(u::call_intent)) {
+            (Some('1'), _) | (_, Some(CallIntent::WhereIsTechnician)) => Goal::Eta,
+            (Some('2'), _) | (_, Some(CallIntent::Reschedule)) => Goal::Reschedule,
+            (Some('3'), _) | (_, Some(CallIntent::Cancel)) => Goal::Cancel,
+            (Some('4'), _) | (_, Some(CallIntent::AddNote)) => Goal::Note,
+            _ => return false,
+        };
+        self.appointment_goal(out, goal);
+        true
+    }
+
+    /// What is wrong with the system, in words or by key.
+    fn problem_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match (answer.key(), answer.text()) {
+            (Some(k @ '1'..='4'), _) => {
+                let words = match k {
+                    '1' => "no heat",
+                    '2' => "no cooling",
+                    '3' => "water leaking",
+                    _ => "something else is wrong with my system",
+                };
+                self.problem_text(out, words)
+            }
+            (_, Some(t)) => self.problem_text(out, t),
+            _ => false,
+        }
+    }
+
+    /// Whether the caller is calling about the known location `i`.
+    fn confirm_location(&mut self, out: &mut Vec<Action>, answer: &Answer, i: usize) -> bool {
+        match answer.yes_no() {
+            Some(YesNo::Yes) => {
+                let loc = self
+                    .captured
+                    .customer
+                    .as_ref()
+                    .and_then(|c| c.locations.get(i))
+                    .cloned();
+                if let Some(loc) = loc {
+                    self.captured.location_id = loc.id;
+                    self.captured.address = Some(loc.address);
                 }
-                Some(YesNo::No) => {
-                    self.say(out, "Okay, I won't cancel it.".into(), true);
-                    self.ask(out, Step::AppointmentMenu, false);
-                    true
-                }
-                None => false,
-            },
-            Step::AskNote => match (key, answer.text()) {
-                (Some(_), _) => {
-                    self.goal = Some(Goal::Callback);
-                    self.after_identity(out);
-                    true
-                }
-                (_, Some(t)) if !u::normalize(t).is_empty() => {
-                    if let Triage::Safety(h) = u::triage(t, &self.triage_context()) {
-                        self.captured.problem = t.to_string();
-                        self.safety(out, Some(h));
-                        return true;
-                    }
-                    self.captured.note = t.to_string();
-                    let p = self.note();
-                    self.enqueue(out, p, Pending::Request);
-                    true
-                }
-                _ => false,
-            },
-            Step::AskInvoice => {
-                let digits = answer
-                    .raw()
-                    .map(u::numbers::dtmf_digits)
-                    .unwrap_or_default();
-                let spoken = answer.text().map(u::numbers::digits_in).unwrap_or_default();
-                let number = if digits.is_empty() { spoken } else { digits };
-                let dont_know = answer.text().is_some_and(|t| {
-                    u::normalize(t).has_any(&["don't know", "don't have", "not sure", "no"])
-                });
-                if number.is_empty() && !dont_know && answer.key() != Some('#') {
-                    return false;
-                }
-                self.captured.invoice_number = (!number.is_empty()).then_some(number);
                 self.after_identity(out);
                 true
             }
-            Step::MembershipOffer => match answer.yes_no() {
-                Some(YesNo::Yes) => {
-                    let p = self.membership();
-                    self.enqueue(out, p, Pending::Membership);
-                    true
+            Some(YesNo::No) => {
+                let more = self
+                    .captured
+                    .customer
+                    .as_ref()
+                    .is_some_and(|c| c.locations.len() > i + 1);
+                if more {
+                    self.ask(out, Step::ConfirmLocation(i + 1), false);
+                } else {
+                    self.ask(out, Step::AskStreet, false);
                 }
-                Some(YesNo::No) => {
-                    self.goodbye(out);
-                    true
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The caller's name, or a key for a callback instead.
+    fn name_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match (answer.key(), answer.text().and_then(u::person_name)) {
+            (Some(_), _) => {
+                self.goal = Some(Goal::Callback);
+                self.after_identity(out);
+                true
+            }
+            (_, Some(name)) => {
+                self.captured.name = name;
+                self.ask(out, Step::AskStreet, false);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The service street, or a key for a callback instead.
+    fn street_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match (answer.key(), answer.text().and_then(u::street_address)) {
+            (Some(_), _) => {
+                self.goal = Some(Goal::Callback);
+                self.after_identity(out);
+                true
+            }
+            (_, Some(street)) => {
+                self.captured.street = Some(street);
+                self.ask(out, Step::ConfirmStreet, false);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The city and ZIP code of a new address.
+    fn city_zip_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let Some(zip) = answer.raw().and_then(u::zip_code) else {
+            return false;
+        };
+        if let Some(t) = answer.text() {
+            self.captured.city = city_words(t);
+        }
+        self.captured.zip = Some(zip);
+        self.captured.address = Some(self.new_address());
+        self.after_address(out);
+        true
+    }
+
+    /// Whether caller ID is the number to call back on.
+    fn confirm_phone(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match answer.yes_no() {
+            Some(YesNo::Yes) => {
+                self.captured.callback_phone = self.ctx.caller_id.clone();
+                self.after_phone(out);
+                true
+            }
+            Some(YesNo::No) => {
+                self.ask(out, Step::AskPhone, false);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The number to call back on, by the shop's dialling plan.
+    fn phone_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match answer
+            .raw()
+            .and_then(|text| u::phone_number(text, self.script.phone_plan))
+        {
+            Some(e164) => {
+                self.captured.callback_phone = Some(e164);
+                self.after_phone(out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether to cancel the appointment.
+    fn confirm_cancel(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match answer.yes_no() {
+            Some(YesNo::Yes) => {
+                let p = self.cancellation();
+                self.enqueue(out, p, Pending::Request);
+                true
+            }
+            Some(YesNo::No) => {
+                self.say(out, "Okay, I won't cancel it.".into(), true);
+                self.ask(out, Step::AppointmentMenu, false);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The note for the technician (a hazard in it gets the safety script).
+    fn note_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match (answer.key(), answer.text()) {
+            (Some(_), _) => {
+                self.goal = Some(Goal::Callback);
+                self.after_identity(out);
+                true
+            }
+            (_, Some(t)) if !u::normalize(t).is_empty() => {
+                if let Triage::Safety(h) = u::triage(t, &self.triage_context()) {
+                    self.captured.problem = t.to_string();
+                    self.safety(out, Some(h));
+                    return true;
                 }
-                None => false,
-            },
-            Step::Voicemail | Step::Recording(_) | Step::Ended => true,
+                self.captured.note = t.to_string();
+                let p = self.note();
+                self.enqueue(out, p, Pending::Request);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The invoice number, or that the caller does not have it.
+    fn invoice_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let digits = answer
+            .raw()
+            .map(u::numbers::dtmf_digits)
+            .unwrap_or_default();
+        let spoken = answer.text().map(u::numbers::digits_in).unwrap_or_default();
+        let number = if digits.is_empty() { spoken } else { digits };
+        let dont_know = answer.text().is_some_and(|t| {
+            u::normalize(t).has_any(&["don't know", "don't have", "not sure", "no"])
+        });
+        if number.is_empty() && !dont_know && answer.key() != Some('#') {
+            return false;
+        }
+        self.captured.invoice_number = (!number.is_empty()).then_some(number);
+        self.after_identity(out);
+        true
+    }
+
+    /// Whether the caller wants to hear about the membership.
+    fn membership_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match answer.yes_no() {
+            Some(YesNo::Yes) => {
+                let p = self.membership();
+                self.enqueue(out, p, Pending::Membership);
+                true
+            }
+            Some(YesNo::No) => {
+                self.goodbye(out);
+                true
+            }
+            None => false,
         }
     }
 
@@ -1489,84 +1633,18 @@ impl Dialog {
         let id = match result {
             Ok(id) => id,
             Err(e) => {
-                self.outcome.records.pop();
-                self.outcome.enqueue_failed = true;
-                self.log(Speaker::Callbox, format!("[record failed: {e}]"));
-                self.record_failed(out, pending);
+                self.not_recorded(out, pending, e);
                 return;
             }
         };
-        self.outcome.record_ids.push(id);
-        if self.outcome.kind == "none" || pending == Pending::Safety {
-            self.outcome.kind = match (&pending, &payload) {
-                (Pending::Safety, _) => "safety_alert".into(),
-                (_, Some(p)) => p.kind().name().into(),
-                _ => "none".into(),
-            };
-        }
+        self.count_record(id, pending, payload.as_ref());
         if self.caller_gone {
             self.step = Step::Ended;
             return;
         }
         match pending {
-            Pending::Job => {
-                if let Some(Payload::Job(job)) = &payload {
-                    self.outcome.confirmation_number = Some(job.confirmation_number.clone());
-                    self.outcome.booked_live = Some(!job.booked_offline);
-                    let label = self.slot_label();
-                    let number = speak_confirmation(&job.confirmation_number);
-                    let mut text = if job.booked_offline {
-                        format!(
-                            "You're on the schedule for {label}; the office confirms in the \
-                             morning."
-                        )
-                    } else {
-                        format!("You're booked for {label}.")
-                    };
-                    if job.assign_on_call_technician {
-                        text.push_str(" The on-call technician will call you before heading out.");
-                    }
-                    text.push_str(&format!(
-                        " Your confirmation number is {number}. Again, {number}."
-                    ));
-                    self.say(out, text, true);
-                    let member = self.captured.customer.as_ref().is_some_and(|c| c.member);
-                    if self.goal == Some(Goal::Maintenance)
-                        && self.script.membership_offer
-                        && !member
-                    {
-                        self.ask(out, Step::MembershipOffer, false);
-                        return;
-                    }
-                } else {
-                    let label = self.slot_label();
-                    self.say(
-                        out,
-                        format!("Your appointment request is in for {label}; the office will confirm it."),
-                        true,
-                    );
-                }
-                self.goodbye(out);
-            }
-            Pending::Safety => {
-                let phone = self
-                    .captured
-                    .callback_phone
-                    .clone()
-                    .or(self.ctx.caller_id.clone())
-                    .map(|p| format!(" at {}", speak_phone(&p)))
-                    .unwrap_or_default();
-                self.say(
-                    out,
-                    format!(
-                        "I've alerted our on-call technician, who will call you back{phone}. \
-                         Please hang up now and get to safety."
-                    ),
-                    false,
-                );
-                out.push(Action::Hangup);
-                self.step = Step::Ended;
-            }
+            Pending::Job => self.job_booked(out, payload.as_ref()),
+            Pending::Safety => self.alert_raised(out),
             Pending::Membership => {
                 self.say(
                     out,
@@ -1576,28 +1654,116 @@ impl Dialog {
                 self.goodbye(out);
             }
             Pending::Request | Pending::FallbackCallback => {
-                let text = match &payload {
-                    Some(Payload::Callback(_)) => {
-                        "I've saved your request, and the office will call you back first thing."
-                    }
-                    Some(Payload::Voicemail(_)) => "Your message is saved for the office.",
-                    Some(Payload::Note(_)) => "I've added that to your job.",
-                    Some(Payload::Cancellation(_)) => {
-                        "Your cancellation request is in; the office will confirm it."
-                    }
-                    Some(Payload::InvoiceCopy(_)) => {
-                        "I've asked the office to send you a copy of your invoice."
-                    }
-                    Some(Payload::MembershipInterest(_)) => {
-                        "Someone will call you about the membership."
-                    }
-                    _ => "That's saved for the office.",
-                };
-                self.say(out, text.into(), true);
-                self.goodbye(out);
+                self.request_saved(out, payload.as_ref())
             }
             Pending::Lead => self.step = Step::Ended,
         }
+    }
+
+    /// The enqueue failed: the record is not the call's, and the caller hears so.
+    fn not_recorded(&mut self, out: &mut Vec<Action>, pending: Pending, e: RecordFailure) {
+        self.outcome.records.pop();
+        self.outcome.enqueue_failed = true;
+        self.log(Speaker::Callbox, format!("[record failed: {e}]"));
+        self.record_failed(out, pending);
+    }
+
+    /// The record is durable: it joins the outcome, and names the call's kind when it is the
+    /// first (a safety alert always does).
+    fn count_record(&mut self, id: RecordId, pending: Pending, payload: Option<&Payload>) {
+        self.outcome.record_ids.push(id);
+        if self.outcome.kind == "none" || pending == Pending::Safety {
+            self.outcome.kind = match (&pending, payload) {
+                (Pending::Safety, _) => "safety_alert".into(),
+                (_, Some(p)) => p.kind().name().into(),
+                _ => "none".into(),
+            };
+        }
+    }
+
+    /// The job is on disk: the caller hears the window and the confirmation number, then the
+    /// membership offer (maintenance, non-members) or goodbye.
+    fn job_booked(&mut self, out: &mut Vec<Action>, payload: Option<&Payload>) {
+        let Some(Payload::Job(job)) = payload else {
+            let label = self.slot_label();
+            self.say(
+                out,
+                format!("Your appointment request is in for {label}; the office will confirm it."),
+                true,
+            );
+            self.goodbye(out);
+            return;
+        };
+        self.outcome.confirmation_number = Some(job.confirmation_number.clone());
+        self.outcome.booked_live = Some(!job.booked_offline);
+        let text = self.booked_text(job);
+        self.say(out, text, true);
+        let member = self.captured.customer.as_ref().is_some_and(|c| c.member);
+        if self.goal == Some(Goal::Maintenance) && self.script.membership_offer && !member {
+            self.ask(out, Step::MembershipOffer, false);
+            return;
+        }
+        self.goodbye(out);
+    }
+
+    /// "You're booked for …" (or on the schedule, offline), and the confirmation number twice.
+    fn booked_text(&self, job: &JobRequest) -> String {
+        let label = self.slot_label();
+        let number = speak_confirmation(&job.confirmation_number);
+        let mut text = if job.booked_offline {
+            format!("You're on the schedule for {label}; the office confirms in the morning.")
+        } else {
+            format!("You're booked for {label}.")
+        };
+        if job.assign_on_call_technician {
+            text.push_str(" The on-call technician will call you before heading out.");
+        }
+        text.push_str(&format!(
+            " Your confirmation number is {number}. Again, {number}."
+        ));
+        text
+    }
+
+    /// The on-call alert is on disk: the caller is told who calls back, and to get to safety.
+    fn alert_raised(&mut self, out: &mut Vec<Action>) {
+        let phone = self
+            .captured
+            .callback_phone
+            .clone()
+            .or(self.ctx.caller_id.clone())
+            .map(|p| format!(" at {}", self.script.phone_plan.spoken(&p)))
+            .unwrap_or_default();
+        self.say(
+            out,
+            format!(
+                "I've alerted our on-call technician, who will call you back{phone}. \
+                 Please hang up now and get to safety."
+            ),
+            false,
+        );
+        out.push(Action::Hangup);
+        self.step = Step::Ended;
+    }
+
+    /// A request for the office is on disk: what happens next, then goodbye.
+    fn request_saved(&mut self, out: &mut Vec<Action>, payload: Option<&Payload>) {
+        let text = match payload {
+            Some(Payload::Callback(_)) => {
+                "I've saved your request, and the office will call you back first thing."
+            }
+            Some(Payload::Voicemail(_)) => "Your message is saved for the office.",
+            Some(Payload::Note(_)) => "I've added that to your job.",
+            Some(Payload::Cancellation(_)) => {
+                "Your cancellation request is in; the office will confirm it."
+            }
+            Some(Payload::InvoiceCopy(_)) => {
+                "I've asked the office to send you a copy of your invoice."
+            }
+            Some(Payload::MembershipInterest(_)) => "Someone will call you about the membership.",
+            _ => "That's saved for the office.",
+        };
+        self.say(out, text.into(), true);
+        self.goodbye(out);
     }
 
     /// Honesty: the caller hears that it did not work, then the next-best durable record.
@@ -1960,27 +2126,6 @@ fn city_words(text: &str) -> String {
         })
         .collect();
     u::names::title_case(&words.join(" "))
-}
-
-/// "+13125550142" → "3 1 2, 5 5 5, 0 1 4 2".
-pub fn speak_phone(e164: &str) -> String {
-    let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
-    let national = if digits.len() == 11 && digits.starts_with('1') {
-        &digits[1..]
-    } else {
-        &digits[..]
-    };
-    let spaced = |s: &str| s.chars().map(String::from).collect::<Vec<_>>().join(" ");
-    if national.len() == 10 {
-        format!(
-            "{}, {}, {}",
-            spaced(&national[..3]),
-            spaced(&national[3..6]),
-            spaced(&national[6..])
-        )
-    } else {
-        spaced(national)
-    }
 }
 
 /// "CB-7K3Q" → "C B, 7 K 3 Q".

@@ -13,7 +13,7 @@ use chrono::{
 use chrono_tz::Tz;
 
 use crate::dialog::settings::ScheduleConfig;
-use crate::queue::Urgency;
+use crate::trade::Urgency;
 
 /// One arrival window, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

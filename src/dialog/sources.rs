@@ -1,11 +1,14 @@
-//! What the dialog looks up and where it writes, as small traits: the dialog must not import
-//! `servicetitan` (data flows one way), so the cache-backed implementations live in
-//! `crate::app::lookup`, and tests pass in-memory ones.
+//! What the dialog looks up and where it writes, as small traits the dialog owns: it imports
+//! neither `servicetitan` nor `queue` (data flows one way), so the composition root hands it
+//! implementations (the ServiceTitan cache for lookups, the queue for records), and tests pass
+//! in-memory ones.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
 
-use crate::queue::{Address, Payload, QueueError, RecordId};
+use crate::trade::{Address, Payload, RecordId};
 
 /// A customer the caller ID matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,15 +94,20 @@ impl Appointments for NoLookups {
 #[error("{0}")]
 pub struct RecordFailure(pub String);
 
-impl From<&QueueError> for RecordFailure {
-    fn from(e: &QueueError) -> Self {
-        RecordFailure(e.to_string())
-    }
-}
-
 /// Durable enqueue, synchronously: `Ok` only once the record is on disk. The engine itself
 /// never calls it (it emits [`super::engine::Action::Enqueue`]); [`super::engine::drive`]
 /// does, for simulate and tests.
 pub trait RecordSink {
     fn enqueue(&mut self, payload: &Payload) -> Result<RecordId, RecordFailure>;
+}
+
+/// What [`BookingSink::record`] resolves to: the booking reference, or why there is none.
+pub type RecordFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<RecordId, RecordFailure>> + Send + 'a>>;
+
+/// Durable enqueue on a live call: resolves `Ok` (with the booking reference) only once the
+/// record is on disk, so the caller hears "booked" only after that. The call flow
+/// ([`super::call_flow`]) awaits it for every [`super::engine::Action::Enqueue`].
+pub trait BookingSink: Send + Sync {
+    fn record(&self, payload: Payload) -> RecordFuture<'_>;
 }

@@ -14,8 +14,9 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::record::{Envelope, Record, RecordId};
+use super::record::{Envelope, Record};
 use super::QueueError;
+use crate::trade::RecordId;
 
 pub(crate) const CURRENT: &str = "outbox.jsonl";
 const ROTATED_PREFIX: &str = "outbox-";
@@ -57,7 +58,7 @@ impl Mirror {
         keep_files: usize,
         now: DateTime<Utc>,
     ) -> Result<Mirror, QueueError> {
-        std::fs::create_dir_all(dir)
+        crate::infra::fs::create_private_dir_all(dir)
             .map_err(|e| QueueError::io(format!("creating {}", dir.display()), e))?;
         let path = dir.join(CURRENT);
         let existed = path.exists();
@@ -209,8 +210,7 @@ fn drop_torn_tail(file: &mut File, path: &Path) -> Result<u64, QueueError> {
 
 /// Makes a rename or a new file survive a power cut.
 fn sync_dir(dir: &Path) -> Result<(), QueueError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
+    crate::infra::fs::sync_dir(dir)
         .map_err(|e| QueueError::io(format!("syncing directory {}", dir.display()), e))
 }
 

@@ -25,7 +25,6 @@
 pub mod cli;
 mod mirror;
 mod outbox;
-mod payload;
 mod record;
 pub mod settings;
 
@@ -36,14 +35,13 @@ pub use outbox::{
     CompactReport, ImportReport, ListFilter, OpenReport, Outbox, QuarantinedRecord, QueueCounts,
     QueueStatus,
 };
-pub use payload::{
+pub use record::{AlertDelivery, Record, RecordState, StateName, SyncProgress, SCHEMA_VERSION};
+// The trade types the queue stores live in `crate::trade`; re-exported so queue users keep
+// one import path.
+pub use crate::trade::{
     Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest, Hazard,
-    InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest, OnCallAlert, Payload,
-    RecordKind, RescheduleRequest, Urgency, VoicemailMessage,
-};
-pub use record::{
-    AlertDelivery, InvalidRecordId, Record, RecordId, RecordState, StateName, SyncProgress,
-    SCHEMA_VERSION,
+    InvalidRecordId, InvoiceCopyRequest, JobNote, JobRequest, LeadRequest, MembershipInterest,
+    OnCallAlert, Payload, RecordId, RecordKind, RescheduleRequest, Urgency, VoicemailMessage,
 };
 
 use std::time::Duration;

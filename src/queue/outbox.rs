@@ -13,12 +13,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::mirror::{self, Mirror, MirrorLine};
-use super::payload::{Payload, RecordKind};
 use super::record::{
-    record_from_value, Envelope, IdGenerator, Record, RecordId, RecordState, StateName,
-    SyncProgress, SCHEMA_VERSION,
+    record_from_value, Envelope, IdGenerator, Record, RecordState, StateName, SyncProgress,
+    SCHEMA_VERSION,
 };
 use super::{QueueError, QueueOptions};
+use crate::trade::{Payload, RecordId, RecordKind};
 
 const DB_DIR: &str = "db";
 const MIRROR_DIR: &str = "mirror";
@@ -227,7 +227,7 @@ impl Outbox {
         opts: QueueOptions,
         now: DateTime<Utc>,
     ) -> Result<(Outbox, OpenReport), QueueError> {
-        std::fs::create_dir_all(dir)
+        crate::infra::fs::create_private_dir_all(dir)
             .map_err(|e| QueueError::io(format!("creating {}", dir.display()), e))?;
         let db_dir = dir.join(DB_DIR);
         let mirror_dir = dir.join(MIRROR_DIR);
@@ -1311,7 +1311,7 @@ fn move_aside(db_dir: &Path, now: DateTime<Utc>) -> Result<PathBuf, QueueError> 
         )
     })?;
     if let Some(parent) = db_dir.parent() {
-        if let Err(e) = File::open(parent).and_then(|d| d.sync_all()) {
+        if let Err(e) = crate::infra::fs::sync_dir(parent) {
             tracing::warn!("queue: cannot sync {}: {e}", parent.display());
         }
     }

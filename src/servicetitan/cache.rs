@@ -17,7 +17,7 @@ use std::sync::RwLock;
 use super::types::{
     BusinessUnit, Campaign, CapacityResponse, Customer, JobType, StId, Technician, TechnicianShift,
 };
-use super::verify::{phone_key, same_phone};
+use crate::trade::phone::{default_plan, DiallingPlan};
 
 /// Why the cache failed (disk, corrupt entry).
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +153,8 @@ pub struct StCache {
     changes: sled::Tree,
     details: sled::Tree,
     mem: RwLock<Mem>,
+    /// How phone numbers are keyed and compared (`shop.default_country`).
+    phone_plan: &'static DiallingPlan,
 }
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, CacheError> {
@@ -180,9 +182,22 @@ impl StCache {
             details: db.open_tree("customer_details")?,
             db,
             mem: RwLock::new(Mem::default()),
+            phone_plan: default_plan(),
         };
         cache.load();
         Ok(cache)
+    }
+
+    /// Keys and compares phone numbers by the shop's dialling plan instead of the default
+    /// country's.
+    pub fn with_phone_plan(mut self, plan: &'static DiallingPlan) -> StCache {
+        self.phone_plan = plan;
+        self
+    }
+
+    /// The dialling plan phone numbers are keyed and compared by.
+    pub fn phone_plan(&self) -> &'static DiallingPlan {
+        self.phone_plan
     }
 
     fn load(&self) {
@@ -302,7 +317,7 @@ impl StCache {
         customers: Vec<Customer>,
         now: DateTime<Utc>,
     ) -> Result<(), CacheError> {
-        let Some(key) = phone_key(phone) else {
+        let Some(key) = self.phone_plan.servicetitan_key(phone) else {
             return Ok(());
         };
         self.phones.insert(key.as_bytes(), encode(&customers)?)?;
@@ -353,7 +368,7 @@ impl StCache {
             .find(|c| {
                 c.campaign_phone_numbers
                     .iter()
-                    .any(|n| same_phone(n, dialled))
+                    .any(|n| self.phone_plan.same_number(n, dialled))
             })
             .map(|c| c.id)
     }
@@ -379,7 +394,7 @@ impl StCache {
 
     /// Customers last seen calling from `phone`, if looked up before.
     pub fn customers_for_phone(&self, phone: &str) -> Option<Vec<Customer>> {
-        let key = phone_key(phone)?;
+        let key = self.phone_plan.servicetitan_key(phone)?;
         self.mem_read().phones.get(&key).cloned()
     }
 

@@ -22,10 +22,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::StError;
-use super::ratelimit::{backoff_with_jitter, parse_retry_after, RateLimiter};
+use super::ratelimit::{parse_retry_after, RateLimiter};
 use super::token::{FetchedToken, TokenCache};
 use super::types::*;
 use super::verify;
+use crate::infra::backoff::Backoff;
+use crate::infra::http::{self, HttpOptions};
+use crate::trade::phone::DiallingPlan;
 
 /// Which ServiceTitan the box talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +111,9 @@ pub struct StClientConfig {
     pub api_timeout: Duration,
     /// Requests in any 1 s window; ServiceTitan's ceiling is 60.
     pub max_requests_per_second: u32,
+    /// The shop's dialling plan (`shop.default_country`): how phone numbers are matched and
+    /// written.
+    pub phone_plan: &'static DiallingPlan,
     /// Start with the rate window full (a just-killed predecessor may have used it).
     pub cold_start_rate_window: bool,
     /// Extra tries for reads that time out or get 5xx.
@@ -136,6 +142,7 @@ impl StClientConfig {
             token_timeout: Duration::from_secs(15),
             api_timeout: Duration::from_secs(30),
             max_requests_per_second: 50,
+            phone_plan: crate::trade::phone::default_plan(),
             cold_start_rate_window: true,
             read_retries: 2,
             max_rate_limit_waits: 5,
@@ -257,9 +264,7 @@ pub fn utc(t: DateTime<Utc>) -> String {
 
 /// Installs rustls' ring provider for the process (reqwest is built with `rustls-no-provider`).
 /// Idempotent: a second call, or a provider installed elsewhere, is fine.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crate::infra::http::install_crypto_provider;
 
 /// See the module docs. Cheap to clone (shared state behind `Arc`).
 #[derive(Debug, Clone)]
@@ -290,15 +295,12 @@ impl StClient {
                 ),
             });
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .user_agent(concat!("callbox/", env!("CARGO_PKG_VERSION")))
-            // A dead pooled connection must not eat a whole API timeout.
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| StError::Config {
-                message: format!("HTTP client: {e}"),
-            })?;
+        let mut options = HttpOptions::new(cfg.connect_timeout, None);
+        // A dead pooled connection must not eat a whole API timeout.
+        options.pool_idle_timeout = Some(Duration::from_secs(30));
+        let http = http::client(&options).map_err(|e| StError::Config {
+            message: format!("HTTP client: {e}"),
+        })?;
         Ok(StClient {
             inner: Arc::new(Inner {
                 http,
@@ -499,12 +501,8 @@ impl StClient {
                 {
                     read_tries += 1;
                     inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    let wait = backoff_with_jitter(
-                        read_tries - 1,
-                        Duration::from_millis(200),
-                        Duration::from_secs(5),
-                        rand::random::<f64>(),
-                    );
+                    let wait = Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
+                        .delay_jittered(read_tries - 1);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -565,9 +563,11 @@ impl StClient {
 
     // ---- CRM ----------------------------------------------------------------------------
 
-    /// Customers whose contacts hold `phone` (any format; NANP sent as 10 digits), verified.
+    /// Customers whose contacts hold `phone` (any format; sent as the shop country's national
+    /// number), verified.
     pub async fn find_customers_by_phone(&self, phone: &str) -> Result<Vec<Customer>, StError> {
-        let Some(key) = verify::phone_key(phone) else {
+        let plan = self.inner.cfg.phone_plan;
+        let Some(key) = plan.servicetitan_key(phone) else {
             return Ok(Vec::new());
         };
         let path = self.tenant_path("crm", "customers");
@@ -591,7 +591,7 @@ impl StClient {
         // Ten is plenty for one phone number; an unfiltered page is caught by the verification.
         let ids: Vec<StId> = page.data.iter().map(|c| c.id).take(10).collect();
         let contacts = self.customer_contacts(&ids).await?;
-        verify::verify_phone_customers(&page, &contacts, phone)
+        verify::verify_phone_customers(&page, &contacts, phone, plan)
     }
 
     /// Contact methods of these customers, each tagged with its customer id.
@@ -967,12 +967,13 @@ impl StClient {
 
     /// Campaigns tracking the dialled number (DNIS), verified.
     pub async fn find_campaigns_by_phone(&self, dialled: &str) -> Result<Vec<Campaign>, StError> {
-        let Some(key) = verify::phone_key(dialled) else {
+        let plan = self.inner.cfg.phone_plan;
+        let Some(key) = plan.servicetitan_key(dialled) else {
             return Ok(Vec::new());
         };
         let path = self.tenant_path("marketing", "campaigns");
         let page: Page<Campaign> = self.get(&path, &[("campaignPhoneNumber", key)]).await?;
-        verify::verify_campaigns_by_phone(page.data, dialled)
+        verify::verify_campaigns_by_phone(page.data, dialled, plan)
     }
 }
 

@@ -22,8 +22,12 @@ pub use client::{install_crypto_provider, Environment, StClient, StClientConfig,
 pub use error::StError;
 pub use sync::{RunSummary, StatusSnapshot, SyncSettings, SyncWorker};
 
-/// Builds the client configuration from `[servicetitan]`.
-pub fn client_config(c: &settings::ServiceTitanConfig) -> Result<StClientConfig, StError> {
+/// Builds the client configuration from `[servicetitan]` and the shop's country
+/// (`shop.default_country`, whose dialling plan matches phone numbers).
+pub fn client_config(
+    c: &settings::ServiceTitanConfig,
+    country: &str,
+) -> Result<StClientConfig, StError> {
     let environment = c
         .environment()
         .map_err(|message| StError::Config { message })?;
@@ -36,6 +40,10 @@ pub fn client_config(c: &settings::ServiceTitanConfig) -> Result<StClientConfig,
     cfg.token_timeout = std::time::Duration::from_secs(c.token_timeout_secs);
     cfg.api_timeout = std::time::Duration::from_secs(c.api_timeout_secs);
     cfg.max_requests_per_second = c.max_requests_per_second;
+    cfg.phone_plan =
+        crate::trade::phone::dialling_plan(country).ok_or_else(|| StError::Config {
+            message: format!("no dialling plan for shop.default_country = {country:?}"),
+        })?;
     Ok(cfg)
 }
 
@@ -63,6 +71,7 @@ pub fn open_worker(
     settings: &settings::ServiceTitanConfig,
     queue: crate::queue::QueueOptions,
     data_dir: &std::path::Path,
+    country: &str,
 ) -> Result<SyncWorker, OpenError> {
     if !settings.enabled {
         return Err(OpenError::Disabled);
@@ -71,17 +80,19 @@ pub fn open_worker(
     let queue_dir = data_dir.join("queue");
     let cache_dir = data_dir.join("cache");
     for dir in [&queue_dir, &cache_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
+        crate::infra::fs::create_private_dir_all(dir).map_err(|source| OpenError::Dir {
             path: dir.clone(),
             source,
         })?;
     }
-    let client = StClient::new(client_config(settings)?)?;
+    let client = StClient::new(client_config(settings, country)?)?;
     let (outbox, report) = crate::queue::Outbox::open(&queue_dir, queue)?;
     if !report.is_clean() {
         tracing::warn!(?report, "queue start-up check repaired something");
     }
-    let cache = std::sync::Arc::new(cache::StCache::open(&cache_dir)?);
+    let cache = std::sync::Arc::new(
+        cache::StCache::open(&cache_dir)?.with_phone_plan(client.config().phone_plan),
+    );
     Ok(SyncWorker::new(
         client,
         outbox,

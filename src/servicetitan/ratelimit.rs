@@ -133,15 +133,6 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Exponential backoff with full jitter: a random wait in [base·2^attempt / 2, base·2^attempt],
-/// capped. Jitter spreads retries of many records (and boxes) apart.
-pub fn backoff_with_jitter(attempt: u32, base: Duration, cap: Duration, unit: f64) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(attempt.min(20)));
-    let ceiling = exp.min(cap);
-    let unit = unit.clamp(0.0, 1.0);
-    ceiling.mul_f64(0.5 + 0.5 * unit)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,28 +265,5 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
         assert_eq!(parse_retry_after("", now), None);
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let base = Duration::from_secs(1);
-        let cap = Duration::from_secs(300);
-        assert_eq!(
-            backoff_with_jitter(0, base, cap, 1.0),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            backoff_with_jitter(0, base, cap, 0.0),
-            Duration::from_millis(500)
-        );
-        assert_eq!(
-            backoff_with_jitter(3, base, cap, 1.0),
-            Duration::from_secs(8)
-        );
-        assert_eq!(backoff_with_jitter(30, base, cap, 1.0), cap);
-        assert_eq!(
-            backoff_with_jitter(30, base, cap, 0.0),
-            Duration::from_secs(150)
-        );
     }
 }

@@ -28,20 +28,21 @@ use super::cache::{
 };
 use super::client::{StClient, RECORD_ID_KEY};
 use super::error::StError;
-use super::ratelimit::backoff_with_jitter;
 use super::types::{
     Address as StAddress, Appointment, AppointmentInformation, CancelJobRequest, CapacityRequest,
     ContactType, CreateBookingRequest, CreateCustomerRequest, CreateJobRequest, CreateLeadRequest,
     CreateLocationRequest, ExternalDataCreate, NewContact, NewLocation,
     RescheduleAppointmentRequest, StId,
 };
-use super::verify::{phone_key, same_address};
+use super::verify::same_address;
+use crate::infra::backoff::Backoff;
 use crate::queue::{
     Address, CallerInfo, CancellationRequest, JobRequest, ListFilter, Outbox, Payload, QueueCounts,
     QueueError, Record, RecordId, RecordKind, RecordState, RescheduleRequest, StateName,
     SyncProgress, Urgency,
 };
 use crate::servicetitan::settings::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
+use crate::trade::phone::DiallingPlan;
 
 /// What the worker needs from `[servicetitan]`, resolved.
 #[derive(Debug, Clone)]
@@ -237,13 +238,13 @@ fn caller_name(caller: &CallerInfo) -> String {
     }
 }
 
-fn phone_contacts(caller: &CallerInfo) -> Vec<NewContact> {
+fn phone_contacts(caller: &CallerInfo, plan: &DiallingPlan) -> Vec<NewContact> {
     let mut out = Vec::new();
     for (phone, memo) in [
         (caller.phone_e164.as_deref(), "caller ID"),
         (caller.callback_phone_e164.as_deref(), "callback number"),
     ] {
-        if let Some(key) = phone.and_then(phone_key) {
+        if let Some(key) = phone.and_then(|p| plan.servicetitan_key(p)) {
             if !out.iter().any(|c: &NewContact| c.value == key) {
                 out.push(NewContact {
                     kind: ContactType::MobilePhone,
@@ -735,12 +736,11 @@ impl SyncWorker {
                             return Ok(true);
                         }
                         // Hold the head of the queue until ServiceTitan is back: order is kept.
-                        let wait = backoff_with_jitter(
-                            offline_waits,
+                        let wait = Backoff::new(
                             Duration::from_millis(500),
                             self.settings.offline_backoff_cap,
-                            rand::random::<f64>(),
-                        );
+                        )
+                        .delay_jittered(offline_waits);
                         offline_waits = offline_waits.saturating_add(1);
                         tracing::info!(?wait, "ServiceTitan unreachable: {err}");
                         tokio::time::sleep(wait).await;
@@ -750,22 +750,14 @@ impl SyncWorker {
                     if failures <= self.settings.inline_retries {
                         let wait = match &err {
                             StError::RateLimited { retry_after } => *retry_after,
-                            _ => backoff_with_jitter(
-                                failures - 1,
-                                self.settings.retry_base,
-                                Duration::from_secs(10),
-                                rand::random::<f64>(),
-                            ),
+                            _ => Backoff::new(self.settings.retry_base, Duration::from_secs(10))
+                                .delay_jittered(failures - 1),
                         };
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    let delay = backoff_with_jitter(
-                        record.attempts,
-                        Duration::from_secs(2),
-                        Duration::from_secs(15 * 60),
-                        rand::random::<f64>(),
-                    );
+                    let delay = Backoff::new(Duration::from_secs(2), Duration::from_secs(15 * 60))
+                        .delay_jittered(record.attempts);
                     let at = Utc::now()
                         + ChronoDuration::from_std(delay).unwrap_or(ChronoDuration::seconds(60));
                     let state = self
@@ -908,7 +900,7 @@ impl SyncWorker {
             p.customer_id = self.find_customer(&req.caller, &address).await?;
         }
         if p.customer_id.is_none() {
-            let contacts = phone_contacts(&req.caller);
+            let contacts = phone_contacts(&req.caller, self.client.config().phone_plan);
             let created = self
                 .client
                 .create_customer(&CreateCustomerRequest {
@@ -971,7 +963,7 @@ impl SyncWorker {
                     customer_id,
                     name: caller_name(&req.caller),
                     address: address.clone(),
-                    contacts: phone_contacts(&req.caller),
+                    contacts: phone_contacts(&req.caller, self.client.config().phone_plan),
                     external_data: Some(self.external_data(record)),
                 })
                 .await?;
@@ -1527,7 +1519,7 @@ impl SyncWorker {
                         is_first_time_client: p.customer_id.is_none(),
                         external_id: key.to_string(),
                         address: address.map(st_address),
-                        contacts: phone_contacts(caller)
+                        contacts: phone_contacts(caller, self.client.config().phone_plan)
                             .into_iter()
                             .map(|c| NewContact {
                                 kind: ContactType::Phone,

@@ -7,26 +7,7 @@ use super::error::StError;
 use super::types::{
     has_external_data, Address, Campaign, Customer, CustomerContact, ExternalDataItem, Page, StId,
 };
-
-/// Digits of a phone number as ServiceTitan's `phone` filter matches them: NANP numbers as 10
-/// digits (`+13125550142` → `3125550142`), others as all their digits. `None` when there are
-/// too few digits to be a phone number.
-pub fn phone_key(number: &str) -> Option<String> {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    match digits.len() {
-        11 if digits.starts_with('1') => Some(digits[1..].to_string()),
-        n if n >= 7 => Some(digits),
-        _ => None,
-    }
-}
-
-/// Whether two phone numbers, in any formatting, are the same number.
-pub fn same_phone(a: &str, b: &str) -> bool {
-    match (phone_key(a), phone_key(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    }
-}
+use crate::trade::phone::DiallingPlan;
 
 /// A page looks unfiltered when the server says there is more than it sent.
 fn looks_unfiltered<T>(page: &Page<T>) -> bool {
@@ -42,6 +23,7 @@ pub fn verify_phone_customers(
     page: &Page<Customer>,
     contacts: &[CustomerContact],
     phone: &str,
+    plan: &DiallingPlan,
 ) -> Result<Vec<Customer>, StError> {
     let matched: Vec<Customer> = page
         .data
@@ -49,11 +31,11 @@ pub fn verify_phone_customers(
         .filter(|c| {
             contacts.iter().any(|k| {
                 k.customer_id.is_none_or(|id| id == c.id)
-                    && (same_phone(&k.value, phone)
+                    && (plan.same_number(&k.value, phone)
                         || k.phone_settings
                             .as_ref()
                             .and_then(|p| p.phone_number.as_deref())
-                            .is_some_and(|p| same_phone(p, phone)))
+                            .is_some_and(|p| plan.same_number(p, phone)))
             })
         })
         .cloned()
@@ -132,11 +114,12 @@ pub fn verify_external_data<T>(
 pub fn verify_campaigns_by_phone(
     items: Vec<Campaign>,
     phone: &str,
+    plan: &DiallingPlan,
 ) -> Result<Vec<Campaign>, StError> {
     verify_all(items, "campaignPhoneNumber", |c| {
         c.campaign_phone_numbers
             .iter()
-            .any(|n| same_phone(n, phone))
+            .any(|n| plan.same_number(n, phone))
     })
 }
 
@@ -153,6 +136,20 @@ pub fn verify_ids<T>(
 mod tests {
     use super::*;
     use crate::servicetitan::types::ContactType;
+    use crate::trade::phone::dialling_plan;
+
+    fn us() -> &'static DiallingPlan {
+        dialling_plan("US").expect("US plan")
+    }
+
+    #[test]
+    fn a_uk_shop_matches_its_contacts_in_national_form() {
+        let gb = dialling_plan("GB").expect("GB plan");
+        let p = page(&[1, 2], false, Some(2));
+        let contacts = [contact(1, "020 7946 0958"), contact(2, "3125550142")];
+        let got = verify_phone_customers(&p, &contacts, "+442079460958", gb).unwrap();
+        assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), vec![1]);
+    }
 
     fn customer(id: StId) -> Customer {
         Customer {
@@ -189,24 +186,10 @@ mod tests {
     }
 
     #[test]
-    fn phone_normalisation() {
-        assert_eq!(phone_key("+13125550142").as_deref(), Some("3125550142"));
-        assert_eq!(phone_key("(312) 555-0142").as_deref(), Some("3125550142"));
-        assert_eq!(phone_key("1-312-555-0142").as_deref(), Some("3125550142"));
-        assert_eq!(phone_key("312.555.0142").as_deref(), Some("3125550142"));
-        assert_eq!(phone_key("+442079460958").as_deref(), Some("442079460958"));
-        assert_eq!(phone_key("911"), None);
-        assert_eq!(phone_key(""), None);
-        assert!(same_phone("+13125550142", "312-555-0142"));
-        assert!(!same_phone("+13125550142", "+13125550143"));
-        assert!(!same_phone("abc", "abc"));
-    }
-
-    #[test]
     fn phone_lookup_keeps_only_real_matches() {
         let p = page(&[1, 2], false, Some(2));
         let contacts = [contact(1, "(312) 555-0142"), contact(2, "7735550000")];
-        let got = verify_phone_customers(&p, &contacts, "+13125550142").unwrap();
+        let got = verify_phone_customers(&p, &contacts, "+13125550142", us()).unwrap();
         assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), vec![1]);
     }
 
@@ -217,16 +200,16 @@ mod tests {
         let p = page(&ids, true, None);
         let contacts: Vec<_> = ids.iter().map(|&i| contact(i, "7735550000")).collect();
         assert!(matches!(
-            verify_phone_customers(&p, &contacts, "+13125550142"),
+            verify_phone_customers(&p, &contacts, "+13125550142", us()),
             Err(StError::FilterIgnored { .. })
         ));
         // includeTotal larger than what was sent says the same.
         let p = page(&[1, 2], false, Some(5000));
-        assert!(verify_phone_customers(&p, &contacts, "+13125550142").is_err());
+        assert!(verify_phone_customers(&p, &contacts, "+13125550142", us()).is_err());
         // A small complete answer with no match is simply "not found".
         let p = page(&[1], false, Some(1));
         assert_eq!(
-            verify_phone_customers(&p, &contacts, "+13125550142").unwrap(),
+            verify_phone_customers(&p, &contacts, "+13125550142", us()).unwrap(),
             vec![]
         );
     }
@@ -235,7 +218,7 @@ mod tests {
     fn contacts_of_another_customer_do_not_count() {
         let p = page(&[1], false, Some(1));
         let contacts = [contact(2, "3125550142")];
-        assert!(verify_phone_customers(&p, &contacts, "+13125550142")
+        assert!(verify_phone_customers(&p, &contacts, "+13125550142", us())
             .unwrap()
             .is_empty());
     }
@@ -309,10 +292,13 @@ mod tests {
             is_default_campaign: false,
             campaign_phone_numbers: vec![n.into()],
         };
-        assert!(verify_campaigns_by_phone(vec![c(1, "(312) 555-0100")], "+13125550100").is_ok());
+        assert!(
+            verify_campaigns_by_phone(vec![c(1, "(312) 555-0100")], "+13125550100", us()).is_ok()
+        );
         assert!(verify_campaigns_by_phone(
             vec![c(1, "3125550100"), c(2, "3125550199")],
-            "+13125550100"
+            "+13125550100",
+            us()
         )
         .is_err());
         assert!(verify_ids(vec![1i64, 2], &[1, 2, 3], |&i| i).is_ok());

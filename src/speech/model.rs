@@ -21,6 +21,8 @@ use thiserror::Error;
 use tracing::{error, info, warn};
 
 use super::asr::{Recognizer, SpeechModel, Upsample};
+use crate::infra::fs;
+use crate::infra::http::{self, HttpOptions};
 
 /// The checksum manifest's file name, inside the model directory.
 pub const MANIFEST: &str = "callbox-model.sha256";
@@ -231,11 +233,7 @@ pub fn write_manifest(dir: &Path) -> Result<usize, ModelError> {
         text.push_str(&format!("{}  {rel}\n", sha256_file(&dir.join(rel))?));
     }
     let path = dir.join(MANIFEST);
-    let tmp = dir.join(format!(".{MANIFEST}.tmp"));
-    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    fs::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
     Ok(files.len())
 }
 
@@ -504,9 +502,7 @@ fn install_staged(
     } else {
         std::fs::rename(&ready, dest).map_err(io_err(dest))?;
     }
-    if let Ok(d) = File::open(parent) {
-        let _ = d.sync_all();
-    }
+    let _ = fs::sync_dir(parent);
     Ok(InstallReport {
         dir: dest.to_path_buf(),
         archive_sha256: actual,
@@ -533,13 +529,11 @@ fn download(url: &str, to: &Path) -> Result<String, ModelError> {
         url: url.to_string(),
         reason,
     };
-    // reqwest is built with rustls-no-provider: bring ring (ignored when already installed).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .timeout(std::time::Duration::from_secs(3600))
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
+    let options = HttpOptions::new(
+        std::time::Duration::from_secs(30),
+        Some(std::time::Duration::from_secs(3600)),
+    );
+    let client = http::blocking_client(&options).map_err(|e| fail(e.to_string()))?;
     let mut response = client
         .get(url)
         .send()

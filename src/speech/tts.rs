@@ -505,7 +505,7 @@ impl PromptCache {
     ) -> PromptCache {
         let mut cache = PromptCache::default();
         if voice.is_some() {
-            if let Err(err) = std::fs::create_dir_all(dir) {
+            if let Err(err) = crate::infra::fs::create_private_dir_all(dir) {
                 warn!(dir = %dir.display(), error = %err, "prompt cache directory unusable; rendering to memory only");
             }
         }
@@ -581,14 +581,12 @@ async fn render_one(
         }
     }
     let samples = voice.speak(&prompt.text)?.collect().await?;
-    // Temp file then rename: a power cut mid-write must not leave a truncated prompt that
-    // later loads as valid.
-    let tmp = path.with_extension("wav.tmp");
-    let written = wav::write_wav_8k(&tmp, &samples)
-        .and_then(|()| std::fs::rename(&tmp, &path).map_err(wav::WavError::Io));
+    // Atomic: a power cut mid-write must not leave a truncated prompt that later loads as
+    // valid.
+    let written = wav::wav_8k_bytes(&samples)
+        .and_then(|bytes| crate::infra::fs::write_atomic(&path, &bytes).map_err(wav::WavError::Io));
     if let Err(err) = written {
         warn!(path = %path.display(), error = %err, "prompt rendered but not cached on disk");
-        let _ = std::fs::remove_file(&tmp);
     }
     Ok(Arc::from(samples))
 }

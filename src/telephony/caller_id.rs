@@ -5,76 +5,9 @@
 //! Bellcore "O"/"P" markers an FXO ATA copies from the analogue line), and normalises numbers to
 //! E.164 using the shop's country so the job queue can match callers to customers.
 
-/// A country's dialling plan: just enough to turn a locally formatted number into E.164.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiallingPlan {
-    /// ISO 3166-1 alpha-2 code, as written in `shop.default_country`.
-    pub country: &'static str,
-    /// ITU country calling code, without `+`.
-    pub calling_code: &'static str,
-    /// Prefixes dialled before an international number (longest first).
-    pub international_prefixes: &'static [&'static str],
-    /// Prefix of national numbers written without the country code (e.g. "0" in the UK).
-    /// NANP has none in the E.164 sense: its leading "1" is the country code itself.
-    pub trunk_prefix: Option<&'static str>,
-    /// Shortest and longest national significant number (digits after the country code).
-    pub national_lengths: (usize, usize),
-}
-
-/// The countries callbox can normalise caller ID for.
-pub const DIALLING_PLANS: &[DiallingPlan] = &[
-    DiallingPlan {
-        country: "US",
-        calling_code: "1",
-        // "00" is not international dialling in NANP, but carriers and ATAs do present
-        // international callers that way; a 10-digit NANP number never starts with 0.
-        international_prefixes: &["011", "00"],
-        trunk_prefix: None,
-        national_lengths: (10, 10),
-    },
-    DiallingPlan {
-        country: "CA",
-        calling_code: "1",
-        international_prefixes: &["011", "00"],
-        trunk_prefix: None,
-        national_lengths: (10, 10),
-    },
-    DiallingPlan {
-        country: "GB",
-        calling_code: "44",
-        international_prefixes: &["00"],
-        trunk_prefix: Some("0"),
-        national_lengths: (9, 10),
-    },
-    DiallingPlan {
-        country: "AU",
-        calling_code: "61",
-        international_prefixes: &["0011", "00"],
-        trunk_prefix: Some("0"),
-        national_lengths: (9, 9),
-    },
-    DiallingPlan {
-        country: "DE",
-        calling_code: "49",
-        international_prefixes: &["00"],
-        trunk_prefix: Some("0"),
-        national_lengths: (6, 13),
-    },
-    DiallingPlan {
-        country: "FR",
-        calling_code: "33",
-        international_prefixes: &["00"],
-        trunk_prefix: Some("0"),
-        national_lengths: (9, 9),
-    },
-];
-
-/// The dialling plan for an ISO country code (case-insensitive), if callbox supports it.
-pub fn dialling_plan(country: &str) -> Option<&'static DiallingPlan> {
-    DIALLING_PLANS
-        .iter()
-        .find(|p| p.country.eq_ignore_ascii_case(country.trim()))
-}
+// The dialling plans are the trade's phone-number rules; re-exported for the settings check.
+use crate::trade::phone;
+pub use crate::trade::phone::{dialling_plan, DiallingPlan, DIALLING_PLANS};
 
 /// Whether the caller's number may be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,63 +115,14 @@ pub fn caller_id(
 pub fn dialled_number(request_uri_user: &str, to: &str, default_country: &str) -> Option<String> {
     let plan = dialling_plan(default_country);
     let user = percent_decode(strip_user_params(request_uri_user));
-    normalise_with(&user, plan).or_else(|| Party::parse(to).number(plan))
+    phone::normalise(&user, plan).or_else(|| Party::parse(to).number(plan))
 }
 
 /// Normalises a dialled or presented number to E.164 ("+13125550142") using `default_country`'s
 /// plan. Visual separators (`-().` and spaces) are ignored. `None` when it is not a phone number
 /// or is too short to place without more context (e.g. 7-digit local numbers).
 pub fn normalise_number(raw: &str, default_country: &str) -> Option<String> {
-    normalise_with(raw, dialling_plan(default_country))
-}
-
-fn normalise_with(raw: &str, plan: Option<&DiallingPlan>) -> Option<String> {
-    let s: String = raw
-        .chars()
-        .filter(|c| !matches!(c, '-' | '(' | ')' | '.' | ' ' | '\t'))
-        .collect();
-    // E.164 allows at most 15 digits; 7 is the shortest real international number.
-    let plausible_e164 = |d: &str| {
-        (7..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
-    };
-    if let Some(digits) = s.strip_prefix('+') {
-        return plausible_e164(digits).then(|| format!("+{digits}"));
-    }
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let plan = plan?;
-    for prefix in plan.international_prefixes {
-        if let Some(rest) = s.strip_prefix(prefix) {
-            if plausible_e164(rest) {
-                return Some(format!("+{rest}"));
-            }
-        }
-    }
-    let (min, max) = plan.national_lengths;
-    let national_ok = |n: &str| (min..=max).contains(&n.len()) && !n.starts_with('0');
-    if plan.calling_code == "1" {
-        // NANP: area code and exchange never start with 0 or 1.
-        let nanp_ok = |n: &str| n.len() == 10 && matches!(n.as_bytes()[0], b'2'..=b'9');
-        if nanp_ok(&s) {
-            return Some(format!("+1{s}"));
-        }
-        return s
-            .strip_prefix('1')
-            .filter(|n| nanp_ok(n))
-            .map(|n| format!("+1{n}"));
-    }
-    if let Some(trunk) = plan.trunk_prefix {
-        if let Some(national) = s.strip_prefix(trunk) {
-            if national_ok(national) {
-                return Some(format!("+{}{national}", plan.calling_code));
-            }
-        }
-    }
-    // Some trunks present national numbers with the country code but without `+`.
-    s.strip_prefix(plan.calling_code)
-        .filter(|n| national_ok(n))
-        .map(|n| format!("+{}{n}", plan.calling_code))
+    phone::normalise(raw, dialling_plan(default_country))
 }
 
 /// One parsed name-addr / addr-spec with its header parameters.
@@ -390,7 +274,7 @@ impl Party {
         if self.withheld() {
             return None;
         }
-        normalise_with(&self.user, plan)
+        phone::normalise(&self.user, plan)
     }
 
     fn withheld(&self) -> bool {

@@ -443,6 +443,17 @@ pub fn write_wav_8k(path: impl AsRef<Path>, samples: &[i16]) -> Result<(), WavEr
     Ok(())
 }
 
+/// A whole 8 kHz mono 16-bit WAV file in memory, for writing atomically.
+pub fn wav_8k_bytes(samples: &[i16]) -> Result<Vec<u8>, WavError> {
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(44 + 2 * samples.len()));
+    let mut writer = hound::WavWriter::new(&mut cursor, spec_8k_mono())?;
+    for &sample in samples {
+        writer.write_sample(sample)?;
+    }
+    writer.finalize()?;
+    Ok(cursor.into_inner())
+}
+
 /// Header re-patched after this many samples (1 s), bounding what a crash can lose.
 const PATCH_EVERY: u64 = SAMPLE_RATE as u64;
 
@@ -890,5 +901,7 @@ mod tests {
         let samples: Vec<i16> = (0..500).map(|i| (i * 61 % 30_000) as i16).collect();
         write_wav_8k(&path, &samples).expect("write");
         assert_eq!(read_wav_8k_mono(&path).expect("read"), samples);
+        let bytes = wav_8k_bytes(&samples).expect("encode");
+        assert_eq!(bytes, std::fs::read(&path).expect("file"));
     }
 }

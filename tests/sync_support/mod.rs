@@ -183,17 +183,17 @@ pub fn assert_exactly_once(server: &StServer, records: &[Record]) {
             .iter()
             .find(|c| c.id == job.customer_id)
             .expect("customer exists");
-        let want =
-            callbox::servicetitan::verify::phone_key(req.caller.phone_e164.as_deref().unwrap())
-                .unwrap();
+        let want = callbox::trade::phone::default_plan()
+            .servicetitan_key(req.caller.phone_e164.as_deref().unwrap())
+            .unwrap();
         assert!(
             customer
                 .contacts
                 .iter()
-                .any(
-                    |c| callbox::servicetitan::verify::phone_key(&c.value).as_deref()
-                        == Some(want.as_str())
-                ),
+                .any(|c| callbox::trade::phone::default_plan()
+                    .servicetitan_key(&c.value)
+                    .as_deref()
+                    == Some(want.as_str())),
             "customer {} of {} lacks {want}",
             customer.id,
             r.id
@@ -228,7 +228,7 @@ pub fn assert_exactly_once(server: &StServer, records: &[Record]) {
         .flat_map(|c| {
             c.contacts
                 .iter()
-                .filter_map(|k| callbox::servicetitan::verify::phone_key(&k.value))
+                .filter_map(|k| callbox::trade::phone::default_plan().servicetitan_key(&k.value))
                 .collect::<std::collections::BTreeSet<_>>()
         })
         .collect();

@@ -25,7 +25,8 @@ pub fn alert(config_path: Option<&Path>, action: AlertAction) -> Result<ExitCode
 }
 
 fn test(config: &Config) -> Result<ExitCode> {
-    let settings = AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone)?;
+    let settings =
+        AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone)?;
     if settings.channels.is_empty() {
         anyhow::bail!("no alert channel configured: set alerts.webhook_url (see README, \"Alerts to the on-call technician\")");
     }

@@ -17,18 +17,28 @@ pub enum CacheAction {
 pub fn cache(config_path: Option<&Path>, action: CacheAction) -> Result<ExitCode> {
     let config = load_config(config_path)?;
     match action {
-        CacheAction::Seed { file } => seed(&config.data_paths().root.join("cache"), &file),
+        CacheAction::Seed { file } => {
+            let plan = crate::trade::phone::dialling_plan(&config.shop.default_country)
+                .context("no dialling plan for shop.default_country")?;
+            seed(&config.data_paths().root.join("cache"), &file, plan)
+        }
     }
 }
 
-fn seed(dir: &Path, file: &Path) -> Result<ExitCode> {
+fn seed(
+    dir: &Path,
+    file: &Path,
+    plan: &'static crate::trade::phone::DiallingPlan,
+) -> Result<ExitCode> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cache = StCache::open(dir).with_context(|| {
-        format!(
-            "opening the cache in {} (is `callbox run` holding it?)",
-            dir.display()
-        )
-    })?;
+    let cache = StCache::open(dir)
+        .with_context(|| {
+            format!(
+                "opening the cache in {} (is `callbox run` holding it?)",
+                dir.display()
+            )
+        })?
+        .with_phone_plan(plan);
     crate::app::simulate::seed(&cache, file, chrono::Utc::now())?;
     current_thread_runtime()?
         .block_on(cache.flush())

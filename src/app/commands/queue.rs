@@ -165,17 +165,10 @@ impl QueueDir {
     }
 }
 
-/// Temp file + rename: a half-written export must not look like a whole one.
+/// Atomic: a half-written export must not look like a whole one.
 fn export_to_file(outbox: &Outbox, file: &Path) -> Result<usize> {
-    let tmp = file.with_extension("partial");
-    let out = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut out = std::io::BufWriter::new(out);
-    let n = outbox.export_jsonl(&mut out)?;
-    out.into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(tmp.as_path(), file)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), file.display()))?;
-    Ok(n)
+    crate::infra::fs::write_atomic_with(file, |out| -> Result<usize> {
+        Ok(outbox.export_jsonl(out)?)
+    })
+    .with_context(|| format!("writing {}", file.display()))
 }

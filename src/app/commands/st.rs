@@ -16,10 +16,11 @@ pub fn st(config_path: Option<&Path>, action: StAction) -> Result<ExitCode> {
     match action {
         StAction::Status => {
             let worker = crate::servicetitan::open_worker(
-            &config.servicetitan,
-            crate::queue::QueueOptions::from_settings(&config.queue),
-            &config.storage.data_dir,
-        )?;
+                &config.servicetitan,
+                crate::queue::QueueOptions::from_settings(&config.queue),
+                &config.storage.data_dir,
+                &config.shop.default_country,
+            )?;
             println!("{}", serde_json::to_string_pretty(&worker.status())?);
             Ok(ExitCode::SUCCESS)
         }

@@ -19,6 +19,7 @@ pub fn sync(config_path: Option<&Path>, once: bool) -> Result<ExitCode> {
             &config.servicetitan,
             crate::queue::QueueOptions::from_settings(&config.queue),
             &config.storage.data_dir,
+            &config.shop.default_country,
         )?;
         if once {
             sync_once(&worker).await

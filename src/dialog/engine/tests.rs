@@ -4,16 +4,22 @@ use super::*;
 use crate::dialog::schedule::ConfiguredSchedule;
 use crate::dialog::settings::ScheduleConfig;
 use crate::dialog::sources::{NoLookups, ServiceLocation};
-use crate::queue::RecordKind;
+use crate::trade::RecordKind;
 
 /// The shop's defaults (`[shop]`): its name and zone.
 const SHOP: &str = "the shop";
 const SHOP_ZONE: &str = "America/Chicago";
 
 fn default_script() -> Script {
+    script_for("US")
+}
+
+/// The default script for a shop in `country` (`shop.default_country`).
+fn script_for(country: &str) -> Script {
     Script::from_settings(
         SHOP,
         SHOP_ZONE,
+        country,
         &DialogConfig::default(),
         &TriageConfig::default(),
     )
@@ -23,7 +29,8 @@ struct Directory(Vec<KnownCustomer>);
 
 impl CustomerDirectory for Directory {
     fn by_phone(&self, phone: &str) -> Vec<KnownCustomer> {
-        if phone == "+13125550142" {
+        // Jane, at home in Chicago or on her UK mobile.
+        if phone == "+13125550142" || phone == "+447700900123" {
             self.0.clone()
         } else {
             Vec::new()
@@ -85,7 +92,11 @@ fn jane() -> KnownCustomer {
 }
 
 fn dialog(caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
-    let script = Arc::new(default_script());
+    dialog_for("US", caller, appointments)
+}
+
+fn dialog_for(country: &str, caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
+    let script = Arc::new(script_for(country));
     let sources = Sources {
         customers: Arc::new(Directory(vec![jane()])),
         appointments: Arc::new(Booked(appointments)),
@@ -133,6 +144,52 @@ fn heard(d: &mut Dialog, sink: &mut Sink, t: &str) -> Vec<Action> {
             confidence: 0.9,
         },
     )
+}
+
+#[test]
+fn a_uk_shop_reads_and_takes_numbers_the_uk_way() {
+    let mut d = dialog_for("GB", Some("+447700900123"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    keys(&mut d, &mut sink, "2"); // repair
+    keys(&mut d, &mut sink, "1"); // no heat
+    let a = keys(&mut d, &mut sink, "1"); // yes, 123 Maple St
+    let text = said(&a);
+    assert!(
+        text.contains("Is 0 7 7, 0 0 9 0, 0 1 2 3 the best number"),
+        "{text}"
+    );
+    keys(&mut d, &mut sink, "2"); // no: another number
+    let a = keys(&mut d, &mut sink, "02079460958#");
+    assert!(said(&a).contains("tonight between"), "{}", said(&a));
+    keys(&mut d, &mut sink, "1"); // first window
+    keys(&mut d, &mut sink, "1"); // book it
+    let Some(Payload::Job(job)) = sink.records.first() else {
+        panic!("no job: {:?}", sink.records);
+    };
+    assert_eq!(job.caller.phone_e164.as_deref(), Some("+447700900123"));
+    assert_eq!(
+        job.caller.callback_phone_e164.as_deref(),
+        Some("+442079460958")
+    );
+}
+
+#[test]
+fn a_number_that_is_not_one_is_asked_again() {
+    let mut d = dialog(Some("+13125550142"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    keys(&mut d, &mut sink, "2"); // repair
+    keys(&mut d, &mut sink, "1"); // no heat
+    keys(&mut d, &mut sink, "1"); // yes, 123 Maple St
+    keys(&mut d, &mut sink, "2"); // no: another number
+                                  // A UK number means nothing to a US shop; nor does an exchange starting with 1.
+    for bad in ["02079460958#", "3121550142#"] {
+        let a = keys(&mut d, &mut sink, bad);
+        assert!(said(&a).contains("didn't catch"), "{bad}: {}", said(&a));
+    }
+    let a = keys(&mut d, &mut sink, "3125550199#");
+    assert!(said(&a).contains("tonight between"), "{}", said(&a));
 }
 
 #[test]

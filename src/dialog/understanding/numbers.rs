@@ -9,6 +9,7 @@
 //! "thousand"), so both readings come out right.
 
 use super::normalize::normalize;
+use crate::trade::phone::DiallingPlan;
 
 const ZEROS: &[&str] = &["zero", "oh", "o"];
 const UNITS: &[&str] = &[
@@ -273,17 +274,12 @@ pub fn zip_code(text: &str) -> Option<String> {
     }
 }
 
-/// A ten-digit North American number from spoken or keyed digits ("three one two five five
-/// five oh one four two" → "3125550142"). A leading country code 1 is dropped. Area code and
-/// exchange must start with 2-9 (NANP), which catches most misheard or missing digits.
-pub fn phone_number(text: &str) -> Option<String> {
-    let mut digits = digits_in(text);
-    if digits.len() == 11 && digits.starts_with('1') {
-        digits.remove(0);
-    }
-    let bytes = digits.as_bytes();
-    let valid = bytes.len() == 10 && bytes[0] >= b'2' && bytes[3] >= b'2';
-    valid.then_some(digits)
+/// A phone number from spoken or keyed digits, in E.164 by the shop's dialling plan ("three
+/// one two five five five oh one four two" → "+13125550142" in the US). The plan's rules
+/// (in NANP: ten digits, area code and exchange starting with 2-9) catch most misheard or
+/// missing digits.
+pub fn phone_number(text: &str, plan: &DiallingPlan) -> Option<String> {
+    plan.normalise(&digits_in(text))
 }
 
 /// The digits of a keypad entry; `*` and `#` (terminators, not data) are dropped.
@@ -294,6 +290,7 @@ pub fn dtmf_digits(keys: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trade::phone::dialling_plan;
 
     #[test]
     fn number_words() {
@@ -358,7 +355,26 @@ mod tests {
     }
 
     #[test]
+    fn phone_numbers_in_the_uk() {
+        let gb = dialling_plan("GB").expect("GB plan");
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "oh two oh seven nine four six oh nine five eight",
+                Some("+442079460958"),
+            ),
+            ("07700900123#", Some("+447700900123")),
+            ("three one two five five five oh one four two", None),
+            ("oh two oh seven nine four", None),
+            ("call me back", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(phone_number(text, gb).as_deref(), *want, "{text:?}");
+        }
+    }
+
+    #[test]
     fn phone_numbers() {
+        let us = dialling_plan("US").expect("US plan");
         let cases: &[(&str, Option<&str>)] = &[
             (
                 "three one two five five five oh one four two",
@@ -399,7 +415,9 @@ mod tests {
             ("call me back", None),
         ];
         for (text, want) in cases {
-            assert_eq!(phone_number(text).as_deref(), *want, "{text:?}");
+            let e164 = phone_number(text, us);
+            let national = e164.as_deref().and_then(|n| us.national(n));
+            assert_eq!(national, *want, "{text:?}");
         }
     }
 
