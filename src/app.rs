@@ -1,6 +1,8 @@
 //! Starting the appliance: binds the SIP socket, starts the line, and runs a call flow for
 //! every answered call. Wiring only; every decision lives in the modules it connects.
 
+pub mod housekeeping;
+
 use crate::config::CallMode;
 use crate::config::{Config, DataPaths};
 use crate::dialog::answering::HangUpCause;
@@ -13,6 +15,7 @@ use crate::dialog::echo_turn::{self, EchoTurnSettings};
 use crate::dialog::engine::{CallContext, Script, Sources};
 use crate::dialog::schedule::{shop_zone, ConfiguredSchedule};
 use crate::dialog::sources::NoLookups;
+use crate::infra::disk::SpaceReserve;
 use crate::lookup::{CacheLookups, CacheSchedule};
 use crate::queue::{CallerInfo, Payload, RecordId, VoicemailMessage};
 use crate::queue::{Outbox, QueueOptions};
@@ -27,7 +30,7 @@ use crate::telephony::audio_port::{DigitEvent, EndReason};
 use crate::telephony::caller_id::Presentation;
 use crate::telephony::line::{self, AnsweredCall};
 use crate::telephony::sip::{udp, EndpointConfig};
-use crate::telephony::wav;
+use crate::telephony::wav::{self, RecordingStop};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +76,7 @@ pub async fn run(mut config: Config) -> Result<()> {
     let cache = open_cache(&paths);
     start_alerts(&config, &queue, cache.clone())?;
     start_sync(&config, &queue, cache.clone());
+    let _housekeeping = start_housekeeping(&config, &queue, cache.clone());
     let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache).await;
 
     let socket = UdpSocket::bind(config.sip.listen)
@@ -183,6 +187,27 @@ fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
             .await
     });
     Ok(outbox)
+}
+
+/// Starts housekeeping: recordings and call records within age and budget, the cache within
+/// its age. Returns its status handle.
+fn start_housekeeping(
+    config: &Config,
+    queue: &Outbox,
+    cache: Option<Arc<StCache>>,
+) -> housekeeping::StatusHandle {
+    let settings = housekeeping::Settings::from_config(config);
+    let (status, handle) = tokio::sync::watch::channel(Default::default());
+    info!(
+        retention_days = config.storage.retention_days,
+        budget_mb = config.storage.recordings_budget_mb,
+        reserve_mb = config.storage.queue_reserve_mb,
+        cache_max_age_days = config.storage.cache_max_age_days,
+        "housekeeping started"
+    );
+    // supervised: the app branch registers this with the supervisor
+    tokio::spawn(housekeeping::run(settings, queue.clone(), cache, status));
+    handle
 }
 
 /// Starts the on-call alert dispatcher beside call handling. No channel is not fatal (every
@@ -305,6 +330,14 @@ async fn load_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
     Some(Arc::new(model))
 }
 
+/// The free space recordings leave on the data partition for the queue.
+fn recording_reserve(config: &Config, paths: &DataPaths) -> SpaceReserve {
+    SpaceReserve::new(
+        &paths.root,
+        config.storage.queue_reserve_mb.saturating_mul(1024 * 1024),
+    )
+}
+
 fn prompt_dir(config: &Config, paths: &DataPaths) -> std::path::PathBuf {
     config
         .voice
@@ -369,6 +402,7 @@ async fn prepare_dialog(
         outbox: queue.clone(),
         max_call: Duration::from_secs(config.call.max_call_secs),
         inter_digit_timeout: INTER_DIGIT_TIMEOUT,
+        recording_reserve: Some(recording_reserve(config, paths)),
     })
 }
 
@@ -490,6 +524,7 @@ struct FlowResult {
     end_reason: &'static str,
     digits: Vec<DigitEvent>,
     recorded: bool,
+    recording_stopped: Option<RecordingStop>,
     turns: Vec<TurnRecord>,
     records: Vec<RecordId>,
     dialog: Option<DialogRecord>,
@@ -501,6 +536,7 @@ fn end_reason_name(cause: Option<HangUpCause>, end: &EndReason) -> &'static str 
         end: end.clone(),
         hang_up_cause: cause,
         recorded: false,
+        recording_stopped: None,
     }
     .end_reason()
 }
@@ -537,6 +573,7 @@ async fn handle_call(
                 end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
                 digits: outcome.digits,
                 recorded: outcome.recorded,
+                recording_stopped: outcome.recording_stopped,
                 turns: outcome.turns,
                 records: outcome.outcome.record_ids.clone(),
                 dialog: Some(DialogRecord {
@@ -560,6 +597,7 @@ async fn handle_call(
                 end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
                 digits: outcome.digits,
                 recorded: false,
+                recording_stopped: None,
                 turns: outcome.turns,
                 records: Vec::new(),
                 dialog: None,
@@ -572,6 +610,7 @@ async fn handle_call(
                 idle_timeout: Duration::from_secs(config.call.idle_timeout_secs),
                 hangup_digit: config.call.hangup_digit,
                 recording_path: recording_path.clone(),
+                recording_reserve: Some(recording_reserve(config, paths)),
             };
             let outcome = answering::run(call.port, settings).await;
             let mut records = Vec::new();
@@ -599,6 +638,7 @@ async fn handle_call(
                 end_reason: outcome.end_reason(),
                 digits: outcome.digits,
                 recorded: outcome.recorded,
+                recording_stopped: outcome.recording_stopped,
                 turns: Vec::new(),
                 records,
                 dialog: None,
@@ -640,6 +680,7 @@ async fn handle_call(
             })
             .collect(),
         recording: outcome.recorded.then_some(recording_rel),
+        recording_stopped: outcome.recording_stopped.map(|s| s.name().to_string()),
         rtp: RtpRecord {
             packets_in: stats.packets_in,
             packets_out: stats.packets_out,

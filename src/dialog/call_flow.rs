@@ -31,11 +31,13 @@ use crate::dialog::engine::{
 };
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
 use crate::dialog::sources::{NoLookups, RecordFailure};
+use crate::infra::disk::SpaceReserve;
 use crate::queue::{Outbox, RecordId, Urgency};
 use crate::speech::asr::SpeechEngine;
 use crate::speech::tts::{Speaker, SpeechStream};
 use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
+use crate::telephony::wav::{RecordingStop, WavError};
 
 /// How long to wait for the port to confirm a hang-up.
 const HANG_UP_GRACE: Duration = Duration::from_secs(5);
@@ -55,6 +57,8 @@ pub struct DialogSettings {
     pub max_call: Duration,
     /// Longest wait for the next key of a `#`-terminated entry.
     pub inter_digit_timeout: Duration,
+    /// Free space kept for the queue: the recording stops before it.
+    pub recording_reserve: Option<SpaceReserve>,
 }
 
 impl std::fmt::Debug for DialogSettings {
@@ -80,6 +84,8 @@ pub struct DialogCallOutcome {
     pub hang_up_cause: Option<HangUpCause>,
     /// A recording of the caller was written to the path given.
     pub recorded: bool,
+    /// Why the recording stopped (or never started) before the call ended.
+    pub recording_stopped: Option<RecordingStop>,
 }
 
 /// Something the box is about to say.
@@ -127,8 +133,13 @@ pub async fn run(
             return records_only(dialog, settings, end).await;
         }
     };
-    let recorded_to = recording.and_then(|path| match conversation.record_to(&path) {
+    let reserve = settings.recording_reserve.clone();
+    let recorded_to = recording.and_then(|path| match conversation.record_to(&path, reserve) {
         Ok(()) => Some(path),
+        Err(WavError::DiskReserve) => {
+            warn!(path = %path.display(), "not recording this call: the data partition is down to the queue's reserve (storage.queue_reserve_mb)");
+            None
+        }
         Err(err) => {
             warn!(path = %path.display(), error = %err, "cannot record this call");
             None
@@ -148,6 +159,7 @@ pub async fn run(
     };
     let end = call.run().await;
     let recorded = recorded_to.is_some() && call.conversation.finish_recording();
+    let recording_stopped = call.conversation.recording_stopped();
     DialogCallOutcome {
         outcome: call.dialog.outcome().clone(),
         transcript: call.dialog.transcript().to_vec(),
@@ -156,6 +168,7 @@ pub async fn run(
         end,
         hang_up_cause: call.hang_up_cause,
         recorded,
+        recording_stopped,
     }
 }
 
@@ -181,6 +194,7 @@ async fn records_only(
         end,
         hang_up_cause: None,
         recorded: false,
+        recording_stopped: None,
     }
 }
 
@@ -561,6 +575,7 @@ mod tests {
             outbox: outbox.clone(),
             max_call: Duration::from_secs(600),
             inter_digit_timeout: Duration::from_secs(5),
+            recording_reserve: None,
         };
         let (port, backend) = port_pair();
         let caller = tokio::spawn(async move {

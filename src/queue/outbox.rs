@@ -188,6 +188,9 @@ struct Entry {
     /// An on-call alert still to be delivered, and not before when.
     alert_pending: bool,
     alert_next_at: Option<DateTime<Utc>>,
+    /// The call that produced the record (its recording and call record are kept while the
+    /// record is unfinished).
+    call_key: String,
 }
 
 impl Entry {
@@ -200,6 +203,7 @@ impl Entry {
             durable,
             alert_pending: record.alert.pending,
             alert_next_at: record.alert.next_attempt_at,
+            call_key: record.payload.call_key().to_string(),
         }
     }
 }
@@ -832,6 +836,27 @@ impl Outbox {
         }
     }
 
+    /// The calls whose records are not finished: not yet synced (queued, syncing, needing
+    /// attention, or still being written), an alert not yet delivered, or quarantined (their
+    /// key read from the stored bytes). Housekeeping keeps these calls' recordings and records.
+    pub fn unsynced_call_keys(&self) -> Result<BTreeSet<String>, QueueError> {
+        let mut keys: BTreeSet<String> = {
+            let st = self.lock();
+            st.index
+                .values()
+                .filter(|e| e.state != StateName::Synced || !e.durable || e.alert_pending)
+                .map(|e| e.call_key.clone())
+                .collect()
+        };
+        for q in self.quarantined()? {
+            if let Some(key) = call_key_in(&q.raw_text()) {
+                keys.insert(key);
+            }
+        }
+        keys.remove("");
+        Ok(keys)
+    }
+
     /// Records set aside by the integrity check.
     pub fn quarantined(&self) -> Result<Vec<QuarantinedRecord>, QueueError> {
         self.inner
@@ -1325,4 +1350,18 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// The `call_key` value in a damaged record's text, when it can still be read (the payload
+/// is a JSON string inside the envelope, so its quotes are escaped: the backslashes go first).
+fn call_key_in(text: &str) -> Option<String> {
+    let text = text.replace('\\', "");
+    let after = &text[text.find("\"call_key\"")? + "\"call_key\"".len()..];
+    let value = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    let key: String = value.chars().take_while(|c| *c != '"').collect();
+    (!key.is_empty()).then_some(key)
 }

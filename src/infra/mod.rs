@@ -1,0 +1,4 @@
+//! Plumbing every layer may use and that imports nothing of the crate: the data partition's
+//! free space and the queue's reserve, private files and folders.
+
+pub mod disk;
