@@ -74,10 +74,23 @@ pub async fn run(mut config: Config) -> Result<()> {
     // sled locks the cache directory: this is the process's one handle to it, shared by the
     // call flow, the alerts and the sync.
     let cache = open_cache(&paths);
-    start_alerts(&config, &queue, cache.clone())?;
-    start_sync(&config, &queue, cache.clone());
-    let _housekeeping = start_housekeeping(&config, &queue, cache.clone());
-    let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache).await;
+    let _housekeeping = start_housekeeping(&config, &paths, queue.as_ref(), cache.clone());
+    let flow = match &queue {
+        Some(queue) => {
+            start_alerts(&config, queue, cache.clone())?;
+            start_sync(&config, queue, cache.clone());
+            prepare_flow(&config, &paths, greeting.clone(), queue, cache).await
+        }
+        None => {
+            error!(
+                "CALL MODE: answering, NOTHING CAN BE QUEUED — the data partition is full and the \
+                 job queue cannot open: callers hear the greeting; free space under {} and \
+                 restart callbox",
+                paths.root.display()
+            );
+            Flow::Answering { voicemail: false }
+        }
+    };
 
     let socket = UdpSocket::bind(config.sip.listen)
         .await
@@ -112,7 +125,7 @@ pub async fn run(mut config: Config) -> Result<()> {
                     let flow = flow.clone();
                     let queue = queue.clone();
                     tokio::spawn(async move {
-                        if let Err(err) = handle_call(call, &config, &paths, greeting, flow, &queue).await {
+                        if let Err(err) = handle_call(call, &config, &paths, greeting, flow, queue.as_ref()).await {
                             error!(error = %err, "call record could not be written");
                         }
                     });
@@ -160,9 +173,41 @@ fn advertised_ip(config: &Config, bound: std::net::SocketAddr) -> std::net::IpAd
 
 /// Opens the outbox before the first call can be answered: what start-up repaired or
 /// quarantined is said loudly, and synced records are compacted in the background.
-fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
-    let (outbox, report) = Outbox::open(&paths.queue, QueueOptions::from_config(&config.queue))
-        .with_context(|| format!("opening the job queue in {}", paths.queue.display()))?;
+///
+/// On a full data partition (sled writes when it opens) the ballast kept in the data
+/// directory is given back and the queue opened again; `None` when it still cannot open, so
+/// the box answers with the greeting instead of restarting in a loop.
+fn open_queue(config: &Config, paths: &DataPaths) -> Result<Option<Outbox>> {
+    let options = QueueOptions::from_config(&config.queue);
+    let ballast = housekeeping::ballast(config, paths);
+    let opened = match Outbox::open(&paths.queue, options.clone()) {
+        Err(err) if err.is_disk_full() => {
+            let released = ballast.release().unwrap_or(0);
+            error!(
+                error = %err,
+                ballast_released = released,
+                "DATA PARTITION FULL: the job queue could not open; giving back the space kept \
+                 in reserve ({}) and trying again",
+                ballast.path.display()
+            );
+            Outbox::open(&paths.queue, options)
+        }
+        other => other,
+    };
+    let (outbox, report) = match opened {
+        Ok(opened) => opened,
+        Err(err) if err.is_disk_full() => {
+            error!(error = %err, data_dir = %paths.root.display(), "DATA PARTITION FULL: the job queue cannot open; nothing can be queued until space is freed");
+            return Ok(None);
+        }
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("opening the job queue in {}", paths.queue.display()))
+        }
+    };
+    if let Some(deferred) = &report.deferred_writes {
+        error!(%deferred, "DATA PARTITION FULL: the job queue opened, its start-up writes wait for space");
+    }
     if report.is_clean() {
         info!(
             records = report.records,
@@ -186,17 +231,22 @@ fn open_queue(config: &Config, paths: &DataPaths) -> Result<Outbox> {
             .compact_periodically(Duration::from_secs(3600))
             .await
     });
-    Ok(outbox)
+    Ok(Some(outbox))
 }
 
 /// Starts housekeeping: recordings and call records within age and budget, the cache within
 /// its age. Returns its status handle.
 fn start_housekeeping(
     config: &Config,
-    queue: &Outbox,
+    paths: &DataPaths,
+    queue: Option<&Outbox>,
     cache: Option<Arc<StCache>>,
 ) -> housekeeping::StatusHandle {
     let settings = housekeeping::Settings::from_config(config);
+    let unsynced = match queue {
+        Some(queue) => housekeeping::Unsynced::Queue(queue.clone()),
+        None => housekeeping::Unsynced::Mirror(paths.queue.clone()),
+    };
     let (status, handle) = tokio::sync::watch::channel(Default::default());
     info!(
         retention_days = config.storage.retention_days,
@@ -206,7 +256,7 @@ fn start_housekeeping(
         "housekeeping started"
     );
     // supervised: the app branch registers this with the supervisor
-    tokio::spawn(housekeeping::run(settings, queue.clone(), cache, status));
+    tokio::spawn(housekeeping::run(settings, unsynced, cache, status));
     handle
 }
 
@@ -547,7 +597,7 @@ async fn handle_call(
     paths: &DataPaths,
     greeting: Arc<[i16]>,
     flow: Flow,
-    queue: &Outbox,
+    queue: Option<&Outbox>,
 ) -> Result<()> {
     let answered_at = chrono::Utc::now();
     let key = call_log::record_key(answered_at, &call.call_id);
@@ -614,7 +664,7 @@ async fn handle_call(
             };
             let outcome = answering::run(call.port, settings).await;
             let mut records = Vec::new();
-            if voicemail {
+            if let Some(queue) = queue.filter(|_| voicemail) {
                 let payload = Payload::Voicemail(VoicemailMessage {
                     call_key: key.clone(),
                     caller: CallerInfo {

@@ -7,7 +7,8 @@
 //! a call in progress. [`run`] is the thin shell: every few minutes (and right after start) it
 //! lists the directories, asks the queue, deletes, evicts the cache and reports.
 
-use crate::queue::Outbox;
+use crate::infra::disk::Ballast;
+use crate::queue::{Outbox, QueueError, StateName};
 use crate::servicetitan::cache::{EvictReport, StCache};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -201,9 +202,42 @@ pub fn key_time(key: &str) -> Option<DateTime<Utc>> {
 
 // ---- the service -------------------------------------------------------------------------
 
+/// Most space the ballast holds (see [`Ballast`]); less when the queue's reserve is smaller.
+pub const BALLAST_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The ballast in the data directory: the queue's reserve, up to [`BALLAST_MAX_BYTES`].
+pub fn ballast(config: &crate::config::Config, paths: &crate::config::DataPaths) -> Ballast {
+    let reserve = config.storage.queue_reserve_mb.saturating_mul(1024 * 1024);
+    Ballast::in_dir(&paths.root, reserve.min(BALLAST_MAX_BYTES))
+}
+
+/// Where housekeeping learns which calls still have unsynced queue records.
+#[derive(Clone)]
+pub enum Unsynced {
+    /// The open queue (quarantined records included).
+    Queue(Outbox),
+    /// The queue's mirror, read without opening sled: when the queue could not open.
+    Mirror(PathBuf),
+}
+
+impl Unsynced {
+    pub fn call_keys(&self) -> Result<BTreeSet<String>, QueueError> {
+        match self {
+            Unsynced::Queue(queue) => queue.unsynced_call_keys(),
+            Unsynced::Mirror(dir) => Ok(Outbox::read_mirror(dir)?
+                .into_iter()
+                .filter(|r| r.state.name() != StateName::Synced || r.alert.pending)
+                .map(|r| r.payload.call_key().to_string())
+                .collect()),
+        }
+    }
+}
+
 /// Where and how housekeeping works.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Given back at start-up on a full partition; put back once there is room.
+    pub ballast: Ballast,
     pub data_dir: PathBuf,
     pub recordings: PathBuf,
     pub calls: PathBuf,
@@ -227,6 +261,7 @@ impl Settings {
             },
             cache_max_age: chrono::Duration::days(i64::from(storage.cache_max_age_days)),
             every: EVERY,
+            ballast: ballast(config, &paths),
             data_dir: paths.root,
             recordings: paths.recordings,
             calls: paths.calls,
@@ -250,8 +285,11 @@ pub struct HousekeepingStatus {
     pub held_unsynced: usize,
     /// Free bytes on the data partition.
     pub free_bytes: Option<u64>,
-    /// Free space is below the queue's reserve: recordings stop until space is back.
-    pub below_reserve: bool,
+    /// Data partition full: the free space is below the queue's reserve, so calls are not
+    /// recorded until space is back (and at start-up the queue may have opened on the ballast).
+    pub data_partition_full: bool,
+    /// The ballast (space held for the queue to open on a full partition) is in place.
+    pub ballast_held: bool,
     pub cache_evicted: EvictReport,
     /// Files that could not be deleted, or why the pass could not run.
     pub last_error: Option<String>,
@@ -264,7 +302,7 @@ pub type StatusHandle = watch::Receiver<HousekeepingStatus>;
 /// Failures of one pass are logged and reported; the next pass tries again.
 pub async fn run(
     settings: Settings,
-    queue: Outbox,
+    queue: Unsynced,
     cache: Option<Arc<StCache>>,
     status: watch::Sender<HousekeepingStatus>,
 ) {
@@ -291,7 +329,7 @@ pub async fn run(
 pub fn run_once(
     now: DateTime<Utc>,
     settings: &Settings,
-    queue: &Outbox,
+    queue: &Unsynced,
     cache: Option<&StCache>,
 ) -> HousekeepingStatus {
     let mut status = HousekeepingStatus {
@@ -305,7 +343,7 @@ pub fn run_once(
             Err(err) => status.last_error = Some(format!("cache eviction: {err}")),
         }
     }
-    let unsynced = match queue.unsynced_call_keys() {
+    let unsynced = match queue.call_keys() {
         Ok(keys) => keys,
         Err(err) => {
             // Without knowing which calls are unsynced nothing may be deleted.
@@ -320,9 +358,13 @@ pub fn run_once(
     status.over_budget = status.used_bytes > settings.rules.budget_bytes;
     status.held_unsynced = plan.held_unsynced;
     status.free_bytes = crate::infra::disk::free_bytes(&settings.data_dir).ok();
-    status.below_reserve = status
+    status.data_partition_full = status
         .free_bytes
         .is_some_and(|free| free < settings.rules.reserve_bytes);
+    status.ballast_held = settings
+        .ballast
+        .ensure(settings.rules.reserve_bytes)
+        .unwrap_or(false);
     if !errors.is_empty() {
         status.last_error = Some(errors.join("; "));
     }
@@ -408,11 +450,12 @@ fn log_pass(status: &HousekeepingStatus) {
              ServiceTitan (or in progress); they are kept"
         );
     }
-    if status.below_reserve {
+    if status.data_partition_full {
         error!(
             free_bytes = ?status.free_bytes,
-            "DATA PARTITION NEARLY FULL: free space is below storage.queue_reserve_mb; calls are \
-             not recorded until space is back"
+            ballast_held = status.ballast_held,
+            "DATA PARTITION FULL: free space is below storage.queue_reserve_mb; calls are not \
+             recorded until space is back (bookings still go into the queue)"
         );
     }
     if let Some(err) = &status.last_error {

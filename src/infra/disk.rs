@@ -46,6 +46,81 @@ impl SpaceReserve {
     }
 }
 
+/// Name of the ballast file in the data directory.
+pub const BALLAST_FILE: &str = ".space-reserve";
+
+/// Space held on the data partition by a file of real blocks, given back when the partition
+/// is found full at start-up so the queue can still open (sled writes when it opens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ballast {
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+impl Ballast {
+    pub fn in_dir(data_dir: &Path, bytes: u64) -> Ballast {
+        Ballast {
+            path: data_dir.join(BALLAST_FILE),
+            bytes,
+        }
+    }
+
+    /// Whether the ballast is in place.
+    pub fn is_held(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| m.len() >= self.bytes)
+    }
+
+    /// Puts the ballast in place when it is missing and the partition has room for it with
+    /// `keep_free` to spare. Returns whether it is in place.
+    pub fn ensure(&self, keep_free: u64) -> std::io::Result<bool> {
+        if self.bytes == 0 || self.is_held() {
+            return Ok(self.bytes > 0);
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if !may_write(free_bytes(dir)?, keep_free, self.bytes) {
+            return Ok(false);
+        }
+        let tmp = self.path.with_extension("tmp");
+        let written =
+            write_zeros(&tmp, self.bytes).and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map(|()| true)
+    }
+
+    /// Deletes the ballast; returns the bytes given back (0 when there was none).
+    pub fn release(&self) -> std::io::Result<u64> {
+        let len = match std::fs::metadata(&self.path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        std::fs::remove_file(&self.path)?;
+        Ok(len)
+    }
+}
+
+/// Writes `bytes` zero bytes (real blocks, not a sparse file) and syncs them.
+fn write_zeros(path: &Path, bytes: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    let chunk = vec![0u8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
+        file.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +144,21 @@ mod tests {
         assert!(SpaceReserve::new(dir.path(), 0).allows(0));
         assert!(SpaceReserve::new(dir.path(), u64::MAX).is_breached());
         assert!(free_bytes(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn the_ballast_is_held_then_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let ballast = Ballast::in_dir(dir.path(), 100_000);
+        assert!(!ballast.is_held());
+        assert!(ballast.ensure(0).unwrap());
+        assert_eq!(std::fs::metadata(&ballast.path).unwrap().len(), 100_000);
+        assert!(ballast.ensure(0).unwrap(), "already in place");
+        assert_eq!(ballast.release().unwrap(), 100_000);
+        assert!(!ballast.path.exists());
+        assert_eq!(ballast.release().unwrap(), 0);
+        // No room beyond what must stay free: not taken.
+        assert!(!ballast.ensure(u64::MAX - 100_000).unwrap());
+        assert!(!ballast.path.exists());
     }
 }

@@ -49,6 +49,9 @@ pub struct OpenReport {
     pub mirror_bad_lines: usize,
     /// The mirror could not be read, so nothing could be checked against it.
     pub mirror_error: Option<String>,
+    /// Start-up writes that failed because the disk is full (the queue opened anyway; they
+    /// are made by the next write that gets through).
+    pub deferred_writes: Option<String>,
 }
 
 impl OpenReport {
@@ -283,8 +286,19 @@ impl Outbox {
 
         db.insert(META_SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
             .map_err(|e| QueueError::sled("writing the schema version", e))?;
-        db.flush()
-            .map_err(|e| QueueError::sled("flushing after the start-up check", e))?;
+        match db.flush() {
+            Ok(_) => {}
+            // A full disk must not keep the box from answering: what is stored is read, and
+            // this start-up's own writes wait for the next flush that gets through.
+            Err(e) => {
+                let e = QueueError::sled("flushing after the start-up check", e);
+                if !e.is_disk_full() {
+                    return Err(e);
+                }
+                tracing::error!(error = %e, "queue: data partition full; start-up writes deferred");
+                report.deferred_writes = Some(e.to_string());
+            }
+        }
 
         let mut ids = IdGenerator::default();
         let mut index = BTreeMap::new();
