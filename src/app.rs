@@ -69,6 +69,7 @@ pub async fn run(mut config: Config) -> Result<()> {
     paths
         .create_all()
         .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
+    make_private(&paths);
     let greeting = load_greeting(&config)?;
     let queue = open_queue(&config, &paths)?;
     // sled locks the cache directory: this is the process's one handle to it, shared by the
@@ -144,6 +145,23 @@ pub async fn run(mut config: Config) -> Result<()> {
     line_task.abort();
     sip_task.abort();
     Ok(())
+}
+
+/// Files under the data directory are 0600 in 0700 folders; a tree written by an older
+/// version (or copied in) is brought to that at every start.
+fn make_private(paths: &DataPaths) {
+    let done = crate::infra::private::tighten_tree(&paths.root);
+    if done.dirs + done.files > 0 {
+        warn!(
+            dirs = done.dirs,
+            files = done.files,
+            data_dir = %paths.root.display(),
+            "data directory was readable by others; made private (folders 0700, files 0600)"
+        );
+    }
+    for (path, error) in done.errors.iter().take(5) {
+        warn!(path = %path.display(), %error, "could not make private");
+    }
 }
 
 /// The address the box writes into Contact and SDP: the configured one, the bound one, or,

@@ -860,7 +860,7 @@ impl DataPaths {
     /// Creates every directory (and parents) if missing.
     pub fn create_all(&self) -> std::io::Result<()> {
         for dir in [&self.root, &self.recordings, &self.calls, &self.queue] {
-            std::fs::create_dir_all(dir)?;
+            crate::infra::private::create_dir_all(dir)?;
         }
         Ok(())
     }

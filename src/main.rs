@@ -212,6 +212,8 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    // Everything the box writes holds callers' details: private to its user.
+    callbox::infra::private::restrict_umask();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,
@@ -535,7 +537,8 @@ fn queue_command(config: &Config, action: QueueAction) -> Result<ExitCode> {
             } else {
                 // Temp file + rename: a half-written export must not look like a whole one.
                 let tmp = file.with_extension("partial");
-                let out = std::fs::File::create(&tmp)
+                let out = callbox::infra::private::new_file()
+                    .open(&tmp)
                     .with_context(|| format!("creating {}", tmp.display()))?;
                 let mut out = std::io::BufWriter::new(out);
                 let n = outbox.export_jsonl(&mut out)?;

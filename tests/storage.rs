@@ -162,3 +162,101 @@ fn the_box_answers_on_a_full_partition_without_its_ballast() {
     );
     daemon.assert_alive();
 }
+
+/// Every folder under the data directory that is not 0700 and every file that is not 0600.
+fn not_private(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut wrong = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        let mode = meta.permissions().mode() & 0o777;
+        let wanted = if meta.is_dir() { 0o700 } else { 0o600 };
+        if mode != wanted {
+            wrong.push(format!("{:o} {}", mode, path.display()));
+        }
+        if meta.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    wrong
+}
+
+/// After a dialog call (recording, call record with its transcript, a queue record and its
+/// mirror, the cache, prompts) and a queue export, everything under the data directory is
+/// 0600 in 0700 folders, including what an older version left readable by others.
+#[test]
+fn everything_under_the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let _g = serial();
+    require_tool("espeak-ng");
+    let base = tempfile::tempdir().unwrap();
+    let data = base.path().join("data");
+    let exports = data.join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    let old = data.join("calls-from-an-old-version.json");
+    std::fs::write(&old, b"{}").unwrap();
+    for (path, mode) in [(&data, 0o755), (&exports, 0o755), (&old, 0o644)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    let mut daemon = Daemon::start(
+        DaemonConfig::new()
+            .set("call.mode", "dialog")
+            .set("speech.model_dir", "/nonexistent/callbox-test-model")
+            .set("voice.rate_wpm", 240)
+            .set("storage.data_dir", data.to_string_lossy().as_ref())
+            .seed(repo_dir().join("tests/conversations/seed.json")),
+    );
+    Sipp::new(daemon.sip, "call_audio.xml")
+        .run()
+        .assert_ok(&daemon);
+    let record = daemon.one_record();
+    assert!(
+        record["records"].as_array().is_some_and(|r| !r.is_empty()),
+        "the call queued a record: {record:#}\nlog:\n{}",
+        daemon.log_tail(60)
+    );
+    daemon.recording_path(&record);
+    daemon.stop();
+
+    let export = exports.join("queue.jsonl");
+    let out = std::process::Command::new(callbox_bin())
+        .arg("--config")
+        .arg(&daemon.config_path)
+        .args(["queue", "export"])
+        .arg(&export)
+        .output()
+        .expect("run callbox queue export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for what in [
+        "recordings",
+        "calls",
+        "queue/mirror",
+        "queue/db",
+        "cache",
+        "prompts",
+    ] {
+        assert!(
+            data.join(what).is_dir(),
+            "{what} exists under the data directory"
+        );
+    }
+    assert!(export.is_file());
+    let wrong = not_private(&data);
+    assert!(
+        wrong.is_empty(),
+        "not private (folders must be 0700, files 0600):\n{}",
+        wrong.join("\n")
+    );
+}

@@ -122,8 +122,8 @@ pub fn write_record(calls_dir: &Path, record: &CallRecord) -> Result<PathBuf, Ca
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(calls_dir).map_err(io)?;
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    crate::infra::private::create_dir_all(calls_dir).map_err(io)?;
+    let mut file = crate::infra::private::new_file().open(&tmp).map_err(io)?;
     file.write_all(&bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;

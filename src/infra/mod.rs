@@ -2,3 +2,4 @@
 //! free space and the queue's reserve, private files and folders.
 
 pub mod disk;
+pub mod private;

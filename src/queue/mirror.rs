@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,7 +58,7 @@ impl Mirror {
         keep_files: usize,
         now: DateTime<Utc>,
     ) -> Result<Mirror, QueueError> {
-        std::fs::create_dir_all(dir)
+        crate::infra::private::create_dir_all(dir)
             .map_err(|e| QueueError::io(format!("creating {}", dir.display()), e))?;
         let path = dir.join(CURRENT);
         let existed = path.exists();
@@ -65,6 +66,7 @@ impl Mirror {
             .read(true)
             .append(true)
             .create(true)
+            .mode(crate::infra::private::FILE_MODE)
             .open(&path)
             .map_err(|e| QueueError::io(format!("opening {}", path.display()), e))?;
         let len = drop_torn_tail(&mut file, &path)?;
@@ -120,6 +122,7 @@ impl Mirror {
             .read(true)
             .append(true)
             .create(true)
+            .mode(crate::infra::private::FILE_MODE)
             .open(&current)
             .map_err(|e| QueueError::io(format!("creating {}", current.display()), e))?;
         let text: String = snapshot.concat();

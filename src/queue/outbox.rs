@@ -234,7 +234,7 @@ impl Outbox {
         opts: QueueOptions,
         now: DateTime<Utc>,
     ) -> Result<(Outbox, OpenReport), QueueError> {
-        std::fs::create_dir_all(dir)
+        crate::infra::private::create_dir_all(dir)
             .map_err(|e| QueueError::io(format!("creating {}", dir.display()), e))?;
         let db_dir = dir.join(DB_DIR);
         let mirror_dir = dir.join(MIRROR_DIR);

@@ -66,7 +66,7 @@ pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenErr
     let paths = config.data_paths();
     let cache_dir = paths.root.join("cache");
     for dir in [&paths.queue, &cache_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
+        crate::infra::private::create_dir_all(dir).map_err(|source| OpenError::Dir {
             path: dir.clone(),
             source,
         })?;

@@ -505,7 +505,7 @@ impl PromptCache {
     ) -> PromptCache {
         let mut cache = PromptCache::default();
         if voice.is_some() {
-            if let Err(err) = std::fs::create_dir_all(dir) {
+            if let Err(err) = crate::infra::private::create_dir_all(dir) {
                 warn!(dir = %dir.display(), error = %err, "prompt cache directory unusable; rendering to memory only");
             }
         }

@@ -510,7 +510,8 @@ impl WavRecorder {
             return Err(WavError::DiskReserve);
         }
         let path = path.as_ref().to_path_buf();
-        let mut writer = hound::WavWriter::create(&path, spec_8k_mono())?;
+        let file = crate::infra::private::new_file().open(&path)?;
+        let mut writer = hound::WavWriter::new(BufWriter::new(file), spec_8k_mono())?;
         writer.flush()?;
         Ok(WavRecorder {
             writer: Some(writer),
