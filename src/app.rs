@@ -65,6 +65,7 @@ pub fn init_logging(filter: &str) {
 
 /// Runs the appliance until SIGINT or SIGTERM.
 pub async fn run(mut config: Config) -> Result<()> {
+    crate::infra::redact::show_full_numbers(config.log.full_numbers);
     let paths = config.data_paths();
     paths
         .create_all()
@@ -625,7 +626,8 @@ async fn handle_call(
         .call
         .record
         .then(|| paths.recordings.join(&recording_name));
-    info!(%key, caller = ?call.caller.number, dialled = ?call.dialled, "call answered");
+    let caller = crate::infra::redact::number(call.caller.number.as_deref());
+    info!(%key, %caller, dialled = ?call.dialled, "call answered");
     let outcome = match flow {
         Flow::Dialog(settings) => {
             let ctx = CallContext {

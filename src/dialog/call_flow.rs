@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::dialog::answering::HangUpCause;
 use crate::dialog::call_log::TurnRecord;
@@ -352,7 +352,9 @@ impl Call<'_> {
             TurnResult::Utterance(utterance) => {
                 let start_ms = turn.speech_start_ms.unwrap_or(turn.prompt_end_ms);
                 let end_ms = turn.speech_end_ms.unwrap_or(self.conversation.now_ms());
-                info!(text = %utterance.text, confidence = utterance.confidence, "caller said");
+                let text = crate::infra::redact::speech(&utterance.text);
+                info!(%text, confidence = utterance.confidence, "caller said");
+                debug!(text = %utterance.text, "caller said (words)");
                 // An empty or [unk] result is something said but not understood: the engine
                 // counts it as a miss (not as silence) and re-prompts.
                 let text = if utterance.is_empty_or_unknown() {
@@ -382,7 +384,7 @@ impl Call<'_> {
                     Keypad::Digit => first.digit.to_string(),
                     Keypad::UntilHash { max } => self.more_keys(first, max).await,
                 };
-                info!(keys = %keys, "caller keyed");
+                info!(keys = %crate::infra::redact::keys(&keys), "caller keyed");
                 self.turns.push(TurnRecord {
                     speaker: "caller".into(),
                     text: format!("[keys {keys}]"),

@@ -5,6 +5,7 @@
 //! the other way round.
 
 use crate::config::{Codec, Config};
+use crate::infra::redact;
 use crate::telephony::audio_port::{
     port_pair, AudioPort, DigitEvent, DigitSource, EndReason, PortEvent,
 };
@@ -166,8 +167,8 @@ async fn offer_call(
     .or_else(|| offer.request_uri_user.clone().filter(|u| !u.is_empty()));
     info!(
         %call,
-        caller = caller.number.as_deref().unwrap_or("(withheld)"),
-        name = caller.display_name.as_deref().unwrap_or(""),
+        caller = redact::number(caller.number.as_deref()),
+        name = redact::name(caller.display_name.as_deref()),
         dialled = dialled.as_deref().unwrap_or(""),
         codec = negotiated.codec.name(),
         "call offered"
