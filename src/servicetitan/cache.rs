@@ -552,7 +552,7 @@ impl StCache {
 
     fn evict_capacity(&self, cutoff: DateTime<Utc>) -> Result<bool, CacheError> {
         let name = CacheName::Capacity;
-        if !self.refreshed_at(name).is_some_and(|t| t < cutoff) {
+        if self.refreshed_at(name).is_none_or(|t| t >= cutoff) {
             return Ok(false);
         }
         self.lists.remove(name.key())?;
