@@ -205,9 +205,13 @@ fn open_queue(config: &Config, paths: &DataPaths) -> Result<Option<Outbox>> {
             error!(
                 error = %err,
                 ballast_released = released,
-                "DATA PARTITION FULL: the job queue could not open; giving back the space kept \
-                 in reserve ({}) and trying again",
-                ballast.path.display()
+                ballast = %ballast.path.display(),
+                "DATA PARTITION FULL: the job queue could not open; {}",
+                if released > 0 {
+                    "giving back the space kept in reserve and trying again"
+                } else {
+                    "no space kept in reserve to give back, trying once more"
+                }
             );
             Outbox::open(&paths.queue, options)
         }

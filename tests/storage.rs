@@ -260,3 +260,28 @@ fn everything_under_the_data_directory_is_private() {
         wrong.join("\n")
     );
 }
+
+/// A partition that filled up before the queue was ever created: sled cannot open at all.
+/// The box still answers (the greeting) instead of restarting in a loop, and says why.
+#[test]
+fn a_box_whose_queue_cannot_open_still_answers() {
+    let _g = serial();
+    let Some(disk) = mount("8m") else { return };
+    std::fs::create_dir_all(disk.mount.join("data")).unwrap();
+    disk.fill("filler");
+
+    let mut daemon = daemon_on(&disk);
+    let log = daemon.log();
+    assert!(
+        log.contains("the job queue cannot open") && log.contains("NOTHING CAN BE QUEUED"),
+        "log:\n{log}"
+    );
+    Sipp::new(daemon.sip, "call_audio.xml")
+        .run()
+        .assert_ok(&daemon);
+    wait_for("the call to end", Duration::from_secs(10), || {
+        daemon.log().contains("call record could not be written")
+            || daemon.log().contains("call ended")
+    });
+    daemon.assert_alive();
+}

@@ -290,6 +290,9 @@ pub struct HousekeepingStatus {
     pub data_partition_full: bool,
     /// The ballast (space held for the queue to open on a full partition) is in place.
     pub ballast_held: bool,
+    /// The job queue could not open at start-up (data partition full): nothing can be queued
+    /// until callbox is restarted with space freed.
+    pub queue_unavailable: bool,
     pub cache_evicted: EvictReport,
     /// Files that could not be deleted, or why the pass could not run.
     pub last_error: Option<String>,
@@ -335,6 +338,7 @@ pub fn run_once(
     let mut status = HousekeepingStatus {
         last_run_at: Some(now),
         budget_bytes: settings.rules.budget_bytes,
+        queue_unavailable: matches!(queue, Unsynced::Mirror(_)),
         ..Default::default()
     };
     if let Some(cache) = cache {
@@ -450,7 +454,13 @@ fn log_pass(status: &HousekeepingStatus) {
              ServiceTitan (or in progress); they are kept"
         );
     }
-    if status.data_partition_full {
+    if status.queue_unavailable {
+        error!(
+            free_bytes = ?status.free_bytes,
+            "DATA PARTITION FULL: the job queue did not open at start-up; calls get the greeting \
+             only until space is freed and callbox restarted"
+        );
+    } else if status.data_partition_full {
         error!(
             free_bytes = ?status.free_bytes,
             ballast_held = status.ballast_held,
