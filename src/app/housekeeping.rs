@@ -110,66 +110,96 @@ pub fn plan(
     unsynced: &BTreeSet<String>,
     rules: &Rules,
 ) -> Plan {
-    let used_bytes: u64 = listing.files.iter().map(|f| f.bytes).sum();
-    let calls = group_by_call(&listing.files);
-    let mut delete = Vec::new();
-    let mut held = BTreeSet::new();
-    let mut candidates: Vec<&StoredFile> = Vec::new();
-    for (key, files) in &calls {
-        let oldest = files.iter().map(|f| f.at).min().unwrap_or(now);
-        let newest = files.iter().map(|f| f.at).max().unwrap_or(now);
-        if now - newest < rules.in_progress {
-            continue;
-        }
-        let expired = now - oldest > rules.max_age;
-        if unsynced.contains(key.as_str()) {
-            held.insert(key.as_str());
-            continue;
-        }
-        for file in files {
-            if expired {
-                delete.push(Deletion {
-                    file: (*file).clone(),
-                    reason: Reason::Age,
-                });
-            } else {
-                candidates.push(file);
-            }
-        }
-    }
-    let mut used_after = used_bytes - delete.iter().map(|d| d.file.bytes).sum::<u64>();
-    let target = budget_target(
-        rules,
-        used_after,
-        listing.free_bytes,
-        used_bytes - used_after,
-    );
-    // Recordings before records: a record is small and tells who called.
-    candidates.sort_by(|a, b| (a.kind, a.at, &a.key).cmp(&(b.kind, b.at, &b.key)));
-    for file in candidates {
-        if used_after <= target {
-            break;
-        }
-        used_after -= file.bytes;
-        delete.push(Deletion {
-            file: file.clone(),
-            reason: Reason::Budget,
-        });
-    }
-    let over = used_after > target;
-    let held_unsynced = held
+    let used_bytes = total(listing.files.iter());
+    let sorted = sort_calls(now, &listing.files, unsynced, rules);
+    let mut delete: Vec<Deletion> = sorted
+        .expired
         .iter()
-        .filter(|k| over || calls[**k].iter().any(|f| now - f.at > rules.max_age))
-        .count();
+        .map(|f| Deletion {
+            file: (*f).clone(),
+            reason: Reason::Age,
+        })
+        .collect();
+    let after_age = used_bytes - total(sorted.expired.iter().copied());
+    let target = budget_target(rules, after_age, listing.free_bytes, used_bytes - after_age);
+    let over_budget = oldest_until_within(sorted.candidates, after_age, target);
+    let used_after = after_age - total(over_budget.iter().copied());
+    delete.extend(over_budget.into_iter().map(|f| Deletion {
+        file: f.clone(),
+        reason: Reason::Budget,
+    }));
     delete.sort_by(|a, b| {
         (a.file.at, &a.file.key, a.file.kind).cmp(&(b.file.at, &b.file.key, b.file.kind))
     });
+    let still_over = used_after > target;
     Plan {
         delete,
         used_bytes,
         used_after,
-        held_unsynced,
+        held_unsynced: sorted
+            .held
+            .iter()
+            .filter(|(_, expired)| still_over || *expired)
+            .count(),
     }
+}
+
+/// The calls' files, sorted by what may happen to them.
+struct Sorted<'a> {
+    /// Older than the age and synced: deleted.
+    expired: Vec<&'a StoredFile>,
+    /// Within the age and synced: deleted oldest first while over budget.
+    candidates: Vec<&'a StoredFile>,
+    /// Calls with unsynced records, and whether they are past the age.
+    held: Vec<(&'a str, bool)>,
+}
+
+fn sort_calls<'a>(
+    now: DateTime<Utc>,
+    files: &'a [StoredFile],
+    unsynced: &BTreeSet<String>,
+    rules: &Rules,
+) -> Sorted<'a> {
+    let mut sorted = Sorted {
+        expired: Vec::new(),
+        candidates: Vec::new(),
+        held: Vec::new(),
+    };
+    for (key, files) in group_by_call(files) {
+        let oldest = files.iter().map(|f| f.at).min().unwrap_or(now);
+        let newest = files.iter().map(|f| f.at).max().unwrap_or(now);
+        let expired = now - oldest > rules.max_age;
+        if now - newest < rules.in_progress {
+            continue;
+        }
+        if unsynced.contains(key) {
+            sorted.held.push((key, expired));
+        } else if expired {
+            sorted.expired.extend(files);
+        } else {
+            sorted.candidates.extend(files);
+        }
+    }
+    sorted
+}
+
+/// The files to delete, recordings before records (a record is small and tells who called),
+/// each oldest first, until `used` is down to `target`.
+fn oldest_until_within(mut files: Vec<&StoredFile>, used: u64, target: u64) -> Vec<&StoredFile> {
+    files.sort_by(|a, b| (a.kind, a.at, &a.key).cmp(&(b.kind, b.at, &b.key)));
+    let mut left = used;
+    files
+        .into_iter()
+        .take_while(|f| {
+            let over = left > target;
+            left = left.saturating_sub(f.bytes);
+            over
+        })
+        .collect()
+}
+
+fn total<'a>(files: impl Iterator<Item = &'a StoredFile>) -> u64 {
+    files.map(|f| f.bytes).sum()
 }
 
 /// The bytes the calls' files may take: the budget, lowered when the partition is short of
@@ -183,10 +213,10 @@ fn budget_target(rules: &Rules, used: u64, free: Option<u64>, freed: u64) -> u64
     rules.budget_bytes.min(used.saturating_sub(short))
 }
 
-fn group_by_call(files: &[StoredFile]) -> BTreeMap<String, Vec<&StoredFile>> {
-    let mut calls: BTreeMap<String, Vec<&StoredFile>> = BTreeMap::new();
+fn group_by_call(files: &[StoredFile]) -> BTreeMap<&str, Vec<&StoredFile>> {
+    let mut calls: BTreeMap<&str, Vec<&StoredFile>> = BTreeMap::new();
     for file in files {
-        calls.entry(file.key.clone()).or_default().push(file);
+        calls.entry(file.key.as_str()).or_default().push(file);
     }
     calls
 }
