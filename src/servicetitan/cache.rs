@@ -510,7 +510,8 @@ impl StCache {
     }
 
     /// Drops what was not refreshed since `cutoff` (customers by phone, capacity, customer
-    /// details, dispatcher changes) and appointments that ended before `now`. A phone cached
+    /// details, dispatcher changes) and appointments that ended before `now`. Details without
+    /// a refresh time are kept (only their past appointments go). A phone cached
     /// before its lookups were timed gets `now` as its time, so it ages from here.
     pub fn evict_older_than(
         &self,
@@ -570,7 +571,9 @@ impl StCache {
     ) -> Result<EvictReport, CacheError> {
         let mut report = EvictReport::default();
         for (id, mut details) in self.cached_customer_details() {
-            if details.refreshed_at.is_none_or(|t| t < cutoff) {
+            // Details without a time (seeded, or written before times were kept) are not
+            // judged by age: the next refresh times them.
+            if details.refreshed_at.is_some_and(|t| t < cutoff) {
                 self.details.remove(id.to_be_bytes())?;
                 report.customer_details += 1;
                 continue;
@@ -761,6 +764,11 @@ mod tests {
         };
         cache.put_customer_details(10, &stale).unwrap();
         cache.put_customer_details(11, &fresh).unwrap();
+        let untimed = CustomerDetails {
+            appointments: vec![appointment(3, now - chrono::Duration::days(1))],
+            ..Default::default()
+        };
+        cache.put_customer_details(12, &untimed).unwrap();
         let change = |seen_at| JobChange {
             job_id: 5,
             change: "cancelled".into(),
@@ -779,7 +787,7 @@ mod tests {
                 customers_by_phone: 1,
                 capacity: true,
                 customer_details: 1,
-                past_appointments: 1,
+                past_appointments: 2,
                 job_changes: 1,
             }
         );
@@ -790,6 +798,10 @@ mod tests {
         let kept = cache.customer_details(11).unwrap();
         assert_eq!(kept.appointments.len(), 1);
         assert_eq!(kept.appointments[0].appointment_id, 2);
+        let untimed = cache
+            .customer_details(12)
+            .expect("untimed details are kept");
+        assert!(untimed.appointments.is_empty());
         assert!(cache.job_change("old").is_none());
         assert!(cache.job_change("new").is_some());
         // A second pass finds nothing more, and a reopened cache holds the same.

@@ -919,6 +919,28 @@ mod tests {
     }
 
     #[test]
+    fn a_recording_is_private_and_refused_at_the_reserve() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("call.wav");
+        let room = SpaceReserve::new(dir.path(), 0);
+        let mut rec = WavRecorder::create_within(&path, Some(room)).expect("create");
+        rec.append(&[1; FRAME_SAMPLES]).expect("append");
+        assert_eq!(rec.stopped(), None);
+        rec.close().expect("close");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let no_room = SpaceReserve::new(dir.path(), u64::MAX);
+        let refused = dir.path().join("refused.wav");
+        assert!(matches!(
+            WavRecorder::create_within(&refused, Some(no_room)),
+            Err(WavError::DiskReserve)
+        ));
+        assert!(!refused.exists(), "no file is started below the reserve");
+    }
+
+    #[test]
     fn recorder_finalises_on_drop() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("dropped.wav");
