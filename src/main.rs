@@ -79,6 +79,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Everything the box writes holds callers' details: private to its user.
+    callbox::infra::private::restrict_umask();
     let cli = Cli::parse();
     let config = cli.config.as_deref();
     let result = match cli.command {

@@ -1,6 +1,6 @@
 //! One answered call: run the call flow on it, then write the record every call leaves.
 
-use crate::app::flow::Flow;
+use crate::app::flow::{recording_reserve, Flow};
 use crate::app::status::AppStatus;
 use crate::config::{Codec, Config, DataPaths};
 use crate::dialog::answering::{self, AnsweringOutcome, AnsweringSettings, HangUpCause};
@@ -15,6 +15,8 @@ use crate::telephony::audio_port::{AudioPort, DigitEvent, DigitSource, EndReason
 use crate::telephony::caller_id::{CallerId, Presentation};
 use crate::telephony::line::AnsweredCall;
 use crate::telephony::media::{MediaHandle, MediaStats};
+use crate::telephony::wav::RecordingStop;
+use crate::trade::redact;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -31,7 +33,8 @@ pub(crate) struct CallDesk {
     pub paths: DataPaths,
     pub greeting: Arc<[i16]>,
     pub flow: Flow,
-    pub queue: Outbox,
+    /// `None` when the data partition was too full for the queue to open.
+    pub queue: Option<Outbox>,
 }
 
 /// The call as the line answered it, without its audio port (which the flow takes).
@@ -58,6 +61,8 @@ struct FlowResult {
     end_reason: &'static str,
     digits: Vec<DigitEvent>,
     recorded: bool,
+    /// Why the recording stopped (or never started) before the call ended.
+    recording_stopped: Option<RecordingStop>,
     turns: Vec<TurnRecord>,
     records: Vec<RecordId>,
     dialog: Option<DialogRecord>,
@@ -68,7 +73,8 @@ pub(crate) async fn handle_call(call: AnsweredCall, desk: Arc<CallDesk>) -> Resu
     let (port, facts) = split(call);
     let facts = Arc::new(facts);
     let start = Arc::new(CallStart::new(&facts.call_id, &desk.config, &desk.paths));
-    info!(key = %start.key, caller = ?facts.caller.number, dialled = ?facts.dialled, "call answered");
+    let caller = redact::number(facts.caller.number.as_deref());
+    info!(key = %start.key, %caller, dialled = ?facts.dialled, "call answered");
     let outcome = run_flow_guarded(port, facts.clone(), start.clone(), desk.clone()).await;
     let record = call_record(&facts, &start, outcome);
     write_record(&desk.paths, &record)
@@ -165,6 +171,7 @@ async fn run_dialog(
         end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
         digits: outcome.digits,
         recorded: outcome.recorded,
+        recording_stopped: outcome.recording_stopped,
         turns: outcome.turns,
         records: outcome.outcome.record_ids.clone(),
         dialog: Some(DialogRecord {
@@ -189,6 +196,7 @@ async fn run_echo_turn(port: AudioPort, speech: &EchoTurnSettings) -> FlowResult
         end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
         digits: outcome.digits,
         recorded: false,
+        recording_stopped: None,
         turns: outcome.turns,
         records: Vec::new(),
         dialog: None,
@@ -210,16 +218,18 @@ async fn run_answering(
         idle_timeout: Duration::from_secs(config.idle_timeout_secs),
         hangup_digit: config.hangup_digit,
         recording_path: start.recording_path.clone(),
+        recording_reserve: Some(recording_reserve(&desk.config, &desk.paths)),
     };
     let outcome = answering::run(port, settings).await;
     let mut records = Vec::new();
-    if voicemail {
-        records.extend(queue_voicemail(&desk.queue, facts, start, outcome.recorded).await);
+    if let Some(queue) = desk.queue.as_ref().filter(|_| voicemail) {
+        records.extend(queue_voicemail(queue, facts, start, outcome.recorded).await);
     }
     FlowResult {
         end_reason: outcome.end_reason(),
         digits: outcome.digits,
         recorded: outcome.recorded,
+        recording_stopped: outcome.recording_stopped,
         turns: Vec::new(),
         records,
         dialog: None,
@@ -263,6 +273,7 @@ impl FlowResult {
             end_reason: "flow_failed",
             digits: Vec::new(),
             recorded: start.recording_path.as_ref().is_some_and(|p| p.is_file()),
+            recording_stopped: None,
             turns: Vec::new(),
             records: Vec::new(),
             dialog: None,
@@ -276,6 +287,7 @@ fn end_reason_name(cause: Option<HangUpCause>, end: &EndReason) -> &'static str 
         end: end.clone(),
         hang_up_cause: cause,
         recorded: false,
+        recording_stopped: None,
     }
     .end_reason()
 }
@@ -292,6 +304,7 @@ fn call_record(facts: &CallFacts, start: &CallStart, outcome: FlowResult) -> Cal
         end_reason: outcome.end_reason.to_string(),
         digits: outcome.digits.iter().map(digit_record).collect(),
         recording: outcome.recorded.then(|| start.recording_rel.clone()),
+        recording_stopped: outcome.recording_stopped.map(|s| s.name().to_string()),
         rtp: rtp_record(facts.media.stats()),
         turns: outcome.turns,
         records: outcome.records,

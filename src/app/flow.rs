@@ -8,6 +8,7 @@ use crate::dialog::echo_turn::{self, EchoTurnSettings};
 use crate::dialog::engine::{Script, Sources};
 use crate::dialog::schedule::{shop_zone, ConfiguredSchedule};
 use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure, RecordFuture};
+use crate::infra::disk::SpaceReserve;
 use crate::queue::{Outbox, Payload};
 use crate::servicetitan::cache::StCache;
 use crate::speech::asr::{NoSpeechModel, SpeechEngine};
@@ -168,6 +169,7 @@ async fn prepare_dialog(
         records: Arc::new(QueueRecords(queue.clone())),
         max_call: Duration::from_secs(config.call.max_call_secs),
         inter_digit_timeout: INTER_DIGIT_TIMEOUT,
+        recording_reserve: Some(recording_reserve(config, paths)),
     })
 }
 
@@ -248,4 +250,12 @@ impl BookingSink for QueueRecords {
                 .map_err(|e| RecordFailure(e.to_string()))
         })
     }
+}
+
+/// The free space recordings leave on the data partition for the queue.
+pub(crate) fn recording_reserve(config: &Config, paths: &DataPaths) -> SpaceReserve {
+    SpaceReserve::new(
+        &paths.root,
+        config.storage.queue_reserve_mb.saturating_mul(1024 * 1024),
+    )
 }

@@ -14,6 +14,7 @@
 mod calls;
 pub mod commands;
 mod flow;
+pub mod housekeeping;
 pub mod logging;
 pub mod lookup;
 pub mod notify;

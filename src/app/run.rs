@@ -4,13 +4,14 @@
 //! ends the rest with a BYE, flushes the queue and returns.
 
 use crate::app::calls::{CallDesk, CallsInProgress};
-use crate::app::flow::{load_greeting, prepare_flow};
+use crate::app::flow::{load_greeting, prepare_flow, Flow};
+use crate::app::housekeeping;
 use crate::app::logging::log_config_warnings;
 use crate::app::notify::{self, Notifier};
 use crate::app::services;
 use crate::app::shutdown::shutdown_signal;
 use crate::app::status::{self, AppStatus, Phase};
-use crate::app::stores::{open_cache, open_queue};
+use crate::app::stores::{make_private, open_cache, open_queue};
 use crate::app::supervisor::{AbortOnDrop, RestartPolicy, Service, Supervisor};
 use crate::config::{Config, DataPaths};
 use crate::queue::Outbox;
@@ -41,7 +42,8 @@ const SIP_ANSWER_BOUND: Duration = Duration::from_secs(2);
 struct Running {
     config: Arc<Config>,
     paths: DataPaths,
-    queue: Outbox,
+    /// `None` when the data partition was too full for the queue to open.
+    queue: Option<Outbox>,
     cache: Option<Arc<StCache>>,
     supervisor: Supervisor,
     calls: Arc<CallsInProgress>,
@@ -66,18 +68,30 @@ pub async fn run(config: Config) -> Result<()> {
 
 /// Opens the stores, prepares the call flow, binds SIP and starts every service.
 async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
+    crate::trade::redact::show_full_numbers(config.log.full_numbers);
     let paths = config.data_paths();
     paths
         .create_all()
         .with_context(|| format!("creating the data directory {}", paths.root.display()))?;
+    make_private(&paths);
     let greeting = load_greeting(&config)?;
     let queue = open_queue(&config, &paths)?;
     // sled locks the cache directory: this is the process's one handle to it, shared by the
     // call flow, the alerts and the sync.
     let cache = open_cache(&config, &paths);
     let mut supervisor = Supervisor::new(RestartPolicy::default(), status.services.clone());
-    start_background_services(&mut supervisor, &config, &paths, &queue, &cache, &status)?;
-    let flow = prepare_flow(&config, &paths, greeting.clone(), &queue, cache.clone()).await;
+    start_background_services(
+        &mut supervisor,
+        &config,
+        &paths,
+        queue.as_ref(),
+        &cache,
+        &status,
+    )?;
+    let flow = match &queue {
+        Some(queue) => prepare_flow(&config, &paths, greeting.clone(), queue, cache.clone()).await,
+        None => answering_without_queue(&paths),
+    };
 
     let (socket, local) = bind_sip(&mut config).await?;
     status.set_sip_address(local);
@@ -104,27 +118,44 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
     })
 }
 
-/// Everything beside call handling: compaction, alerts, the sync, housekeeping, the status file.
+/// Everything beside call handling: compaction, alerts, the sync, housekeeping, the status
+/// file. Without a queue (data partition full) only housekeeping and the status file run.
 fn start_background_services(
     supervisor: &mut Supervisor,
     config: &Config,
     paths: &DataPaths,
-    queue: &Outbox,
+    queue: Option<&Outbox>,
     cache: &Option<Arc<StCache>>,
     status: &Arc<AppStatus>,
 ) -> Result<()> {
-    for service in background_services(config, queue, cache.clone())? {
-        supervisor.spawn(service);
+    if let Some(queue) = queue {
+        for service in background_services(config, queue, cache.clone())? {
+            supervisor.spawn(service);
+        }
     }
-    for service in housekeeping_services(config, paths, queue, cache.clone()) {
-        supervisor.spawn(service);
-    }
+    supervisor.spawn(housekeeping_service(
+        config,
+        paths,
+        queue,
+        cache.clone(),
+        status,
+    ));
     supervisor.spawn(status::status_writer(
         status.clone(),
-        queue.clone(),
+        queue.cloned(),
         status::status_path(&paths.root),
     ));
     Ok(())
+}
+
+/// The call flow when the queue could not open: the greeting, and nothing queued.
+fn answering_without_queue(paths: &DataPaths) -> Flow {
+    error!(
+        "CALL MODE: answering, NOTHING CAN BE QUEUED — the data partition is full and the job \
+         queue cannot open: callers hear the greeting; free space under {} and restart callbox",
+        paths.root.display()
+    );
+    Flow::Answering { voicemail: false }
 }
 
 /// What shutdown needs of call handling.
@@ -174,15 +205,54 @@ fn background_services(
     Ok(list)
 }
 
-/// The housekeeping service (recordings and call records within their age and disk budget,
-/// cache eviction) registers here: `src/app/housekeeping.rs` provides it as a [`Service`].
-fn housekeeping_services(
-    _config: &Config,
-    _paths: &DataPaths,
-    _queue: &Outbox,
-    _cache: Option<Arc<StCache>>,
-) -> Vec<Service> {
-    Vec::new()
+/// Housekeeping: recordings and call records within their age and disk budget (never an
+/// unsynced call's), cache eviction by age. Each pass's report goes onto the status.
+fn housekeeping_service(
+    config: &Config,
+    paths: &DataPaths,
+    queue: Option<&Outbox>,
+    cache: Option<Arc<StCache>>,
+    status: &Arc<AppStatus>,
+) -> Service {
+    let settings = housekeeping::Settings::from_config(config);
+    let unsynced = match queue {
+        Some(queue) => housekeeping::Unsynced::Queue(queue.clone()),
+        None => housekeeping::Unsynced::Mirror(paths.queue.clone()),
+    };
+    info!(
+        retention_days = config.storage.retention_days,
+        budget_mb = config.storage.recordings_budget_mb,
+        reserve_mb = config.storage.queue_reserve_mb,
+        cache_max_age_days = config.storage.cache_max_age_days,
+        "housekeeping started"
+    );
+    let (report, reports) = tokio::sync::watch::channel(Default::default());
+    let report = Arc::new(report);
+    let status = status.clone();
+    Service::new("housekeeping", move |token| {
+        let pass = housekeeping::run(
+            settings.clone(),
+            unsynced.clone(),
+            cache.clone(),
+            report.clone(),
+        );
+        let status = status.clone();
+        let mut reports = reports.clone();
+        Box::pin(async move {
+            tokio::pin!(pass);
+            loop {
+                tokio::select! {
+                    () = &mut pass => return Err(anyhow!("the housekeeping loop ended")),
+                    changed = reports.changed() => {
+                        if changed.is_ok() {
+                            status.set_housekeeping(reports.borrow_and_update().clone());
+                        }
+                    }
+                    () = token.cancelled() => return Ok(()),
+                }
+            }
+        })
+    })
 }
 
 /// Binds the SIP socket and settles the address the box advertises.
@@ -373,10 +443,10 @@ async fn stop(running: Running, notifier: &Notifier) -> Result<()> {
     finish_calls(&running, grace).await;
     wait_for_byes(&running).await;
     running.supervisor.shutdown(SERVICES_BOUND).await;
-    flush_stores(&running.queue, running.cache.as_deref()).await;
+    flush_stores(running.queue.as_ref(), running.cache.as_deref()).await;
     running.status.set_phase(Phase::Stopped);
     let path = status::status_path(&running.paths.root);
-    if let Err(err) = status::write_status(&path, &running.status.report(Some(&running.queue))) {
+    if let Err(err) = status::write_status(&path, &running.status.report(running.queue.as_ref())) {
         warn!(error = %format!("{err:#}"), "the final status could not be written");
     }
     info!("stopped");
@@ -419,10 +489,12 @@ async fn wait_for_byes(running: &Running) {
     warn!("calls still open at the SIP layer after {BYE_BOUND:?}; stopping anyway");
 }
 
-async fn flush_stores(queue: &Outbox, cache: Option<&StCache>) {
-    match queue.flush().await {
-        Ok(()) => info!("job queue flushed"),
-        Err(err) => error!(error = %err, "flushing the job queue failed"),
+async fn flush_stores(queue: Option<&Outbox>, cache: Option<&StCache>) {
+    if let Some(queue) = queue {
+        match queue.flush().await {
+            Ok(()) => info!("job queue flushed"),
+            Err(err) => error!(error = %err, "flushing the job queue failed"),
+        }
     }
     if let Some(cache) = cache {
         if let Err(err) = cache.flush().await {

@@ -3,6 +3,7 @@
 //! status file (`<data_dir>/run/status.json`, read by `callbox status`) and later the web
 //! page show.
 
+use crate::app::housekeeping::HousekeepingStatus;
 use crate::app::supervisor::{Service, ServiceStatus, ServiceStatuses};
 use crate::queue::{Outbox, QueueCounts};
 use anyhow::{Context, Result};
@@ -40,6 +41,7 @@ struct Facts {
     sip_address: Option<SocketAddr>,
     calls_in_progress: usize,
     warnings: Vec<String>,
+    housekeeping: Option<HousekeepingStatus>,
 }
 
 /// The shared status handle. Cheap to clone through its `Arc`.
@@ -63,6 +65,9 @@ pub struct StatusReport {
     pub sip_address: Option<SocketAddr>,
     pub calls_in_progress: usize,
     pub queue: Option<QueueCounts>,
+    /// The last housekeeping pass: disk use against the budget, the data partition's state.
+    #[serde(default)]
+    pub housekeeping: Option<HousekeepingStatus>,
     pub services: BTreeMap<String, ServiceStatus>,
     /// Configuration warnings, as logged at start-up.
     pub warnings: Vec<String>,
@@ -78,6 +83,7 @@ impl AppStatus {
                 sip_address: None,
                 calls_in_progress: 0,
                 warnings,
+                housekeeping: None,
             }),
             changed: watch::channel(0).0,
         })
@@ -108,6 +114,10 @@ impl AppStatus {
         self.change(|f| f.calls_in_progress = calls);
     }
 
+    pub fn set_housekeeping(&self, report: HousekeepingStatus) {
+        self.change(|f| f.housekeeping = Some(report));
+    }
+
     pub fn calls_in_progress(&self) -> usize {
         self.lock().calls_in_progress
     }
@@ -130,6 +140,7 @@ impl AppStatus {
             sip_address: facts.sip_address,
             calls_in_progress: facts.calls_in_progress,
             queue: queue.map(Outbox::counts),
+            housekeeping: facts.housekeeping.clone(),
             services: self
                 .services
                 .snapshot()
@@ -155,14 +166,18 @@ pub fn status_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Writes the status file every [`STATUS_EVERY`] and on every change.
-pub(crate) fn status_writer(status: Arc<AppStatus>, queue: Outbox, path: PathBuf) -> Service {
+pub(crate) fn status_writer(
+    status: Arc<AppStatus>,
+    queue: Option<Outbox>,
+    path: PathBuf,
+) -> Service {
     Service::new("status", move |token| {
         let (status, queue, path) = (status.clone(), queue.clone(), path.clone());
         Box::pin(async move {
             let mut services = status.services.subscribe();
             let mut own = status.changed.subscribe();
             loop {
-                write_status(&path, &status.report(Some(&queue)))?;
+                write_status(&path, &status.report(queue.as_ref()))?;
                 tokio::select! {
                     _ = tokio::time::sleep(STATUS_EVERY) => {}
                     _ = status.changed(&mut services, &mut own) => {}

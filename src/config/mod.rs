@@ -75,6 +75,16 @@ pub struct ShopConfig {
 pub struct StorageConfig {
     /// Data directory: recordings, queue, caches.
     pub data_dir: PathBuf,
+    /// Days recordings and call records are kept (housekeeping deletes older ones, except
+    /// those of calls whose queue records have not reached ServiceTitan yet).
+    pub retention_days: u32,
+    /// Most space recordings and call records may take together, in MiB; the oldest go first.
+    pub recordings_budget_mb: u64,
+    /// Free space on the data partition kept for the job queue, in MiB: below it a call's
+    /// recording stops (the call goes on) so that bookings can still be queued.
+    pub queue_reserve_mb: u64,
+    /// Days a cached customer-by-phone, capacity or past appointment is kept without refresh.
+    pub cache_max_age_days: u32,
 }
 
 /// Logging.
@@ -83,6 +93,9 @@ pub struct StorageConfig {
 pub struct LogConfig {
     /// tracing filter, e.g. "info" or "callbox=debug".
     pub filter: String,
+    /// Log callers' full numbers and names (debugging). Default: masked to the last four
+    /// digits (`***0142`) and initials.
+    pub full_numbers: bool,
 }
 
 impl Default for ShopConfig {
@@ -99,6 +112,10 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from("./callbox-data"),
+            retention_days: 90,
+            recordings_budget_mb: 2048,
+            queue_reserve_mb: 64,
+            cache_max_age_days: 30,
         }
     }
 }
@@ -107,6 +124,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             filter: "info".into(),
+            full_numbers: false,
         }
     }
 }
@@ -177,7 +195,7 @@ impl DataPaths {
     /// Creates every directory (and parents) if missing.
     pub fn create_all(&self) -> std::io::Result<()> {
         for dir in [&self.root, &self.recordings, &self.calls, &self.queue] {
-            std::fs::create_dir_all(dir)?;
+            crate::infra::fs::create_private_dir_all(dir)?;
         }
         Ok(())
     }
@@ -205,9 +223,7 @@ impl Config {
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut v = Vec::new();
         self.validate_shop(&mut v);
-        if self.storage.data_dir.as_os_str().is_empty() {
-            v.push(ConfigIssue::error("storage.data_dir", "must not be empty"));
-        }
+        self.validate_storage(&mut v);
         self.sip.validate(&mut v);
         self.media.validate(self.sip.max_concurrent_calls, &mut v);
         self.call.validate(&mut v);
@@ -223,6 +239,37 @@ impl Config {
         self.alerts.validate(&mut v);
         self.validate_log(&mut v);
         v
+    }
+
+    fn validate_storage(&self, v: &mut Vec<ConfigIssue>) {
+        let storage = &self.storage;
+        if storage.data_dir.as_os_str().is_empty() {
+            v.push(ConfigIssue::error("storage.data_dir", "must not be empty"));
+        }
+        if storage.retention_days == 0 {
+            v.push(ConfigIssue::error(
+                "storage.retention_days",
+                "must be at least 1 (recordings and call records are kept this many days)",
+            ));
+        }
+        if storage.recordings_budget_mb == 0 {
+            v.push(ConfigIssue::error(
+                "storage.recordings_budget_mb",
+                "must be at least 1 (MiB for recordings and call records)",
+            ));
+        }
+        if storage.cache_max_age_days == 0 {
+            v.push(ConfigIssue::error(
+                "storage.cache_max_age_days",
+                "must be at least 1",
+            ));
+        }
+        if storage.queue_reserve_mb == 0 {
+            v.push(ConfigIssue::warning(
+                "storage.queue_reserve_mb",
+                "is 0: recordings may fill the disk until a booking cannot be queued",
+            ));
+        }
     }
 
     fn validate_shop(&self, v: &mut Vec<ConfigIssue>) {

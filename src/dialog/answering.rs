@@ -3,8 +3,9 @@
 //! the maximum call length. The speech-driven dialog replaces this flow; the audio port it
 //! runs on stays the same.
 
+use crate::infra::disk::SpaceReserve;
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason, PortEvent, FRAME_SAMPLES};
-use crate::telephony::wav::WavRecorder;
+use crate::telephony::wav::{RecordingStop, WavError, WavRecorder};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub struct AnsweringSettings {
     pub hangup_digit: char,
     /// Where to record the caller; None to not record.
     pub recording_path: Option<PathBuf>,
+    /// Free space kept for the queue: the recording stops before it.
+    pub recording_reserve: Option<SpaceReserve>,
 }
 
 /// Why the box hung up, when it did.
@@ -44,6 +47,8 @@ pub struct AnsweringOutcome {
     pub hang_up_cause: Option<HangUpCause>,
     /// True when a recording file was written and finalised.
     pub recorded: bool,
+    /// Why the recording stopped (or never started) before the call ended.
+    pub recording_stopped: Option<RecordingStop>,
 }
 
 impl AnsweringOutcome {
@@ -76,16 +81,21 @@ pub async fn run(mut port: AudioPort, settings: AnsweringSettings) -> AnsweringO
         }
     });
 
-    let mut recorder = settings
-        .recording_path
-        .as_ref()
-        .and_then(|path| match WavRecorder::create(path) {
+    let mut recording_stopped = None;
+    let mut recorder = settings.recording_path.as_ref().and_then(|path| {
+        match WavRecorder::create_within(path, settings.recording_reserve.clone()) {
             Ok(r) => Some(r),
+            Err(WavError::DiskReserve) => {
+                warn!(path = %path.display(), "not recording this call: the data partition is down to the queue's reserve (storage.queue_reserve_mb)");
+                recording_stopped = Some(RecordingStop::DiskReserve);
+                None
+            }
             Err(err) => {
                 warn!(path = %path.display(), error = %err, "cannot record this call");
                 None
             }
-        });
+        }
+    });
 
     let started = Instant::now();
     let hard_stop = started + settings.max_call;
@@ -140,6 +150,7 @@ pub async fn run(mut port: AudioPort, settings: AnsweringSettings) -> AnsweringO
         }
     };
     player.abort();
+    recording_stopped = recording_stopped.or(recorder.as_ref().and_then(WavRecorder::stopped));
     let recorded = match recorder {
         Some(r) => match r.close() {
             Ok(_) => true,
@@ -155,6 +166,7 @@ pub async fn run(mut port: AudioPort, settings: AnsweringSettings) -> AnsweringO
         end,
         hang_up_cause: cause,
         recorded,
+        recording_stopped,
     }
 }
 
@@ -183,6 +195,7 @@ mod tests {
             idle_timeout: Duration::from_secs(60),
             hangup_digit: '#',
             recording_path: Some(path.clone()),
+            recording_reserve: None,
         };
         let flow = tokio::spawn(run(port, settings));
         for _ in 0..50 {
@@ -219,6 +232,7 @@ mod tests {
             idle_timeout,
             hangup_digit: '#',
             recording_path: None,
+            recording_reserve: None,
         }
     }
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::dialog::answering::HangUpCause;
 use crate::dialog::call_log::TurnRecord;
@@ -32,10 +32,12 @@ use crate::dialog::engine::{
 };
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
 use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
+use crate::infra::disk::SpaceReserve;
 use crate::speech::asr::{SpeechEngine, Utterance};
 use crate::speech::tts::{Speaker, SpeechStream};
 use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
+use crate::telephony::wav::{RecordingStop, WavError};
 use crate::trade::{Payload, RecordId, Urgency};
 
 /// How long to wait for the port to confirm a hang-up.
@@ -57,6 +59,8 @@ pub struct DialogSettings {
     pub max_call: Duration,
     /// Longest wait for the next key of a `#`-terminated entry.
     pub inter_digit_timeout: Duration,
+    /// Free space kept for the queue: the recording stops before it.
+    pub recording_reserve: Option<SpaceReserve>,
 }
 
 impl std::fmt::Debug for DialogSettings {
@@ -82,6 +86,8 @@ pub struct DialogCallOutcome {
     pub hang_up_cause: Option<HangUpCause>,
     /// A recording of the caller was written to the path given.
     pub recorded: bool,
+    /// Why the recording stopped (or never started) before the call ended.
+    pub recording_stopped: Option<RecordingStop>,
 }
 
 /// Something the box is about to say.
@@ -129,8 +135,13 @@ pub async fn run(
             return records_only(dialog, settings, end).await;
         }
     };
-    let recorded_to = recording.and_then(|path| match conversation.record_to(&path) {
+    let reserve = settings.recording_reserve.clone();
+    let recorded_to = recording.and_then(|path| match conversation.record_to(&path, reserve) {
         Ok(()) => Some(path),
+        Err(WavError::DiskReserve) => {
+            warn!(path = %path.display(), "not recording this call: the data partition is down to the queue's reserve (storage.queue_reserve_mb)");
+            None
+        }
         Err(err) => {
             warn!(path = %path.display(), error = %err, "cannot record this call");
             None
@@ -150,6 +161,7 @@ pub async fn run(
     };
     let end = call.run().await;
     let recorded = recorded_to.is_some() && call.conversation.finish_recording();
+    let recording_stopped = call.conversation.recording_stopped();
     DialogCallOutcome {
         outcome: call.dialog.outcome().clone(),
         transcript: call.dialog.transcript().to_vec(),
@@ -158,6 +170,7 @@ pub async fn run(
         end,
         hang_up_cause: call.hang_up_cause,
         recorded,
+        recording_stopped,
     }
 }
 
@@ -183,6 +196,7 @@ async fn records_only(
         end,
         hang_up_cause: None,
         recorded: false,
+        recording_stopped: None,
     }
 }
 
@@ -357,7 +371,9 @@ impl Call<'_> {
     fn heard(&mut self, turn: &TurnOutcome, utterance: &Utterance) -> Input {
         let start_ms = turn.speech_start_ms.unwrap_or(turn.prompt_end_ms);
         let end_ms = turn.speech_end_ms.unwrap_or(self.conversation.now_ms());
-        info!(text = %utterance.text, confidence = utterance.confidence, "caller said");
+        let said = crate::trade::redact::speech(&utterance.text);
+        info!(text = %said, confidence = utterance.confidence, "caller said");
+        debug!(text = %utterance.text, "caller said (words)");
         // An empty or [unk] result is something said but not understood: the engine counts
         // it as a miss (not as silence) and re-prompts.
         let text = if utterance.is_empty_or_unknown() {
@@ -389,7 +405,7 @@ impl Call<'_> {
             Keypad::Digit => first.digit.to_string(),
             Keypad::UntilHash { max } => self.more_keys(first, max).await,
         };
-        info!(keys = %keys, "caller keyed");
+        info!(keys = %crate::trade::redact::keys(&keys), "caller keyed");
         self.turns.push(TurnRecord {
             speaker: "caller".into(),
             text: format!("[keys {keys}]"),
@@ -573,6 +589,7 @@ mod tests {
             records,
             max_call: Duration::from_secs(600),
             inter_digit_timeout: Duration::from_secs(5),
+            recording_reserve: None,
         }
     }
 

@@ -82,6 +82,10 @@ pub struct CallRecord {
     pub digits: Vec<DigitRecord>,
     /// Path of the recording relative to the data directory.
     pub recording: Option<String>,
+    /// Why the recording stopped (or never started) before the call ended: "disk_reserve"
+    /// when the data partition was down to the queue's reserve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_stopped: Option<String>,
     pub rtp: RtpRecord,
     /// The spoken conversation, when the call flow had one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -187,6 +191,7 @@ mod tests {
                 at_ms: 1200,
             }],
             recording: Some("recordings/x.wav".into()),
+            recording_stopped: None,
             rtp: RtpRecord::default(),
             turns: vec![TurnRecord {
                 speaker: "caller".into(),

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::dialog::answering::HangUpCause;
 use crate::dialog::call_log::TurnRecord;
@@ -165,7 +165,9 @@ pub async fn run(port: AudioPort, settings: EchoTurnSettings) -> EchoTurnOutcome
         match turn.result {
             TurnResult::Utterance(utterance) => {
                 silent_turns = 0;
-                info!(text = %utterance.text, confidence = utterance.confidence, barge_in = turn.barge_in, "caller said");
+                let text = crate::trade::redact::speech(&utterance.text);
+                info!(%text, confidence = utterance.confidence, barge_in = turn.barge_in, "caller said");
+                debug!(text = %utterance.text, "caller said (words)");
                 outcome.turns.push(TurnRecord {
                     speaker: "caller".into(),
                     text: utterance.text.clone(),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,6 +67,7 @@ impl Mirror {
             .read(true)
             .append(true)
             .create(true)
+            .mode(crate::infra::private::FILE_MODE)
             .open(&path)
             .map_err(|e| QueueError::io(format!("opening {}", path.display()), e))?;
         let len = drop_torn_tail(&mut file, &path)?;
@@ -121,6 +123,7 @@ impl Mirror {
             .read(true)
             .append(true)
             .create(true)
+            .mode(crate::infra::private::FILE_MODE)
             .open(&current)
             .map_err(|e| QueueError::io(format!("creating {}", current.display()), e))?;
         let text: String = snapshot.concat();

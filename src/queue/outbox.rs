@@ -49,6 +49,9 @@ pub struct OpenReport {
     pub mirror_bad_lines: usize,
     /// The mirror could not be read, so nothing could be checked against it.
     pub mirror_error: Option<String>,
+    /// Start-up writes that failed because the disk is full (the queue opened anyway; they
+    /// are made by the next write that gets through).
+    pub deferred_writes: Option<String>,
 }
 
 impl OpenReport {
@@ -188,6 +191,9 @@ struct Entry {
     /// An on-call alert still to be delivered, and not before when.
     alert_pending: bool,
     alert_next_at: Option<DateTime<Utc>>,
+    /// The call that produced the record (its recording and call record are kept while the
+    /// record is unfinished).
+    call_key: String,
 }
 
 impl Entry {
@@ -200,6 +206,7 @@ impl Entry {
             durable,
             alert_pending: record.alert.pending,
             alert_next_at: record.alert.next_attempt_at,
+            call_key: record.payload.call_key().to_string(),
         }
     }
 }
@@ -279,8 +286,19 @@ impl Outbox {
 
         db.insert(META_SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
             .map_err(|e| QueueError::sled("writing the schema version", e))?;
-        db.flush()
-            .map_err(|e| QueueError::sled("flushing after the start-up check", e))?;
+        match db.flush() {
+            Ok(_) => {}
+            // A full disk must not keep the box from answering: what is stored is read, and
+            // this start-up's own writes wait for the next flush that gets through.
+            Err(e) => {
+                let e = QueueError::sled("flushing after the start-up check", e);
+                if !e.is_disk_full() {
+                    return Err(e);
+                }
+                tracing::error!(error = %e, "queue: data partition full; start-up writes deferred");
+                report.deferred_writes = Some(e.to_string());
+            }
+        }
 
         let mut ids = IdGenerator::default();
         let mut index = BTreeMap::new();
@@ -843,6 +861,27 @@ impl Outbox {
         }
     }
 
+    /// The calls whose records are not finished: not yet synced (queued, syncing, needing
+    /// attention, or still being written), an alert not yet delivered, or quarantined (their
+    /// key read from the stored bytes). Housekeeping keeps these calls' recordings and records.
+    pub fn unsynced_call_keys(&self) -> Result<BTreeSet<String>, QueueError> {
+        let mut keys: BTreeSet<String> = {
+            let st = self.lock();
+            st.index
+                .values()
+                .filter(|e| e.state != StateName::Synced || !e.durable || e.alert_pending)
+                .map(|e| e.call_key.clone())
+                .collect()
+        };
+        for q in self.quarantined()? {
+            if let Some(key) = call_key_in(&q.raw_text()) {
+                keys.insert(key);
+            }
+        }
+        keys.remove("");
+        Ok(keys)
+    }
+
     /// Records set aside by the integrity check.
     pub fn quarantined(&self) -> Result<Vec<QuarantinedRecord>, QueueError> {
         self.inner
@@ -1336,4 +1375,18 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// The `call_key` value in a damaged record's text, when it can still be read (the payload
+/// is a JSON string inside the envelope, so its quotes are escaped: the backslashes go first).
+fn call_key_in(text: &str) -> Option<String> {
+    let text = text.replace('\\', "");
+    let after = &text[text.find("\"call_key\"")? + "\"call_key\"".len()..];
+    let value = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    let key: String = value.chars().take_while(|c| *c != '"').collect();
+    (!key.is_empty()).then_some(key)
 }

@@ -890,3 +890,30 @@ async fn periodic_compaction_uses_the_configured_retention() {
     assert_eq!(q.counts().synced, 0);
     task.abort();
 }
+
+#[tokio::test]
+async fn unsynced_call_keys_name_unfinished_and_quarantined_calls_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = {
+        let (q, _) = open(dir.path());
+        let mut ids = Vec::new();
+        for n in 0..4 {
+            ids.push(q.enqueue(job(n)).await.unwrap());
+        }
+        q.begin_sync(&ids[0]).await.unwrap();
+        q.mark_synced(&ids[0], progress_with_job(1)).await.unwrap();
+        q.begin_sync(&ids[1]).await.unwrap();
+        ids
+    };
+    garble_body(dir.path(), &ids[3]);
+    std::fs::remove_dir_all(dir.path().join("mirror")).unwrap();
+
+    let (q, report) = open(dir.path());
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    let keys = q.unsynced_call_keys().unwrap();
+    let expected: std::collections::BTreeSet<String> = [1, 2, 3]
+        .iter()
+        .map(|n| format!("20260115T030000Z-{n:04}"))
+        .collect();
+    assert_eq!(keys, expected, "synced call 0000 is not held back");
+}

@@ -152,9 +152,32 @@ pub struct StCache {
     meta: sled::Tree,
     changes: sled::Tree,
     details: sled::Tree,
+    /// When each phone's customers were last looked up (evicted by age).
+    phone_times: sled::Tree,
     mem: RwLock<Mem>,
     /// How phone numbers are keyed and compared (`shop.default_country`).
     phone_plan: &'static DiallingPlan,
+}
+
+/// What [`StCache::evict_older_than`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvictReport {
+    /// Phones whose customers were not looked up again since the cut-off.
+    pub customers_by_phone: usize,
+    /// Capacity windows not refreshed since the cut-off.
+    pub capacity: bool,
+    /// Customers whose details were not refreshed since the cut-off.
+    pub customer_details: usize,
+    /// Appointments that ended before now, taken out of details that stay.
+    pub past_appointments: usize,
+    /// Dispatcher changes seen before the cut-off.
+    pub job_changes: usize,
+}
+
+impl EvictReport {
+    pub fn is_empty(&self) -> bool {
+        *self == EvictReport::default()
+    }
 }
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, CacheError> {
@@ -180,6 +203,7 @@ impl StCache {
             meta: db.open_tree("refreshed_at")?,
             changes: db.open_tree("job_changes")?,
             details: db.open_tree("customer_details")?,
+            phone_times: db.open_tree("customers_by_phone_refreshed_at")?,
             db,
             mem: RwLock::new(Mem::default()),
             phone_plan: default_plan(),
@@ -321,6 +345,7 @@ impl StCache {
             return Ok(());
         };
         self.phones.insert(key.as_bytes(), encode(&customers)?)?;
+        self.phone_times.insert(key.as_bytes(), encode(&now)?)?;
         self.mem_write().phones.insert(key, customers);
         self.stamp(CacheName::CustomersByPhone, now)
     }
@@ -499,6 +524,99 @@ impl StCache {
         decode("job_changes", &v).ok()
     }
 
+    /// Drops what was not refreshed since `cutoff` (customers by phone, capacity, customer
+    /// details, dispatcher changes) and appointments that ended before `now`. Details without
+    /// a refresh time are kept (only their past appointments go). A phone cached
+    /// before its lookups were timed gets `now` as its time, so it ages from here.
+    pub fn evict_older_than(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<EvictReport, CacheError> {
+        let report = EvictReport {
+            customers_by_phone: self.evict_phones(cutoff, now)?,
+            capacity: self.evict_capacity(cutoff)?,
+            job_changes: self.evict_job_changes(cutoff)?,
+            ..self.evict_details(cutoff, now)?
+        };
+        if !report.is_empty() {
+            self.db.flush()?;
+        }
+        Ok(report)
+    }
+
+    fn evict_phones(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<usize, CacheError> {
+        let keys: Vec<String> = self.mem_read().phones.keys().cloned().collect();
+        let mut evicted = 0;
+        for key in keys {
+            let seen = self.phone_times.get(key.as_bytes())?;
+            match seen.and_then(|v| decode::<DateTime<Utc>>("phone time", &v).ok()) {
+                None => {
+                    self.phone_times.insert(key.as_bytes(), encode(&now)?)?;
+                }
+                Some(t) if t < cutoff => {
+                    self.phones.remove(key.as_bytes())?;
+                    self.phone_times.remove(key.as_bytes())?;
+                    self.mem_write().phones.remove(&key);
+                    evicted += 1;
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(evicted)
+    }
+
+    fn evict_capacity(&self, cutoff: DateTime<Utc>) -> Result<bool, CacheError> {
+        let name = CacheName::Capacity;
+        if self.refreshed_at(name).is_none_or(|t| t >= cutoff) {
+            return Ok(false);
+        }
+        self.lists.remove(name.key())?;
+        self.meta.remove(name.key())?;
+        let mut mem = self.mem_write();
+        mem.capacity = None;
+        mem.refreshed.remove(&name);
+        Ok(true)
+    }
+
+    fn evict_details(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<EvictReport, CacheError> {
+        let mut report = EvictReport::default();
+        for (id, mut details) in self.cached_customer_details() {
+            // Details without a time (seeded, or written before times were kept) are not
+            // judged by age: the next refresh times them.
+            if details.refreshed_at.is_some_and(|t| t < cutoff) {
+                self.details.remove(id.to_be_bytes())?;
+                report.customer_details += 1;
+                continue;
+            }
+            let before = details.appointments.len();
+            details.appointments.retain(|a| a.end >= now);
+            if details.appointments.len() < before {
+                report.past_appointments += before - details.appointments.len();
+                self.put_customer_details(id, &details)?;
+            }
+        }
+        Ok(report)
+    }
+
+    fn evict_job_changes(&self, cutoff: DateTime<Utc>) -> Result<usize, CacheError> {
+        let mut evicted = 0;
+        for item in self.changes.iter() {
+            let (key, value) = item?;
+            let old =
+                decode::<JobChange>("job_changes", &value).map_or(true, |c| c.seen_at < cutoff);
+            if old {
+                self.changes.remove(key)?;
+                evicted += 1;
+            }
+        }
+        Ok(evicted)
+    }
+
     /// When jobs were last polled for changes.
     pub fn last_change_poll(&self) -> Option<DateTime<Utc>> {
         let v = self.meta.get("last_change_poll").ok().flatten()?;
@@ -613,6 +731,123 @@ mod tests {
         }
         let cache = StCache::open(dir.path()).unwrap();
         assert!(cache.job_types().is_empty());
+    }
+
+    fn appointment(id: StId, end: DateTime<Utc>) -> CachedAppointment {
+        CachedAppointment {
+            job_id: id,
+            job_number: None,
+            appointment_id: id,
+            start: end - chrono::Duration::hours(2),
+            end,
+            status: "Scheduled".into(),
+            technician_ids: vec![],
+            summary: String::new(),
+        }
+    }
+
+    #[test]
+    fn eviction_drops_what_was_not_refreshed_since_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: DateTime<Utc> = "2026-07-31T12:00:00Z".parse().unwrap();
+        let old = now - chrono::Duration::days(40);
+        let recent = now - chrono::Duration::days(2);
+        let cutoff = now - chrono::Duration::days(30);
+        let cache = StCache::open(dir.path()).unwrap();
+        cache
+            .put_customers_for_phone("+18435550142", vec![], old)
+            .unwrap();
+        cache
+            .put_customers_for_phone("+18435550143", vec![], recent)
+            .unwrap();
+        let capacity = CapacityResponse {
+            time_stamp: None,
+            availabilities: vec![],
+        };
+        cache.put_capacity(capacity, old).unwrap();
+        let stale = CustomerDetails {
+            refreshed_at: Some(old),
+            ..Default::default()
+        };
+        let fresh = CustomerDetails {
+            refreshed_at: Some(recent),
+            appointments: vec![
+                appointment(1, now - chrono::Duration::days(1)),
+                appointment(2, now + chrono::Duration::days(1)),
+            ],
+            ..Default::default()
+        };
+        cache.put_customer_details(10, &stale).unwrap();
+        cache.put_customer_details(11, &fresh).unwrap();
+        let untimed = CustomerDetails {
+            appointments: vec![appointment(3, now - chrono::Duration::days(1))],
+            ..Default::default()
+        };
+        cache.put_customer_details(12, &untimed).unwrap();
+        let change = |seen_at| JobChange {
+            job_id: 5,
+            change: "cancelled".into(),
+            job_status: "Canceled".into(),
+            start: None,
+            end: None,
+            seen_at,
+        };
+        cache.put_job_change("old", &change(old)).unwrap();
+        cache.put_job_change("new", &change(recent)).unwrap();
+
+        let report = cache.evict_older_than(cutoff, now).unwrap();
+        assert_eq!(
+            report,
+            EvictReport {
+                customers_by_phone: 1,
+                capacity: true,
+                customer_details: 1,
+                past_appointments: 2,
+                job_changes: 1,
+            }
+        );
+        assert_eq!(cache.customers_for_phone("+18435550142"), None);
+        assert_eq!(cache.customers_for_phone("+18435550143"), Some(vec![]));
+        assert_eq!(cache.capacity(), None);
+        assert_eq!(cache.customer_details(10), None);
+        let kept = cache.customer_details(11).unwrap();
+        assert_eq!(kept.appointments.len(), 1);
+        assert_eq!(kept.appointments[0].appointment_id, 2);
+        let untimed = cache
+            .customer_details(12)
+            .expect("untimed details are kept");
+        assert!(untimed.appointments.is_empty());
+        assert!(cache.job_change("old").is_none());
+        assert!(cache.job_change("new").is_some());
+        // A second pass finds nothing more, and a reopened cache holds the same.
+        assert!(cache.evict_older_than(cutoff, now).unwrap().is_empty());
+        drop(cache);
+        let cache = StCache::open(dir.path()).unwrap();
+        assert_eq!(cache.customers_for_phone("+18435550142"), None);
+        assert_eq!(cache.capacity(), None);
+    }
+
+    #[test]
+    fn phones_cached_before_they_were_timed_age_from_the_first_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: DateTime<Utc> = "2026-07-31T12:00:00Z".parse().unwrap();
+        let cache = StCache::open(dir.path()).unwrap();
+        cache
+            .put_customers_for_phone("+18435550142", vec![], now)
+            .unwrap();
+        cache.phone_times.clear().unwrap();
+        let cutoff = now + chrono::Duration::days(1);
+        assert_eq!(
+            cache
+                .evict_older_than(cutoff, now)
+                .unwrap()
+                .customers_by_phone,
+            0
+        );
+        assert_eq!(cache.customers_for_phone("+18435550142"), Some(vec![]));
+        let later = cutoff + chrono::Duration::seconds(1);
+        let report = cache.evict_older_than(later, later).unwrap();
+        assert_eq!(report.customers_by_phone, 1);
     }
 
     fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -30,12 +30,13 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
+use crate::infra::disk::SpaceReserve;
 use crate::speech::asr::{AsrError, RecognizerStream, SpeechEngine, Utterance, UNKNOWN_WORD};
 use crate::speech::endpointer::{EndpointEvent, Endpointer, EndpointerConfig};
 use crate::speech::tts::SpeechStream;
 use crate::speech::vad::VoiceDetector;
 use crate::telephony::audio_port::{AudioFrame, AudioPort, DigitEvent, EndReason, PortEvent};
-use crate::telephony::wav::{WavError, WavRecorder};
+use crate::telephony::wav::{RecordingStop, WavError, WavRecorder};
 use std::path::Path;
 
 /// Length of one frame on the port's clock.
@@ -461,6 +462,8 @@ pub struct Conversation {
     pending_digits: VecDeque<DigitEvent>,
     /// The caller's side of the call, written as it arrives (every frame, in every turn).
     recorder: Option<WavRecorder>,
+    /// Why the recording stopped (or never started) before the call ended.
+    recording_stopped: Option<RecordingStop>,
 }
 
 impl std::fmt::Debug for Conversation {
@@ -490,17 +493,39 @@ impl Conversation {
             ended: None,
             pending_digits: VecDeque::new(),
             recorder: None,
+            recording_stopped: None,
         })
     }
 
-    /// Records the caller's audio from now on into `path` (8 kHz mono WAV).
-    pub fn record_to(&mut self, path: &Path) -> Result<(), WavError> {
-        self.recorder = Some(WavRecorder::create(path)?);
-        Ok(())
+    /// Records the caller's audio from now on into `path` (8 kHz mono WAV), keeping
+    /// `reserve` free on the data partition (refused, or stopped later, when it is reached).
+    pub fn record_to(
+        &mut self,
+        path: &Path,
+        reserve: Option<SpaceReserve>,
+    ) -> Result<(), WavError> {
+        match WavRecorder::create_within(path, reserve) {
+            Ok(recorder) => {
+                self.recorder = Some(recorder);
+                Ok(())
+            }
+            Err(WavError::DiskReserve) => {
+                self.recording_stopped = Some(RecordingStop::DiskReserve);
+                Err(WavError::DiskReserve)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Why the recording stopped (or never started) before the call ended.
+    pub fn recording_stopped(&self) -> Option<RecordingStop> {
+        self.recording_stopped
+            .or(self.recorder.as_ref().and_then(WavRecorder::stopped))
     }
 
     /// Finalises the recording; `true` when a whole file was written.
     pub fn finish_recording(&mut self) -> bool {
+        self.recording_stopped = self.recording_stopped();
         match self.recorder.take() {
             Some(r) => match r.close() {
                 Ok(_) => true,

@@ -13,6 +13,7 @@ use crate::telephony::sdp::{self, Direction, Negotiated};
 use crate::telephony::settings::{Codec, MediaConfig, SipConfig};
 use crate::telephony::sip::udp::SipHandle;
 use crate::telephony::sip::{CallEnd, CallEvent, CallKey, IncomingCall};
+use crate::trade::redact;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -182,8 +183,8 @@ async fn offer_call(
     .or_else(|| offer.request_uri_user.clone().filter(|u| !u.is_empty()));
     info!(
         %call,
-        caller = caller.number.as_deref().unwrap_or("(withheld)"),
-        name = caller.display_name.as_deref().unwrap_or(""),
+        caller = redact::number(caller.number.as_deref()),
+        name = redact::name(caller.display_name.as_deref()),
         dialled = dialled.as_deref().unwrap_or(""),
         codec = negotiated.codec.name(),
         "call offered"

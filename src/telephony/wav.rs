@@ -18,6 +18,7 @@ use thiserror::Error;
 
 use super::audio_port::{AudioFrame, FRAME_SAMPLES, SAMPLE_RATE};
 use super::g711;
+use crate::infra::disk::SpaceReserve;
 
 /// Largest WAV file read (a 5-minute 48 kHz stereo prompt is ~55 MB).
 pub const MAX_WAV_BYTES: u64 = 64 * 1024 * 1024;
@@ -27,6 +28,8 @@ pub const MAX_WAV_BYTES: u64 = 64 * 1024 * 1024;
 pub enum WavError {
     #[error("WAV I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the data partition is down to the queue's reserve (storage.queue_reserve_mb)")]
+    DiskReserve,
     #[error("not a RIFF/WAVE file")]
     NotWave,
     #[error("WAV file has no fmt chunk before its data")]
@@ -466,7 +469,30 @@ pub struct WavRecorder {
     path: PathBuf,
     samples: u64,
     unpatched: u64,
+    /// Free space kept for the queue, looked at every second.
+    reserve: Option<SpaceReserve>,
+    stopped: Option<RecordingStop>,
 }
+
+/// Why a recording ended before the call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingStop {
+    /// The data partition reached the queue's reserve: the audio so far is kept, the call
+    /// goes on unrecorded, the space left is for bookings.
+    DiskReserve,
+}
+
+impl RecordingStop {
+    /// As written into the call record's `recording_stopped`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordingStop::DiskReserve => "disk_reserve",
+        }
+    }
+}
+
+/// Bytes a recording writes between two looks at the free space (one second, with margin).
+const BYTES_PER_CHECK: u64 = 2 * PATCH_EVERY * 2;
 
 impl std::fmt::Debug for WavRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -481,15 +507,36 @@ impl std::fmt::Debug for WavRecorder {
 impl WavRecorder {
     /// Creates (or truncates) the file and writes a valid empty WAV header.
     pub fn create(path: impl AsRef<Path>) -> Result<Self, WavError> {
+        Self::create_within(path, None)
+    }
+
+    /// Like [`WavRecorder::create`], keeping `reserve` free on the data partition: refused
+    /// with [`WavError::DiskReserve`] when there is no room now, and stopped (the file so far
+    /// finalised, see [`WavRecorder::stopped`]) once the free space would fall below it.
+    pub fn create_within(
+        path: impl AsRef<Path>,
+        reserve: Option<SpaceReserve>,
+    ) -> Result<Self, WavError> {
+        if reserve.as_ref().is_some_and(|r| !r.allows(BYTES_PER_CHECK)) {
+            return Err(WavError::DiskReserve);
+        }
         let path = path.as_ref().to_path_buf();
-        let mut writer = hound::WavWriter::create(&path, spec_8k_mono())?;
+        let file = crate::infra::private::new_file().open(&path)?;
+        let mut writer = hound::WavWriter::new(BufWriter::new(file), spec_8k_mono())?;
         writer.flush()?;
         Ok(WavRecorder {
             writer: Some(writer),
             path,
             samples: 0,
             unpatched: 0,
+            reserve,
+            stopped: None,
         })
+    }
+
+    /// Why the recording stopped before it was closed, if it did.
+    pub fn stopped(&self) -> Option<RecordingStop> {
+        self.stopped
     }
 
     pub fn path(&self) -> &Path {
@@ -506,7 +553,11 @@ impl WavRecorder {
     }
 
     /// Appends samples (normally one frame).
+    /// After a [`RecordingStop`] further samples are dropped without error.
     pub fn append(&mut self, samples: &[i16]) -> Result<(), WavError> {
+        if self.stopped.is_some() {
+            return Ok(());
+        }
         let writer = self
             .writer
             .as_mut()
@@ -519,6 +570,30 @@ impl WavRecorder {
         if self.unpatched >= PATCH_EVERY {
             writer.flush()?;
             self.unpatched = 0;
+            self.keep_reserve()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the recording (finalising what it has) when the next second would eat into the
+    /// queue's reserve.
+    fn keep_reserve(&mut self) -> Result<(), WavError> {
+        if self
+            .reserve
+            .as_ref()
+            .is_none_or(|r| r.allows(BYTES_PER_CHECK))
+        {
+            return Ok(());
+        }
+        self.stopped = Some(RecordingStop::DiskReserve);
+        tracing::warn!(
+            path = %self.path.display(),
+            seconds = self.duration_ms() / 1000,
+            "recording stopped: the data partition is down to the queue's reserve \
+             (storage.queue_reserve_mb); the call goes on and bookings can still be queued"
+        );
+        if let Some(writer) = self.writer.take() {
+            writer.finalize()?;
         }
         Ok(())
     }
@@ -852,6 +927,28 @@ mod tests {
         let reader = hound::WavReader::open(&path).expect("hound");
         assert_eq!(reader.spec(), spec_8k_mono());
         assert_eq!(reader.len(), 1600);
+    }
+
+    #[test]
+    fn a_recording_is_private_and_refused_at_the_reserve() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("call.wav");
+        let room = SpaceReserve::new(dir.path(), 0);
+        let mut rec = WavRecorder::create_within(&path, Some(room)).expect("create");
+        rec.append(&[1; FRAME_SAMPLES]).expect("append");
+        assert_eq!(rec.stopped(), None);
+        rec.close().expect("close");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let no_room = SpaceReserve::new(dir.path(), u64::MAX);
+        let refused = dir.path().join("refused.wav");
+        assert!(matches!(
+            WavRecorder::create_within(&refused, Some(no_room)),
+            Err(WavError::DiskReserve)
+        ));
+        assert!(!refused.exists(), "no file is started below the reserve");
     }
 
     #[test]

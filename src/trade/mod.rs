@@ -14,6 +14,7 @@ pub mod hazard;
 pub mod payload;
 pub mod phone;
 pub mod record_id;
+pub mod redact;
 pub mod request;
 
 pub use appointment::{AppointmentWindow, Urgency};

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod rtp_peer;
+pub mod tmpfs;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -233,7 +234,11 @@ impl Daemon {
             .prefix("callbox-it-")
             .tempdir()
             .expect("tempdir");
-        let data_dir = dir.path().join("data");
+        // `storage.data_dir` may be set by the test (e.g. on a small tmpfs).
+        let data_dir = match cfg.values.get("storage.data_dir").and_then(|v| v.as_str()) {
+            Some(path) => PathBuf::from(path),
+            None => dir.path().join("data"),
+        };
         let sip: SocketAddr = format!("{LOOPBACK}:{}", free_udp_port()).parse().unwrap();
         let rtp_min = free_udp_port_range(40);
 
