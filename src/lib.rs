@@ -10,6 +10,7 @@ pub mod alert;
 pub mod app;
 pub mod config;
 pub mod dialog;
+pub mod infra;
 pub mod lookup;
 pub mod queue;
 pub mod servicetitan;
