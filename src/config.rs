@@ -402,6 +402,9 @@ pub struct ServiceTitanConfig {
     pub customer_details_refresh_secs: u64,
     /// How many days ahead the appointments behind "when is my technician coming?" are fetched.
     pub customer_details_days_ahead: u32,
+    /// Longest `Retry-After` obeyed, in seconds, on every path (API and token endpoint): a
+    /// gateway asking for a day is asked again after this long.
+    pub retry_after_cap_secs: u64,
 }
 
 /// `servicetitan.assign_on_call_technician`.
@@ -490,6 +493,7 @@ impl Default for ServiceTitanConfig {
             poll_changes_secs: 300,
             customer_details_refresh_secs: 900,
             customer_details_days_ahead: 7,
+            retry_after_cap_secs: 600,
         }
     }
 }
@@ -1447,6 +1451,15 @@ impl Config {
                 v.push(ConfigIssue::error(key(k), "must be greater than 0"));
             }
         }
+        if !(1..=86_400).contains(&st.retry_after_cap_secs) {
+            v.push(ConfigIssue::error(
+                key("retry_after_cap_secs"),
+                format!(
+                    "must be between 1 and 86400 seconds ({} given)",
+                    st.retry_after_cap_secs
+                ),
+            ));
+        }
         if !(1..=31).contains(&st.customer_details_days_ahead) {
             v.push(ConfigIssue::error(
                 key("customer_details_days_ahead"),
@@ -2363,6 +2376,8 @@ mod tests {
             ("[servicetitan]\ncustomer_details_refresh_secs = 0", "servicetitan.customer_details_refresh_secs", "greater than 0"),
             ("[servicetitan]\ncustomer_details_days_ahead = 0", "servicetitan.customer_details_days_ahead", "between 1 and 31"),
             ("[servicetitan]\ncustomer_details_days_ahead = 45", "servicetitan.customer_details_days_ahead", "between 1 and 31"),
+            ("[servicetitan]\nretry_after_cap_secs = 0", "servicetitan.retry_after_cap_secs", "between 1 and 86400"),
+            ("[servicetitan]\nretry_after_cap_secs = 86401", "servicetitan.retry_after_cap_secs", "between 1 and 86400"),
         ];
         for (text, key, reason) in cases {
             assert_error(text, key, reason);

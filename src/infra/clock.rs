@@ -17,7 +17,7 @@ use tokio::sync::watch;
 pub type Sleep<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// Where "now" comes from, and how to wait for later.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     /// Wall-clock time, for timestamps stored in records (`next_attempt_at`, `synced_at`, …).
     fn now_utc(&self) -> DateTime<Utc>;
 

@@ -41,7 +41,7 @@ pub use payload::{
     RecordKind, RescheduleRequest, Urgency, VoicemailMessage,
 };
 pub use record::{
-    AlertDelivery, InvalidRecordId, Record, RecordId, RecordState, StateName, SyncProgress,
+    AlertDelivery, CreateStep, InvalidRecordId, Record, RecordId, RecordState, StateName, SyncProgress,
     SCHEMA_VERSION,
 };
 

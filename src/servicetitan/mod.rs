@@ -35,6 +35,8 @@ pub fn client_config(c: &crate::config::ServiceTitanConfig) -> Result<StClientCo
     cfg.token_timeout = std::time::Duration::from_secs(c.token_timeout_secs);
     cfg.api_timeout = std::time::Duration::from_secs(c.api_timeout_secs);
     cfg.max_requests_per_second = c.max_requests_per_second;
+    cfg.retry_after_cap = std::time::Duration::from_secs(c.retry_after_cap_secs);
+    cfg.max_retry_after = cfg.max_retry_after.min(cfg.retry_after_cap);
     Ok(cfg)
 }
 
@@ -59,6 +61,14 @@ pub enum OpenError {
 /// Opens the queue (`<data_dir>/queue`), the cache (`<data_dir>/cache`) and the client, and
 /// joins them into a worker. Installs the TLS crypto provider.
 pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenError> {
+    open_worker_with_clock(config, crate::infra::clock::SystemClock::shared())
+}
+
+/// [`open_worker`] on a given clock: the worker's and the client's waits and timestamps.
+pub fn open_worker_with_clock(
+    config: &crate::config::Config,
+    clock: crate::infra::clock::SharedClock,
+) -> Result<SyncWorker, OpenError> {
     if !config.servicetitan.enabled {
         return Err(OpenError::Disabled);
     }
@@ -71,7 +81,7 @@ pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenErr
             source,
         })?;
     }
-    let client = StClient::new(client_config(&config.servicetitan)?)?;
+    let client = StClient::with_clock(client_config(&config.servicetitan)?, clock.clone())?;
     let (outbox, report) = crate::queue::Outbox::open(
         &paths.queue,
         crate::queue::QueueOptions::from_config(&config.queue),
@@ -85,5 +95,6 @@ pub fn open_worker(config: &crate::config::Config) -> Result<SyncWorker, OpenErr
         outbox,
         cache,
         SyncSettings::from_config(&config.servicetitan),
-    ))
+    )
+    .with_clock(clock))
 }

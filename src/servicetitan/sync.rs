@@ -6,16 +6,22 @@
 //! follows every step, so a SIGKILL anywhere resumes at the step that was not recorded.
 //!
 //! **Exactly once.** A create whose answer was lost (timeout, 5xx, reset, a kill before the
-//! checkpoint) may or may not have happened. So after *any* earlier attempt of a record
-//! ("suspect"), every create is preceded by a lookup of what this record may already have made:
-//! customers, locations and jobs by externalData, bookings by externalId, notes by the record
-//! marker in their text, technicians by the appointment's assignments.
+//! checkpoint) may or may not have happened. So before each create the record durably notes it
+//! as in doubt (`SyncProgress::in_doubt`), and the checkpoint that records its id clears it; a
+//! create still in doubt on a later attempt — after a crash, a lost answer, or `callbox queue
+//! retry`, which keeps it — is looked up first: customers, locations and jobs by externalData,
+//! bookings by externalId, leads and notes by the record marker in their text, technicians by
+//! the appointment's assignments, reschedules by the appointment's time, cancellations by the
+//! job's status.
 //!
 //! **Failures.** ServiceTitan saying no (400) sends the record to needs-attention with its
-//! message, after making a Booking or a Lead when the shop wants one. Being offline keeps the
-//! record at the head of the queue (order is kept) and retries with capped, jittered back-off.
+//! message, after making a Booking or a Lead when the shop wants one. An outage (network,
+//! timeouts, 5xx, 429, lost answers, credentials refused even with a fresh token) is nobody's
+//! record's fault: the loop keeps the record at the head of the queue (order is kept) and
+//! probes with capped, jittered back-off or the capped `Retry-After`, for as long as it lasts.
 //! Other transient failures retry a few times in place, then the record gets a queue back-off
-//! and the worker moves on.
+//! (counted toward needs-attention) and the worker moves on. Storage errors end a round, never
+//! the loop. Every wait and timestamp comes from the worker's [`Clock`](crate::infra::clock).
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,10 +43,16 @@ use super::types::{
 };
 use super::verify::{phone_key, same_address};
 use crate::config::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
+use crate::infra::clock::{SharedClock, SystemClock};
 use crate::queue::{
     Address, CallerInfo, CancellationRequest, JobRequest, ListFilter, Outbox, Payload, QueueCounts,
     QueueError, Record, RecordId, RecordKind, RecordState, RescheduleRequest, StateName,
     SyncProgress, Urgency,
+};
+use crate::queue::CreateStep::{
+    self, Booking as BookingStep, Cancel as CancelStep, Customer as CustomerStep,
+    Job as JobStep, Lead as LeadStep, Location as LocationStep, Note as NoteStep,
+    Reschedule as RescheduleStep, Technician as TechnicianStep,
 };
 
 /// What the worker needs from `[servicetitan]`, resolved.
@@ -69,6 +81,8 @@ pub struct SyncSettings {
     pub retry_base: Duration,
     /// Longest wait between tries while offline.
     pub offline_backoff_cap: Duration,
+    /// Longest `Retry-After` obeyed (`servicetitan.retry_after_cap_secs`).
+    pub retry_after_cap: Duration,
 }
 
 impl SyncSettings {
@@ -90,6 +104,7 @@ impl SyncSettings {
             inline_retries: 3,
             retry_base: Duration::from_millis(250),
             offline_backoff_cap: Duration::from_secs(60),
+            retry_after_cap: Duration::from_secs(c.retry_after_cap_secs),
         }
     }
 }
@@ -150,12 +165,15 @@ enum Outcome {
     /// ServiceTitan refused it; fallback (if any) done. Goes to needs-attention.
     Rejected(String),
     Transient(StError),
+    /// The queue could not record a step: the round ends, the loop backs off and resumes.
+    Storage(QueueError),
 }
 
-/// A step's failure: a refusal or a transient error.
+/// A step's failure: a refusal, a transient error, or the box's own storage.
 enum StepError {
     Rejected(String),
     Transient(StError),
+    Storage(QueueError),
 }
 
 impl From<StError> for StepError {
@@ -178,9 +196,7 @@ impl From<StError> for StepError {
 
 impl From<QueueError> for StepError {
     fn from(e: QueueError) -> Self {
-        StepError::Transient(StError::Config {
-            message: format!("queue: {e}"),
-        })
+        StepError::Storage(e)
     }
 }
 
@@ -192,6 +208,28 @@ pub struct SyncWorker {
     cache: Arc<StCache>,
     settings: SyncSettings,
     state: Arc<Mutex<SyncState>>,
+    clock: SharedClock,
+}
+
+/// Notes that `steps` are about to be sent: from here until [`settle`] a lost answer leaves
+/// them in doubt, and the next attempt looks them up first.
+fn doubt(p: &mut SyncProgress, steps: &[CreateStep]) -> bool {
+    let mut changed = false;
+    for step in steps {
+        changed |= p.in_doubt.insert(*step);
+    }
+    changed
+}
+
+/// ServiceTitan answered for `steps` (their ids are in the progress): no longer in doubt.
+fn settle(p: &mut SyncProgress, steps: &[CreateStep]) {
+    for step in steps {
+        p.in_doubt.remove(step);
+    }
+}
+
+fn chrono_duration(d: Duration) -> ChronoDuration {
+    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::seconds(60))
 }
 
 fn marker(record_id: &str) -> String {
@@ -269,7 +307,19 @@ impl SyncWorker {
             cache,
             settings,
             state: Arc::new(Mutex::new(SyncState::default())),
+            clock: SystemClock::shared(),
         }
+    }
+
+    /// Runs the worker's waits and timestamps on `clock` (tests let hours pass in moments).
+    /// The client's own waits follow the clock it was built with ([`StClient::with_clock`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     pub fn client(&self) -> &StClient {
@@ -304,9 +354,9 @@ impl SyncWorker {
     }
 
     fn note_error(&self, e: &StError) {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         self.with_state(|s| {
-            if e.is_offline() {
+            if e.is_outage() {
                 s.online = Some(false);
             } else {
                 // ServiceTitan answered, so the box is online even if it said no.
@@ -326,7 +376,7 @@ impl SyncWorker {
             last_sync_at: st.last_sync_at,
             last_error: st.last_error,
             queue: self.outbox.counts(),
-            caches: self.cache.ages(Utc::now()),
+            caches: self.cache.ages(self.clock.now_utc()),
         }
     }
 
@@ -334,7 +384,7 @@ impl SyncWorker {
 
     /// Refreshes reference data that is missing or older than the policy.
     pub async fn refresh_reference_if_stale(&self) -> Result<(), StError> {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let max_age = ChronoDuration::from_std(self.settings.reference_refresh)
             .unwrap_or(ChronoDuration::hours(1));
         let c = &self.cache;
@@ -374,7 +424,7 @@ impl SyncWorker {
 
     /// Refreshes capacity for the next two weeks when older than the policy (~60 s online).
     pub async fn refresh_capacity_if_stale(&self) -> Result<(), StError> {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let max_age = ChronoDuration::from_std(self.settings.capacity_refresh)
             .unwrap_or(ChronoDuration::seconds(60));
         if !self.cache.is_stale(CacheName::Capacity, max_age, now) {
@@ -402,7 +452,7 @@ impl SyncWorker {
     /// Checks jobs the box booked for dispatcher changes (rescheduled, cancelled) since the
     /// last poll, and records them for the call flow ("your appointment was moved").
     pub async fn poll_job_changes(&self) -> Result<usize, SyncError> {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let since = self
             .cache
             .last_change_poll()
@@ -489,7 +539,7 @@ impl SyncWorker {
     /// the cache is stamped fresh only once a pass leaves no backlog. Returns how many
     /// customers were refreshed.
     pub async fn refresh_customer_details_if_stale(&self) -> Result<usize, StError> {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let max_age = ChronoDuration::from_std(self.settings.details_refresh)
             .unwrap_or(ChronoDuration::minutes(15));
         if !self
@@ -615,65 +665,110 @@ impl SyncWorker {
     }
 
     /// Runs until `shutdown` resolves: drains, refreshes caches, polls changes, sleeps until
-    /// the queue changes or a back-off expires.
+    /// the queue changes or a back-off expires. A storage error (queue or cache) ends only
+    /// the round: it is logged and shown in the status, and the loop tries again with
+    /// back-off, so a full disk pauses the sync instead of ending it. Returns only at
+    /// shutdown.
     pub async fn run(
         &self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), SyncError> {
         tokio::pin!(shutdown);
         let mut changes = self.outbox.subscribe();
-        let mut last_poll: Option<tokio::time::Instant> = None;
+        let mut last_poll: Option<std::time::Instant> = None;
+        let mut storage_failures = 0u32;
         loop {
-            let summary = tokio::select! {
-                s = self.drain(false) => s?,
+            let round = tokio::select! {
+                r = self.round(&mut last_poll) => r,
                 _ = &mut shutdown => return Ok(()),
             };
-            if !summary.errors.is_empty() {
-                tracing::debug!(?summary, "sync round");
-            }
-            // Housekeeping only while online; failures just show in status.
-            if self.with_state(|s| s.online != Some(false)) {
-                if let Err(e) = self.refresh_reference_if_stale().await {
-                    self.note_error(&e);
+            let wait = match round {
+                Ok(()) => {
+                    storage_failures = 0;
+                    self.idle_wait()
                 }
-                if let Err(e) = self.refresh_capacity_if_stale().await {
-                    self.note_error(&e);
+                Err(e) => {
+                    let wait = backoff_with_jitter(
+                        storage_failures,
+                        Duration::from_secs(1),
+                        self.settings.offline_backoff_cap,
+                        rand::random::<f64>(),
+                    );
+                    storage_failures = storage_failures.saturating_add(1);
+                    tracing::error!(error = %e, ?wait, "sync: storage error; trying again");
+                    self.note_storage_error(&e);
+                    wait
                 }
-                if let Err(e) = self.refresh_customer_details_if_stale().await {
-                    self.note_error(&e);
-                }
-                if last_poll.is_none_or(|t| t.elapsed() >= self.settings.poll_changes) {
-                    self.poll_job_changes().await?;
-                    last_poll = Some(tokio::time::Instant::now());
-                }
-            }
-            let wake = self
-                .outbox
-                .next_wakeup()
-                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                .unwrap_or(Duration::from_secs(3600))
-                .min(self.settings.capacity_refresh);
+            };
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 _ = changes.changed() => {}
-                _ = tokio::time::sleep(wake) => {}
+                _ = self.clock.sleep(wait) => {}
             }
         }
     }
 
-    async fn drain(&self, once: bool) -> Result<RunSummary, SyncError> {
-        let mut summary = RunSummary::default();
-        // Resolving job types, business units and campaigns needs the reference caches.
+    /// One pass of the loop: the due records, then (while online) the caches and changes.
+    async fn round(&self, last_poll: &mut Option<std::time::Instant>) -> Result<(), SyncError> {
+        let summary = self.drain(false).await?;
+        if !summary.errors.is_empty() {
+            tracing::debug!(?summary, "sync round");
+        }
+        // Housekeeping only while online; failures just show in status.
+        if self.with_state(|s| s.online == Some(false)) {
+            return Ok(());
+        }
         if let Err(e) = self.refresh_reference_if_stale().await {
             self.note_error(&e);
-            if e.is_offline() && once {
-                summary.offline = true;
-                summary.errors.push(e.to_string());
-                return Ok(summary);
-            }
         }
-        while let Some(record) = self.outbox.next_due(Utc::now())? {
-            let offline = self.sync_record(record, once, &mut summary).await?;
+        if let Err(e) = self.refresh_capacity_if_stale().await {
+            self.note_error(&e);
+        }
+        if let Err(e) = self.refresh_customer_details_if_stale().await {
+            self.note_error(&e);
+        }
+        let now = self.clock.now();
+        if last_poll.is_none_or(|t| now.duration_since(t) >= self.settings.poll_changes) {
+            self.poll_job_changes().await?;
+            *last_poll = Some(now);
+        }
+        Ok(())
+    }
+
+    /// How long the loop may sleep when nothing is due.
+    fn idle_wait(&self) -> Duration {
+        self.outbox
+            .next_wakeup()
+            .map(|t| (t - self.clock.now_utc()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(3600))
+            .min(self.settings.capacity_refresh)
+    }
+
+    fn note_storage_error(&self, e: &SyncError) {
+        let now = self.clock.now_utc();
+        self.with_state(|s| {
+            s.last_error = Some(format!("storage: {e}"));
+            s.last_error_at = Some(now);
+        });
+    }
+
+    async fn drain(&self, once: bool) -> Result<RunSummary, SyncError> {
+        let mut summary = RunSummary::default();
+        if let Err(e) = self.reference_through_outage(once).await {
+            summary.offline = true;
+            summary.errors.push(e.to_string());
+            return Ok(summary);
+        }
+        while let Some(record) = self.outbox.next_due(self.clock.now_utc())? {
+            let id = record.id.clone();
+            let offline = match self.sync_record(record, once, &mut summary).await {
+                Ok(offline) => offline,
+                Err(e) => {
+                    // Nothing durable says where it stopped: the next round resumes it.
+                    self.outbox.release(&id);
+                    return Err(e);
+                }
+            };
             if offline {
                 summary.offline = true;
                 break;
@@ -682,8 +777,56 @@ impl SyncWorker {
         Ok(summary)
     }
 
+    /// Resolving job types, business units and campaigns needs the reference caches: while
+    /// ServiceTitan is out they are not refreshed, and records synced without them would be
+    /// refused for want of a campaign. So an outage here is waited out (probing with back-off)
+    /// before any record is touched; `--once` gives up after a few tries (`Err`). Other
+    /// failures go on with what the cache holds.
+    async fn reference_through_outage(&self, once: bool) -> Result<(), StError> {
+        let mut waits = 0u32;
+        loop {
+            let err = match self.refresh_reference_if_stale().await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            self.note_error(&err);
+            if !err.is_outage() {
+                return Ok(());
+            }
+            if once && (err.is_offline() || waits >= self.settings.inline_retries) {
+                return Err(err);
+            }
+            let wait = self.outage_wait(&err, waits);
+            waits = waits.saturating_add(1);
+            tracing::info!(?wait, "ServiceTitan outage while refreshing reference data: {err}");
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    /// How long to wait before asking ServiceTitan again during an outage: its `Retry-After`
+    /// (capped), else a capped, jittered back-off.
+    fn outage_wait(&self, err: &StError, waits: u32) -> Duration {
+        match err {
+            StError::RateLimited { retry_after } => {
+                (*retry_after).min(self.settings.retry_after_cap)
+            }
+            _ => backoff_with_jitter(
+                waits,
+                Duration::from_millis(500),
+                self.settings.offline_backoff_cap,
+                rand::random::<f64>(),
+            ),
+        }
+    }
+
     /// Syncs one record to a final state (or a back-off). Returns true when it stopped because
     /// ServiceTitan is unreachable (only in `once` mode; the loop waits it out instead).
+    ///
+    /// An outage (network, timeouts, 5xx, 429, lost answers, credentials or scopes refused
+    /// after a fresh token) is not the record's failure: the loop holds the record at the head
+    /// of the queue and probes with back-off for as long as it lasts; `--once` tries a few
+    /// times, then leaves it queued. Only a failure of the record's own counts toward
+    /// needs-attention, and only ServiceTitan refusing the record sends it there at once.
     async fn sync_record(
         &self,
         record: Record,
@@ -691,16 +834,13 @@ impl SyncWorker {
         summary: &mut RunSummary,
     ) -> Result<bool, SyncError> {
         let mut record = self.outbox.begin_sync(&record.id).await?;
-        // Any earlier attempt may have left creates behind without a checkpoint.
-        let mut suspect = record.attempts > 1;
         let mut failures = 0u32;
-        let mut offline_waits = 0u32;
+        let mut outage_waits = 0u32;
         loop {
-            let outcome = self.attempt(&record, suspect).await;
-            match outcome {
+            let err = match self.attempt(&record).await {
                 Outcome::Synced(progress) => {
                     self.outbox.mark_synced(&record.id, progress).await?;
-                    let now = Utc::now();
+                    let now = self.clock.now_utc();
                     self.with_state(|s| {
                         s.online = Some(true);
                         s.last_sync_at = Some(now);
@@ -718,93 +858,83 @@ impl SyncWorker {
                     summary.errors.push(format!("{}: {reason}", record.id));
                     return Ok(false);
                 }
-                Outcome::Transient(err) => {
-                    self.note_error(&err);
-                    // The latest checkpoints are durable; carry them in memory too.
-                    if let Some(r) = self.outbox.get(&record.id)? {
-                        record.progress = r.progress;
-                    }
-                    // Whatever happened, a create may have gone through.
-                    suspect = true;
-                    if err.is_offline() {
-                        if once {
-                            self.outbox
-                                .schedule_retry(&record.id, Utc::now(), &err.to_string())
-                                .await?;
-                            summary.errors.push(format!("{}: {err}", record.id));
-                            return Ok(true);
-                        }
-                        // Hold the head of the queue until ServiceTitan is back: order is kept.
-                        let wait = backoff_with_jitter(
-                            offline_waits,
-                            Duration::from_millis(500),
-                            self.settings.offline_backoff_cap,
-                            rand::random::<f64>(),
-                        );
-                        offline_waits = offline_waits.saturating_add(1);
-                        tracing::info!(?wait, "ServiceTitan unreachable: {err}");
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    failures += 1;
-                    if failures <= self.settings.inline_retries {
-                        let wait = match &err {
-                            StError::RateLimited { retry_after } => *retry_after,
-                            _ => backoff_with_jitter(
-                                failures - 1,
-                                self.settings.retry_base,
-                                Duration::from_secs(10),
-                                rand::random::<f64>(),
-                            ),
-                        };
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let delay = backoff_with_jitter(
-                        record.attempts,
-                        Duration::from_secs(2),
-                        Duration::from_secs(15 * 60),
-                        rand::random::<f64>(),
-                    );
-                    let at = Utc::now()
-                        + ChronoDuration::from_std(delay).unwrap_or(ChronoDuration::seconds(60));
-                    let state = self
-                        .outbox
-                        .schedule_retry(&record.id, at, &err.to_string())
-                        .await?;
-                    if matches!(state, RecordState::NeedsAttention { .. }) {
-                        summary.needs_attention += 1;
-                    } else {
-                        summary.deferred += 1;
-                    }
-                    summary.errors.push(format!("{}: {err}", record.id));
-                    return Ok(false);
-                }
+                Outcome::Storage(e) => return Err(e.into()),
+                Outcome::Transient(err) => err,
+            };
+            self.note_error(&err);
+            // The latest checkpoints are durable; carry them in memory too.
+            if let Some(r) = self.outbox.get(&record.id)? {
+                record.progress = r.progress;
             }
+            if err.is_outage() {
+                let wait = self.outage_wait(&err, outage_waits);
+                outage_waits = outage_waits.saturating_add(1);
+                let give_up_run = once && (err.is_offline() || outage_waits > self.settings.inline_retries);
+                if give_up_run {
+                    let at = self.clock.now_utc() + chrono_duration(wait);
+                    self.outbox
+                        .hold_for_outage(&record.id, at, &err.to_string())
+                        .await?;
+                    summary.errors.push(format!("{}: {err}", record.id));
+                    return Ok(true);
+                }
+                // Hold the head of the queue until ServiceTitan is back: order is kept.
+                tracing::info!(?wait, record = %record.id, "ServiceTitan outage: {err}");
+                self.clock.sleep(wait).await;
+                continue;
+            }
+            failures += 1;
+            if failures <= self.settings.inline_retries {
+                let wait = backoff_with_jitter(
+                    failures - 1,
+                    self.settings.retry_base,
+                    Duration::from_secs(10),
+                    rand::random::<f64>(),
+                );
+                self.clock.sleep(wait).await;
+                continue;
+            }
+            let delay = backoff_with_jitter(
+                record.failures,
+                Duration::from_secs(2),
+                Duration::from_secs(15 * 60),
+                rand::random::<f64>(),
+            );
+            let at = self.clock.now_utc() + chrono_duration(delay);
+            let state = self
+                .outbox
+                .schedule_retry(&record.id, at, &err.to_string())
+                .await?;
+            if matches!(state, RecordState::NeedsAttention { .. }) {
+                summary.needs_attention += 1;
+            } else {
+                summary.deferred += 1;
+            }
+            summary.errors.push(format!("{}: {err}", record.id));
+            return Ok(false);
         }
     }
 
-    async fn attempt(&self, record: &Record, suspect: bool) -> Outcome {
+    async fn attempt(&self, record: &Record) -> Outcome {
         let mut progress = record.progress.clone();
         let result = match &record.payload {
-            Payload::Job(req) => self.sync_job(record, req, &mut progress, suspect).await,
-            Payload::Note(note) => self.sync_note(record, note, &mut progress, suspect).await,
+            Payload::Job(req) => self.sync_job(record, req, &mut progress).await,
+            Payload::Note(note) => self.sync_note(record, note, &mut progress).await,
             Payload::Reschedule(req) => {
-                self.sync_reschedule(record, req, &mut progress, suspect)
-                    .await
+                self.sync_reschedule(record, req, &mut progress).await
             }
             Payload::Cancellation(req) => {
-                self.sync_cancellation(record, req, &mut progress, suspect)
-                    .await
+                self.sync_cancellation(record, req, &mut progress).await
             }
             other => {
-                self.sync_for_office(record, other, &mut progress, suspect, None)
+                self.sync_for_office(record, other, &mut progress, None)
                     .await
             }
         };
         match result {
             Ok(()) => Outcome::Synced(progress),
             Err(StepError::Transient(e)) => Outcome::Transient(e),
+            Err(StepError::Storage(e)) => Outcome::Storage(e),
             Err(StepError::Rejected(reason))
                 if matches!(
                     record.payload,
@@ -823,7 +953,6 @@ impl SyncWorker {
                         record,
                         &record.payload,
                         &mut progress,
-                        suspect,
                         Some(&reason),
                     )
                     .await
@@ -837,6 +966,7 @@ impl SyncWorker {
                         }
                     )),
                     Err(StepError::Transient(e)) => Outcome::Transient(e),
+                    Err(StepError::Storage(e)) => Outcome::Storage(e),
                     Err(StepError::Rejected(more)) => {
                         Outcome::Rejected(format!("{reason}; office fallback also refused: {more}"))
                     }
@@ -852,18 +982,32 @@ impl SyncWorker {
                 if let Some(job_id) = progress.job_id {
                     return Outcome::Rejected(format!("{reason} (job {job_id} is booked)"));
                 }
-                match self.fallback(record, &mut progress, suspect, &reason).await {
+                match self.fallback(record, &mut progress, &reason).await {
                     Ok(what) => Outcome::Rejected(match what {
                         Some(w) => format!("{reason} ({w} created for the office)"),
                         None => reason,
                     }),
                     Err(StepError::Transient(e)) => Outcome::Transient(e),
+                    Err(StepError::Storage(e)) => Outcome::Storage(e),
                     Err(StepError::Rejected(more)) => {
                         Outcome::Rejected(format!("{reason}; fallback also refused: {more}"))
                     }
                 }
             }
         }
+    }
+
+    /// Durably notes `steps` as in doubt before their create is sent (see [`doubt`]).
+    async fn doubt(
+        &self,
+        record: &Record,
+        p: &mut SyncProgress,
+        steps: &[CreateStep],
+    ) -> Result<(), StepError> {
+        if doubt(p, steps) {
+            self.checkpoint(record, p).await?;
+        }
+        Ok(())
     }
 
     async fn checkpoint(&self, record: &Record, progress: &SyncProgress) -> Result<(), StepError> {
@@ -888,7 +1032,6 @@ impl SyncWorker {
         record: &Record,
         req: &JobRequest,
         p: &mut SyncProgress,
-        suspect: bool,
     ) -> Result<(), StepError> {
         let key = record.id.as_str();
         let address = st_address(&req.service_address);
@@ -897,7 +1040,7 @@ impl SyncWorker {
         if p.customer_id.is_none() {
             p.customer_id = req.known_customer_id;
         }
-        if p.customer_id.is_none() && suspect {
+        if p.customer_id.is_none() && p.doubts(CustomerStep) {
             let found = self
                 .client
                 .find_customers_by_external_data(RECORD_ID_KEY, key)
@@ -909,6 +1052,8 @@ impl SyncWorker {
         }
         if p.customer_id.is_none() {
             let contacts = phone_contacts(&req.caller);
+            // The customer's first location is made in the same call.
+            self.doubt(record, p, &[CustomerStep, LocationStep]).await?;
             let created = self
                 .client
                 .create_customer(&CreateCustomerRequest {
@@ -927,11 +1072,17 @@ impl SyncWorker {
                 .await?;
             p.customer_id = Some(created.id);
             p.location_id = created.locations.first().map(|l| l.id);
+            if p.location_id.is_some() {
+                settle(p, &[LocationStep]);
+            }
             if let Some(phone) = req.caller.best_phone() {
                 let _ = self
                     .cache
-                    .put_customers_for_phone(phone, Vec::new(), Utc::now());
+                    .put_customers_for_phone(phone, Vec::new(), self.clock.now_utc());
             }
+        }
+        if p.customer_id.is_some() {
+            settle(p, &[CustomerStep]);
         }
         self.checkpoint(record, p).await?;
         let Some(customer_id) = p.customer_id else {
@@ -954,7 +1105,7 @@ impl SyncWorker {
                 })
                 .map(|l| l.id);
         }
-        if p.location_id.is_none() && suspect {
+        if p.location_id.is_none() && p.doubts(LocationStep) {
             let found = self
                 .client
                 .find_locations_by_external_data(RECORD_ID_KEY, key)
@@ -965,6 +1116,7 @@ impl SyncWorker {
                 .map(|l| l.id);
         }
         if p.location_id.is_none() {
+            self.doubt(record, p, &[LocationStep]).await?;
             let created = self
                 .client
                 .create_location(&CreateLocationRequest {
@@ -977,13 +1129,16 @@ impl SyncWorker {
                 .await?;
             p.location_id = Some(created.id);
         }
+        if p.location_id.is_some() {
+            settle(p, &[LocationStep]);
+        }
         self.checkpoint(record, p).await?;
         let Some(location_id) = p.location_id else {
             return Err(StepError::Rejected("no location".into()));
         };
 
         // 3. Job.
-        if p.job_id.is_none() && suspect {
+        if p.job_id.is_none() && p.doubts(JobStep) {
             let found = self
                 .client
                 .find_jobs_by_external_data(RECORD_ID_KEY, key)
@@ -998,6 +1153,7 @@ impl SyncWorker {
             let (job_type_id, business_unit_id) = self.resolve_job_type_and_unit(req).await?;
             let campaign_id = self.resolve_campaign(req).await?;
             let appt = &req.appointment;
+            self.doubt(record, p, &[JobStep]).await?;
             let job = self
                 .client
                 .create_job(&CreateJobRequest {
@@ -1029,6 +1185,9 @@ impl SyncWorker {
             p.appointment_id = job.first_appointment_id;
         }
         p.created_as = Some("job".into());
+        if p.job_id.is_some() {
+            settle(p, &[JobStep]);
+        }
         self.checkpoint(record, p).await?;
         let Some(job_id) = p.job_id else {
             return Err(StepError::Rejected("no job".into()));
@@ -1052,8 +1211,7 @@ impl SyncWorker {
                 },
                 marker(key)
             );
-            self.add_note_once(job_id, &text, key, suspect).await?;
-            p.note_added = true;
+            self.add_note_once(record, p, job_id, &text).await?;
             self.checkpoint(record, p).await?;
         }
 
@@ -1069,13 +1227,16 @@ impl SyncWorker {
                 p.appointment_id,
                 self.cache.on_call_technician_at(req.appointment.start_utc),
             ) {
-                let already = suspect
+                let already = p.doubts(TechnicianStep)
                     && self
                         .client
                         .appointment_assignments(appt_id)
                         .await?
                         .iter()
                         .any(|a| a.technician_id == tech);
+                if !already {
+                    self.doubt(record, p, &[TechnicianStep]).await?;
+                }
                 let assigned = if already {
                     Ok(())
                 } else {
@@ -1087,11 +1248,13 @@ impl SyncWorker {
                 match assigned {
                     Ok(()) => {
                         p.technician_assigned = true;
+                        settle(p, &[TechnicianStep]);
                         self.checkpoint(record, p).await?;
                     }
                     // The job is booked; a refused assignment (409 overlap, 400) is for the
                     // dispatcher to sort out, not a reason to hold the record.
                     Err(e) if e.needs_attention() => {
+                        settle(p, &[TechnicianStep]);
                         tracing::warn!(record = key, "on-call technician not assigned: {e}");
                     }
                     Err(e) => return Err(e.into()),
@@ -1119,7 +1282,7 @@ impl SyncWorker {
             let found = self.client.find_customers_by_phone(phone).await?;
             let _ = self
                 .cache
-                .put_customers_for_phone(phone, found.clone(), Utc::now());
+                .put_customers_for_phone(phone, found.clone(), self.clock.now_utc());
             // Prefer the customer already at this address when a number is shared.
             if let Some(c) = found
                 .iter()
@@ -1136,26 +1299,33 @@ impl SyncWorker {
         Ok(found.first().map(|c| c.id))
     }
 
+    /// Adds the note carrying this record's marker to the job, unless an earlier attempt whose
+    /// answer was lost already did. Sets `note_added`; the caller checkpoints.
     async fn add_note_once(
         &self,
+        record: &Record,
+        p: &mut SyncProgress,
         job_id: StId,
         text: &str,
-        key: &str,
-        suspect: bool,
-    ) -> Result<(), StError> {
-        if suspect {
-            let m = marker(key);
-            if self
+    ) -> Result<(), StepError> {
+        if p.doubts(NoteStep) {
+            let m = marker(record.id.as_str());
+            let found = self
                 .client
                 .list_job_notes(job_id)
                 .await?
                 .iter()
-                .any(|n| n.text.contains(&m))
-            {
+                .any(|n| n.text.contains(&m));
+            if found {
+                p.note_added = true;
+                settle(p, &[NoteStep]);
                 return Ok(());
             }
         }
+        self.doubt(record, p, &[NoteStep]).await?;
         self.client.add_job_note(job_id, text).await?;
+        p.note_added = true;
+        settle(p, &[NoteStep]);
         Ok(())
     }
 
@@ -1252,8 +1422,8 @@ impl SyncWorker {
                 (Some(job), _) => Ok(Some((job, target.progress.appointment_id))),
                 // Never booked (refused): the office already has the job as a booking or lead.
                 (None, RecordState::NeedsAttention { .. } | RecordState::Synced) => Ok(None),
-                (None, _) => Err(StepError::Transient(StError::Ambiguous {
-                    reason: format!("waiting for job {r} to sync"),
+                (None, _) => Err(StepError::Transient(StError::NotYet {
+                    reason: format!("job {r} has not synced yet"),
                 })),
             };
         }
@@ -1275,7 +1445,6 @@ impl SyncWorker {
         record: &Record,
         req: &RescheduleRequest,
         p: &mut SyncProgress,
-        suspect: bool,
     ) -> Result<(), StepError> {
         if p.job_id.is_none() {
             let target = self
@@ -1288,7 +1457,7 @@ impl SyncWorker {
                 .await?;
             let Some((job_id, appointment_id)) = target else {
                 return self
-                    .sync_for_office(record, &record.payload, p, suspect, None)
+                    .sync_for_office(record, &record.payload, p, None)
                     .await;
             };
             p.job_id = Some(job_id);
@@ -1304,7 +1473,7 @@ impl SyncWorker {
         let w = &req.new_window;
         if !p.rescheduled {
             // After a lost answer: an appointment already at the new time was moved by us.
-            let already = suspect
+            let already = p.doubts(RescheduleStep)
                 && self
                     .client
                     .appointments_by_ids(&[appointment_id])
@@ -1312,6 +1481,7 @@ impl SyncWorker {
                     .iter()
                     .any(|a| a.start == w.start_utc && a.end == w.end_utc);
             if !already {
+                self.doubt(record, p, &[RescheduleStep]).await?;
                 self.client
                     .reschedule_appointment(
                         appointment_id,
@@ -1325,6 +1495,7 @@ impl SyncWorker {
                     .await?;
             }
             p.rescheduled = true;
+            settle(p, &[RescheduleStep]);
             p.created_as = Some("reschedule".into());
             self.checkpoint(record, p).await?;
         }
@@ -1338,9 +1509,7 @@ impl SyncWorker {
                 said(&req.reason),
                 marker(record.id.as_str())
             );
-            self.add_note_once(job_id, &text, record.id.as_str(), suspect)
-                .await?;
-            p.note_added = true;
+            self.add_note_once(record, p, job_id, &text).await?;
         }
         Ok(())
     }
@@ -1357,7 +1526,7 @@ impl SyncWorker {
             .into_iter()
             .flatten()
             .collect();
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         self.client
             .appointments_by_ids(&candidates)
             .await?
@@ -1376,7 +1545,6 @@ impl SyncWorker {
         record: &Record,
         req: &CancellationRequest,
         p: &mut SyncProgress,
-        suspect: bool,
     ) -> Result<(), StepError> {
         if p.job_id.is_none() {
             let target = self
@@ -1389,7 +1557,7 @@ impl SyncWorker {
                 .await?;
             let Some((job_id, _)) = target else {
                 return self
-                    .sync_for_office(record, &record.payload, p, suspect, None)
+                    .sync_for_office(record, &record.payload, p, None)
                     .await;
             };
             p.job_id = Some(job_id);
@@ -1400,7 +1568,7 @@ impl SyncWorker {
         };
         if !p.canceled {
             // After a lost answer: a job already canceled was canceled by us.
-            let already = suspect
+            let already = p.doubts(CancelStep)
                 && self
                     .client
                     .jobs_by_ids(&[job_id])
@@ -1412,6 +1580,7 @@ impl SyncWorker {
                     Some(id) => id,
                     None => self.cancel_reason().await?,
                 };
+                self.doubt(record, p, &[CancelStep]).await?;
                 self.client
                     .cancel_job(
                         job_id,
@@ -1423,6 +1592,7 @@ impl SyncWorker {
                     .await?;
             }
             p.canceled = true;
+            settle(p, &[CancelStep]);
             p.created_as = Some("cancellation".into());
             self.checkpoint(record, p).await?;
         }
@@ -1434,9 +1604,7 @@ impl SyncWorker {
                 said(&req.reason),
                 marker(record.id.as_str())
             );
-            self.add_note_once(job_id, &text, record.id.as_str(), suspect)
-                .await?;
-            p.note_added = true;
+            self.add_note_once(record, p, job_id, &text).await?;
         }
         Ok(())
     }
@@ -1460,7 +1628,6 @@ impl SyncWorker {
         &self,
         record: &Record,
         p: &mut SyncProgress,
-        suspect: bool,
         reason: &str,
     ) -> Result<Option<&'static str>, StepError> {
         let Payload::Job(req) = &record.payload else {
@@ -1482,7 +1649,6 @@ impl SyncWorker {
                     Some(&req.service_address),
                     &summary,
                     p,
-                    suspect,
                     provider,
                 )
                 .await?;
@@ -1496,7 +1662,6 @@ impl SyncWorker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn make_booking(
         &self,
         record: &Record,
@@ -1504,11 +1669,10 @@ impl SyncWorker {
         address: Option<&Address>,
         summary: &str,
         p: &mut SyncProgress,
-        suspect: bool,
         provider: StId,
     ) -> Result<(), StepError> {
         let key = record.id.as_str();
-        if p.booking_id.is_none() && suspect {
+        if p.booking_id.is_none() && p.doubts(BookingStep) {
             let found = self
                 .client
                 .find_bookings_by_external_id(provider, key)
@@ -1516,6 +1680,7 @@ impl SyncWorker {
             p.booking_id = found.first().map(|b| b.id);
         }
         if p.booking_id.is_none() {
+            self.doubt(record, p, &[BookingStep]).await?;
             let booking = self
                 .client
                 .create_booking(
@@ -1544,6 +1709,7 @@ impl SyncWorker {
                 .await?;
             p.booking_id = Some(booking.id);
         }
+        settle(p, &[BookingStep]);
         if p.created_as.is_none() || p.job_id.is_none() {
             p.created_as = Some("booking".into());
         }
@@ -1564,8 +1730,24 @@ impl SyncWorker {
             .default_campaign_id
             .or_else(|| self.cache.default_campaign())
             .ok_or_else(|| StepError::Rejected("no campaign for the lead".into()))?;
-        // Leads have no externalData or externalId: a lost answer here can duplicate a lead.
-        // That is the lesser harm (the office sees the call twice, not never).
+        // Leads have no externalData or externalId: after a lost answer the lead is found by
+        // the record's marker in its summary, among the leads made since the record was.
+        if p.doubts(LeadStep) {
+            let since = record.created_at - ChronoDuration::minutes(5);
+            let found = self
+                .client
+                .find_leads_by_marker(since, &marker(record.id.as_str()))
+                .await?;
+            if let Some(lead) = found.first() {
+                return self.lead_made(record, p, lead.id).await;
+            }
+        }
+        if !summary.contains(&marker(record.id.as_str())) {
+            return Err(StepError::Rejected(
+                "a lead's summary must carry the record marker".into(),
+            ));
+        }
+        self.doubt(record, p, &[LeadStep]).await?;
         let lead = self
             .client
             .create_lead(&CreateLeadRequest {
@@ -1576,10 +1758,20 @@ impl SyncWorker {
                 job_type_id: None,
                 summary: summary.to_string(),
                 priority: None,
-                follow_up_date: Some(Utc::now()),
+                follow_up_date: Some(self.clock.now_utc()),
             })
             .await?;
-        p.lead_id = Some(lead.id);
+        self.lead_made(record, p, lead.id).await
+    }
+
+    async fn lead_made(
+        &self,
+        record: &Record,
+        p: &mut SyncProgress,
+        lead_id: StId,
+    ) -> Result<(), StepError> {
+        p.lead_id = Some(lead_id);
+        settle(p, &[LeadStep]);
         if p.job_id.is_none() {
             p.created_as = Some("lead".into());
         }
@@ -1591,7 +1783,6 @@ impl SyncWorker {
         record: &Record,
         note: &crate::queue::JobNote,
         p: &mut SyncProgress,
-        suspect: bool,
     ) -> Result<(), StepError> {
         let job_id = match (note.job_id, &note.queue_ref) {
             (Some(id), _) => id,
@@ -1604,8 +1795,8 @@ impl SyncWorker {
                         )))
                     }
                     (None, _) => {
-                        return Err(StepError::Transient(StError::Ambiguous {
-                            reason: format!("waiting for job {r} to sync"),
+                        return Err(StepError::Transient(StError::NotYet {
+                            reason: format!("job {r} has not synced yet"),
                         }))
                     }
                 },
@@ -1620,10 +1811,8 @@ impl SyncWorker {
             }
         };
         let text = format!("{}\n\n[{}]", note.text, marker(record.id.as_str()));
-        self.add_note_once(job_id, &text, record.id.as_str(), suspect)
-            .await?;
         p.job_id = Some(job_id);
-        p.note_added = true;
+        self.add_note_once(record, p, job_id, &text).await?;
         p.created_as = Some("note".into());
         Ok(())
     }
@@ -1635,7 +1824,6 @@ impl SyncWorker {
         record: &Record,
         payload: &Payload,
         p: &mut SyncProgress,
-        suspect: bool,
         refusal: Option<&str>,
     ) -> Result<(), StepError> {
         let wanted = match payload {
@@ -1678,7 +1866,7 @@ impl SyncWorker {
         let is_lead = matches!(payload, Payload::Lead(_));
         match (self.settings.booking_provider_id, payload.caller()) {
             (Some(provider), Some(caller)) if !is_lead => {
-                self.make_booking(record, caller, address, &summary, p, suspect, provider)
+                self.make_booking(record, caller, address, &summary, p, provider)
                     .await
             }
             _ => self.make_lead(record, &summary, p).await,
