@@ -29,7 +29,12 @@ fn all_records(worker: &SyncWorker) -> Vec<Record> {
 }
 
 /// The worker's loop in the background until the returned sender is dropped or fires.
-fn run_in_background(worker: &SyncWorker) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+fn run_in_background(
+    worker: &SyncWorker,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let w = worker.clone();
     let task = tokio::spawn(async move {
@@ -252,17 +257,28 @@ async fn lost_answer_then_queue_retry(
         r.last_error
     );
     assert_eq!(
-        server.faults().rules.iter().map(|r| r.fired()).collect::<Vec<_>>(),
+        server
+            .faults()
+            .rules
+            .iter()
+            .map(|r| r.fired())
+            .collect::<Vec<_>>(),
         vec![1, 1],
         "{drop_op}: both faults fired"
     );
-    assert!(!r.progress.in_doubt.is_empty(), "{drop_op}: nothing in doubt");
+    assert!(
+        !r.progress.in_doubt.is_empty(),
+        "{drop_op}: nothing in doubt"
+    );
 
     // The office fixed "the cause" and retries it.
     server.set_faults(FaultPlan::none());
     let retried = worker.outbox().retry(&id).await.unwrap();
     assert_eq!(retried.attempts, 0);
-    assert_eq!(retried.progress.in_doubt, r.progress.in_doubt, "retry keeps the doubt");
+    assert_eq!(
+        retried.progress.in_doubt, r.progress.in_doubt,
+        "retry keeps the doubt"
+    );
     let summary = worker.sync_once().await.unwrap();
     assert_eq!(summary.synced, 1, "{drop_op}: {summary:?}");
     let r = worker.outbox().get(&id).unwrap().unwrap();
@@ -273,9 +289,14 @@ async fn lost_answer_then_queue_retry(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_retry_after_a_lost_job_create_makes_no_second_job() {
-    let (server, r) =
-        lost_answer_then_queue_retry(Payload::Job(job(1)), "Jobs_Create", "Jobs_GetList", 1, |_| {})
-            .await;
+    let (server, r) = lost_answer_then_queue_retry(
+        Payload::Job(job(1)),
+        "Jobs_Create",
+        "Jobs_GetList",
+        1,
+        |_| {},
+    )
+    .await;
     assert_exactly_once(&server, &[r]);
 }
 
@@ -320,11 +341,16 @@ async fn queue_retry_after_a_lost_lead_makes_no_second_lead() {
         summary: "Wants a quote for a new heat pump".into(),
         reason: "replacement quote".into(),
     };
-    let (server, r) =
-        lost_answer_then_queue_retry(Payload::Lead(lead), "Leads_Create", "Leads_GetList", 1, |c| {
+    let (server, r) = lost_answer_then_queue_retry(
+        Payload::Lead(lead),
+        "Leads_Create",
+        "Leads_GetList",
+        1,
+        |c| {
             c.servicetitan.booking_provider_id = None;
-        })
-        .await;
+        },
+    )
+    .await;
     let marker = format!("callbox record {}", r.id);
     let leads: Vec<_> = server
         .leads()
@@ -343,7 +369,13 @@ async fn a_note_for_a_known_job_is_not_added_twice_after_queue_retry() {
     let worker = open_worker(&config(&server, dir.path())).unwrap();
     let booked = worker.outbox().enqueue(Payload::Job(job(7))).await.unwrap();
     assert_eq!(worker.sync_once().await.unwrap().synced, 1);
-    let job_id = worker.outbox().get(&booked).unwrap().unwrap().progress.job_id;
+    let job_id = worker
+        .outbox()
+        .get(&booked)
+        .unwrap()
+        .unwrap()
+        .progress
+        .job_id;
     let r = {
         let note = Payload::Note(JobNote {
             call_key: "call-note".into(),
@@ -360,11 +392,18 @@ async fn a_note_for_a_known_job_is_not_added_twice_after_queue_retry() {
                         .on(&["Jobs_CreateNote"])
                         .first(1),
                 )
-                .with(FaultRule::new(Fault::NotFound).on(&["Jobs_GetNotes"]).first(1)),
+                .with(
+                    FaultRule::new(Fault::NotFound)
+                        .on(&["Jobs_GetNotes"])
+                        .first(1),
+                ),
         );
         worker.sync_once().await.unwrap();
         let r = worker.outbox().get(&id).unwrap().unwrap();
-        assert!(matches!(r.state, RecordState::NeedsAttention { .. }), "{r:?}");
+        assert!(
+            matches!(r.state, RecordState::NeedsAttention { .. }),
+            "{r:?}"
+        );
         assert!(r.progress.doubts(CreateStep::Note));
         server.set_faults(FaultPlan::none());
         worker.outbox().retry(&id).await.unwrap();
@@ -421,8 +460,7 @@ fn fill(path: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_data_directory_that_fills_mid_sync_pauses_the_sync_and_it_drains_once_space_is_back()
-{
+async fn a_data_directory_that_fills_mid_sync_pauses_the_sync_and_it_drains_once_space_is_back() {
     let Some(disk) = SmallDisk::mount("24m") else {
         eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
         return;
@@ -447,9 +485,12 @@ async fn a_data_directory_that_fills_mid_sync_pauses_the_sync_and_it_drains_once
     let (stop, task) = run_in_background(&worker);
 
     // Fill the disk once the first record is through.
-    wait_for(&worker, Duration::from_secs(60), |_| {}, |rs| {
-        rs.iter().any(|r| r.state == RecordState::Synced)
-    })
+    wait_for(
+        &worker,
+        Duration::from_secs(60),
+        |_| {},
+        |rs| rs.iter().any(|r| r.state == RecordState::Synced),
+    )
     .await;
     let filler = disk.mount.join("filler");
     fill(&filler);
@@ -464,7 +505,10 @@ async fn a_data_directory_that_fills_mid_sync_pauses_the_sync_and_it_drains_once
         {
             break;
         }
-        assert!(Instant::now() < deadline, "no storage error seen: {status:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no storage error seen: {status:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stuck_at = worker.status().queue.synced;

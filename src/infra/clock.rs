@@ -163,7 +163,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn start() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 15, 3, 0, 0).single().expect("valid")
+        Utc.with_ymd_and_hms(2026, 1, 15, 3, 0, 0)
+            .single()
+            .expect("valid")
     }
 
     #[tokio::test]

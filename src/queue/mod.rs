@@ -41,8 +41,8 @@ pub use payload::{
     RecordKind, RescheduleRequest, Urgency, VoicemailMessage,
 };
 pub use record::{
-    AlertDelivery, CreateStep, InvalidRecordId, Record, RecordId, RecordState, StateName, SyncProgress,
-    SCHEMA_VERSION,
+    AlertDelivery, CreateStep, InvalidRecordId, Record, RecordId, RecordState, StateName,
+    SyncProgress, SCHEMA_VERSION,
 };
 
 use std::time::Duration;

@@ -918,7 +918,9 @@ async fn an_outage_never_sends_a_record_to_attention() {
     // A failure of the record's own still counts.
     q.begin_sync(&id).await.unwrap();
     assert_eq!(
-        q.schedule_retry(&id, later, "unreadable answer").await.unwrap(),
+        q.schedule_retry(&id, later, "unreadable answer")
+            .await
+            .unwrap(),
         RecordState::Queued
     );
     assert_eq!(q.get(&id).unwrap().unwrap().failures, 1);
@@ -951,8 +953,7 @@ async fn a_record_quarantined_while_running_survives_mirror_rotation() {
     let (q, _) = Outbox::open(dir.path(), opts.clone()).unwrap();
     let damaged = q.enqueue(job(0)).await.unwrap();
     let mut envelope: serde_json::Value =
-        serde_json::from_slice(&q.inner_records().get(damaged.as_str()).unwrap().unwrap())
-            .unwrap();
+        serde_json::from_slice(&q.inner_records().get(damaged.as_str()).unwrap().unwrap()).unwrap();
     envelope["crc32"] = serde_json::json!(1);
     q.inner_records()
         .insert(damaged.as_str(), serde_json::to_vec(&envelope).unwrap())
@@ -985,7 +986,11 @@ async fn v3_records_that_were_attempted_keep_their_suspicion() {
     assert_eq!(migrated["progress"]["customer_id"], 7);
     assert_eq!(migrated["schema_version"], SCHEMA_VERSION);
     let fresh = serde_json::json!({ "state": "queued", "attempts": 0, "progress": {} });
-    assert!(migrate(fresh, 3).unwrap()["progress"].get("in_doubt").is_none());
+    assert!(migrate(fresh, 3).unwrap()["progress"]
+        .get("in_doubt")
+        .is_none());
     let synced = serde_json::json!({ "state": "synced", "attempts": 3, "progress": {} });
-    assert!(migrate(synced, 3).unwrap()["progress"].get("in_doubt").is_none());
+    assert!(migrate(synced, 3).unwrap()["progress"]
+        .get("in_doubt")
+        .is_none());
 }

@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use super::error::StError;
 use super::ratelimit::{backoff_with_jitter, parse_retry_after, RateLimiter};
-use crate::infra::clock::{SharedClock, SystemClock};
 use super::token::{FetchedToken, TokenCache};
 use super::types::*;
 use super::verify;
+use crate::infra::clock::{SharedClock, SystemClock};
 
 /// Which ServiceTitan the box talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]

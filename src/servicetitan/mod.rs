@@ -6,10 +6,14 @@
 //! - [`verify`]: unknown-filter safety (every lookup's results are checked);
 //! - [`ratelimit`], [`token`]: the sans-IO pieces behind the client, tested with a fake clock;
 //! - [`cache`]: reference data and lookups kept in sled for offline use;
-//! - [`sync`]: the worker that drains the queue into ServiceTitan, exactly once.
+//! - [`decide`]: the sync's decisions, sans I/O (next step of a job, what to do after a
+//!   failure);
+//! - [`sync`]: the worker that drains the queue into ServiceTitan, exactly once: the async
+//!   shell around [`decide`].
 
 pub mod cache;
 pub mod client;
+pub mod decide;
 pub mod error;
 pub mod ratelimit;
 pub mod sync;

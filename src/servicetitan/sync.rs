@@ -33,6 +33,7 @@ use super::cache::{
     CacheAge, CacheError, CacheName, CachedAppointment, CustomerDetails, JobChange, StCache,
 };
 use super::client::{StClient, RECORD_ID_KEY};
+use super::decide::{next_job_step, AfterFailure, Attempt, JobStep, Lookup, RetryPolicy, Tries};
 use super::error::StError;
 use super::ratelimit::backoff_with_jitter;
 use super::types::{
@@ -44,15 +45,15 @@ use super::types::{
 use super::verify::{phone_key, same_address};
 use crate::config::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 use crate::infra::clock::{SharedClock, SystemClock};
+use crate::queue::CreateStep::{
+    self, Booking as BookingStep, Cancel as CancelStep, Customer as CustomerStep, Lead as LeadStep,
+    Location as LocationStep, Note as NoteStep, Reschedule as RescheduleStep,
+    Technician as TechnicianStep,
+};
 use crate::queue::{
     Address, CallerInfo, CancellationRequest, JobRequest, ListFilter, Outbox, Payload, QueueCounts,
     QueueError, Record, RecordId, RecordKind, RecordState, RescheduleRequest, StateName,
     SyncProgress, Urgency,
-};
-use crate::queue::CreateStep::{
-    self, Booking as BookingStep, Cancel as CancelStep, Customer as CustomerStep,
-    Job as JobStep, Lead as LeadStep, Location as LocationStep, Note as NoteStep,
-    Reschedule as RescheduleStep, Technician as TechnicianStep,
 };
 
 /// What the worker needs from `[servicetitan]`, resolved.
@@ -228,8 +229,35 @@ fn settle(p: &mut SyncProgress, steps: &[CreateStep]) {
     }
 }
 
-fn chrono_duration(d: Duration) -> ChronoDuration {
-    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::seconds(60))
+/// The create a lookup stands before.
+fn lookup_step(lookup: Lookup) -> CreateStep {
+    match lookup {
+        Lookup::CustomerByRecord | Lookup::CustomerByCaller => CreateStep::Customer,
+        Lookup::LocationByAddress | Lookup::LocationByRecord => CreateStep::Location,
+        Lookup::JobByRecord => CreateStep::Job,
+        Lookup::NoteByMarker => CreateStep::Note,
+        Lookup::TechnicianAssigned => CreateStep::Technician,
+    }
+}
+
+/// The job's note: summary and transcript, with the record marker a retry finds it by.
+fn job_note_text(record: &Record, req: &JobRequest) -> String {
+    format!(
+        "Booked by phone (callbox). Confirmation {}.\nCaller: {}{}\nProblem: {}\n\nTranscript:\n{}\n\n[{}]",
+        req.confirmation_number,
+        caller_name(&req.caller),
+        req.caller
+            .best_phone()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default(),
+        req.problem_summary,
+        if req.transcript.trim().is_empty() {
+            "(none)"
+        } else {
+            req.transcript.as_str()
+        },
+        marker(record.id.as_str())
+    )
 }
 
 fn marker(record_id: &str) -> String {
@@ -739,7 +767,11 @@ impl SyncWorker {
     fn idle_wait(&self) -> Duration {
         self.outbox
             .next_wakeup()
-            .map(|t| (t - self.clock.now_utc()).to_std().unwrap_or(Duration::ZERO))
+            .map(|t| {
+                (t - self.clock.now_utc())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+            })
             .unwrap_or(Duration::from_secs(3600))
             .min(self.settings.capacity_refresh)
     }
@@ -793,29 +825,17 @@ impl SyncWorker {
             if !err.is_outage() {
                 return Ok(());
             }
-            if once && (err.is_offline() || waits >= self.settings.inline_retries) {
+            let policy = self.policy();
+            if once && policy.once_gives_up(&err, waits) {
                 return Err(err);
             }
-            let wait = self.outage_wait(&err, waits);
+            let wait = policy.outage_wait(&err, waits, rand::random::<f64>());
             waits = waits.saturating_add(1);
-            tracing::info!(?wait, "ServiceTitan outage while refreshing reference data: {err}");
+            tracing::info!(
+                ?wait,
+                "ServiceTitan outage while refreshing reference data: {err}"
+            );
             self.clock.sleep(wait).await;
-        }
-    }
-
-    /// How long to wait before asking ServiceTitan again during an outage: its `Retry-After`
-    /// (capped), else a capped, jittered back-off.
-    fn outage_wait(&self, err: &StError, waits: u32) -> Duration {
-        match err {
-            StError::RateLimited { retry_after } => {
-                (*retry_after).min(self.settings.retry_after_cap)
-            }
-            _ => backoff_with_jitter(
-                waits,
-                Duration::from_millis(500),
-                self.settings.offline_backoff_cap,
-                rand::random::<f64>(),
-            ),
         }
     }
 
@@ -834,8 +854,7 @@ impl SyncWorker {
         summary: &mut RunSummary,
     ) -> Result<bool, SyncError> {
         let mut record = self.outbox.begin_sync(&record.id).await?;
-        let mut failures = 0u32;
-        let mut outage_waits = 0u32;
+        let mut tries = Tries::default();
         loop {
             let err = match self.attempt(&record).await {
                 Outcome::Synced(progress) => {
@@ -866,52 +885,50 @@ impl SyncWorker {
             if let Some(r) = self.outbox.get(&record.id)? {
                 record.progress = r.progress;
             }
-            if err.is_outage() {
-                let wait = self.outage_wait(&err, outage_waits);
-                outage_waits = outage_waits.saturating_add(1);
-                let give_up_run = once && (err.is_offline() || outage_waits > self.settings.inline_retries);
-                if give_up_run {
-                    let at = self.clock.now_utc() + chrono_duration(wait);
+            let next = self.policy().after_failure(
+                &err,
+                &mut tries,
+                record.failures,
+                once,
+                self.clock.now_utc(),
+                rand::random::<f64>(),
+            );
+            match next {
+                AfterFailure::RetryIn(wait) => {
+                    // During an outage this holds the head of the queue: order is kept.
+                    tracing::info!(?wait, record = %record.id, "ServiceTitan: {err}; trying again");
+                    self.clock.sleep(wait).await;
+                }
+                AfterFailure::HoldAndStop { at } => {
                     self.outbox
                         .hold_for_outage(&record.id, at, &err.to_string())
                         .await?;
                     summary.errors.push(format!("{}: {err}", record.id));
                     return Ok(true);
                 }
-                // Hold the head of the queue until ServiceTitan is back: order is kept.
-                tracing::info!(?wait, record = %record.id, "ServiceTitan outage: {err}");
-                self.clock.sleep(wait).await;
-                continue;
+                AfterFailure::Defer { at } => {
+                    let state = self
+                        .outbox
+                        .schedule_retry(&record.id, at, &err.to_string())
+                        .await?;
+                    if matches!(state, RecordState::NeedsAttention { .. }) {
+                        summary.needs_attention += 1;
+                    } else {
+                        summary.deferred += 1;
+                    }
+                    summary.errors.push(format!("{}: {err}", record.id));
+                    return Ok(false);
+                }
             }
-            failures += 1;
-            if failures <= self.settings.inline_retries {
-                let wait = backoff_with_jitter(
-                    failures - 1,
-                    self.settings.retry_base,
-                    Duration::from_secs(10),
-                    rand::random::<f64>(),
-                );
-                self.clock.sleep(wait).await;
-                continue;
-            }
-            let delay = backoff_with_jitter(
-                record.failures,
-                Duration::from_secs(2),
-                Duration::from_secs(15 * 60),
-                rand::random::<f64>(),
-            );
-            let at = self.clock.now_utc() + chrono_duration(delay);
-            let state = self
-                .outbox
-                .schedule_retry(&record.id, at, &err.to_string())
-                .await?;
-            if matches!(state, RecordState::NeedsAttention { .. }) {
-                summary.needs_attention += 1;
-            } else {
-                summary.deferred += 1;
-            }
-            summary.errors.push(format!("{}: {err}", record.id));
-            return Ok(false);
+        }
+    }
+
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            inline_retries: self.settings.inline_retries,
+            retry_base: self.settings.retry_base,
+            outage_backoff_cap: self.settings.offline_backoff_cap,
+            retry_after_cap: self.settings.retry_after_cap,
         }
     }
 
@@ -920,12 +937,8 @@ impl SyncWorker {
         let result = match &record.payload {
             Payload::Job(req) => self.sync_job(record, req, &mut progress).await,
             Payload::Note(note) => self.sync_note(record, note, &mut progress).await,
-            Payload::Reschedule(req) => {
-                self.sync_reschedule(record, req, &mut progress).await
-            }
-            Payload::Cancellation(req) => {
-                self.sync_cancellation(record, req, &mut progress).await
-            }
+            Payload::Reschedule(req) => self.sync_reschedule(record, req, &mut progress).await,
+            Payload::Cancellation(req) => self.sync_cancellation(record, req, &mut progress).await,
             other => {
                 self.sync_for_office(record, other, &mut progress, None)
                     .await
@@ -949,12 +962,7 @@ impl SyncWorker {
                 // ServiceTitan would not make the change (job completed, unknown appointment,
                 // …): the office gets it as before, and the record is flagged with why.
                 match self
-                    .sync_for_office(
-                        record,
-                        &record.payload,
-                        &mut progress,
-                        Some(&reason),
-                    )
+                    .sync_for_office(record, &record.payload, &mut progress, Some(&reason))
                     .await
                 {
                     Ok(()) => Outcome::Rejected(format!(
@@ -1027,241 +1035,310 @@ impl SyncWorker {
 
     // ---- jobs ---------------------------------------------------------------------------
 
+    /// A job record: the steps [`next_job_step`] names, one at a time, each followed by a
+    /// checkpoint when it learnt or made something.
     async fn sync_job(
         &self,
         record: &Record,
         req: &JobRequest,
         p: &mut SyncProgress,
     ) -> Result<(), StepError> {
-        let key = record.id.as_str();
-        let address = st_address(&req.service_address);
-
-        // 1. Customer (and, when it is new, its location in the same call).
         if p.customer_id.is_none() {
             p.customer_id = req.known_customer_id;
         }
-        if p.customer_id.is_none() && p.doubts(CustomerStep) {
-            let found = self
-                .client
-                .find_customers_by_external_data(RECORD_ID_KEY, key)
-                .await?;
-            p.customer_id = found.first().map(|c| c.id);
-        }
-        if p.customer_id.is_none() {
-            p.customer_id = self.find_customer(&req.caller, &address).await?;
-        }
-        if p.customer_id.is_none() {
-            let contacts = phone_contacts(&req.caller);
-            // The customer's first location is made in the same call.
-            self.doubt(record, p, &[CustomerStep, LocationStep]).await?;
-            let created = self
-                .client
-                .create_customer(&CreateCustomerRequest {
-                    name: caller_name(&req.caller),
-                    kind: "Residential".into(),
-                    address: address.clone(),
-                    locations: vec![NewLocation {
-                        name: caller_name(&req.caller),
-                        address: address.clone(),
-                        contacts: contacts.clone(),
-                        external_data: Some(self.external_data(record)),
-                    }],
-                    contacts,
-                    external_data: Some(self.external_data(record)),
-                })
-                .await?;
-            p.customer_id = Some(created.id);
-            p.location_id = created.locations.first().map(|l| l.id);
-            if p.location_id.is_some() {
-                settle(p, &[LocationStep]);
-            }
-            if let Some(phone) = req.caller.best_phone() {
-                let _ = self
-                    .cache
-                    .put_customers_for_phone(phone, Vec::new(), self.clock.now_utc());
-            }
-        }
-        if p.customer_id.is_some() {
-            settle(p, &[CustomerStep]);
-        }
-        self.checkpoint(record, p).await?;
-        let Some(customer_id) = p.customer_id else {
-            return Err(StepError::Rejected("no customer".into()));
-        };
-
-        // 2. Location.
-        if p.location_id.is_none() {
+        if p.customer_id.is_some() && p.location_id.is_none() {
             p.location_id = req.known_location_id;
         }
-        if p.location_id.is_none() {
-            let locations = self.client.list_locations(customer_id).await?;
-            p.location_id = locations
-                .iter()
-                .filter(|l| l.active || l.address.is_some())
-                .find(|l| {
-                    l.address
-                        .as_ref()
-                        .is_some_and(|a| same_address(a, &address))
-                })
-                .map(|l| l.id);
-        }
-        if p.location_id.is_none() && p.doubts(LocationStep) {
-            let found = self
-                .client
-                .find_locations_by_external_data(RECORD_ID_KEY, key)
-                .await?;
-            p.location_id = found
-                .iter()
-                .find(|l| l.customer_id == customer_id)
-                .map(|l| l.id);
-        }
-        if p.location_id.is_none() {
-            self.doubt(record, p, &[LocationStep]).await?;
-            let created = self
-                .client
-                .create_location(&CreateLocationRequest {
-                    customer_id,
-                    name: caller_name(&req.caller),
-                    address: address.clone(),
-                    contacts: phone_contacts(&req.caller),
-                    external_data: Some(self.external_data(record)),
-                })
-                .await?;
-            p.location_id = Some(created.id);
-        }
-        if p.location_id.is_some() {
-            settle(p, &[LocationStep]);
-        }
-        self.checkpoint(record, p).await?;
-        let Some(location_id) = p.location_id else {
-            return Err(StepError::Rejected("no location".into()));
-        };
-
-        // 3. Job.
-        if p.job_id.is_none() && p.doubts(JobStep) {
-            let found = self
-                .client
-                .find_jobs_by_external_data(RECORD_ID_KEY, key)
-                .await?;
-            if let Some(job) = found.first() {
-                p.job_id = Some(job.id);
-                p.job_number = Some(job.job_number.clone());
-                p.appointment_id = job.first_appointment_id;
+        let technician = self.on_call_technician_for(req);
+        let mut attempt = Attempt::default();
+        loop {
+            let before = p.clone();
+            match next_job_step(p, &attempt, technician) {
+                JobStep::Done => return Ok(()),
+                JobStep::Look(lookup) => {
+                    self.job_lookup(record, req, p, lookup).await?;
+                    attempt.looked(lookup);
+                }
+                JobStep::Create(step) => {
+                    self.doubt(record, p, &[step]).await?;
+                    self.job_create(record, req, p, step, &mut attempt).await?;
+                }
+            }
+            if p.job_id.is_some() {
+                p.created_as = Some("job".into());
+            }
+            if *p != before {
+                self.checkpoint(record, p).await?;
             }
         }
-        if p.job_id.is_none() {
-            let (job_type_id, business_unit_id) = self.resolve_job_type_and_unit(req).await?;
-            let campaign_id = self.resolve_campaign(req).await?;
-            let appt = &req.appointment;
-            self.doubt(record, p, &[JobStep]).await?;
-            let job = self
-                .client
-                .create_job(&CreateJobRequest {
-                    customer_id,
-                    location_id,
-                    business_unit_id,
-                    job_type_id,
-                    priority: match req.urgency {
-                        Urgency::Emergency => "Urgent".into(),
-                        Urgency::Routine => "Normal".into(),
-                    },
-                    campaign_id,
-                    appointments: vec![AppointmentInformation {
-                        start: appt.start_utc,
-                        end: appt.end_utc,
-                        arrival_window_start: appt.arrival_window_start_utc,
-                        arrival_window_end: appt.arrival_window_end_utc,
-                        technician_ids: None,
-                    }],
-                    summary: Some(format!(
-                        "{} (callbox confirmation {})",
-                        req.problem_summary, req.confirmation_number
-                    )),
-                    external_data: Some(self.external_data(record)),
-                })
-                .await?;
-            p.job_id = Some(job.id);
-            p.job_number = Some(job.job_number);
-            p.appointment_id = job.first_appointment_id;
-        }
-        p.created_as = Some("job".into());
-        if p.job_id.is_some() {
-            settle(p, &[JobStep]);
-        }
-        self.checkpoint(record, p).await?;
-        let Some(job_id) = p.job_id else {
-            return Err(StepError::Rejected("no job".into()));
-        };
+    }
 
-        // 4. Note: summary and transcript.
-        if !p.note_added {
-            let text = format!(
-                "Booked by phone (callbox). Confirmation {}.\nCaller: {}{}\nProblem: {}\n\nTranscript:\n{}\n\n[{}]",
-                req.confirmation_number,
-                caller_name(&req.caller),
-                req.caller
-                    .best_phone()
-                    .map(|p| format!(" ({p})"))
-                    .unwrap_or_default(),
-                req.problem_summary,
-                if req.transcript.trim().is_empty() {
-                    "(none)"
-                } else {
-                    req.transcript.as_str()
-                },
-                marker(key)
-            );
-            self.add_note_once(record, p, job_id, &text).await?;
-            self.checkpoint(record, p).await?;
-        }
-
-        // 5. On-call technician.
+    /// The on-call technician the shop wants on this job's appointment, if anyone is on call.
+    fn on_call_technician_for(&self, req: &JobRequest) -> Option<StId> {
         let wanted = match self.settings.on_call {
             OnCallPolicy::Never => false,
             OnCallPolicy::Always => true,
             OnCallPolicy::Emergencies => req.urgency == Urgency::Emergency,
             OnCallPolicy::WhenRequested => req.assign_on_call_technician,
         };
-        if wanted && !p.technician_assigned {
-            if let (Some(appt_id), Some(tech)) = (
-                p.appointment_id,
-                self.cache.on_call_technician_at(req.appointment.start_utc),
-            ) {
-                let already = p.doubts(TechnicianStep)
-                    && self
-                        .client
-                        .appointment_assignments(appt_id)
-                        .await?
-                        .iter()
-                        .any(|a| a.technician_id == tech);
-                if !already {
-                    self.doubt(record, p, &[TechnicianStep]).await?;
-                }
-                let assigned = if already {
-                    Ok(())
-                } else {
-                    self.client
-                        .assign_technicians(appt_id, &[tech])
-                        .await
-                        .map(|_| ())
-                };
-                match assigned {
-                    Ok(()) => {
-                        p.technician_assigned = true;
-                        settle(p, &[TechnicianStep]);
-                        self.checkpoint(record, p).await?;
-                    }
-                    // The job is booked; a refused assignment (409 overlap, 400) is for the
-                    // dispatcher to sort out, not a reason to hold the record.
-                    Err(e) if e.needs_attention() => {
-                        settle(p, &[TechnicianStep]);
-                        tracing::warn!(record = key, "on-call technician not assigned: {e}");
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                tracing::info!(record = key, "no on-call technician found; left unassigned");
+        if !wanted {
+            return None;
+        }
+        let tech = self.cache.on_call_technician_at(req.appointment.start_utc);
+        if tech.is_none() {
+            tracing::info!("no on-call technician found; left unassigned");
+        }
+        tech
+    }
+
+    /// Asks ServiceTitan one question before a create; what it finds goes into `p`.
+    async fn job_lookup(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+        lookup: Lookup,
+    ) -> Result<(), StepError> {
+        let key = record.id.as_str();
+        let address = st_address(&req.service_address);
+        match lookup {
+            Lookup::CustomerByRecord => {
+                let found = self
+                    .client
+                    .find_customers_by_external_data(RECORD_ID_KEY, key)
+                    .await?;
+                p.customer_id = found.first().map(|c| c.id);
             }
+            Lookup::CustomerByCaller => {
+                p.customer_id = self.find_customer(&req.caller, &address).await?;
+            }
+            Lookup::LocationByAddress => {
+                let Some(customer_id) = p.customer_id else {
+                    return Ok(());
+                };
+                let locations = self.client.list_locations(customer_id).await?;
+                p.location_id = locations
+                    .iter()
+                    .filter(|l| l.active || l.address.is_some())
+                    .find(|l| {
+                        l.address
+                            .as_ref()
+                            .is_some_and(|a| same_address(a, &address))
+                    })
+                    .map(|l| l.id);
+            }
+            Lookup::LocationByRecord => {
+                let found = self
+                    .client
+                    .find_locations_by_external_data(RECORD_ID_KEY, key)
+                    .await?;
+                p.location_id = found
+                    .iter()
+                    .find(|l| Some(l.customer_id) == p.customer_id)
+                    .map(|l| l.id);
+            }
+            Lookup::JobByRecord => {
+                let found = self
+                    .client
+                    .find_jobs_by_external_data(RECORD_ID_KEY, key)
+                    .await?;
+                if let Some(job) = found.first() {
+                    p.job_id = Some(job.id);
+                    p.job_number = Some(job.job_number.clone());
+                    p.appointment_id = job.first_appointment_id;
+                }
+            }
+            Lookup::NoteByMarker => {
+                if let Some(job_id) = p.job_id {
+                    p.note_added = self.note_exists(record, job_id).await?;
+                }
+            }
+            Lookup::TechnicianAssigned => {
+                let (Some(appt_id), Some(tech)) =
+                    (p.appointment_id, self.on_call_technician_for(req))
+                else {
+                    return Ok(());
+                };
+                p.technician_assigned = self
+                    .client
+                    .appointment_assignments(appt_id)
+                    .await?
+                    .iter()
+                    .any(|a| a.technician_id == tech);
+            }
+        }
+        let found = match lookup {
+            Lookup::CustomerByRecord | Lookup::CustomerByCaller => p.customer_id.is_some(),
+            Lookup::LocationByAddress | Lookup::LocationByRecord => p.location_id.is_some(),
+            Lookup::JobByRecord => p.job_id.is_some(),
+            Lookup::NoteByMarker => p.note_added,
+            Lookup::TechnicianAssigned => p.technician_assigned,
+        };
+        if found {
+            settle(p, &[lookup_step(lookup)]);
+        }
+        Ok(())
+    }
+
+    /// Sends one create; its id (or flag) goes into `p` and the step is no longer in doubt.
+    async fn job_create(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+        step: CreateStep,
+        attempt: &mut Attempt,
+    ) -> Result<(), StepError> {
+        match step {
+            CustomerStep => self.create_customer_for(record, req, p).await?,
+            LocationStep => self.create_location_for(record, req, p).await?,
+            CreateStep::Job => self.create_job_for(record, req, p).await?,
+            NoteStep => {
+                let text = job_note_text(record, req);
+                let job_id = p
+                    .job_id
+                    .ok_or_else(|| StepError::Rejected("no job".into()))?;
+                self.client.add_job_note(job_id, &text).await?;
+                p.note_added = true;
+            }
+            TechnicianStep => self.assign_on_call(req, p, attempt).await?,
+            other => {
+                return Err(StepError::Rejected(format!(
+                    "a job record does not create {other:?}"
+                )))
+            }
+        }
+        settle(p, &[step]);
+        Ok(())
+    }
+
+    /// A new customer with its first location, in one call.
+    async fn create_customer_for(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+    ) -> Result<(), StepError> {
+        let address = st_address(&req.service_address);
+        let contacts = phone_contacts(&req.caller);
+        // The first location is made in the same call: it is in doubt as long as the customer.
+        self.doubt(record, p, &[LocationStep]).await?;
+        let created = self
+            .client
+            .create_customer(&CreateCustomerRequest {
+                name: caller_name(&req.caller),
+                kind: "Residential".into(),
+                address: address.clone(),
+                locations: vec![NewLocation {
+                    name: caller_name(&req.caller),
+                    address,
+                    contacts: contacts.clone(),
+                    external_data: Some(self.external_data(record)),
+                }],
+                contacts,
+                external_data: Some(self.external_data(record)),
+            })
+            .await?;
+        p.customer_id = Some(created.id);
+        p.location_id = created.locations.first().map(|l| l.id);
+        if p.location_id.is_some() {
+            settle(p, &[LocationStep]);
+        }
+        if let Some(phone) = req.caller.best_phone() {
+            let _ = self
+                .cache
+                .put_customers_for_phone(phone, Vec::new(), self.clock.now_utc());
+        }
+        Ok(())
+    }
+
+    async fn create_location_for(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+    ) -> Result<(), StepError> {
+        let customer_id = p
+            .customer_id
+            .ok_or_else(|| StepError::Rejected("no customer".into()))?;
+        let created = self
+            .client
+            .create_location(&CreateLocationRequest {
+                customer_id,
+                name: caller_name(&req.caller),
+                address: st_address(&req.service_address),
+                contacts: phone_contacts(&req.caller),
+                external_data: Some(self.external_data(record)),
+            })
+            .await?;
+        p.location_id = Some(created.id);
+        Ok(())
+    }
+
+    async fn create_job_for(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+    ) -> Result<(), StepError> {
+        let (Some(customer_id), Some(location_id)) = (p.customer_id, p.location_id) else {
+            return Err(StepError::Rejected("no customer or location".into()));
+        };
+        let (job_type_id, business_unit_id) = self.resolve_job_type_and_unit(req).await?;
+        let campaign_id = self.resolve_campaign(req).await?;
+        let appt = &req.appointment;
+        let job = self
+            .client
+            .create_job(&CreateJobRequest {
+                customer_id,
+                location_id,
+                business_unit_id,
+                job_type_id,
+                priority: match req.urgency {
+                    Urgency::Emergency => "Urgent".into(),
+                    Urgency::Routine => "Normal".into(),
+                },
+                campaign_id,
+                appointments: vec![AppointmentInformation {
+                    start: appt.start_utc,
+                    end: appt.end_utc,
+                    arrival_window_start: appt.arrival_window_start_utc,
+                    arrival_window_end: appt.arrival_window_end_utc,
+                    technician_ids: None,
+                }],
+                summary: Some(format!(
+                    "{} (callbox confirmation {})",
+                    req.problem_summary, req.confirmation_number
+                )),
+                external_data: Some(self.external_data(record)),
+            })
+            .await?;
+        p.job_id = Some(job.id);
+        p.job_number = Some(job.job_number);
+        p.appointment_id = job.first_appointment_id;
+        Ok(())
+    }
+
+    /// Puts the on-call technician on the appointment. A refusal (409 overlap, 400) is for the
+    /// dispatcher to sort out, not a reason to hold a booked job.
+    async fn assign_on_call(
+        &self,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+        attempt: &mut Attempt,
+    ) -> Result<(), StepError> {
+        let (Some(appt_id), Some(tech)) = (p.appointment_id, self.on_call_technician_for(req))
+        else {
+            attempt.settle_technician();
+            return Ok(());
+        };
+        match self.client.assign_technicians(appt_id, &[tech]).await {
+            Ok(_) => p.technician_assigned = true,
+            Err(e) if e.needs_attention() => {
+                tracing::warn!("on-call technician not assigned: {e}");
+                attempt.settle_technician();
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(())
     }
@@ -1299,6 +1376,17 @@ impl SyncWorker {
         Ok(found.first().map(|c| c.id))
     }
 
+    /// Whether the job has a note carrying this record's marker.
+    async fn note_exists(&self, record: &Record, job_id: StId) -> Result<bool, StError> {
+        let m = marker(record.id.as_str());
+        Ok(self
+            .client
+            .list_job_notes(job_id)
+            .await?
+            .iter()
+            .any(|n| n.text.contains(&m)))
+    }
+
     /// Adds the note carrying this record's marker to the job, unless an earlier attempt whose
     /// answer was lost already did. Sets `note_added`; the caller checkpoints.
     async fn add_note_once(
@@ -1309,13 +1397,7 @@ impl SyncWorker {
         text: &str,
     ) -> Result<(), StepError> {
         if p.doubts(NoteStep) {
-            let m = marker(record.id.as_str());
-            let found = self
-                .client
-                .list_job_notes(job_id)
-                .await?
-                .iter()
-                .any(|n| n.text.contains(&m));
+            let found = self.note_exists(record, job_id).await?;
             if found {
                 p.note_added = true;
                 settle(p, &[NoteStep]);
@@ -1456,9 +1538,7 @@ impl SyncWorker {
                 )
                 .await?;
             let Some((job_id, appointment_id)) = target else {
-                return self
-                    .sync_for_office(record, &record.payload, p, None)
-                    .await;
+                return self.sync_for_office(record, &record.payload, p, None).await;
             };
             p.job_id = Some(job_id);
             p.appointment_id = match appointment_id {
@@ -1556,9 +1636,7 @@ impl SyncWorker {
                 )
                 .await?;
             let Some((job_id, _)) = target else {
-                return self
-                    .sync_for_office(record, &record.payload, p, None)
-                    .await;
+                return self.sync_for_office(record, &record.payload, p, None).await;
             };
             p.job_id = Some(job_id);
             self.checkpoint(record, p).await?;

@@ -911,7 +911,11 @@ pub async fn leads_list(call: Call) -> Reply {
                 .as_ref()
                 .is_none_or(|c| l.customer_id.map(|id| id.to_string()).as_ref() == Some(c))
         })
-        .filter(|l| status.as_ref().is_none_or(|st| l.status.eq_ignore_ascii_case(st)))
+        .filter(|l| {
+            status
+                .as_ref()
+                .is_none_or(|st| l.status.eq_ignore_ascii_case(st))
+        })
         .map(lead_json)
         .collect();
     Ok(Answer::json(page_of(items, paging, sort), ignored))
