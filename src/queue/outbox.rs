@@ -535,8 +535,9 @@ impl Outbox {
     }
 
     /// ServiceTitan could not be reached or would not serve anyone (network, timeouts, 5xx,
-    /// 429, credentials): syncing → queued, not before `at`, with the reason. Counts nothing
-    /// against the record and never sends it to needs-attention.
+    /// 429, credentials), or the record waits for another: syncing → queued, not before `at`,
+    /// with the reason. Counts nothing against the record and never sends it to
+    /// needs-attention.
     pub async fn hold_for_outage(
         &self,
         id: &RecordId,

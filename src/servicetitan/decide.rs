@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::error::StError;
 use super::ratelimit::backoff_with_jitter;
-use crate::queue::{CreateStep, SyncProgress};
+use crate::queue::{CreateStep, RecordKind, SyncProgress};
 
 /// A question the sync asks ServiceTitan before creating something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,6 +116,41 @@ pub fn next_job_step(p: &SyncProgress, attempt: &Attempt, technician: Option<i64
     Done
 }
 
+/// What follows ServiceTitan refusing a record. The record goes to needs-attention in every
+/// case; this says whether the office first gets a stand-in for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterRefusal {
+    /// Nothing more to make: flag the record with this reason.
+    Flag(String),
+    /// A job that could not be booked: the shop's fallback (a booking or a lead) stands in.
+    JobStandIn,
+    /// A reschedule or cancellation ServiceTitan would not make: the office gets the request
+    /// as a booking or lead.
+    OfficeStandIn,
+}
+
+/// Decides [`AfterRefusal`] from the record's kind and how far it got.
+pub fn after_refusal(kind: RecordKind, p: &SyncProgress, reason: &str) -> AfterRefusal {
+    match kind {
+        RecordKind::Reschedule | RecordKind::Cancellation => {
+            if p.rescheduled || p.canceled {
+                AfterRefusal::Flag(format!(
+                    "{reason} (the change itself is made in ServiceTitan)"
+                ))
+            } else {
+                AfterRefusal::OfficeStandIn
+            }
+        }
+        // A booked job needs no stand-in: a later step (the note) was refused.
+        RecordKind::Job => match p.job_id {
+            Some(job_id) => AfterRefusal::Flag(format!("{reason} (job {job_id} is booked)")),
+            None => AfterRefusal::JobStandIn,
+        },
+        // The others already went to the office (booking/lead) or have nowhere else to go.
+        _ => AfterRefusal::Flag(reason.to_string()),
+    }
+}
+
 /// How a failed call counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -123,6 +158,8 @@ pub enum Failure {
     Outage,
     /// ServiceTitan refused this record: a person must look at it.
     Refused,
+    /// The record waits for another one (a note for a job not synced yet): not a failure.
+    Waiting,
     /// Something about this record went wrong in a way worth retrying (an unreadable answer,
     /// an ignored filter, a job it waits for): counted toward needs-attention.
     OwnTransient,
@@ -131,6 +168,8 @@ pub enum Failure {
 pub fn classify(err: &StError) -> Failure {
     if err.needs_attention() {
         Failure::Refused
+    } else if matches!(err, StError::NotYet { .. }) {
+        Failure::Waiting
     } else if err.is_outage() {
         Failure::Outage
     } else {
@@ -148,6 +187,9 @@ pub enum AfterFailure {
     HoldAndStop { at: DateTime<Utc> },
     /// Back to the queue until `at`, counted as one of the record's failures.
     Defer { at: DateTime<Utc> },
+    /// Back to the queue until `at`, counting nothing: it waits for another record. The run
+    /// goes on with the next one.
+    Wait { at: DateTime<Utc> },
 }
 
 /// The counts one record's attempt has run up.
@@ -203,6 +245,18 @@ impl RetryPolicy {
         now: DateTime<Utc>,
         jitter: f64,
     ) -> AfterFailure {
+        if classify(err) == Failure::Waiting {
+            let wait = backoff_with_jitter(
+                tries.failures,
+                Duration::from_secs(5),
+                self.outage_backoff_cap,
+                jitter,
+            );
+            tries.failures = tries.failures.saturating_add(1);
+            return AfterFailure::Wait {
+                at: now + chrono_duration(wait),
+            };
+        }
         if classify(err) == Failure::Outage {
             let wait = self.outage_wait(err, tries.outage_waits, jitter);
             let give_up = once && self.once_gives_up(err, tries.outage_waits);
@@ -396,6 +450,39 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_gets_a_stand_in_only_where_nothing_was_made() {
+        let nothing = SyncProgress::default();
+        assert_eq!(
+            after_refusal(RecordKind::Job, &nothing, "no"),
+            AfterRefusal::JobStandIn
+        );
+        let booked = SyncProgress {
+            job_id: Some(3),
+            ..SyncProgress::default()
+        };
+        assert_eq!(
+            after_refusal(RecordKind::Job, &booked, "note refused"),
+            AfterRefusal::Flag("note refused (job 3 is booked)".into())
+        );
+        assert_eq!(
+            after_refusal(RecordKind::Cancellation, &nothing, "completed"),
+            AfterRefusal::OfficeStandIn
+        );
+        let moved = SyncProgress {
+            rescheduled: true,
+            ..SyncProgress::default()
+        };
+        assert!(matches!(
+            after_refusal(RecordKind::Reschedule, &moved, "note refused"),
+            AfterRefusal::Flag(r) if r.contains("change itself is made")
+        ));
+        assert_eq!(
+            after_refusal(RecordKind::Lead, &nothing, "bad campaign"),
+            AfterRefusal::Flag("bad campaign".into())
+        );
+    }
+
+    #[test]
     fn errors_are_outages_refusals_or_the_records_own() {
         assert_eq!(classify(&StError::Server { status: 503 }), Failure::Outage);
         assert_eq!(
@@ -431,6 +518,21 @@ mod tests {
             }
         }
         assert_eq!(tries.failures, 0, "nothing counted against the record");
+    }
+
+    #[test]
+    fn a_record_waiting_for_another_is_set_aside_without_counting() {
+        let err = StError::NotYet {
+            reason: "job cb-1 has not synced yet".into(),
+        };
+        assert_eq!(classify(&err), Failure::Waiting);
+        let mut tries = Tries::default();
+        for once in [false, true] {
+            assert!(matches!(
+                policy().after_failure(&err, &mut tries, 19, once, now(), 0.0),
+                AfterFailure::Wait { at } if at > now()
+            ));
+        }
     }
 
     #[test]

@@ -33,7 +33,10 @@ use super::cache::{
     CacheAge, CacheError, CacheName, CachedAppointment, CustomerDetails, JobChange, StCache,
 };
 use super::client::{StClient, RECORD_ID_KEY};
-use super::decide::{next_job_step, AfterFailure, Attempt, JobStep, Lookup, RetryPolicy, Tries};
+use super::decide::{
+    after_refusal, next_job_step, AfterFailure, AfterRefusal, Attempt, JobStep, Lookup,
+    RetryPolicy, Tries,
+};
 use super::error::StError;
 use super::ratelimit::backoff_with_jitter;
 use super::types::{
@@ -906,6 +909,14 @@ impl SyncWorker {
                     summary.errors.push(format!("{}: {err}", record.id));
                     return Ok(true);
                 }
+                AfterFailure::Wait { at } => {
+                    self.outbox
+                        .hold_for_outage(&record.id, at, &err.to_string())
+                        .await?;
+                    summary.deferred += 1;
+                    summary.errors.push(format!("{}: {err}", record.id));
+                    return Ok(false);
+                }
                 AfterFailure::Defer { at } => {
                     let state = self
                         .outbox
@@ -948,59 +959,45 @@ impl SyncWorker {
             Ok(()) => Outcome::Synced(progress),
             Err(StepError::Transient(e)) => Outcome::Transient(e),
             Err(StepError::Storage(e)) => Outcome::Storage(e),
-            Err(StepError::Rejected(reason))
-                if matches!(
-                    record.payload,
-                    Payload::Reschedule(_) | Payload::Cancellation(_)
-                ) =>
-            {
-                if progress.rescheduled || progress.canceled {
-                    return Outcome::Rejected(format!(
-                        "{reason} (the change itself is made in ServiceTitan)"
-                    ));
-                }
-                // ServiceTitan would not make the change (job completed, unknown appointment,
-                // …): the office gets it as before, and the record is flagged with why.
-                match self
-                    .sync_for_office(record, &record.payload, &mut progress, Some(&reason))
-                    .await
-                {
-                    Ok(()) => Outcome::Rejected(format!(
-                        "{reason} ({} created for the office)",
-                        if progress.booking_id.is_some() {
-                            "booking"
-                        } else {
-                            "lead"
-                        }
-                    )),
-                    Err(StepError::Transient(e)) => Outcome::Transient(e),
-                    Err(StepError::Storage(e)) => Outcome::Storage(e),
-                    Err(StepError::Rejected(more)) => {
-                        Outcome::Rejected(format!("{reason}; office fallback also refused: {more}"))
-                    }
-                }
-            }
             Err(StepError::Rejected(reason)) => {
-                // Only job records get the office fallback; the others already went to the
-                // office (booking/lead) or have nowhere else to go.
-                if !matches!(record.payload, Payload::Job(_)) {
-                    return Outcome::Rejected(reason);
-                }
-                // A booked job needs no stand-in: a later step (the note) was refused.
-                if let Some(job_id) = progress.job_id {
-                    return Outcome::Rejected(format!("{reason} (job {job_id} is booked)"));
-                }
-                match self.fallback(record, &mut progress, &reason).await {
-                    Ok(what) => Outcome::Rejected(match what {
-                        Some(w) => format!("{reason} ({w} created for the office)"),
-                        None => reason,
-                    }),
-                    Err(StepError::Transient(e)) => Outcome::Transient(e),
-                    Err(StepError::Storage(e)) => Outcome::Storage(e),
-                    Err(StepError::Rejected(more)) => {
-                        Outcome::Rejected(format!("{reason}; fallback also refused: {more}"))
-                    }
-                }
+                self.after_refusal(record, &mut progress, reason).await
+            }
+        }
+    }
+
+    /// ServiceTitan refused the record: make the stand-in [`after_refusal`] asks for, and say
+    /// what the record is flagged with.
+    async fn after_refusal(
+        &self,
+        record: &Record,
+        progress: &mut SyncProgress,
+        reason: String,
+    ) -> Outcome {
+        let made = match after_refusal(record.kind(), progress, &reason) {
+            AfterRefusal::Flag(flag) => return Outcome::Rejected(flag),
+            // ServiceTitan would not make the change (job completed, unknown appointment,
+            // …): the office gets it as before, and the record is flagged with why.
+            AfterRefusal::OfficeStandIn => self
+                .sync_for_office(record, &record.payload, progress, Some(&reason))
+                .await
+                .map(|()| {
+                    Some(if progress.booking_id.is_some() {
+                        "booking"
+                    } else {
+                        "lead"
+                    })
+                }),
+            AfterRefusal::JobStandIn => self.fallback(record, progress, &reason).await,
+        };
+        match made {
+            Ok(Some(what)) => {
+                Outcome::Rejected(format!("{reason} ({what} created for the office)"))
+            }
+            Ok(None) => Outcome::Rejected(reason),
+            Err(StepError::Transient(e)) => Outcome::Transient(e),
+            Err(StepError::Storage(e)) => Outcome::Storage(e),
+            Err(StepError::Rejected(more)) => {
+                Outcome::Rejected(format!("{reason}; the stand-in was refused too: {more}"))
             }
         }
     }
