@@ -148,14 +148,18 @@ async fn retry_after_of_a_day_on_the_token_endpoint_and_the_api_is_capped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hours_of_503_send_nothing_to_attention_and_all_drain_in_order() {
     let server = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server, dir.path());
+    // Reference data fetched before the outage stays fresh through it, so the records
+    // themselves meet the 503s (a stale cache is waited out before any record is touched).
+    cfg.servicetitan.reference_refresh_secs = 86_400;
+    let clock = ManualClock::starting_now();
+    let worker = open_worker_with_clock(&cfg, clock.shared()).unwrap();
+    worker.refresh_reference_if_stale().await.unwrap();
     let outage = FaultPlan::seeded(5)
         .with(FaultRule::new(Fault::ServerError(503)).always())
         .with(FaultRule::new(Fault::ServerError(503)).on_token().always());
     server.set_faults(outage);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&server, dir.path());
-    let clock = ManualClock::starting_now();
-    let worker = open_worker_with_clock(&cfg, clock.shared()).unwrap();
     const JOBS: usize = 6;
     for n in 0..JOBS {
         worker.outbox().enqueue(Payload::Job(job(n))).await.unwrap();
