@@ -221,6 +221,51 @@ async fn three_hours_of_503_send_nothing_to_attention_and_all_drain_in_order() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_refused_even_with_a_fresh_token_are_an_outage_not_the_records_fault() {
+    let server = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server, dir.path());
+    cfg.servicetitan.reference_refresh_secs = 86_400;
+    let clock = ManualClock::starting_now();
+    let worker = open_worker_with_clock(&cfg, clock.shared()).unwrap();
+    worker.refresh_reference_if_stale().await.unwrap();
+    let tokens_before = server.tokens_issued();
+    // The tenant admin has not accepted the app's new scopes yet: every call gets 403.
+    server.set_faults(FaultPlan::seeded(6).with(FaultRule::new(Fault::Forbidden).always()));
+    for n in 0..3 {
+        worker.outbox().enqueue(Payload::Job(job(n))).await.unwrap();
+    }
+    let ticker = clock.tick(Duration::from_secs(5), Duration::from_millis(1));
+    let (stop, task) = run_in_background(&worker);
+    let hour = Duration::from_secs(3600);
+    while clock.elapsed() < hour {
+        none_need_attention(&all_records(&worker));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = worker.status();
+    assert_eq!(status.online, Some(false), "{status:?}");
+    assert!(
+        server.tokens_issued() > tokens_before,
+        "a fresh token was tried before calling it an outage"
+    );
+    server.set_faults(FaultPlan::none());
+    let records = wait_for(
+        &worker,
+        Duration::from_secs(120),
+        none_need_attention,
+        all_synced,
+    )
+    .await;
+    let _ = stop.send(());
+    task.await.unwrap();
+    ticker.abort();
+    assert_exactly_once(&server, &records);
+    for r in &records {
+        assert_eq!(r.failures, 0, "{}: refused scopes counted against it", r.id);
+    }
+}
+
 /// A lost answer on `drop_op`, then a refusal on the next `refuse_op` call sends the record to
 /// needs-attention; `callbox queue retry` and a clean sync must find what the lost answer
 /// made instead of making it again.
