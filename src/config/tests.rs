@@ -224,6 +224,8 @@ fn servicetitan_rules() {
         ("[servicetitan]\ncustomer_details_refresh_secs = 0", "servicetitan.customer_details_refresh_secs", "greater than 0"),
         ("[servicetitan]\ncustomer_details_days_ahead = 0", "servicetitan.customer_details_days_ahead", "between 1 and 31"),
         ("[servicetitan]\ncustomer_details_days_ahead = 45", "servicetitan.customer_details_days_ahead", "between 1 and 31"),
+        ("[servicetitan]\nretry_after_cap_secs = 0", "servicetitan.retry_after_cap_secs", "between 1 and 86400"),
+        ("[servicetitan]\nretry_after_cap_secs = 86401", "servicetitan.retry_after_cap_secs", "between 1 and 86400"),
     ];
     for (text, key, reason) in cases {
         assert_error(text, key, reason);

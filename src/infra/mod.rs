@@ -3,6 +3,7 @@
 //! the clock, setting issues, secrets. Imports nothing of the crate.
 
 pub mod backoff;
+pub mod clock;
 pub mod disk;
 pub mod fs;
 pub mod http;

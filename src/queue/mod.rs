@@ -35,7 +35,9 @@ pub use outbox::{
     CompactReport, ImportReport, ListFilter, OpenReport, Outbox, QuarantinedRecord, QueueCounts,
     QueueStatus,
 };
-pub use record::{AlertDelivery, Record, RecordState, StateName, SyncProgress, SCHEMA_VERSION};
+pub use record::{
+    AlertDelivery, CreateStep, Record, RecordState, StateName, SyncProgress, SCHEMA_VERSION,
+};
 // The trade types the queue stores live in `crate::trade`; re-exported so queue users keep
 // one import path.
 pub use crate::trade::{

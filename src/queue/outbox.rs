@@ -176,6 +176,10 @@ struct State {
     last_enqueue_at: Option<DateTime<Utc>>,
     last_synced_at: Option<DateTime<Utc>>,
     last_storage_error: Option<String>,
+    /// The last good mirror copy of records quarantined while running, as mirror lines: kept
+    /// in every rotated mirror's snapshot, so the start-up check can still restore them after
+    /// the files that held them are pruned.
+    rescued: BTreeMap<RecordId, String>,
 }
 
 /// What the index keeps of a record: enough to count, filter and pick the next due one.
@@ -334,6 +338,7 @@ impl Outbox {
                     last_enqueue_at: None,
                     last_synced_at,
                     last_storage_error: None,
+                    rescued: BTreeMap::new(),
                 }),
                 changed,
             }),
@@ -514,9 +519,11 @@ impl Outbox {
         Ok(record)
     }
 
-    /// The attempt failed in a way worth retrying: syncing → queued, not before `at`. After
-    /// `max_attempts_before_attention` attempts it goes to needs-attention instead, so nothing
-    /// retries silently forever. Returns the state it ended in.
+    /// The attempt failed for a reason of this record's own, worth retrying: syncing → queued,
+    /// not before `at`. After `max_attempts_before_attention` such failures it goes to
+    /// needs-attention instead, so nothing retries silently forever. Returns the state it
+    /// ended in. (A ServiceTitan outage is not the record's failure: see
+    /// [`Outbox::hold_for_outage`].)
     pub async fn schedule_retry(
         &self,
         id: &RecordId,
@@ -529,9 +536,10 @@ impl Outbox {
                 return false;
             }
             r.last_error = Some(error.clone());
-            if r.attempts >= opts.max_attempts_before_attention {
+            r.failures = r.failures.saturating_add(1);
+            if r.failures >= opts.max_attempts_before_attention {
                 r.state = RecordState::NeedsAttention {
-                    reason: format!("gave up after {} attempts: {error}", r.attempts),
+                    reason: format!("gave up after {} attempts: {error}", r.failures),
                 };
                 r.next_attempt_at = None;
             } else {
@@ -542,6 +550,36 @@ impl Outbox {
         })
         .await
         .map(|r| r.state)
+    }
+
+    /// ServiceTitan could not be reached or would not serve anyone (network, timeouts, 5xx,
+    /// 429, credentials), or the record waits for another: syncing → queued, not before `at`,
+    /// with the reason. Counts nothing against the record and never sends it to
+    /// needs-attention.
+    pub async fn hold_for_outage(
+        &self,
+        id: &RecordId,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let error = error.to_string();
+        self.update(id, "hold it for an outage", move |r, _| {
+            if !matches!(r.state, RecordState::Syncing | RecordState::Queued) {
+                return false;
+            }
+            r.last_error = Some(error);
+            r.state = RecordState::Queued;
+            r.next_attempt_at = Some(at);
+            true
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// This process stopped working on `id` without a durable state change (a storage error
+    /// mid-sync): a record left in `syncing` becomes resumable by the next round again.
+    pub fn release(&self, id: &RecordId) {
+        self.lock().in_flight.remove(id);
     }
 
     /// Sending this record cannot succeed without a person (ServiceTitan rejected the data,
@@ -566,12 +604,14 @@ impl Outbox {
     }
 
     /// A person fixed the cause: needs-attention → queued with a fresh attempt count. On a
-    /// queued record it skips the back-off ("sync now").
+    /// queued record it skips the back-off ("sync now"). What the record knows is kept: its
+    /// checkpoints, and the creates in doubt, which are looked up before being sent again.
     pub async fn retry(&self, id: &RecordId) -> Result<Record, QueueError> {
         self.update(id, "retry", |r, _| match r.state {
             RecordState::NeedsAttention { .. } | RecordState::Queued => {
                 r.state = RecordState::Queued;
                 r.attempts = 0;
+                r.failures = 0;
                 r.next_attempt_at = None;
                 true
             }
@@ -983,6 +1023,9 @@ impl Outbox {
                     .map_err(|e| QueueError::sled("removing a damaged record", e))?;
                 st.index.remove(id);
                 st.in_flight.remove(id);
+                if let Some(line) = self.last_mirror_copy(id) {
+                    st.rescued.insert(id.clone(), line);
+                }
                 Err(QueueError::Corrupt(format!("record {id}: {reason}")))
             }
         }
@@ -1021,6 +1064,7 @@ impl Outbox {
             .map_err(|e| QueueError::sled("storing a record", e))?;
         st.index
             .insert(record.id.clone(), Entry::of(record, durable));
+        st.rescued.remove(&record.id);
         if record.state == RecordState::Syncing {
             st.in_flight.insert(record.id.clone());
         } else {
@@ -1042,8 +1086,22 @@ impl Outbox {
         st.mirror.append(text)
     }
 
-    /// Every unfinished record as mirror lines, to start a rotated mirror file with.
+    /// The newest good copy of `id` the mirror holds, as a mirror line.
+    fn last_mirror_copy(&self, id: &RecordId) -> Option<String> {
+        let mut replay = mirror::replay(&self.inner.dir.join(MIRROR_DIR)).ok()?;
+        let record = replay.records.remove(id)?;
+        let envelope = Envelope::seal(&record).ok()?;
+        MirrorLine::Put(envelope).to_line().ok()
+    }
+
+    /// Every unfinished record as mirror lines, to start a rotated mirror file with, and the
+    /// last good copies of records quarantined while running.
     fn snapshot_lines(&self, st: &State) -> Vec<String> {
+        let rescued = st
+            .rescued
+            .iter()
+            .filter(|(id, _)| !st.index.contains_key(*id))
+            .map(|(_, line)| line.clone());
         st.index
             .iter()
             .filter(|(_, e)| e.state != StateName::Synced || e.alert_pending)
@@ -1052,6 +1110,7 @@ impl Outbox {
                 let envelope: Envelope = serde_json::from_slice(&value).ok()?;
                 MirrorLine::Put(envelope).to_line().ok()
             })
+            .chain(rescued)
             .collect()
     }
 
@@ -1136,9 +1195,16 @@ impl Outbox {
             at: Utc::now(),
         }
         .to_line();
-        if let Ok(line) = line {
-            if let Err(e) = st.mirror.append(&line) {
-                tracing::error!(%id, "queue: cannot note the undone enqueue in the mirror: {e}");
+        let appended = line.and_then(|line| st.mirror.append(&line));
+        // The removal must be as durable as the line it undoes, or a restart would bring back
+        // a booking the caller was told did not go through.
+        match appended.and_then(|file| {
+            file.sync_data()
+                .map_err(|e| QueueError::io("syncing the queue mirror", e))
+        }) {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(%id, "queue: cannot note the undone enqueue in the mirror: {e}")
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -12,7 +13,7 @@ use crate::trade::{Hazard, Payload, RecordId, RecordKind};
 
 /// Schema version written by this build. Bump it and add a step to [`migrate`] whenever a
 /// stored field changes meaning or shape (new optional fields with `#[serde(default)]` don't).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Makes ids that sort in the order they were made, even within one millisecond and even when
 /// the clock steps back (a Pi has no RTC: before NTP it may boot with an older time).
@@ -163,6 +164,48 @@ pub struct SyncProgress {
     pub rescheduled: bool,
     /// The job was canceled (cancellation records).
     pub canceled: bool,
+    /// Creates that were sent and whose answer was never checkpointed: each may or may not
+    /// exist in ServiceTitan, so the next attempt looks it up before creating it. Set (and
+    /// made durable) before a create is sent, cleared by the checkpoint that records its id.
+    /// `callbox queue retry` keeps it: a suspect step stays suspect.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub in_doubt: BTreeSet<CreateStep>,
+}
+
+/// A create the sync sends to ServiceTitan, as named in [`SyncProgress::in_doubt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreateStep {
+    Customer,
+    Location,
+    Job,
+    Note,
+    Technician,
+    Booking,
+    Lead,
+    Reschedule,
+    Cancel,
+}
+
+impl CreateStep {
+    pub const ALL: [CreateStep; 9] = [
+        CreateStep::Customer,
+        CreateStep::Location,
+        CreateStep::Job,
+        CreateStep::Note,
+        CreateStep::Technician,
+        CreateStep::Booking,
+        CreateStep::Lead,
+        CreateStep::Reschedule,
+        CreateStep::Cancel,
+    ];
+}
+
+impl SyncProgress {
+    /// Whether `step` may already exist in ServiceTitan (sent, answer never recorded).
+    pub fn doubts(&self, step: CreateStep) -> bool {
+        self.in_doubt.contains(&step)
+    }
 }
 
 /// How far an on-call alert got to the technician's phone. A lane of its own beside `state`:
@@ -211,9 +254,13 @@ pub struct Record {
     pub updated_at: DateTime<Utc>,
     pub payload: Payload,
     pub state: RecordState,
-    /// Sync attempts started (begin_sync calls).
+    /// Sync attempts started (begin_sync calls), for the shop and the logs.
     #[serde(default)]
     pub attempts: u32,
+    /// Attempts that failed for a reason of this record's own (not a ServiceTitan outage, not
+    /// the box's storage): after `max_attempts_before_attention` it needs a person.
+    #[serde(default)]
+    pub failures: u32,
     /// Not before this time (back-off after a failure); `None` = as soon as possible.
     #[serde(default)]
     pub next_attempt_at: Option<DateTime<Utc>>,
@@ -245,6 +292,7 @@ impl Record {
             payload,
             state: RecordState::Queued,
             attempts: 0,
+            failures: 0,
             next_attempt_at: None,
             last_error: None,
             synced_at: None,
@@ -349,8 +397,34 @@ pub(crate) fn migrate(
     if version < 3 {
         migrate_legacy_safety_callback(obj);
     }
+    if version < 4 {
+        migrate_suspicion_from_attempts(obj);
+    }
     obj.insert("schema_version".into(), serde_json::json!(SCHEMA_VERSION));
     Ok(value)
+}
+
+/// Before v4 a record was "suspect" (look up before every create) when it had been attempted
+/// before; v4 names the creates in doubt. An unfinished record that was attempted keeps that
+/// suspicion for every step it has not recorded.
+fn migrate_suspicion_from_attempts(obj: &mut serde_json::Map<String, serde_json::Value>) {
+    let attempted = obj
+        .get("attempts")
+        .and_then(|a| a.as_u64())
+        .is_some_and(|a| a > 0);
+    let unfinished = obj.get("state").and_then(|s| s.as_str()) != Some("synced");
+    if !(attempted && unfinished) {
+        return;
+    }
+    let progress = obj
+        .entry("progress")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(progress) = progress.as_object_mut() {
+        progress.insert(
+            "in_doubt".into(),
+            serde_json::to_value(CreateStep::ALL).unwrap_or_default(),
+        );
+    }
 }
 
 /// How a v2 engine began the reason of a safety-alert callback.

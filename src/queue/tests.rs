@@ -658,7 +658,12 @@ fn assert_migrated(r: &Record) {
         "no checkpoints in v1: start over"
     );
     assert_eq!(r.last_error.as_deref(), Some("timeout"));
-    assert_eq!(r.progress, SyncProgress::default());
+    // Attempted twice (the last one timed out): every create is looked up before it is sent.
+    let expected = SyncProgress {
+        in_doubt: crate::queue::CreateStep::ALL.into_iter().collect(),
+        ..SyncProgress::default()
+    };
+    assert_eq!(r.progress, expected);
     assert_eq!(r.attempts, 2);
     assert_eq!(r.kind(), RecordKind::Callback);
 }
@@ -916,4 +921,103 @@ async fn unsynced_call_keys_name_unfinished_and_quarantined_calls_only() {
         .map(|n| format!("20260115T030000Z-{n:04}"))
         .collect();
     assert_eq!(keys, expected, "synced call 0000 is not held back");
+}
+
+#[tokio::test]
+async fn an_outage_never_sends_a_record_to_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = QueueOptions {
+        max_attempts_before_attention: 3,
+        ..QueueOptions::default()
+    };
+    let (q, _) = Outbox::open(dir.path(), opts).unwrap();
+    let id = q.enqueue(job(1)).await.unwrap();
+    let later = Utc::now() + chrono::Duration::minutes(1);
+    for _ in 0..10 {
+        q.begin_sync(&id).await.unwrap();
+        q.hold_for_outage(&id, later, "HTTP 503").await.unwrap();
+    }
+    let r = q.get(&id).unwrap().unwrap();
+    assert_eq!(r.state, RecordState::Queued);
+    assert_eq!((r.attempts, r.failures), (10, 0));
+    assert_eq!(r.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(r.next_attempt_at, Some(later));
+    // A failure of the record's own still counts.
+    q.begin_sync(&id).await.unwrap();
+    assert_eq!(
+        q.schedule_retry(&id, later, "unreadable answer")
+            .await
+            .unwrap(),
+        RecordState::Queued
+    );
+    assert_eq!(q.get(&id).unwrap().unwrap().failures, 1);
+}
+
+#[tokio::test]
+async fn retry_keeps_the_creates_in_doubt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (q, _) = open(dir.path());
+    let id = q.enqueue(job(1)).await.unwrap();
+    q.begin_sync(&id).await.unwrap();
+    let mut progress = progress_with_job(5);
+    progress.in_doubt.insert(crate::queue::CreateStep::Note);
+    q.checkpoint(&id, progress.clone()).await.unwrap();
+    q.mark_needs_attention(&id, "refused").await.unwrap();
+    let r = q.retry(&id).await.unwrap();
+    assert_eq!(r.state, RecordState::Queued);
+    assert_eq!(r.progress, progress, "what the record knows is kept");
+    assert!(r.progress.doubts(crate::queue::CreateStep::Note));
+}
+
+#[tokio::test]
+async fn a_record_quarantined_while_running_survives_mirror_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = QueueOptions {
+        mirror_max_bytes: 16 * 1024,
+        mirror_keep_files: 1,
+        ..QueueOptions::default()
+    };
+    let (q, _) = Outbox::open(dir.path(), opts.clone()).unwrap();
+    let damaged = q.enqueue(job(0)).await.unwrap();
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&q.inner_records().get(damaged.as_str()).unwrap().unwrap()).unwrap();
+    envelope["crc32"] = serde_json::json!(1);
+    q.inner_records()
+        .insert(damaged.as_str(), serde_json::to_vec(&envelope).unwrap())
+        .unwrap();
+    assert!(matches!(q.get(&damaged), Err(QueueError::Corrupt(_))));
+    // Enough traffic to rotate the mirror several times and prune the file that held it.
+    for n in 1..80 {
+        let id = q.enqueue(job(n)).await.unwrap();
+        q.begin_sync(&id).await.unwrap();
+        q.mark_synced(&id, progress_with_job(n.into()))
+            .await
+            .unwrap();
+    }
+    drop(q);
+    let (q, report) = Outbox::open(dir.path(), opts).unwrap();
+    assert!(report.restored_from_mirror >= 1, "{report:?}");
+    assert_eq!(q.get(&damaged).unwrap().unwrap().payload, job(0));
+}
+
+#[tokio::test]
+async fn v3_records_that_were_attempted_keep_their_suspicion() {
+    use super::record::migrate;
+    let value = serde_json::json!({
+        "id": "cb-01J9Z3X5Q8R6T2W4Y7A0B1C3D5", "state": "queued", "attempts": 2,
+        "progress": { "customer_id": 7 },
+    });
+    let migrated = migrate(value, 3).unwrap();
+    let doubts = migrated["progress"]["in_doubt"].as_array().unwrap();
+    assert_eq!(doubts.len(), crate::queue::CreateStep::ALL.len());
+    assert_eq!(migrated["progress"]["customer_id"], 7);
+    assert_eq!(migrated["schema_version"], SCHEMA_VERSION);
+    let fresh = serde_json::json!({ "state": "queued", "attempts": 0, "progress": {} });
+    assert!(migrate(fresh, 3).unwrap()["progress"]
+        .get("in_doubt")
+        .is_none());
+    let synced = serde_json::json!({ "state": "synced", "attempts": 3, "progress": {} });
+    assert!(migrate(synced, 3).unwrap()["progress"]
+        .get("in_doubt")
+        .is_none());
 }

@@ -27,6 +27,7 @@ use super::token::{FetchedToken, TokenCache};
 use super::types::*;
 use super::verify;
 use crate::infra::backoff::Backoff;
+use crate::infra::clock::{SharedClock, SystemClock};
 use crate::infra::http::{self, HttpOptions};
 use crate::trade::phone::DiallingPlan;
 
@@ -124,6 +125,9 @@ pub struct StClientConfig {
     pub default_retry_after: Duration,
     /// Longest `Retry-After` honoured in-call; longer ones are returned to the caller.
     pub max_retry_after: Duration,
+    /// Longest `Retry-After` believed at all, on every path (API and token endpoint): a
+    /// gateway asking for a day is waited out for this long, then asked again.
+    pub retry_after_cap: Duration,
     /// Renew the token this long before it expires.
     pub token_renew_before: Duration,
 }
@@ -148,6 +152,7 @@ impl StClientConfig {
             max_rate_limit_waits: 5,
             default_retry_after: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(60),
+            retry_after_cap: Duration::from_secs(600),
             token_renew_before: Duration::from_secs(60),
         }
     }
@@ -242,6 +247,7 @@ const ALLOWED_QUERY: &[(&str, &[&str])] = &[
     ("/technicians", &["active"]),
     ("/campaigns", &["active", "campaignPhoneNumber"]),
     ("/bookings", &["externalId"]),
+    ("/leads", &["createdOnOrAfter"]),
 ];
 
 /// The common paging parameters, valid on every list.
@@ -281,10 +287,17 @@ struct Inner {
     tokens: TokenCache,
     limiter: RateLimiter,
     stats: ClientStats,
+    /// Waits between tries (reads retried after a 5xx or timeout).
+    clock: SharedClock,
 }
 
 impl StClient {
     pub fn new(cfg: StClientConfig) -> Result<Self, StError> {
+        Self::with_clock(cfg, SystemClock::shared())
+    }
+
+    /// A client whose waits between tries run on `clock`.
+    pub fn with_clock(cfg: StClientConfig, clock: SharedClock) -> Result<Self, StError> {
         install_crypto_provider();
         let (token_url, api_base) = cfg.environment.urls()?;
         if !(1..=60).contains(&cfg.max_requests_per_second) {
@@ -309,6 +322,7 @@ impl StClient {
                 tokens: TokenCache::new(cfg.token_renew_before),
                 limiter: RateLimiter::new(cfg.max_requests_per_second, cfg.cold_start_rate_window),
                 stats: ClientStats::default(),
+                clock,
                 cfg,
             }),
         })
@@ -358,7 +372,7 @@ impl StClient {
             .await
             .map_err(|e| transport_error(&e, Kind::Read))?;
         let status = resp.status();
-        let retry_after = retry_after_header(&resp);
+        let retry_after = retry_after_header(&resp, inner.cfg.retry_after_cap);
         let body = resp
             .bytes()
             .await
@@ -384,7 +398,9 @@ impl StClient {
                 ),
             },
             429 => StError::RateLimited {
-                retry_after: retry_after.unwrap_or(inner.cfg.default_retry_after),
+                retry_after: retry_after
+                    .unwrap_or(inner.cfg.default_retry_after)
+                    .min(inner.cfg.retry_after_cap),
             },
             s if s >= 500 => StError::Server { status: s },
             s => classify_status(s, &body, Kind::Read, retry_after),
@@ -440,7 +456,7 @@ impl StClient {
             let outcome = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = retry_after_header(&resp);
+                    let retry_after = retry_after_header(&resp, inner.cfg.retry_after_cap);
                     match resp.bytes().await {
                         Ok(bytes) => Ok((status, retry_after, bytes)),
                         Err(e) => Err(transport_error(&e, kind)),
@@ -472,8 +488,12 @@ impl StClient {
                 Err(e) => e,
             };
             match &err {
-                StError::Unauthorized { .. } if !reauthed => {
-                    inner.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+                // A 401, or a 403 that may be a stale token's scopes: once with a fresh token.
+                // If it persists it is ServiceTitan's (or the app's) problem, not the record's.
+                StError::Unauthorized { .. } | StError::Forbidden { .. } if !reauthed => {
+                    if matches!(err, StError::Unauthorized { .. }) {
+                        inner.stats.unauthorized.fetch_add(1, Ordering::Relaxed);
+                    }
                     inner.tokens.invalidate(&token).await;
                     reauthed = true;
                     continue;
@@ -489,7 +509,7 @@ impl StClient {
                         tracing::debug!(?wait, path, "ServiceTitan 429; waiting");
                         continue;
                     }
-                    inner.limiter.pause_for(wait.min(inner.cfg.max_retry_after));
+                    // Longer waits are the caller's, on its clock (capped at retry_after_cap).
                     return Err(err);
                 }
                 StError::Ambiguous { .. } => {
@@ -503,7 +523,7 @@ impl StClient {
                     inner.stats.retries.fetch_add(1, Ordering::Relaxed);
                     let wait = Backoff::new(Duration::from_millis(200), Duration::from_secs(5))
                         .delay_jittered(read_tries - 1);
-                    tokio::time::sleep(wait).await;
+                    inner.clock.sleep(wait).await;
                     continue;
                 }
                 _ => return Err(err),
@@ -698,6 +718,25 @@ impl StClient {
             .get(&path, &[("externalId", external_id.to_string())])
             .await?;
         verify::verify_all(page.data, "externalId", |b| b.external_id == external_id)
+    }
+
+    /// Leads created since `since` whose summary carries `marker`. Leads have no externalData
+    /// and no summary filter, so they are found by date and the summaries are read; each is
+    /// checked against the date too, in case the filter is ignored.
+    pub async fn find_leads_by_marker(
+        &self,
+        since: DateTime<Utc>,
+        marker: &str,
+    ) -> Result<Vec<Lead>, StError> {
+        let path = self.tenant_path("crm", "leads");
+        let leads: Vec<Lead> = self
+            .get_all(&path, &[("createdOnOrAfter", utc(since))])
+            .await?;
+        Ok(leads
+            .into_iter()
+            .filter(|l| l.created_on.is_none_or(|t| t >= since))
+            .filter(|l| l.summary.as_deref().is_some_and(|s| s.contains(marker)))
+            .collect())
     }
 
     pub async fn create_lead(&self, req: &CreateLeadRequest) -> Result<Lead, StError> {
@@ -985,11 +1024,13 @@ fn join_ids(ids: &[StId]) -> String {
         .join(",")
 }
 
-fn retry_after_header(resp: &reqwest::Response) -> Option<Duration> {
+/// `Retry-After` (seconds or an HTTP date), never longer than `cap`.
+fn retry_after_header(resp: &reqwest::Response, cap: Duration) -> Option<Duration> {
     resp.headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
+        .map(|d| d.min(cap))
 }
 
 /// A transport failure (no HTTP status): what it means depends on whether the request may have

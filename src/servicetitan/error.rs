@@ -43,6 +43,9 @@ pub enum StError {
     /// probably ignored the filter name. The answer cannot be trusted either way.
     #[error("ServiceTitan ignored the `{filter}` filter (unrelated records returned)")]
     FilterIgnored { filter: String },
+    /// The record depends on another that has not synced yet (a note on a queued job).
+    #[error("waiting: {reason}")]
+    NotYet { reason: String },
     #[error("cannot decode ServiceTitan's answer: {message}")]
     Decode { message: String },
     #[error("ServiceTitan client configuration: {message}")]
@@ -63,6 +66,22 @@ impl StError {
         matches!(self, StError::Network { .. } | StError::Timeout)
     }
 
+    /// ServiceTitan is out for everyone, not refusing this record: unreachable, timing out,
+    /// 5xx, rate limiting, answers lost, or credentials/scopes refused even with a fresh token
+    /// (the client renews once before giving up). Never counts against a record.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StError::Network { .. }
+                | StError::Timeout
+                | StError::Server { .. }
+                | StError::RateLimited { .. }
+                | StError::Ambiguous { .. }
+                | StError::Unauthorized { .. }
+                | StError::Forbidden { .. }
+        )
+    }
+
     /// Worth trying again later without changing anything.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -74,6 +93,7 @@ impl StError {
                 | StError::Ambiguous { .. }
                 | StError::FilterIgnored { .. }
                 | StError::Decode { .. }
+                | StError::NotYet { .. }
         )
     }
 
@@ -129,5 +149,26 @@ mod tests {
         }
         .is_transient());
         assert!(StError::Server { status: 503 }.is_transient());
+        for outage in [
+            StError::Server { status: 503 },
+            StError::RateLimited {
+                retry_after: Duration::from_secs(86_400),
+            },
+            StError::Unauthorized {
+                message: "token endpoint said HTTP 401".into(),
+            },
+            StError::Forbidden {
+                scope_hint: "tn.jpm.jobs:w".into(),
+            },
+            StError::Timeout,
+            amb.clone(),
+        ] {
+            assert!(outage.is_outage(), "{outage:?}");
+        }
+        assert!(!validation.is_outage());
+        assert!(!StError::Decode {
+            message: "x".into()
+        }
+        .is_outage());
     }
 }

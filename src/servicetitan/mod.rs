@@ -6,10 +6,14 @@
 //! - [`verify`]: unknown-filter safety (every lookup's results are checked);
 //! - [`ratelimit`], [`token`]: the sans-IO pieces behind the client, tested with a fake clock;
 //! - [`cache`]: reference data and lookups kept in sled for offline use;
-//! - [`sync`]: the worker that drains the queue into ServiceTitan, exactly once.
+//! - [`decide`]: the sync's decisions, sans I/O (next step of a job, what to do after a
+//!   failure);
+//! - [`sync`]: the worker that drains the queue into ServiceTitan, exactly once: the async
+//!   shell around [`decide`].
 
 pub mod cache;
 pub mod client;
+pub mod decide;
 pub mod error;
 pub mod ratelimit;
 pub mod settings;
@@ -44,6 +48,8 @@ pub fn client_config(
         crate::trade::phone::dialling_plan(country).ok_or_else(|| StError::Config {
             message: format!("no dialling plan for shop.default_country = {country:?}"),
         })?;
+    cfg.retry_after_cap = std::time::Duration::from_secs(c.retry_after_cap_secs);
+    cfg.max_retry_after = cfg.max_retry_after.min(cfg.retry_after_cap);
     Ok(cfg)
 }
 
@@ -65,13 +71,31 @@ pub enum OpenError {
     },
 }
 
-/// Opens the queue (`<data_dir>/queue`, with the options from `[queue]`), the cache (`<data_dir>/cache`) and
-/// the client (`[servicetitan]`), and joins them into a worker. Installs the TLS crypto provider.
+/// Opens the queue (`<data_dir>/queue`, with the options from `[queue]`), the cache
+/// (`<data_dir>/cache`) and the client (`[servicetitan]`), and joins them into a worker.
+/// Installs the TLS crypto provider.
 pub fn open_worker(
     settings: &settings::ServiceTitanConfig,
     queue: crate::queue::QueueOptions,
     data_dir: &std::path::Path,
     country: &str,
+) -> Result<SyncWorker, OpenError> {
+    open_worker_with_clock(
+        settings,
+        queue,
+        data_dir,
+        country,
+        crate::infra::clock::SystemClock::shared(),
+    )
+}
+
+/// [`open_worker`] on a given clock: the worker's and the client's waits and timestamps.
+pub fn open_worker_with_clock(
+    settings: &settings::ServiceTitanConfig,
+    queue: crate::queue::QueueOptions,
+    data_dir: &std::path::Path,
+    country: &str,
+    clock: crate::infra::clock::SharedClock,
 ) -> Result<SyncWorker, OpenError> {
     if !settings.enabled {
         return Err(OpenError::Disabled);
@@ -85,7 +109,7 @@ pub fn open_worker(
             source,
         })?;
     }
-    let client = StClient::new(client_config(settings, country)?)?;
+    let client = StClient::with_clock(client_config(settings, country)?, clock.clone())?;
     let (outbox, report) = crate::queue::Outbox::open(&queue_dir, queue)?;
     if !report.is_clean() {
         tracing::warn!(?report, "queue start-up check repaired something");
@@ -93,10 +117,8 @@ pub fn open_worker(
     let cache = std::sync::Arc::new(
         cache::StCache::open(&cache_dir)?.with_phone_plan(client.config().phone_plan),
     );
-    Ok(SyncWorker::new(
-        client,
-        outbox,
-        cache,
-        SyncSettings::from_config(settings),
-    ))
+    Ok(
+        SyncWorker::new(client, outbox, cache, SyncSettings::from_config(settings))
+            .with_clock(clock),
+    )
 }

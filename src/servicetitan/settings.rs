@@ -65,6 +65,9 @@ pub struct ServiceTitanConfig {
     pub customer_details_refresh_secs: u64,
     /// How many days ahead the appointments behind "when is my technician coming?" are fetched.
     pub customer_details_days_ahead: u32,
+    /// Longest `Retry-After` obeyed, in seconds, on every path (API and token endpoint): a
+    /// gateway asking for a day is asked again after this long.
+    pub retry_after_cap_secs: u64,
 }
 
 /// `servicetitan.assign_on_call_technician`.
@@ -153,6 +156,7 @@ impl Default for ServiceTitanConfig {
             poll_changes_secs: 300,
             customer_details_refresh_secs: 900,
             customer_details_days_ahead: 7,
+            retry_after_cap_secs: 600,
         }
     }
 }
@@ -205,6 +209,15 @@ impl ServiceTitanConfig {
             if secs == 0 {
                 v.push(SettingIssue::error(key(k), "must be greater than 0"));
             }
+        }
+        if !(1..=86_400).contains(&st.retry_after_cap_secs) {
+            v.push(SettingIssue::error(
+                key("retry_after_cap_secs"),
+                format!(
+                    "must be between 1 and 86400 seconds ({} given)",
+                    st.retry_after_cap_secs
+                ),
+            ));
         }
         if !(1..=31).contains(&st.customer_details_days_ahead) {
             v.push(SettingIssue::error(

@@ -6,16 +6,22 @@
 //! follows every step, so a SIGKILL anywhere resumes at the step that was not recorded.
 //!
 //! **Exactly once.** A create whose answer was lost (timeout, 5xx, reset, a kill before the
-//! checkpoint) may or may not have happened. So after *any* earlier attempt of a record
-//! ("suspect"), every create is preceded by a lookup of what this record may already have made:
-//! customers, locations and jobs by externalData, bookings by externalId, notes by the record
-//! marker in their text, technicians by the appointment's assignments.
+//! checkpoint) may or may not have happened. So before each create the record durably notes it
+//! as in doubt (`SyncProgress::in_doubt`), and the checkpoint that records its id clears it; a
+//! create still in doubt on a later attempt — after a crash, a lost answer, or `callbox queue
+//! retry`, which keeps it — is looked up first: customers, locations and jobs by externalData,
+//! bookings by externalId, leads and notes by the record marker in their text, technicians by
+//! the appointment's assignments, reschedules by the appointment's time, cancellations by the
+//! job's status.
 //!
 //! **Failures.** ServiceTitan saying no (400) sends the record to needs-attention with its
-//! message, after making a Booking or a Lead when the shop wants one. Being offline keeps the
-//! record at the head of the queue (order is kept) and retries with capped, jittered back-off.
+//! message, after making a Booking or a Lead when the shop wants one. An outage (network,
+//! timeouts, 5xx, 429, lost answers, credentials refused even with a fresh token) is nobody's
+//! record's fault: the loop keeps the record at the head of the queue (order is kept) and
+//! probes with capped, jittered back-off or the capped `Retry-After`, for as long as it lasts.
 //! Other transient failures retry a few times in place, then the record gets a queue back-off
-//! and the worker moves on.
+//! (counted toward needs-attention) and the worker moves on. Storage errors end a round, never
+//! the loop. Every wait and timestamp comes from the worker's [`Clock`](crate::infra::clock).
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +33,10 @@ use super::cache::{
     CacheAge, CacheError, CacheName, CachedAppointment, CustomerDetails, JobChange, StCache,
 };
 use super::client::{StClient, RECORD_ID_KEY};
+use super::decide::{
+    after_refusal, next_job_step, AfterFailure, AfterRefusal, Attempt, JobStep, Lookup,
+    RetryPolicy, Tries,
+};
 use super::error::StError;
 use super::types::{
     Address as StAddress, Appointment, AppointmentInformation, CancelJobRequest, CapacityRequest,
@@ -36,6 +46,12 @@ use super::types::{
 };
 use super::verify::same_address;
 use crate::infra::backoff::Backoff;
+use crate::infra::clock::{SharedClock, SystemClock};
+use crate::queue::CreateStep::{
+    self, Booking as BookingStep, Cancel as CancelStep, Customer as CustomerStep, Lead as LeadStep,
+    Location as LocationStep, Note as NoteStep, Reschedule as RescheduleStep,
+    Technician as TechnicianStep,
+};
 use crate::queue::{
     Address, CallerInfo, CancellationRequest, JobRequest, ListFilter, Outbox, Payload, QueueCounts,
     QueueError, Record, RecordId, RecordKind, RecordState, RescheduleRequest, StateName,
@@ -70,6 +86,8 @@ pub struct SyncSettings {
     pub retry_base: Duration,
     /// Longest wait between tries while offline.
     pub offline_backoff_cap: Duration,
+    /// Longest `Retry-After` obeyed (`servicetitan.retry_after_cap_secs`).
+    pub retry_after_cap: Duration,
 }
 
 impl SyncSettings {
@@ -91,6 +109,7 @@ impl SyncSettings {
             inline_retries: 3,
             retry_base: Duration::from_millis(250),
             offline_backoff_cap: Duration::from_secs(60),
+            retry_after_cap: Duration::from_secs(c.retry_after_cap_secs),
         }
     }
 }
@@ -151,12 +170,15 @@ enum Outcome {
     /// ServiceTitan refused it; fallback (if any) done. Goes to needs-attention.
     Rejected(String),
     Transient(StError),
+    /// The queue could not record a step: the round ends, the loop backs off and resumes.
+    Storage(QueueError),
 }
 
-/// A step's failure: a refusal or a transient error.
+/// A step's failure: a refusal, a transient error, or the box's own storage.
 enum StepError {
     Rejected(String),
     Transient(StError),
+    Storage(QueueError),
 }
 
 impl From<StError> for StepError {
@@ -179,9 +201,7 @@ impl From<StError> for StepError {
 
 impl From<QueueError> for StepError {
     fn from(e: QueueError) -> Self {
-        StepError::Transient(StError::Config {
-            message: format!("queue: {e}"),
-        })
+        StepError::Storage(e)
     }
 }
 
@@ -193,6 +213,55 @@ pub struct SyncWorker {
     cache: Arc<StCache>,
     settings: SyncSettings,
     state: Arc<Mutex<SyncState>>,
+    clock: SharedClock,
+}
+
+/// Notes that `steps` are about to be sent: from here until [`settle`] a lost answer leaves
+/// them in doubt, and the next attempt looks them up first.
+fn doubt(p: &mut SyncProgress, steps: &[CreateStep]) -> bool {
+    let mut changed = false;
+    for step in steps {
+        changed |= p.in_doubt.insert(*step);
+    }
+    changed
+}
+
+/// ServiceTitan answered for `steps` (their ids are in the progress): no longer in doubt.
+fn settle(p: &mut SyncProgress, steps: &[CreateStep]) {
+    for step in steps {
+        p.in_doubt.remove(step);
+    }
+}
+
+/// The create a lookup stands before.
+fn lookup_step(lookup: Lookup) -> CreateStep {
+    match lookup {
+        Lookup::CustomerByRecord | Lookup::CustomerByCaller => CreateStep::Customer,
+        Lookup::LocationByAddress | Lookup::LocationByRecord => CreateStep::Location,
+        Lookup::JobByRecord => CreateStep::Job,
+        Lookup::NoteByMarker => CreateStep::Note,
+        Lookup::TechnicianAssigned => CreateStep::Technician,
+    }
+}
+
+/// The job's note: summary and transcript, with the record marker a retry finds it by.
+fn job_note_text(record: &Record, req: &JobRequest) -> String {
+    format!(
+        "Booked by phone (callbox). Confirmation {}.\nCaller: {}{}\nProblem: {}\n\nTranscript:\n{}\n\n[{}]",
+        req.confirmation_number,
+        caller_name(&req.caller),
+        req.caller
+            .best_phone()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default(),
+        req.problem_summary,
+        if req.transcript.trim().is_empty() {
+            "(none)"
+        } else {
+            req.transcript.as_str()
+        },
+        marker(record.id.as_str())
+    )
 }
 
 fn marker(record_id: &str) -> String {
@@ -270,7 +339,19 @@ impl SyncWorker {
             cache,
             settings,
             state: Arc::new(Mutex::new(SyncState::default())),
+            clock: SystemClock::shared(),
         }
+    }
+
+    /// Runs the worker's waits and timestamps on `clock` (tests let hours pass in moments).
+    /// The client's own waits follow the clock it was built with ([`StClient::with_clock`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     pub fn client(&self) -> &StClient {
@@ -285,7 +366,7 @@ impl SyncWorker {
         &self.cache
     }
 
-    /// The shared cache, for the call flow's lookups (`crate::app::lookup`).
+    /// The shared cache, for the call flow's lookups (`crate::lookup`).
     pub fn cache_handle(&self) -> Arc<StCache> {
         self.cache.clone()
     }
@@ -305,9 +386,9 @@ impl SyncWorker {
     }
 
     fn note_error(&self, e: &StError) {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         self.with_state(|s| {
-            if e.is_offline() {
+            if e.is_outage() {
                 s.online = Some(false);
             } else {
                 // ServiceTitan answered, so the box is online even if it said no.
@@ -327,7 +408,7 @@ impl SyncWorker {
             last_sync_at: st.last_sync_at,
             last_error: st.last_error,
             queue: self.outbox.counts(),
-            caches: self.cache.ages(Utc::now()),
+            caches: self.cache.ages(self.clock.now_utc()),
         }
     }
 
@@ -335,7 +416,7 @@ impl SyncWorker {
 
     /// Refreshes reference data that is missing or older than the policy.
     pub async fn refresh_reference_if_stale(&self) -> Result<(), StError> {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let max_age = ChronoDuration::from_std(self.settings.reference_refresh)
             .unwrap_or(ChronoDuration::hours(1));
         let c = &self.cache;
@@ -375,7 +456,7 @@ impl SyncWorker {
 
     /// Refreshes capacity for the next two weeks when older than the policy (~60 s online).
     pub async fn refresh_capacity_if_stale(&self) -> Result<(), StError> {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let max_age = ChronoDuration::from_std(self.settings.capacity_refresh)
             .unwrap_or(ChronoDuration::seconds(60));
         if !self.cache.is_stale(CacheName::Capacity, max_age, now) {
@@ -403,7 +484,7 @@ impl SyncWorker {
     /// Checks jobs the box booked for dispatcher changes (rescheduled, cancelled) since the
     /// last poll, and records them for the call flow ("your appointment was moved").
     pub async fn poll_job_changes(&self) -> Result<usize, SyncError> {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let since = self
             .cache
             .last_change_poll()
@@ -490,7 +571,7 @@ impl SyncWorker {
     /// the cache is stamped fresh only once a pass leaves no backlog. Returns how many
     /// customers were refreshed.
     pub async fn refresh_customer_details_if_stale(&self) -> Result<usize, StError> {
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let max_age = ChronoDuration::from_std(self.settings.details_refresh)
             .unwrap_or(ChronoDuration::minutes(15));
         if !self
@@ -616,65 +697,111 @@ impl SyncWorker {
     }
 
     /// Runs until `shutdown` resolves: drains, refreshes caches, polls changes, sleeps until
-    /// the queue changes or a back-off expires.
+    /// the queue changes or a back-off expires. A storage error (queue or cache) ends only
+    /// the round: it is logged and shown in the status, and the loop tries again with
+    /// back-off, so a full disk pauses the sync instead of ending it. Returns only at
+    /// shutdown.
     pub async fn run(
         &self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), SyncError> {
         tokio::pin!(shutdown);
         let mut changes = self.outbox.subscribe();
-        let mut last_poll: Option<tokio::time::Instant> = None;
+        let mut last_poll: Option<std::time::Instant> = None;
+        let mut storage_failures = 0u32;
         loop {
-            let summary = tokio::select! {
-                s = self.drain(false) => s?,
+            let round = tokio::select! {
+                r = self.round(&mut last_poll) => r,
                 _ = &mut shutdown => return Ok(()),
             };
-            if !summary.errors.is_empty() {
-                tracing::debug!(?summary, "sync round");
-            }
-            // Housekeeping only while online; failures just show in status.
-            if self.with_state(|s| s.online != Some(false)) {
-                if let Err(e) = self.refresh_reference_if_stale().await {
-                    self.note_error(&e);
+            let wait = match round {
+                Ok(()) => {
+                    storage_failures = 0;
+                    self.idle_wait()
                 }
-                if let Err(e) = self.refresh_capacity_if_stale().await {
-                    self.note_error(&e);
+                Err(e) => {
+                    let wait =
+                        Backoff::new(Duration::from_secs(1), self.settings.offline_backoff_cap)
+                            .delay(storage_failures, rand::random::<f64>());
+                    storage_failures = storage_failures.saturating_add(1);
+                    tracing::error!(error = %e, ?wait, "sync: storage error; trying again");
+                    self.note_storage_error(&e);
+                    wait
                 }
-                if let Err(e) = self.refresh_customer_details_if_stale().await {
-                    self.note_error(&e);
-                }
-                if last_poll.is_none_or(|t| t.elapsed() >= self.settings.poll_changes) {
-                    self.poll_job_changes().await?;
-                    last_poll = Some(tokio::time::Instant::now());
-                }
-            }
-            let wake = self
-                .outbox
-                .next_wakeup()
-                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                .unwrap_or(Duration::from_secs(3600))
-                .min(self.settings.capacity_refresh);
+            };
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 _ = changes.changed() => {}
-                _ = tokio::time::sleep(wake) => {}
+                _ = self.clock.sleep(wait) => {}
             }
         }
     }
 
-    async fn drain(&self, once: bool) -> Result<RunSummary, SyncError> {
-        let mut summary = RunSummary::default();
-        // Resolving job types, business units and campaigns needs the reference caches.
+    /// One pass of the loop: the due records, then (while online) the caches and changes.
+    async fn round(&self, last_poll: &mut Option<std::time::Instant>) -> Result<(), SyncError> {
+        let summary = self.drain(false).await?;
+        if !summary.errors.is_empty() {
+            tracing::debug!(?summary, "sync round");
+        }
+        // Housekeeping only while online; failures just show in status.
+        if self.with_state(|s| s.online == Some(false)) {
+            return Ok(());
+        }
         if let Err(e) = self.refresh_reference_if_stale().await {
             self.note_error(&e);
-            if e.is_offline() && once {
-                summary.offline = true;
-                summary.errors.push(e.to_string());
-                return Ok(summary);
-            }
         }
-        while let Some(record) = self.outbox.next_due(Utc::now())? {
-            let offline = self.sync_record(record, once, &mut summary).await?;
+        if let Err(e) = self.refresh_capacity_if_stale().await {
+            self.note_error(&e);
+        }
+        if let Err(e) = self.refresh_customer_details_if_stale().await {
+            self.note_error(&e);
+        }
+        let now = self.clock.now();
+        if last_poll.is_none_or(|t| now.duration_since(t) >= self.settings.poll_changes) {
+            self.poll_job_changes().await?;
+            *last_poll = Some(now);
+        }
+        Ok(())
+    }
+
+    /// How long the loop may sleep when nothing is due.
+    fn idle_wait(&self) -> Duration {
+        self.outbox
+            .next_wakeup()
+            .map(|t| {
+                (t - self.clock.now_utc())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+            })
+            .unwrap_or(Duration::from_secs(3600))
+            .min(self.settings.capacity_refresh)
+    }
+
+    fn note_storage_error(&self, e: &SyncError) {
+        let now = self.clock.now_utc();
+        self.with_state(|s| {
+            s.last_error = Some(format!("storage: {e}"));
+            s.last_error_at = Some(now);
+        });
+    }
+
+    async fn drain(&self, once: bool) -> Result<RunSummary, SyncError> {
+        let mut summary = RunSummary::default();
+        if let Err(e) = self.reference_through_outage(once).await {
+            summary.offline = true;
+            summary.errors.push(e.to_string());
+            return Ok(summary);
+        }
+        while let Some(record) = self.outbox.next_due(self.clock.now_utc())? {
+            let id = record.id.clone();
+            let offline = match self.sync_record(record, once, &mut summary).await {
+                Ok(offline) => offline,
+                Err(e) => {
+                    // Nothing durable says where it stopped: the next round resumes it.
+                    self.outbox.release(&id);
+                    return Err(e);
+                }
+            };
             if offline {
                 summary.offline = true;
                 break;
@@ -683,8 +810,44 @@ impl SyncWorker {
         Ok(summary)
     }
 
+    /// Resolving job types, business units and campaigns needs the reference caches: while
+    /// ServiceTitan is out they are not refreshed, and records synced without them would be
+    /// refused for want of a campaign. So an outage here is waited out (probing with back-off)
+    /// before any record is touched; `--once` gives up after a few tries (`Err`). Other
+    /// failures go on with what the cache holds.
+    async fn reference_through_outage(&self, once: bool) -> Result<(), StError> {
+        let mut waits = 0u32;
+        loop {
+            let err = match self.refresh_reference_if_stale().await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            self.note_error(&err);
+            if !err.is_outage() {
+                return Ok(());
+            }
+            let policy = self.policy();
+            if once && policy.once_gives_up(&err, waits) {
+                return Err(err);
+            }
+            let wait = policy.outage_wait(&err, waits, rand::random::<f64>());
+            waits = waits.saturating_add(1);
+            tracing::info!(
+                ?wait,
+                "ServiceTitan outage while refreshing reference data: {err}"
+            );
+            self.clock.sleep(wait).await;
+        }
+    }
+
     /// Syncs one record to a final state (or a back-off). Returns true when it stopped because
     /// ServiceTitan is unreachable (only in `once` mode; the loop waits it out instead).
+    ///
+    /// An outage (network, timeouts, 5xx, 429, lost answers, credentials or scopes refused
+    /// after a fresh token) is not the record's failure: the loop holds the record at the head
+    /// of the queue and probes with back-off for as long as it lasts; `--once` tries a few
+    /// times, then leaves it queued. Only a failure of the record's own counts toward
+    /// needs-attention, and only ServiceTitan refusing the record sends it there at once.
     async fn sync_record(
         &self,
         record: Record,
@@ -692,16 +855,12 @@ impl SyncWorker {
         summary: &mut RunSummary,
     ) -> Result<bool, SyncError> {
         let mut record = self.outbox.begin_sync(&record.id).await?;
-        // Any earlier attempt may have left creates behind without a checkpoint.
-        let mut suspect = record.attempts > 1;
-        let mut failures = 0u32;
-        let mut offline_waits = 0u32;
+        let mut tries = Tries::default();
         loop {
-            let outcome = self.attempt(&record, suspect).await;
-            match outcome {
+            let err = match self.attempt(&record).await {
                 Outcome::Synced(progress) => {
                     self.outbox.mark_synced(&record.id, progress).await?;
-                    let now = Utc::now();
+                    let now = self.clock.now_utc();
                     self.with_state(|s| {
                         s.online = Some(true);
                         s.last_sync_at = Some(now);
@@ -719,47 +878,44 @@ impl SyncWorker {
                     summary.errors.push(format!("{}: {reason}", record.id));
                     return Ok(false);
                 }
-                Outcome::Transient(err) => {
-                    self.note_error(&err);
-                    // The latest checkpoints are durable; carry them in memory too.
-                    if let Some(r) = self.outbox.get(&record.id)? {
-                        record.progress = r.progress;
-                    }
-                    // Whatever happened, a create may have gone through.
-                    suspect = true;
-                    if err.is_offline() {
-                        if once {
-                            self.outbox
-                                .schedule_retry(&record.id, Utc::now(), &err.to_string())
-                                .await?;
-                            summary.errors.push(format!("{}: {err}", record.id));
-                            return Ok(true);
-                        }
-                        // Hold the head of the queue until ServiceTitan is back: order is kept.
-                        let wait = Backoff::new(
-                            Duration::from_millis(500),
-                            self.settings.offline_backoff_cap,
-                        )
-                        .delay_jittered(offline_waits);
-                        offline_waits = offline_waits.saturating_add(1);
-                        tracing::info!(?wait, "ServiceTitan unreachable: {err}");
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    failures += 1;
-                    if failures <= self.settings.inline_retries {
-                        let wait = match &err {
-                            StError::RateLimited { retry_after } => *retry_after,
-                            _ => Backoff::new(self.settings.retry_base, Duration::from_secs(10))
-                                .delay_jittered(failures - 1),
-                        };
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let delay = Backoff::new(Duration::from_secs(2), Duration::from_secs(15 * 60))
-                        .delay_jittered(record.attempts);
-                    let at = Utc::now()
-                        + ChronoDuration::from_std(delay).unwrap_or(ChronoDuration::seconds(60));
+                Outcome::Storage(e) => return Err(e.into()),
+                Outcome::Transient(err) => err,
+            };
+            self.note_error(&err);
+            // The latest checkpoints are durable; carry them in memory too.
+            if let Some(r) = self.outbox.get(&record.id)? {
+                record.progress = r.progress;
+            }
+            let next = self.policy().after_failure(
+                &err,
+                &mut tries,
+                record.failures,
+                once,
+                self.clock.now_utc(),
+                rand::random::<f64>(),
+            );
+            match next {
+                AfterFailure::RetryIn(wait) => {
+                    // During an outage this holds the head of the queue: order is kept.
+                    tracing::info!(?wait, record = %record.id, "ServiceTitan: {err}; trying again");
+                    self.clock.sleep(wait).await;
+                }
+                AfterFailure::HoldAndStop { at } => {
+                    self.outbox
+                        .hold_for_outage(&record.id, at, &err.to_string())
+                        .await?;
+                    summary.errors.push(format!("{}: {err}", record.id));
+                    return Ok(true);
+                }
+                AfterFailure::Wait { at } => {
+                    self.outbox
+                        .hold_for_outage(&record.id, at, &err.to_string())
+                        .await?;
+                    summary.deferred += 1;
+                    summary.errors.push(format!("{}: {err}", record.id));
+                    return Ok(false);
+                }
+                AfterFailure::Defer { at } => {
                     let state = self
                         .outbox
                         .schedule_retry(&record.id, at, &err.to_string())
@@ -776,86 +932,85 @@ impl SyncWorker {
         }
     }
 
-    async fn attempt(&self, record: &Record, suspect: bool) -> Outcome {
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            inline_retries: self.settings.inline_retries,
+            retry_base: self.settings.retry_base,
+            outage_backoff_cap: self.settings.offline_backoff_cap,
+            retry_after_cap: self.settings.retry_after_cap,
+        }
+    }
+
+    async fn attempt(&self, record: &Record) -> Outcome {
         let mut progress = record.progress.clone();
         let result = match &record.payload {
-            Payload::Job(req) => self.sync_job(record, req, &mut progress, suspect).await,
-            Payload::Note(note) => self.sync_note(record, note, &mut progress, suspect).await,
-            Payload::Reschedule(req) => {
-                self.sync_reschedule(record, req, &mut progress, suspect)
-                    .await
-            }
-            Payload::Cancellation(req) => {
-                self.sync_cancellation(record, req, &mut progress, suspect)
-                    .await
-            }
+            Payload::Job(req) => self.sync_job(record, req, &mut progress).await,
+            Payload::Note(note) => self.sync_note(record, note, &mut progress).await,
+            Payload::Reschedule(req) => self.sync_reschedule(record, req, &mut progress).await,
+            Payload::Cancellation(req) => self.sync_cancellation(record, req, &mut progress).await,
             other => {
-                self.sync_for_office(record, other, &mut progress, suspect, None)
+                self.sync_for_office(record, other, &mut progress, None)
                     .await
             }
         };
         match result {
             Ok(()) => Outcome::Synced(progress),
             Err(StepError::Transient(e)) => Outcome::Transient(e),
-            Err(StepError::Rejected(reason))
-                if matches!(
-                    record.payload,
-                    Payload::Reschedule(_) | Payload::Cancellation(_)
-                ) =>
-            {
-                if progress.rescheduled || progress.canceled {
-                    return Outcome::Rejected(format!(
-                        "{reason} (the change itself is made in ServiceTitan)"
-                    ));
-                }
-                // ServiceTitan would not make the change (job completed, unknown appointment,
-                // …): the office gets it as before, and the record is flagged with why.
-                match self
-                    .sync_for_office(
-                        record,
-                        &record.payload,
-                        &mut progress,
-                        suspect,
-                        Some(&reason),
-                    )
-                    .await
-                {
-                    Ok(()) => Outcome::Rejected(format!(
-                        "{reason} ({} created for the office)",
-                        if progress.booking_id.is_some() {
-                            "booking"
-                        } else {
-                            "lead"
-                        }
-                    )),
-                    Err(StepError::Transient(e)) => Outcome::Transient(e),
-                    Err(StepError::Rejected(more)) => {
-                        Outcome::Rejected(format!("{reason}; office fallback also refused: {more}"))
-                    }
-                }
-            }
+            Err(StepError::Storage(e)) => Outcome::Storage(e),
             Err(StepError::Rejected(reason)) => {
-                // Only job records get the office fallback; the others already went to the
-                // office (booking/lead) or have nowhere else to go.
-                if !matches!(record.payload, Payload::Job(_)) {
-                    return Outcome::Rejected(reason);
-                }
-                // A booked job needs no stand-in: a later step (the note) was refused.
-                if let Some(job_id) = progress.job_id {
-                    return Outcome::Rejected(format!("{reason} (job {job_id} is booked)"));
-                }
-                match self.fallback(record, &mut progress, suspect, &reason).await {
-                    Ok(what) => Outcome::Rejected(match what {
-                        Some(w) => format!("{reason} ({w} created for the office)"),
-                        None => reason,
-                    }),
-                    Err(StepError::Transient(e)) => Outcome::Transient(e),
-                    Err(StepError::Rejected(more)) => {
-                        Outcome::Rejected(format!("{reason}; fallback also refused: {more}"))
-                    }
-                }
+                self.after_refusal(record, &mut progress, reason).await
             }
         }
+    }
+
+    /// ServiceTitan refused the record: make the stand-in [`after_refusal`] asks for, and say
+    /// what the record is flagged with.
+    async fn after_refusal(
+        &self,
+        record: &Record,
+        progress: &mut SyncProgress,
+        reason: String,
+    ) -> Outcome {
+        let made = match after_refusal(record.kind(), progress, &reason) {
+            AfterRefusal::Flag(flag) => return Outcome::Rejected(flag),
+            // ServiceTitan would not make the change (job completed, unknown appointment,
+            // …): the office gets it as before, and the record is flagged with why.
+            AfterRefusal::OfficeStandIn => self
+                .sync_for_office(record, &record.payload, progress, Some(&reason))
+                .await
+                .map(|()| {
+                    Some(if progress.booking_id.is_some() {
+                        "booking"
+                    } else {
+                        "lead"
+                    })
+                }),
+            AfterRefusal::JobStandIn => self.fallback(record, progress, &reason).await,
+        };
+        match made {
+            Ok(Some(what)) => {
+                Outcome::Rejected(format!("{reason} ({what} created for the office)"))
+            }
+            Ok(None) => Outcome::Rejected(reason),
+            Err(StepError::Transient(e)) => Outcome::Transient(e),
+            Err(StepError::Storage(e)) => Outcome::Storage(e),
+            Err(StepError::Rejected(more)) => {
+                Outcome::Rejected(format!("{reason}; the stand-in was refused too: {more}"))
+            }
+        }
+    }
+
+    /// Durably notes `steps` as in doubt before their create is sent (see [`doubt`]).
+    async fn doubt(
+        &self,
+        record: &Record,
+        p: &mut SyncProgress,
+        steps: &[CreateStep],
+    ) -> Result<(), StepError> {
+        if doubt(p, steps) {
+            self.checkpoint(record, p).await?;
+        }
+        Ok(())
     }
 
     async fn checkpoint(&self, record: &Record, progress: &SyncProgress) -> Result<(), StepError> {
@@ -875,222 +1030,310 @@ impl SyncWorker {
 
     // ---- jobs ---------------------------------------------------------------------------
 
+    /// A job record: the steps [`next_job_step`] names, one at a time, each followed by a
+    /// checkpoint when it learnt or made something.
     async fn sync_job(
         &self,
         record: &Record,
         req: &JobRequest,
         p: &mut SyncProgress,
-        suspect: bool,
     ) -> Result<(), StepError> {
-        let key = record.id.as_str();
-        let address = st_address(&req.service_address);
-
-        // 1. Customer (and, when it is new, its location in the same call).
         if p.customer_id.is_none() {
             p.customer_id = req.known_customer_id;
         }
-        if p.customer_id.is_none() && suspect {
-            let found = self
-                .client
-                .find_customers_by_external_data(RECORD_ID_KEY, key)
-                .await?;
-            p.customer_id = found.first().map(|c| c.id);
-        }
-        if p.customer_id.is_none() {
-            p.customer_id = self.find_customer(&req.caller, &address).await?;
-        }
-        if p.customer_id.is_none() {
-            let contacts = phone_contacts(&req.caller, self.client.config().phone_plan);
-            let created = self
-                .client
-                .create_customer(&CreateCustomerRequest {
-                    name: caller_name(&req.caller),
-                    kind: "Residential".into(),
-                    address: address.clone(),
-                    locations: vec![NewLocation {
-                        name: caller_name(&req.caller),
-                        address: address.clone(),
-                        contacts: contacts.clone(),
-                        external_data: Some(self.external_data(record)),
-                    }],
-                    contacts,
-                    external_data: Some(self.external_data(record)),
-                })
-                .await?;
-            p.customer_id = Some(created.id);
-            p.location_id = created.locations.first().map(|l| l.id);
-            if let Some(phone) = req.caller.best_phone() {
-                let _ = self
-                    .cache
-                    .put_customers_for_phone(phone, Vec::new(), Utc::now());
-            }
-        }
-        self.checkpoint(record, p).await?;
-        let Some(customer_id) = p.customer_id else {
-            return Err(StepError::Rejected("no customer".into()));
-        };
-
-        // 2. Location.
-        if p.location_id.is_none() {
+        if p.customer_id.is_some() && p.location_id.is_none() {
             p.location_id = req.known_location_id;
         }
-        if p.location_id.is_none() {
-            let locations = self.client.list_locations(customer_id).await?;
-            p.location_id = locations
-                .iter()
-                .filter(|l| l.active || l.address.is_some())
-                .find(|l| {
-                    l.address
-                        .as_ref()
-                        .is_some_and(|a| same_address(a, &address))
-                })
-                .map(|l| l.id);
-        }
-        if p.location_id.is_none() && suspect {
-            let found = self
-                .client
-                .find_locations_by_external_data(RECORD_ID_KEY, key)
-                .await?;
-            p.location_id = found
-                .iter()
-                .find(|l| l.customer_id == customer_id)
-                .map(|l| l.id);
-        }
-        if p.location_id.is_none() {
-            let created = self
-                .client
-                .create_location(&CreateLocationRequest {
-                    customer_id,
-                    name: caller_name(&req.caller),
-                    address: address.clone(),
-                    contacts: phone_contacts(&req.caller, self.client.config().phone_plan),
-                    external_data: Some(self.external_data(record)),
-                })
-                .await?;
-            p.location_id = Some(created.id);
-        }
-        self.checkpoint(record, p).await?;
-        let Some(location_id) = p.location_id else {
-            return Err(StepError::Rejected("no location".into()));
-        };
-
-        // 3. Job.
-        if p.job_id.is_none() && suspect {
-            let found = self
-                .client
-                .find_jobs_by_external_data(RECORD_ID_KEY, key)
-                .await?;
-            if let Some(job) = found.first() {
-                p.job_id = Some(job.id);
-                p.job_number = Some(job.job_number.clone());
-                p.appointment_id = job.first_appointment_id;
+        let technician = self.on_call_technician_for(req);
+        let mut attempt = Attempt::default();
+        loop {
+            let before = p.clone();
+            match next_job_step(p, &attempt, technician) {
+                JobStep::Done => return Ok(()),
+                JobStep::Look(lookup) => {
+                    self.job_lookup(record, req, p, lookup).await?;
+                    attempt.looked(lookup);
+                }
+                JobStep::Create(step) => {
+                    self.doubt(record, p, &[step]).await?;
+                    self.job_create(record, req, p, step, &mut attempt).await?;
+                }
+            }
+            if p.job_id.is_some() {
+                p.created_as = Some("job".into());
+            }
+            if *p != before {
+                self.checkpoint(record, p).await?;
             }
         }
-        if p.job_id.is_none() {
-            let (job_type_id, business_unit_id) = self.resolve_job_type_and_unit(req).await?;
-            let campaign_id = self.resolve_campaign(req).await?;
-            let appt = &req.appointment;
-            let job = self
-                .client
-                .create_job(&CreateJobRequest {
-                    customer_id,
-                    location_id,
-                    business_unit_id,
-                    job_type_id,
-                    priority: match req.urgency {
-                        Urgency::Emergency => "Urgent".into(),
-                        Urgency::Routine => "Normal".into(),
-                    },
-                    campaign_id,
-                    appointments: vec![AppointmentInformation {
-                        start: appt.start_utc,
-                        end: appt.end_utc,
-                        arrival_window_start: appt.arrival_window_start_utc,
-                        arrival_window_end: appt.arrival_window_end_utc,
-                        technician_ids: None,
-                    }],
-                    summary: Some(format!(
-                        "{} (callbox confirmation {})",
-                        req.problem_summary, req.confirmation_number
-                    )),
-                    external_data: Some(self.external_data(record)),
-                })
-                .await?;
-            p.job_id = Some(job.id);
-            p.job_number = Some(job.job_number);
-            p.appointment_id = job.first_appointment_id;
-        }
-        p.created_as = Some("job".into());
-        self.checkpoint(record, p).await?;
-        let Some(job_id) = p.job_id else {
-            return Err(StepError::Rejected("no job".into()));
-        };
+    }
 
-        // 4. Note: summary and transcript.
-        if !p.note_added {
-            let text = format!(
-                "Booked by phone (callbox). Confirmation {}.\nCaller: {}{}\nProblem: {}\n\nTranscript:\n{}\n\n[{}]",
-                req.confirmation_number,
-                caller_name(&req.caller),
-                req.caller
-                    .best_phone()
-                    .map(|p| format!(" ({p})"))
-                    .unwrap_or_default(),
-                req.problem_summary,
-                if req.transcript.trim().is_empty() {
-                    "(none)"
-                } else {
-                    req.transcript.as_str()
-                },
-                marker(key)
-            );
-            self.add_note_once(job_id, &text, key, suspect).await?;
-            p.note_added = true;
-            self.checkpoint(record, p).await?;
-        }
-
-        // 5. On-call technician.
+    /// The on-call technician the shop wants on this job's appointment, if anyone is on call.
+    fn on_call_technician_for(&self, req: &JobRequest) -> Option<StId> {
         let wanted = match self.settings.on_call {
             OnCallPolicy::Never => false,
             OnCallPolicy::Always => true,
             OnCallPolicy::Emergencies => req.urgency == Urgency::Emergency,
             OnCallPolicy::WhenRequested => req.assign_on_call_technician,
         };
-        if wanted && !p.technician_assigned {
-            if let (Some(appt_id), Some(tech)) = (
-                p.appointment_id,
-                self.cache.on_call_technician_at(req.appointment.start_utc),
-            ) {
-                let already = suspect
-                    && self
-                        .client
-                        .appointment_assignments(appt_id)
-                        .await?
-                        .iter()
-                        .any(|a| a.technician_id == tech);
-                let assigned = if already {
-                    Ok(())
-                } else {
-                    self.client
-                        .assign_technicians(appt_id, &[tech])
-                        .await
-                        .map(|_| ())
-                };
-                match assigned {
-                    Ok(()) => {
-                        p.technician_assigned = true;
-                        self.checkpoint(record, p).await?;
-                    }
-                    // The job is booked; a refused assignment (409 overlap, 400) is for the
-                    // dispatcher to sort out, not a reason to hold the record.
-                    Err(e) if e.needs_attention() => {
-                        tracing::warn!(record = key, "on-call technician not assigned: {e}");
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                tracing::info!(record = key, "no on-call technician found; left unassigned");
+        if !wanted {
+            return None;
+        }
+        let tech = self.cache.on_call_technician_at(req.appointment.start_utc);
+        if tech.is_none() {
+            tracing::info!("no on-call technician found; left unassigned");
+        }
+        tech
+    }
+
+    /// Asks ServiceTitan one question before a create; what it finds goes into `p`.
+    async fn job_lookup(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+        lookup: Lookup,
+    ) -> Result<(), StepError> {
+        let key = record.id.as_str();
+        let address = st_address(&req.service_address);
+        match lookup {
+            Lookup::CustomerByRecord => {
+                let found = self
+                    .client
+                    .find_customers_by_external_data(RECORD_ID_KEY, key)
+                    .await?;
+                p.customer_id = found.first().map(|c| c.id);
             }
+            Lookup::CustomerByCaller => {
+                p.customer_id = self.find_customer(&req.caller, &address).await?;
+            }
+            Lookup::LocationByAddress => {
+                let Some(customer_id) = p.customer_id else {
+                    return Ok(());
+                };
+                let locations = self.client.list_locations(customer_id).await?;
+                p.location_id = locations
+                    .iter()
+                    .filter(|l| l.active || l.address.is_some())
+                    .find(|l| {
+                        l.address
+                            .as_ref()
+                            .is_some_and(|a| same_address(a, &address))
+                    })
+                    .map(|l| l.id);
+            }
+            Lookup::LocationByRecord => {
+                let found = self
+                    .client
+                    .find_locations_by_external_data(RECORD_ID_KEY, key)
+                    .await?;
+                p.location_id = found
+                    .iter()
+                    .find(|l| Some(l.customer_id) == p.customer_id)
+                    .map(|l| l.id);
+            }
+            Lookup::JobByRecord => {
+                let found = self
+                    .client
+                    .find_jobs_by_external_data(RECORD_ID_KEY, key)
+                    .await?;
+                if let Some(job) = found.first() {
+                    p.job_id = Some(job.id);
+                    p.job_number = Some(job.job_number.clone());
+                    p.appointment_id = job.first_appointment_id;
+                }
+            }
+            Lookup::NoteByMarker => {
+                if let Some(job_id) = p.job_id {
+                    p.note_added = self.note_exists(record, job_id).await?;
+                }
+            }
+            Lookup::TechnicianAssigned => {
+                let (Some(appt_id), Some(tech)) =
+                    (p.appointment_id, self.on_call_technician_for(req))
+                else {
+                    return Ok(());
+                };
+                p.technician_assigned = self
+                    .client
+                    .appointment_assignments(appt_id)
+                    .await?
+                    .iter()
+                    .any(|a| a.technician_id == tech);
+            }
+        }
+        let found = match lookup {
+            Lookup::CustomerByRecord | Lookup::CustomerByCaller => p.customer_id.is_some(),
+            Lookup::LocationByAddress | Lookup::LocationByRecord => p.location_id.is_some(),
+            Lookup::JobByRecord => p.job_id.is_some(),
+            Lookup::NoteByMarker => p.note_added,
+            Lookup::TechnicianAssigned => p.technician_assigned,
+        };
+        if found {
+            settle(p, &[lookup_step(lookup)]);
+        }
+        Ok(())
+    }
+
+    /// Sends one create; its id (or flag) goes into `p` and the step is no longer in doubt.
+    async fn job_create(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+        step: CreateStep,
+        attempt: &mut Attempt,
+    ) -> Result<(), StepError> {
+        match step {
+            CustomerStep => self.create_customer_for(record, req, p).await?,
+            LocationStep => self.create_location_for(record, req, p).await?,
+            CreateStep::Job => self.create_job_for(record, req, p).await?,
+            NoteStep => {
+                let text = job_note_text(record, req);
+                let job_id = p
+                    .job_id
+                    .ok_or_else(|| StepError::Rejected("no job".into()))?;
+                self.client.add_job_note(job_id, &text).await?;
+                p.note_added = true;
+            }
+            TechnicianStep => self.assign_on_call(req, p, attempt).await?,
+            other => {
+                return Err(StepError::Rejected(format!(
+                    "a job record does not create {other:?}"
+                )))
+            }
+        }
+        settle(p, &[step]);
+        Ok(())
+    }
+
+    /// A new customer with its first location, in one call.
+    async fn create_customer_for(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+    ) -> Result<(), StepError> {
+        let address = st_address(&req.service_address);
+        let contacts = phone_contacts(&req.caller, self.client.config().phone_plan);
+        // The first location is made in the same call: it is in doubt as long as the customer.
+        self.doubt(record, p, &[LocationStep]).await?;
+        let created = self
+            .client
+            .create_customer(&CreateCustomerRequest {
+                name: caller_name(&req.caller),
+                kind: "Residential".into(),
+                address: address.clone(),
+                locations: vec![NewLocation {
+                    name: caller_name(&req.caller),
+                    address,
+                    contacts: contacts.clone(),
+                    external_data: Some(self.external_data(record)),
+                }],
+                contacts,
+                external_data: Some(self.external_data(record)),
+            })
+            .await?;
+        p.customer_id = Some(created.id);
+        p.location_id = created.locations.first().map(|l| l.id);
+        if p.location_id.is_some() {
+            settle(p, &[LocationStep]);
+        }
+        if let Some(phone) = req.caller.best_phone() {
+            let _ = self
+                .cache
+                .put_customers_for_phone(phone, Vec::new(), self.clock.now_utc());
+        }
+        Ok(())
+    }
+
+    async fn create_location_for(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+    ) -> Result<(), StepError> {
+        let customer_id = p
+            .customer_id
+            .ok_or_else(|| StepError::Rejected("no customer".into()))?;
+        let created = self
+            .client
+            .create_location(&CreateLocationRequest {
+                customer_id,
+                name: caller_name(&req.caller),
+                address: st_address(&req.service_address),
+                contacts: phone_contacts(&req.caller, self.client.config().phone_plan),
+                external_data: Some(self.external_data(record)),
+            })
+            .await?;
+        p.location_id = Some(created.id);
+        Ok(())
+    }
+
+    async fn create_job_for(
+        &self,
+        record: &Record,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+    ) -> Result<(), StepError> {
+        let (Some(customer_id), Some(location_id)) = (p.customer_id, p.location_id) else {
+            return Err(StepError::Rejected("no customer or location".into()));
+        };
+        let (job_type_id, business_unit_id) = self.resolve_job_type_and_unit(req).await?;
+        let campaign_id = self.resolve_campaign(req).await?;
+        let appt = &req.appointment;
+        let job = self
+            .client
+            .create_job(&CreateJobRequest {
+                customer_id,
+                location_id,
+                business_unit_id,
+                job_type_id,
+                priority: match req.urgency {
+                    Urgency::Emergency => "Urgent".into(),
+                    Urgency::Routine => "Normal".into(),
+                },
+                campaign_id,
+                appointments: vec![AppointmentInformation {
+                    start: appt.start_utc,
+                    end: appt.end_utc,
+                    arrival_window_start: appt.arrival_window_start_utc,
+                    arrival_window_end: appt.arrival_window_end_utc,
+                    technician_ids: None,
+                }],
+                summary: Some(format!(
+                    "{} (callbox confirmation {})",
+                    req.problem_summary, req.confirmation_number
+                )),
+                external_data: Some(self.external_data(record)),
+            })
+            .await?;
+        p.job_id = Some(job.id);
+        p.job_number = Some(job.job_number);
+        p.appointment_id = job.first_appointment_id;
+        Ok(())
+    }
+
+    /// Puts the on-call technician on the appointment. A refusal (409 overlap, 400) is for the
+    /// dispatcher to sort out, not a reason to hold a booked job.
+    async fn assign_on_call(
+        &self,
+        req: &JobRequest,
+        p: &mut SyncProgress,
+        attempt: &mut Attempt,
+    ) -> Result<(), StepError> {
+        let (Some(appt_id), Some(tech)) = (p.appointment_id, self.on_call_technician_for(req))
+        else {
+            attempt.settle_technician();
+            return Ok(());
+        };
+        match self.client.assign_technicians(appt_id, &[tech]).await {
+            Ok(_) => p.technician_assigned = true,
+            Err(e) if e.needs_attention() => {
+                tracing::warn!("on-call technician not assigned: {e}");
+                attempt.settle_technician();
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(())
     }
@@ -1111,7 +1354,7 @@ impl SyncWorker {
             let found = self.client.find_customers_by_phone(phone).await?;
             let _ = self
                 .cache
-                .put_customers_for_phone(phone, found.clone(), Utc::now());
+                .put_customers_for_phone(phone, found.clone(), self.clock.now_utc());
             // Prefer the customer already at this address when a number is shared.
             if let Some(c) = found
                 .iter()
@@ -1128,26 +1371,38 @@ impl SyncWorker {
         Ok(found.first().map(|c| c.id))
     }
 
+    /// Whether the job has a note carrying this record's marker.
+    async fn note_exists(&self, record: &Record, job_id: StId) -> Result<bool, StError> {
+        let m = marker(record.id.as_str());
+        Ok(self
+            .client
+            .list_job_notes(job_id)
+            .await?
+            .iter()
+            .any(|n| n.text.contains(&m)))
+    }
+
+    /// Adds the note carrying this record's marker to the job, unless an earlier attempt whose
+    /// answer was lost already did. Sets `note_added`; the caller checkpoints.
     async fn add_note_once(
         &self,
+        record: &Record,
+        p: &mut SyncProgress,
         job_id: StId,
         text: &str,
-        key: &str,
-        suspect: bool,
-    ) -> Result<(), StError> {
-        if suspect {
-            let m = marker(key);
-            if self
-                .client
-                .list_job_notes(job_id)
-                .await?
-                .iter()
-                .any(|n| n.text.contains(&m))
-            {
+    ) -> Result<(), StepError> {
+        if p.doubts(NoteStep) {
+            let found = self.note_exists(record, job_id).await?;
+            if found {
+                p.note_added = true;
+                settle(p, &[NoteStep]);
                 return Ok(());
             }
         }
+        self.doubt(record, p, &[NoteStep]).await?;
         self.client.add_job_note(job_id, text).await?;
+        p.note_added = true;
+        settle(p, &[NoteStep]);
         Ok(())
     }
 
@@ -1244,8 +1499,8 @@ impl SyncWorker {
                 (Some(job), _) => Ok(Some((job, target.progress.appointment_id))),
                 // Never booked (refused): the office already has the job as a booking or lead.
                 (None, RecordState::NeedsAttention { .. } | RecordState::Synced) => Ok(None),
-                (None, _) => Err(StepError::Transient(StError::Ambiguous {
-                    reason: format!("waiting for job {r} to sync"),
+                (None, _) => Err(StepError::Transient(StError::NotYet {
+                    reason: format!("job {r} has not synced yet"),
                 })),
             };
         }
@@ -1267,7 +1522,6 @@ impl SyncWorker {
         record: &Record,
         req: &RescheduleRequest,
         p: &mut SyncProgress,
-        suspect: bool,
     ) -> Result<(), StepError> {
         if p.job_id.is_none() {
             let target = self
@@ -1279,9 +1533,7 @@ impl SyncWorker {
                 )
                 .await?;
             let Some((job_id, appointment_id)) = target else {
-                return self
-                    .sync_for_office(record, &record.payload, p, suspect, None)
-                    .await;
+                return self.sync_for_office(record, &record.payload, p, None).await;
             };
             p.job_id = Some(job_id);
             p.appointment_id = match appointment_id {
@@ -1296,7 +1548,7 @@ impl SyncWorker {
         let w = &req.new_window;
         if !p.rescheduled {
             // After a lost answer: an appointment already at the new time was moved by us.
-            let already = suspect
+            let already = p.doubts(RescheduleStep)
                 && self
                     .client
                     .appointments_by_ids(&[appointment_id])
@@ -1304,6 +1556,7 @@ impl SyncWorker {
                     .iter()
                     .any(|a| a.start == w.start_utc && a.end == w.end_utc);
             if !already {
+                self.doubt(record, p, &[RescheduleStep]).await?;
                 self.client
                     .reschedule_appointment(
                         appointment_id,
@@ -1317,6 +1570,7 @@ impl SyncWorker {
                     .await?;
             }
             p.rescheduled = true;
+            settle(p, &[RescheduleStep]);
             p.created_as = Some("reschedule".into());
             self.checkpoint(record, p).await?;
         }
@@ -1330,9 +1584,7 @@ impl SyncWorker {
                 said(&req.reason),
                 marker(record.id.as_str())
             );
-            self.add_note_once(job_id, &text, record.id.as_str(), suspect)
-                .await?;
-            p.note_added = true;
+            self.add_note_once(record, p, job_id, &text).await?;
         }
         Ok(())
     }
@@ -1349,7 +1601,7 @@ impl SyncWorker {
             .into_iter()
             .flatten()
             .collect();
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         self.client
             .appointments_by_ids(&candidates)
             .await?
@@ -1368,7 +1620,6 @@ impl SyncWorker {
         record: &Record,
         req: &CancellationRequest,
         p: &mut SyncProgress,
-        suspect: bool,
     ) -> Result<(), StepError> {
         if p.job_id.is_none() {
             let target = self
@@ -1380,9 +1631,7 @@ impl SyncWorker {
                 )
                 .await?;
             let Some((job_id, _)) = target else {
-                return self
-                    .sync_for_office(record, &record.payload, p, suspect, None)
-                    .await;
+                return self.sync_for_office(record, &record.payload, p, None).await;
             };
             p.job_id = Some(job_id);
             self.checkpoint(record, p).await?;
@@ -1392,7 +1641,7 @@ impl SyncWorker {
         };
         if !p.canceled {
             // After a lost answer: a job already canceled was canceled by us.
-            let already = suspect
+            let already = p.doubts(CancelStep)
                 && self
                     .client
                     .jobs_by_ids(&[job_id])
@@ -1404,6 +1653,7 @@ impl SyncWorker {
                     Some(id) => id,
                     None => self.cancel_reason().await?,
                 };
+                self.doubt(record, p, &[CancelStep]).await?;
                 self.client
                     .cancel_job(
                         job_id,
@@ -1415,6 +1665,7 @@ impl SyncWorker {
                     .await?;
             }
             p.canceled = true;
+            settle(p, &[CancelStep]);
             p.created_as = Some("cancellation".into());
             self.checkpoint(record, p).await?;
         }
@@ -1426,9 +1677,7 @@ impl SyncWorker {
                 said(&req.reason),
                 marker(record.id.as_str())
             );
-            self.add_note_once(job_id, &text, record.id.as_str(), suspect)
-                .await?;
-            p.note_added = true;
+            self.add_note_once(record, p, job_id, &text).await?;
         }
         Ok(())
     }
@@ -1452,7 +1701,6 @@ impl SyncWorker {
         &self,
         record: &Record,
         p: &mut SyncProgress,
-        suspect: bool,
         reason: &str,
     ) -> Result<Option<&'static str>, StepError> {
         let Payload::Job(req) = &record.payload else {
@@ -1474,7 +1722,6 @@ impl SyncWorker {
                     Some(&req.service_address),
                     &summary,
                     p,
-                    suspect,
                     provider,
                 )
                 .await?;
@@ -1488,7 +1735,6 @@ impl SyncWorker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn make_booking(
         &self,
         record: &Record,
@@ -1496,11 +1742,10 @@ impl SyncWorker {
         address: Option<&Address>,
         summary: &str,
         p: &mut SyncProgress,
-        suspect: bool,
         provider: StId,
     ) -> Result<(), StepError> {
         let key = record.id.as_str();
-        if p.booking_id.is_none() && suspect {
+        if p.booking_id.is_none() && p.doubts(BookingStep) {
             let found = self
                 .client
                 .find_bookings_by_external_id(provider, key)
@@ -1508,6 +1753,7 @@ impl SyncWorker {
             p.booking_id = found.first().map(|b| b.id);
         }
         if p.booking_id.is_none() {
+            self.doubt(record, p, &[BookingStep]).await?;
             let booking = self
                 .client
                 .create_booking(
@@ -1536,6 +1782,7 @@ impl SyncWorker {
                 .await?;
             p.booking_id = Some(booking.id);
         }
+        settle(p, &[BookingStep]);
         if p.created_as.is_none() || p.job_id.is_none() {
             p.created_as = Some("booking".into());
         }
@@ -1556,8 +1803,24 @@ impl SyncWorker {
             .default_campaign_id
             .or_else(|| self.cache.default_campaign())
             .ok_or_else(|| StepError::Rejected("no campaign for the lead".into()))?;
-        // Leads have no externalData or externalId: a lost answer here can duplicate a lead.
-        // That is the lesser harm (the office sees the call twice, not never).
+        // Leads have no externalData or externalId: after a lost answer the lead is found by
+        // the record's marker in its summary, among the leads made since the record was.
+        if p.doubts(LeadStep) {
+            let since = record.created_at - ChronoDuration::minutes(5);
+            let found = self
+                .client
+                .find_leads_by_marker(since, &marker(record.id.as_str()))
+                .await?;
+            if let Some(lead) = found.first() {
+                return self.lead_made(record, p, lead.id).await;
+            }
+        }
+        if !summary.contains(&marker(record.id.as_str())) {
+            return Err(StepError::Rejected(
+                "a lead's summary must carry the record marker".into(),
+            ));
+        }
+        self.doubt(record, p, &[LeadStep]).await?;
         let lead = self
             .client
             .create_lead(&CreateLeadRequest {
@@ -1568,10 +1831,20 @@ impl SyncWorker {
                 job_type_id: None,
                 summary: summary.to_string(),
                 priority: None,
-                follow_up_date: Some(Utc::now()),
+                follow_up_date: Some(self.clock.now_utc()),
             })
             .await?;
-        p.lead_id = Some(lead.id);
+        self.lead_made(record, p, lead.id).await
+    }
+
+    async fn lead_made(
+        &self,
+        record: &Record,
+        p: &mut SyncProgress,
+        lead_id: StId,
+    ) -> Result<(), StepError> {
+        p.lead_id = Some(lead_id);
+        settle(p, &[LeadStep]);
         if p.job_id.is_none() {
             p.created_as = Some("lead".into());
         }
@@ -1583,7 +1856,6 @@ impl SyncWorker {
         record: &Record,
         note: &crate::queue::JobNote,
         p: &mut SyncProgress,
-        suspect: bool,
     ) -> Result<(), StepError> {
         let job_id = match (note.job_id, &note.queue_ref) {
             (Some(id), _) => id,
@@ -1596,8 +1868,8 @@ impl SyncWorker {
                         )))
                     }
                     (None, _) => {
-                        return Err(StepError::Transient(StError::Ambiguous {
-                            reason: format!("waiting for job {r} to sync"),
+                        return Err(StepError::Transient(StError::NotYet {
+                            reason: format!("job {r} has not synced yet"),
                         }))
                     }
                 },
@@ -1612,10 +1884,8 @@ impl SyncWorker {
             }
         };
         let text = format!("{}\n\n[{}]", note.text, marker(record.id.as_str()));
-        self.add_note_once(job_id, &text, record.id.as_str(), suspect)
-            .await?;
         p.job_id = Some(job_id);
-        p.note_added = true;
+        self.add_note_once(record, p, job_id, &text).await?;
         p.created_as = Some("note".into());
         Ok(())
     }
@@ -1627,7 +1897,6 @@ impl SyncWorker {
         record: &Record,
         payload: &Payload,
         p: &mut SyncProgress,
-        suspect: bool,
         refusal: Option<&str>,
     ) -> Result<(), StepError> {
         let wanted = match payload {
@@ -1670,7 +1939,7 @@ impl SyncWorker {
         let is_lead = matches!(payload, Payload::Lead(_));
         match (self.settings.booking_provider_id, payload.caller()) {
             (Some(provider), Some(caller)) if !is_lead => {
-                self.make_booking(record, caller, address, &summary, p, suspect, provider)
+                self.make_booking(record, caller, address, &summary, p, provider)
                     .await
             }
             _ => self.make_lead(record, &summary, p).await,

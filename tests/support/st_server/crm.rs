@@ -63,6 +63,30 @@ const LOCATIONS_LIST_PARAMS: &[&str] = &[
     "externalDataKey",
     "externalDataValues",
 ];
+/// `Leads_GetList` (tenant-crm-v2): no summary or phone filter.
+const LEADS_LIST_PARAMS: &[&str] = &[
+    "page",
+    "pageSize",
+    "includeTotal",
+    "ids",
+    "createdBefore",
+    "createdOnOrAfter",
+    "modifiedBefore",
+    "modifiedOnOrAfter",
+    "customerId",
+    "isProspect",
+    "withoutCustomer",
+    "status",
+    "customerCity",
+    "customerState",
+    "customerZip",
+    "customerCreatedOnOrAfter",
+    "customerCreatedBefore",
+    "customerModifiedOnOrAfter",
+    "sort",
+    "genPermUrl",
+];
+
 const BOOKINGS_LIST_PARAMS: &[&str] = &[
     "ids",
     "page",
@@ -847,6 +871,54 @@ pub async fn leads_create(call: Call) -> Reply {
     let out = lead_json(&lead);
     t.leads.insert(id, lead);
     Ok(Answer::json(out, v.ignored))
+}
+
+/// `GET /leads`: ids, created/modified dates, customer and status filter; the customer's own
+/// fields (city, state, zip, its dates) and `isProspect` are accepted and not applied here
+/// (the box never sends them). There is no filter on the summary: a client finds its lead by
+/// date and reads the summaries.
+pub async fn leads_list(call: Call) -> Reply {
+    let mut q = call.query(LEADS_LIST_PARAMS);
+    let paging = q.paging(call.max_page_size());
+    let sort = q.sort(&["Id", "ModifiedOn", "CreatedOn"]);
+    let ids = q.ids("ids");
+    let dates = q.date_filters();
+    let customer_id = q.string("customerId");
+    let status = q.string("status");
+    for unused in [
+        "isProspect",
+        "withoutCustomer",
+        "customerCity",
+        "customerState",
+        "customerZip",
+        "customerCreatedOnOrAfter",
+        "customerCreatedBefore",
+        "customerModifiedOnOrAfter",
+        "genPermUrl",
+    ] {
+        let _ = q.string(unused);
+    }
+    let ignored = q.finish()?;
+    let s = call.server.lock();
+    let items: Vec<Value> = s
+        .tenant
+        .leads
+        .values()
+        .filter(|l| ids.as_ref().is_none_or(|ids| ids.contains(&l.id)))
+        .filter(|l| dates.admits(l.created_on, l.modified_on))
+        .filter(|l| {
+            customer_id
+                .as_ref()
+                .is_none_or(|c| l.customer_id.map(|id| id.to_string()).as_ref() == Some(c))
+        })
+        .filter(|l| {
+            status
+                .as_ref()
+                .is_none_or(|st| l.status.eq_ignore_ascii_case(st))
+        })
+        .map(lead_json)
+        .collect();
+    Ok(Answer::json(page_of(items, paging, sort), ignored))
 }
 
 pub async fn leads_get(call: Call) -> Reply {

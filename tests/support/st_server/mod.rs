@@ -822,6 +822,12 @@ static OPERATIONS: &[Operation] = &[
     ),
     op(
         Method::GET,
+        "/crm/v2/tenant/{tenant}/leads",
+        "Leads_GetList",
+        "tn.crm.leads:r",
+    ),
+    op(
+        Method::GET,
         "/crm/v2/tenant/{tenant}/leads/{id}",
         "Leads_Get",
         "tn.crm.leads:r",
@@ -1027,7 +1033,10 @@ fn router(shared: Shared) -> Router {
             get(crm::locations_list).post(crm::locations_create),
         )
         .route(&format!("{CRM}/locations/{{id}}"), get(crm::locations_get))
-        .route(&format!("{CRM}/leads"), post(crm::leads_create))
+        .route(
+            &format!("{CRM}/leads"),
+            post(crm::leads_create).get(crm::leads_list),
+        )
         .route(&format!("{CRM}/leads/{{id}}"), get(crm::leads_get))
         .route(
             &format!("{CRM}/booking-provider/{{booking_provider}}/bookings"),
