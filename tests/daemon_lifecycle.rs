@@ -302,3 +302,77 @@ fn a_failing_service_is_restarted_and_its_error_kept() {
     );
     assert_eq!(status["services"]["sip"]["restarts"], 0, "{status:#}");
 }
+
+/// A free TCP port on loopback for the web page.
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free TCP port")
+}
+
+#[test]
+fn the_web_page_runs_under_the_supervisor_and_shows_the_status() {
+    let _g = serial();
+    let port = free_tcp_port();
+    let daemon = Daemon::start(
+        DaemonConfig::answering()
+            .set("web.enabled", true)
+            .set("web.listen", format!("127.0.0.1:{port}")),
+    );
+    let status = wait_status(&daemon, Duration::from_secs(15), |s| {
+        s["services"]["web"]["state"] == "running"
+    });
+    assert_eq!(status["services"]["web"]["restarts"], 0, "{status:#}");
+
+    // The box made its certificate and setup code under <data_dir>/web, private.
+    let web = daemon.data_dir.join("web");
+    let cert = std::fs::read(web.join("cert.pem")).expect("cert.pem");
+    let code = std::fs::read_to_string(web.join("setup-code")).expect("setup-code");
+    callbox::infra::http::install_crypto_provider();
+    let client = reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&cert).expect("PEM")])
+        .build()
+        .expect("client");
+    let base = format!("https://127.0.0.1:{port}");
+
+    let health = client.get(format!("{base}/healthz")).send().expect("healthz");
+    assert_eq!(health.status(), 200);
+    let refused = client.get(format!("{base}/api/status")).send().expect("status");
+    assert_eq!(refused.status(), 401, "the status needs a session");
+
+    let password = "correct horse battery";
+    let setup = client
+        .post(format!("{base}/api/setup"))
+        .json(&serde_json::json!({ "setup_code": code.trim(), "password": password }))
+        .send()
+        .expect("setup");
+    assert!(setup.status().is_success(), "setup: {}", setup.status());
+    let login = client
+        .post(format!("{base}/api/session"))
+        .json(&serde_json::json!({ "password": password }))
+        .send()
+        .expect("login");
+    assert!(login.status().is_success(), "login: {}", login.status());
+    let cookie = login
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let session: serde_json::Value = login.json().expect("login JSON");
+    assert!(session["csrf_token"].is_string(), "{session}");
+
+    let shown: serde_json::Value = client
+        .get(format!("{base}/api/status"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .expect("status")
+        .json()
+        .expect("status JSON");
+    assert_eq!(shown["pid"], daemon.pid(), "{shown:#}");
+    assert_eq!(shown["services"]["sip"]["state"], "running", "{shown:#}");
+    assert_eq!(shown["services"]["web"]["state"], "running", "{shown:#}");
+    assert!(shown["queue"]["queued"].is_number(), "{shown:#}");
+}

@@ -118,8 +118,8 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
     })
 }
 
-/// Everything beside call handling: compaction, alerts, the sync, housekeeping, the status
-/// file. Without a queue (data partition full) only housekeeping and the status file run.
+/// Everything beside call handling: compaction, alerts, the sync, housekeeping, the web page,
+/// the status file. Without a queue (data partition full) only housekeeping and the status file run.
 fn start_background_services(
     supervisor: &mut Supervisor,
     config: &Config,
@@ -140,6 +140,7 @@ fn start_background_services(
         cache.clone(),
         status,
     ));
+    supervisor.spawn(services::web(config, status.clone(), queue.cloned()));
     supervisor.spawn(status::status_writer(
         status.clone(),
         queue.cloned(),

@@ -4,11 +4,13 @@
 
 use crate::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory};
 use crate::app::lookup::CacheOnCall;
+use crate::app::status::AppStatus;
 use crate::app::supervisor::Service;
 use crate::config::Config;
 use crate::queue::Outbox;
 use crate::servicetitan::cache::StCache;
 use crate::servicetitan::{SyncSettings, SyncWorker};
+use crate::web::WebBackend;
 use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,4 +144,32 @@ pub(crate) fn sync(
                 .context("ServiceTitan sync stopped")
         })
     }))
+}
+
+/// The local web page (`[web]`): HTTPS with a login, the box's status from the status handle.
+pub(crate) fn web(config: &Config, status: Arc<AppStatus>, queue: Option<Outbox>) -> Service {
+    let settings = Arc::new(config.web.clone());
+    let data_dir = config.storage.data_dir.clone();
+    let backend: Arc<dyn WebBackend> = Arc::new(StatusBackend { status, queue });
+    Service::new("web", move |token| {
+        let (settings, data_dir, backend) = (settings.clone(), data_dir.clone(), backend.clone());
+        Box::pin(async move {
+            crate::web::serve(&settings, &data_dir, backend, token.cancelled_owned())
+                .await
+                .map_err(anyhow::Error::from)
+        })
+    })
+}
+
+/// What the web page shows of the running box: the status `callbox status` prints.
+struct StatusBackend {
+    status: Arc<AppStatus>,
+    queue: Option<Outbox>,
+}
+
+impl WebBackend for StatusBackend {
+    fn status(&self) -> serde_json::Value {
+        serde_json::to_value(self.status.report(self.queue.as_ref()))
+            .unwrap_or_else(|err| serde_json::json!({ "error": err.to_string() }))
+    }
 }

@@ -155,6 +155,9 @@ pub(super) fn key_template() -> toml::Table {
     c.servicetitan.job_types.insert("no_heat".into(), 1);
     c.voice.prompt_cache_dir = Some(PathBuf::from("prompts"));
     c.audio.alsa_device = Some("default".into());
+    c.web.cert_file = Some(PathBuf::from("web.pem"));
+    c.web.key_file = Some(PathBuf::from("web.key"));
+    c.web.redirect_listen = Some(std::net::SocketAddr::from(([0, 0, 0, 0], 80)));
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
         // Serializing plain structs of strings and numbers cannot fail.

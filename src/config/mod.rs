@@ -26,6 +26,7 @@ pub use crate::queue::settings::QueueConfig;
 pub use crate::servicetitan::settings::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 pub use crate::speech::settings::{AudioConfig, SpeechConfig, VoiceConfig, VoiceEngine};
 pub use crate::telephony::settings::{Codec, MediaConfig, SipAccount, SipConfig};
+pub use crate::web::settings::WebConfig;
 pub use check::{check, check_bytes, check_in_environment};
 pub use env::env_var_name;
 pub use secrets::{CREDENTIALS_DIRECTORY, SECRET_KEYS};
@@ -55,6 +56,7 @@ pub struct Config {
     pub log: LogConfig,
     pub servicetitan: ServiceTitanConfig,
     pub alerts: AlertsConfig,
+    pub web: WebConfig,
 }
 
 /// The shop the box answers for.
@@ -237,6 +239,12 @@ impl Config {
         self.validate_shop_zone(&mut v);
         self.schedule.validate(&mut v);
         self.alerts.validate(&mut v);
+        v.extend(
+            self.web
+                .validate()
+                .into_iter()
+                .map(|(key, reason)| ConfigIssue::error(key, reason)),
+        );
         self.validate_log(&mut v);
         v
     }

@@ -12,7 +12,6 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::fsutil;
 
 const ADMIN_FILE: &str = "admin.json";
 const SETUP_CODE_FILE: &str = "setup-code";
@@ -112,7 +111,7 @@ impl Credentials {
         };
         let path = self.dir.join(ADMIN_FILE);
         let json = serde_json::to_vec_pretty(&admin).map_err(|e| AuthError::Hash(e.to_string()))?;
-        fsutil::write_private(&path, &json).map_err(|source| AuthError::Io { path, source })?;
+        crate::infra::fs::write_atomic(&path, &json).map_err(|source| AuthError::Io { path, source })?;
         remove_if_present(&self.dir.join(SETUP_CODE_FILE))?;
         *state = State::Ready { phc };
         Ok(())
@@ -198,7 +197,7 @@ fn setup_code(web_dir: &Path) -> Result<String, AuthError> {
         }
     }
     let code = new_code();
-    fsutil::write_private(&path, format!("{code}\n").as_bytes())
+    crate::infra::fs::write_atomic(&path, format!("{code}\n").as_bytes())
         .map_err(|source| AuthError::Io { path, source })?;
     Ok(code)
 }

@@ -14,7 +14,6 @@
 
 mod auth;
 mod error;
-mod fsutil;
 mod guard;
 mod handlers;
 pub mod html;
@@ -22,7 +21,7 @@ mod openapi;
 mod redirect;
 mod routes;
 mod session;
-mod settings;
+pub mod settings;
 mod state;
 mod throttle;
 mod tls;
@@ -103,7 +102,7 @@ impl WebServer {
         backend: Arc<dyn WebBackend>,
     ) -> Result<Self, WebError> {
         let web_dir = data_dir.join("web");
-        fsutil::private_dir(&web_dir).map_err(|source| WebError::DataDir {
+        crate::infra::fs::create_private_dir_all(&web_dir).map_err(|source| WebError::DataDir {
             path: web_dir.clone(),
             source,
         })?;

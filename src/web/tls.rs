@@ -12,7 +12,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 use sha2::{Digest, Sha256};
 
-use super::fsutil;
 use super::settings::WebConfig;
 
 const CERT_FILE: &str = "cert.pem";
@@ -32,11 +31,7 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
-/// Installs the ring provider as the process default (no aws-lc). Idempotent: a provider
-/// installed earlier (the ServiceTitan client installs the same one) is kept.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crate::infra::http::install_crypto_provider;
 
 /// The server's TLS configuration and the certificate's SHA-256 fingerprint.
 pub struct Certificate {
@@ -182,7 +177,7 @@ fn host_name() -> Option<String> {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    fsutil::write_private(path, bytes).map_err(|source| io_error(path, source))
+    crate::infra::fs::write_atomic(path, bytes).map_err(|source| io_error(path, source))
 }
 
 fn io_error(path: &Path, source: io::Error) -> TlsError {

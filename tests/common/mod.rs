@@ -252,6 +252,9 @@ impl Daemon {
             ("media.rtp_port_min".into(), i64::from(rtp_min).into()),
             ("media.rtp_port_max".into(), i64::from(rtp_min + 39).into()),
             ("log.filter".into(), "debug".into()),
+            // Daemons of consecutive tests would contend for the web page's fixed port; a
+            // test that wants the page turns it on with its own port.
+            ("web.enabled".into(), false.into()),
         ];
         for (k, v) in defaults.into_iter().chain(cfg.values.clone()) {
             let (section, key) = k.split_once('.').expect("config keys are section.key");
