@@ -102,8 +102,30 @@ impl Proxy {
 fn write_config(dir: &Path, api_url: &str, tenant: i64) -> std::path::PathBuf {
     let c = config_for(api_url, api_url, tenant, &dir.join("data"));
     let path = dir.join("callbox.toml");
-    std::fs::write(&path, toml::to_string(&c).unwrap()).unwrap();
+    std::fs::write(&path, toml::to_string(&with_secret_values(&c)).unwrap()).unwrap();
     path
+}
+
+/// The configuration as a TOML table with the secrets' values: `Config` serialises a secret
+/// as `set`/`unset` only (so `config show` never prints one), which a file must not say.
+fn with_secret_values(c: &callbox::config::Config) -> toml::Table {
+    let mut table = toml::Table::try_from(c).unwrap();
+    let st = &c.servicetitan;
+    let values = [
+        ("servicetitan", "app_key", st.app_key.expose()),
+        ("servicetitan", "client_id", st.client_id.expose()),
+        ("servicetitan", "client_secret", st.client_secret.expose()),
+        ("alerts", "webhook_token", c.alerts.webhook_token.expose()),
+    ];
+    for (section, key, value) in values {
+        let section = table[section].as_table_mut().unwrap();
+        if value.is_empty() {
+            section.remove(key);
+        } else {
+            section.insert(key.into(), value.into());
+        }
+    }
+    table
 }
 
 fn spawn_sync(config: &Path, log: &Path) -> Child {
@@ -367,8 +389,13 @@ fn a_week_offline_then_online_drains_in_order_within_the_rate_limit() {
         .env("CALLBOX_LOG_FILTER", "error")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"offline\": true"));
+    let said = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("\"offline\": true"), "{said}");
     assert_eq!(open_queue(&data).counts().queued, JOBS);
 
     // Online: one `sync --once` drains the lot.
