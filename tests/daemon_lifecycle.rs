@@ -336,9 +336,15 @@ fn the_web_page_runs_under_the_supervisor_and_shows_the_status() {
         .expect("client");
     let base = format!("https://127.0.0.1:{port}");
 
-    let health = client.get(format!("{base}/healthz")).send().expect("healthz");
+    let health = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .expect("healthz");
     assert_eq!(health.status(), 200);
-    let refused = client.get(format!("{base}/api/status")).send().expect("status");
+    let refused = client
+        .get(format!("{base}/api/status"))
+        .send()
+        .expect("status");
     assert_eq!(refused.status(), 401, "the status needs a session");
 
     let password = "correct horse battery";

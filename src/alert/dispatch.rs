@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::message::{compose, AlertMessage};
 use super::{AlertError, AlertSettings, Channel, Format, OnCallDirectory, OnCallTech};
 use crate::infra::backoff::Backoff;
+use crate::infra::clock::{SharedClock, SystemClock};
 use crate::infra::http::{self, HttpOptions};
 use crate::queue::{CallerInfo, Hazard, OnCallAlert, Outbox, Payload, Record};
 
@@ -24,6 +25,8 @@ pub struct Dispatcher {
     settings: Arc<AlertSettings>,
     on_call: Arc<dyn OnCallDirectory>,
     http: reqwest::Client,
+    /// Where "now" (attempt and retry times) and the waits between passes come from.
+    clock: SharedClock,
 }
 
 /// What `callbox alert test` reports per channel.
@@ -45,7 +48,16 @@ impl Dispatcher {
             settings: Arc::new(settings),
             on_call,
             http,
+            clock: SystemClock::shared(),
         })
+    }
+
+    /// The same dispatcher on `clock`: it decides what is due, when to retry and how long to
+    /// wait by it (tests hand a `ManualClock` and let the back-off pass without sleeping).
+    /// The queue stamps deliveries with its own clock (`Outbox::open_with_clock`).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn has_channels(&self) -> bool {
@@ -78,13 +90,17 @@ impl Dispatcher {
             let wake = self
                 .outbox
                 .next_alert_wakeup()
-                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .map(|t| {
+                    (t - self.clock.now_utc())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                })
                 .unwrap_or(POLL)
                 .min(POLL);
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = changes.changed() => {}
-                _ = tokio::time::sleep(wake) => {}
+                _ = self.clock.sleep(wake) => {}
             }
         }
     }
@@ -94,7 +110,7 @@ impl Dispatcher {
         let mut delivered = 0;
         // Each record is tried at most once per pass: a failure schedules it later, so
         // `next_alert_due` moves on to the next one.
-        while let Some(record) = self.outbox.next_alert_due(Utc::now())? {
+        while let Some(record) = self.outbox.next_alert_due(self.clock.now_utc())? {
             if self.deliver(record).await? {
                 delivered += 1;
             }
@@ -113,7 +129,7 @@ impl Dispatcher {
             return Ok(false);
         };
         let record = self.outbox.begin_alert(&id).await?;
-        let now = Utc::now();
+        let now = self.clock.now_utc();
         let message = compose(
             id.as_str(),
             alert,
@@ -133,7 +149,7 @@ impl Dispatcher {
         }
         if failures.is_empty() {
             self.outbox.mark_alert_delivered(&id).await?;
-            let late = (Utc::now() - alert.raised_at_utc).num_seconds();
+            let late = (self.clock.now_utc() - alert.raised_at_utc).num_seconds();
             tracing::info!(%id, hazard = alert.hazard.label(), attempts = record.alert.attempts, seconds_after_report = late, "alerts: on-call technician alerted");
             return Ok(true);
         }
@@ -284,6 +300,193 @@ fn alert_backoff(cap: Duration) -> Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::settings::AlertsConfig;
+    use crate::alert::NoOnCall;
+    use crate::infra::clock::{Clock, ManualClock};
+    use crate::queue::{QueueOptions, RecordId};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    const CAP_SECS: u64 = 8;
+
+    fn start() -> DateTime<Utc> {
+        "2026-01-15T03:00:00Z".parse().expect("time")
+    }
+
+    /// A webhook on loopback that answers 500 to the first `refuse` requests, then 200.
+    /// Returns its URL and how many requests it has had.
+    async fn receiver(refuse: usize) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                read_request(&mut conn).await;
+                let status = if count.fetch_add(1, SeqCst) < refuse {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                let answer =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    /// Reads one request: its head and as much body as its Content-Length says.
+    async fn read_request(conn: &mut TcpStream) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = conn.read(&mut chunk).await {
+            buf.extend_from_slice(&chunk[..n]);
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let body_len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + body_len {
+                return;
+            }
+        }
+    }
+
+    /// A queue holding one gas alert and a dispatcher to `url`, both on `clock`.
+    async fn dispatcher_on(
+        clock: &ManualClock,
+        dir: &std::path::Path,
+        url: String,
+    ) -> (Dispatcher, Outbox, RecordId) {
+        crate::infra::http::install_crypto_provider();
+        let (outbox, _) =
+            Outbox::open_with_clock(dir, QueueOptions::default(), clock.shared()).expect("queue");
+        let alert = OnCallAlert {
+            call_key: "20260115T030000Z-0001".into(),
+            caller: CallerInfo {
+                name: "Jane Doe".into(),
+                phone_e164: Some("+13125550142".into()),
+                callback_phone_e164: None,
+            },
+            hazard: Hazard::Gas,
+            address: None,
+            known_customer_id: None,
+            caller_said: "i smell gas".into(),
+            raised_at_utc: clock.now_utc(),
+        };
+        let id = outbox
+            .enqueue(Payload::OnCallAlert(alert))
+            .await
+            .expect("enqueue");
+        let config = AlertsConfig {
+            webhook_url: url,
+            timeout_secs: 5,
+            retry_max_secs: CAP_SECS,
+            ..AlertsConfig::default()
+        };
+        let settings =
+            AlertSettings::from_settings(&config, "Acme Heating", "America/Chicago").expect("ok");
+        let d = Dispatcher::new(settings, outbox.clone(), Arc::new(NoOnCall))
+            .expect("dispatcher")
+            .with_clock(clock.shared());
+        (d, outbox, id)
+    }
+
+    fn alert_of(outbox: &Outbox, id: &RecordId) -> crate::queue::AlertDelivery {
+        outbox.get(id).expect("read").expect("there").alert
+    }
+
+    fn next_attempt(outbox: &Outbox, id: &RecordId) -> DateTime<Utc> {
+        alert_of(outbox, id)
+            .next_attempt_at
+            .expect("a retry is scheduled")
+    }
+
+    #[tokio::test]
+    async fn a_refusing_receiver_is_retried_with_doubling_back_off_on_the_clock() {
+        const REFUSALS: usize = 6;
+        let (url, seen) = receiver(REFUSALS).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(start());
+        let (d, outbox, id) = dispatcher_on(&clock, dir.path(), url).await;
+        let mut waits = Vec::new();
+        for _ in 0..REFUSALS {
+            assert_eq!(d.deliver_due().await.expect("pass"), 0);
+            let next = next_attempt(&outbox, &id);
+            let wait = (next - clock.now_utc()).to_std().expect("a later time");
+            let tried = seen.load(SeqCst);
+            assert_eq!(d.deliver_due().await.expect("pass"), 0);
+            assert_eq!(
+                seen.load(SeqCst),
+                tried,
+                "retried before the back-off passed"
+            );
+            waits.push(wait);
+            clock.advance(wait);
+        }
+        assert_eq!(d.deliver_due().await.expect("pass"), 1);
+        assert_eq!(seen.load(SeqCst), REFUSALS + 1);
+        let alert = alert_of(&outbox, &id);
+        assert!(!alert.pending);
+        assert_eq!(alert.attempts as usize, REFUSALS + 1);
+        assert_eq!(alert.delivered_at, Some(clock.now_utc()));
+        // 1, 2, 4, 8, 8, 8 s: each ±20 %, never past the cap.
+        let cap = Duration::from_secs(CAP_SECS);
+        for (n, wait) in waits.iter().enumerate() {
+            let step = Duration::from_secs(1 << n).min(cap);
+            let (low, high) = (step.mul_f64(0.8), step.mul_f64(1.2).min(cap));
+            assert!(
+                (low..=high).contains(wait),
+                "wait {n} was {wait:?}, not {low:?}..={high:?}: {waits:?}"
+            );
+        }
+        let total: Duration = waits.iter().sum();
+        assert!(total >= Duration::from_secs(20), "{total:?} on the clock");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_running_dispatcher_waits_on_its_clock() {
+        let (url, seen) = receiver(1).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::new(start());
+        let (d, outbox, id) = dispatcher_on(&clock, dir.path(), url).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runner = tokio::spawn(async move {
+            d.run(async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        let within = Duration::from_secs(10);
+        let refused = tokio::time::timeout(within, async {
+            while alert_of(&outbox, &id).last_error.is_none() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        refused.await.expect("the first attempt was refused");
+        // Longer than the real back-off could be (1.2 s): the clock has not moved.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(seen.load(SeqCst), 1, "retried without the clock moving");
+        let next = next_attempt(&outbox, &id);
+        clock.advance((next - clock.now_utc()).to_std().expect("a later time"));
+        let delivered = tokio::time::timeout(within, async {
+            while alert_of(&outbox, &id).pending {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        delivered
+            .await
+            .expect("delivered once the clock passed the back-off");
+        assert_eq!(seen.load(SeqCst), 2);
+        let _ = stop.send(());
+        runner.await.expect("dispatcher stopped");
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -1,6 +1,7 @@
-//! The time the box acts on, as a seam: the sync worker (and anything else that waits hours or
-//! stamps records) is handed a [`Clock`] instead of reading the system clock, so a test can let
-//! a `Retry-After: 86400` or three hours of outage pass in milliseconds.
+//! The time the box acts on, as a seam: the sync worker, the queue (record timestamps,
+//! compaction) and the alert dispatcher (retry back-off) are handed a [`Clock`] instead of
+//! reading the system clock, so a test can let a `Retry-After: 86400`, three hours of outage or
+//! a month of retention pass in milliseconds.
 //!
 //! - [`SystemClock`]: the wall clock and tokio's timer.
 //! - [`ManualClock`]: time moves only when a test calls [`ManualClock::advance`] (or a

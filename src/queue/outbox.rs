@@ -18,6 +18,7 @@ use super::record::{
     SCHEMA_VERSION,
 };
 use super::{QueueError, QueueOptions};
+use crate::infra::clock::{SharedClock, SystemClock};
 use crate::trade::{Payload, RecordId, RecordKind};
 
 const DB_DIR: &str = "db";
@@ -163,6 +164,8 @@ struct Inner {
     opts: QueueOptions,
     state: Mutex<State>,
     changed: watch::Sender<u64>,
+    /// Where every timestamp the queue writes, and every retention cut-off, comes from.
+    clock: SharedClock,
 }
 
 /// Everything that changes, behind one lock so sled, the mirror and the index change in the
@@ -230,14 +233,18 @@ impl Outbox {
     /// aside and rebuilt from the mirror; records sled lost are restored from the mirror. Only
     /// an unusable directory (permissions, full disk, another process holding it) is an error.
     pub fn open(dir: &Path, opts: QueueOptions) -> Result<(Outbox, OpenReport), QueueError> {
-        Self::open_at(dir, opts, Utc::now())
+        Self::open_with_clock(dir, opts, SystemClock::shared())
     }
 
-    fn open_at(
+    /// [`Outbox::open`] with the time taken from `clock`: record timestamps (created, updated,
+    /// synced, delivered), quarantine and mirror times, and the cut-off and period of
+    /// [`Outbox::compact_periodically`]. Tests hand a `ManualClock` and let days pass.
+    pub fn open_with_clock(
         dir: &Path,
         opts: QueueOptions,
-        now: DateTime<Utc>,
+        clock: SharedClock,
     ) -> Result<(Outbox, OpenReport), QueueError> {
+        let now = clock.now_utc();
         crate::infra::fs::create_private_dir_all(dir)
             .map_err(|e| QueueError::io(format!("creating {}", dir.display()), e))?;
         let db_dir = dir.join(DB_DIR);
@@ -341,6 +348,7 @@ impl Outbox {
                     rescued: BTreeMap::new(),
                 }),
                 changed,
+                clock,
             }),
         };
         Ok((outbox, report))
@@ -368,7 +376,7 @@ impl Outbox {
     /// Adds work for ServiceTitan. Returns once the record is flushed in sled and fsynced in
     /// the mirror — only then may the caller hear "booked". On error nothing was queued.
     pub async fn enqueue(&self, payload: Payload) -> Result<RecordId, QueueError> {
-        let now = Utc::now();
+        let now = self.now();
         let (id, file) = {
             let mut st = self.lock();
             let id = st.ids.next(now);
@@ -501,7 +509,7 @@ impl Outbox {
         id: &RecordId,
         progress: SyncProgress,
     ) -> Result<Record, QueueError> {
-        let now = Utc::now();
+        let now = self.now();
         let record = self
             .update(id, "mark it synced", move |r, _| {
                 if r.state != RecordState::Syncing {
@@ -677,7 +685,7 @@ impl Outbox {
 
     /// Every channel has it: pending → delivered.
     pub async fn mark_alert_delivered(&self, id: &RecordId) -> Result<Record, QueueError> {
-        let now = Utc::now();
+        let now = self.now();
         self.update_lane(id, "mark an alert delivered", Lane::Alert, move |r, _| {
             if !r.alert.pending {
                 return false;
@@ -789,20 +797,18 @@ impl Outbox {
             .map_err(|e| QueueError::sled("flushing the queue", e))
     }
 
-    /// Compacts every `every`, with the configured retention, until the task is dropped.
-    /// The appliance spawns this next to the sync worker.
+    /// Compacts at once and then every `every` of the queue's clock, with the configured
+    /// retention, until the task is dropped. The appliance spawns this next to the sync worker.
     pub async fn compact_periodically(&self, every: Duration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            match self.compact(Utc::now(), self.inner.opts.retention).await {
+            match self.compact(self.now(), self.inner.opts.retention).await {
                 Ok(r) if r.removed > 0 => {
                     tracing::info!(removed = r.removed, "queue: compacted synced records")
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!("queue: compaction failed, will try again: {e}"),
             }
+            self.inner.clock.sleep(every).await;
         }
     }
 
@@ -822,7 +828,7 @@ impl Outbox {
     /// Reads what [`Outbox::export_jsonl`] wrote (any schema version this build knows). Records
     /// whose id is already in the queue are skipped, so an import can be repeated safely.
     pub async fn import_jsonl(&self, input: impl BufRead) -> Result<ImportReport, QueueError> {
-        let now = Utc::now();
+        let now = self.now();
         let mut report = ImportReport::default();
         let mut last_file = None;
         for (n, line) in input.lines().enumerate() {
@@ -872,7 +878,7 @@ impl Outbox {
 
     /// The status page's view of the queue.
     pub fn status(&self) -> QueueStatus {
-        self.status_at(Utc::now())
+        self.status_at(self.now())
     }
 
     pub fn status_at(&self, now: DateTime<Utc>) -> QueueStatus {
@@ -946,6 +952,11 @@ impl Outbox {
         &self.inner.records
     }
 
+    /// The queue's clock's wall time.
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now_utc()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves the index as consistent as sled is;
         // carrying on beats refusing every booking for the rest of the night.
@@ -1014,7 +1025,7 @@ impl Outbox {
         match decode(id.as_str().as_bytes(), &value) {
             Ok(opened) => Ok(Some(opened.record)),
             Err(reason) => {
-                let q = quarantine_value(id.as_str().as_bytes(), &value, &reason, Utc::now());
+                let q = quarantine_value(id.as_str().as_bytes(), &value, &reason, self.now());
                 tracing::error!(%id, "queue: record failed its integrity check, quarantined: {reason}");
                 put_quarantine(&self.inner.quarantine, &q)?;
                 self.inner
@@ -1150,7 +1161,7 @@ impl Outbox {
     where
         F: FnOnce(&mut Record, &QueueOptions) -> bool,
     {
-        let now = Utc::now();
+        let now = self.now();
         let (record, file) = {
             let mut st = self.lock();
             let mut record = self
@@ -1192,7 +1203,7 @@ impl Outbox {
         }
         let line = MirrorLine::Remove {
             id: id.clone(),
-            at: Utc::now(),
+            at: self.now(),
         }
         .to_line();
         let appended = line.and_then(|line| st.mirror.append(&line));

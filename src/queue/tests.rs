@@ -1021,3 +1021,61 @@ async fn v3_records_that_were_attempted_keep_their_suspicion() {
         .get("in_doubt")
         .is_none());
 }
+
+/// Waits (in real milliseconds, bounded) until `done`: a background task handed a manual clock
+/// runs as soon as the clock is advanced, but on its own task.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..5_000 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    done()
+}
+
+#[tokio::test]
+async fn a_manual_clock_stamps_records_and_drives_compaction_past_the_retention() {
+    use crate::infra::clock::{Clock, ManualClock};
+    let dir = tempfile::tempdir().unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 1, 15, 3, 0, 0).unwrap();
+    let clock = ManualClock::new(start);
+    let day = std::time::Duration::from_secs(86_400);
+    let opts = QueueOptions {
+        retention: 30 * day,
+        ..QueueOptions::default()
+    };
+    let (q, _) = Outbox::open_with_clock(dir.path(), opts, clock.shared()).unwrap();
+    let old = q.enqueue(job(1)).await.unwrap();
+    let waiting = q.enqueue(job(2)).await.unwrap();
+    assert_eq!(q.get(&old).unwrap().unwrap().created_at, start);
+    clock.advance(std::time::Duration::from_secs(3600));
+    q.begin_sync(&old).await.unwrap();
+    let synced = q.mark_synced(&old, progress_with_job(1)).await.unwrap();
+    let synced_at = start + chrono::Duration::hours(1);
+    assert_eq!(synced.synced_at, Some(synced_at));
+    assert_eq!(synced.updated_at, synced_at);
+    assert_eq!(q.status().last_synced_at, Some(synced_at));
+
+    let task = tokio::spawn({
+        let q = q.clone();
+        async move { q.compact_periodically(day).await }
+    });
+    clock.advance(29 * day);
+    assert_eq!(
+        q.compact(clock.now_utc(), 30 * day).await.unwrap().removed,
+        0
+    );
+    assert!(q.get(&old).unwrap().is_some(), "kept within the retention");
+
+    clock.advance(2 * day);
+    assert!(
+        eventually(|| q.get(&old).unwrap().is_none()).await,
+        "the periodic pass on the manual clock compacted the synced record"
+    );
+    assert!(
+        q.get(&waiting).unwrap().is_some(),
+        "unsynced work is never compacted"
+    );
+    task.abort();
+}

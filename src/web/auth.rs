@@ -12,7 +12,6 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-
 const ADMIN_FILE: &str = "admin.json";
 const SETUP_CODE_FILE: &str = "setup-code";
 /// Easy to read aloud and to type: no 0/O, 1/I/L.
@@ -111,7 +110,8 @@ impl Credentials {
         };
         let path = self.dir.join(ADMIN_FILE);
         let json = serde_json::to_vec_pretty(&admin).map_err(|e| AuthError::Hash(e.to_string()))?;
-        crate::infra::fs::write_atomic(&path, &json).map_err(|source| AuthError::Io { path, source })?;
+        crate::infra::fs::write_atomic(&path, &json)
+            .map_err(|source| AuthError::Io { path, source })?;
         remove_if_present(&self.dir.join(SETUP_CODE_FILE))?;
         *state = State::Ready { phc };
         Ok(())
