@@ -67,9 +67,20 @@ fn db_dir(dir: &Path) -> std::path::PathBuf {
     dir.join("db")
 }
 
-/// Opens sled directly (the outbox must be dropped) to damage or inspect what it stored.
+/// Opens sled directly (the outbox must be dropped) to damage or inspect what it stored. The
+/// dropped outbox's background flusher may hold sled's file lock a moment longer: wait for it,
+/// as `Outbox::open` does.
 fn raw_records(dir: &Path) -> (sled::Db, sled::Tree) {
-    let db = sled::open(db_dir(dir)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = loop {
+        match sled::open(db_dir(dir)) {
+            Ok(db) => break db,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening sled in {}: {e}", dir.display()),
+        }
+    };
     let tree = db.open_tree("records").unwrap();
     (db, tree)
 }
