@@ -10,7 +10,8 @@
 //! [`next_booking_step`], [`next_lead_step`]). Each says which lookup comes before a create
 //! still in doubt, whether the create is needed, and when the record is done; the answers of
 //! those lookups are read here too ([`moved_already`], [`canceled_already`],
-//! [`open_appointment`]).
+//! [`open_appointment`]), and what the queue says of a job another record points at
+//! ([`queued_job`]).
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use std::collections::BTreeSet;
@@ -20,7 +21,7 @@ use super::error::StError;
 use super::settings::RejectionFallback;
 use super::types::{Appointment, Job, StId};
 use crate::infra::backoff::Backoff;
-use crate::queue::{AppointmentWindow, CreateStep, RecordKind, SyncProgress};
+use crate::queue::{AppointmentWindow, CreateStep, RecordKind, RecordState, SyncProgress};
 
 /// A question the sync asks ServiceTitan before creating something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -294,6 +295,36 @@ pub fn open_appointment(appointments: &[Appointment], now: DateTime<Utc>) -> Opt
         .filter(|a| a.end > now && !matches!(a.status.as_str(), "Done" | "Canceled"))
         .min_by_key(|a| a.start)
         .map(|a| a.id)
+}
+
+/// What the queue says of the job record another record points at (`queue_ref`: a note, a
+/// reschedule or a cancellation of a booking made on the same call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueuedJob {
+    /// Booked in ServiceTitan: this job, and its appointment when known.
+    Booked {
+        job_id: StId,
+        appointment_id: Option<StId>,
+    },
+    /// Never booked: ServiceTitan refused it (needs attention).
+    Refused,
+    /// Synced without a job: the office got it as a booking or lead.
+    SentToOffice,
+    /// Not synced yet: the record that points at it waits.
+    Pending,
+}
+
+/// Reads [`QueuedJob`] from the job record's checkpoint and state.
+pub fn queued_job(progress: &SyncProgress, state: &RecordState) -> QueuedJob {
+    match (progress.job_id, state) {
+        (Some(job_id), _) => QueuedJob::Booked {
+            job_id,
+            appointment_id: progress.appointment_id,
+        },
+        (None, RecordState::NeedsAttention { .. }) => QueuedJob::Refused,
+        (None, RecordState::Synced) => QueuedJob::SentToOffice,
+        (None, RecordState::Queued | RecordState::Syncing) => QueuedJob::Pending,
+    }
 }
 
 /// How the office gets a record the box cannot carry out in ServiceTitan itself.
@@ -995,6 +1026,36 @@ mod tests {
             "the time is handed in"
         );
         assert_eq!(open_appointment(&appointments[..3], now()), None);
+    }
+
+    #[test]
+    fn a_queued_job_is_booked_refused_sent_to_the_office_or_pending() {
+        let booked = SyncProgress {
+            job_id: Some(3),
+            appointment_id: Some(4),
+            ..SyncProgress::default()
+        };
+        for state in [RecordState::Synced, RecordState::Syncing] {
+            assert_eq!(
+                queued_job(&booked, &state),
+                QueuedJob::Booked {
+                    job_id: 3,
+                    appointment_id: Some(4)
+                }
+            );
+        }
+        let none = SyncProgress::default();
+        let refused = RecordState::NeedsAttention {
+            reason: "no".into(),
+        };
+        assert_eq!(queued_job(&none, &refused), QueuedJob::Refused);
+        assert_eq!(
+            queued_job(&none, &RecordState::Synced),
+            QueuedJob::SentToOffice
+        );
+        for state in [RecordState::Queued, RecordState::Syncing] {
+            assert_eq!(queued_job(&none, &state), QueuedJob::Pending);
+        }
     }
 
     #[test]

@@ -36,8 +36,8 @@ use super::client::{StClient, RECORD_ID_KEY};
 use super::decide::{
     after_refusal, canceled_already, job_stand_in, moved_already, next_booking_step,
     next_cancel_step, next_job_step, next_lead_step, next_note_step, next_reschedule_step,
-    office_stand_in, open_appointment, AfterFailure, AfterRefusal, Attempt, ChangeStep, JobStep,
-    Lookup, RetryPolicy, StandIn, Step, Tries,
+    office_stand_in, open_appointment, queued_job, AfterFailure, AfterRefusal, Attempt, ChangeStep,
+    JobStep, Lookup, QueuedJob, RetryPolicy, StandIn, Step, Tries,
 };
 use super::error::StError;
 use super::types::{
@@ -1524,11 +1524,14 @@ impl SyncWorker {
             let Some(target) = self.outbox.get(r)? else {
                 return Ok(None);
             };
-            return match (target.progress.job_id, &target.state) {
-                (Some(job), _) => Ok(Some((job, target.progress.appointment_id))),
-                // Never booked (refused): the office already has the job as a booking or lead.
-                (None, RecordState::NeedsAttention { .. } | RecordState::Synced) => Ok(None),
-                (None, _) => Err(StepError::Transient(StError::NotYet {
+            return match queued_job(&target.progress, &target.state) {
+                QueuedJob::Booked {
+                    job_id,
+                    appointment_id,
+                } => Ok(Some((job_id, appointment_id))),
+                // Never booked: the office already has the job as a booking or lead.
+                QueuedJob::Refused | QueuedJob::SentToOffice => Ok(None),
+                QueuedJob::Pending => Err(StepError::Transient(StError::NotYet {
                     reason: format!("job {r} has not synced yet"),
                 })),
             };
@@ -1993,50 +1996,49 @@ impl SyncWorker {
         note: &crate::queue::JobNote,
         p: &mut SyncProgress,
     ) -> Result<(), StepError> {
-        let job_id = match (note.job_id, &note.queue_ref) {
-            (Some(id), _) => id,
-            (None, Some(r)) => match self.outbox.get(r)? {
-                Some(target) => match (target.progress.job_id, &target.state) {
-                    (Some(id), _) => id,
-                    (None, RecordState::NeedsAttention { .. }) => {
-                        return Err(StepError::Rejected(format!(
-                            "the job {r} this note belongs to needs attention"
-                        )))
-                    }
-                    (None, _) => {
-                        return Err(StepError::Transient(StError::NotYet {
-                            reason: format!("job {r} has not synced yet"),
-                        }))
-                    }
-                },
-                None => {
-                    return Err(StepError::Rejected(format!("no queued job {r}")));
-                }
-            },
-            (None, None) => {
-                return Err(StepError::Rejected(
-                    "note has neither a job id nor a queued job".into(),
-                ))
-            }
-        };
+        let job_id = self.note_job(note).await?;
         p.job_id = Some(job_id);
         let mut attempt = Attempt::default();
         loop {
-            match next_note_step(p, &attempt) {
-                Step::Done => break,
-                Step::Look(lookup) => {
-                    self.note_step(record, p, job_id, Step::Look(lookup), String::new)
-                        .await?;
-                    attempt.looked(lookup);
-                }
-                step => {
-                    let text = || format!("{}\n\n[{}]", note.text, marker(record.id.as_str()));
-                    self.note_step(record, p, job_id, step, text).await?;
-                }
+            let step = next_note_step(p, &attempt);
+            if step == Step::Done {
+                break;
+            }
+            let text = || format!("{}\n\n[{}]", note.text, marker(record.id.as_str()));
+            self.note_step(record, p, job_id, step, text).await?;
+            if let Step::Look(lookup) = step {
+                attempt.looked(lookup);
             }
         }
         p.created_as = Some("note".into());
         Ok(())
+    }
+
+    /// The job a note record belongs to: its own job id, else its queued job's
+    /// ([`queued_job`]).
+    async fn note_job(&self, note: &crate::queue::JobNote) -> Result<StId, StepError> {
+        if let Some(id) = note.job_id {
+            return Ok(id);
+        }
+        let Some(r) = &note.queue_ref else {
+            return Err(StepError::Rejected(
+                "note has neither a job id nor a queued job".into(),
+            ));
+        };
+        let Some(target) = self.outbox.get(r)? else {
+            return Err(StepError::Rejected(format!("no queued job {r}")));
+        };
+        match queued_job(&target.progress, &target.state) {
+            QueuedJob::Booked { job_id, .. } => Ok(job_id),
+            QueuedJob::Refused => Err(StepError::Rejected(format!(
+                "the job {r} this note belongs to needs attention"
+            ))),
+            QueuedJob::SentToOffice | QueuedJob::Pending => {
+                Err(StepError::Transient(StError::NotYet {
+                    reason: format!("job {r} has not synced yet"),
+                }))
+            }
+        }
     }
 
     /// Leads, callbacks, voicemails, on-call alerts and requests the box cannot carry out
