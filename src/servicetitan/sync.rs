@@ -34,8 +34,10 @@ use super::cache::{
 };
 use super::client::{StClient, RECORD_ID_KEY};
 use super::decide::{
-    after_refusal, next_job_step, AfterFailure, AfterRefusal, Attempt, JobStep, Lookup,
-    RetryPolicy, Tries,
+    after_refusal, canceled_already, job_stand_in, moved_already, next_booking_step,
+    next_cancel_step, next_job_step, next_lead_step, next_note_step, next_reschedule_step,
+    office_stand_in, open_appointment, queued_job, AfterFailure, AfterRefusal, Attempt, ChangeStep,
+    JobStep, Lookup, QueuedJob, RetryPolicy, StandIn, Step, Tries,
 };
 use super::error::StError;
 use super::types::{
@@ -233,15 +235,33 @@ fn settle(p: &mut SyncProgress, steps: &[CreateStep]) {
     }
 }
 
-/// The create a lookup stands before.
-fn lookup_step(lookup: Lookup) -> CreateStep {
-    match lookup {
-        Lookup::CustomerByRecord | Lookup::CustomerByCaller => CreateStep::Customer,
-        Lookup::LocationByAddress | Lookup::LocationByRecord => CreateStep::Location,
-        Lookup::JobByRecord => CreateStep::Job,
-        Lookup::NoteByMarker => CreateStep::Note,
-        Lookup::TechnicianAssigned => CreateStep::Technician,
-    }
+/// The marked note is on the job (found or added): no longer in doubt.
+fn note_made(p: &mut SyncProgress) {
+    p.note_added = true;
+    settle(p, &[NoteStep]);
+}
+
+fn reschedule_note_text(record: &Record, req: &RescheduleRequest, appointment_id: StId) -> String {
+    let w = &req.new_window;
+    format!(
+        "Rescheduled at the caller's request: {} asked by phone through callbox to move \
+         appointment {appointment_id} to {} to {} UTC.{}\n\n[{}]",
+        caller_name(&req.caller),
+        w.start_utc.format("%Y-%m-%d %H:%M"),
+        w.end_utc.format("%H:%M"),
+        said(&req.reason),
+        marker(record.id.as_str())
+    )
+}
+
+fn cancel_note_text(record: &Record, req: &CancellationRequest) -> String {
+    format!(
+        "Canceled at the caller's request: {} asked by phone through callbox to cancel \
+         this job.{}\n\n[{}]",
+        caller_name(&req.caller),
+        said(&req.reason),
+        marker(record.id.as_str())
+    )
 }
 
 /// The job's note: summary and transcript, with the record marker a retry finds it by.
@@ -1161,6 +1181,11 @@ impl SyncWorker {
                     .iter()
                     .any(|a| a.technician_id == tech);
             }
+            other => {
+                return Err(StepError::Rejected(format!(
+                    "a job record does not look up {other:?}"
+                )))
+            }
         }
         let found = match lookup {
             Lookup::CustomerByRecord | Lookup::CustomerByCaller => p.customer_id.is_some(),
@@ -1168,9 +1193,10 @@ impl SyncWorker {
             Lookup::JobByRecord => p.job_id.is_some(),
             Lookup::NoteByMarker => p.note_added,
             Lookup::TechnicianAssigned => p.technician_assigned,
+            _ => false,
         };
         if found {
-            settle(p, &[lookup_step(lookup)]);
+            settle(p, &[lookup.before()]);
         }
         Ok(())
     }
@@ -1382,27 +1408,30 @@ impl SyncWorker {
             .any(|n| n.text.contains(&m)))
     }
 
-    /// Adds the note carrying this record's marker to the job, unless an earlier attempt whose
-    /// answer was lost already did. Sets `note_added`; the caller checkpoints.
-    async fn add_note_once(
+    /// Does the note step [`next_note_step`] named: looks for the note carrying this record's
+    /// marker, or adds it with `text`. Sets `note_added` when it is there; the caller
+    /// checkpoints.
+    async fn note_step(
         &self,
         record: &Record,
         p: &mut SyncProgress,
         job_id: StId,
-        text: &str,
+        step: Step,
+        text: impl FnOnce() -> String,
     ) -> Result<(), StepError> {
-        if p.doubts(NoteStep) {
-            let found = self.note_exists(record, job_id).await?;
-            if found {
-                p.note_added = true;
-                settle(p, &[NoteStep]);
-                return Ok(());
+        match step {
+            Step::Look(_) => {
+                if self.note_exists(record, job_id).await? {
+                    note_made(p);
+                }
             }
+            Step::Create(_) => {
+                self.doubt(record, p, &[NoteStep]).await?;
+                self.client.add_job_note(job_id, &text()).await?;
+                note_made(p);
+            }
+            Step::Done => {}
         }
-        self.doubt(record, p, &[NoteStep]).await?;
-        self.client.add_job_note(job_id, text).await?;
-        p.note_added = true;
-        settle(p, &[NoteStep]);
         Ok(())
     }
 
@@ -1495,11 +1524,14 @@ impl SyncWorker {
             let Some(target) = self.outbox.get(r)? else {
                 return Ok(None);
             };
-            return match (target.progress.job_id, &target.state) {
-                (Some(job), _) => Ok(Some((job, target.progress.appointment_id))),
-                // Never booked (refused): the office already has the job as a booking or lead.
-                (None, RecordState::NeedsAttention { .. } | RecordState::Synced) => Ok(None),
-                (None, _) => Err(StepError::Transient(StError::NotYet {
+            return match queued_job(&target.progress, &target.state) {
+                QueuedJob::Booked {
+                    job_id,
+                    appointment_id,
+                } => Ok(Some((job_id, appointment_id))),
+                // Never booked: the office already has the job as a booking or lead.
+                QueuedJob::Refused | QueuedJob::SentToOffice => Ok(None),
+                QueuedJob::Pending => Err(StepError::Transient(StError::NotYet {
                     reason: format!("job {r} has not synced yet"),
                 })),
             };
@@ -1516,80 +1548,130 @@ impl SyncWorker {
         Ok(None)
     }
 
-    /// Moves the caller's appointment, then notes on the job that they asked by phone.
+    /// Moves the caller's appointment, then notes on the job that they asked by phone: the
+    /// steps [`next_reschedule_step`] names.
     async fn sync_reschedule(
         &self,
         record: &Record,
         req: &RescheduleRequest,
         p: &mut SyncProgress,
     ) -> Result<(), StepError> {
-        if p.job_id.is_none() {
-            let target = self
-                .resolve_target(
-                    req.job_id,
-                    req.job_number.as_deref(),
-                    req.appointment_id,
-                    req.queue_ref.as_ref(),
-                )
-                .await?;
-            let Some((job_id, appointment_id)) = target else {
-                return self.sync_for_office(record, &record.payload, p, None).await;
+        let mut attempt = Attempt::default();
+        loop {
+            let step = next_reschedule_step(p, &attempt);
+            let (job_id, appointment_id) = match step {
+                ChangeStep::Done => return Ok(()),
+                ChangeStep::NoAppointment => {
+                    return Err(StepError::Rejected("no appointment to move".into()))
+                }
+                ChangeStep::FindTarget => {
+                    if !self.reschedule_target(record, req, p).await? {
+                        return self.sync_for_office(record, &record.payload, p, None).await;
+                    }
+                    continue;
+                }
+                ChangeStep::Look(_) | ChangeStep::Create(_) => match (p.job_id, p.appointment_id) {
+                    (Some(job), Some(appointment)) => (job, appointment),
+                    _ => return Err(StepError::Rejected("no appointment to move".into())),
+                },
             };
-            p.job_id = Some(job_id);
-            p.appointment_id = match appointment_id {
-                Some(a) => Some(a),
-                None => Some(self.open_appointment_of(job_id).await?),
-            };
-            self.checkpoint(record, p).await?;
-        }
-        let (Some(job_id), Some(appointment_id)) = (p.job_id, p.appointment_id) else {
-            return Err(StepError::Rejected("no appointment to move".into()));
-        };
-        let w = &req.new_window;
-        if !p.rescheduled {
-            // After a lost answer: an appointment already at the new time was moved by us.
-            let already = p.doubts(RescheduleStep)
-                && self
-                    .client
-                    .appointments_by_ids(&[appointment_id])
-                    .await?
-                    .iter()
-                    .any(|a| a.start == w.start_utc && a.end == w.end_utc);
-            if !already {
-                self.doubt(record, p, &[RescheduleStep]).await?;
-                self.client
-                    .reschedule_appointment(
-                        appointment_id,
-                        &RescheduleAppointmentRequest {
-                            start: w.start_utc,
-                            end: w.end_utc,
-                            arrival_window_start: w.arrival_window_start_utc,
-                            arrival_window_end: w.arrival_window_end_utc,
-                        },
-                    )
-                    .await?;
+            match step {
+                ChangeStep::Look(Lookup::AppointmentMoved) => {
+                    let found = self.client.appointments_by_ids(&[appointment_id]).await?;
+                    if moved_already(&found, &req.new_window) {
+                        self.change_made(record, p, RescheduleStep).await?;
+                    }
+                    attempt.looked(Lookup::AppointmentMoved);
+                }
+                ChangeStep::Create(RescheduleStep) => {
+                    self.move_appointment(record, req, p, appointment_id)
+                        .await?;
+                }
+                ChangeStep::Look(lookup) => {
+                    self.note_step(record, p, job_id, Step::Look(lookup), String::new)
+                        .await?;
+                    attempt.looked(lookup);
+                }
+                _ => {
+                    let text = || reschedule_note_text(record, req, appointment_id);
+                    self.note_step(record, p, job_id, Step::Create(NoteStep), text)
+                        .await?;
+                }
             }
-            p.rescheduled = true;
-            settle(p, &[RescheduleStep]);
-            p.created_as = Some("reschedule".into());
-            self.checkpoint(record, p).await?;
         }
-        if !p.note_added {
-            let text = format!(
-                "Rescheduled at the caller's request: {} asked by phone through callbox to move \
-                 appointment {appointment_id} to {} to {} UTC.{}\n\n[{}]",
-                caller_name(&req.caller),
-                w.start_utc.format("%Y-%m-%d %H:%M"),
-                w.end_utc.format("%H:%M"),
-                said(&req.reason),
-                marker(record.id.as_str())
-            );
-            self.add_note_once(record, p, job_id, &text).await?;
-        }
-        Ok(())
     }
 
-    /// The job's next appointment that can still be moved.
+    /// Finds and checkpoints the job and appointment a reschedule names. `false`: it names
+    /// nothing ServiceTitan knows (the office gets it).
+    async fn reschedule_target(
+        &self,
+        record: &Record,
+        req: &RescheduleRequest,
+        p: &mut SyncProgress,
+    ) -> Result<bool, StepError> {
+        let target = self
+            .resolve_target(
+                req.job_id,
+                req.job_number.as_deref(),
+                req.appointment_id,
+                req.queue_ref.as_ref(),
+            )
+            .await?;
+        let Some((job_id, appointment_id)) = target else {
+            return Ok(false);
+        };
+        p.job_id = Some(job_id);
+        p.appointment_id = match appointment_id {
+            Some(a) => Some(a),
+            None => Some(self.open_appointment_of(job_id).await?),
+        };
+        self.checkpoint(record, p).await?;
+        Ok(true)
+    }
+
+    /// Sends the reschedule (noted in doubt first) and checkpoints it.
+    async fn move_appointment(
+        &self,
+        record: &Record,
+        req: &RescheduleRequest,
+        p: &mut SyncProgress,
+        appointment_id: StId,
+    ) -> Result<(), StepError> {
+        let w = &req.new_window;
+        self.doubt(record, p, &[RescheduleStep]).await?;
+        self.client
+            .reschedule_appointment(
+                appointment_id,
+                &RescheduleAppointmentRequest {
+                    start: w.start_utc,
+                    end: w.end_utc,
+                    arrival_window_start: w.arrival_window_start_utc,
+                    arrival_window_end: w.arrival_window_end_utc,
+                },
+            )
+            .await?;
+        self.change_made(record, p, RescheduleStep).await
+    }
+
+    /// The reschedule or cancellation is in ServiceTitan (made now, or found made): checkpoint.
+    async fn change_made(
+        &self,
+        record: &Record,
+        p: &mut SyncProgress,
+        step: CreateStep,
+    ) -> Result<(), StepError> {
+        if step == CancelStep {
+            p.canceled = true;
+            p.created_as = Some("cancellation".into());
+        } else {
+            p.rescheduled = true;
+            p.created_as = Some("reschedule".into());
+        }
+        settle(p, &[step]);
+        self.checkpoint(record, p).await
+    }
+
+    /// The job's next appointment that can still be moved ([`open_appointment`]).
     async fn open_appointment_of(&self, job_id: StId) -> Result<StId, StepError> {
         let jobs = self.client.jobs_by_ids(&[job_id]).await?;
         let Some(job) = jobs.first() else {
@@ -1602,84 +1684,103 @@ impl SyncWorker {
             .flatten()
             .collect();
         let now = self.clock.now_utc();
-        self.client
-            .appointments_by_ids(&candidates)
-            .await?
-            .into_iter()
-            .filter(|a| a.end > now && !matches!(a.status.as_str(), "Done" | "Canceled"))
-            .min_by_key(|a| a.start)
-            .map(|a| a.id)
-            .ok_or_else(|| {
-                StepError::Rejected(format!("job {job_id} has no open appointment to move"))
-            })
+        let appointments = self.client.appointments_by_ids(&candidates).await?;
+        open_appointment(&appointments, now).ok_or_else(|| {
+            StepError::Rejected(format!("job {job_id} has no open appointment to move"))
+        })
     }
 
-    /// Cancels the caller's job with a reason and memo, then notes that they asked by phone.
+    /// Cancels the caller's job with a reason and memo, then notes that they asked by phone:
+    /// the steps [`next_cancel_step`] names.
     async fn sync_cancellation(
         &self,
         record: &Record,
         req: &CancellationRequest,
         p: &mut SyncProgress,
     ) -> Result<(), StepError> {
-        if p.job_id.is_none() {
-            let target = self
-                .resolve_target(
-                    req.job_id,
-                    req.job_number.as_deref(),
-                    None,
-                    req.queue_ref.as_ref(),
-                )
-                .await?;
-            let Some((job_id, _)) = target else {
-                return self.sync_for_office(record, &record.payload, p, None).await;
+        let mut attempt = Attempt::default();
+        loop {
+            let step = next_cancel_step(p, &attempt);
+            let job_id = match (step, p.job_id) {
+                (ChangeStep::Done, _) => return Ok(()),
+                (ChangeStep::FindTarget, _) => {
+                    if !self.cancel_target(record, req, p).await? {
+                        return self.sync_for_office(record, &record.payload, p, None).await;
+                    }
+                    continue;
+                }
+                (_, Some(job_id)) => job_id,
+                (_, None) => return Err(StepError::Rejected("no job to cancel".into())),
             };
-            p.job_id = Some(job_id);
-            self.checkpoint(record, p).await?;
-        }
-        let Some(job_id) = p.job_id else {
-            return Err(StepError::Rejected("no job to cancel".into()));
-        };
-        if !p.canceled {
-            // After a lost answer: a job already canceled was canceled by us.
-            let already = p.doubts(CancelStep)
-                && self
-                    .client
-                    .jobs_by_ids(&[job_id])
-                    .await?
-                    .iter()
-                    .any(|j| j.job_status == "Canceled");
-            if !already {
-                let reason_id = match req.cancel_reason_id {
-                    Some(id) => id,
-                    None => self.cancel_reason().await?,
-                };
-                self.doubt(record, p, &[CancelStep]).await?;
-                self.client
-                    .cancel_job(
-                        job_id,
-                        &CancelJobRequest {
-                            reason_id,
-                            memo: format!("Caller asked by phone (callbox).{}", said(&req.reason)),
-                        },
-                    )
-                    .await?;
+            match step {
+                ChangeStep::Look(Lookup::JobCanceled) => {
+                    if canceled_already(&self.client.jobs_by_ids(&[job_id]).await?) {
+                        self.change_made(record, p, CancelStep).await?;
+                    }
+                    attempt.looked(Lookup::JobCanceled);
+                }
+                ChangeStep::Create(CancelStep) => self.cancel_job(record, req, p, job_id).await?,
+                ChangeStep::Look(lookup) => {
+                    self.note_step(record, p, job_id, Step::Look(lookup), String::new)
+                        .await?;
+                    attempt.looked(lookup);
+                }
+                _ => {
+                    let text = || cancel_note_text(record, req);
+                    self.note_step(record, p, job_id, Step::Create(NoteStep), text)
+                        .await?;
+                }
             }
-            p.canceled = true;
-            settle(p, &[CancelStep]);
-            p.created_as = Some("cancellation".into());
-            self.checkpoint(record, p).await?;
         }
-        if !p.note_added {
-            let text = format!(
-                "Canceled at the caller's request: {} asked by phone through callbox to cancel \
-                 this job.{}\n\n[{}]",
-                caller_name(&req.caller),
-                said(&req.reason),
-                marker(record.id.as_str())
-            );
-            self.add_note_once(record, p, job_id, &text).await?;
-        }
-        Ok(())
+    }
+
+    /// Finds and checkpoints the job a cancellation names. `false`: it names nothing
+    /// ServiceTitan knows (the office gets it).
+    async fn cancel_target(
+        &self,
+        record: &Record,
+        req: &CancellationRequest,
+        p: &mut SyncProgress,
+    ) -> Result<bool, StepError> {
+        let target = self
+            .resolve_target(
+                req.job_id,
+                req.job_number.as_deref(),
+                None,
+                req.queue_ref.as_ref(),
+            )
+            .await?;
+        let Some((job_id, _)) = target else {
+            return Ok(false);
+        };
+        p.job_id = Some(job_id);
+        self.checkpoint(record, p).await?;
+        Ok(true)
+    }
+
+    /// Sends the cancellation (noted in doubt first) and checkpoints it.
+    async fn cancel_job(
+        &self,
+        record: &Record,
+        req: &CancellationRequest,
+        p: &mut SyncProgress,
+        job_id: StId,
+    ) -> Result<(), StepError> {
+        let reason_id = match req.cancel_reason_id {
+            Some(id) => id,
+            None => self.cancel_reason().await?,
+        };
+        self.doubt(record, p, &[CancelStep]).await?;
+        self.client
+            .cancel_job(
+                job_id,
+                &CancelJobRequest {
+                    reason_id,
+                    memo: format!("Caller asked by phone (callbox).{}", said(&req.reason)),
+                },
+            )
+            .await?;
+        self.change_made(record, p, CancelStep).await
     }
 
     /// The tenant's cancel reason for "the customer called to cancel": an active reason that
@@ -1714,8 +1815,8 @@ impl SyncWorker {
             req.confirmation_number,
             marker(record.id.as_str())
         );
-        match (self.settings.fallback, self.settings.booking_provider_id) {
-            (RejectionFallback::Booking, Some(provider)) => {
+        match job_stand_in(self.settings.fallback, self.settings.booking_provider_id) {
+            Some(StandIn::Booking(provider)) => {
                 self.make_booking(
                     record,
                     &req.caller,
@@ -1727,14 +1828,15 @@ impl SyncWorker {
                 .await?;
                 Ok(Some("booking"))
             }
-            (RejectionFallback::Lead, _) | (RejectionFallback::Booking, None) => {
+            Some(StandIn::Lead) => {
                 self.make_lead(record, &summary, p).await?;
                 Ok(Some("lead"))
             }
-            (RejectionFallback::None, _) => Ok(None),
+            None => Ok(None),
         }
     }
 
+    /// The office's booking: the steps [`next_booking_step`] names, then a checkpoint.
     async fn make_booking(
         &self,
         record: &Record,
@@ -1744,43 +1846,24 @@ impl SyncWorker {
         p: &mut SyncProgress,
         provider: StId,
     ) -> Result<(), StepError> {
-        let key = record.id.as_str();
-        if p.booking_id.is_none() && p.doubts(BookingStep) {
-            let found = self
-                .client
-                .find_bookings_by_external_id(provider, key)
-                .await?;
-            p.booking_id = found.first().map(|b| b.id);
-        }
-        if p.booking_id.is_none() {
-            self.doubt(record, p, &[BookingStep]).await?;
-            let booking = self
-                .client
-                .create_booking(
-                    provider,
-                    &CreateBookingRequest {
-                        source: "callbox".into(),
-                        name: caller_name(caller),
-                        summary: summary.to_string(),
-                        is_first_time_client: p.customer_id.is_none(),
-                        external_id: key.to_string(),
-                        address: address.map(st_address),
-                        contacts: phone_contacts(caller, self.client.config().phone_plan)
-                            .into_iter()
-                            .map(|c| NewContact {
-                                kind: ContactType::Phone,
-                                ..c
-                            })
-                            .collect(),
-                        start: None,
-                        campaign_id: None,
-                        business_unit_id: None,
-                        job_type_id: None,
-                        priority: None,
-                    },
-                )
-                .await?;
-            p.booking_id = Some(booking.id);
+        let mut attempt = Attempt::default();
+        loop {
+            match next_booking_step(p, &attempt) {
+                Step::Done => break,
+                Step::Look(lookup) => {
+                    let found = self
+                        .client
+                        .find_bookings_by_external_id(provider, record.id.as_str())
+                        .await?;
+                    p.booking_id = found.first().map(|b| b.id);
+                    attempt.looked(lookup);
+                }
+                Step::Create(_) => {
+                    self.doubt(record, p, &[BookingStep]).await?;
+                    let request = self.booking_request(record, caller, address, summary, p);
+                    p.booking_id = Some(self.client.create_booking(provider, &request).await?.id);
+                }
+            }
         }
         settle(p, &[BookingStep]);
         if p.created_as.is_none() || p.job_id.is_none() {
@@ -1789,13 +1872,45 @@ impl SyncWorker {
         self.checkpoint(record, p).await
     }
 
+    fn booking_request(
+        &self,
+        record: &Record,
+        caller: &CallerInfo,
+        address: Option<&Address>,
+        summary: &str,
+        p: &SyncProgress,
+    ) -> CreateBookingRequest {
+        CreateBookingRequest {
+            source: "callbox".into(),
+            name: caller_name(caller),
+            summary: summary.to_string(),
+            is_first_time_client: p.customer_id.is_none(),
+            external_id: record.id.as_str().to_string(),
+            address: address.map(st_address),
+            contacts: phone_contacts(caller, self.client.config().phone_plan)
+                .into_iter()
+                .map(|c| NewContact {
+                    kind: ContactType::Phone,
+                    ..c
+                })
+                .collect(),
+            start: None,
+            campaign_id: None,
+            business_unit_id: None,
+            job_type_id: None,
+            priority: None,
+        }
+    }
+
+    /// The office's lead: the steps [`next_lead_step`] names, each made lead checkpointed.
     async fn make_lead(
         &self,
         record: &Record,
         summary: &str,
         p: &mut SyncProgress,
     ) -> Result<(), StepError> {
-        if p.lead_id.is_some() {
+        let mut attempt = Attempt::default();
+        if next_lead_step(p, &attempt) == Step::Done {
             return Ok(());
         }
         let campaign_id = self
@@ -1803,18 +1918,42 @@ impl SyncWorker {
             .default_campaign_id
             .or_else(|| self.cache.default_campaign())
             .ok_or_else(|| StepError::Rejected("no campaign for the lead".into()))?;
-        // Leads have no externalData or externalId: after a lost answer the lead is found by
-        // the record's marker in its summary, among the leads made since the record was.
-        if p.doubts(LeadStep) {
-            let since = record.created_at - ChronoDuration::minutes(5);
-            let found = self
-                .client
-                .find_leads_by_marker(since, &marker(record.id.as_str()))
-                .await?;
-            if let Some(lead) = found.first() {
-                return self.lead_made(record, p, lead.id).await;
+        loop {
+            match next_lead_step(p, &attempt) {
+                Step::Done => return Ok(()),
+                Step::Look(lookup) => {
+                    if let Some(lead_id) = self.find_lead(record).await? {
+                        self.lead_made(record, p, lead_id).await?;
+                    }
+                    attempt.looked(lookup);
+                }
+                Step::Create(_) => {
+                    let lead_id = self.create_lead(record, summary, p, campaign_id).await?;
+                    self.lead_made(record, p, lead_id).await?;
+                }
             }
         }
+    }
+
+    /// Leads have no externalData or externalId: after a lost answer the lead is found by the
+    /// record's marker in its summary, among the leads made since the record was.
+    async fn find_lead(&self, record: &Record) -> Result<Option<StId>, StepError> {
+        let since = record.created_at - ChronoDuration::minutes(5);
+        let found = self
+            .client
+            .find_leads_by_marker(since, &marker(record.id.as_str()))
+            .await?;
+        Ok(found.first().map(|l| l.id))
+    }
+
+    /// Sends the lead (noted in doubt first); its summary must carry the record marker.
+    async fn create_lead(
+        &self,
+        record: &Record,
+        summary: &str,
+        p: &mut SyncProgress,
+        campaign_id: StId,
+    ) -> Result<StId, StepError> {
         if !summary.contains(&marker(record.id.as_str())) {
             return Err(StepError::Rejected(
                 "a lead's summary must carry the record marker".into(),
@@ -1834,7 +1973,7 @@ impl SyncWorker {
                 follow_up_date: Some(self.clock.now_utc()),
             })
             .await?;
-        self.lead_made(record, p, lead.id).await
+        Ok(lead.id)
     }
 
     async fn lead_made(
@@ -1857,37 +1996,49 @@ impl SyncWorker {
         note: &crate::queue::JobNote,
         p: &mut SyncProgress,
     ) -> Result<(), StepError> {
-        let job_id = match (note.job_id, &note.queue_ref) {
-            (Some(id), _) => id,
-            (None, Some(r)) => match self.outbox.get(r)? {
-                Some(target) => match (target.progress.job_id, &target.state) {
-                    (Some(id), _) => id,
-                    (None, RecordState::NeedsAttention { .. }) => {
-                        return Err(StepError::Rejected(format!(
-                            "the job {r} this note belongs to needs attention"
-                        )))
-                    }
-                    (None, _) => {
-                        return Err(StepError::Transient(StError::NotYet {
-                            reason: format!("job {r} has not synced yet"),
-                        }))
-                    }
-                },
-                None => {
-                    return Err(StepError::Rejected(format!("no queued job {r}")));
-                }
-            },
-            (None, None) => {
-                return Err(StepError::Rejected(
-                    "note has neither a job id nor a queued job".into(),
-                ))
-            }
-        };
-        let text = format!("{}\n\n[{}]", note.text, marker(record.id.as_str()));
+        let job_id = self.note_job(note).await?;
         p.job_id = Some(job_id);
-        self.add_note_once(record, p, job_id, &text).await?;
+        let mut attempt = Attempt::default();
+        loop {
+            let step = next_note_step(p, &attempt);
+            if step == Step::Done {
+                break;
+            }
+            let text = || format!("{}\n\n[{}]", note.text, marker(record.id.as_str()));
+            self.note_step(record, p, job_id, step, text).await?;
+            if let Step::Look(lookup) = step {
+                attempt.looked(lookup);
+            }
+        }
         p.created_as = Some("note".into());
         Ok(())
+    }
+
+    /// The job a note record belongs to: its own job id, else its queued job's
+    /// ([`queued_job`]).
+    async fn note_job(&self, note: &crate::queue::JobNote) -> Result<StId, StepError> {
+        if let Some(id) = note.job_id {
+            return Ok(id);
+        }
+        let Some(r) = &note.queue_ref else {
+            return Err(StepError::Rejected(
+                "note has neither a job id nor a queued job".into(),
+            ));
+        };
+        let Some(target) = self.outbox.get(r)? else {
+            return Err(StepError::Rejected(format!("no queued job {r}")));
+        };
+        match queued_job(&target.progress, &target.state) {
+            QueuedJob::Booked { job_id, .. } => Ok(job_id),
+            QueuedJob::Refused => Err(StepError::Rejected(format!(
+                "the job {r} this note belongs to needs attention"
+            ))),
+            QueuedJob::SentToOffice | QueuedJob::Pending => {
+                Err(StepError::Transient(StError::NotYet {
+                    reason: format!("job {r} has not synced yet"),
+                }))
+            }
+        }
     }
 
     /// Leads, callbacks, voicemails, on-call alerts and requests the box cannot carry out
@@ -1937,8 +2088,12 @@ impl SyncWorker {
             _ => None,
         };
         let is_lead = matches!(payload, Payload::Lead(_));
-        match (self.settings.booking_provider_id, payload.caller()) {
-            (Some(provider), Some(caller)) if !is_lead => {
+        let caller = payload.caller();
+        match (
+            office_stand_in(self.settings.booking_provider_id, caller.is_some(), is_lead),
+            caller,
+        ) {
+            (StandIn::Booking(provider), Some(caller)) => {
                 self.make_booking(record, caller, address, &summary, p, provider)
                     .await
             }
