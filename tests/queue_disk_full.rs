@@ -3,40 +3,13 @@
 //! space is freed. Runs on a small tmpfs, which needs root; elsewhere it says so and passes.
 
 mod queue_support;
+#[path = "common/tmpfs.rs"]
+#[allow(dead_code)] // the helpers other tests use
+mod tmpfs;
+use tmpfs::SmallDisk;
 
 use callbox::queue::{Outbox, QueueError, QueueOptions, RecordState};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
-struct SmallDisk {
-    mount: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let parent = tempfile::tempdir().ok()?;
-        let mount = parent.path().join("disk");
-        std::fs::create_dir(&mount).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&mount)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk {
-            mount,
-            _parent: parent,
-        })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
-    }
-}
+use std::path::Path;
 
 /// Fills the file system with one file until ENOSPC.
 fn fill(path: &Path) -> std::fs::File {

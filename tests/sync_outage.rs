@@ -5,6 +5,10 @@
 
 mod support;
 mod sync_support;
+#[path = "common/tmpfs.rs"]
+#[allow(dead_code)] // the helpers other tests use
+mod tmpfs;
+use tmpfs::SmallDisk;
 
 use callbox::infra::clock::ManualClock;
 use callbox::queue::{
@@ -12,7 +16,6 @@ use callbox::queue::{
 };
 use callbox::servicetitan::SyncWorker;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use support::st_server::seed::*;
 use support::st_server::{DropMode, Fault, FaultPlan, FaultRule, StServer, StServerConfig};
@@ -471,36 +474,6 @@ async fn a_note_for_a_known_job_is_not_added_twice_after_queue_retry() {
         .filter(|n| n.text.contains(&marker))
         .count();
     assert_eq!(notes, 1);
-}
-
-/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
-struct SmallDisk {
-    mount: std::path::PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let parent = tempfile::tempdir().ok()?;
-        let mount = parent.path().join("disk");
-        std::fs::create_dir(&mount).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&mount)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk {
-            mount,
-            _parent: parent,
-        })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
-    }
 }
 
 /// Fills the file system with one file until ENOSPC.
