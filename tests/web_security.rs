@@ -8,7 +8,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
-use callbox::web::{routes, Access, Verb, WebBackend, WebConfig, WebServer, SESSION_COOKIE};
+use callbox::web::backend::{
+    Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, ConnectionReport,
+    DashboardView, DayCalls, LogLine, OnCallView, QueueQuery, QueueRow, RestartPlan, SettingsView,
+    UpdatesView,
+};
+use callbox::web::{
+    routes, Access, SettingsErrors, Verb, WebBackend, WebConfig, WebServer, SESSION_COOKIE,
+};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -63,6 +70,69 @@ impl WebBackend for TestBackend {
             "queue": { "pending": 3, "needs_attention": 1 },
             "last_caller": HOSTILE,
         })
+    }
+    fn dashboard(&self) -> DashboardView {
+        DashboardView {
+            shop_name: HOSTILE.to_string(),
+            ..DashboardView::default()
+        }
+    }
+    fn calls_per_day(&self, _days: u32) -> Vec<DayCalls> {
+        Vec::new()
+    }
+    fn calls(&self, _query: &CallQuery) -> CallPage {
+        CallPage::default()
+    }
+    fn call(&self, key: &str) -> Result<CallDetail, BackendError> {
+        Err(BackendError::NotFound(key.to_string()))
+    }
+    fn recording(&self, key: &str) -> Result<std::path::PathBuf, BackendError> {
+        Err(BackendError::NotFound(key.to_string()))
+    }
+    fn queue(&self, _query: &QueueQuery) -> Result<Vec<QueueRow>, BackendError> {
+        Ok(Vec::new())
+    }
+    fn retry(&self, id: &str) -> Result<QueueRow, BackendError> {
+        Err(BackendError::NotFound(id.to_string()))
+    }
+    fn export_queue(&self) -> Result<Vec<u8>, BackendError> {
+        Ok(Vec::new())
+    }
+    fn on_call(&self) -> OnCallView {
+        OnCallView::default()
+    }
+    fn settings(&self) -> SettingsView {
+        SettingsView::default()
+    }
+    fn apply_settings(
+        &self,
+        changes: &std::collections::BTreeMap<String, Value>,
+    ) -> Result<Applied, SettingsErrors> {
+        Ok(Applied {
+            applied: changes.keys().cloned().collect(),
+            restart_needed: Vec::new(),
+        })
+    }
+    fn test_connection(&self) -> BoxFuture<'_, ConnectionReport> {
+        Box::pin(async { ConnectionReport::default() })
+    }
+    fn hear(&self, _text: String) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
+        Box::pin(async { Err(BackendError::Unavailable("no voice in this test".into())) })
+    }
+    fn restart(&self) -> Result<RestartPlan, BackendError> {
+        Err(BackendError::Unavailable("no restart in this test".into()))
+    }
+    fn updates(&self) -> UpdatesView {
+        UpdatesView::default()
+    }
+    fn check_updates(&self) -> BoxFuture<'_, UpdatesView> {
+        Box::pin(async { UpdatesView::default() })
+    }
+    fn log_tail(&self, _after: u64, _limit: usize) -> Vec<LogLine> {
+        Vec::new()
+    }
+    fn support_bundle(&self) -> Result<Vec<u8>, BackendError> {
+        Ok(Vec::new())
     }
 }
 

@@ -13,6 +13,7 @@
 //! static assets and `GET /healthz`; every change also needs the session's CSRF token.
 
 mod auth;
+pub mod backend;
 mod error;
 mod guard;
 mod handlers;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use backend::WebBackend;
 pub use error::SettingsErrors;
 pub use routes::{routes, Access, Route, Verb, BODY_LIMIT_BYTES};
 pub use settings::WebConfig;
@@ -41,13 +43,6 @@ pub use tls::install_crypto_provider;
 
 /// Connections still open at shutdown get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// What the page shows, supplied by the app (the composition root).
-pub trait WebBackend: Send + Sync {
-    /// The box's status as JSON (line, queue, sync, services, …). Called per request: must be
-    /// quick and must not block (read status handles, do not query stores).
-    fn status(&self) -> serde_json::Value;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
