@@ -81,6 +81,12 @@ pub fn require_tool(tool: &str) -> PathBuf {
 // Ports
 // ---------------------------------------------------------------------------------------------
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (the web page's listener).
+pub fn free_tcp_port() -> u16 {
+    let l = std::net::TcpListener::bind((LOOPBACK, 0)).expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
 /// A UDP port on 127.0.0.1 that was free a moment ago.
 pub fn free_udp_port() -> u16 {
     let s = UdpSocket::bind((LOOPBACK, 0)).expect("bind 127.0.0.1:0");
@@ -216,6 +222,8 @@ pub struct Daemon {
     pub config_path: PathBuf,
     /// When false, waiting for readiness only watches the log (a daemon that must refuse 127.0.0.1).
     probe_options: bool,
+    /// Extra environment of the process, kept for [`Daemon::restart`].
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -288,20 +296,7 @@ impl Daemon {
             );
         }
         let log_path = dir.path().join("callbox.stderr.log");
-        let log = File::create(&log_path).expect("create log file");
-        let mut cmd = Command::new(callbox_bin());
-        cmd.arg("run")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .env("RUST_BACKTRACE", "1");
-        for (k, v) in &cfg.env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn callbox binary");
+        let child = spawn_callbox(&config_path, dir.path(), &log_path, &cfg.env);
         let mut d = Daemon {
             child: Some(child),
             dir,
@@ -310,6 +305,7 @@ impl Daemon {
             log_path,
             config_path,
             probe_options,
+            env: cfg.env.clone(),
         };
         d.wait_ready(scaled(Duration::from_secs(30)));
         d
@@ -317,6 +313,21 @@ impl Daemon {
 
     pub fn port(&self) -> u16 {
         self.sip.port()
+    }
+
+    /// Stops the daemon (SIGTERM, then SIGKILL after 5 s) and starts it again on the same
+    /// configuration and data directory, as a reboot or `systemctl restart` would. Its log
+    /// goes on in the same file.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = spawn_callbox(
+            &self.config_path,
+            self.dir.path(),
+            &self.log_path,
+            &self.env,
+        );
+        self.child = Some(child);
+        self.wait_ready(scaled(Duration::from_secs(30)));
     }
 
     pub fn log(&self) -> String {
@@ -560,6 +571,28 @@ impl Drop for Daemon {
             }
         }
     }
+}
+
+/// `callbox run --config <config>` in `cwd`, stdout and stderr appended to `log_path`.
+fn spawn_callbox(config: &Path, cwd: &Path, log_path: &Path, env: &[(String, String)]) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .expect("open log file");
+    let mut cmd = Command::new(callbox_bin());
+    cmd.arg("run")
+        .arg("--config")
+        .arg(config)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup log"))
+        .stderr(log)
+        .env("RUST_BACKTRACE", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn callbox binary")
 }
 
 /// A minimal OPTIONS request from `from` to `to`.
