@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: on a fresh Debian 12 machine with the Rust toolchain, install the
-# SIP/audio tools the tests drive the daemon with, then build and run every test: unit tests,
+# SIP/audio tools the tests drive the daemon with and the browser the web page's tests drive
+# (Debian's chromium, playwright-core from npm), then build and run every test: unit tests,
 # and the integration tests in tests/ that start the real `callbox` binary and call it with
-# sipp and baresip over 127.0.0.1.
+# sipp and baresip over 127.0.0.1, or open its web page in headless Chromium.
 #
 # .ci/run calls this same script, so the README and CI cannot drift apart.
 # Extra arguments go to `cargo test` (e.g. `scripts/setup-and-test.sh --test sip_calls`).
@@ -10,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-test-deps.sh
+bash scripts/install-browser-deps.sh
 export CALLBOX_TEST_VOSK_MODEL=${CALLBOX_TEST_VOSK_MODEL:-$(bash scripts/install-test-model.sh)}
 
 # Unit tests, integration tests and doc tests. The integration tests start daemons and sipp
