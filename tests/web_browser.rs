@@ -774,3 +774,36 @@ fn queue_state(data_dir: &Path, id: &RecordId) -> Option<StateName> {
         .find(|r| &r.id == id)
         .map(|r| r.state.name())
 }
+
+/// `benches/seed_calls.py` (the web page's benchmark seeds 10,000 calls with it) writes call
+/// records in the shape the box reads: none is skipped as unreadable.
+#[test]
+fn the_benchmark_seeds_call_records_the_box_reads() {
+    require_tool("python3");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("python3")
+        .arg(repo_dir().join("benches/seed_calls.py"))
+        .arg(dir.path())
+        .args(["--calls", "40", "--days", "14"])
+        .output()
+        .expect("run benches/seed_calls.py");
+    assert!(
+        out.status.success(),
+        "seed_calls.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (records, bad) = call_log::read_records(&dir.path().join("calls"));
+    assert_eq!(bad, Vec::<PathBuf>::new(), "records the box cannot read");
+    assert_eq!(records.len(), 40);
+    let now = Utc::now();
+    for record in &records {
+        assert!(record.answered_at <= now && record.answered_at > now - Span::days(15));
+        assert_eq!(
+            record.key,
+            call_log::record_key(record.answered_at, &record.call_id),
+            "the file name follows the box's own key"
+        );
+        let dialog = record.dialog.as_ref().expect("a dialog outcome");
+        assert!(!dialog.transcript.is_empty() && !record.turns.is_empty());
+    }
+}

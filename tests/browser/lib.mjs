@@ -42,8 +42,9 @@ export async function launchBrowser() {
 }
 
 /// A new context and page on the box's self-signed certificate, watching for what must never
-/// happen on the page: a script the page did not mean to run (an alert/dialog, i.e. hostile
-/// text that became markup), an uncaught exception, a Content-Security-Policy violation.
+/// happen on the page: a script the page did not mean to run (an alert or prompt, i.e.
+/// hostile text that became markup), an uncaught exception, a Content-Security-Policy
+/// violation.
 export async function openPage(browser, input, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({
     ignoreHTTPSErrors: true,
@@ -55,7 +56,15 @@ export async function openPage(browser, input, viewport = { width: 1280, height:
   const page = await context.newPage();
   const incidents = [];
   const consoleErrors = [];
+  const confirms = [];
   page.on("dialog", async (dialog) => {
+    // A "are you sure?" of the page's own is accepted, as a user would; an alert or prompt
+    // is what hostile text turned into script does.
+    if (dialog.type() === "confirm" || dialog.type() === "beforeunload") {
+      confirms.push(dialog.message());
+      await dialog.accept().catch(() => {});
+      return;
+    }
     incidents.push(`dialog (${dialog.type()}): ${dialog.message()}`);
     await dialog.dismiss().catch(() => {});
   });
@@ -66,7 +75,7 @@ export async function openPage(browser, input, viewport = { width: 1280, height:
     if (/Content Security Policy/i.test(text)) incidents.push(`CSP violation: ${text}`);
     else consoleErrors.push(text);
   });
-  return { context, page, incidents, consoleErrors };
+  return { context, page, incidents, consoleErrors, confirms };
 }
 
 /// Runs named steps in order, each with a timeout; records ok / error / what it observed.
