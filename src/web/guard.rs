@@ -12,8 +12,11 @@ use super::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// Only the box's own CSS and JS; the recording player and "hear it" (a Blob URL) may play;
+/// no framing, no plugins, forms only to the box.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Protected routes: a live session, and on every change its CSRF token. The session is handed
 /// to the handler as a request extension.

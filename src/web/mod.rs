@@ -12,6 +12,7 @@
 //! listeners. Access rules are in [`routes()`]: every route needs a session except login, setup,
 //! static assets and `GET /healthz`; every change also needs the session's CSRF token.
 
+mod api;
 mod auth;
 pub mod backend;
 mod error;
@@ -19,6 +20,8 @@ mod guard;
 mod handlers;
 pub mod html;
 mod openapi;
+mod pages;
+mod range;
 mod redirect;
 mod routes;
 mod session;
