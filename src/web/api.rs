@@ -13,9 +13,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::backend::{
-    BackendError, CallQuery, FieldKind, QueueQuery, SettingsView, WebBackend,
-};
+use super::backend::{BackendError, CallQuery, FieldKind, QueueQuery, SettingsView, WebBackend};
 use super::error::{ApiError, SettingsErrors};
 use super::range::{self, Served};
 use super::state::AppState;
@@ -83,8 +81,7 @@ pub fn given(text: Option<String>) -> Option<String> {
 }
 
 pub async fn dashboard(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let (view, days) =
-        on_backend(&state, |b| (b.dashboard(), b.calls_per_day(CHART_DAYS))).await?;
+    let (view, days) = on_backend(&state, |b| (b.dashboard(), b.calls_per_day(CHART_DAYS))).await?;
     let mut answer = to_json(&view)?.0;
     if let Value::Object(map) = &mut answer {
         map.insert("calls_per_day".into(), to_json(&days)?.0);
@@ -181,7 +178,10 @@ fn recording_answer(served: Served) -> Response {
             StatusCode::RANGE_NOT_SATISFIABLE,
             [
                 (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
-                (header::CONTENT_RANGE, content_range(format!("bytes */{len}"))),
+                (
+                    header::CONTENT_RANGE,
+                    content_range(format!("bytes */{len}")),
+                ),
             ],
         )
             .into_response(),

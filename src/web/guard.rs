@@ -14,7 +14,8 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Only the box's own CSS and JS; the recording player and "hear it" (a Blob URL) may play;
 /// no framing, no plugins, forms only to the box.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self'; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 

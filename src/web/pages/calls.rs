@@ -151,7 +151,12 @@ fn recording_card(detail: &CallDetail) -> String {
     let note = detail
         .recording_note
         .as_deref()
-        .map(|n| format!("<p class=\"detail\" id=\"recording-note\">{}</p>", escape(n)))
+        .map(|n| {
+            format!(
+                "<p class=\"detail\" id=\"recording-note\">{}</p>",
+                escape(n)
+            )
+        })
         .unwrap_or_default();
     let player = if detail.summary.has_recording {
         format!(
@@ -173,7 +178,11 @@ fn transcript_card(detail: &CallDetail) -> String {
                 "<li data-speaker=\"{s}\" class=\"turn {c}\"><span class=\"at\">{at}</span> \
                  <span class=\"speaker\">{s}</span> <span class=\"text\">{t}</span></li>\n",
                 s = escape(&turn.speaker),
-                c = if turn.speaker == "caller" { "caller" } else { "box" },
+                c = if turn.speaker == "caller" {
+                    "caller"
+                } else {
+                    "box"
+                },
                 at = escape(&turn.at),
                 t = escape(&turn.text),
             )
@@ -190,7 +199,9 @@ fn digits_card(digits: &[String]) -> String {
         .iter()
         .map(|d| format!("<li>{}</li>", escape(d)))
         .collect();
-    format!("<section class=\"card\"><h2>Keys pressed</h2><ul id=\"digits\">{items}</ul></section>\n")
+    format!(
+        "<section class=\"card\"><h2>Keys pressed</h2><ul id=\"digits\">{items}</ul></section>\n"
+    )
 }
 
 /// ServiceTitan ids as `kind 123, kind 456`.
@@ -199,7 +210,13 @@ pub fn servicetitan_ids(ids: &[(String, String)]) -> String {
         return "—".to_string();
     }
     ids.iter()
-        .map(|(kind, id)| format!("{} <span class=\"st-id\">{}</span>", escape(kind), escape(id)))
+        .map(|(kind, id)| {
+            format!(
+                "{} <span class=\"st-id\">{}</span>",
+                escape(kind),
+                escape(id)
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

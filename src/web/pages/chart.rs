@@ -311,7 +311,9 @@ mod tests {
 
     #[test]
     fn an_empty_fortnight_still_draws_and_says_so() {
-        let days: Vec<DayCalls> = (1..=14).map(|d| day(&format!("2026-11-{d:02}"), &[])).collect();
+        let days: Vec<DayCalls> = (1..=14)
+            .map(|d| day(&format!("2026-11-{d:02}"), &[]))
+            .collect();
         let svg = calls_chart(&days);
         assert_eq!(svg.matches("<g class=\"day\"").count(), 14);
         assert!(svg.contains("No calls in these days"));

@@ -46,13 +46,21 @@ fn line_card(view: &DashboardView) -> String {
             "ATA last contact",
             &or_dash(view.ata_last_contact.as_deref())
         ),
-        fact("ata-address", "ATA address", &or_dash(view.ata_address.as_deref())),
+        fact(
+            "ata-address",
+            "ATA address",
+            &or_dash(view.ata_address.as_deref())
+        ),
         fact("calls-in-progress", "Calls in progress", &calls),
     )
 }
 
 fn reachability(r: &Reachability) -> String {
-    let mut out = badge(if r.state.is_empty() { "unknown" } else { &r.state });
+    let mut out = badge(if r.state.is_empty() {
+        "unknown"
+    } else {
+        &r.state
+    });
     if let Some(checked) = &r.checked {
         let _ = write!(out, " <span class=\"when\">{}</span>", escape(checked));
     }
@@ -66,8 +74,16 @@ fn connections_card(view: &DashboardView) -> String {
     format!(
         "<section class=\"card\"><h2>Connections</h2><dl>\n{}{}{}{}</dl></section>\n",
         fact("internet", "Internet", &reachability(&view.internet)),
-        fact("servicetitan", "ServiceTitan", &reachability(&view.servicetitan)),
-        fact("last-sync", "Last sync", &or_dash(view.last_sync.as_deref())),
+        fact(
+            "servicetitan",
+            "ServiceTitan",
+            &reachability(&view.servicetitan)
+        ),
+        fact(
+            "last-sync",
+            "Last sync",
+            &or_dash(view.last_sync.as_deref())
+        ),
         fact(
             "alerts-pending",
             "Alerts pending",
@@ -79,7 +95,11 @@ fn connections_card(view: &DashboardView) -> String {
 fn machine_card(view: &DashboardView) -> String {
     let speech = format!(
         "{} {}",
-        badge(if view.speech_loaded { "loaded" } else { "keypad only" }),
+        badge(if view.speech_loaded {
+            "loaded"
+        } else {
+            "keypad only"
+        }),
         escape(&view.speech)
     );
     let disk = format!(
@@ -109,7 +129,12 @@ fn queue_card(view: &DashboardView) -> String {
     let problem = view
         .queue_problem
         .as_deref()
-        .map(|p| format!("<p class=\"bad-note\" id=\"queue-problem\">{}</p>\n", escape(p)))
+        .map(|p| {
+            format!(
+                "<p class=\"bad-note\" id=\"queue-problem\">{}</p>\n",
+                escape(p)
+            )
+        })
         .unwrap_or_default();
     let rows: String = view
         .queue

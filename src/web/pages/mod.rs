@@ -103,7 +103,14 @@ pub fn duration(secs: u64) -> String {
 pub fn tone(state: &str) -> &'static str {
     let state = state.to_ascii_lowercase();
     let starts = |words: &[&str]| words.iter().any(|w| state.starts_with(w));
-    if starts(&["running", "reachable", "delivered", "synced", "ok", "loaded"]) {
+    if starts(&[
+        "running",
+        "reachable",
+        "delivered",
+        "synced",
+        "ok",
+        "loaded",
+    ]) {
         "good"
     } else if starts(&["failed", "unreachable", "needs", "stopped", "error"]) {
         "bad"

@@ -103,7 +103,11 @@ fn control(f: &SettingField, id: &str, key: &str) -> String {
     let common = format!(
         "id=\"{id}\" name=\"{key}\" aria-describedby=\"{id}-help\" data-kind=\"{}\"{}",
         kind_name(f.kind),
-        if f.source == "environment" { " disabled" } else { "" }
+        if f.source == "environment" {
+            " disabled"
+        } else {
+            ""
+        }
     );
     match f.kind {
         FieldKind::Secret => format!(
@@ -227,7 +231,9 @@ mod tests {
         let unset = field("shop.other", FieldKind::Secret, Value::Null);
         let html = page(vec![secret, unset], vec![]);
         assert!(!html.contains("hunter2"), "{html}");
-        assert!(html.contains("type=\"password\" autocomplete=\"new-password\" placeholder=\"set\""));
+        assert!(
+            html.contains("type=\"password\" autocomplete=\"new-password\" placeholder=\"set\"")
+        );
         assert!(html.contains("placeholder=\"unset\""));
     }
 
@@ -238,7 +244,8 @@ mod tests {
         let mut pinned = field("shop.zone", FieldKind::Text, json!("UTC"));
         pinned.source = "environment".into();
         let html = page(vec![prompt, pinned], vec!["sip.listen".into()]);
-        assert!(html.contains("<button type=\"button\" class=\"hear quiet\" data-for=\"shop.greeting\">"));
+        assert!(html
+            .contains("<button type=\"button\" class=\"hear quiet\" data-for=\"shop.greeting\">"));
         assert!(html.contains("<textarea id=\"field-shop-greeting\""));
         assert!(html.contains("data-kind=\"text\" disabled"));
         assert!(html.contains("<div id=\"restart-needed\" class=\"banner\" role=\"status\">"));

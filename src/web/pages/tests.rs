@@ -160,7 +160,10 @@ fn every_page() -> Vec<(&'static str, String)> {
         by_outcome: BTreeMap::from([(h(), 4)]),
     }];
     vec![
-        ("dashboard", dashboard::render(&dashboard_view(), &days, csrf)),
+        (
+            "dashboard",
+            dashboard::render(&dashboard_view(), &days, csrf),
+        ),
         ("calls", calls::render_list(&page, &filter, csrf)),
         ("call", calls::render_detail(&detail, csrf)),
         ("queue", queue::render(&[row()], Some(H), csrf)),
@@ -194,10 +197,16 @@ fn every_session_page_has_the_frame_the_browser_tests_use() {
     for (name, html) in every_page() {
         assert!(html.contains("<nav aria-label=\"Pages\">"), "{name}");
         for (path, _) in NAV {
-            assert!(html.contains(&format!("<a href=\"{path}\"")), "{name} links {path}");
+            assert!(
+                html.contains(&format!("<a href=\"{path}\"")),
+                "{name} links {path}"
+            );
         }
         assert!(html.contains("<button id=\"logout\""), "{name}");
-        assert!(html.contains("<meta name=\"csrf-token\" content=\""), "{name}");
+        assert!(
+            html.contains("<meta name=\"csrf-token\" content=\""),
+            "{name}"
+        );
         assert_eq!(html.matches("<h1>").count(), 1, "{name}");
         assert!(!html.contains("http://") || name == "dashboard", "{name}");
         assert!(!html.contains("https://"), "{name}: nothing from outside");
@@ -221,7 +230,10 @@ fn url_parts_are_percent_encoded() {
 #[test]
 fn the_dashboard_follows_the_dom_contract() {
     let mut view = DashboardView {
-        queue: BTreeMap::from([("needs_attention".to_string(), 2), ("queued".to_string(), 5)]),
+        queue: BTreeMap::from([
+            ("needs_attention".to_string(), 2),
+            ("queued".to_string(), 5),
+        ]),
         services: vec![ServiceView {
             name: "sync".into(),
             state: "running".into(),
@@ -266,7 +278,9 @@ fn the_calls_pages_follow_the_dom_contract() {
         },
         "t",
     );
-    assert!(list.contains("<tr data-call-key=\"20261204-2114-ab12\"><td><a href=\"/calls/20261204-2114-ab12\">"));
+    assert!(list.contains(
+        "<tr data-call-key=\"20261204-2114-ab12\"><td><a href=\"/calls/20261204-2114-ab12\">"
+    ));
     assert!(list.contains("<form id=\"call-filter\""));
     assert!(list.contains("<select id=\"outcome\" name=\"outcome\">"));
     assert!(list.contains("<option value=\"lead\" selected>lead</option>"));
@@ -322,7 +336,11 @@ fn the_queue_on_call_and_updates_pages_follow_the_dom_contract() {
     assert!(html.contains("<option value=\"needs_attention\">"));
 
     let html = on_call::render(&OnCallView::default(), "t");
-    for id in ["id=\"on-call-now\"", "id=\"on-call-next\"", "<table id=\"alerts\">"] {
+    for id in [
+        "id=\"on-call-now\"",
+        "id=\"on-call-next\"",
+        "<table id=\"alerts\">",
+    ] {
         assert!(html.contains(id), "{id}");
     }
 
@@ -338,7 +356,9 @@ fn the_queue_on_call_and_updates_pages_follow_the_dom_contract() {
     assert!(html.contains("<dd id=\"version\">1.2.3</dd>"));
     assert!(html.contains("id=\"update-channel\""));
     assert!(html.contains("<button id=\"check-updates\""));
-    assert!(html.contains("<dd id=\"update-result\" aria-live=\"polite\">the updater (issue 14)</dd>"));
+    assert!(
+        html.contains("<dd id=\"update-result\" aria-live=\"polite\">the updater (issue 14)</dd>")
+    );
 
     let html = system::render_diagnostics("t");
     assert!(html.contains("<pre id=\"log-tail\""));
