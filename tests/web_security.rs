@@ -70,10 +70,23 @@ const SECRET: &str = "st-client-secret-7f3a9c-never-shown";
 const CALL_KEY: &str = "20261204-2114-call1";
 const RECORD_ID: &str = "rec-needs-attention-1";
 
-/// The recording's bytes: a WAV header and a known pattern, so a range can be checked.
+/// The recording: a real 8 kHz 16-bit mono WAV (a player can load it) with a known pattern,
+/// so a range can be checked.
 fn recording_bytes() -> Vec<u8> {
-    let mut bytes = b"RIFF\x24\x10\x00\x00WAVEfmt ".to_vec();
-    bytes.extend((0..4096u32).map(|i| (i * 7 % 251) as u8));
+    let data: Vec<u8> = (0..8000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut bytes = b"RIFF".to_vec();
+    bytes.extend((36 + data.len() as u32).to_le_bytes());
+    bytes.extend(b"WAVEfmt ");
+    bytes.extend(16u32.to_le_bytes());
+    bytes.extend(1u16.to_le_bytes()); // PCM
+    bytes.extend(1u16.to_le_bytes()); // mono
+    bytes.extend(8000u32.to_le_bytes());
+    bytes.extend(16_000u32.to_le_bytes());
+    bytes.extend(2u16.to_le_bytes());
+    bytes.extend(16u16.to_le_bytes());
+    bytes.extend(b"data");
+    bytes.extend((data.len() as u32).to_le_bytes());
+    bytes.extend(data);
     bytes
 }
 

@@ -43,6 +43,10 @@ pub async fn script() -> Response {
     asset("text/javascript; charset=utf-8", html::JS)
 }
 
+pub async fn favicon() -> Response {
+    asset("image/svg+xml", html::FAVICON)
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [

@@ -20,6 +20,7 @@ pub fn escape(text: &str) -> String {
 
 pub const CSS: &str = include_str!("assets/app.css");
 pub const JS: &str = include_str!("assets/app.js");
+pub const FAVICON: &str = include_str!("assets/favicon.svg");
 
 /// The frame every page shares. `head_extra`, `header` and `body` must already be escaped HTML.
 pub fn layout(title: &str, head_extra: &str, header: &str, body: &str) -> String {
@@ -27,6 +28,7 @@ pub fn layout(title: &str, head_extra: &str, header: &str, body: &str) -> String
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} · callbox</title>\n<link rel=\"stylesheet\" href=\"/static/app.css\">\n\
+         <link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n\
          {head_extra}<script src=\"/static/app.js\" defer></script>\n</head>\n\
          <body>\n<header class=\"top\"><strong class=\"brand\">callbox</strong>{header}</header>\n\
          <main>\n{body}\n</main>\n</body>\n</html>\n",

@@ -97,6 +97,13 @@ static ROUTES: &[Route] = &[
         handler: || get(handlers::script),
     },
     Route {
+        verb: Verb::Get,
+        path: "/static/favicon.svg",
+        access: Access::Public,
+        summary: "Icon",
+        handler: || get(handlers::favicon),
+    },
+    Route {
         verb: Verb::Post,
         path: "/api/setup",
         access: Access::Public,

@@ -265,7 +265,17 @@ document.querySelectorAll("button.hear[data-for]").forEach((button) => {
       const wav = await response.blob();
       if (previewUrl) URL.revokeObjectURL(previewUrl);
       previewUrl = URL.createObjectURL(wav);
-      await new Audio(previewUrl).play();
+      // A player beside the button, so it can be played again (or at all, where the browser
+      // does not start sound by itself).
+      let player = button.nextElementSibling;
+      if (!player || player.tagName !== "AUDIO") {
+        player = document.createElement("audio");
+        player.controls = true;
+        player.className = "preview";
+        button.after(player);
+      }
+      player.src = previewUrl;
+      player.play().catch(() => say("Press play to hear it."));
     })
   );
 });

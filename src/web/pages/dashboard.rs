@@ -11,7 +11,7 @@ use super::{duration, or_dash, session_page, tone};
 pub fn render(view: &DashboardView, days: &[DayCalls], csrf: &str) -> String {
     let body = format!(
         "<p class=\"lead\">{shop}</p>\n<div class=\"grid\">\n{line}{connections}{machine}</div>\n\
-         <section class=\"card\"><h2>Calls per day</h2>\n{chart}</section>\n{queue}{services}{warnings}",
+         <section class=\"card\"><h2>Calls per day</h2>\n<div class=\"scroll\">{chart}</div></section>\n{queue}{services}{warnings}",
         shop = escape(&view.shop_name),
         line = line_card(view),
         connections = connections_card(view),
@@ -150,7 +150,7 @@ fn queue_card(view: &DashboardView) -> String {
         .collect();
     format!(
         "<section class=\"card\"><h2>Queue</h2>\n{problem}<div class=\"scroll\"><table id=\"queue-counts\">\
-         <thead><tr><th scope=\"col\">State</th><th scope=\"col\">Records</th></tr></thead>\n\
+         <thead><tr><th scope=\"col\">State</th><th scope=\"col\" class=\"count\">Records</th></tr></thead>\n\
          <tbody>\n{rows}</tbody></table></div></section>\n"
     )
 }
