@@ -164,6 +164,23 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_lets_the_players_use_blob_urls_and_nothing_else_in() {
+        let policy: Vec<&str> = CONTENT_SECURITY_POLICY.split(';').map(str::trim).collect();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "media-src 'self' blob:",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(&directive), "{directive} in {policy:?}");
+        }
+        assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("http"));
+    }
+
+    #[test]
     fn unauthenticated_api_gets_401_and_pages_go_to_login() {
         assert_eq!(refuse_unauthenticated("/api/status").status(), 401);
         assert_eq!(refuse_unauthenticated("/api").status(), 401);
