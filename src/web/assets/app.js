@@ -129,7 +129,10 @@ document.querySelectorAll("button.retry[data-record-id]").forEach((button) => {
       if (row) {
         row.dataset.state = record.state;
         const badge = row.querySelector("td.state .badge");
-        if (badge) badge.textContent = record.state;
+        if (badge) {
+          badge.textContent = record.state;
+          badge.className = "badge";
+        }
       }
       say("Record " + id + " is back in line.");
       if (!record.retryable) button.remove();

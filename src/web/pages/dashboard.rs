@@ -94,7 +94,7 @@ fn connections_card(view: &DashboardView) -> String {
 
 fn machine_card(view: &DashboardView) -> String {
     let speech = format!(
-        "{} {}",
+        "{}<br><span class=\"detail\">{}</span>",
         badge(if view.speech_loaded {
             "loaded"
         } else {
