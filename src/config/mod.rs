@@ -13,6 +13,7 @@ use std::path::PathBuf;
 mod check;
 mod env;
 mod load;
+pub mod overlay;
 mod secrets;
 #[cfg(test)]
 mod tests;
