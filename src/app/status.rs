@@ -42,6 +42,16 @@ struct Facts {
     calls_in_progress: usize,
     warnings: Vec<String>,
     housekeeping: Option<HousekeepingStatus>,
+    speech: Option<SpeechState>,
+}
+
+/// What the call flow can hear with, decided at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpeechState {
+    /// A speech model is loaded (else callers use their keypad).
+    pub loaded: bool,
+    /// "loaded (<model path>)" or "keypad only: <reason>".
+    pub detail: String,
 }
 
 /// The shared status handle. Cheap to clone through its `Arc`.
@@ -84,6 +94,7 @@ impl AppStatus {
                 calls_in_progress: 0,
                 warnings,
                 housekeeping: None,
+                speech: None,
             }),
             changed: watch::channel(0).0,
         })
@@ -116,6 +127,14 @@ impl AppStatus {
 
     pub fn set_housekeeping(&self, report: HousekeepingStatus) {
         self.change(|f| f.housekeeping = Some(report));
+    }
+
+    pub fn set_speech(&self, speech: SpeechState) {
+        self.change(|f| f.speech = Some(speech));
+    }
+
+    pub fn speech(&self) -> Option<SpeechState> {
+        self.lock().speech.clone()
     }
 
     pub fn calls_in_progress(&self) -> usize {

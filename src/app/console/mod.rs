@@ -1,0 +1,398 @@
+//! The web page's backend: what the page shows and changes, from the status handle, the call
+//! index, the queue, the ServiceTitan cache and sync, and the configuration.
+//!
+//! - `calls` — the in-memory call index (list, chart, detail, recording).
+//! - `settings` — every key with its source and help; saving to the page's overlay.
+//! - `views` — dashboard, queue rows, on-call.
+//! - `bundle` — the support bundle (no secret values).
+
+pub mod bundle;
+pub mod calls;
+pub mod settings;
+mod views;
+
+use crate::app::flow::{self, LiveFlow};
+use crate::app::logging::log_tail;
+use crate::app::status::AppStatus;
+use crate::config::{Config, DataPaths};
+use crate::queue::{Outbox, RecordId};
+use crate::servicetitan::cache::StCache;
+use crate::servicetitan::SyncWorker;
+use crate::telephony::sip::udp::SipHandle;
+use crate::web::backend::{
+    Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, ConnectionReport,
+    ConnectionStep, DashboardView, DayCalls, LogLine, OnCallView, QueueQuery, QueueRow,
+    RestartPlan, SettingsView, UpdatesView,
+};
+use crate::web::{SettingsErrors, WebBackend};
+use calls::CallIndex;
+use chrono_tz::Tz;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
+
+/// Longest a voice preview may be.
+const HEAR_MAX_CHARS: usize = 500;
+
+/// What the updater needs before the page can offer it.
+const UPDATER_MISSING: &str = "the updater lands with issue 14 (signed releases over a systemd timer)";
+
+/// Everything the page's backend reads, handed over by `callbox run`.
+pub(crate) struct ConsoleParts {
+    pub config: Arc<Config>,
+    pub paths: DataPaths,
+    pub status: Arc<AppStatus>,
+    pub queue: Option<Outbox>,
+    pub cache: Option<Arc<StCache>>,
+    pub sync: Option<Arc<SyncWorker>>,
+    pub sip: Arc<Mutex<Option<SipHandle>>>,
+    pub flow: LiveFlow,
+    pub index: Arc<CallIndex>,
+    /// Notified when the page asks for a restart and the line is idle.
+    pub restart: Arc<Notify>,
+}
+
+/// The page's backend.
+pub(crate) struct Console {
+    parts: ConsoleParts,
+    /// The configuration in effect, with the page's saved changes.
+    config: RwLock<Arc<Config>>,
+    /// Saved keys that take effect after a restart.
+    restart_pending: Mutex<Vec<String>>,
+    runtime: Handle,
+}
+
+impl Console {
+    pub fn new(parts: ConsoleParts, runtime: Handle) -> Console {
+        Console {
+            config: RwLock::new(parts.config.clone()),
+            parts,
+            restart_pending: Mutex::default(),
+            runtime,
+        }
+    }
+
+    fn config(&self) -> Arc<Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn zone(&self) -> Tz {
+        crate::dialog::schedule::shop_zone(&self.config().shop.timezone)
+    }
+
+    fn queue(&self) -> Result<&Outbox, BackendError> {
+        self.parts.queue.as_ref().ok_or_else(|| {
+            BackendError::Unavailable(
+                "the job queue did not open (data partition full): free space and restart".into(),
+            )
+        })
+    }
+
+    fn row(&self, record: &crate::queue::Record) -> QueueRow {
+        views::queue_row(record, self.zone())
+    }
+
+    fn pending(&self) -> Vec<String> {
+        self.restart_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Keys that apply from the next call on: the call flow gets a new script and schedule;
+    /// calls in progress keep the one they started with.
+    fn apply_live(&self, config: &Config) {
+        let Some(queue) = self.parts.queue.as_ref() else {
+            return;
+        };
+        let mut current = self.parts.flow.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(next) = flow::with_settings(&current, config, self.parts.cache.clone(), queue)
+        {
+            *current = next;
+        }
+    }
+}
+
+impl WebBackend for Console {
+    fn status(&self) -> serde_json::Value {
+        serde_json::to_value(self.parts.status.report(self.parts.queue.as_ref()))
+            .unwrap_or_else(|err| serde_json::json!({ "error": err.to_string() }))
+    }
+
+    fn dashboard(&self) -> DashboardView {
+        views::dashboard(self, &self.runtime)
+    }
+
+    fn calls_per_day(&self, days: u32) -> Vec<DayCalls> {
+        let zone = self.zone();
+        let today = chrono::Utc::now().with_timezone(&zone).date_naive();
+        self.parts.index.per_day(days, today, zone)
+    }
+
+    fn calls(&self, query: &CallQuery) -> CallPage {
+        self.parts.index.query(query, self.zone())
+    }
+
+    fn call(&self, key: &str) -> Result<CallDetail, BackendError> {
+        let record = self
+            .parts
+            .index
+            .record(key)
+            .ok_or_else(|| BackendError::NotFound(format!("no call {key}")))?;
+        let zone = self.zone();
+        let summary = calls::CallEntry::from_record(&record).summary(zone);
+        let records = match self.parts.queue.as_ref() {
+            Some(queue) => record
+                .records
+                .iter()
+                .filter_map(|id| queue.get(id).ok().flatten())
+                .map(|r| self.row(&r))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(CallDetail {
+            summary,
+            end_reason: record.end_reason.clone(),
+            transcript: calls::transcript(&record),
+            digits: calls::digits(&record),
+            records,
+            recording_note: record.recording_stopped.clone().or_else(|| {
+                record
+                    .recording
+                    .is_none()
+                    .then(|| "no recording (call.record is off, or it never started)".into())
+            }),
+        })
+    }
+
+    fn recording(&self, key: &str) -> Result<PathBuf, BackendError> {
+        let record = self
+            .parts
+            .index
+            .record(key)
+            .ok_or_else(|| BackendError::NotFound(format!("no call {key}")))?;
+        let rel = record
+            .recording
+            .ok_or_else(|| BackendError::NotFound(format!("call {key} has no recording")))?;
+        views::inside_data_dir(&self.parts.paths.root, &rel)
+            .ok_or_else(|| BackendError::NotFound(format!("the recording of {key} is gone")))
+    }
+
+    fn queue(&self, query: &QueueQuery) -> Result<Vec<QueueRow>, BackendError> {
+        let queue = self.queue()?;
+        let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().map_err(BackendError::Refused)?),
+            None => None,
+        };
+        let filter = crate::queue::ListFilter {
+            state,
+            kind: None,
+            limit: None,
+        };
+        let mut records = queue
+            .list(&filter)
+            .map_err(|e| BackendError::Internal(e.to_string()))?;
+        records.reverse();
+        records.truncate(query.limit.clamp(1, 1000));
+        Ok(records.iter().map(|r| self.row(r)).collect())
+    }
+
+    fn retry(&self, id: &str) -> Result<QueueRow, BackendError> {
+        let queue = self.queue()?;
+        let id: RecordId = id
+            .parse()
+            .map_err(|_| BackendError::NotFound(format!("no record {id}")))?;
+        let record = self
+            .runtime
+            .block_on(queue.retry(&id))
+            .map_err(|e| match e {
+                crate::queue::QueueError::NotFound(_) => {
+                    BackendError::NotFound(format!("no record {id}"))
+                }
+                other => BackendError::Refused(other.to_string()),
+            })?;
+        info!(%id, state = %record.state, "queue: retried from the web page");
+        Ok(self.row(&record))
+    }
+
+    fn export_queue(&self) -> Result<Vec<u8>, BackendError> {
+        let mut out = Vec::new();
+        self.queue()?
+            .export_jsonl(&mut out)
+            .map_err(|e| BackendError::Internal(e.to_string()))?;
+        Ok(out)
+    }
+
+    fn on_call(&self) -> OnCallView {
+        views::on_call(self)
+    }
+
+    fn settings(&self) -> SettingsView {
+        SettingsView {
+            sections: settings::sections(&self.config(), &self.parts.paths.root),
+            restart_pending: self.pending(),
+        }
+    }
+
+    fn apply_settings(
+        &self,
+        changes: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<Applied, SettingsErrors> {
+        let data_dir = &self.parts.paths.root;
+        let parsed = settings::parse_changes(changes, data_dir).map_err(errors_of)?;
+        let merged = settings::validate(&self.config(), &parsed).map_err(errors_of)?;
+        if let Err(err) = settings::save(data_dir, &parsed) {
+            error!(error = %err, "settings: the page's changes could not be saved");
+            return Err(SettingsErrors::one(
+                "settings",
+                format!("could not be saved: {err}"),
+            ));
+        }
+        let (restart, live): (Vec<String>, Vec<String>) = parsed
+            .keys
+            .iter()
+            .cloned()
+            .partition(|k| settings::needs_restart(k));
+        info!(applied = ?live, restart_needed = ?restart, "settings saved from the web page");
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(merged.clone());
+        if !live.is_empty() {
+            self.apply_live(&merged);
+        }
+        let mut pending = self
+            .restart_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for key in &restart {
+            if !pending.contains(key) {
+                pending.push(key.clone());
+            }
+        }
+        Ok(Applied {
+            applied: live,
+            restart_needed: restart,
+        })
+    }
+
+    fn test_connection(&self) -> BoxFuture<'_, ConnectionReport> {
+        let config = self.config();
+        Box::pin(async move { views::test_connection(&config).await })
+    }
+
+    fn hear(&self, text: String) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
+        let voice = self.config().voice.clone();
+        Box::pin(async move { hear(&voice, &text).await })
+    }
+
+    fn restart(&self) -> Result<RestartPlan, BackendError> {
+        let calls = self.parts.status.calls_in_progress();
+        let status = self.parts.status.clone();
+        let restart = self.parts.restart.clone();
+        info!(
+            calls_in_progress = calls,
+            "restart asked for from the web page: waiting for the line to be idle"
+        );
+        self.runtime.spawn(async move {
+            while status.calls_in_progress() > 0 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            info!("restarting for the web page: the line is idle; systemd starts callbox again");
+            restart.notify_one();
+        });
+        Ok(RestartPlan {
+            calls_in_progress: u32::try_from(calls).unwrap_or(u32::MAX),
+            message: if calls == 0 {
+                "restarting now".into()
+            } else {
+                format!("restarting once the {calls} call(s) in progress end")
+            },
+        })
+    }
+
+    fn updates(&self) -> UpdatesView {
+        UpdatesView {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            channel: None,
+            last_check: None,
+            last_result: None,
+            available: false,
+            missing: Some(UPDATER_MISSING.to_string()),
+        }
+    }
+
+    fn check_updates(&self) -> BoxFuture<'_, UpdatesView> {
+        Box::pin(async move { self.updates() })
+    }
+
+    fn log_tail(&self, after: u64, limit: usize) -> Vec<LogLine> {
+        log_tail()
+            .after(after, limit.clamp(1, crate::app::logging::TAIL_LINES))
+            .into_iter()
+            .map(|(seq, text)| LogLine { seq, text })
+            .collect()
+    }
+
+    fn support_bundle(&self) -> Result<Vec<u8>, BackendError> {
+        let config = self.config();
+        let facts = bundle::Facts {
+            status: self.status(),
+            config: &config,
+            data_dir: &self.parts.paths.root,
+            queue: self.parts.queue.as_ref().map(Outbox::counts),
+            log: log_tail().after(0, crate::app::logging::TAIL_LINES),
+        };
+        bundle::build(&facts).map_err(|e| {
+            error!(error = %e, "the support bundle could not be made");
+            BackendError::Internal(format!("the support bundle could not be made: {e}"))
+        })
+    }
+}
+
+fn errors_of(map: BTreeMap<String, String>) -> SettingsErrors {
+    SettingsErrors(map)
+}
+
+/// `text` in the box's voice, 8 kHz mono WAV, as a caller hears it.
+async fn hear(voice: &crate::config::VoiceConfig, text: &str) -> Result<Vec<u8>, BackendError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > HEAR_MAX_CHARS {
+        return Err(BackendError::Refused(format!(
+            "the text must be 1 to {HEAR_MAX_CHARS} characters"
+        )));
+    }
+    if voice.engine == crate::config::VoiceEngine::None {
+        return Err(BackendError::Unavailable(
+            "voice.engine is \"none\": the box has no voice".into(),
+        ));
+    }
+    use crate::speech::tts::Voice;
+    let engine = crate::speech::tts::EspeakVoice::from_config(voice);
+    let stream = engine
+        .speak(text)
+        .map_err(|e| BackendError::Unavailable(format!("the voice cannot start: {e}")))?;
+    let samples = stream
+        .collect()
+        .await
+        .map_err(|e| BackendError::Unavailable(format!("the voice failed: {e}")))?;
+    crate::telephony::wav::wav_8k_bytes(&samples)
+        .map_err(|e| BackendError::Internal(format!("the preview could not be written: {e}")))
+}
+
+/// One step of "test connection".
+fn step(name: &str, result: Result<String, String>) -> ConnectionStep {
+    let (ok, detail) = match result {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    };
+    if !ok {
+        warn!(step = name, %detail, "ServiceTitan test connection step failed");
+    }
+    ConnectionStep {
+        name: name.to_string(),
+        ok,
+        detail,
+    }
+}
