@@ -155,7 +155,11 @@ async fn build_call_index(paths: &DataPaths) -> Arc<CallIndex> {
     let index = tokio::task::spawn_blocking(move || CallIndex::build(&dir))
         .await
         .unwrap_or_else(|_| CallIndex::build(&paths.calls));
-    info!(calls = index.len(), ms = started.elapsed().as_millis() as u64, "call index built");
+    info!(
+        calls = index.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "call index built"
+    );
     Arc::new(index)
 }
 
@@ -193,7 +197,6 @@ fn start_background_services(
             queue: queue.cloned(),
             cache: cache.clone(),
             sync,
-            sip: shared.sip.clone(),
             flow: shared.flow.clone(),
             index: shared.index.clone(),
             restart: shared.restart.clone(),
@@ -431,6 +434,7 @@ async fn serve_until_stopped(running: &Running, notifier: &Notifier) {
         if watchdog.is_some() {
             keep_watchdog(running, notifier).await;
         }
+        note_ata_contact(running).await;
         let line = status_line(running);
         if line != said {
             notifier.status(&line);
@@ -446,6 +450,26 @@ async fn keep_watchdog(running: &Running, notifier: &Notifier) {
         warn!("the SIP endpoint does not answer: not pinging the watchdog");
     } else if !notify::ping_if_healthy(notifier, &running.status.services) {
         warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
+    }
+}
+
+/// Puts the ATA's last SIP contact (from the endpoint's counters) onto the status.
+async fn note_ata_contact(running: &Running) {
+    let sip = running
+        .sip
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(sip) = sip else { return };
+    let Ok(Ok(status)) = tokio::time::timeout(SIP_ANSWER_BOUND, sip.status()).await else {
+        return;
+    };
+    if let Some((at, from)) = status.stats.last_peer_contact {
+        let ago = chrono::Duration::from_std(at.elapsed()).unwrap_or_default();
+        running.status.set_ata_contact(status::AtaContact {
+            at: chrono::Utc::now() - ago,
+            from,
+        });
     }
 }
 

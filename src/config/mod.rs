@@ -14,6 +14,8 @@ mod check;
 mod env;
 mod load;
 pub mod overlay;
+#[cfg(test)]
+mod overlay_tests;
 mod secrets;
 #[cfg(test)]
 mod tests;

@@ -32,7 +32,10 @@ static LOADED_FROM: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// The configuration file the last [`Config::load`] read, when it read one.
 pub fn loaded_from() -> Option<PathBuf> {
-    LOADED_FROM.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    LOADED_FROM
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 pub(super) fn set_loaded_from(path: Option<PathBuf>) {
@@ -203,7 +206,10 @@ pub fn with_changes(
     let mut table = match toml::Value::try_from(config) {
         Ok(toml::Value::Table(t)) => t,
         _ => {
-            errors.insert("(config)".into(), "the configuration cannot be shown".into());
+            errors.insert(
+                "(config)".into(),
+                "the configuration cannot be shown".into(),
+            );
             return Err(errors);
         }
     };
@@ -222,7 +228,9 @@ pub fn with_changes(
         }
     };
     for issue in merged.validate().into_iter().filter(ConfigIssue::is_error) {
-        errors.entry(issue.key.clone()).or_insert(issue.reason.clone());
+        errors
+            .entry(issue.key.clone())
+            .or_insert(issue.reason.clone());
     }
     if errors.is_empty() {
         Ok(merged)

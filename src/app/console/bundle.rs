@@ -31,8 +31,7 @@ pub fn files(facts: &Facts<'_>) -> Result<Vec<(&'static str, Vec<u8>)>, BundleEr
         what,
         reason: e.to_string(),
     };
-    let status =
-        serde_json::to_vec_pretty(&facts.status).map_err(|e| render("the status", &e))?;
+    let status = serde_json::to_vec_pretty(&facts.status).map_err(|e| render("the status", &e))?;
     let config =
         toml::to_string_pretty(facts.config).map_err(|e| render("the configuration", &e))?;
     let overlay = crate::config::overlay::read_overlay(facts.data_dir)
@@ -66,7 +65,11 @@ pub fn build(facts: &Facts<'_>) -> Result<Vec<u8>, BundleError> {
         header.set_mode(0o600);
         header.set_mtime(mtime);
         header.set_cksum();
-        tar.append_data(&mut header, format!("callbox-support/{name}"), bytes.as_slice())?;
+        tar.append_data(
+            &mut header,
+            format!("callbox-support/{name}"),
+            bytes.as_slice(),
+        )?;
     }
     let mut gz = tar.into_inner()?;
     gz.flush()?;

@@ -3,7 +3,7 @@
 //! request. Housekeeping deletes files behind its back: a change of the directory (its
 //! modification time) makes the next query list the names again and drop the missing.
 
-use crate::dialog::call_log::{self, CallRecord};
+use crate::dialog::call_log::CallRecord;
 use crate::web::backend::{CallPage, CallQuery, CallSummary, DayCalls, TranscriptTurn};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -150,7 +150,12 @@ impl CallEntry {
                 return false;
             }
         }
-        match query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        match query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => true,
             Some(text) if is_number_search(text) => {
                 let digits: String = text.chars().filter(char::is_ascii_digit).collect();
@@ -232,9 +237,7 @@ impl CallIndex {
     }
 
     fn dir_mtime(&self) -> Option<SystemTime> {
-        std::fs::metadata(&self.dir)
-            .and_then(|m| m.modified())
-            .ok()
+        std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok()
     }
 
     /// Lists the directory when it changed since the last listing: drops the deleted
@@ -406,7 +409,7 @@ pub fn digits(record: &CallRecord) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialog::call_log::{CallerRecord, DialogRecord, RtpRecord};
+    use crate::dialog::call_log::{self, CallerRecord, DialogRecord, RtpRecord};
 
     fn record(i: u32, at: DateTime<Utc>) -> CallRecord {
         let key = call_log::record_key(at, &format!("call{i}"));
@@ -415,7 +418,14 @@ mod tests {
             call_id: format!("call{i}"),
             caller: CallerRecord {
                 number: Some(format!("+1512555{:04}", i % 10_000)),
-                display_name: Some(if i % 2 == 0 { "Dana Whitfield" } else { "Lee Ortiz" }.into()),
+                display_name: Some(
+                    if i % 2 == 0 {
+                        "Dana Whitfield"
+                    } else {
+                        "Lee Ortiz"
+                    }
+                    .into(),
+                ),
                 presentation: "available".into(),
                 raw: String::new(),
             },
@@ -477,7 +487,10 @@ mod tests {
 
         assert_eq!(all.total, 10_000);
         assert_eq!(all.calls.len(), 50);
-        assert!(all.calls[0].answered_at > all.calls[1].answered_at, "newest first");
+        assert!(
+            all.calls[0].answered_at > all.calls[1].answered_at,
+            "newest first"
+        );
         assert_eq!(jobs.total, 3334);
         assert!(jobs.calls.iter().all(|c| c.outcome == "job"));
         assert_eq!(by_number.total, 1);

@@ -18,7 +18,6 @@ use crate::config::{Config, DataPaths};
 use crate::queue::{Outbox, RecordId};
 use crate::servicetitan::cache::StCache;
 use crate::servicetitan::SyncWorker;
-use crate::telephony::sip::udp::SipHandle;
 use crate::web::backend::{
     Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, ConnectionReport,
     ConnectionStep, DashboardView, DayCalls, LogLine, OnCallView, QueueQuery, QueueRow,
@@ -35,11 +34,15 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
+/// How long a change waits for the queue.
+const WAIT_BOUND: Duration = Duration::from_secs(10);
+
 /// Longest a voice preview may be.
 const HEAR_MAX_CHARS: usize = 500;
 
 /// What the updater needs before the page can offer it.
-const UPDATER_MISSING: &str = "the updater lands with issue 14 (signed releases over a systemd timer)";
+const UPDATER_MISSING: &str =
+    "the updater lands with issue 14 (signed releases over a systemd timer)";
 
 /// Everything the page's backend reads, handed over by `callbox run`.
 pub(crate) struct ConsoleParts {
@@ -49,7 +52,6 @@ pub(crate) struct ConsoleParts {
     pub queue: Option<Outbox>,
     pub cache: Option<Arc<StCache>>,
     pub sync: Option<Arc<SyncWorker>>,
-    pub sip: Arc<Mutex<Option<SipHandle>>>,
     pub flow: LiveFlow,
     pub index: Arc<CallIndex>,
     /// Notified when the page asks for a restart and the line is idle.
@@ -77,7 +79,10 @@ impl Console {
     }
 
     fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn zone(&self) -> Tz {
@@ -96,6 +101,20 @@ impl Console {
         views::queue_row(record, self.zone())
     }
 
+    /// Runs `work` on the runtime and waits for it (handlers call the backend on the
+    /// blocking pool).
+    fn wait_for<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv_timeout(WAIT_BOUND)
+            .map_err(|_| BackendError::Unavailable("the queue did not answer in time".into()))
+    }
+
     fn pending(&self) -> Vec<String> {
         self.restart_pending
             .lock()
@@ -110,8 +129,7 @@ impl Console {
             return;
         };
         let mut current = self.parts.flow.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(next) = flow::with_settings(&current, config, self.parts.cache.clone(), queue)
-        {
+        if let Some(next) = flow::with_settings(&current, config, self.parts.cache.clone(), queue) {
             *current = next;
         }
     }
@@ -124,7 +142,7 @@ impl WebBackend for Console {
     }
 
     fn dashboard(&self) -> DashboardView {
-        views::dashboard(self, &self.runtime)
+        views::dashboard(self)
     }
 
     fn calls_per_day(&self, days: u32) -> Vec<DayCalls> {
@@ -202,13 +220,12 @@ impl WebBackend for Console {
     }
 
     fn retry(&self, id: &str) -> Result<QueueRow, BackendError> {
-        let queue = self.queue()?;
+        let queue = self.queue()?.clone();
         let id: RecordId = id
             .parse()
             .map_err(|_| BackendError::NotFound(format!("no record {id}")))?;
         let record = self
-            .runtime
-            .block_on(queue.retry(&id))
+            .wait_for(queue_retry(queue, id.clone()))?
             .map_err(|e| match e {
                 crate::queue::QueueError::NotFound(_) => {
                     BackendError::NotFound(format!("no record {id}"))
@@ -351,6 +368,13 @@ impl WebBackend for Console {
     }
 }
 
+async fn queue_retry(
+    queue: Outbox,
+    id: RecordId,
+) -> Result<crate::queue::Record, crate::queue::QueueError> {
+    queue.retry(&id).await
+}
+
 fn errors_of(map: BTreeMap<String, String>) -> SettingsErrors {
     SettingsErrors(map)
 }
@@ -394,5 +418,191 @@ fn step(name: &str, result: Result<String, String>) -> ConnectionStep {
         name: name.to_string(),
         ok,
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    const SECRETS: &[&str] = &[
+        "ak-9f3e1c77-secret-app-key",
+        "cid-5d0a4b21-secret-client-id",
+        "cs-2b8c6e90-secret-client-secret",
+        "tok-7a1f0d3e-secret-webhook-token",
+        "pw-4c9e2a18-secret-sip-password",
+    ];
+    const PAGE_SECRET: &str = "cs-page-31d7-secret-from-the-page";
+
+    fn console(dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> Console {
+        let mut config = Config::default();
+        config.storage.data_dir = dir.to_path_buf();
+        config.servicetitan.app_key = crate::infra::Secret::new(SECRETS[0]);
+        config.servicetitan.client_id = crate::infra::Secret::new(SECRETS[1]);
+        config.servicetitan.client_secret = crate::infra::Secret::new(SECRETS[2]);
+        config.alerts.webhook_url = "https://alerts.example.com/hook".into();
+        config.alerts.webhook_token = crate::infra::Secret::new(SECRETS[3]);
+        config.sip.accounts = vec![crate::config::SipAccount {
+            username: "ata".into(),
+            password: crate::infra::Secret::new(SECRETS[4]),
+        }];
+        let paths = config.data_paths();
+        paths.create_all().expect("data dir");
+        Console::new(
+            ConsoleParts {
+                config: Arc::new(config),
+                index: Arc::new(CallIndex::build(&paths.calls)),
+                paths,
+                status: AppStatus::new(vec!["a warning".into()]),
+                queue: None,
+                cache: None,
+                sync: None,
+                flow: Arc::new(RwLock::new(crate::app::flow::Flow::Answering {
+                    voicemail: false,
+                })),
+                restart: Arc::new(Notify::new()),
+            },
+            rt.handle().clone(),
+        )
+    }
+
+    fn assert_no_secret(what: &str, text: &str) {
+        for secret in SECRETS.iter().chain([&PAGE_SECRET]) {
+            assert!(!text.contains(secret), "{what} shows a secret value");
+        }
+    }
+
+    fn unpack(bundle: &[u8]) -> Vec<(String, String)> {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bundle));
+        let mut files = Vec::new();
+        for entry in archive.entries().expect("tar entries") {
+            let mut entry = entry.expect("entry");
+            let name = entry.path().expect("path").display().to_string();
+            let mut text = String::new();
+            entry.read_to_string(&mut text).expect("text");
+            files.push((name, text));
+        }
+        files
+    }
+
+    #[test]
+    fn no_secret_value_in_any_answer_the_overlay_or_the_bundle() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let console = console(dir.path(), &rt);
+        let mut changes = BTreeMap::new();
+        changes.insert(
+            "servicetitan.client_secret".to_string(),
+            serde_json::json!(PAGE_SECRET),
+        );
+        changes.insert("shop.name".to_string(), serde_json::json!("Frosty Air"));
+        let applied = rt
+            .block_on(async { tokio::task::block_in_place(|| console.apply_settings(&changes)) })
+            .expect("valid");
+        assert_eq!(applied.applied, vec!["shop.name".to_string()]);
+        assert_eq!(
+            applied.restart_needed,
+            vec!["servicetitan.client_secret".to_string()]
+        );
+        assert_no_secret("the apply answer", &format!("{applied:?}"));
+
+        let settings = console.settings();
+        let json = serde_json::to_string(&settings).expect("json");
+        assert_no_secret("the settings view", &json);
+        let secret_field = settings
+            .sections
+            .iter()
+            .flat_map(|s| &s.fields)
+            .find(|f| f.key == "servicetitan.client_secret")
+            .expect("the secret is listed");
+        assert!(secret_field.secret_set && secret_field.value.is_null());
+        assert_eq!(secret_field.kind, crate::web::backend::FieldKind::Secret);
+        assert_eq!(secret_field.source, "page");
+        assert_eq!(settings.restart_pending, vec!["servicetitan.client_secret"]);
+
+        let overlay = std::fs::read_to_string(crate::config::overlay::overlay_path(dir.path()))
+            .expect("overlay");
+        assert!(overlay.contains("Frosty Air"));
+        assert_no_secret("settings.toml", &overlay);
+
+        let answers = [
+            serde_json::to_string(&console.status()).expect("json"),
+            serde_json::to_string(
+                &rt.block_on(async { tokio::task::block_in_place(|| console.dashboard()) }),
+            )
+            .expect("json"),
+            serde_json::to_string(&console.on_call()).expect("json"),
+            serde_json::to_string(&console.updates()).expect("json"),
+            serde_json::to_string(&console.log_tail(0, 2000)).expect("json"),
+        ];
+        for answer in &answers {
+            assert_no_secret("an API answer", answer);
+        }
+
+        let bundle = console.support_bundle().expect("bundle");
+        let files = unpack(&bundle);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        for wanted in [
+            "status.json",
+            "config-show.toml",
+            "settings-overlay.toml",
+            "log-tail.txt",
+            "versions.txt",
+            "queue-counts.json",
+        ] {
+            assert!(
+                names.contains(&format!("callbox-support/{wanted}").as_str()),
+                "{names:?}"
+            );
+        }
+        for (name, text) in &files {
+            assert_no_secret(name, text);
+        }
+        let shown = &files
+            .iter()
+            .find(|(n, _)| n.ends_with("config-show.toml"))
+            .expect("config")
+            .1;
+        assert!(shown.contains("client_secret = \"set\"") && shown.contains("Frosty Air"));
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_per_field_and_nothing_is_saved() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let console = console(dir.path(), &rt);
+        let mut changes = BTreeMap::new();
+        changes.insert("shop.timezone".to_string(), serde_json::json!("Chicago"));
+        changes.insert("shop.name".to_string(), serde_json::json!("Frosty Air"));
+        changes.insert("storage.data_dir".to_string(), serde_json::json!("/tmp/x"));
+        let errors = console.apply_settings(&changes).expect_err("invalid");
+        assert!(errors.0.contains_key("storage.data_dir"), "{errors:?}");
+        let mut changes = BTreeMap::new();
+        changes.insert("shop.timezone".to_string(), serde_json::json!("Chicago"));
+        changes.insert("shop.name".to_string(), serde_json::json!("Frosty Air"));
+        let errors = console.apply_settings(&changes).expect_err("invalid");
+        assert!(errors.0.contains_key("shop.timezone"), "{errors:?}");
+        assert!(!crate::config::overlay::overlay_path(dir.path()).exists());
+        assert_eq!(console.config().shop.name, "the shop");
+    }
+
+    #[test]
+    fn updates_say_what_is_missing() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let view = console(dir.path(), &rt).updates();
+        assert!(!view.available && view.channel.is_none());
+        assert_eq!(view.missing.as_deref(), Some(UPDATER_MISSING));
     }
 }

@@ -90,7 +90,11 @@ impl Sources {
     pub fn of(&self, data_dir: &Path, section: &str, key: &str) -> &'static str {
         let var = env_var_name(section, key);
         let has = |t: &toml::Table, k: &str| t.get(section).and_then(|s| s.get(k)).is_some();
-        if self.env.iter().any(|v| *v == var || *v == format!("{var}_FILE")) {
+        if self
+            .env
+            .iter()
+            .any(|v| *v == var || *v == format!("{var}_FILE"))
+        {
             "environment"
         } else if has(&self.overlay, key)
             || (overlay::is_secret_key(section, key)
@@ -333,7 +337,10 @@ mod tests {
             ..Default::default()
         };
         let mut asked = BTreeMap::new();
-        asked.insert("shop.timezone".to_string(), serde_json::json!("Mars/Olympus"));
+        asked.insert(
+            "shop.timezone".to_string(),
+            serde_json::json!("Mars/Olympus"),
+        );
         asked.insert("storage.retention_days".to_string(), serde_json::json!(0));
         asked.insert("shop.name".to_string(), serde_json::json!("Frosty Air"));
         let changes = parse_changes(&asked, dir.path()).expect("types are right");

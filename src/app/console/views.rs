@@ -13,13 +13,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-use tokio::runtime::Handle;
 
 const MIB: u64 = 1024 * 1024;
-
-/// How long the dashboard waits for the SIP endpoint's counters.
-const SIP_STATUS_BOUND: Duration = Duration::from_millis(500);
 
 pub(super) fn local(t: DateTime<Utc>, zone: Tz) -> String {
     t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()
@@ -41,19 +36,19 @@ pub(super) fn inside_data_dir(root: &Path, rel: &str) -> Option<PathBuf> {
     (path.starts_with(&root) && path.is_file()).then_some(path)
 }
 
-pub(super) fn dashboard(console: &Console, runtime: &Handle) -> DashboardView {
+pub(super) fn dashboard(console: &Console) -> DashboardView {
     let config = console.config();
     let zone = console.zone();
     let report = console.parts.status.report(console.parts.queue.as_ref());
-    let (ata_last_contact, ata_address) = ata_contact(console, runtime, zone);
+    let ata = report.ata_last_contact.clone();
     let (servicetitan, last_sync) = servicetitan_reachability(console, zone);
     let speech = console.parts.status.speech();
     DashboardView {
         shop_name: config.shop.name.clone(),
         version: report.version.clone(),
         uptime_secs: u64::try_from(report.uptime_secs).unwrap_or(0),
-        ata_last_contact,
-        ata_address,
+        ata_last_contact: ata.as_ref().map(|a| local(a.at, zone)),
+        ata_address: ata.map(|a| a.from.ip().to_string()),
         calls_in_progress: u32::try_from(report.calls_in_progress).unwrap_or(u32::MAX),
         line_capacity: u32::try_from(config.sip.max_concurrent_calls).unwrap_or(u32::MAX),
         internet: Reachability {
@@ -131,32 +126,6 @@ fn service_view(name: &str, s: &crate::app::supervisor::ServiceStatus) -> Servic
         restarts: s.restarts,
         last_error,
     }
-}
-
-/// The ATA's last SIP contact, from the endpoint's counters.
-fn ata_contact(console: &Console, runtime: &Handle, zone: Tz) -> (Option<String>, Option<String>) {
-    let sip = console
-        .parts
-        .sip
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let Some(sip) = sip else {
-        return (None, None);
-    };
-    let status = runtime.block_on(async { tokio::time::timeout(SIP_STATUS_BOUND, sip.status()).await });
-    let Some((at, from)) = status
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|s| s.stats.last_peer_contact)
-    else {
-        return (None, None);
-    };
-    let ago = chrono::Duration::from_std(at.elapsed()).unwrap_or_default();
-    (
-        Some(local(Utc::now() - ago, zone)),
-        Some(from.ip().to_string()),
-    )
 }
 
 fn servicetitan_reachability(console: &Console, zone: Tz) -> (Reachability, Option<String>) {
@@ -269,7 +238,13 @@ pub(super) fn on_call(console: &Console) -> OnCallView {
         .parts
         .cache
         .as_ref()
-        .map(|c| (c.on_call_shifts_from(now), c.technicians(), c.refreshed_at(crate::servicetitan::cache::CacheName::OnCallShifts)))
+        .map(|c| {
+            (
+                c.on_call_shifts_from(now),
+                c.technicians(),
+                c.refreshed_at(crate::servicetitan::cache::CacheName::OnCallShifts),
+            )
+        })
         .filter(|(shifts, _, _)| !shifts.is_empty());
     if let Some((shifts, techs, refreshed)) = shifts {
         let named = |id| {
@@ -308,9 +283,8 @@ pub(super) fn on_call(console: &Console) -> OnCallView {
         view.warnings
             .push("no alert channel configured ([alerts] webhook_url)".into());
     }
-    view.warnings.push(
-        "acknowledgements are not tracked yet: they arrive with paging (issue 15)".into(),
-    );
+    view.warnings
+        .push("acknowledgements are not tracked yet: they arrive with paging (issue 15)".into());
     view.alerts = alerts(console, zone);
     view
 }
@@ -336,7 +310,11 @@ fn alerts(console: &Console, zone: Tz) -> Vec<AlertRow> {
             };
             let d = &r.alert;
             let delivery = if let Some(at) = d.delivered_at {
-                format!("delivered {} ({})", local(at, zone), d.delivered_to.join(", "))
+                format!(
+                    "delivered {} ({})",
+                    local(at, zone),
+                    d.delivered_to.join(", ")
+                )
             } else if let Some(err) = &d.last_error {
                 format!("failed: {err}")
             } else {
@@ -398,7 +376,10 @@ pub(super) async fn test_connection(config: &Config) -> ConnectionReport {
     let req = crate::servicetitan::types::CapacityRequest {
         starts_on_or_after: now,
         ends_on_or_before: now + chrono::Duration::days(3),
-        business_unit_ids: config.servicetitan.default_business_unit_id.map(|b| vec![b]),
+        business_unit_ids: config
+            .servicetitan
+            .default_business_unit_id
+            .map(|b| vec![b]),
         job_type_id: config.servicetitan.default_job_type_id,
         skill_based_availability: false,
     };
@@ -407,7 +388,12 @@ pub(super) async fn test_connection(config: &Config) -> ConnectionReport {
         client
             .capacity(&req)
             .await
-            .map(|c| format!("{} availability slot(s) in the next 3 days", c.availabilities.len()))
+            .map(|c| {
+                format!(
+                    "{} availability slot(s) in the next 3 days",
+                    c.availabilities.len()
+                )
+            })
             .map_err(|e| e.to_string()),
     ));
     ConnectionReport { steps }
