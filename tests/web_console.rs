@@ -7,6 +7,8 @@
 //! PLAN12.md) from the web branch.
 
 mod common;
+mod support;
+mod sync_support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -301,4 +303,41 @@ fn the_console_shows_the_box_and_keeps_a_setting_across_a_restart() {
     let (_, dashboard) = page.get("/api/dashboard");
     assert_eq!(dashboard["shop_name"], "Frosty Air");
     drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_connection_passes_each_step_with_good_credentials_and_names_the_failure() {
+    let st_config = support::st_server::StServerConfig::default();
+    let seed = support::st_server::seed::hvac_shop(&st_config);
+    let server = support::st_server::StServer::start_seeded(st_config, seed);
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = sync_support::config(&server, data.path());
+    let report = callbox::app::console::test_connection(&config).await;
+    let steps: Vec<(&str, bool)> = report
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.ok))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("token", true),
+            ("customer lookup", true),
+            ("capacity", true)
+        ],
+        "{report:?}"
+    );
+
+    let mut wrong = config.clone();
+    wrong.servicetitan.client_secret = callbox::infra::Secret::new("not-the-secret-4411");
+    let report = callbox::app::console::test_connection(&wrong).await;
+    assert_eq!(report.steps.len(), 1, "{report:?}");
+    assert_eq!(report.steps[0].name, "token");
+    assert!(!report.steps[0].ok);
+    let text = format!("{report:?}");
+    assert!(
+        !text.contains("not-the-secret-4411"),
+        "the detail shows the secret"
+    );
+    assert!(!text.contains(support::st_server::TEST_CLIENT_SECRET));
 }

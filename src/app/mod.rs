@@ -13,7 +13,7 @@
 
 mod calls;
 pub mod commands;
-pub(crate) mod console;
+pub mod console;
 mod flow;
 pub mod housekeeping;
 pub mod logging;

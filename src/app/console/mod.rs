@@ -405,6 +405,12 @@ async fn hear(voice: &crate::config::VoiceConfig, text: &str) -> Result<Vec<u8>,
         .map_err(|e| BackendError::Internal(format!("the preview could not be written: {e}")))
 }
 
+/// ServiceTitan "test connection" with the credentials in `config`: token, a customer lookup
+/// by phone, capacity; each step passes or fails with the reason (never a secret).
+pub async fn test_connection(config: &Config) -> ConnectionReport {
+    views::test_connection(config).await
+}
+
 /// One step of "test connection".
 fn step(name: &str, result: Result<String, String>) -> ConnectionStep {
     let (ok, detail) = match result {
