@@ -442,6 +442,14 @@ mod tests {
     const PAGE_SECRET: &str = "cs-page-31d7-secret-from-the-page";
 
     fn console(dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> Console {
+        console_with_queue(dir, rt, None)
+    }
+
+    fn console_with_queue(
+        dir: &std::path::Path,
+        rt: &tokio::runtime::Runtime,
+        queue: Option<Outbox>,
+    ) -> Console {
         let mut config = Config::default();
         config.storage.data_dir = dir.to_path_buf();
         config.servicetitan.app_key = crate::infra::Secret::new(SECRETS[0]);
@@ -461,7 +469,7 @@ mod tests {
                 index: Arc::new(CallIndex::build(&paths.calls)),
                 paths,
                 status: AppStatus::new(vec!["a warning".into()]),
-                queue: None,
+                queue,
                 cache: None,
                 sync: None,
                 flow: Arc::new(RwLock::new(crate::app::flow::Flow::Answering {
@@ -598,6 +606,99 @@ mod tests {
         assert!(errors.0.contains_key("shop.timezone"), "{errors:?}");
         assert!(!crate::config::overlay::overlay_path(dir.path()).exists());
         assert_eq!(console.config().shop.name, "the shop");
+    }
+
+    fn callback(i: u32) -> crate::queue::Payload {
+        crate::queue::Payload::Callback(crate::queue::CallbackRequest {
+            call_key: format!("call-{i}"),
+            caller: crate::queue::CallerInfo {
+                name: format!("Caller {i}"),
+                phone_e164: Some(format!("+1312555010{i}")),
+                callback_phone_e164: None,
+            },
+            reason: "call me back".into(),
+            preferred_time: None,
+        })
+    }
+
+    #[test]
+    fn the_queue_page_counts_lists_retries_and_exports() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (outbox, _) =
+            Outbox::open(&dir.path().join("queue"), Default::default()).expect("queue");
+        let ids: Vec<RecordId> = (0..3)
+            .map(|i| rt.block_on(outbox.enqueue(callback(i))).expect("enqueue"))
+            .collect();
+        rt.block_on(outbox.mark_needs_attention(&ids[2], "rejected phone"))
+            .expect("attention");
+        let console = console_with_queue(dir.path(), &rt, Some(outbox));
+
+        let dashboard = console.dashboard();
+        assert_eq!(dashboard.queue.get("queued"), Some(&2));
+        assert_eq!(dashboard.queue.get("needs_attention"), Some(&1));
+        assert_eq!(dashboard.warnings, vec!["a warning".to_string()]);
+
+        let query = QueueQuery {
+            state: Some("needs_attention".into()),
+            limit: 50,
+        };
+        let rows = WebBackend::queue(&console, &query).expect("rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, ids[2].to_string());
+        assert_eq!(rows[0].attention.as_deref(), Some("rejected phone"));
+        assert!(rows[0].retryable);
+        assert_eq!(rows[0].about, "Caller 2 (***0102)");
+
+        let retried = console.retry(&ids[2].to_string()).expect("retry");
+        assert_eq!(retried.state, "queued");
+        assert!(WebBackend::queue(&console, &query)
+            .expect("rows")
+            .is_empty());
+        assert!(matches!(
+            console.retry("not-an-id"),
+            Err(BackendError::NotFound(_))
+        ));
+
+        let export = console.export_queue().expect("export");
+        let lines: Vec<serde_json::Value> = String::from_utf8(export)
+            .expect("text")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(lines.len(), 3);
+    }
+
+    #[test]
+    fn a_restart_waits_for_the_calls_in_progress() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let console = console(dir.path(), &rt);
+        console.parts.status.set_calls_in_progress(2);
+        let plan = console.restart().expect("plan");
+        assert_eq!(plan.calls_in_progress, 2);
+        let restart = console.parts.restart.clone();
+        let early = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(600), restart.notified())
+                .await
+                .is_ok()
+        });
+        assert!(!early, "restarted with calls in progress");
+        console.parts.status.set_calls_in_progress(0);
+        let later = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), restart.notified())
+                .await
+                .is_ok()
+        });
+        assert!(later, "no restart once the line was idle");
     }
 
     #[test]
