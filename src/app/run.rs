@@ -3,6 +3,7 @@
 //! stops taking calls, lets the calls in progress finish (up to `call.shutdown_grace_secs`),
 //! ends the rest with a BYE, flushes the queue and returns.
 
+use crate::alert::Dispatcher;
 use crate::app::calls::{CallDesk, CallsInProgress};
 use crate::app::console::calls::CallIndex;
 use crate::app::console::{Console, ConsoleParts};
@@ -174,10 +175,10 @@ fn start_background_services(
     status: &Arc<AppStatus>,
     shared: &Shared,
 ) -> Result<()> {
-    let mut sync = None;
+    let mut handles = Handles::default();
     if let Some(queue) = queue {
-        let (services, worker) = background_services(config, queue, cache.clone())?;
-        sync = worker;
+        let (services, found) = background_services(config, queue, cache.clone())?;
+        handles = found;
         for service in services {
             supervisor.spawn(service);
         }
@@ -196,7 +197,8 @@ fn start_background_services(
             status: status.clone(),
             queue: queue.cloned(),
             cache: cache.clone(),
-            sync,
+            sync: handles.sync,
+            alerts: handles.alerts,
             flow: shared.flow.clone(),
             index: shared.index.clone(),
             restart: shared.restart.clone(),
@@ -256,19 +258,29 @@ fn start_call_handling(
     }
 }
 
+/// The background services the web page's console reads.
+#[derive(Default)]
+struct Handles {
+    sync: Option<Arc<SyncWorker>>,
+    alerts: Option<Arc<Dispatcher>>,
+}
+
 /// Compaction, alerts and the sync: the services beside call handling.
 fn background_services(
     config: &Config,
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
-) -> Result<(Vec<Service>, Option<Arc<SyncWorker>>)> {
+) -> Result<(Vec<Service>, Handles)> {
     let mut list = vec![services::compaction(queue)];
-    list.extend(services::alerts(config, queue, cache.clone())?);
+    let alerts = services::alerts(config, queue, cache.clone())?.map(|(service, dispatcher)| {
+        list.push(service);
+        dispatcher
+    });
     let sync = services::sync(config, queue, cache).map(|(service, worker)| {
         list.push(service);
         worker
     });
-    Ok((list, sync))
+    Ok((list, Handles { sync, alerts }))
 }
 
 /// Housekeeping: recordings and call records within their age and disk budget (never an

@@ -38,7 +38,7 @@ pub(crate) fn alerts(
     config: &Config,
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
-) -> Result<Option<Service>> {
+) -> Result<Option<(Service, Arc<Dispatcher>)>> {
     let settings =
         AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone)
             .context("setting up [alerts]")?;
@@ -60,7 +60,8 @@ pub(crate) fn alerts(
         pending, "alerts: on-call alert dispatcher started"
     );
     let dispatcher = Arc::new(dispatcher);
-    Ok(Some(Service::new("alerts", move |token| {
+    let handle = dispatcher.clone();
+    let service = Service::new("alerts", move |token| {
         let dispatcher = dispatcher.clone();
         Box::pin(async move {
             dispatcher.run(token.cancelled()).await;
@@ -70,7 +71,8 @@ pub(crate) fn alerts(
                 Err(anyhow!("the alert dispatcher ended"))
             }
         })
-    })))
+    });
+    Ok(Some((service, handle)))
 }
 
 fn on_call_directory(cache: Option<Arc<StCache>>) -> Arc<dyn OnCallDirectory> {

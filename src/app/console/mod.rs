@@ -52,6 +52,8 @@ pub(crate) struct ConsoleParts {
     pub queue: Option<Outbox>,
     pub cache: Option<Arc<StCache>>,
     pub sync: Option<Arc<SyncWorker>>,
+    /// The on-call alert dispatcher, when a channel is configured.
+    pub alerts: Option<Arc<crate::alert::Dispatcher>>,
     pub flow: LiveFlow,
     pub index: Arc<CallIndex>,
     /// Notified when the page asks for a restart and the line is idle.
@@ -125,6 +127,18 @@ impl Console {
     /// Keys that apply from the next call on: the call flow gets a new script and schedule;
     /// calls in progress keep the one they started with.
     fn apply_live(&self, config: &Config) {
+        if let Some(alerts) = self.parts.alerts.as_ref() {
+            match crate::alert::AlertSettings::from_settings(
+                &config.alerts,
+                &config.shop.name,
+                &config.shop.timezone,
+            ) {
+                Ok(settings) => alerts.set_fallback(settings.fallback),
+                Err(err) => {
+                    warn!(error = %err, "alerts: the new fallback technician was not applied")
+                }
+            }
+        }
         let Some(queue) = self.parts.queue.as_ref() else {
             return;
         };
@@ -472,6 +486,7 @@ mod tests {
                 queue,
                 cache: None,
                 sync: None,
+                alerts: None,
                 flow: Arc::new(RwLock::new(crate::app::flow::Flow::Answering {
                     voicemail: false,
                 })),

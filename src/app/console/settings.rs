@@ -10,10 +10,15 @@ use std::path::Path;
 /// The commented example config: every key's help text comes from it.
 const EXAMPLE: &str = include_str!("../../../firmware/etc/callbox/callbox.toml");
 
-/// Sections whose keys apply from the next call on (the call flow's script and schedule);
-/// every other key needs a restart.
+/// Sections whose keys apply from the next call on (the call flow's script and schedule; the
+/// on-call fallback technician from the next alert on); every other key needs a restart.
 const LIVE_SECTIONS: &[&str] = &["triage", "dialog", "schedule"];
-const LIVE_KEYS: &[&str] = &["shop.name", "shop.timezone"];
+const LIVE_KEYS: &[&str] = &[
+    "shop.name",
+    "shop.timezone",
+    "alerts.fallback_name",
+    "alerts.fallback_phone",
+];
 
 /// Whether changing `key` (`section.key`) needs a restart.
 pub fn needs_restart(key: &str) -> bool {
@@ -322,6 +327,8 @@ mod tests {
     fn the_call_flow_keys_apply_live_and_the_rest_need_a_restart() {
         assert!(!needs_restart("shop.name"));
         assert!(!needs_restart("triage.vulnerable_words"));
+        assert!(!needs_restart("alerts.fallback_phone"));
+        assert!(needs_restart("alerts.webhook_url"));
         assert!(needs_restart("sip.listen"));
         assert!(needs_restart("servicetitan.client_id"));
     }
