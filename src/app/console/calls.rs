@@ -230,6 +230,10 @@ impl CallIndex {
         self.read().by_key.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.read().by_key.is_empty()
+    }
+
     /// A record was written: the list shows it from now on.
     pub fn insert(&self, record: &CallRecord) {
         let entry = CallEntry::from_record(record);
