@@ -13,6 +13,7 @@
 
 mod calls;
 pub mod commands;
+pub mod console;
 mod flow;
 pub mod housekeeping;
 pub mod logging;

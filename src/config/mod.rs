@@ -13,6 +13,9 @@ use std::path::PathBuf;
 mod check;
 mod env;
 mod load;
+pub mod overlay;
+#[cfg(test)]
+mod overlay_tests;
 mod secrets;
 #[cfg(test)]
 mod tests;
