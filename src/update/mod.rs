@@ -7,8 +7,10 @@
 //! release-signing keys.
 
 pub mod artifact;
+pub mod install;
 pub mod keys;
 pub mod metadata;
+pub mod release;
 pub mod version;
 
 pub use artifact::{ArtifactCheck, ArtifactError};
