@@ -104,6 +104,17 @@ impl Installation {
         }
     }
 
+    /// Where the link `name` points, as written (relative `releases/<v>`, or e.g. the
+    /// package's `/usr/lib/callbox`).
+    fn raw_target(&self, name: &str) -> Result<Option<PathBuf>, InstallError> {
+        let link = self.link(name);
+        match std::fs::read_link(&link) {
+            Ok(target) => Ok(Some(target)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_at(&link)(e)),
+        }
+    }
+
     /// Points `name` at `releases/<version>` atomically.
     fn point(&self, name: &str, version: Version) -> Result<(), InstallError> {
         let dir = self.release_dir(version);
@@ -113,6 +124,11 @@ impl Installation {
                 reason: "no callbox binary in this release".into(),
             });
         }
+        self.point_raw(name, &Path::new("releases").join(version.to_string()))
+    }
+
+    /// Makes `<name>.new` point at `target` and renames it over `name`, then syncs the root.
+    fn point_raw(&self, name: &str, target: &Path) -> Result<(), InstallError> {
         let link = self.link(name);
         let staging = self.link(&format!("{name}.new"));
         match std::fs::remove_file(&staging) {
@@ -120,25 +136,30 @@ impl Installation {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_at(&staging)(e)),
         }
-        let target = Path::new("releases").join(version.to_string());
-        std::os::unix::fs::symlink(&target, &staging).map_err(io_at(&staging))?;
+        std::os::unix::fs::symlink(target, &staging).map_err(io_at(&staging))?;
         std::fs::rename(&staging, &link).map_err(io_at(&link))?;
         fs::sync_dir(&self.root).map_err(io_at(&self.root))
     }
 
-    /// `previous` := what `current` was, then `current` := `version`.
+    /// `previous` := what `current` was (a release or the package's installation), then
+    /// `current` := `version`.
     pub fn switch_to(&self, version: Version) -> Result<(), InstallError> {
-        if let Some(old) = self.current()? {
-            if old != version {
-                self.point("previous", old)?;
+        let new_target = Path::new("releases").join(version.to_string());
+        if let Some(old) = self.raw_target("current")? {
+            if old != new_target {
+                self.point_raw("previous", &old)?;
             }
         }
         self.point("current", version)
     }
 
-    /// `current` := `version` without touching `previous` (a rollback).
-    pub fn roll_back_to(&self, version: Version) -> Result<(), InstallError> {
-        self.point("current", version)
+    /// `current` := what `previous` points at (a rollback).
+    pub fn roll_back(&self) -> Result<(), InstallError> {
+        let target = self.raw_target("previous")?.ok_or_else(|| InstallError::Layout {
+            path: self.link("previous"),
+            reason: "no previous installation to roll back to".into(),
+        })?;
+        self.point_raw("current", &target)
     }
 
     /// Moves a fully written staging directory into place as `releases/<version>`.
@@ -269,7 +290,7 @@ mod tests {
         assert_eq!(install.previous().unwrap(), Some(a));
         let binary = std::fs::read_to_string(dir.path().join("current/callbox")).unwrap();
         assert_eq!(binary, "binary 1.1.0");
-        install.roll_back_to(a).unwrap();
+        install.roll_back().unwrap();
         assert_eq!(install.current().unwrap(), Some(a));
         assert!(!dir.path().join("current.new").exists());
     }
@@ -299,6 +320,19 @@ mod tests {
         install.commit_release(&staging, v).unwrap();
         assert!(install.switch_to(v).is_err());
         assert_eq!(install.current().unwrap(), None);
+    }
+
+    #[test]
+    fn the_first_update_over_the_package_rolls_back_to_the_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let install = Installation::new(dir.path());
+        std::os::unix::fs::symlink("/usr/lib/callbox", dir.path().join("current")).unwrap();
+        let v = release(&install, "1.1.0");
+        install.switch_to(v).unwrap();
+        assert_eq!(install.current().unwrap(), Some(v));
+        install.roll_back().unwrap();
+        let target = std::fs::read_link(dir.path().join("current")).unwrap();
+        assert_eq!(target, Path::new("/usr/lib/callbox"));
     }
 
     #[test]

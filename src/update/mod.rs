@@ -11,6 +11,8 @@ pub mod install;
 pub mod keys;
 pub mod metadata;
 pub mod release;
+pub mod settings;
+pub mod updater;
 pub mod version;
 
 pub use artifact::{ArtifactCheck, ArtifactError};
