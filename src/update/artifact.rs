@@ -114,7 +114,10 @@ mod tests {
         check.feed(&bytes[..10]).unwrap();
         let mut rest = bytes[10..].to_vec();
         rest.push(b'!');
-        assert!(matches!(check.feed(&rest), Err(ArtifactError::TooLong { .. })));
+        assert!(matches!(
+            check.feed(&rest),
+            Err(ArtifactError::TooLong { .. })
+        ));
         assert_eq!(check.received(), 10);
     }
 
@@ -131,6 +134,9 @@ mod tests {
         altered[3] ^= 0x20;
         let mut check = ArtifactCheck::new(&artifact_of(&bytes));
         check.feed(&altered).unwrap();
-        assert!(matches!(check.finish(), Err(ArtifactError::WrongDigest { .. })));
+        assert!(matches!(
+            check.finish(),
+            Err(ArtifactError::WrongDigest { .. })
+        ));
     }
 }

@@ -155,10 +155,12 @@ impl Installation {
 
     /// `current` := what `previous` points at (a rollback).
     pub fn roll_back(&self) -> Result<(), InstallError> {
-        let target = self.raw_target("previous")?.ok_or_else(|| InstallError::Layout {
-            path: self.link("previous"),
-            reason: "no previous installation to roll back to".into(),
-        })?;
+        let target = self
+            .raw_target("previous")?
+            .ok_or_else(|| InstallError::Layout {
+                path: self.link("previous"),
+                reason: "no previous installation to roll back to".into(),
+            })?;
         self.point_raw("current", &target)
     }
 

@@ -105,7 +105,8 @@ impl ReleaseKey {
             secret: hex(self.signing.as_bytes()),
             public: self.public().public,
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Format(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Format(e.to_string()))?;
         fs::write_atomic(path, &bytes).map_err(|e| KeyError::File {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -118,10 +119,13 @@ impl ReleaseKey {
             reason,
         };
         let bytes = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
-        let file: KeyFile =
-            serde_json::from_slice(&bytes).map_err(|e| file_error(format!("not a key file: {e}")))?;
+        let file: KeyFile = serde_json::from_slice(&bytes)
+            .map_err(|e| file_error(format!("not a key file: {e}")))?;
         if file.scheme != "ed25519" {
-            return Err(file_error(format!("scheme {:?} is not ed25519", file.scheme)));
+            return Err(file_error(format!(
+                "scheme {:?} is not ed25519",
+                file.scheme
+            )));
         }
         let secret: [u8; 32] = unhex(&file.secret)
             .and_then(|b| b.try_into().ok())

@@ -49,7 +49,9 @@ pub enum Refusal {
         installed: Version,
         offered: Version,
     },
-    #[error("release {offered} is older than {seen}, already offered to this box (a replayed release)")]
+    #[error(
+        "release {offered} is older than {seen}, already offered to this box (a replayed release)"
+    )]
     Replayed { seen: Version, offered: Version },
     #[error("the release is for {offered}; this box is {expected}")]
     WrongArch { expected: String, offered: String },
@@ -260,7 +262,9 @@ fn check_root_shape(root: &Root, what: &'static str) -> Result<(), Refusal> {
         return Err(malformed("unknown spec version"));
     }
     if root.threshold == 0 || root.threshold > root.keys.len() {
-        return Err(malformed("threshold must be between 1 and the number of keys"));
+        return Err(malformed(
+            "threshold must be between 1 and the number of keys",
+        ));
     }
     if root.keys.iter().any(|k| k.verifying().is_err()) {
         return Err(malformed("a key is not a valid ed25519 public key"));
@@ -299,7 +303,11 @@ fn check_release_shape(release: &Release) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn check_expiry(expires: DateTime<Utc>, now: DateTime<Utc>, what: &'static str) -> Result<(), Refusal> {
+fn check_expiry(
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+    what: &'static str,
+) -> Result<(), Refusal> {
     if now >= expires {
         return Err(Refusal::Expired { what, expires });
     }
@@ -319,6 +327,12 @@ fn check_offer(release: &Release, expect: &Expectation) -> Result<(), Refusal> {
             offered: release.channel.clone(),
         });
     }
+    if release.version <= expect.installed {
+        return Err(Refusal::NotNewer {
+            installed: expect.installed,
+            offered: release.version,
+        });
+    }
     if let Some(seen) = expect.highest_seen {
         if release.version < seen {
             return Err(Refusal::Replayed {
@@ -326,12 +340,6 @@ fn check_offer(release: &Release, expect: &Expectation) -> Result<(), Refusal> {
                 offered: release.version,
             });
         }
-    }
-    if release.version <= expect.installed {
-        return Err(Refusal::NotNewer {
-            installed: expect.installed,
-            offered: release.version,
-        });
     }
     Ok(())
 }
@@ -384,7 +392,9 @@ mod tests {
         let (a, b) = (ReleaseKey::generate(), ReleaseKey::generate());
         let root = root_of(&[&a, &b], 1);
         let bytes = sign(&release("1.2.0"), &[&b]).unwrap();
-        let got = root.verify_release(&bytes, now(), &expect("1.1.9")).unwrap();
+        let got = root
+            .verify_release(&bytes, now(), &expect("1.1.9"))
+            .unwrap();
         assert_eq!(got.version.to_string(), "1.2.0");
     }
 
@@ -405,7 +415,11 @@ mod tests {
         let by_one = sign(&release("1.2.0"), &[&a]).unwrap();
         assert!(matches!(
             root.verify_release(&by_one, now(), &e),
-            Err(Refusal::BelowThreshold { valid: 1, needed: 2, .. })
+            Err(Refusal::BelowThreshold {
+                valid: 1,
+                needed: 2,
+                ..
+            })
         ));
         let twice = sign(&release("1.2.0"), &[&a, &a]).unwrap();
         assert!(matches!(
@@ -487,7 +501,9 @@ mod tests {
             Err(Refusal::UnknownKey { .. })
         ));
         // By the old key alone: the new keys never agreed.
-        assert!(root.verify_next(&sign(&next, &[&old]).unwrap(), now()).is_err());
+        assert!(root
+            .verify_next(&sign(&next, &[&old]).unwrap(), now())
+            .is_err());
         let mut skipped = next.clone();
         skipped.version = 3;
         assert!(matches!(

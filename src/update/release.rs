@@ -71,7 +71,8 @@ pub fn keygen(
         now + Duration::days(valid_days),
     );
     let signers: Vec<&ReleaseKey> = keys.iter().collect();
-    let bytes = metadata::sign(&root, &signers).map_err(|e| ReleaseError::Invalid(e.to_string()))?;
+    let bytes =
+        metadata::sign(&root, &signers).map_err(|e| ReleaseError::Invalid(e.to_string()))?;
     let root_path = out.join("root.json");
     fs::write_atomic(&root_path, &bytes).map_err(file_error(&root_path))?;
     Ok((paths, root_path))
@@ -136,6 +137,8 @@ fn write_tarball(path: &Path, binary: &Path, libvosk: &Path) -> Result<(), Relea
     let gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
+    // Plain entries only: the box unpacks nothing else (a linked binary may have holes).
+    tar.sparse(false);
     let add = |tar: &mut tar::Builder<_>, file: &Path, name: &str| {
         tar.append_path_with_name(file, name)
             .map_err(file_error(file))
@@ -162,9 +165,15 @@ pub fn unpack(tarball: &Path, dest: &Path) -> Result<(), ReleaseError> {
             .to_string_lossy()
             .into_owned();
         let allowed = matches!(name.as_str(), "callbox" | "libvosk.so");
-        if !allowed || !entry.header().entry_type().is_file() || seen.contains(&name) {
+        let kind = entry.header().entry_type();
+        if !allowed || seen.contains(&name) {
             return Err(ReleaseError::Invalid(format!(
-                "release archive holds {name:?}: only the files callbox and libvosk.so belong in it"
+                "release archive holds {name:?}: only the files callbox and libvosk.so belong in it, once each"
+            )));
+        }
+        if !kind.is_file() {
+            return Err(ReleaseError::Invalid(format!(
+                "release archive holds {name:?} as {kind:?}: only plain files belong in it"
             )));
         }
         let target = dest.join(&name);
@@ -172,11 +181,8 @@ pub fn unpack(tarball: &Path, dest: &Path) -> Result<(), ReleaseError> {
         std::io::copy(&mut entry, &mut out).map_err(file_error(&target))?;
         out.sync_all().map_err(file_error(&target))?;
         let mode = if name == "callbox" { 0o755 } else { 0o644 };
-        std::fs::set_permissions(
-            &target,
-            std::os::unix::fs::PermissionsExt::from_mode(mode),
-        )
-        .map_err(file_error(&target))?;
+        std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .map_err(file_error(&target))?;
         seen.push(name);
     }
     if !seen.iter().any(|n| n == "callbox") {
@@ -230,13 +236,23 @@ mod tests {
                 },
             )
             .unwrap();
-        let tarball = out.join(artifact_path("stable", "aarch64", &release.artifacts[0].name));
+        let tarball = out.join(artifact_path(
+            "stable",
+            "aarch64",
+            &release.artifacts[0].name,
+        ));
         let unpacked = dir.path().join("unpacked");
         std::fs::create_dir(&unpacked).unwrap();
         unpack(&tarball, &unpacked).unwrap();
-        assert_eq!(std::fs::read(unpacked.join("callbox")).unwrap(), b"#!/bin/sh\necho new\n");
+        assert_eq!(
+            std::fs::read(unpacked.join("callbox")).unwrap(),
+            b"#!/bin/sh\necho new\n"
+        );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(unpacked.join("callbox")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(unpacked.join("callbox"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
     }
 
@@ -251,7 +267,8 @@ mod tests {
         header.set_size(3);
         header.set_mode(0o755);
         header.set_cksum();
-        tar.append_data(&mut header, "run-me.sh", &b"bad"[..]).unwrap();
+        tar.append_data(&mut header, "run-me.sh", &b"bad"[..])
+            .unwrap();
         tar.into_inner().unwrap().finish().unwrap();
         let dest = dir.path().join("dest");
         std::fs::create_dir(&dest).unwrap();

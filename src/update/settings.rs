@@ -58,7 +58,10 @@ impl UpdateConfig {
             match reqwest::Url::parse(&self.server) {
                 Ok(url) if url.scheme() == "https" => {}
                 Ok(url) if url.scheme() == "http" && crate::infra::http::is_loopback(&url) => {}
-                Ok(_) => push("server", "must be an https:// URL (plain http only to this machine)"),
+                Ok(_) => push(
+                    "server",
+                    "must be an https:// URL (plain http only to this machine)",
+                ),
                 Err(e) => push("server", &format!("is not a URL: {e}")),
             }
         }
@@ -99,7 +102,13 @@ mod tests {
             ..UpdateConfig::default()
         };
         let keys: Vec<String> = bad.validate().into_iter().map(|(k, _)| k).collect();
-        for key in ["server", "channel", "root", "restart_command", "health_timeout_secs"] {
+        for key in [
+            "server",
+            "channel",
+            "root",
+            "restart_command",
+            "health_timeout_secs",
+        ] {
             assert!(keys.contains(&format!("update.{key}")), "{key} in {keys:?}");
         }
         let loopback = UpdateConfig {

@@ -74,16 +74,30 @@ pub trait BoxControl {
 /// What a check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckOutcome {
-    UpToDate { installed: Version },
-    Available { installed: Version, release: Release },
+    UpToDate {
+        installed: Version,
+    },
+    Available {
+        installed: Version,
+        release: Release,
+    },
 }
 
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyOutcome {
-    UpToDate { installed: Version },
-    Installed { from: Version, to: Version },
-    RolledBack { from: Version, to: Option<Version>, reason: String },
+    UpToDate {
+        installed: Version,
+    },
+    Installed {
+        from: Version,
+        to: Version,
+    },
+    RolledBack {
+        from: Version,
+        to: Option<Version>,
+        reason: String,
+    },
 }
 
 pub struct Updater {
@@ -146,7 +160,11 @@ impl Updater {
         now: DateTime<Utc>,
     ) -> Result<CheckOutcome, UpdateError> {
         let root = self.trusted_root(now)?;
-        let url = format!("{}/{}", self.server, manifest_path(&self.settings.channel, &self.arch));
+        let url = format!(
+            "{}/{}",
+            self.server,
+            manifest_path(&self.settings.channel, &self.arch)
+        );
         let bytes = self.fetch_small(&url)?;
         let expect = Expectation {
             installed: self.installed,
@@ -166,7 +184,11 @@ impl Updater {
                 version: release.version,
             });
         }
-        state.highest_seen = Some(state.highest_seen.map_or(release.version, |v| v.max(release.version)));
+        state.highest_seen = Some(
+            state
+                .highest_seen
+                .map_or(release.version, |v| v.max(release.version)),
+        );
         Ok(CheckOutcome::Available {
             installed: self.installed,
             release,
@@ -182,18 +204,17 @@ impl Updater {
                 path.display()
             ))
         })?;
-        let mut root = Root::verify_anchor(&bytes).map_err(|e| UpdateError::Trust(e.to_string()))?;
+        let mut root =
+            Root::verify_anchor(&bytes).map_err(|e| UpdateError::Trust(e.to_string()))?;
         loop {
             let url = format!("{}/root/{}.json", self.server, root.version + 1);
             let Some(next) = self.fetch_optional(&url)? else {
                 break;
             };
             root = root.verify_next(&next, now)?;
-            crate::infra::fs::write_atomic(&path, &next).map_err(|source| {
-                InstallError::Io {
-                    path: path.clone(),
-                    source,
-                }
+            crate::infra::fs::write_atomic(&path, &next).map_err(|source| InstallError::Io {
+                path: path.clone(),
+                source,
             })?;
             tracing::info!(version = root.version, "update: trusted root rotated");
         }
@@ -217,7 +238,9 @@ impl Updater {
             return Ok(outcome);
         }
         let release = match self.check(now)? {
-            CheckOutcome::UpToDate { installed } => return Ok(ApplyOutcome::UpToDate { installed }),
+            CheckOutcome::UpToDate { installed } => {
+                return Ok(ApplyOutcome::UpToDate { installed })
+            }
             CheckOutcome::Available { release, .. } => release,
         };
         self.stage(&release)?;
@@ -254,7 +277,10 @@ impl Updater {
             path: root.to_path_buf(),
             source,
         })?;
-        let needed = artifact.length.saturating_mul(4).saturating_add(SPACE_MARGIN);
+        let needed = artifact
+            .length
+            .saturating_mul(4)
+            .saturating_add(SPACE_MARGIN);
         if free < needed {
             return Err(UpdateError::NoSpace {
                 path: root.to_path_buf(),
@@ -288,7 +314,9 @@ impl Updater {
         if kept > 0 {
             request = request.header(reqwest::header::RANGE, format!("bytes={kept}-"));
         }
-        let mut response = request.send().map_err(|e| fetch_error(e.without_url().to_string()))?;
+        let mut response = request
+            .send()
+            .map_err(|e| fetch_error(e.without_url().to_string()))?;
         let resumed = response.status() == reqwest::StatusCode::PARTIAL_CONTENT && kept > 0;
         if !response.status().is_success() {
             return Err(fetch_error(format!("HTTP {}", response.status())));
@@ -369,9 +397,7 @@ impl Updater {
         to: Version,
     ) -> Result<ApplyOutcome, UpdateError> {
         let limit = Duration::from_secs(self.settings.health_timeout_secs);
-        let health = control
-            .restart()
-            .and_then(|()| control.healthy(to, limit));
+        let health = control.restart().and_then(|()| control.healthy(to, limit));
         let mut state = self.install.load_state()?;
         state.switching = None;
         let outcome = match health {
@@ -413,12 +439,19 @@ impl Updater {
             at: Utc::now().to_rfc3339(),
         });
         state.last_result = Some(format!("release {to} rolled back: {reason}"));
-        Ok(ApplyOutcome::RolledBack { from: to, to: from, reason })
+        Ok(ApplyOutcome::RolledBack {
+            from: to,
+            to: from,
+            reason,
+        })
     }
 
     /// A switch journalled but never confirmed (the updater was killed): confirm it now, or
     /// roll it back.
-    fn recover(&mut self, control: &mut dyn BoxControl) -> Result<Option<ApplyOutcome>, UpdateError> {
+    fn recover(
+        &mut self,
+        control: &mut dyn BoxControl,
+    ) -> Result<Option<ApplyOutcome>, UpdateError> {
         let state = self.install.load_state()?;
         let Some(switch) = state.switching else {
             return Ok(None);
@@ -501,7 +534,11 @@ enum StreamError {
 }
 
 /// Copies the body into `out` through the check, stopping at the first byte too many.
-fn stream(body: &mut impl Read, out: &mut impl Write, check: &mut ArtifactCheck) -> Result<(), StreamError> {
+fn stream(
+    body: &mut impl Read,
+    out: &mut impl Write,
+    check: &mut ArtifactCheck,
+) -> Result<(), StreamError> {
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         let n = body
@@ -512,6 +549,7 @@ fn stream(body: &mut impl Read, out: &mut impl Write, check: &mut ArtifactCheck)
         }
         let chunk = &buffer[..n];
         check.feed(chunk).map_err(StreamError::Artifact)?;
-        out.write_all(chunk).map_err(|e| StreamError::Io(e.to_string()))?;
+        out.write_all(chunk)
+            .map_err(|e| StreamError::Io(e.to_string()))?;
     }
 }

@@ -100,7 +100,16 @@ mod tests {
     #[test]
     fn anything_but_three_plain_numbers_is_refused() {
         for bad in [
-            "", "1", "1.2", "1.2.3.4", "1.2.x", "v1.2.3", "1.2.3-rc1", "01.2.3", "1..3", "1.2.-3",
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "1.2.x",
+            "v1.2.3",
+            "1.2.3-rc1",
+            "01.2.3",
+            "1..3",
+            "1.2.-3",
             "99999999999.0.0",
         ] {
             assert!(bad.parse::<Version>().is_err(), "{bad:?} accepted");
