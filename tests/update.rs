@@ -428,3 +428,88 @@ fn a_good_release_switches_after_a_cut_download_and_a_bad_one_rolls_back_for_goo
     assert!(text(&out).contains("never retried"), "{}", text(&out));
     assert_eq!(b.current(), format!("releases/{NEW}"));
 }
+
+/// Runs `update apply` held at `step`, then SIGKILLs it there.
+fn kill_at(b: &Box_, step: &str) {
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(b.path("callbox.toml"))
+        .args(["update", "apply"])
+        .env("CALLBOX_UPDATER_PAUSE_AT", step)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let paused =
+        lines.any(|line| line.is_ok_and(|l| l.contains(&format!("update paused at {step}"))));
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(paused, "the updater never reached {step}");
+}
+
+/// `current` names a release directory that holds a binary: the box can start.
+fn startable(b: &Box_) -> String {
+    let target = b.current();
+    assert!(
+        b.path("opt").join(&target).join("callbox").is_file(),
+        "current -> {target} has no binary"
+    );
+    target
+}
+
+#[test]
+fn an_updater_killed_at_any_step_leaves_a_box_that_starts_and_the_next_run_finishes() {
+    for step in [
+        "downloaded",
+        "committed",
+        "journalled",
+        "switched",
+        "restarted",
+    ] {
+        let b = Box_::new();
+        b.build(NEW, &[]);
+        kill_at(&b, step);
+        let target = startable(&b);
+        assert!(
+            target == format!("releases/{OLD}") || target == format!("releases/{NEW}"),
+            "after {step}: {target}"
+        );
+        let out = b.update("apply");
+        assert!(out.status.success(), "after {step}: {}", text(&out));
+        assert_eq!(b.current(), format!("releases/{NEW}"), "after {step}");
+        assert!(b.state()["state"]["switching"].is_null(), "after {step}");
+    }
+    let broken_release = |b: &Box_| {
+        let broken = b.path("broken-callbox");
+        std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        b.build(
+            "9.0.0",
+            &[
+                "--binary",
+                broken.to_str().unwrap(),
+                "--libvosk",
+                libvosk().to_str().unwrap(),
+            ],
+        );
+    };
+    for step in ["failed", "rolled-back"] {
+        let b = Box_::new();
+        broken_release(&b);
+        kill_at(&b, step);
+        startable(&b);
+        let out = b.update("apply");
+        assert_eq!(out.status.code(), Some(2), "after {step}: {}", text(&out));
+        assert!(
+            text(&out).contains("never retried"),
+            "after {step}: {}",
+            text(&out)
+        );
+        assert_eq!(b.current(), format!("releases/{OLD}"), "after {step}");
+        assert!(b.state()["state"]["switching"].is_null(), "after {step}");
+    }
+}

@@ -237,6 +237,8 @@ impl Updater {
         if let Some(outcome) = self.recover(control)? {
             return Ok(outcome);
         }
+        // A finished rollback may have moved `current`.
+        self.installed = self.install.current()?.unwrap_or_else(Version::running);
         let release = match self.check(now)? {
             CheckOutcome::UpToDate { installed } => {
                 return Ok(ApplyOutcome::UpToDate { installed })
@@ -256,12 +258,15 @@ impl Updater {
         let artifact = tarball_of(release)?;
         self.check_space(artifact)?;
         let tarball = self.download(release, artifact)?;
+        step("downloaded");
         let staging = self.install.staging_dir(release.version)?;
         if let Err(e) = release::unpack(&tarball, &staging) {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(e.into());
         }
+        step("unpacked");
         self.install.commit_release(&staging, release.version)?;
+        step("committed");
         let _ = std::fs::remove_file(&tarball);
         tracing::info!(version = %release.version, "update: release unpacked");
         Ok(())
@@ -382,10 +387,12 @@ impl Updater {
             started: Utc::now().to_rfc3339(),
         });
         self.install.save_state(&state)?;
+        step("journalled");
         tracing::info!(from = ?from.map(|v| v.to_string()), to = %release.version, "update: switching");
         let switched = self.install.switch_to(release.version);
         control.release_hold();
         switched?;
+        step("switched");
         self.confirm(control, from, release.version)
     }
 
@@ -397,9 +404,11 @@ impl Updater {
         to: Version,
     ) -> Result<ApplyOutcome, UpdateError> {
         let limit = Duration::from_secs(self.settings.health_timeout_secs);
-        let health = control.restart().and_then(|()| control.healthy(to, limit));
+        let health = control.restart().and_then(|()| {
+            step("restarted");
+            control.healthy(to, limit)
+        });
         let mut state = self.install.load_state()?;
-        state.switching = None;
         let outcome = match health {
             Ok(()) => {
                 let removed = self.install.clean()?;
@@ -412,6 +421,7 @@ impl Updater {
             }
             Err(reason) => self.roll_back(&mut state, control, from, to, reason)?,
         };
+        state.switching = None;
         self.install.save_state(&state)?;
         Ok(outcome)
     }
@@ -425,10 +435,7 @@ impl Updater {
         reason: String,
     ) -> Result<ApplyOutcome, UpdateError> {
         tracing::error!(version = %to, "update: release not healthy ({reason}); rolling back");
-        self.install.roll_back()?;
-        if let Err(e) = control.restart() {
-            tracing::error!("update: restarting the previous release failed: {e}");
-        }
+        // Failed first (the journal stays): a kill from here on is finished as a rollback.
         if !state.failed.contains(&to) {
             state.failed.push(to);
         }
@@ -439,6 +446,13 @@ impl Updater {
             at: Utc::now().to_rfc3339(),
         });
         state.last_result = Some(format!("release {to} rolled back: {reason}"));
+        self.install.save_state(state)?;
+        step("failed");
+        self.install.roll_back()?;
+        step("rolled-back");
+        if let Err(e) = control.restart() {
+            tracing::error!("update: restarting the previous release failed: {e}");
+        }
         Ok(ApplyOutcome::RolledBack {
             from: to,
             to: from,
@@ -457,14 +471,22 @@ impl Updater {
             return Ok(None);
         };
         tracing::warn!(to = %switch.to, "update: a switch was interrupted; finishing it");
-        if self.install.current()? != Some(switch.to) {
-            // Killed before the link moved: the old release still runs; forget the journal.
-            let mut state = self.install.load_state()?;
-            state.switching = None;
-            self.install.save_state(&state)?;
-            return Ok(None);
+        let linked = self.install.current()? == Some(switch.to);
+        if linked && !state.failed.contains(&switch.to) {
+            return self.confirm(control, switch.from, switch.to).map(Some);
         }
-        self.confirm(control, switch.from, switch.to).map(Some)
+        if linked {
+            // Killed during a rollback: finish it.
+            self.install.roll_back()?;
+            if let Err(e) = control.restart() {
+                tracing::error!("update: restarting the previous release failed: {e}");
+            }
+        }
+        // Killed before the link moved, or after the rollback's: the old release runs.
+        let mut state = self.install.load_state()?;
+        state.switching = None;
+        self.install.save_state(&state)?;
+        Ok(None)
     }
 
     fn fetch_small(&self, url: &str) -> Result<Vec<u8>, UpdateError> {
@@ -499,6 +521,18 @@ impl Updater {
             return Err(fetch_error(format!("larger than {METADATA_LIMIT} bytes")));
         }
         Ok(Some(bytes))
+    }
+}
+
+/// Logs each step; `CALLBOX_UPDATER_PAUSE_AT=<step>` holds the updater there (for the tests
+/// that kill it at each step in turn, and for an operator who wants to watch one).
+fn step(name: &str) {
+    tracing::info!(step = name, "update: step");
+    if std::env::var("CALLBOX_UPDATER_PAUSE_AT").is_ok_and(|at| at == name) {
+        eprintln!("callbox: update paused at {name}");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
     }
 }
 
