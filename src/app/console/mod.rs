@@ -40,9 +40,28 @@ const WAIT_BOUND: Duration = Duration::from_secs(10);
 /// Longest a voice preview may be.
 const HEAR_MAX_CHARS: usize = 500;
 
-/// What the updater needs before the page can offer it.
-const UPDATER_MISSING: &str =
-    "the updater lands with issue 14 (signed releases over a systemd timer)";
+/// What the Updates page shows: the update settings and the updater's recorded state.
+fn updates_view(settings: &crate::update::settings::UpdateConfig) -> UpdatesView {
+    let install = crate::update::install::Installation::new(&settings.root);
+    let state = install.load_state();
+    let (last_check, last_result) = match &state {
+        Ok(state) => (state.last_check.clone(), state.last_result.clone()),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let available = !settings.server.is_empty();
+    UpdatesView {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        channel: Some(settings.channel.clone()),
+        last_check,
+        last_result,
+        available,
+        missing: (!available).then(|| {
+            "no update server is configured: set [update] server (callbox-update.timer then \
+             checks nightly)"
+                .to_string()
+        }),
+    }
+}
 
 /// Everything the page's backend reads, handed over by `callbox run`.
 pub(crate) struct ConsoleParts {
@@ -344,18 +363,25 @@ impl WebBackend for Console {
     }
 
     fn updates(&self) -> UpdatesView {
-        UpdatesView {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            channel: None,
-            last_check: None,
-            last_result: None,
-            available: false,
-            missing: Some(UPDATER_MISSING.to_string()),
-        }
+        updates_view(&self.config().update)
     }
 
     fn check_updates(&self) -> BoxFuture<'_, UpdatesView> {
-        Box::pin(async move { self.updates() })
+        let settings = self.config().update.clone();
+        Box::pin(async move {
+            let checked = settings.clone();
+            let ran = tokio::task::spawn_blocking(move || {
+                crate::update::updater::Updater::new(&checked, std::env::consts::ARCH)
+                    .and_then(|mut updater| updater.check(chrono::Utc::now()))
+            })
+            .await;
+            let mut view = updates_view(&settings);
+            // Also a failure before the state could be written (no server, no root).
+            if let Ok(Err(e)) = ran {
+                view.last_result = Some(e.to_string());
+            }
+            view
+        })
     }
 
     fn log_tail(&self, after: u64, limit: usize) -> Vec<LogLine> {
@@ -724,7 +750,12 @@ mod tests {
             .expect("runtime");
         let dir = tempfile::tempdir().expect("tempdir");
         let view = console(dir.path(), &rt).updates();
-        assert!(!view.available && view.channel.is_none());
-        assert_eq!(view.missing.as_deref(), Some(UPDATER_MISSING));
+        assert!(!view.available);
+        assert_eq!(view.channel.as_deref(), Some("stable"));
+        assert!(view
+            .missing
+            .as_deref()
+            .unwrap_or("")
+            .contains("[update] server"));
     }
 }
