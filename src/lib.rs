@@ -19,4 +19,5 @@ pub mod servicetitan;
 pub mod speech;
 pub mod telephony;
 pub mod trade;
+pub mod update;
 pub mod web;

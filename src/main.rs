@@ -73,9 +73,77 @@ enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
+    /// Make signed releases (for whoever ships the box).
+    Release {
+        #[command(subcommand)]
+        action: ReleaseAction,
+    },
+    /// Remote updates ([update]): check, apply (switch, health check, rollback), status.
+    Update {
+        #[command(subcommand)]
+        action: UpdateAction,
+        /// Release server base URL, over `[update] server`.
+        #[arg(long, global = true)]
+        server: Option<String>,
+        /// Installation root, over `[update] root`.
+        #[arg(long, global = true)]
+        root: Option<PathBuf>,
+    },
     /// Run a WAV file through the call's speech pipeline (VAD, endpointer, Vosk) and print
     /// each utterance with its times, text and confidence, and the real-time factor.
     Transcribe(TranscribeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReleaseAction {
+    /// Make signing keys and the first trusted root (`root.json`, installed on each box).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+        /// How many keys.
+        #[arg(long, default_value_t = 1)]
+        keys: usize,
+        /// How many of them must sign a release.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+        /// The root expires after this many days.
+        #[arg(long, default_value_t = 3650)]
+        valid_days: i64,
+    },
+    /// Package a release (binary + libvosk.so) and sign its manifest.
+    Build {
+        #[arg(long)]
+        version: String,
+        /// "aarch64" or "x86_64".
+        #[arg(long)]
+        arch: String,
+        /// A signing key; give as many as the threshold needs.
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "stable")]
+        channel: String,
+        /// The binary to ship (default: this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// libvosk.so to ship (default: beside the binary).
+        #[arg(long)]
+        libvosk: Option<PathBuf>,
+        /// The manifest expires after this many days.
+        #[arg(long, default_value_t = 30)]
+        valid_days: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UpdateAction {
+    /// What the server offers, verified; nothing changes.
+    Check,
+    /// Install a newer release: wait for an idle line, switch, restart, health or rollback.
+    Apply,
+    /// Installed, previous, last check and its result, rollbacks, as JSON.
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -86,6 +154,22 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run => commands::run::run(config),
         Command::Status => commands::status::status(config),
+        Command::Release { action } => release(action),
+        Command::Update {
+            action,
+            server,
+            root,
+        } => {
+            let overrides = commands::update::Overrides {
+                server: server.as_deref(),
+                root: root.as_deref(),
+            };
+            match action {
+                UpdateAction::Check => commands::update::check(config, &overrides),
+                UpdateAction::Apply => commands::update::apply(config, &overrides),
+                UpdateAction::Status => commands::update::status(config, &overrides),
+            }
+        }
         Command::Sync { once } => commands::sync::sync(config, once),
         Command::St { action } => commands::st::st(config, action),
         Command::Say(args) => commands::say::say(config, args),
@@ -101,4 +185,34 @@ fn main() -> ExitCode {
         eprintln!("callbox: {err:#}");
         ExitCode::FAILURE
     })
+}
+
+fn release(action: ReleaseAction) -> anyhow::Result<ExitCode> {
+    match action {
+        ReleaseAction::Keygen {
+            out,
+            keys,
+            threshold,
+            valid_days,
+        } => commands::release::keygen(&out, keys, threshold, valid_days),
+        ReleaseAction::Build {
+            version,
+            arch,
+            keys,
+            out,
+            channel,
+            binary,
+            libvosk,
+            valid_days,
+        } => commands::release::build(&commands::release::BuildArgs {
+            version: &version,
+            arch: &arch,
+            channel: &channel,
+            keys: &keys,
+            binary: binary.as_deref(),
+            libvosk: libvosk.as_deref(),
+            out: &out,
+            valid_days,
+        }),
+    }
 }

@@ -33,6 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("servicetitan", &["infra", "trade", "queue"]),
     ("alert", &["infra", "trade", "queue"]),
     ("web", &["infra", "trade", "queue"]),
+    ("update", &["infra"]),
     ("config", &["infra"]),
 ];
 

@@ -8,10 +8,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
+use std::collections::BTreeMap;
+
 use callbox::web::backend::{
-    Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, ConnectionReport,
-    DashboardView, DayCalls, LogLine, OnCallView, QueueQuery, QueueRow, RestartPlan, SettingsView,
-    UpdatesView,
+    Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, CallSummary,
+    ConnectionReport, ConnectionStep, DashboardView, DayCalls, FieldKind, LogLine, OnCallView,
+    QueueQuery, QueueRow, RestartPlan, ServiceView, SettingField, SettingsSection, SettingsView,
+    TranscriptTurn, UpdatesView,
 };
 use callbox::web::{
     routes, Access, SettingsErrors, Verb, WebBackend, WebConfig, WebServer, SESSION_COOKIE,
@@ -61,78 +64,251 @@ fn log_text() -> String {
 
 // ---- a box with its web page ----
 
-struct TestBackend;
+/// A secret the backend holds (and, like a buggy backend, even puts in the settings view):
+/// no page or API answer may carry it.
+const SECRET: &str = "st-client-secret-7f3a9c-never-shown";
+const CALL_KEY: &str = "20261204-2114-call1";
+const RECORD_ID: &str = "rec-needs-attention-1";
 
-impl WebBackend for TestBackend {
-    fn status(&self) -> Value {
+/// The recording: a real 8 kHz 16-bit mono WAV (a player can load it) with a known pattern,
+/// so a range can be checked.
+fn recording_bytes() -> Vec<u8> {
+    let data: Vec<u8> = (0..8000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut bytes = b"RIFF".to_vec();
+    bytes.extend((36 + data.len() as u32).to_le_bytes());
+    bytes.extend(b"WAVEfmt ");
+    bytes.extend(16u32.to_le_bytes());
+    bytes.extend(1u16.to_le_bytes()); // PCM
+    bytes.extend(1u16.to_le_bytes()); // mono
+    bytes.extend(8000u32.to_le_bytes());
+    bytes.extend(16_000u32.to_le_bytes());
+    bytes.extend(2u16.to_le_bytes());
+    bytes.extend(16u16.to_le_bytes());
+    bytes.extend(b"data");
+    bytes.extend((data.len() as u32).to_le_bytes());
+    bytes.extend(data);
+    bytes
+}
+
+struct TestBackend {
+    recording: std::path::PathBuf,
+}
+
+impl TestBackend {
+    fn new(data_dir: &Path) -> Arc<TestBackend> {
+        let recording = data_dir.join("call.wav");
+        fs::write(&recording, recording_bytes()).unwrap();
+        Arc::new(TestBackend { recording })
+    }
+
+    fn status_json() -> Value {
         json!({
             "line": "registered",
             "queue": { "pending": 3, "needs_attention": 1 },
             "last_caller": HOSTILE,
         })
     }
+
+    fn summary() -> CallSummary {
+        CallSummary {
+            key: CALL_KEY.into(),
+            answered_local: "2026-12-04 21:14".into(),
+            caller_number: "+15551230000".into(),
+            caller_name: Some(HOSTILE.into()),
+            duration_secs: 95,
+            outcome: "job".into(),
+            urgency: "urgent".into(),
+            has_recording: true,
+            ..CallSummary::default()
+        }
+    }
+
+    fn stuck_record() -> QueueRow {
+        QueueRow {
+            id: RECORD_ID.into(),
+            kind: "job".into(),
+            state: "needs_attention".into(),
+            about: HOSTILE.into(),
+            call_key: Some(CALL_KEY.into()),
+            servicetitan_ids: vec![("customer".into(), "9001".into())],
+            attention: Some(HOSTILE.into()),
+            attempts: 3,
+            retryable: true,
+            ..QueueRow::default()
+        }
+    }
+}
+
+impl WebBackend for TestBackend {
+    fn status(&self) -> Value {
+        Self::status_json()
+    }
     fn dashboard(&self) -> DashboardView {
         DashboardView {
             shop_name: HOSTILE.to_string(),
+            queue: BTreeMap::from([("needs_attention".into(), 1), ("queued".into(), 3)]),
+            services: vec![ServiceView {
+                name: "sync".into(),
+                state: "running".into(),
+                ..ServiceView::default()
+            }],
             ..DashboardView::default()
         }
     }
-    fn calls_per_day(&self, _days: u32) -> Vec<DayCalls> {
-        Vec::new()
+    fn calls_per_day(&self, days: u32) -> Vec<DayCalls> {
+        (1..=days)
+            .map(|d| DayCalls {
+                date: format!("2026-11-{d:02}"),
+                by_outcome: BTreeMap::from([("job".into(), d % 3)]),
+            })
+            .collect()
     }
-    fn calls(&self, _query: &CallQuery) -> CallPage {
-        CallPage::default()
+    fn calls(&self, query: &CallQuery) -> CallPage {
+        let wanted = |c: &CallSummary| query.outcome.as_ref().is_none_or(|o| *o == c.outcome);
+        let calls: Vec<CallSummary> = [Self::summary()].into_iter().filter(wanted).collect();
+        CallPage {
+            total: calls.len(),
+            calls,
+            outcomes: vec!["job".into(), "lead".into()],
+        }
     }
     fn call(&self, key: &str) -> Result<CallDetail, BackendError> {
-        Err(BackendError::NotFound(key.to_string()))
+        if key != CALL_KEY {
+            return Err(BackendError::NotFound(format!("no call {key}")));
+        }
+        Ok(CallDetail {
+            summary: Self::summary(),
+            end_reason: "caller hung up".into(),
+            transcript: vec![
+                TranscriptTurn {
+                    at: "0:01".into(),
+                    speaker: "box".into(),
+                    text: "Thanks for calling.".into(),
+                },
+                TranscriptTurn {
+                    at: "0:04".into(),
+                    speaker: "caller".into(),
+                    text: HOSTILE.into(),
+                },
+            ],
+            records: vec![Self::stuck_record()],
+            ..CallDetail::default()
+        })
     }
     fn recording(&self, key: &str) -> Result<std::path::PathBuf, BackendError> {
-        Err(BackendError::NotFound(key.to_string()))
+        match key {
+            CALL_KEY => Ok(self.recording.clone()),
+            _ => Err(BackendError::NotFound(format!("no recording for {key}"))),
+        }
     }
     fn queue(&self, _query: &QueueQuery) -> Result<Vec<QueueRow>, BackendError> {
-        Ok(Vec::new())
+        Ok(vec![Self::stuck_record()])
     }
     fn retry(&self, id: &str) -> Result<QueueRow, BackendError> {
-        Err(BackendError::NotFound(id.to_string()))
+        if id != RECORD_ID {
+            return Err(BackendError::NotFound(format!("no record {id}")));
+        }
+        Ok(QueueRow {
+            state: "queued".into(),
+            attention: None,
+            retryable: false,
+            ..Self::stuck_record()
+        })
     }
     fn export_queue(&self) -> Result<Vec<u8>, BackendError> {
-        Ok(Vec::new())
+        Ok(format!("{{\"id\":\"{RECORD_ID}\"}}\n").into_bytes())
     }
     fn on_call(&self) -> OnCallView {
         OnCallView::default()
     }
     fn settings(&self) -> SettingsView {
-        SettingsView::default()
+        SettingsView {
+            sections: vec![
+                SettingsSection {
+                    name: "shop".into(),
+                    fields: vec![SettingField {
+                        key: "shop.name".into(),
+                        value: json!("Acme Heating"),
+                        help: "The shop's name, as the box says it.".into(),
+                        source: "file".into(),
+                        ..SettingField::default()
+                    }],
+                },
+                SettingsSection {
+                    name: "servicetitan".into(),
+                    fields: vec![SettingField {
+                        key: "servicetitan.client_secret".into(),
+                        kind: FieldKind::Secret,
+                        value: json!(SECRET),
+                        secret_set: true,
+                        source: "file".into(),
+                        ..SettingField::default()
+                    }],
+                },
+            ],
+            restart_pending: Vec::new(),
+        }
     }
-    fn apply_settings(
-        &self,
-        changes: &std::collections::BTreeMap<String, Value>,
-    ) -> Result<Applied, SettingsErrors> {
+    fn apply_settings(&self, changes: &BTreeMap<String, Value>) -> Result<Applied, SettingsErrors> {
+        let mut errors = Vec::new();
+        for (key, value) in changes {
+            match (key.as_str(), value) {
+                ("shop.name", Value::String(name)) if !name.trim().is_empty() => {}
+                ("shop.name", _) => errors.push((key.clone(), "must not be empty".to_string())),
+                ("servicetitan.client_secret", Value::String(_)) => {}
+                _ => errors.push((key.clone(), "no such setting".to_string())),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(SettingsErrors::from(errors));
+        }
         Ok(Applied {
             applied: changes.keys().cloned().collect(),
             restart_needed: Vec::new(),
         })
     }
     fn test_connection(&self) -> BoxFuture<'_, ConnectionReport> {
-        Box::pin(async { ConnectionReport::default() })
+        Box::pin(async {
+            ConnectionReport {
+                steps: vec![ConnectionStep {
+                    name: "token".into(),
+                    ok: false,
+                    detail: "401 from the auth server".into(),
+                }],
+            }
+        })
     }
-    fn hear(&self, _text: String) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
-        Box::pin(async { Err(BackendError::Unavailable("no voice in this test".into())) })
+    fn hear(&self, text: String) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
+        Box::pin(async move { Ok(format!("RIFF{text}").into_bytes()) })
     }
     fn restart(&self) -> Result<RestartPlan, BackendError> {
-        Err(BackendError::Unavailable("no restart in this test".into()))
+        Ok(RestartPlan {
+            calls_in_progress: 1,
+            message: "restarting after the call in progress".into(),
+        })
     }
     fn updates(&self) -> UpdatesView {
-        UpdatesView::default()
+        UpdatesView {
+            version: env!("CARGO_PKG_VERSION").into(),
+            available: false,
+            missing: Some("the updater (not built yet)".into()),
+            ..UpdatesView::default()
+        }
     }
     fn check_updates(&self) -> BoxFuture<'_, UpdatesView> {
-        Box::pin(async { UpdatesView::default() })
+        Box::pin(async { self.updates() })
     }
-    fn log_tail(&self, _after: u64, _limit: usize) -> Vec<LogLine> {
-        Vec::new()
+    fn log_tail(&self, after: u64, limit: usize) -> Vec<LogLine> {
+        (after + 1..=3)
+            .take(limit)
+            .map(|seq| LogLine {
+                seq,
+                text: format!("line {seq}"),
+            })
+            .collect()
     }
     fn support_bundle(&self) -> Result<Vec<u8>, BackendError> {
-        Ok(Vec::new())
+        Ok(vec![0x1f, 0x8b, 8, 0])
     }
 }
 
@@ -158,7 +334,7 @@ impl TestBox {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..settings
         };
-        let server = WebServer::bind(&settings, dir.path(), Arc::new(TestBackend))
+        let server = WebServer::bind(&settings, dir.path(), TestBackend::new(dir.path()))
             .await
             .unwrap();
         let base = format!("https://127.0.0.1:{}", server.local_addr().port());
@@ -264,8 +440,14 @@ fn method_of(verb: Verb) -> Method {
     match verb {
         Verb::Get => Method::GET,
         Verb::Post => Method::POST,
+        Verb::Put => Method::PUT,
         Verb::Delete => Method::DELETE,
     }
+}
+
+/// A route's path with its parameters filled in with what the test backend knows.
+fn concrete(path: &str) -> String {
+    path.replace("{key}", CALL_KEY).replace("{id}", RECORD_ID)
 }
 
 /// A password no other test uses, so the log check is specific.
@@ -380,9 +562,9 @@ async fn setup_code_then_password_then_login_then_status() {
     let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(csp.starts_with("default-src 'self'"), "{csp}");
     let status: Value = status.json().await.unwrap();
-    assert_eq!(status, TestBackend.status());
+    assert_eq!(status, TestBackend::status_json());
 
-    // The dashboard lists the status keys, the hostile value inert.
+    // The dashboard: the shop's (hostile) name inert, the queue counts, the chart.
     let page = web
         .request(Method::GET, "/")
         .header(header::COOKIE, &cookie)
@@ -392,14 +574,14 @@ async fn setup_code_then_password_then_login_then_status() {
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()[header::CACHE_CONTROL], "no-store");
     let page = page.text().await.unwrap();
-    for key in ["line", "queue", "last_caller"] {
-        assert!(page.contains(&format!(">{key}<")), "{key} in {page}");
-    }
     assert!(
         !page.contains("<script>alert") && !page.contains("<img"),
         "{page}"
     );
     assert!(page.contains("&lt;script&gt;"));
+    assert!(page.contains("<tr data-state=\"queued\">"), "{page}");
+    assert!(page.contains("<td class=\"count\">3</td>"), "{page}");
+    assert_eq!(page.matches("<g class=\"day\"").count(), 14);
 
     // The OpenAPI document lists every /api route of the router.
     let doc: Value = web
@@ -461,7 +643,7 @@ async fn every_route_without_a_session_is_refused() {
 
     for route in &protected {
         for cookie in [None, Some(forged.as_str())] {
-            let mut request = web.request(method_of(route.verb), route.path);
+            let mut request = web.request(method_of(route.verb), &concrete(route.path));
             if let Some(cookie) = cookie {
                 request = request.header(header::COOKIE, cookie);
             }
@@ -475,6 +657,40 @@ async fn every_route_without_a_session_is_refused() {
             }
         }
     }
+    // Every page and API route of the plan is in the table, behind a session.
+    for (verb, path) in [
+        (Verb::Get, "/"),
+        (Verb::Get, "/calls"),
+        (Verb::Get, "/calls/{key}"),
+        (Verb::Get, "/queue"),
+        (Verb::Get, "/on-call"),
+        (Verb::Get, "/settings"),
+        (Verb::Get, "/updates"),
+        (Verb::Get, "/diagnostics"),
+        (Verb::Get, "/api/dashboard"),
+        (Verb::Get, "/api/calls"),
+        (Verb::Get, "/api/calls/{key}"),
+        (Verb::Get, "/api/calls/{key}/recording"),
+        (Verb::Get, "/api/queue"),
+        (Verb::Post, "/api/queue/{id}/retry"),
+        (Verb::Get, "/api/queue/export"),
+        (Verb::Get, "/api/on-call"),
+        (Verb::Get, "/api/settings"),
+        (Verb::Put, "/api/settings"),
+        (Verb::Post, "/api/settings/test-connection"),
+        (Verb::Post, "/api/voice/preview"),
+        (Verb::Post, "/api/restart"),
+        (Verb::Get, "/api/updates"),
+        (Verb::Post, "/api/updates/check"),
+        (Verb::Get, "/api/logs"),
+        (Verb::Get, "/api/support-bundle"),
+    ] {
+        assert!(
+            protected.iter().any(|r| r.verb == verb && r.path == path),
+            "{} {path} is not a session route",
+            verb.as_str()
+        );
+    }
     // Unknown paths are refused too, not answered 404 to strangers.
     let unknown = web
         .request(Method::GET, "/api/no-such-thing")
@@ -482,7 +698,11 @@ async fn every_route_without_a_session_is_refused() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
-    let unknown_page = web.request(Method::GET, "/calls").send().await.unwrap();
+    let unknown_page = web
+        .request(Method::GET, "/no-such-page")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown_page.status(), StatusCode::SEE_OTHER);
 
     // The public routes answer without a session (/setup, once used, points to /login).
@@ -507,23 +727,41 @@ async fn every_route_without_a_session_is_refused() {
         }
     }
 
-    // With a session: every GET answers, every change without the CSRF token is refused.
+    // With a session: every GET answers (and is not cached); every change without the CSRF
+    // token, or with a wrong one, is refused.
     let (cookie, _csrf) = web.log_in(&password).await;
     for route in &protected {
-        let answer = web
-            .request(method_of(route.verb), route.path)
-            .header(header::COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
         let what = format!("{} {}", route.verb.as_str(), route.path);
-        match route.verb {
-            Verb::Get => assert_eq!(answer.status(), StatusCode::OK, "{what}"),
-            _ => assert_eq!(
+        let path = concrete(route.path);
+        if route.verb == Verb::Get {
+            let answer = web
+                .request(Method::GET, &path)
+                .header(header::COOKIE, &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::OK, "{what}");
+            assert_eq!(
+                answer.headers()[header::CACHE_CONTROL],
+                "no-store",
+                "{what}"
+            );
+            continue;
+        }
+        for token in [None, Some("0".repeat(64))] {
+            let mut request = web
+                .request(method_of(route.verb), &path)
+                .header(header::COOKIE, &cookie)
+                .json(&json!({ "changes": { "shop.name": "Acme" }, "text": "hi" }));
+            if let Some(token) = &token {
+                request = request.header("X-CSRF-Token", token);
+            }
+            let answer = request.send().await.unwrap();
+            assert_eq!(
                 answer.status(),
                 StatusCode::FORBIDDEN,
-                "{what} without CSRF"
-            ),
+                "{what} with token {token:?}"
+            );
         }
     }
     let known_404 = web
@@ -734,8 +972,9 @@ async fn a_disabled_page_binds_nothing_and_waits_for_shutdown() {
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let data_dir = dir.path().to_path_buf();
+    let backend = TestBackend::new(dir.path());
     let task = tokio::spawn(async move {
-        callbox::web::serve(&settings, &data_dir, Arc::new(TestBackend), async move {
+        callbox::web::serve(&settings, &data_dir, backend, async move {
             let _ = stopped.await;
         })
         .await
@@ -745,4 +984,362 @@ async fn a_disabled_page_binds_nothing_and_waits_for_shutdown() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
     assert!(!dir.path().join("web").exists());
+}
+
+// ---- the pages and the API behind a session ----
+
+/// A box set up and logged in: the box, its cookie and CSRF token.
+async fn logged_in(tag: &str) -> (TestBox, String, String) {
+    let web = TestBox::start(WebConfig::default()).await;
+    let password = unique_password(tag);
+    web.set_up(&password).await;
+    let (cookie, csrf) = web.log_in(&password).await;
+    (web, cookie, csrf)
+}
+
+impl TestBox {
+    async fn get(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.request(Method::GET, path)
+            .header(header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn change(
+        &self,
+        method: Method,
+        path: &str,
+        session: (&str, &str),
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .request(method, path)
+            .header(header::COOKIE, session.0)
+            .header("X-CSRF-Token", session.1);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_setting_is_refused_naming_its_field() {
+    let (web, cookie, csrf) = logged_in("settings").await;
+    let session = (cookie.as_str(), csrf.as_str());
+
+    let bad = web
+        .change(
+            Method::PUT,
+            "/api/settings",
+            session,
+            Some(json!({ "changes": { "shop.name": "  ", "servicetitan.client_secret": "new" } })),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["errors"]["shop.name"], "must not be empty", "{bad}");
+    assert!(bad["errors"].get("servicetitan.client_secret").is_none());
+
+    let unknown = web
+        .change(
+            Method::PUT,
+            "/api/settings",
+            session,
+            Some(json!({ "changes": { "shop.colour": "red" } })),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown: Value = unknown.json().await.unwrap();
+    assert!(unknown["errors"]["shop.colour"].is_string(), "{unknown}");
+
+    let good = web
+        .change(
+            Method::PUT,
+            "/api/settings",
+            session,
+            Some(json!({ "changes": { "shop.name": "Acme Heating & Air" } })),
+        )
+        .await;
+    assert_eq!(good.status(), StatusCode::OK);
+    let good: Value = good.json().await.unwrap();
+    assert_eq!(good["applied"], json!(["shop.name"]));
+
+    // The settings page has the contract's form, fields and error slots.
+    let page = web.get("/settings", &cookie).await.text().await.unwrap();
+    for needle in [
+        "<form id=\"settings-form\"",
+        "<fieldset data-section=\"shop\"",
+        "name=\"shop.name\"",
+        "id=\"field-shop-name\"",
+        "data-error-for=\"shop.name\"",
+        "<button id=\"save-settings\"",
+        "id=\"field-servicetitan-client_secret\"",
+        "type=\"password\" autocomplete=\"new-password\" placeholder=\"set\"",
+        "<button id=\"test-connection\"",
+    ] {
+        assert!(page.contains(needle), "{needle} in\n{page}");
+    }
+
+    // "Hear it": at most 500 characters; the answer is a WAV.
+    let long = web
+        .change(
+            Method::POST,
+            "/api/voice/preview",
+            session,
+            Some(json!({ "text": "a".repeat(501) })),
+        )
+        .await;
+    assert_eq!(long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let long: Value = long.json().await.unwrap();
+    assert!(long["errors"]["text"].is_string(), "{long}");
+    let heard = web
+        .change(
+            Method::POST,
+            "/api/voice/preview",
+            session,
+            Some(json!({ "text": "Thanks for calling" })),
+        )
+        .await;
+    assert_eq!(heard.status(), StatusCode::OK);
+    assert_eq!(heard.headers()[header::CONTENT_TYPE], "audio/wav");
+    assert_eq!(heard.bytes().await.unwrap(), "RIFFThanks for calling");
+
+    // Test connection reports each step; restart is accepted (202).
+    let report = web
+        .change(Method::POST, "/api/settings/test-connection", session, None)
+        .await;
+    assert_eq!(report.status(), StatusCode::OK);
+    let report: Value = report.json().await.unwrap();
+    assert_eq!(report["steps"][0]["name"], "token");
+    assert_eq!(report["steps"][0]["ok"], false);
+    let restart = web
+        .change(Method::POST, "/api/restart", session, None)
+        .await;
+    assert_eq!(restart.status(), StatusCode::ACCEPTED);
+    let restart: Value = restart.json().await.unwrap();
+    assert_eq!(restart["calls_in_progress"], 1);
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_caller_name_and_transcript_are_shown_inert() {
+    let (web, cookie, _csrf) = logged_in("hostile").await;
+    let escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(1)&gt;";
+    for path in [
+        "/".to_string(),
+        "/calls".to_string(),
+        format!("/calls/{CALL_KEY}"),
+        "/queue".to_string(),
+    ] {
+        let answer = web.get(&path, &cookie).await;
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        let page = answer.text().await.unwrap();
+        assert!(!page.contains("<script>alert"), "{path}: {page}");
+        assert!(!page.contains("<img"), "{path}: {page}");
+        assert!(page.contains(escaped), "{path} shows the text, escaped");
+    }
+    let list = web.get("/calls", &cookie).await.text().await.unwrap();
+    assert!(list.contains(&format!("<tr data-call-key=\"{CALL_KEY}\">")));
+    let detail = web
+        .get(&format!("/calls/{CALL_KEY}"), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains("<li data-speaker=\"caller\""));
+    assert!(detail.contains(&format!(
+        "<audio id=\"recording\" controls preload=\"metadata\" src=\"/api/calls/{CALL_KEY}/recording\">"
+    )));
+    assert!(detail.contains(&format!("<tr data-record-id=\"{RECORD_ID}\"")));
+
+    // An unknown call is a 404 page (with the frame), and 404 JSON from the API.
+    let missing = web.get("/calls/no-such-call", &cookie).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing
+        .text()
+        .await
+        .unwrap()
+        .contains("no call no-such-call"));
+    let missing = web.get("/api/calls/no-such-call", &cookie).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let missing: Value = missing.json().await.unwrap();
+    assert_eq!(missing["error"], "no call no-such-call");
+
+    // The JSON carries the text as data (the page escapes it, the API need not).
+    let call: Value = web
+        .get(&format!("/api/calls/{CALL_KEY}"), &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(call["transcript"][1]["text"], HOSTILE);
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recording_is_served_whole_or_by_range() {
+    let (web, cookie, _csrf) = logged_in("recording").await;
+    let path = format!("/api/calls/{CALL_KEY}/recording");
+    let bytes = recording_bytes();
+    let len = bytes.len();
+
+    let whole = web.get(&path, &cookie).await;
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.headers()[header::CONTENT_TYPE], "audio/wav");
+    assert_eq!(whole.headers()[header::ACCEPT_RANGES], "bytes");
+    assert_eq!(whole.bytes().await.unwrap(), bytes);
+
+    let ranged = |range: &'static str| {
+        web.request(Method::GET, &path)
+            .header(header::COOKIE, &cookie)
+            .header(header::RANGE, range)
+            .send()
+    };
+    let part = ranged("bytes=100-199").await.unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()[header::CONTENT_RANGE],
+        format!("bytes 100-199/{len}").as_str()
+    );
+    assert_eq!(part.headers()[header::ACCEPT_RANGES], "bytes");
+    assert_eq!(part.bytes().await.unwrap(), bytes[100..200]);
+
+    let open = ranged("bytes=4000-").await.unwrap();
+    assert_eq!(open.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(open.bytes().await.unwrap(), bytes[4000..]);
+    let tail = ranged("bytes=-16").await.unwrap();
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(tail.bytes().await.unwrap(), bytes[len - 16..]);
+
+    let past = ranged("bytes=999999-").await.unwrap();
+    assert_eq!(past.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        past.headers()[header::CONTENT_RANGE],
+        format!("bytes */{len}").as_str()
+    );
+
+    let unknown = web.get("/api/calls/nope/recording", &cookie).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_export_and_support_bundle() {
+    let (web, cookie, csrf) = logged_in("queue").await;
+    let session = (cookie.as_str(), csrf.as_str());
+    let retried = web
+        .change(
+            Method::POST,
+            &format!("/api/queue/{RECORD_ID}/retry"),
+            session,
+            None,
+        )
+        .await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(retried["state"], "queued");
+    let unknown = web
+        .change(Method::POST, "/api/queue/nope/retry", session, None)
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    let page = web.get("/queue", &cookie).await.text().await.unwrap();
+    assert!(page.contains(&format!(
+        "<tr data-record-id=\"{RECORD_ID}\" data-state=\"needs_attention\">"
+    )));
+    assert!(page.contains(&format!(
+        "<button type=\"button\" class=\"retry\" data-record-id=\"{RECORD_ID}\">"
+    )));
+
+    let export = web.get("/api/queue/export", &cookie).await;
+    assert_eq!(export.status(), StatusCode::OK);
+    assert_eq!(
+        export.headers()[header::CONTENT_TYPE],
+        "application/x-ndjson"
+    );
+    let disposition = export.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"callbox-queue-")
+            && disposition.ends_with(".ndjson\""),
+        "{disposition}"
+    );
+    assert!(export.text().await.unwrap().contains(RECORD_ID));
+
+    let bundle = web.get("/api/support-bundle", &cookie).await;
+    assert_eq!(bundle.headers()[header::CONTENT_TYPE], "application/gzip");
+    let disposition = bundle.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"callbox-support-")
+            && disposition.ends_with(".tar.gz\""),
+        "{disposition}"
+    );
+
+    let logs: Value = web
+        .get("/api/logs?after=1&limit=5", &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        logs,
+        json!([{ "seq": 2, "text": "line 2" }, { "seq": 3, "text": "line 3" }])
+    );
+    let bad = web.get("/api/logs?after=x", &cookie).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let updates = web.get("/updates", &cookie).await.text().await.unwrap();
+    assert!(updates.contains("the updater (not built yet)"), "{updates}");
+    web.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_or_api_answer_carries_a_secret() {
+    let (web, cookie, csrf) = logged_in("secrets").await;
+    let session = (cookie.as_str(), csrf.as_str());
+    let mut seen = 0;
+    for route in routes().iter().filter(|r| r.access == Access::Session) {
+        if route.verb == Verb::Delete {
+            continue; // logout: tested on its own
+        }
+        let path = concrete(route.path);
+        let answer = match route.verb {
+            Verb::Get => web.get(&path, &cookie).await,
+            verb => {
+                let body = match route.path {
+                    "/api/settings" => Some(json!({ "changes": { "shop.name": "Acme" } })),
+                    "/api/voice/preview" => Some(json!({ "text": "Hello" })),
+                    _ => None,
+                };
+                web.change(method_of(verb), &path, session, body).await
+            }
+        };
+        let what = format!("{} {}", route.verb.as_str(), route.path);
+        assert!(answer.status().is_success(), "{what}: {}", answer.status());
+        let body = answer.bytes().await.unwrap();
+        assert!(
+            !String::from_utf8_lossy(&body).contains(SECRET),
+            "{what} carries the secret"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 25, "every session route was asked ({seen})");
+    let settings: Value = web
+        .get("/api/settings", &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = &settings["sections"][1]["fields"][0];
+    assert_eq!(secret["value"], Value::Null);
+    assert_eq!(secret["secret_set"], true);
+    assert!(!log_text().contains(SECRET), "the secret is in the log");
+    web.stop().await;
 }

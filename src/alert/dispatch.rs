@@ -24,6 +24,8 @@ pub struct Dispatcher {
     outbox: Outbox,
     settings: Arc<AlertSettings>,
     on_call: Arc<dyn OnCallDirectory>,
+    /// The configured fallback technician, replaceable while running (the settings page).
+    fallback: Arc<std::sync::RwLock<Option<OnCallTech>>>,
     http: reqwest::Client,
     /// Where "now" (attempt and retry times) and the waits between passes come from.
     clock: SharedClock,
@@ -45,6 +47,7 @@ impl Dispatcher {
         let http = http_client(&settings)?;
         Ok(Dispatcher {
             outbox,
+            fallback: Arc::new(std::sync::RwLock::new(settings.fallback.clone())),
             settings: Arc::new(settings),
             on_call,
             http,
@@ -66,9 +69,18 @@ impl Dispatcher {
 
     /// Who to name: the ServiceTitan on-call shift now, else the configured fallback.
     fn on_call_now(&self, now: DateTime<Utc>) -> Option<OnCallTech> {
-        self.on_call
-            .on_call_at(now)
-            .or_else(|| self.settings.fallback.clone())
+        self.on_call.on_call_at(now).or_else(|| {
+            self.fallback
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        })
+    }
+
+    /// A new fallback technician (`[alerts] fallback_name`/`fallback_phone` changed on the
+    /// settings page), named from the next alert on.
+    pub fn set_fallback(&self, fallback: Option<OnCallTech>) {
+        *self.fallback.write().unwrap_or_else(|e| e.into_inner()) = fallback;
     }
 
     /// Runs until `shutdown` resolves. Without channels there is nothing to do (the start-up

@@ -1,6 +1,7 @@
 //! One answered call: run the call flow on it, then write the record every call leaves.
 
-use crate::app::flow::{recording_reserve, Flow};
+use crate::app::console::calls::CallIndex;
+use crate::app::flow::{recording_reserve, snapshot, Flow, LiveFlow};
 use crate::app::status::AppStatus;
 use crate::config::{Codec, Config, DataPaths};
 use crate::dialog::answering::{self, AnsweringOutcome, AnsweringSettings, HangUpCause};
@@ -32,7 +33,10 @@ pub(crate) struct CallDesk {
     pub config: Arc<Config>,
     pub paths: DataPaths,
     pub greeting: Arc<[i16]>,
-    pub flow: Flow,
+    /// Each call takes a snapshot when it is answered; the settings page may swap it.
+    pub flow: LiveFlow,
+    /// The web page's call list, told of every record written.
+    pub index: Arc<CallIndex>,
     /// `None` when the data partition was too full for the queue to open.
     pub queue: Option<Outbox>,
 }
@@ -77,7 +81,9 @@ pub(crate) async fn handle_call(call: AnsweredCall, desk: Arc<CallDesk>) -> Resu
     info!(key = %start.key, %caller, dialled = ?facts.dialled, "call answered");
     let outcome = run_flow_guarded(port, facts.clone(), start.clone(), desk.clone()).await;
     let record = call_record(&facts, &start, outcome);
-    write_record(&desk.paths, &record)
+    write_record(&desk.paths, &record)?;
+    desk.index.insert(&record);
+    Ok(())
 }
 
 /// Runs the flow on its own task: a panic in it ends the call, not its record.
@@ -142,10 +148,10 @@ async fn run_flow(
     start: &CallStart,
     desk: &CallDesk,
 ) -> FlowResult {
-    match &desk.flow {
-        Flow::Dialog(settings) => run_dialog(port, settings, facts, start).await,
-        Flow::EchoTurn(speech) => run_echo_turn(port, speech).await,
-        Flow::Answering { voicemail } => run_answering(port, *voicemail, facts, start, desk).await,
+    match snapshot(&desk.flow) {
+        Flow::Dialog(settings) => run_dialog(port, &settings, facts, start).await,
+        Flow::EchoTurn(speech) => run_echo_turn(port, &speech).await,
+        Flow::Answering { voicemail } => run_answering(port, voicemail, facts, start, desk).await,
     }
 }
 

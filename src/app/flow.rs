@@ -46,6 +46,70 @@ pub(crate) enum Flow {
     Dialog(Arc<DialogSettings>),
 }
 
+/// The call flow new calls take: the settings page swaps it (a new script and schedule) and
+/// each call keeps the snapshot it started with.
+pub(crate) type LiveFlow = Arc<std::sync::RwLock<Flow>>;
+
+/// The flow's current snapshot.
+pub(crate) fn snapshot(live: &LiveFlow) -> Flow {
+    live.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// `flow` with the script and the lookups made from `config` (shop name and zone, `[dialog]`,
+/// `[triage]`, `[schedule]`); `None` for a flow without a script.
+pub(crate) fn with_settings(
+    flow: &Flow,
+    config: &Config,
+    cache: Option<Arc<StCache>>,
+    queue: &Outbox,
+) -> Option<Flow> {
+    let Flow::Dialog(settings) = flow else {
+        return None;
+    };
+    let mut next = (**settings).clone();
+    next.script = Arc::new(Script::from_settings(
+        &config.shop.name,
+        &config.shop.timezone,
+        &config.shop.default_country,
+        &config.dialog,
+        &config.triage,
+    ));
+    next.sources = dialog_sources(config, cache, queue);
+    info!("call flow: new settings from the next call on");
+    Some(Flow::Dialog(Arc::new(next)))
+}
+
+/// What callers can use, as the status shows it.
+pub(crate) fn speech_state(flow: &Flow, config: &Config) -> crate::app::status::SpeechState {
+    use crate::app::status::SpeechState;
+    match flow {
+        Flow::Dialog(s) if !s.keypad_only => SpeechState {
+            loaded: true,
+            detail: format!("loaded ({})", config.model_dir().display()),
+        },
+        Flow::Dialog(_) => SpeechState {
+            loaded: false,
+            detail: format!(
+                "keypad only: no usable speech model in {}",
+                config.model_dir().display()
+            ),
+        },
+        Flow::EchoTurn(_) => SpeechState {
+            loaded: true,
+            detail: format!("loaded ({})", config.model_dir().display()),
+        },
+        Flow::Answering { voicemail: true } => SpeechState {
+            loaded: false,
+            detail: "keypad only: no voice (espeak-ng unavailable): answering with voicemail"
+                .into(),
+        },
+        Flow::Answering { voicemail: false } => SpeechState {
+            loaded: false,
+            detail: "not used: call.mode = \"answering\" (greeting and recording)".into(),
+        },
+    }
+}
+
 /// Longest wait for the next key of a `#`-terminated entry (ZIP, phone, invoice number).
 const INTER_DIGIT_TIMEOUT: Duration = Duration::from_secs(5);
 

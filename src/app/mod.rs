@@ -9,10 +9,12 @@
 //! - `notify` — systemd's notify protocol (READY, WATCHDOG, STOPPING, STATUS).
 //! - `lookup` — the ServiceTitan cache served through the dialog's and the alerts' traits.
 //! - `simulate` — `callbox simulate`: the real engine, queue and cache from stdin.
+//! - `update` — what `callbox update apply` asks of the running box (idle, restart, health).
 //! - `commands` — one function per subcommand.
 
 mod calls;
 pub mod commands;
+pub mod console;
 mod flow;
 pub mod housekeeping;
 pub mod logging;
@@ -25,6 +27,7 @@ pub mod simulate;
 pub mod status;
 mod stores;
 pub mod supervisor;
+pub mod update;
 
 pub use logging::init_logging;
 pub use run::run;

@@ -3,8 +3,11 @@
 //! stops taking calls, lets the calls in progress finish (up to `call.shutdown_grace_secs`),
 //! ends the rest with a BYE, flushes the queue and returns.
 
+use crate::alert::Dispatcher;
 use crate::app::calls::{CallDesk, CallsInProgress};
-use crate::app::flow::{load_greeting, prepare_flow, Flow};
+use crate::app::console::calls::CallIndex;
+use crate::app::console::{Console, ConsoleParts};
+use crate::app::flow::{load_greeting, prepare_flow, speech_state, Flow, LiveFlow};
 use crate::app::housekeeping;
 use crate::app::logging::log_config_warnings;
 use crate::app::notify::{self, Notifier};
@@ -16,6 +19,7 @@ use crate::app::supervisor::{AbortOnDrop, RestartPolicy, Service, Supervisor};
 use crate::config::{Config, DataPaths};
 use crate::queue::Outbox;
 use crate::servicetitan::cache::StCache;
+use crate::servicetitan::SyncWorker;
 use crate::telephony::line::{self, AnsweredCall, LineSettings};
 use crate::telephony::sip::udp::SipHandle;
 use crate::telephony::sip::{udp, EndpointConfig};
@@ -24,7 +28,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tracing::{error, info, warn};
 
 /// After the grace period, how long the calls that were ended get to write their records.
@@ -52,6 +56,8 @@ struct Running {
     /// The SIP endpoint of the current run of the SIP service.
     sip: Arc<Mutex<Option<SipHandle>>>,
     status: Arc<AppStatus>,
+    /// The web page asked for a restart and the line is idle.
+    restart: Arc<Notify>,
 }
 
 /// Runs the appliance until SIGINT or SIGTERM. Logging must have started: the
@@ -80,6 +86,12 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
     // call flow, the alerts and the sync.
     let cache = open_cache(&config, &paths);
     let mut supervisor = Supervisor::new(RestartPolicy::default(), status.services.clone());
+    let shared = Shared {
+        flow: Arc::new(std::sync::RwLock::new(Flow::Answering { voicemail: false })),
+        sip: Arc::new(Mutex::new(None)),
+        index: build_call_index(&paths).await,
+        restart: Arc::new(Notify::new()),
+    };
     start_background_services(
         &mut supervisor,
         &config,
@@ -87,11 +99,14 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         queue.as_ref(),
         &cache,
         &status,
+        &shared,
     )?;
     let flow = match &queue {
         Some(queue) => prepare_flow(&config, &paths, greeting.clone(), queue, cache.clone()).await,
         None => answering_without_queue(&paths),
     };
+    status.set_speech(speech_state(&flow, &config));
+    *shared.flow.write().unwrap_or_else(|e| e.into_inner()) = flow;
 
     let (socket, local) = bind_sip(&mut config).await?;
     status.set_sip_address(local);
@@ -101,10 +116,17 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         config: config.clone(),
         paths: paths.clone(),
         greeting,
-        flow,
+        flow: shared.flow.clone(),
+        index: shared.index.clone(),
         queue: queue.clone(),
     });
-    let lines = start_call_handling(&mut supervisor, desk, socket, local, &status);
+    let lines = start_call_handling(
+        &mut supervisor,
+        desk,
+        (socket, local),
+        shared.sip.clone(),
+        &status,
+    );
     Ok(Running {
         config,
         paths,
@@ -115,7 +137,31 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         stopping: lines.stopping,
         sip: lines.sip,
         status,
+        restart: shared.restart,
     })
+}
+
+/// What call handling and the web page's console share.
+struct Shared {
+    flow: LiveFlow,
+    sip: Arc<Mutex<Option<SipHandle>>>,
+    index: Arc<CallIndex>,
+    restart: Arc<Notify>,
+}
+
+/// The web page's call index, read from the call records off the reactor.
+async fn build_call_index(paths: &DataPaths) -> Arc<CallIndex> {
+    let dir = paths.calls.clone();
+    let started = std::time::Instant::now();
+    let index = tokio::task::spawn_blocking(move || CallIndex::build(&dir))
+        .await
+        .unwrap_or_else(|_| CallIndex::build(&paths.calls));
+    info!(
+        calls = index.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "call index built"
+    );
+    Arc::new(index)
 }
 
 /// Everything beside call handling: compaction, alerts, the sync, housekeeping, the web page,
@@ -127,9 +173,13 @@ fn start_background_services(
     queue: Option<&Outbox>,
     cache: &Option<Arc<StCache>>,
     status: &Arc<AppStatus>,
+    shared: &Shared,
 ) -> Result<()> {
+    let mut handles = Handles::default();
     if let Some(queue) = queue {
-        for service in background_services(config, queue, cache.clone())? {
+        let (services, found) = background_services(config, queue, cache.clone())?;
+        handles = found;
+        for service in services {
             supervisor.spawn(service);
         }
     }
@@ -140,7 +190,22 @@ fn start_background_services(
         cache.clone(),
         status,
     ));
-    supervisor.spawn(services::web(config, status.clone(), queue.cloned()));
+    let console = Console::new(
+        ConsoleParts {
+            config: Arc::new(config.clone()),
+            paths: paths.clone(),
+            status: status.clone(),
+            queue: queue.cloned(),
+            cache: cache.clone(),
+            sync: handles.sync,
+            alerts: handles.alerts,
+            flow: shared.flow.clone(),
+            index: shared.index.clone(),
+            restart: shared.restart.clone(),
+        },
+        tokio::runtime::Handle::current(),
+    );
+    supervisor.spawn(services::web(config, Arc::new(console)));
     supervisor.spawn(status::status_writer(
         status.clone(),
         queue.cloned(),
@@ -170,13 +235,12 @@ struct CallHandling {
 fn start_call_handling(
     supervisor: &mut Supervisor,
     desk: Arc<CallDesk>,
-    socket: UdpSocket,
-    local: SocketAddr,
+    (socket, local): (UdpSocket, SocketAddr),
+    sip: Arc<Mutex<Option<SipHandle>>>,
     status: &Arc<AppStatus>,
 ) -> CallHandling {
     let (calls_tx, calls_rx) = mpsc::channel::<AnsweredCall>(8);
     let (stopping, stopping_rx) = watch::channel(false);
-    let sip = Arc::new(Mutex::new(None));
     supervisor.spawn(sip_service(
         desk.config.clone(),
         socket,
@@ -194,16 +258,29 @@ fn start_call_handling(
     }
 }
 
+/// The background services the web page's console reads.
+#[derive(Default)]
+struct Handles {
+    sync: Option<Arc<SyncWorker>>,
+    alerts: Option<Arc<Dispatcher>>,
+}
+
 /// Compaction, alerts and the sync: the services beside call handling.
 fn background_services(
     config: &Config,
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
-) -> Result<Vec<Service>> {
+) -> Result<(Vec<Service>, Handles)> {
     let mut list = vec![services::compaction(queue)];
-    list.extend(services::alerts(config, queue, cache.clone())?);
-    list.extend(services::sync(config, queue, cache));
-    Ok(list)
+    let alerts = services::alerts(config, queue, cache.clone())?.map(|(service, dispatcher)| {
+        list.push(service);
+        dispatcher
+    });
+    let sync = services::sync(config, queue, cache).map(|(service, worker)| {
+        list.push(service);
+        worker
+    });
+    Ok((list, Handles { sync, alerts }))
 }
 
 /// Housekeeping: recordings and call records within their age and disk budget (never an
@@ -360,11 +437,16 @@ async fn serve_until_stopped(running: &Running, notifier: &Notifier) {
     loop {
         tokio::select! {
             () = &mut shutdown => return,
+            () = running.restart.notified() => {
+                info!("restart asked for from the web page: stopping; systemd starts callbox again");
+                return;
+            }
             _ = tick.tick() => {}
         }
         if watchdog.is_some() {
             keep_watchdog(running, notifier).await;
         }
+        note_ata_contact(running).await;
         let line = status_line(running);
         if line != said {
             notifier.status(&line);
@@ -380,6 +462,26 @@ async fn keep_watchdog(running: &Running, notifier: &Notifier) {
         warn!("the SIP endpoint does not answer: not pinging the watchdog");
     } else if !notify::ping_if_healthy(notifier, &running.status.services) {
         warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
+    }
+}
+
+/// Puts the ATA's last SIP contact (from the endpoint's counters) onto the status.
+async fn note_ata_contact(running: &Running) {
+    let sip = running
+        .sip
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(sip) = sip else { return };
+    let Ok(Ok(status)) = tokio::time::timeout(SIP_ANSWER_BOUND, sip.status()).await else {
+        return;
+    };
+    if let Some((at, from)) = status.stats.last_peer_contact {
+        let ago = chrono::Duration::from_std(at.elapsed()).unwrap_or_default();
+        running.status.set_ata_contact(status::AtaContact {
+            at: chrono::Utc::now() - ago,
+            from,
+        });
     }
 }
 

@@ -4,17 +4,11 @@
 
 use crate::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory};
 use crate::app::lookup::CacheOnCall;
-use crate::app::status::AppStatus;
 use crate::app::supervisor::Service;
 use crate::config::Config;
 use crate::queue::Outbox;
 use crate::servicetitan::cache::StCache;
 use crate::servicetitan::{SyncSettings, SyncWorker};
-use crate::web::backend::{
-    Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, ConnectionReport,
-    DashboardView, DayCalls, LogLine, OnCallView, QueueQuery, QueueRow, RestartPlan, SettingsView,
-    UpdatesView,
-};
 use crate::web::WebBackend;
 use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
@@ -44,7 +38,7 @@ pub(crate) fn alerts(
     config: &Config,
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
-) -> Result<Option<Service>> {
+) -> Result<Option<(Service, Arc<Dispatcher>)>> {
     let settings =
         AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone)
             .context("setting up [alerts]")?;
@@ -66,7 +60,8 @@ pub(crate) fn alerts(
         pending, "alerts: on-call alert dispatcher started"
     );
     let dispatcher = Arc::new(dispatcher);
-    Ok(Some(Service::new("alerts", move |token| {
+    let handle = dispatcher.clone();
+    let service = Service::new("alerts", move |token| {
         let dispatcher = dispatcher.clone();
         Box::pin(async move {
             dispatcher.run(token.cancelled()).await;
@@ -76,7 +71,8 @@ pub(crate) fn alerts(
                 Err(anyhow!("the alert dispatcher ended"))
             }
         })
-    })))
+    });
+    Ok(Some((service, handle)))
 }
 
 fn on_call_directory(cache: Option<Arc<StCache>>) -> Arc<dyn OnCallDirectory> {
@@ -111,7 +107,7 @@ pub(crate) fn sync(
     config: &Config,
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
-) -> Option<Service> {
+) -> Option<(Service, Arc<SyncWorker>)> {
     if !config.servicetitan.enabled {
         info!("ServiceTitan sync is off ([servicetitan] enabled = false): work waits in the queue");
         return None;
@@ -140,7 +136,8 @@ pub(crate) fn sync(
         SyncSettings::from_config(&config.servicetitan),
     ));
     info!("ServiceTitan sync running in this process");
-    Some(Service::new("sync", move |token| {
+    let handle = worker.clone();
+    let service = Service::new("sync", move |token| {
         let worker = worker.clone();
         Box::pin(async move {
             worker
@@ -148,14 +145,14 @@ pub(crate) fn sync(
                 .await
                 .context("ServiceTitan sync stopped")
         })
-    }))
+    });
+    Some((service, handle))
 }
 
-/// The local web page (`[web]`): HTTPS with a login, the box's status from the status handle.
-pub(crate) fn web(config: &Config, status: Arc<AppStatus>, queue: Option<Outbox>) -> Service {
+/// The local web page (`[web]`): HTTPS with a login; the console is its backend.
+pub(crate) fn web(config: &Config, backend: Arc<dyn WebBackend>) -> Service {
     let settings = Arc::new(config.web.clone());
     let data_dir = config.storage.data_dir.clone();
-    let backend: Arc<dyn WebBackend> = Arc::new(StatusBackend { status, queue });
     Service::new("web", move |token| {
         let (settings, data_dir, backend) = (settings.clone(), data_dir.clone(), backend.clone());
         Box::pin(async move {
@@ -164,79 +161,4 @@ pub(crate) fn web(config: &Config, status: Arc<AppStatus>, queue: Option<Outbox>
                 .map_err(anyhow::Error::from)
         })
     })
-}
-
-/// What the web page shows of the running box: the status `callbox status` prints.
-struct StatusBackend {
-    status: Arc<AppStatus>,
-    queue: Option<Outbox>,
-}
-
-impl WebBackend for StatusBackend {
-    fn status(&self) -> serde_json::Value {
-        serde_json::to_value(self.status.report(self.queue.as_ref()))
-            .unwrap_or_else(|err| serde_json::json!({ "error": err.to_string() }))
-    }
-    fn dashboard(&self) -> DashboardView {
-        DashboardView::default()
-    }
-    fn calls_per_day(&self, _days: u32) -> Vec<DayCalls> {
-        Vec::new()
-    }
-    fn calls(&self, _query: &CallQuery) -> CallPage {
-        CallPage::default()
-    }
-    fn call(&self, _key: &str) -> Result<CallDetail, BackendError> {
-        Err(not_wired())
-    }
-    fn recording(&self, _key: &str) -> Result<std::path::PathBuf, BackendError> {
-        Err(not_wired())
-    }
-    fn queue(&self, _query: &QueueQuery) -> Result<Vec<QueueRow>, BackendError> {
-        Err(not_wired())
-    }
-    fn retry(&self, _id: &str) -> Result<QueueRow, BackendError> {
-        Err(not_wired())
-    }
-    fn export_queue(&self) -> Result<Vec<u8>, BackendError> {
-        Err(not_wired())
-    }
-    fn on_call(&self) -> OnCallView {
-        OnCallView::default()
-    }
-    fn settings(&self) -> SettingsView {
-        SettingsView::default()
-    }
-    fn apply_settings(
-        &self,
-        _changes: &std::collections::BTreeMap<String, serde_json::Value>,
-    ) -> Result<Applied, crate::web::SettingsErrors> {
-        Err(crate::web::SettingsErrors::one("settings", "not wired yet"))
-    }
-    fn test_connection(&self) -> BoxFuture<'_, ConnectionReport> {
-        Box::pin(async { ConnectionReport::default() })
-    }
-    fn hear(&self, _text: String) -> BoxFuture<'_, Result<Vec<u8>, BackendError>> {
-        Box::pin(async { Err(not_wired()) })
-    }
-    fn restart(&self) -> Result<RestartPlan, BackendError> {
-        Err(not_wired())
-    }
-    fn updates(&self) -> UpdatesView {
-        UpdatesView::default()
-    }
-    fn check_updates(&self) -> BoxFuture<'_, UpdatesView> {
-        Box::pin(async { UpdatesView::default() })
-    }
-    fn log_tail(&self, _after: u64, _limit: usize) -> Vec<LogLine> {
-        Vec::new()
-    }
-    fn support_bundle(&self) -> Result<Vec<u8>, BackendError> {
-        Err(not_wired())
-    }
-}
-
-/// Placeholder until `app/console.rs` implements the page's backend (issue 12, in progress).
-fn not_wired() -> BackendError {
-    BackendError::Unavailable("not wired yet".to_string())
 }

@@ -42,6 +42,24 @@ struct Facts {
     calls_in_progress: usize,
     warnings: Vec<String>,
     housekeeping: Option<HousekeepingStatus>,
+    speech: Option<SpeechState>,
+    ata_contact: Option<AtaContact>,
+}
+
+/// The ATA's last SIP contact (any request or answer from an allowed peer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtaContact {
+    pub at: DateTime<Utc>,
+    pub from: SocketAddr,
+}
+
+/// What the call flow can hear with, decided at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpeechState {
+    /// A speech model is loaded (else callers use their keypad).
+    pub loaded: bool,
+    /// "loaded (<model path>)" or "keypad only: <reason>".
+    pub detail: String,
 }
 
 /// The shared status handle. Cheap to clone through its `Arc`.
@@ -63,6 +81,9 @@ pub struct StatusReport {
     pub started_at: DateTime<Utc>,
     pub uptime_secs: i64,
     pub sip_address: Option<SocketAddr>,
+    /// The ATA's last SIP contact.
+    #[serde(default)]
+    pub ata_last_contact: Option<AtaContact>,
     pub calls_in_progress: usize,
     pub queue: Option<QueueCounts>,
     /// The last housekeeping pass: disk use against the budget, the data partition's state.
@@ -84,6 +105,8 @@ impl AppStatus {
                 calls_in_progress: 0,
                 warnings,
                 housekeeping: None,
+                speech: None,
+                ata_contact: None,
             }),
             changed: watch::channel(0).0,
         })
@@ -118,6 +141,22 @@ impl AppStatus {
         self.change(|f| f.housekeeping = Some(report));
     }
 
+    pub fn set_speech(&self, speech: SpeechState) {
+        self.change(|f| f.speech = Some(speech));
+    }
+
+    pub fn set_ata_contact(&self, contact: AtaContact) {
+        self.change(|f| f.ata_contact = Some(contact));
+    }
+
+    pub fn ata_contact(&self) -> Option<AtaContact> {
+        self.lock().ata_contact.clone()
+    }
+
+    pub fn speech(&self) -> Option<SpeechState> {
+        self.lock().speech.clone()
+    }
+
     pub fn calls_in_progress(&self) -> usize {
         self.lock().calls_in_progress
     }
@@ -138,6 +177,7 @@ impl AppStatus {
             started_at: self.started_at,
             uptime_secs: (now - self.started_at).num_seconds(),
             sip_address: facts.sip_address,
+            ata_last_contact: facts.ata_contact.clone(),
             calls_in_progress: facts.calls_in_progress,
             queue: queue.map(Outbox::counts),
             housekeeping: facts.housekeeping.clone(),

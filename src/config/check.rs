@@ -158,6 +158,7 @@ pub(super) fn key_template() -> toml::Table {
     c.web.cert_file = Some(PathBuf::from("web.pem"));
     c.web.key_file = Some(PathBuf::from("web.key"));
     c.web.redirect_listen = Some(std::net::SocketAddr::from(([0, 0, 0, 0], 80)));
+    c.update.ca_file = Some(PathBuf::from("ca.pem"));
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
         // Serializing plain structs of strings and numbers cannot fail.

@@ -60,7 +60,7 @@ pub(super) fn apply_env(
     Ok(())
 }
 
-fn env_value(kind: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+pub(super) fn env_value(kind: &toml::Value, raw: &str) -> Result<toml::Value, String> {
     let raw_trimmed = raw.trim();
     Ok(match kind {
         toml::Value::String(_) => toml::Value::String(raw.to_string()),

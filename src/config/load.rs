@@ -19,6 +19,10 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let env = process_env()?;
         let credentials = credentials_dir();
+        let file = path
+            .map(Path::to_path_buf)
+            .or_else(|| Some(Path::new(DEFAULT_CONFIG_PATH).to_path_buf()).filter(|p| p.exists()));
+        super::overlay::set_loaded_from(file);
         Self::load_with(
             path,
             Path::new(DEFAULT_CONFIG_PATH),
@@ -73,10 +77,12 @@ impl Config {
         if !structural.is_empty() {
             return Err(invalid(structural));
         }
+        let env = expand_env_files(env)?;
+        super::overlay::apply_overlay(&mut table, &env)?;
         if let Some(dir) = credentials {
             apply_credentials(&mut table, dir)?;
         }
-        apply_env(&mut table, &expand_env_files(env)?)?;
+        apply_env(&mut table, &env)?;
         let config: Config =
             toml::Value::Table(table)
                 .try_into()

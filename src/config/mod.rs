@@ -13,6 +13,9 @@ use std::path::PathBuf;
 mod check;
 mod env;
 mod load;
+pub mod overlay;
+#[cfg(test)]
+mod overlay_tests;
 mod secrets;
 #[cfg(test)]
 mod tests;
@@ -26,6 +29,7 @@ pub use crate::queue::settings::QueueConfig;
 pub use crate::servicetitan::settings::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 pub use crate::speech::settings::{AudioConfig, SpeechConfig, VoiceConfig, VoiceEngine};
 pub use crate::telephony::settings::{Codec, MediaConfig, SipAccount, SipConfig};
+pub use crate::update::settings::UpdateConfig;
 pub use crate::web::settings::WebConfig;
 pub use check::{check, check_bytes, check_in_environment};
 pub use env::env_var_name;
@@ -57,6 +61,7 @@ pub struct Config {
     pub servicetitan: ServiceTitanConfig,
     pub alerts: AlertsConfig,
     pub web: WebConfig,
+    pub update: UpdateConfig,
 }
 
 /// The shop the box answers for.
@@ -241,6 +246,12 @@ impl Config {
         self.alerts.validate(&mut v);
         v.extend(
             self.web
+                .validate()
+                .into_iter()
+                .map(|(key, reason)| ConfigIssue::error(key, reason)),
+        );
+        v.extend(
+            self.update
                 .validate()
                 .into_iter()
                 .map(|(key, reason)| ConfigIssue::error(key, reason)),

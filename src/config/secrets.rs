@@ -25,13 +25,13 @@ pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
 const FILE_SUFFIX: &str = "_file";
 
-fn is_secret(section: &str, key: &str) -> bool {
+pub(super) fn is_secret(section: &str, key: &str) -> bool {
     SECRET_KEYS.contains(&(section, key))
 }
 
 /// Reads a secret's file: its text with the trailing newline trimmed. The reason names the
 /// file and what went wrong, never what is in it.
-fn read_secret_file(path: &Path) -> Result<String, String> {
+pub(super) fn read_secret_file(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text =
         String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;

@@ -408,6 +408,19 @@ impl StCache {
     }
 
     /// The technician on call at `at` (the shift covering it that started last).
+    /// The active on-call shifts that have not ended by `at`, earliest first.
+    pub fn on_call_shifts_from(&self, at: DateTime<Utc>) -> Vec<TechnicianShift> {
+        let mut shifts: Vec<TechnicianShift> = self
+            .mem_read()
+            .shifts
+            .iter()
+            .filter(|s| s.active && s.shift_type == "OnCall" && s.end > at)
+            .cloned()
+            .collect();
+        shifts.sort_by_key(|s| s.start);
+        shifts
+    }
+
     pub fn on_call_technician_at(&self, at: DateTime<Utc>) -> Option<StId> {
         self.mem_read()
             .shifts

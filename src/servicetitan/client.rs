@@ -349,6 +349,11 @@ impl StClient {
         )
     }
 
+    /// Fetches (or reuses) an access token: "test connection" checks the credentials with it.
+    pub async fn check_token(&self) -> Result<(), StError> {
+        self.token().await.map(|_| ())
+    }
+
     async fn token(&self) -> Result<String, StError> {
         let inner = &self.inner;
         inner.tokens.get(|| self.fetch_token()).await

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::backend::BackendError;
 use super::throttle::retry_after_secs;
 
 /// 422 with one reason per field, e.g. from a section's `validate()`.
@@ -64,6 +65,24 @@ pub enum ApiError {
     LockedOut { retry_after: Duration },
     /// 500; the cause is in the log, not in the answer.
     Internal,
+    /// What the backend refused: 404, 409, 503 or 500 with its (secret-free) message.
+    Backend(BackendError),
+}
+
+impl From<BackendError> for ApiError {
+    fn from(error: BackendError) -> Self {
+        ApiError::Backend(error)
+    }
+}
+
+/// The HTTP status a backend refusal answers with.
+pub fn backend_status(error: &BackendError) -> StatusCode {
+    match error {
+        BackendError::NotFound(_) => StatusCode::NOT_FOUND,
+        BackendError::Refused(_) => StatusCode::CONFLICT,
+        BackendError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        BackendError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -92,6 +111,7 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error; see the box's log",
             ),
+            ApiError::Backend(error) => plain(backend_status(&error), &error.to_string()),
         }
     }
 }
@@ -111,6 +131,20 @@ mod tests {
         assert_eq!(errors.0["web.listen"], "port must not be 0");
         let response = errors.into_response();
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn backend_refusals_map_to_their_status_with_the_message() {
+        let cases = [
+            (BackendError::NotFound("no call k1".into()), 404),
+            (BackendError::Refused("syncing".into()), 409),
+            (BackendError::Unavailable("queue closed".into()), 503),
+            (BackendError::Internal("disk".into()), 500),
+        ];
+        for (error, status) in cases {
+            let response = ApiError::from(error).into_response();
+            assert_eq!(response.status().as_u16(), status);
+        }
     }
 
     #[test]

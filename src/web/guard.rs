@@ -12,8 +12,12 @@ use super::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// Only the box's own CSS and JS; the recording player and "hear it" (a Blob URL) may play;
+/// no framing, no plugins, forms only to the box.
 pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+    "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Protected routes: a live session, and on every change its CSRF token. The session is handed
 /// to the handler as a request extension.
@@ -157,6 +161,23 @@ mod tests {
         assert!(!csrf_matches(&headers, "abc"));
         headers.insert(CSRF_HEADER, HeaderValue::from_static("abc"));
         assert!(csrf_matches(&headers, "abc"));
+    }
+
+    #[test]
+    fn the_policy_lets_the_players_use_blob_urls_and_nothing_else_in() {
+        let policy: Vec<&str> = CONTENT_SECURITY_POLICY.split(';').map(str::trim).collect();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "media-src 'self' blob:",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(&directive), "{directive} in {policy:?}");
+        }
+        assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+        assert!(!CONTENT_SECURITY_POLICY.contains("http"));
     }
 
     #[test]

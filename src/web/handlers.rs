@@ -35,22 +35,16 @@ pub async fn setup_page(State(state): State<AppState>) -> Response {
     Html(html::setup_page()).into_response()
 }
 
-pub async fn dashboard(
-    State(state): State<AppState>,
-    Extension(session): Extension<ActiveSession>,
-) -> Html<String> {
-    Html(html::dashboard_page(
-        &state.backend.status(),
-        &session.csrf_token,
-    ))
-}
-
 pub async fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", html::CSS)
 }
 
 pub async fn script() -> Response {
     asset("text/javascript; charset=utf-8", html::JS)
+}
+
+pub async fn favicon() -> Response {
+    asset("image/svg+xml", html::FAVICON)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -2,8 +2,6 @@
 //! file goes through [`escape`]. No inline script or style (the CSP forbids them); the page's
 //! CSS and JS are served from the binary under `/static/`.
 
-use serde_json::Value;
-
 /// Escapes text for an HTML element body or a double- or single-quoted attribute.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -22,15 +20,18 @@ pub fn escape(text: &str) -> String {
 
 pub const CSS: &str = include_str!("assets/app.css");
 pub const JS: &str = include_str!("assets/app.js");
+pub const FAVICON: &str = include_str!("assets/favicon.svg");
 
-/// The frame every page shares. `head_extra` and `body` must already be escaped HTML.
-fn layout(title: &str, head_extra: &str, body: &str) -> String {
+/// The frame every page shares. `head_extra`, `header` and `body` must already be escaped HTML.
+pub fn layout(title: &str, head_extra: &str, header: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} · callbox</title>\n<link rel=\"stylesheet\" href=\"/static/app.css\">\n\
+         <link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n\
          {head_extra}<script src=\"/static/app.js\" defer></script>\n</head>\n\
-         <body>\n<header><strong>callbox</strong></header>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
+         <body>\n<header class=\"top\"><strong class=\"brand\">callbox</strong>{header}</header>\n\
+         <main>\n{body}\n</main>\n</body>\n</html>\n",
         title = escape(title),
     )
 }
@@ -38,6 +39,7 @@ fn layout(title: &str, head_extra: &str, body: &str) -> String {
 pub fn login_page() -> String {
     layout(
         "Log in",
+        "",
         "",
         "<h1>Log in</h1>\n\
          <form id=\"login-form\" class=\"card\">\n\
@@ -52,6 +54,7 @@ pub fn setup_page() -> String {
     layout(
         "Set up",
         "",
+        "",
         "<h1>Set up the box</h1>\n\
          <p>The setup code is in the box's log and in <code>&lt;data dir&gt;/web/setup-code</code>.</p>\n\
          <form id=\"setup-form\" class=\"card\">\n\
@@ -64,47 +67,9 @@ pub fn setup_page() -> String {
     )
 }
 
-/// The placeholder dashboard: the status the backend gives, key by key.
-pub fn dashboard_page(status: &Value, csrf_token: &str) -> String {
-    let head = format!(
-        "<meta name=\"csrf-token\" content=\"{}\">\n",
-        escape(csrf_token)
-    );
-    let body = format!(
-        "<h1>Status</h1>\n<ul class=\"card status\">\n{}</ul>\n\
-         <button id=\"logout\" type=\"button\">Log out</button>",
-        status_items(status)
-    );
-    layout("Dashboard", &head, &body)
-}
-
-fn status_items(status: &Value) -> String {
-    let Some(map) = status.as_object() else {
-        return format!("<li>{}</li>\n", escape(&compact(status)));
-    };
-    map.iter()
-        .map(|(key, value)| {
-            format!(
-                "<li><span class=\"key\">{}</span> <span class=\"value\">{}</span></li>\n",
-                escape(key),
-                escape(&compact(value))
-            )
-        })
-        .collect()
-}
-
-/// Strings as they are, everything else as JSON text.
-fn compact(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     const HOSTILE: &str = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>'";
 
@@ -118,24 +83,8 @@ mod tests {
     }
 
     #[test]
-    fn a_hostile_status_value_and_key_are_shown_inert() {
-        let status = json!({ "caller": HOSTILE, HOSTILE: 3, "queue": { "note": HOSTILE } });
-        let page = dashboard_page(&status, "tok\"en");
-        assert!(!page.contains("<script>alert"), "{page}");
-        assert!(!page.contains("<img"), "{page}");
-        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(page.contains("content=\"tok&quot;en\""));
-        assert_eq!(
-            page.matches("<script").count(),
-            1,
-            "only the page's own script tag"
-        );
-        assert!(page.contains("<span class=\"key\">queue</span>"));
-    }
-
-    #[test]
     fn pages_load_nothing_from_outside() {
-        for page in [login_page(), setup_page(), dashboard_page(&json!({}), "t")] {
+        for page in [login_page(), setup_page()] {
             assert!(
                 !page.contains("http://") && !page.contains("https://"),
                 "{page}"

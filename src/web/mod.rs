@@ -11,7 +11,17 @@
 //! start, a one-time setup code written to `<data_dir>/web/setup-code` and logged), then the
 //! listeners. Access rules are in [`routes()`]: every route needs a session except login, setup,
 //! static assets and `GET /healthz`; every change also needs the session's CSRF token.
+//!
+//! Modules: `routes` (the table: path, verb, access, handler; the router and `openapi` are
+//! built from it), `guard` (session, CSRF, same-origin, security headers, `no-store`),
+//! `handlers` (login, setup, logout, assets), `api` (the JSON API over [`WebBackend`], called on
+//! the blocking pool; backend refusals → 404/409/503/500), `range` (the recording's single byte
+//! ranges), `pages` (one module per session page, server-rendered, every value escaped; the
+//! calls-per-day chart is SVG drawn in `pages::chart`), `html` (escape, the frame, login and
+//! setup), `assets/` (the one stylesheet and script; no inline script or style, nothing from a
+//! CDN).
 
+mod api;
 mod auth;
 pub mod backend;
 mod error;
@@ -19,6 +29,8 @@ mod guard;
 mod handlers;
 pub mod html;
 mod openapi;
+mod pages;
+mod range;
 mod redirect;
 mod routes;
 mod session;

@@ -4,11 +4,13 @@
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 
+use super::api;
 use super::guard;
 use super::handlers;
+use super::pages;
 use super::state::AppState;
 
 /// Bodies larger than this are refused (413) before a handler reads them.
@@ -18,6 +20,7 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub enum Verb {
     Get,
     Post,
+    Put,
     Delete,
 }
 
@@ -26,6 +29,7 @@ impl Verb {
         match self {
             Verb::Get => "GET",
             Verb::Post => "POST",
+            Verb::Put => "PUT",
             Verb::Delete => "DELETE",
         }
     }
@@ -93,6 +97,13 @@ static ROUTES: &[Route] = &[
         handler: || get(handlers::script),
     },
     Route {
+        verb: Verb::Get,
+        path: "/static/favicon.svg",
+        access: Access::Public,
+        summary: "Icon",
+        handler: || get(handlers::favicon),
+    },
+    Route {
         verb: Verb::Post,
         path: "/api/setup",
         access: Access::Public,
@@ -132,7 +143,175 @@ static ROUTES: &[Route] = &[
         path: "/",
         access: Access::Session,
         summary: "Dashboard",
-        handler: || get(handlers::dashboard),
+        handler: || get(pages::dashboard),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/calls",
+        access: Access::Session,
+        summary: "Calls: filter by day and outcome, search, pages",
+        handler: || get(pages::calls),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/calls/{key}",
+        access: Access::Session,
+        summary: "One call: transcript, recording, records",
+        handler: || get(pages::call),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/queue",
+        access: Access::Session,
+        summary: "Queue records by state",
+        handler: || get(pages::queue),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/on-call",
+        access: Access::Session,
+        summary: "Who is on call; recent alerts",
+        handler: || get(pages::on_call),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/settings",
+        access: Access::Session,
+        summary: "Settings",
+        handler: || get(pages::settings),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/updates",
+        access: Access::Session,
+        summary: "Updates",
+        handler: || get(pages::updates),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/diagnostics",
+        access: Access::Session,
+        summary: "Diagnostics: live log, support bundle",
+        handler: || get(pages::diagnostics),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/dashboard",
+        access: Access::Session,
+        summary: "The dashboard's facts and calls per day (14 days)",
+        handler: || get(api::dashboard),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/calls",
+        access: Access::Session,
+        summary: "Calls, newest first: day, outcome, q, offset, limit",
+        handler: || get(api::calls),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/calls/{key}",
+        access: Access::Session,
+        summary: "One call with its transcript and records",
+        handler: || get(api::call),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/calls/{key}/recording",
+        access: Access::Session,
+        summary: "The call's recording (audio/wav; single byte ranges)",
+        handler: || get(api::recording),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/queue",
+        access: Access::Session,
+        summary: "Queue records, optionally of one state",
+        handler: || get(api::queue),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/queue/{id}/retry",
+        access: Access::Session,
+        summary: "Put a record that needs attention back in line",
+        handler: || post(api::retry),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/queue/export",
+        access: Access::Session,
+        summary: "Every queue record as JSON lines (attachment)",
+        handler: || get(api::export_queue),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/on-call",
+        access: Access::Session,
+        summary: "Who is on call now and next; recent alerts",
+        handler: || get(api::on_call),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/settings",
+        access: Access::Session,
+        summary: "Every setting (secrets as set/unset only)",
+        handler: || get(api::settings),
+    },
+    Route {
+        verb: Verb::Put,
+        path: "/api/settings",
+        access: Access::Session,
+        summary: "Change settings; 422 names each wrong field",
+        handler: || put(api::apply_settings),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/settings/test-connection",
+        access: Access::Session,
+        summary: "ServiceTitan: token, customer lookup, capacity",
+        handler: || post(api::test_connection),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/voice/preview",
+        access: Access::Session,
+        summary: "Text in the box's own voice (audio/wav)",
+        handler: || post(api::voice_preview),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/restart",
+        access: Access::Session,
+        summary: "Restart once the line is idle",
+        handler: || post(api::restart),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/updates",
+        access: Access::Session,
+        summary: "Version, channel, last check",
+        handler: || get(api::updates),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/updates/check",
+        access: Access::Session,
+        summary: "Check for an update now",
+        handler: || post(api::check_updates),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/logs",
+        access: Access::Session,
+        summary: "Log lines after a sequence number",
+        handler: || get(api::logs),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/support-bundle",
+        access: Access::Session,
+        summary: "Logs, config, status and versions, secrets removed (attachment)",
+        handler: || get(api::support_bundle),
     },
 ];
 

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod model;
 pub mod queue;
+pub mod release;
 pub mod run;
 pub mod say;
 pub mod simulate;
@@ -13,6 +14,7 @@ pub mod st;
 pub mod status;
 pub mod sync;
 pub mod transcribe;
+pub mod update;
 
 use anyhow::{Context, Result};
 use std::path::Path;

@@ -359,6 +359,8 @@ pub struct EndpointStats {
     pub dropped_strangers: u64,
     pub calls_offered: u64,
     pub busy: u64,
+    /// The last datagram from an allowed peer (the ATA): when, and from where.
+    pub last_peer_contact: Option<(Instant, SocketAddr)>,
 }
 
 impl Endpoint {
@@ -491,7 +493,7 @@ impl Endpoint {
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         self.stats.datagrams += 1;
         match self.gatekeeper.admit(now, source.ip()) {
-            Admission::Allowed => {}
+            Admission::Allowed => self.stats.last_peer_contact = Some((now, source)),
             Admission::Forbidden { log } => {
                 self.stats.forbidden += 1;
                 if log {

@@ -1,0 +1,515 @@
+//! Remote updates end to end (issue 14), with the box's own `release keygen` / `release
+//! build`, a release server on loopback (plain HTTP, with Range), and `callbox update apply`
+//! switching a real installation and restarting a real daemon through `restart_command`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+mod common;
+
+const BIN: &str = env!("CARGO_BIN_EXE_callbox");
+const NEW: &str = env!("CARGO_PKG_VERSION");
+const OLD: &str = "0.0.9";
+
+// ---- a release server: static files, `Range: bytes=N-`, and a cut after N bytes ----
+
+struct ReleaseServer {
+    url: String,
+    cut_after: Arc<AtomicUsize>,
+}
+
+impl ReleaseServer {
+    fn start(dir: PathBuf) -> ReleaseServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let cut_after = Arc::new(AtomicUsize::new(usize::MAX));
+        let cut = cut_after.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                serve(stream, &dir, cut.load(Ordering::SeqCst));
+            }
+        });
+        ReleaseServer { url, cut_after }
+    }
+}
+
+fn serve(mut stream: TcpStream, dir: &Path, cut_after: usize) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    let _ = reader.read_line(&mut request_line);
+    let mut from = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(range) = lower.strip_prefix("range: bytes=") {
+            from = range.trim().trim_end_matches('-').parse().unwrap_or(0);
+        }
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let file = dir.join(path.trim_start_matches('/'));
+    let Ok(body) = std::fs::read(&file) else {
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    };
+    let (status, body) = if from > 0 && from < body.len() {
+        ("206 Partial Content", &body[from..])
+    } else {
+        ("200 OK", &body[..])
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body[..body.len().min(cut_after)]);
+}
+
+// ---- an installation with an old release, a config and a restart script ----
+
+struct Box_ {
+    dir: tempfile::TempDir,
+    server: ReleaseServer,
+    sip_port: u16,
+}
+
+impl Box_ {
+    fn new() -> Box_ {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("opt");
+        let keys = dir.path().join("keys");
+        let out = callbox(
+            &["release", "keygen", "--out", keys.to_str().unwrap()],
+            None,
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        std::fs::create_dir_all(root.join("trust")).unwrap();
+        std::fs::copy(keys.join("root.json"), root.join("trust/root.json")).unwrap();
+        let old = root.join("releases").join(OLD);
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::copy(BIN, old.join("callbox")).unwrap();
+        std::fs::copy(libvosk(), old.join("libvosk.so")).unwrap();
+        std::os::unix::fs::symlink(format!("releases/{OLD}"), root.join("current")).unwrap();
+        let server = ReleaseServer::start(dir.path().join("server"));
+        let sip_port = common::free_udp_port();
+        let b = Box_ {
+            dir,
+            server,
+            sip_port,
+        };
+        b.write_config();
+        b
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn write_config(&self) {
+        let restart = self.path("restart.sh");
+        std::fs::write(
+            &restart,
+            format!(
+                "#!/bin/sh\n\
+                 pidfile={pid}\n\
+                 if [ -f $pidfile ]; then kill $(cat $pidfile) 2>/dev/null; \
+                 while kill -0 $(cat $pidfile) 2>/dev/null; do sleep 0.1; done; fi\n\
+                 {root}/current/callbox --config {config} run >>{log} 2>&1 &\n\
+                 echo $! > $pidfile\n",
+                pid = self.path("daemon.pid").display(),
+                root = self.path("opt").display(),
+                config = self.path("callbox.toml").display(),
+                log = self.path("daemon.log").display(),
+            ),
+        )
+        .unwrap();
+        let config = format!(
+            "[storage]\ndata_dir = {data:?}\n\
+             [sip]\nlisten = \"127.0.0.1:{port}\"\n\
+             [call]\nmode = \"answering\"\n\
+             [web]\nenabled = false\n\
+             [update]\nserver = {server:?}\nroot = {root:?}\nhealth_timeout_secs = 20\n\
+             idle_wait_secs = 60\nrestart_command = [\"sh\", {restart:?}]\n",
+            data = self.path("data").display().to_string(),
+            port = self.sip_port,
+            server = self.server.url,
+            root = self.path("opt").display().to_string(),
+            restart = restart.display().to_string(),
+        );
+        std::fs::write(self.path("callbox.toml"), config).unwrap();
+    }
+
+    fn build(&self, version: &str, extra: &[&str]) -> Output {
+        self.build_for(version, std::env::consts::ARCH, extra)
+    }
+
+    fn build_for(&self, version: &str, arch: &str, extra: &[&str]) -> Output {
+        let key = std::fs::read_dir(self.path("keys"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "key"))
+            .unwrap();
+        let mut args = vec![
+            "release",
+            "build",
+            "--version",
+            version,
+            "--arch",
+            arch,
+            "--out",
+        ];
+        let out = self.path("server");
+        let out = out.to_str().unwrap().to_string();
+        let key = key.to_str().unwrap().to_string();
+        args.push(&out);
+        args.extend(["--key", &key]);
+        args.extend(extra);
+        let output = callbox(&args, None);
+        assert!(output.status.success(), "{}", text(&output));
+        output
+    }
+
+    fn update(&self, action: &str) -> Output {
+        callbox(&["update", action], Some(&self.path("callbox.toml")))
+    }
+
+    fn tarball(&self, version: &str) -> PathBuf {
+        self.path(&format!(
+            "server/stable/{arch}/callbox-{version}-{arch}.tar.gz",
+            arch = std::env::consts::ARCH
+        ))
+    }
+
+    fn current(&self) -> String {
+        std::fs::read_link(self.path("opt/current"))
+            .unwrap()
+            .display()
+            .to_string()
+    }
+
+    /// Every file and link of the installation but the updater's own state and downloads.
+    fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk(&self.path("opt"), &self.path("opt"), &mut out);
+        out
+    }
+
+    fn state(&self) -> serde_json::Value {
+        let out = self.update("status");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn stop_daemon(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.path("daemon.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Box_ {
+    fn drop(&mut self) {
+        self.stop_daemon();
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = path.strip_prefix(base).unwrap().display().to_string();
+        if name == "state" || name == "downloads" {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.file_type().is_symlink() {
+            out.insert(
+                name,
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .display()
+                    .to_string()
+                    .into_bytes(),
+            );
+        } else if meta.is_dir() {
+            walk(base, &path, out);
+        } else {
+            out.insert(name, std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+fn libvosk() -> PathBuf {
+    Path::new(BIN).parent().unwrap().join("libvosk.so")
+}
+
+fn callbox(args: &[&str], config: Option<&Path>) -> Output {
+    let mut command = Command::new(BIN);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    command.args(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn refused(b: &Box_, expect: &str) {
+    let before = b.snapshot();
+    let out = b.update("apply");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(expect),
+        "{expect:?} not in {}",
+        text(&out)
+    );
+    assert_eq!(b.snapshot(), before, "the installation changed");
+    assert_eq!(b.current(), format!("releases/{OLD}"));
+}
+
+#[test]
+fn refusals_leave_the_installation_unchanged() {
+    let b = Box_::new();
+    // Nothing published yet.
+    refused(&b, "404");
+    // Expired the moment it was made.
+    b.build(NEW, &["--valid-days", "0"]);
+    refused(&b, "expired");
+    // Another architecture.
+    b.build_for("0.1.1", "riscv64", &[]);
+    std::fs::rename(
+        b.path("server/stable/riscv64/release.json"),
+        b.path(&format!(
+            "server/stable/{}/release.json",
+            std::env::consts::ARCH
+        )),
+    )
+    .unwrap();
+    refused(&b, "riscv64");
+    // Signed by a key the box does not trust.
+    let stranger = b.path("stranger");
+    assert!(callbox(
+        &["release", "keygen", "--out", stranger.to_str().unwrap()],
+        None
+    )
+    .status
+    .success());
+    let key = std::fs::read_dir(&stranger)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "key"))
+        .unwrap();
+    let out = callbox(
+        &[
+            "release",
+            "build",
+            "--version",
+            NEW,
+            "--arch",
+            std::env::consts::ARCH,
+            "--out",
+            b.path("server").to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    refused(&b, "does not trust");
+    // A good manifest whose signature lost a byte.
+    b.build(NEW, &[]);
+    let manifest = b.path(&format!(
+        "server/stable/{}/release.json",
+        std::env::consts::ARCH
+    ));
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let sig = m["signatures"][0]["sig"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    );
+    m["signatures"][0]["sig"] = flipped.into();
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    refused(&b, "valid signature");
+    // Unsigned.
+    m["signatures"] = serde_json::json!([]);
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    refused(&b, "no signature");
+    // The tarball altered after signing, then made longer.
+    b.build(NEW, &[]);
+    let tarball = b.tarball(NEW);
+    let mut bytes = std::fs::read(&tarball).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&tarball, &bytes).unwrap();
+    refused(&b, "sha256");
+    bytes[middle] ^= 0x55;
+    bytes.extend_from_slice(b"more");
+    std::fs::write(&tarball, &bytes).unwrap();
+    refused(&b, "longer than");
+    // An older release is "up to date", never a downgrade.
+    b.build("0.0.5", &[]);
+    let before = b.snapshot();
+    let out = b.update("apply");
+    assert!(text(&out).contains("up to date"), "{}", text(&out));
+    assert_eq!(b.snapshot(), before);
+}
+
+#[test]
+fn a_good_release_switches_after_a_cut_download_and_a_bad_one_rolls_back_for_good() {
+    let b = Box_::new();
+    b.build(NEW, &[]);
+    // The first download is cut short: kept, and resumed by the next apply.
+    b.server.cut_after.store(100_000, Ordering::SeqCst);
+    let out = b.update("apply");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("resumed next time"), "{}", text(&out));
+    assert_eq!(b.current(), format!("releases/{OLD}"));
+    b.server.cut_after.store(usize::MAX, Ordering::SeqCst);
+    let out = b.update("apply");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out),
+        std::fs::read_to_string(b.path("daemon.log")).unwrap_or_default()
+    );
+    assert_eq!(b.current(), format!("releases/{NEW}"));
+    let state = b.state();
+    assert_eq!(state["current"], NEW);
+    assert_eq!(state["previous"], OLD);
+    assert!(
+        b.path(&format!("opt/releases/{OLD}/callbox")).exists(),
+        "previous kept"
+    );
+
+    // A release whose binary exits at start: rolled back by itself, never retried.
+    let broken = b.path("broken-callbox");
+    std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    b.build(
+        "9.0.0",
+        &[
+            "--binary",
+            broken.to_str().unwrap(),
+            "--libvosk",
+            libvosk().to_str().unwrap(),
+        ],
+    );
+    let out = b.update("apply");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("rolled back"), "{}", text(&out));
+    assert_eq!(b.current(), format!("releases/{NEW}"));
+    let state = b.state();
+    assert_eq!(state["state"]["failed"], serde_json::json!(["9.0.0"]));
+    assert!(state["state"]["rolled_back"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not healthy"));
+    // The old release answers again.
+    let out = b.update("apply");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("never retried"), "{}", text(&out));
+    assert_eq!(b.current(), format!("releases/{NEW}"));
+}
+
+/// Runs `update apply` held at `step`, then SIGKILLs it there.
+fn kill_at(b: &Box_, step: &str) {
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(b.path("callbox.toml"))
+        .args(["update", "apply"])
+        .env("CALLBOX_UPDATER_PAUSE_AT", step)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let paused =
+        lines.any(|line| line.is_ok_and(|l| l.contains(&format!("update paused at {step}"))));
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(paused, "the updater never reached {step}");
+}
+
+/// `current` names a release directory that holds a binary: the box can start.
+fn startable(b: &Box_) -> String {
+    let target = b.current();
+    assert!(
+        b.path("opt").join(&target).join("callbox").is_file(),
+        "current -> {target} has no binary"
+    );
+    target
+}
+
+#[test]
+fn an_updater_killed_at_any_step_leaves_a_box_that_starts_and_the_next_run_finishes() {
+    for step in [
+        "downloaded",
+        "committed",
+        "journalled",
+        "switched",
+        "restarted",
+    ] {
+        let b = Box_::new();
+        b.build(NEW, &[]);
+        kill_at(&b, step);
+        let target = startable(&b);
+        assert!(
+            target == format!("releases/{OLD}") || target == format!("releases/{NEW}"),
+            "after {step}: {target}"
+        );
+        let out = b.update("apply");
+        assert!(out.status.success(), "after {step}: {}", text(&out));
+        assert_eq!(b.current(), format!("releases/{NEW}"), "after {step}");
+        assert!(b.state()["state"]["switching"].is_null(), "after {step}");
+    }
+    let broken_release = |b: &Box_| {
+        let broken = b.path("broken-callbox");
+        std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        b.build(
+            "9.0.0",
+            &[
+                "--binary",
+                broken.to_str().unwrap(),
+                "--libvosk",
+                libvosk().to_str().unwrap(),
+            ],
+        );
+    };
+    for step in ["failed", "rolled-back"] {
+        let b = Box_::new();
+        broken_release(&b);
+        kill_at(&b, step);
+        startable(&b);
+        let out = b.update("apply");
+        assert_eq!(out.status.code(), Some(2), "after {step}: {}", text(&out));
+        assert!(
+            text(&out).contains("never retried"),
+            "after {step}: {}",
+            text(&out)
+        );
+        assert_eq!(b.current(), format!("releases/{OLD}"), "after {step}");
+        assert!(b.state()["state"]["switching"].is_null(), "after {step}");
+    }
+}
