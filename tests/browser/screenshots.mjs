@@ -12,6 +12,7 @@ import { Steps, launchBrowser, logIn, openPage, pathOf, readInput, writeResults 
 
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 360, height: 740 };
+const MAX_HEIGHT = 2400;
 
 /// Both widths of the page now open, as `<name>-desktop.png` and `<name>-phone.png`; the page's
 /// width at phone size (document scroll width) in `observed`.
@@ -21,7 +22,10 @@ export async function shootBoth(page, dir, name, observed) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(150);
     const path = join(dir, `${name}-${label}.png`);
-    await page.screenshot({ path, fullPage: true });
+    // The whole page, but at most MAX_HEIGHT px of it (the settings page runs to meters).
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    const clip = height > MAX_HEIGHT ? { x: 0, y: 0, width: viewport.width, height: MAX_HEIGHT } : undefined;
+    await page.screenshot({ path, fullPage: true, clip });
     observed[`${label}_png`] = path;
     if (label === "phone") {
       observed.phone_scroll_width = await page.evaluate(() => document.documentElement.scrollWidth);
