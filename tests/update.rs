@@ -136,6 +136,7 @@ impl Box_ {
             "[storage]\ndata_dir = {data:?}\n\
              [sip]\nlisten = \"127.0.0.1:{port}\"\n\
              [call]\nmode = \"answering\"\n\
+             [media]\nrtp_timeout_secs = 6\n\
              [web]\nenabled = false\n\
              [update]\nserver = {server:?}\nroot = {root:?}\nhealth_timeout_secs = 20\n\
              idle_wait_secs = 60\nrestart_command = [\"sh\", {restart:?}]\n",
@@ -511,5 +512,60 @@ fn an_updater_killed_at_any_step_leaves_a_box_that_starts_and_the_next_run_finis
         );
         assert_eq!(b.current(), format!("releases/{OLD}"), "after {step}");
         assert!(b.state()["state"]["switching"].is_null(), "after {step}");
+    }
+}
+
+#[test]
+fn an_update_during_a_call_waits_until_the_caller_hangs_up() {
+    let b = Box_::new();
+    let out = Command::new("sh")
+        .arg(b.path("restart.sh"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let sip: std::net::SocketAddr = format!("127.0.0.1:{}", b.sip_port).parse().unwrap();
+    let status = b.path("data/run/status.json");
+    let live = |calls: u64| {
+        std::fs::read(&status)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|s| s["phase"] == "running" && s["calls_in_progress"] == calls)
+    };
+    wait_for(|| live(0), "the old release running");
+    let call = common::Sipp::new(sip, "call_wait_bye.xml").spawn();
+    wait_for(|| live(1), "the call in progress");
+    b.build(NEW, &[]);
+    let apply = std::thread::spawn({
+        let config = b.path("callbox.toml");
+        move || callbox(&["update", "apply"], Some(&config))
+    });
+    let run = call.wait();
+    let call_ended = std::time::SystemTime::now();
+    assert!(
+        run.status.is_some_and(|s| s.success()),
+        "the call was cut: {}",
+        run.output
+    );
+    let out = apply.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(b.current(), format!("releases/{NEW}"));
+    let switched = std::fs::symlink_metadata(b.path("opt/current"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(
+        switched >= call_ended - Duration::from_millis(1500),
+        "the switch came before the caller hung up"
+    );
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {what} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
