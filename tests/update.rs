@@ -569,3 +569,80 @@ fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it (PEM): a private release server.
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "callbox test release CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn a_private_https_server_is_trusted_only_through_its_ca_file() {
+    let b = Box_::new();
+    b.build(NEW, &[]);
+    let (ca, cert, key) = test_ca(b.dir.path());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = format!(
+        "import http.server, ssl, functools\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         ctx.load_cert_chain({cert:?}, {key:?})\n\
+         handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory={dir:?})\n\
+         server = http.server.HTTPServer(('127.0.0.1', {port}), handler)\n\
+         server.socket = ctx.wrap_socket(server.socket, server_side=True)\n\
+         server.serve_forever()\n",
+        cert = cert.display().to_string(),
+        key = key.display().to_string(),
+        dir = b.path("server").display().to_string(),
+    );
+    let mut server = Command::new("python3")
+        .args(["-c", &script])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the HTTPS release server",
+    );
+    let url = format!("https://127.0.0.1:{port}");
+    let config = b.path("callbox.toml");
+    let check = |extra: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        let with = b.path("https.toml");
+        std::fs::write(&with, format!("{text}{extra}")).unwrap();
+        callbox(&["update", "check", "--server", &url], Some(&with))
+    };
+    let untrusted = check("");
+    let trusted = check(&format!("ca_file = {:?}\n", ca.display().to_string()));
+    let _ = server.kill();
+    assert_eq!(untrusted.status.code(), Some(2), "{}", text(&untrusted));
+    assert!(trusted.status.success(), "{}", text(&trusted));
+    assert!(
+        text(&trusted).contains(&format!("release {NEW} available")),
+        "{}",
+        text(&trusted)
+    );
+}
