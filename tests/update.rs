@@ -665,6 +665,7 @@ fn a_private_https_server_is_trusted_only_through_its_ca_file() {
     let untrusted = check("");
     let trusted = check(&format!("ca_file = {:?}\n", ca.display().to_string()));
     let _ = server.kill();
+    let _ = server.wait();
     assert_eq!(untrusted.status.code(), Some(2), "{}", text(&untrusted));
     assert!(trusted.status.success(), "{}", text(&trusted));
     assert!(
