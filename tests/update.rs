@@ -96,7 +96,7 @@ impl Box_ {
         std::fs::copy(keys.join("root.json"), root.join("trust/root.json")).unwrap();
         let old = root.join("releases").join(OLD);
         std::fs::create_dir_all(&old).unwrap();
-        std::fs::copy(BIN, old.join("callbox")).unwrap();
+        std::fs::copy(shipped_binary(), old.join("callbox")).unwrap();
         std::fs::copy(libvosk(), old.join("libvosk.so")).unwrap();
         std::os::unix::fs::symlink(format!("releases/{OLD}"), root.join("current")).unwrap();
         let server = ReleaseServer::start(dir.path().join("server"));
@@ -136,8 +136,9 @@ impl Box_ {
             "[storage]\ndata_dir = {data:?}\n\
              [sip]\nlisten = \"127.0.0.1:{port}\"\n\
              [call]\nmode = \"answering\"\n\
+             [media]\nrtp_timeout_secs = 6\n\
              [web]\nenabled = false\n\
-             [update]\nserver = {server:?}\nroot = {root:?}\nhealth_timeout_secs = 20\n\
+             [update]\nserver = {server:?}\nroot = {root:?}\nhealth_timeout_secs = 10\n\
              idle_wait_secs = 60\nrestart_command = [\"sh\", {restart:?}]\n",
             data = self.path("data").display().to_string(),
             port = self.sip_port,
@@ -173,6 +174,11 @@ impl Box_ {
         let key = key.to_str().unwrap().to_string();
         args.push(&out);
         args.extend(["--key", &key]);
+        let binary = shipped_binary().to_str().unwrap().to_string();
+        let lib = libvosk().to_str().unwrap().to_string();
+        if !extra.contains(&"--binary") {
+            args.extend(["--binary", &binary, "--libvosk", &lib]);
+        }
         args.extend(extra);
         let output = callbox(&args, None);
         assert!(output.status.success(), "{}", text(&output));
@@ -246,6 +252,28 @@ fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
             out.insert(name, std::fs::read(&path).unwrap());
         }
     }
+}
+
+/// The binary releases ship in these tests: this one without its symbols (a third of the
+/// size, so building and unpacking a release takes seconds, not half a minute).
+fn shipped_binary() -> &'static Path {
+    static SHIPPED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SHIPPED.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("callbox-stripped-{}", std::process::id()));
+        let stripped = Command::new("strip")
+            .arg("--strip-all")
+            .arg(BIN)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .is_ok_and(|s| s.success());
+        if stripped {
+            out
+        } else {
+            PathBuf::from(BIN)
+        }
+    })
 }
 
 fn libvosk() -> PathBuf {
@@ -512,4 +540,137 @@ fn an_updater_killed_at_any_step_leaves_a_box_that_starts_and_the_next_run_finis
         assert_eq!(b.current(), format!("releases/{OLD}"), "after {step}");
         assert!(b.state()["state"]["switching"].is_null(), "after {step}");
     }
+}
+
+#[test]
+fn an_update_during_a_call_waits_until_the_caller_hangs_up() {
+    let b = Box_::new();
+    let out = Command::new("sh")
+        .arg(b.path("restart.sh"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let sip: std::net::SocketAddr = format!("127.0.0.1:{}", b.sip_port).parse().unwrap();
+    let status = b.path("data/run/status.json");
+    let live = |calls: u64| {
+        std::fs::read(&status)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|s| s["phase"] == "running" && s["calls_in_progress"] == calls)
+    };
+    wait_for(|| live(0), "the old release running");
+    let call = common::Sipp::new(sip, "call_wait_bye.xml").spawn();
+    wait_for(|| live(1), "the call in progress");
+    b.build(NEW, &[]);
+    let apply = std::thread::spawn({
+        let config = b.path("callbox.toml");
+        move || callbox(&["update", "apply"], Some(&config))
+    });
+    let run = call.wait();
+    let call_ended = std::time::SystemTime::now();
+    assert!(
+        run.status.is_some_and(|s| s.success()),
+        "the call was cut: {}",
+        run.output
+    );
+    let out = apply.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(b.current(), format!("releases/{NEW}"));
+    let switched = std::fs::symlink_metadata(b.path("opt/current"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(
+        switched >= call_ended - Duration::from_millis(1500),
+        "the switch came before the caller hung up"
+    );
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {what} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it (PEM): a private release server.
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "callbox test release CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn a_private_https_server_is_trusted_only_through_its_ca_file() {
+    let b = Box_::new();
+    b.build(NEW, &[]);
+    let (ca, cert, key) = test_ca(b.dir.path());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = format!(
+        "import http.server, ssl, functools\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         ctx.load_cert_chain({cert:?}, {key:?})\n\
+         handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory={dir:?})\n\
+         server = http.server.HTTPServer(('127.0.0.1', {port}), handler)\n\
+         server.socket = ctx.wrap_socket(server.socket, server_side=True)\n\
+         server.serve_forever()\n",
+        cert = cert.display().to_string(),
+        key = key.display().to_string(),
+        dir = b.path("server").display().to_string(),
+    );
+    let mut server = Command::new("python3")
+        .args(["-c", &script])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the HTTPS release server",
+    );
+    let url = format!("https://127.0.0.1:{port}");
+    let config = b.path("callbox.toml");
+    let check = |extra: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        let with = b.path("https.toml");
+        std::fs::write(&with, format!("{text}{extra}")).unwrap();
+        callbox(&["update", "check", "--server", &url], Some(&with))
+    };
+    let untrusted = check("");
+    let trusted = check(&format!("ca_file = {:?}\n", ca.display().to_string()));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(untrusted.status.code(), Some(2), "{}", text(&untrusted));
+    assert!(trusted.status.success(), "{}", text(&trusted));
+    assert!(
+        text(&trusted).contains(&format!("release {NEW} available")),
+        "{}",
+        text(&trusted)
+    );
 }

@@ -60,6 +60,13 @@ struct Running {
     restart: Arc<Notify>,
 }
 
+impl Running {
+    /// The SIP endpoint of the current run of the SIP service, if it runs.
+    fn current_sip(&self) -> Option<SipHandle> {
+        self.sip.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Runs the appliance until SIGINT or SIGTERM. Logging must have started: the
 /// configuration's warnings are logged first.
 pub async fn run(config: Config) -> Result<()> {
@@ -467,11 +474,7 @@ async fn keep_watchdog(running: &Running, notifier: &Notifier) {
 
 /// Puts the ATA's last SIP contact (from the endpoint's counters) onto the status.
 async fn note_ata_contact(running: &Running) {
-    let sip = running
-        .sip
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let sip = running.current_sip();
     let Some(sip) = sip else { return };
     let Ok(Ok(status)) = tokio::time::timeout(SIP_ANSWER_BOUND, sip.status()).await else {
         return;
@@ -487,11 +490,7 @@ async fn note_ata_contact(running: &Running) {
 
 /// True when the current SIP endpoint answers a status request within [`SIP_ANSWER_BOUND`].
 async fn sip_answers(running: &Running) -> bool {
-    let sip = running
-        .sip
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let sip = running.current_sip();
     match sip {
         Some(sip) => tokio::time::timeout(SIP_ANSWER_BOUND, sip.status())
             .await
@@ -576,11 +575,7 @@ async fn finish_calls(running: &Running, grace: Duration) {
 
 /// Gives the BYEs of ended calls time to be answered before the endpoint stops.
 async fn wait_for_byes(running: &Running) {
-    let sip = running
-        .sip
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let sip = running.current_sip();
     let Some(sip) = sip else { return };
     let deadline = tokio::time::Instant::now() + BYE_BOUND;
     while tokio::time::Instant::now() < deadline {

@@ -116,13 +116,7 @@ pub(crate) fn sync(
         error!("ServiceTitan sync not started: the cache could not be opened");
         return None;
     };
-    crate::servicetitan::install_crypto_provider();
-    let client = match crate::servicetitan::client_config(
-        &config.servicetitan,
-        &config.shop.default_country,
-    )
-    .and_then(crate::servicetitan::StClient::new)
-    {
+    let client = match st_client(config) {
         Ok(client) => client,
         Err(err) => {
             error!(error = %err, "ServiceTitan sync not started: check [servicetitan] (`callbox config check`)");
@@ -161,4 +155,13 @@ pub(crate) fn web(config: &Config, backend: Arc<dyn WebBackend>) -> Service {
                 .map_err(anyhow::Error::from)
         })
     })
+}
+
+/// A ServiceTitan client from `[servicetitan]` (the sync, the page's "test connection").
+pub(crate) fn st_client(
+    config: &Config,
+) -> Result<crate::servicetitan::StClient, crate::servicetitan::StError> {
+    crate::servicetitan::install_crypto_provider();
+    crate::servicetitan::client_config(&config.servicetitan, &config.shop.default_country)
+        .and_then(crate::servicetitan::StClient::new)
 }

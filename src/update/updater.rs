@@ -587,3 +587,53 @@ fn stream(
             .map_err(|e| StreamError::Io(e.to_string()))?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_larger_than_the_free_space_is_refused_before_any_download() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = UpdateConfig {
+            server: "http://127.0.0.1:9".into(),
+            root: dir.path().to_path_buf(),
+            ..UpdateConfig::default()
+        };
+        let updater = Updater::new(&settings, "aarch64").unwrap();
+        let free = disk::free_bytes(dir.path()).unwrap();
+        let huge = Artifact {
+            name: "callbox-9.9.9-aarch64.tar.gz".into(),
+            sha256: "00".repeat(32),
+            length: free,
+        };
+        assert!(matches!(
+            updater.check_space(&huge),
+            Err(UpdateError::NoSpace { .. })
+        ));
+        let small = Artifact {
+            length: 1024,
+            ..huge
+        };
+        updater.check_space(&small).unwrap();
+        assert!(!dir.path().join("downloads").exists());
+    }
+
+    #[test]
+    fn the_body_stops_at_the_first_byte_past_the_manifest_length() {
+        let body = vec![7u8; 10_000];
+        let artifact = Artifact {
+            name: "x.tar.gz".into(),
+            sha256: "00".repeat(32),
+            length: 4_000,
+        };
+        let mut check = ArtifactCheck::new(&artifact);
+        let mut written = Vec::new();
+        let result = stream(&mut body.as_slice(), &mut written, &mut check);
+        assert!(matches!(
+            result,
+            Err(StreamError::Artifact(ArtifactError::TooLong { .. }))
+        ));
+        assert!(written.len() <= 4_000, "{} bytes kept", written.len());
+    }
+}

@@ -154,7 +154,7 @@ pub fn sections(config: &Config, data_dir: &Path) -> Vec<SettingsSection> {
         .into_iter()
         .map(|i| (i.key.clone(), i.reason.clone()))
         .collect();
-    kinds
+    let mut sections = kinds
         .iter()
         .filter_map(|(section, keys)| Some((section, keys.as_table()?)))
         .map(|(section, keys)| SettingsSection {
@@ -186,7 +186,30 @@ pub fn sections(config: &Config, data_dir: &Path) -> Vec<SettingsSection> {
                 })
                 .collect(),
         })
-        .collect()
+        .collect::<Vec<_>>();
+    sections.sort_by_key(|section| section_rank(&section.name));
+    sections
+}
+
+/// The order a shop owner looks for things in: who the shop is and when it is open, who is
+/// on call, what counts as an emergency, what the box says, ServiceTitan; the plumbing last.
+fn section_rank(name: &str) -> (usize, String) {
+    const FIRST: &[&str] = &[
+        "shop",
+        "schedule",
+        "alerts",
+        "triage",
+        "dialog",
+        "voice",
+        "servicetitan",
+        "sip",
+        "call",
+    ];
+    let rank = FIRST
+        .iter()
+        .position(|first| *first == name)
+        .unwrap_or(FIRST.len());
+    (rank, name.to_string())
 }
 
 /// What the page asked to change, sorted: plain keys for the overlay, secrets for their files.

@@ -335,13 +335,7 @@ fn alerts(console: &Console, zone: Tz) -> Vec<AlertRow> {
 /// Token, customer lookup and capacity with the saved credentials; the details never carry a
 /// secret (ServiceTitan's errors name the endpoint and the status).
 pub(super) async fn test_connection(config: &Config) -> ConnectionReport {
-    crate::servicetitan::install_crypto_provider();
-    let client = match crate::servicetitan::client_config(
-        &config.servicetitan,
-        &config.shop.default_country,
-    )
-    .and_then(crate::servicetitan::StClient::new)
-    {
+    let client = match crate::app::services::st_client(config) {
         Ok(client) => client,
         Err(e) => {
             return ConnectionReport {
