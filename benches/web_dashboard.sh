@@ -139,7 +139,7 @@ while calls_up() < want_calls:
         fail(f"only {calls_up()} of {want_calls} sipp calls came up")
     time.sleep(0.5)
 
-answer, _, body, _ = call("GET", "/api/calls?limit=1")
+answer, _, body, first_query = call("GET", "/api/calls?limit=1")  # the first since start
 if answer.status != 200:
     fail(f"/api/calls: {answer.status}")
 total = json.loads(body).get("total")
@@ -160,10 +160,28 @@ def measure(path, marker):
     return {"n": len(times), "p50_ms": pct(50), "p95_ms": pct(95), "max_ms": times[-1],
             "mean_ms": statistics.fmean(times)}
 
+def fresh_connections(path, n=50):
+    """GET path on a new connection each time: the TLS handshake included, as a phone's
+    first visit pays it."""
+    global conn
+    kept, times = conn, []
+    for _ in range(n):
+        conn = http.client.HTTPSConnection("127.0.0.1", int(port), context=ctx, timeout=30)
+        answer, _, _, elapsed = call("GET", path)
+        conn.close()
+        if answer.status != 200:
+            fail(f"GET {path} on a new connection: {answer.status}")
+        times.append(elapsed * 1000)
+    conn = kept
+    times.sort()
+    return {"n": n, "p50_ms": times[n // 2 - 1], "p95_ms": times[max(0, math.ceil(0.95 * n) - 1)]}
+
 up_before = calls_up()
 figures = {
     "dashboard": measure("/", b'id="queue-counts"'),
     "calls": measure("/calls", b'id="calls"'),
+    "dashboard_new_connection": fresh_connections("/"),
+    "first_calls_query_ms": first_query * 1000,
 }
 up_after = calls_up()
 if min(up_before, up_after) < want_calls:
@@ -203,6 +221,9 @@ for name, path in [("dashboard", "GET /"), ("calls", "GET /calls")]:
     m = f[name]
     print(f"  {path:<11} n={m['n']}  p50 {m['p50_ms']:.1f} ms  p95 {m['p95_ms']:.1f} ms  "
           f"max {m['max_ms']:.1f} ms  mean {m['mean_ms']:.1f} ms")
+m = f["dashboard_new_connection"]
+print(f"  GET / on a new TLS connection each: n={m['n']}  p50 {m['p50_ms']:.1f} ms  p95 {m['p95_ms']:.1f} ms")
+print(f"  first calls query after start: {f['first_calls_query_ms']:.0f} ms")
 t = f["transfer_total"]
 print(f"  dashboard transfer: {t['wire']} bytes on the wire ({t['bytes']} unpacked):")
 for item, v in f["transfer"].items():
@@ -211,6 +232,8 @@ print(f"  stored calls counted by the page: {f['calls_stored']}; "
       f"calls in progress before/after: {f['calls_in_progress'][0]}/{f['calls_in_progress'][1]}")
 PY
     fi
+    index=$(grep -m1 "call index built" "$out/callbox.log" | sed 's/.*INFO //' || true)
+    echo "  at start:       ${index:-no \"call index built\" line in the log}"
     echo "  daemon CPU:     ${daemon_cpu} s user+sys since start (incl. start-up); alive: $alive"
     echo "  machine:        $cpu; nproc=$(nproc); $(uname -m); $(grep MemTotal /proc/meminfo | awk '{printf "%.0f GiB RAM", $2/1048576}')"
 } | tee "$out/summary.txt"
