@@ -22,10 +22,14 @@ export async function shootBoth(page, dir, name, observed) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(150);
     const path = join(dir, `${name}-${label}.png`);
-    // The whole page, but at most MAX_HEIGHT px of it (the settings page runs to meters).
+    // The whole page, but at most MAX_HEIGHT px of it (the settings page runs to meters),
+    // through a window that tall: a sticky bar then sits at its bottom, as a reader expects,
+    // not over the middle of a full-page capture.
     const height = await page.evaluate(() => document.documentElement.scrollHeight);
-    const clip = height > MAX_HEIGHT ? { x: 0, y: 0, width: viewport.width, height: MAX_HEIGHT } : undefined;
-    await page.screenshot({ path, fullPage: true, clip });
+    await page.setViewportSize({ width: viewport.width, height: Math.min(Math.max(height, viewport.height), MAX_HEIGHT) });
+    await page.waitForTimeout(100);
+    await page.screenshot({ path });
+    await page.setViewportSize(viewport);
     observed[`${label}_png`] = path;
     if (label === "phone") {
       observed.phone_scroll_width = await page.evaluate(() => document.documentElement.scrollWidth);
