@@ -620,6 +620,12 @@ fn check_first_phase(results: &Value, seeded: &Seeded, web: &WebBox) {
     }
     assert_eq!(dashboard["chart_days"], 14, "{dashboard:#}");
     assert!(
+        dashboard["services"]
+            .as_array()
+            .is_some_and(|s| s.contains(&json!({ "name": "web", "state": "running" }))),
+        "the web service runs, says the dashboard: {dashboard:#}"
+    );
+    assert!(
         dashboard["chart_bars"].as_u64().unwrap_or(0) > 0,
         "{dashboard:#}"
     );
@@ -653,6 +659,17 @@ fn check_first_phase(results: &Value, seeded: &Seeded, web: &WebBox) {
         "the audio element's duration {duration} s, the WAV's {RECORDING_SECS} s: {play:#}"
     );
     assert_eq!(play["media"]["play_error"], Value::Null, "{play:#}");
+    let answers = play["recording_answers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !answers.is_empty()
+            && answers.iter().all(|a| {
+                (a["status"] == 200 || a["status"] == 206) && a["type"] == "audio/wav"
+            }),
+        "the recording is served as audio/wav (whole or by range): {play:#}"
+    );
     assert!(
         play["media"]["current_time"].as_f64().unwrap_or(0.0) > 0.0,
         "the recording did not play: {play:#}"

@@ -56,6 +56,13 @@ async function hostileInert(page, observed) {
 
 async function playRecording(page, observed) {
   const key = seed.recording_key;
+  const answers = [];
+  const watch = (response) => {
+    if (new URL(response.url()).pathname.endsWith("/recording")) {
+      answers.push({ status: response.status(), type: response.headers()["content-type"] });
+    }
+  };
+  page.on("response", watch);
   await page.goto(`/calls/${encodeURIComponent(key)}`);
   const audio = page.locator("audio#recording");
   await audio.waitFor({ state: "attached" });
@@ -90,6 +97,8 @@ async function playRecording(page, observed) {
     element.pause();
     return state;
   });
+  page.off("response", watch);
+  observed.recording_answers = answers;
   assert(observed.media.duration > 0, `the recording has no duration: ${JSON.stringify(observed.media)}`);
 }
 
