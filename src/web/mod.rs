@@ -184,8 +184,13 @@ impl WebServer {
         let handle = axum_server::Handle::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let tls = axum_server::tls_rustls::RustlsConfig::from_config(self.tls);
-        let https = axum_server::tls_rustls::from_tcp_rustls(self.listener, tls)
+        // TCP_NODELAY: without it a fresh connection's first answer can wait ~40 ms on
+        // Nagle and delayed ACKs (seen in benches/web_dashboard.sh).
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let https = axum_server::from_tcp(self.listener)
             .map_err(WebError::Serve)?
+            .acceptor(acceptor)
             .handle(handle.clone())
             .serve(
                 self.router
