@@ -136,7 +136,7 @@ impl Box_ {
             "[storage]\ndata_dir = {data:?}\n\
              [sip]\nlisten = \"127.0.0.1:{port}\"\n\
              [call]\nmode = \"answering\"\n\
-             [media]\nrtp_timeout_secs = 6\n\
+             [media]\nrtp_timeout_secs = 15\n\
              [web]\nenabled = false\n\
              [update]\nserver = {server:?}\nroot = {root:?}\nhealth_timeout_secs = 10\n\
              idle_wait_secs = 60\nrestart_command = [\"sh\", {restart:?}]\n",
@@ -543,8 +543,12 @@ fn an_updater_killed_at_any_step_leaves_a_box_that_starts_and_the_next_run_finis
 }
 
 #[test]
-fn an_update_during_a_call_waits_until_the_caller_hangs_up() {
+fn an_update_during_a_call_waits_until_the_caller_hangs_up_and_new_calls_get_busy() {
     let b = Box_::new();
+    let config = b.path("callbox.toml");
+    let text_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text_config}busy_during_switch = true\n")).unwrap();
+    b.build(NEW, &[]);
     let out = Command::new("sh")
         .arg(b.path("restart.sh"))
         .output()
@@ -559,13 +563,20 @@ fn an_update_during_a_call_waits_until_the_caller_hangs_up() {
             .is_some_and(|s| s["phase"] == "running" && s["calls_in_progress"] == calls)
     };
     wait_for(|| live(0), "the old release running");
-    let call = common::Sipp::new(sip, "call_wait_bye.xml").spawn();
+    let call = common::Sipp::new(sip, "call_wait_bye.xml")
+        .timeout(Duration::from_secs(40))
+        .spawn();
     wait_for(|| live(1), "the call in progress");
-    b.build(NEW, &[]);
-    let apply = std::thread::spawn({
-        let config = b.path("callbox.toml");
-        move || callbox(&["update", "apply"], Some(&config))
-    });
+    let apply = std::thread::spawn(move || callbox(&["update", "apply"], Some(&config)));
+    // The hold is seen within the box's 5 s status tick: a new caller then hears busy.
+    wait_for(|| b.path("opt/hold-calls").exists(), "the updater's hold");
+    std::thread::sleep(Duration::from_secs(6));
+    let busy = common::Sipp::new(sip, "invite_486.xml").run();
+    assert!(
+        busy.status.is_some_and(|s| s.success()),
+        "a new call during the hold was not refused busy: {}",
+        busy.output
+    );
     let run = call.wait();
     let call_ended = std::time::SystemTime::now();
     assert!(
@@ -583,6 +594,10 @@ fn an_update_during_a_call_waits_until_the_caller_hangs_up() {
     assert!(
         switched >= call_ended - Duration::from_millis(1500),
         "the switch came before the caller hung up"
+    );
+    assert!(
+        !b.path("opt/hold-calls").exists(),
+        "the hold outlived the switch"
     );
 }
 

@@ -454,6 +454,7 @@ async fn serve_until_stopped(running: &Running, notifier: &Notifier) {
             keep_watchdog(running, notifier).await;
         }
         note_ata_contact(running).await;
+        follow_update_hold(running);
         let line = status_line(running);
         if line != said {
             notifier.status(&line);
@@ -469,6 +470,24 @@ async fn keep_watchdog(running: &Running, notifier: &Notifier) {
         warn!("the SIP endpoint does not answer: not pinging the watchdog");
     } else if !notify::ping_if_healthy(notifier, &running.status.services) {
         warn!(services = ?running.status.services.snapshot(), "a critical service is not running: not pinging the watchdog");
+    }
+}
+
+/// While the updater holds the line (`update.busy_during_switch`, `<update root>/hold-calls`
+/// fresh), new calls are answered busy; calls in progress go on.
+fn follow_update_hold(running: &Running) {
+    if !running.config.update.busy_during_switch {
+        return;
+    }
+    let install = crate::update::install::Installation::new(&running.config.update.root);
+    let held = install.hold_active(std::time::SystemTime::now());
+    if *running.stopping.borrow() != held {
+        if held {
+            info!("the updater is about to switch releases: new calls get busy");
+        } else {
+            info!("the updater's hold is over: answering new calls again");
+        }
+        let _ = running.stopping.send(held);
     }
 }
 

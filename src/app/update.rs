@@ -21,6 +21,7 @@ pub struct RunningBox {
     sip: SocketAddr,
     web: Option<(SocketAddr, PathBuf)>,
     restart_command: Vec<String>,
+    install: crate::update::install::Installation,
     /// The pid that ran before the restart: health must come from a new process.
     old_pid: Option<u32>,
 }
@@ -49,6 +50,7 @@ impl RunningBox {
             sip,
             web,
             restart_command: config.update.restart_command.clone(),
+            install: crate::update::install::Installation::new(&config.update.root),
             old_pid: None,
         }
     }
@@ -67,34 +69,21 @@ fn loopback_for(addr: SocketAddr) -> SocketAddr {
 }
 
 impl BoxControl for RunningBox {
-    fn wait_idle(&mut self, limit: Duration, _hold: bool) -> Result<(), String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.reading() {
-                Some(Reading::Live(report)) if report.calls_in_progress > 0 => {
-                    tracing::info!(
-                        calls = report.calls_in_progress,
-                        "update: waiting for the line to be idle"
-                    );
-                }
-                Some(Reading::Live(report)) => {
-                    self.old_pid = Some(report.pid);
-                    return Ok(());
-                }
-                // Not running (or never ran here): nothing to interrupt.
-                _ => return Ok(()),
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "calls still in progress after {} s; trying again next time",
-                    limit.as_secs()
-                ));
-            }
-            std::thread::sleep(POLL * 2);
+    fn wait_idle(&mut self, limit: Duration, hold: bool) -> Result<(), String> {
+        if hold {
+            self.install.set_hold().map_err(|e| e.to_string())?;
+            tracing::info!("update: new calls are answered busy until the switch");
         }
+        let waited = self.wait_for_no_calls(limit);
+        if waited.is_err() {
+            self.release_hold();
+        }
+        waited
     }
 
-    fn release_hold(&mut self) {}
+    fn release_hold(&mut self) {
+        self.install.clear_hold();
+    }
 
     fn restart(&mut self) -> Result<(), String> {
         let Some((program, args)) = self.restart_command.split_first() else {
@@ -126,6 +115,35 @@ impl BoxControl for RunningBox {
 }
 
 impl RunningBox {
+    /// Returns once the box has no call in progress (or is not running), or an error after
+    /// `limit`.
+    fn wait_for_no_calls(&mut self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.reading() {
+                Some(Reading::Live(report)) if report.calls_in_progress > 0 => {
+                    tracing::info!(
+                        calls = report.calls_in_progress,
+                        "update: waiting for the line to be idle"
+                    );
+                }
+                Some(Reading::Live(report)) => {
+                    self.old_pid = Some(report.pid);
+                    return Ok(());
+                }
+                // Not running (or never ran here): nothing to interrupt.
+                _ => return Ok(()),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "calls still in progress after {} s; trying again next time",
+                    limit.as_secs()
+                ));
+            }
+            std::thread::sleep(POLL * 2);
+        }
+    }
+
     fn check_once(&self, version: Version) -> Result<(), String> {
         let report = match self.reading() {
             Some(Reading::Live(report)) => report,

@@ -76,7 +76,7 @@ pub async fn run(
     while let Some(event) = events.recv().await {
         match event {
             CallEvent::Offered { call, .. } if *stopping.borrow() => {
-                info!(%call, "refusing a new call while shutting down: 486");
+                info!(%call, "refusing a new call while the box stops or switches releases: 486");
                 let _ = sip.reject(call, 486, "Busy Here").await;
             }
             CallEvent::Offered { call, offer } => {

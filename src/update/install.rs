@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::version::Version;
 use crate::infra::fs;
 
+/// The longest a hold on new calls lasts, however it was left.
+pub const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     #[error("{path}: {source}")]
@@ -210,6 +213,31 @@ impl Installation {
         Ok(removed)
     }
 
+    /// `<root>/hold-calls`: while it is fresh the box answers new calls busy (the switch is
+    /// near; `update.busy_during_switch`). World-readable: the box runs as its own user.
+    pub fn hold_path(&self) -> PathBuf {
+        self.root.join("hold-calls")
+    }
+
+    pub fn set_hold(&self) -> Result<(), InstallError> {
+        let path = self.hold_path();
+        std::fs::write(&path, b"the updater is about to switch releases\n")
+            .map_err(io_at(&path))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(io_at(&path))
+    }
+
+    pub fn clear_hold(&self) {
+        let _ = std::fs::remove_file(self.hold_path());
+    }
+
+    /// A hold is honoured for at most [`HOLD_MAX`]: one left by a killed updater lapses.
+    pub fn hold_active(&self, now: std::time::SystemTime) -> bool {
+        std::fs::metadata(self.hold_path())
+            .and_then(|m| m.modified())
+            .is_ok_and(|set| now.duration_since(set).is_ok_and(|age| age < HOLD_MAX))
+    }
+
     pub fn load_state(&self) -> Result<UpdateState, InstallError> {
         let path = self.state_path();
         match std::fs::read(&path) {
@@ -342,6 +370,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/usr/lib/callbox", dir.path().join("current")).unwrap();
         assert_eq!(Installation::new(dir.path()).current().unwrap(), None);
+    }
+
+    #[test]
+    fn a_hold_is_seen_while_fresh_and_lapses_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let install = Installation::new(dir.path());
+        let now = std::time::SystemTime::now();
+        assert!(!install.hold_active(now));
+        install.set_hold().unwrap();
+        assert!(install.hold_active(now + std::time::Duration::from_secs(5)));
+        assert!(!install.hold_active(now + HOLD_MAX + std::time::Duration::from_secs(5)));
+        install.clear_hold();
+        assert!(!install.hold_active(now));
     }
 
     #[test]
