@@ -11,6 +11,7 @@
 #   bash scripts/build-arm64.sh test       # the library's unit tests, under qemu-aarch64
 #   bash scripts/build-arm64.sh selfcheck  # --version, config check, model verify, simulate under qemu
 #   bash scripts/build-arm64.sh all        # every step above, in that order (the default)
+#   bash scripts/build-arm64.sh build package   # several steps, in the order given
 #
 # Binaries run as `qemu-aarch64 BINARY` WITHOUT -L: with libc6:arm64 installed, the arm64
 # dynamic loader and libraries are in their multiarch places (/lib/ld-linux-aarch64.so.1,
@@ -168,13 +169,15 @@ cargo_version() {
     sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1
 }
 
-step=${1:-all}
-case $step in
-    setup) setup ;;
-    build) build ;;
-    package) package ;;
-    test) test_lib ;;
-    selfcheck) selfcheck ;;
-    all) setup; build; package; test_lib; selfcheck ;;
-    *) die "unknown step '$step' (setup, build, package, test, selfcheck, all)" ;;
-esac
+[ $# -gt 0 ] || set -- all
+for step in "$@"; do
+    case $step in
+        setup) setup ;;
+        build) build ;;
+        package) package ;;
+        test) test_lib ;;
+        selfcheck) selfcheck ;;
+        all) setup; build; package; test_lib; selfcheck ;;
+        *) die "unknown step '$step' (setup, build, package, test, selfcheck, all)" ;;
+    esac
+done
