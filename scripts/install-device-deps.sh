@@ -26,7 +26,7 @@ missing=()
 for tool in "${!pkg_for[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_for[$tool]}")
 done
-[ -f /usr/share/qemu/efi-virtio.rom ] || missing+=(ipxe-qemu)
+dpkg-query -W -f='${Status}' ipxe-qemu 2>/dev/null | grep -q "install ok installed" || missing+=(ipxe-qemu)   # virtio-net ROM
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 if [ ${#missing[@]} -gt 0 ]; then
