@@ -103,7 +103,8 @@ package() {
     local out
     out=$(cargo deb --no-build --profile "$profile" --target "$target" --locked 2>&1 | tee /dev/stderr | tail -n1)
     [ -f "$out" ] || die "cargo deb did not report a package file (last line: $out)"
-    dpkg-deb --info "$out" | grep -q 'Architecture: arm64' || die "$out is not an arm64 package"
+    # (not `dpkg-deb --info | grep -q`: grep's early exit kills dpkg-deb with SIGPIPE under pipefail)
+    [ "$(dpkg-deb --field "$out" Architecture)" = arm64 ] || die "$out is not an arm64 package"
     say "package: $out ($(du -h "$out" | cut -f1))"
 }
 

@@ -99,7 +99,8 @@ in_root test -x "$exec_start" || fail "ExecStart target $exec_start is missing i
 [ -f "$root/usr/lib/callbox/libvosk.so" ] || fail "/usr/lib/callbox/libvosk.so missing"
 [ -L "$root/usr/bin/callbox" ] && [ "$(in_root readlink -f /usr/bin/callbox)" = /usr/lib/callbox/callbox ] ||
     fail "/usr/bin/callbox is not a link to /usr/lib/callbox/callbox"
-readelf -d "$root/usr/lib/callbox/callbox" | grep -q 'R.*PATH.*\$ORIGIN' || fail "the binary has no \$ORIGIN rpath"
+readelf -d "$root/usr/lib/callbox/callbox" >"$work/dynamic.txt"   # not piped into grep -q (SIGPIPE under pipefail)
+grep -q 'R.*PATH.*\$ORIGIN' "$work/dynamic.txt" || fail "the binary has no \$ORIGIN rpath"
 got=$(in_root "$exec_start" --version) || fail "$exec_start --version failed in the root (libvosk via \$ORIGIN?)"
 echo "  $exec_start --version: $got"
 echo "$got" | grep -q "^callbox $version" || fail "--version says '$got'"
