@@ -35,6 +35,14 @@ const WHEELS: &[(&str, &str, &[&str], &str)] = &[
         &["manylinux2014_aarch64"],
         "54efb47dd890e544e9e20f0316413acec7f8680d04ec095c6140ab4e70262704",
     ),
+    // 32-bit Raspberry Pi OS (armv7-unknown-linux-gnueabihf): hard-float ARMv7, glibc >= 2.27.
+    // Pinned so a cross build finds it; not built or tested in CI here (the box is aarch64).
+    (
+        "arm",
+        "vosk-0.3.45-py3-none-linux_armv7l.whl",
+        &["linux_armv7l"],
+        "4221f83287eefe5abbe54fc6f1da5774e9e3ffcbbdca1705a466b341093b072e",
+    ),
 ];
 
 fn main() {
@@ -107,7 +115,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 fn from_wheel(arch: &str, out_dir: &Path) -> Result<PathBuf, String> {
     let &(_, file, platforms, sha256) =
         WHEELS.iter().find(|(a, ..)| *a == arch).ok_or_else(|| {
-            format!("no pinned vosk wheel for {arch} (x86_64, aarch64); set VOSK_LIB_DIR")
+            format!("no pinned vosk wheel for {arch} (x86_64, aarch64, arm); set VOSK_LIB_DIR")
         })?;
     let lib_dir = out_dir.join("vosk");
     let lib = lib_dir.join("libvosk.so");
