@@ -56,6 +56,8 @@ deb2=$(cargo deb --no-build --profile "$profile" --fast --locked --deb-revision 
 dpkg-deb --field "$deb1" Version Architecture Depends
 [ "$(dpkg-deb --field "$deb1" Architecture)" = amd64 ] || fail "not an amd64 package"
 dpkg-deb --field "$deb1" Depends | grep -q espeak-ng || fail "Depends lacks espeak-ng"
+# ServiceTitan, the alerts and the updater speak HTTPS: the box needs the system's CAs.
+dpkg-deb --field "$deb1" Depends | grep -q ca-certificates || fail "Depends lacks ca-certificates"
 dpkg --compare-versions "$(dpkg-deb --field "$deb2" Version)" gt "$(dpkg-deb --field "$deb1" Version)" ||
     fail "the re-versioned package is not newer"
 say "package sizes: $(du -h "$deb1" | cut -f1) ($(dpkg-deb --field "$deb1" Installed-Size) KiB installed)"
@@ -64,7 +66,7 @@ dpkg-deb --contents "$deb1" | awk '{print $1, $2, $6, $7, $8}'
 # ---- 2. the scratch root -------------------------------------------------------------------------
 # A minimal bookworm with what the package needs from Debian (its Depends) and systemd (so
 # systemd-sysusers and deb-systemd-helper run as on the box). Cached as a tarball; made once.
-packages="systemd,espeak-ng,adduser,libgcc-s1,libstdc++6"
+packages="systemd,espeak-ng,adduser,ca-certificates,libgcc-s1,libstdc++6"
 key=$(echo "bookworm minbase $packages" | sha256sum | cut -c1-12)
 tarball=$cache/chroot/bookworm-amd64-$key.tar
 if [ ! -f "$tarball" ]; then
@@ -116,6 +118,8 @@ perms() { in_root stat -c '%U:%G %a' "$1"; }
 [ "$(perms /var/lib/callbox)" = "callbox:callbox 700" ] || fail "/var/lib/callbox is $(perms /var/lib/callbox)"
 grep -qx /etc/callbox/callbox.toml "$root/var/lib/dpkg/info/callbox.conffiles" || fail "callbox.toml is not a conffile"
 [ -L "$root/etc/systemd/system/multi-user.target.wants/$unit" ] || fail "the unit is not enabled"
+[ -L "$root/etc/systemd/system/timers.target.wants/callbox-update.timer" ] || fail "the update timer is not enabled"
+[ -f "$root/lib/systemd/system/callbox-update.service" ] || fail "no callbox-update.service"
 [ -f "$root/usr/share/doc/callbox/README.md" ] || fail "no README under /usr/share/doc/callbox"
 [ -f "$root/usr/share/doc/callbox/examples/callbox-alsa.conf" ] || fail "no ALSA drop-in example"
 say "install: files, user, permissions, link, enabled unit OK"
@@ -134,6 +138,58 @@ score=$(echo "$sec_out" | sed -n 's/.*Overall exposure level for callbox.service
 [ -n "$score" ] || fail "no exposure level in systemd-analyze security output"
 awk -v s="$score" -v m="$max_exposure" 'BEGIN { exit !(s <= m) }' || fail "exposure $score > $max_exposure"
 say "security: exposure $score (<= $max_exposure)"
+
+say "systemd-analyze verify --root: the updater's service and timer"
+verify_out=$(systemd-analyze verify --root="$root" callbox-update.service callbox-update.timer 2>&1) ||
+    { echo "$verify_out"; fail "systemd-analyze verify failed for the update units"; }
+if echo "$verify_out" | grep -i "callbox-update" ; then
+    fail "systemd-analyze verify complained about the update units"
+fi
+
+# ---- 4b. the update path, once, from the installed package -----------------------------------------
+# A release made with the box's own `release keygen` / `release build`, served on loopback;
+# `callbox update check` then `update apply` run inside the root. No box runs there (no
+# systemd), so the release never reports healthy: apply must switch, find it unhealthy, switch
+# back to the package's installation by itself and never retry it.
+say "update path from the installed package: check, apply, rollback"
+host_bin=$root/usr/lib/callbox/callbox
+"$host_bin" release keygen --out "$work/keys" >/dev/null || fail "release keygen failed"
+key=$(ls "$work"/keys/*.key)
+next=$(echo "$version" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 + 1 }')
+"$host_bin" release build --version "$next" --arch "$(uname -m)" --key "$key" \
+    --binary "$host_bin" --libvosk "$root/usr/lib/callbox/libvosk.so" --out "$work/site" >/dev/null ||
+    fail "release build failed"
+mkdir -p "$root/opt/callbox/trust"
+cp "$work/keys/root.json" "$root/opt/callbox/trust/root.json"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/site" >/dev/null 2>&1 &
+site_pid=$!
+for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null && break; sleep 0.1; done
+cat >"$root/tmp/update.toml" <<TOML
+[storage]
+data_dir = "/var/lib/callbox"
+[web]
+enabled = false
+[update]
+server = "http://127.0.0.1:$port"
+root = "/opt/callbox"
+restart_command = ["true"]
+health_timeout_secs = 10
+TOML
+check_out=$(in_root /usr/bin/callbox --config /tmp/update.toml update check 2>&1) || { echo "$check_out"; kill $site_pid; fail "update check failed"; }
+echo "  update check: $check_out"
+echo "$check_out" | grep -q "release $next available" || { kill $site_pid; fail "update check did not offer $next"; }
+rc=0; apply_out=$(in_root /usr/bin/callbox --config /tmp/update.toml update apply 2>&1) || rc=$?
+echo "$apply_out" | tail -n 2 | sed 's/^/  update apply: /'
+again_rc=0; again=$(in_root /usr/bin/callbox --config /tmp/update.toml update apply 2>&1) || again_rc=$?
+kill $site_pid 2>/dev/null || true
+[ $rc -eq 3 ] || fail "update apply exited $rc, want 3 (rolled back)"
+[ "$(readlink "$root/opt/callbox/current")" = /usr/lib/callbox ] || fail "the rollback did not restore /opt/callbox/current -> /usr/lib/callbox"
+[ -x "$root/opt/callbox/releases/$next/callbox" ] || fail "the release was not unpacked under /opt/callbox/releases/$next"
+[ $again_rc -eq 2 ] && echo "$again" | grep -q "never retried" || { echo "$again"; fail "a rolled-back release was offered again"; }
+say "update path: check offered $next; apply switched, found it unhealthy, rolled back to the package; not retried"
+rm -rf "$root/opt/callbox/releases" "$root/opt/callbox/state" "$root/opt/callbox/trust" \
+    "$root/opt/callbox/downloads" "$root/opt/callbox/previous" "$root/tmp/update.toml"
 
 # ---- 5. upgrade ----------------------------------------------------------------------------------
 echo "# changed by the installer" >>"$root/etc/callbox/callbox.toml"
