@@ -514,13 +514,18 @@ impl Endpoint {
             Err(MessageError::BadRequest { reason }) => {
                 self.stats.bad_requests += 1;
                 warn!(%source, %reason, "bad SIP request: 400");
-                self.send_bad_request(source, data, &reason);
+                self.send_bad_request(source, data, 400, &reason);
+            }
+            Err(MessageError::Refused { status, reason }) => {
+                self.stats.bad_requests += 1;
+                warn!(%source, status, reason, "SIP request refused before parsing");
+                self.send_bad_request(source, data, status, reason);
             }
             Err(err) => {
                 self.stats.malformed += 1;
                 warn!(%source, error = %err, bytes = data.len(), "malformed SIP datagram dropped");
                 if matches!(err, MessageError::Syntax(_) | MessageError::StartLine(_)) {
-                    self.send_bad_request(source, data, "Malformed message");
+                    self.send_bad_request(source, data, 400, "Malformed message");
                 }
             }
         }
@@ -667,6 +672,11 @@ impl Endpoint {
             return;
         }
 
+        if let Some(unsupported) = unsupported_extensions(&req) {
+            // RFC 3261 §8.2.2.3, RFC 4475 §3.3.5: 420 naming what the box does not support.
+            let extra = [("Unsupported", unsupported)];
+            return self.respond_once(now, source, &req, key, 420, "Bad Extension", &extra, None);
+        }
         if req.to_tag.is_some() {
             return self.handle_in_dialog(now, source, req, key);
         }
@@ -720,24 +730,10 @@ impl Endpoint {
                   "INVITE for another user: 404 Not Found");
             return self.reject_new_invite(now, source, &req, key, 404, "Not Found");
         }
-        if let Some(required) = req.header("Require") {
-            let unsupported: Vec<String> = split_header_list(required)
-                .into_iter()
-                .filter(|opt| !opt.eq_ignore_ascii_case("timer"))
-                .collect();
-            if !unsupported.is_empty() {
-                let extra = [("Unsupported", unsupported.join(", "))];
-                return self.respond_once(
-                    now,
-                    source,
-                    &req,
-                    key,
-                    420,
-                    "Bad Extension",
-                    &extra,
-                    None,
-                );
-            }
+        if !accepts_sdp(req.header("Accept")) {
+            // RFC 4475 §3.3.15: the answer would be SDP, which the caller cannot take.
+            let extra = [("Accept", "application/sdp".to_string())];
+            return self.respond_once(now, source, &req, key, 406, "Not Acceptable", &extra, None);
         }
         if !req.body.is_empty() && !is_sdp(req.content_type.as_deref()) {
             let extra = [("Accept", "application/sdp".to_string())];
@@ -1176,6 +1172,9 @@ impl Endpoint {
                 }
             }
         }
+        if let Some(reason) = unbindable(&req) {
+            return self.respond_once(now, source, &req, key, 400, reason, &[], None);
+        }
         let aor = uri_of(&req.to).unwrap_or_else(|| req.to.clone());
         let default_expires = req
             .header("Expires")
@@ -1463,7 +1462,7 @@ impl Endpoint {
         }
     }
 
-    fn send_bad_request(&mut self, source: SocketAddr, data: &[u8], reason: &str) {
+    fn send_bad_request(&mut self, source: SocketAddr, data: &[u8], status: u16, reason: &str) {
         let Some(ctx) = bad_request_context(data) else {
             return;
         };
@@ -1482,7 +1481,7 @@ impl Endpoint {
             .filter(|c| c.is_ascii_graphic() || *c == ' ')
             .collect();
         let bytes = write_response(
-            400,
+            status,
             &phrase,
             &vias,
             ctx.from.as_deref().unwrap_or("<sip:unknown@invalid>"),
@@ -1514,6 +1513,29 @@ impl Endpoint {
     }
 }
 
+/// The Require options the box does not support, comma-joined (None when all are known).
+fn unsupported_extensions(req: &Request) -> Option<String> {
+    let unsupported: Vec<String> = req
+        .headers_named("Require")
+        .flat_map(split_header_list)
+        .filter(|opt| !opt.eq_ignore_ascii_case("timer"))
+        .collect();
+    (!unsupported.is_empty()).then(|| unsupported.join(", "))
+}
+
+/// Whether an Accept header (absent: SDP implied, RFC 3261 §20.1) admits application/sdp.
+fn accepts_sdp(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else {
+        return true;
+    };
+    split_header_list(accept).iter().any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim();
+        ["application/sdp", "application/*", "*/*"]
+            .iter()
+            .any(|ok| media.eq_ignore_ascii_case(ok))
+    }) || accept.trim().is_empty()
+}
+
 fn is_sdp(content_type: Option<&str>) -> bool {
     content_type
         .map(|ct| {
@@ -1524,6 +1546,25 @@ fn is_sdp(content_type: Option<&str>) -> bool {
                 .eq_ignore_ascii_case("application/sdp")
         })
         .unwrap_or(true)
+}
+
+/// Why a REGISTER cannot be bound: an address-of-record or Contact that is not a SIP URI
+/// (RFC 4475 §3.3.4), or a Contact URI carrying headers (§3.3.14).
+fn unbindable(req: &Request) -> Option<&'static str> {
+    let is_sip = |uri: &str| {
+        let scheme = uri.split(':').next().unwrap_or("");
+        scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")
+    };
+    if !uri_of(&req.to).is_some_and(|u| is_sip(&u)) {
+        return Some("Address-of-record is not a SIP URI");
+    }
+    for contact in req.contacts.iter().filter(|c| c.trim() != "*") {
+        match uri_of(contact) {
+            Some(uri) if is_sip(&uri) && !message::uri_has_headers(&uri) => {}
+            _ => return Some("Contact cannot be bound"),
+        }
+    }
+    None
 }
 
 /// `expires=` parameter of one Contact value.
@@ -1604,5 +1645,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+#[cfg(test)]
+mod rfc4475;
 #[cfg(test)]
 mod tests;
