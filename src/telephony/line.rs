@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -51,6 +51,8 @@ struct LiveCall {
     answering: Option<JoinHandle<()>>,
     /// Watches the call flow's hang-up and the media's own end.
     watcher: Option<JoinHandle<()>>,
+    /// Fired by the ACK of the 200 OK: only then is the call handed to the call flow.
+    confirmed: Option<oneshot::Sender<()>>,
 }
 
 /// What the line needs of the configuration: `[sip]`, `[media]` and the shop's country
@@ -89,6 +91,9 @@ pub async fn run(
             CallEvent::Confirmed { call } => {
                 if let Some(live) = calls.get_mut(&call) {
                     live.answered_at.get_or_insert_with(Instant::now);
+                    if let Some(confirmed) = live.confirmed.take() {
+                        let _ = confirmed.send(());
+                    }
                 }
             }
             CallEvent::Reoffer { call, sdp } => {
@@ -203,6 +208,7 @@ async fn offer_call(
     let media_for_call = media.clone();
     let call_id = offer.call_id.clone();
     let stopping = stopping.clone();
+    let (confirmed_tx, confirmed) = oneshot::channel();
     let answering = tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         // Stopped while it rang: busy rather than a call that would be cut short.
@@ -213,6 +219,12 @@ async fn offer_call(
         }
         if let Err(err) = sip_for_task.answer(call, answer.into_bytes()).await {
             warn!(%call, error = %err, "answer failed");
+            return;
+        }
+        // Nothing acts on the call before the caller's ACK: a caller that never completes
+        // the handshake is ended by the endpoint (64*T1) and this task aborted with it, so no
+        // call flow, record, alert or lead comes of it.
+        if confirmed.await.is_err() {
             return;
         }
         let handed = AnsweredCall {
@@ -241,6 +253,7 @@ async fn offer_call(
         port_events: Some(port_events),
         answering: Some(answering),
         watcher: Some(watcher),
+        confirmed: Some(confirmed_tx),
     })
 }
 
