@@ -41,3 +41,91 @@ fn a_call_that_never_acks_leaves_nothing_behind() {
         "something was queued for a call that never completed its handshake: {queued}"
     );
 }
+
+/// An RTP packet: PCMU, 20 ms of silence.
+fn rtp_packet(ssrc: u32, seq: u16) -> Vec<u8> {
+    let ts = u32::from(seq) * 160;
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[0xFF; 160]);
+    p
+}
+
+/// A foreign `c=` (127.0.0.2, outside an allow-list of 127.0.0.1/32): the box sends no RTP
+/// there, only to the signalling address at the SDP's port; RTP injected from a third port of
+/// the caller's host and from the foreign host is ignored while the caller's own flows.
+#[test]
+fn media_is_pinned_to_the_signalling_address() {
+    use std::net::UdpSocket;
+    let _g = serial();
+    let Ok(foreign) = UdpSocket::bind("127.0.0.2:0") else {
+        eprintln!("no 127.0.0.2 on this host: skipped");
+        return;
+    };
+    let port = foreign.local_addr().expect("addr").port();
+    let pinned = UdpSocket::bind(("127.0.0.1", port)).expect("the same port on 127.0.0.1");
+    let third = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let daemon =
+        Daemon::start(DaemonConfig::answering().strings("sip.allowed_peers", &["127.0.0.1/32"]));
+    let sipp = Sipp::new(daemon.sip, "foreign_media.xml")
+        .args(["-set", "rtp_port", &port.to_string()])
+        .args(["-set", "media_host", "127.0.0.2"])
+        .args(["-d", "4000"])
+        .spawn();
+
+    pinned
+        .set_read_timeout(Some(scaled(Duration::from_secs(10))))
+        .expect("timeout");
+    let mut buf = [0u8; 2048];
+    let (_, box_rtp) = pinned
+        .recv_from(&mut buf)
+        .expect("the box sends its RTP to the signalling address");
+    let mut sent = 0u16;
+    for seq in 0..100u16 {
+        pinned
+            .send_to(&rtp_packet(0xA1, seq), box_rtp)
+            .expect("send");
+        third
+            .send_to(&rtp_packet(0xB2, seq), box_rtp)
+            .expect("send");
+        foreign
+            .send_to(&rtp_packet(0xC3, seq), box_rtp)
+            .expect("send");
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = sipp.wait();
+    run.assert_ok(&daemon);
+    let rec = daemon.one_record();
+
+    foreign.set_nonblocking(true).expect("nonblocking");
+    let mut to_foreign = 0;
+    while let Ok((_, from)) = foreign.recv_from(&mut buf) {
+        if from == box_rtp {
+            to_foreign += 1;
+        }
+    }
+    assert_eq!(to_foreign, 0, "the box sent RTP to the foreign c= address");
+
+    let packets_in = rec["rtp"]["packets_in"].as_u64().unwrap_or(0);
+    assert!(
+        (u64::from(sent) / 2..=u64::from(sent)).contains(&packets_in),
+        "packets_in {packets_in}: only the caller's {sent} packets count, not the third port's \
+         or the foreign host's\nrecord: {rec:#}"
+    );
+    let log = daemon.log();
+    let strangers: u64 = log
+        .rsplit("strangers: ")
+        .next()
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        strangers >= u64::from(sent),
+        "the third port's and the foreign host's packets should be counted as strangers \
+         ({strangers})\n{}",
+        daemon.log_tail(40)
+    );
+}

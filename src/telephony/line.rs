@@ -41,6 +41,8 @@ struct LiveCall {
     answered_at: Option<Instant>,
     media: Option<MediaHandle>,
     negotiated: Negotiated,
+    /// The address the call was signalled from: media is pinned to it (or the allow-list).
+    signalled_from: IpAddr,
     local_ip: IpAddr,
     local_port: u16,
     session_id: u64,
@@ -198,7 +200,8 @@ async fn offer_call(
     let (port, backend) = port_pair();
     let port_events = backend.events.clone();
     let hang_up = backend.hang_up.clone();
-    let params = media_params(config, &negotiated);
+    let signalled_from = offer.source.ip();
+    let params = media_params(config, &negotiated, signalled_from);
     let media = media::start(sockets, params, backend);
 
     let delay = Duration::from_millis(config.sip.answer_delay_ms);
@@ -246,6 +249,7 @@ async fn offer_call(
         answered_at: None,
         media: Some(media),
         negotiated,
+        signalled_from,
         local_ip,
         local_port,
         session_id,
@@ -300,7 +304,7 @@ async fn reoffer(
                 live.session_version,
             );
             if let Some(media) = &live.media {
-                media.update(media_params(config, &n));
+                media.update(media_params(config, &n, live.signalled_from));
             }
             info!(%call, direction = ?n.direction, hold = n.hold, "re-INVITE accepted");
             live.negotiated = n;
@@ -330,12 +334,12 @@ fn end_media(mut live: LiveCall, reason: CallEnd) {
     }
 }
 
-fn media_params(config: &LineSettings, n: &Negotiated) -> MediaParams {
+fn media_params(config: &LineSettings, n: &Negotiated, signalled_from: IpAddr) -> MediaParams {
     MediaParams {
         codec: n.codec,
         payload_type: n.payload_type,
         telephone_event_pt: n.telephone_event_pt,
-        remote: n.remote,
+        remote: media::pinned_remote(n.remote, signalled_from, &config.sip.allowed_peers),
         send: matches!(n.direction, Direction::SendRecv | Direction::SendOnly) && !n.hold,
         receive: matches!(n.direction, Direction::SendRecv | Direction::RecvOnly),
         inband_dtmf: config.media.inband_dtmf,
