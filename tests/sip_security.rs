@@ -129,3 +129,41 @@ fn media_is_pinned_to_the_signalling_address() {
         daemon.log_tail(40)
     );
 }
+
+/// max_calls_per_source = 1 of two lines: while 127.0.0.1 holds a call, its next INVITE gets
+/// 486 Busy Here, and a second source (127.0.0.2) still gets its call answered.
+#[test]
+fn one_source_cannot_hold_every_line() {
+    let _g = serial();
+    if std::net::UdpSocket::bind("127.0.0.2:0").is_err() {
+        eprintln!("no 127.0.0.2 on this host: skipped");
+        return;
+    }
+    let daemon = Daemon::start(
+        DaemonConfig::answering()
+            .set("sip.max_concurrent_calls", 2)
+            .set("sip.max_calls_per_source", 1),
+    );
+    let first = Sipp::new(daemon.sip, "call_hold.xml")
+        .args(["-d", "8000"])
+        .spawn();
+    std::thread::sleep(scaled(Duration::from_millis(2000)));
+    let again = Sipp::new(daemon.sip, "invite_486.xml").run();
+    again.assert_ok(&daemon);
+    let other = Sipp::new(daemon.sip, "call_audio.xml")
+        .args(["-i", "127.0.0.2", "-mi", "127.0.0.2"])
+        .run();
+    other.assert_ok(&daemon);
+    first.wait().assert_ok(&daemon);
+    let answered = daemon
+        .wait_records(2, Duration::from_secs(10))
+        .into_iter()
+        .filter(|r| !r["answered_at"].is_null())
+        .count();
+    assert_eq!(answered, 2, "the held call and the second source's call");
+    assert!(
+        daemon.log().contains("per-source call limit"),
+        "{}",
+        daemon.log_tail(40)
+    );
+}

@@ -22,6 +22,12 @@ pub struct SipConfig {
     pub stranger_rate_limit: u32,
     /// Calls up at once before 486 Busy Here.
     pub max_concurrent_calls: usize,
+    /// Calls up at once from one source address before 486 Busy Here, so one host on the
+    /// allowed network cannot hold every line. 0: only `max_concurrent_calls` applies.
+    pub max_calls_per_source: usize,
+    /// New calls (INVITEs) accepted per minute from one source address; past it, 503 with
+    /// Retry-After. 0: no limit.
+    pub call_attempts_per_minute: u32,
     /// The user part the box answers to; an INVITE for another user gets 404 Not Found.
     /// Empty: any user.
     pub user: String,
@@ -119,6 +125,8 @@ impl Default for SipConfig {
             allowed_peers: vec!["127.0.0.0/8".parse().expect("static CIDR")],
             stranger_rate_limit: 5,
             max_concurrent_calls: 2,
+            max_calls_per_source: 1,
+            call_attempts_per_minute: 20,
             user: String::new(),
             realm: "callbox".into(),
             accounts: Vec::new(),

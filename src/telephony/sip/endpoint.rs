@@ -10,7 +10,7 @@ use super::message::{
     MAGIC_COOKIE,
 };
 use super::registrar::{RegisterRefusal, Registrar, MIN_EXPIRES};
-use super::security::{Admission, Gatekeeper};
+use super::security::{Admission, AttemptLimiter, Gatekeeper};
 use crate::infra::Secret;
 use crate::telephony::settings::SipConfig;
 use std::collections::{HashMap, VecDeque};
@@ -32,6 +32,9 @@ const MAX_TRANSACTIONS: usize = 8192;
 /// An INVITE the application never answers is given up after this long (480).
 const RING_LIMIT: Duration = Duration::from_secs(120);
 
+/// A refusal: status, reason phrase, extra headers.
+type Refusal = (u16, &'static str, Vec<(&'static str, String)>);
+
 /// What the endpoint needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
@@ -40,6 +43,10 @@ pub struct EndpointConfig {
     pub allowed_peers: Vec<ipnet::IpNet>,
     pub stranger_rate_limit: u32,
     pub max_concurrent_calls: usize,
+    /// Calls up at once from one source address (0: no limit beyond `max_concurrent_calls`).
+    pub max_calls_per_source: usize,
+    /// New INVITEs accepted per minute from one source address (0: no limit).
+    pub call_attempts_per_minute: u32,
     /// The user part of the request URI the box answers to (`sip.user`); an INVITE for any
     /// other user gets 404 Not Found. Empty: any user (the ATA's forwarding target varies).
     pub user: String,
@@ -63,6 +70,8 @@ impl EndpointConfig {
             allowed_peers: sip.allowed_peers.clone(),
             stranger_rate_limit: sip.stranger_rate_limit,
             max_concurrent_calls: sip.max_concurrent_calls,
+            max_calls_per_source: sip.max_calls_per_source,
+            call_attempts_per_minute: sip.call_attempts_per_minute,
             user: sip.user.clone(),
             realm: sip.realm.clone(),
             accounts: sip
@@ -307,6 +316,8 @@ enum CallState {
 #[derive(Debug)]
 struct Call {
     state: CallState,
+    /// Where the INVITE came from (per-source limits).
+    source_ip: IpAddr,
     call_id: String,
     local_tag: String,
     remote_tag: String,
@@ -335,6 +346,7 @@ struct Call {
 pub struct Endpoint {
     config: EndpointConfig,
     gatekeeper: Gatekeeper,
+    attempts: AttemptLimiter,
     auth: DigestAuthenticator,
     registrar: Registrar,
     invite_txs: HashMap<TxKey, InviteServerTx>,
@@ -367,6 +379,7 @@ impl Endpoint {
     pub fn new(config: EndpointConfig) -> Self {
         Endpoint {
             gatekeeper: Gatekeeper::new(config.allowed_peers.clone(), config.stranger_rate_limit),
+            attempts: AttemptLimiter::new(config.call_attempts_per_minute),
             auth: DigestAuthenticator::new(&config.realm, config.accounts.clone()),
             registrar: Registrar::default(),
             config,
@@ -766,6 +779,11 @@ impl Endpoint {
                 None,
             );
         }
+        if let Some((status, reason, extra)) = self.source_limit(now, source.ip()) {
+            self.stats.busy += 1;
+            info!(call_id = %req.call_id, %source, status, "per-source call limit");
+            return self.respond_once(now, source, &req, key, status, reason, &extra, None);
+        }
         let live = self.calls.len();
         if live >= self.config.max_concurrent_calls {
             self.stats.busy += 1;
@@ -825,6 +843,7 @@ impl Endpoint {
             call,
             Call {
                 state: CallState::Ringing,
+                source_ip: source.ip(),
                 call_id: req.call_id.clone(),
                 local_tag,
                 remote_tag,
@@ -859,6 +878,22 @@ impl Endpoint {
                 sdp: req.body.clone(),
             },
         });
+    }
+
+    /// The refusal of a new INVITE from `ip` over its per-source limits: 503 with
+    /// Retry-After past its attempts a minute, 486 when it already holds its share of lines
+    /// (so one host cannot keep every line busy).
+    fn source_limit(&mut self, now: Instant, ip: IpAddr) -> Option<Refusal> {
+        if !self.attempts.attempt(now, ip) {
+            return Some((
+                503,
+                "Service Unavailable",
+                vec![("Retry-After", "60".into())],
+            ));
+        }
+        let max = self.config.max_calls_per_source;
+        let held = self.calls.values().filter(|c| c.source_ip == ip).count();
+        (max > 0 && held >= max).then(|| (486, "Busy Here", Vec::new()))
     }
 
     /// A final non-2xx answer to a new INVITE that never becomes a call, kept in a

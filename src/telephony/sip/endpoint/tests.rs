@@ -15,6 +15,8 @@ fn config() -> EndpointConfig {
         allowed_peers: vec!["192.168.1.20/32".parse().expect("cidr")],
         stranger_rate_limit: 3,
         max_concurrent_calls: 1,
+        max_calls_per_source: 0,
+        call_attempts_per_minute: 0,
         user: String::new(),
         realm: "callbox".into(),
         accounts: vec![],
@@ -735,4 +737,78 @@ fn hang_up_before_ack_waits_for_the_ack() {
     );
     let sent = drain(&mut ep);
     assert!(sent.iter().any(|m| m.starts_with("BYE ")), "{sent:?}");
+}
+
+fn invite_from(ip: &str, branch: &str, call_id: &str) -> Vec<u8> {
+    String::from_utf8(invite(branch, call_id, 1))
+        .expect("text")
+        .replace("192.168.1.20:5062;branch", &format!("{ip}:5062;branch"))
+        .into_bytes()
+}
+
+fn limited(max_per_source: usize, attempts: u32) -> Endpoint {
+    Endpoint::new(EndpointConfig {
+        allowed_peers: vec!["192.168.1.0/24".parse().expect("cidr")],
+        max_concurrent_calls: 3,
+        max_calls_per_source: max_per_source,
+        call_attempts_per_minute: attempts,
+        ..config()
+    })
+}
+
+fn final_status(ep: &mut Endpoint) -> Vec<String> {
+    status_lines(&drain(ep))
+        .into_iter()
+        .filter(|l| !l.contains(" 100 "))
+        .collect()
+}
+
+#[test]
+fn one_source_cannot_hold_every_line() {
+    let now = Instant::now();
+    let mut ep = limited(1, 0);
+    let flood = addr("192.168.1.50:5062");
+    ep.handle_datagram(now, flood, &invite_from("192.168.1.50", "z9hG4bK-f1", "f1"));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+    for i in 2..6 {
+        let (b, c) = (format!("z9hG4bK-f{i}"), format!("f{i}"));
+        ep.handle_datagram(now, flood, &invite_from("192.168.1.50", &b, &c));
+        assert_eq!(
+            final_status(&mut ep),
+            ["SIP/2.0 486 Busy Here"],
+            "INVITE {i}"
+        );
+    }
+    // The ATA still gets a line.
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-ata", "ata", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+    assert_eq!(ep.live_calls(), 2);
+}
+
+#[test]
+fn call_attempts_are_rate_limited_per_source() {
+    let now = Instant::now();
+    let mut ep = limited(0, 3);
+    let flood = addr("192.168.1.50:5062");
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        let (b, c) = (format!("z9hG4bK-a{i}"), format!("a{i}"));
+        ep.handle_datagram(now, flood, &invite_from("192.168.1.50", &b, &c));
+        answers.extend(final_status(&mut ep));
+        // Each ringing call is refused at once so only the attempt rate can bite.
+        for e in events(&mut ep) {
+            if let CallEvent::Offered { call, .. } = e {
+                ep.reject(now, call, 480, "Temporarily Unavailable")
+                    .expect("reject");
+                drain(&mut ep);
+            }
+        }
+    }
+    let refused = answers.iter().filter(|a| a.contains(" 503 ")).count();
+    assert_eq!(refused, 3, "{answers:?}");
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-ata", "ata", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+    // A retransmission of a refused INVITE is absorbed, not counted again.
+    ep.handle_datagram(now, flood, &invite_from("192.168.1.50", "z9hG4bK-a5", "a5"));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 503 Service Unavailable"]);
 }
