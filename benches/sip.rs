@@ -32,6 +32,7 @@ fn config() -> EndpointConfig {
         allowed_peers: vec!["192.168.1.0/24".parse().expect("static")],
         stranger_rate_limit: 5,
         max_concurrent_calls: 4,
+        invite_auth: false,
         max_calls_per_source: 0,
         call_attempts_per_minute: 0,
         user: String::new(),

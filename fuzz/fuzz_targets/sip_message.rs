@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         allowed_peers: vec!["127.0.0.0/8".parse().expect("static")],
         stranger_rate_limit: 5,
         max_concurrent_calls: 2,
+        invite_auth: false,
         max_calls_per_source: 1,
         call_attempts_per_minute: 20,
         user: String::new(),

@@ -43,6 +43,8 @@ pub struct EndpointConfig {
     pub allowed_peers: Vec<ipnet::IpNet>,
     pub stranger_rate_limit: u32,
     pub max_concurrent_calls: usize,
+    /// INVITEs must carry digest credentials of one of `accounts` (407 challenge).
+    pub invite_auth: bool,
     /// Calls up at once from one source address (0: no limit beyond `max_concurrent_calls`).
     pub max_calls_per_source: usize,
     /// New INVITEs accepted per minute from one source address (0: no limit).
@@ -70,6 +72,7 @@ impl EndpointConfig {
             allowed_peers: sip.allowed_peers.clone(),
             stranger_rate_limit: sip.stranger_rate_limit,
             max_concurrent_calls: sip.max_concurrent_calls,
+            invite_auth: sip.require_invite_auth,
             max_calls_per_source: sip.max_calls_per_source,
             call_attempts_per_minute: sip.call_attempts_per_minute,
             user: sip.user.clone(),
@@ -743,6 +746,9 @@ impl Endpoint {
                   "INVITE for another user: 404 Not Found");
             return self.reject_new_invite(now, source, &req, key, 404, "Not Found");
         }
+        if !self.invite_authenticated(now, source, &req, key.clone()) {
+            return;
+        }
         if !accepts_sdp(req.header("Accept")) {
             // RFC 4475 §3.3.15: the answer would be SDP, which the caller cannot take.
             let extra = [("Accept", "application/sdp".to_string())];
@@ -878,6 +884,46 @@ impl Endpoint {
                 sdp: req.body.clone(),
             },
         });
+    }
+
+    /// With `sip.require_invite_auth`, checks the INVITE's Proxy-Authorization (RFC 3261
+    /// §22.3): answers 407 with MD5 and SHA-256 challenges when it has none usable, 403 when
+    /// the credentials are wrong. True when the INVITE may go on.
+    fn invite_authenticated(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        req: &Request,
+        key: TxKey,
+    ) -> bool {
+        if !self.config.invite_auth || !self.auth.required() {
+            return true;
+        }
+        match self
+            .auth
+            .verify(now, "INVITE", req.header("Proxy-Authorization"))
+        {
+            Verdict::Accepted(user) => {
+                debug!(%user, %source, "INVITE authenticated");
+                true
+            }
+            Verdict::Challenge { stale } => {
+                let extra: Vec<(&str, String)> = self
+                    .auth
+                    .challenge(now, stale)
+                    .into_iter()
+                    .map(|c| ("Proxy-Authenticate", c))
+                    .collect();
+                let reason = "Proxy Authentication Required";
+                self.respond_once(now, source, req, key, 407, reason, &extra, None);
+                false
+            }
+            Verdict::Rejected => {
+                warn!(%source, "INVITE with wrong credentials: 403");
+                self.respond_once(now, source, req, key, 403, "Forbidden", &[], None);
+                false
+            }
+        }
     }
 
     /// The refusal of a new INVITE from `ip` over its per-source limits: 503 with

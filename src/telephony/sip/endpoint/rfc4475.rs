@@ -187,6 +187,7 @@ fn config(accounts: Vec<(String, Secret)>) -> EndpointConfig {
         allowed_peers: vec!["192.0.2.0/24".parse().expect("cidr")],
         stranger_rate_limit: 3,
         max_concurrent_calls: 4,
+        invite_auth: false,
         max_calls_per_source: 0,
         call_attempts_per_minute: 0,
         user: String::new(),
