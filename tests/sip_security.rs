@@ -167,3 +167,27 @@ fn one_source_cannot_hold_every_line() {
         daemon.log_tail(40)
     );
 }
+
+/// sip.require_invite_auth: an INVITE without credentials gets 407; sipp answers the
+/// challenge with `[authentication]` and the authenticated INVITE is answered.
+#[test]
+fn invites_authenticate_when_required() {
+    let _g = serial();
+    let daemon = Daemon::start(
+        DaemonConfig::answering()
+            .account("ht813", "s3cret-Pa55")
+            .set("sip.require_invite_auth", true),
+    );
+    Sipp::new(daemon.sip, "invite_auth.xml")
+        .args(["-au", "ht813", "-ap", "s3cret-Pa55"])
+        .run()
+        .assert_ok(&daemon);
+    let rec = daemon.one_record();
+    assert_eq!(rec["end_reason"], "remote_hangup", "record: {rec:#}");
+    // Wrong password: 403 where the scenario expects a call, so sipp fails.
+    let wrong = Sipp::new(daemon.sip, "invite_auth.xml")
+        .args(["-au", "ht813", "-ap", "not-the-password"])
+        .run();
+    assert!(!wrong.success(), "a wrong password got a call");
+    assert!(daemon.log().contains("INVITE with wrong credentials: 403"));
+}
