@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -41,6 +41,8 @@ struct LiveCall {
     answered_at: Option<Instant>,
     media: Option<MediaHandle>,
     negotiated: Negotiated,
+    /// The address the call was signalled from: media is pinned to it (or the allow-list).
+    signalled_from: IpAddr,
     local_ip: IpAddr,
     local_port: u16,
     session_id: u64,
@@ -51,6 +53,8 @@ struct LiveCall {
     answering: Option<JoinHandle<()>>,
     /// Watches the call flow's hang-up and the media's own end.
     watcher: Option<JoinHandle<()>>,
+    /// Fired by the ACK of the 200 OK: only then is the call handed to the call flow.
+    confirmed: Option<oneshot::Sender<()>>,
 }
 
 /// What the line needs of the configuration: `[sip]`, `[media]` and the shop's country
@@ -89,6 +93,9 @@ pub async fn run(
             CallEvent::Confirmed { call } => {
                 if let Some(live) = calls.get_mut(&call) {
                     live.answered_at.get_or_insert_with(Instant::now);
+                    if let Some(confirmed) = live.confirmed.take() {
+                        let _ = confirmed.send(());
+                    }
                 }
             }
             CallEvent::Reoffer { call, sdp } => {
@@ -193,7 +200,8 @@ async fn offer_call(
     let (port, backend) = port_pair();
     let port_events = backend.events.clone();
     let hang_up = backend.hang_up.clone();
-    let params = media_params(config, &negotiated);
+    let signalled_from = offer.source.ip();
+    let params = media_params(config, &negotiated, signalled_from);
     let media = media::start(sockets, params, backend);
 
     let delay = Duration::from_millis(config.sip.answer_delay_ms);
@@ -203,6 +211,7 @@ async fn offer_call(
     let media_for_call = media.clone();
     let call_id = offer.call_id.clone();
     let stopping = stopping.clone();
+    let (confirmed_tx, confirmed) = oneshot::channel();
     let answering = tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         // Stopped while it rang: busy rather than a call that would be cut short.
@@ -213,6 +222,12 @@ async fn offer_call(
         }
         if let Err(err) = sip_for_task.answer(call, answer.into_bytes()).await {
             warn!(%call, error = %err, "answer failed");
+            return;
+        }
+        // Nothing acts on the call before the caller's ACK: a caller that never completes
+        // the handshake is ended by the endpoint (64*T1) and this task aborted with it, so no
+        // call flow, record, alert or lead comes of it.
+        if confirmed.await.is_err() {
             return;
         }
         let handed = AnsweredCall {
@@ -234,6 +249,7 @@ async fn offer_call(
         answered_at: None,
         media: Some(media),
         negotiated,
+        signalled_from,
         local_ip,
         local_port,
         session_id,
@@ -241,6 +257,7 @@ async fn offer_call(
         port_events: Some(port_events),
         answering: Some(answering),
         watcher: Some(watcher),
+        confirmed: Some(confirmed_tx),
     })
 }
 
@@ -287,7 +304,7 @@ async fn reoffer(
                 live.session_version,
             );
             if let Some(media) = &live.media {
-                media.update(media_params(config, &n));
+                media.update(media_params(config, &n, live.signalled_from));
             }
             info!(%call, direction = ?n.direction, hold = n.hold, "re-INVITE accepted");
             live.negotiated = n;
@@ -317,12 +334,12 @@ fn end_media(mut live: LiveCall, reason: CallEnd) {
     }
 }
 
-fn media_params(config: &LineSettings, n: &Negotiated) -> MediaParams {
+fn media_params(config: &LineSettings, n: &Negotiated, signalled_from: IpAddr) -> MediaParams {
     MediaParams {
         codec: n.codec,
         payload_type: n.payload_type,
         telephone_event_pt: n.telephone_event_pt,
-        remote: n.remote,
+        remote: media::pinned_remote(n.remote, signalled_from, &config.sip.allowed_peers),
         send: matches!(n.direction, Direction::SendRecv | Direction::SendOnly) && !n.hold,
         receive: matches!(n.direction, Direction::SendRecv | Direction::RecvOnly),
         inband_dtmf: config.media.inband_dtmf,

@@ -424,6 +424,28 @@ struct Session {
     packet: Vec<u8>,
 }
 
+/// Where a call's media may go, given the SDP's address and the address the call was
+/// signalled from: the SDP address when it is that address or inside the SIP allow-list,
+/// otherwise the signalling address with the SDP's port. The session receives only from the
+/// result's IP and latches only within it, so an allowed host cannot aim the box's RTP at a
+/// third party, nor have a third party's packets taken for the caller's.
+pub fn pinned_remote(
+    sdp: SocketAddr,
+    signalled_from: IpAddr,
+    allowed: &[ipnet::IpNet],
+) -> SocketAddr {
+    let ip = sdp.ip();
+    let trusted = same_ip(ip, signalled_from)
+        || ip.is_unspecified() // hold (c=0.0.0.0): nothing is sent at all
+        || allowed.iter().any(|net| net.contains(&ip.to_canonical()));
+    if trusted {
+        sdp
+    } else {
+        tracing::warn!(sdp = %sdp, %signalled_from, "SDP media address outside the allow-list; media pinned to the signalling address");
+        SocketAddr::new(signalled_from, sdp.port())
+    }
+}
+
 fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
 }
@@ -1388,6 +1410,50 @@ mod tests {
                 .await,
             Err(MediaError::InvalidParams(_))
         ));
+    }
+
+    #[test]
+    fn media_is_pinned_to_the_signalling_address_or_the_allow_list() {
+        let ata: IpAddr = "192.168.1.20".parse().expect("ip");
+        let lan: Vec<ipnet::IpNet> = vec!["192.168.1.0/24".parse().expect("cidr")];
+        let own: SocketAddr = "192.168.1.20:40000".parse().expect("addr");
+        let allowed: SocketAddr = "192.168.1.30:40000".parse().expect("addr");
+        let foreign: SocketAddr = "203.0.113.9:40000".parse().expect("addr");
+        let hold: SocketAddr = "0.0.0.0:40000".parse().expect("addr");
+        assert_eq!(pinned_remote(own, ata, &[]), own);
+        assert_eq!(pinned_remote(allowed, ata, &lan), allowed);
+        assert_eq!(
+            pinned_remote(allowed, ata, &[]),
+            "192.168.1.20:40000".parse::<SocketAddr>().expect("addr"),
+            "outside the allow-list: the signalling address"
+        );
+        assert_eq!(
+            pinned_remote(foreign, ata, &lan),
+            "192.168.1.20:40000".parse::<SocketAddr>().expect("addr")
+        );
+        assert_eq!(pinned_remote(hold, ata, &[]), hold);
+        let mapped: SocketAddr = "[::ffff:192.168.1.20]:40000".parse().expect("addr");
+        assert_eq!(pinned_remote(mapped, ata, &[]), mapped);
+    }
+
+    #[tokio::test]
+    async fn a_stranger_address_never_latches_even_when_the_peer_is_silent() {
+        let sockets = sockets().await;
+        let target = sockets.local_rtp_addr().expect("addr");
+        let peer = Peer::new(target).await;
+        let Ok(stranger) = UdpSocket::bind("127.0.0.2:0").await else {
+            return; // no 127.0.0.2 on this host
+        };
+        let (session, _port) = MediaSession::start_with_port(sockets, params(peer.sdp_addr()));
+        tokio::time::sleep(RELATCH_AFTER + Duration::from_millis(200)).await;
+        let mut pkt = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+        pkt.extend_from_slice(&[0xFF; 160]);
+        for _ in 0..5 {
+            stranger.send_to(&pkt, target).await.expect("send");
+        }
+        let stats = wait_for_stats(&session, |s| s.strangers >= 5).await;
+        assert_eq!(stats.latches, 0, "a stranger address must never latch");
+        assert_eq!(stats.packets_in, 0);
     }
 
     #[test]

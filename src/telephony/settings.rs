@@ -22,6 +22,15 @@ pub struct SipConfig {
     pub stranger_rate_limit: u32,
     /// Calls up at once before 486 Busy Here.
     pub max_concurrent_calls: usize,
+    /// INVITEs must authenticate (digest, 407 challenge, MD5 or SHA-256) as one of
+    /// `accounts`: for ATAs that answer challenges (HT813, SPA3102).
+    pub require_invite_auth: bool,
+    /// Calls up at once from one source address before 486 Busy Here, so one host on the
+    /// allowed network cannot hold every line. 0: only `max_concurrent_calls` applies.
+    pub max_calls_per_source: usize,
+    /// New calls (INVITEs) accepted per minute from one source address; past it, 503 with
+    /// Retry-After. 0: no limit.
+    pub call_attempts_per_minute: u32,
     /// The user part the box answers to; an INVITE for another user gets 404 Not Found.
     /// Empty: any user.
     pub user: String,
@@ -119,6 +128,9 @@ impl Default for SipConfig {
             allowed_peers: vec!["127.0.0.0/8".parse().expect("static CIDR")],
             stranger_rate_limit: 5,
             max_concurrent_calls: 2,
+            require_invite_auth: false,
+            max_calls_per_source: 1,
+            call_attempts_per_minute: 20,
             user: String::new(),
             realm: "callbox".into(),
             accounts: Vec::new(),
@@ -175,6 +187,12 @@ impl SipConfig {
                     format!("{net} lets anyone on the network place calls to the box"),
                 ));
             }
+        }
+        if sip.require_invite_auth && sip.accounts.is_empty() {
+            v.push(SettingIssue::error(
+                "sip.require_invite_auth",
+                "needs at least one of sip.accounts for the ATA to authenticate as",
+            ));
         }
         if sip.max_concurrent_calls < 1 {
             v.push(SettingIssue::error(

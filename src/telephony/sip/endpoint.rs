@@ -10,7 +10,7 @@ use super::message::{
     MAGIC_COOKIE,
 };
 use super::registrar::{RegisterRefusal, Registrar, MIN_EXPIRES};
-use super::security::{Admission, Gatekeeper};
+use super::security::{Admission, AttemptLimiter, Gatekeeper};
 use crate::infra::Secret;
 use crate::telephony::settings::SipConfig;
 use std::collections::{HashMap, VecDeque};
@@ -32,6 +32,9 @@ const MAX_TRANSACTIONS: usize = 8192;
 /// An INVITE the application never answers is given up after this long (480).
 const RING_LIMIT: Duration = Duration::from_secs(120);
 
+/// A refusal: status, reason phrase, extra headers.
+type Refusal = (u16, &'static str, Vec<(&'static str, String)>);
+
 /// What the endpoint needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
@@ -40,6 +43,12 @@ pub struct EndpointConfig {
     pub allowed_peers: Vec<ipnet::IpNet>,
     pub stranger_rate_limit: u32,
     pub max_concurrent_calls: usize,
+    /// INVITEs must carry digest credentials of one of `accounts` (407 challenge).
+    pub invite_auth: bool,
+    /// Calls up at once from one source address (0: no limit beyond `max_concurrent_calls`).
+    pub max_calls_per_source: usize,
+    /// New INVITEs accepted per minute from one source address (0: no limit).
+    pub call_attempts_per_minute: u32,
     /// The user part of the request URI the box answers to (`sip.user`); an INVITE for any
     /// other user gets 404 Not Found. Empty: any user (the ATA's forwarding target varies).
     pub user: String,
@@ -63,6 +72,9 @@ impl EndpointConfig {
             allowed_peers: sip.allowed_peers.clone(),
             stranger_rate_limit: sip.stranger_rate_limit,
             max_concurrent_calls: sip.max_concurrent_calls,
+            invite_auth: sip.require_invite_auth,
+            max_calls_per_source: sip.max_calls_per_source,
+            call_attempts_per_minute: sip.call_attempts_per_minute,
             user: sip.user.clone(),
             realm: sip.realm.clone(),
             accounts: sip
@@ -307,6 +319,8 @@ enum CallState {
 #[derive(Debug)]
 struct Call {
     state: CallState,
+    /// Where the INVITE came from (per-source limits).
+    source_ip: IpAddr,
     call_id: String,
     local_tag: String,
     remote_tag: String,
@@ -335,6 +349,7 @@ struct Call {
 pub struct Endpoint {
     config: EndpointConfig,
     gatekeeper: Gatekeeper,
+    attempts: AttemptLimiter,
     auth: DigestAuthenticator,
     registrar: Registrar,
     invite_txs: HashMap<TxKey, InviteServerTx>,
@@ -367,6 +382,7 @@ impl Endpoint {
     pub fn new(config: EndpointConfig) -> Self {
         Endpoint {
             gatekeeper: Gatekeeper::new(config.allowed_peers.clone(), config.stranger_rate_limit),
+            attempts: AttemptLimiter::new(config.call_attempts_per_minute),
             auth: DigestAuthenticator::new(&config.realm, config.accounts.clone()),
             registrar: Registrar::default(),
             config,
@@ -514,13 +530,18 @@ impl Endpoint {
             Err(MessageError::BadRequest { reason }) => {
                 self.stats.bad_requests += 1;
                 warn!(%source, %reason, "bad SIP request: 400");
-                self.send_bad_request(source, data, &reason);
+                self.send_bad_request(source, data, 400, &reason);
+            }
+            Err(MessageError::Refused { status, reason }) => {
+                self.stats.bad_requests += 1;
+                warn!(%source, status, reason, "SIP request refused before parsing");
+                self.send_bad_request(source, data, status, reason);
             }
             Err(err) => {
                 self.stats.malformed += 1;
                 warn!(%source, error = %err, bytes = data.len(), "malformed SIP datagram dropped");
                 if matches!(err, MessageError::Syntax(_) | MessageError::StartLine(_)) {
-                    self.send_bad_request(source, data, "Malformed message");
+                    self.send_bad_request(source, data, 400, "Malformed message");
                 }
             }
         }
@@ -667,6 +688,11 @@ impl Endpoint {
             return;
         }
 
+        if let Some(unsupported) = unsupported_extensions(&req) {
+            // RFC 3261 §8.2.2.3, RFC 4475 §3.3.5: 420 naming what the box does not support.
+            let extra = [("Unsupported", unsupported)];
+            return self.respond_once(now, source, &req, key, 420, "Bad Extension", &extra, None);
+        }
         if req.to_tag.is_some() {
             return self.handle_in_dialog(now, source, req, key);
         }
@@ -720,24 +746,13 @@ impl Endpoint {
                   "INVITE for another user: 404 Not Found");
             return self.reject_new_invite(now, source, &req, key, 404, "Not Found");
         }
-        if let Some(required) = req.header("Require") {
-            let unsupported: Vec<String> = split_header_list(required)
-                .into_iter()
-                .filter(|opt| !opt.eq_ignore_ascii_case("timer"))
-                .collect();
-            if !unsupported.is_empty() {
-                let extra = [("Unsupported", unsupported.join(", "))];
-                return self.respond_once(
-                    now,
-                    source,
-                    &req,
-                    key,
-                    420,
-                    "Bad Extension",
-                    &extra,
-                    None,
-                );
-            }
+        if !self.invite_authenticated(now, source, &req, key.clone()) {
+            return;
+        }
+        if !accepts_sdp(req.header("Accept")) {
+            // RFC 4475 §3.3.15: the answer would be SDP, which the caller cannot take.
+            let extra = [("Accept", "application/sdp".to_string())];
+            return self.respond_once(now, source, &req, key, 406, "Not Acceptable", &extra, None);
         }
         if !req.body.is_empty() && !is_sdp(req.content_type.as_deref()) {
             let extra = [("Accept", "application/sdp".to_string())];
@@ -769,6 +784,11 @@ impl Endpoint {
                 &extra,
                 None,
             );
+        }
+        if let Some((status, reason, extra)) = self.source_limit(now, source.ip()) {
+            self.stats.busy += 1;
+            info!(call_id = %req.call_id, %source, status, "per-source call limit");
+            return self.respond_once(now, source, &req, key, status, reason, &extra, None);
         }
         let live = self.calls.len();
         if live >= self.config.max_concurrent_calls {
@@ -829,6 +849,7 @@ impl Endpoint {
             call,
             Call {
                 state: CallState::Ringing,
+                source_ip: source.ip(),
                 call_id: req.call_id.clone(),
                 local_tag,
                 remote_tag,
@@ -863,6 +884,62 @@ impl Endpoint {
                 sdp: req.body.clone(),
             },
         });
+    }
+
+    /// With `sip.require_invite_auth`, checks the INVITE's Proxy-Authorization (RFC 3261
+    /// §22.3): answers 407 with MD5 and SHA-256 challenges when it has none usable, 403 when
+    /// the credentials are wrong. True when the INVITE may go on.
+    fn invite_authenticated(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        req: &Request,
+        key: TxKey,
+    ) -> bool {
+        if !self.config.invite_auth || !self.auth.required() {
+            return true;
+        }
+        match self
+            .auth
+            .verify(now, "INVITE", req.header("Proxy-Authorization"))
+        {
+            Verdict::Accepted(user) => {
+                debug!(%user, %source, "INVITE authenticated");
+                true
+            }
+            Verdict::Challenge { stale } => {
+                let extra: Vec<(&str, String)> = self
+                    .auth
+                    .challenge(now, stale)
+                    .into_iter()
+                    .map(|c| ("Proxy-Authenticate", c))
+                    .collect();
+                let reason = "Proxy Authentication Required";
+                self.respond_once(now, source, req, key, 407, reason, &extra, None);
+                false
+            }
+            Verdict::Rejected => {
+                warn!(%source, "INVITE with wrong credentials: 403");
+                self.respond_once(now, source, req, key, 403, "Forbidden", &[], None);
+                false
+            }
+        }
+    }
+
+    /// The refusal of a new INVITE from `ip` over its per-source limits: 503 with
+    /// Retry-After past its attempts a minute, 486 when it already holds its share of lines
+    /// (so one host cannot keep every line busy).
+    fn source_limit(&mut self, now: Instant, ip: IpAddr) -> Option<Refusal> {
+        if !self.attempts.attempt(now, ip) {
+            return Some((
+                503,
+                "Service Unavailable",
+                vec![("Retry-After", "60".into())],
+            ));
+        }
+        let max = self.config.max_calls_per_source;
+        let held = self.calls.values().filter(|c| c.source_ip == ip).count();
+        (max > 0 && held >= max).then(|| (486, "Busy Here", Vec::new()))
     }
 
     /// A final non-2xx answer to a new INVITE that never becomes a call, kept in a
@@ -1176,6 +1253,9 @@ impl Endpoint {
                 }
             }
         }
+        if let Some(reason) = unbindable(&req) {
+            return self.respond_once(now, source, &req, key, 400, reason, &[], None);
+        }
         let aor = uri_of(&req.to).unwrap_or_else(|| req.to.clone());
         let default_expires = req
             .header("Expires")
@@ -1463,7 +1543,7 @@ impl Endpoint {
         }
     }
 
-    fn send_bad_request(&mut self, source: SocketAddr, data: &[u8], reason: &str) {
+    fn send_bad_request(&mut self, source: SocketAddr, data: &[u8], status: u16, reason: &str) {
         let Some(ctx) = bad_request_context(data) else {
             return;
         };
@@ -1482,7 +1562,7 @@ impl Endpoint {
             .filter(|c| c.is_ascii_graphic() || *c == ' ')
             .collect();
         let bytes = write_response(
-            400,
+            status,
             &phrase,
             &vias,
             ctx.from.as_deref().unwrap_or("<sip:unknown@invalid>"),
@@ -1514,6 +1594,29 @@ impl Endpoint {
     }
 }
 
+/// The Require options the box does not support, comma-joined (None when all are known).
+fn unsupported_extensions(req: &Request) -> Option<String> {
+    let unsupported: Vec<String> = req
+        .headers_named("Require")
+        .flat_map(split_header_list)
+        .filter(|opt| !opt.eq_ignore_ascii_case("timer"))
+        .collect();
+    (!unsupported.is_empty()).then(|| unsupported.join(", "))
+}
+
+/// Whether an Accept header (absent: SDP implied, RFC 3261 §20.1) admits application/sdp.
+fn accepts_sdp(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else {
+        return true;
+    };
+    split_header_list(accept).iter().any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim();
+        ["application/sdp", "application/*", "*/*"]
+            .iter()
+            .any(|ok| media.eq_ignore_ascii_case(ok))
+    }) || accept.trim().is_empty()
+}
+
 fn is_sdp(content_type: Option<&str>) -> bool {
     content_type
         .map(|ct| {
@@ -1524,6 +1627,25 @@ fn is_sdp(content_type: Option<&str>) -> bool {
                 .eq_ignore_ascii_case("application/sdp")
         })
         .unwrap_or(true)
+}
+
+/// Why a REGISTER cannot be bound: an address-of-record or Contact that is not a SIP URI
+/// (RFC 4475 §3.3.4), or a Contact URI carrying headers (§3.3.14).
+fn unbindable(req: &Request) -> Option<&'static str> {
+    let is_sip = |uri: &str| {
+        let scheme = uri.split(':').next().unwrap_or("");
+        scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")
+    };
+    if !uri_of(&req.to).is_some_and(|u| is_sip(&u)) {
+        return Some("Address-of-record is not a SIP URI");
+    }
+    for contact in req.contacts.iter().filter(|c| c.trim() != "*") {
+        match uri_of(contact) {
+            Some(uri) if is_sip(&uri) && !message::uri_has_headers(&uri) => {}
+            _ => return Some("Contact cannot be bound"),
+        }
+    }
+    None
 }
 
 /// `expires=` parameter of one Contact value.
@@ -1604,5 +1726,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+#[cfg(test)]
+mod rfc4475;
 #[cfg(test)]
 mod tests;

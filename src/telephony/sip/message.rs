@@ -84,6 +84,10 @@ pub enum MessageError {
     /// carries `reason` as its phrase.
     #[error("bad request: {reason}")]
     BadRequest { reason: String },
+    /// A request refused with a status other than 400 before it is fully parsed: 505 for
+    /// another SIP version, 416 for a Request-URI scheme the box does not serve.
+    #[error("refused with {status}: {reason}")]
+    Refused { status: u16, reason: &'static str },
 }
 
 /// A request that passed validation: every header a UAS needs is present and parsed.
@@ -194,17 +198,9 @@ pub fn parse(data: &[u8], max_bytes: usize) -> Result<Inbound, MessageError> {
 
     // The stack refuses methods it does not know; the box must answer those with 501, so the
     // start line is checked here and an unknown method parsed under a stand-in name.
-    let mut parts = start_line.split_whitespace();
-    let method_token = parts.next().unwrap_or_default();
-    let uri_token = parts.next();
-    let version = parts.next();
-    if uri_token.is_none() || version != Some("SIP/2.0") || parts.next().is_some() {
-        return Err(MessageError::StartLine(truncate(start_line, 80)));
-    }
-    if method_token.is_empty() || !method_token.bytes().all(is_token_char) {
-        return Err(MessageError::StartLine(truncate(start_line, 80)));
-    }
+    let (method_token, uri_token) = check_start_line(start_line)?;
     let method = Method::from_token(method_token);
+    check_request_uri(uri_token)?;
     let parsed = if matches!(method, Method::Unknown(_)) {
         let mut substitute = Vec::with_capacity(data.len() + 8);
         substitute.extend_from_slice(b"OPTIONS");
@@ -264,8 +260,29 @@ fn validate_request(
         .ok_or_else(|| bad("Missing Call-ID header"))?;
     let cseq_text = first("CSeq").ok_or_else(|| bad("Missing CSeq header"))?;
     let (cseq, cseq_method) = parse_cseq(&cseq_text).ok_or_else(|| bad("Malformed CSeq header"))?;
-    if cseq_method != method.as_str() {
+    // RFC 4475 §3.1.2.18: an unknown method with a mismatched CSeq is answered 501.
+    if cseq_method != method.as_str() && !matches!(method, Method::Unknown(_)) {
         return Err(bad("CSeq method does not match the request line"));
+    }
+    check_single_valued(&headers).map_err(|name| MessageError::BadRequest {
+        reason: format!("Multiple {name} values"),
+    })?;
+    for name in ["From", "To"] {
+        if let Some(value) = first(name) {
+            check_name_addr(&value).map_err(|why| MessageError::BadRequest {
+                reason: format!("Malformed {name} header: {why}"),
+            })?;
+        }
+    }
+    for contact in all("Contact").iter().filter(|c| c.trim() != "*") {
+        check_name_addr(contact).map_err(|why| MessageError::BadRequest {
+            reason: format!("Malformed Contact header: {why}"),
+        })?;
+    }
+    for via in &vias {
+        check_via(via).map_err(|why| MessageError::BadRequest {
+            reason: format!("Malformed Via header: {why}"),
+        })?;
     }
 
     // RFC 3261 18.3: over UDP a Content-Length larger than the body means a truncated
@@ -292,8 +309,14 @@ fn validate_request(
         uri_user,
         top_via,
         branch,
-        from_tag: from_typed.tag().map(|t| t.to_string()),
-        to_tag: to_typed.tag().map(|t| t.to_string()),
+        from_tag: from_typed
+            .tag()
+            .map(|t| t.to_string())
+            .or_else(|| header_param(&from, "tag")),
+        to_tag: to_typed
+            .tag()
+            .map(|t| t.to_string())
+            .or_else(|| header_param(&to, "tag")),
         from,
         to,
         call_id: call_id.trim().to_string(),
@@ -509,6 +532,217 @@ pub fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
         .map(|p| p.value())
         .unwrap_or(5060);
     Some(SocketAddr::new(ip, port))
+}
+
+/// The request line, read strictly (RFC 3261 §25.1: `Method SP Request-URI SP SIP-Version`,
+/// one SP each, nothing trailing): RFC 4475 §3.1.2.9 and §3.1.2.10 allow refusing extra SP,
+/// and the box does. Another SIP version is 505 (§3.1.2.16).
+fn check_start_line(line: &str) -> Result<(&str, &str), MessageError> {
+    let malformed = || MessageError::StartLine(truncate(line, 80));
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    if method.is_empty() || !method.bytes().all(is_token_char) || uri.is_empty() {
+        return Err(malformed());
+    }
+    if version != "SIP/2.0" {
+        let looks_like_version = version
+            .strip_prefix("SIP/")
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && (a.to_owned() + b).bytes().all(|c| c.is_ascii_digit())
+            });
+        return Err(if looks_like_version {
+            MessageError::Refused {
+                status: 505,
+                reason: "Version Not Supported",
+            }
+        } else {
+            malformed()
+        });
+    }
+    Ok((method, uri))
+}
+
+/// The Request-URI: an addr-spec (no `<>`, RFC 4475 §3.1.2.7), of a scheme the box serves
+/// (`sip`/`sips`, else 416, §3.3.2), with no escaped headers (§3.1.2.11: refused with 400).
+fn check_request_uri(uri: &str) -> Result<(), MessageError> {
+    let bad = |reason: &str| MessageError::BadRequest {
+        reason: reason.to_string(),
+    };
+    if uri.contains(['<', '>', '"']) {
+        return Err(bad("Malformed Request-URI"));
+    }
+    let scheme = uri.split_once(':').map(|(s, _)| s).unwrap_or("");
+    if scheme.is_empty() {
+        return Err(bad("Malformed Request-URI"));
+    }
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        return Err(MessageError::Refused {
+            status: 416,
+            reason: "Unsupported URI Scheme",
+        });
+    }
+    if uri_has_headers(uri) {
+        return Err(bad("Request-URI carries headers"));
+    }
+    Ok(())
+}
+
+/// Header fields that take one value (RFC 3261 §7.3.1; RFC 4475 §3.3.8, §3.3.9): a second
+/// instance, or a comma list in one, makes the request a 400.
+fn check_single_valued(headers: &[(String, String)]) -> Result<(), &'static str> {
+    const SINGLE: &[&str] = &[
+        "Call-ID",
+        "CSeq",
+        "From",
+        "To",
+        "Max-Forwards",
+        "Content-Length",
+        "Content-Type",
+    ];
+    for name in SINGLE {
+        let count = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count();
+        if count > 1 {
+            return Err(name);
+        }
+    }
+    Ok(())
+}
+
+/// A From, To or Contact value: `[display-name] <URI> *(;param)` or `addr-spec *(;param)`
+/// (RFC 3261 §20.10, §25.1). Refuses an unterminated quote (RFC 4475 §3.1.2.6), non-token
+/// characters in an unquoted display name (§3.1.2.15), LWS inside `<>` (§3.1.2.14), an
+/// addr-spec with headers or with `,`/`?` that needs `<>` (§3.1.2.13), and empty parameters
+/// (§3.1.2.1).
+fn check_name_addr(value: &str) -> Result<(), &'static str> {
+    let value = value.trim_matches(is_lws);
+    let (params, uri) = match value.find(['<', '"']) {
+        Some(_) => {
+            let (display, rest) = split_display_name(value)?;
+            check_display_name(display)?;
+            let rest = rest
+                .strip_prefix('<')
+                .ok_or("no URI after the display name")?;
+            let (uri, params) = rest.split_once('>').ok_or("unterminated <")?;
+            (params, uri)
+        }
+        None => {
+            let (uri, params) = value.split_once(';').unwrap_or((value, ""));
+            if uri_has_headers(uri) || uri.contains(',') {
+                return Err("a URI with headers must be in <>");
+            }
+            let params = if params.is_empty() {
+                ""
+            } else {
+                &value[uri.len()..]
+            };
+            (params, uri.trim_matches(is_lws))
+        }
+    };
+    if uri.is_empty() || uri.contains(is_lws) || !uri.contains(':') {
+        return Err("malformed URI");
+    }
+    check_params(params)
+}
+
+/// Splits `"quoted" <uri>` / `tokens <uri>` at the `<`, honouring quotes and escapes.
+fn split_display_name(value: &str) -> Result<(&str, &str), &'static str> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => return Ok((value[..i].trim_matches(is_lws), &value[i..])),
+            _ => {}
+        }
+    }
+    Err(if quoted {
+        "unterminated quoted string"
+    } else {
+        "no <URI>"
+    })
+}
+
+fn check_display_name(display: &str) -> Result<(), &'static str> {
+    if display.is_empty() || display.starts_with('"') {
+        return Ok(()); // quoting was checked while splitting
+    }
+    if display
+        .split(is_lws)
+        .all(|word| word.bytes().all(is_token_char))
+    {
+        Ok(())
+    } else {
+        Err("display name is neither a quoted string nor tokens")
+    }
+}
+
+/// `*( SEMI generic-param )` after a name-addr or addr-spec: no empty parameter, names are
+/// tokens.
+fn check_params(params: &str) -> Result<(), &'static str> {
+    let params = params.trim_matches(is_lws);
+    if params.is_empty() {
+        return Ok(());
+    }
+    let rest = params.strip_prefix(';').ok_or("text after the URI")?;
+    for param in rest.split(';') {
+        let name = param.split('=').next().unwrap_or("").trim_matches(is_lws);
+        if name.is_empty() || !name.bytes().all(is_token_char) {
+            return Err("empty or malformed parameter");
+        }
+    }
+    Ok(())
+}
+
+/// One Via value: `SIP / 2.0 / transport sent-by *(;param)` with no empty parameter
+/// (RFC 4475 §3.1.2.1).
+fn check_via(value: &str) -> Result<(), &'static str> {
+    let value = value.trim_matches(is_lws);
+    if !value.starts_with("SIP") {
+        return Err("not a SIP Via");
+    }
+    match value.split_once(';') {
+        Some((_, params)) => check_params(&format!(";{params}")),
+        None => Ok(()),
+    }
+}
+
+/// A header parameter's value (`;name = value`, LWS allowed around `=`, RFC 3261 §25.1),
+/// for the tags the stack's parser misses when LWS surrounds them (RFC 4475 §3.1.1.1).
+fn header_param(value: &str, name: &str) -> Option<String> {
+    let after_uri = match value.rfind('>') {
+        Some(i) => &value[i + 1..],
+        None => value.split_once(';').map(|(_, p)| p).unwrap_or(""),
+    };
+    after_uri.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim_matches(is_lws)
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim_matches(is_lws).to_string())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// Whether a SIP URI has a `?headers` part: a `?` after the host (the user part may hold
+/// one, RFC 4475 §3.1.1.2).
+pub fn uri_has_headers(uri: &str) -> bool {
+    let host_part = uri.rsplit_once('@').map(|(_, h)| h).unwrap_or(uri);
+    host_part.contains('?')
+}
+
+fn is_lws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
 fn parse_cseq(text: &str) -> Option<(u32, String)> {

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 const MAX_TRACKED: usize = 1024;
 /// A stranger silent this long is forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// A full table is swept for forgotten entries at most this often, so a flood of new
+/// (spoofed) sources costs O(1) per packet rather than a sweep each.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// What to do with a datagram from a source address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +41,10 @@ pub struct Gatekeeper {
     allowed: Vec<IpNet>,
     rate_per_sec: f64,
     strangers: HashMap<IpAddr, Bucket>,
+    /// When a full table may next be swept.
+    next_sweep: Option<Instant>,
+    /// Sweeps so far (tests check the flood path stays O(1)).
+    sweeps: u64,
 }
 
 impl Gatekeeper {
@@ -46,6 +53,8 @@ impl Gatekeeper {
             allowed,
             rate_per_sec: f64::from(rate_per_sec.max(1)),
             strangers: HashMap::new(),
+            next_sweep: None,
+            sweeps: 0,
         }
     }
 
@@ -64,8 +73,7 @@ impl Gatekeeper {
             return Admission::Allowed;
         }
         if !self.strangers.contains_key(&ip) && self.strangers.len() >= MAX_TRACKED {
-            self.strangers
-                .retain(|_, b| now.saturating_duration_since(b.refilled) < FORGET_AFTER);
+            self.sweep(now);
             if self.strangers.len() >= MAX_TRACKED {
                 return Admission::Dropped;
             }
@@ -95,9 +103,75 @@ impl Gatekeeper {
         Admission::Forbidden { log }
     }
 
+    /// Forgets silent strangers, at most once per [`SWEEP_EVERY`].
+    fn sweep(&mut self, now: Instant) {
+        if self.next_sweep.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_sweep = Some(now + SWEEP_EVERY);
+        self.sweeps += 1;
+        self.strangers
+            .retain(|_, b| now.saturating_duration_since(b.refilled) < FORGET_AFTER);
+    }
+
     /// Datagrams dropped from `ip` so far (for the log line).
     pub fn dropped_from(&self, ip: IpAddr) -> u64 {
         self.strangers.get(&ip).map(|b| b.dropped).unwrap_or(0)
+    }
+}
+
+/// Sources whose call attempts are tracked at once (allowed peers only reach this).
+const MAX_SOURCES: usize = 1024;
+
+/// New-call attempts per source address: a token bucket of `per_minute` INVITEs refilled
+/// over a minute, so one host on the allowed network cannot flood the box with calls.
+#[derive(Debug)]
+pub struct AttemptLimiter {
+    per_minute: f64,
+    sources: HashMap<IpAddr, (f64, Instant)>,
+    next_sweep: Option<Instant>,
+}
+
+impl AttemptLimiter {
+    /// `per_minute` 0 turns the limit off.
+    pub fn new(per_minute: u32) -> Self {
+        AttemptLimiter {
+            per_minute: f64::from(per_minute),
+            sources: HashMap::new(),
+            next_sweep: None,
+        }
+    }
+
+    /// Counts one attempt from `ip`; false when it is over its rate.
+    pub fn attempt(&mut self, now: Instant, ip: IpAddr) -> bool {
+        if self.per_minute <= 0.0 {
+            return true;
+        }
+        if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_SOURCES {
+            self.sweep(now);
+            if self.sources.len() >= MAX_SOURCES {
+                return false;
+            }
+        }
+        let rate = self.per_minute;
+        let (tokens, refilled) = self.sources.entry(ip).or_insert((rate, now));
+        let elapsed = now.saturating_duration_since(*refilled).as_secs_f64();
+        *tokens = (*tokens + elapsed * rate / 60.0).min(rate);
+        *refilled = now;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        if self.next_sweep.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_sweep = Some(now + SWEEP_EVERY);
+        self.sources
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < Duration::from_secs(60));
     }
 }
 
@@ -154,10 +228,39 @@ mod tests {
             k.admit(now, ip);
         }
         assert!(k.strangers.len() <= MAX_TRACKED);
+        assert!(
+            k.sweeps <= 1,
+            "a full table must not be swept per packet ({} sweeps)",
+            k.sweeps
+        );
+        // A second later one sweep may run again; still not one per packet.
+        let later = now + SWEEP_EVERY;
+        for i in 0..500u32 {
+            k.admit(later, IpAddr::V4(std::net::Ipv4Addr::from(0xC700_0000 + i)));
+        }
+        assert!(k.sweeps <= 2, "{} sweeps", k.sweeps);
         // The ATA still gets through.
         assert_eq!(
             k.admit(now, "192.168.1.20".parse().expect("ip")),
             Admission::Allowed
         );
+    }
+
+    #[test]
+    fn call_attempts_are_limited_per_source() {
+        let mut l = AttemptLimiter::new(3);
+        let now = Instant::now();
+        let flood: IpAddr = "192.168.1.50".parse().expect("ip");
+        let ata: IpAddr = "192.168.1.20".parse().expect("ip");
+        let allowed = (0..10).filter(|_| l.attempt(now, flood)).count();
+        assert_eq!(allowed, 3);
+        assert!(l.attempt(now, ata), "another source is not held back");
+        assert!(!l.attempt(now + Duration::from_secs(10), flood));
+        assert!(
+            l.attempt(now + Duration::from_secs(20), flood),
+            "refilled: 3 a minute"
+        );
+        let mut off = AttemptLimiter::new(0);
+        assert!((0..100).all(|_| off.attempt(now, flood)));
     }
 }

@@ -15,6 +15,9 @@ fn config() -> EndpointConfig {
         allowed_peers: vec!["192.168.1.20/32".parse().expect("cidr")],
         stranger_rate_limit: 3,
         max_concurrent_calls: 1,
+        invite_auth: false,
+        max_calls_per_source: 0,
+        call_attempts_per_minute: 0,
         user: String::new(),
         realm: "callbox".into(),
         accounts: vec![],
@@ -735,4 +738,140 @@ fn hang_up_before_ack_waits_for_the_ack() {
     );
     let sent = drain(&mut ep);
     assert!(sent.iter().any(|m| m.starts_with("BYE ")), "{sent:?}");
+}
+
+fn invite_from(ip: &str, branch: &str, call_id: &str) -> Vec<u8> {
+    String::from_utf8(invite(branch, call_id, 1))
+        .expect("text")
+        .replace("192.168.1.20:5062;branch", &format!("{ip}:5062;branch"))
+        .into_bytes()
+}
+
+fn limited(max_per_source: usize, attempts: u32) -> Endpoint {
+    Endpoint::new(EndpointConfig {
+        allowed_peers: vec!["192.168.1.0/24".parse().expect("cidr")],
+        max_concurrent_calls: 3,
+        invite_auth: false,
+        max_calls_per_source: max_per_source,
+        call_attempts_per_minute: attempts,
+        ..config()
+    })
+}
+
+fn final_status(ep: &mut Endpoint) -> Vec<String> {
+    status_lines(&drain(ep))
+        .into_iter()
+        .filter(|l| !l.contains(" 100 "))
+        .collect()
+}
+
+#[test]
+fn one_source_cannot_hold_every_line() {
+    let now = Instant::now();
+    let mut ep = limited(1, 0);
+    let flood = addr("192.168.1.50:5062");
+    ep.handle_datagram(now, flood, &invite_from("192.168.1.50", "z9hG4bK-f1", "f1"));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+    for i in 2..6 {
+        let (b, c) = (format!("z9hG4bK-f{i}"), format!("f{i}"));
+        ep.handle_datagram(now, flood, &invite_from("192.168.1.50", &b, &c));
+        assert_eq!(
+            final_status(&mut ep),
+            ["SIP/2.0 486 Busy Here"],
+            "INVITE {i}"
+        );
+    }
+    // The ATA still gets a line.
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-ata", "ata", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+    assert_eq!(ep.live_calls(), 2);
+}
+
+#[test]
+fn call_attempts_are_rate_limited_per_source() {
+    let now = Instant::now();
+    let mut ep = limited(0, 3);
+    let flood = addr("192.168.1.50:5062");
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        let (b, c) = (format!("z9hG4bK-a{i}"), format!("a{i}"));
+        ep.handle_datagram(now, flood, &invite_from("192.168.1.50", &b, &c));
+        answers.extend(final_status(&mut ep));
+        // Each ringing call is refused at once so only the attempt rate can bite.
+        for e in events(&mut ep) {
+            if let CallEvent::Offered { call, .. } = e {
+                ep.reject(now, call, 480, "Temporarily Unavailable")
+                    .expect("reject");
+                drain(&mut ep);
+            }
+        }
+    }
+    let refused = answers.iter().filter(|a| a.contains(" 503 ")).count();
+    assert_eq!(refused, 3, "{answers:?}");
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-ata", "ata", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+    // A retransmission of a refused INVITE is absorbed, not counted again.
+    ep.handle_datagram(now, flood, &invite_from("192.168.1.50", "z9hG4bK-a5", "a5"));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 503 Service Unavailable"]);
+}
+
+#[test]
+fn invites_must_authenticate_when_configured() {
+    use md5::{Digest, Md5};
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let now = Instant::now();
+    let mut cfg = config();
+    cfg.accounts = vec![("ht813".into(), "pa55".into())];
+    cfg.invite_auth = true;
+    let mut ep = Endpoint::new(cfg);
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-i1", "auth1", 1));
+    let sent = drain(&mut ep);
+    assert_eq!(
+        status_lines(&sent),
+        ["SIP/2.0 407 Proxy Authentication Required"]
+    );
+    assert!(events(&mut ep).is_empty(), "no call before authentication");
+    let challenges: Vec<&str> = sent[0]
+        .lines()
+        .filter(|l| l.starts_with("Proxy-Authenticate:"))
+        .collect();
+    assert!(challenges.iter().any(|c| c.contains("SHA-256")), "{sent:?}");
+    let md5 = challenges
+        .iter()
+        .find(|c| c.contains("MD5"))
+        .expect("MD5 challenge");
+    let nonce = md5
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("nonce");
+    let uri = "sip:5551234@192.168.1.10";
+    let credentials = |password: &str| {
+        let ha1 = hex(&Md5::digest(format!("ht813:callbox:{password}")));
+        let ha2 = hex(&Md5::digest(format!("INVITE:{uri}")));
+        let response = hex(&Md5::digest(format!("{ha1}:{nonce}:{ha2}")));
+        format!(
+            "Digest username=\"ht813\", realm=\"callbox\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5"
+        )
+    };
+    let with_auth = |branch: &str, cseq: u32, password: &str| {
+        String::from_utf8(invite(branch, "auth1", cseq))
+            .expect("text")
+            .replace(
+                "Max-Forwards: 70\r\n",
+                &format!(
+                    "Max-Forwards: 70\r\nProxy-Authorization: {}\r\n",
+                    credentials(password)
+                ),
+            )
+            .into_bytes()
+    };
+    ep.handle_datagram(now, addr(ATA), &with_auth("z9hG4bK-i2", 2, "wrong"));
+    assert_eq!(status_lines(&drain(&mut ep)), ["SIP/2.0 403 Forbidden"]);
+    ep.handle_datagram(now, addr(ATA), &with_auth("z9hG4bK-i3", 3, "pa55"));
+    assert_eq!(
+        status_lines(&drain(&mut ep)),
+        ["SIP/2.0 100 Trying", "SIP/2.0 180 Ringing"]
+    );
+    assert!(matches!(&events(&mut ep)[..], [CallEvent::Offered { .. }]));
 }

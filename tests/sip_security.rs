@@ -1,0 +1,193 @@
+//! Issue 17 against the running daemon: nothing acts on a call before its ACK, media stays
+//! pinned to the peer, and one source cannot hold every line.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// A caller that takes the 200 OK and never ACKs: the box ends the dialog after 64*T1 with a
+/// BYE, and nothing of the call flow ever ran: no "call answered", no call record, nothing
+/// queued (no lead, no ServiceTitan record, no alert).
+#[test]
+fn a_call_that_never_acks_leaves_nothing_behind() {
+    let _g = serial();
+    let daemon = Daemon::start(DaemonConfig::answering());
+    let run = Sipp::new(daemon.sip, "never_ack.xml")
+        .timeout(Duration::from_secs(90))
+        .run();
+    run.assert_ok(&daemon);
+    std::thread::sleep(Duration::from_millis(500));
+    let log = daemon.log();
+    assert!(
+        log.contains("no ACK for 200 OK"),
+        "the box should have given up on the ACK:\n{}",
+        daemon.log_tail(60)
+    );
+    assert!(
+        !log.contains("call answered"),
+        "the call flow started without an ACK:\n{}",
+        daemon.log_tail(60)
+    );
+    assert!(
+        daemon.call_records().is_empty(),
+        "a call record was written for a call that never completed its handshake: {:#?}",
+        daemon.call_records()
+    );
+    // `queue list` prints its column header and one line per record.
+    let queued = daemon.queue(&["list"]);
+    assert!(
+        queued.lines().skip(1).all(|l| l.trim().is_empty()),
+        "something was queued for a call that never completed its handshake: {queued}"
+    );
+}
+
+/// An RTP packet: PCMU, 20 ms of silence.
+fn rtp_packet(ssrc: u32, seq: u16) -> Vec<u8> {
+    let ts = u32::from(seq) * 160;
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[0xFF; 160]);
+    p
+}
+
+/// A foreign `c=` (127.0.0.2, outside an allow-list of 127.0.0.1/32): the box sends no RTP
+/// there, only to the signalling address at the SDP's port; RTP injected from a third port of
+/// the caller's host and from the foreign host is ignored while the caller's own flows.
+#[test]
+fn media_is_pinned_to_the_signalling_address() {
+    use std::net::UdpSocket;
+    let _g = serial();
+    let Ok(foreign) = UdpSocket::bind("127.0.0.2:0") else {
+        eprintln!("no 127.0.0.2 on this host: skipped");
+        return;
+    };
+    let port = foreign.local_addr().expect("addr").port();
+    let pinned = UdpSocket::bind(("127.0.0.1", port)).expect("the same port on 127.0.0.1");
+    let third = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let daemon =
+        Daemon::start(DaemonConfig::answering().strings("sip.allowed_peers", &["127.0.0.1/32"]));
+    let sipp = Sipp::new(daemon.sip, "foreign_media.xml")
+        .args(["-set", "rtp_port", &port.to_string()])
+        .args(["-set", "media_host", "127.0.0.2"])
+        .args(["-d", "4000"])
+        .spawn();
+
+    pinned
+        .set_read_timeout(Some(scaled(Duration::from_secs(10))))
+        .expect("timeout");
+    let mut buf = [0u8; 2048];
+    let (_, box_rtp) = pinned
+        .recv_from(&mut buf)
+        .expect("the box sends its RTP to the signalling address");
+    let mut sent = 0u16;
+    for seq in 0..100u16 {
+        pinned
+            .send_to(&rtp_packet(0xA1, seq), box_rtp)
+            .expect("send");
+        third
+            .send_to(&rtp_packet(0xB2, seq), box_rtp)
+            .expect("send");
+        foreign
+            .send_to(&rtp_packet(0xC3, seq), box_rtp)
+            .expect("send");
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = sipp.wait();
+    run.assert_ok(&daemon);
+    let rec = daemon.one_record();
+
+    foreign.set_nonblocking(true).expect("nonblocking");
+    let mut to_foreign = 0;
+    while let Ok((_, from)) = foreign.recv_from(&mut buf) {
+        if from == box_rtp {
+            to_foreign += 1;
+        }
+    }
+    assert_eq!(to_foreign, 0, "the box sent RTP to the foreign c= address");
+
+    let packets_in = rec["rtp"]["packets_in"].as_u64().unwrap_or(0);
+    assert!(
+        (u64::from(sent) / 2..=u64::from(sent)).contains(&packets_in),
+        "packets_in {packets_in}: only the caller's {sent} packets count, not the third port's \
+         or the foreign host's\nrecord: {rec:#}"
+    );
+    let log = daemon.log();
+    let strangers: u64 = log
+        .rsplit("strangers: ")
+        .next()
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        strangers >= u64::from(sent),
+        "the third port's and the foreign host's packets should be counted as strangers \
+         ({strangers})\n{}",
+        daemon.log_tail(40)
+    );
+}
+
+/// max_calls_per_source = 1 of two lines: while 127.0.0.1 holds a call, its next INVITE gets
+/// 486 Busy Here, and a second source (127.0.0.2) still gets its call answered.
+#[test]
+fn one_source_cannot_hold_every_line() {
+    let _g = serial();
+    if std::net::UdpSocket::bind("127.0.0.2:0").is_err() {
+        eprintln!("no 127.0.0.2 on this host: skipped");
+        return;
+    }
+    let daemon = Daemon::start(
+        DaemonConfig::answering()
+            .set("sip.max_concurrent_calls", 2)
+            .set("sip.max_calls_per_source", 1),
+    );
+    let first = Sipp::new(daemon.sip, "call_hold.xml")
+        .args(["-d", "8000"])
+        .spawn();
+    std::thread::sleep(scaled(Duration::from_millis(2000)));
+    let again = Sipp::new(daemon.sip, "invite_486.xml").run();
+    again.assert_ok(&daemon);
+    let other = Sipp::new(daemon.sip, "call_audio.xml")
+        .args(["-i", "127.0.0.2", "-mi", "127.0.0.2"])
+        .run();
+    other.assert_ok(&daemon);
+    first.wait().assert_ok(&daemon);
+    let answered = daemon
+        .wait_records(2, Duration::from_secs(10))
+        .into_iter()
+        .filter(|r| !r["answered_at"].is_null())
+        .count();
+    assert_eq!(answered, 2, "the held call and the second source's call");
+    assert!(
+        daemon.log().contains("per-source call limit"),
+        "{}",
+        daemon.log_tail(40)
+    );
+}
+
+/// sip.require_invite_auth: an INVITE without credentials gets 407; sipp answers the
+/// challenge with `[authentication]` and the authenticated INVITE is answered.
+#[test]
+fn invites_authenticate_when_required() {
+    let _g = serial();
+    let daemon = Daemon::start(
+        DaemonConfig::answering()
+            .account("ht813", "s3cret-Pa55")
+            .set("sip.require_invite_auth", true),
+    );
+    Sipp::new(daemon.sip, "invite_auth.xml")
+        .args(["-au", "ht813", "-ap", "s3cret-Pa55"])
+        .run()
+        .assert_ok(&daemon);
+    let rec = daemon.one_record();
+    assert_eq!(rec["end_reason"], "remote_hangup", "record: {rec:#}");
+    // Wrong password: 403 where the scenario expects a call, so sipp fails.
+    let wrong = Sipp::new(daemon.sip, "invite_auth.xml")
+        .args(["-au", "ht813", "-ap", "not-the-password"])
+        .run();
+    assert!(!wrong.success(), "a wrong password got a call");
+    assert!(daemon.log().contains("INVITE with wrong credentials: 403"));
+}
