@@ -40,6 +40,9 @@ data_dir = "$out/data"
 [sip]
 listen = "$TARGET"
 max_concurrent_calls = $MAX_CONCURRENT
+# One sipp host makes every call: no per-source limits (issue 17) in the bench.
+max_calls_per_source = 0
+call_attempts_per_minute = 0
 [media]
 rtp_port_min = 30000
 rtp_port_max = 39999

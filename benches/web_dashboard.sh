@@ -58,6 +58,9 @@ data_dir = "$out/data"
 [sip]
 listen = "127.0.0.1:$sip_port"
 max_concurrent_calls = $(( SIPP_CALLS + 4 ))
+# One sipp host makes every call: no per-source limits (issue 17) in the bench.
+max_calls_per_source = 0
+call_attempts_per_minute = 0
 [media]
 rtp_port_min = 30000
 rtp_port_max = 30999

@@ -134,7 +134,7 @@ impl Box_ {
         .unwrap();
         let config = format!(
             "[storage]\ndata_dir = {data:?}\n\
-             [sip]\nlisten = \"127.0.0.1:{port}\"\n\
+             [sip]\nlisten = \"127.0.0.1:{port}\"\nmax_calls_per_source = 2\n\
              [call]\nmode = \"answering\"\n\
              [media]\nrtp_timeout_secs = 15\n\
              [web]\nenabled = false\n\
