@@ -689,3 +689,40 @@ fn a_private_https_server_is_trusted_only_through_its_ca_file() {
         text(&trusted)
     );
 }
+
+#[test]
+fn a_release_that_runs_but_never_answers_options_is_rolled_back() {
+    let b = Box_::new();
+    // The new release starts, writes its status (READY, the right version), but listens for
+    // SIP on another port than the box's: OPTIONS is never answered.
+    let elsewhere = common::free_udp_port();
+    let wrapper = b.path("deaf-callbox");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nCALLBOX_SIP_LISTEN=127.0.0.1:{elsewhere} exec {} \"$@\"\n",
+            shipped_binary().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    b.build(
+        NEW,
+        &[
+            "--binary",
+            wrapper.to_str().unwrap(),
+            "--libvosk",
+            libvosk().to_str().unwrap(),
+        ],
+    );
+    let out = b.update("apply");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("SIP OPTIONS"), "{}", text(&out));
+    assert_eq!(b.current(), format!("releases/{OLD}"));
+    let state = b.state();
+    assert_eq!(state["state"]["failed"], serde_json::json!([NEW]));
+}
