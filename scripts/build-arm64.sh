@@ -100,8 +100,12 @@ package() {
     command -v cargo-deb >/dev/null || die "cargo-deb is not installed (cargo install cargo-deb --version 3.8.0 --locked)"
     [ -x "$release_dir/callbox" ] || die "build first: no $release_dir/callbox"
     # cargo-deb strips with the target's strip (aarch64-linux-gnu-strip, from binutils-aarch64-linux-gnu).
-    local out
-    out=$(cargo deb --no-build --profile "$profile" --target "$target" --locked 2>&1 | tee /dev/stderr | tail -n1)
+    local log out
+    # (not `tee /dev/stderr`: when stderr is a log file, opening it again truncates it)
+    log=$(cargo deb --no-build --profile "$profile" --target "$target" --locked 2>&1) ||
+        { printf '%s\n' "$log" >&2; die "cargo deb failed"; }
+    printf '%s\n' "$log" >&2
+    out=$(printf '%s\n' "$log" | tail -n1)
     [ -f "$out" ] || die "cargo deb did not report a package file (last line: $out)"
     # (not `dpkg-deb --info | grep -q`: grep's early exit kills dpkg-deb with SIGPIPE under pipefail)
     [ "$(dpkg-deb --field "$out" Architecture)" = arm64 ] || die "$out is not an arm64 package"
