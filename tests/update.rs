@@ -185,6 +185,29 @@ impl Box_ {
         output
     }
 
+    /// A release of `version` that ships `binary` (a stand-in for a bad build).
+    fn build_shipping(&self, version: &str, binary: &Path) -> Output {
+        let lib = libvosk();
+        self.build(
+            version,
+            &[
+                "--binary",
+                binary.to_str().unwrap(),
+                "--libvosk",
+                lib.to_str().unwrap(),
+            ],
+        )
+    }
+
+    /// A release 9.0.0 whose binary exits at once.
+    fn build_broken(&self) -> Output {
+        let broken = self.path("broken-callbox");
+        std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        self.build_shipping("9.0.0", &broken)
+    }
+
     fn update(&self, action: &str) -> Output {
         callbox(&["update", action], Some(&self.path("callbox.toml")))
     }
@@ -428,18 +451,7 @@ fn a_good_release_switches_after_a_cut_download_and_a_bad_one_rolls_back_for_goo
     );
 
     // A release whose binary exits at start: rolled back by itself, never retried.
-    let broken = b.path("broken-callbox");
-    std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
-    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    b.build(
-        "9.0.0",
-        &[
-            "--binary",
-            broken.to_str().unwrap(),
-            "--libvosk",
-            libvosk().to_str().unwrap(),
-        ],
-    );
+    b.build_broken();
     let out = b.update("apply");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("rolled back"), "{}", text(&out));
@@ -510,24 +522,9 @@ fn an_updater_killed_at_any_step_leaves_a_box_that_starts_and_the_next_run_finis
         assert_eq!(b.current(), format!("releases/{NEW}"), "after {step}");
         assert!(b.state()["state"]["switching"].is_null(), "after {step}");
     }
-    let broken_release = |b: &Box_| {
-        let broken = b.path("broken-callbox");
-        std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
-        std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        b.build(
-            "9.0.0",
-            &[
-                "--binary",
-                broken.to_str().unwrap(),
-                "--libvosk",
-                libvosk().to_str().unwrap(),
-            ],
-        );
-    };
     for step in ["failed", "rolled-back"] {
         let b = Box_::new();
-        broken_release(&b);
+        b.build_broken();
         kill_at(&b, step);
         startable(&b);
         let out = b.update("apply");
@@ -710,15 +707,7 @@ fn a_release_that_runs_but_never_answers_options_is_rolled_back() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    b.build(
-        NEW,
-        &[
-            "--binary",
-            wrapper.to_str().unwrap(),
-            "--libvosk",
-            libvosk().to_str().unwrap(),
-        ],
-    );
+    b.build_shipping(NEW, &wrapper);
     let out = b.update("apply");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("SIP OPTIONS"), "{}", text(&out));

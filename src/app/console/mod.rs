@@ -472,6 +472,15 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    /// A small runtime for the console's async parts (hear, test connection).
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
     const SECRETS: &[&str] = &[
         "ak-9f3e1c77-secret-app-key",
         "cid-5d0a4b21-secret-client-id",
@@ -543,11 +552,7 @@ mod tests {
 
     #[test]
     fn no_secret_value_in_any_answer_the_overlay_or_the_bundle() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
         let console = console(dir.path(), &rt);
         let mut changes = BTreeMap::new();
@@ -664,11 +669,7 @@ mod tests {
 
     #[test]
     fn the_queue_page_counts_lists_retries_and_exports() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
         let (outbox, _) =
             Outbox::open(&dir.path().join("queue"), Default::default()).expect("queue");
@@ -716,11 +717,7 @@ mod tests {
 
     #[test]
     fn a_restart_waits_for_the_calls_in_progress() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
         let console = console(dir.path(), &rt);
         console.parts.status.set_calls_in_progress(2);
