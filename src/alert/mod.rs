@@ -18,10 +18,12 @@
 
 pub mod dispatch;
 pub mod message;
+pub mod phone;
 pub mod settings;
 
 pub use dispatch::{send_test, Dispatcher, TestReport};
 pub use message::{compose, AlertMessage};
+pub use phone::{PageCallOutcome, PageCallRequest, PhonePager};
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;
