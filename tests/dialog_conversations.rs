@@ -13,6 +13,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+#[path = "dialog_tables/emergencies.rs"]
+mod emergencies;
+#[path = "dialog_tables/quality.rs"]
+mod quality;
+
 const JANE: &str = "+13125550142";
 const BOB: &str = "+13125550177";
 const NEW: &str = "+17735550199";
@@ -1356,7 +1361,9 @@ fn check(c: &Case, r: &Run) -> Vec<String> {
 
 #[test]
 fn conversations() {
-    let cases = cases();
+    let mut cases = cases();
+    cases.extend(emergencies::cases());
+    cases.extend(quality::cases());
     assert!(cases.len() >= 80, "only {} conversations", cases.len());
     let mut failures = Vec::new();
     for c in &cases {

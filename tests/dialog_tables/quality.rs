@@ -1,0 +1,7 @@
+//! Conversation cases for `tests/dialog_conversations.rs` (quality); same builders and seed.
+
+use super::*;
+
+pub fn cases() -> Vec<Case> {
+    Vec::new()
+}
