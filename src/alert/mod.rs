@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod message;
 pub mod phone;
 pub mod settings;
+pub mod sms;
 
 pub use dispatch::{send_test, Dispatcher, TestReport};
 pub use message::{compose, AlertMessage};

@@ -108,3 +108,6 @@ impl AlertsConfig {
         }
     }
 }
+
+// ---- [sms] (the text gateway; its section lives beside its code) ----
+pub use super::sms::settings::SmsConfig;

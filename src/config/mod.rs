@@ -21,6 +21,7 @@ mod secrets;
 mod tests;
 
 pub use crate::alert::settings::AlertsConfig;
+pub use crate::alert::settings::SmsConfig;
 pub use crate::dialog::settings::{
     CallConfig, CallMode, DialogConfig, ScheduleConfig, TriageConfig,
 };
@@ -62,6 +63,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub web: WebConfig,
     pub update: UpdateConfig,
+    pub sms: SmsConfig,
 }
 
 /// The shop the box answers for.
@@ -244,6 +246,7 @@ impl Config {
         self.validate_shop_zone(&mut v);
         self.schedule.validate(&mut v);
         self.alerts.validate(&mut v);
+        self.sms.validate(&mut v);
         v.extend(
             self.web
                 .validate()

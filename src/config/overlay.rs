@@ -270,6 +270,8 @@ pub fn secret_value<'a>(config: &'a Config, section: &str, key: &str) -> Option<
         ("servicetitan", "client_id") => &config.servicetitan.client_id,
         ("servicetitan", "client_secret") => &config.servicetitan.client_secret,
         ("alerts", "webhook_token") => &config.alerts.webhook_token,
+        ("sms", "auth_token") => &config.sms.auth_token,
+        ("sms", "webhook_token") => &config.sms.webhook_token,
         _ => return None,
     };
     Some(secret.expose())

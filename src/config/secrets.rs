@@ -18,6 +18,8 @@ pub const SECRET_KEYS: &[(&str, &str)] = &[
     ("servicetitan", "client_id"),
     ("servicetitan", "client_secret"),
     ("alerts", "webhook_token"),
+    ("sms", "auth_token"),
+    ("sms", "webhook_token"),
 ];
 
 /// The environment variable naming the systemd credentials directory.
