@@ -3,7 +3,7 @@
 
 use callbox::app::commands::{
     self, alert::AlertAction, cache::CacheAction, config::ConfigAction, model::ModelAction,
-    queue::QueueAction, say::SayArgs, simulate::SimulateArgs, st::StAction,
+    queue::QueueAction, say::SayArgs, simulate::SimulateArgs, sms::SmsAction, st::StAction,
     transcribe::TranscribeArgs,
 };
 use clap::{Parser, Subcommand};
@@ -57,6 +57,11 @@ enum Command {
     Alert {
         #[command(subcommand)]
         action: AlertAction,
+    },
+    /// Texts ([sms]): the opt-out list, a test text.
+    Sms {
+        #[command(subcommand)]
+        action: SmsAction,
     },
     /// The ServiceTitan cache the box recognises callers from (`<data_dir>/cache`).
     Cache {
@@ -176,6 +181,7 @@ fn main() -> ExitCode {
         Command::Config { action } => commands::config::config(config, action),
         Command::Simulate(args) => commands::simulate::simulate(config, args),
         Command::Alert { action } => commands::alert::alert(config, action),
+        Command::Sms { action } => commands::sms::sms(config, action),
         Command::Cache { action } => commands::cache::cache(config, action),
         Command::Queue { action } => commands::queue::queue(config, action),
         Command::Model { action } => commands::model::model(config, action),

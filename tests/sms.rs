@@ -405,7 +405,11 @@ async fn a_lost_answer_is_settled_with_the_gateway_not_sent_again() {
         .expect_err("the answer never came");
     assert!(err.is_transient(), "{err}");
     assert_eq!(
-        s.store().entry("page-1").expect("noted").state,
+        s.store()
+            .entry("page-1")
+            .expect("read")
+            .expect("noted")
+            .state,
         TextState::InDoubt
     );
     // After a restart the key is still in doubt: the gateway is asked, and says it went out.

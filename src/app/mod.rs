@@ -24,6 +24,7 @@ mod run;
 mod services;
 pub mod shutdown;
 pub mod simulate;
+pub mod sms;
 pub mod status;
 mod stores;
 pub mod supervisor;

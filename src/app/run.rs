@@ -283,6 +283,11 @@ fn background_services(
         list.push(service);
         dispatcher
     });
+    list.extend(crate::app::sms::booking_texts(
+        config,
+        queue,
+        cache.clone(),
+    )?);
     let sync = services::sync(config, queue, cache).map(|(service, worker)| {
         list.push(service);
         worker

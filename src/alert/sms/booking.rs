@@ -212,7 +212,7 @@ impl BookingTexter {
         let mut report = PassReport::default();
         for record in records {
             let key = key_for(&record);
-            if let Some(entry) = self.sender.store().entry(&key) {
+            if let Some(entry) = self.sender.store().entry(&key)? {
                 if matches!(
                     entry.state,
                     TextState::Sent { .. } | TextState::GaveUp { .. }

@@ -245,7 +245,7 @@ impl SmsSender {
             return Ok(SendOutcome::OptedOut);
         }
         let host = self.gateway.host();
-        if let Some(entry) = self.store.entry(key) {
+        if let Some(entry) = self.store.entry(key)? {
             match entry.state {
                 TextState::Sent { .. } => return Ok(SendOutcome::AlreadySent),
                 TextState::GaveUp { reason } => return Err(SmsError::GaveUp(reason)),

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -70,85 +71,119 @@ struct LedgerFile {
     messages: BTreeMap<String, LedgerEntry>,
 }
 
-/// See the module docs. One per data directory; shared behind an `Arc`.
+/// See the module docs. The files are the truth: every operation reads them under an
+/// exclusive lock (`<dir>/lock`, flock), so `callbox sms opt-out` run beside the daemon is
+/// never overwritten by it.
 #[derive(Debug)]
 pub struct SmsStore {
     dir: PathBuf,
-    state: Mutex<State>,
+    local: Mutex<()>,
 }
 
-#[derive(Debug)]
-struct State {
-    opt_outs: OptOutFile,
-    ledger: LedgerFile,
+/// Both files, read under the lock.
+struct Locked<'a> {
+    store: &'a SmsStore,
+    _file: std::fs::File,
+    _local: std::sync::MutexGuard<'a, ()>,
+}
+
+impl Locked<'_> {
+    fn opt_outs(&self) -> Result<OptOutFile, SmsError> {
+        read(&self.store.dir.join(OPT_OUT_FILE))
+    }
+    fn ledger(&self) -> Result<LedgerFile, SmsError> {
+        read(&self.store.dir.join(LEDGER_FILE))
+    }
+    fn save_opt_outs(&self, f: &OptOutFile) -> Result<(), SmsError> {
+        write(&self.store.dir.join(OPT_OUT_FILE), f)
+    }
+    fn save_ledger(&self, f: &LedgerFile) -> Result<(), SmsError> {
+        write(&self.store.dir.join(LEDGER_FILE), f)
+    }
 }
 
 impl SmsStore {
-    /// Opens (creating) the store in `dir`.
+    /// Opens (creating) the store in `dir`; fails when a file does not parse.
     pub fn open(dir: &Path) -> Result<SmsStore, SmsError> {
         create_private_dir_all(dir).map_err(|e| store_error("creating", dir, &e))?;
-        let opt_outs: OptOutFile = read(&dir.join(OPT_OUT_FILE))?;
-        let ledger: LedgerFile = read(&dir.join(LEDGER_FILE))?;
-        Ok(SmsStore {
+        let store = SmsStore {
             dir: dir.to_path_buf(),
-            state: Mutex::new(State { opt_outs, ledger }),
+            local: Mutex::new(()),
+        };
+        {
+            let l = store.lock()?;
+            l.opt_outs()?;
+            l.ledger()?;
+        }
+        Ok(store)
+    }
+
+    fn lock(&self) -> Result<Locked<'_>, SmsError> {
+        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.dir.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(crate::infra::fs::PRIVATE_FILE_MODE)
+            .open(&path)
+            .map_err(|e| store_error("opening", &path, &e))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| store_error("locking", &path, &e.into()))?;
+        Ok(Locked {
+            store: self,
+            _file: file,
+            _local: local,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
+    /// Whether `number` opted out. A store that cannot be read answers yes: no text then.
     pub fn is_opted_out(&self, number: &str) -> bool {
-        self.lock().opt_outs.numbers.contains_key(number)
+        self.lock()
+            .and_then(|l| l.opt_outs())
+            .map(|f| f.numbers.contains_key(number))
+            .unwrap_or(true)
     }
 
     /// Every opted-out number, for `callbox sms opt-outs`.
-    pub fn opt_outs(&self) -> Vec<(String, OptOut)> {
-        let st = self.lock();
-        st.opt_outs
-            .numbers
-            .iter()
-            .map(|(n, o)| (n.clone(), o.clone()))
-            .collect()
+    pub fn opt_outs(&self) -> Result<Vec<(String, OptOut)>, SmsError> {
+        Ok(self.lock()?.opt_outs()?.numbers.into_iter().collect())
     }
 
     /// Records that `number` (E.164) wants no more texts; durable when it returns. `false`
     /// when it already had.
     pub fn opt_out(&self, number: &str, at: DateTime<Utc>, how: &str) -> Result<bool, SmsError> {
-        let mut st = self.lock();
-        if st.opt_outs.numbers.contains_key(number) {
+        let l = self.lock()?;
+        let mut f = l.opt_outs()?;
+        if f.numbers.contains_key(number) {
             return Ok(false);
         }
-        st.opt_outs.numbers.insert(
+        f.version = 1;
+        f.numbers.insert(
             number.to_string(),
             OptOut {
                 at,
                 how: how.to_string(),
             },
         );
-        if let Err(e) = write(&self.dir.join(OPT_OUT_FILE), &st.opt_outs) {
-            st.opt_outs.numbers.remove(number);
-            return Err(e);
-        }
+        l.save_opt_outs(&f)?;
         Ok(true)
     }
 
     /// `number` said START: texts may go to it again. `false` when it had not opted out.
     pub fn opt_in(&self, number: &str) -> Result<bool, SmsError> {
-        let mut st = self.lock();
-        let Some(old) = st.opt_outs.numbers.remove(number) else {
+        let l = self.lock()?;
+        let mut f = l.opt_outs()?;
+        if f.numbers.remove(number).is_none() {
             return Ok(false);
-        };
-        if let Err(e) = write(&self.dir.join(OPT_OUT_FILE), &st.opt_outs) {
-            st.opt_outs.numbers.insert(number.to_string(), old);
-            return Err(e);
         }
+        l.save_opt_outs(&f)?;
         Ok(true)
     }
 
-    pub fn entry(&self, key: &str) -> Option<LedgerEntry> {
-        self.lock().ledger.messages.get(key).cloned()
+    /// The ledger's entry for `key`. A store that cannot be read is an error.
+    pub fn entry(&self, key: &str) -> Result<Option<LedgerEntry>, SmsError> {
+        Ok(self.lock()?.ledger()?.messages.remove(key))
     }
 
     /// An attempt is about to hand `key` to the gateway: noted durably as in doubt first.
@@ -177,10 +212,9 @@ impl SmsStore {
         error: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<LedgerEntry, SmsError> {
-        let to = self.entry(key).map(|e| e.to).unwrap_or_default();
         self.change(key, move |old| {
             let mut e = old.unwrap_or(LedgerEntry {
-                to,
+                to: String::new(),
                 state: TextState::NotSent,
                 attempts: 0,
                 first_attempt_at: now,
@@ -197,27 +231,16 @@ impl SmsStore {
     /// Forgets ledger entries last changed before `before` (the keys they hold can no longer
     /// come back: the booking texter ignores records older than that). Returns how many.
     pub fn prune(&self, before: DateTime<Utc>) -> Result<usize, SmsError> {
-        let mut st = self.lock();
-        let old: Vec<String> = st
-            .ledger
-            .messages
-            .iter()
-            .filter(|(_, e)| e.updated_at < before && e.state != TextState::InDoubt)
-            .map(|(k, _)| k.clone())
-            .collect();
-        if old.is_empty() {
-            return Ok(0);
+        let l = self.lock()?;
+        let mut f = l.ledger()?;
+        let n = f.messages.len();
+        f.messages
+            .retain(|_, e| e.updated_at >= before || e.state == TextState::InDoubt);
+        let removed = n - f.messages.len();
+        if removed > 0 {
+            l.save_ledger(&f)?;
         }
-        let mut kept = LedgerFile {
-            version: 1,
-            messages: st.ledger.messages.clone(),
-        };
-        for k in &old {
-            kept.messages.remove(k);
-        }
-        write(&self.dir.join(LEDGER_FILE), &kept)?;
-        st.ledger = kept;
-        Ok(old.len())
+        Ok(removed)
     }
 
     fn change(
@@ -225,18 +248,12 @@ impl SmsStore {
         key: &str,
         f: impl FnOnce(Option<LedgerEntry>) -> LedgerEntry,
     ) -> Result<LedgerEntry, SmsError> {
-        let mut st = self.lock();
-        let previous = st.ledger.messages.get(key).cloned();
-        let entry = f(previous.clone());
-        st.ledger.version = 1;
-        st.ledger.messages.insert(key.to_string(), entry.clone());
-        if let Err(e) = write(&self.dir.join(LEDGER_FILE), &st.ledger) {
-            match previous {
-                Some(p) => st.ledger.messages.insert(key.to_string(), p),
-                None => st.ledger.messages.remove(key),
-            };
-            return Err(e);
-        }
+        let l = self.lock()?;
+        let mut ledger = l.ledger()?;
+        let entry = f(ledger.messages.remove(key));
+        ledger.version = 1;
+        ledger.messages.insert(key.to_string(), entry.clone());
+        l.save_ledger(&ledger)?;
         Ok(entry)
     }
 }
@@ -288,12 +305,43 @@ mod tests {
         drop(store);
         let store = SmsStore::open(dir.path()).expect("reopen");
         assert!(store.is_opted_out("+13125550142"));
-        assert_eq!(store.opt_outs()[0].1.how, "sms");
-        let e = store.entry("booking-1").expect("kept");
+        assert_eq!(store.opt_outs().expect("read")[0].1.how, "sms");
+        let e = store.entry("booking-1").expect("read").expect("kept");
         assert_eq!(e.state, TextState::InDoubt);
         assert_eq!(e.attempts, 1);
         assert!(store.opt_in("+13125550142").expect("start"));
         assert!(!store.is_opted_out("+13125550142"));
+    }
+
+    #[test]
+    fn two_handles_on_one_directory_see_each_others_changes() {
+        // `callbox sms opt-out` beside the running box: neither overwrites the other.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let daemon = SmsStore::open(dir.path()).expect("open");
+        let cli = SmsStore::open(dir.path()).expect("open");
+        daemon
+            .begin("k", "+13125550142", t("2026-01-14T03:00:00Z"))
+            .expect("begin");
+        cli.opt_out("+13125550199", t("2026-01-14T03:00:00Z"), "cli")
+            .expect("stop");
+        daemon
+            .finish(
+                "k",
+                TextState::Sent { gateway_id: None },
+                None,
+                t("2026-01-14T03:00:01Z"),
+            )
+            .expect("sent");
+        assert!(daemon.is_opted_out("+13125550199"));
+        assert!(cli.entry("k").expect("read").is_some());
+        assert_eq!(
+            SmsStore::open(dir.path())
+                .expect("open")
+                .opt_outs()
+                .expect("read")
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -318,8 +366,8 @@ mod tests {
             .begin("c", "+13125550142", t("2026-02-01T00:00:00Z"))
             .expect("recent");
         assert_eq!(store.prune(t("2026-01-15T00:00:00Z")).expect("prune"), 1);
-        assert!(store.entry("a").is_none());
-        assert!(store.entry("b").is_some());
-        assert!(store.entry("c").is_some());
+        assert!(store.entry("a").expect("read").is_none());
+        assert!(store.entry("b").expect("read").is_some());
+        assert!(store.entry("c").expect("read").is_some());
     }
 }

@@ -10,6 +10,7 @@ pub mod release;
 pub mod run;
 pub mod say;
 pub mod simulate;
+pub mod sms;
 pub mod st;
 pub mod status;
 pub mod sync;
