@@ -17,6 +17,7 @@ pub mod decide;
 pub mod error;
 pub mod ratelimit;
 pub mod settings;
+pub mod survey;
 pub mod sync;
 pub mod token;
 pub mod types;

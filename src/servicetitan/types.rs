@@ -347,6 +347,9 @@ pub struct Job {
     pub modified_on: Option<DateTime<Utc>>,
     #[serde(default)]
     pub external_data: Option<Vec<ExternalDataItem>>,
+    /// When the job was completed (the post-job survey's clock).
+    #[serde(default)]
+    pub completed_on: Option<DateTime<Utc>>,
 }
 
 /// `JobNoteCreateRequest`.
