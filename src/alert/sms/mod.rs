@@ -251,23 +251,21 @@ impl SmsSender {
                 TextState::GaveUp { reason } => return Err(SmsError::GaveUp(reason)),
                 TextState::NotSent => {}
                 TextState::InDoubt => {
-                    if let Some(found) = self
+                    if let Some(Some(gateway_id)) = self
                         .gateway
                         .already_sent(&self.http, &to, text, entry.first_attempt_at)
                         .await?
                     {
-                        if let Some(gateway_id) = found {
-                            self.store.finish(
-                                key,
-                                TextState::Sent {
-                                    gateway_id: Some(gateway_id),
-                                },
-                                None,
-                                self.clock.now_utc(),
-                            )?;
-                            tracing::info!(key, to = %masked(&to), "sms: a text in doubt had gone out; not sent again");
-                            return Ok(SendOutcome::AlreadySent);
-                        }
+                        self.store.finish(
+                            key,
+                            TextState::Sent {
+                                gateway_id: Some(gateway_id),
+                            },
+                            None,
+                            self.clock.now_utc(),
+                        )?;
+                        tracing::info!(key, to = %masked(&to), "sms: a text in doubt had gone out; not sent again");
+                        return Ok(SendOutcome::AlreadySent);
                     }
                 }
             }

@@ -340,9 +340,8 @@ impl SurveyWorker {
                 }
                 SurveyState::Rated { rating, comment }
                 | SurveyState::NoteInDoubt { rating, comment } => {
-                    if self.write_note(entry, rating, comment).await? {
-                        report.notes_written += 1;
-                    }
+                    let written = self.write_note(entry, rating, comment).await?;
+                    report.notes_written += usize::from(written);
                 }
                 _ => {}
             }
