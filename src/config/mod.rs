@@ -27,6 +27,7 @@ pub use crate::dialog::settings::{
 };
 pub use crate::infra::settings::{SettingIssue as ConfigIssue, Severity};
 pub use crate::queue::settings::QueueConfig;
+pub use crate::servicetitan::settings::SurveyConfig;
 pub use crate::servicetitan::settings::{OnCallPolicy, RejectionFallback, ServiceTitanConfig};
 pub use crate::speech::settings::{AudioConfig, SpeechConfig, VoiceConfig, VoiceEngine};
 pub use crate::telephony::settings::{Codec, MediaConfig, SipAccount, SipConfig};
@@ -64,6 +65,7 @@ pub struct Config {
     pub web: WebConfig,
     pub update: UpdateConfig,
     pub sms: SmsConfig,
+    pub survey: SurveyConfig,
 }
 
 /// The shop the box answers for.
@@ -247,6 +249,7 @@ impl Config {
         self.schedule.validate(&mut v);
         self.alerts.validate(&mut v);
         self.sms.validate(&mut v);
+        self.survey.validate(&mut v);
         v.extend(
             self.web
                 .validate()

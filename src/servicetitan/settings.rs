@@ -328,3 +328,6 @@ fn looks_like_guid(s: &str) -> bool {
             .zip([8, 4, 4, 4, 12])
             .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
+
+// ---- [survey] (the post-job survey; its section lives beside its code) ----
+pub use super::survey::settings::SurveyConfig;

@@ -20,6 +20,7 @@
 //! section.
 
 pub mod plan;
+pub mod settings;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -251,6 +252,8 @@ pub struct SurveyWorker {
     caller: Arc<dyn SurveyCaller>,
     rules: SurveyRules,
     shop_name: String,
+    /// The shop's own do-not-call numbers (`survey.do_not_call`), besides the store's.
+    do_not_call: Arc<Vec<String>>,
     clock: SharedClock,
 }
 
@@ -270,8 +273,15 @@ impl SurveyWorker {
             caller,
             rules,
             shop_name: shop_name.to_string(),
+            do_not_call: Arc::default(),
             clock: SystemClock::shared(),
         }
+    }
+
+    /// The shop's own do-not-call numbers (E.164), never called.
+    pub fn with_do_not_call(mut self, numbers: Vec<String>) -> Self {
+        self.do_not_call = Arc::new(numbers);
+        self
     }
 
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
@@ -309,7 +319,9 @@ impl SurveyWorker {
         for entry in self.store.entries() {
             match entry.state.clone() {
                 SurveyState::Waiting => {
-                    if self.store.is_do_not_call(&entry.phone) {
+                    if self.store.is_do_not_call(&entry.phone)
+                        || self.do_not_call.contains(&entry.phone)
+                    {
                         self.store.put(SurveyEntry {
                             state: SurveyState::DoNotCall,
                             ..entry
