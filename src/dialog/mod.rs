@@ -13,4 +13,5 @@ pub mod engine;
 pub mod schedule;
 pub mod settings;
 pub mod sources;
+pub mod survey;
 pub mod understanding;

@@ -1,0 +1,316 @@
+//! What the box says and hears on a post-job survey call. **Sans-I/O**, like the engine: the
+//! outbound call (telephony's user agent client, run by `crate::app`) speaks each
+//! [`SurveyAction::Say`], listens as asked, and feeds back what came
+//! ([`SurveyInput`]); [`SurveyScript::result`] is what the call came to.
+//!
+//! The question: a rating 1-5 by keypad or voice, 9 (or "never call again") to be taken off
+//! the list; one re-prompt, then a polite goodbye; after a rating, an optional comment.
+
+use std::time::Duration;
+
+/// What the call hands the script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SurveyInput {
+    Digit(char),
+    /// What the recogniser heard (lowercase words).
+    Heard(String),
+    /// The listen timed out with nothing.
+    NoInput,
+    /// The customer hung up.
+    HungUp,
+}
+
+/// What the call does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SurveyAction {
+    Say(String),
+    /// Listen for a rating: keypad or a short answer.
+    ListenRating {
+        timeout: Duration,
+    },
+    /// Listen for a free comment (open vocabulary), up to `max`.
+    ListenComment {
+        max: Duration,
+    },
+    Hangup,
+}
+
+/// What the call came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SurveyResult {
+    Rated { rating: u8, comment: Option<String> },
+    NeverCallAgain,
+    NoRating,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    NotStarted,
+    Rating { tries: u8 },
+    Comment { rating: u8 },
+    Done,
+}
+
+/// One survey call's script.
+#[derive(Debug, Clone)]
+pub struct SurveyScript {
+    shop_name: String,
+    step: Step,
+    result: Option<SurveyResult>,
+}
+
+const RATING_TIMEOUT: Duration = Duration::from_secs(8);
+const COMMENT_MAX: Duration = Duration::from_secs(30);
+
+impl SurveyScript {
+    pub fn new(shop_name: &str) -> SurveyScript {
+        SurveyScript {
+            shop_name: shop_name.trim().to_string(),
+            step: Step::NotStarted,
+            result: None,
+        }
+    }
+
+    /// The opening: who is calling, why, and the question.
+    pub fn start(&mut self) -> Vec<SurveyAction> {
+        self.step = Step::Rating { tries: 0 };
+        let shop = if self.shop_name.is_empty() {
+            "your heating and cooling company"
+        } else {
+            &self.shop_name
+        };
+        vec![
+            SurveyAction::Say(format!(
+                "Hi, this is {shop}'s automated line, calling about your recent service visit. \
+                 On a scale of one to five, how did we do? Press or say a number from one to \
+                 five. To never get these calls again, press nine."
+            )),
+            SurveyAction::ListenRating {
+                timeout: RATING_TIMEOUT,
+            },
+        ]
+    }
+
+    pub fn handle(&mut self, input: SurveyInput) -> Vec<SurveyAction> {
+        match (self.step, input) {
+            (Step::Done | Step::NotStarted, _) => vec![],
+            (Step::Rating { .. }, SurveyInput::HungUp) => self.finish(SurveyResult::NoRating, None),
+            (Step::Comment { rating }, SurveyInput::HungUp) => self.finish(
+                SurveyResult::Rated {
+                    rating,
+                    comment: None,
+                },
+                None,
+            ),
+            (Step::Comment { rating }, SurveyInput::NoInput) => self.finish(
+                SurveyResult::Rated {
+                    rating,
+                    comment: None,
+                },
+                Some("Thank you. Goodbye."),
+            ),
+            (Step::Comment { rating }, SurveyInput::Heard(text)) => {
+                let comment = Some(text.trim().to_string()).filter(|c| !c.is_empty());
+                self.finish(
+                    SurveyResult::Rated { rating, comment },
+                    Some("Thank you, we'll pass that on. Goodbye."),
+                )
+            }
+            (Step::Comment { rating }, SurveyInput::Digit(_)) => self.finish(
+                SurveyResult::Rated {
+                    rating,
+                    comment: None,
+                },
+                Some("Thank you. Goodbye."),
+            ),
+            (Step::Rating { tries }, input) => match read_answer(&input) {
+                Some(Answer::Rating(rating)) => {
+                    self.step = Step::Comment { rating };
+                    vec![
+                        SurveyAction::Say(
+                            "Thank you. If you'd like to tell us more, say it now; or just hang up."
+                                .into(),
+                        ),
+                        SurveyAction::ListenComment { max: COMMENT_MAX },
+                    ]
+                }
+                Some(Answer::Never) => self.finish(
+                    SurveyResult::NeverCallAgain,
+                    Some("Understood. We won't call you again. Goodbye."),
+                ),
+                None if tries == 0 => {
+                    self.step = Step::Rating { tries: 1 };
+                    vec![
+                        SurveyAction::Say(
+                            "Please press a number from one to five, or nine to never be called \
+                             again."
+                                .into(),
+                        ),
+                        SurveyAction::ListenRating {
+                            timeout: RATING_TIMEOUT,
+                        },
+                    ]
+                }
+                None => self.finish(
+                    SurveyResult::NoRating,
+                    Some("No problem. Thank you for choosing us. Goodbye."),
+                ),
+            },
+        }
+    }
+
+    /// What the call came to, once it is over.
+    pub fn result(&self) -> Option<&SurveyResult> {
+        self.result.as_ref()
+    }
+
+    fn finish(&mut self, result: SurveyResult, goodbye: Option<&str>) -> Vec<SurveyAction> {
+        self.step = Step::Done;
+        self.result = Some(result);
+        let mut out = Vec::new();
+        if let Some(g) = goodbye {
+            out.push(SurveyAction::Say(g.into()));
+        }
+        out.push(SurveyAction::Hangup);
+        out
+    }
+}
+
+enum Answer {
+    Rating(u8),
+    Never,
+}
+
+fn read_answer(input: &SurveyInput) -> Option<Answer> {
+    match input {
+        SurveyInput::Digit('9') => Some(Answer::Never),
+        SurveyInput::Digit(d) => d
+            .to_digit(10)
+            .and_then(|n| u8::try_from(n).ok())
+            .filter(|n| (1..=5).contains(n))
+            .map(Answer::Rating),
+        SurveyInput::Heard(text) => {
+            let text = text.to_lowercase();
+            if [
+                "never",
+                "stop calling",
+                "don't call",
+                "do not call",
+                "remove me",
+            ]
+            .iter()
+            .any(|p| text.contains(p))
+            {
+                return Some(Answer::Never);
+            }
+            let words: Vec<&str> = text
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect();
+            let number = |w: &str| match w {
+                "1" | "one" => Some(1),
+                "2" | "two" => Some(2),
+                "3" | "three" => Some(3),
+                "4" | "four" => Some(4),
+                "5" | "five" => Some(5),
+                _ => None,
+            };
+            // The last number said ("four, maybe five" → 5); "to"/"for" only said alone.
+            words
+                .iter()
+                .rev()
+                .find_map(|w| number(w))
+                .or(match words.as_slice() {
+                    ["to" | "too"] => Some(2),
+                    ["for"] => Some(4),
+                    _ => None,
+                })
+                .map(Answer::Rating)
+        }
+        SurveyInput::NoInput | SurveyInput::HungUp => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn says(actions: &[SurveyAction]) -> String {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                SurveyAction::Say(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn a_keypad_rating_and_a_spoken_comment() {
+        let mut s = SurveyScript::new("Acme Heating");
+        let open = s.start();
+        assert!(says(&open).contains("Acme Heating"));
+        assert!(says(&open).contains("press nine"));
+        let next = s.handle(SurveyInput::Digit('4'));
+        assert!(matches!(
+            next.last(),
+            Some(SurveyAction::ListenComment { .. })
+        ));
+        let end = s.handle(SurveyInput::Heard("the technician was great".into()));
+        assert_eq!(end.last(), Some(&SurveyAction::Hangup));
+        assert_eq!(
+            s.result(),
+            Some(&SurveyResult::Rated {
+                rating: 4,
+                comment: Some("the technician was great".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_spoken_rating_then_hang_up() {
+        let mut s = SurveyScript::new("Acme");
+        s.start();
+        s.handle(SurveyInput::Heard("i'd say five".into()));
+        assert_eq!(s.handle(SurveyInput::HungUp), vec![SurveyAction::Hangup]);
+        assert_eq!(
+            s.result(),
+            Some(&SurveyResult::Rated {
+                rating: 5,
+                comment: None
+            })
+        );
+    }
+
+    #[test]
+    fn nine_or_never_takes_the_number_off_the_list() {
+        for input in [
+            SurveyInput::Digit('9'),
+            SurveyInput::Heard("please never call me again".into()),
+        ] {
+            let mut s = SurveyScript::new("Acme");
+            s.start();
+            let end = s.handle(input);
+            assert!(says(&end).contains("won't call you again"));
+            assert_eq!(s.result(), Some(&SurveyResult::NeverCallAgain));
+        }
+    }
+
+    #[test]
+    fn one_reprompt_then_goodbye_without_a_rating() {
+        let mut s = SurveyScript::new("Acme");
+        s.start();
+        let again = s.handle(SurveyInput::Digit('7'));
+        assert!(says(&again).contains("one to five"));
+        assert!(s.result().is_none());
+        let end = s.handle(SurveyInput::NoInput);
+        assert_eq!(end.last(), Some(&SurveyAction::Hangup));
+        assert_eq!(s.result(), Some(&SurveyResult::NoRating));
+        // "thanks for coming" is not a rating of 4.
+        let mut s = SurveyScript::new("Acme");
+        s.start();
+        s.handle(SurveyInput::Heard("thanks for coming".into()));
+        assert!(s.result().is_none());
+    }
+}
