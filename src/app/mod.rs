@@ -28,6 +28,7 @@ pub mod sms;
 pub mod status;
 mod stores;
 pub mod supervisor;
+pub mod survey;
 pub mod update;
 
 pub use logging::init_logging;
