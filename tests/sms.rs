@@ -526,3 +526,33 @@ async fn a_booking_waits_for_servicetitan_then_goes_with_its_confirmation_number
     assert_eq!(texts.pass().await.expect("pass").sent, 1);
     assert!(fake.sent()[0].body.contains("Confirmation CB-7K3Q"));
 }
+
+#[test]
+fn the_cli_records_an_opt_out_the_sender_honours() {
+    use callbox::app::commands::sms::{sms, SmsAction};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("callbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[shop]\ndefault_country = \"US\"\n[storage]\ndata_dir = \"{}\"\n",
+            dir.path().display()
+        ),
+    )
+    .expect("config");
+    let run = |action| sms(Some(&config), action).expect("runs");
+    assert_eq!(
+        run(SmsAction::OptOut {
+            number: "(312) 555-0142".into()
+        }),
+        std::process::ExitCode::SUCCESS
+    );
+    let store = SmsStore::open(&dir.path().join("sms")).expect("store");
+    assert!(store.is_opted_out(JANE));
+    run(SmsAction::OptIn {
+        number: JANE.into(),
+    });
+    assert!(!store.is_opted_out(JANE));
+    // No gateway configured: the test text says so and fails.
+    assert!(sms(Some(&config), SmsAction::Test { to: JANE.into() }).is_err());
+}
