@@ -243,7 +243,19 @@ impl BookingTexter {
                         }
                         Err(SmsError::Store(e)) => return Err(SmsError::Store(e)),
                         Err(e) => {
-                            tracing::warn!(id = %record.id, "sms: no booking text for this record: {e}")
+                            // Refused for good (the sender has noted it) or unusable here: noted
+                            // so it is not tried, and logged, on every pass.
+                            tracing::warn!(id = %record.id, "sms: no booking text for this record: {e}");
+                            if !matches!(e, SmsError::GaveUp(_)) {
+                                self.sender.store().finish(
+                                    &key,
+                                    TextState::GaveUp {
+                                        reason: e.to_string(),
+                                    },
+                                    None,
+                                    now,
+                                )?;
+                            }
                         }
                     }
                 }
