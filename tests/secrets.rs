@@ -19,13 +19,15 @@ const CLIENT_ID: &str = "cid-5d0a4b21-secret-client-id";
 const CLIENT_SECRET: &str = "cs-2b8c6e90-secret-client-secret";
 const WEBHOOK_TOKEN: &str = "tok-7a1f0d3e-secret-webhook-token";
 const SIP_PASSWORD: &str = "pw-4c9e2a18-secret-sip-password";
+const SMS_TOKEN: &str = "sms-6e2d9b40-secret-auth-token";
 
-const SECRETS: [(&str, &str); 5] = [
+const SECRETS: [(&str, &str); 6] = [
     ("servicetitan.app_key", APP_KEY),
     ("servicetitan.client_id", CLIENT_ID),
     ("servicetitan.client_secret", CLIENT_SECRET),
     ("alerts.webhook_token", WEBHOOK_TOKEN),
     ("sip.accounts[0].password", SIP_PASSWORD),
+    ("sms.auth_token", SMS_TOKEN),
 ];
 
 /// Panics naming the secret (by key) that `what` shows.
@@ -129,6 +131,7 @@ fn no_secret_shows_in_config_show_check_or_the_debug_log() {
             "CALLBOX_ALERTS_WEBHOOK_TOKEN_FILE".to_string(),
             token_file.to_string_lossy().into_owned(),
         ),
+        ("CALLBOX_SMS_AUTH_TOKEN".to_string(), SMS_TOKEN.to_string()),
         (
             "CREDENTIALS_DIRECTORY".to_string(),
             credentials.to_string_lossy().into_owned(),
@@ -156,7 +159,11 @@ fn no_secret_shows_in_config_show_check_or_the_debug_log() {
             "servicetitan.client_id_file",
             client_id_file.to_string_lossy().as_ref(),
         )
-        .set("alerts.webhook_url", "http://127.0.0.1:9/callbox-alerts");
+        .set("alerts.webhook_url", "http://127.0.0.1:9/callbox-alerts")
+        .set("sms.gateway", "twilio")
+        .set("sms.base_url", "http://127.0.0.1:9")
+        .set("sms.account_sid", "AC0123456789")
+        .set("sms.from", "+13125550100");
     for (k, v) in &env {
         cfg = cfg.env(k, v);
     }
@@ -188,6 +195,7 @@ fn no_secret_shows_in_config_show_check_or_the_debug_log() {
         "client_secret",
         "webhook_token",
         "password",
+        "auth_token",
     ] {
         assert!(
             shown.contains(&format!("{key} = \"set\"")),
