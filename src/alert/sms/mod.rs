@@ -240,7 +240,7 @@ impl SmsSender {
         let to = crate::trade::phone::normalise(to, None)
             .ok_or_else(|| SmsError::InvalidNumber(masked(to)))?;
         let _guard = InFlight::take(&self.in_flight, key)?;
-        if self.store.is_opted_out(&to) {
+        if self.store.opted_out(&to)? {
             tracing::info!(key, to = %masked(&to), "sms: not sent, the number opted out");
             return Ok(SendOutcome::OptedOut);
         }

@@ -137,6 +137,11 @@ impl SmsStore {
         })
     }
 
+    /// Whether `number` opted out; a store that cannot be read is an error.
+    pub fn opted_out(&self, number: &str) -> Result<bool, SmsError> {
+        Ok(self.lock()?.opt_outs()?.numbers.contains_key(number))
+    }
+
     /// Whether `number` opted out. A store that cannot be read answers yes: no text then.
     pub fn is_opted_out(&self, number: &str) -> bool {
         self.lock()
