@@ -18,6 +18,7 @@ pub const SECRET_KEYS: &[(&str, &str)] = &[
     ("servicetitan", "client_id"),
     ("servicetitan", "client_secret"),
     ("alerts", "webhook_token"),
+    ("sip", "outbound_password"),
 ];
 
 /// The environment variable naming the systemd credentials directory.
