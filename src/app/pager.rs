@@ -322,6 +322,67 @@ async fn play_to_end(port: &mut AudioPort, frames: &[Box<AudioFrame>]) {
     .await;
 }
 
+/// `callbox alert test --channel phone --to …`: one page call on a SIP line of its own (an
+/// ephemeral port on `sip.listen`'s address, beside a running box), with the configured
+/// voice. The running box's caller is not seen from here: the line is taken as free.
+pub async fn page_once(config: &crate::config::Config, to: &str, spoken: &str) -> PageCallOutcome {
+    use crate::config::VoiceEngine;
+    use crate::speech::tts::EspeakVoice;
+    use crate::telephony::line::{self, LineSettings};
+    use crate::telephony::sip::{udp, EndpointConfig};
+
+    if config.voice.engine == VoiceEngine::None {
+        return PageCallOutcome::Failed("voice.engine is \"none\": the box cannot speak".into());
+    }
+    let bind = std::net::SocketAddr::new(config.sip.listen.ip(), 0);
+    let socket = match tokio::net::UdpSocket::bind(bind).await {
+        Ok(socket) => socket,
+        Err(err) => return PageCallOutcome::Failed(format!("binding udp://{bind}: {err}")),
+    };
+    let local = match socket.local_addr() {
+        Ok(local) => local,
+        Err(err) => return PageCallOutcome::Failed(err.to_string()),
+    };
+    let mut endpoint_config = EndpointConfig::from_config(&config.sip, local);
+    // Nobody calls this line: it answers only what it placed.
+    endpoint_config.max_concurrent_calls = 1;
+    let (sip, events, endpoint) = match udp::spawn(socket, endpoint_config) {
+        Ok(started) => started,
+        Err(err) => return PageCallOutcome::Failed(err.to_string()),
+    };
+    let outbound = OutboundLine::new();
+    let receiver = outbound.receiver();
+    let settings = Arc::new(LineSettings {
+        sip: config.sip.clone(),
+        media: config.media.clone(),
+        default_country: config.shop.default_country.clone(),
+    });
+    // Inbound calls to this throwaway line are not taken (nothing receives them).
+    let (answered, _refused) = mpsc::channel(1);
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    let line_task = tokio::spawn(async move {
+        let mut dials = receiver.lock().await;
+        line::run(settings, sip, events, answered, stopping, &mut dials).await;
+    });
+    let pager = LinePager::new(
+        outbound,
+        Arc::new(EspeakVoice::from_config(&config.voice)),
+        Arc::new(|| false),
+        PagerSettings::default(),
+    );
+    let request = PageCallRequest {
+        to: to.to_string(),
+        spoken: spoken.to_string(),
+        alert_id: "test".into(),
+    };
+    let outcome = pager.page(&request).await;
+    // The BYE (or the ACK of a failure) goes out before the line is dropped.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    line_task.abort();
+    endpoint.abort();
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
