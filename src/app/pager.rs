@@ -189,14 +189,14 @@ impl LinePager {
         true
     }
 
-    async fn render(&self, text: &str) -> Result<Vec<Box<AudioFrame>>, VoiceFailed> {
+    async fn render(&self, text: &str) -> Result<Vec<AudioFrame>, VoiceFailed> {
         let mut stream = self
             .voice
             .speak(text)
             .map_err(|e| VoiceFailed(e.to_string()))?;
         let mut frames = Vec::new();
         while let Some(frame) = stream.next_frame().await {
-            frames.push(frame.map_err(|e| VoiceFailed(e.to_string()))?);
+            frames.push(*frame.map_err(|e| VoiceFailed(e.to_string()))?);
         }
         Ok(frames)
     }
@@ -237,12 +237,12 @@ fn digit_outcome(digit: char) -> Option<PageCallOutcome> {
 /// whenever it comes. A hang-up (or the media ending) is no response.
 pub async fn converse(
     port: &mut AudioPort,
-    alert: &[Box<AudioFrame>],
-    question: &[Box<AudioFrame>],
+    alert: &[AudioFrame],
+    question: &[AudioFrame],
     answer_wait: Duration,
 ) -> PageCallOutcome {
-    let first: Vec<&Box<AudioFrame>> = alert.iter().chain(question).collect();
-    let again: Vec<&Box<AudioFrame>> = question.iter().collect();
+    let first: Vec<&AudioFrame> = alert.iter().chain(question).collect();
+    let again: Vec<&AudioFrame> = question.iter().collect();
     for frames in [first, again] {
         match play_and_listen(port, &frames, answer_wait).await {
             Some(outcome) => return outcome,
@@ -255,7 +255,7 @@ pub async fn converse(
 /// Plays `frames`, then listens `wait` more; Some(outcome) on a key or the end of the call.
 async fn play_and_listen(
     port: &mut AudioPort,
-    frames: &[&Box<AudioFrame>],
+    frames: &[&AudioFrame],
     wait: Duration,
 ) -> Option<PageCallOutcome> {
     let mut next = 0;
@@ -267,7 +267,7 @@ async fn play_and_listen(
             deadline = Some(Instant::now() + wait + Duration::from_millis(500));
         }
         let until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        let frame = frames.get(next).map(|f| (**f).clone());
+        let frame = frames.get(next).map(|f| Box::new(**f));
         tokio::select! {
             played = play_one(&port.playback, frame), if next < frames.len() => {
                 if !played {
@@ -305,9 +305,9 @@ async fn play_one(
 }
 
 /// Plays `frames` and waits for them to be heard (or the call to end).
-async fn play_to_end(port: &mut AudioPort, frames: &[Box<AudioFrame>]) {
+async fn play_to_end(port: &mut AudioPort, frames: &[AudioFrame]) {
     for frame in frames {
-        if !port.playback.play(frame.clone()).await {
+        if !port.playback.play(Box::new(*frame)).await {
             return;
         }
     }
@@ -390,8 +390,8 @@ mod tests {
         port_pair, DigitEvent, DigitSource, EndReason, PortBackend, FRAME_SAMPLES,
     };
 
-    fn frames(n: usize) -> Vec<Box<AudioFrame>> {
-        (0..n).map(|_| Box::new([100i16; FRAME_SAMPLES])).collect()
+    fn frames(n: usize) -> Vec<AudioFrame> {
+        (0..n).map(|_| [100i16; FRAME_SAMPLES]).collect()
     }
 
     /// Drains playback like the media session (one frame per 20 ms of paused time) and

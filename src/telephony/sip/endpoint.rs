@@ -574,7 +574,7 @@ impl Endpoint {
         }
         match message::parse(data, self.config.max_message_bytes) {
             Ok(Inbound::KeepAlive) => {}
-            Ok(Inbound::Response(resp)) => self.handle_response(now, resp),
+            Ok(Inbound::Response(resp)) => self.handle_response(now, *resp),
             Ok(Inbound::Request(req)) => self.handle_request(now, source, *req),
             Err(MessageError::BadRequest { reason }) => {
                 self.stats.bad_requests += 1;

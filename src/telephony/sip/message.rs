@@ -185,7 +185,7 @@ impl Response {
 #[derive(Debug, Clone)]
 pub enum Inbound {
     Request(Box<Request>),
-    Response(Response),
+    Response(Box<Response>),
     /// CRLF keep-alive (RFC 5626): ignored.
     KeepAlive,
 }
@@ -417,7 +417,7 @@ fn parse_response(data: &[u8]) -> Result<Inbound, MessageError> {
         }
         None => actual_body.to_vec(),
     };
-    Ok(Inbound::Response(Response {
+    Ok(Inbound::Response(Box::new(Response {
         status: u16::from(resp.status_code().clone()),
         branch,
         call_id,
@@ -430,7 +430,7 @@ fn parse_response(data: &[u8]) -> Result<Inbound, MessageError> {
         content_type,
         body,
         headers,
-    }))
+    })))
 }
 
 /// The headers needed to answer a request that failed validation with a 400, if the datagram
