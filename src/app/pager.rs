@@ -322,6 +322,21 @@ async fn play_to_end(port: &mut AudioPort, frames: &[AudioFrame]) {
     .await;
 }
 
+/// The running box's pager: its voice, the SIP line's outbound queue, and the line taken as
+/// busy while `busy` says so (`callbox run`: `CallsInProgress::count() > 0`). Err when the
+/// box has no voice to speak with.
+pub fn box_pager(
+    config: &crate::config::Config,
+    line: OutboundLine,
+    busy: LineBusy,
+) -> Result<LinePager, VoiceFailed> {
+    if config.voice.engine == crate::config::VoiceEngine::None {
+        return Err(VoiceFailed("voice.engine is \"none\"".into()));
+    }
+    let voice = Arc::new(crate::speech::tts::EspeakVoice::from_config(&config.voice));
+    Ok(LinePager::new(line, voice, busy, PagerSettings::default()))
+}
+
 /// `callbox alert test --channel phone --to …`: one page call on a SIP line of its own (an
 /// ephemeral port on `sip.listen`'s address, beside a running box), with the configured
 /// voice. The running box's caller is not seen from here: the line is taken as free.
