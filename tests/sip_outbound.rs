@@ -282,3 +282,113 @@ fn callee_hangs_up_during_the_alert() {
     assert_eq!(p.exit, Some(1), "{ctx}");
     assert!(p.sipp.success(), "{ctx}");
 }
+
+/// baresip as the technician's softphone (auto-answer): another SIP stack answers the box's
+/// INVITE (call established), and hangs up when its own 3 s source file ends, during the
+/// alert: `no_response`. Where baresip's aufile can record, what it heard must not be silent.
+#[test]
+fn baresip_answers_hears_the_alert_and_hangs_up() {
+    let _g = serial();
+    require_tool("baresip");
+    let dir = tempfile::Builder::new()
+        .prefix("callbox-page-baresip-")
+        .tempdir()
+        .expect("tempdir");
+    let config = write_config(dir.path(), &[]);
+    let conf = dir.path().join("baresip");
+    std::fs::create_dir_all(&conf).expect("baresip dir");
+    let sip_port = free_udp_port();
+    let rtp = free_udp_port_range(20);
+    let modules = [
+        "/usr/lib/baresip/modules",
+        "/usr/lib/x86_64-linux-gnu/baresip/modules",
+        "/usr/lib/aarch64-linux-gnu/baresip/modules",
+    ]
+    .into_iter()
+    .find(|d| std::path::Path::new(d).join("aufile.so").exists())
+    .expect("baresip modules (aufile.so, g711.so) not found: install the baresip package");
+    let heard = conf.join("heard.wav");
+    std::fs::write(
+        conf.join("config"),
+        format!(
+            "poll_method\t\tepoll\n\
+             sip_listen\t\t127.0.0.1:{sip_port}\n\
+             net_interface\t\t127.0.0.1\n\
+             audio_player\t\taufile,{out}\n\
+             audio_source\t\taufile,{tone}\n\
+             audio_alert\t\taufile,{alert}\n\
+             audio_srate\t\t8000\n\
+             audio_channels\t\t1\n\
+             rtp_ports\t\t{rtp}-{rtp_max}\n\
+             module_path\t\t{modules}\n\
+             module\t\t\tg711.so\n\
+             module\t\t\taufile.so\n\
+             module_app\t\taccount.so\n\
+             module_app\t\tmenu.so\n",
+            out = heard.display(),
+            alert = conf.join("alert.wav").display(),
+            tone = assets().join("tone.wav").display(),
+            rtp_max = rtp + 19,
+        ),
+    )
+    .expect("baresip config");
+    std::fs::write(
+        conf.join("accounts"),
+        format!("<sip:tech@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU\n"),
+    )
+    .expect("baresip accounts");
+    std::fs::write(conf.join("contacts"), "").expect("contacts");
+    let mut baresip = Command::new("baresip")
+        .arg("-f")
+        .arg(&conf)
+        .args(["-t", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run baresip");
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = Command::new("timeout")
+        .arg(scaled(Duration::from_secs(60)).as_secs().to_string())
+        .arg(callbox_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["alert", "test", "--channel", "phone", "--to"])
+        .arg(format!("sip:tech@127.0.0.1:{sip_port}"))
+        .env("CALLBOX_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .expect("callbox alert test");
+    let _ = baresip.kill();
+    let bs = baresip.wait_with_output().expect("baresip output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ctx = format!(
+        "callbox ({}) stdout:\n{stdout}\nstderr:\n{}\nbaresip:\n{}{}",
+        out.status,
+        tail(&String::from_utf8_lossy(&out.stderr), 60),
+        String::from_utf8_lossy(&bs.stdout),
+        String::from_utf8_lossy(&bs.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("phone sip:tech@127.0.0.1:{sip_port}: no_response")),
+        "{ctx}"
+    );
+    let baresip_log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&bs.stdout),
+        String::from_utf8_lossy(&bs.stderr)
+    );
+    assert!(
+        baresip_log.contains("Call established") || baresip_log.contains("call established"),
+        "baresip did not answer\n{ctx}"
+    );
+    // baresip builds whose aufile module can record write what they heard: the alert.
+    if heard.exists() {
+        let wav = Wav::read(&heard);
+        assert!(
+            wav.rms() > 0.01,
+            "baresip heard silence (rms {})\n{ctx}",
+            wav.rms()
+        );
+    }
+}
