@@ -392,3 +392,33 @@ fn baresip_answers_hears_the_alert_and_hangs_up() {
         );
     }
 }
+
+/// One FXO line: while the running box has a caller on it (its status file says so), the page
+/// call waits, and dials once the caller hangs up.
+#[test]
+fn page_waits_for_the_caller_on_the_line_to_hang_up() {
+    let _g = serial();
+    let daemon = Daemon::start(DaemonConfig::answering());
+    let caller = Sipp::new(daemon.sip, "call_hold.xml")
+        .args(["-d", "8000"])
+        .spawn();
+    // Answered within 2 s; the status file shows the call at once (written on every change).
+    std::thread::sleep(Duration::from_millis(2000));
+    let data_dir = daemon.data_dir.to_string_lossy().into_owned();
+    let p = page(
+        "uas_accept.xml",
+        &[("storage", "data_dir", data_dir.as_str().into())],
+    );
+    let caller = caller.wait();
+    let ctx = format!(
+        "{}\n--- daemon log ---\n{}",
+        p.context(),
+        daemon.log_tail(40)
+    );
+    caller.assert_ok(&daemon);
+    assert!(
+        p.stderr.contains("a caller is on the line"),
+        "the page did not wait for the line\n{ctx}"
+    );
+    assert_eq!(p.outcome(), "accepted", "{ctx}");
+}

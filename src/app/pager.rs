@@ -339,7 +339,8 @@ pub fn box_pager(
 
 /// `callbox alert test --channel phone --to …`: one page call on a SIP line of its own (an
 /// ephemeral port on `sip.listen`'s address, beside a running box), with the configured
-/// voice. The running box's caller is not seen from here: the line is taken as free.
+/// voice. The line is busy while the running box's status file (`<data_dir>/run/status.json`,
+/// written every few seconds) shows a call in progress; the test waits up to 5 minutes.
 pub async fn page_once(config: &crate::config::Config, to: &str, spoken: &str) -> PageCallOutcome {
     use crate::config::VoiceEngine;
     use crate::speech::tts::EspeakVoice;
@@ -379,11 +380,21 @@ pub async fn page_once(config: &crate::config::Config, to: &str, spoken: &str) -
         let mut dials = receiver.lock().await;
         line::run(settings, sip, events, answered, stopping, &mut dials).await;
     });
+    let status_file = crate::app::status::status_path(&config.data_paths().root);
+    let busy: LineBusy = Arc::new(move || {
+        matches!(
+            crate::app::status::read_status(&status_file, chrono::Utc::now()),
+            Ok(crate::app::status::Reading::Live(report)) if report.calls_in_progress > 0
+        )
+    });
     let pager = LinePager::new(
         outbound,
         Arc::new(EspeakVoice::from_config(&config.voice)),
-        Arc::new(|| false),
-        PagerSettings::default(),
+        busy,
+        PagerSettings {
+            line_wait: Duration::from_secs(5 * 60),
+            ..PagerSettings::default()
+        },
     );
     let request = PageCallRequest {
         to: to.to_string(),
