@@ -464,7 +464,9 @@ impl Endpoint {
         if matches!(resp.status, 401 | 407) && uac.cancel_wanted.is_none() {
             if let Some(authorization) = answer_challenge(uac, &resp) {
                 uac.auth_tries += 1;
-                let mut uac = c.outbound.take().expect("checked above");
+                let Some(mut uac) = c.outbound.take() else {
+                    return;
+                };
                 self.send_invite(now, &call_id, &mut uac, Some(authorization));
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.local_cseq = uac.invite_headers.cseq;
@@ -519,8 +521,7 @@ impl Endpoint {
                 gone.push((*key, reason));
                 continue;
             }
-            if let Some(at) = uac.retransmit_at.filter(|at| *at <= now) {
-                let _ = at;
+            if uac.retransmit_at.is_some_and(|at| at <= now) {
                 self.transmits.push_back(Transmit {
                     destination: uac.request.destination,
                     payload: uac.invite.clone(),
@@ -530,8 +531,7 @@ impl Endpoint {
                 uac.retransmit_at = Some(now + uac.interval);
             }
             if let Some(cancel) = uac.cancel.as_mut() {
-                if let Some(at) = cancel.retransmit_at.filter(|at| *at <= now) {
-                    let _ = at;
+                if cancel.retransmit_at.is_some_and(|at| at <= now) {
                     self.transmits.push_back(Transmit {
                         destination: uac.request.destination,
                         payload: cancel.request.clone(),
