@@ -9,6 +9,7 @@
 //! - `notify` — systemd's notify protocol (READY, WATCHDOG, STOPPING, STATUS).
 //! - `lookup` — the ServiceTitan cache served through the dialog's and the alerts' traits.
 //! - `simulate` — `callbox simulate`: the real engine, queue and cache from stdin.
+//! - `pager` — page calls over the shop's line (the alert layer's `PhonePager`).
 //! - `update` — what `callbox update apply` asks of the running box (idle, restart, health).
 //! - `commands` — one function per subcommand.
 
@@ -20,6 +21,7 @@ pub mod housekeeping;
 pub mod logging;
 pub mod lookup;
 pub mod notify;
+pub mod pager;
 mod run;
 mod services;
 pub mod shutdown;

@@ -98,6 +98,7 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         sip: Arc::new(Mutex::new(None)),
         index: build_call_index(&paths).await,
         restart: Arc::new(Notify::new()),
+        outbound: crate::app::pager::OutboundLine::new(),
     };
     start_background_services(
         &mut supervisor,
@@ -131,7 +132,7 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         &mut supervisor,
         desk,
         (socket, local),
-        shared.sip.clone(),
+        (shared.sip.clone(), shared.outbound.clone()),
         &status,
     );
     Ok(Running {
@@ -154,6 +155,9 @@ struct Shared {
     sip: Arc<Mutex<Option<SipHandle>>>,
     index: Arc<CallIndex>,
     restart: Arc<Notify>,
+    /// Calls the box places (page calls): the SIP line takes them from here. Hook for the
+    /// paging ladder: `crate::app::pager::LinePager::new(shared.outbound.clone(), ..)`.
+    outbound: crate::app::pager::OutboundLine,
 }
 
 /// The web page's call index, read from the call records off the reactor.
@@ -243,7 +247,10 @@ fn start_call_handling(
     supervisor: &mut Supervisor,
     desk: Arc<CallDesk>,
     (socket, local): (UdpSocket, SocketAddr),
-    sip: Arc<Mutex<Option<SipHandle>>>,
+    (sip, outbound): (
+        Arc<Mutex<Option<SipHandle>>>,
+        crate::app::pager::OutboundLine,
+    ),
     status: &Arc<AppStatus>,
 ) -> CallHandling {
     let (calls_tx, calls_rx) = mpsc::channel::<AnsweredCall>(8);
@@ -255,6 +262,7 @@ fn start_call_handling(
         calls_tx,
         stopping_rx,
         sip.clone(),
+        outbound,
     ));
     let calls = CallsInProgress::new(status.clone());
     supervisor.spawn(intake_service(desk, calls_rx, calls.clone()));
@@ -376,15 +384,18 @@ fn sip_service(
     calls: mpsc::Sender<AnsweredCall>,
     stopping: watch::Receiver<bool>,
     current: Arc<Mutex<Option<SipHandle>>>,
+    outbound: crate::app::pager::OutboundLine,
 ) -> Service {
     let mut first = Some(socket);
+    let dials = outbound.receiver();
     Service::new("sip", move |token| {
         let socket = first.take();
-        let (config, calls, stopping, current) = (
+        let (config, calls, stopping, current, dials) = (
             config.clone(),
             calls.clone(),
             stopping.clone(),
             current.clone(),
+            dials.clone(),
         );
         Box::pin(async move {
             let socket = match socket {
@@ -398,12 +409,13 @@ fn sip_service(
                 udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
             let mut endpoint = AbortOnDrop(task);
             *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(sip.clone());
+            let mut dials = dials.lock().await;
             tokio::select! {
                 ended = &mut endpoint.0 => Err(match ended {
                     Ok(()) => anyhow!("the SIP endpoint stopped"),
                     Err(err) => anyhow!("the SIP endpoint failed: {err}"),
                 }),
-                () = line::run(Arc::new(line_settings(&config)), sip, events, calls, stopping) => Err(anyhow!("the line stopped")),
+                () = line::run(Arc::new(line_settings(&config)), sip, events, calls, stopping, &mut dials) => Err(anyhow!("the line stopped")),
                 () = token.cancelled() => Ok(()),
             }
         })

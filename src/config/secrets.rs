@@ -20,6 +20,7 @@ pub const SECRET_KEYS: &[(&str, &str)] = &[
     ("alerts", "webhook_token"),
     ("sms", "auth_token"),
     ("sms", "webhook_token"),
+    ("sip", "outbound_password"),
 ];
 
 /// The environment variable naming the systemd credentials directory.

@@ -3,6 +3,10 @@
 //! what it cannot take (488 for no common codec, 503 when no RTP port is free), follows
 //! re-INVITEs (hold, unhold, refresh), and ends the SIP side when the media side ends and
 //! the other way round.
+//!
+//! It also places calls for the application ([`DialRequest`], paging the on-call
+//! technician): binds RTP, sends the offer through the endpoint, and once the callee answers
+//! hands back an [`OutboundCall`] whose [`AudioPort`] works like an answered call's.
 
 use crate::telephony::audio_port::{
     port_pair, AudioPort, DigitEvent, DigitSource, EndReason, PortEvent,
@@ -11,13 +15,15 @@ use crate::telephony::caller_id::{self, CallerId};
 use crate::telephony::media::{self, MediaHandle, MediaParams};
 use crate::telephony::sdp::{self, Direction, Negotiated};
 use crate::telephony::settings::{Codec, MediaConfig, SipConfig};
+use crate::telephony::sip::message::uri_socket_addr;
 use crate::telephony::sip::udp::SipHandle;
-use crate::telephony::sip::{CallEnd, CallEvent, CallKey, IncomingCall};
+use crate::telephony::sip::{CallEnd, CallEvent, CallKey, IncomingCall, OutgoingCall};
 use crate::trade::redact;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -34,6 +40,110 @@ pub struct AnsweredCall {
     pub port: AudioPort,
     /// The media session, for its counters.
     pub media: MediaHandle,
+}
+
+/// A call for the line to place: `to` is a SIP URI (`sip:200@192.0.2.10`) or a number the
+/// outbound target (the ATA's FXO port, or the trunk) dials.
+#[derive(Debug)]
+pub struct DialRequest {
+    pub to: String,
+    /// The answered call, or why there is none.
+    pub reply: oneshot::Sender<Result<OutboundCall, DialFailure>>,
+}
+
+/// A placed call the callee answered.
+#[derive(Debug)]
+pub struct OutboundCall {
+    pub key: CallKey,
+    pub codec: Codec,
+    /// The callee's audio and digits in, the box's voice out, hang-up.
+    pub port: AudioPort,
+    pub media: MediaHandle,
+}
+
+/// Why a placed call was not answered.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DialFailure {
+    /// 486 Busy Here / 600 Busy Everywhere.
+    #[error("busy ({0})")]
+    Busy(u16),
+    /// 603 Decline.
+    #[error("declined ({0})")]
+    Declined(u16),
+    /// Another final refusal (404, 480, 401/407 unanswerable, …).
+    #[error("refused with {0}")]
+    Refused(u16),
+    /// It rang out (the box cancelled).
+    #[error("no answer")]
+    NoAnswer,
+    /// Nothing answered the INVITE at all.
+    #[error("no response from {0}")]
+    Unreachable(String),
+    /// The answer's media could not be used (no common codec, bad SDP).
+    #[error("unusable media in the answer: {0}")]
+    Media(String),
+    /// The call could not be placed (no outbound target, bad URI, no RTP port, stopping).
+    #[error("cannot place the call: {0}")]
+    NotPlaced(String),
+}
+
+/// Where a placed call goes: the Request-URI and the address the INVITE is sent to.
+pub fn outbound_route(sip: &SipConfig, to: &str) -> Result<(String, SocketAddr), DialFailure> {
+    let target: Option<SocketAddr> = if sip.outbound_target.is_empty() {
+        None
+    } else {
+        Some(sip.outbound_target.parse().map_err(|_| {
+            DialFailure::NotPlaced(format!(
+                "sip.outbound_target `{}` is not ip:port",
+                sip.outbound_target
+            ))
+        })?)
+    };
+    let to = to.trim();
+    if to.starts_with("sip:") {
+        if to.chars().any(|c| c.is_control() || c == ' ' || c == '>') {
+            return Err(DialFailure::NotPlaced(format!("`{to}` is not a SIP URI")));
+        }
+        // A URI naming an address is called there; one naming a host goes through the target.
+        let destination = uri_socket_addr(to).or(target).ok_or_else(|| {
+            DialFailure::NotPlaced(format!(
+                "`{to}` names no address and sip.outbound_target is not set"
+            ))
+        })?;
+        return Ok((to.to_string(), destination));
+    }
+    let digits: String = to
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    let number_ok = !digits.is_empty()
+        && digits.len() <= 20
+        && digits
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || (i == 0 && c == '+') || c == '*' || c == '#');
+    if !number_ok {
+        return Err(DialFailure::NotPlaced(format!(
+            "`{to}` is neither a SIP URI nor a phone number"
+        )));
+    }
+    let destination = target.ok_or_else(|| {
+        DialFailure::NotPlaced("sip.outbound_target is not set: nowhere to dial a number".into())
+    })?;
+    let domain = if sip.outbound_domain.is_empty() {
+        destination.to_string()
+    } else {
+        sip.outbound_domain.clone()
+    };
+    let user = digits.replace('#', "%23");
+    Ok((format!("sip:{user}@{domain}"), destination))
+}
+
+/// A placed call not answered yet.
+struct PendingDial {
+    reply: oneshot::Sender<Result<OutboundCall, DialFailure>>,
+    sockets: media::RtpSocketPair,
+    destination: SocketAddr,
 }
 
 /// What the line keeps per live call.
@@ -55,6 +165,8 @@ struct LiveCall {
     watcher: Option<JoinHandle<()>>,
     /// Fired by the ACK of the 200 OK: only then is the call handed to the call flow.
     confirmed: Option<oneshot::Sender<()>>,
+    /// A call the box placed, until the callee answers.
+    dialing: Option<PendingDial>,
 }
 
 /// What the line needs of the configuration: `[sip]`, `[media]` and the shop's country
@@ -67,18 +179,42 @@ pub struct LineSettings {
 }
 
 /// Runs the line until the SIP endpoint stops. Once `stopping` is true (the box is shutting
-/// down) new calls are refused with 486 Busy Here; calls in progress go on.
+/// down) new calls are refused with 486 Busy Here; calls in progress go on. Calls to place
+/// arrive on `dials`.
 pub async fn run(
     config: Arc<LineSettings>,
     sip: SipHandle,
     mut events: mpsc::UnboundedReceiver<CallEvent>,
     answered: mpsc::Sender<AnsweredCall>,
     stopping: watch::Receiver<bool>,
+    dials: &mut mpsc::Receiver<DialRequest>,
 ) {
     let mut calls: HashMap<CallKey, LiveCall> = HashMap::new();
     let local_ip = media_ip(&config, &sip);
-    while let Some(event) = events.recv().await {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            Some(dial) = dials.recv() => {
+                if *stopping.borrow() {
+                    let _ = dial.reply.send(Err(DialFailure::NotPlaced("the box is stopping".into())));
+                } else if let Some((key, live)) = place_call(&config, &sip, local_ip, dial).await {
+                    calls.insert(key, live);
+                }
+                continue;
+            }
+        };
         match event {
+            CallEvent::Progress { call, status, sdp } => {
+                info!(%call, status, early_media = !sdp.is_empty(), "placed call ringing");
+            }
+            CallEvent::Answered { call, sdp } => {
+                if let Some(live) = calls.get_mut(&call) {
+                    outbound_answered(&config, &sip, call, live, &sdp).await;
+                }
+            }
             CallEvent::Offered { call, .. } if *stopping.borrow() => {
                 info!(%call, "refusing a new call while the box stops or switches releases: 486");
                 let _ = sip.reject(call, 486, "Busy Here").await;
@@ -124,7 +260,12 @@ pub async fn run(
                 }
             }
             CallEvent::Ended { call, reason } => {
-                if let Some(live) = calls.remove(&call) {
+                if let Some(mut live) = calls.remove(&call) {
+                    if let Some(dial) = live.dialing.take() {
+                        let failure = dial_failure(reason, dial.destination);
+                        info!(%call, %failure, "placed call not answered");
+                        let _ = dial.reply.send(Err(failure));
+                    }
                     end_media(live, reason);
                 }
             }
@@ -258,7 +399,165 @@ async fn offer_call(
         answering: Some(answering),
         watcher: Some(watcher),
         confirmed: Some(confirmed_tx),
+        dialing: None,
     })
+}
+
+/// Binds RTP, offers every configured codec and sends the INVITE; the call is kept until the
+/// callee answers or it ends. On failure the reply is sent here and nothing is kept.
+async fn place_call(
+    config: &Arc<LineSettings>,
+    sip: &SipHandle,
+    local_ip: IpAddr,
+    dial: DialRequest,
+) -> Option<(CallKey, LiveCall)> {
+    let (target, destination) = match outbound_route(&config.sip, &dial.to) {
+        Ok(route) => route,
+        Err(failure) => {
+            let _ = dial.reply.send(Err(failure));
+            return None;
+        }
+    };
+    let sockets = match media::bind_rtp(
+        config.sip.listen.ip(),
+        config.media.rtp_port_min,
+        config.media.rtp_port_max,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(err) => {
+            warn!(error = %err, "no RTP port free for a placed call");
+            let _ = dial
+                .reply
+                .send(Err(DialFailure::NotPlaced("no RTP port free".into())));
+            return None;
+        }
+    };
+    let local_port = sockets.local_port();
+    let session_id = u64::from(rand::random::<u32>());
+    let offer = sdp::build_offer(&config.media, local_ip, local_port, session_id, 1);
+    let user = if config.sip.outbound_user.is_empty() {
+        "callbox".to_string()
+    } else {
+        config.sip.outbound_user.clone()
+    };
+    let credentials = config
+        .sip
+        .outbound_password
+        .is_set()
+        .then(|| (user.clone(), config.sip.outbound_password.clone()));
+    let request = OutgoingCall {
+        target: target.clone(),
+        destination,
+        from_user: user,
+        credentials,
+        sdp: offer.into_bytes(),
+        ring_timeout: Duration::from_secs(config.sip.outbound_ring_timeout_secs),
+    };
+    let key = match sip.place_call(request).await {
+        Ok(key) => key,
+        Err(err) => {
+            let _ = dial
+                .reply
+                .send(Err(DialFailure::NotPlaced(err.to_string())));
+            return None;
+        }
+    };
+    info!(call = %key, to = %redact::number(Some(&dial.to)), %destination, "placing a call");
+    let placeholder = Negotiated {
+        codec: config.media.codecs.first().copied().unwrap_or(Codec::Pcmu),
+        payload_type: 0,
+        telephone_event_pt: None,
+        remote: destination,
+        direction: Direction::SendRecv,
+        hold: false,
+        remote_ptime: 20,
+        media_lines: Vec::new(),
+        audio_index: 0,
+    };
+    Some((
+        key,
+        LiveCall {
+            answered_at: None,
+            media: None,
+            negotiated: placeholder,
+            signalled_from: destination.ip(),
+            local_ip,
+            local_port,
+            session_id,
+            session_version: 1,
+            port_events: None,
+            answering: None,
+            watcher: None,
+            confirmed: None,
+            dialing: Some(PendingDial {
+                reply: dial.reply,
+                sockets,
+                destination,
+            }),
+        },
+    ))
+}
+
+/// The callee answered: negotiate its SDP, start media, hand the port to whoever dialled.
+async fn outbound_answered(
+    config: &Arc<LineSettings>,
+    sip: &SipHandle,
+    call: CallKey,
+    live: &mut LiveCall,
+    answer: &[u8],
+) {
+    let Some(dial) = live.dialing.take() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(answer);
+    let negotiated = match sdp::parse_offer(&text).and_then(|o| sdp::negotiate(&o, &config.media)) {
+        Ok(n) => n,
+        Err(err) => {
+            warn!(%call, error = %err, "placed call answered with unusable media; hanging up");
+            let _ = dial.reply.send(Err(DialFailure::Media(err.to_string())));
+            let _ = sip.hang_up(call).await;
+            return;
+        }
+    };
+    let (port, backend) = port_pair();
+    live.port_events = Some(backend.events.clone());
+    let hang_up = backend.hang_up.clone();
+    let params = media_params(config, &negotiated, live.signalled_from);
+    let media = media::start(dial.sockets, params, backend);
+    live.answered_at = Some(Instant::now());
+    live.media = Some(media.clone());
+    live.watcher = Some(tokio::spawn(watch_call_end(
+        sip.clone(),
+        call,
+        hang_up,
+        media.clone(),
+    )));
+    info!(%call, codec = negotiated.codec.name(), "placed call answered");
+    let codec = negotiated.codec;
+    live.negotiated = negotiated;
+    let handed = OutboundCall {
+        key: call,
+        codec,
+        port,
+        media,
+    };
+    if dial.reply.send(Ok(handed)).is_err() {
+        warn!(%call, "nobody waits for the placed call any more; hanging up");
+        let _ = sip.hang_up(call).await;
+    }
+}
+
+fn dial_failure(reason: CallEnd, destination: SocketAddr) -> DialFailure {
+    match reason {
+        CallEnd::Refused(status @ (486 | 600)) => DialFailure::Busy(status),
+        CallEnd::Refused(status @ 603) => DialFailure::Declined(status),
+        CallEnd::Refused(status) => DialFailure::Refused(status),
+        CallEnd::NoAnswer => DialFailure::NoAnswer,
+        CallEnd::Unreachable => DialFailure::Unreachable(destination.to_string()),
+        other => DialFailure::NotPlaced(format!("ended before an answer: {}", other.as_str())),
+    }
 }
 
 /// Sends BYE when the call flow hangs up or the media gives up (no RTP for too long).
@@ -326,7 +625,13 @@ fn end_media(mut live: LiveCall, reason: CallEnd) {
     }
     let end = match reason {
         CallEnd::RemoteBye | CallEnd::Cancelled => EndReason::RemoteHangUp,
-        CallEnd::LocalBye | CallEnd::ByeTimeout | CallEnd::Rejected(_) => EndReason::LocalHangUp,
+        CallEnd::LocalBye
+        | CallEnd::ByeTimeout
+        | CallEnd::Rejected(_)
+        | CallEnd::Abandoned
+        | CallEnd::NoAnswer
+        | CallEnd::Refused(_)
+        | CallEnd::Unreachable => EndReason::LocalHangUp,
         CallEnd::AckTimeout => EndReason::TransportFailed("no ACK from the caller's side".into()),
     };
     if let Some(media) = live.media.take() {
@@ -369,5 +674,89 @@ fn reason_phrase(status: u16) -> &'static str {
         488 => "Not Acceptable Here",
         503 => "Service Unavailable",
         _ => "Not Acceptable Here",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sip(target: &str, domain: &str) -> SipConfig {
+        SipConfig {
+            outbound_target: target.into(),
+            outbound_domain: domain.into(),
+            ..SipConfig::default()
+        }
+    }
+
+    #[test]
+    fn numbers_go_to_the_outbound_target() {
+        let ata = sip("192.168.1.20:5062", "");
+        assert_eq!(
+            outbound_route(&ata, "+1 (312) 555-0142"),
+            Ok((
+                "sip:+13125550142@192.168.1.20:5062".into(),
+                "192.168.1.20:5062".parse().expect("addr")
+            ))
+        );
+        let trunk = sip("203.0.113.5:5060", "trunk.example.com");
+        assert_eq!(
+            outbound_route(&trunk, "3125550142").map(|r| r.0),
+            Ok("sip:3125550142@trunk.example.com".into())
+        );
+        assert!(matches!(
+            outbound_route(&sip("", ""), "3125550142"),
+            Err(DialFailure::NotPlaced(_))
+        ));
+        for bad in ["call the tech", "", "12+34", "555;x"] {
+            assert!(
+                matches!(outbound_route(&ata, bad), Err(DialFailure::NotPlaced(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sip_uris_with_an_address_are_called_there() {
+        let ata = sip("192.168.1.20:5062", "");
+        assert_eq!(
+            outbound_route(&ata, "sip:200@127.0.0.1:5099"),
+            Ok((
+                "sip:200@127.0.0.1:5099".into(),
+                "127.0.0.1:5099".parse().expect("addr")
+            ))
+        );
+        assert_eq!(
+            outbound_route(&ata, "sip:tech@pbx.example.com").map(|r| r.1),
+            Ok("192.168.1.20:5062".parse().expect("addr"))
+        );
+        assert!(outbound_route(&sip("", ""), "sip:tech@pbx.example.com").is_err());
+        assert!(outbound_route(&ata, "sip:a b@1.2.3.4").is_err());
+    }
+
+    #[test]
+    fn unanswered_ends_become_dial_failures() {
+        let at: SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+        assert_eq!(
+            dial_failure(CallEnd::Refused(486), at),
+            DialFailure::Busy(486)
+        );
+        assert_eq!(
+            dial_failure(CallEnd::Refused(600), at),
+            DialFailure::Busy(600)
+        );
+        assert_eq!(
+            dial_failure(CallEnd::Refused(603), at),
+            DialFailure::Declined(603)
+        );
+        assert_eq!(
+            dial_failure(CallEnd::Refused(404), at),
+            DialFailure::Refused(404)
+        );
+        assert_eq!(dial_failure(CallEnd::NoAnswer, at), DialFailure::NoAnswer);
+        assert_eq!(
+            dial_failure(CallEnd::Unreachable, at),
+            DialFailure::Unreachable("192.0.2.1:5060".into())
+        );
     }
 }

@@ -46,6 +46,20 @@ pub struct SipConfig {
     pub max_message_bytes: usize,
     /// Server / User-Agent header value.
     pub user_agent: String,
+    /// Calls the box places (paging the on-call technician): where its INVITEs go, as
+    /// `ip:port` — the ATA (its FXO port dials the number out on the shop's line) or a SIP
+    /// trunk. Empty: the box places no calls.
+    pub outbound_target: String,
+    /// Host written in the Request-URI when a number is dialled (`sip:<number>@<domain>`);
+    /// empty: the outbound target's address.
+    pub outbound_domain: String,
+    /// User part of the From of placed calls, and the digest username answering a 401/407
+    /// (the trunk account). Empty: "callbox".
+    pub outbound_user: String,
+    /// Digest password answering a 401/407 to the box's INVITE (trunk account or the ATA's).
+    pub outbound_password: Secret,
+    /// Seconds a placed call rings before the box gives up (CANCEL).
+    pub outbound_ring_timeout_secs: u64,
 }
 
 /// Accepts bare addresses ("192.168.1.20") as well as CIDRs: an ATA is usually one address.
@@ -138,6 +152,11 @@ impl Default for SipConfig {
             answer_delay_ms: 0,
             max_message_bytes: 8192,
             user_agent: concat!("callbox/", env!("CARGO_PKG_VERSION")).into(),
+            outbound_target: String::new(),
+            outbound_domain: String::new(),
+            outbound_user: String::new(),
+            outbound_password: Secret::default(),
+            outbound_ring_timeout_secs: 30,
         }
     }
 }
@@ -194,6 +213,18 @@ impl SipConfig {
                 "needs at least one of sip.accounts for the ATA to authenticate as",
             ));
         }
+        if !sip.outbound_target.is_empty() && sip.outbound_target.parse::<SocketAddr>().is_err() {
+            v.push(SettingIssue::error(
+                "sip.outbound_target",
+                "must be an IP address and port (the ATA's or the trunk's, e.g. 192.168.1.20:5060)",
+            ));
+        }
+        if !(5..=300).contains(&sip.outbound_ring_timeout_secs) {
+            v.push(SettingIssue::error(
+                "sip.outbound_ring_timeout_secs",
+                "must be between 5 and 300 seconds",
+            ));
+        }
         if sip.max_concurrent_calls < 1 {
             v.push(SettingIssue::error(
                 "sip.max_concurrent_calls",
@@ -204,6 +235,8 @@ impl SipConfig {
             ("sip.user", &sip.user),
             ("sip.realm", &sip.realm),
             ("sip.user_agent", &sip.user_agent),
+            ("sip.outbound_domain", &sip.outbound_domain),
+            ("sip.outbound_user", &sip.outbound_user),
         ] {
             // These end up inside SIP headers; control characters would split or corrupt them.
             if value.chars().any(char::is_control) {

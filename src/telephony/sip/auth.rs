@@ -1,4 +1,5 @@
-//! Digest authentication for REGISTER (RFC 2617 with MD5, RFC 8760 with SHA-256).
+//! Digest authentication for REGISTER (RFC 2617 with MD5, RFC 8760 with SHA-256), and the
+//! client side: answering a trunk's or ATA's 401/407 challenge to the box's own INVITE.
 //!
 //! Nonces are issued by the box and remembered for a few minutes; a response computed over an
 //! expired nonce gets a fresh challenge with `stale=true`, so an ATA re-registers without
@@ -154,6 +155,104 @@ impl DigestAuthenticator {
     }
 }
 
+/// A digest challenge the box received (WWW-Authenticate or Proxy-Authenticate), to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub realm: String,
+    pub nonce: String,
+    pub opaque: Option<String>,
+    pub algorithm: Algorithm,
+    /// The server offered `qop="auth"` (the box then sends nc and cnonce).
+    pub qop_auth: bool,
+    pub stale: bool,
+}
+
+impl Challenge {
+    /// Parses one challenge; None for another scheme, a missing realm or nonce, an algorithm
+    /// the box does not know, or a qop list without `auth` (auth-int is not offered).
+    pub fn parse(value: &str) -> Option<Challenge> {
+        let params = parse_digest(value)?;
+        let algorithm = match params.get("algorithm").map(|a| a.to_ascii_uppercase()) {
+            None => Algorithm::Md5,
+            Some(a) if a == "MD5" => Algorithm::Md5,
+            Some(a) if a == "SHA-256" => Algorithm::Sha256,
+            Some(_) => return None,
+        };
+        let qop_auth = match params.get("qop") {
+            None => false,
+            Some(list) => {
+                if !list
+                    .split(',')
+                    .any(|q| q.trim().eq_ignore_ascii_case("auth"))
+                {
+                    return None;
+                }
+                true
+            }
+        };
+        Some(Challenge {
+            realm: params.get("realm")?.clone(),
+            nonce: params.get("nonce")?.clone(),
+            opaque: params.get("opaque").cloned(),
+            algorithm,
+            qop_auth,
+            stale: params
+                .get("stale")
+                .is_some_and(|s| s.eq_ignore_ascii_case("true")),
+        })
+    }
+
+    /// The strongest challenge among `values` the box can answer: SHA-256 over MD5.
+    pub fn strongest<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
+        values
+            .into_iter()
+            .filter_map(Challenge::parse)
+            .max_by_key(|c| c.algorithm == Algorithm::Sha256)
+    }
+
+    /// The Authorization / Proxy-Authorization value answering this challenge for `method`
+    /// on `uri`, with the client nonce `cnonce` and nonce count `nc`.
+    pub fn answer(
+        &self,
+        username: &str,
+        password: &Secret,
+        method: &str,
+        uri: &str,
+        cnonce: &str,
+        nc: u32,
+    ) -> String {
+        let nc_text = format!("{nc:08x}");
+        let qop = self.qop_auth.then_some("auth");
+        let response = expected_response(
+            self.algorithm,
+            username,
+            &self.realm,
+            password.expose(),
+            method,
+            uri,
+            &self.nonce,
+            qop,
+            Some(&nc_text),
+            Some(cnonce),
+        )
+        .unwrap_or_default();
+        let mut value = format!(
+            "Digest username=\"{username}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", \
+             response=\"{response}\", algorithm={}",
+            self.realm,
+            self.nonce,
+            self.algorithm.name()
+        );
+        if qop.is_some() {
+            value.push_str(&format!(", qop=auth, nc={nc_text}, cnonce=\"{cnonce}\""));
+        }
+        if let Some(opaque) = &self.opaque {
+            value.push_str(&format!(", opaque=\"{opaque}\""));
+        }
+        value
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn expected_response(
     algorithm: Algorithm,
@@ -304,6 +403,49 @@ mod tests {
             auth.verify(now, "REGISTER", Some(&forged)),
             Verdict::Challenge { stale: false }
         );
+    }
+
+    #[test]
+    fn client_answers_are_accepted_by_the_server_side() {
+        let now = Instant::now();
+        let mut server = DigestAuthenticator::new("callbox", [("tech".to_string(), "pw".into())]);
+        let challenges = server.challenge(now, false);
+        let chosen = Challenge::strongest(challenges.iter().map(String::as_str)).expect("one");
+        assert_eq!(chosen.algorithm, Algorithm::Sha256, "SHA-256 preferred");
+        assert!(chosen.qop_auth);
+        let md5 = Challenge::parse(&challenges[0]).expect("md5");
+        for c in [chosen, md5] {
+            let header = c.answer("tech", &"pw".into(), "INVITE", "sip:200@x", "abc", 1);
+            assert_eq!(
+                server.verify(now, "INVITE", Some(&header)),
+                Verdict::Accepted("tech".into()),
+                "{header}"
+            );
+            let wrong = c.answer("tech", &"nope".into(), "INVITE", "sip:200@x", "abc", 1);
+            assert_eq!(
+                server.verify(now, "INVITE", Some(&wrong)),
+                Verdict::Rejected
+            );
+        }
+    }
+
+    #[test]
+    fn client_parses_plain_and_refuses_unknown_challenges() {
+        let plain = Challenge::parse("Digest realm=\"sipp\", nonce=\"n1\", opaque=\"o\"")
+            .expect("RFC 2069 style");
+        assert_eq!(plain.algorithm, Algorithm::Md5);
+        assert!(!plain.qop_auth);
+        let answer = plain.answer("u", &"p".into(), "INVITE", "sip:1@h", "c", 1);
+        assert!(
+            answer.contains("opaque=\"o\"") && !answer.contains("qop"),
+            "{answer}"
+        );
+        assert!(
+            Challenge::parse("Digest realm=\"r\", nonce=\"n\", algorithm=SHA-512-256").is_none()
+        );
+        assert!(Challenge::parse("Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\"").is_none());
+        assert!(Challenge::parse("Basic realm=\"r\"").is_none());
+        assert!(Challenge::parse("Digest realm=\"r\"").is_none());
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! sockets and no clock. It is handed datagrams and the current time, and hands back
 //! datagrams to send, call events, and the next instant it wants to be woken (the shape of
 //! quinn-proto), so every RFC 3261 timer is tested without sleeping.
+//!
+//! The box also places calls (paging the on-call technician): [`Endpoint::place_call`] and
+//! the INVITE client transaction in `uac`, which share the dialog side (BYE both ways, INFO
+//! digits, re-INVITEs) with answered calls.
 
 use super::auth::{DigestAuthenticator, Verdict};
 use super::message::{
@@ -137,6 +141,15 @@ pub enum CallEnd {
     AckTimeout,
     /// The box refused the call with this status.
     Rejected(u16),
+    /// A call the box placed was refused by the callee with this final status (486 busy,
+    /// 600 busy everywhere, 603 decline, 404, or a 401/407 the box could not answer).
+    Refused(u16),
+    /// A call the box placed rang out (ring timeout; CANCEL sent).
+    NoAnswer,
+    /// A call the box placed got no response at all (Timer B).
+    Unreachable,
+    /// The box hung up a call it placed before it was answered (CANCEL sent).
+    Abandoned,
 }
 
 impl CallEnd {
@@ -149,6 +162,10 @@ impl CallEnd {
             CallEnd::ByeTimeout => "local_hangup_unconfirmed",
             CallEnd::AckTimeout => "ack_timeout",
             CallEnd::Rejected(_) => "rejected",
+            CallEnd::Refused(_) => "refused",
+            CallEnd::NoAnswer => "no_answer",
+            CallEnd::Unreachable => "unreachable",
+            CallEnd::Abandoned => "abandoned",
         }
     }
 }
@@ -169,6 +186,16 @@ pub enum CallEvent {
         digit: char,
         duration_ms: u32,
     },
+    /// A call the box placed is ringing (180) or has early media (183, with the callee's
+    /// SDP in `sdp`; empty when the response had none).
+    Progress {
+        call: CallKey,
+        status: u16,
+        sdp: Vec<u8>,
+    },
+    /// A call the box placed was answered (2xx, ACK sent): media flows both ways with the
+    /// callee's `sdp` (the 2xx's, or the early media's when the 2xx carries none).
+    Answered { call: CallKey, sdp: Vec<u8> },
     /// The call is over; nothing more will be reported for it.
     Ended { call: CallKey, reason: CallEnd },
 }
@@ -308,6 +335,8 @@ struct ByeClientTx {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallState {
+    /// A call the box placed: INVITE sent, not answered yet.
+    Calling,
     Ringing,
     /// 200 OK sent for the initial INVITE, waiting for ACK.
     Answered,
@@ -342,6 +371,8 @@ struct Call {
     ring_deadline: Instant,
     /// The application hung up before the ACK came: BYE goes out once it does (RFC 3261 §15).
     bye_after_ack: bool,
+    /// The INVITE client transaction of a call the box placed.
+    outbound: Option<Box<uac::Uac>>,
 }
 
 /// The UAS core.
@@ -362,6 +393,9 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<CallEvent>,
     stats: EndpointStats,
+    /// Client transactions of placed calls that ended on a non-2xx: absorbing its
+    /// retransmissions with the same ACK until Timer D.
+    uac_completed: HashMap<String, uac::Completed>,
 }
 
 /// Counters for the status page and the log.
@@ -395,6 +429,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
+            uac_completed: HashMap::new(),
         }
     }
 
@@ -433,9 +468,16 @@ impl Endpoint {
         let calls = self.calls.values().flat_map(|call| {
             let ring = (call.state == CallState::Ringing).then_some(call.ring_deadline);
             let bye = call.bye.as_ref().map(|b| b.retransmit_at.min(b.deadline));
-            [ring, bye]
+            let placed = call.outbound.as_ref().and_then(|u| u.next_timeout(call));
+            [ring, bye, placed]
         });
-        invites.chain(others).chain(calls).flatten().min()
+        let completed = self.uac_completed.values().map(|c| Some(c.deadline));
+        invites
+            .chain(others)
+            .chain(calls)
+            .chain(completed)
+            .flatten()
+            .min()
     }
 
     /// Runs every timer due at `now`.
@@ -503,12 +545,19 @@ impl Endpoint {
             warn!(%call, "BYE never answered (Timer F); call closed");
             self.end_call(call, CallEnd::ByeTimeout);
         }
+        self.uac_timeouts(now);
     }
 
     /// Takes one datagram from `source`.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         self.stats.datagrams += 1;
-        match self.gatekeeper.admit(now, source.ip()) {
+        // A SIP trunk the box called is answered even when it is not an allowed peer.
+        let admission = if self.is_outbound_peer(source) {
+            Admission::Allowed
+        } else {
+            self.gatekeeper.admit(now, source.ip())
+        };
+        match admission {
             Admission::Allowed => self.stats.last_peer_contact = Some((now, source)),
             Admission::Forbidden { log } => {
                 self.stats.forbidden += 1;
@@ -525,7 +574,7 @@ impl Endpoint {
         }
         match message::parse(data, self.config.max_message_bytes) {
             Ok(Inbound::KeepAlive) => {}
-            Ok(Inbound::Response(resp)) => self.handle_response(resp),
+            Ok(Inbound::Response(resp)) => self.handle_response(now, *resp),
             Ok(Inbound::Request(req)) => self.handle_request(now, source, *req),
             Err(MessageError::BadRequest { reason }) => {
                 self.stats.bad_requests += 1;
@@ -637,6 +686,10 @@ impl Endpoint {
             }
             CallState::Confirmed => {
                 self.send_bye(now, call, None);
+                Ok(())
+            }
+            CallState::Calling => {
+                self.cancel_placed(now, call, CallEnd::Abandoned);
                 Ok(())
             }
             CallState::Ending => Ok(()),
@@ -866,6 +919,7 @@ impl Endpoint {
                 bye: None,
                 ring_deadline: now + RING_LIMIT,
                 bye_after_ack: false,
+                outbound: None,
             },
         );
         self.stats.calls_offered += 1;
@@ -1335,7 +1389,12 @@ impl Endpoint {
 
     // ----- responses ------------------------------------------------------------------------
 
-    fn handle_response(&mut self, resp: message::Response) {
+    fn handle_response(&mut self, now: Instant, resp: message::Response) {
+        match resp.cseq_method.as_str() {
+            "INVITE" => return self.uac_invite_response(now, resp),
+            "CANCEL" => return self.uac_cancel_response(&resp),
+            _ => {}
+        }
         if resp.cseq_method != "BYE" {
             debug!(
                 status = resp.status,
@@ -1725,6 +1784,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
+
+mod uac;
+pub use uac::OutgoingCall;
 
 #[cfg(test)]
 mod rfc4475;

@@ -158,13 +158,34 @@ pub struct Response {
     pub cseq: u32,
     pub cseq_method: String,
     pub to_tag: Option<String>,
+    /// The To header as written (the dialog's remote party, with its tag).
+    pub to: String,
+    /// Raw Contact values (the remote target of a dialog the response sets up).
+    pub contacts: Vec<String>,
+    /// Raw Record-Route values, top first.
+    pub record_routes: Vec<String>,
+    pub content_type: Option<String>,
+    /// The body (SDP of a 183 or a 200 to an INVITE).
+    pub body: Vec<u8>,
+    /// Every header as (name, value), for challenges and the rarer ones.
+    headers: Vec<(String, String)>,
+}
+
+impl Response {
+    /// All values of a header, by name (case-insensitive).
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// What a datagram turned out to be.
 #[derive(Debug, Clone)]
 pub enum Inbound {
     Request(Box<Request>),
-    Response(Response),
+    Response(Box<Response>),
     /// CRLF keep-alive (RFC 5626): ignored.
     KeepAlive,
 }
@@ -362,14 +383,54 @@ fn parse_response(data: &[u8]) -> Result<Inbound, MessageError> {
         .ok()
         .and_then(|t| typed::To::parse(t.value()).ok())
         .and_then(|t| t.tag().map(|t| t.to_string()));
-    Ok(Inbound::Response(Response {
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|h| (canonical_name(h.name()).to_string(), h.value().to_string()))
+        .collect();
+    let all = |name: &str| -> Vec<String> {
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| split_header_list(v))
+            .collect()
+    };
+    let first = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let to = first("To").unwrap_or_default();
+    let contacts = all("Contact");
+    let record_routes = all("Record-Route");
+    let content_type = first("Content-Type");
+    // Over UDP the body runs to Content-Length (or the datagram's end without one).
+    let body_start = find_header_end(data).map_or(data.len(), |end| end + 4);
+    let actual_body = &data[body_start.min(data.len())..];
+    let body = match first("Content-Length").and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(declared) if declared <= actual_body.len() => actual_body[..declared].to_vec(),
+        Some(_) => {
+            return Err(MessageError::Syntax(
+                "Content-Length exceeds the body".into(),
+            ))
+        }
+        None => actual_body.to_vec(),
+    };
+    Ok(Inbound::Response(Box::new(Response {
         status: u16::from(resp.status_code().clone()),
         branch,
         call_id,
         cseq,
         cseq_method,
         to_tag,
-    }))
+        to,
+        contacts,
+        record_routes,
+        content_type,
+        body,
+        headers,
+    })))
 }
 
 /// The headers needed to answer a request that failed validation with a 400, if the datagram

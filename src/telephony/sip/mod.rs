@@ -1,4 +1,4 @@
-//! SIP user agent server (RFC 3261 over UDP).
+//! SIP user agent server (RFC 3261 over UDP), and the client side of the calls the box places.
 //!
 //! [`endpoint::Endpoint`] is the protocol core: no sockets, no clock (it is handed both), so
 //! transactions and their timers are tested without sleeping. [`udp`] runs it on a socket.
@@ -13,4 +13,6 @@ pub mod registrar;
 pub mod security;
 pub mod udp;
 
-pub use endpoint::{CallEnd, CallEvent, CallKey, Endpoint, EndpointConfig, IncomingCall, Transmit};
+pub use endpoint::{
+    CallEnd, CallEvent, CallKey, Endpoint, EndpointConfig, IncomingCall, OutgoingCall, Transmit,
+};

@@ -2,7 +2,7 @@
 //! events out, commands from the application applied between them. One task owns the
 //! endpoint, so the protocol core needs no locks.
 
-use super::endpoint::{CallEvent, CallKey, Endpoint, EndpointConfig, EndpointError};
+use super::endpoint::{CallEvent, CallKey, Endpoint, EndpointConfig, EndpointError, OutgoingCall};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -37,6 +37,7 @@ enum Command {
         oneshot::Sender<Result<(), EndpointError>>,
     ),
     HangUp(CallKey, oneshot::Sender<Result<(), EndpointError>>),
+    Place(Box<OutgoingCall>, oneshot::Sender<CallKey>),
     Status(oneshot::Sender<SipStatus>),
 }
 
@@ -103,6 +104,16 @@ impl SipHandle {
 
     pub async fn hang_up(&self, call: CallKey) -> Result<(), SipCommandError> {
         call_command!(self, HangUp, call)
+    }
+
+    /// Places a call (INVITE); its progress arrives as call events for the returned key.
+    pub async fn place_call(&self, request: OutgoingCall) -> Result<CallKey, SipCommandError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Place(Box::new(request), tx))
+            .await
+            .map_err(|_| SipCommandError::Stopped)?;
+        rx.await.map_err(|_| SipCommandError::Stopped)
     }
 
     pub async fn status(&self) -> Result<SipStatus, SipCommandError> {
@@ -200,6 +211,9 @@ fn apply(endpoint: &mut Endpoint, command: Command, local_addr: Option<SocketAdd
         }
         Command::HangUp(call, reply) => {
             let _ = reply.send(endpoint.hang_up(now, call));
+        }
+        Command::Place(request, reply) => {
+            let _ = reply.send(endpoint.place_call(now, *request));
         }
         Command::Status(reply) => {
             let _ = reply.send(SipStatus {
