@@ -33,6 +33,9 @@ fn dialog_daemon(model: Option<PathBuf>) -> Daemon {
             .set("speech.model_dir", model.to_string_lossy().as_ref())
             // A brisk voice keeps the calls short; the prompts are the same.
             .set("voice.rate_wpm", 240)
+            // A cold climate all year (no forecast in tests): "no heat" is an emergency in
+            // every month, so the bookings below do not change with the season.
+            .set("weather.monthly_normal_f", vec![20.0; 12])
             .seed(seed_file())
             .env("CALLBOX_LOG", "debug,rsipstack=warn"),
     )
@@ -107,6 +110,12 @@ fn keypad_only_booking_by_rfc4733_queues_the_job() {
     let dialog = &record["dialog"];
     assert_eq!(dialog["mode"], "keypad_only", "{ctx}");
     assert_eq!(dialog["outcome"], "job", "{ctx}");
+    // The outdoor temperature triage was given (the climate rule: no forecast here) and the
+    // thresholds it was held against are in the record.
+    assert_eq!(dialog["outdoor"]["source"], "climate", "{ctx}");
+    assert_eq!(dialog["outdoor"]["temp_f"], 20.0, "{ctx}");
+    assert_eq!(dialog["outdoor"]["cold_threshold_f"], 40.0, "{ctx}");
+    assert_eq!(dialog["outdoor"]["hot_threshold_f"], 90.0, "{ctx}");
     let digits: Vec<String> = record_digits(&record)
         .into_iter()
         .map(|(d, source)| {

@@ -28,6 +28,7 @@ pub mod status;
 mod stores;
 pub mod supervisor;
 pub mod update;
+pub mod weather;
 
 pub use logging::init_logging;
 pub use run::run;

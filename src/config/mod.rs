@@ -30,6 +30,7 @@ pub use crate::servicetitan::settings::{OnCallPolicy, RejectionFallback, Service
 pub use crate::speech::settings::{AudioConfig, SpeechConfig, VoiceConfig, VoiceEngine};
 pub use crate::telephony::settings::{Codec, MediaConfig, SipAccount, SipConfig};
 pub use crate::update::settings::UpdateConfig;
+pub use crate::weather::settings::WeatherConfig;
 pub use crate::web::settings::WebConfig;
 pub use check::{check, check_bytes, check_in_environment};
 pub use env::env_var_name;
@@ -62,6 +63,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub web: WebConfig,
     pub update: UpdateConfig,
+    pub weather: WeatherConfig,
 }
 
 /// The shop the box answers for.
@@ -244,6 +246,7 @@ impl Config {
         self.validate_shop_zone(&mut v);
         self.schedule.validate(&mut v);
         self.alerts.validate(&mut v);
+        self.weather.validate(&mut v);
         v.extend(
             self.web
                 .validate()
