@@ -192,7 +192,7 @@ async fn offline_the_last_value_ages_to_cached_then_the_climate_rule_answers() {
     // The NWS goes down: the refresh fails and the last value stays, aging.
     nws.lock().unwrap().temp_f = None;
     assert!(!refresh_once(&mut client, &handle).await);
-    let later = handle.outdoor(now + chrono::Duration::minutes(61));
+    let later = handle.outdoor(now + chrono::Duration::minutes(59));
     assert_eq!(later.source, Source::Nws, "within two refresh periods");
     let aging = handle.outdoor(now + chrono::Duration::hours(2));
     assert_eq!((aging.source, aging.temp_f), (Source::Cached, 12.0));
