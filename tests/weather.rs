@@ -151,12 +151,13 @@ async fn the_nws_temperature_decides_whether_no_heat_is_an_emergency() {
         no_heat(temp)
     );
     let requests = nws.lock().unwrap().requests.clone();
-    // /points once (four decimals, as NWS takes them), then the hourly forecast each time.
+    // /points once (four decimals at most, as NWS writes them), then the hourly forecast
+    // each time.
     let paths: Vec<&str> = requests.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         paths,
         [
-            "/points/44.9778,-93.2650",
+            "/points/44.9778,-93.265",
             "/gridpoints/MPX/107,71/forecast/hourly",
             "/gridpoints/MPX/107,71/forecast/hourly"
         ]

@@ -132,17 +132,23 @@ impl NwsClient {
                 "weather.latitude and weather.longitude are needed".into(),
             ));
         };
-        let base = Url::parse(&settings.base_url)
+        let mut base = Url::parse(&settings.base_url)
             .map_err(|e| WeatherError::Settings(format!("weather.base_url: {e}")))?;
+        // A base with a path (a proxy, a test server) keeps it: `join` replaces the last
+        // segment unless the path ends with a slash.
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
         http::check_url(&base, true).map_err(|e| WeatherError::Settings(e.to_string()))?;
-        // NWS takes at most four decimals (more is answered with a redirect).
+        // NWS takes at most four decimals, without trailing zeros (anything else is answered
+        // with a redirect to that form, which is followed, https only, all the same).
         let points = base
-            .join(&format!("points/{lat:.4},{lon:.4}"))
+            .join(&format!("points/{},{}", coordinate(lat), coordinate(lon)))
             .map_err(|e| WeatherError::Settings(e.to_string()))?;
         let mut options =
             http::HttpOptions::new(Duration::from_secs(10), Some(Duration::from_secs(30)));
         options.https_only = true;
-        options.follow_redirects = false;
         let client = http::client(&options).map_err(|e| WeatherError::Settings(e.to_string()))?;
         let contact = settings.contact.trim();
         let user_agent = if contact.is_empty() {
@@ -219,6 +225,17 @@ impl NwsClient {
     }
 }
 
+/// A coordinate as NWS writes it: four decimals at most, no trailing zeros.
+fn coordinate(degrees: f64) -> String {
+    let text = format!("{degrees:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +243,14 @@ mod tests {
 
     fn base() -> Url {
         Url::parse("https://api.weather.gov").unwrap()
+    }
+
+    #[test]
+    fn coordinates_are_written_as_nws_writes_them() {
+        assert_eq!(coordinate(44.977_812_3), "44.9778");
+        assert_eq!(coordinate(-93.265_011), "-93.265");
+        assert_eq!(coordinate(39.0), "39");
+        assert_eq!(coordinate(-0.000_01), "0");
     }
 
     #[test]
