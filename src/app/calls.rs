@@ -153,7 +153,11 @@ async fn run_flow(
     match snapshot(&desk.flow) {
         Flow::Dialog(settings) => {
             let outdoor = desk.weather.outdoor(Utc::now());
-            let record = crate::app::weather::outdoor_record(&outdoor, &desk.config);
+            let record = crate::app::weather::outdoor_record(
+                &outdoor,
+                settings.script.cold_threshold_f,
+                settings.script.hot_threshold_f,
+            );
             run_dialog(port, &settings, facts, start, (outdoor.temp_f, record)).await
         }
         Flow::EchoTurn(speech) => run_echo_turn(port, &speech).await,

@@ -72,8 +72,13 @@ impl WeatherHandle {
     }
 }
 
-/// What the call record keeps: the value, its source and the thresholds it was held against.
-pub fn outdoor_record(outdoor: &Outdoor, config: &Config) -> OutdoorRecord {
+/// What the call record keeps: the value, its source and the thresholds it was held against
+/// (the call's own: `[triage]` applies from the next call when the page changes it).
+pub fn outdoor_record(
+    outdoor: &Outdoor,
+    cold_threshold_f: f32,
+    hot_threshold_f: f32,
+) -> OutdoorRecord {
     OutdoorRecord {
         temp_f: outdoor.temp_f,
         source: serde_json::to_value(outdoor.source)
@@ -81,8 +86,8 @@ pub fn outdoor_record(outdoor: &Outdoor, config: &Config) -> OutdoorRecord {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
         age_secs: outdoor.age_secs,
-        cold_threshold_f: config.triage.cold_threshold_f,
-        hot_threshold_f: config.triage.hot_threshold_f,
+        cold_threshold_f,
+        hot_threshold_f,
     }
 }
 
