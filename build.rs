@@ -10,6 +10,11 @@
 //!    configuration, proxy and index apply), its sha256 checked against the pin below, and
 //!    `vosk/libvosk.so` extracted into `$OUT_DIR/vosk/`.
 //!
+//! The release root (the update trust anchor, `src/update/trust.rs`) is embedded too: the file
+//! named by `CALLBOX_RELEASE_ROOT_JSON`, else `firmware/update/root.json` when it exists, is
+//! copied to `$OUT_DIR/release-root.json` (empty when there is none: a development build, which
+//! refuses every update). See `embed_release_root`.
+//!
 //! Run-time lookup: the binaries get an rpath of `$ORIGIN` (a release ships `libvosk.so`
 //! beside the `callbox` binary) followed by the absolute library directory (so test and bench
 //! binaries under `target/` run as built). The library is also copied next to the built
@@ -60,6 +65,7 @@ fn run() -> Result<(), String> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=VOSK_LIB_DIR");
     println!("cargo:rerun-if-env-changed=VOSK_WHEEL");
+    embed_release_root()?;
 
     let os = env("CARGO_CFG_TARGET_OS")?;
     let arch = env("CARGO_CFG_TARGET_ARCH")?;
@@ -100,6 +106,54 @@ fn run() -> Result<(), String> {
             // Best effort: a read-only target dir still links; the absolute rpath finds it.
             let _ = std::fs::copy(&src, &dest);
         }
+    }
+    Ok(())
+}
+
+/// The shipper's root metadata (`release keygen`'s `root.json`, or a later rotated root) into
+/// `$OUT_DIR/release-root.json`, which `src/update/trust.rs` includes. Checked here only for
+/// shape (the build has no JSON parser); the binary verifies its signatures, and a unit test
+/// (`update::trust`) fails a build whose embedded root does not verify.
+fn embed_release_root() -> Result<(), String> {
+    const VAR: &str = "CALLBOX_RELEASE_ROOT_JSON";
+    const DEFAULT: &str = "firmware/update/root.json";
+    println!("cargo:rerun-if-env-changed={VAR}");
+    // The directory, not the file: watching a missing file would rerun this script (and
+    // rebuild the crate) on every build.
+    println!("cargo:rerun-if-changed=firmware/update");
+    let out = PathBuf::from(env("OUT_DIR")?).join("release-root.json");
+    let source = match std::env::var_os(VAR) {
+        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
+        _ => Some(PathBuf::from(DEFAULT)).filter(|p| p.is_file()),
+    };
+    let bytes = match &source {
+        Some(path) => {
+            println!("cargo:rerun-if-changed={}", path.display());
+            let bytes = std::fs::read(path).map_err(|e| {
+                format!(
+                    "{VAR} / {DEFAULT}: the release root {}: {e}",
+                    path.display()
+                )
+            })?;
+            let text = String::from_utf8_lossy(&bytes);
+            let looks_like_root = bytes.len() <= 64 * 1024
+                && text.trim_start().starts_with('{')
+                && text.contains("\"signed\"")
+                && text.contains("\"signatures\"")
+                && text.contains("\"root\"");
+            if !looks_like_root {
+                return Err(format!(
+                    "the release root {} is not signed root metadata (make it with `callbox release keygen`)",
+                    path.display()
+                ));
+            }
+            bytes
+        }
+        // A development build: it says so and refuses every update (`update::trust`).
+        None => Vec::new(),
+    };
+    if std::fs::read(&out).ok().as_deref() != Some(&bytes[..]) {
+        std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     }
     Ok(())
 }

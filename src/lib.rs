@@ -20,4 +20,5 @@ pub mod speech;
 pub mod telephony;
 pub mod trade;
 pub mod update;
+pub mod weather;
 pub mod web;

@@ -101,7 +101,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ReleaseAction {
-    /// Make signing keys and the first trusted root (`root.json`, installed on each box).
+    /// Make signing keys and the first trusted root (`root.json`, built into the binary).
     Keygen {
         #[arg(long)]
         out: PathBuf,
@@ -114,6 +114,28 @@ enum ReleaseAction {
         /// The root expires after this many days.
         #[arg(long, default_value_t = 3650)]
         valid_days: i64,
+    },
+    /// Make the next root (key rotation): signed by a threshold of the current root's keys
+    /// and by every new key. Publish it at `<server>/root/<version>.json`.
+    Rotate {
+        /// The current root (`root.json`, or the last rotated one).
+        #[arg(long)]
+        root: PathBuf,
+        /// A key of the current root; give as many as its threshold needs.
+        #[arg(long = "old-key", required = true)]
+        old_keys: Vec<PathBuf>,
+        /// A key the new root trusts (made by `release keygen`); each one signs too.
+        #[arg(long = "new-key", required = true)]
+        new_keys: Vec<PathBuf>,
+        /// How many new keys must sign a release.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+        /// The new root expires after this many days.
+        #[arg(long, default_value_t = 3650)]
+        valid_days: i64,
+        /// Where the new root is written (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Package a release (binary + libvosk.so) and sign its manifest.
     Build {
@@ -201,6 +223,14 @@ fn release(action: ReleaseAction) -> anyhow::Result<ExitCode> {
             threshold,
             valid_days,
         } => commands::release::keygen(&out, keys, threshold, valid_days),
+        ReleaseAction::Rotate {
+            root,
+            old_keys,
+            new_keys,
+            threshold,
+            valid_days,
+            out,
+        } => commands::release::rotate(&root, &old_keys, &new_keys, threshold, valid_days, &out),
         ReleaseAction::Build {
             version,
             arch,

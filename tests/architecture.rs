@@ -34,6 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("alert", &["infra", "trade", "queue"]),
     ("web", &["infra", "trade", "queue"]),
     ("update", &["infra"]),
+    ("weather", &["infra"]),
     ("config", &["infra"]),
 ];
 

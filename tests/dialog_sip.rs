@@ -25,17 +25,28 @@ fn seed_file() -> PathBuf {
 
 /// A dialog daemon; `model` = the Vosk model directory, or `None` for keypad-only.
 fn dialog_daemon(model: Option<PathBuf>) -> Daemon {
+    dialog_daemon_with(model, |config| config)
+}
+
+/// A dialog daemon with more settings.
+fn dialog_daemon_with(
+    model: Option<PathBuf>,
+    more: impl FnOnce(DaemonConfig) -> DaemonConfig,
+) -> Daemon {
     require_tool("espeak-ng");
     let model = model.unwrap_or_else(|| PathBuf::from("/nonexistent/callbox-test-model"));
-    Daemon::start(
+    Daemon::start(more(
         DaemonConfig::new()
             .set("call.mode", "dialog")
             .set("speech.model_dir", model.to_string_lossy().as_ref())
             // A brisk voice keeps the calls short; the prompts are the same.
             .set("voice.rate_wpm", 240)
+            // A cold climate all year (no forecast in tests): "no heat" is an emergency in
+            // every month, so the bookings below do not change with the season.
+            .set("weather.monthly_normal_f", vec![20.0; 12])
             .seed(seed_file())
             .env("CALLBOX_LOG", "debug,rsipstack=warn"),
-    )
+    ))
 }
 
 fn keys(keys: &str) -> Vec<CallerStep> {
@@ -107,6 +118,12 @@ fn keypad_only_booking_by_rfc4733_queues_the_job() {
     let dialog = &record["dialog"];
     assert_eq!(dialog["mode"], "keypad_only", "{ctx}");
     assert_eq!(dialog["outcome"], "job", "{ctx}");
+    // The outdoor temperature triage was given (the climate rule: no forecast here) and the
+    // thresholds it was held against are in the record.
+    assert_eq!(dialog["outdoor"]["source"], "climate", "{ctx}");
+    assert_eq!(dialog["outdoor"]["temp_f"], 20.0, "{ctx}");
+    assert_eq!(dialog["outdoor"]["cold_threshold_f"], 40.0, "{ctx}");
+    assert_eq!(dialog["outdoor"]["hot_threshold_f"], 90.0, "{ctx}");
     let digits: Vec<String> = record_digits(&record)
         .into_iter()
         .map(|(d, source)| {
@@ -328,4 +345,82 @@ fn without_a_voice_the_recording_is_queued_as_a_voicemail() {
     assert_eq!(p["caller"]["phone_e164"], CALLER, "{voicemail:#}");
     assert_eq!(p["recording_path"], record["recording"], "{voicemail:#}");
     assert!(recording.ends_with(format!("{}.wav", record["key"].as_str().unwrap_or("?"))));
+}
+
+/// A fake of the two NWS endpoints on loopback (`/points/…` and the hourly forecast it
+/// names, whose period covering now is `temp_f`); its base URL.
+fn fake_nws(temp_f: i32) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hourly = format!("{base}/gridpoints/MPX/107,71/forecast/hourly");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let hour = |offset: i64| {
+                (chrono::Utc::now() + chrono::Duration::hours(offset))
+                    .format("%Y-%m-%dT%H:00:00+00:00")
+                    .to_string()
+            };
+            let body = if line.contains("/points/") {
+                serde_json::json!({"properties": {"forecastHourly": hourly}})
+            } else {
+                serde_json::json!({"properties": {"periods": [
+                    {"startTime": hour(0), "endTime": hour(1),
+                     "temperature": temp_f, "temperatureUnit": "F"},
+                    {"startTime": hour(1), "endTime": hour(2),
+                     "temperature": temp_f, "temperatureUnit": "F"},
+                ]}})
+            }
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/geo+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+/// With `[weather] enabled`, the box fetches the NWS forecast at start; the call's triage is
+/// given that temperature and the record says so (source "nws", the thresholds).
+#[test]
+fn the_nws_temperature_reaches_the_call_and_its_record() {
+    let _g = serial();
+    let base = fake_nws(18);
+    let daemon = dialog_daemon_with(None, |config| {
+        config
+            .set("weather.enabled", true)
+            .set("weather.latitude", 44.9778)
+            .set("weather.longitude", -93.265)
+            .set("weather.contact", "test@example.com")
+            .set("weather.base_url", base.as_str())
+    });
+    let deadline = std::time::Instant::now() + scaled(Duration::from_secs(20));
+    while !daemon.log().contains("outdoor temperature from the NWS") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no NWS temperature fetched:\n{}",
+            daemon.log_tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, record) = interactive_call(&daemon, &keys("211111"));
+    let ctx = context(&daemon, &record);
+    let outdoor = &record["dialog"]["outdoor"];
+    assert_eq!(outdoor["source"], "nws", "{ctx}");
+    assert_eq!(outdoor["temp_f"], 18.0, "{ctx}");
+    assert_eq!(outdoor["cold_threshold_f"], 40.0, "{ctx}");
+    // 18 °F is below the cold threshold: the no-heat booking is an emergency.
+    let job = linked_record(&daemon, &record);
+    assert_eq!(job["payload"]["urgency"], "emergency", "{job:#}");
 }

@@ -1,6 +1,10 @@
 //! Remote updates end to end (issue 14), with the box's own `release keygen` / `release
 //! build`, a release server on loopback (plain HTTP, with Range), and `callbox update apply`
 //! switching a real installation and restarting a real daemon through `restart_command`.
+//!
+//! The binary under test is a development build (no release root built in): each box's
+//! updater is handed the root of its own `release keygen` through `CALLBOX_TEST_RELEASE_ROOT`
+//! (see `trusting`), the way only such a build accepts.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -92,8 +96,6 @@ impl Box_ {
             None,
         );
         assert!(out.status.success(), "{}", text(&out));
-        std::fs::create_dir_all(root.join("trust")).unwrap();
-        std::fs::copy(keys.join("root.json"), root.join("trust/root.json")).unwrap();
         let old = root.join("releases").join(OLD);
         std::fs::create_dir_all(&old).unwrap();
         std::fs::copy(shipped_binary(), old.join("callbox")).unwrap();
@@ -303,12 +305,27 @@ fn libvosk() -> PathBuf {
     Path::new(BIN).parent().unwrap().join("libvosk.so")
 }
 
+/// Runs the binary; with a box's config, its updater trusts that box's test root.
 fn callbox(args: &[&str], config: Option<&Path>) -> Output {
     let mut command = Command::new(BIN);
     if let Some(config) = config {
         command.arg("--config").arg(config);
+        trusting(&mut command, config);
     }
     command.args(args).output().unwrap()
+}
+
+/// `CALLBOX_TEST_RELEASE_ROOT` = the box's `keys/root.json` (beside its config), unless the
+/// test put another root in `test-root.json` there.
+fn trusting(command: &mut Command, config: &Path) {
+    let dir = config.parent().unwrap();
+    let chosen = dir.join("test-root.json");
+    let root = if chosen.exists() {
+        chosen
+    } else {
+        dir.join("keys/root.json")
+    };
+    command.env("CALLBOX_TEST_RELEASE_ROOT", root);
 }
 
 fn text(out: &Output) -> String {
@@ -472,7 +489,9 @@ fn a_good_release_switches_after_a_cut_download_and_a_bad_one_rolls_back_for_goo
 /// Runs `update apply` held at `step`, then SIGKILLs it there.
 fn kill_at(b: &Box_, step: &str) {
     use std::process::Stdio;
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    trusting(&mut command, &b.path("callbox.toml"));
+    let mut child = command
         .arg("--config")
         .arg(b.path("callbox.toml"))
         .args(["update", "apply"])
@@ -714,4 +733,211 @@ fn a_release_that_runs_but_never_answers_options_is_rolled_back() {
     assert_eq!(b.current(), format!("releases/{OLD}"));
     let state = b.state();
     assert_eq!(state["state"]["failed"], serde_json::json!([NEW]));
+}
+
+/// The first `*.key` file in `dir`.
+fn key_in(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "key"))
+        .unwrap()
+}
+
+fn keygen(dir: &Path) -> PathBuf {
+    let out = callbox(&["release", "keygen", "--out", dir.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out));
+    key_in(dir)
+}
+
+/// `release rotate`: the root after `from`, trusting `new_key`, signed by `old_key` and it.
+fn rotate(from: &Path, old_key: &Path, new_key: &Path, out: &Path) {
+    let result = callbox(
+        &[
+            "release",
+            "rotate",
+            "--root",
+            from.to_str().unwrap(),
+            "--old-key",
+            old_key.to_str().unwrap(),
+            "--new-key",
+            new_key.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(result.status.success(), "{}", text(&result));
+}
+
+/// A release of `version` for this machine signed by `key` alone.
+fn build_signed_by(b: &Box_, version: &str, key: &Path) {
+    let out = callbox(
+        &[
+            "release",
+            "build",
+            "--version",
+            version,
+            "--arch",
+            std::env::consts::ARCH,
+            "--out",
+            b.path("server").to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--binary",
+            shipped_binary().to_str().unwrap(),
+            "--libvosk",
+            libvosk().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn check_refused(b: &Box_, expect: &str) {
+    let before = b.snapshot();
+    let out = b.update("check");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(expect),
+        "{expect:?} not in {}",
+        text(&out)
+    );
+    assert_eq!(b.snapshot(), before, "the installation changed");
+}
+
+#[test]
+fn a_development_build_without_a_test_root_refuses_every_update_and_says_so() {
+    let b = Box_::new();
+    b.build(NEW, &[]);
+    // The old way (an installed trust/root.json) no longer makes a box trust anything.
+    std::fs::create_dir_all(b.path("opt/trust")).unwrap();
+    std::fs::copy(b.path("keys/root.json"), b.path("opt/trust/root.json")).unwrap();
+    let before = b.snapshot();
+    for action in ["check", "apply"] {
+        let out = callbox_untrusting(&b, &["update", action]);
+        assert_eq!(out.status.code(), Some(2), "{action}: {}", text(&out));
+        assert!(
+            text(&out).contains("development build with no release root built in"),
+            "{action}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(b.snapshot(), before, "the installation changed");
+    assert_eq!(b.current(), format!("releases/{OLD}"));
+    let status = callbox_untrusting(&b, &["update", "status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(status["trust"]["anchor"].is_null(), "{status}");
+    assert!(
+        status["trust"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("refuses every update"),
+        "{status}"
+    );
+    // With the test root handed in, the same build trusts it, and says which it uses.
+    let trusted = b.state();
+    assert_eq!(trusted["trust"]["anchor"]["source"], "test", "{trusted}");
+    assert_eq!(trusted["trust"]["current"]["version"], 1, "{trusted}");
+}
+
+/// The binary with the box's config and no test root.
+fn callbox_untrusting(b: &Box_, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(b.path("callbox.toml"))
+        .args(args)
+        .env_remove("CALLBOX_TEST_RELEASE_ROOT")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_rotated_root_is_learnt_kept_and_verified_again_from_the_anchor_every_run() {
+    let b = Box_::new();
+    let old_key = key_in(&b.path("keys"));
+    let new_key = keygen(&b.path("new-keys"));
+    // A root 2 the new key alone signed: anyone could make it. Refused, and not kept.
+    std::fs::create_dir_all(b.path("server/root")).unwrap();
+    let forged = b.path("forged-2.json");
+    rotate(&b.path("new-keys/root.json"), &new_key, &new_key, &forged);
+    std::fs::write(
+        b.path("server/root/2.json"),
+        std::fs::read(&forged).unwrap(),
+    )
+    .unwrap();
+    build_signed_by(&b, NEW, &new_key);
+    check_refused(&b, "new root");
+    assert!(
+        !b.path("opt/trust/2.root.json").exists(),
+        "a forged root was kept"
+    );
+
+    // The real rotation: root 2 signed by the old key and the new one.
+    std::fs::remove_file(b.path("server/root/2.json")).unwrap();
+    rotate(
+        &b.path("keys/root.json"),
+        &old_key,
+        &new_key,
+        &b.path("server/root/2.json"),
+    );
+    let out = b.update("check");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("release {NEW} available")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read(b.path("opt/trust/2.root.json")).unwrap(),
+        std::fs::read(b.path("server/root/2.json")).unwrap(),
+        "the rotated root is kept as published"
+    );
+    assert_eq!(b.state()["trust"]["current"]["version"], 2);
+    // The server no longer has it: the kept link still counts.
+    std::fs::remove_file(b.path("server/root/2.json")).unwrap();
+    let out = b.update("check");
+    assert!(out.status.success(), "{}", text(&out));
+    // After the rotation the old key alone signs nothing the box installs.
+    build_signed_by(&b, NEW, &old_key);
+    check_refused(&b, "does not trust");
+    build_signed_by(&b, NEW, &new_key);
+
+    // A kept link tampered with: the chain breaks there and nothing past it is trusted.
+    let kept = b.path("opt/trust/2.root.json");
+    let good = std::fs::read(&kept).unwrap();
+    let tampered = String::from_utf8(good.clone()).unwrap().replacen(
+        "\"threshold\": 1",
+        "\"threshold\":  1",
+        1,
+    );
+    assert_ne!(tampered.as_bytes(), &good[..]);
+    std::fs::write(&kept, tampered).unwrap();
+    check_refused(&b, "trust/2.root.json does not follow root 1");
+
+    // A gap: root 3 kept without root 2.
+    std::fs::remove_file(&kept).unwrap();
+    let third_key = keygen(&b.path("third-keys"));
+    let root2 = b.path("root-2.json");
+    std::fs::write(&root2, &good).unwrap();
+    rotate(
+        &root2,
+        &new_key,
+        &third_key,
+        &b.path("opt/trust/3.root.json"),
+    );
+    check_refused(&b, "trust/2.root.json is missing");
+
+    // A box whose anchor is root 2 (a newer build) ignores links up to 2, damaged or not,
+    // and walks on to 3: releases by the third key are trusted.
+    std::fs::write(b.path("opt/trust/2.root.json"), b"damaged").unwrap();
+    std::fs::copy(&root2, b.path("test-root.json")).unwrap();
+    build_signed_by(&b, NEW, &third_key);
+    let out = b.update("check");
+    assert!(out.status.success(), "{}", text(&out));
+    let state = b.state();
+    assert_eq!(state["trust"]["anchor"]["version"], 2, "{state}");
+    assert_eq!(state["trust"]["current"]["version"], 3, "{state}");
 }

@@ -267,6 +267,7 @@ fn call_record(
             caller_hung_up: false,
             enqueue_failed: false,
             transcript,
+            outdoor: None,
         }),
     }
 }

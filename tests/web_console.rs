@@ -64,6 +64,7 @@ fn seed_calls(data_dir: &Path) -> Vec<String> {
                     caller_hung_up: false,
                     enqueue_failed: false,
                     transcript: Vec::new(),
+                    outdoor: None,
                 }),
             };
             call_log::write_record(&calls, &record).expect("write call record");

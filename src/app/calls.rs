@@ -7,7 +7,7 @@ use crate::config::{Codec, Config, DataPaths};
 use crate::dialog::answering::{self, AnsweringOutcome, AnsweringSettings, HangUpCause};
 use crate::dialog::call_flow::{self, DialogSettings};
 use crate::dialog::call_log::{
-    self, CallRecord, CallerRecord, DialogRecord, DigitRecord, RtpRecord, TurnRecord,
+    self, CallRecord, CallerRecord, DialogRecord, DigitRecord, OutdoorRecord, RtpRecord, TurnRecord,
 };
 use crate::dialog::echo_turn::{self, EchoTurnSettings};
 use crate::dialog::engine::CallContext;
@@ -39,6 +39,8 @@ pub(crate) struct CallDesk {
     pub index: Arc<CallIndex>,
     /// `None` when the data partition was too full for the queue to open.
     pub queue: Option<Outbox>,
+    /// The outdoor temperature each call's triage is given.
+    pub weather: crate::app::weather::WeatherHandle,
 }
 
 /// The call as the line answered it, without its audio port (which the flow takes).
@@ -149,7 +151,15 @@ async fn run_flow(
     desk: &CallDesk,
 ) -> FlowResult {
     match snapshot(&desk.flow) {
-        Flow::Dialog(settings) => run_dialog(port, &settings, facts, start).await,
+        Flow::Dialog(settings) => {
+            let outdoor = desk.weather.outdoor(Utc::now());
+            let record = crate::app::weather::outdoor_record(
+                &outdoor,
+                settings.script.cold_threshold_f,
+                settings.script.hot_threshold_f,
+            );
+            run_dialog(port, &settings, facts, start, (outdoor.temp_f, record)).await
+        }
         Flow::EchoTurn(speech) => run_echo_turn(port, &speech).await,
         Flow::Answering { voicemail } => run_answering(port, voicemail, facts, start, desk).await,
     }
@@ -160,12 +170,13 @@ async fn run_dialog(
     settings: &DialogSettings,
     facts: &CallFacts,
     start: &CallStart,
+    (outdoor_temp_f, outdoor): (f32, OutdoorRecord),
 ) -> FlowResult {
     let ctx = CallContext {
         call_key: start.key.clone(),
         caller_id: facts.caller.number.clone(),
         dialled: facts.dialled.clone(),
-        outdoor_temp_f: None,
+        outdoor_temp_f: Some(outdoor_temp_f),
         recording_path: start
             .recording_path
             .as_ref()
@@ -192,6 +203,7 @@ async fn run_dialog(
             caller_hung_up: outcome.outcome.caller_hung_up,
             enqueue_failed: outcome.outcome.enqueue_failed,
             transcript: outcome.transcript,
+            outdoor: Some(outdoor),
         }),
     }
 }

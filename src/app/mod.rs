@@ -32,6 +32,7 @@ mod stores;
 pub mod supervisor;
 pub mod survey;
 pub mod update;
+pub mod weather;
 
 pub use logging::init_logging;
 pub use run::run;

@@ -114,6 +114,7 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         None => answering_without_queue(&paths),
     };
     status.set_speech(speech_state(&flow, &config));
+    let weather = crate::app::weather::start(&mut supervisor, &config, &paths);
     *shared.flow.write().unwrap_or_else(|e| e.into_inner()) = flow;
 
     let (socket, local) = bind_sip(&mut config).await?;
@@ -127,6 +128,7 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         flow: shared.flow.clone(),
         index: shared.index.clone(),
         queue: queue.clone(),
+        weather,
     });
     let lines = start_call_handling(
         &mut supervisor,

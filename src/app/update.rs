@@ -11,10 +11,24 @@ use chrono::Utc;
 
 use super::status::{read_status, status_path, Phase, Reading};
 use crate::config::Config;
+use crate::update::trust::{Anchor, AnchorSource, TrustError, TEST_ROOT_VAR};
 use crate::update::updater::BoxControl;
 use crate::update::Version;
 
 const POLL: Duration = Duration::from_millis(500);
+
+/// Where trust starts: the root built into this binary, or in a development build the test
+/// root named by `CALLBOX_TEST_RELEASE_ROOT` (logged as such); else why there is none.
+pub fn anchor() -> Result<Anchor, TrustError> {
+    let test_root = std::env::var_os(TEST_ROOT_VAR).map(PathBuf::from);
+    let anchor = Anchor::for_this_build(test_root.as_deref())?;
+    if anchor.source() == AnchorSource::Test {
+        tracing::warn!(
+            "update: a development build trusting the TEST root from {TEST_ROOT_VAR}, not a built-in one"
+        );
+    }
+    Ok(anchor)
+}
 
 pub struct RunningBox {
     status_file: PathBuf,

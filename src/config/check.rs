@@ -159,6 +159,9 @@ pub(super) fn key_template() -> toml::Table {
     c.web.key_file = Some(PathBuf::from("web.key"));
     c.web.redirect_listen = Some(std::net::SocketAddr::from(([0, 0, 0, 0], 80)));
     c.update.ca_file = Some(PathBuf::from("ca.pem"));
+    c.weather.latitude = Some(44.98);
+    c.weather.longitude = Some(-93.27);
+    c.weather.monthly_normal_f = vec![30.0; 12];
     match toml::Value::try_from(&c) {
         Ok(toml::Value::Table(t)) => t,
         // Serializing plain structs of strings and numbers cannot fail.

@@ -32,6 +32,7 @@ pub use crate::servicetitan::settings::{OnCallPolicy, RejectionFallback, Service
 pub use crate::speech::settings::{AudioConfig, SpeechConfig, VoiceConfig, VoiceEngine};
 pub use crate::telephony::settings::{Codec, MediaConfig, SipAccount, SipConfig};
 pub use crate::update::settings::UpdateConfig;
+pub use crate::weather::settings::WeatherConfig;
 pub use crate::web::settings::WebConfig;
 pub use check::{check, check_bytes, check_in_environment};
 pub use env::env_var_name;
@@ -66,6 +67,7 @@ pub struct Config {
     pub update: UpdateConfig,
     pub sms: SmsConfig,
     pub survey: SurveyConfig,
+    pub weather: WeatherConfig,
 }
 
 /// The shop the box answers for.
@@ -250,6 +252,7 @@ impl Config {
         self.alerts.validate(&mut v);
         self.sms.validate(&mut v);
         self.survey.validate(&mut v);
+        self.weather.validate(&mut v);
         v.extend(
             self.web
                 .validate()

@@ -111,7 +111,27 @@ pub struct DialogRecord {
     pub enqueue_failed: bool,
     /// Every turn, both sides, with wall-clock times.
     pub transcript: Vec<Turn>,
+    /// The outdoor temperature triage was given, where it came from, and the thresholds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outdoor: Option<OutdoorRecord>,
 }
+
+/// The outdoor temperature a call's triage used.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutdoorRecord {
+    pub temp_f: f32,
+    /// "nws" (fresh forecast), "cached" (the last value, aging), "climate" (the rule by month).
+    pub source: String,
+    /// Age of the fetched value (s), when one was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<u64>,
+    pub cold_threshold_f: f32,
+    pub hot_threshold_f: f32,
+}
+
+// Records are compared whole in tests; the temperatures are finite (validated thresholds, a
+// checked forecast or climate value), so equality is an equivalence.
+impl Eq for OutdoorRecord {}
 
 /// Writes `record` to `<calls_dir>/<key>.json`.
 pub fn write_record(calls_dir: &Path, record: &CallRecord) -> Result<PathBuf, CallLogError> {

@@ -4,7 +4,8 @@
 //! <root>/releases/<version>/   callbox, libvosk.so, release.json (the verified manifest)
 //! <root>/current  -> releases/<version>     what systemd starts
 //! <root>/previous -> releases/<version>     what a rollback goes back to
-//! <root>/trust/root.json                    the trusted root (the anchor, then rotations)
+//! <root>/trust/<n>.root.json                rotated roots learnt since the build (the anchor
+//!                                           itself is built into the binary: `trust.rs`)
 //! <root>/state/update.json                  last check, result, journal, failed versions
 //! <root>/downloads/                         artifacts being fetched (resumed)
 //! ```
@@ -68,8 +69,8 @@ impl Installation {
         self.root.join("downloads")
     }
 
-    pub fn trust_path(&self) -> PathBuf {
-        self.root.join("trust").join("root.json")
+    pub fn trust_dir(&self) -> PathBuf {
+        self.root.join("trust")
     }
 
     pub fn state_path(&self) -> PathBuf {

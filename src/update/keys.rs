@@ -1,7 +1,7 @@
 //! Release-signing keys: ed25519, named by a key id (the SHA-256 of the public key, hex).
 //!
 //! A signing key lives in a private file (`release keygen`), never on a box; a box holds only
-//! public keys, in the trusted root (see `trust.rs`).
+//! public keys, in the root built into its binary (see `trust.rs`).
 
 use std::fmt;
 use std::path::Path;

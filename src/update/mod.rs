@@ -4,7 +4,8 @@
 //! `metadata` verifies signed roots and release manifests (TUF's guarantees: threshold
 //! signatures by trusted keys, key rotation, expiry, monotonic versions, per-artifact sha256
 //! and length), `artifact` checks a download as it streams. `keys` makes and reads the
-//! release-signing keys.
+//! release-signing keys. `trust` holds the root built into the binary and walks its rotation
+//! chain.
 
 pub mod artifact;
 pub mod install;
@@ -12,6 +13,7 @@ pub mod keys;
 pub mod metadata;
 pub mod release;
 pub mod settings;
+pub mod trust;
 pub mod updater;
 pub mod version;
 

@@ -78,6 +78,48 @@ pub fn keygen(
     Ok((paths, root_path))
 }
 
+/// `release rotate`: the root after `current` (its bytes as published), trusting `new_keys`
+/// with `threshold`, signed by `old_keys` (a threshold of the current root's) and by every new
+/// key. Checked the way a box will check it before it is returned.
+pub fn rotate(
+    current: &[u8],
+    old_keys: &[ReleaseKey],
+    new_keys: &[ReleaseKey],
+    threshold: usize,
+    now: DateTime<Utc>,
+    valid_days: i64,
+) -> Result<(Root, Vec<u8>), ReleaseError> {
+    let current = Root::verify_anchor(current)
+        .map_err(|e| ReleaseError::Invalid(format!("the current root: {e}")))?;
+    if new_keys.is_empty() || threshold == 0 || threshold > new_keys.len() {
+        return Err(ReleaseError::Invalid(format!(
+            "threshold {threshold} of {} new keys: need 1 ≤ threshold ≤ keys",
+            new_keys.len()
+        )));
+    }
+    let mut next = Root::new(
+        new_keys.iter().map(ReleaseKey::public).collect(),
+        threshold,
+        now + Duration::days(valid_days),
+    );
+    next.version = current.version + 1;
+    let mut signers: Vec<&ReleaseKey> = Vec::new();
+    for key in old_keys.iter().chain(new_keys) {
+        if !signers.iter().any(|k| k.public() == key.public()) {
+            signers.push(key);
+        }
+    }
+    let bytes =
+        metadata::sign(&next, &signers).map_err(|e| ReleaseError::Invalid(e.to_string()))?;
+    current.verify_next(&bytes).map_err(|e| {
+        ReleaseError::Invalid(format!(
+            "the new root would be refused by a box trusting root {}: {e}",
+            current.version
+        ))
+    })?;
+    Ok((next, bytes))
+}
+
 /// What `release build` is asked to make.
 pub struct BuildRequest<'a> {
     pub version: Version,
@@ -285,6 +327,30 @@ mod tests {
         tar.into_inner().unwrap().finish().unwrap();
         assert!(unpack(&path, &dest).is_err());
         assert!(!dest.join("callbox").exists());
+    }
+
+    #[test]
+    fn a_rotated_root_follows_the_current_one_and_needs_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let (old_paths, root_path) = keygen(&dir.path().join("old"), 2, 2, now, 10).unwrap();
+        let current = std::fs::read(&root_path).unwrap();
+        let old: Vec<ReleaseKey> = old_paths
+            .iter()
+            .map(|p| ReleaseKey::load(p).unwrap())
+            .collect();
+        let new = vec![ReleaseKey::generate()];
+        let (next, bytes) = rotate(&current, &old, &new, 1, now, 365).unwrap();
+        assert_eq!(next.version, 2);
+        let trusted = Root::verify_anchor(&current).unwrap();
+        assert_eq!(
+            trusted.verify_next(&bytes).unwrap().keys,
+            vec![new[0].public()]
+        );
+        // One old key of a threshold of two cannot rotate the root.
+        let err = rotate(&current, &old[..1], &new, 1, now, 365).unwrap_err();
+        assert!(err.to_string().contains("would be refused"), "{err}");
+        assert!(rotate(&current, &old, &new, 2, now, 365).is_err());
     }
 
     #[test]

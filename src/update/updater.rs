@@ -1,7 +1,8 @@
 //! `callbox update check|apply`: the steps, each logged, each leaving the installation whole.
 //!
-//! 1. Trust: the root in `<root>/trust/root.json` (installed with the box), moved forward by
-//!    any rotations the server publishes (`<server>/root/<n>.json`).
+//! 1. Trust: the root built into the binary (`trust.rs`), moved forward by the rotations kept
+//!    in `<root>/trust/<n>.root.json` (re-verified every time) and any newer ones the server
+//!    publishes (`<server>/root/<n>.json`, verified, then kept).
 //! 2. Check: `<server>/<channel>/<arch>/release.json`, verified (signatures, expiry, newer,
 //!    not a replay, this architecture and channel). A release that failed health is skipped.
 //! 3. Download: into `downloads/`, at most the manifest's length, resumed after a cut, sha256
@@ -23,6 +24,7 @@ use super::install::{InstallError, Installation, Rollback, Switch, UpdateState};
 use super::metadata::{Artifact, Expectation, Refusal, Release, Root};
 use super::release::{self, artifact_path, manifest_path, ReleaseError};
 use super::settings::UpdateConfig;
+use super::trust::{self, Anchor, TrustDir, TrustError};
 use super::version::Version;
 use crate::infra::{disk, http};
 
@@ -39,8 +41,8 @@ pub enum UpdateError {
     Refused(#[from] Refusal),
     #[error("refused: {0}")]
     Artifact(#[from] ArtifactError),
-    #[error("the trusted root: {0}")]
-    Trust(String),
+    #[error("refused: {0}")]
+    Trust(#[from] TrustError),
     #[error("{url}: {reason}")]
     Fetch { url: String, reason: String },
     #[error("not enough free space in {path}: {free} bytes free, {needed} needed")]
@@ -102,6 +104,7 @@ pub enum ApplyOutcome {
 
 pub struct Updater {
     install: Installation,
+    anchor: Anchor,
     settings: UpdateConfig,
     server: String,
     arch: String,
@@ -110,8 +113,8 @@ pub struct Updater {
 }
 
 impl Updater {
-    /// `installed`: the version running now (the `current` release, else this binary's).
-    pub fn new(settings: &UpdateConfig, arch: &str) -> Result<Self, UpdateError> {
+    /// `anchor`: where trust starts (`Anchor::for_this_build`).
+    pub fn new(settings: &UpdateConfig, arch: &str, anchor: Anchor) -> Result<Self, UpdateError> {
         if settings.server.is_empty() {
             return Err(UpdateError::NoServer);
         }
@@ -126,6 +129,7 @@ impl Updater {
         let installed = install.current()?.unwrap_or_else(Version::running);
         Ok(Self {
             install,
+            anchor,
             settings: settings.clone(),
             server: settings.server.trim_end_matches('/').to_string(),
             arch: arch.to_string(),
@@ -195,36 +199,27 @@ impl Updater {
         })
     }
 
-    /// The installed root, moved forward by every rotation the server has.
+    /// The built-in root, moved forward by the kept rotations (verified again) and by every
+    /// newer one the server has (verified, then kept).
     fn trusted_root(&self, now: DateTime<Utc>) -> Result<Root, UpdateError> {
-        let path = self.install.trust_path();
-        let bytes = std::fs::read(&path).map_err(|e| {
-            UpdateError::Trust(format!(
-                "{}: {e} (the box is installed with the shipper's root.json)",
-                path.display()
-            ))
-        })?;
-        let mut root =
-            Root::verify_anchor(&bytes).map_err(|e| UpdateError::Trust(e.to_string()))?;
+        let dir = TrustDir::new(self.install.trust_dir());
+        if self.install.trust_dir().join("root.json").exists() {
+            tracing::warn!(
+                "update: trust/root.json is no longer read; the release root is built into the binary"
+            );
+        }
+        let mut root = trust::verify_chain(self.anchor.root(), &dir.links()?)?;
         loop {
-            let url = format!("{}/root/{}.json", self.server, root.version + 1);
+            let version = root.version + 1;
+            let url = format!("{}/root/{version}.json", self.server);
             let Some(next) = self.fetch_optional(&url)? else {
                 break;
             };
-            root = root.verify_next(&next, now)?;
-            crate::infra::fs::write_atomic(&path, &next).map_err(|source| InstallError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            tracing::info!(version = root.version, "update: trusted root rotated");
+            root = root.verify_next(&next)?;
+            dir.keep(version, &next)?;
+            tracing::info!(version, "update: trusted root rotated");
         }
-        if now >= root.expires {
-            return Err(Refusal::Expired {
-                what: "trusted root",
-                expires: root.expires,
-            }
-            .into());
-        }
+        trust::check_current(&root, now)?;
         Ok(root)
     }
 
@@ -600,7 +595,20 @@ mod tests {
             root: dir.path().to_path_buf(),
             ..UpdateConfig::default()
         };
-        let updater = Updater::new(&settings, "aarch64").unwrap();
+        let key = crate::update::keys::ReleaseKey::generate();
+        let root = Root::new(
+            vec![key.public()],
+            1,
+            Utc::now() + chrono::Duration::days(1),
+        );
+        let root_file = dir.path().join("root.json");
+        std::fs::write(
+            &root_file,
+            crate::update::metadata::sign(&root, &[&key]).unwrap(),
+        )
+        .unwrap();
+        let anchor = Anchor::for_test(&root_file).unwrap();
+        let updater = Updater::new(&settings, "aarch64", anchor).unwrap();
         let free = disk::free_bytes(dir.path()).unwrap();
         let huge = Artifact {
             name: "callbox-9.9.9-aarch64.tar.gz".into(),

@@ -159,8 +159,11 @@ next=$(echo "$version" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 + 1 }')
 "$host_bin" release build --version "$next" --arch "$(uname -m)" --key "$key" \
     --binary "$host_bin" --libvosk "$root/usr/lib/callbox/libvosk.so" --out "$work/site" >/dev/null ||
     fail "release build failed"
-mkdir -p "$root/opt/callbox/trust"
-cp "$work/keys/root.json" "$root/opt/callbox/trust/root.json"
+# The packaged binary is a development build (no release root built in: the shipper's build
+# embeds one, see firmware/update/README.md): it must refuse updates until handed the test
+# root explicitly (CALLBOX_TEST_RELEASE_ROOT), as only such a build accepts.
+cp "$work/keys/root.json" "$root/tmp/release-root.json"
+trusting() { in_root env CALLBOX_TEST_RELEASE_ROOT=/tmp/release-root.json "$@"; }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/site" >/dev/null 2>&1 &
 site_pid=$!
@@ -176,20 +179,25 @@ root = "/opt/callbox"
 restart_command = ["true"]
 health_timeout_secs = 10
 TOML
-check_out=$(in_root /usr/bin/callbox --config /tmp/update.toml update check 2>&1) || { echo "$check_out"; kill $site_pid; fail "update check failed"; }
+rc=0; untrusted=$(in_root /usr/bin/callbox --config /tmp/update.toml update check 2>&1) || rc=$?
+[ $rc -eq 2 ] && echo "$untrusted" | grep -q "no release root built in" ||
+    { echo "$untrusted"; kill $site_pid; fail "a build with no root built in did not refuse the update (exit $rc)"; }
+echo "  update check without a root: $untrusted"
+check_out=$(trusting /usr/bin/callbox --config /tmp/update.toml update check 2>&1) || { echo "$check_out"; kill $site_pid; fail "update check failed"; }
 echo "  update check: $check_out"
 echo "$check_out" | grep -q "release $next available" || { kill $site_pid; fail "update check did not offer $next"; }
-rc=0; apply_out=$(in_root /usr/bin/callbox --config /tmp/update.toml update apply 2>&1) || rc=$?
+rc=0; apply_out=$(trusting /usr/bin/callbox --config /tmp/update.toml update apply 2>&1) || rc=$?
 echo "$apply_out" | tail -n 2 | sed 's/^/  update apply: /'
-again_rc=0; again=$(in_root /usr/bin/callbox --config /tmp/update.toml update apply 2>&1) || again_rc=$?
+again_rc=0; again=$(trusting /usr/bin/callbox --config /tmp/update.toml update apply 2>&1) || again_rc=$?
 kill $site_pid 2>/dev/null || true
 [ $rc -eq 3 ] || fail "update apply exited $rc, want 3 (rolled back)"
 [ "$(readlink "$root/opt/callbox/current")" = /usr/lib/callbox ] || fail "the rollback did not restore /opt/callbox/current -> /usr/lib/callbox"
 [ -x "$root/opt/callbox/releases/$next/callbox" ] || fail "the release was not unpacked under /opt/callbox/releases/$next"
 [ $again_rc -eq 2 ] && echo "$again" | grep -q "never retried" || { echo "$again"; fail "a rolled-back release was offered again"; }
-say "update path: check offered $next; apply switched, found it unhealthy, rolled back to the package; not retried"
+say "update path: refused with no root built in; with the test root check offered $next; apply switched, found it unhealthy, rolled back to the package; not retried"
 rm -rf "$root/opt/callbox/releases" "$root/opt/callbox/state" "$root/opt/callbox/trust" \
-    "$root/opt/callbox/downloads" "$root/opt/callbox/previous" "$root/tmp/update.toml"
+    "$root/opt/callbox/downloads" "$root/opt/callbox/previous" "$root/tmp/update.toml" \
+    "$root/tmp/release-root.json"
 
 # ---- 5. upgrade ----------------------------------------------------------------------------------
 echo "# changed by the installer" >>"$root/etc/callbox/callbox.toml"

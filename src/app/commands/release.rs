@@ -19,7 +19,8 @@ pub fn keygen(out: &Path, keys: usize, threshold: usize, valid_days: i64) -> Res
         );
     }
     println!(
-        "trusted root: {} (install it on each box as <update root>/trust/root.json)",
+        "trusted root: {} (build the box with it: CALLBOX_RELEASE_ROOT_JSON={} cargo build --release, or copy it to firmware/update/root.json)",
+        root.display(),
         root.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -69,6 +70,47 @@ pub fn build(args: &BuildArgs<'_>) -> Result<ExitCode> {
         args.arch,
         args.channel,
         manifest.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `release rotate --root FILE --old-key F… --new-key F… --out FILE`.
+pub fn rotate(
+    root: &Path,
+    old_keys: &[PathBuf],
+    new_keys: &[PathBuf],
+    threshold: usize,
+    valid_days: i64,
+    out: &Path,
+) -> Result<ExitCode> {
+    let current = std::fs::read(root)
+        .with_context(|| format!("reading the current root {}", root.display()))?;
+    let load = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|path| ReleaseKey::load(path))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let (next, bytes) = release::rotate(
+        &current,
+        &load(old_keys)?,
+        &load(new_keys)?,
+        threshold,
+        Utc::now(),
+        valid_days,
+    )?;
+    if out.exists() {
+        anyhow::bail!(
+            "{} already exists; a root is never overwritten",
+            out.display()
+        );
+    }
+    crate::infra::fs::write_atomic(out, &bytes)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "root {v}: {out} (publish it at <server>/root/{v}.json: boxes move to it at their next check; new builds may embed it)",
+        v = next.version,
+        out = out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

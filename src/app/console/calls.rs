@@ -451,6 +451,7 @@ mod tests {
                 caller_hung_up: false,
                 enqueue_failed: false,
                 transcript: Vec::new(),
+                outdoor: None,
             }),
         }
     }

@@ -371,7 +371,15 @@ impl WebBackend for Console {
         Box::pin(async move {
             let checked = settings.clone();
             let ran = tokio::task::spawn_blocking(move || {
-                crate::update::updater::Updater::new(&checked, std::env::consts::ARCH)
+                crate::app::update::anchor()
+                    .map_err(crate::update::updater::UpdateError::from)
+                    .and_then(|anchor| {
+                        crate::update::updater::Updater::new(
+                            &checked,
+                            std::env::consts::ARCH,
+                            anchor,
+                        )
+                    })
                     .and_then(|mut updater| updater.check(chrono::Utc::now()))
             })
             .await;
