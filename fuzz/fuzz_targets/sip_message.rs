@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         stranger_rate_limit: 5,
         max_concurrent_calls: 2,
         invite_auth: false,
+        require_registration: false,
         max_calls_per_source: 1,
         call_attempts_per_minute: 20,
         user: String::new(),

@@ -45,6 +45,9 @@ pub struct EndpointConfig {
     pub max_concurrent_calls: usize,
     /// INVITEs must carry digest credentials of one of `accounts` (407 challenge).
     pub invite_auth: bool,
+    /// Registered-ATA mode: new INVITEs only from the address and port of a live REGISTER
+    /// binding (403 otherwise).
+    pub require_registration: bool,
     /// Calls up at once from one source address (0: no limit beyond `max_concurrent_calls`).
     pub max_calls_per_source: usize,
     /// New INVITEs accepted per minute from one source address (0: no limit).
@@ -73,6 +76,7 @@ impl EndpointConfig {
             stranger_rate_limit: sip.stranger_rate_limit,
             max_concurrent_calls: sip.max_concurrent_calls,
             invite_auth: sip.require_invite_auth,
+            require_registration: sip.require_registration,
             max_calls_per_source: sip.max_calls_per_source,
             call_attempts_per_minute: sip.call_attempts_per_minute,
             user: sip.user.clone(),
@@ -374,6 +378,11 @@ pub struct EndpointStats {
     pub dropped_strangers: u64,
     pub calls_offered: u64,
     pub busy: u64,
+    /// New INVITEs refused (403) because their source held no live registration.
+    pub unregistered: u64,
+    /// Datagrams whose handling panicked (the parser library or the endpoint); each was
+    /// dropped and the endpoint went on.
+    pub panics: u64,
     /// The last datagram from an allowed peer (the ATA): when, and from where.
     pub last_peer_contact: Option<(Instant, SocketAddr)>,
 }
@@ -740,6 +749,21 @@ impl Endpoint {
         if self.pending_invites.contains_key(&merged_key) {
             // The same request reached us by another path (RFC 3261 §8.2.2.2).
             return self.respond_once(now, source, &req, key, 482, "Loop Detected", &[], None);
+        }
+        if self.config.require_registration && !self.registrar.has_live_source(now, source) {
+            self.stats.unregistered += 1;
+            // Allowed peers only reach this (strangers were refused at the gate); still, log
+            // the first and then every 64th so a looping host cannot flood the journal.
+            if self.stats.unregistered % 64 == 1 {
+                warn!(%source, call_id = %req.call_id, refused = self.stats.unregistered,
+                      "INVITE from a source with no live registration: 403");
+            }
+            let extra = [(
+                "Warning",
+                "399 callbox \"register first: calls are taken from registered sources only\""
+                    .to_string(),
+            )];
+            return self.respond_once(now, source, &req, key, 403, "Forbidden", &extra, None);
         }
         if !self.answers_to(req.uri_user.as_deref()) {
             info!(call_id = %req.call_id, user = req.uri_user.as_deref().unwrap_or(""),
@@ -1275,6 +1299,7 @@ impl Endpoint {
         let wildcard_expires = req.header("Expires").and_then(|e| e.trim().parse().ok());
         let result = self.registrar.register(
             now,
+            source,
             &aor,
             &req.call_id,
             req.cseq,

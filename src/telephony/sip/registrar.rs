@@ -1,8 +1,11 @@
 //! REGISTER bindings. ATAs register their FXO account with the server they forward calls to;
 //! the box keeps the bindings (address-of-record → contacts with expiry) so the web page can
-//! show that the ATA is alive, and answers with what RFC 3261 §10.3 asks for.
+//! show that the ATA is alive, and answers with what RFC 3261 §10.3 asks for. Each binding
+//! also keeps the address and port its REGISTER came from: with `sip.require_registration`
+//! only INVITEs from such a source, while its binding lives, are answered.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Registrations shorter than this get 423 Interval Too Brief.
@@ -16,6 +19,8 @@ const MAX_AORS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     pub contact: String,
+    /// Where the REGISTER came from (the observed address, not what the message claims).
+    pub source: SocketAddr,
     pub expires_at: Instant,
     pub call_id: String,
     pub cseq: u32,
@@ -44,12 +49,13 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    /// Applies a REGISTER: `contacts` empty means a query; `wildcard` is `Contact: *`.
-    /// Returns the bindings now current for `aor`, with seconds left.
+    /// Applies a REGISTER from `source`: `contacts` empty means a query; `wildcard` is
+    /// `Contact: *`. Returns the bindings now current for `aor`, with seconds left.
     #[allow(clippy::too_many_arguments)]
     pub fn register(
         &mut self,
         now: Instant,
+        source: SocketAddr,
         aor: &str,
         call_id: &str,
         cseq: u32,
@@ -91,6 +97,7 @@ impl Registrar {
             }
             list.push(Binding {
                 contact: contact.clone(),
+                source,
                 expires_at: now + Duration::from_secs(u64::from((*secs).min(max_expires))),
                 call_id: call_id.to_string(),
                 cseq,
@@ -117,6 +124,15 @@ impl Registrar {
         self.bindings.retain(|_, list| !list.is_empty());
     }
 
+    /// True when a binding that lives at `now` was registered from exactly `source`
+    /// (address and port).
+    pub fn has_live_source(&self, now: Instant, source: SocketAddr) -> bool {
+        self.bindings
+            .values()
+            .flatten()
+            .any(|b| b.source == source && b.expires_at > now)
+    }
+
     /// Current bindings of every address-of-record (for status pages).
     pub fn snapshot(&self, now: Instant) -> Vec<(String, String, u64)> {
         let mut out: Vec<_> = self
@@ -141,22 +157,27 @@ impl Registrar {
 mod tests {
     use super::*;
 
+    const ATA: SocketAddr = SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+        5062,
+    );
+
     #[test]
     fn binds_refreshes_and_removes() {
         let now = Instant::now();
         let mut r = Registrar::default();
         let c = vec![("sip:ht813@10.0.0.2:5062".to_string(), 3600)];
         let got = r
-            .register(now, "sip:ht813@box", "cid", 1, &c, false, None, 600)
+            .register(now, ATA, "sip:ht813@box", "cid", 1, &c, false, None, 600)
             .expect("ok");
         assert_eq!(got, vec![("sip:ht813@10.0.0.2:5062".to_string(), 600)]);
         assert_eq!(
-            r.register(now, "sip:ht813@box", "cid", 1, &c, false, None, 600),
+            r.register(now, ATA, "sip:ht813@box", "cid", 1, &c, false, None, 600),
             Err(RegisterRefusal::OutOfOrder)
         );
         let remove = vec![("sip:ht813@10.0.0.2:5062".to_string(), 0)];
         let got = r
-            .register(now, "sip:ht813@box", "cid", 2, &remove, false, None, 600)
+            .register(now, ATA, "sip:ht813@box", "cid", 2, &remove, false, None, 600)
             .expect("ok");
         assert!(got.is_empty());
         assert!(r.snapshot(now).is_empty());
@@ -167,7 +188,7 @@ mod tests {
         let now = Instant::now();
         let mut r = Registrar::default();
         let c = vec![("sip:a@10.0.0.2".to_string(), 60)];
-        r.register(now, "aor", "x", 1, &c, false, None, 600)
+        r.register(now, ATA, "aor", "x", 1, &c, false, None, 600)
             .expect("ok");
         assert_eq!(r.snapshot(now).len(), 1);
         assert!(r.snapshot(now + Duration::from_secs(61)).is_empty());
@@ -179,16 +200,33 @@ mod tests {
         let mut r = Registrar::default();
         let c = vec![("sip:a@10.0.0.2".to_string(), 10)];
         assert_eq!(
-            r.register(now, "aor", "x", 1, &c, false, None, 600),
+            r.register(now, ATA, "aor", "x", 1, &c, false, None, 600),
             Err(RegisterRefusal::IntervalTooBrief)
         );
         assert_eq!(
-            r.register(now, "aor", "x", 1, &[], true, Some(30), 600),
+            r.register(now, ATA, "aor", "x", 1, &[], true, Some(30), 600),
             Err(RegisterRefusal::BadWildcard)
         );
         assert_eq!(
-            r.register(now, "aor", "x", 1, &[], true, Some(0), 600),
+            r.register(now, ATA, "aor", "x", 1, &[], true, Some(0), 600),
             Ok(vec![])
         );
+    }
+
+    #[test]
+    fn a_binding_remembers_its_source_until_it_expires_or_is_removed() {
+        let now = Instant::now();
+        let mut r = Registrar::default();
+        let c = vec![("sip:ht813@10.0.0.2:5062".to_string(), 60)];
+        r.register(now, ATA, "aor", "x", 1, &c, false, None, 600)
+            .expect("ok");
+        assert!(r.has_live_source(now, ATA));
+        let other_port = SocketAddr::new(ATA.ip(), 5063);
+        assert!(!r.has_live_source(now, other_port), "the port counts too");
+        assert!(!r.has_live_source(now + Duration::from_secs(60), ATA), "expired");
+        let remove = vec![("sip:ht813@10.0.0.2:5062".to_string(), 0)];
+        r.register(now, ATA, "aor", "x", 2, &remove, false, None, 600)
+            .expect("ok");
+        assert!(!r.has_live_source(now, ATA), "unregistered");
     }
 }

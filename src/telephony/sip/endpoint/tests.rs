@@ -16,6 +16,7 @@ fn config() -> EndpointConfig {
         stranger_rate_limit: 3,
         max_concurrent_calls: 1,
         invite_auth: false,
+        require_registration: false,
         max_calls_per_source: 0,
         call_attempts_per_minute: 0,
         user: String::new(),
@@ -874,4 +875,97 @@ fn invites_must_authenticate_when_configured() {
         ["SIP/2.0 100 Trying", "SIP/2.0 180 Ringing"]
     );
     assert!(matches!(&events(&mut ep)[..], [CallEvent::Offered { .. }]));
+}
+
+/// A REGISTER from the ATA answered with the right MD5 digest, `expires` seconds.
+fn register_as_ht813(ep: &mut Endpoint, now: Instant, from: SocketAddr, cseq: u32, expires: u32) {
+    use md5::{Digest, Md5};
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let with_expires = |branch: &str, cseq: u32, auth: Option<&str>| {
+        String::from_utf8(register(branch, cseq, auth))
+            .expect("text")
+            .replace("Expires: 600", &format!("Expires: {expires}"))
+            .into_bytes()
+    };
+    ep.handle_datagram(now, from, &with_expires(&format!("z9hG4bK-q{cseq}"), cseq, None));
+    let sent = drain(ep);
+    let nonce = sent[0]
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("nonce");
+    let ha1 = hex(&Md5::digest("ht813:callbox:pa55"));
+    let ha2 = hex(&Md5::digest("REGISTER:sip:192.168.1.10"));
+    let response = hex(&Md5::digest(format!("{ha1}:{nonce}:{ha2}")));
+    let auth = format!(
+        "Digest username=\"ht813\", realm=\"callbox\", nonce=\"{nonce}\", uri=\"sip:192.168.1.10\", response=\"{response}\", algorithm=MD5"
+    );
+    let branch = format!("z9hG4bK-r{cseq}");
+    ep.handle_datagram(now, from, &with_expires(&branch, cseq + 1, Some(&auth)));
+    assert_eq!(status_lines(&drain(ep)), ["SIP/2.0 200 OK"]);
+}
+
+fn registered_mode() -> EndpointConfig {
+    EndpointConfig {
+        allowed_peers: vec!["192.168.1.0/24".parse().expect("cidr")],
+        max_concurrent_calls: 4,
+        require_registration: true,
+        accounts: vec![("ht813".into(), "pa55".into())],
+        ..config()
+    }
+}
+
+#[test]
+fn registered_mode_answers_only_the_live_binding_s_address_and_port() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(registered_mode());
+    // Before any registration: 403, and no call.
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-u0", "u0", 1));
+    let sent = drain(&mut ep);
+    assert_eq!(status_lines(&sent), ["SIP/2.0 403 Forbidden"]);
+    assert!(sent[0].contains("Warning: 399 callbox"), "{}", sent[0]);
+    assert!(events(&mut ep).is_empty());
+
+    register_as_ht813(&mut ep, now, addr(ATA), 1, 120);
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-u1", "u1", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+    assert!(matches!(&events(&mut ep)[..], [CallEvent::Offered { .. }]));
+
+    // The same host from another port, and another host on the allow-list: 403.
+    let other_port = addr("192.168.1.20:5063");
+    ep.handle_datagram(now, other_port, &invite("z9hG4bK-u2", "u2", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 403 Forbidden"]);
+    let guest = addr("192.168.1.77:5062");
+    ep.handle_datagram(now, guest, &invite_from("192.168.1.77", "z9hG4bK-u3", "u3"));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 403 Forbidden"]);
+    assert!(events(&mut ep).is_empty());
+    assert_eq!(ep.stats().unregistered, 3);
+
+    // Once the binding has expired: 403 again; a re-registration lets calls in again.
+    let later = now + Duration::from_secs(121);
+    ep.handle_timeout(later);
+    drain(&mut ep);
+    events(&mut ep);
+    ep.handle_datagram(later, addr(ATA), &invite("z9hG4bK-u4", "u4", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 403 Forbidden"]);
+    register_as_ht813(&mut ep, later, addr(ATA), 10, 120);
+    ep.handle_datagram(later, addr(ATA), &invite("z9hG4bK-u5", "u5", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+}
+
+#[test]
+fn registered_mode_keeps_digest_auth_on_top() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(EndpointConfig {
+        invite_auth: true,
+        ..registered_mode()
+    });
+    register_as_ht813(&mut ep, now, addr(ATA), 1, 300);
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-v1", "v1", 1));
+    assert_eq!(
+        status_lines(&drain(&mut ep)),
+        ["SIP/2.0 407 Proxy Authentication Required"],
+        "a registered source still authenticates its INVITEs"
+    );
+    assert!(events(&mut ep).is_empty());
 }
