@@ -260,8 +260,9 @@ fn registered_ata_mode_answers_only_the_live_binding() {
     sipp_from(&daemon, "invite_403.xml", ata_port)
         .run()
         .assert_ok(&daemon);
-    let expires_at = std::time::Instant::now() + Duration::from_secs(61);
     register(&daemon, ata_port, 60);
+    // The binding was made before register() returned: it has expired 61 s from now.
+    let expires_at = std::time::Instant::now() + Duration::from_secs(61);
     std::thread::sleep(expires_at.saturating_duration_since(std::time::Instant::now()));
     sipp_from(&daemon, "invite_403.xml", ata_port)
         .run()
