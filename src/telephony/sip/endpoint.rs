@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// RFC 3261 timer T1: round-trip estimate.
 pub const T1: Duration = Duration::from_millis(500);
@@ -366,7 +366,19 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<CallEvent>,
     stats: EndpointStats,
+    /// Unit tests only: set by a [`PANIC_IN_TIMERS`] datagram.
+    #[cfg(test)]
+    panic_in_timers: Option<Instant>,
 }
+
+/// Unit tests only: a datagram starting with these bytes panics inside the endpoint (past the
+/// parser's guard), standing in for a bug in the endpoint.
+#[cfg(test)]
+pub(crate) const PANIC_IN_ENDPOINT: &[u8] = b"CALLBOX-TEST-PANIC-IN-ENDPOINT";
+/// Unit tests only: after a datagram starting with these bytes, the endpoint's next timer run
+/// panics (outside any guard: the task running it dies).
+#[cfg(test)]
+pub(crate) const PANIC_IN_TIMERS: &[u8] = b"CALLBOX-TEST-PANIC-IN-TIMERS";
 
 /// Counters for the status page and the log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -404,6 +416,8 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
+            #[cfg(test)]
+            panic_in_timers: None,
         }
     }
 
@@ -434,6 +448,10 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        #[cfg(test)]
+        if self.panic_in_timers.is_some() {
+            return self.panic_in_timers;
+        }
         let invites = self
             .invite_txs
             .values()
@@ -449,6 +467,10 @@ impl Endpoint {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        #[cfg(test)]
+        if self.panic_in_timers.is_some() {
+            panic!("a stand-in for a bug in the endpoint's timers");
+        }
         self.other_txs.retain(|_, tx| tx.expires_at > now);
 
         let mut retransmit = Vec::new();
@@ -514,9 +536,24 @@ impl Endpoint {
         }
     }
 
+    /// Counts a panic caught around this endpoint's handling of a datagram (by the task that
+    /// runs it, see `udp.rs`).
+    pub fn count_panic(&mut self) {
+        self.stats.panics += 1;
+    }
+
     /// Takes one datagram from `source`.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         self.stats.datagrams += 1;
+        #[cfg(test)]
+        if data.starts_with(PANIC_IN_ENDPOINT) {
+            panic!("a stand-in for a bug in the endpoint");
+        }
+        #[cfg(test)]
+        if data.starts_with(PANIC_IN_TIMERS) {
+            self.panic_in_timers = Some(now);
+            return;
+        }
         match self.gatekeeper.admit(now, source.ip()) {
             Admission::Allowed => self.stats.last_peer_contact = Some((now, source)),
             Admission::Forbidden { log } => {
@@ -540,6 +577,11 @@ impl Endpoint {
                 self.stats.bad_requests += 1;
                 warn!(%source, %reason, "bad SIP request: 400");
                 self.send_bad_request(source, data, 400, &reason);
+            }
+            Err(MessageError::Panicked(why)) => {
+                self.stats.panics += 1;
+                error!(%source, bytes = data.len(), panics = self.stats.panics, %why,
+                       "the SIP parser panicked on a datagram: dropped it, the box goes on");
             }
             Err(MessageError::Refused { status, reason }) => {
                 self.stats.bad_requests += 1;

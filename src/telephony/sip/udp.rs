@@ -9,7 +9,7 @@ use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 /// A command could not be carried out.
 #[derive(Debug, Error)]
@@ -155,7 +155,7 @@ async fn run(
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
-                Ok((len, source)) => endpoint.handle_datagram(Instant::now(), source, &buf[..len]),
+                Ok((len, source)) => handle_datagram(&mut endpoint, source, &buf[..len]),
                 // Linux reports an earlier send's ICMP port-unreachable here; not fatal.
                 Err(err) => debug!(error = %err, "UDP receive error"),
             },
@@ -180,6 +180,22 @@ async fn run(
                 return;
             }
         }
+    }
+}
+
+/// Hands one datagram to the endpoint. A panic while handling it (the parser library is
+/// guarded already; this is the net under the endpoint's own code) is caught, counted and
+/// logged, and the endpoint goes on: its tables stay sound (no unsafe code), at worst one
+/// call's state is left behind and its timers end it. A panic anywhere else (timers,
+/// commands) ends this task, and the supervisor restarts the SIP service.
+fn handle_datagram(endpoint: &mut Endpoint, source: SocketAddr, data: &[u8]) {
+    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        endpoint.handle_datagram(Instant::now(), source, data)
+    }));
+    if handled.is_err() {
+        endpoint.count_panic();
+        error!(%source, bytes = data.len(), panics = endpoint.stats().panics,
+               "handling a SIP datagram panicked: dropped it, the endpoint goes on");
     }
 }
 
@@ -209,5 +225,72 @@ fn apply(endpoint: &mut Endpoint, command: Command, local_addr: Option<SocketAdd
                 registrations: endpoint.registrations(now),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telephony::sip::endpoint::{PANIC_IN_ENDPOINT, PANIC_IN_TIMERS};
+    use crate::telephony::sip::message::PANIC_IN_PARSER;
+
+    fn config(local: SocketAddr) -> EndpointConfig {
+        EndpointConfig::from_config(&crate::telephony::settings::SipConfig::default(), local)
+    }
+
+    fn options(to: SocketAddr, from: SocketAddr, n: u32) -> Vec<u8> {
+        format!(
+            "OPTIONS sip:callbox@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-o{n}\r\n\
+             From: <sip:ata@{from}>;tag=o{n}\r\nTo: <sip:callbox@{to}>\r\nCall-ID: o{n}@test\r\n\
+             CSeq: {n} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    async fn answered(peer: &UdpSocket) -> String {
+        let mut buf = vec![0u8; 65_536];
+        let (len, _) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .expect("recv");
+        String::from_utf8_lossy(&buf[..len]).lines().next().unwrap_or("").to_string()
+    }
+
+    /// A panic while handling a datagram (in the parser, or in the endpoint past the parser's
+    /// guard) drops that datagram only: it is counted, and the next OPTIONS is answered.
+    #[tokio::test]
+    async fn a_panic_on_one_datagram_does_not_stop_the_endpoint() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let local = socket.local_addr().expect("addr");
+        let (sip, _events, task) = spawn(socket, config(local)).expect("spawn");
+        let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let me = peer.local_addr().expect("addr");
+        for (n, trigger) in [(1u32, PANIC_IN_ENDPOINT), (2, PANIC_IN_PARSER)] {
+            let mut datagram = trigger.to_vec();
+            datagram.extend_from_slice(&options(local, me, n));
+            peer.send_to(&datagram, local).await.expect("send");
+            peer.send_to(&options(local, me, n + 10), local)
+                .await
+                .expect("send");
+            assert_eq!(answered(&peer).await, "SIP/2.0 200 OK");
+            assert_eq!(sip.status().await.expect("status").stats.panics, u64::from(n));
+        }
+        assert!(!task.is_finished());
+    }
+
+    /// A panic outside the per-datagram guard ends the endpoint's task, and its join handle
+    /// says it panicked: the SIP service returns that as its error and the supervisor starts
+    /// it again (`app::run`'s `sip_service`, tested there).
+    #[tokio::test]
+    async fn a_panic_in_the_timers_ends_the_task_visibly() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let local = socket.local_addr().expect("addr");
+        let (_sip, _events, task) = spawn(socket, config(local)).expect("spawn");
+        let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        peer.send_to(PANIC_IN_TIMERS, local).await.expect("send");
+        let ended = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the task ends");
+        assert!(ended.is_err_and(|e| e.is_panic()));
     }
 }

@@ -969,3 +969,80 @@ fn registered_mode_keeps_digest_auth_on_top() {
     );
     assert!(events(&mut ep).is_empty());
 }
+
+fn options(branch: &str) -> Vec<u8> {
+    String::from_utf8(invite(branch, "opt", 1))
+        .expect("text")
+        .replacen("INVITE sip", "OPTIONS sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS")
+        .into_bytes()
+}
+
+#[test]
+fn a_parser_panic_drops_the_datagram_counts_it_and_the_endpoint_goes_on() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(config());
+    let mut datagram = message::PANIC_IN_PARSER.to_vec();
+    datagram.extend_from_slice(&invite("z9hG4bK-p1", "p1", 1));
+    ep.handle_datagram(now, addr(ATA), &datagram);
+    assert!(drain(&mut ep).is_empty(), "nothing is answered");
+    assert!(events(&mut ep).is_empty(), "no call");
+    assert_eq!(ep.stats().panics, 1);
+    ep.handle_datagram(now, addr(ATA), &options("z9hG4bK-p2"));
+    assert_eq!(status_lines(&drain(&mut ep)), ["SIP/2.0 200 OK"]);
+    ep.handle_datagram(now, addr(ATA), &invite("z9hG4bK-p3", "p3", 1));
+    assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+}
+
+/// Every input in `tests/assets/sip-crashes/` (malformed datagrams, and any input that ever
+/// crashed the parser or the endpoint) goes through the parser and the endpoint as the fuzz
+/// target feeds them (0xFF splits one file into several datagrams, then the timers run): no
+/// panic, not even a caught one, and afterwards the endpoint still answers OPTIONS and rings
+/// an INVITE.
+#[test]
+fn the_crash_corpus_is_replayed_without_a_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/assets/sip-crashes");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/assets/sip-crashes")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sip"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "the corpus shrank: {files:?}");
+    for file in files {
+        let name = file.display().to_string();
+        let data = std::fs::read(&file).expect("read");
+        let caught = std::panic::catch_unwind(|| {
+            let parsed = message::parse(&data, 8192);
+            assert!(
+                !matches!(parsed, Err(MessageError::Panicked(_))),
+                "the parser panicked"
+            );
+            let now = Instant::now();
+            let mut ep = Endpoint::new(EndpointConfig {
+                allowed_peers: vec!["192.168.1.0/24".parse().expect("cidr")],
+                max_concurrent_calls: 2,
+                accounts: vec![("ht813".into(), "pa55".into())],
+                ..config()
+            });
+            for datagram in data.split(|b| *b == 0xFF) {
+                ep.handle_datagram(now, addr(ATA), datagram);
+                for e in events(&mut ep) {
+                    if let CallEvent::Offered { call, .. } = e {
+                        let _ = ep.answer(now, call, b"v=0\r\n");
+                    }
+                }
+            }
+            ep.handle_timeout(now + Duration::from_secs(40));
+            drain(&mut ep);
+            events(&mut ep);
+            assert_eq!(ep.stats().panics, 0);
+            let later = now + Duration::from_secs(41);
+            ep.handle_datagram(later, addr(ATA), &options("z9hG4bK-after-o"));
+            assert_eq!(status_lines(&drain(&mut ep)), ["SIP/2.0 200 OK"]);
+            ep.handle_datagram(later, addr(ATA), &invite("z9hG4bK-after-i", "after", 1));
+            assert_eq!(final_status(&mut ep), ["SIP/2.0 180 Ringing"]);
+        });
+        assert!(caught.is_ok(), "{name} made the SIP ingress panic");
+    }
+}
