@@ -398,13 +398,24 @@ fn sip_service(
                     Ok(()) => anyhow!("the SIP endpoint stopped"),
                     Err(err) => anyhow!("the SIP endpoint failed: {err}"),
                 }),
-                () = line::run(Arc::new(line_settings(&config)), sip, events, calls, stopping) => Err(anyhow!("the line stopped")),
+                () = line::run(Arc::new(line_settings(&config)), sip, events, calls, stopping) => {
+                    // The line ends when the endpoint's events do: name the endpoint's fate
+                    // (a panic) when that is why.
+                    match tokio::time::timeout(Duration::from_secs(1), &mut endpoint.0).await {
+                        Ok(Err(err)) => Err(anyhow!("the SIP endpoint failed: {err}")),
+                        _ => Err(anyhow!("the line stopped")),
+                    }
+                }
                 () = token.cancelled() => Ok(()),
             }
         })
     })
     .critical()
 }
+
+#[cfg(test)]
+#[path = "run_sip_tests.rs"]
+mod sip_tests;
 
 /// Hands every answered call to its own task.
 fn intake_service(
