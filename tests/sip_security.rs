@@ -343,26 +343,23 @@ fn an_invite_flood_from_one_source_leaves_the_line_to_another() {
             if until.is_none() && reader_stop.load(Ordering::SeqCst) {
                 until = Some(std::time::Instant::now() + Duration::from_secs(1));
             }
-            match listen.recv_from(&mut buf) {
-                Ok((len, _)) => {
-                    let text = String::from_utf8_lossy(&buf[..len]).into_owned();
-                    let code: u16 = text
-                        .strip_prefix("SIP/2.0 ")
-                        .and_then(|r| r.get(..3))
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or(0);
-                    let call_id = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("Call-ID: "))
-                        .unwrap_or("")
-                        .to_string();
-                    if code >= 200 {
-                        finals
-                            .entry(call_id)
-                            .or_insert((code, text.contains("Retry-After:")));
-                    }
+            if let Ok((len, _)) = listen.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+                let code: u16 = text
+                    .strip_prefix("SIP/2.0 ")
+                    .and_then(|r| r.get(..3))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                let call_id = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Call-ID: "))
+                    .unwrap_or("")
+                    .to_string();
+                if code >= 200 {
+                    finals
+                        .entry(call_id)
+                        .or_insert((code, text.contains("Retry-After:")));
                 }
-                Err(_) => {}
             }
         }
         finals

@@ -64,7 +64,9 @@ async fn the_sip_service_is_restarted_when_its_endpoint_dies() {
         let sip = statuses.get("sip").expect("the sip service's status");
         if sip.restarts >= 1 && matches!(sip.state, ServiceState::Running { .. }) {
             assert!(
-                sip.last_error.as_deref().is_some_and(|e| e.contains("panicked")),
+                sip.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("panicked")),
                 "{:?}",
                 sip.last_error
             );

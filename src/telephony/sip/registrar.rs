@@ -177,7 +177,17 @@ mod tests {
         );
         let remove = vec![("sip:ht813@10.0.0.2:5062".to_string(), 0)];
         let got = r
-            .register(now, ATA, "sip:ht813@box", "cid", 2, &remove, false, None, 600)
+            .register(
+                now,
+                ATA,
+                "sip:ht813@box",
+                "cid",
+                2,
+                &remove,
+                false,
+                None,
+                600,
+            )
             .expect("ok");
         assert!(got.is_empty());
         assert!(r.snapshot(now).is_empty());
@@ -223,7 +233,10 @@ mod tests {
         assert!(r.has_live_source(now, ATA));
         let other_port = SocketAddr::new(ATA.ip(), 5063);
         assert!(!r.has_live_source(now, other_port), "the port counts too");
-        assert!(!r.has_live_source(now + Duration::from_secs(60), ATA), "expired");
+        assert!(
+            !r.has_live_source(now + Duration::from_secs(60), ATA),
+            "expired"
+        );
         let remove = vec![("sip:ht813@10.0.0.2:5062".to_string(), 0)];
         r.register(now, ATA, "aor", "x", 2, &remove, false, None, 600)
             .expect("ok");

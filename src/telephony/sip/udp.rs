@@ -253,7 +253,11 @@ mod tests {
             .await
             .expect("an answer within 5 s")
             .expect("recv");
-        String::from_utf8_lossy(&buf[..len]).lines().next().unwrap_or("").to_string()
+        String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
     }
 
     /// A panic while handling a datagram (in the parser, or in the endpoint past the parser's
@@ -273,7 +277,10 @@ mod tests {
                 .await
                 .expect("send");
             assert_eq!(answered(&peer).await, "SIP/2.0 200 OK");
-            assert_eq!(sip.status().await.expect("status").stats.panics, u64::from(n));
+            assert_eq!(
+                sip.status().await.expect("status").stats.panics,
+                u64::from(n)
+            );
         }
         assert!(!task.is_finished());
     }

@@ -887,7 +887,11 @@ fn register_as_ht813(ep: &mut Endpoint, now: Instant, from: SocketAddr, cseq: u3
             .replace("Expires: 600", &format!("Expires: {expires}"))
             .into_bytes()
     };
-    ep.handle_datagram(now, from, &with_expires(&format!("z9hG4bK-q{cseq}"), cseq, None));
+    ep.handle_datagram(
+        now,
+        from,
+        &with_expires(&format!("z9hG4bK-q{cseq}"), cseq, None),
+    );
     let sent = drain(ep);
     let nonce = sent[0]
         .split("nonce=\"")
