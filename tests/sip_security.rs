@@ -422,3 +422,41 @@ fn an_invite_flood_from_one_source_leaves_the_line_to_another() {
         daemon.log_tail(40)
     );
 }
+
+/// The ATA's registration outlives a restart of the box (systemctl restart, an update, a
+/// crash): registered, then the daemon restarts, and the ATA's next call from the same port
+/// is answered without a new REGISTER (the binding is kept in
+/// `<data_dir>/run/sip-registrations.json`); another port still gets 403.
+#[test]
+fn the_ata_s_registration_survives_a_restart() {
+    let _g = serial();
+    let mut daemon = Daemon::start(
+        DaemonConfig::answering()
+            .account("ht813", "s3cret-Pa55")
+            .set("sip.require_registration", true)
+            .set("sip.require_invite_auth", true),
+    );
+    let ata_port = free_udp_port();
+    register(&daemon, ata_port, 300);
+    daemon.restart();
+    assert!(
+        daemon
+            .log()
+            .contains("SIP registrations taken back from the last run"),
+        "{}",
+        daemon.log_tail(40)
+    );
+    sipp_from(&daemon, "invite_auth.xml", ata_port)
+        .args(["-au", "ht813", "-ap", "s3cret-Pa55"])
+        .run()
+        .assert_ok(&daemon);
+    let rec = daemon.one_record();
+    assert_eq!(rec["end_reason"], "remote_hangup", "record: {rec:#}");
+    let mut other_port = free_udp_port();
+    while other_port == ata_port {
+        other_port = free_udp_port();
+    }
+    sipp_from(&daemon, "invite_403.xml", other_port)
+        .run()
+        .assert_ok(&daemon);
+}

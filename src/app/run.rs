@@ -389,8 +389,15 @@ fn sip_service(
                     .with_context(|| format!("binding SIP to udp://{local} again"))?,
             };
             let endpoint_config = EndpointConfig::from_config(&config.sip, local);
+            // The ATA's registrations outlive a restart (sip.require_registration).
+            let kept = config
+                .data_paths()
+                .root
+                .join("run")
+                .join("sip-registrations.json");
             let (sip, events, task) =
-                udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
+                udp::spawn_keeping_registrations(socket, endpoint_config, kept)
+                    .context("starting the SIP endpoint")?;
             let mut endpoint = AbortOnDrop(task);
             *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(sip.clone());
             tokio::select! {

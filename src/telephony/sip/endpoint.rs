@@ -9,7 +9,7 @@ use super::message::{
     with_to_tag, write_response, Inbound, MessageError, Method, Request, ALLOWED_METHODS,
     MAGIC_COOKIE,
 };
-use super::registrar::{RegisterRefusal, Registrar, MIN_EXPIRES};
+use super::registrar::{RegisterRefusal, Registrar, SavedBinding, MIN_EXPIRES};
 use super::security::{Admission, AttemptLimiter, Gatekeeper};
 use crate::infra::Secret;
 use crate::telephony::settings::SipConfig;
@@ -366,6 +366,8 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<CallEvent>,
     stats: EndpointStats,
+    /// A REGISTER changed the bindings since they were last saved.
+    registrations_changed: bool,
     /// Unit tests only: set by a [`PANIC_IN_TIMERS`] datagram.
     #[cfg(test)]
     panic_in_timers: Option<Instant>,
@@ -416,6 +418,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
+            registrations_changed: false,
             #[cfg(test)]
             panic_in_timers: None,
         }
@@ -429,6 +432,28 @@ impl Endpoint {
     /// Live REGISTER bindings: (address-of-record, contact, seconds left).
     pub fn registrations(&self, now: Instant) -> Vec<(String, String, u64)> {
         self.registrar.snapshot(now)
+    }
+
+    /// The live bindings when a REGISTER changed them since the last call (None otherwise),
+    /// for the runner to keep across a restart; `now` and `wall` are the same moment.
+    pub fn changed_registrations(
+        &mut self,
+        now: Instant,
+        wall: std::time::SystemTime,
+    ) -> Option<Vec<SavedBinding>> {
+        std::mem::take(&mut self.registrations_changed).then(|| self.registrar.save(now, wall))
+    }
+
+    /// Takes back the bindings kept by an earlier run (those still live), so the
+    /// registered-ATA mode does not refuse the ATA's calls until its next REGISTER.
+    pub fn restore_registrations(
+        &mut self,
+        now: Instant,
+        wall: std::time::SystemTime,
+        saved: Vec<SavedBinding>,
+    ) {
+        self.registrar
+            .restore(now, wall, saved, self.config.max_register_expires);
     }
 
     /// Calls not yet ended.
@@ -1353,6 +1378,7 @@ impl Endpoint {
         let tag = message::random_token(12);
         match result {
             Ok(bindings) => {
+                self.registrations_changed = true;
                 info!(%source, %aor, bindings = bindings.len(), "REGISTER accepted");
                 let mut extra: Vec<(&str, String)> = bindings
                     .iter()

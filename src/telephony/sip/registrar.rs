@@ -4,9 +4,10 @@
 //! also keeps the address and port its REGISTER came from: with `sip.require_registration`
 //! only INVITEs from such a source, while its binding lives, are answered.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Registrations shorter than this get 423 Interval Too Brief.
 pub const MIN_EXPIRES: u32 = 60;
@@ -41,6 +42,25 @@ pub enum RegisterRefusal {
 
 /// A requested contact change: (contact URI, requested expiry in seconds).
 pub type ContactRequest = (String, u32);
+
+/// A binding as kept on disk across restarts (its expiry on the wall clock, since `Instant`s
+/// do not survive the process).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedBinding {
+    pub aor: String,
+    pub contact: String,
+    pub source: SocketAddr,
+    /// Milliseconds since the Unix epoch.
+    pub expires_unix_ms: u64,
+    pub call_id: String,
+    pub cseq: u32,
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
 
 /// The registration table.
 #[derive(Debug, Default)]
@@ -131,6 +151,65 @@ impl Registrar {
             .values()
             .flatten()
             .any(|b| b.source == source && b.expires_at > now)
+    }
+
+    /// The live bindings, for keeping across a restart; `now` and `wall` are the same moment
+    /// on the two clocks.
+    pub fn save(&self, now: Instant, wall: SystemTime) -> Vec<SavedBinding> {
+        let wall_ms = unix_ms(wall);
+        let mut out: Vec<SavedBinding> = self
+            .bindings
+            .iter()
+            .flat_map(|(aor, list)| {
+                list.iter().filter(|b| b.expires_at > now).map(move |b| {
+                    let left = b.expires_at.saturating_duration_since(now).as_millis();
+                    SavedBinding {
+                        aor: aor.clone(),
+                        contact: b.contact.clone(),
+                        source: b.source,
+                        expires_unix_ms: wall_ms
+                            .saturating_add(u64::try_from(left).unwrap_or(u64::MAX)),
+                        call_id: b.call_id.clone(),
+                        cseq: b.cseq,
+                    }
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.aor, &a.contact).cmp(&(&b.aor, &b.contact)));
+        out
+    }
+
+    /// Takes back bindings kept across a restart: the ones still live at `wall`, never longer
+    /// than `max_expires` from now, within the table's caps. Bindings already present win.
+    pub fn restore(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        saved: Vec<SavedBinding>,
+        max_expires: u32,
+    ) {
+        let wall_ms = unix_ms(wall);
+        let longest = Duration::from_secs(u64::from(max_expires));
+        for b in saved {
+            if b.expires_unix_ms <= wall_ms {
+                continue;
+            }
+            let left = Duration::from_millis(b.expires_unix_ms - wall_ms).min(longest);
+            if !self.bindings.contains_key(&b.aor) && self.bindings.len() >= MAX_AORS {
+                continue;
+            }
+            let list = self.bindings.entry(b.aor).or_default();
+            if list.len() >= MAX_CONTACTS_PER_AOR || list.iter().any(|x| x.contact == b.contact) {
+                continue;
+            }
+            list.push(Binding {
+                contact: b.contact,
+                source: b.source,
+                expires_at: now + left,
+                call_id: b.call_id,
+                cseq: b.cseq,
+            });
+        }
     }
 
     /// Current bindings of every address-of-record (for status pages).
@@ -241,5 +320,34 @@ mod tests {
         r.register(now, ATA, "aor", "x", 2, &remove, false, None, 600)
             .expect("ok");
         assert!(!r.has_live_source(now, ATA), "unregistered");
+    }
+
+    #[test]
+    fn bindings_survive_a_restart_on_the_wall_clock() {
+        let now = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut before = Registrar::default();
+        let c = vec![("sip:ht813@10.0.0.2:5062".to_string(), 120)];
+        before
+            .register(now, ATA, "aor", "x", 1, &c, false, None, 600)
+            .expect("ok");
+        let saved = before.save(now + Duration::from_secs(20), wall);
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].source, ATA);
+        assert_eq!(saved[0].expires_unix_ms, 1_800_000_000_000 + 100_000);
+
+        // A new process, 30 s later on the wall clock: 70 s of the binding are left.
+        let later = Instant::now();
+        let mut after = Registrar::default();
+        after.restore(later, wall + Duration::from_secs(30), saved.clone(), 600);
+        assert!(after.has_live_source(later + Duration::from_secs(69), ATA));
+        assert!(!after.has_live_source(later + Duration::from_secs(70), ATA));
+        // Too late, and capped by max_expires.
+        let mut expired = Registrar::default();
+        expired.restore(later, wall + Duration::from_secs(101), saved.clone(), 600);
+        assert!(!expired.has_live_source(later, ATA));
+        let mut capped = Registrar::default();
+        capped.restore(later, wall, saved, 10);
+        assert!(!capped.has_live_source(later + Duration::from_secs(10), ATA));
     }
 }

@@ -3,13 +3,15 @@
 //! endpoint, so the protocol core needs no locks.
 
 use super::endpoint::{CallEvent, CallKey, Endpoint, EndpointConfig, EndpointError};
+use super::registrar::SavedBinding;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 /// A command could not be carried out.
 #[derive(Debug, Error)]
@@ -117,19 +119,41 @@ impl SipHandle {
 
 /// Starts the endpoint on a bound socket. Call events arrive on the returned receiver; the
 /// task ends when every [`SipHandle`] is dropped.
-pub fn spawn(
+pub fn spawn(socket: UdpSocket, config: EndpointConfig) -> std::io::Result<Spawned> {
+    spawn_inner(socket, config, None)
+}
+
+/// [`spawn`], keeping the REGISTER bindings in `file` (JSON, written atomically after each
+/// accepted REGISTER) and taking back the live ones at start: after a restart the
+/// registered-ATA mode still knows the ATA until its registration expires.
+pub fn spawn_keeping_registrations(
     socket: UdpSocket,
     config: EndpointConfig,
-) -> std::io::Result<(
+    file: PathBuf,
+) -> std::io::Result<Spawned> {
+    spawn_inner(socket, config, Some(file))
+}
+
+/// The handle, the call events and the endpoint's task.
+pub type Spawned = (
     SipHandle,
     mpsc::UnboundedReceiver<CallEvent>,
     JoinHandle<()>,
-)> {
+);
+
+fn spawn_inner(
+    socket: UdpSocket,
+    config: EndpointConfig,
+    file: Option<PathBuf>,
+) -> std::io::Result<Spawned> {
     let local_addr = socket.local_addr()?;
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let endpoint = Endpoint::new(config);
-    let task = tokio::spawn(run(socket, endpoint, cmd_rx, ev_tx));
+    let mut endpoint = Endpoint::new(config);
+    if let Some(file) = &file {
+        restore_registrations(&mut endpoint, file);
+    }
+    let task = tokio::spawn(run(socket, endpoint, cmd_rx, ev_tx, file));
     Ok((
         SipHandle {
             commands: cmd_tx,
@@ -140,11 +164,62 @@ pub fn spawn(
     ))
 }
 
+/// Takes back the bindings an earlier run kept in `file`; a missing file is a first start,
+/// an unreadable one is logged and ignored (the ATA registers again within minutes).
+fn restore_registrations(endpoint: &mut Endpoint, file: &std::path::Path) {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+        Err(err) => {
+            warn!(file = %file.display(), error = %err, "cannot read the kept SIP registrations");
+            return;
+        }
+    };
+    match serde_json::from_slice::<Vec<SavedBinding>>(&bytes) {
+        Ok(saved) => {
+            let kept = saved.len();
+            endpoint.restore_registrations(Instant::now(), SystemTime::now(), saved);
+            let live = endpoint.registrations(Instant::now()).len();
+            info!(kept, live, "SIP registrations taken back from the last run");
+        }
+        Err(err) => {
+            warn!(file = %file.display(), error = %err, "kept SIP registrations unreadable; ignored")
+        }
+    }
+}
+
+/// Writes the bindings to `file` (atomically, off the reactor) when a REGISTER changed them.
+async fn keep_registrations(endpoint: &mut Endpoint, file: &std::path::Path) {
+    let Some(saved) = endpoint.changed_registrations(Instant::now(), SystemTime::now()) else {
+        return;
+    };
+    let bytes = match serde_json::to_vec_pretty(&saved) {
+        Ok(bytes) => bytes,
+        Err(err) => return warn!(error = %err, "cannot encode the SIP registrations"),
+    };
+    let path = file.to_path_buf();
+    let written = tokio::task::spawn_blocking(move || {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::infra::fs::write_atomic(&path, &bytes)
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            warn!(file = %file.display(), error = %err, "cannot keep the SIP registrations")
+        }
+        Err(err) => warn!(error = %err, "keeping the SIP registrations failed"),
+    }
+}
+
 async fn run(
     socket: UdpSocket,
     mut endpoint: Endpoint,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<CallEvent>,
+    file: Option<PathBuf>,
 ) {
     let local_addr = socket.local_addr().ok();
     // Whole datagrams are read so oversized ones can be recognised and dropped by the core.
@@ -179,6 +254,9 @@ async fn run(
             if events.send(event).is_err() {
                 return;
             }
+        }
+        if let Some(file) = &file {
+            keep_registrations(&mut endpoint, file).await;
         }
     }
 }
