@@ -149,6 +149,10 @@ in_root apt-get clean
 rm -f "$root/tmp/callbox.deb"
 [ "$(readlink "$root/opt/callbox/current")" = /usr/lib/callbox ] || die "postinst did not make /opt/callbox/current"
 [ -L "$root/etc/systemd/system/multi-user.target.wants/callbox.service" ] || die "callbox.service is not enabled in the image"
+# The ATA's SIP password the package made is the same on every card written from this image:
+# drop it; callbox-firstboot makes each box its own.
+[ -s "$root/etc/callbox/sip-ata.password" ] || die "postinst did not make /etc/callbox/sip-ata.password"
+rm -f "$root/etc/callbox/sip-ata.password"
 
 install -d -m 0755 "$root/etc/systemd/system/callbox.service.d" "$root/etc/systemd/system.conf.d" \
     "$root/etc/systemd/journald.conf.d" "$root/etc/systemd/network" "$root/etc/issue.d" \

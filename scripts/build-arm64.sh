@@ -142,7 +142,12 @@ selfcheck() {
     echo "$version" | grep -q "^callbox $(cargo_version)" || die "--version says '$version', expected callbox $(cargo_version)"
 
     say "self-check: callbox config check firmware/etc/callbox/callbox.toml"
-    timeout 120 "${qemu[@]}" "$bin" config check firmware/etc/callbox/callbox.toml ||
+    # The example reads the ATA's password from /etc/callbox/sip-ata.password, which the
+    # package makes: check a copy that reads a stand-in instead.
+    printf 'stand-in\n' >"$work/sip-ata.password" && chmod 0600 "$work/sip-ata.password"
+    sed "s|/etc/callbox/sip-ata.password|$work/sip-ata.password|" firmware/etc/callbox/callbox.toml \
+        >"$work/callbox.toml"
+    timeout 120 "${qemu[@]}" "$bin" config check "$work/callbox.toml" ||
         die "config check of the example config failed under qemu"
 
     say "self-check: callbox model verify --load on the test model"

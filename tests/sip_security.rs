@@ -191,3 +191,272 @@ fn invites_authenticate_when_required() {
     assert!(!wrong.success(), "a wrong password got a call");
     assert!(daemon.log().contains("INVITE with wrong credentials: 403"));
 }
+
+/// One sipp run with a chosen local port (the ATA's SIP port).
+fn sipp_from(daemon: &Daemon, scenario: &str, port: u16) -> Sipp {
+    let mut sipp = Sipp::new(daemon.sip, scenario);
+    sipp.local_port = port;
+    sipp
+}
+
+/// REGISTER from `port` for `expires` seconds, authenticated as the ATA.
+fn register(daemon: &Daemon, port: u16, expires: u32) {
+    sipp_from(daemon, "register_expires.xml", port)
+        .args(["-au", "ht813", "-ap", "s3cret-Pa55"])
+        .args(["-set", "expires", &expires.to_string()])
+        .run()
+        .assert_ok(daemon);
+}
+
+/// sip.require_registration (with INVITE auth on top, as the example config ships): the ATA
+/// registers with sipp's `[authentication]`, then its call from the same port is answered
+/// (after the 407). An INVITE from another port of the same host, from another host on the
+/// allow-list, after the ATA unregistered (Expires: 0), and once its binding has expired
+/// (60 s, the shortest the box allows) all get 403 and leave no record.
+#[test]
+fn registered_ata_mode_answers_only_the_live_binding() {
+    let _g = serial();
+    let second_host = std::net::UdpSocket::bind("127.0.0.2:0").is_ok();
+    let daemon = Daemon::start(
+        DaemonConfig::answering()
+            .account("ht813", "s3cret-Pa55")
+            .set("sip.require_registration", true)
+            .set("sip.require_invite_auth", true),
+    );
+    let ata_port = free_udp_port();
+
+    // Not registered yet: 403.
+    sipp_from(&daemon, "invite_403.xml", ata_port)
+        .run()
+        .assert_ok(&daemon);
+
+    register(&daemon, ata_port, 60);
+    sipp_from(&daemon, "invite_auth.xml", ata_port)
+        .args(["-au", "ht813", "-ap", "s3cret-Pa55"])
+        .run()
+        .assert_ok(&daemon);
+    let rec = daemon.one_record();
+    assert_eq!(rec["end_reason"], "remote_hangup", "record: {rec:#}");
+
+    // Another port of the same host, even with the right password: 403 before any challenge.
+    let mut other_port = free_udp_port();
+    while other_port == ata_port {
+        other_port = free_udp_port();
+    }
+    sipp_from(&daemon, "invite_403.xml", other_port)
+        .run()
+        .assert_ok(&daemon);
+    if second_host {
+        Sipp::new(daemon.sip, "invite_403.xml")
+            .args(["-i", "127.0.0.2", "-mi", "127.0.0.2"])
+            .run()
+            .assert_ok(&daemon);
+    } else {
+        eprintln!("no 127.0.0.2 on this host: the other-host case is skipped");
+    }
+
+    // Unregistered: 403; registered again, then expired: 403.
+    register(&daemon, ata_port, 0);
+    sipp_from(&daemon, "invite_403.xml", ata_port)
+        .run()
+        .assert_ok(&daemon);
+    register(&daemon, ata_port, 60);
+    // The binding was made before register() returned: it has expired 61 s from now.
+    let expires_at = std::time::Instant::now() + Duration::from_secs(61);
+    std::thread::sleep(expires_at.saturating_duration_since(std::time::Instant::now()));
+    sipp_from(&daemon, "invite_403.xml", ata_port)
+        .run()
+        .assert_ok(&daemon);
+
+    assert_eq!(
+        daemon.call_records().len(),
+        1,
+        "only the registered call left a record: {:#?}",
+        daemon.call_records()
+    );
+    assert!(
+        daemon
+            .log()
+            .contains("INVITE from a source with no live registration: 403"),
+        "{}",
+        daemon.log_tail(60)
+    );
+}
+
+/// An INVITE from `from` with its own Call-ID and branch, and an SDP offer.
+fn flood_invite(to: std::net::SocketAddr, from: std::net::SocketAddr, n: u32) -> Vec<u8> {
+    let sdp = format!(
+        "v=0\r\no=- {n} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        40_000 + 2 * (n % 1000)
+    );
+    format!(
+        "INVITE sip:callbox@{to} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK-flood-{n};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+13125550100@{from}>;tag=flood-{n}\r\n\
+         To: <sip:callbox@{to}>\r\n\
+         Call-ID: flood-{n}@127.0.0.1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:+13125550100@{from}>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+    .into_bytes()
+}
+
+/// The per-source limits at their defaults (20 call attempts a minute, one call held per
+/// source) against a raw-UDP INVITE flood from 127.0.0.1 (one new INVITE every 10 ms, each its
+/// own call): the flood gets one call (never ACKed, so it leaves no record), 486 while it holds
+/// it, then 503 with Retry-After once past its attempts; meanwhile sipp from a second source
+/// (127.0.0.2) places its call, which is answered and recorded.
+#[test]
+fn an_invite_flood_from_one_source_leaves_the_line_to_another() {
+    use std::collections::BTreeMap;
+    use std::net::UdpSocket;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let _g = serial();
+    if UdpSocket::bind("127.0.0.2:0").is_err() {
+        eprintln!("no 127.0.0.2 on this host: skipped");
+        return;
+    }
+    let daemon = Daemon::start(DaemonConfig::answering());
+    let to = daemon.sip;
+    let flood = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let from = flood.local_addr().expect("addr");
+    let listen = flood.try_clone().expect("clone");
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // Final status per Call-ID (and whether a 503 named Retry-After), read while flooding.
+    let reader_stop = stop.clone();
+    let reader = std::thread::spawn(move || {
+        let mut finals: BTreeMap<String, (u16, bool)> = BTreeMap::new();
+        let mut buf = vec![0u8; 65_536];
+        listen
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        // Unacknowledged finals are retransmitted for 32 s: read one second past the flood.
+        let mut until: Option<std::time::Instant> = None;
+        while until.is_none_or(|t| std::time::Instant::now() < t) {
+            if until.is_none() && reader_stop.load(Ordering::SeqCst) {
+                until = Some(std::time::Instant::now() + Duration::from_secs(1));
+            }
+            if let Ok((len, _)) = listen.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+                let code: u16 = text
+                    .strip_prefix("SIP/2.0 ")
+                    .and_then(|r| r.get(..3))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                let call_id = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Call-ID: "))
+                    .unwrap_or("")
+                    .to_string();
+                if code >= 200 {
+                    finals
+                        .entry(call_id)
+                        .or_insert((code, text.contains("Retry-After:")));
+                }
+            }
+        }
+        finals
+    });
+    let sender_stop = stop.clone();
+    let sender = std::thread::spawn(move || {
+        let mut sent = 0u32;
+        while !sender_stop.load(Ordering::SeqCst) && sent < 1000 {
+            sent += 1;
+            flood
+                .send_to(&flood_invite(to, from, sent), to)
+                .expect("send");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sent
+    });
+
+    std::thread::sleep(Duration::from_millis(500));
+    let other = Sipp::new(daemon.sip, "call_audio.xml")
+        .args(["-i", "127.0.0.2", "-mi", "127.0.0.2"])
+        .run();
+    stop.store(true, Ordering::SeqCst);
+    let sent = sender.join().expect("sender");
+    let finals = reader.join().expect("reader");
+    other.assert_ok(&daemon);
+
+    let count = |code: u16| finals.values().filter(|(c, _)| *c == code).count();
+    let summary = format!(
+        "{sent} INVITEs sent; finals: {} x 200, {} x 486, {} x 503, {} others",
+        count(200),
+        count(486),
+        count(503),
+        finals.len() - count(200) - count(486) - count(503)
+    );
+    eprintln!("{summary}");
+    assert!(sent >= 100, "{summary}");
+    assert_eq!(count(200), 1, "the flood gets one call: {summary}");
+    assert!(count(486) >= 1, "busy while it holds its line: {summary}");
+    assert!(
+        count(503) as u32 >= sent.saturating_sub(40),
+        "past 20 attempts a minute the flood gets 503: {summary}"
+    );
+    assert!(
+        finals.values().all(|(c, retry)| *c != 503 || *retry),
+        "every 503 says Retry-After"
+    );
+    let answered: Vec<_> = daemon
+        .wait_records(1, Duration::from_secs(10))
+        .into_iter()
+        .filter(|r| !r["answered_at"].is_null())
+        .collect();
+    assert_eq!(
+        answered.len(),
+        1,
+        "the second source's call is answered and recorded, the flood's is not: {answered:#?}"
+    );
+    assert!(
+        daemon.log().contains("per-source call limit"),
+        "{}",
+        daemon.log_tail(40)
+    );
+}
+
+/// The ATA's registration outlives a restart of the box (systemctl restart, an update, a
+/// crash): registered, then the daemon restarts, and the ATA's next call from the same port
+/// is answered without a new REGISTER (the binding is kept in
+/// `<data_dir>/run/sip-registrations.json`); another port still gets 403.
+#[test]
+fn the_ata_s_registration_survives_a_restart() {
+    let _g = serial();
+    let mut daemon = Daemon::start(
+        DaemonConfig::answering()
+            .account("ht813", "s3cret-Pa55")
+            .set("sip.require_registration", true)
+            .set("sip.require_invite_auth", true),
+    );
+    let ata_port = free_udp_port();
+    register(&daemon, ata_port, 300);
+    daemon.restart();
+    assert!(
+        daemon
+            .log()
+            .contains("SIP registrations taken back from the last run"),
+        "{}",
+        daemon.log_tail(40)
+    );
+    sipp_from(&daemon, "invite_auth.xml", ata_port)
+        .args(["-au", "ht813", "-ap", "s3cret-Pa55"])
+        .run()
+        .assert_ok(&daemon);
+    let rec = daemon.one_record();
+    assert_eq!(rec["end_reason"], "remote_hangup", "record: {rec:#}");
+    let mut other_port = free_udp_port();
+    while other_port == ata_port {
+        other_port = free_udp_port();
+    }
+    sipp_from(&daemon, "invite_403.xml", other_port)
+        .run()
+        .assert_ok(&daemon);
+}

@@ -407,8 +407,15 @@ fn sip_service(
                     .with_context(|| format!("binding SIP to udp://{local} again"))?,
             };
             let endpoint_config = EndpointConfig::from_config(&config.sip, local);
+            // The ATA's registrations outlive a restart (sip.require_registration).
+            let kept = config
+                .data_paths()
+                .root
+                .join("run")
+                .join("sip-registrations.json");
             let (sip, events, task) =
-                udp::spawn(socket, endpoint_config).context("starting the SIP endpoint")?;
+                udp::spawn_keeping_registrations(socket, endpoint_config, kept)
+                    .context("starting the SIP endpoint")?;
             let mut endpoint = AbortOnDrop(task);
             *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(sip.clone());
             let mut dials = dials.lock().await;
@@ -417,13 +424,24 @@ fn sip_service(
                     Ok(()) => anyhow!("the SIP endpoint stopped"),
                     Err(err) => anyhow!("the SIP endpoint failed: {err}"),
                 }),
-                () = line::run(Arc::new(line_settings(&config)), sip, events, calls, stopping, &mut dials) => Err(anyhow!("the line stopped")),
+                () = line::run(Arc::new(line_settings(&config)), sip, events, calls, stopping, &mut dials) => {
+                    // The line ends when the endpoint's events do: name the endpoint's fate
+                    // (a panic) when that is why.
+                    match tokio::time::timeout(Duration::from_secs(1), &mut endpoint.0).await {
+                        Ok(Err(err)) => Err(anyhow!("the SIP endpoint failed: {err}")),
+                        _ => Err(anyhow!("the line stopped")),
+                    }
+                }
                 () = token.cancelled() => Ok(()),
             }
         })
     })
     .critical()
 }
+
+#[cfg(test)]
+#[path = "run_sip_tests.rs"]
+mod sip_tests;
 
 /// Hands every answered call to its own task.
 fn intake_service(

@@ -45,19 +45,58 @@ fn defaults_have_no_issues() {
     assert_eq!(check(""), vec![]);
 }
 
+/// Where the example reads the ATA's password (the package makes the file).
+const EXAMPLE_ATA_PASSWORD_FILE: &str = "password_file = \"/etc/callbox/sip-ata.password\"";
+
+/// The example with the ATA's password in a private file of the test's own.
+fn example_with_password_file(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("sip-ata.password");
+    std::fs::write(&path, "generated-by-postinst\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(EXAMPLE.contains(EXAMPLE_ATA_PASSWORD_FILE));
+    EXAMPLE.replace(
+        EXAMPLE_ATA_PASSWORD_FILE,
+        &format!("password_file = \"{}\"", path.display()),
+    )
+}
+
 #[test]
 fn example_parses_to_defaults_except_deliberate_differences() {
-    let parsed: Config = toml::from_str(EXAMPLE).unwrap();
+    let text = EXAMPLE.replace(EXAMPLE_ATA_PASSWORD_FILE, "password = \"x\"");
+    let parsed: Config = toml::from_str(&text).unwrap();
     let mut expected = Config::default();
     expected.storage.data_dir = PathBuf::from("/var/lib/callbox");
     expected.sip.listen = "0.0.0.0:5060".parse().unwrap();
-    expected.sip.allowed_peers = vec!["192.168.1.0/24".parse().unwrap()];
+    // The safest mode the HT813 supports: the ATA only, registered, and authenticated.
+    expected.sip.allowed_peers = vec!["192.168.1.20/32".parse().unwrap()];
+    expected.sip.require_registration = true;
+    expected.sip.require_invite_auth = true;
+    expected.sip.accounts = vec![crate::telephony::settings::SipAccount {
+        username: "ht813".into(),
+        password: "x".into(),
+    }];
     assert_eq!(parsed, expected);
 }
 
 #[test]
 fn example_passes_check_without_warnings() {
-    assert_eq!(check(EXAMPLE), vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(check(&example_with_password_file(dir.path())), vec![]);
+}
+
+#[test]
+fn registration_and_invite_auth_need_an_account() {
+    assert_error(
+        "[sip]\nrequire_registration = true",
+        "sip.require_registration",
+        "needs at least one of sip.accounts",
+    );
+    assert_error(
+        "[sip]\nrequire_invite_auth = true",
+        "sip.require_invite_auth",
+        "needs at least one of sip.accounts",
+    );
 }
 
 #[test]
@@ -65,6 +104,7 @@ fn example_documents_every_key_with_its_env_var() {
     // Uncomment `# key = value` and `# [[table]]` lines: then every key must be present,
     // in the right section, and of the right type.
     let uncommented: String = EXAMPLE
+        .replace(EXAMPLE_ATA_PASSWORD_FILE, "password = \"x\"")
         .lines()
         .map(|l| match l.strip_prefix("# ") {
             Some(rest)

@@ -25,6 +25,10 @@ pub struct SipConfig {
     /// INVITEs must authenticate (digest, 407 challenge, MD5 or SHA-256) as one of
     /// `accounts`: for ATAs that answer challenges (HT813, SPA3102).
     pub require_invite_auth: bool,
+    /// Registered-ATA mode: INVITEs are answered only from the exact address and port a
+    /// live REGISTER binding came from (the ATA registers with the box as one of `accounts`);
+    /// any other source on the allow-list gets 403. Needs `accounts`.
+    pub require_registration: bool,
     /// Calls up at once from one source address before 486 Busy Here, so one host on the
     /// allowed network cannot hold every line. 0: only `max_concurrent_calls` applies.
     pub max_calls_per_source: usize,
@@ -143,6 +147,7 @@ impl Default for SipConfig {
             stranger_rate_limit: 5,
             max_concurrent_calls: 2,
             require_invite_auth: false,
+            require_registration: false,
             max_calls_per_source: 1,
             call_attempts_per_minute: 20,
             user: String::new(),
@@ -223,6 +228,13 @@ impl SipConfig {
             v.push(SettingIssue::error(
                 "sip.outbound_ring_timeout_secs",
                 "must be between 5 and 300 seconds",
+            ));
+        }
+        if sip.require_registration && sip.accounts.is_empty() {
+            v.push(SettingIssue::error(
+                "sip.require_registration",
+                "needs at least one of sip.accounts: a registration anyone could make proves \
+                 nothing about who calls",
             ));
         }
         if sip.max_concurrent_calls < 1 {

@@ -113,6 +113,9 @@ echo "$pw" | grep -q ':/var/lib/callbox:/usr/sbin/nologin$' || fail "user callbo
 uid=$(echo "$pw" | cut -d: -f3)
 [ "$uid" -lt 1000 ] || fail "user callbox is not a system user (uid $uid)"
 perms() { in_root stat -c '%U:%G %a' "$1"; }
+[ "$(perms /etc/callbox/sip-ata.password)" = "callbox:callbox 400" ] ||
+    fail "the ATA's password file is $(perms /etc/callbox/sip-ata.password), want callbox:callbox 400"
+[ "$(wc -c <"$root/etc/callbox/sip-ata.password")" -ge 20 ] || fail "the ATA's password is too short"
 [ "$(perms /etc/callbox)" = "root:callbox 750" ] || fail "/etc/callbox is $(perms /etc/callbox), want root:callbox 750"
 [ "$(perms /etc/callbox/callbox.toml)" = "root:callbox 640" ] || fail "callbox.toml is $(perms /etc/callbox/callbox.toml), want root:callbox 640"
 [ "$(perms /var/lib/callbox)" = "callbox:callbox 700" ] || fail "/var/lib/callbox is $(perms /var/lib/callbox)"

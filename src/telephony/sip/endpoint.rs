@@ -13,7 +13,7 @@ use super::message::{
     with_to_tag, write_response, Inbound, MessageError, Method, Request, ALLOWED_METHODS,
     MAGIC_COOKIE,
 };
-use super::registrar::{RegisterRefusal, Registrar, MIN_EXPIRES};
+use super::registrar::{RegisterRefusal, Registrar, SavedBinding, MIN_EXPIRES};
 use super::security::{Admission, AttemptLimiter, Gatekeeper};
 use crate::infra::Secret;
 use crate::telephony::settings::SipConfig;
@@ -21,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// RFC 3261 timer T1: round-trip estimate.
 pub const T1: Duration = Duration::from_millis(500);
@@ -49,6 +49,9 @@ pub struct EndpointConfig {
     pub max_concurrent_calls: usize,
     /// INVITEs must carry digest credentials of one of `accounts` (407 challenge).
     pub invite_auth: bool,
+    /// Registered-ATA mode: new INVITEs only from the address and port of a live REGISTER
+    /// binding (403 otherwise).
+    pub require_registration: bool,
     /// Calls up at once from one source address (0: no limit beyond `max_concurrent_calls`).
     pub max_calls_per_source: usize,
     /// New INVITEs accepted per minute from one source address (0: no limit).
@@ -77,6 +80,7 @@ impl EndpointConfig {
             stranger_rate_limit: sip.stranger_rate_limit,
             max_concurrent_calls: sip.max_concurrent_calls,
             invite_auth: sip.require_invite_auth,
+            require_registration: sip.require_registration,
             max_calls_per_source: sip.max_calls_per_source,
             call_attempts_per_minute: sip.call_attempts_per_minute,
             user: sip.user.clone(),
@@ -396,7 +400,21 @@ pub struct Endpoint {
     /// Client transactions of placed calls that ended on a non-2xx: absorbing its
     /// retransmissions with the same ACK until Timer D.
     uac_completed: HashMap<String, uac::Completed>,
+    /// A REGISTER changed the bindings since they were last saved.
+    registrations_changed: bool,
+    /// Unit tests only: set by a [`PANIC_IN_TIMERS`] datagram.
+    #[cfg(test)]
+    panic_in_timers: Option<Instant>,
 }
+
+/// Unit tests only: a datagram starting with these bytes panics inside the endpoint (past the
+/// parser's guard), standing in for a bug in the endpoint.
+#[cfg(test)]
+pub(crate) const PANIC_IN_ENDPOINT: &[u8] = b"CALLBOX-TEST-PANIC-IN-ENDPOINT";
+/// Unit tests only: after a datagram starting with these bytes, the endpoint's next timer run
+/// panics (outside any guard: the task running it dies).
+#[cfg(test)]
+pub(crate) const PANIC_IN_TIMERS: &[u8] = b"CALLBOX-TEST-PANIC-IN-TIMERS";
 
 /// Counters for the status page and the log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +426,11 @@ pub struct EndpointStats {
     pub dropped_strangers: u64,
     pub calls_offered: u64,
     pub busy: u64,
+    /// New INVITEs refused (403) because their source held no live registration.
+    pub unregistered: u64,
+    /// Datagrams whose handling panicked (the parser library or the endpoint); each was
+    /// dropped and the endpoint went on.
+    pub panics: u64,
     /// The last datagram from an allowed peer (the ATA): when, and from where.
     pub last_peer_contact: Option<(Instant, SocketAddr)>,
 }
@@ -430,6 +453,9 @@ impl Endpoint {
             events: VecDeque::new(),
             stats: EndpointStats::default(),
             uac_completed: HashMap::new(),
+            registrations_changed: false,
+            #[cfg(test)]
+            panic_in_timers: None,
         }
     }
 
@@ -441,6 +467,28 @@ impl Endpoint {
     /// Live REGISTER bindings: (address-of-record, contact, seconds left).
     pub fn registrations(&self, now: Instant) -> Vec<(String, String, u64)> {
         self.registrar.snapshot(now)
+    }
+
+    /// The live bindings when a REGISTER changed them since the last call (None otherwise),
+    /// for the runner to keep across a restart; `now` and `wall` are the same moment.
+    pub fn changed_registrations(
+        &mut self,
+        now: Instant,
+        wall: std::time::SystemTime,
+    ) -> Option<Vec<SavedBinding>> {
+        std::mem::take(&mut self.registrations_changed).then(|| self.registrar.save(now, wall))
+    }
+
+    /// Takes back the bindings kept by an earlier run (those still live), so the
+    /// registered-ATA mode does not refuse the ATA's calls until its next REGISTER.
+    pub fn restore_registrations(
+        &mut self,
+        now: Instant,
+        wall: std::time::SystemTime,
+        saved: Vec<SavedBinding>,
+    ) {
+        self.registrar
+            .restore(now, wall, saved, self.config.max_register_expires);
     }
 
     /// Calls not yet ended.
@@ -460,6 +508,10 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        #[cfg(test)]
+        if self.panic_in_timers.is_some() {
+            return self.panic_in_timers;
+        }
         let invites = self
             .invite_txs
             .values()
@@ -482,6 +534,10 @@ impl Endpoint {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        #[cfg(test)]
+        if self.panic_in_timers.is_some() {
+            panic!("a stand-in for a bug in the endpoint's timers");
+        }
         self.other_txs.retain(|_, tx| tx.expires_at > now);
 
         let mut retransmit = Vec::new();
@@ -548,9 +604,24 @@ impl Endpoint {
         self.uac_timeouts(now);
     }
 
+    /// Counts a panic caught around this endpoint's handling of a datagram (by the task that
+    /// runs it, see `udp.rs`).
+    pub fn count_panic(&mut self) {
+        self.stats.panics += 1;
+    }
+
     /// Takes one datagram from `source`.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         self.stats.datagrams += 1;
+        #[cfg(test)]
+        if data.starts_with(PANIC_IN_ENDPOINT) {
+            panic!("a stand-in for a bug in the endpoint");
+        }
+        #[cfg(test)]
+        if data.starts_with(PANIC_IN_TIMERS) {
+            self.panic_in_timers = Some(now);
+            return;
+        }
         // A SIP trunk the box called is answered even when it is not an allowed peer.
         let admission = if self.is_outbound_peer(source) {
             Admission::Allowed
@@ -580,6 +651,11 @@ impl Endpoint {
                 self.stats.bad_requests += 1;
                 warn!(%source, %reason, "bad SIP request: 400");
                 self.send_bad_request(source, data, 400, &reason);
+            }
+            Err(MessageError::Panicked(why)) => {
+                self.stats.panics += 1;
+                error!(%source, bytes = data.len(), panics = self.stats.panics, %why,
+                       "the SIP parser panicked on a datagram: dropped it, the box goes on");
             }
             Err(MessageError::Refused { status, reason }) => {
                 self.stats.bad_requests += 1;
@@ -793,6 +869,21 @@ impl Endpoint {
         if self.pending_invites.contains_key(&merged_key) {
             // The same request reached us by another path (RFC 3261 §8.2.2.2).
             return self.respond_once(now, source, &req, key, 482, "Loop Detected", &[], None);
+        }
+        if self.config.require_registration && !self.registrar.has_live_source(now, source) {
+            self.stats.unregistered += 1;
+            // Allowed peers only reach this (strangers were refused at the gate); still, log
+            // the first and then every 64th so a looping host cannot flood the journal.
+            if self.stats.unregistered % 64 == 1 {
+                warn!(%source, call_id = %req.call_id, refused = self.stats.unregistered,
+                      "INVITE from a source with no live registration: 403");
+            }
+            let extra = [(
+                "Warning",
+                "399 callbox \"register first: calls are taken from registered sources only\""
+                    .to_string(),
+            )];
+            return self.respond_once(now, source, &req, key, 403, "Forbidden", &extra, None);
         }
         if !self.answers_to(req.uri_user.as_deref()) {
             info!(call_id = %req.call_id, user = req.uri_user.as_deref().unwrap_or(""),
@@ -1329,6 +1420,7 @@ impl Endpoint {
         let wildcard_expires = req.header("Expires").and_then(|e| e.trim().parse().ok());
         let result = self.registrar.register(
             now,
+            source,
             &aor,
             &req.call_id,
             req.cseq,
@@ -1340,6 +1432,7 @@ impl Endpoint {
         let tag = message::random_token(12);
         match result {
             Ok(bindings) => {
+                self.registrations_changed = true;
                 info!(%source, %aor, bindings = bindings.len(), "REGISTER accepted");
                 let mut extra: Vec<(&str, String)> = bindings
                     .iter()

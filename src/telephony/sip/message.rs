@@ -88,7 +88,16 @@ pub enum MessageError {
     /// another SIP version, 416 for a Request-URI scheme the box does not serve.
     #[error("refused with {status}: {reason}")]
     Refused { status: u16, reason: &'static str },
+    /// The parser library panicked on this datagram (a bug there, caught here): the datagram
+    /// is dropped and the box goes on.
+    #[error("the SIP parser panicked: {0}")]
+    Panicked(String),
 }
+
+/// Unit tests only: a datagram starting with these bytes makes the parser panic, standing in
+/// for a bug in the parser library (none is known; see `tests/assets/sip-crashes/`).
+#[cfg(test)]
+pub(crate) const PANIC_IN_PARSER: &[u8] = b"CALLBOX-TEST-PANIC-IN-PARSER";
 
 /// A request that passed validation: every header a UAS needs is present and parsed.
 #[derive(Debug, Clone)]
@@ -193,8 +202,31 @@ pub enum Inbound {
 /// Parses and validates one UDP datagram.
 ///
 /// `Err(BadRequest)` comes with enough of the request (see [`bad_request_context`]) to write a
-/// 400; every other error means the datagram is dropped.
+/// 400; every other error means the datagram is dropped. A panic inside the parser library
+/// is caught and becomes `Err(Panicked)`: one bad datagram cannot take the box down.
 pub fn parse(data: &[u8], max_bytes: usize) -> Result<Inbound, MessageError> {
+    guarded(|| parse_unguarded(data, max_bytes))
+}
+
+/// Runs `f`, turning a panic into [`MessageError::Panicked`] with the panic's message.
+fn guarded<T>(
+    f: impl FnOnce() -> Result<T, MessageError> + std::panic::UnwindSafe,
+) -> Result<T, MessageError> {
+    std::panic::catch_unwind(f).unwrap_or_else(|payload| {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        Err(MessageError::Panicked(truncate(&text, 200)))
+    })
+}
+
+fn parse_unguarded(data: &[u8], max_bytes: usize) -> Result<Inbound, MessageError> {
+    #[cfg(test)]
+    if data.starts_with(PANIC_IN_PARSER) {
+        panic!("a stand-in for a parser bug");
+    }
     if data.is_empty() {
         return Err(MessageError::Empty);
     }
@@ -918,6 +950,18 @@ Contact: <sip:3125550142@192.168.1.20:5062>\r\n\
 Max-Forwards: 70\r\n\
 Content-Type: application/sdp\r\n\
 Content-Length: 4\r\n\r\nv=0\n";
+
+    #[test]
+    fn a_panic_in_the_parser_is_caught_and_named() {
+        let mut datagram = PANIC_IN_PARSER.to_vec();
+        datagram.extend_from_slice(INVITE.as_bytes());
+        match parse(&datagram, 8192) {
+            Err(MessageError::Panicked(why)) => assert!(why.contains("stand-in"), "{why}"),
+            other => panic!("expected Panicked, got {other:?}"),
+        }
+        // The next datagram parses as ever.
+        assert!(parse_request(INVITE).is_ok());
+    }
 
     fn parse_request(text: &str) -> Result<Request, MessageError> {
         match parse(text.as_bytes(), 8192)? {

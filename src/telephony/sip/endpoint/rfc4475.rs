@@ -188,6 +188,7 @@ fn config(accounts: Vec<(String, Secret)>) -> EndpointConfig {
         stranger_rate_limit: 3,
         max_concurrent_calls: 4,
         invite_auth: false,
+        require_registration: false,
         max_calls_per_source: 0,
         call_attempts_per_minute: 0,
         user: String::new(),
