@@ -17,6 +17,7 @@
 //! receiver can drop repeats. ntfy does not dedupe; a lost answer there can push twice.
 
 pub mod dispatch;
+pub mod ladder;
 pub mod message;
 pub mod phone;
 pub mod settings;
