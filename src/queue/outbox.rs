@@ -729,10 +729,14 @@ impl Outbox {
         page: &PageProgress,
         next_at: Option<DateTime<Utc>>,
     ) -> Result<Record, QueueError> {
-        let page = page.clone();
+        let mut page = page.clone();
         self.update_lane(id, "save the paging ladder", Lane::Alert, move |r, _| {
             if !r.alert.pending {
                 return false;
+            }
+            // An acknowledgement noted meanwhile (the web page) is never overwritten.
+            if page.acknowledged.is_none() {
+                page.acknowledged = r.alert.page.as_ref().and_then(|p| p.acknowledged.clone());
             }
             r.alert.page = Some(page);
             r.alert.next_attempt_at = next_at;
