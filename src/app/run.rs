@@ -279,10 +279,14 @@ fn background_services(
     cache: Option<Arc<StCache>>,
 ) -> Result<(Vec<Service>, Handles)> {
     let mut list = vec![services::compaction(queue)];
-    let alerts = services::alerts(config, queue, cache.clone())?.map(|(service, dispatcher)| {
-        list.push(service);
-        dispatcher
-    });
+    // HOOK (issue 15): the phone pager (`crate::app::pager`, outbound calls over the shop's
+    // line) goes here; `None` = webhook/ntfy only, no paging ladder.
+    let pager = None;
+    let alerts =
+        services::alerts(config, queue, cache.clone(), pager)?.map(|(service, dispatcher)| {
+            list.push(service);
+            dispatcher
+        });
     let sync = services::sync(config, queue, cache).map(|(service, worker)| {
         list.push(service);
         worker
