@@ -117,6 +117,7 @@ async fn no_heat_alert(outbox: &Outbox, clock: &ManualClock) -> RecordId {
             known_customer_id: None,
             caller_said: "the heat is out and it's freezing".into(),
             raised_at_utc: clock.now_utc(),
+            job_record_id: None,
         }))
         .await
         .expect("enqueue")

@@ -365,6 +365,7 @@ async fn on_call_alert_reaches_the_office_as_a_booking_naming_the_hazard() {
         known_customer_id: None,
         caller_said: "i smell gas in the basement".into(),
         raised_at_utc: chrono::Utc::now(),
+        job_record_id: None,
     };
     let id = worker
         .outbox()

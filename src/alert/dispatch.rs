@@ -343,6 +343,7 @@ pub async fn send_test(
         known_customer_id: None,
         caller_said: String::new(),
         raised_at_utc: now,
+        job_record_id: None,
     };
     let key = format!("test-{}", now.format("%Y%m%dT%H%M%S%.3fZ"));
     let tech = on_call
@@ -538,6 +539,7 @@ mod tests {
             known_customer_id: None,
             caller_said: "i smell gas".into(),
             raised_at_utc: clock.now_utc(),
+            job_record_id: None,
         };
         let id = outbox
             .enqueue(Payload::OnCallAlert(alert))

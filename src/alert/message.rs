@@ -209,6 +209,7 @@ mod tests {
             known_customer_id: Some(42),
             caller_said: "my co alarm is going off".into(),
             raised_at_utc: "2026-01-14T03:00:00Z".parse().expect("time"),
+            job_record_id: None,
         }
     }
 

@@ -83,6 +83,10 @@ pub struct OnCallAlert {
     pub caller_said: String,
     /// When the caller reported it (the call's clock).
     pub raised_at_utc: DateTime<Utc>,
+    /// The job booked on the same call (its record id), when there is one: the job carries
+    /// the emergency to the office, so the sync makes no second office copy of the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_record_id: Option<String>,
 }
 
 impl OnCallAlert {
