@@ -209,11 +209,22 @@ fn known_caller_books_by_keypad_alone() {
     keys(&mut d, &mut sink, "1"); // first window
     let a = keys(&mut d, &mut sink, "1"); // book it
     assert!(said(&a).contains("on the schedule"), "{}", said(&a));
+    // The emergency is paged once the job is on disk, and only then promised.
+    assert!(
+        said(&a).contains("alerting the on-call technician now"),
+        "{}",
+        said(&a)
+    );
     assert!(matches!(a.last(), Some(Action::Hangup)));
-    assert_eq!(sink.records.len(), 1);
+    assert_eq!(sink.records.len(), 2);
     let Payload::Job(job) = &sink.records[0] else {
         panic!("not a job: {:?}", sink.records[0]);
     };
+    let Payload::OnCallAlert(page) = &sink.records[1] else {
+        panic!("not a page: {:?}", sink.records[1]);
+    };
+    assert_eq!(page.hazard, Hazard::NoHeat);
+    assert!(page.job_record_id.is_some(), "the page names the job");
     assert_eq!(job.known_customer_id, Some(501));
     assert_eq!(job.known_location_id, Some(601));
     assert_eq!(job.urgency, Urgency::Emergency);
@@ -315,7 +326,7 @@ fn hang_up_mid_way_leaves_a_lead_with_what_was_captured() {
     let mut d = dialog(None, vec![]);
     let mut sink = Sink::default();
     d.start(now());
-    heard(&mut d, &mut sink, "my ac stopped cooling");
+    heard(&mut d, &mut sink, "my thermostat screen is blank");
     heard(&mut d, &mut sink, "this is john smith");
     let a = drive(&mut d, &mut sink, now(), Input::Hangup);
     assert!(said(&a).is_empty());
@@ -323,8 +334,28 @@ fn hang_up_mid_way_leaves_a_lead_with_what_was_captured() {
         panic!("{:?}", sink.records);
     };
     assert_eq!(lead.caller.name, "John Smith");
-    assert!(lead.summary.contains("cooling"));
+    assert!(lead.summary.contains("thermostat"));
     assert!(d.outcome().caller_hung_up);
+    assert!(d.is_ended());
+}
+
+#[test]
+fn an_emergency_caller_hanging_up_mid_way_is_paged_for_not_left_a_lead() {
+    let mut d = dialog(None, vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(&mut d, &mut sink, "my ac stopped cooling");
+    heard(&mut d, &mut sink, "this is john smith");
+    let a = drive(&mut d, &mut sink, now(), Input::Hangup);
+    assert!(said(&a).is_empty());
+    assert_eq!(sink.records.len(), 1, "{:?}", sink.records);
+    let Payload::OnCallAlert(page) = &sink.records[0] else {
+        panic!("{:?}", sink.records);
+    };
+    assert_eq!(page.hazard, Hazard::NoCooling);
+    assert_eq!(page.caller.name, "John Smith");
+    assert!(page.caller_said.contains("stopped cooling"));
+    assert!(page.job_record_id.is_none());
     assert!(d.is_ended());
 }
 
