@@ -97,9 +97,18 @@ pub struct Script {
     pub cold_threshold_f: f32,
     pub hot_threshold_f: f32,
     pub vulnerable_words: Vec<String>,
+    /// A routine caller who asks for a person a second time is paged for (`[alerts]
+    /// insist_policy = "page"`); otherwise the office calls them back first thing.
+    pub insist_pages: bool,
 }
 
 impl Script {
+    /// The same script with the shop's policy for a routine caller who insists on a person.
+    pub fn with_insist_pages(mut self, page: bool) -> Self {
+        self.insist_pages = page;
+        self
+    }
+
     /// From `[dialog]` and `[triage]`, for the shop named `shop_name` in the IANA zone
     /// `shop_timezone` whose phone numbers follow `shop_country`'s dialling plan (`[shop]`).
     pub fn from_settings(
@@ -131,6 +140,7 @@ impl Script {
             cold_threshold_f: triage.cold_threshold_f,
             hot_threshold_f: triage.hot_threshold_f,
             vulnerable_words: triage.vulnerable_words.clone(),
+            insist_pages: false,
         }
     }
 }
@@ -321,6 +331,8 @@ pub struct Dialog {
     now: DateTime<Utc>,
     /// No recogniser on this call: every question is asked in its keypad form.
     keypad_only: bool,
+    /// Times a routine caller asked for a person.
+    person_asks: u32,
 }
 
 impl Dialog {
@@ -355,6 +367,7 @@ impl Dialog {
             last_prompt: Vec::new(),
             now,
             keypad_only: false,
+            person_asks: 0,
         }
     }
 
@@ -511,7 +524,17 @@ impl Dialog {
             {
                 self.page(out, None);
             }
+            Some(Meta::Operator) if self.person_asks >= 1 && self.script.insist_pages => {
+                self.person_asks += 1;
+                self.say(
+                    out,
+                    "I can't put you through while you're on our only line.".into(),
+                    true,
+                );
+                self.page(out, None);
+            }
             Some(Meta::Operator) => {
+                self.person_asks += 1;
                 self.say(
                     out,
                     "There's no one in the office right now, so I'll have someone call you back."
@@ -555,6 +578,7 @@ impl Dialog {
             Some(Triage::Emergency(EmergencyKind::NoHeat)) => Hazard::NoHeat,
             Some(Triage::Emergency(EmergencyKind::NoCooling)) => Hazard::NoCooling,
             Some(Triage::Emergency(EmergencyKind::WaterLeak)) => Hazard::WaterLeak,
+            _ if self.person_asks >= 2 => Hazard::PersonRequested,
             _ => Hazard::Emergency,
         }
     }

@@ -96,7 +96,11 @@ fn dialog(caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
 }
 
 fn dialog_for(country: &str, caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
-    let script = Arc::new(script_for(country));
+    dialog_with(script_for(country), caller, appointments)
+}
+
+fn dialog_with(script: Script, caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
+    let script = Arc::new(script);
     let sources = Sources {
         customers: Arc::new(Directory(vec![jane()])),
         appointments: Arc::new(Booked(appointments)),
@@ -438,4 +442,29 @@ fn no_lookups_new_caller_without_caller_id_asks_for_a_number() {
         cb.caller.callback_phone_e164.as_deref(),
         Some("+13125550142")
     );
+}
+
+#[test]
+fn a_routine_caller_insisting_on_a_person_is_paged_only_by_the_shops_policy() {
+    for (pages, want) in [(false, "callback"), (true, "on_call_alert")] {
+        let script = script_for("US").with_insist_pages(pages);
+        let mut d = dialog_with(script, Some("+13125550142"), vec![]);
+        let mut sink = Sink::default();
+        d.start(now());
+        let first = heard(&mut d, &mut sink, "can i talk to a real person");
+        assert!(!said(&first).contains("alerting"), "{}", said(&first));
+        let a = heard(&mut d, &mut sink, "i want to talk to a person");
+        let kinds: Vec<_> = sink.records.iter().map(|r| r.kind().name()).collect();
+        if pages {
+            assert_eq!(kinds, [want], "{}", said(&a));
+            assert!(said(&a).contains("alerting the on-call technician now"));
+            let Payload::OnCallAlert(page) = &sink.records[0] else {
+                panic!("{:?}", sink.records);
+            };
+            assert_eq!(page.hazard, Hazard::PersonRequested);
+        } else {
+            assert!(!said(&a).contains("alerting"), "{}", said(&a));
+            assert!(!kinds.contains(&"on_call_alert"), "{kinds:?}");
+        }
+    }
 }
