@@ -209,7 +209,7 @@ pub fn run(
                 &config.dialog,
                 &config.triage,
             )
-            .with_insist_pages(crate::app::flow::insist_pages(&config)),
+            .with_insist_pages(crate::app::flow::insist_pages(config)),
         ),
         sources,
         now,
