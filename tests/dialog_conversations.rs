@@ -191,7 +191,7 @@ fn cases() -> Vec<Case> {
                 "dtmf:1",
             ],
         )
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .never(&["This is important"]),
     );
 
@@ -202,7 +202,7 @@ fn cases() -> Vec<Case> {
             Some(JANE),
             &["dtmf:2", "dtmf:1", "dtmf:1", "dtmf:1", "dtmf:1", "dtmf:1"],
         )
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .says(&[
             "Hi Jane",
             "Is this for 123 Maple St",
@@ -307,7 +307,7 @@ fn cases() -> Vec<Case> {
                 "yes",
             ],
         )
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .field("/caller/callback_phone_e164", "+13125550199"),
     );
     v.push(
@@ -325,7 +325,7 @@ fn cases() -> Vec<Case> {
                 "yes",
             ],
         )
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .field("/service_address/street", "45 N Oak Ave")
         .field("/service_address/zip", "62629"),
     );
@@ -443,7 +443,7 @@ fn cases() -> Vec<Case> {
                 "dtmf:1",
             ],
         )
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .field("/service_address/zip", "62704")
         .field("/caller/callback_phone_e164", "+13125550142")
         .field("/urgency", "emergency")
@@ -535,7 +535,7 @@ fn cases() -> Vec<Case> {
             &["the heat is out", "yes", "yes", "one", "yes"],
         )
         .temp(20.0)
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .says(&["sounds like an emergency", "tonight"])
         .field("/urgency", "emergency")
         .field("/assign_on_call_technician", "true"),
@@ -564,7 +564,7 @@ fn cases() -> Vec<Case> {
             ],
         )
         .temp(60.0)
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .field("/urgency", "emergency"),
     );
     v.push(
@@ -574,7 +574,7 @@ fn cases() -> Vec<Case> {
             &["the ac stopped cooling", "yes", "yes", "one", "yes"],
         )
         .temp(98.0)
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .field("/urgency", "emergency")
         .field("/job_type_hint", "no_cooling"),
     );
@@ -601,7 +601,7 @@ fn cases() -> Vec<Case> {
             ],
         )
         .temp(60.0)
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .field("/urgency", "emergency"),
     );
     v.push(
@@ -612,7 +612,7 @@ fn cases() -> Vec<Case> {
         )
         .at("2026-01-14T08:10:00Z")
         .temp(10.0)
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .field("/appointment/start_utc", "2026-01-14T09:00:00Z"),
     );
     v.push(
@@ -623,7 +623,7 @@ fn cases() -> Vec<Case> {
         )
         .online()
         .temp(10.0)
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .says(&["You're booked for tonight"])
         .field("/booked_offline", "false"),
     );
@@ -1070,7 +1070,7 @@ fn cases() -> Vec<Case> {
                 "dtmf:2", "dtmf:1", "dtmf:1", "dtmf:1", "dtmf:1", "dtmf:1", "hangup",
             ],
         )
-        .expect("job", &["job"]),
+        .expect("job", &["job", "on_call_alert"]),
     );
     v.push(
         case(
@@ -1199,7 +1199,7 @@ fn cases() -> Vec<Case> {
             Some(JANE),
             &["dtmf:2", "dtmf:1", "dtmf:1", "dtmf:1", "dtmf:1", "dtmf:1"],
         )
-        .expect("job", &["job"])
+        .expect("job", &["job", "on_call_alert"])
         .field("/dialled_number", "+15551234567")
         .field("/transcript", "[keys 1]"),
     );

@@ -365,6 +365,7 @@ async fn on_call_alert_reaches_the_office_as_a_booking_naming_the_hazard() {
         known_customer_id: None,
         caller_said: "i smell gas in the basement".into(),
         raised_at_utc: chrono::Utc::now(),
+        job_record_id: None,
     };
     let id = worker
         .outbox()
@@ -402,6 +403,41 @@ async fn on_call_alert_reaches_the_office_as_a_booking_naming_the_hazard() {
     // Synced for the office, still owed to the technician: the sync does not touch that lane.
     assert!(record.alert.pending, "{:?}", record.alert);
     assert_eq!(worker.outbox().counts().alerts_undelivered, 1);
+}
+
+/// The page for an emergency booked on the same call names the job's record: the job is the
+/// office's copy, so the alert syncs without a second booking or lead (its page is still owed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_for_a_booked_emergency_makes_no_second_office_copy() {
+    let server = seeded(StServerConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let worker = open_worker(&config(&server, dir.path())).unwrap();
+    let alert = callbox::queue::OnCallAlert {
+        call_key: "20260114T030000Z-noheat".into(),
+        caller: callbox::queue::CallerInfo {
+            name: "Jane Doe".into(),
+            phone_e164: Some(phone(7)),
+            callback_phone_e164: None,
+        },
+        hazard: callbox::queue::Hazard::NoHeat,
+        address: Some(address(7)),
+        known_customer_id: None,
+        caller_said: "the heat is out".into(),
+        raised_at_utc: chrono::Utc::now(),
+        job_record_id: Some("cb-job-1".into()),
+    };
+    let id = worker
+        .outbox()
+        .enqueue(Payload::OnCallAlert(alert))
+        .await
+        .unwrap();
+    let summary = worker.sync_once().await.unwrap();
+    assert_eq!(summary.synced, 1, "{summary:?}");
+    assert!(server.bookings().is_empty());
+    assert!(server.leads().is_empty());
+    let record = worker.outbox().get(&id).unwrap().unwrap();
+    assert_eq!(record.state, RecordState::Synced);
+    assert!(record.alert.pending, "{:?}", record.alert);
 }
 
 /// The sync worker for a whole configuration, as `callbox sync` opens it.

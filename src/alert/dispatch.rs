@@ -7,12 +7,14 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::message::{compose, AlertMessage};
+use super::ladder::{self, Ladder, LadderAction};
+use super::message::{self, compose, AlertMessage};
+use super::phone::{PageCallRequest, PhonePager};
 use super::{AlertError, AlertSettings, Channel, Format, OnCallDirectory, OnCallTech};
 use crate::infra::backoff::Backoff;
 use crate::infra::clock::{SharedClock, SystemClock};
 use crate::infra::http::{self, HttpOptions};
-use crate::queue::{CallerInfo, Hazard, OnCallAlert, Outbox, Payload, Record};
+use crate::queue::{CallerInfo, Hazard, OnCallAlert, Outbox, Payload, Record, RecordId};
 
 /// Even with the queue's change notifications, look again this often: a missed wake-up must
 /// not hold a gas report.
@@ -29,6 +31,8 @@ pub struct Dispatcher {
     http: reqwest::Client,
     /// Where "now" (attempt and retry times) and the waits between passes come from.
     clock: SharedClock,
+    /// Page calls over the shop's line; with one, every alert also runs the paging ladder.
+    pager: Option<Arc<dyn PhonePager>>,
 }
 
 /// What `callbox alert test` reports per channel.
@@ -52,7 +56,19 @@ impl Dispatcher {
             on_call,
             http,
             clock: SystemClock::shared(),
+            pager: None,
         })
+    }
+
+    /// The same dispatcher paging by phone through `pager`: every alert then also runs the
+    /// paging ladder (`[alerts] contacts`, backup, owner) until someone presses 1.
+    pub fn with_pager(mut self, pager: Arc<dyn PhonePager>) -> Self {
+        self.pager = Some(pager);
+        self
+    }
+
+    pub fn pages_by_phone(&self) -> bool {
+        self.pager.is_some()
     }
 
     /// The same dispatcher on `clock`: it decides what is due, when to retry and how long to
@@ -86,7 +102,7 @@ impl Dispatcher {
     /// Runs until `shutdown` resolves. Without channels there is nothing to do (the start-up
     /// log says so); alerts then stay pending in the queue and still reach the office.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
-        if !self.has_channels() {
+        if !self.has_channels() && !self.pages_by_phone() {
             return;
         }
         tokio::pin!(shutdown);
@@ -159,6 +175,22 @@ impl Dispatcher {
                 Err(e) => failures.push(e.to_string()),
             }
         }
+        let mut wake = None;
+        if let Some(pager) = &self.pager {
+            match self.page(pager.as_ref(), &id, alert, &record).await? {
+                Paged::Waiting(at) => wake = Some(at),
+                Paged::Acknowledged => {
+                    // Someone has it: the other channels no longer matter.
+                    self.outbox.mark_alert_delivered(&id).await?;
+                    return Ok(true);
+                }
+                Paged::Exhausted => {}
+            }
+        }
+        if failures.is_empty() && wake.is_some() {
+            // Pushed everywhere; the ladder goes on at `wake` (stored with its progress).
+            return Ok(false);
+        }
         if failures.is_empty() {
             self.outbox.mark_alert_delivered(&id).await?;
             let late = (self.clock.now_utc() - alert.raised_at_utc).num_seconds();
@@ -169,10 +201,125 @@ impl Dispatcher {
         let wait = alert_backoff(self.settings.retry_max)
             .delay_jittered(record.alert.attempts.saturating_sub(1));
         let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
+        let at = wake.map_or(at, |w| w.min(at));
         self.outbox.schedule_alert_retry(&id, at, &error).await?;
         // Loud from the first failure: nobody may be alerted about a gas leak right now.
         tracing::error!(%id, attempts = record.alert.attempts, retry_in = ?wait, "alerts: on-call alert NOT delivered yet: {error}");
         Ok(false)
+    }
+}
+
+/// Where the paging ladder got in one pass.
+enum Paged {
+    /// Someone pressed 1 (or acknowledged on the web page).
+    Acknowledged,
+    /// Every round passed without an acknowledgement.
+    Exhausted,
+    /// Nothing more to do before this time.
+    Waiting(DateTime<Utc>),
+}
+
+impl Dispatcher {
+    /// The configured people (the fallback technician if no list), as the settings say now.
+    fn paging_contacts(&self) -> ladder::PagingContacts {
+        let mut paging = self.settings.paging.clone();
+        if self.settings.paging.list.is_empty() {
+            let fallback = self.fallback.read().unwrap_or_else(|e| e.into_inner());
+            paging.list = fallback
+                .iter()
+                .filter_map(|f| {
+                    f.phone.as_ref().map(|phone| crate::queue::PageContact {
+                        name: f.name.clone(),
+                        to: phone.clone(),
+                        role: "contact".into(),
+                    })
+                })
+                .collect();
+        }
+        paging
+    }
+
+    /// Runs the alert's paging ladder as far as it goes now: every call is stored before it
+    /// is dialled and after it ends, so a restart resumes the ladder (a call cut short by the
+    /// restart counts as interrupted and the contact is called again).
+    async fn page(
+        &self,
+        pager: &dyn PhonePager,
+        id: &RecordId,
+        alert: &OnCallAlert,
+        record: &Record,
+    ) -> Result<Paged, AlertError> {
+        let rules = Ladder::new(self.settings.ladder.clone());
+        let now = self.clock.now_utc();
+        let mut progress = match &record.alert.page {
+            Some(p) if p.round > 0 => p.clone(),
+            noted => {
+                let on_call = self.on_call.on_call_at(now);
+                let mut p = rules.start(
+                    ladder::contacts(on_call.as_ref(), &self.paging_contacts()),
+                    now,
+                );
+                // Acknowledged on the web page before the ladder began.
+                p.acknowledged = noted.as_ref().and_then(|n| n.acknowledged.clone());
+                let names: Vec<&str> = p.contacts.iter().map(|c| c.name.as_str()).collect();
+                tracing::info!(%id, contacts = ?names, "alerts: paging ladder started");
+                p
+            }
+        };
+        let spoken = message::spoken(alert, &self.settings.shop_name);
+        loop {
+            let now = self.clock.now_utc();
+            match rules.next(&mut progress, now) {
+                LadderAction::Call { contact } => {
+                    rules.call_started(&mut progress, contact, now);
+                    let stored = self.outbox.save_page(id, &progress, None).await?;
+                    if stored
+                        .alert
+                        .page
+                        .as_ref()
+                        .and_then(|p| p.acknowledged.as_ref())
+                        .is_some()
+                    {
+                        // Taken on the web page meanwhile: no call.
+                        progress.calling = None;
+                        progress.acknowledged = stored.alert.page.and_then(|p| p.acknowledged);
+                        continue;
+                    }
+                    let Some(person) = progress.contacts.get(contact).cloned() else {
+                        continue;
+                    };
+                    let request = PageCallRequest {
+                        to: person.to.clone(),
+                        spoken: spoken.clone(),
+                        alert_id: id.to_string(),
+                    };
+                    tracing::info!(%id, contact = %person.name, role = %person.role, round = progress.round, "alerts: paging by phone");
+                    let outcome = pager.page(&request).await;
+                    tracing::info!(%id, contact = %person.name, outcome = %ladder::outcome_name(&outcome), "alerts: page call ended");
+                    rules.call_ended(&mut progress, &outcome, self.clock.now_utc());
+                    let stored = self.outbox.save_page(id, &progress, None).await?;
+                    progress = stored.alert.page.unwrap_or(progress);
+                }
+                LadderAction::WaitUntil(at) => {
+                    self.outbox.save_page(id, &progress, Some(at)).await?;
+                    return Ok(Paged::Waiting(at));
+                }
+                LadderAction::Ended => {
+                    let stored = self.outbox.save_page(id, &progress, None).await?;
+                    let progress = stored.alert.page.unwrap_or(progress);
+                    return Ok(match &progress.acknowledged {
+                        Some(ack) => {
+                            tracing::info!(%id, by = %ack.by, channel = %ack.channel, "alerts: acknowledged; paging stopped");
+                            Paged::Acknowledged
+                        }
+                        None => {
+                            tracing::error!(%id, calls = progress.attempts.len(), contacts = progress.contacts.len(), "alerts: NOBODY ACKNOWLEDGED the emergency after every round of paging; the office gets it through the sync");
+                            Paged::Exhausted
+                        }
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -196,6 +343,7 @@ pub async fn send_test(
         known_customer_id: None,
         caller_said: String::new(),
         raised_at_utc: now,
+        job_record_id: None,
     };
     let key = format!("test-{}", now.format("%Y%m%dT%H%M%S%.3fZ"));
     let tech = on_call
@@ -391,6 +539,7 @@ mod tests {
             known_customer_id: None,
             caller_said: "i smell gas".into(),
             raised_at_utc: clock.now_utc(),
+            job_record_id: None,
         };
         let id = outbox
             .enqueue(Payload::OnCallAlert(alert))

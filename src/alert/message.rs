@@ -39,10 +39,15 @@ pub fn compose(
         (n, None) => format!("{n} (number withheld)"),
     };
     let hazard = alert.hazard.label();
-    let title = ascii(&format!("SAFETY: {hazard} - {who}"));
+    let (kind, kind_upper) = if alert.hazard.is_safety() {
+        ("SAFETY", "SAFETY ALERT")
+    } else {
+        ("EMERGENCY", "EMERGENCY")
+    };
+    let title = ascii(&format!("{kind}: {hazard} - {who}"));
     let local = alert.raised_at_utc.with_timezone(&timezone);
     let mut lines = vec![format!(
-        "SAFETY ALERT ({hazard}) from a caller to {shop_name}.",
+        "{kind_upper} ({hazard}) from a caller to {shop_name}.",
     )];
     lines.push(format!(
         "Caller: {}{}",
@@ -70,10 +75,13 @@ pub fn compose(
         local.format("%a %-d %b %H:%M %Z"),
         alert.raised_at_utc.format("%Y-%m-%dT%H:%M:%SZ")
     ));
-    lines.push(
+    lines.push(if alert.hazard.is_safety() {
         "The caller was told to leave the building and call 911 / the gas utility from outside."
-            .to_string(),
-    );
+            .to_string()
+    } else {
+        "The caller was told the on-call technician is being alerted and to keep the phone free."
+            .to_string()
+    });
     lines.push(match on_call {
         Some(t) => format!(
             "On call: {}{}",
@@ -125,12 +133,44 @@ pub fn compose(
         tags: vec![
             match alert.hazard {
                 Hazard::Smoke | Hazard::Burning | Hazard::Sparking => "fire",
+                Hazard::WaterLeak => "droplet",
+                Hazard::NoHeat => "snowflake",
+                Hazard::NoCooling => "sunny",
                 _ => "rotating_light",
             },
             "warning",
         ],
         json,
     }
+}
+
+/// What a page call says (spoken, then repeated, then "press 1 to accept, 2 to pass"): the
+/// shop, what is wrong, who and where, the number to call back as spoken digits.
+pub fn spoken(alert: &OnCallAlert, shop_name: &str) -> String {
+    let mut parts = vec![format!(
+        "This is the {shop_name} answering service with an {}: {}.",
+        if alert.hazard.is_safety() {
+            "urgent safety call"
+        } else {
+            "emergency call"
+        },
+        alert.hazard.label()
+    )];
+    let name = alert.caller.name.trim();
+    if !name.is_empty() {
+        parts.push(format!("The caller is {name}."));
+    }
+    match alert.caller.best_phone() {
+        Some(p) => parts.push(format!(
+            "Call them back on {}.",
+            crate::trade::phone::default_plan().spoken(p)
+        )),
+        None => parts.push("The caller's number was withheld.".into()),
+    }
+    if let Some(a) = alert.address_line() {
+        parts.push(format!("The address is {a}."));
+    }
+    parts.join(" ")
 }
 
 /// Header-safe: printable ASCII only (ntfy reads `Title` from a header).
@@ -169,6 +209,7 @@ mod tests {
             known_customer_id: Some(42),
             caller_said: "my co alarm is going off".into(),
             raised_at_utc: "2026-01-14T03:00:00Z".parse().expect("time"),
+            job_record_id: None,
         }
     }
 
@@ -221,5 +262,19 @@ mod tests {
         assert!(m.text.contains("Address: not known"), "{}", m.text);
         assert!(m.text.contains("On call: not known"), "{}", m.text);
         assert!(m.title.is_ascii());
+    }
+
+    #[test]
+    fn an_emergency_that_is_not_a_hazard_says_so() {
+        let mut a = alert();
+        a.hazard = Hazard::NoHeat;
+        let m = compose("cb-03", &a, None, "Acme", chrono_tz::UTC);
+        assert!(m.title.starts_with("EMERGENCY: no heat"), "{}", m.title);
+        assert!(!m.text.contains("leave the building"), "{}", m.text);
+        let said = spoken(&a, "Acme Heating");
+        for want in ["Acme Heating", "no heat", "Zoë Doe", "123 Maple St"] {
+            assert!(said.contains(want), "{want:?} not in {said}");
+        }
+        assert!(!said.contains("+1"), "digits are spoken: {said}");
     }
 }

@@ -17,6 +17,7 @@
 //! receiver can drop repeats. ntfy does not dedupe; a lost answer there can push twice.
 
 pub mod dispatch;
+pub mod ladder;
 pub mod message;
 pub mod phone;
 pub mod settings;
@@ -124,6 +125,11 @@ pub struct AlertSettings {
     pub timezone: chrono_tz::Tz,
     pub timeout: Duration,
     pub retry_max: Duration,
+    /// The paging ladder's rules and people (used when a [`PhonePager`] is handed to the
+    /// dispatcher).
+    pub ladder: ladder::LadderPolicy,
+    pub paging: ladder::PagingContacts,
+    pub insist_policy: settings::InsistPolicy,
 }
 
 impl AlertSettings {
@@ -158,7 +164,49 @@ impl AlertSettings {
                     source: "fallback",
                 }
             });
+        let contact = |text: &str, role: &str| {
+            ladder::parse_contact(text, role)
+                .map_err(|e| AlertError::Config(format!("alerts.{role}: {e}")))
+        };
+        let mut list = a
+            .contacts
+            .iter()
+            .map(|c| contact(c, "contact"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if list.is_empty() {
+            if let Some(f) = fallback.as_ref() {
+                if let Some(phone) = &f.phone {
+                    list.push(crate::queue::PageContact {
+                        name: f.name.clone(),
+                        to: phone.clone(),
+                        role: "contact".into(),
+                    });
+                }
+            }
+        }
+        let optional = |text: &str, role: &str| {
+            (!text.trim().is_empty())
+                .then(|| contact(text, role))
+                .transpose()
+        };
+        let paging = ladder::PagingContacts {
+            list,
+            backup: optional(&a.backup, "backup")?,
+            owner: optional(&a.owner, "owner")?,
+        };
+        let ladder = ladder::LadderPolicy {
+            step_timeout: Duration::from_secs(a.step_timeout_secs.max(1)),
+            calls_per_contact: a.calls_per_contact.max(1),
+            call_pause: Duration::from_secs(a.call_pause_secs),
+            rounds: a.rounds.max(1),
+        };
+        let insist_policy = settings::InsistPolicy::parse(&a.insist_policy).ok_or_else(|| {
+            AlertError::Config(format!("alerts.insist_policy `{}`", a.insist_policy))
+        })?;
         Ok(AlertSettings {
+            ladder,
+            paging,
+            insist_policy,
             channels,
             fallback,
             shop_name: shop_name.to_string(),

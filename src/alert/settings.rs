@@ -30,6 +30,25 @@ pub struct AlertsConfig {
     pub timeout_secs: u64,
     /// Longest wait between delivery retries, in seconds (the wait doubles from 1 s up to it).
     pub retry_max_secs: u64,
+    /// The paging ladder's people, paged in order by phone when ServiceTitan's on-call
+    /// technician is not known: `"Name <+13125550100>"` or `"Name <sip:201@192.0.2.10>"`.
+    /// Empty = `fallback_name`/`fallback_phone`.
+    pub contacts: Vec<String>,
+    /// Paged after the on-call technician or the list: `"Name <+13125550100>"`. Empty = none.
+    pub backup: String,
+    /// Paged last: `"Name <+13125550100>"`. Empty = none.
+    pub owner: String,
+    /// How long one person is paged before the next one is, in seconds.
+    pub step_timeout_secs: u64,
+    /// Page calls to one person within that time.
+    pub calls_per_contact: u32,
+    /// Seconds between two page calls to the same person.
+    pub call_pause_secs: u64,
+    /// Passes over the whole list before the box stops paging (and says so loudly).
+    pub rounds: u32,
+    /// A routine caller who insists on a person after hours: "callback" (the office calls
+    /// back first thing) or "page" (the on-call technician is paged).
+    pub insist_policy: String,
 }
 
 impl Default for AlertsConfig {
@@ -42,6 +61,14 @@ impl Default for AlertsConfig {
             fallback_phone: String::new(),
             timeout_secs: 10,
             retry_max_secs: 60,
+            contacts: Vec::new(),
+            backup: String::new(),
+            owner: String::new(),
+            step_timeout_secs: 300,
+            calls_per_contact: 2,
+            call_pause_secs: 60,
+            rounds: 2,
+            insist_policy: "callback".into(),
         }
     }
 }
@@ -99,6 +126,42 @@ impl AlertsConfig {
                 ));
             }
         }
+        for (i, c) in a.contacts.iter().enumerate() {
+            if let Err(e) = super::ladder::parse_contact(c, "contact") {
+                v.push(SettingIssue::error(format!("alerts.contacts[{i}]"), e));
+            }
+        }
+        for (k, c) in [("backup", &a.backup), ("owner", &a.owner)] {
+            if !c.trim().is_empty() {
+                if let Err(e) = super::ladder::parse_contact(c, k) {
+                    v.push(SettingIssue::error(format!("alerts.{k}"), e));
+                }
+            }
+        }
+        for (k, n) in [
+            ("step_timeout_secs", a.step_timeout_secs),
+            ("calls_per_contact", u64::from(a.calls_per_contact)),
+            ("rounds", u64::from(a.rounds)),
+        ] {
+            if n == 0 {
+                v.push(SettingIssue::error(
+                    format!("alerts.{k}"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        if a.step_timeout_secs > 1800 {
+            v.push(SettingIssue::warning(
+                "alerts.step_timeout_secs",
+                "over 30 minutes per person: an emergency could wait that long for the next one",
+            ));
+        }
+        if InsistPolicy::parse(&a.insist_policy).is_none() {
+            v.push(SettingIssue::error(
+                "alerts.insist_policy",
+                format!("`{}` is not one of callback, page", a.insist_policy),
+            ));
+        }
         if a.retry_max_secs > 900 {
             v.push(SettingIssue::warning(
                 "alerts.retry_max_secs",
@@ -111,3 +174,21 @@ impl AlertsConfig {
 
 // ---- [sms] (the text gateway; its section lives beside its code) ----
 pub use super::sms::settings::SmsConfig;
+/// What happens when a routine caller insists on talking to a person after hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsistPolicy {
+    /// The office calls back first thing (no page).
+    Callback,
+    /// The on-call technician is paged like for an emergency.
+    Page,
+}
+
+impl InsistPolicy {
+    pub fn parse(s: &str) -> Option<InsistPolicy> {
+        match s.trim() {
+            "callback" => Some(InsistPolicy::Callback),
+            "page" => Some(InsistPolicy::Page),
+            _ => None,
+        }
+    }
+}

@@ -67,13 +67,16 @@ pub(crate) fn with_settings(
         return None;
     };
     let mut next = (**settings).clone();
-    next.script = Arc::new(Script::from_settings(
-        &config.shop.name,
-        &config.shop.timezone,
-        &config.shop.default_country,
-        &config.dialog,
-        &config.triage,
-    ));
+    next.script = Arc::new(
+        Script::from_settings(
+            &config.shop.name,
+            &config.shop.timezone,
+            &config.shop.default_country,
+            &config.dialog,
+            &config.triage,
+        )
+        .with_insist_pages(insist_pages(config)),
+    );
     next.sources = dialog_sources(config, cache, queue);
     info!("call flow: new settings from the next call on");
     Some(Flow::Dialog(Arc::new(next)))
@@ -207,13 +210,16 @@ async fn prepare_dialog(
         info!("CALL MODE: dialog (speech and keypad)");
     }
     let engine = model.unwrap_or_else(|| Arc::new(NoSpeechModel));
-    let script = Arc::new(Script::from_settings(
-        &config.shop.name,
-        &config.shop.timezone,
-        &config.shop.default_country,
-        &config.dialog,
-        &config.triage,
-    ));
+    let script = Arc::new(
+        Script::from_settings(
+            &config.shop.name,
+            &config.shop.timezone,
+            &config.shop.default_country,
+            &config.dialog,
+            &config.triage,
+        )
+        .with_insist_pages(insist_pages(config)),
+    );
 
     let texts = call_flow::fixed_texts(&script, keypad_only);
     let prompts: Vec<PromptText> = texts.iter().map(|t| PromptText::new(t, t)).collect();
@@ -322,4 +328,10 @@ pub(crate) fn recording_reserve(config: &Config, paths: &DataPaths) -> SpaceRese
         &paths.root,
         config.storage.queue_reserve_mb.saturating_mul(1024 * 1024),
     )
+}
+
+/// `[alerts] insist_policy = "page"`: a routine caller who insists on a person is paged for.
+pub(crate) fn insist_pages(config: &Config) -> bool {
+    crate::alert::settings::InsistPolicy::parse(&config.alerts.insist_policy)
+        == Some(crate::alert::settings::InsistPolicy::Page)
 }

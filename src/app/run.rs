@@ -190,7 +190,8 @@ fn start_background_services(
 ) -> Result<()> {
     let mut handles = Handles::default();
     if let Some(queue) = queue {
-        let (services, found) = background_services(config, queue, cache.clone())?;
+        let pager = phone_pager(config, shared, status);
+        let (services, found) = background_services(config, queue, cache.clone(), pager)?;
         handles = found;
         for service in services {
             supervisor.spawn(service);
@@ -283,16 +284,41 @@ struct Handles {
 }
 
 /// Compaction, alerts and the sync: the services beside call handling.
+/// The paging ladder's phone channel: page calls over the shop's line (`[sip]
+/// outbound_target`), waiting while a caller is on it. `None` when the box cannot dial out or
+/// cannot speak: the ladder then has no phone channel (webhook/ntfy only), and says so.
+fn phone_pager(
+    config: &Config,
+    shared: &Shared,
+    status: &Arc<AppStatus>,
+) -> Option<Arc<dyn crate::alert::PhonePager>> {
+    if config.sip.outbound_target.is_empty() {
+        warn!("sip.outbound_target is empty: the box cannot page the on-call technician by phone");
+        return None;
+    }
+    let status = status.clone();
+    let busy: crate::app::pager::LineBusy = Arc::new(move || status.calls_in_progress() > 0);
+    match crate::app::pager::box_pager(config, shared.outbound.clone(), busy) {
+        Ok(pager) => Some(Arc::new(pager)),
+        Err(err) => {
+            warn!("no page calls by phone: {err}");
+            None
+        }
+    }
+}
+
 fn background_services(
     config: &Config,
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
+    pager: Option<Arc<dyn crate::alert::PhonePager>>,
 ) -> Result<(Vec<Service>, Handles)> {
     let mut list = vec![services::compaction(queue)];
-    let alerts = services::alerts(config, queue, cache.clone())?.map(|(service, dispatcher)| {
-        list.push(service);
-        dispatcher
-    });
+    let alerts =
+        services::alerts(config, queue, cache.clone(), pager)?.map(|(service, dispatcher)| {
+            list.push(service);
+            dispatcher
+        });
     list.extend(crate::app::sms::booking_texts(
         config,
         queue,

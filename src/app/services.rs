@@ -2,7 +2,7 @@
 //! on-call alert dispatcher and the ServiceTitan sync. Each is a [`Service`] the supervisor
 //! (re)starts; a run ends with `Ok` only when it is cancelled.
 
-use crate::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory};
+use crate::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory, PhonePager};
 use crate::app::lookup::CacheOnCall;
 use crate::app::supervisor::Service;
 use crate::config::Config;
@@ -34,16 +34,35 @@ pub(crate) fn compaction(queue: &Outbox) -> Service {
 
 /// The on-call alert dispatcher. No channel is not fatal (every alert still reaches the office
 /// through the sync) but it is said loudly at every start; then there is no service.
+///
+/// `pager` is the phone pager over the shop's line (issue 15: `crate::app::pager` implements
+/// [`PhonePager`] over telephony's outbound calls and `run.rs` hands it in here). With one,
+/// every alert also runs the paging ladder (`[alerts] contacts`, backup, owner) until someone
+/// presses 1; without one, alerts go by webhook/ntfy only.
 pub(crate) fn alerts(
     config: &Config,
     queue: &Outbox,
     cache: Option<Arc<StCache>>,
+    pager: Option<Arc<dyn PhonePager>>,
 ) -> Result<Option<(Service, Arc<Dispatcher>)>> {
     let settings =
         AlertSettings::from_settings(&config.alerts, &config.shop.name, &config.shop.timezone)
             .context("setting up [alerts]")?;
     let pending = queue.counts().alerts_undelivered;
-    if settings.channels.is_empty() {
+    let people = settings.paging.list.len()
+        + usize::from(settings.paging.backup.is_some())
+        + usize::from(settings.paging.owner.is_some());
+    match (&pager, people) {
+        (Some(_), 0) => warn!(
+            "alerts: paging by phone, but no contact, backup, owner or fallback phone is              configured ([alerts] contacts): only ServiceTitan's on-call technician can be paged"
+        ),
+        (None, 1..) => warn!(
+            people,
+            "alerts: [alerts] contacts are set but this box cannot place page calls yet (no phone              pager): emergencies go by webhook/ntfy only"
+        ),
+        _ => {}
+    }
+    if settings.channels.is_empty() && pager.is_none() {
         error!(
             pending,
             "NO ALERT CHANNEL configured ([alerts] webhook_url): the on-call technician will NOT \
@@ -53,11 +72,18 @@ pub(crate) fn alerts(
         return Ok(None);
     }
     let channels = channel_names(&settings);
-    let dispatcher = Dispatcher::new(settings, queue.clone(), on_call_directory(cache))
+    if channels.is_empty() {
+        warn!("alerts: no webhook/ntfy channel: emergencies are paged by phone only");
+    }
+    let mut dispatcher = Dispatcher::new(settings, queue.clone(), on_call_directory(cache))
         .context("starting the alerts")?;
+    let by_phone = pager.is_some();
+    if let Some(pager) = pager {
+        dispatcher = dispatcher.with_pager(pager);
+    }
     info!(
         ?channels,
-        pending, "alerts: on-call alert dispatcher started"
+        by_phone, pending, "alerts: on-call alert dispatcher started"
     );
     let dispatcher = Arc::new(dispatcher);
     let handle = dispatcher.clone();

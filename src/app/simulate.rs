@@ -201,13 +201,16 @@ pub fn run(
     };
     let mut dialog = Dialog::new(
         ctx,
-        Arc::new(Script::from_settings(
-            &config.shop.name,
-            &config.shop.timezone,
-            &config.shop.default_country,
-            &config.dialog,
-            &config.triage,
-        )),
+        Arc::new(
+            Script::from_settings(
+                &config.shop.name,
+                &config.shop.timezone,
+                &config.shop.default_country,
+                &config.dialog,
+                &config.triage,
+            )
+            .with_insist_pages(crate::app::flow::insist_pages(config)),
+        ),
         sources,
         now,
     );

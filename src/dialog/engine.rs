@@ -97,9 +97,18 @@ pub struct Script {
     pub cold_threshold_f: f32,
     pub hot_threshold_f: f32,
     pub vulnerable_words: Vec<String>,
+    /// A routine caller who asks for a person a second time is paged for (`[alerts]
+    /// insist_policy = "page"`); otherwise the office calls them back first thing.
+    pub insist_pages: bool,
 }
 
 impl Script {
+    /// The same script with the shop's policy for a routine caller who insists on a person.
+    pub fn with_insist_pages(mut self, page: bool) -> Self {
+        self.insist_pages = page;
+        self
+    }
+
     /// From `[dialog]` and `[triage]`, for the shop named `shop_name` in the IANA zone
     /// `shop_timezone` whose phone numbers follow `shop_country`'s dialling plan (`[shop]`).
     pub fn from_settings(
@@ -131,6 +140,7 @@ impl Script {
             cold_threshold_f: triage.cold_threshold_f,
             hot_threshold_f: triage.hot_threshold_f,
             vulnerable_words: triage.vulnerable_words.clone(),
+            insist_pages: false,
         }
     }
 }
@@ -271,6 +281,8 @@ enum Step {
 enum Pending {
     Job,
     Safety,
+    /// The page to the on-call technician for an emergency that is not a hazard.
+    Page,
     Request,
     Membership,
     FallbackCallback,
@@ -319,6 +331,8 @@ pub struct Dialog {
     now: DateTime<Utc>,
     /// No recogniser on this call: every question is asked in its keypad form.
     keypad_only: bool,
+    /// Times a routine caller asked for a person.
+    person_asks: u32,
 }
 
 impl Dialog {
@@ -353,6 +367,7 @@ impl Dialog {
             last_prompt: Vec::new(),
             now,
             keypad_only: false,
+            person_asks: 0,
         }
     }
 
@@ -437,6 +452,8 @@ impl Dialog {
         match self.step {
             Step::Ended | Step::Recording(_) => {}
             Step::Voicemail => self.enqueue_voicemail(out),
+            // An emergency caller who hangs up half-way is still paged for.
+            _ if self.outcome.record_ids.is_empty() && self.is_emergency() => self.page(out, None),
             _ if self.outcome.record_ids.is_empty() => self.enqueue_lead(out),
             _ => self.step = Step::Ended,
         }
@@ -487,7 +504,37 @@ impl Dialog {
         };
         match meta {
             Some(Meta::Repeat) => out.extend(self.last_prompt.clone()),
+            Some(Meta::Operator) if self.urgent(answer) => {
+                if let Some(t) = answer.text() {
+                    if let t @ Triage::Emergency(_) = u::triage(t, &self.triage_context()) {
+                        self.captured.triage = Some(t);
+                    }
+                }
+                self.say(
+                    out,
+                    "I can't put you through while you're on our only line.".into(),
+                    true,
+                );
+                self.page(out, None);
+            }
+            None if matches!(self.step, Step::Menu | Step::EmergencyMenu | Step::Problem)
+                && answer.text().is_some_and(|t| {
+                    u::wants_on_call(t) && u::triage(t, &self.triage_context()) == Triage::Unclear
+                }) =>
+            {
+                self.page(out, None);
+            }
+            Some(Meta::Operator) if self.person_asks >= 1 && self.script.insist_pages => {
+                self.person_asks += 1;
+                self.say(
+                    out,
+                    "I can't put you through while you're on our only line.".into(),
+                    true,
+                );
+                self.page(out, None);
+            }
             Some(Meta::Operator) => {
+                self.person_asks += 1;
                 self.say(
                     out,
                     "There's no one in the office right now, so I'll have someone call you back."
@@ -506,6 +553,86 @@ impl Dialog {
             _ => return false,
         }
         true
+    }
+
+    /// An emergency already (triage, the emergency menu), or the caller says it cannot wait.
+    fn urgent(&self, answer: &Answer) -> bool {
+        let said = answer.text().map(|t| {
+            u::wants_on_call(t)
+                || matches!(
+                    u::triage(t, &self.triage_context()),
+                    Triage::Emergency(_) | Triage::Safety(_)
+                )
+        });
+        self.is_emergency() || self.step == Step::EmergencyMenu || said == Some(true)
+    }
+
+    fn is_emergency(&self) -> bool {
+        matches!(self.captured.triage, Some(Triage::Emergency(_)))
+    }
+
+    /// What the page names: the emergency triage found, else "emergency".
+    fn page_hazard(&self) -> Hazard {
+        match self.captured.triage {
+            _ if self.captured.problem.starts_with("emergency:") => Hazard::Emergency,
+            Some(Triage::Emergency(EmergencyKind::NoHeat)) => Hazard::NoHeat,
+            Some(Triage::Emergency(EmergencyKind::NoCooling)) => Hazard::NoCooling,
+            Some(Triage::Emergency(EmergencyKind::WaterLeak)) => Hazard::WaterLeak,
+            _ if self.person_asks >= 2 => Hazard::PersonRequested,
+            _ => Hazard::Emergency,
+        }
+    }
+
+    /// Queues the page to the on-call technician (for the job booked on this call, if any);
+    /// the caller hears the promise only once it is on disk.
+    fn page(&mut self, out: &mut Vec<Action>, job_record_id: Option<String>) {
+        let said = self
+            .transcript
+            .iter()
+            .filter(|t| t.speaker == Speaker::Caller && !t.text.starts_with('['))
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ");
+        let p = Payload::OnCallAlert(OnCallAlert {
+            call_key: self.ctx.call_key.clone(),
+            caller: self.caller_info(),
+            hazard: self.page_hazard(),
+            address: self
+                .captured
+                .address
+                .clone()
+                .or_else(|| self.captured.street.as_ref().map(|_| self.new_address())),
+            known_customer_id: self.captured.customer.as_ref().map(|c| c.id),
+            caller_said: said,
+            raised_at_utc: self.now,
+            job_record_id,
+        });
+        self.enqueue(out, p, Pending::Page);
+    }
+
+    /// The page is on disk: the promise, and the line freed for the call back.
+    fn page_raised(&mut self, out: &mut Vec<Action>) {
+        let phone = self
+            .captured
+            .callback_phone
+            .clone()
+            .or(self.ctx.caller_id.clone())
+            .map(|p| {
+                format!(
+                    " They'll call you back at {}.",
+                    self.script.phone_plan.spoken(&p)
+                )
+            })
+            .unwrap_or_default();
+        self.say(
+            out,
+            format!(
+                "I'm alerting the on-call technician now; keep your phone free.{phone} If anyone \
+                 is in danger, call 911."
+            ),
+            true,
+        );
+        self.goodbye(out);
     }
 
     fn log(&mut self, speaker: Speaker, text: String) {
@@ -1211,8 +1338,8 @@ impl Dialog {
                 if let Triage::Emergency(_) = t {
                     self.say(
                         out,
-                        "That sounds like an emergency. Let's get the on-call technician out to \
-                         you."
+                        "That sounds like an emergency. I'll take a few details, then alert the \
+                         on-call technician."
                             .into(),
                         true,
                     );
@@ -1270,6 +1397,7 @@ impl Dialog {
             known_customer_id: self.captured.customer.as_ref().map(|c| c.id),
             caller_said: self.captured.problem.clone(),
             raised_at_utc: self.now,
+            job_record_id: None,
         });
         self.enqueue(out, p, Pending::Safety);
     }
@@ -1637,7 +1765,21 @@ impl Dialog {
                 return;
             }
         };
-        self.count_record(id, pending, payload.as_ref());
+        self.count_record(id.clone(), pending, payload.as_ref());
+        if let (Pending::Job, Some(Payload::Job(job))) = (pending, payload.as_ref()) {
+            if job.assign_on_call_technician {
+                // An emergency on the schedule: the technician is paged now, even if the
+                // caller has already hung up.
+                if !self.caller_gone {
+                    self.outcome.confirmation_number = Some(job.confirmation_number.clone());
+                    self.outcome.booked_live = Some(!job.booked_offline);
+                    let text = self.booked_text(job);
+                    self.say(out, text, true);
+                }
+                self.page(out, Some(id.to_string()));
+                return;
+            }
+        }
         if self.caller_gone {
             self.step = Step::Ended;
             return;
@@ -1645,6 +1787,7 @@ impl Dialog {
         match pending {
             Pending::Job => self.job_booked(out, payload.as_ref()),
             Pending::Safety => self.alert_raised(out),
+            Pending::Page => self.page_raised(out),
             Pending::Membership => {
                 self.say(
                     out,
@@ -1715,9 +1858,6 @@ impl Dialog {
         } else {
             format!("You're booked for {label}.")
         };
-        if job.assign_on_call_technician {
-            text.push_str(" The on-call technician will call you before heading out.");
-        }
         text.push_str(&format!(
             " Your confirmation number is {number}. Again, {number}."
         ));
@@ -1792,6 +1932,17 @@ impl Dialog {
                          outside, call 911, and call us at {office}."
                     ),
                     false,
+                );
+                out.push(Action::Hangup);
+                self.step = Step::Ended;
+            }
+            Pending::Page => {
+                self.say(
+                    out,
+                    "I'm sorry, I couldn't alert the on-call technician, so the office will call \
+                     you first thing. If anyone is in danger, call 911."
+                        .into(),
+                    true,
                 );
                 out.push(Action::Hangup);
                 self.step = Step::Ended;

@@ -36,7 +36,8 @@ pub use outbox::{
     QueueStatus,
 };
 pub use record::{
-    AlertDelivery, CreateStep, Record, RecordState, StateName, SyncProgress, SCHEMA_VERSION,
+    AlertDelivery, CreateStep, PageAcknowledgement, PageAttempt, PageContact, PageProgress, Record,
+    RecordState, StateName, SyncProgress, SCHEMA_VERSION,
 };
 // The trade types the queue stores live in `crate::trade`; re-exported so queue users keep
 // one import path.

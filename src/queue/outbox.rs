@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use super::mirror::{self, Mirror, MirrorLine};
 use super::record::{
-    record_from_value, Envelope, IdGenerator, Record, RecordState, StateName, SyncProgress,
-    SCHEMA_VERSION,
+    record_from_value, Envelope, IdGenerator, PageAcknowledgement, PageProgress, Record,
+    RecordState, StateName, SyncProgress, SCHEMA_VERSION,
 };
 use super::{QueueError, QueueOptions};
 use crate::infra::clock::{SharedClock, SystemClock};
@@ -718,6 +718,56 @@ impl Outbox {
         })
         .await
         .map(|_| ())
+    }
+
+    /// The paging ladder's progress, stored before and after every page call; the alert is
+    /// looked at again at `next_at` (`None`: as soon as the dispatcher passes). Clears the
+    /// last error: a ladder waiting between calls is not failing.
+    pub async fn save_page(
+        &self,
+        id: &RecordId,
+        page: &PageProgress,
+        next_at: Option<DateTime<Utc>>,
+    ) -> Result<Record, QueueError> {
+        let mut page = page.clone();
+        self.update_lane(id, "save the paging ladder", Lane::Alert, move |r, _| {
+            if !r.alert.pending {
+                return false;
+            }
+            // An acknowledgement noted meanwhile (the web page) is never overwritten.
+            if page.acknowledged.is_none() {
+                page.acknowledged = r.alert.page.as_ref().and_then(|p| p.acknowledged.clone());
+            }
+            r.alert.page = Some(page);
+            r.alert.next_attempt_at = next_at;
+            true
+        })
+        .await
+    }
+
+    /// Someone took the alert outside a page call (the web page's On-call view): noted at
+    /// once, and the ladder stops at the dispatcher's next pass. An alert already taken keeps
+    /// its first acknowledgement.
+    pub async fn acknowledge_alert(
+        &self,
+        id: &RecordId,
+        ack: PageAcknowledgement,
+    ) -> Result<Record, QueueError> {
+        self.update_lane(id, "acknowledge an alert", Lane::Alert, move |r, _| {
+            if r.kind() != RecordKind::OnCallAlert {
+                return false;
+            }
+            let page = r.alert.page.get_or_insert_with(PageProgress::default);
+            if page.acknowledged.is_some() {
+                return false;
+            }
+            page.acknowledged = Some(ack);
+            if r.alert.pending {
+                r.alert.next_attempt_at = None;
+            }
+            true
+        })
+        .await
     }
 
     /// Removes synced records that reached ServiceTitan more than `retention` before `now`.

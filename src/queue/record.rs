@@ -226,6 +226,74 @@ pub struct AlertDelivery {
     pub delivered_to: Vec<String>,
     /// When the last channel accepted it.
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The paging ladder's progress (`crate::alert::ladder`), when one runs for this alert:
+    /// written before and after every page call, so a restart resumes where it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageProgress>,
+}
+
+/// How far the paging ladder got: whom it pages (fixed when it starts), where it is, every
+/// call it made, and who acknowledged. Plain data; the ladder's rules are in
+/// `crate::alert::ladder`. Its serde shape only ever grows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageProgress {
+    /// The contacts in the order they are paged (the on-call technician or the configured
+    /// list, then the backup, then the owner), as they were when the ladder started.
+    pub contacts: Vec<PageContact>,
+    /// Index into `contacts` of the contact being paged now.
+    pub step: usize,
+    /// Passes over the whole list started (1 for the first).
+    pub round: u32,
+    pub step_started_at: Option<DateTime<Utc>>,
+    /// Calls placed to the current contact in this step.
+    pub calls_this_step: u32,
+    /// Not before this time (the pause between two calls to one contact).
+    pub next_call_at: Option<DateTime<Utc>>,
+    /// A call placed and not yet answered for: a restart finds it here and counts it as
+    /// interrupted (the contact is called again; nobody acknowledged it).
+    pub calling: Option<PageAttempt>,
+    /// Every call made, oldest first.
+    pub attempts: Vec<PageAttempt>,
+    pub acknowledged: Option<PageAcknowledgement>,
+    /// Set when the ladder stopped: "acknowledged", or "exhausted" (nobody took it).
+    pub ended: Option<String>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// One person the ladder pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageContact {
+    pub name: String,
+    /// E.164 number or SIP URI the page call dials.
+    pub to: String,
+    /// "on_call" (ServiceTitan's shift), "contact" (the configured list), "backup", "owner".
+    pub role: String,
+}
+
+/// One page call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageAttempt {
+    /// Index into the contacts.
+    pub contact: usize,
+    pub channel: String,
+    pub started_at: Option<DateTime<Utc>>,
+    /// "accepted", "passed", "no_response", "no_answer", "busy", "declined", "failed: …",
+    /// "interrupted" (the box restarted during the call); empty while in progress.
+    pub outcome: String,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Who took the alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageAcknowledgement {
+    pub by: String,
+    pub at: Option<DateTime<Utc>>,
+    /// "phone" (pressed 1 on the page call), "web" (the page's On-call view), …
+    pub channel: String,
 }
 
 impl AlertDelivery {

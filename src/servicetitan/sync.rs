@@ -968,6 +968,8 @@ impl SyncWorker {
             Payload::Note(note) => self.sync_note(record, note, &mut progress).await,
             Payload::Reschedule(req) => self.sync_reschedule(record, req, &mut progress).await,
             Payload::Cancellation(req) => self.sync_cancellation(record, req, &mut progress).await,
+            // The page for an emergency booked on the same call: the job is the office's copy.
+            Payload::OnCallAlert(a) if a.job_record_id.is_some() => Ok(()),
             other => {
                 self.sync_for_office(record, other, &mut progress, None)
                     .await

@@ -17,6 +17,17 @@ pub enum Hazard {
     /// Chosen from the keypad's emergency menu ("press 1 for gas, smoke or a CO alarm"): the
     /// caller did not say which.
     Unspecified,
+    /// No heat past the cold rule (weather, a vulnerable occupant, a freezing house).
+    NoHeat,
+    /// No cooling past the hot rule.
+    NoCooling,
+    /// Water coming through now.
+    WaterLeak,
+    /// An emergency the caller named without saying what ("this is an emergency", keypad 0 in
+    /// the emergency menu, "I need the on-call tech").
+    Emergency,
+    /// A routine caller who insisted on a person, paged by the shop's policy.
+    PersonRequested,
 }
 
 impl Hazard {
@@ -29,7 +40,25 @@ impl Hazard {
             Hazard::Burning => "burning smell",
             Hazard::Sparking => "sparking",
             Hazard::Unspecified => "gas, smoke or CO (keyed)",
+            Hazard::NoHeat => "no heat",
+            Hazard::NoCooling => "no cooling",
+            Hazard::WaterLeak => "active water leak",
+            Hazard::Emergency => "emergency (caller asked for the on-call technician)",
+            Hazard::PersonRequested => "caller insists on talking to a person",
         }
+    }
+
+    /// A danger to life: the caller heard the safety script (leave, call 911 from outside).
+    pub fn is_safety(self) -> bool {
+        matches!(
+            self,
+            Hazard::Gas
+                | Hazard::CarbonMonoxide
+                | Hazard::Smoke
+                | Hazard::Burning
+                | Hazard::Sparking
+                | Hazard::Unspecified
+        )
     }
 }
 
@@ -54,6 +83,10 @@ pub struct OnCallAlert {
     pub caller_said: String,
     /// When the caller reported it (the call's clock).
     pub raised_at_utc: DateTime<Utc>,
+    /// The job booked on the same call (its record id), when there is one: the job carries
+    /// the emergency to the office, so the sync makes no second office copy of the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_record_id: Option<String>,
 }
 
 impl OnCallAlert {

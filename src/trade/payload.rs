@@ -183,16 +183,23 @@ impl Payload {
             Payload::Reschedule(p) => p.reason.clone(),
             Payload::Cancellation(p) => p.reason.clone(),
             Payload::OnCallAlert(p) => {
-                let mut text = format!("SAFETY ALERT: {}", p.hazard.label());
+                let what = if p.hazard.is_safety() {
+                    "SAFETY ALERT"
+                } else {
+                    "EMERGENCY (on-call technician paged)"
+                };
+                let mut text = format!("{what}: {}", p.hazard.label());
                 if let Some(at) = p.address_line() {
                     text.push_str(&format!(" at {at}"));
                 }
                 if !p.caller_said.trim().is_empty() {
                     text.push_str(&format!(" (caller said: \"{}\")", p.caller_said.trim()));
                 }
-                text.push_str(
-                    "; told to leave the building and call 911 / the gas utility from outside",
-                );
+                if p.hazard.is_safety() {
+                    text.push_str(
+                        "; told to leave the building and call 911 / the gas utility from outside",
+                    );
+                }
                 text
             }
         };

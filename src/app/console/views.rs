@@ -283,8 +283,6 @@ pub(super) fn on_call(console: &Console) -> OnCallView {
         view.warnings
             .push("no alert channel configured ([alerts] webhook_url)".into());
     }
-    view.warnings
-        .push("acknowledgements are not tracked yet: they arrive with paging (issue 15)".into());
     view.alerts = alerts(console, zone);
     view
 }
@@ -309,6 +307,21 @@ fn alerts(console: &Console, zone: Tz) -> Vec<AlertRow> {
                 other => other.headline(),
             };
             let d = &r.alert;
+            let page = d.page.as_ref();
+            let ack = page.and_then(|p| p.acknowledged.as_ref());
+            let paged = page.map(|p| {
+                let calls = p.attempts.len();
+                match (p.ended.as_deref(), ack) {
+                    (_, Some(_)) => format!("; {calls} page call(s)"),
+                    (Some(_), None) => {
+                        format!("; NOBODY ACKNOWLEDGED after {calls} page call(s)")
+                    }
+                    (None, None) => {
+                        let who = p.contacts.get(p.step).map_or("", |c| c.name.as_str());
+                        format!("; paging {who} (round {}, {calls} call(s) so far)", p.round)
+                    }
+                }
+            });
             let delivery = if let Some(at) = d.delivered_at {
                 format!(
                     "delivered {} ({})",
@@ -319,14 +332,14 @@ fn alerts(console: &Console, zone: Tz) -> Vec<AlertRow> {
                 format!("failed: {err}")
             } else {
                 "pending".to_string()
-            };
+            } + paged.as_deref().unwrap_or("");
             AlertRow {
                 id: r.id.to_string(),
                 created_local: local(r.created_at, zone),
                 summary,
                 delivery,
-                acknowledged_by: None,
-                acknowledged_at: None,
+                acknowledged_by: ack.map(|a| format!("{} ({})", a.by, a.channel)),
+                acknowledged_at: ack.and_then(|a| a.at).map(|t| local(t, zone)),
             }
         })
         .collect()

@@ -96,7 +96,11 @@ fn dialog(caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
 }
 
 fn dialog_for(country: &str, caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
-    let script = Arc::new(script_for(country));
+    dialog_with(script_for(country), caller, appointments)
+}
+
+fn dialog_with(script: Script, caller: Option<&str>, appointments: Vec<Appointment>) -> Dialog {
+    let script = Arc::new(script);
     let sources = Sources {
         customers: Arc::new(Directory(vec![jane()])),
         appointments: Arc::new(Booked(appointments)),
@@ -209,11 +213,22 @@ fn known_caller_books_by_keypad_alone() {
     keys(&mut d, &mut sink, "1"); // first window
     let a = keys(&mut d, &mut sink, "1"); // book it
     assert!(said(&a).contains("on the schedule"), "{}", said(&a));
+    // The emergency is paged once the job is on disk, and only then promised.
+    assert!(
+        said(&a).contains("alerting the on-call technician now"),
+        "{}",
+        said(&a)
+    );
     assert!(matches!(a.last(), Some(Action::Hangup)));
-    assert_eq!(sink.records.len(), 1);
+    assert_eq!(sink.records.len(), 2);
     let Payload::Job(job) = &sink.records[0] else {
         panic!("not a job: {:?}", sink.records[0]);
     };
+    let Payload::OnCallAlert(page) = &sink.records[1] else {
+        panic!("not a page: {:?}", sink.records[1]);
+    };
+    assert_eq!(page.hazard, Hazard::NoHeat);
+    assert!(page.job_record_id.is_some(), "the page names the job");
     assert_eq!(job.known_customer_id, Some(501));
     assert_eq!(job.known_location_id, Some(601));
     assert_eq!(job.urgency, Urgency::Emergency);
@@ -315,7 +330,7 @@ fn hang_up_mid_way_leaves_a_lead_with_what_was_captured() {
     let mut d = dialog(None, vec![]);
     let mut sink = Sink::default();
     d.start(now());
-    heard(&mut d, &mut sink, "my ac stopped cooling");
+    heard(&mut d, &mut sink, "my thermostat screen is blank");
     heard(&mut d, &mut sink, "this is john smith");
     let a = drive(&mut d, &mut sink, now(), Input::Hangup);
     assert!(said(&a).is_empty());
@@ -323,8 +338,28 @@ fn hang_up_mid_way_leaves_a_lead_with_what_was_captured() {
         panic!("{:?}", sink.records);
     };
     assert_eq!(lead.caller.name, "John Smith");
-    assert!(lead.summary.contains("cooling"));
+    assert!(lead.summary.contains("thermostat"));
     assert!(d.outcome().caller_hung_up);
+    assert!(d.is_ended());
+}
+
+#[test]
+fn an_emergency_caller_hanging_up_mid_way_is_paged_for_not_left_a_lead() {
+    let mut d = dialog(None, vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(&mut d, &mut sink, "my ac stopped cooling");
+    heard(&mut d, &mut sink, "this is john smith");
+    let a = drive(&mut d, &mut sink, now(), Input::Hangup);
+    assert!(said(&a).is_empty());
+    assert_eq!(sink.records.len(), 1, "{:?}", sink.records);
+    let Payload::OnCallAlert(page) = &sink.records[0] else {
+        panic!("{:?}", sink.records);
+    };
+    assert_eq!(page.hazard, Hazard::NoCooling);
+    assert_eq!(page.caller.name, "John Smith");
+    assert!(page.caller_said.contains("stopped cooling"));
+    assert!(page.job_record_id.is_none());
     assert!(d.is_ended());
 }
 
@@ -407,4 +442,29 @@ fn no_lookups_new_caller_without_caller_id_asks_for_a_number() {
         cb.caller.callback_phone_e164.as_deref(),
         Some("+13125550142")
     );
+}
+
+#[test]
+fn a_routine_caller_insisting_on_a_person_is_paged_only_by_the_shops_policy() {
+    for (pages, want) in [(false, "callback"), (true, "on_call_alert")] {
+        let script = script_for("US").with_insist_pages(pages);
+        let mut d = dialog_with(script, Some("+13125550142"), vec![]);
+        let mut sink = Sink::default();
+        d.start(now());
+        let first = heard(&mut d, &mut sink, "can i talk to a real person");
+        assert!(!said(&first).contains("alerting"), "{}", said(&first));
+        let a = heard(&mut d, &mut sink, "i want to talk to a person");
+        let kinds: Vec<_> = sink.records.iter().map(|r| r.kind().name()).collect();
+        if pages {
+            assert_eq!(kinds, [want], "{}", said(&a));
+            assert!(said(&a).contains("alerting the on-call technician now"));
+            let Payload::OnCallAlert(page) = &sink.records[0] else {
+                panic!("{:?}", sink.records);
+            };
+            assert_eq!(page.hazard, Hazard::PersonRequested);
+        } else {
+            assert!(!said(&a).contains("alerting"), "{}", said(&a));
+            assert!(!kinds.contains(&"on_call_alert"), "{kinds:?}");
+        }
+    }
 }

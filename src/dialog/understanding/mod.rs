@@ -35,7 +35,8 @@ pub use normalize::{normalize, Normalized};
 pub use numbers::{dtmf_digits, parse_number_words, phone_number, zip_code};
 pub use repair::{meta_intent, repair, Meta};
 pub use triage::{
-    symptom_words, triage, EmergencyKind, RoutineKind, SafetyHazard, Triage, TriageContext,
+    symptom_words, triage, wants_on_call, EmergencyKind, RoutineKind, SafetyHazard, Triage,
+    TriageContext,
 };
 pub use windows::{choose_window, OfferedWindow, WindowChoice};
 pub use yes_no::{yes_no, YesNo};

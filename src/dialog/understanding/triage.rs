@@ -736,6 +736,30 @@ pub fn triage(text: &str, context: &TriageContext) -> Triage {
     routine(&n)
 }
 
+/// Words of a caller who says it cannot wait: "this is an emergency", "I need the on-call
+/// tech", "I need to speak to someone right now".
+const WANTS_ON_CALL: &[&str] = &[
+    "emergency",
+    "on call",
+    "on-call",
+    "oncall",
+    "right now",
+    "right away",
+    "urgent",
+    "urgently",
+    "asap",
+    "can't wait",
+    "cannot wait",
+    "immediately",
+];
+
+/// Whether the caller asks for the on-call technician or says it cannot wait (unless clearly
+/// negated: "it's not an emergency"). A hazard is [`triage`]'s, not this.
+pub fn wants_on_call(text: &str) -> bool {
+    let n = normalize(text);
+    asserted_any(&n, WANTS_ON_CALL)
+}
+
 /// (no heat, no cooling) from the words. A heat pump is either: the words ("not cooling",
 /// "cold") decide, else the season (outdoor temperature nearer which threshold).
 fn equipment_failures(n: &Normalized, context: &TriageContext) -> (bool, bool) {
@@ -862,6 +886,25 @@ mod tests {
         TriageContext {
             outdoor_temp_f: outdoor,
             ..TriageContext::default()
+        }
+    }
+
+    #[test]
+    fn asking_for_the_on_call_technician_is_heard() {
+        for said in [
+            "this is an emergency",
+            "i need the on call tech",
+            "i need to speak to someone right now",
+            "it's urgent",
+        ] {
+            assert!(wants_on_call(said), "{said}");
+        }
+        for said in [
+            "it's not an emergency",
+            "whenever is fine",
+            "i'd like to speak to someone about a quote",
+        ] {
+            assert!(!wants_on_call(said), "{said}");
         }
     }
 
