@@ -3,8 +3,11 @@
 //! the next day inside the calling hours (clock injected; a scripted caller stands in for the
 //! outbound call), and the rating lands on the job as a note exactly once. Also: a note whose
 //! answer was lost is found on the job and not written again, "press 9" is kept, and a call
-//! interrupted by a crash is never placed twice.
+//! interrupted by a crash is never placed twice. And the same with the real call: the box's
+//! outbound line dials sipp (the customer's phone), which hears the question and presses 4
+//! (RFC 4733).
 
+mod common;
 mod support;
 mod sync_support;
 
@@ -256,4 +259,173 @@ async fn press_9_is_kept_and_an_interrupted_call_is_not_repeated() {
         surveys.store().entry(job_id).expect("kept").state,
         SurveyState::Ended { .. }
     ));
+}
+
+/// Counts the calls the real caller places.
+struct Counted {
+    inner: callbox::app::survey_call::LineSurveyCaller,
+    calls: Mutex<Vec<(DateTime<Utc>, String, SurveyCallOutcome)>>,
+    clock: Arc<ManualClock>,
+}
+
+impl SurveyCaller for Counted {
+    fn call<'a>(&'a self, request: &'a SurveyCallRequest) -> SurveyCallFuture<'a> {
+        Box::pin(async move {
+            let at = self.clock.now_utc();
+            let outcome = self.inner.call(request).await;
+            self.calls
+                .lock()
+                .expect("lock")
+                .push((at, request.to.clone(), outcome.clone()));
+            outcome
+        })
+    }
+}
+
+/// The customer's phone's ear: counts the RTP packets the box sends.
+fn rtp_sink() -> (
+    u16,
+    Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<usize>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let socket = std::net::UdpSocket::bind((common::LOOPBACK, 0)).expect("bind RTP sink");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .expect("timeout");
+    let port = socket.local_addr().expect("addr").port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let (mut packets, mut buf) = (0, [0u8; 2048]);
+        while !flag.load(Ordering::Relaxed) {
+            if socket.recv_from(&mut buf).is_ok() {
+                packets += 1;
+            }
+        }
+        packets
+    });
+    (port, stop, thread)
+}
+
+/// The must-show: a job completed in the ServiceTitan test server gets one real call over the
+/// box's outbound line the next day inside the calling hours (clock injected); sipp answers,
+/// hears the question and presses 4; the rating is on the job as a note, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_job_gets_one_real_call_answered_by_sipp_with_a_rating() {
+    use callbox::app::pager::{CallingOut, OwnLine, PagerSettings};
+    use callbox::app::survey_call::LineSurveyCaller;
+
+    let server = StServer::start_seeded(StServerConfig::default(), {
+        let c = StServerConfig::default();
+        support::st_server::seed::hvac_shop(&c)
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(afternoon()));
+    let (worker, job_id) = booked_job(&server, dir.path(), &clock, 3).await;
+
+    // The customer's phone: sipp answering on its own port, where the box's line dials.
+    let (rtp_port, rtp_stop, rtp_sink) = rtp_sink();
+    let sipp = common::Sipp::new(
+        "127.0.0.1:9".parse().expect("addr"),
+        "uas_survey_rating.xml",
+    )
+    .args(["-set", "rtp_port", &rtp_port.to_string()])
+    .timeout(std::time::Duration::from_secs(90));
+    let mut c = config(&server, dir.path());
+    c.sip.listen = format!("127.0.0.1:{}", common::free_udp_port())
+        .parse()
+        .expect("addr");
+    c.sip.outbound_target = format!("127.0.0.1:{}", sipp.local_port);
+    c.sip.outbound_ring_timeout_secs = 10;
+    let rtp_min = common::free_udp_port_range(10);
+    c.media.rtp_port_min = rtp_min;
+    c.media.rtp_port_max = rtp_min + 9;
+    let own = OwnLine::open(&c).await.expect("the box's line");
+    let voice = Arc::new(callbox::speech::tts::EspeakVoice::from_config(&c.voice));
+    let caller = Arc::new(Counted {
+        inner: LineSurveyCaller::new(
+            CallingOut::new(own.line.clone(), voice, Arc::new(|| false)),
+            PagerSettings::default(),
+        ),
+        calls: Mutex::default(),
+        clock: clock.clone(),
+    });
+    let store = Arc::new(SurveyStore::open(&dir.path().join("survey")).expect("store"));
+    let surveys = SurveyWorker::new(
+        worker.client().clone(),
+        worker.outbox().clone(),
+        store,
+        caller.clone(),
+        rules(),
+        "Acme Heating",
+    )
+    .with_clock(clock.shared());
+
+    let done_at = clock.now_utc();
+    complete(&server, job_id, done_at);
+    assert_eq!(surveys.pass().await.expect("pass").noticed, 1);
+    let CallPlan::At(at) = next_call(&rules(), done_at, done_at, 0, None) else {
+        panic!("a call is planned")
+    };
+    let local = at.with_timezone(&chrono_tz::America::Chicago);
+    assert!(
+        local.date_naive()
+            > done_at
+                .with_timezone(&chrono_tz::America::Chicago)
+                .date_naive()
+    );
+    assert!((10..19).contains(&local.hour()), "{local}");
+    clock.advance(
+        (at - clock.now_utc() - Duration::minutes(1))
+            .to_std()
+            .expect("later"),
+    );
+    assert_eq!(surveys.pass().await.expect("pass").called, 0);
+    assert!(caller.calls.lock().expect("lock").is_empty());
+
+    let sipp = sipp.spawn();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    clock.advance(std::time::Duration::from_secs(60));
+    let report = surveys.pass().await.expect("pass");
+    let sipp = tokio::task::spawn_blocking(move || sipp.wait())
+        .await
+        .expect("sipp");
+    rtp_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let packets = rtp_sink.join().expect("sink");
+    let ctx = sipp.report();
+    assert_eq!(
+        (report.called, report.notes_written),
+        (1, 1),
+        "{report:?}\n{ctx}"
+    );
+    assert!(sipp.success(), "{ctx}");
+    // 3 s of the question before the key: ~150 packets of 20 ms.
+    assert!(
+        packets >= 100,
+        "{packets} RTP packets reached the phone\n{ctx}"
+    );
+    for _ in 0..2 {
+        clock.advance(std::time::Duration::from_secs(4 * 3600));
+        assert_eq!(surveys.pass().await.expect("pass").called, 0);
+    }
+    let calls = caller.calls.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].0, at);
+    assert_eq!(calls[0].1, phone(3));
+    assert_eq!(
+        calls[0].2,
+        SurveyCallOutcome::Rated {
+            rating: 4,
+            comment: None
+        }
+    );
+    let notes: Vec<_> = server
+        .notes(job_id)
+        .into_iter()
+        .filter(|n| n.text.contains("survey"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].text.contains("rating 4/5"), "{:?}", notes[0].text);
+    own.close().await;
 }

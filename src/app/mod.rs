@@ -31,6 +31,7 @@ pub mod status;
 mod stores;
 pub mod supervisor;
 pub mod survey;
+pub mod survey_call;
 pub mod update;
 pub mod weather;
 

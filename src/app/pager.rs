@@ -95,11 +95,61 @@ impl Default for PagerSettings {
 /// Calls in progress on the line (an inbound caller holds the one FXO line).
 pub type LineBusy = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// The [`PhonePager`] over the shop's line.
-pub struct LinePager {
-    line: OutboundLine,
+/// What every call the box places needs: the SIP line's queue, the box's voice, and whether
+/// a caller holds the one line. Shared by the pager and the survey caller.
+#[derive(Clone)]
+pub struct CallingOut {
+    pub line: OutboundLine,
     voice: Arc<dyn Voice>,
     busy: LineBusy,
+}
+
+impl std::fmt::Debug for CallingOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallingOut").finish_non_exhaustive()
+    }
+}
+
+impl CallingOut {
+    pub fn new(line: OutboundLine, voice: Arc<dyn Voice>, busy: LineBusy) -> Self {
+        CallingOut { line, voice, busy }
+    }
+
+    /// True once the line is free; false when it stayed busy past `wait` (looked at every
+    /// `poll`).
+    pub async fn wait_for_line(&self, wait: Duration, poll: Duration) -> bool {
+        let until = Instant::now() + wait;
+        let mut said = false;
+        while (self.busy)() {
+            if Instant::now() >= until {
+                return false;
+            }
+            if !said {
+                info!("a caller is on the line: the call out waits for them to hang up");
+                said = true;
+            }
+            tokio::time::sleep(poll).await;
+        }
+        true
+    }
+
+    /// `text` in the box's voice, as frames to play.
+    pub async fn render(&self, text: &str) -> Result<Vec<AudioFrame>, VoiceFailed> {
+        let mut stream = self
+            .voice
+            .speak(text)
+            .map_err(|e| VoiceFailed(e.to_string()))?;
+        let mut frames = Vec::new();
+        while let Some(frame) = stream.next_frame().await {
+            frames.push(*frame.map_err(|e| VoiceFailed(e.to_string()))?);
+        }
+        Ok(frames)
+    }
+}
+
+/// The [`PhonePager`] over the shop's line.
+pub struct LinePager {
+    out: CallingOut,
     settings: PagerSettings,
 }
 
@@ -111,9 +161,9 @@ impl std::fmt::Debug for LinePager {
     }
 }
 
-/// Speaking the alert failed before the call was placed.
+/// Speaking failed before the call was placed.
 #[derive(Debug, Error)]
-#[error("the box's voice could not say the alert: {0}")]
+#[error("the box's voice could not say it: {0}")]
 pub struct VoiceFailed(String);
 
 impl LinePager {
@@ -124,9 +174,7 @@ impl LinePager {
         settings: PagerSettings,
     ) -> Self {
         LinePager {
-            line,
-            voice,
-            busy,
+            out: CallingOut::new(line, voice, busy),
             settings,
         }
     }
@@ -134,20 +182,24 @@ impl LinePager {
     async fn page_call(&self, request: &PageCallRequest) -> PageCallOutcome {
         let to = redact::number(Some(&request.to));
         // Rendered before dialling: the technician must not answer into silence.
-        let alert = match self.render(&alert_script(&request.spoken)).await {
+        let alert = match self.out.render(&alert_script(&request.spoken)).await {
             Ok(frames) => frames,
             Err(err) => return PageCallOutcome::Failed(err.to_string()),
         };
-        let question = match self.render(ACCEPT_PROMPT).await {
+        let question = match self.out.render(ACCEPT_PROMPT).await {
             Ok(frames) => frames,
             Err(err) => return PageCallOutcome::Failed(err.to_string()),
         };
-        if !self.wait_for_line().await {
+        if !self
+            .out
+            .wait_for_line(self.settings.line_wait, self.settings.line_poll)
+            .await
+        {
             warn!(alert = %request.alert_id, "the line stayed busy; page call not placed");
             return PageCallOutcome::Failed("the line stayed busy".into());
         }
         info!(alert = %request.alert_id, %to, "page call: dialling");
-        let call = match self.line.dial(&request.to).await {
+        let call = match self.out.line.dial(&request.to).await {
             Ok(call) => call,
             Err(failure) => {
                 let outcome = dial_outcome(&failure);
@@ -164,41 +216,12 @@ impl LinePager {
             _ => None,
         };
         if let Some(text) = closing {
-            if let Ok(frames) = self.render(text).await {
+            if let Ok(frames) = self.out.render(text).await {
                 play_to_end(&mut port, &frames).await;
             }
         }
         let _ = port.hang_up.send(true);
         outcome
-    }
-
-    /// True once the line is free; false when it stayed busy past `line_wait`.
-    async fn wait_for_line(&self) -> bool {
-        let until = Instant::now() + self.settings.line_wait;
-        let mut said = false;
-        while (self.busy)() {
-            if Instant::now() >= until {
-                return false;
-            }
-            if !said {
-                info!("a caller is on the line: the page call waits for them to hang up");
-                said = true;
-            }
-            tokio::time::sleep(self.settings.line_poll).await;
-        }
-        true
-    }
-
-    async fn render(&self, text: &str) -> Result<Vec<AudioFrame>, VoiceFailed> {
-        let mut stream = self
-            .voice
-            .speak(text)
-            .map_err(|e| VoiceFailed(e.to_string()))?;
-        let mut frames = Vec::new();
-        while let Some(frame) = stream.next_frame().await {
-            frames.push(*frame.map_err(|e| VoiceFailed(e.to_string()))?);
-        }
-        Ok(frames)
     }
 }
 
@@ -294,7 +317,8 @@ async fn play_and_listen(
     }
 }
 
-async fn play_one(
+/// Queues one frame (`None`: nothing to play); false once the call's audio is gone.
+pub(crate) async fn play_one(
     playback: &crate::telephony::audio_port::Playback,
     frame: Option<Box<AudioFrame>>,
 ) -> bool {
@@ -305,7 +329,7 @@ async fn play_one(
 }
 
 /// Plays `frames` and waits for them to be heard (or the call to end).
-async fn play_to_end(port: &mut AudioPort, frames: &[AudioFrame]) {
+pub async fn play_to_end(port: &mut AudioPort, frames: &[AudioFrame]) {
     for frame in frames {
         if !port.playback.play(Box::new(*frame)).await {
             return;
@@ -337,49 +361,79 @@ pub fn box_pager(
     Ok(LinePager::new(line, voice, busy, PagerSettings::default()))
 }
 
-/// `callbox alert test --channel phone --to …`: one page call on a SIP line of its own (an
-/// ephemeral port on `sip.listen`'s address, beside a running box), with the configured
-/// voice. The line is busy while the running box's status file (`<data_dir>/run/status.json`,
-/// written every few seconds) shows a call in progress; the test waits up to 5 minutes.
+/// A SIP line of its own (an ephemeral port on `sip.listen`'s address, beside a running box)
+/// that answers only the calls it places: `callbox alert test` and tests. Stops when dropped.
+pub struct OwnLine {
+    pub line: OutboundLine,
+    line_task: tokio::task::JoinHandle<()>,
+    endpoint: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OwnLine {
+    fn drop(&mut self) {
+        self.line_task.abort();
+        self.endpoint.abort();
+    }
+}
+
+impl OwnLine {
+    pub async fn open(config: &crate::config::Config) -> Result<OwnLine, String> {
+        use crate::telephony::line::{self, LineSettings};
+        use crate::telephony::sip::{udp, EndpointConfig};
+
+        let bind = std::net::SocketAddr::new(config.sip.listen.ip(), 0);
+        let socket = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(|err| format!("binding udp://{bind}: {err}"))?;
+        let local = socket.local_addr().map_err(|err| err.to_string())?;
+        let mut endpoint_config = EndpointConfig::from_config(&config.sip, local);
+        // Nobody calls this line: it answers only what it placed.
+        endpoint_config.max_concurrent_calls = 1;
+        let (sip, events, endpoint) =
+            udp::spawn(socket, endpoint_config).map_err(|err| err.to_string())?;
+        let outbound = OutboundLine::new();
+        let receiver = outbound.receiver();
+        let settings = Arc::new(LineSettings {
+            sip: config.sip.clone(),
+            media: config.media.clone(),
+            default_country: config.shop.default_country.clone(),
+        });
+        // Inbound calls to this line are not taken (nothing receives them).
+        let (answered, _refused) = mpsc::channel(1);
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let line_task = tokio::spawn(async move {
+            let _stop = _stop;
+            let mut dials = receiver.lock().await;
+            line::run(settings, sip, events, answered, stopping, &mut dials).await;
+        });
+        Ok(OwnLine {
+            line: outbound,
+            line_task,
+            endpoint,
+        })
+    }
+
+    /// Lets the last BYE (or the ACK of a failure) go out, then stops the line.
+    pub async fn close(self) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// `callbox alert test --channel phone --to …`: one page call on a line of its own
+/// ([`OwnLine`]), with the configured voice. The line is busy while the running box's status
+/// file (`<data_dir>/run/status.json`, written every few seconds) shows a call in progress;
+/// the test waits up to 5 minutes.
 pub async fn page_once(config: &crate::config::Config, to: &str, spoken: &str) -> PageCallOutcome {
     use crate::config::VoiceEngine;
     use crate::speech::tts::EspeakVoice;
-    use crate::telephony::line::{self, LineSettings};
-    use crate::telephony::sip::{udp, EndpointConfig};
 
     if config.voice.engine == VoiceEngine::None {
         return PageCallOutcome::Failed("voice.engine is \"none\": the box cannot speak".into());
     }
-    let bind = std::net::SocketAddr::new(config.sip.listen.ip(), 0);
-    let socket = match tokio::net::UdpSocket::bind(bind).await {
-        Ok(socket) => socket,
-        Err(err) => return PageCallOutcome::Failed(format!("binding udp://{bind}: {err}")),
+    let own = match OwnLine::open(config).await {
+        Ok(own) => own,
+        Err(err) => return PageCallOutcome::Failed(err),
     };
-    let local = match socket.local_addr() {
-        Ok(local) => local,
-        Err(err) => return PageCallOutcome::Failed(err.to_string()),
-    };
-    let mut endpoint_config = EndpointConfig::from_config(&config.sip, local);
-    // Nobody calls this line: it answers only what it placed.
-    endpoint_config.max_concurrent_calls = 1;
-    let (sip, events, endpoint) = match udp::spawn(socket, endpoint_config) {
-        Ok(started) => started,
-        Err(err) => return PageCallOutcome::Failed(err.to_string()),
-    };
-    let outbound = OutboundLine::new();
-    let receiver = outbound.receiver();
-    let settings = Arc::new(LineSettings {
-        sip: config.sip.clone(),
-        media: config.media.clone(),
-        default_country: config.shop.default_country.clone(),
-    });
-    // Inbound calls to this throwaway line are not taken (nothing receives them).
-    let (answered, _refused) = mpsc::channel(1);
-    let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let line_task = tokio::spawn(async move {
-        let mut dials = receiver.lock().await;
-        line::run(settings, sip, events, answered, stopping, &mut dials).await;
-    });
     let status_file = crate::app::status::status_path(&config.data_paths().root);
     let busy: LineBusy = Arc::new(move || {
         matches!(
@@ -388,7 +442,7 @@ pub async fn page_once(config: &crate::config::Config, to: &str, spoken: &str) -
         )
     });
     let pager = LinePager::new(
-        outbound,
+        own.line.clone(),
         Arc::new(EspeakVoice::from_config(&config.voice)),
         busy,
         PagerSettings {
@@ -402,10 +456,7 @@ pub async fn page_once(config: &crate::config::Config, to: &str, spoken: &str) -
         alert_id: "test".into(),
     };
     let outcome = pager.page(&request).await;
-    // The BYE (or the ACK of a failure) goes out before the line is dropped.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    line_task.abort();
-    endpoint.abort();
+    own.close().await;
     outcome
 }
 

@@ -197,6 +197,11 @@ fn start_background_services(
             supervisor.spawn(service);
         }
     }
+    if let Some(survey) =
+        crate::app::survey::box_service(config, handles.sync.as_deref(), &shared.outbound, status)
+    {
+        supervisor.spawn(survey);
+    }
     supervisor.spawn(housekeeping_service(
         config,
         paths,

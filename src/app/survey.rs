@@ -1,9 +1,11 @@
-//! The post-job survey as a supervised service. The hook for the outbound call: once the
-//! telephony side has a [`SurveyCaller`] (an outbound call that runs
-//! `crate::dialog::survey::SurveyScript`), `callbox run` passes it to [`service`] beside the
-//! sync. Until then nothing calls `service`: `[survey] enabled` has no effect yet.
+//! The post-job survey as a supervised service: `callbox run` starts it through
+//! [`box_service`] when `[survey] enabled`, beside the sync, placing its calls over the box's
+//! outbound line ([`crate::app::survey_call::LineSurveyCaller`]).
 
+use crate::app::pager::{CallingOut, LineBusy, OutboundLine, PagerSettings};
+use crate::app::status::AppStatus;
 use crate::app::supervisor::Service;
+use crate::app::survey_call::LineSurveyCaller;
 use crate::config::Config;
 use crate::servicetitan::survey::{SurveyCaller, SurveyStore, SurveyWorker};
 use crate::servicetitan::SyncWorker;
@@ -14,6 +16,43 @@ use tracing::{error, info, warn};
 
 /// How often the survey looks for completed jobs and due calls.
 const EVERY: Duration = Duration::from_secs(300);
+
+/// `callbox run`'s survey: its calls over `line` in the box's voice, waiting while a caller is
+/// on the line (`status`' calls in progress). `None` when `[survey] enabled` is off, or when it
+/// cannot run (no sync, no voice, the store unreadable: said in the log; the box answers calls
+/// regardless).
+pub fn box_service(
+    config: &Config,
+    sync: Option<&SyncWorker>,
+    line: &OutboundLine,
+    status: &Arc<AppStatus>,
+) -> Option<Service> {
+    if !config.survey.enabled {
+        return None;
+    }
+    let Some(sync) = sync else {
+        warn!("survey: [survey] enabled but ServiceTitan sync is off: no survey calls");
+        return None;
+    };
+    if config.voice.engine == crate::config::VoiceEngine::None {
+        warn!("survey: [survey] enabled but voice.engine is \"none\": no survey calls");
+        return None;
+    }
+    let status = status.clone();
+    let busy: LineBusy = Arc::new(move || status.calls_in_progress() > 0);
+    let voice = Arc::new(crate::speech::tts::EspeakVoice::from_config(&config.voice));
+    let caller = LineSurveyCaller::new(
+        CallingOut::new(line.clone(), voice, busy),
+        PagerSettings::default(),
+    );
+    match service(config, sync, Arc::new(caller)) {
+        Ok(service) => service,
+        Err(e) => {
+            error!("survey: not started: {e:#}");
+            None
+        }
+    }
+}
 
 /// The survey service for `sync`'s client and queue, placing calls through `caller`; `None`
 /// when `[survey] enabled` is off.

@@ -57,6 +57,8 @@ pub struct SurveyScript {
     shop_name: String,
     step: Step,
     result: Option<SurveyResult>,
+    /// No recogniser on the call: the rating by keypad only, no comment asked for.
+    keypad_only: bool,
 }
 
 const RATING_TIMEOUT: Duration = Duration::from_secs(8);
@@ -68,6 +70,16 @@ impl SurveyScript {
             shop_name: shop_name.trim().to_string(),
             step: Step::NotStarted,
             result: None,
+            keypad_only: false,
+        }
+    }
+
+    /// The script for a call without a recogniser: "press a number", and no comment asked
+    /// for (nothing would hear it).
+    pub fn keypad_only(shop_name: &str) -> SurveyScript {
+        SurveyScript {
+            keypad_only: true,
+            ..SurveyScript::new(shop_name)
         }
     }
 
@@ -79,11 +91,16 @@ impl SurveyScript {
         } else {
             &self.shop_name
         };
+        let answer = if self.keypad_only {
+            "Press a number"
+        } else {
+            "Press or say a number"
+        };
         vec![
             SurveyAction::Say(format!(
                 "Hi, this is {shop}'s automated line, calling about your recent service visit. \
-                 On a scale of one to five, how did we do? Press or say a number from one to \
-                 five. To never get these calls again, press nine."
+                 On a scale of one to five, how did we do? {answer} from one to five. To never \
+                 get these calls again, press nine."
             )),
             SurveyAction::ListenRating {
                 timeout: RATING_TIMEOUT,
@@ -124,6 +141,13 @@ impl SurveyScript {
                 Some("Thank you. Goodbye."),
             ),
             (Step::Rating { tries }, input) => match read_answer(&input) {
+                Some(Answer::Rating(rating)) if self.keypad_only => self.finish(
+                    SurveyResult::Rated {
+                        rating,
+                        comment: None,
+                    },
+                    Some("Thank you for your rating. Goodbye."),
+                ),
                 Some(Answer::Rating(rating)) => {
                     self.step = Step::Comment { rating };
                     vec![
@@ -278,6 +302,26 @@ mod tests {
             s.result(),
             Some(&SurveyResult::Rated {
                 rating: 5,
+                comment: None
+            })
+        );
+    }
+
+    #[test]
+    fn keypad_only_asks_no_comment() {
+        let mut s = SurveyScript::keypad_only("Acme");
+        let open = says(&s.start());
+        assert!(open.contains("Press a number from one to five"), "{open}");
+        assert!(!open.contains("say a number"), "{open}");
+        let end = s.handle(SurveyInput::Digit('3'));
+        assert_eq!(end.last(), Some(&SurveyAction::Hangup));
+        assert!(!end
+            .iter()
+            .any(|a| matches!(a, SurveyAction::ListenComment { .. })));
+        assert_eq!(
+            s.result(),
+            Some(&SurveyResult::Rated {
+                rating: 3,
                 comment: None
             })
         );

@@ -12,6 +12,7 @@
 #   dtmf_pound.pcap RFC 4733 '#'
 #   silence.pcap    2 s of PCMU silence (keeps RTP flowing while DTMF goes by SIP INFO)
 #   dtmf1.pcap, dtmf2.pcap  RFC 4733 '1' / '2' (a technician accepting / passing a page)
+#   dtmf4.pcap      RFC 4733 '4' (a customer rating a survey call)
 #   tone.wav        3 s 440 Hz, 8 kHz mono 16-bit (baresip's audio source)
 set -euo pipefail
 out=${1:?usage: gen-assets.sh OUTDIR}
@@ -54,9 +55,11 @@ sox "$tmp/dtmf456.wav" -t ul -r 8000 -c 1 "$out/dtmf456.ulaw"
 python3 "$here/rtp_pcap.py" "$out/dtmf123.pcap" 123
 python3 "$here/rtp_pcap.py" "$out/dtmf_pound.pcap" '#' --lead-ms 300 --tail-ms 300
 python3 "$here/rtp_pcap.py" "$out/silence.pcap" '' --lead-ms 1000 --tail-ms 1000
-# the technician's answer to a page call (tests/sip_outbound.rs): 1 accepts, 2 passes
+# the technician's answer to a page call (tests/sip_outbound.rs): 1 accepts, 2 passes;
+# 4 is a customer's rating on a survey call (tests/survey.rs)
 python3 "$here/rtp_pcap.py" "$out/dtmf1.pcap" 1 --lead-ms 300 --tail-ms 2000
 python3 "$here/rtp_pcap.py" "$out/dtmf2.pcap" 2 --lead-ms 300 --tail-ms 2000
+python3 "$here/rtp_pcap.py" "$out/dtmf4.pcap" 4 --lead-ms 300 --tail-ms 2000
 
 # --- a plain tone for baresip -------------------------------------------
 sox -n -r 8000 -c 1 -b 16 "$out/tone.wav" synth 3 sine 440 vol 0.5

@@ -16,8 +16,8 @@
 //! is posted; a note in doubt is looked up on the job (by its marker) before it is posted
 //! again.
 //!
-//! Not wired into `callbox run` yet: it waits for the outbound call (`uac`) and a `[survey]`
-//! section.
+//! `callbox run` starts it (`crate::app::survey`) when `[survey] enabled`; its calls go over
+//! the box's outbound line (`crate::app::survey_call`).
 
 pub mod plan;
 pub mod settings;
