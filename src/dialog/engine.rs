@@ -79,6 +79,7 @@ pub struct CallContext {
 /// The shop's words and patience, from `[shop]`, `[dialog]` and `[triage]`.
 #[derive(Debug, Clone)]
 pub struct Script {
+    /// Empty when the shop has no name configured (the default "the shop" is never spoken).
     pub shop_name: String,
     pub greeting: String,
     pub disclosure: String,
@@ -109,9 +110,20 @@ impl Script {
         d: &DialogConfig,
         triage: &TriageConfig,
     ) -> Script {
+        // The default name ("the shop") and an empty one are never spoken: "Thanks for calling."
+        let named =
+            !shop_name.trim().is_empty() && !shop_name.trim().eq_ignore_ascii_case("the shop");
         Script {
-            shop_name: shop_name.to_string(),
-            greeting: d.greeting.replace("{shop}", shop_name),
+            shop_name: if named {
+                shop_name.trim().to_string()
+            } else {
+                String::new()
+            },
+            greeting: if named {
+                d.greeting.replace("{shop}", shop_name.trim())
+            } else {
+                d.greeting.replace(" {shop}", "").replace("{shop}", "")
+            },
             disclosure: d.disclosure.clone(),
             office_phone: if d.office_phone.trim().is_empty() {
                 "the shop's main number".into()
@@ -293,6 +305,8 @@ struct Captured {
     offered: OfferedSchedule,
     offered_labels: Vec<String>,
     later_asked: bool,
+    /// The one window offered was read out as the booking confirmation itself.
+    single_offer: bool,
     slot: Option<Slot>,
     appointment: Option<Appointment>,
     invoice_number: Option<String>,
@@ -319,6 +333,10 @@ pub struct Dialog {
     now: DateTime<Utc>,
     /// No recogniser on this call: every question is asked in its keypad form.
     keypad_only: bool,
+    /// The caller's last answer was keyed: questions name their keys.
+    keys_last: bool,
+    /// "Press 1 for yes, 2 for no" was said once: later yes/no questions leave it out.
+    yes_no_taught: bool,
 }
 
 impl Dialog {
@@ -353,6 +371,8 @@ impl Dialog {
             last_prompt: Vec::new(),
             now,
             keypad_only: false,
+            keys_last: false,
+            yes_no_taught: false,
         }
     }
 
@@ -369,10 +389,10 @@ impl Dialog {
         let mut out = Vec::new();
         let hello = match &self.captured.customer {
             Some(c) if !c.name.is_empty() => format!(
-                "{} {} Hi {}, I see this number on your account.",
+                "{} Hi {}. {}",
                 self.script.greeting,
+                first_name(&c.name),
                 self.script.disclosure,
-                first_name(&c.name)
             ),
             _ => format!("{} {}", self.script.greeting, self.script.disclosure),
         };
@@ -463,10 +483,12 @@ impl Dialog {
     fn hear(&mut self, input: Input) -> Answer {
         match input {
             Input::Heard { text, .. } => {
+                self.keys_last = false;
                 self.log(Speaker::Caller, text.clone());
                 Answer::Said(text)
             }
             Input::Digits(d) => {
+                self.keys_last = true;
                 self.log(Speaker::Caller, format!("[keys {d}]"));
                 Answer::Keys(d)
             }
@@ -522,8 +544,7 @@ impl Dialog {
     }
 
     fn goodbye(&mut self, out: &mut Vec<Action>) {
-        let text = format!("Thank you for calling {}. Goodbye.", self.script.shop_name);
-        self.say(out, text, true);
+        self.say(out, "Thanks for calling. Goodbye.".into(), true);
         out.push(Action::Hangup);
         self.step = Step::Ended;
     }
@@ -551,6 +572,9 @@ impl Dialog {
         self.step = step;
         let keypad_only = keypad_only || self.keypad_only;
         if let Some((text, listen)) = self.question(step, keypad_only) {
+            if text.contains(Self::yes_no_keys(true)) {
+                self.yes_no_taught = true;
+            }
             self.prompt(out, text, listen);
         }
     }
@@ -558,11 +582,87 @@ impl Dialog {
     /// What the box asks at `step`, and how it listens for the answer; `None` when it waits
     /// for nothing from the caller.
     fn question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
+        let hints = keypad_only || self.keys_last;
         self.menu_question(step, keypad_only)
-            .or_else(|| self.address_question(step, keypad_only))
-            .or_else(|| self.phone_question(step))
-            .or_else(|| self.booking_question(step))
-            .or_else(|| self.request_question(step))
+            .or_else(|| self.address_question(step, keypad_only, hints))
+            .or_else(|| self.phone_question(step, hints))
+            .or_else(|| self.booking_question(step, hints))
+            .or_else(|| self.request_question(step, hints))
+    }
+
+    /// How a yes/no question names its keys: spoken to callers who key (or re-prompted),
+    /// left out for callers who talk (the keys work either way).
+    fn yes_no_keys(hints: bool) -> &'static str {
+        if hints {
+            " Press 1 for yes, 2 for no."
+        } else {
+            ""
+        }
+    }
+
+    /// "Press 1 for yes, 2 for no" the first time a keying caller hears a yes/no question.
+    fn yn(&self, hints: bool) -> &'static str {
+        Self::yes_no_keys(hints && !self.yes_no_taught)
+    }
+
+    /// The question of `step` again in fewer words, naming its keys: the re-prompt.
+    fn short_question(&self, step: Step) -> Option<String> {
+        let yn = Self::yes_no_keys(true);
+        Some(match step {
+            Step::Menu => "Briefly, what's the problem? Or press 9 for the menu.".into(),
+            Step::EmergencyMenu => {
+                "Press 1 for gas, smoke or a carbon monoxide alarm, 2 for anything else.".into()
+            }
+            Step::AppointmentMenu => {
+                "Press 1 for the arrival time, 2 to reschedule, 3 to cancel, 4 for a note.".into()
+            }
+            Step::Problem => {
+                "Briefly, what's wrong? Press 1 for no heat, 2 no cooling, 3 a leak, 4 other."
+                    .into()
+            }
+            Step::ConfirmLocation(i) => {
+                let street = self
+                    .captured
+                    .customer
+                    .as_ref()
+                    .and_then(|c| c.locations.get(i))
+                    .map(|l| l.address.street.clone())
+                    .unwrap_or_default();
+                format!("Is it {street}?{yn}")
+            }
+            Step::AskName => "Your name, please? Or press 1 for a callback.".into(),
+            Step::AskStreet => "The street address? Or press 1 for a callback.".into(),
+            Step::ConfirmStreet => {
+                let street = self
+                    .captured
+                    .street
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                format!("Is it {street}?{yn}")
+            }
+            Step::AskCityZip => "The ZIP code? You can key it, then pound.".into(),
+            Step::ConfirmPhone => format!("Call you back on this number?{yn}"),
+            Step::AskPhone => "Your phone number? Or key it, then pound.".into(),
+            Step::OfferWindows => {
+                let n = self.captured.offered_labels.len();
+                if n == 1 {
+                    format!("Does {} work?{yn}", self.captured.offered_labels[0])
+                } else {
+                    let keys = (1..=n)
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("Which time? Press {keys}, or 9 for later.")
+                }
+            }
+            Step::ConfirmBooking => format!("Book {}?{yn}", self.slot_label()),
+            Step::ConfirmCancel => format!("Cancel it?{yn}"),
+            Step::AskNote => "What should I tell the technician? Or press 1 for a callback.".into(),
+            Step::AskInvoice => "The invoice number? Key it, then pound, or just pound.".into(),
+            Step::MembershipOffer => format!("Hear about the membership?{yn}"),
+            Step::Voicemail | Step::Recording(_) | Step::Ended => return None,
+        })
     }
 
     /// The menus and the problem question.
@@ -575,11 +675,8 @@ impl Dialog {
                  leave a message, 7 for a copy of an invoice, or 8 about memberships."
                         .to_string()
                 } else {
-                    "How can I help you tonight? Tell me what's going on, or press 1 if this is \
-                 an emergency, 2 to book a repair, 3 for a maintenance visit, 4 about an \
-                 existing appointment, 5 for a callback, 6 to leave a message, 7 for an \
-                 invoice copy, or 8 about memberships."
-                        .to_string()
+                    // The opening: the caller says what is wrong; the menu is the keypad's.
+                    "What's going on? Or press 1 for an emergency, 9 for the menu.".to_string()
                 },
                 self.listen(None, Keypad::Digit),
             ),
@@ -609,9 +706,7 @@ impl Dialog {
                  leaking, or 4 for something else."
                         .to_string()
                 } else {
-                    "In a few words, what's going on with your system? Or press 1 for no heat, 2 \
-                 for no cooling, 3 for water leaking, or 4 for something else."
-                        .to_string()
+                    "What's wrong? Press 1 no heat, 2 no cooling, 3 a leak, 4 other.".to_string()
                 },
                 self.listen(Some(grammar(GrammarKind::Triage)), Keypad::Digit),
             ),
@@ -621,7 +716,13 @@ impl Dialog {
     }
 
     /// Who and where: the known location, the name, the street, the city and ZIP.
-    fn address_question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
+    fn address_question(
+        &self,
+        step: Step,
+        keypad_only: bool,
+        hints: bool,
+    ) -> Option<(String, Action)> {
+        let yn = self.yn(hints);
         let yes_no = || Some(grammar(GrammarKind::YesNo));
         let question = match step {
             Step::ConfirmLocation(i) => {
@@ -633,7 +734,7 @@ impl Dialog {
                     .map(|l| l.address.street.clone())
                     .unwrap_or_default();
                 (
-                    format!("Is this for {street}? Say yes or no, or press 1 for yes, 2 for no."),
+                    format!("Is this for {street}?{yn}"),
                     self.listen(yes_no(), Keypad::Digit),
                 )
             }
@@ -642,9 +743,7 @@ impl Dialog {
                     "If you can't speak right now, press 1 and the office will call you back."
                         .to_string()
                 } else {
-                    "May I have your first and last name? If you can't speak right now, press 1 \
-                 and the office will call you back."
-                        .to_string()
+                    "May I have your first and last name? Or press 1 for a callback.".to_string()
                 },
                 self.listen(None, Keypad::Digit),
             ),
@@ -654,9 +753,7 @@ impl Dialog {
                  back to take it."
                         .to_string()
                 } else {
-                    "What's the street address where you need service? Or press 1 to have the \
-                 office call you back."
-                        .to_string()
+                    "What's the street address for the service?".to_string()
                 },
                 self.listen(None, Keypad::Digit),
             ),
@@ -668,12 +765,12 @@ impl Dialog {
                     .map(|s| s.to_string())
                     .unwrap_or_default();
                 (
-                    format!("I have {street}. Is that right? Press 1 for yes, 2 for no."),
+                    format!("I have {street}. Is that right?{yn}"),
                     self.listen(None, Keypad::Digit),
                 )
             }
             Step::AskCityZip => (
-                "And the city and ZIP code? You can also key the ZIP code, then pound.".to_string(),
+                "And the city and ZIP code?".to_string(),
                 self.listen(None, Keypad::UntilHash { max: 9 }),
             ),
             _ => return None,
@@ -682,24 +779,31 @@ impl Dialog {
     }
 
     /// The number to call back on.
-    fn phone_question(&self, step: Step) -> Option<(String, Action)> {
+    fn phone_question(&self, step: Step, hints: bool) -> Option<(String, Action)> {
         let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let yn = self.yn(hints);
         let question = match step {
             Step::ConfirmPhone => {
-                let phone = self
-                    .ctx
-                    .caller_id
-                    .as_deref()
-                    .map(|p| self.script.phone_plan.spoken(p))
-                    .unwrap_or_default();
-                (
-                    format!("Is {phone} the best number to reach you? Press 1 for yes, 2 for no."),
-                    self.listen(yes_no(), Keypad::Digit),
-                )
+                // A known caller's number is on the account; a new caller hears it read back.
+                let text = if self.captured.customer.is_some() {
+                    format!("Call you back on this number?{yn}")
+                } else {
+                    let phone = self
+                        .ctx
+                        .caller_id
+                        .as_deref()
+                        .map(|p| self.script.phone_plan.spoken(p))
+                        .unwrap_or_default();
+                    format!("Call you back on {phone}?{yn}")
+                };
+                (text, self.listen(yes_no(), Keypad::Digit))
             }
             Step::AskPhone => (
-                "What's the best number to reach you? Say it, or key the ten digits, then pound."
-                    .to_string(),
+                if hints {
+                    "What number should we call? Key it, then pound.".to_string()
+                } else {
+                    "What number should we call?".to_string()
+                },
                 self.listen(
                     Some(grammar(GrammarKind::Digits)),
                     Keypad::UntilHash { max: 11 },
@@ -711,25 +815,44 @@ impl Dialog {
     }
 
     /// The windows, the booking and the cancellation.
-    fn booking_question(&self, step: Step) -> Option<(String, Action)> {
+    fn booking_question(&self, step: Step, hints: bool) -> Option<(String, Action)> {
         let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let yn = self.yn(hints);
+        let offline = if self.captured.offered.live {
+            ""
+        } else {
+            "I can't see the live schedule, so the office will confirm the time. "
+        };
         let question = match step {
             Step::OfferWindows => {
                 let labels = &self.captured.offered_labels;
-                let list = labels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| format!("{}, {l}", i + 1))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let keys = (1..=labels.len())
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let offline = if self.captured.later_asked {
+                    ""
+                } else {
+                    offline
+                };
+                let text = match labels.as_slice() {
+                    // One window: a yes/no, not "which works best?".
+                    [one] => format!("{offline}The first opening is {one}. Does that work?{yn}"),
+                    _ => {
+                        let (last, rest) = labels.split_last().unwrap_or((&labels[0], &[]));
+                        let keys = if hints {
+                            let keys = (1..=labels.len())
+                                .map(|i| i.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            format!(" Press {keys}, or 9 for later times.")
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{offline}I can offer {}, or {last}. Which works best?{keys}",
+                            rest.join(", ")
+                        )
+                    }
+                };
                 (
-                    format!(
-                        "I can offer {list}. Which works best? Press {keys}, or 9 for later times."
-                    ),
+                    text,
                     self.listen(Some(grammar(GrammarKind::WindowChoice)), Keypad::Digit),
                 )
             }
@@ -738,23 +861,21 @@ impl Dialog {
                 let street = self.service_address().street;
                 let what = if self.goal == Some(Goal::Reschedule) {
                     "To confirm, I'll move your appointment to".to_string()
-                } else if self.goal == Some(Goal::Maintenance) {
-                    format!("To confirm: a maintenance visit at {street},")
+                } else if self.captured.location_id.is_some() {
+                    // The caller has just said yes to the location on the account.
+                    format!("To confirm: {},", self.problem_summary())
                 } else {
                     format!("To confirm: {} at {street},", self.problem_summary())
                 };
                 (
-                    format!("{what} {label}. Shall I book it? Press 1 for yes, 2 for no."),
+                    format!("{what} {label}. Shall I book it?{yn}"),
                     self.listen(yes_no(), Keypad::Digit),
                 )
             }
             Step::ConfirmCancel => {
                 let when = self.appointment_label();
                 (
-                    format!(
-                        "You'd like to cancel your appointment {when}. Is that right? Press 1 for \
-                     yes, 2 for no."
-                    ),
+                    format!("You'd like to cancel your appointment {when}. Is that right?{yn}"),
                     self.listen(yes_no(), Keypad::Digit),
                 )
             }
@@ -764,8 +885,9 @@ impl Dialog {
     }
 
     /// The note, the invoice, the membership offer and the voicemail.
-    fn request_question(&self, step: Step) -> Option<(String, Action)> {
+    fn request_question(&self, step: Step, hints: bool) -> Option<(String, Action)> {
         let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let yn = self.yn(hints);
         let question = match step {
             Step::AskNote => (
                 "What would you like me to tell the technician? Or press 1 to have the office \
@@ -785,7 +907,7 @@ impl Dialog {
             Step::MembershipOffer => (
                 format!(
                     "One more thing: members of our {} get yearly tune-ups and priority service. \
-                 Would you like someone to tell you about it? Press 1 for yes, 2 for no.",
+                 Would you like someone to tell you about it?{yn}",
                     self.script.membership_name
                 ),
                 self.listen(yes_no(), Keypad::Digit),
@@ -829,7 +951,13 @@ impl Dialog {
         let step = self.step;
         if self.misses <= self.script.reprompts {
             self.say(out, "Sorry, I didn't catch that.".into(), true);
-            self.ask(out, step, false);
+            match (self.short_question(step), self.question(step, false)) {
+                (Some(text), Some((_, listen))) if !self.keypad_only => {
+                    self.step = step;
+                    self.prompt(out, text, listen);
+                }
+                _ => self.ask(out, step, false),
+            }
         } else if self.misses == self.script.reprompts + 1 {
             self.ask(out, step, true);
         } else {
@@ -1002,6 +1130,16 @@ impl Dialog {
 
     /// Whether caller ID is the number to call back on.
     fn confirm_phone(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        // "is 512 555 0331 the best number?" answered with a number: that number (keyed "1"
+        // or "2" is the yes/no, not a number).
+        let said_number = answer
+            .text()
+            .and_then(|t| u::phone_number(t, self.script.phone_plan));
+        if let Some(e164) = said_number {
+            self.captured.callback_phone = Some(e164);
+            self.after_phone(out);
+            return true;
+        }
         match answer.yes_no() {
             Some(YesNo::Yes) => {
                 self.captured.callback_phone = self.ctx.caller_id.clone();
@@ -1023,6 +1161,9 @@ impl Dialog {
             .and_then(|text| u::phone_number(text, self.script.phone_plan))
         {
             Some(e164) => {
+                // Read back as the shop's plan groups it: the caller hears a wrong digit.
+                let spoken = self.script.phone_plan.spoken(&e164);
+                self.say(out, format!("I have {spoken}."), true);
                 self.captured.callback_phone = Some(e164);
                 self.after_phone(out);
                 true
@@ -1130,6 +1271,10 @@ impl Dialog {
                 }
                 '7' => Goal::Invoice,
                 '8' => Goal::Membership,
+                '9' => {
+                    self.ask(out, Step::Menu, true);
+                    return true;
+                }
                 _ => return false,
             };
             self.start_goal(out, goal);
@@ -1399,11 +1544,24 @@ impl Dialog {
     }
 
     fn offer_windows(&mut self, out: &mut Vec<Action>, after: Option<DateTime<Utc>>) {
-        let count = 3;
-        let offered =
-            self.sources
-                .schedule
-                .offer(self.urgency(), after.unwrap_or(self.now), self.now, count);
+        // An emergency hears the first window as a yes/no; routine work a choice of three.
+        let count = if self.urgency() == Urgency::Emergency && self.goal != Some(Goal::Reschedule) {
+            1
+        } else {
+            3
+        };
+        let mut offered = self.sources.schedule.offer(
+            self.urgency(),
+            after.unwrap_or(self.now),
+            self.now,
+            count + 2,
+        );
+        // Never a window already under way, nor the one the caller already holds.
+        let held = self.captured.appointment.as_ref().map(|a| a.start_utc);
+        offered
+            .slots
+            .retain(|s| s.start_utc >= self.now && Some(s.start_utc) != held);
+        offered.slots.truncate(count);
         if offered.slots.is_empty() {
             self.say(
                 out,
@@ -1416,15 +1574,6 @@ impl Dialog {
             self.enqueue(out, p, Pending::Request);
             return;
         }
-        if !offered.live && after.is_none() {
-            self.say(
-                out,
-                "I can't see the live schedule right now, so the office will confirm your time in \
-                 the morning."
-                    .into(),
-                true,
-            );
-        }
         let tz = self.script.timezone;
         self.captured.offered_labels = offered
             .slots
@@ -1432,12 +1581,25 @@ impl Dialog {
             .map(|s| speak_slot(tz, s, self.now))
             .collect();
         self.captured.offered = offered;
+        self.captured.single_offer = false;
+        if after.is_some() {
+            self.captured.later_asked = true;
+        }
+        // One window and a job to book: the offer is the read-back ("To confirm: … Shall I
+        // book it?"), one question instead of two.
+        if self.captured.offered.slots.len() == 1 && self.goal != Some(Goal::Reschedule) {
+            self.captured.slot = self.captured.offered.slots.first().copied();
+            self.captured.single_offer = true;
+            self.ask(out, Step::ConfirmBooking, false);
+            return;
+        }
         self.ask(out, Step::OfferWindows, false);
     }
 
-    fn window_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+    /// Which offered window the answer picks, if any.
+    fn window_choice(&self, answer: &Answer) -> Option<WindowChoice> {
         let n = self.captured.offered.slots.len();
-        let choice = match (answer.key(), answer.text()) {
+        match (answer.key(), answer.text()) {
             (Some('9'), _) => Some(WindowChoice::Later),
             (Some(k), _) => k
                 .to_digit(10)
@@ -1461,6 +1623,16 @@ impl Dialog {
                 u::choose_window(t, &offered, to_local(tz, self.now))
             }
             _ => None,
+        }
+    }
+
+    fn window_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        // One window offered as a yes/no.
+        let single = self.captured.offered.slots.len() == 1;
+        let choice = match answer.yes_no() {
+            Some(YesNo::Yes) if single => Some(WindowChoice::Offered(0)),
+            Some(YesNo::No) if single => Some(WindowChoice::NoneOfThese),
+            _ => self.window_choice(answer),
         };
         match choice {
             Some(WindowChoice::Offered(i)) => {
@@ -1469,22 +1641,26 @@ impl Dialog {
                 true
             }
             Some(WindowChoice::Later | WindowChoice::NoneOfThese) => {
-                let last = self.captured.offered.slots.last().map(|s| s.end_utc);
-                if self.captured.later_asked || last.is_none() {
-                    self.say(
-                        out,
-                        "Then I'll have the office call you to find a time that works.".into(),
-                        true,
-                    );
-                    let p = self.callback(Some("none of the offered windows suited the caller"));
-                    self.enqueue(out, p, Pending::Request);
-                } else {
-                    self.captured.later_asked = true;
-                    self.offer_windows(out, last);
-                }
+                self.none_suit(out);
                 true
             }
             Some(WindowChoice::Ambiguous(_)) | None => false,
+        }
+    }
+
+    /// None of the windows offered suits: the next real windows once, then a callback.
+    fn none_suit(&mut self, out: &mut Vec<Action>) {
+        let last = self.captured.offered.slots.last().map(|s| s.end_utc);
+        if self.captured.later_asked || last.is_none() {
+            self.say(
+                out,
+                "Then I'll have the office call you to find a time that works.".into(),
+                true,
+            );
+            let p = self.callback(Some("none of the offered windows suited the caller"));
+            self.enqueue(out, p, Pending::Request);
+        } else {
+            self.offer_windows(out, last);
         }
     }
 
@@ -1551,7 +1727,15 @@ impl Dialog {
             self.ask(out, Step::ConfirmBooking, false);
             return true;
         }
-        match answer.yes_no() {
+        // The single window offered as the confirmation: "the first one" / "one" takes it.
+        let took_window = self.captured.single_offer
+            && matches!(self.window_choice(answer), Some(WindowChoice::Offered(0)));
+        let yes_no = if took_window {
+            Some(YesNo::Yes)
+        } else {
+            answer.yes_no()
+        };
+        match yes_no {
             Some(YesNo::Yes) => {
                 let p = if self.goal == Some(Goal::Reschedule) {
                     self.reschedule()
@@ -1559,6 +1743,10 @@ impl Dialog {
                     self.job()
                 };
                 self.enqueue(out, p, Pending::Job);
+                true
+            }
+            Some(YesNo::No) if self.captured.single_offer => {
+                self.none_suit(out);
                 true
             }
             Some(YesNo::No) => {
@@ -1597,7 +1785,7 @@ impl Dialog {
         let summary = if self.captured.problem.is_empty() {
             format!("Caller hung up during {stage}")
         } else {
-            self.captured.problem.clone()
+            self.problem_summary()
         };
         let p = Payload::Lead(LeadRequest {
             call_key: self.ctx.call_key.clone(),
@@ -1710,17 +1898,18 @@ impl Dialog {
     fn booked_text(&self, job: &JobRequest) -> String {
         let label = self.slot_label();
         let number = speak_confirmation(&job.confirmation_number);
-        let mut text = if job.booked_offline {
+        let mut text = if job.booked_offline && !job.assign_on_call_technician {
             format!("You're on the schedule for {label}; the office confirms in the morning.")
+        } else if job.booked_offline {
+            // Tonight's on-call visit: the technician's call is the confirmation.
+            format!("You're on the schedule for {label}.")
         } else {
             format!("You're booked for {label}.")
         };
         if job.assign_on_call_technician {
             text.push_str(" The on-call technician will call you before heading out.");
         }
-        text.push_str(&format!(
-            " Your confirmation number is {number}. Again, {number}."
-        ));
+        text.push_str(&format!(" Your confirmation number: {number}."));
         text
     }
 
@@ -1870,12 +2059,17 @@ impl Dialog {
             .unwrap_or_default()
     }
 
+    /// The problem in the trade's words ("no heat, furnace blowing cold air"), never the
+    /// caller's raw text (that stays in the transcript).
     fn problem_summary(&self) -> String {
         let p = self.captured.problem.trim();
         if p.is_empty() {
             "service".into()
-        } else {
+        } else if p.starts_with("emergency:") {
+            // The box's own words for a keyed emergency.
             p.to_string()
+        } else {
+            u::trade_summary(p, self.captured.triage)
         }
     }
 

@@ -135,9 +135,8 @@ impl Default for DialogConfig {
     fn default() -> Self {
         DialogConfig {
             greeting: "Thanks for calling {shop}.".into(),
-            disclosure: "You've reached our after-hours line. I'm an automated assistant, and \
-                         I can book service, take a message, or have someone call you back."
-                .into(),
+            // Short by design: the opening (greeting, this, the question) stays under 25 words.
+            disclosure: "I'm an automated assistant.".into(),
             office_phone: String::new(),
             membership_offer: true,
             membership_name: "maintenance membership".into(),

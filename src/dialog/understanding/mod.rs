@@ -14,6 +14,7 @@
 //! - [`mod@repair`] — corrections ("no i said maple") and meta-commands (repeat, operator, ...).
 //! - [`intent`] — why the caller is calling.
 //! - [`names`] — the caller's name, spoken or spelled.
+//! - [`summary`] — the problem in the trade's words, for read-backs and the job summary.
 //! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
 
 pub mod address;
@@ -23,6 +24,7 @@ pub mod names;
 mod normalize;
 pub mod numbers;
 pub mod repair;
+pub mod summary;
 pub mod triage;
 pub mod windows;
 pub mod yes_no;
@@ -34,6 +36,7 @@ pub use names::person_name;
 pub use normalize::{normalize, Normalized};
 pub use numbers::{dtmf_digits, parse_number_words, phone_number, zip_code};
 pub use repair::{meta_intent, repair, Meta};
+pub use summary::trade_summary;
 pub use triage::{
     symptom_words, triage, EmergencyKind, RoutineKind, SafetyHazard, Triage, TriageContext,
 };
