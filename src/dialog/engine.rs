@@ -2211,7 +2211,9 @@ impl Dialog {
             Some(Goal::Cancel) => "about an existing appointment (cancel)".into(),
             Some(Goal::Eta) => "asked when the technician is coming".into(),
             Some(Goal::Note) => "has information for the technician".into(),
-            _ if !self.captured.problem.is_empty() => self.captured.problem.clone(),
+            _ if !self.captured.problem.is_empty() => {
+                format!("wants service: {}", self.problem_summary())
+            }
             _ => "caller asked for a callback".into(),
         };
         if let Some(why) = why {
