@@ -1217,8 +1217,13 @@ struct Run {
     queue: Vec<callbox::queue::Record>,
 }
 
+/// The shop's configuration in every case: the service area's ZIP codes (issue 16: a ZIP
+/// alone gives its city; a ZIP not listed makes the box ask for the city).
+const SHOP_CONFIG: &str =
+    "[dialog]\nzip_cities = [\"62704 Springfield\", \"62701 Springfield\", \"62629 Chatham, IL\"]\n";
+
 fn run(c: &Case, dir: &Path) -> Run {
-    run_with(c, dir, "")
+    run_with(c, dir, SHOP_CONFIG)
 }
 
 /// `run` with `config` as the box's configuration file.
@@ -1432,13 +1437,14 @@ fn spoken_words(text: &str) -> usize {
 /// Issue 16: the box's speech per conversation, at the configured espeak-ng rate, with a
 /// shop name of three words. Fails when the opening is over 25 words, a known caller's
 /// emergency booking (at a location on the account) takes more than 45 s of the box's speech,
-/// or a new caller's booking (or a known caller's at a new address) more than 75 s. Prints every conversation's figures, and the median and max per class (kept in
+/// or a new caller's booking (or a known caller's at a new address) more than 75 s. A call
+/// where the caller asked for other windows is measured but not held to the budget. Prints every conversation's figures, and the median and max per class (kept in
 /// `benches/README.md`).
 #[test]
 fn speaking_time_over_the_table() {
     const SHOP: &str = "Frosty Air Heating";
     let rate = callbox::config::VoiceConfig::default().rate_wpm;
-    let config = format!("[shop]\nname = \"{SHOP}\"\n");
+    let config = format!("[shop]\nname = \"{SHOP}\"\n{SHOP_CONFIG}");
     let mut cases = cases();
     cases.extend(emergencies::cases());
     cases.extend(quality::cases());
@@ -1477,6 +1483,9 @@ fn speaking_time_over_the_table() {
             .filter(|f| f["kind"] == "job" && r.outcome["outcome"] == "job");
         // A known customer at an address not on the account goes through a new caller's
         // questions (street, city and ZIP): the new caller's budget.
+        // A caller who asks for other days hears more windows: measured, not budgeted.
+        let detour = lines.iter().filter(|l| l.contains("I can offer")).count() > 1;
+        let job = job.filter(|_| !detour);
         let class = match job {
             Some(j) if j["known_location_id"].is_null() => Some(("new caller booking", 75.0)),
             Some(j) if j["urgency"] == "emergency" => Some(("known caller emergency", 45.0)),

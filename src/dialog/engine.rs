@@ -91,6 +91,8 @@ pub struct Script {
     pub reprompts: u32,
     pub no_input_timeout: Duration,
     pub default_state: String,
+    /// `[dialog] zip_cities`: ZIP → (city, state when given).
+    pub zip_cities: Vec<(String, String, Option<String>)>,
     pub timezone: Tz,
     /// The shop's dialling plan (`shop.default_country`): numbers the caller gives, and how
     /// numbers are read back.
@@ -137,6 +139,11 @@ impl Script {
             reprompts: d.reprompts,
             no_input_timeout: Duration::from_secs(d.no_input_timeout_secs),
             default_state: d.default_state.clone(),
+            zip_cities: d
+                .zip_cities
+                .iter()
+                .filter_map(|z| parse_zip_city(z))
+                .collect(),
             timezone: super::schedule::shop_zone(shop_timezone),
             // `config check` refuses an unknown country; a tool that skipped it gets the default.
             phone_plan: phone::dialling_plan(shop_country).unwrap_or_else(phone::default_plan),
@@ -264,6 +271,8 @@ enum Step {
     AskStreet,
     ConfirmStreet,
     AskCityZip,
+    /// The ZIP was given without a city, and `[dialog] zip_cities` does not know it.
+    AskCity,
     ConfirmPhone,
     AskPhone,
     OfferWindows,
@@ -298,6 +307,8 @@ struct Captured {
     address: Option<Address>,
     street: Option<StreetAddress>,
     city: String,
+    /// A state the caller named ("springfield illinois"); else the shop's default state.
+    state: Option<String>,
     zip: Option<String>,
     callback_phone: Option<String>,
     problem: String,
@@ -642,6 +653,7 @@ impl Dialog {
                 format!("Is it {street}?{yn}")
             }
             Step::AskCityZip => "The ZIP code? You can key it, then pound.".into(),
+            Step::AskCity => "Which city or town?".into(),
             Step::ConfirmPhone => format!("Call you back on this number?{yn}"),
             Step::AskPhone => "Your phone number? Or key it, then pound.".into(),
             Step::OfferWindows => {
@@ -773,6 +785,10 @@ impl Dialog {
                 "And the city and ZIP code?".to_string(),
                 self.listen(None, Keypad::UntilHash { max: 9 }),
             ),
+            Step::AskCity => (
+                "And which city is that in?".to_string(),
+                self.listen(None, Keypad::Digit),
+            ),
             _ => return None,
         };
         Some(question)
@@ -845,10 +861,33 @@ impl Dialog {
                         } else {
                             String::new()
                         };
-                        format!(
-                            "{offline}I can offer {}, or {last}. Which works best?{keys}",
-                            rest.join(", ")
-                        )
+                        // Windows on one day name the day once: "Thursday, January 15
+                        // between 8 and 10 am, 10 am and noon, or noon and 2 pm".
+                        let split: Vec<Option<(&str, &str)>> =
+                            labels.iter().map(|l| l.split_once(" between ")).collect();
+                        let one_day = split
+                            .iter()
+                            .map(|p| p.map(|(day, _)| day))
+                            .collect::<Option<Vec<_>>>()
+                            .filter(|days| days.windows(2).all(|w| w[0] == w[1]))
+                            .and_then(|days| days.first().copied());
+                        match one_day {
+                            Some(day) => {
+                                let times: Vec<&str> =
+                                    split.iter().flatten().map(|(_, t)| *t).collect();
+                                let (last_time, first_times) =
+                                    times.split_last().unwrap_or((&"", &[]));
+                                format!(
+                                    "{offline}I can offer {day} between {}, or {last_time}. \
+                                     Which works best?{keys}",
+                                    first_times.join(", ")
+                                )
+                            }
+                            None => format!(
+                                "{offline}I can offer {}, or {last}. Which works best?{keys}",
+                                rest.join(", ")
+                            ),
+                        }
                     }
                 };
                 (
@@ -985,6 +1024,7 @@ impl Dialog {
             Step::AskStreet => self.street_turn(out, answer),
             Step::ConfirmStreet => self.confirm_street(out, answer),
             Step::AskCityZip => self.city_zip_turn(out, answer),
+            Step::AskCity => self.city_turn(out, answer),
             Step::ConfirmPhone => self.confirm_phone(out, answer),
             Step::AskPhone => self.phone_turn(out, answer),
             Step::OfferWindows => self.window_turn(out, answer),
@@ -1120,9 +1160,44 @@ impl Dialog {
             return false;
         };
         if let Some(t) = answer.text() {
-            self.captured.city = city_words(t);
+            let (city, state) = u::places::split_state(t);
+            self.captured.city = city_words(&city);
+            self.captured.state = state.map(String::from);
+        }
+        // A ZIP alone: the city from the service area's table, else asked.
+        if self.captured.city.is_empty() {
+            if let Some((_, city, state)) = self.script.zip_cities.iter().find(|z| z.0 == zip) {
+                self.captured.city = city.clone();
+                if self.captured.state.is_none() {
+                    self.captured.state = state.clone();
+                }
+            }
         }
         self.captured.zip = Some(zip);
+        // Asked by voice only: a keying caller cannot say it (the office completes it).
+        if self.captured.city.is_empty() && answer.text().is_some() && !self.keypad_only {
+            self.ask(out, Step::AskCity, false);
+            return true;
+        }
+        self.captured.address = Some(self.new_address());
+        self.after_address(out);
+        true
+    }
+
+    /// The city of a ZIP the box does not know.
+    fn city_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let Some(text) = answer.text() else {
+            return false;
+        };
+        let (city, state) = u::places::split_state(text);
+        let city = city_words(&city);
+        if city.is_empty() {
+            return false;
+        }
+        self.captured.city = city;
+        if state.is_some() {
+            self.captured.state = state.map(String::from);
+        }
         self.captured.address = Some(self.new_address());
         self.after_address(out);
         true
@@ -1218,10 +1293,24 @@ impl Dialog {
             .raw()
             .map(u::numbers::dtmf_digits)
             .unwrap_or_default();
-        let spoken = answer.text().map(u::numbers::digits_in).unwrap_or_default();
+        // A spoken invoice number has at least three digits: "the last one" is not invoice 1.
+        let spoken = answer
+            .text()
+            .map(u::numbers::digits_in)
+            .filter(|d| d.len() >= 3)
+            .unwrap_or_default();
         let number = if digits.is_empty() { spoken } else { digits };
         let dont_know = answer.text().is_some_and(|t| {
-            u::normalize(t).has_any(&["don't know", "don't have", "not sure", "no"])
+            u::normalize(t).has_any(&[
+                "don't know",
+                "don't have",
+                "not sure",
+                "no",
+                "last one",
+                "latest",
+                "most recent",
+                "the last",
+            ])
         });
         if number.is_empty() && !dont_know && answer.key() != Some('#') {
             return false;
@@ -1634,6 +1723,10 @@ impl Dialog {
             Some(YesNo::No) if single => Some(WindowChoice::NoneOfThese),
             _ => self.window_choice(answer),
         };
+        // A day that is not among the windows offered: that day's windows.
+        if choice.is_none() && self.day_change(out, answer) {
+            return true;
+        }
         match choice {
             Some(WindowChoice::Offered(i)) => {
                 self.captured.slot = self.captured.offered.slots.get(i).copied();
@@ -1646,6 +1739,46 @@ impl Dialog {
             }
             Some(WindowChoice::Ambiguous(_)) | None => false,
         }
+    }
+
+    /// The caller asks for another day than the window in hand ("can we do thursday
+    /// instead"): that day's real windows (or the next after it), the rest of the booking
+    /// unchanged. `false` when the answer names no other day.
+    fn day_change(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let tz = self.script.timezone;
+        let Some(day) = answer
+            .text()
+            .and_then(|t| u::requested_day(t, to_local(tz, self.now)))
+        else {
+            return false;
+        };
+        let current = self
+            .captured
+            .slot
+            .filter(|_| self.step == Step::ConfirmBooking)
+            .map(|s| to_local(tz, s.start_utc).date());
+        let offered_days: Vec<_> = self
+            .captured
+            .offered
+            .slots
+            .iter()
+            .map(|s| to_local(tz, s.start_utc).date())
+            .collect();
+        if current == Some(day) || (current.is_none() && offered_days.contains(&day)) {
+            return false;
+        }
+        let Some(midnight) = day.and_hms_opt(0, 0, 0) else {
+            return false;
+        };
+        let later_asked = self.captured.later_asked;
+        self.captured.slot = None;
+        self.offer_windows(
+            out,
+            Some(super::schedule::to_utc(tz, midnight).max(self.now)),
+        );
+        // A day asked for is not "something later": "none of those" still gets more windows.
+        self.captured.later_asked = later_asked;
+        true
     }
 
     /// None of the windows offered suits: the next real windows once, then a callback.
@@ -1723,6 +1856,10 @@ impl Dialog {
     }
 
     fn confirm_booking(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        // "actually can we do thursday instead": the day changes, nothing else.
+        if self.day_change(out, answer) {
+            return true;
+        }
         if self.apply_repair(answer) {
             self.ask(out, Step::ConfirmBooking, false);
             return true;
@@ -2025,7 +2162,11 @@ impl Dialog {
                 .unwrap_or_default(),
             unit: street.and_then(|s| s.unit),
             city: self.captured.city.clone(),
-            state: self.script.default_state.clone(),
+            state: self
+                .captured
+                .state
+                .clone()
+                .unwrap_or_else(|| self.script.default_state.clone()),
             zip: self.captured.zip.clone().unwrap_or_default(),
             country: "USA".into(),
         }
@@ -2188,7 +2329,7 @@ impl Dialog {
             job_id: appt.as_ref().and_then(|a| a.job_id),
             job_number: appt.as_ref().and_then(|a| a.job_number.clone()),
             queue_ref: appt.as_ref().and_then(|a| a.queue_ref.clone()),
-            text: format!("From the caller: {}", self.captured.note),
+            text: note_text(&self.captured.note),
         })
     }
 
@@ -2287,7 +2428,7 @@ fn step_name(step: Step) -> &'static str {
         Step::ConfirmLocation(_) => "the service address",
         Step::AskName => "the name",
         Step::AskStreet | Step::ConfirmStreet => "the street address",
-        Step::AskCityZip => "the city and ZIP",
+        Step::AskCityZip | Step::AskCity => "the city and ZIP",
         Step::ConfirmPhone | Step::AskPhone => "the callback number",
         Step::OfferWindows => "the appointment windows",
         Step::ConfirmBooking => "the booking confirmation",
@@ -2322,6 +2463,43 @@ fn city_words(text: &str) -> String {
         })
         .collect();
     u::names::title_case(&words.join(" "))
+}
+
+/// A note for the technician; a gate, door or lockbox code in it is written as digits first
+/// ("Gate code: 4412."), the caller's words after it.
+fn note_text(said: &str) -> String {
+    let n = u::normalize(said);
+    let digits = u::numbers::digits_in(said);
+    let code = [
+        "gate", "door", "lockbox", "lock box", "garage", "alarm", "code",
+    ]
+    .iter()
+    .find(|w| n.has_phrase(w))
+    .filter(|_| n.has("code") && digits.len() >= 3);
+    let what = match code {
+        None => return format!("From the caller: {said}"),
+        Some(&"gate") => "Gate",
+        Some(&"door") => "Door",
+        Some(&"lockbox" | &"lock box") => "Lockbox",
+        Some(&"garage") => "Garage",
+        Some(&"alarm") => "Alarm",
+        Some(_) => "Access",
+    };
+    format!("{what} code: {digits}. From the caller: {said}")
+}
+
+/// "62629 Chatham, IL" → ("62629", "Chatham", Some("IL")); `None` without a 5-digit ZIP and a
+/// city.
+pub fn parse_zip_city(entry: &str) -> Option<(String, String, Option<String>)> {
+    let (zip, rest) = entry.trim().split_once(char::is_whitespace)?;
+    if zip.len() != 5 || !zip.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (city, state) = match rest.rsplit_once(',') {
+        Some((c, st)) if !st.trim().is_empty() => (c.trim(), Some(st.trim().to_uppercase())),
+        _ => (rest.trim(), None),
+    };
+    (!city.is_empty()).then(|| (zip.to_string(), city.to_string(), state))
 }
 
 /// "CB-7K3Q" → "C B, 7 K 3 Q".

@@ -82,6 +82,10 @@ pub struct DialogConfig {
     pub no_input_timeout_secs: u64,
     /// State/province code put on addresses taken on the phone ("IL").
     pub default_state: String,
+    /// The service area's ZIP codes and their cities, "ZIP City[, ST]" ("62704 Springfield",
+    /// "62629 Chatham, IL"): a caller who gives only the ZIP gets the city from here; a ZIP
+    /// not listed makes the box ask for the city.
+    pub zip_cities: Vec<String>,
 }
 
 /// When the box offers appointments when it cannot see live capacity, and how long live
@@ -145,6 +149,7 @@ impl Default for DialogConfig {
             reprompts: 2,
             no_input_timeout_secs: 6,
             default_state: "IL".into(),
+            zip_cities: Vec::new(),
         }
     }
 }

@@ -7,6 +7,7 @@ use super::*;
 pub fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     opening_and_reprompts(&mut v);
+    read_back_and_corrections(&mut v);
     v
 }
 
@@ -100,7 +101,10 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
             ],
         )
         .expect("job", &["job"])
-        .says(&["Sorry, I didn't catch that.", "Your name, please? Or press 1 for a callback."])
+        .says(&[
+            "Sorry, I didn't catch that.",
+            "Your name, please? Or press 1 for a callback.",
+        ])
         .field("/problem_summary", "furnace banging noise")
         .field("/job_type_hint", "noise")
         .field("/urgency", "routine")
@@ -110,7 +114,14 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
         case(
             "q1 re-prompt at a yes/no names the keys",
             Some(JANE),
-            &["the thermostat is blank", "hmm", "dtmf:1", "yes", "one", "yes"],
+            &[
+                "the thermostat is blank",
+                "hmm",
+                "dtmf:1",
+                "yes",
+                "one",
+                "yes",
+            ],
         )
         .expect("job", &["job"])
         .says(&["Is it 123 Maple St? Press 1 for yes, 2 for no."])
@@ -142,7 +153,10 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
             &["dtmf:2", "dtmf:4", "dtmf:1", "dtmf:1", "dtmf:1", "dtmf:1"],
         )
         .expect("job", &["job"])
-        .says(&["Is this for 123 Maple St? Press 1 for yes, 2 for no.", "Call you back on this number?"])
+        .says(&[
+            "Is this for 123 Maple St? Press 1 for yes, 2 for no.",
+            "Call you back on this number?",
+        ])
         .never(&["this number? Press 1"])
         .field("/problem_summary", "service call")
         .field("/urgency", "routine"),
@@ -155,7 +169,10 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
         )
         .temp(10.0)
         .expect("job", &["job"])
-        .says(&["tonight between 10 pm and midnight. Shall I book it?", "You're on the schedule for tonight between 10 pm and midnight."])
+        .says(&[
+            "tonight between 10 pm and midnight. Shall I book it?",
+            "You're on the schedule for tonight between 10 pm and midnight.",
+        ])
         .never(&["between 8 and 10 pm", "Which works best"])
         .field("/appointment/start_utc", "2026-01-14T04:00:00Z")
         .field("/appointment/end_utc", "2026-01-14T06:00:00Z")
@@ -171,7 +188,10 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
         .expect("callback", &["callback"])
         .says(&["I don't have an opening I can offer right now"])
         .never(&["Which works best"])
-        .field("/reason", "wants service: no heat (no appointment window available")
+        .field(
+            "/reason",
+            "wants service: no heat (no appointment window available",
+        )
         .field("/caller/phone_e164", JANE)
         .field("/caller/name", "Jane Doe"),
     );
@@ -182,7 +202,11 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
             &join(&[
                 &["my furnace is making a banging noise"],
                 &NEW_CALLER[..4],
-                &["three one two five five five oh one nine nine", "one", "yes"],
+                &[
+                    "three one two five five five oh one nine nine",
+                    "one",
+                    "yes",
+                ],
             ]),
         )
         .expect("job", &["job"])
@@ -197,7 +221,10 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
             &["dtmf:5", "dtmf:3125550142#"],
         )
         .expect("callback", &["callback"])
-        .says(&["What number should we call? Key it, then pound.", "I have 3 1 2, 5 5 5, 0 1 4 2."])
+        .says(&[
+            "What number should we call? Key it, then pound.",
+            "I have 3 1 2, 5 5 5, 0 1 4 2.",
+        ])
         .field("/caller/callback_phone_e164", "+13125550142")
         .field("/caller/phone_e164", "null"),
     );
@@ -221,5 +248,285 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
         .expect("callback", &["callback"])
         .field("/reason", "wants service: water leak, furnace")
         .field("/caller/phone_e164", NEW),
+    );
+}
+
+/// Point 2: what reaches ServiceTitan is right: surnames, city and state, ZIP, numbers as
+/// digits, a correction changes only its field.
+fn read_back_and_corrections(v: &mut Vec<Case>) {
+    for (i, (said, name)) in [
+        ("its mary o connor", "Mary O'Connor"),
+        ("my name is angus mc donald", "Angus McDonald"),
+        ("this is maria de la cruz", "Maria De La Cruz"),
+        ("uh it's sean o'connor", "Sean O'Connor"),
+        ("m a r y smith", "Mary Smith"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        v.push(
+            case(
+                format!("q2 surname {i}: {said}"),
+                Some(NEW),
+                &[
+                    "my furnace is making a banging noise",
+                    said,
+                    "one twenty three oak street",
+                    "yes",
+                    "springfield six two seven oh four",
+                    "yes",
+                    "one",
+                    "yes",
+                ],
+            )
+            .expect("job", &["job"])
+            .field("/caller/name", name)
+            .field("/service_address/street", "123 Oak St")
+            .field("/service_address/zip", "62704")
+            .field("/known_customer_id", "null"),
+        );
+    }
+    v.push(
+        case(
+            "q2 city and state: springfield illinois",
+            Some(NEW),
+            &[
+                "my furnace is making a banging noise",
+                "john smith",
+                "one twenty three oak street",
+                "yes",
+                "springfield illinois six two seven oh four",
+                "yes",
+                "one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .field("/service_address/city", "Springfield")
+        .field("/service_address/state", "IL")
+        .field("/service_address/zip", "62704"),
+    );
+    v.push(
+        case(
+            "q2 city and another state: gary indiana",
+            Some(NEW),
+            &[
+                "the thermostat is blank",
+                "john smith",
+                "one twenty three oak street",
+                "yes",
+                "gary indiana four six four oh two",
+                "yes",
+                "one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .field("/service_address/city", "Gary")
+        .field("/service_address/state", "IN")
+        .field("/service_address/zip", "46402"),
+    );
+    v.push(
+        case(
+            "q2 a ZIP alone gives the service area's city",
+            Some(NEW),
+            &[
+                "my furnace is making a banging noise",
+                "john smith",
+                "one twenty three oak street",
+                "yes",
+                "six two six two nine",
+                "yes",
+                "one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .never(&["which city"])
+        .field("/service_address/city", "Chatham")
+        .field("/service_address/state", "IL")
+        .field("/service_address/zip", "62629"),
+    );
+    v.push(
+        case(
+            "q2 an unknown ZIP alone: the box asks the city",
+            Some(NEW),
+            &[
+                "my furnace is making a banging noise",
+                "john smith",
+                "one twenty three oak street",
+                "yes",
+                "six two seven oh two",
+                "rochester",
+                "yes",
+                "one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .says(&["And which city is that in?"])
+        .field("/service_address/city", "Rochester")
+        .field("/service_address/zip", "62702"),
+    );
+    v.push(
+        case(
+            "q2 keyed ZIP of the service area gives its city",
+            Some(NEW),
+            &[
+                "my furnace is making a banging noise",
+                "john smith",
+                "one twenty three oak street",
+                "yes",
+                "dtmf:62701#",
+                "dtmf:1",
+                "dtmf:1",
+                "dtmf:1",
+            ],
+        )
+        .expect("job", &["job"])
+        .field("/service_address/city", "Springfield")
+        .field("/service_address/zip", "62701"),
+    );
+    v.push(
+        case(
+            "q2 at the confirmation: can we do thursday instead changes the day only",
+            Some(NEW),
+            &join(&[
+                &["my furnace is making a banging noise"],
+                NEW_CALLER,
+                &[
+                    "the first one",
+                    "actually can we do thursday instead",
+                    "the first one",
+                    "yes",
+                ],
+            ]),
+        )
+        .expect("job", &["job"])
+        .says(&["Thursday, January 15"])
+        .never(&["I have Can"])
+        .field("/service_address/street", "123 Oak St")
+        .field("/appointment/start_utc", "2026-01-15T14:00:00Z")
+        .field("/caller/name", "John Smith")
+        .field("/problem_summary", "furnace banging noise"),
+    );
+    v.push(
+        case(
+            "q2 known caller: friday instead, online capacity",
+            Some(JANE),
+            &[
+                "my furnace is making a banging noise",
+                "yes",
+                "yes",
+                "one",
+                "how about friday instead",
+                "one",
+                "yes",
+            ],
+        )
+        .online()
+        .expect("job", &["job"])
+        .says(&["I can offer Friday, January 16 between 8 and 10 am"])
+        .field("/appointment/start_utc", "2026-01-16T14:00:00Z")
+        .field("/problem_summary", "furnace banging noise")
+        .field("/service_address/street", "123 Maple St")
+        .field("/known_location_id", "601"),
+    );
+    v.push(
+        case(
+            "q2 a day asked for at the window choice",
+            Some(JANE),
+            &[
+                "the thermostat is blank",
+                "yes",
+                "yes",
+                "do you have anything monday",
+                "the first one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .says(&["Monday, January 19"])
+        .field("/appointment/start_utc", "2026-01-19T14:00:00Z")
+        .field("/known_location_id", "601"),
+    );
+    v.push(
+        case(
+            "q2 street correction at the confirmation still works",
+            Some(NEW),
+            &join(&[
+                &["my furnace is making a banging noise"],
+                NEW_CALLER,
+                &["one", "no i said maple", "yes"],
+            ]),
+        )
+        .expect("job", &["job"])
+        .field("/service_address/street", "123 Maple St")
+        .field("/service_address/city", "Springfield"),
+    );
+    v.push(
+        case(
+            "q2 invoice: the last one is not invoice 1",
+            Some(JANE),
+            &["can i get a copy of my invoice", "the last one", "yes"],
+        )
+        .expect("invoice_copy", &["invoice_copy"])
+        .field("/invoice_number", "null")
+        .field("/known_customer_id", "501"),
+    );
+    v.push(
+        case(
+            "q2 invoice number said as words is digits",
+            Some(JANE),
+            &[
+                "i need a copy of an invoice",
+                "it's uh four four five seven two",
+                "yes",
+            ],
+        )
+        .expect("invoice_copy", &["invoice_copy"])
+        .field("/invoice_number", "44572"),
+    );
+    v.push(
+        case(
+            "q2 gate code in a note is digits",
+            Some(JANE),
+            &[
+                "can you tell the technician something",
+                "the gate code is four four one two",
+            ],
+        )
+        .expect("note", &["note"])
+        .field("/text", "Gate code: 4412.")
+        .field("/job_id", "9001"),
+    );
+    v.push(
+        case(
+            "q2 lockbox code in a note is digits",
+            Some(JANE),
+            &[
+                "dtmf:4",
+                "dtmf:4",
+                "the key is in the lockbox code nine eight seven six",
+            ],
+        )
+        .expect("note", &["note"])
+        .field("/text", "Lockbox code: 9876.")
+        .field("/job_number", "9001"),
+    );
+    v.push(
+        case(
+            "q2 spoken callback number read back",
+            Some(JANE),
+            &[
+                "please have someone call me back",
+                "no",
+                "three one two five five five oh one nine nine",
+            ],
+        )
+        .expect("callback", &["callback"])
+        .says(&["I have 3 1 2, 5 5 5, 0 1 9 9."])
+        .field("/caller/callback_phone_e164", "+13125550199")
+        .field("/caller/name", "Jane Doe"),
     );
 }

@@ -14,6 +14,7 @@
 //! - [`mod@repair`] — corrections ("no i said maple") and meta-commands (repeat, operator, ...).
 //! - [`intent`] — why the caller is calling.
 //! - [`names`] — the caller's name, spoken or spelled.
+//! - [`places`] — US state names after a city.
 //! - [`summary`] — the problem in the trade's words, for read-backs and the job summary.
 //! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
 
@@ -23,6 +24,7 @@ pub mod intent;
 pub mod names;
 mod normalize;
 pub mod numbers;
+pub mod places;
 pub mod repair;
 pub mod summary;
 pub mod triage;
@@ -40,5 +42,5 @@ pub use summary::trade_summary;
 pub use triage::{
     symptom_words, triage, EmergencyKind, RoutineKind, SafetyHazard, Triage, TriageContext,
 };
-pub use windows::{choose_window, OfferedWindow, WindowChoice};
+pub use windows::{choose_window, requested_day, OfferedWindow, WindowChoice};
 pub use yes_no::{yes_no, YesNo};

@@ -276,7 +276,9 @@ pub fn person_name(text: &str) -> Option<String> {
 }
 
 /// Surname particles kept inside a name: "maria de la cruz" → Maria De La Cruz.
-const PARTICLES: &[&str] = &["de", "la", "del", "della", "van", "von", "der", "da", "di", "le", "du"];
+const PARTICLES: &[&str] = &[
+    "de", "la", "del", "della", "van", "von", "der", "da", "di", "le", "du",
+];
 
 /// A split surname prefix: "o" (O'Connor), "mc" (McDonald).
 fn surname_prefix(token: &str) -> Option<&'static str> {
