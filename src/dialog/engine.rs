@@ -91,6 +91,11 @@ pub struct Script {
     pub reprompts: u32,
     pub no_input_timeout: Duration,
     pub default_state: String,
+    /// `[dialog] office_hours`, `service_area`, `prices`: answers to callers' questions
+    /// (empty: the office calls back).
+    pub office_hours: String,
+    pub service_area: String,
+    pub prices: String,
     /// `[dialog] zip_cities`: ZIP → (city, state when given).
     pub zip_cities: Vec<(String, String, Option<String>)>,
     pub timezone: Tz,
@@ -144,6 +149,9 @@ impl Script {
                 .iter()
                 .filter_map(|z| parse_zip_city(z))
                 .collect(),
+            office_hours: d.office_hours.trim().to_string(),
+            service_area: d.service_area.trim().to_string(),
+            prices: d.prices.trim().to_string(),
             timezone: super::schedule::shop_zone(shop_timezone),
             // `config check` refuses an unknown country; a tool that skipped it gets the default.
             phone_plan: phone::dialling_plan(shop_country).unwrap_or_else(phone::default_plan),
@@ -321,6 +329,8 @@ struct Captured {
     slot: Option<Slot>,
     appointment: Option<Appointment>,
     invoice_number: Option<String>,
+    /// Why the office calls back, when the caller asked for something the box cannot answer.
+    callback_reason: Option<String>,
     note: String,
     voicemail: String,
 }
@@ -518,6 +528,26 @@ impl Dialog {
             Answer::Keys(k) if k.len() == 1 => k.chars().next().and_then(Meta::from_key),
             _ => None,
         };
+        // "are you a robot" at any question: the honest answer, then the question again.
+        let robot = answer
+            .text()
+            .and_then(u::caller_question)
+            .is_some_and(|q| q == u::CallerQuestion::Robot);
+        // "is this a real person" asks; "i want a real person" is the operator request.
+        let asks = answer.text().is_some_and(|t| {
+            u::normalize(t).has_any(&["is this", "are you", "am i talking", "is that"])
+        });
+        if robot && (meta.is_none() || asks) {
+            self.say(
+                out,
+                "Yes, I'm an automated assistant, not a person. I can book service or have the \
+                 office call you."
+                    .into(),
+                true,
+            );
+            out.extend(self.last_prompt.clone());
+            return true;
+        }
         match meta {
             Some(Meta::Repeat) => out.extend(self.last_prompt.clone()),
             Some(Meta::Operator) => {
@@ -1378,6 +1408,11 @@ impl Dialog {
             self.safety(out, Some(h));
             return true;
         }
+        if let Some(q) = u::caller_question(text) {
+            if self.caller_question(out, q, text) {
+                return true;
+            }
+        }
         let goal = match u::call_intent(text) {
             Some(CallIntent::NewProblem) => return self.problem_text(out, text),
             Some(CallIntent::Maintenance) => Goal::Maintenance,
@@ -1398,6 +1433,67 @@ impl Dialog {
             self.captured.problem = text.to_string();
         }
         self.start_goal(out, goal);
+        true
+    }
+
+    /// Hours, service area, prices, a quote, a wrong number: answered from `[dialog]`, or the
+    /// office calls back. `false` when the question is left to the rest of the menu.
+    fn caller_question(&mut self, out: &mut Vec<Action>, q: u::CallerQuestion, text: &str) -> bool {
+        use u::CallerQuestion as Q;
+        let (answer, callback) = match q {
+            Q::WrongNumber => {
+                self.say(out, "No problem. Goodbye.".into(), true);
+                out.push(Action::Hangup);
+                self.step = Step::Ended;
+                return true;
+            }
+            Q::Robot => return false,
+            Q::Quote => {
+                let what = u::trade_summary(text, None);
+                let what = if what == "service call" {
+                    "new equipment".to_string()
+                } else {
+                    what.replace(" problem", "")
+                };
+                (
+                    "Our comfort advisor will call you about an estimate; no truck is sent for \
+                     that."
+                        .to_string(),
+                    Some(format!("sales: estimate requested ({what})")),
+                )
+            }
+            Q::Hours if !self.script.office_hours.is_empty() => {
+                (self.script.office_hours.clone(), None)
+            }
+            Q::ServiceArea if !self.script.service_area.is_empty() => {
+                (self.script.service_area.clone(), None)
+            }
+            Q::Price if !self.script.prices.is_empty() => (self.script.prices.clone(), None),
+            Q::Hours => (
+                "The office will call you back with our hours.".to_string(),
+                Some("asked for the office hours".to_string()),
+            ),
+            Q::ServiceArea => (
+                "The office will call you to confirm we cover your area.".to_string(),
+                Some("asked whether the shop covers their area".to_string()),
+            ),
+            Q::Price => (
+                "The office will call you with a price.".to_string(),
+                Some(format!(
+                    "asked about a price ({})",
+                    u::normalize(text).text()
+                )),
+            ),
+        };
+        self.say(out, answer, true);
+        match callback {
+            Some(reason) => {
+                self.captured.callback_reason = Some(reason);
+                self.goal = Some(Goal::Callback);
+                self.after_identity(out);
+            }
+            None => self.ask(out, Step::Menu, false),
+        }
         true
     }
 
@@ -2352,6 +2448,9 @@ impl Dialog {
             Some(Goal::Cancel) => "about an existing appointment (cancel)".into(),
             Some(Goal::Eta) => "asked when the technician is coming".into(),
             Some(Goal::Note) => "has information for the technician".into(),
+            _ if self.captured.callback_reason.is_some() => {
+                self.captured.callback_reason.clone().unwrap_or_default()
+            }
             _ if !self.captured.problem.is_empty() => {
                 format!("wants service: {}", self.problem_summary())
             }

@@ -86,6 +86,15 @@ pub struct DialogConfig {
     /// "62629 Chatham, IL"): a caller who gives only the ZIP gets the city from here; a ZIP
     /// not listed makes the box ask for the city.
     pub zip_cities: Vec<String>,
+    /// The answer to "what time do you open" ("The office is open Monday to Friday, 8 to 5.");
+    /// empty = the office calls back with the hours.
+    pub office_hours: String,
+    /// The answer to "do you service …" ("We cover Springfield and Sangamon County."); empty =
+    /// the office calls back to confirm.
+    pub service_area: String,
+    /// The answer to "how much is …" ("A service call is 89 dollars."); empty = "the office
+    /// will call you with a price" and a callback request.
+    pub prices: String,
 }
 
 /// When the box offers appointments when it cannot see live capacity, and how long live
@@ -150,6 +159,9 @@ impl Default for DialogConfig {
             no_input_timeout_secs: 6,
             default_state: "IL".into(),
             zip_cities: Vec::new(),
+            office_hours: String::new(),
+            service_area: String::new(),
+            prices: String::new(),
         }
     }
 }

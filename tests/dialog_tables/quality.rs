@@ -8,6 +8,7 @@ pub fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     opening_and_reprompts(&mut v);
     read_back_and_corrections(&mut v);
+    off_script(&mut v);
     v
 }
 
@@ -528,5 +529,115 @@ fn read_back_and_corrections(v: &mut Vec<Case>) {
         .says(&["I have 3 1 2, 5 5 5, 0 1 9 9."])
         .field("/caller/callback_phone_e164", "+13125550199")
         .field("/caller/name", "Jane Doe"),
+    );
+}
+
+/// Point 3: questions off the script, answered honestly or passed to the office.
+fn off_script(v: &mut Vec<Case>) {
+    v.push(
+        case(
+            "q3 are you a robot, then a booking",
+            Some(JANE),
+            &[
+                "are you a robot",
+                "the thermostat is blank",
+                "yes",
+                "yes",
+                "one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .says(&[
+            "Yes, I'm an automated assistant, not a person.",
+            "What's going on?",
+        ])
+        .never(&["didn't catch"])
+        .field("/problem_summary", "thermostat display blank")
+        .field("/known_customer_id", "501"),
+    );
+    v.push(
+        case(
+            "q3 is this a real person, asked at the address question",
+            Some(JANE),
+            &[
+                "my furnace is making a banging noise",
+                "wait is this a real person",
+                "yes",
+                "yes",
+                "one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .says(&["not a person", "Is this for 123 Maple St?"])
+        .field("/known_location_id", "601")
+        .field("/problem_summary", "furnace banging noise"),
+    );
+    v.push(
+        case(
+            "q3 a quote is a sales callback, not a truck",
+            Some(NEW),
+            &["call me back about a quote for a new furnace", "yes"],
+        )
+        .expect("callback", &["callback"])
+        .says(&["comfort advisor will call you about an estimate"])
+        .never(&["I can offer", "confirmation number"])
+        .field("/kind", "callback")
+        .field("/reason", "sales: estimate requested (furnace)")
+        .field("/caller/phone_e164", NEW),
+    );
+    v.push(
+        case(
+            "q3 an estimate for a new ac",
+            Some(JANE),
+            &["i'd like an estimate on a new air conditioner", "yes"],
+        )
+        .expect("callback", &["callback"])
+        .field("/reason", "sales: estimate requested (AC)")
+        .field("/caller/name", "Jane Doe"),
+    );
+    v.push(
+        case(
+            "q3 sorry wrong number: no record, no callback",
+            Some(NEW),
+            &["oh sorry wrong number"],
+        )
+        .expect("none", &[])
+        .says(&["No problem. Goodbye."])
+        .never(&["call you back"]),
+    );
+    v.push(
+        case(
+            "q3 hours without config: the office calls back",
+            Some(NEW),
+            &["what time do you open", "yes"],
+        )
+        .expect("callback", &["callback"])
+        .says(&["The office will call you back with our hours."])
+        .field("/reason", "asked for the office hours")
+        .field("/caller/phone_e164", NEW),
+    );
+    v.push(
+        case(
+            "q3 price without config: the office calls with a price",
+            Some(JANE),
+            &["uh how much is a tune up", "yes"],
+        )
+        .expect("callback", &["callback"])
+        .says(&["The office will call you with a price."])
+        .never(&["dollars"])
+        .field("/reason", "asked about a price (how much is a tune up)")
+        .field("/caller/name", "Jane Doe"),
+    );
+    v.push(
+        case(
+            "q3 service area without config: the office confirms",
+            Some(NEW),
+            &["do you service chatham", "yes"],
+        )
+        .expect("callback", &["callback"])
+        .field("/reason", "covers their area")
+        .field("/caller/phone_e164", NEW),
     );
 }

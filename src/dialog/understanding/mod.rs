@@ -15,6 +15,7 @@
 //! - [`intent`] — why the caller is calling.
 //! - [`names`] — the caller's name, spoken or spelled.
 //! - [`places`] — US state names after a city.
+//! - [`questions`] — hours, prices, service area, "are you a robot", quotes, wrong numbers.
 //! - [`summary`] — the problem in the trade's words, for read-backs and the job summary.
 //! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
 
@@ -25,6 +26,7 @@ pub mod names;
 mod normalize;
 pub mod numbers;
 pub mod places;
+pub mod questions;
 pub mod repair;
 pub mod summary;
 pub mod triage;
@@ -37,6 +39,7 @@ pub use intent::{call_intent, CallIntent};
 pub use names::person_name;
 pub use normalize::{normalize, Normalized};
 pub use numbers::{dtmf_digits, parse_number_words, phone_number, zip_code};
+pub use questions::{caller_question, CallerQuestion};
 pub use repair::{meta_intent, repair, Meta};
 pub use summary::trade_summary;
 pub use triage::{
