@@ -2142,6 +2142,13 @@ impl Dialog {
         if job.assign_on_call_technician {
             text.push_str(" The on-call technician will call you before heading out.");
         }
+        // A member hears their membership (and is never offered one).
+        if self.captured.customer.as_ref().is_some_and(|c| c.member) {
+            text.push_str(&format!(
+                " As a {} member, you have priority service.",
+                self.script.membership_name
+            ));
+        }
         text.push_str(&format!(" Your confirmation number: {number}."));
         text
     }

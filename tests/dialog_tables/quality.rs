@@ -9,6 +9,7 @@ pub fn cases() -> Vec<Case> {
     opening_and_reprompts(&mut v);
     read_back_and_corrections(&mut v);
     off_script(&mut v);
+    scheduling(&mut v);
     v
 }
 
@@ -639,5 +640,103 @@ fn off_script(v: &mut Vec<Case>) {
         .expect("callback", &["callback"])
         .field("/reason", "covers their area")
         .field("/caller/phone_e164", NEW),
+    );
+}
+
+/// Point 4: real capacity only, one window as a yes/no, the held slot never offered again,
+/// members hear their membership.
+fn scheduling(v: &mut Vec<Case>) {
+    v.push(
+        case(
+            "q4 member hears the membership at the booking",
+            Some(BOB),
+            &["my ac is making a weird noise", "yes", "yes", "one", "yes"],
+        )
+        .online()
+        .expect("job", &["job"])
+        .says(&["As a maintenance membership member, you have priority service."])
+        .never(&["Would you like someone to tell you about it"])
+        .field("/known_customer_id", "502")
+        .field("/known_location_id", "611")
+        .field("/service_address/street", "9 Elm Ave"),
+    );
+    v.push(
+        case(
+            "q4 none of those work → the next real windows",
+            Some(JANE),
+            &[
+                "the thermostat is blank",
+                "yes",
+                "yes",
+                "none of those work",
+                "the first one",
+                "yes",
+            ],
+        )
+        .online()
+        .temp(55.0)
+        .expect("job", &["job"])
+        .says(&["I can offer", "I can offer"])
+        .never(&["Thursday, January 15 between 1 and 3 pm"])
+        .field("/urgency", "routine")
+        .field("/known_location_id", "601"),
+    );
+    v.push(
+        case(
+            "q4 online: the unavailable window is never offered",
+            Some(JANE),
+            &[
+                "the thermostat is blank",
+                "yes",
+                "yes",
+                "the last one",
+                "yes",
+            ],
+        )
+        .online()
+        .expect("job", &["job"])
+        .never(&["between 1 and 3 pm"])
+        .field("/appointment/start_utc", "2026-01-15T15:00:00Z")
+        .field("/booked_offline", "false"),
+    );
+    v.push(
+        case(
+            "q4 reschedule: the held window is not offered",
+            Some(JANE),
+            &[
+                "i need to reschedule my appointment",
+                "the first one",
+                "yes",
+            ],
+        )
+        .online()
+        .expect("reschedule", &["reschedule"])
+        .says(&[
+            "Your appointment is tomorrow between 8 and 10 am",
+            "I can offer tomorrow between noon and 2 pm",
+        ])
+        .field("/new_window/start_utc", "2026-01-14T18:00:00Z")
+        .field("/job_id", "9001")
+        .field("/appointment_id", "77"),
+    );
+    v.push(
+        case(
+            "q4 emergency at 2 am: one window, a yes/no",
+            Some(JANE),
+            &[
+                "the furnace won't turn on and it's freezing",
+                "yes",
+                "yes",
+                "yes",
+            ],
+        )
+        .at("2026-01-14T08:10:00Z")
+        .temp(5.0)
+        .expect("job", &["job"])
+        .says(&["Shall I book it?"])
+        .never(&["Which works best"])
+        .field("/urgency", "emergency")
+        .field("/appointment/start_utc", "2026-01-14T09:00:00Z")
+        .field("/problem_summary", "no heat, furnace not starting"),
     );
 }
