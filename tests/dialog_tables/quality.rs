@@ -10,6 +10,7 @@ pub fn cases() -> Vec<Case> {
     read_back_and_corrections(&mut v);
     off_script(&mut v);
     scheduling(&mut v);
+    variants(&mut v);
     v
 }
 
@@ -738,5 +739,117 @@ fn scheduling(v: &mut Vec<Case>) {
         .field("/urgency", "emergency")
         .field("/appointment/start_utc", "2026-01-14T09:00:00Z")
         .field("/problem_summary", "no heat, furnace not starting"),
+    );
+}
+
+/// More recogniser-style variants of the points above, field by field.
+fn variants(v: &mut Vec<Case>) {
+    for (i, (said, summary, hint)) in [
+        (
+            "my heat pump is blowing cold air",
+            "heat pump blowing cold air",
+            "no_heat",
+        ),
+        (
+            "uh the outside unit is making a grinding noise",
+            "outdoor unit grinding noise",
+            "noise",
+        ),
+        ("the boiler won't turn on", "boiler not starting", "no_heat"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        v.push(
+            case(
+                format!("qv summary {i}: {said}"),
+                Some(JANE),
+                &[said, "yes", "yes", "one", "yes"],
+            )
+            .temp(55.0)
+            .expect("job", &["job"])
+            .never(&[said])
+            .field("/problem_summary", summary)
+            .field("/job_type_hint", hint)
+            .field("/known_location_id", "601"),
+        );
+    }
+    for (i, said) in [
+        "wrong number sorry",
+        "oops i misdialed",
+        "sorry i dialed the wrong number",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        v.push(
+            case(format!("qv wrong number {i}: {said}"), Some(JANE), &[said])
+                .expect("none", &[])
+                .says(&["No problem. Goodbye."])
+                .never(&["call you back", "saved"]),
+        );
+    }
+    for (i, said) in [
+        "am i talking to a machine",
+        "are you a real person or a recording",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        v.push(
+            case(
+                format!("qv robot {i}: {said}"),
+                Some(NEW),
+                &[said, "dtmf:5", "yes"],
+            )
+            .expect("callback", &["callback"])
+            .says(&["Yes, I'm an automated assistant, not a person."])
+            .field("/caller/phone_e164", NEW)
+            .field("/kind", "callback"),
+        );
+    }
+    v.push(
+        case(
+            "qv city and state: buffalo new york",
+            Some(NEW),
+            &[
+                "the thermostat is blank",
+                "john smith",
+                "one twenty three oak street",
+                "yes",
+                "buffalo new york one four two oh two",
+                "yes",
+                "one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .field("/service_address/city", "Buffalo")
+        .field("/service_address/state", "NY")
+        .field("/service_address/zip", "14202"),
+    );
+    v.push(
+        case(
+            "qv door code in a note is digits",
+            Some(JANE),
+            &[
+                "i need to tell the technician something",
+                "the door code is one two three four",
+            ],
+        )
+        .expect("note", &["note"])
+        .field("/text", "Door code: 1234.")
+        .field("/job_id", "9001"),
+    );
+    v.push(
+        case(
+            "qv a replacement quote for a known caller",
+            Some(BOB),
+            &["i want a quote to replace my furnace", "yes"],
+        )
+        .expect("callback", &["callback"])
+        .never(&["I can offer"])
+        .field("/reason", "sales: estimate requested (furnace)")
+        .field("/caller/name", "Bob Stone"),
     );
 }
