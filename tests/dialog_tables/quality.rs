@@ -841,6 +841,47 @@ fn variants(v: &mut Vec<Case>) {
         .field("/text", "Door code: 1234.")
         .field("/job_id", "9001"),
     );
+    for (i, (said, name)) in [
+        ("my name is patrick mcdonald", "Patrick McDonald"),
+        ("this is rosa del rio", "Rosa Del Rio"),
+        ("it's kevin o brien", "Kevin O'Brien"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        v.push(
+            case(
+                format!("qv name {i}: {said}"),
+                Some(NEW),
+                &[
+                    "dtmf:2",
+                    "dtmf:4",
+                    said,
+                    "one twenty three oak street",
+                    "yes",
+                    "six two seven oh four",
+                    "yes",
+                    "one",
+                    "yes",
+                ],
+            )
+            .expect("job", &["job"])
+            .field("/caller/name", name)
+            .field("/service_address/city", "Springfield")
+            .field("/service_address/zip", "62704")
+            .field("/urgency", "routine"),
+        );
+    }
+    v.push(
+        case(
+            "qv when do you close: the office calls back",
+            Some(JANE),
+            &["when do you close", "yes"],
+        )
+        .expect("callback", &["callback"])
+        .field("/reason", "asked for the office hours")
+        .field("/caller/name", "Jane Doe"),
+    );
     v.push(
         case(
             "qv a replacement quote for a known caller",
