@@ -79,6 +79,7 @@ pub struct CallContext {
 /// The shop's words and patience, from `[shop]`, `[dialog]` and `[triage]`.
 #[derive(Debug, Clone)]
 pub struct Script {
+    /// Empty when the shop has no name configured (the default "the shop" is never spoken).
     pub shop_name: String,
     pub greeting: String,
     pub disclosure: String,
@@ -90,6 +91,13 @@ pub struct Script {
     pub reprompts: u32,
     pub no_input_timeout: Duration,
     pub default_state: String,
+    /// `[dialog] office_hours`, `service_area`, `prices`: answers to callers' questions
+    /// (empty: the office calls back).
+    pub office_hours: String,
+    pub service_area: String,
+    pub prices: String,
+    /// `[dialog] zip_cities`: ZIP → (city, state when given).
+    pub zip_cities: Vec<(String, String, Option<String>)>,
     pub timezone: Tz,
     /// The shop's dialling plan (`shop.default_country`): numbers the caller gives, and how
     /// numbers are read back.
@@ -118,9 +126,20 @@ impl Script {
         d: &DialogConfig,
         triage: &TriageConfig,
     ) -> Script {
+        // The default name ("the shop") and an empty one are never spoken: "Thanks for calling."
+        let named =
+            !shop_name.trim().is_empty() && !shop_name.trim().eq_ignore_ascii_case("the shop");
         Script {
-            shop_name: shop_name.to_string(),
-            greeting: d.greeting.replace("{shop}", shop_name),
+            shop_name: if named {
+                shop_name.trim().to_string()
+            } else {
+                String::new()
+            },
+            greeting: if named {
+                d.greeting.replace("{shop}", shop_name.trim())
+            } else {
+                d.greeting.replace(" {shop}", "").replace("{shop}", "")
+            },
             disclosure: d.disclosure.clone(),
             office_phone: if d.office_phone.trim().is_empty() {
                 "the shop's main number".into()
@@ -134,6 +153,14 @@ impl Script {
             reprompts: d.reprompts,
             no_input_timeout: Duration::from_secs(d.no_input_timeout_secs),
             default_state: d.default_state.clone(),
+            zip_cities: d
+                .zip_cities
+                .iter()
+                .filter_map(|z| parse_zip_city(z))
+                .collect(),
+            office_hours: d.office_hours.trim().to_string(),
+            service_area: d.service_area.trim().to_string(),
+            prices: d.prices.trim().to_string(),
             timezone: super::schedule::shop_zone(shop_timezone),
             // `config check` refuses an unknown country; a tool that skipped it gets the default.
             phone_plan: phone::dialling_plan(shop_country).unwrap_or_else(phone::default_plan),
@@ -262,6 +289,8 @@ enum Step {
     AskStreet,
     ConfirmStreet,
     AskCityZip,
+    /// The ZIP was given without a city, and `[dialog] zip_cities` does not know it.
+    AskCity,
     ConfirmPhone,
     AskPhone,
     OfferWindows,
@@ -298,6 +327,8 @@ struct Captured {
     address: Option<Address>,
     street: Option<StreetAddress>,
     city: String,
+    /// A state the caller named ("springfield illinois"); else the shop's default state.
+    state: Option<String>,
     zip: Option<String>,
     callback_phone: Option<String>,
     problem: String,
@@ -305,9 +336,13 @@ struct Captured {
     offered: OfferedSchedule,
     offered_labels: Vec<String>,
     later_asked: bool,
+    /// The one window offered was read out as the booking confirmation itself.
+    single_offer: bool,
     slot: Option<Slot>,
     appointment: Option<Appointment>,
     invoice_number: Option<String>,
+    /// Why the office calls back, when the caller asked for something the box cannot answer.
+    callback_reason: Option<String>,
     note: String,
     voicemail: String,
 }
@@ -333,6 +368,10 @@ pub struct Dialog {
     keypad_only: bool,
     /// Times a routine caller asked for a person.
     person_asks: u32,
+    /// The caller's last answer was keyed: questions name their keys.
+    keys_last: bool,
+    /// "Press 1 for yes, 2 for no" was said once: later yes/no questions leave it out.
+    yes_no_taught: bool,
 }
 
 impl Dialog {
@@ -368,6 +407,8 @@ impl Dialog {
             now,
             keypad_only: false,
             person_asks: 0,
+            keys_last: false,
+            yes_no_taught: false,
         }
     }
 
@@ -384,10 +425,10 @@ impl Dialog {
         let mut out = Vec::new();
         let hello = match &self.captured.customer {
             Some(c) if !c.name.is_empty() => format!(
-                "{} {} Hi {}, I see this number on your account.",
+                "{} Hi {}. {}",
                 self.script.greeting,
+                first_name(&c.name),
                 self.script.disclosure,
-                first_name(&c.name)
             ),
             _ => format!("{} {}", self.script.greeting, self.script.disclosure),
         };
@@ -480,10 +521,12 @@ impl Dialog {
     fn hear(&mut self, input: Input) -> Answer {
         match input {
             Input::Heard { text, .. } => {
+                self.keys_last = false;
                 self.log(Speaker::Caller, text.clone());
                 Answer::Said(text)
             }
             Input::Digits(d) => {
+                self.keys_last = true;
                 self.log(Speaker::Caller, format!("[keys {d}]"));
                 Answer::Keys(d)
             }
@@ -502,6 +545,26 @@ impl Dialog {
             Answer::Keys(k) if k.len() == 1 => k.chars().next().and_then(Meta::from_key),
             _ => None,
         };
+        // "are you a robot" at any question: the honest answer, then the question again.
+        let robot = answer
+            .text()
+            .and_then(u::caller_question)
+            .is_some_and(|q| q == u::CallerQuestion::Robot);
+        // "is this a real person" asks; "i want a real person" is the operator request.
+        let asks = answer.text().is_some_and(|t| {
+            u::normalize(t).has_any(&["is this", "are you", "am i talking", "is that"])
+        });
+        if robot && (meta.is_none() || asks) {
+            self.say(
+                out,
+                "Yes, I'm an automated assistant, not a person. I can book service or have the \
+                 office call you."
+                    .into(),
+                true,
+            );
+            out.extend(self.last_prompt.clone());
+            return true;
+        }
         match meta {
             Some(Meta::Repeat) => out.extend(self.last_prompt.clone()),
             Some(Meta::Operator) if self.urgent(answer) => {
@@ -649,8 +712,7 @@ impl Dialog {
     }
 
     fn goodbye(&mut self, out: &mut Vec<Action>) {
-        let text = format!("Thank you for calling {}. Goodbye.", self.script.shop_name);
-        self.say(out, text, true);
+        self.say(out, "Thanks for calling. Goodbye.".into(), true);
         out.push(Action::Hangup);
         self.step = Step::Ended;
     }
@@ -678,6 +740,9 @@ impl Dialog {
         self.step = step;
         let keypad_only = keypad_only || self.keypad_only;
         if let Some((text, listen)) = self.question(step, keypad_only) {
+            if text.contains(Self::yes_no_keys(true)) {
+                self.yes_no_taught = true;
+            }
             self.prompt(out, text, listen);
         }
     }
@@ -685,11 +750,88 @@ impl Dialog {
     /// What the box asks at `step`, and how it listens for the answer; `None` when it waits
     /// for nothing from the caller.
     fn question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
+        let hints = keypad_only || self.keys_last;
         self.menu_question(step, keypad_only)
-            .or_else(|| self.address_question(step, keypad_only))
-            .or_else(|| self.phone_question(step))
-            .or_else(|| self.booking_question(step))
-            .or_else(|| self.request_question(step))
+            .or_else(|| self.address_question(step, keypad_only, hints))
+            .or_else(|| self.phone_question(step, hints))
+            .or_else(|| self.booking_question(step, hints))
+            .or_else(|| self.request_question(step, hints))
+    }
+
+    /// How a yes/no question names its keys: spoken to callers who key (or re-prompted),
+    /// left out for callers who talk (the keys work either way).
+    fn yes_no_keys(hints: bool) -> &'static str {
+        if hints {
+            " Press 1 for yes, 2 for no."
+        } else {
+            ""
+        }
+    }
+
+    /// "Press 1 for yes, 2 for no" the first time a keying caller hears a yes/no question.
+    fn yn(&self, hints: bool) -> &'static str {
+        Self::yes_no_keys(hints && !self.yes_no_taught)
+    }
+
+    /// The question of `step` again in fewer words, naming its keys: the re-prompt.
+    fn short_question(&self, step: Step) -> Option<String> {
+        let yn = Self::yes_no_keys(true);
+        Some(match step {
+            Step::Menu => "Briefly, what's the problem? Or press 9 for the menu.".into(),
+            Step::EmergencyMenu => {
+                "Press 1 for gas, smoke or a carbon monoxide alarm, 2 for anything else.".into()
+            }
+            Step::AppointmentMenu => {
+                "Press 1 for the arrival time, 2 to reschedule, 3 to cancel, 4 for a note.".into()
+            }
+            Step::Problem => {
+                "Briefly, what's wrong? Press 1 for no heat, 2 no cooling, 3 a leak, 4 other."
+                    .into()
+            }
+            Step::ConfirmLocation(i) => {
+                let street = self
+                    .captured
+                    .customer
+                    .as_ref()
+                    .and_then(|c| c.locations.get(i))
+                    .map(|l| l.address.street.clone())
+                    .unwrap_or_default();
+                format!("Is it {street}?{yn}")
+            }
+            Step::AskName => "Your name, please? Or press 1 for a callback.".into(),
+            Step::AskStreet => "The street address? Or press 1 for a callback.".into(),
+            Step::ConfirmStreet => {
+                let street = self
+                    .captured
+                    .street
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                format!("Is it {street}?{yn}")
+            }
+            Step::AskCityZip => "The ZIP code? You can key it, then pound.".into(),
+            Step::AskCity => "Which city or town?".into(),
+            Step::ConfirmPhone => format!("Call you back on this number?{yn}"),
+            Step::AskPhone => "Your phone number? Or key it, then pound.".into(),
+            Step::OfferWindows => {
+                let n = self.captured.offered_labels.len();
+                if n == 1 {
+                    format!("Does {} work?{yn}", self.captured.offered_labels[0])
+                } else {
+                    let keys = (1..=n)
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("Which time? Press {keys}, or 9 for later.")
+                }
+            }
+            Step::ConfirmBooking => format!("Book {}?{yn}", self.slot_label()),
+            Step::ConfirmCancel => format!("Cancel it?{yn}"),
+            Step::AskNote => "What should I tell the technician? Or press 1 for a callback.".into(),
+            Step::AskInvoice => "The invoice number? Key it, then pound, or just pound.".into(),
+            Step::MembershipOffer => format!("Hear about the membership?{yn}"),
+            Step::Voicemail | Step::Recording(_) | Step::Ended => return None,
+        })
     }
 
     /// The menus and the problem question.
@@ -702,11 +844,8 @@ impl Dialog {
                  leave a message, 7 for a copy of an invoice, or 8 about memberships."
                         .to_string()
                 } else {
-                    "How can I help you tonight? Tell me what's going on, or press 1 if this is \
-                 an emergency, 2 to book a repair, 3 for a maintenance visit, 4 about an \
-                 existing appointment, 5 for a callback, 6 to leave a message, 7 for an \
-                 invoice copy, or 8 about memberships."
-                        .to_string()
+                    // The opening: the caller says what is wrong; the menu is the keypad's.
+                    "What's going on? Or press 1 for an emergency, 9 for the menu.".to_string()
                 },
                 self.listen(None, Keypad::Digit),
             ),
@@ -736,9 +875,7 @@ impl Dialog {
                  leaking, or 4 for something else."
                         .to_string()
                 } else {
-                    "In a few words, what's going on with your system? Or press 1 for no heat, 2 \
-                 for no cooling, 3 for water leaking, or 4 for something else."
-                        .to_string()
+                    "What's wrong? Press 1 no heat, 2 no cooling, 3 a leak, 4 other.".to_string()
                 },
                 self.listen(Some(grammar(GrammarKind::Triage)), Keypad::Digit),
             ),
@@ -748,7 +885,13 @@ impl Dialog {
     }
 
     /// Who and where: the known location, the name, the street, the city and ZIP.
-    fn address_question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
+    fn address_question(
+        &self,
+        step: Step,
+        keypad_only: bool,
+        hints: bool,
+    ) -> Option<(String, Action)> {
+        let yn = self.yn(hints);
         let yes_no = || Some(grammar(GrammarKind::YesNo));
         let question = match step {
             Step::ConfirmLocation(i) => {
@@ -760,7 +903,7 @@ impl Dialog {
                     .map(|l| l.address.street.clone())
                     .unwrap_or_default();
                 (
-                    format!("Is this for {street}? Say yes or no, or press 1 for yes, 2 for no."),
+                    format!("Is this for {street}?{yn}"),
                     self.listen(yes_no(), Keypad::Digit),
                 )
             }
@@ -769,9 +912,7 @@ impl Dialog {
                     "If you can't speak right now, press 1 and the office will call you back."
                         .to_string()
                 } else {
-                    "May I have your first and last name? If you can't speak right now, press 1 \
-                 and the office will call you back."
-                        .to_string()
+                    "May I have your first and last name? Or press 1 for a callback.".to_string()
                 },
                 self.listen(None, Keypad::Digit),
             ),
@@ -781,9 +922,7 @@ impl Dialog {
                  back to take it."
                         .to_string()
                 } else {
-                    "What's the street address where you need service? Or press 1 to have the \
-                 office call you back."
-                        .to_string()
+                    "What's the street address for the service?".to_string()
                 },
                 self.listen(None, Keypad::Digit),
             ),
@@ -795,13 +934,17 @@ impl Dialog {
                     .map(|s| s.to_string())
                     .unwrap_or_default();
                 (
-                    format!("I have {street}. Is that right? Press 1 for yes, 2 for no."),
+                    format!("I have {street}. Is that right?{yn}"),
                     self.listen(None, Keypad::Digit),
                 )
             }
             Step::AskCityZip => (
-                "And the city and ZIP code? You can also key the ZIP code, then pound.".to_string(),
+                "And the city and ZIP code?".to_string(),
                 self.listen(None, Keypad::UntilHash { max: 9 }),
+            ),
+            Step::AskCity => (
+                "And which city is that in?".to_string(),
+                self.listen(None, Keypad::Digit),
             ),
             _ => return None,
         };
@@ -809,24 +952,31 @@ impl Dialog {
     }
 
     /// The number to call back on.
-    fn phone_question(&self, step: Step) -> Option<(String, Action)> {
+    fn phone_question(&self, step: Step, hints: bool) -> Option<(String, Action)> {
         let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let yn = self.yn(hints);
         let question = match step {
             Step::ConfirmPhone => {
-                let phone = self
-                    .ctx
-                    .caller_id
-                    .as_deref()
-                    .map(|p| self.script.phone_plan.spoken(p))
-                    .unwrap_or_default();
-                (
-                    format!("Is {phone} the best number to reach you? Press 1 for yes, 2 for no."),
-                    self.listen(yes_no(), Keypad::Digit),
-                )
+                // A known caller's number is on the account; a new caller hears it read back.
+                let text = if self.captured.customer.is_some() {
+                    format!("Call you back on this number?{yn}")
+                } else {
+                    let phone = self
+                        .ctx
+                        .caller_id
+                        .as_deref()
+                        .map(|p| self.script.phone_plan.spoken(p))
+                        .unwrap_or_default();
+                    format!("Call you back on {phone}?{yn}")
+                };
+                (text, self.listen(yes_no(), Keypad::Digit))
             }
             Step::AskPhone => (
-                "What's the best number to reach you? Say it, or key the ten digits, then pound."
-                    .to_string(),
+                if hints {
+                    "What number should we call? Key it, then pound.".to_string()
+                } else {
+                    "What number should we call?".to_string()
+                },
                 self.listen(
                     Some(grammar(GrammarKind::Digits)),
                     Keypad::UntilHash { max: 11 },
@@ -838,25 +988,67 @@ impl Dialog {
     }
 
     /// The windows, the booking and the cancellation.
-    fn booking_question(&self, step: Step) -> Option<(String, Action)> {
+    fn booking_question(&self, step: Step, hints: bool) -> Option<(String, Action)> {
         let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let yn = self.yn(hints);
+        let offline = if self.captured.offered.live {
+            ""
+        } else {
+            "I can't see the live schedule, so the office will confirm the time. "
+        };
         let question = match step {
             Step::OfferWindows => {
                 let labels = &self.captured.offered_labels;
-                let list = labels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| format!("{}, {l}", i + 1))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let keys = (1..=labels.len())
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let offline = if self.captured.later_asked {
+                    ""
+                } else {
+                    offline
+                };
+                let text = match labels.as_slice() {
+                    // One window: a yes/no, not "which works best?".
+                    [one] => format!("{offline}The first opening is {one}. Does that work?{yn}"),
+                    _ => {
+                        let (last, rest) = labels.split_last().unwrap_or((&labels[0], &[]));
+                        let keys = if hints {
+                            let keys = (1..=labels.len())
+                                .map(|i| i.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            format!(" Press {keys}, or 9 for later times.")
+                        } else {
+                            String::new()
+                        };
+                        // Windows on one day name the day once: "Thursday, January 15
+                        // between 8 and 10 am, 10 am and noon, or noon and 2 pm".
+                        let split: Vec<Option<(&str, &str)>> =
+                            labels.iter().map(|l| l.split_once(" between ")).collect();
+                        let one_day = split
+                            .iter()
+                            .map(|p| p.map(|(day, _)| day))
+                            .collect::<Option<Vec<_>>>()
+                            .filter(|days| days.windows(2).all(|w| w[0] == w[1]))
+                            .and_then(|days| days.first().copied());
+                        match one_day {
+                            Some(day) => {
+                                let times: Vec<&str> =
+                                    split.iter().flatten().map(|(_, t)| *t).collect();
+                                let (last_time, first_times) =
+                                    times.split_last().unwrap_or((&"", &[]));
+                                format!(
+                                    "{offline}I can offer {day} between {}, or {last_time}. \
+                                     Which works best?{keys}",
+                                    first_times.join(", ")
+                                )
+                            }
+                            None => format!(
+                                "{offline}I can offer {}, or {last}. Which works best?{keys}",
+                                rest.join(", ")
+                            ),
+                        }
+                    }
+                };
                 (
-                    format!(
-                        "I can offer {list}. Which works best? Press {keys}, or 9 for later times."
-                    ),
+                    text,
                     self.listen(Some(grammar(GrammarKind::WindowChoice)), Keypad::Digit),
                 )
             }
@@ -865,23 +1057,21 @@ impl Dialog {
                 let street = self.service_address().street;
                 let what = if self.goal == Some(Goal::Reschedule) {
                     "To confirm, I'll move your appointment to".to_string()
-                } else if self.goal == Some(Goal::Maintenance) {
-                    format!("To confirm: a maintenance visit at {street},")
+                } else if self.captured.location_id.is_some() {
+                    // The caller has just said yes to the location on the account.
+                    format!("To confirm: {},", self.problem_summary())
                 } else {
                     format!("To confirm: {} at {street},", self.problem_summary())
                 };
                 (
-                    format!("{what} {label}. Shall I book it? Press 1 for yes, 2 for no."),
+                    format!("{what} {label}. Shall I book it?{yn}"),
                     self.listen(yes_no(), Keypad::Digit),
                 )
             }
             Step::ConfirmCancel => {
                 let when = self.appointment_label();
                 (
-                    format!(
-                        "You'd like to cancel your appointment {when}. Is that right? Press 1 for \
-                     yes, 2 for no."
-                    ),
+                    format!("You'd like to cancel your appointment {when}. Is that right?{yn}"),
                     self.listen(yes_no(), Keypad::Digit),
                 )
             }
@@ -891,8 +1081,9 @@ impl Dialog {
     }
 
     /// The note, the invoice, the membership offer and the voicemail.
-    fn request_question(&self, step: Step) -> Option<(String, Action)> {
+    fn request_question(&self, step: Step, hints: bool) -> Option<(String, Action)> {
         let yes_no = || Some(grammar(GrammarKind::YesNo));
+        let yn = self.yn(hints);
         let question = match step {
             Step::AskNote => (
                 "What would you like me to tell the technician? Or press 1 to have the office \
@@ -912,7 +1103,7 @@ impl Dialog {
             Step::MembershipOffer => (
                 format!(
                     "One more thing: members of our {} get yearly tune-ups and priority service. \
-                 Would you like someone to tell you about it? Press 1 for yes, 2 for no.",
+                 Would you like someone to tell you about it?{yn}",
                     self.script.membership_name
                 ),
                 self.listen(yes_no(), Keypad::Digit),
@@ -956,7 +1147,13 @@ impl Dialog {
         let step = self.step;
         if self.misses <= self.script.reprompts {
             self.say(out, "Sorry, I didn't catch that.".into(), true);
-            self.ask(out, step, false);
+            match (self.short_question(step), self.question(step, false)) {
+                (Some(text), Some((_, listen))) if !self.keypad_only => {
+                    self.step = step;
+                    self.prompt(out, text, listen);
+                }
+                _ => self.ask(out, step, false),
+            }
         } else if self.misses == self.script.reprompts + 1 {
             self.ask(out, step, true);
         } else {
@@ -984,6 +1181,7 @@ impl Dialog {
             Step::AskStreet => self.street_turn(out, answer),
             Step::ConfirmStreet => self.confirm_street(out, answer),
             Step::AskCityZip => self.city_zip_turn(out, answer),
+            Step::AskCity => self.city_turn(out, answer),
             Step::ConfirmPhone => self.confirm_phone(out, answer),
             Step::AskPhone => self.phone_turn(out, answer),
             Step::OfferWindows => self.window_turn(out, answer),
@@ -1119,9 +1317,44 @@ impl Dialog {
             return false;
         };
         if let Some(t) = answer.text() {
-            self.captured.city = city_words(t);
+            let (city, state) = u::places::split_state(t);
+            self.captured.city = city_words(&city);
+            self.captured.state = state.map(String::from);
+        }
+        // A ZIP alone: the city from the service area's table, else asked.
+        if self.captured.city.is_empty() {
+            if let Some((_, city, state)) = self.script.zip_cities.iter().find(|z| z.0 == zip) {
+                self.captured.city = city.clone();
+                if self.captured.state.is_none() {
+                    self.captured.state = state.clone();
+                }
+            }
         }
         self.captured.zip = Some(zip);
+        // Asked by voice only: a keying caller cannot say it (the office completes it).
+        if self.captured.city.is_empty() && answer.text().is_some() && !self.keypad_only {
+            self.ask(out, Step::AskCity, false);
+            return true;
+        }
+        self.captured.address = Some(self.new_address());
+        self.after_address(out);
+        true
+    }
+
+    /// The city of a ZIP the box does not know.
+    fn city_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let Some(text) = answer.text() else {
+            return false;
+        };
+        let (city, state) = u::places::split_state(text);
+        let city = city_words(&city);
+        if city.is_empty() {
+            return false;
+        }
+        self.captured.city = city;
+        if state.is_some() {
+            self.captured.state = state.map(String::from);
+        }
         self.captured.address = Some(self.new_address());
         self.after_address(out);
         true
@@ -1129,6 +1362,16 @@ impl Dialog {
 
     /// Whether caller ID is the number to call back on.
     fn confirm_phone(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        // "is 512 555 0331 the best number?" answered with a number: that number (keyed "1"
+        // or "2" is the yes/no, not a number).
+        let said_number = answer
+            .text()
+            .and_then(|t| u::phone_number(t, self.script.phone_plan));
+        if let Some(e164) = said_number {
+            self.captured.callback_phone = Some(e164);
+            self.after_phone(out);
+            return true;
+        }
         match answer.yes_no() {
             Some(YesNo::Yes) => {
                 self.captured.callback_phone = self.ctx.caller_id.clone();
@@ -1150,6 +1393,9 @@ impl Dialog {
             .and_then(|text| u::phone_number(text, self.script.phone_plan))
         {
             Some(e164) => {
+                // Read back as the shop's plan groups it: the caller hears a wrong digit.
+                let spoken = self.script.phone_plan.spoken(&e164);
+                self.say(out, format!("I have {spoken}."), true);
                 self.captured.callback_phone = Some(e164);
                 self.after_phone(out);
                 true
@@ -1204,10 +1450,24 @@ impl Dialog {
             .raw()
             .map(u::numbers::dtmf_digits)
             .unwrap_or_default();
-        let spoken = answer.text().map(u::numbers::digits_in).unwrap_or_default();
+        // A spoken invoice number has at least three digits: "the last one" is not invoice 1.
+        let spoken = answer
+            .text()
+            .map(u::numbers::digits_in)
+            .filter(|d| d.len() >= 3)
+            .unwrap_or_default();
         let number = if digits.is_empty() { spoken } else { digits };
         let dont_know = answer.text().is_some_and(|t| {
-            u::normalize(t).has_any(&["don't know", "don't have", "not sure", "no"])
+            u::normalize(t).has_any(&[
+                "don't know",
+                "don't have",
+                "not sure",
+                "no",
+                "last one",
+                "latest",
+                "most recent",
+                "the last",
+            ])
         });
         if number.is_empty() && !dont_know && answer.key() != Some('#') {
             return false;
@@ -1257,6 +1517,10 @@ impl Dialog {
                 }
                 '7' => Goal::Invoice,
                 '8' => Goal::Membership,
+                '9' => {
+                    self.ask(out, Step::Menu, true);
+                    return true;
+                }
                 _ => return false,
             };
             self.start_goal(out, goal);
@@ -1270,6 +1534,11 @@ impl Dialog {
             self.captured.problem = text.to_string();
             self.safety(out, Some(h));
             return true;
+        }
+        if let Some(q) = u::caller_question(text) {
+            if self.caller_question(out, q, text) {
+                return true;
+            }
         }
         let goal = match u::call_intent(text) {
             Some(CallIntent::NewProblem) => return self.problem_text(out, text),
@@ -1291,6 +1560,67 @@ impl Dialog {
             self.captured.problem = text.to_string();
         }
         self.start_goal(out, goal);
+        true
+    }
+
+    /// Hours, service area, prices, a quote, a wrong number: answered from `[dialog]`, or the
+    /// office calls back. `false` when the question is left to the rest of the menu.
+    fn caller_question(&mut self, out: &mut Vec<Action>, q: u::CallerQuestion, text: &str) -> bool {
+        use u::CallerQuestion as Q;
+        let (answer, callback) = match q {
+            Q::WrongNumber => {
+                self.say(out, "No problem. Goodbye.".into(), true);
+                out.push(Action::Hangup);
+                self.step = Step::Ended;
+                return true;
+            }
+            Q::Robot => return false,
+            Q::Quote => {
+                let what = u::trade_summary(text, None);
+                let what = if what == "service call" {
+                    "new equipment".to_string()
+                } else {
+                    what.replace(" problem", "")
+                };
+                (
+                    "Our comfort advisor will call you about an estimate; no truck is sent for \
+                     that."
+                        .to_string(),
+                    Some(format!("sales: estimate requested ({what})")),
+                )
+            }
+            Q::Hours if !self.script.office_hours.is_empty() => {
+                (self.script.office_hours.clone(), None)
+            }
+            Q::ServiceArea if !self.script.service_area.is_empty() => {
+                (self.script.service_area.clone(), None)
+            }
+            Q::Price if !self.script.prices.is_empty() => (self.script.prices.clone(), None),
+            Q::Hours => (
+                "The office will call you back with our hours.".to_string(),
+                Some("asked for the office hours".to_string()),
+            ),
+            Q::ServiceArea => (
+                "The office will call you to confirm we cover your area.".to_string(),
+                Some("asked whether the shop covers their area".to_string()),
+            ),
+            Q::Price => (
+                "The office will call you with a price.".to_string(),
+                Some(format!(
+                    "asked about a price ({})",
+                    u::normalize(text).text()
+                )),
+            ),
+        };
+        self.say(out, answer, true);
+        match callback {
+            Some(reason) => {
+                self.captured.callback_reason = Some(reason);
+                self.goal = Some(Goal::Callback);
+                self.after_identity(out);
+            }
+            None => self.ask(out, Step::Menu, false),
+        }
         true
     }
 
@@ -1527,11 +1857,24 @@ impl Dialog {
     }
 
     fn offer_windows(&mut self, out: &mut Vec<Action>, after: Option<DateTime<Utc>>) {
-        let count = 3;
-        let offered =
-            self.sources
-                .schedule
-                .offer(self.urgency(), after.unwrap_or(self.now), self.now, count);
+        // An emergency hears the first window as a yes/no; routine work a choice of three.
+        let count = if self.urgency() == Urgency::Emergency && self.goal != Some(Goal::Reschedule) {
+            1
+        } else {
+            3
+        };
+        let mut offered = self.sources.schedule.offer(
+            self.urgency(),
+            after.unwrap_or(self.now),
+            self.now,
+            count + 2,
+        );
+        // Never a window already under way, nor the one the caller already holds.
+        let held = self.captured.appointment.as_ref().map(|a| a.start_utc);
+        offered
+            .slots
+            .retain(|s| s.start_utc >= self.now && Some(s.start_utc) != held);
+        offered.slots.truncate(count);
         if offered.slots.is_empty() {
             self.say(
                 out,
@@ -1544,15 +1887,6 @@ impl Dialog {
             self.enqueue(out, p, Pending::Request);
             return;
         }
-        if !offered.live && after.is_none() {
-            self.say(
-                out,
-                "I can't see the live schedule right now, so the office will confirm your time in \
-                 the morning."
-                    .into(),
-                true,
-            );
-        }
         let tz = self.script.timezone;
         self.captured.offered_labels = offered
             .slots
@@ -1560,12 +1894,25 @@ impl Dialog {
             .map(|s| speak_slot(tz, s, self.now))
             .collect();
         self.captured.offered = offered;
+        self.captured.single_offer = false;
+        if after.is_some() {
+            self.captured.later_asked = true;
+        }
+        // One window and a job to book: the offer is the read-back ("To confirm: … Shall I
+        // book it?"), one question instead of two.
+        if self.captured.offered.slots.len() == 1 && self.goal != Some(Goal::Reschedule) {
+            self.captured.slot = self.captured.offered.slots.first().copied();
+            self.captured.single_offer = true;
+            self.ask(out, Step::ConfirmBooking, false);
+            return;
+        }
         self.ask(out, Step::OfferWindows, false);
     }
 
-    fn window_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+    /// Which offered window the answer picks, if any.
+    fn window_choice(&self, answer: &Answer) -> Option<WindowChoice> {
         let n = self.captured.offered.slots.len();
-        let choice = match (answer.key(), answer.text()) {
+        match (answer.key(), answer.text()) {
             (Some('9'), _) => Some(WindowChoice::Later),
             (Some(k), _) => k
                 .to_digit(10)
@@ -1589,7 +1936,21 @@ impl Dialog {
                 u::choose_window(t, &offered, to_local(tz, self.now))
             }
             _ => None,
+        }
+    }
+
+    fn window_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        // One window offered as a yes/no.
+        let single = self.captured.offered.slots.len() == 1;
+        let choice = match answer.yes_no() {
+            Some(YesNo::Yes) if single => Some(WindowChoice::Offered(0)),
+            Some(YesNo::No) if single => Some(WindowChoice::NoneOfThese),
+            _ => self.window_choice(answer),
         };
+        // A day that is not among the windows offered: that day's windows.
+        if choice.is_none() && self.day_change(out, answer) {
+            return true;
+        }
         match choice {
             Some(WindowChoice::Offered(i)) => {
                 self.captured.slot = self.captured.offered.slots.get(i).copied();
@@ -1597,22 +1958,66 @@ impl Dialog {
                 true
             }
             Some(WindowChoice::Later | WindowChoice::NoneOfThese) => {
-                let last = self.captured.offered.slots.last().map(|s| s.end_utc);
-                if self.captured.later_asked || last.is_none() {
-                    self.say(
-                        out,
-                        "Then I'll have the office call you to find a time that works.".into(),
-                        true,
-                    );
-                    let p = self.callback(Some("none of the offered windows suited the caller"));
-                    self.enqueue(out, p, Pending::Request);
-                } else {
-                    self.captured.later_asked = true;
-                    self.offer_windows(out, last);
-                }
+                self.none_suit(out);
                 true
             }
             Some(WindowChoice::Ambiguous(_)) | None => false,
+        }
+    }
+
+    /// The caller asks for another day than the window in hand ("can we do thursday
+    /// instead"): that day's real windows (or the next after it), the rest of the booking
+    /// unchanged. `false` when the answer names no other day.
+    fn day_change(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let tz = self.script.timezone;
+        let Some(day) = answer
+            .text()
+            .and_then(|t| u::requested_day(t, to_local(tz, self.now)))
+        else {
+            return false;
+        };
+        let current = self
+            .captured
+            .slot
+            .filter(|_| self.step == Step::ConfirmBooking)
+            .map(|s| to_local(tz, s.start_utc).date());
+        let offered_days: Vec<_> = self
+            .captured
+            .offered
+            .slots
+            .iter()
+            .map(|s| to_local(tz, s.start_utc).date())
+            .collect();
+        if current == Some(day) || (current.is_none() && offered_days.contains(&day)) {
+            return false;
+        }
+        let Some(midnight) = day.and_hms_opt(0, 0, 0) else {
+            return false;
+        };
+        let later_asked = self.captured.later_asked;
+        self.captured.slot = None;
+        self.offer_windows(
+            out,
+            Some(super::schedule::to_utc(tz, midnight).max(self.now)),
+        );
+        // A day asked for is not "something later": "none of those" still gets more windows.
+        self.captured.later_asked = later_asked;
+        true
+    }
+
+    /// None of the windows offered suits: the next real windows once, then a callback.
+    fn none_suit(&mut self, out: &mut Vec<Action>) {
+        let last = self.captured.offered.slots.last().map(|s| s.end_utc);
+        if self.captured.later_asked || last.is_none() {
+            self.say(
+                out,
+                "Then I'll have the office call you to find a time that works.".into(),
+                true,
+            );
+            let p = self.callback(Some("none of the offered windows suited the caller"));
+            self.enqueue(out, p, Pending::Request);
+        } else {
+            self.offer_windows(out, last);
         }
     }
 
@@ -1675,11 +2080,23 @@ impl Dialog {
     }
 
     fn confirm_booking(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        // "actually can we do thursday instead": the day changes, nothing else.
+        if self.day_change(out, answer) {
+            return true;
+        }
         if self.apply_repair(answer) {
             self.ask(out, Step::ConfirmBooking, false);
             return true;
         }
-        match answer.yes_no() {
+        // The single window offered as the confirmation: "the first one" / "one" takes it.
+        let took_window = self.captured.single_offer
+            && matches!(self.window_choice(answer), Some(WindowChoice::Offered(0)));
+        let yes_no = if took_window {
+            Some(YesNo::Yes)
+        } else {
+            answer.yes_no()
+        };
+        match yes_no {
             Some(YesNo::Yes) => {
                 let p = if self.goal == Some(Goal::Reschedule) {
                     self.reschedule()
@@ -1687,6 +2104,10 @@ impl Dialog {
                     self.job()
                 };
                 self.enqueue(out, p, Pending::Job);
+                true
+            }
+            Some(YesNo::No) if self.captured.single_offer => {
+                self.none_suit(out);
                 true
             }
             Some(YesNo::No) => {
@@ -1725,7 +2146,7 @@ impl Dialog {
         let summary = if self.captured.problem.is_empty() {
             format!("Caller hung up during {stage}")
         } else {
-            self.captured.problem.clone()
+            self.problem_summary()
         };
         let p = Payload::Lead(LeadRequest {
             call_key: self.ctx.call_key.clone(),
@@ -1853,14 +2274,22 @@ impl Dialog {
     fn booked_text(&self, job: &JobRequest) -> String {
         let label = self.slot_label();
         let number = speak_confirmation(&job.confirmation_number);
-        let mut text = if job.booked_offline {
+        let mut text = if job.booked_offline && !job.assign_on_call_technician {
             format!("You're on the schedule for {label}; the office confirms in the morning.")
+        } else if job.booked_offline {
+            // Tonight's on-call visit: the technician's call is the confirmation.
+            format!("You're on the schedule for {label}.")
         } else {
             format!("You're booked for {label}.")
         };
-        text.push_str(&format!(
-            " Your confirmation number is {number}. Again, {number}."
-        ));
+        // A member hears their membership (and is never offered one).
+        if self.captured.customer.as_ref().is_some_and(|c| c.member) {
+            text.push_str(&format!(
+                " As a {} member, you have priority service.",
+                self.script.membership_name
+            ));
+        }
+        text.push_str(&format!(" Your confirmation number: {number}."));
         text
     }
 
@@ -1987,7 +2416,11 @@ impl Dialog {
                 .unwrap_or_default(),
             unit: street.and_then(|s| s.unit),
             city: self.captured.city.clone(),
-            state: self.script.default_state.clone(),
+            state: self
+                .captured
+                .state
+                .clone()
+                .unwrap_or_else(|| self.script.default_state.clone()),
             zip: self.captured.zip.clone().unwrap_or_default(),
             country: "USA".into(),
         }
@@ -2021,12 +2454,17 @@ impl Dialog {
             .unwrap_or_default()
     }
 
+    /// The problem in the trade's words ("no heat, furnace blowing cold air"), never the
+    /// caller's raw text (that stays in the transcript).
     fn problem_summary(&self) -> String {
         let p = self.captured.problem.trim();
         if p.is_empty() {
             "service".into()
-        } else {
+        } else if p.starts_with("emergency:") {
+            // The box's own words for a keyed emergency.
             p.to_string()
+        } else {
+            u::trade_summary(p, self.captured.triage)
         }
     }
 
@@ -2145,7 +2583,7 @@ impl Dialog {
             job_id: appt.as_ref().and_then(|a| a.job_id),
             job_number: appt.as_ref().and_then(|a| a.job_number.clone()),
             queue_ref: appt.as_ref().and_then(|a| a.queue_ref.clone()),
-            text: format!("From the caller: {}", self.captured.note),
+            text: note_text(&self.captured.note),
         })
     }
 
@@ -2168,7 +2606,12 @@ impl Dialog {
             Some(Goal::Cancel) => "about an existing appointment (cancel)".into(),
             Some(Goal::Eta) => "asked when the technician is coming".into(),
             Some(Goal::Note) => "has information for the technician".into(),
-            _ if !self.captured.problem.is_empty() => self.captured.problem.clone(),
+            _ if self.captured.callback_reason.is_some() => {
+                self.captured.callback_reason.clone().unwrap_or_default()
+            }
+            _ if !self.captured.problem.is_empty() => {
+                format!("wants service: {}", self.problem_summary())
+            }
             _ => "caller asked for a callback".into(),
         };
         if let Some(why) = why {
@@ -2242,7 +2685,7 @@ fn step_name(step: Step) -> &'static str {
         Step::ConfirmLocation(_) => "the service address",
         Step::AskName => "the name",
         Step::AskStreet | Step::ConfirmStreet => "the street address",
-        Step::AskCityZip => "the city and ZIP",
+        Step::AskCityZip | Step::AskCity => "the city and ZIP",
         Step::ConfirmPhone | Step::AskPhone => "the callback number",
         Step::OfferWindows => "the appointment windows",
         Step::ConfirmBooking => "the booking confirmation",
@@ -2277,6 +2720,43 @@ fn city_words(text: &str) -> String {
         })
         .collect();
     u::names::title_case(&words.join(" "))
+}
+
+/// A note for the technician; a gate, door or lockbox code in it is written as digits first
+/// ("Gate code: 4412."), the caller's words after it.
+fn note_text(said: &str) -> String {
+    let n = u::normalize(said);
+    let digits = u::numbers::digits_in(said);
+    let code = [
+        "gate", "door", "lockbox", "lock box", "garage", "alarm", "code",
+    ]
+    .iter()
+    .find(|w| n.has_phrase(w))
+    .filter(|_| n.has("code") && digits.len() >= 3);
+    let what = match code {
+        None => return format!("From the caller: {said}"),
+        Some(&"gate") => "Gate",
+        Some(&"door") => "Door",
+        Some(&"lockbox" | &"lock box") => "Lockbox",
+        Some(&"garage") => "Garage",
+        Some(&"alarm") => "Alarm",
+        Some(_) => "Access",
+    };
+    format!("{what} code: {digits}. From the caller: {said}")
+}
+
+/// "62629 Chatham, IL" → ("62629", "Chatham", Some("IL")); `None` without a 5-digit ZIP and a
+/// city.
+pub fn parse_zip_city(entry: &str) -> Option<(String, String, Option<String>)> {
+    let (zip, rest) = entry.trim().split_once(char::is_whitespace)?;
+    if zip.len() != 5 || !zip.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (city, state) = match rest.rsplit_once(',') {
+        Some((c, st)) if !st.trim().is_empty() => (c.trim(), Some(st.trim().to_uppercase())),
+        _ => (rest.trim(), None),
+    };
+    (!city.is_empty()).then(|| (zip.to_string(), city.to_string(), state))
 }
 
 /// "CB-7K3Q" → "C B, 7 K 3 Q".

@@ -82,6 +82,19 @@ pub struct DialogConfig {
     pub no_input_timeout_secs: u64,
     /// State/province code put on addresses taken on the phone ("IL").
     pub default_state: String,
+    /// The service area's ZIP codes and their cities, "ZIP City[, ST]" ("62704 Springfield",
+    /// "62629 Chatham, IL"): a caller who gives only the ZIP gets the city from here; a ZIP
+    /// not listed makes the box ask for the city.
+    pub zip_cities: Vec<String>,
+    /// The answer to "what time do you open" ("The office is open Monday to Friday, 8 to 5.");
+    /// empty = the office calls back with the hours.
+    pub office_hours: String,
+    /// The answer to "do you service …" ("We cover Springfield and Sangamon County."); empty =
+    /// the office calls back to confirm.
+    pub service_area: String,
+    /// The answer to "how much is …" ("A service call is 89 dollars."); empty = "the office
+    /// will call you with a price" and a callback request.
+    pub prices: String,
 }
 
 /// When the box offers appointments when it cannot see live capacity, and how long live
@@ -135,9 +148,8 @@ impl Default for DialogConfig {
     fn default() -> Self {
         DialogConfig {
             greeting: "Thanks for calling {shop}.".into(),
-            disclosure: "You've reached our after-hours line. I'm an automated assistant, and \
-                         I can book service, take a message, or have someone call you back."
-                .into(),
+            // Short by design: the opening (greeting, this, the question) stays under 25 words.
+            disclosure: "I'm an automated assistant.".into(),
             office_phone: String::new(),
             membership_offer: true,
             membership_name: "maintenance membership".into(),
@@ -146,6 +158,10 @@ impl Default for DialogConfig {
             reprompts: 2,
             no_input_timeout_secs: 6,
             default_state: "IL".into(),
+            zip_cities: Vec::new(),
+            office_hours: String::new(),
+            service_area: String::new(),
+            prices: String::new(),
         }
     }
 }

@@ -14,6 +14,9 @@
 //! - [`mod@repair`] — corrections ("no i said maple") and meta-commands (repeat, operator, ...).
 //! - [`intent`] — why the caller is calling.
 //! - [`names`] — the caller's name, spoken or spelled.
+//! - [`places`] — US state names after a city.
+//! - [`questions`] — hours, prices, service area, "are you a robot", quotes, wrong numbers.
+//! - [`summary`] — the problem in the trade's words, for read-backs and the job summary.
 //! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
 
 pub mod address;
@@ -22,7 +25,10 @@ pub mod intent;
 pub mod names;
 mod normalize;
 pub mod numbers;
+pub mod places;
+pub mod questions;
 pub mod repair;
+pub mod summary;
 pub mod triage;
 pub mod windows;
 pub mod yes_no;
@@ -33,10 +39,12 @@ pub use intent::{call_intent, CallIntent};
 pub use names::person_name;
 pub use normalize::{normalize, Normalized};
 pub use numbers::{dtmf_digits, parse_number_words, phone_number, zip_code};
+pub use questions::{caller_question, CallerQuestion};
 pub use repair::{meta_intent, repair, Meta};
+pub use summary::trade_summary;
 pub use triage::{
     symptom_words, triage, wants_on_call, EmergencyKind, RoutineKind, SafetyHazard, Triage,
     TriageContext,
 };
-pub use windows::{choose_window, OfferedWindow, WindowChoice};
+pub use windows::{choose_window, requested_day, OfferedWindow, WindowChoice};
 pub use yes_no::{yes_no, YesNo};

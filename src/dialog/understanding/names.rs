@@ -232,26 +232,74 @@ pub fn person_name(text: &str) -> Option<String> {
         .filter_map(|p| n.find(p).map(|at| at + p.split(' ').count()))
         .min()
         .unwrap_or(0);
-    let mut words = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    // Words that count toward the three kept ("de", "la" and "o" do not).
+    let mut counted = 0;
     let mut i = start;
-    while i < tokens.len() && words.len() < 3 {
+    while i < tokens.len() && counted < 3 {
         if let Some((spelled, len)) = spelled_word(tokens, i) {
-            words.push(spelled);
+            words.push(title_case(&spelled));
+            counted += 1;
             i += len;
             continue;
         }
         let t = tokens[i].as_str();
+        let next = tokens.get(i + 1).map(String::as_str).filter(|n| {
+            n.len() >= 2 && !AFTER_NAME.contains(n) && !super::numbers::starts_number(n)
+        });
+        // "o connor" → O'Connor, "mc donald" → McDonald (the recogniser splits them).
+        if !words.is_empty() {
+            if let (Some(prefix), Some(n)) = (surname_prefix(t), next) {
+                words.push(format!("{prefix}{}", title_case(n)));
+                counted += 1;
+                i += 2;
+                continue;
+            }
+            if PARTICLES.contains(&t) && next.is_some() {
+                words.push(title_case(t));
+                i += 1;
+                continue;
+            }
+        }
         let stop = AFTER_NAME.contains(&t) || super::numbers::starts_number(t);
         if stop || (words.is_empty() && NOT_NAMES.contains(&t)) || t.len() < 2 {
             break;
         }
-        words.push(t.to_string());
+        words.push(surname_case(t));
+        counted += 1;
         i += 1;
     }
-    if words.is_empty() || NOT_NAMES.contains(&words[0].as_str()) {
+    if words.is_empty() || NOT_NAMES.contains(&words[0].to_lowercase().as_str()) {
         return None;
     }
-    Some(title_case(&words.join(" ")))
+    Some(words.join(" "))
+}
+
+/// Surname particles kept inside a name: "maria de la cruz" → Maria De La Cruz.
+const PARTICLES: &[&str] = &[
+    "de", "la", "del", "della", "van", "von", "der", "da", "di", "le", "du",
+];
+
+/// A split surname prefix: "o" (O'Connor), "mc" (McDonald).
+fn surname_prefix(token: &str) -> Option<&'static str> {
+    match token {
+        "o" => Some("O'"),
+        "mc" => Some("Mc"),
+        _ => None,
+    }
+}
+
+/// One name word as it is written: "o'connor" → O'Connor, "mcdonald" → McDonald.
+fn surname_case(word: &str) -> String {
+    if let Some((head, tail)) = word.split_once('\'') {
+        if head == "o" && !tail.is_empty() {
+            return format!("O'{}", title_case(tail));
+        }
+    }
+    match word.strip_prefix("mc") {
+        Some(rest) if rest.len() >= 3 => format!("Mc{}", title_case(rest)),
+        _ => title_case(word),
+    }
 }
 
 #[cfg(test)]
@@ -275,7 +323,12 @@ mod tests {
             ("b o b b y", Some("Bobby")),
             ("a l l e n", Some("Allen")),
             ("a double l e n", Some("Allen")),
-            ("my name is maria de la cruz", Some("Maria De La")),
+            ("my name is maria de la cruz", Some("Maria De La Cruz")),
+            ("its mary o connor", Some("Mary O'Connor")),
+            ("this is sean o'connor", Some("Sean O'Connor")),
+            ("it's angus mc donald", Some("Angus McDonald")),
+            ("angus mcdonald", Some("Angus McDonald")),
+            ("de la cruz", Some("De La Cruz")),
             ("yes this is john", Some("John")),
             ("my name's anne marie", Some("Anne Marie")),
             ("it's cold in here", None),

@@ -412,6 +412,22 @@ pub fn choose_window(
     }
 }
 
+/// The day the caller asks for instead ("actually can we do thursday instead", "tomorrow
+/// afternoon"), relative to `now_local`: a weekday is the next one after today. `None` when
+/// no day is named.
+pub fn requested_day(text: &str, now_local: NaiveDateTime) -> Option<NaiveDate> {
+    let n = normalize(text);
+    let wanted = wanted(&n, now_local);
+    if let Some(d) = wanted.dates.as_ref().and_then(|d| d.first()) {
+        return Some(*d);
+    }
+    let day = wanted.weekday?;
+    let today = now_local.date();
+    (1..=7)
+        .filter_map(|k| today.checked_add_days(Days::new(k)))
+        .find(|d| d.weekday() == day)
+}
+
 fn by_time(wanted: &Wanted, offered: &[OfferedWindow]) -> Option<WindowChoice> {
     let mut fitting: Vec<usize> = (0..offered.len())
         .filter(|&i| wanted.fits(&offered[i]))
@@ -530,6 +546,16 @@ mod tests {
             .filter(|(_, got, want)| got != want)
             .collect();
         assert!(wrong.is_empty(), "(text, got, want): {wrong:#?}");
+    }
+
+    #[test]
+    fn a_day_asked_for_instead() {
+        let now = at(13, 21); // Tuesday 13 January, 9 pm
+        let day = |t: &str| requested_day(t, now).map(|d| d.day());
+        assert_eq!(day("actually can we do thursday instead"), Some(15));
+        assert_eq!(day("how about tomorrow afternoon"), Some(14));
+        assert_eq!(day("tuesday"), Some(20));
+        assert_eq!(day("yes please"), None);
     }
 
     #[test]
