@@ -625,7 +625,7 @@ fn cases() -> Vec<Case> {
         .online()
         .temp(10.0)
         .expect("job", &["job", "on_call_alert"])
-        .says(&["You're booked for tonight"])
+        .says(&["tonight between", "You're booked."])
         .field("/booked_offline", "false"),
     );
 

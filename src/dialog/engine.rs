@@ -368,6 +368,8 @@ pub struct Dialog {
     keypad_only: bool,
     /// Times a routine caller asked for a person.
     person_asks: u32,
+    /// The page raised names a booking made on this call.
+    page_after_booking: bool,
     /// The caller's last answer was keyed: questions name their keys.
     keys_last: bool,
     /// "Press 1 for yes, 2 for no" was said once: later yes/no questions leave it out.
@@ -407,6 +409,7 @@ impl Dialog {
             now,
             keypad_only: false,
             person_asks: 0,
+            page_after_booking: false,
             keys_last: false,
             yes_no_taught: false,
         }
@@ -670,16 +673,21 @@ impl Dialog {
             raised_at_utc: self.now,
             job_record_id,
         });
+        self.page_after_booking = matches!(&p, Payload::OnCallAlert(a) if a.job_record_id.is_some());
         self.enqueue(out, p, Pending::Page);
     }
 
     /// The page is on disk: the promise, and the line freed for the call back.
     fn page_raised(&mut self, out: &mut Vec<Action>) {
-        let phone = self
-            .captured
-            .callback_phone
-            .clone()
-            .or(self.ctx.caller_id.clone())
+        // After a booking the caller has just confirmed the number: not read again.
+        let phone = (!self.page_after_booking)
+            .then(|| {
+                self.captured
+                    .callback_phone
+                    .clone()
+                    .or(self.ctx.caller_id.clone())
+            })
+            .flatten()
             .map(|p| {
                 format!(
                     " They'll call you back at {}.",
@@ -690,8 +698,8 @@ impl Dialog {
         self.say(
             out,
             format!(
-                "I'm alerting the on-call technician now; keep your phone free.{phone} If anyone \
-                 is in danger, call 911."
+                "I'm alerting the on-call technician now; keep your phone free.{phone} If \
+                 anyone's in danger, call 911."
             ),
             true,
         );
@@ -1668,8 +1676,7 @@ impl Dialog {
                 if let Triage::Emergency(_) = t {
                     self.say(
                         out,
-                        "That sounds like an emergency. I'll take a few details, then alert the \
-                         on-call technician."
+                        "That sounds like an emergency; let's get the on-call technician out."
                             .into(),
                         true,
                     );
@@ -2277,8 +2284,12 @@ impl Dialog {
         let mut text = if job.booked_offline && !job.assign_on_call_technician {
             format!("You're on the schedule for {label}; the office confirms in the morning.")
         } else if job.booked_offline {
-            // Tonight's on-call visit: the technician's call is the confirmation.
-            format!("You're on the schedule for {label}.")
+            // Tonight's on-call visit, its window read in the question just before: the
+            // technician's call is the confirmation.
+            "You're on the schedule.".to_string()
+        } else if job.assign_on_call_technician {
+            // The window was read in the question just before.
+            "You're booked.".to_string()
         } else {
             format!("You're booked for {label}.")
         };
@@ -2368,8 +2379,8 @@ impl Dialog {
             Pending::Page => {
                 self.say(
                     out,
-                    "I'm sorry, I couldn't alert the on-call technician, so the office will call \
-                     you first thing. If anyone is in danger, call 911."
+                    "I couldn't alert the on-call technician; the office will call you first \
+                     thing. If anyone's in danger, call 911."
                         .into(),
                     true,
                 );

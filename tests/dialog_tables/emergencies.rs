@@ -23,7 +23,7 @@ pub fn cases() -> Vec<Case> {
         )
         .temp(18.0)
         .expect("job", &["job", "on_call_alert"])
-        .says(&["confirmation number", PROMISE, "3 1 2, 5 5 5, 0 1 4 2"])
+        .says(&["confirmation number", PROMISE])
         .never(&[OLD_PROMISE])
         .field("/urgency", "emergency")
         .field("/job_type_hint", "no_heat"),
@@ -55,7 +55,7 @@ pub fn cases() -> Vec<Case> {
         .expect("job", &["job", "on_call_alert"])
         .says(&[
             "sounds like an emergency",
-            "alert the on-call technician",
+            "on-call technician out",
             PROMISE,
         ])
         .field("/job_type_hint", "no_cooling"),
@@ -83,8 +83,8 @@ pub fn cases() -> Vec<Case> {
             keyed_no_heat,
         )
         .expect("job", &["job", "on_call_alert"])
-        .says(&["on the schedule", "office confirms in the morning", PROMISE])
-        .never(&[OLD_PROMISE, "You're booked for"]),
+        .says(&["You're on the schedule.", PROMISE])
+        .never(&[OLD_PROMISE, "You're booked", "3 1 2, 5 5 5"]),
     );
     v.push(
         case(
@@ -94,7 +94,7 @@ pub fn cases() -> Vec<Case> {
         )
         .online()
         .expect("job", &["job", "on_call_alert"])
-        .says(&["You're booked for", PROMISE])
+        .says(&["You're booked.", PROMISE])
         .never(&[OLD_PROMISE, "office confirms"]),
     );
     v.push(
