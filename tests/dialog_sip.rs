@@ -79,20 +79,47 @@ fn queued(daemon: &Daemon, id: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("queue show {id}: {e}\n{text}"))
 }
 
-/// The one queue record a call record links to.
-fn linked_record(daemon: &Daemon, record: &serde_json::Value) -> serde_json::Value {
+/// The queue records a call record links to, each linking back to its call.
+fn linked_records(daemon: &Daemon, record: &serde_json::Value) -> Vec<serde_json::Value> {
     let ids = record["records"]
         .as_array()
         .unwrap_or_else(|| panic!("call record links no queue record: {record:#}"));
-    assert_eq!(ids.len(), 1, "{record:#}");
-    let id = ids[0].as_str().expect("record id");
-    let queued = queued(daemon, id);
-    assert_eq!(queued["id"], id);
+    ids.iter()
+        .map(|id| {
+            let id = id.as_str().expect("record id");
+            let queued = queued(daemon, id);
+            assert_eq!(queued["id"], id);
+            assert_eq!(
+                queued["payload"]["call_key"], record["key"],
+                "the queue record links back to its call: {queued:#}"
+            );
+            queued
+        })
+        .collect()
+}
+
+/// The one queue record a call record links to.
+fn linked_record(daemon: &Daemon, record: &serde_json::Value) -> serde_json::Value {
+    let mut all = linked_records(daemon, record);
+    assert_eq!(all.len(), 1, "{record:#}");
+    all.remove(0)
+}
+
+/// An emergency booking's two queue records: the job, and the page that names it (the
+/// paging ladder's alert, issue 15).
+fn emergency_job(daemon: &Daemon, record: &serde_json::Value) -> serde_json::Value {
+    let all = linked_records(daemon, record);
+    let kinds: Vec<&str> = all
+        .iter()
+        .map(|q| q["payload"]["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(kinds, ["job", "on_call_alert"], "{record:#}");
     assert_eq!(
-        queued["payload"]["call_key"], record["key"],
-        "the queue record links back to its call: {queued:#}"
+        all[1]["payload"]["job_record_id"], all[0]["id"],
+        "the page names the job: {:#}",
+        all[1]
     );
-    queued
+    all[0].clone()
 }
 
 fn context(daemon: &Daemon, record: &serde_json::Value) -> String {
@@ -101,7 +128,7 @@ fn context(daemon: &Daemon, record: &serde_json::Value) -> String {
 
 /// A known caller (by caller ID, from the seeded cache) books a no-heat repair with RFC 4733
 /// keys alone, on a box without a speech model (keypad-only): 2 = repair, 1 = no heat,
-/// 1 = yes, that address, 1 = yes, this number, 1 = the first window, 1 = book it.
+/// 1 = yes, that address, 1 = yes, this number, 1 = book the one emergency window offered.
 #[test]
 fn keypad_only_booking_by_rfc4733_queues_the_job() {
     let _g = serial();
@@ -111,7 +138,7 @@ fn keypad_only_booking_by_rfc4733_queues_the_job() {
         "the log says calls run keypad-only:\n{}",
         daemon.log_tail(60)
     );
-    let (exchange, record) = interactive_call(&daemon, &keys("211111"));
+    let (exchange, record) = interactive_call(&daemon, &keys("21111"));
     let ctx = context(&daemon, &record);
     assert_eq!(exchange.steps_left, 0, "every key was asked for: {ctx}");
     assert_eq!(record["end_reason"], "local_hangup", "{ctx}");
@@ -131,9 +158,9 @@ fn keypad_only_booking_by_rfc4733_queues_the_job() {
             d
         })
         .collect();
-    assert_eq!(digits.concat(), "211111", "{ctx}");
+    assert_eq!(digits.concat(), "21111", "{ctx}");
 
-    let job = linked_record(&daemon, &record);
+    let job = emergency_job(&daemon, &record);
     let p = &job["payload"];
     assert_eq!(p["kind"], "job", "{job:#}");
     assert_eq!(p["known_customer_id"], 501, "{job:#}");
@@ -279,7 +306,7 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
         CallerStep::Speak(said.clone()),
         CallerStep::Speak(said),
     ];
-    steps.extend(keys("211111"));
+    steps.extend(keys("21111"));
     let (exchange, record) = interactive_call(&daemon, &steps);
     let ctx = context(&daemon, &record);
     assert_eq!(exchange.steps_left, 0, "{ctx}");
@@ -306,7 +333,7 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
             .any(|t| t.starts_with("Please use your keypad")),
         "asked for the keypad: {ctx}"
     );
-    let job = linked_record(&daemon, &record);
+    let job = emergency_job(&daemon, &record);
     let p = &job["payload"];
     assert_eq!(p["kind"], "job", "{job:#}");
     assert_eq!(p["known_customer_id"], 501, "{job:#}");
@@ -414,13 +441,13 @@ fn the_nws_temperature_reaches_the_call_and_its_record() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (_, record) = interactive_call(&daemon, &keys("211111"));
+    let (_, record) = interactive_call(&daemon, &keys("21111"));
     let ctx = context(&daemon, &record);
     let outdoor = &record["dialog"]["outdoor"];
     assert_eq!(outdoor["source"], "nws", "{ctx}");
     assert_eq!(outdoor["temp_f"], 18.0, "{ctx}");
     assert_eq!(outdoor["cold_threshold_f"], 40.0, "{ctx}");
     // 18 °F is below the cold threshold: the no-heat booking is an emergency.
-    let job = linked_record(&daemon, &record);
+    let job = emergency_job(&daemon, &record);
     assert_eq!(job["payload"]["urgency"], "emergency", "{job:#}");
 }
