@@ -673,7 +673,8 @@ impl Dialog {
             raised_at_utc: self.now,
             job_record_id,
         });
-        self.page_after_booking = matches!(&p, Payload::OnCallAlert(a) if a.job_record_id.is_some());
+        self.page_after_booking =
+            matches!(&p, Payload::OnCallAlert(a) if a.job_record_id.is_some());
         self.enqueue(out, p, Pending::Page);
     }
 
