@@ -556,3 +556,104 @@ fn the_cli_records_an_opt_out_the_sender_honours() {
     // No gateway configured: the test text says so and fails.
     assert!(sms(Some(&config), SmsAction::Test { to: JANE.into() }).is_err());
 }
+
+/// The paging ladder's phone calls, scripted: each call gets the next outcome.
+struct ScriptedPager(Mutex<std::collections::VecDeque<callbox::alert::PageCallOutcome>>);
+
+impl callbox::alert::PhonePager for ScriptedPager {
+    fn page<'a>(
+        &'a self,
+        _: &'a callbox::alert::PageCallRequest,
+    ) -> callbox::alert::phone::PageCallFuture<'a> {
+        let next = self.0.lock().expect("lock").pop_front();
+        Box::pin(async move { next.unwrap_or(callbox::alert::PageCallOutcome::NoAnswer) })
+    }
+}
+
+/// Texts as a paging channel (issue 15): each contact the ladder calls is texted the alert
+/// first, once, whatever is retried or restarted; a contact who replied STOP gets no text but
+/// is still called.
+#[tokio::test]
+async fn each_paged_contact_is_texted_once_and_stop_is_honoured() {
+    use callbox::alert::settings::AlertsConfig;
+    use callbox::alert::{AlertSettings, Dispatcher, PageCallOutcome};
+    use callbox::infra::clock::Clock;
+    use callbox::queue::{Hazard, OnCallAlert};
+    const MIKE: &str = "+13125550101";
+    const BEA: &str = "+13125550102";
+    const OLGA: &str = "+13125550103";
+    let (base, fake) = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(t("2026-01-15T03:00:00Z"));
+    let (outbox, _) = Outbox::open_with_clock(
+        &dir.path().join("queue"),
+        QueueOptions::default(),
+        clock.shared(),
+    )
+    .expect("queue");
+    let id = outbox
+        .enqueue(Payload::OnCallAlert(OnCallAlert {
+            call_key: "20260115T030000Z-0001".into(),
+            caller: CallerInfo {
+                name: "Jane Doe".into(),
+                phone_e164: Some(JANE.into()),
+                callback_phone_e164: None,
+            },
+            hazard: Hazard::NoHeat,
+            address: None,
+            known_customer_id: None,
+            caller_said: "the heat is out".into(),
+            raised_at_utc: clock.now_utc(),
+            job_record_id: None,
+        }))
+        .await
+        .expect("enqueue");
+    let alerts = AlertsConfig {
+        contacts: vec![format!("Mike Reyes <{MIKE}>")],
+        backup: format!("Bea Backup <{BEA}>"),
+        owner: format!("Olga Owner <{OLGA}>"),
+        calls_per_contact: 1,
+        rounds: 1,
+        ..AlertsConfig::default()
+    };
+    let settings = AlertSettings::from_settings(&alerts, "Acme Heating", "America/Chicago")
+        .expect("alert settings");
+    let sms = twilio(&base);
+    let texts = sender(&sms, dir.path(), &clock);
+    // Bea replied STOP to an earlier text.
+    texts.record_inbound(BEA, "STOP").expect("stop");
+    let pager = Arc::new(ScriptedPager(Mutex::new(
+        [
+            PageCallOutcome::Passed,
+            PageCallOutcome::Passed,
+            PageCallOutcome::Accepted,
+        ]
+        .into(),
+    )));
+    let dispatcher = |pager: Arc<ScriptedPager>| {
+        Dispatcher::new(settings.clone(), outbox.clone(), Arc::new(NoOnCall))
+            .expect("dispatcher")
+            .with_clock(clock.shared())
+            .with_pager(pager)
+            .with_sms(Arc::new(sender(&sms, dir.path(), &clock)))
+    };
+    dispatcher(pager.clone()).deliver_due().await.expect("pass");
+    let sent = fake.sent();
+    let to: Vec<&str> = sent.iter().map(|s| s.to.as_str()).collect();
+    assert_eq!(
+        to,
+        [MIKE, OLGA],
+        "Mike and Olga texted, Bea (STOP) not: {sent:?}"
+    );
+    assert!(sent[0].body.contains("no heat"), "{sent:?}");
+    assert!(sent[0].body.contains("press 1"), "{sent:?}");
+    let record = outbox.get(&id).expect("read").expect("there");
+    let page = record.alert.page.expect("ladder progress");
+    assert_eq!(page.attempts.len(), 3, "Bea was still called: {page:?}");
+    assert!(page.acknowledged.is_some(), "{page:?}");
+    // A later pass and a restarted dispatcher send nothing more.
+    dispatcher(pager.clone()).deliver_due().await.expect("pass");
+    clock.advance(Duration::from_secs(3600));
+    dispatcher(pager).deliver_due().await.expect("pass");
+    assert_eq!(fake.sent().len(), 2);
+}

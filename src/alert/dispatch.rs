@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::ladder::{self, Ladder, LadderAction};
 use super::message::{self, compose, AlertMessage};
 use super::phone::{PageCallRequest, PhonePager};
+use super::sms::SmsSender;
 use super::{AlertError, AlertSettings, Channel, Format, OnCallDirectory, OnCallTech};
 use crate::infra::backoff::Backoff;
 use crate::infra::clock::{SharedClock, SystemClock};
@@ -33,6 +34,8 @@ pub struct Dispatcher {
     clock: SharedClock,
     /// Page calls over the shop's line; with one, every alert also runs the paging ladder.
     pager: Option<Arc<dyn PhonePager>>,
+    /// Texts: each contact the ladder calls is texted the alert first (once per contact).
+    sms: Option<Arc<SmsSender>>,
 }
 
 /// What `callbox alert test` reports per channel.
@@ -57,6 +60,7 @@ impl Dispatcher {
             http,
             clock: SystemClock::shared(),
             pager: None,
+            sms: None,
         })
     }
 
@@ -64,6 +68,14 @@ impl Dispatcher {
     /// paging ladder (`[alerts] contacts`, backup, owner) until someone presses 1.
     pub fn with_pager(mut self, pager: Arc<dyn PhonePager>) -> Self {
         self.pager = Some(pager);
+        self
+    }
+
+    /// The same dispatcher texting each contact of the ladder the alert before calling them
+    /// (a text cannot acknowledge: the call does). Key `page-<alert id>-<contact>`: a retry,
+    /// a second round or a restart never texts a contact twice; STOP is honoured by the sender.
+    pub fn with_sms(mut self, sms: Arc<SmsSender>) -> Self {
+        self.sms = Some(sms);
         self
     }
 
@@ -177,7 +189,10 @@ impl Dispatcher {
         }
         let mut wake = None;
         if let Some(pager) = &self.pager {
-            match self.page(pager.as_ref(), &id, alert, &record).await? {
+            match self
+                .page(pager.as_ref(), &id, alert, &record, &message.text)
+                .await?
+            {
                 Paged::Waiting(at) => wake = Some(at),
                 Paged::Acknowledged => {
                     // Someone has it: the other channels no longer matter.
@@ -239,6 +254,32 @@ impl Dispatcher {
         paging
     }
 
+    /// Texts `person` the alert before their page call, when texts are set up and they have a
+    /// phone number (not a SIP URI). Best effort: a text that fails is logged and the call
+    /// goes ahead; the key makes it once per contact whatever is retried.
+    async fn text_contact(
+        &self,
+        id: &RecordId,
+        contact: usize,
+        person: &crate::queue::PageContact,
+        text: &str,
+    ) {
+        let Some(sms) = &self.sms else { return };
+        if person.to.starts_with("sip:") {
+            return;
+        }
+        let key = format!("page-{id}-{contact}");
+        let body = format!("{text}\nThe box is calling you now: press 1 to accept.");
+        match sms.send(&person.to, &body, &key).await {
+            Ok(outcome) => {
+                tracing::info!(%id, contact = %person.name, ?outcome, "alerts: page text")
+            }
+            Err(err) => {
+                tracing::warn!(%id, contact = %person.name, %err, "alerts: page text not sent")
+            }
+        }
+    }
+
     /// Runs the alert's paging ladder as far as it goes now: every call is stored before it
     /// is dialled and after it ends, so a restart resumes the ladder (a call cut short by the
     /// restart counts as interrupted and the contact is called again).
@@ -248,6 +289,7 @@ impl Dispatcher {
         id: &RecordId,
         alert: &OnCallAlert,
         record: &Record,
+        text: &str,
     ) -> Result<Paged, AlertError> {
         let rules = Ladder::new(self.settings.ladder.clone());
         let now = self.clock.now_utc();
@@ -293,6 +335,7 @@ impl Dispatcher {
                         spoken: spoken.clone(),
                         alert_id: id.to_string(),
                     };
+                    self.text_contact(id, contact, &person, text).await;
                     tracing::info!(%id, contact = %person.name, role = %person.role, round = progress.round, "alerts: paging by phone");
                     let outcome = pager.page(&request).await;
                     tracing::info!(%id, contact = %person.name, outcome = %ladder::outcome_name(&outcome), "alerts: page call ended");

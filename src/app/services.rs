@@ -81,9 +81,20 @@ pub(crate) fn alerts(
     if let Some(pager) = pager {
         dispatcher = dispatcher.with_pager(pager);
     }
+    let by_text = match crate::app::sms::sender(config) {
+        Ok(Some(sms)) => {
+            dispatcher = dispatcher.with_sms(Arc::new(sms));
+            true
+        }
+        Ok(None) => false,
+        Err(err) => {
+            tracing::warn!("alerts: no page texts: {err:#}");
+            false
+        }
+    };
     info!(
         ?channels,
-        by_phone, pending, "alerts: on-call alert dispatcher started"
+        by_phone, by_text, pending, "alerts: on-call alert dispatcher started"
     );
     let dispatcher = Arc::new(dispatcher);
     let handle = dispatcher.clone();
