@@ -379,7 +379,10 @@ async fn refused_connections_and_500s_are_retried_and_delivered_once_under_one_k
     );
     assert_eq!(receiver.delivered().len(), 1);
     let r = outbox.get(&id).unwrap().unwrap();
-    assert!(r.alert.attempts >= 5, "{:?}", r.alert);
+    // At least one refused attempt (its error was seen above) and the three requests: the
+    // second attempt counted above may still have been in flight when the receiver came up,
+    // and then it is the first 500.
+    assert!(r.alert.attempts >= 4, "{:?}", r.alert);
     assert_eq!(r.alert.last_error, None);
 }
 
