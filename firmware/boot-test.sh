@@ -167,6 +167,12 @@ while ! grep -aq "Setup code:" "$console"; do
 done
 sleep 2
 sed -n '/================ callbox/,/^=\{41\}/p' "$console" | tr -d '\r' | sed 's/^/  console: /'
+# The journal's copy (forwarded to the console as "callbox-console[pid]: ...") never carries
+# the setup code or the ATA's password; the screen's own copy does.
+if grep -a "callbox-console\[" "$console" | grep -aE "Setup code: +[A-Z0-9]{4}-|password [0-9a-f]{8,}"; then
+    fail "a secret (setup code or ATA password) went to the journal"
+fi
+grep -aq "ATA account: *user ht813, password [0-9a-f]\{8,\}" "$console" || fail "the screen does not show the ATA's password"
 grep -aq "Box: *callbox-abcd" "$console" || fail "the host name is not callbox-abcd (from the MAC 52:54:00:12:ab:cd)"
 grep -aq "callbox-firstboot.*host name callbox-abcd" "$console" || fail "callbox-firstboot did not report the host name"
 if grep -a "FAILED" "$console" | grep -av "Failed call"; then
