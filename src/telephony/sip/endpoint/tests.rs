@@ -2,14 +2,15 @@
 
 use super::*;
 
-const ATA: &str = "192.168.1.20:5062";
-const BOX: &str = "192.168.1.10:5060";
+pub(super) const ATA: &str = "192.168.1.20:5062";
+pub(super) const BOX: &str = "192.168.1.10:5060";
 
-fn addr(s: &str) -> SocketAddr {
+pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
-fn config() -> EndpointConfig {
+/// The endpoint the tests drive (also the UAC tests'): the ATA allowed, one call.
+pub(super) fn config() -> EndpointConfig {
     EndpointConfig {
         contact_addr: addr(BOX),
         allowed_peers: vec!["192.168.1.20/32".parse().expect("cidr")],

@@ -3,32 +3,9 @@
 use super::*;
 use crate::telephony::sip::auth::DigestAuthenticator;
 
-const ATA: &str = "192.168.1.20:5062";
-const BOX: &str = "192.168.1.10:5060";
+use super::super::tests::{addr, config, ATA};
+
 const TRUNK: &str = "203.0.113.5:5060";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("socket address")
-}
-
-fn config() -> EndpointConfig {
-    EndpointConfig {
-        contact_addr: addr(BOX),
-        allowed_peers: vec!["192.168.1.20/32".parse().expect("cidr")],
-        stranger_rate_limit: 3,
-        max_concurrent_calls: 1,
-        invite_auth: false,
-        require_registration: false,
-        max_calls_per_source: 0,
-        call_attempts_per_minute: 0,
-        user: String::new(),
-        realm: "callbox".into(),
-        accounts: vec![],
-        max_register_expires: 3600,
-        max_message_bytes: 8192,
-        user_agent: "callbox-test".into(),
-    }
-}
 
 const OFFER: &str = "v=0\r\no=callbox 1 1 IN IP4 192.168.1.10\r\ns=callbox\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 10000 RTP/AVP 0 8 101\r\n";
 const ANSWER: &str = "v=0\r\no=- 7 7 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\n";
