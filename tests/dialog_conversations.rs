@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+#[path = "dialog_tables/data.rs"]
+mod data;
 #[path = "dialog_tables/emergencies.rs"]
 mod emergencies;
 #[path = "dialog_tables/quality.rs"]
@@ -792,10 +794,12 @@ fn cases() -> Vec<Case> {
         case(
             "callback request",
             Some(NEW),
-            &["can someone call me back", "yes"],
+            &["can someone call me back", "john smith", "anytime", "yes"],
         )
         .expect("callback", &["callback"])
-        .field("/caller/phone_e164", NEW),
+        .field("/caller/phone_e164", NEW)
+        .field("/caller/name", "John Smith")
+        .field("/preferred_time", "any time"),
     );
     v.push(
         case("callback by keypad", Some(JANE), &["dtmf:5", "dtmf:1"])
@@ -1379,6 +1383,7 @@ fn conversations() {
     let mut cases = cases();
     cases.extend(emergencies::cases());
     cases.extend(quality::cases());
+    cases.extend(data::cases());
     assert!(cases.len() >= 80, "only {} conversations", cases.len());
     let mut failures = Vec::new();
     for c in &cases {
@@ -1448,6 +1453,7 @@ fn speaking_time_over_the_table() {
     let mut cases = cases();
     cases.extend(emergencies::cases());
     cases.extend(quality::cases());
+    cases.extend(data::cases());
     let secs = |words: usize| words as f64 * 60.0 / f64::from(rate);
     let mut known_emergency = Vec::new();
     let mut new_booking = Vec::new();

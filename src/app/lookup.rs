@@ -79,6 +79,7 @@ impl CustomerDirectory for CacheLookups {
                         l.address.as_ref().map(|a| ServiceLocation {
                             id: Some(l.id),
                             address: address(a),
+                            name: l.name.clone(),
                         })
                     })
                     .collect();
@@ -87,6 +88,7 @@ impl CustomerDirectory for CacheLookups {
                         locations.push(ServiceLocation {
                             id: None,
                             address: address(a),
+                            name: String::new(),
                         });
                     }
                 }

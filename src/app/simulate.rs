@@ -1,6 +1,7 @@
 //! `callbox simulate`: the real dialog engine, the real queue (an `Outbox` in the data dir) and
 //! the real cache, driven by lines on stdin. A line is what the recogniser heard; `dtmf:<keys>`
-//! is keypad input, `silence` a no-input timeout, `hangup` the caller leaving (so is the end of
+//! is keypad input, `conf:<0..1> <words>` words heard with that confidence (1 otherwise),
+//! `silence` a no-input timeout, `hangup` the caller leaving (so is the end of
 //! input). Each of the box's turns is printed as `callbox: <text>` and flushed before the next
 //! line is read; the run ends with one JSON line, the outcome.
 //!
@@ -120,9 +121,20 @@ fn parse_line(line: &str) -> Option<Input> {
         "hangup" => Input::Hangup,
         _ => match line.strip_prefix("dtmf:") {
             Some(keys) => Input::Digits(keys.trim().to_string()),
-            None => Input::Heard {
-                text: line.to_string(),
-                confidence: 1.0,
+            // "conf:0.42 john smith": what the recogniser heard, with its confidence.
+            None => match line
+                .strip_prefix("conf:")
+                .and_then(|rest| rest.split_once(' '))
+                .and_then(|(c, text)| Some((c.parse::<f32>().ok()?, text)))
+            {
+                Some((confidence, text)) => Input::Heard {
+                    text: text.trim().to_string(),
+                    confidence,
+                },
+                None => Input::Heard {
+                    text: line.to_string(),
+                    confidence: 1.0,
+                },
             },
         },
     })

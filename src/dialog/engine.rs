@@ -289,10 +289,15 @@ enum Step {
     AskStreet,
     ConfirmStreet,
     AskCityZip,
-    /// The ZIP was given without a city, and `[dialog] zip_cities` does not know it.
+    /// The ZIP was given without a city, and neither `[dialog] zip_cities` nor the bundled
+    /// ZIP table knows it.
     AskCity,
+    /// A city was given without a ZIP, and it has several.
+    AskZip,
     ConfirmPhone,
     AskPhone,
+    /// What a callback is about and when to call (asked once, skippable).
+    AskCallbackDetails,
     OfferWindows,
     ConfirmBooking,
     ConfirmCancel,
@@ -343,6 +348,14 @@ struct Captured {
     invoice_number: Option<String>,
     /// Why the office calls back, when the caller asked for something the box cannot answer.
     callback_reason: Option<String>,
+    /// What the caller wants to be called back about, in their words ("my bill").
+    callback_about: Option<String>,
+    /// When they would like the call ("after 5 pm", "tomorrow morning").
+    preferred_time: Option<String>,
+    /// The callback's details were asked once (never again).
+    callback_details_asked: bool,
+    /// The name was heard with low confidence: it is spelled back with the read-back.
+    name_unsure: bool,
     note: String,
     voicemail: String,
 }
@@ -374,6 +387,8 @@ pub struct Dialog {
     keys_last: bool,
     /// "Press 1 for yes, 2 for no" was said once: later yes/no questions leave it out.
     yes_no_taught: bool,
+    /// The recogniser's confidence in the caller's last spoken answer.
+    last_confidence: f32,
 }
 
 impl Dialog {
@@ -412,6 +427,7 @@ impl Dialog {
             page_after_booking: false,
             keys_last: false,
             yes_no_taught: false,
+            last_confidence: 1.0,
         }
     }
 
@@ -513,6 +529,9 @@ impl Dialog {
         if self.meta_command(out, &answer) {
             return;
         }
+        if self.correction(out, &answer) {
+            return;
+        }
         if self.step_turn(out, &answer) {
             self.misses = 0;
         } else {
@@ -523,8 +542,9 @@ impl Dialog {
     /// Writes the caller's turn into the transcript.
     fn hear(&mut self, input: Input) -> Answer {
         match input {
-            Input::Heard { text, .. } => {
+            Input::Heard { text, confidence } => {
                 self.keys_last = false;
+                self.last_confidence = confidence;
                 self.log(Speaker::Caller, text.clone());
                 Answer::Said(text)
             }
@@ -807,7 +827,13 @@ impl Dialog {
                     .unwrap_or_default();
                 format!("Is it {street}?{yn}")
             }
+            Step::AskName if self.goal == Some(Goal::Callback) => {
+                "Your name, please? Or press 1 to skip.".into()
+            }
             Step::AskName => "Your name, please? Or press 1 for a callback.".into(),
+            Step::AskCallbackDetails => {
+                "What's the call about, and when? Or press 1 to skip.".into()
+            }
             Step::AskStreet => "The street address? Or press 1 for a callback.".into(),
             Step::ConfirmStreet => {
                 let street = self
@@ -820,6 +846,7 @@ impl Dialog {
             }
             Step::AskCityZip => "The ZIP code? You can key it, then pound.".into(),
             Step::AskCity => "Which city or town?".into(),
+            Step::AskZip => "The ZIP code? You can key it, then pound.".into(),
             Step::ConfirmPhone => format!("Call you back on this number?{yn}"),
             Step::AskPhone => "Your phone number? Or key it, then pound.".into(),
             Step::OfferWindows => {
@@ -916,6 +943,10 @@ impl Dialog {
                     self.listen(yes_no(), Keypad::Digit),
                 )
             }
+            Step::AskName if self.goal == Some(Goal::Callback) && !keypad_only => (
+                "Sure. May I have your name?".to_string(),
+                self.listen(None, Keypad::Digit),
+            ),
             Step::AskName => (
                 if keypad_only {
                     "If you can't speak right now, press 1 and the office will call you back."
@@ -954,6 +985,13 @@ impl Dialog {
             Step::AskCity => (
                 "And which city is that in?".to_string(),
                 self.listen(None, Keypad::Digit),
+            ),
+            Step::AskZip => (
+                "And the ZIP code?".to_string(),
+                self.listen(
+                    Some(grammar(GrammarKind::Digits)),
+                    Keypad::UntilHash { max: 5 },
+                ),
             ),
             _ => return None,
         };
@@ -1117,6 +1155,16 @@ impl Dialog {
                 ),
                 self.listen(yes_no(), Keypad::Digit),
             ),
+            Step::AskCallbackDetails => {
+                let about_known = self.captured.callback_about.is_some()
+                    || self.captured.callback_reason.is_some();
+                let text = match (about_known, self.captured.preferred_time.is_some()) {
+                    (false, false) => "What's it about, and when's a good time to call?",
+                    (false, true) => "And what's it about?",
+                    _ => "When's a good time to call?",
+                };
+                (text.to_string(), self.listen(None, Keypad::Digit))
+            }
             Step::Voicemail => (
                 "Please leave your name, number and what you need after the tone, then press \
              pound or hang up."
@@ -1191,8 +1239,10 @@ impl Dialog {
             Step::ConfirmStreet => self.confirm_street(out, answer),
             Step::AskCityZip => self.city_zip_turn(out, answer),
             Step::AskCity => self.city_turn(out, answer),
+            Step::AskZip => self.zip_turn(out, answer),
             Step::ConfirmPhone => self.confirm_phone(out, answer),
             Step::AskPhone => self.phone_turn(out, answer),
+            Step::AskCallbackDetails => self.callback_details_turn(out, answer),
             Step::OfferWindows => self.window_turn(out, answer),
             Step::ConfirmBooking => self.confirm_booking(out, answer),
             Step::ConfirmCancel => self.confirm_cancel(out, answer),
@@ -1252,8 +1302,42 @@ impl Dialog {
         }
     }
 
-    /// Whether the caller is calling about the known location `i`.
+    /// Whether the caller is calling about the known location `i`; or which one, named by
+    /// its street ("the one on oak street") or its name on the account ("the rental").
     fn confirm_location(&mut self, out: &mut Vec<Action>, answer: &Answer, i: usize) -> bool {
+        let named = match (answer.text(), &self.captured.customer) {
+            (Some(t), Some(c)) => {
+                let places: Vec<(&str, &str)> = c
+                    .locations
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.address.street.as_str()))
+                    .collect();
+                u::places::location_choice(t, &places)
+            }
+            _ => None,
+        };
+        if let Some(j) = named {
+            if j != i {
+                let street = self
+                    .captured
+                    .customer
+                    .as_ref()
+                    .and_then(|c| c.locations.get(j))
+                    .map(|l| l.address.street.clone())
+                    .unwrap_or_default();
+                // The caller hears which one the booking is for.
+                self.say(out, format!("Okay, {street}."), true);
+            }
+            return self.confirm_location(out, &Answer::Said("yes".into()), j);
+        }
+        // "no it's at 55 pine street": a place not on the account, a new location for this
+        // customer (never a new customer).
+        let new_street = answer.text().and_then(u::street_address);
+        if let (Some(street), false) = (new_street, answer.yes_no() == Some(YesNo::Yes)) {
+            self.captured.street = Some(street);
+            self.ask(out, Step::ConfirmStreet, false);
+            return true;
+        }
         match answer.yes_no() {
             Some(YesNo::Yes) => {
                 let loc = self
@@ -1296,7 +1380,12 @@ impl Dialog {
             }
             (_, Some(name)) => {
                 self.captured.name = name;
-                self.ask(out, Step::AskStreet, false);
+                self.captured.name_unsure = self.last_confidence < LOW_CONFIDENCE;
+                if self.goal == Some(Goal::Callback) {
+                    self.callback_next(out);
+                } else {
+                    self.ask(out, Step::AskStreet, false);
+                }
                 true
             }
             _ => false,
@@ -1322,32 +1411,105 @@ impl Dialog {
 
     /// The city and ZIP code of a new address.
     fn city_zip_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
-        let Some(zip) = answer.raw().and_then(u::zip_code) else {
-            return false;
+        let (city, state) = match answer.text() {
+            Some(t) => {
+                let (city, state) = u::places::split_state(t);
+                (city_words(&city), state.map(String::from))
+            }
+            None => (String::new(), None),
         };
-        if let Some(t) = answer.text() {
-            let (city, state) = u::places::split_state(t);
-            self.captured.city = city_words(&city);
-            self.captured.state = state.map(String::from);
-        }
-        // A ZIP alone: the city from the service area's table, else asked.
+        let Some(zip) = answer.raw().and_then(u::zip_code) else {
+            // A city without its ZIP: the city's one ZIP, else the ZIP is asked.
+            return self.city_without_zip(out, city, state);
+        };
+        self.captured.city = city;
+        self.captured.state = state;
+        self.zip_given(out, zip, answer.text().is_some());
+        true
+    }
+
+    /// A ZIP for the new address: the city (and state) the caller did not say come from the
+    /// shop's `[dialog] zip_cities`, else the bundled US table; a city neither knows is asked
+    /// (by voice only: a keying caller cannot say it, the office completes it).
+    fn zip_given(&mut self, out: &mut Vec<Action>, zip: String, spoken: bool) {
+        let shop = self.script.zip_cities.iter().find(|z| z.0 == zip);
+        let bundled = u::zips::place_of(&zip);
         if self.captured.city.is_empty() {
-            if let Some((_, city, state)) = self.script.zip_cities.iter().find(|z| z.0 == zip) {
+            if let Some((_, city, state)) = shop {
                 self.captured.city = city.clone();
                 if self.captured.state.is_none() {
                     self.captured.state = state.clone();
                 }
+            } else if let Some(place) = bundled {
+                self.captured.city = place.city.to_string();
             }
         }
+        if self.captured.state.is_none() {
+            let shop_state = shop.and_then(|(_, _, st)| st.clone());
+            self.captured.state = shop_state.or_else(|| bundled.map(|p| p.state.to_string()));
+        }
         self.captured.zip = Some(zip);
-        // Asked by voice only: a keying caller cannot say it (the office completes it).
-        if self.captured.city.is_empty() && answer.text().is_some() && !self.keypad_only {
+        if self.captured.city.is_empty() && spoken && !self.keypad_only {
             self.ask(out, Step::AskCity, false);
-            return true;
+            return;
         }
         self.captured.address = Some(self.new_address());
         self.after_address(out);
+    }
+
+    /// "chatham" without a ZIP: the ZIP of a city that has only one (the shop's table, then
+    /// the bundled one, in the state said or the shop's), else the ZIP is asked. A city
+    /// neither table knows is not taken (a re-prompt asks for the ZIP).
+    fn city_without_zip(
+        &mut self,
+        out: &mut Vec<Action>,
+        city: String,
+        state: Option<String>,
+    ) -> bool {
+        if city.is_empty() {
+            return false;
+        }
+        let in_state = state
+            .clone()
+            .unwrap_or_else(|| self.script.default_state.clone());
+        let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        let shop: Vec<&(String, String, Option<String>)> = self
+            .script
+            .zip_cities
+            .iter()
+            .filter(|(_, c, st)| {
+                same(c, &city) && st.as_deref().is_none_or(|st| same(st, &in_state))
+            })
+            .collect();
+        let bundled = u::zips::places_of_city(&city, Some(&in_state));
+        if shop.is_empty() && bundled.is_empty() {
+            return false;
+        }
+        let mut zips: Vec<&str> = shop.iter().map(|z| z.0.as_str()).collect();
+        zips.extend(bundled.iter().map(|p| p.zip));
+        zips.sort_unstable();
+        zips.dedup();
+        self.captured.city = bundled.first().map(|p| p.city.to_string()).unwrap_or(city);
+        self.captured.state = state.or_else(|| bundled.first().map(|p| p.state.to_string()));
+        match zips.as_slice() {
+            [one] => {
+                let zip = one.to_string();
+                self.zip_given(out, zip, true);
+            }
+            _ => self.ask(out, Step::AskZip, false),
+        }
         true
+    }
+
+    /// The ZIP of a city that has several.
+    fn zip_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match answer.raw().and_then(u::zip_code) {
+            Some(zip) => {
+                self.zip_given(out, zip, answer.text().is_some());
+                true
+            }
+            None => false,
+        }
     }
 
     /// The city of a ZIP the box does not know.
@@ -1366,6 +1528,52 @@ impl Dialog {
         }
         self.captured.address = Some(self.new_address());
         self.after_address(out);
+        true
+    }
+
+    /// What a callback is about and when to call, from what the caller said (kept when a
+    /// later answer says nothing of it).
+    fn note_callback_details(&mut self, text: &str) {
+        let d = u::callback::callback_details(text);
+        if d.preferred_time.is_some() {
+            self.captured.preferred_time = d.preferred_time;
+        }
+        if d.about.is_some() {
+            self.captured.callback_about = d.about;
+        }
+    }
+
+    /// A callback the caller asked for by voice: a new caller's name, then what it is about
+    /// and when (once, in one question), then the number.
+    fn callback_next(&mut self, out: &mut Vec<Action>) {
+        if self.keypad_only {
+            self.after_identity(out);
+            return;
+        }
+        if self.captured.customer.is_none() && self.captured.name.is_empty() {
+            self.ask(out, Step::AskName, false);
+            return;
+        }
+        let about_known =
+            self.captured.callback_about.is_some() || self.captured.callback_reason.is_some();
+        if !self.captured.callback_details_asked
+            && !(about_known && self.captured.preferred_time.is_some())
+        {
+            self.captured.callback_details_asked = true;
+            self.ask(out, Step::AskCallbackDetails, false);
+            return;
+        }
+        self.after_identity(out);
+    }
+
+    /// What the callback is about and when; a key skips it.
+    fn callback_details_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        match (answer.text(), answer.key()) {
+            (Some(t), _) => self.note_callback_details(t),
+            (None, Some(_)) => {}
+            (None, None) => return false,
+        }
+        self.after_identity(out);
         true
     }
 
@@ -1556,7 +1764,12 @@ impl Dialog {
             Some(CallIntent::Cancel) => Goal::Cancel,
             Some(CallIntent::WhereIsTechnician) => Goal::Eta,
             Some(CallIntent::AddNote) => Goal::Note,
-            Some(CallIntent::Callback) => Goal::Callback,
+            Some(CallIntent::Callback) => {
+                self.note_callback_details(text);
+                self.goal = Some(Goal::Callback);
+                self.callback_next(out);
+                return true;
+            }
             Some(CallIntent::InvoiceCopy) => Goal::Invoice,
             Some(CallIntent::Membership) => Goal::Membership,
             Some(CallIntent::Voicemail) => {
@@ -1625,6 +1838,7 @@ impl Dialog {
         match callback {
             Some(reason) => {
                 self.captured.callback_reason = Some(reason);
+                self.captured.preferred_time = u::callback::callback_details(text).preferred_time;
                 self.goal = Some(Goal::Callback);
                 self.after_identity(out);
             }
@@ -1759,7 +1973,142 @@ impl Dialog {
     }
 
     fn after_address(&mut self, out: &mut Vec<Action>) {
+        // A new address (and a new caller's name) is read back once, before the number.
+        if self.captured.street.is_some() && !self.keypad_only {
+            self.read_back(out);
+        }
         self.after_identity(out);
+    }
+
+    /// "I have John Smith, Springfield 6 2 7 0 4.": a new caller's name (spelled when the
+    /// recogniser was unsure of it) and the new address's city and ZIP, which reach
+    /// ServiceTitan as said here. A correction follows ([`Self::correction`]).
+    fn read_back(&mut self, out: &mut Vec<Action>) {
+        let zip = self
+            .captured
+            .zip
+            .as_deref()
+            .map(spoken_digits)
+            .unwrap_or_default();
+        let place = [self.captured.city.as_str(), zip.as_str()]
+            .iter()
+            .filter(|p| !p.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let name = &self.captured.name;
+        let who = if self.captured.customer.is_none() && !name.is_empty() {
+            if self.captured.name_unsure {
+                format!("{name}, {}", spell_out(name))
+            } else {
+                name.clone()
+            }
+        } else {
+            String::new()
+        };
+        let text = match (who.is_empty(), place.is_empty()) {
+            (true, true) => return,
+            (false, true) => format!("I have {who}."),
+            (true, false) => format!("I have {place}."),
+            (false, false) => format!("I have {who}, {place}."),
+        };
+        self.say(out, text, true);
+    }
+
+    /// Once a new caller's name or address is taken, at any later question: "can you spell
+    /// that" (the name letter by letter), "no my name is …" / "it's spelled s m y t h e" (the
+    /// name), "no the zip is …" (the ZIP, and its city). Only the field it is about changes;
+    /// the question is asked again. `true` when the answer was one.
+    fn correction(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let Some(text) = answer.text() else {
+            return false;
+        };
+        if matches!(
+            self.step,
+            Step::Menu
+                | Step::EmergencyMenu
+                | Step::AppointmentMenu
+                | Step::Problem
+                | Step::AskName
+                | Step::AskCityZip
+                | Step::AskZip
+                | Step::AskCity
+                | Step::AskNote
+                | Step::AskCallbackDetails
+                | Step::Voicemail
+                | Step::Recording(_)
+                | Step::Ended
+        ) {
+            return false;
+        }
+        let n = u::normalize(text);
+        let new_name = self.captured.customer.is_none() && !self.captured.name.is_empty();
+        let spell_words = ["spell", "spelled", "spelling", "spelt"];
+        // At the street, a spelling is the street's.
+        let about_spelling = spell_words.iter().any(|w| n.has(w))
+            && !matches!(self.step, Step::AskStreet | Step::ConfirmStreet);
+        if new_name && (about_spelling || n.has("name")) {
+            let spelled = u::names::spelled_words(text);
+            // "my name is …" names the whole name; "it's spelled s m y t h e" the word spelled
+            // (the surname, unless the caller spells more than one word); "can you spell that"
+            // names nothing.
+            let heard = if n.has("name") {
+                u::person_name(text)
+            } else if spelled.len() >= 2 {
+                Some(spelled.join(" "))
+            } else if let Some(word) = spelled.first() {
+                let mut words: Vec<String> = self
+                    .captured
+                    .name
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
+                let first_again = words.first().is_some_and(|w| w.eq_ignore_ascii_case(word));
+                let len = words.len();
+                if !first_again && len >= 2 {
+                    words[len - 1] = word.clone();
+                } else if !first_again {
+                    words = vec![word.clone()];
+                }
+                Some(words.join(" "))
+            } else {
+                None
+            };
+            let name = match heard {
+                Some(name) => {
+                    self.captured.name = name;
+                    self.captured.name_unsure = false;
+                    self.captured.name.clone()
+                }
+                None if about_spelling => self.captured.name.clone(),
+                None => return false,
+            };
+            let spelled = spell_out(&name);
+            self.say(out, format!("I have {name}: {spelled}."), true);
+            self.ask(out, self.step, false);
+            return true;
+        }
+        if self.captured.zip.is_some() && self.captured.street.is_some() && n.has("zip") {
+            let Some(zip) = u::zip_code(text) else {
+                return false;
+            };
+            let shop = self.script.zip_cities.iter().find(|z| z.0 == zip);
+            if let Some((_, city, state)) = shop {
+                self.captured.city = city.clone();
+                if state.is_some() {
+                    self.captured.state = state.clone();
+                }
+            } else if let Some(place) = u::zips::place_of(&zip) {
+                self.captured.city = place.city.to_string();
+                self.captured.state = Some(place.state.to_string());
+            }
+            self.captured.zip = Some(zip);
+            self.captured.address = Some(self.new_address());
+            self.read_back(out);
+            self.ask(out, self.step, false);
+            return true;
+        }
+        false
     }
 
     /// Name/address settled (or not needed): the callback number, then the goal's next step.
@@ -2621,6 +2970,10 @@ impl Dialog {
             _ if self.captured.callback_reason.is_some() => {
                 self.captured.callback_reason.clone().unwrap_or_default()
             }
+            Some(Goal::Callback) if self.captured.callback_about.is_some() => format!(
+                "caller asked for a callback: {}",
+                self.captured.callback_about.clone().unwrap_or_default()
+            ),
             _ if !self.captured.problem.is_empty() => {
                 format!("wants service: {}", self.problem_summary())
             }
@@ -2633,7 +2986,7 @@ impl Dialog {
             call_key: self.ctx.call_key.clone(),
             caller: self.caller_info(),
             reason,
-            preferred_time: None,
+            preferred_time: self.captured.preferred_time.clone(),
         })
     }
 }
@@ -2697,8 +3050,9 @@ fn step_name(step: Step) -> &'static str {
         Step::ConfirmLocation(_) => "the service address",
         Step::AskName => "the name",
         Step::AskStreet | Step::ConfirmStreet => "the street address",
-        Step::AskCityZip | Step::AskCity => "the city and ZIP",
+        Step::AskCityZip | Step::AskCity | Step::AskZip => "the city and ZIP",
         Step::ConfirmPhone | Step::AskPhone => "the callback number",
+        Step::AskCallbackDetails => "what the call is about",
         Step::OfferWindows => "the appointment windows",
         Step::ConfirmBooking => "the booking confirmation",
         Step::ConfirmCancel => "the cancellation",
@@ -2708,6 +3062,34 @@ fn step_name(step: Step) -> &'static str {
         Step::Voicemail => "the message",
         Step::Recording(_) | Step::Ended => "the end of the call",
     }
+}
+
+/// Below this recogniser confidence a name is spelled back with the read-back.
+const LOW_CONFIDENCE: f32 = 0.6;
+
+/// "62704" → "6 2 7 0 4": read digit by digit.
+fn spoken_digits(digits: &str) -> String {
+    digits
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// "Angus McDonald" → "A N G U S, M C D O N A L D".
+fn spell_out(name: &str) -> String {
+    name.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphabetic())
+                .flat_map(char::to_uppercase)
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn first_name(name: &str) -> &str {

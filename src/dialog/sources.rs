@@ -30,6 +30,10 @@ pub struct ServiceLocation {
     #[serde(default)]
     pub id: Option<i64>,
     pub address: Address,
+    /// The name the office gave it in ServiceTitan ("Home", "Rental", "Mom's place"); empty
+    /// when it has none. A caller may choose the location by it.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// A booked appointment the caller may ask about, move or cancel.

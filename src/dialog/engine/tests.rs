@@ -86,6 +86,7 @@ fn jane() -> KnownCustomer {
                 zip: "62704".into(),
                 country: "USA".into(),
             },
+            name: "Home".into(),
         }],
         member: false,
     }

@@ -8,6 +8,7 @@
 //! - [`normalize()`] — tokens without fillers or stutters.
 //! - [`numbers`] — number words to digits; ZIP codes, phone numbers, DTMF digit strings.
 //! - [`address`] — street addresses ("four five six north oak avenue apartment two").
+//! - [`callback`] — a callback's preferred time ("after 5 pm") and what it is about.
 //! - [`mod@yes_no`] — every spoken and keyed form of yes and no.
 //! - [`mod@triage`] — safety hazard, emergency or routine; the safety classifier is high-recall.
 //! - [`windows`] — which offered appointment window the caller picked.
@@ -15,11 +16,13 @@
 //! - [`intent`] — why the caller is calling.
 //! - [`names`] — the caller's name, spoken or spelled.
 //! - [`places`] — US state names after a city.
+//! - [`zips`] — the bundled US ZIP table: a ZIP's city and state, a city's one ZIP.
 //! - [`questions`] — hours, prices, service area, "are you a robot", quotes, wrong numbers.
 //! - [`summary`] — the problem in the trade's words, for read-backs and the job summary.
 //! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
 
 pub mod address;
+pub mod callback;
 pub mod grammar;
 pub mod intent;
 pub mod names;
@@ -32,6 +35,7 @@ pub mod summary;
 pub mod triage;
 pub mod windows;
 pub mod yes_no;
+pub mod zips;
 
 pub use address::{street_address, Directional, StreetAddress, StreetSuffix};
 pub use grammar::{grammar, GrammarKind, UNKNOWN};

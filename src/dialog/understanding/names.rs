@@ -101,6 +101,26 @@ pub(crate) fn spelled_word(tokens: &[String], start: usize) -> Option<(String, u
     (word.chars().count() >= 2 && bare).then(|| (word, i - start))
 }
 
+/// The words spelled letter by letter in `text`, title-cased: "it's spelled s m y t h e" →
+/// ["Smythe"]; "j o h n s m i t h" is one run → ["Johnsmith"] only when said without a pause
+/// word, so callers spell one word at a time.
+pub fn spelled_words(text: &str) -> Vec<String> {
+    let n = normalize(text);
+    let tokens = n.tokens();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        match spelled_word(tokens, i) {
+            Some((word, len)) => {
+                out.push(title_case(&word));
+                i += len.max(1);
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
 /// Capitalises the first letter of each word: "mary ann" → "Mary Ann".
 pub(crate) fn title_case(words: &str) -> String {
     words
@@ -369,5 +389,12 @@ mod tests {
             );
         }
         assert_eq!(title_case("martin luther king"), "Martin Luther King");
+    }
+
+    #[test]
+    fn spelled_words_in_a_correction() {
+        assert_eq!(spelled_words("it's spelled s m y t h e"), vec!["Smythe"]);
+        assert_eq!(spelled_words("can you spell that"), Vec::<String>::new());
+        assert_eq!(spelled_words("no it's j o n"), vec!["Jon"]);
     }
 }
