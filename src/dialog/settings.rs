@@ -83,8 +83,9 @@ pub struct DialogConfig {
     /// State/province code put on addresses taken on the phone ("IL").
     pub default_state: String,
     /// The service area's ZIP codes and their cities, "ZIP City[, ST]" ("62704 Springfield",
-    /// "62629 Chatham, IL"): a caller who gives only the ZIP gets the city from here; a ZIP
-    /// not listed makes the box ask for the city.
+    /// "62629 Chatham, IL"): a caller who gives only the ZIP gets the city from here first,
+    /// then from the bundled US ZIP table (`assets/zip/`, which also gives the ZIP of a city
+    /// that has only one); a ZIP neither knows makes the box ask for the city.
     pub zip_cities: Vec<String>,
     /// The answer to "what time do you open" ("The office is open Monday to Friday, 8 to 5.");
     /// empty = the office calls back with the hours.

@@ -20,8 +20,7 @@ pub fn cases() -> Vec<Case> {
     v
 }
 
-/// A new caller's booking with `place` as the answer to "the city and ZIP code?" and
-/// `then` before the callback number's "yes".
+/// A new caller's booking up to `place`, the answer to "the city and ZIP code?".
 fn new_caller(place: &'static str) -> Vec<&'static str> {
     vec![
         "my furnace is making a banging noise",
@@ -71,7 +70,7 @@ fn zip_table(v: &mut Vec<Case>) {
             )
             .expect("job", &["job"])
             .says(&[read])
-            .never(&["which city", "ZIP code?"])
+            .never(&["which city", "And the ZIP code?"])
             .field("/service_address/city", city)
             .field("/service_address/state", state)
             .field("/service_address/zip", zip)
@@ -95,7 +94,7 @@ fn zip_table(v: &mut Vec<Case>) {
                 &join(&[&new_caller(said), BOOK]),
             )
             .expect("job", &["job"])
-            .never(&["ZIP code?", "which city"])
+            .never(&["And the ZIP code?", "which city"])
             .field("/service_address/city", city)
             .field("/service_address/state", state)
             .field("/service_address/zip", zip)
@@ -445,7 +444,7 @@ fn callbacks(v: &mut Vec<Case>) {
             "d5 a new caller's callback: name, reason and time from one sentence",
             Some(NEW),
             &[
-                "can you call me back about my bill after five",
+                "can you call me back about the paperwork after five",
                 "john smith",
                 "yes",
             ],
@@ -455,7 +454,7 @@ fn callbacks(v: &mut Vec<Case>) {
         .never(&["when's a good time", "what's it about"])
         .field("/kind", "callback")
         .field("/caller/name", "John Smith")
-        .field("/reason", "caller asked for a callback: my bill")
+        .field("/reason", "caller asked for a callback: the paperwork")
         .field("/preferred_time", "after 5 pm")
         .field("/caller/phone_e164", NEW),
     );

@@ -523,6 +523,7 @@ fn read_back_and_corrections(v: &mut Vec<Case>) {
             Some(JANE),
             &[
                 "please have someone call me back",
+                "anytime",
                 "no",
                 "three one two five five five oh one nine nine",
             ],
