@@ -356,6 +356,8 @@ struct Captured {
     callback_details_asked: bool,
     /// The name was heard with low confidence: it is spelled back with the read-back.
     name_unsure: bool,
+    /// The new address was read back (once; a correction reads it again).
+    read_back_said: bool,
     note: String,
     voicemail: String,
 }
@@ -1556,9 +1558,8 @@ impl Dialog {
         }
         let about_known =
             self.captured.callback_about.is_some() || self.captured.callback_reason.is_some();
-        if !self.captured.callback_details_asked
-            && !(about_known && self.captured.preferred_time.is_some())
-        {
+        let all_known = about_known && self.captured.preferred_time.is_some();
+        if !self.captured.callback_details_asked && !all_known {
             self.captured.callback_details_asked = true;
             self.ask(out, Step::AskCallbackDetails, false);
             return;
@@ -1974,7 +1975,8 @@ impl Dialog {
 
     fn after_address(&mut self, out: &mut Vec<Action>) {
         // A new address (and a new caller's name) is read back once, before the number.
-        if self.captured.street.is_some() && !self.keypad_only {
+        if self.captured.street.is_some() && !self.keypad_only && !self.captured.read_back_said {
+            self.captured.read_back_said = true;
             self.read_back(out);
         }
         self.after_identity(out);

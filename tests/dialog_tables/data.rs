@@ -318,6 +318,25 @@ fn read_back_and_spelling(v: &mut Vec<Case>) {
     );
     v.push(
         case(
+            "d2 the caller spells m c d o n a l d",
+            Some(NEW),
+            &[
+                "my furnace is making a banging noise",
+                "my name is angus m c d o n a l d",
+                "one twenty three oak street",
+                "yes",
+                "springfield six two seven oh four",
+                "yes",
+                "one",
+                "yes",
+            ],
+        )
+        .expect("job", &["job"])
+        .says(&["I have Angus McDonald, Springfield 6 2 7 0 4."])
+        .field("/caller/name", "Angus McDonald"),
+    );
+    v.push(
+        case(
             "d2 a spelling at the street is the street's, not the name's",
             Some(NEW),
             &[

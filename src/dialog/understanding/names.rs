@@ -112,7 +112,7 @@ pub fn spelled_words(text: &str) -> Vec<String> {
     while i < tokens.len() {
         match spelled_word(tokens, i) {
             Some((word, len)) => {
-                out.push(title_case(&word));
+                out.push(surname_case(&word));
                 i += len.max(1);
             }
             None => i += 1,
@@ -258,7 +258,8 @@ pub fn person_name(text: &str) -> Option<String> {
     let mut i = start;
     while i < tokens.len() && counted < 3 {
         if let Some((spelled, len)) = spelled_word(tokens, i) {
-            words.push(title_case(&spelled));
+            // "m c d o n a l d" is written as McDonald, like "mc donald".
+            words.push(surname_case(&spelled));
             counted += 1;
             i += len;
             continue;
@@ -396,5 +397,10 @@ mod tests {
         assert_eq!(spelled_words("it's spelled s m y t h e"), vec!["Smythe"]);
         assert_eq!(spelled_words("can you spell that"), Vec::<String>::new());
         assert_eq!(spelled_words("no it's j o n"), vec!["Jon"]);
+        assert_eq!(spelled_words("m c d o n a l d"), vec!["McDonald"]);
+        assert_eq!(
+            person_name("my name is angus m c d o n a l d").as_deref(),
+            Some("Angus McDonald")
+        );
     }
 }
