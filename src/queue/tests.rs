@@ -864,6 +864,28 @@ fn headlines_are_one_line() {
     assert_eq!(p.headline(), "Jane Doe: EMERGENCY No heat at all (CB-0001)");
 }
 
+/// A callback's headline is the summary of the office's booking or lead in ServiceTitan: it
+/// says when the caller wants the call.
+#[test]
+fn a_callback_headline_says_when_to_call() {
+    let mut cb = CallbackRequest {
+        call_key: "k".into(),
+        caller: caller(),
+        reason: "caller asked for a callback: the paperwork".into(),
+        preferred_time: Some("after 5 pm".into()),
+    };
+    let name = caller().name;
+    assert_eq!(
+        Payload::Callback(cb.clone()).headline(),
+        format!("{name}: caller asked for a callback: the paperwork (call after 5 pm)")
+    );
+    cb.preferred_time = None;
+    assert_eq!(
+        Payload::Callback(cb).headline(),
+        format!("{name}: caller asked for a callback: the paperwork")
+    );
+}
+
 #[test]
 fn payloads_are_tagged_by_kind() {
     let v = serde_json::to_value(job(1)).unwrap();

@@ -172,7 +172,11 @@ impl Payload {
             ),
             Payload::Note(p) => p.text.clone(),
             Payload::Lead(p) => p.summary.clone(),
-            Payload::Callback(p) => p.reason.clone(),
+            // The office's booking or lead says when to call, as the caller asked.
+            Payload::Callback(p) => match p.preferred_time.as_deref().map(str::trim) {
+                Some(when) if !when.is_empty() => format!("{} (call {when})", p.reason),
+                _ => p.reason.clone(),
+            },
             Payload::Voicemail(p) => p.transcript.clone(),
             Payload::InvoiceCopy(p) => p
                 .invoice_number
