@@ -2049,12 +2049,14 @@ impl Dialog {
         // At the street, a spelling is the street's.
         let about_spelling = spell_words.iter().any(|w| n.has(w))
             && !matches!(self.step, Step::AskStreet | Step::ConfirmStreet);
-        if new_name && (about_spelling || n.has("name")) {
+        // "my name is …", "the name's …"; not "what's the technician's name".
+        let names_self = n.has_any(&["my name", "name is", "name's"]);
+        if new_name && (about_spelling || names_self) {
             let spelled = u::names::spelled_words(text);
             // "my name is …" names the whole name; "it's spelled s m y t h e" the word spelled
             // (the surname, unless the caller spells more than one word); "can you spell that"
             // names nothing.
-            let heard = if n.has("name") {
+            let heard = if names_self {
                 u::person_name(text)
             } else if spelled.len() >= 2 {
                 Some(spelled.join(" "))

@@ -299,6 +299,20 @@ fn read_back_and_spelling(v: &mut Vec<Case>) {
     );
     v.push(
         case(
+            "d2 a question naming someone else's name leaves the caller's alone",
+            Some(NEW),
+            &join(&[
+                &new_caller("springfield six two seven oh four"),
+                &["what's the technician's name"],
+                BOOK,
+            ]),
+        )
+        .expect("job", &["job"])
+        .never(&["I have What"])
+        .field("/caller/name", "John Smith"),
+    );
+    v.push(
+        case(
             "d2 a name spelled at the name question",
             Some(NEW),
             &[
