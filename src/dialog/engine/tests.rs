@@ -472,3 +472,60 @@ fn a_routine_caller_insisting_on_a_person_is_paged_only_by_the_shops_policy() {
         }
     }
 }
+
+fn heard_with(d: &mut Dialog, sink: &mut Sink, t: &str, confidence: f32) -> Vec<Action> {
+    drive(
+        d,
+        sink,
+        now(),
+        Input::Heard {
+            text: t.into(),
+            confidence,
+        },
+    )
+}
+
+/// Issue 16: the recogniser's confidence in the name reaches the read-back: spelled when it
+/// was low, not when it was high; the ZIP's city comes from the bundled table.
+#[test]
+fn a_name_heard_with_low_confidence_is_spelled_back() {
+    for (confidence, spelled) in [(0.35, true), (0.95, false)] {
+        let mut d = dialog(Some("+17735550199"), vec![]);
+        let mut sink = Sink::default();
+        d.start(now());
+        heard(&mut d, &mut sink, "my furnace is making a banging noise");
+        heard_with(&mut d, &mut sink, "my name is angus mc donald", confidence);
+        heard(&mut d, &mut sink, "one twenty three oak street");
+        heard(&mut d, &mut sink, "yes");
+        let a = heard(&mut d, &mut sink, "six zero six one four");
+        let text = said(&a);
+        let want = if spelled {
+            "I have Angus McDonald, A N G U S, M C D O N A L D, Chicago 6 0 6 1 4."
+        } else {
+            "I have Angus McDonald, Chicago 6 0 6 1 4."
+        };
+        assert!(text.contains(want), "{confidence}: {text}");
+        assert!(text.contains("Call you back on"), "{text}");
+    }
+}
+
+/// A keyed ZIP gets its city from the bundled table and is read back once, as a statement
+/// before the number's question (no extra turn).
+#[test]
+fn a_keyed_zip_is_read_back_once_before_the_number() {
+    let mut d = dialog(Some("+17735550199"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(&mut d, &mut sink, "my furnace is making a banging noise");
+    heard(&mut d, &mut sink, "john smith");
+    heard(&mut d, &mut sink, "one twenty three oak street");
+    heard(&mut d, &mut sink, "yes");
+    let a = keys(&mut d, &mut sink, "60614#");
+    let text = said(&a);
+    // Read back once (a statement), then the number's question.
+    assert!(
+        text.contains("I have John Smith, Chicago 6 0 6 1 4."),
+        "{text}"
+    );
+    assert_eq!(text.matches("I have").count(), 1, "{text}");
+}
