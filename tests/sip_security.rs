@@ -204,8 +204,12 @@ fn sipp_from(daemon: &Daemon, scenario: &str, port: u16) -> Sipp {
 const BINDING_SECS: u64 = 10;
 
 fn binding_secs() -> u32 {
-    u32::try_from(scaled(Duration::from_secs(BINDING_SECS)).as_secs().max(BINDING_SECS))
-        .unwrap_or(u32::MAX)
+    u32::try_from(
+        scaled(Duration::from_secs(BINDING_SECS))
+            .as_secs()
+            .max(BINDING_SECS),
+    )
+    .unwrap_or(u32::MAX)
 }
 
 /// REGISTER from `port` for `expires` seconds, authenticated as the ATA.
