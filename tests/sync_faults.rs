@@ -146,50 +146,6 @@ fn spawn_sync(config: &Path, log: &Path) -> Child {
         .expect("spawn callbox sync")
 }
 
-/// Runs one sync process until the queue has settled every one of `total` records (or
-/// `within` has passed), then stops it. Progress is read from the queue's mirror file while the
-/// process runs (it holds the queue itself), so it is not killed every few seconds to be
-/// asked; the queue is then opened to say whether it is done. Another process starts only if
-/// the mirror and the queue disagree (or after 20 s without the mirror settling).
-fn finish_undisturbed(
-    config: &Path,
-    log: &Path,
-    data: &Path,
-    total: usize,
-    within: Duration,
-) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        let mut child = spawn_sync(config, log);
-        // Asked every 20 s all the same, should the mirror lag behind the queue.
-        let ask = deadline.min(Instant::now() + Duration::from_secs(20));
-        while Instant::now() < ask && !mirror_settled(data, total) {
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let counts = open_queue(data).counts();
-        if counts.synced + counts.needs_attention == total {
-            return true;
-        }
-    }
-    false
-}
-
-/// Whether the queue's mirror has all `total` records synced or needing attention.
-fn mirror_settled(data: &Path, total: usize) -> bool {
-    use callbox::queue::RecordState;
-    Outbox::read_mirror(&data.join("queue")).is_ok_and(|records| {
-        records.len() == total
-            && records.iter().all(|r| {
-                matches!(
-                    r.state,
-                    RecordState::Synced | RecordState::NeedsAttention { .. }
-                )
-            })
-    })
-}
-
 fn open_queue(data: &Path) -> Outbox {
     Outbox::open(&data.join("queue"), QueueOptions::default())
         .expect("open queue")
@@ -323,7 +279,21 @@ fn three_hundred_jobs_survive_sigkills_faults_and_network_cuts() {
     proxy.set_cut(false);
     // Then let one process finish undisturbed (bounded).
     if !done {
-        done = finish_undisturbed(&config, &log, &data, JOBS, Duration::from_secs(180));
+        let mut child = spawn_sync(&config, &log);
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_secs(2));
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let counts = open_queue(&data).counts();
+            if counts.synced + counts.needs_attention == JOBS {
+                done = true;
+                break;
+            }
+            child = spawn_sync(&config, &log);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
@@ -588,9 +558,14 @@ fn reschedules_and_cancellations_survive_sigkills() {
         kills += 1;
         done = finished();
     }
-    // Then one process runs undisturbed (bounded).
-    if !done {
-        done = finish_undisturbed(&config, &log, &data, total, Duration::from_secs(120));
+    // Then one process runs undisturbed (checked every 2 s, bounded).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done && Instant::now() < deadline {
+        let mut child = spawn_sync(&config, &log);
+        std::thread::sleep(Duration::from_secs(2));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        done = finished();
     }
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
