@@ -199,6 +199,19 @@ fn sipp_from(daemon: &Daemon, scenario: &str, port: u16) -> Sipp {
     sipp
 }
 
+/// The registered-ATA test's binding lifetime (`sip.max_register_expires`): 10 s, scaled on a
+/// busy machine (`CALLBOX_TEST_TIMEOUT_SCALE`).
+const BINDING_SECS: u64 = 10;
+
+fn binding_secs() -> u32 {
+    u32::try_from(
+        scaled(Duration::from_secs(BINDING_SECS))
+            .as_secs()
+            .max(BINDING_SECS),
+    )
+    .unwrap_or(u32::MAX)
+}
+
 /// REGISTER from `port` for `expires` seconds, authenticated as the ATA.
 fn register(daemon: &Daemon, port: u16, expires: u32) {
     sipp_from(daemon, "register_expires.xml", port)
@@ -211,17 +224,24 @@ fn register(daemon: &Daemon, port: u16, expires: u32) {
 /// sip.require_registration (with INVITE auth on top, as the example config ships): the ATA
 /// registers with sipp's `[authentication]`, then its call from the same port is answered
 /// (after the 407). An INVITE from another port of the same host, from another host on the
-/// allow-list, after the ATA unregistered (Expires: 0), and once its binding has expired
-/// (60 s, the shortest the box allows) all get 403 and leave no record.
+/// allow-list, after the ATA unregistered (Expires: 0), and once its binding has expired all
+/// get 403 and leave no record.
+///
+/// The ATA asks for 60 s (the shortest the box accepts); `sip.max_register_expires` caps the
+/// binding at [`BINDING_SECS`] so the expiry is waited for in seconds, not a minute. The
+/// other-port and other-host refusals run on a fresh binding and fail the test if they took
+/// so long that the binding could have expired under them (a 403 then would prove nothing).
 #[test]
 fn registered_ata_mode_answers_only_the_live_binding() {
     let _g = serial();
+    let binding = binding_secs();
     let second_host = std::net::UdpSocket::bind("127.0.0.2:0").is_ok();
     let daemon = Daemon::start(
         DaemonConfig::answering()
             .account("ht813", "s3cret-Pa55")
             .set("sip.require_registration", true)
-            .set("sip.require_invite_auth", true),
+            .set("sip.require_invite_auth", true)
+            .set("sip.max_register_expires", i64::from(binding)),
     );
     let ata_port = free_udp_port();
 
@@ -239,10 +259,13 @@ fn registered_ata_mode_answers_only_the_live_binding() {
     assert_eq!(rec["end_reason"], "remote_hangup", "record: {rec:#}");
 
     // Another port of the same host, even with the right password: 403 before any challenge.
+    // On a fresh binding, checked to be live when the last refusal came.
     let mut other_port = free_udp_port();
     while other_port == ata_port {
         other_port = free_udp_port();
     }
+    let registered = std::time::Instant::now();
+    register(&daemon, ata_port, 60);
     sipp_from(&daemon, "invite_403.xml", other_port)
         .run()
         .assert_ok(&daemon);
@@ -254,6 +277,12 @@ fn registered_ata_mode_answers_only_the_live_binding() {
     } else {
         eprintln!("no 127.0.0.2 on this host: the other-host case is skipped");
     }
+    assert!(
+        registered.elapsed() < Duration::from_secs(u64::from(binding) - 1),
+        "the refusals took {:?}, the binding lives {binding} s: a 403 may have been its expiry \
+         (raise CALLBOX_TEST_TIMEOUT_SCALE)",
+        registered.elapsed()
+    );
 
     // Unregistered: 403; registered again, then expired: 403.
     register(&daemon, ata_port, 0);
@@ -261,8 +290,8 @@ fn registered_ata_mode_answers_only_the_live_binding() {
         .run()
         .assert_ok(&daemon);
     register(&daemon, ata_port, 60);
-    // The binding was made before register() returned: it has expired 61 s from now.
-    let expires_at = std::time::Instant::now() + Duration::from_secs(61);
+    // The binding was made before register() returned: it has expired `binding` + 1 s from now.
+    let expires_at = std::time::Instant::now() + Duration::from_secs(u64::from(binding) + 1);
     std::thread::sleep(expires_at.saturating_duration_since(std::time::Instant::now()));
     sipp_from(&daemon, "invite_403.xml", ata_port)
         .run()

@@ -584,9 +584,16 @@ fn an_update_during_a_call_waits_until_the_caller_hangs_up_and_new_calls_get_bus
         .spawn();
     wait_for(|| live(1), "the call in progress");
     let apply = std::thread::spawn(move || callbox(&["update", "apply"], Some(&config)));
-    // The hold is seen within the box's 5 s status tick: a new caller then hears busy.
+    // The hold is seen within the box's 5 s status tick (it logs it): a new caller then hears
+    // busy.
     wait_for(|| b.path("opt/hold-calls").exists(), "the updater's hold");
-    std::thread::sleep(Duration::from_secs(6));
+    wait_for(
+        || {
+            std::fs::read_to_string(b.path("daemon.log"))
+                .is_ok_and(|log| log.contains("new calls get busy"))
+        },
+        "the box following the updater's hold",
+    );
     let busy = common::Sipp::new(sip, "invite_486.xml").run();
     assert!(
         busy.status.is_some_and(|s| s.success()),
