@@ -108,12 +108,21 @@ pub struct Script {
     /// A routine caller who asks for a person a second time is paged for (`[alerts]
     /// insist_policy = "page"`); otherwise the office calls them back first thing.
     pub insist_pages: bool,
+    /// The box can speak Spanish (a Spanish voice is configured and works): a caller who
+    /// speaks it is offered Spanish; otherwise a message is taken.
+    pub spanish: bool,
 }
 
 impl Script {
     /// The same script with the shop's policy for a routine caller who insists on a person.
     pub fn with_insist_pages(mut self, page: bool) -> Self {
         self.insist_pages = page;
+        self
+    }
+
+    /// The same script, offering Spanish when the box has a Spanish voice.
+    pub fn with_spanish(mut self, spanish: bool) -> Self {
+        self.spanish = spanish;
         self
     }
 
@@ -168,6 +177,7 @@ impl Script {
             hot_threshold_f: triage.hot_threshold_f,
             vulnerable_words: triage.vulnerable_words.clone(),
             insist_pages: false,
+            spanish: false,
         }
     }
 }
@@ -228,6 +238,28 @@ pub enum Action {
     /// Enqueue durably; answer with [`Input::Recorded`] before any other input.
     Enqueue(Payload),
     Hangup,
+    /// Speak in this language from here on (the voice for it, see `[voice] spanish_voice`).
+    Language(Language),
+}
+
+/// The language the box speaks on a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    #[default]
+    English,
+    /// Issue 16: keypad-driven, with espeak-ng's Spanish voice.
+    Spanish,
+}
+
+impl Language {
+    /// The language's tag (BCP 47), as the speech layer names its voices.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::English => "en",
+            Language::Spanish => "es",
+        }
+    }
 }
 
 /// Who spoke a transcript turn.
@@ -299,6 +331,8 @@ enum Step {
     AskNote,
     AskInvoice,
     MembershipOffer,
+    /// Issue 16: the Spanish keypad menu.
+    SpanishMenu,
     Voicemail,
     /// Waiting for [`Input::Recorded`].
     Recording(Pending),
@@ -336,6 +370,10 @@ struct Captured {
     offered: OfferedSchedule,
     offered_labels: Vec<String>,
     later_asked: bool,
+    /// "I can't see the live schedule" was said: later offers leave it out.
+    offline_told: bool,
+    /// The windows in hand are the first unconfirmed ones: the offer says so.
+    say_offline: bool,
     /// The one window offered was read out as the booking confirmation itself.
     single_offer: bool,
     slot: Option<Slot>,
@@ -346,6 +384,9 @@ struct Captured {
     note: String,
     voicemail: String,
 }
+
+/// An emergency repeats a booked visit only when that visit is due within this many hours.
+const REPEAT_EMERGENCY_WITHIN_HOURS: i64 = 12;
 
 /// Letters and digits nobody mishears for each other on a phone line (no 0/O, 1/I, 5/S, 8/B).
 const CONFIRMATION_ALPHABET: &[u8] = b"ACDEFGHJKMNPQRTUVWXY234679";
@@ -374,6 +415,8 @@ pub struct Dialog {
     keys_last: bool,
     /// "Press 1 for yes, 2 for no" was said once: later yes/no questions leave it out.
     yes_no_taught: bool,
+    /// The caller chose Spanish: the box speaks it, and listens to the keypad.
+    spanish: bool,
 }
 
 impl Dialog {
@@ -412,6 +455,7 @@ impl Dialog {
             page_after_booking: false,
             keys_last: false,
             yes_no_taught: false,
+            spanish: false,
         }
     }
 
@@ -680,6 +724,17 @@ impl Dialog {
 
     /// The page is on disk: the promise, and the line freed for the call back.
     fn page_raised(&mut self, out: &mut Vec<Action>) {
+        if self.spanish {
+            self.say(
+                out,
+                "Ya avisé al técnico de guardia; le llamará a este número. Mantenga su teléfono \
+                 libre. Si alguien está en peligro, llame al 911."
+                    .into(),
+                true,
+            );
+            self.goodbye(out);
+            return;
+        }
         // After a booking the caller has just confirmed the number: not read again.
         let phone = (!self.page_after_booking)
             .then(|| {
@@ -721,7 +776,12 @@ impl Dialog {
     }
 
     fn goodbye(&mut self, out: &mut Vec<Action>) {
-        self.say(out, "Thanks for calling. Goodbye.".into(), true);
+        let bye = if self.spanish {
+            "Gracias por llamar. Adiós."
+        } else {
+            "Thanks for calling. Goodbye."
+        };
+        self.say(out, bye.into(), true);
         out.push(Action::Hangup);
         self.step = Step::Ended;
     }
@@ -839,6 +899,9 @@ impl Dialog {
             Step::AskNote => "What should I tell the technician? Or press 1 for a callback.".into(),
             Step::AskInvoice => "The invoice number? Key it, then pound, or just pound.".into(),
             Step::MembershipOffer => format!("Hear about the membership?{yn}"),
+            Step::SpanishMenu => {
+                "Oprima 1 para una emergencia, 2 para que le llamen, 3 para un mensaje.".into()
+            }
             Step::Voicemail | Step::Recording(_) | Step::Ended => return None,
         })
     }
@@ -848,10 +911,17 @@ impl Dialog {
         let question = match step {
             Step::Menu => (
                 if keypad_only {
-                    "Please use your keypad. Press 1 for an emergency, 2 to book a repair, 3 for \
-                 a maintenance visit, 4 about an existing appointment, 5 for a callback, 6 to \
-                 leave a message, 7 for a copy of an invoice, or 8 about memberships."
-                        .to_string()
+                    format!(
+                        "Please use your keypad. Press 1 for an emergency, 2 to book a repair, 3 \
+                         for a maintenance visit, 4 about an existing appointment, 5 for a \
+                         callback, 6 to leave a message, 7 for a copy of an invoice, or 8 about \
+                         memberships.{}",
+                        if self.script.spanish {
+                            " Para español, oprima numeral."
+                        } else {
+                            ""
+                        }
+                    )
                 } else {
                     // The opening: the caller says what is wrong; the menu is the keypad's.
                     "What's going on? Or press 1 for an emergency, 9 for the menu.".to_string()
@@ -877,6 +947,13 @@ impl Dialog {
                     ]))),
                     Keypad::Digit,
                 ),
+            ),
+            Step::SpanishMenu => (
+                "Hola, soy un asistente automático. Si huele a gas o ve humo, salga de la casa y \
+                 llame al 911. Para una emergencia, oprima 1. Para que la oficina le llame, \
+                 oprima 2. Para dejar un mensaje, oprima 3."
+                    .to_string(),
+                self.listen(None, Keypad::Digit),
             ),
             Step::Problem => (
                 if keypad_only {
@@ -1008,10 +1085,11 @@ impl Dialog {
         let question = match step {
             Step::OfferWindows => {
                 let labels = &self.captured.offered_labels;
-                let offline = if self.captured.later_asked {
-                    ""
-                } else {
+                // Said once, with the first unconfirmed windows (live ones may come first).
+                let offline = if self.captured.say_offline {
                     offline
+                } else {
+                    ""
                 };
                 let text = match labels.as_slice() {
                     // One window: a yes/no, not "which works best?".
@@ -1074,7 +1152,8 @@ impl Dialog {
                 };
                 (
                     format!("{what} {label}. Shall I book it?{yn}"),
-                    self.listen(yes_no(), Keypad::Digit),
+                    // Yes, no, or another day ("can we do thursday instead").
+                    self.listen(Some(grammar(GrammarKind::Confirmation)), Keypad::Digit),
                 )
             }
             Step::ConfirmCancel => {
@@ -1117,6 +1196,12 @@ impl Dialog {
                 ),
                 self.listen(yes_no(), Keypad::Digit),
             ),
+            Step::Voicemail if self.spanish => (
+                "Deje su nombre, su número y lo que necesita después del tono; luego oprima \
+                 numeral o cuelgue."
+                    .to_string(),
+                self.listen(None, Keypad::UntilHash { max: 1 }),
+            ),
             Step::Voicemail => (
                 "Please leave your name, number and what you need after the tone, then press \
              pound or hang up."
@@ -1154,6 +1239,21 @@ impl Dialog {
     fn missed(&mut self, out: &mut Vec<Action>) {
         self.misses += 1;
         let step = self.step;
+        if self.spanish {
+            // Keys only (the recogniser is English): the question again, then a message.
+            if self.misses <= self.script.reprompts && step == Step::SpanishMenu {
+                self.say(out, "Perdón, no le entendí.".into(), true);
+                if let (Some(text), Some((_, listen))) =
+                    (self.short_question(step), self.question(step, true))
+                {
+                    self.prompt(out, text, listen);
+                }
+            } else {
+                self.misses = 0;
+                self.ask(out, Step::Voicemail, false);
+            }
+            return;
+        }
         if self.misses <= self.script.reprompts {
             self.say(out, "Sorry, I didn't catch that.".into(), true);
             match (self.short_question(step), self.question(step, false)) {
@@ -1199,6 +1299,7 @@ impl Dialog {
             Step::AskNote => self.note_turn(out, answer),
             Step::AskInvoice => self.invoice_turn(out, answer),
             Step::MembershipOffer => self.membership_turn(out, answer),
+            Step::SpanishMenu => self.spanish_menu_turn(out, answer),
             Step::Voicemail | Step::Recording(_) | Step::Ended => true,
         }
     }
@@ -1530,6 +1631,10 @@ impl Dialog {
                     self.ask(out, Step::Menu, true);
                     return true;
                 }
+                '#' if self.script.spanish => {
+                    self.spanish_start(out);
+                    return true;
+                }
                 _ => return false,
             };
             self.start_goal(out, goal);
@@ -1542,6 +1647,10 @@ impl Dialog {
         if let Triage::Safety(h) = u::triage(text, &self.triage_context()) {
             self.captured.problem = text.to_string();
             self.safety(out, Some(h));
+            return true;
+        }
+        if u::language::wants_spanish(text) {
+            self.spanish_start(out);
             return true;
         }
         if let Some(q) = u::caller_question(text) {
@@ -1629,6 +1738,57 @@ impl Dialog {
                 self.after_identity(out);
             }
             None => self.ask(out, Step::Menu, false),
+        }
+        true
+    }
+
+    /// Issue 16: the caller speaks Spanish. With a Spanish voice the box switches to it and
+    /// a keypad menu (emergency page, callback, message); without one it takes a message.
+    fn spanish_start(&mut self, out: &mut Vec<Action>) {
+        self.misses = 0;
+        if !self.script.spanish {
+            self.say(
+                out,
+                "I'm sorry, I can only speak English. Please leave a message; the office will \
+                 call you back."
+                    .into(),
+                true,
+            );
+            self.captured.callback_reason = Some("Spanish-speaking caller".into());
+            self.ask(out, Step::Voicemail, false);
+            return;
+        }
+        self.spanish = true;
+        out.push(Action::Language(Language::Spanish));
+        self.ask(out, Step::SpanishMenu, false);
+    }
+
+    /// The Spanish keypad menu: 1 pages the on-call technician, 2 a callback, 3 a message.
+    /// Without caller ID nobody could call back: 1 and 2 take a message with the number.
+    fn spanish_menu_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let key = answer.key();
+        if matches!(key, Some('1' | '2')) && self.ctx.caller_id.is_none() {
+            self.say(
+                out,
+                "No veo su número: dígalo en el mensaje, por favor.".into(),
+                true,
+            );
+            self.ask(out, Step::Voicemail, false);
+            return true;
+        }
+        match key {
+            Some('1') => {
+                self.captured.problem = "emergency: Spanish-speaking caller (keypad)".into();
+                self.page(out, None);
+            }
+            Some('2') => {
+                self.goal = Some(Goal::Callback);
+                self.captured.callback_reason = Some("Spanish-speaking caller".into());
+                let p = self.callback(Some("call back in Spanish"));
+                self.enqueue(out, p, Pending::Request);
+            }
+            Some('3') => self.ask(out, Step::Voicemail, false),
+            _ => return false,
         }
         true
     }
@@ -1740,8 +1900,12 @@ impl Dialog {
         self.enqueue(out, p, Pending::Safety);
     }
 
-    /// Find out where: a known customer's locations, else a new caller's details.
+    /// Find out where: a known customer's locations, else a new caller's details. A repeat
+    /// call about a repair already booked is told so first, and not booked twice.
     fn identify(&mut self, out: &mut Vec<Action>) {
+        if self.repeat_call(out) {
+            return;
+        }
         let has_locations = self
             .captured
             .customer
@@ -1756,6 +1920,58 @@ impl Dialog {
         } else {
             self.ask(out, Step::AskStreet, false);
         }
+    }
+
+    /// The caller's upcoming visits (ServiceTitan's, and jobs this box queued), soonest first.
+    fn upcoming_visits(&self) -> Vec<Appointment> {
+        let customer_id = self.captured.customer.as_ref().map(|c| c.id);
+        if customer_id.is_none() && self.ctx.caller_id.is_none() {
+            return Vec::new();
+        }
+        self.sources
+            .appointments
+            .upcoming(customer_id, self.ctx.caller_id.as_deref(), self.now)
+    }
+
+    /// Issue 16: the same caller calling again about the same repair (same kind of work as an
+    /// upcoming visit, see [`u::repeat`]) hears what is already booked, and the visit's job
+    /// gets a note instead of a second job. An emergency is a repeat only of a visit due
+    /// within [`REPEAT_EMERGENCY_WITHIN_HOURS`]: one booked for later is not tonight's help.
+    fn repeat_call(&mut self, out: &mut Vec<Action>) -> bool {
+        let (Some(Goal::Repair), Some(heard)) = (self.goal, self.captured.triage) else {
+            return false;
+        };
+        let soon = self.now + chrono::Duration::hours(REPEAT_EMERGENCY_WITHIN_HOURS);
+        let Some(visit) = self.upcoming_visits().into_iter().find(|a| {
+            u::repeat::is_repeat(heard, &a.summary)
+                && (self.urgency() == Urgency::Routine || a.start_utc <= soon)
+        }) else {
+            return false;
+        };
+        self.captured.appointment = Some(visit.clone());
+        let when = self.appointment_label();
+        let summary = self.problem_summary();
+        self.say(
+            out,
+            format!(
+                "You're already booked for {summary} {when}, so I won't book it twice. \
+                 I'll tell the technician you called again."
+            ),
+            true,
+        );
+        let p = Payload::Note(JobNote {
+            call_key: self.ctx.call_key.clone(),
+            job_id: visit.job_id,
+            job_number: visit.job_number.clone(),
+            queue_ref: visit.queue_ref.clone(),
+            text: format!(
+                "Caller called again about the same problem ({summary}); told the visit {when} \
+                 stands. Caller said: {}",
+                self.captured.problem.trim()
+            ),
+        });
+        self.enqueue(out, p, Pending::Request);
+        true
     }
 
     fn after_address(&mut self, out: &mut Vec<Action>) {
@@ -1871,17 +2087,33 @@ impl Dialog {
         } else {
             3
         };
+        // Issue 16: no second visit on a day the caller already has one (routine work; an
+        // emergency goes out tonight whatever else is booked). A reschedule moves the visit
+        // it is about, so only the held window itself is left out.
+        let tz = self.script.timezone;
+        let visit_days: Vec<_> =
+            if self.urgency() == Urgency::Routine && self.goal != Some(Goal::Reschedule) {
+                self.upcoming_visits()
+                    .iter()
+                    .map(|a| to_local(tz, a.start_utc).date())
+                    .collect()
+            } else {
+                Vec::new()
+            };
         let mut offered = self.sources.schedule.offer(
             self.urgency(),
             after.unwrap_or(self.now),
             self.now,
-            count + 2,
+            // Room for the windows of the days left out.
+            count + 2 + visit_days.len() * 4,
         );
         // Never a window already under way, nor the one the caller already holds.
         let held = self.captured.appointment.as_ref().map(|a| a.start_utc);
-        offered
-            .slots
-            .retain(|s| s.start_utc >= self.now && Some(s.start_utc) != held);
+        offered.slots.retain(|s| {
+            s.start_utc >= self.now
+                && Some(s.start_utc) != held
+                && !visit_days.contains(&to_local(tz, s.start_utc).date())
+        });
         offered.slots.truncate(count);
         if offered.slots.is_empty() {
             self.say(
@@ -1895,12 +2127,13 @@ impl Dialog {
             self.enqueue(out, p, Pending::Request);
             return;
         }
-        let tz = self.script.timezone;
         self.captured.offered_labels = offered
             .slots
             .iter()
             .map(|s| speak_slot(tz, s, self.now))
             .collect();
+        self.captured.say_offline = !offered.live && !self.captured.offline_told;
+        self.captured.offline_told |= !offered.live;
         self.captured.offered = offered;
         self.captured.single_offer = false;
         if after.is_some() {
@@ -2144,7 +2377,19 @@ impl Dialog {
             caller: self.caller_info(),
             recording_path: self.ctx.recording_path.clone(),
             duration_secs: None,
-            transcript: self.captured.voicemail.clone(),
+            transcript: if self.spanish
+                || self.captured.callback_reason.as_deref() == Some("Spanish-speaking caller")
+            {
+                // The recogniser is English: the recording is what the office listens to.
+                format!(
+                    "[Spanish-speaking caller: listen to the recording] {}",
+                    self.captured.voicemail
+                )
+                .trim_end()
+                .to_string()
+            } else {
+                self.captured.voicemail.clone()
+            },
         });
         self.enqueue(out, p, Pending::Request);
     }
@@ -2329,6 +2574,12 @@ impl Dialog {
     /// A request for the office is on disk: what happens next, then goodbye.
     fn request_saved(&mut self, out: &mut Vec<Action>, payload: Option<&Payload>) {
         let text = match payload {
+            Some(Payload::Callback(_)) if self.spanish => {
+                "Listo: la oficina le llamará a primera hora."
+            }
+            Some(Payload::Voicemail(_)) if self.spanish => {
+                "Su mensaje quedó guardado para la oficina."
+            }
             Some(Payload::Callback(_)) => {
                 "I've saved your request, and the office will call you back first thing."
             }
@@ -2705,6 +2956,7 @@ fn step_name(step: Step) -> &'static str {
         Step::AskNote => "the note",
         Step::AskInvoice => "the invoice number",
         Step::MembershipOffer => "the membership offer",
+        Step::SpanishMenu => "the Spanish menu",
         Step::Voicemail => "the message",
         Step::Recording(_) | Step::Ended => "the end of the call",
     }
