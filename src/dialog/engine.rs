@@ -33,6 +33,10 @@
 //! - Nothing is called booked until [`Input::Recorded`] says `Ok`; a failed enqueue is said
 //!   honestly and falls back to a callback request, then to the shop's number.
 //! - Offline windows (not live capacity) are promised as "on the schedule; the office confirms".
+//! - No routine window on a day the caller already has a visit; a repeat call about the same
+//!   repair hears what is booked and leaves a note on that job, never a second job.
+//! - A caller who speaks Spanish gets [`Action::Language`] and a Spanish keypad menu (when
+//!   [`Script::spanish`]), or a message.
 //! - Every question has a keypad alternative; silence or a miss gets `reprompts` re-prompts,
 //!   then a keypad-only prompt, then the voicemail.
 //! - Every call ends with a durable record: a hang-up before one leaves a lead with what was

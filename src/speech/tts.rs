@@ -819,6 +819,43 @@ mod tests {
         assert_eq!(frames.expect("samples").len(), 480);
     }
 
+    /// Issue 16: Spanish text is spoken by espeak-ng's Spanish voice (`[voice] spanish_voice`),
+    /// not read out by the English one; a language without a voice falls back to the box's.
+    #[tokio::test]
+    async fn spanish_text_is_spoken_with_the_spanish_voice() {
+        let config = VoiceConfig::default();
+        let es = spanish_voice_from_config(&config)
+            .await
+            .expect("espeak-ng with its Spanish voice (scripts/install-test-deps.sh)");
+        let en = voice_from_config(&config).await.expect("espeak-ng");
+        let speaker =
+            Speaker::new(Some(en.clone()), PromptCache::default()).with_language("es", es.clone());
+        assert!(speaker.speaks("es") && !speaker.speaks("fr"));
+        let text = "Para una emergencia, oprima uno.";
+        let samples = |s: Result<SpeechStream, TtsError>| async move {
+            s.expect("speaks").collect().await.expect("audio")
+        };
+        let spoken = samples(speaker.say_in("es", text)).await;
+        let spanish = samples(es.speak(text)).await;
+        let english = samples(en.speak(text)).await;
+        assert!(spoken.len() > 8000, "{} samples", spoken.len());
+        assert_eq!(spoken, spanish);
+        assert_ne!(spoken, english);
+        assert_eq!(samples(speaker.say_in("fr", text)).await, english);
+
+        // Not configured, or a voice espeak-ng does not have: no Spanish.
+        let none = VoiceConfig {
+            spanish_voice: String::new(),
+            ..VoiceConfig::default()
+        };
+        assert!(spanish_voice_from_config(&none).await.is_none());
+        let missing = VoiceConfig {
+            spanish_voice: "xx-nonexistent".into(),
+            ..VoiceConfig::default()
+        };
+        assert!(spanish_voice_from_config(&missing).await.is_none());
+    }
+
     #[tokio::test]
     async fn a_bad_voice_name_is_an_error_not_silence() {
         let voice = EspeakVoice::new("espeak-ng", "xx-nonexistent", 160, 0.0);
