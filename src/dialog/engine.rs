@@ -2602,6 +2602,28 @@ impl Dialog {
         self.goodbye(out);
     }
 
+    /// `record_failed` for a caller on the Spanish menu (a page, a callback or a message).
+    fn record_failed_in_spanish(&mut self, out: &mut Vec<Action>, pending: Pending, office: &str) {
+        let text = match pending {
+            Pending::Request => {
+                self.say(out, "Lo siento, no pude guardar eso.".into(), true);
+                let p = self.callback(Some("the box could not save the caller's request"));
+                self.enqueue(out, p, Pending::FallbackCallback);
+                return;
+            }
+            Pending::Page => "No pude avisar al técnico de guardia; la oficina le llamará a \
+                              primera hora. Si alguien está en peligro, llame al 911."
+                .to_string(),
+            _ => format!(
+                "Lo siento, no puedo guardar nada ahora. Llame al {office} por la mañana. Si es \
+                 una emergencia, llame al 911."
+            ),
+        };
+        self.say(out, text, true);
+        out.push(Action::Hangup);
+        self.step = Step::Ended;
+    }
+
     /// Honesty: the caller hears that it did not work, then the next-best durable record.
     fn record_failed(&mut self, out: &mut Vec<Action>, pending: Pending) {
         if self.caller_gone {
@@ -2609,6 +2631,10 @@ impl Dialog {
             return;
         }
         let office = self.script.office_phone.clone();
+        if self.spanish {
+            self.record_failed_in_spanish(out, pending, &office);
+            return;
+        }
         match pending {
             Pending::Job | Pending::Request | Pending::Membership => {
                 let what = if pending == Pending::Job {

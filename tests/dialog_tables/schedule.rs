@@ -214,6 +214,31 @@ fn spanish(v: &mut Vec<Case>) {
         .says(&["No veo su número", "Deje su nombre"])
         .field("/transcript", "[Spanish-speaking caller"),
     );
+    v.push(
+        case(
+            "es6 the page cannot be saved: told in Spanish, 911",
+            Some(NEW),
+            &["hola", "dtmf:1"],
+        )
+        .fail_after(0)
+        .expect("none", &[])
+        .says(&["No pude avisar al técnico de guardia", "llame al 911"])
+        .never(&["Ya avisé", "couldn't alert"]),
+    );
+    v.push(
+        case(
+            "es7 the callback cannot be saved: told in Spanish, then the office's number",
+            Some(NEW),
+            &["hola", "dtmf:2"],
+        )
+        .fail_after(0)
+        .expect("none", &[])
+        .says(&[
+            "Lo siento, no pude guardar eso.",
+            "no puedo guardar nada ahora",
+        ])
+        .never(&["la oficina le llamará a primera hora", "I'm sorry"]),
+    );
 }
 
 /// `check` for a call made after `earlier` records were already queued in its data
@@ -233,7 +258,7 @@ fn check_later(c: &Case, r: &Run, earlier: usize) -> Vec<String> {
 fn spanish_without_a_spanish_voice_takes_a_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = case(
-        "es6 no Spanish voice: a message",
+        "es8 no Spanish voice: a message",
         Some(NEW),
         &["hola", "necesito servicio para mi calefaccion", "dtmf:#"],
     )
