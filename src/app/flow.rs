@@ -75,7 +75,9 @@ pub(crate) fn with_settings(
             &config.dialog,
             &config.triage,
         )
-        .with_insist_pages(insist_pages(config)),
+        .with_insist_pages(insist_pages(config))
+        // The Spanish voice was probed at start-up: a settings change keeps what it found.
+        .with_spanish(next.speaker.speaks("es")),
     );
     next.sources = dialog_sources(config, cache, queue);
     info!("call flow: new settings from the next call on");
@@ -210,6 +212,7 @@ async fn prepare_dialog(
         info!("CALL MODE: dialog (speech and keypad)");
     }
     let engine = model.unwrap_or_else(|| Arc::new(NoSpeechModel));
+    let spanish = tts::spanish_voice_from_config(&config.voice).await;
     let script = Arc::new(
         Script::from_settings(
             &config.shop.name,
@@ -218,7 +221,8 @@ async fn prepare_dialog(
             &config.dialog,
             &config.triage,
         )
-        .with_insist_pages(insist_pages(config)),
+        .with_insist_pages(insist_pages(config))
+        .with_spanish(spanish.is_some()),
     );
 
     let texts = call_flow::fixed_texts(&script, keypad_only);
@@ -230,7 +234,10 @@ async fn prepare_dialog(
     info!(prompts = prompt_cache.len(), ms = started.elapsed().as_millis() as u64, dir = %dir.display(), "dialog prompts ready");
 
     Some(DialogSettings {
-        speaker: Speaker::new(Some(voice), prompt_cache),
+        speaker: match spanish {
+            Some(es) => Speaker::new(Some(voice), prompt_cache).with_language("es", es),
+            None => Speaker::new(Some(voice), prompt_cache),
+        },
         engine,
         keypad_only,
         turn: turn_settings(config),

@@ -279,11 +279,21 @@ impl ScheduleSource for CacheSchedule {
             }
             Urgency::Routine => {
                 let today = to_local(self.timezone, now).date();
-                let slots: Vec<Slot> = if fresh {
+                let frames = if fresh {
                     self.cache
                         .capacity()
                         .map(|c| c.availabilities)
                         .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                // Issue 16: what ServiceTitan's capacity covers is the truth up to its last
+                // frame: nothing there is never filled with configured windows (they could
+                // overlap frames it marks unavailable). Only past that horizon are configured
+                // windows offered, and then as unconfirmed (the office confirms).
+                let horizon = frames.iter().map(|a| a.end_utc).max();
+                let slots: Vec<Slot> = if fresh {
+                    frames
                         .into_iter()
                         .filter(|a| a.is_available && a.open_availability > 0.0)
                         .filter(|a| {
@@ -299,10 +309,10 @@ impl ScheduleSource for CacheSchedule {
                 } else {
                     Vec::new()
                 };
-                if slots.is_empty() {
-                    self.fallback.offer(urgency, after, now, count)
-                } else {
-                    OfferedSchedule { slots, live: true }
+                match horizon {
+                    _ if !slots.is_empty() => OfferedSchedule { slots, live: true },
+                    Some(horizon) => self.fallback.offer(urgency, after.max(horizon), now, count),
+                    None => self.fallback.offer(urgency, after, now, count),
                 }
             }
         }

@@ -145,6 +145,7 @@ fn print_actions(out: &mut dyn Write, actions: &[Action]) -> Result<()> {
         match a {
             Action::Say { text, .. } => writeln!(out, "callbox: {text}")?,
             Action::Hangup => writeln!(out, "callbox: [hangs up]")?,
+            Action::Language(l) => writeln!(out, "callbox: [speaks {}]", l.tag())?,
             Action::Listen(_) | Action::Enqueue(_) => {}
         }
     }
@@ -221,7 +222,9 @@ pub fn run(
                 &config.dialog,
                 &config.triage,
             )
-            .with_insist_pages(crate::app::flow::insist_pages(config)),
+            .with_insist_pages(crate::app::flow::insist_pages(config))
+            // No voice is run here: Spanish is offered when one is configured.
+            .with_spanish(!config.voice.spanish_voice.is_empty()),
         ),
         sources,
         now,

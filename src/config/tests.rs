@@ -339,6 +339,7 @@ fn semantic_rules() {
         ("[call]\nmode = \"chat\"", "call.mode", "chat"),
         ("[voice]\nengine = \"festival\"", "voice.engine", "festival"),
         ("[voice]\nvoice = \"-x\"", "voice.voice", "not a voice name"),
+        ("[voice]\nspanish_voice = \"es x\"", "voice.spanish_voice", "not a voice name"),
         ("[voice]\nrate_wpm = 20", "voice.rate_wpm", "between 80 and 450"),
         ("[voice]\ngain_db = 40.0", "voice.gain_db", "between -30 and 20"),
         ("[voice]\nprompt_cache_dir = \"\"", "voice.prompt_cache_dir", "is empty"),

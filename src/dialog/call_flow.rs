@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use crate::dialog::answering::HangUpCause;
 use crate::dialog::call_log::TurnRecord;
 use crate::dialog::engine::{
-    self, Action, CallContext, Dialog, Input, Keypad, Outcome, Script, Sources,
+    self, Action, CallContext, Dialog, Input, Keypad, Language, Outcome, Script, Sources,
 };
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
 use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
@@ -94,6 +94,7 @@ pub struct DialogCallOutcome {
 struct Pending {
     text: String,
     barge_in: bool,
+    language: Language,
 }
 
 struct Call<'a> {
@@ -107,6 +108,8 @@ struct Call<'a> {
     /// The caller left (or the call was ended); only records are still written.
     gone: Option<EndReason>,
     hang_up_cause: Option<HangUpCause>,
+    /// What the box speaks now ([`Action::Language`]).
+    language: Language,
 }
 
 /// Runs the dialog on one answered call until it ends.
@@ -158,6 +161,7 @@ pub async fn run(
         digits: Vec::new(),
         gone: None,
         hang_up_cause: None,
+        language: Language::English,
     };
     let end = call.run().await;
     let recorded = recorded_to.is_some() && call.conversation.finish_recording();
@@ -221,9 +225,14 @@ impl Call<'_> {
             match action {
                 Action::Say { text, barge_in } => {
                     if self.gone.is_none() {
-                        self.pending.push(Pending { text, barge_in });
+                        self.pending.push(Pending {
+                            text,
+                            barge_in,
+                            language: self.language,
+                        });
                     }
                 }
+                Action::Language(language) => self.language = language,
                 Action::Enqueue(payload) => {
                     let result = enqueue(self.settings.records.as_ref(), payload).await;
                     self.feed(Input::Recorded(result));
@@ -276,11 +285,11 @@ impl Call<'_> {
     }
 
     /// A stream for one text: its rendered prompt when it has one, else live synthesis.
-    fn stream(&self, text: &str) -> Option<SpeechStream> {
+    fn stream(&self, text: &str, language: Language) -> Option<SpeechStream> {
         if let Some(stream) = self.settings.speaker.prompt(text) {
             return Some(stream);
         }
-        match self.settings.speaker.say(text) {
+        match self.settings.speaker.say_in(language.tag(), text) {
             Ok(stream) => Some(stream),
             Err(err) => {
                 warn!(error = %err, text, "cannot speak this text");
@@ -305,7 +314,7 @@ impl Call<'_> {
             if self.gone.is_some() {
                 return;
             }
-            let Some(stream) = self.stream(&p.text) else {
+            let Some(stream) = self.stream(&p.text, p.language) else {
                 continue;
             };
             let said = self.conversation.say(stream, p.barge_in).await;
@@ -322,11 +331,12 @@ impl Call<'_> {
         if self.gone.is_some() {
             return Input::Hangup;
         }
-        let texts: Vec<String> = std::mem::take(&mut self.pending)
-            .into_iter()
-            .map(|p| p.text)
+        let pending = std::mem::take(&mut self.pending);
+        let streams: Vec<SpeechStream> = pending
+            .iter()
+            .filter_map(|p| self.stream(&p.text, p.language))
             .collect();
-        let streams: Vec<SpeechStream> = texts.iter().filter_map(|t| self.stream(t)).collect();
+        let texts: Vec<String> = pending.into_iter().map(|p| p.text).collect();
         let prompt = (!streams.is_empty()).then(|| SpeechStream::chain(streams));
         let mode = self.listen_mode(listen);
         self.conversation
@@ -359,6 +369,11 @@ impl Call<'_> {
     /// Keys only without a speech model; else the question's grammar, or open speech.
     fn listen_mode(&self, listen: &engine::Listen) -> Listen {
         if self.settings.keypad_only {
+            return Listen::Keys;
+        }
+        // Issue 16: the recogniser is English; a Spanish menu is answered by key (a message
+        // is still heard out by the open recogniser, so it ends when the caller stops).
+        if self.language == Language::Spanish && listen.keypad == engine::Keypad::Digit {
             return Listen::Keys;
         }
         match &listen.grammar {
@@ -506,16 +521,19 @@ fn dry_run(
         }
         let mut actions: VecDeque<Action> = dialog.start(now).into();
         let mut steps = path.iter();
+        // Prompts are rendered with the box's voice: texts in another language are not.
+        let mut language = Language::English;
         loop {
             while let Some(action) = actions.pop_front() {
                 match action {
-                    Action::Say { text, .. } => {
+                    Action::Say { text, .. } if language == Language::English => {
                         texts.insert(text);
                     }
                     Action::Enqueue(_) => {
                         actions.extend(dialog.handle(now, Input::Recorded(id.clone())))
                     }
-                    Action::Listen(_) | Action::Hangup => {}
+                    Action::Language(l) => language = l,
+                    Action::Say { .. } | Action::Listen(_) | Action::Hangup => {}
                 }
             }
             match steps.next() {

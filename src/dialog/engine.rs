@@ -33,6 +33,10 @@
 //! - Nothing is called booked until [`Input::Recorded`] says `Ok`; a failed enqueue is said
 //!   honestly and falls back to a callback request, then to the shop's number.
 //! - Offline windows (not live capacity) are promised as "on the schedule; the office confirms".
+//! - No routine window on a day the caller already has a visit; a repeat call about the same
+//!   repair hears what is booked and leaves a note on that job, never a second job.
+//! - A caller who speaks Spanish gets [`Action::Language`] and a Spanish keypad menu (when
+//!   [`Script::spanish`]), or a message.
 //! - Every question has a keypad alternative; silence or a miss gets `reprompts` re-prompts,
 //!   then a keypad-only prompt, then the voicemail.
 //! - Every call ends with a durable record: a hang-up before one leaves a lead with what was
@@ -108,12 +112,21 @@ pub struct Script {
     /// A routine caller who asks for a person a second time is paged for (`[alerts]
     /// insist_policy = "page"`); otherwise the office calls them back first thing.
     pub insist_pages: bool,
+    /// The box can speak Spanish (a Spanish voice is configured and works): a caller who
+    /// speaks it is offered Spanish; otherwise a message is taken.
+    pub spanish: bool,
 }
 
 impl Script {
     /// The same script with the shop's policy for a routine caller who insists on a person.
     pub fn with_insist_pages(mut self, page: bool) -> Self {
         self.insist_pages = page;
+        self
+    }
+
+    /// The same script, offering Spanish when the box has a Spanish voice.
+    pub fn with_spanish(mut self, spanish: bool) -> Self {
+        self.spanish = spanish;
         self
     }
 
@@ -168,6 +181,7 @@ impl Script {
             hot_threshold_f: triage.hot_threshold_f,
             vulnerable_words: triage.vulnerable_words.clone(),
             insist_pages: false,
+            spanish: false,
         }
     }
 }
@@ -228,6 +242,28 @@ pub enum Action {
     /// Enqueue durably; answer with [`Input::Recorded`] before any other input.
     Enqueue(Payload),
     Hangup,
+    /// Speak in this language from here on (the voice for it, see `[voice] spanish_voice`).
+    Language(Language),
+}
+
+/// The language the box speaks on a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    #[default]
+    English,
+    /// Issue 16: keypad-driven, with espeak-ng's Spanish voice.
+    Spanish,
+}
+
+impl Language {
+    /// The language's tag (BCP 47), as the speech layer names its voices.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::English => "en",
+            Language::Spanish => "es",
+        }
+    }
 }
 
 /// Who spoke a transcript turn.
@@ -304,6 +340,8 @@ enum Step {
     AskNote,
     AskInvoice,
     MembershipOffer,
+    /// Issue 16: the Spanish keypad menu.
+    SpanishMenu,
     Voicemail,
     /// Waiting for [`Input::Recorded`].
     Recording(Pending),
@@ -341,6 +379,10 @@ struct Captured {
     offered: OfferedSchedule,
     offered_labels: Vec<String>,
     later_asked: bool,
+    /// "I can't see the live schedule" was said: later offers leave it out.
+    offline_told: bool,
+    /// The windows in hand are the first unconfirmed ones: the offer says so.
+    say_offline: bool,
     /// The one window offered was read out as the booking confirmation itself.
     single_offer: bool,
     slot: Option<Slot>,
@@ -361,6 +403,9 @@ struct Captured {
     note: String,
     voicemail: String,
 }
+
+/// An emergency repeats a booked visit only when that visit is due within this many hours.
+const REPEAT_EMERGENCY_WITHIN_HOURS: i64 = 12;
 
 /// Letters and digits nobody mishears for each other on a phone line (no 0/O, 1/I, 5/S, 8/B).
 const CONFIRMATION_ALPHABET: &[u8] = b"ACDEFGHJKMNPQRTUVWXY234679";
@@ -391,6 +436,8 @@ pub struct Dialog {
     yes_no_taught: bool,
     /// The recogniser's confidence in the caller's last spoken answer.
     last_confidence: f32,
+    /// The caller chose Spanish: the box speaks it, and listens to the keypad.
+    spanish: bool,
 }
 
 impl Dialog {
@@ -430,6 +477,7 @@ impl Dialog {
             keys_last: false,
             yes_no_taught: false,
             last_confidence: 1.0,
+            spanish: false,
         }
     }
 
@@ -702,6 +750,17 @@ impl Dialog {
 
     /// The page is on disk: the promise, and the line freed for the call back.
     fn page_raised(&mut self, out: &mut Vec<Action>) {
+        if self.spanish {
+            self.say(
+                out,
+                "Ya avisé al técnico de guardia; le llamará a este número. Mantenga su teléfono \
+                 libre. Si alguien está en peligro, llame al 911."
+                    .into(),
+                true,
+            );
+            self.goodbye(out);
+            return;
+        }
         // After a booking the caller has just confirmed the number: not read again.
         let phone = (!self.page_after_booking)
             .then(|| {
@@ -743,7 +802,12 @@ impl Dialog {
     }
 
     fn goodbye(&mut self, out: &mut Vec<Action>) {
-        self.say(out, "Thanks for calling. Goodbye.".into(), true);
+        let bye = if self.spanish {
+            "Gracias por llamar. Adiós."
+        } else {
+            "Thanks for calling. Goodbye."
+        };
+        self.say(out, bye.into(), true);
         out.push(Action::Hangup);
         self.step = Step::Ended;
     }
@@ -868,6 +932,9 @@ impl Dialog {
             Step::AskNote => "What should I tell the technician? Or press 1 for a callback.".into(),
             Step::AskInvoice => "The invoice number? Key it, then pound, or just pound.".into(),
             Step::MembershipOffer => format!("Hear about the membership?{yn}"),
+            Step::SpanishMenu => {
+                "Oprima 1 para una emergencia, 2 para que le llamen, 3 para un mensaje.".into()
+            }
             Step::Voicemail | Step::Recording(_) | Step::Ended => return None,
         })
     }
@@ -877,10 +944,17 @@ impl Dialog {
         let question = match step {
             Step::Menu => (
                 if keypad_only {
-                    "Please use your keypad. Press 1 for an emergency, 2 to book a repair, 3 for \
-                 a maintenance visit, 4 about an existing appointment, 5 for a callback, 6 to \
-                 leave a message, 7 for a copy of an invoice, or 8 about memberships."
-                        .to_string()
+                    format!(
+                        "Please use your keypad. Press 1 for an emergency, 2 to book a repair, 3 \
+                         for a maintenance visit, 4 about an existing appointment, 5 for a \
+                         callback, 6 to leave a message, 7 for a copy of an invoice, or 8 about \
+                         memberships.{}",
+                        if self.script.spanish {
+                            " Para español, oprima numeral."
+                        } else {
+                            ""
+                        }
+                    )
                 } else {
                     // The opening: the caller says what is wrong; the menu is the keypad's.
                     "What's going on? Or press 1 for an emergency, 9 for the menu.".to_string()
@@ -906,6 +980,13 @@ impl Dialog {
                     ]))),
                     Keypad::Digit,
                 ),
+            ),
+            Step::SpanishMenu => (
+                "Hola, soy un asistente automático. Si huele a gas o ve humo, salga de la casa y \
+                 llame al 911. Para una emergencia, oprima 1. Para que la oficina le llame, \
+                 oprima 2. Para dejar un mensaje, oprima 3."
+                    .to_string(),
+                self.listen(None, Keypad::Digit),
             ),
             Step::Problem => (
                 if keypad_only {
@@ -1048,10 +1129,11 @@ impl Dialog {
         let question = match step {
             Step::OfferWindows => {
                 let labels = &self.captured.offered_labels;
-                let offline = if self.captured.later_asked {
-                    ""
-                } else {
+                // Said once, with the first unconfirmed windows (live ones may come first).
+                let offline = if self.captured.say_offline {
                     offline
+                } else {
+                    ""
                 };
                 let text = match labels.as_slice() {
                     // One window: a yes/no, not "which works best?".
@@ -1114,7 +1196,8 @@ impl Dialog {
                 };
                 (
                     format!("{what} {label}. Shall I book it?{yn}"),
-                    self.listen(yes_no(), Keypad::Digit),
+                    // Yes, no, or another day ("can we do thursday instead").
+                    self.listen(Some(grammar(GrammarKind::Confirmation)), Keypad::Digit),
                 )
             }
             Step::ConfirmCancel => {
@@ -1167,6 +1250,12 @@ impl Dialog {
                 };
                 (text.to_string(), self.listen(None, Keypad::Digit))
             }
+            Step::Voicemail if self.spanish => (
+                "Deje su nombre, su número y lo que necesita después del tono; luego oprima \
+                 numeral o cuelgue."
+                    .to_string(),
+                self.listen(None, Keypad::UntilHash { max: 1 }),
+            ),
             Step::Voicemail => (
                 "Please leave your name, number and what you need after the tone, then press \
              pound or hang up."
@@ -1204,6 +1293,21 @@ impl Dialog {
     fn missed(&mut self, out: &mut Vec<Action>) {
         self.misses += 1;
         let step = self.step;
+        if self.spanish {
+            // Keys only (the recogniser is English): the question again, then a message.
+            if self.misses <= self.script.reprompts && step == Step::SpanishMenu {
+                self.say(out, "Perdón, no le entendí.".into(), true);
+                if let (Some(text), Some((_, listen))) =
+                    (self.short_question(step), self.question(step, true))
+                {
+                    self.prompt(out, text, listen);
+                }
+            } else {
+                self.misses = 0;
+                self.ask(out, Step::Voicemail, false);
+            }
+            return;
+        }
         if self.misses <= self.script.reprompts {
             self.say(out, "Sorry, I didn't catch that.".into(), true);
             match (self.short_question(step), self.question(step, false)) {
@@ -1251,6 +1355,7 @@ impl Dialog {
             Step::AskNote => self.note_turn(out, answer),
             Step::AskInvoice => self.invoice_turn(out, answer),
             Step::MembershipOffer => self.membership_turn(out, answer),
+            Step::SpanishMenu => self.spanish_menu_turn(out, answer),
             Step::Voicemail | Step::Recording(_) | Step::Ended => true,
         }
     }
@@ -1739,6 +1844,10 @@ impl Dialog {
                     self.ask(out, Step::Menu, true);
                     return true;
                 }
+                '#' if self.script.spanish => {
+                    self.spanish_start(out);
+                    return true;
+                }
                 _ => return false,
             };
             self.start_goal(out, goal);
@@ -1751,6 +1860,10 @@ impl Dialog {
         if let Triage::Safety(h) = u::triage(text, &self.triage_context()) {
             self.captured.problem = text.to_string();
             self.safety(out, Some(h));
+            return true;
+        }
+        if u::language::wants_spanish(text) {
+            self.spanish_start(out);
             return true;
         }
         if let Some(q) = u::caller_question(text) {
@@ -1844,6 +1957,57 @@ impl Dialog {
                 self.after_identity(out);
             }
             None => self.ask(out, Step::Menu, false),
+        }
+        true
+    }
+
+    /// Issue 16: the caller speaks Spanish. With a Spanish voice the box switches to it and
+    /// a keypad menu (emergency page, callback, message); without one it takes a message.
+    fn spanish_start(&mut self, out: &mut Vec<Action>) {
+        self.misses = 0;
+        if !self.script.spanish {
+            self.say(
+                out,
+                "I'm sorry, I can only speak English. Please leave a message; the office will \
+                 call you back."
+                    .into(),
+                true,
+            );
+            self.captured.callback_reason = Some("Spanish-speaking caller".into());
+            self.ask(out, Step::Voicemail, false);
+            return;
+        }
+        self.spanish = true;
+        out.push(Action::Language(Language::Spanish));
+        self.ask(out, Step::SpanishMenu, false);
+    }
+
+    /// The Spanish keypad menu: 1 pages the on-call technician, 2 a callback, 3 a message.
+    /// Without caller ID nobody could call back: 1 and 2 take a message with the number.
+    fn spanish_menu_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let key = answer.key();
+        if matches!(key, Some('1' | '2')) && self.ctx.caller_id.is_none() {
+            self.say(
+                out,
+                "No veo su número: dígalo en el mensaje, por favor.".into(),
+                true,
+            );
+            self.ask(out, Step::Voicemail, false);
+            return true;
+        }
+        match key {
+            Some('1') => {
+                self.captured.problem = "emergency: Spanish-speaking caller (keypad)".into();
+                self.page(out, None);
+            }
+            Some('2') => {
+                self.goal = Some(Goal::Callback);
+                self.captured.callback_reason = Some("Spanish-speaking caller".into());
+                let p = self.callback(Some("call back in Spanish"));
+                self.enqueue(out, p, Pending::Request);
+            }
+            Some('3') => self.ask(out, Step::Voicemail, false),
+            _ => return false,
         }
         true
     }
@@ -1955,8 +2119,12 @@ impl Dialog {
         self.enqueue(out, p, Pending::Safety);
     }
 
-    /// Find out where: a known customer's locations, else a new caller's details.
+    /// Find out where: a known customer's locations, else a new caller's details. A repeat
+    /// call about a repair already booked is told so first, and not booked twice.
     fn identify(&mut self, out: &mut Vec<Action>) {
+        if self.repeat_call(out) {
+            return;
+        }
         let has_locations = self
             .captured
             .customer
@@ -1971,6 +2139,58 @@ impl Dialog {
         } else {
             self.ask(out, Step::AskStreet, false);
         }
+    }
+
+    /// The caller's upcoming visits (ServiceTitan's, and jobs this box queued), soonest first.
+    fn upcoming_visits(&self) -> Vec<Appointment> {
+        let customer_id = self.captured.customer.as_ref().map(|c| c.id);
+        if customer_id.is_none() && self.ctx.caller_id.is_none() {
+            return Vec::new();
+        }
+        self.sources
+            .appointments
+            .upcoming(customer_id, self.ctx.caller_id.as_deref(), self.now)
+    }
+
+    /// Issue 16: the same caller calling again about the same repair (same kind of work as an
+    /// upcoming visit, see [`u::repeat`]) hears what is already booked, and the visit's job
+    /// gets a note instead of a second job. An emergency is a repeat only of a visit due
+    /// within [`REPEAT_EMERGENCY_WITHIN_HOURS`]: one booked for later is not tonight's help.
+    fn repeat_call(&mut self, out: &mut Vec<Action>) -> bool {
+        let (Some(Goal::Repair), Some(heard)) = (self.goal, self.captured.triage) else {
+            return false;
+        };
+        let soon = self.now + chrono::Duration::hours(REPEAT_EMERGENCY_WITHIN_HOURS);
+        let Some(visit) = self.upcoming_visits().into_iter().find(|a| {
+            u::repeat::is_repeat(heard, &a.summary)
+                && (self.urgency() == Urgency::Routine || a.start_utc <= soon)
+        }) else {
+            return false;
+        };
+        self.captured.appointment = Some(visit.clone());
+        let when = self.appointment_label();
+        let summary = self.problem_summary();
+        self.say(
+            out,
+            format!(
+                "You're already booked for {summary} {when}, so I won't book it twice. \
+                 I'll tell the technician you called again."
+            ),
+            true,
+        );
+        let p = Payload::Note(JobNote {
+            call_key: self.ctx.call_key.clone(),
+            job_id: visit.job_id,
+            job_number: visit.job_number.clone(),
+            queue_ref: visit.queue_ref.clone(),
+            text: format!(
+                "Caller called again about the same problem ({summary}); told the visit {when} \
+                 stands. Caller said: {}",
+                self.captured.problem.trim()
+            ),
+        });
+        self.enqueue(out, p, Pending::Request);
+        true
     }
 
     fn after_address(&mut self, out: &mut Vec<Action>) {
@@ -2224,17 +2444,33 @@ impl Dialog {
         } else {
             3
         };
+        // Issue 16: no second visit on a day the caller already has one (routine work; an
+        // emergency goes out tonight whatever else is booked). A reschedule moves the visit
+        // it is about, so only the held window itself is left out.
+        let tz = self.script.timezone;
+        let visit_days: Vec<_> =
+            if self.urgency() == Urgency::Routine && self.goal != Some(Goal::Reschedule) {
+                self.upcoming_visits()
+                    .iter()
+                    .map(|a| to_local(tz, a.start_utc).date())
+                    .collect()
+            } else {
+                Vec::new()
+            };
         let mut offered = self.sources.schedule.offer(
             self.urgency(),
             after.unwrap_or(self.now),
             self.now,
-            count + 2,
+            // Room for the windows of the days left out.
+            count + 2 + visit_days.len() * 4,
         );
         // Never a window already under way, nor the one the caller already holds.
         let held = self.captured.appointment.as_ref().map(|a| a.start_utc);
-        offered
-            .slots
-            .retain(|s| s.start_utc >= self.now && Some(s.start_utc) != held);
+        offered.slots.retain(|s| {
+            s.start_utc >= self.now
+                && Some(s.start_utc) != held
+                && !visit_days.contains(&to_local(tz, s.start_utc).date())
+        });
         offered.slots.truncate(count);
         if offered.slots.is_empty() {
             self.say(
@@ -2248,12 +2484,13 @@ impl Dialog {
             self.enqueue(out, p, Pending::Request);
             return;
         }
-        let tz = self.script.timezone;
         self.captured.offered_labels = offered
             .slots
             .iter()
             .map(|s| speak_slot(tz, s, self.now))
             .collect();
+        self.captured.say_offline = !offered.live && !self.captured.offline_told;
+        self.captured.offline_told |= !offered.live;
         self.captured.offered = offered;
         self.captured.single_offer = false;
         if after.is_some() {
@@ -2497,7 +2734,19 @@ impl Dialog {
             caller: self.caller_info(),
             recording_path: self.ctx.recording_path.clone(),
             duration_secs: None,
-            transcript: self.captured.voicemail.clone(),
+            transcript: if self.spanish
+                || self.captured.callback_reason.as_deref() == Some("Spanish-speaking caller")
+            {
+                // The recogniser is English: the recording is what the office listens to.
+                format!(
+                    "[Spanish-speaking caller: listen to the recording] {}",
+                    self.captured.voicemail
+                )
+                .trim_end()
+                .to_string()
+            } else {
+                self.captured.voicemail.clone()
+            },
         });
         self.enqueue(out, p, Pending::Request);
     }
@@ -2682,6 +2931,12 @@ impl Dialog {
     /// A request for the office is on disk: what happens next, then goodbye.
     fn request_saved(&mut self, out: &mut Vec<Action>, payload: Option<&Payload>) {
         let text = match payload {
+            Some(Payload::Callback(_)) if self.spanish => {
+                "Listo: la oficina le llamará a primera hora."
+            }
+            Some(Payload::Voicemail(_)) if self.spanish => {
+                "Su mensaje quedó guardado para la oficina."
+            }
             Some(Payload::Callback(_)) => {
                 "I've saved your request, and the office will call you back first thing."
             }
@@ -2700,6 +2955,28 @@ impl Dialog {
         self.goodbye(out);
     }
 
+    /// `record_failed` for a caller on the Spanish menu (a page, a callback or a message).
+    fn record_failed_in_spanish(&mut self, out: &mut Vec<Action>, pending: Pending, office: &str) {
+        let text = match pending {
+            Pending::Request => {
+                self.say(out, "Lo siento, no pude guardar eso.".into(), true);
+                let p = self.callback(Some("the box could not save the caller's request"));
+                self.enqueue(out, p, Pending::FallbackCallback);
+                return;
+            }
+            Pending::Page => "No pude avisar al técnico de guardia; la oficina le llamará a \
+                              primera hora. Si alguien está en peligro, llame al 911."
+                .to_string(),
+            _ => format!(
+                "Lo siento, no puedo guardar nada ahora. Llame al {office} por la mañana. Si es \
+                 una emergencia, llame al 911."
+            ),
+        };
+        self.say(out, text, true);
+        out.push(Action::Hangup);
+        self.step = Step::Ended;
+    }
+
     /// Honesty: the caller hears that it did not work, then the next-best durable record.
     fn record_failed(&mut self, out: &mut Vec<Action>, pending: Pending) {
         if self.caller_gone {
@@ -2707,6 +2984,10 @@ impl Dialog {
             return;
         }
         let office = self.script.office_phone.clone();
+        if self.spanish {
+            self.record_failed_in_spanish(out, pending, &office);
+            return;
+        }
         match pending {
             Pending::Job | Pending::Request | Pending::Membership => {
                 let what = if pending == Pending::Job {
@@ -3063,6 +3344,7 @@ fn step_name(step: Step) -> &'static str {
         Step::AskNote => "the note",
         Step::AskInvoice => "the invoice number",
         Step::MembershipOffer => "the membership offer",
+        Step::SpanishMenu => "the Spanish menu",
         Step::Voicemail => "the message",
         Step::Recording(_) | Step::Ended => "the end of the call",
     }

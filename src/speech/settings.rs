@@ -47,6 +47,9 @@ pub struct VoiceConfig {
     pub gain_db: f32,
     /// Where fixed prompts are cached as WAV; unset = `<data_dir>/prompts`.
     pub prompt_cache_dir: Option<PathBuf>,
+    /// The voice for callers who speak Spanish (espeak-ng `-v`, "es"); empty = the box
+    /// offers no Spanish and takes a message instead.
+    pub spanish_voice: String,
 }
 
 /// Text-to-speech engines.
@@ -111,6 +114,7 @@ impl Default for VoiceConfig {
             rate_wpm: 160,
             gain_db: 0.0,
             prompt_cache_dir: None,
+            spanish_voice: "es".into(),
         }
     }
 }
@@ -183,6 +187,11 @@ impl SpeechConfig {
     }
 }
 
+/// A voice name as one argument of the engine's command line: not empty, no option, no space.
+fn is_voice_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('-') && !name.chars().any(|c| c.is_control() || c == ' ')
+}
+
 impl VoiceConfig {
     /// Checks `[voice]`.
     pub fn validate(&self, v: &mut Vec<SettingIssue>) {
@@ -192,15 +201,21 @@ impl VoiceConfig {
                 v.push(SettingIssue::error("voice.program", "must not be empty"));
             }
             // The voice name becomes one argument of the engine's command line.
-            if voice.voice.is_empty()
-                || voice.voice.starts_with('-')
-                || voice.voice.chars().any(|c| c.is_control() || c == ' ')
-            {
+            if !is_voice_name(&voice.voice) {
                 v.push(SettingIssue::error(
                     "voice.voice",
                     format!(
                         "`{}` is not a voice name (e.g. \"en-us\")",
                         voice.voice.escape_default()
+                    ),
+                ));
+            }
+            if !voice.spanish_voice.is_empty() && !is_voice_name(&voice.spanish_voice) {
+                v.push(SettingIssue::error(
+                    "voice.spanish_voice",
+                    format!(
+                        "`{}` is not a voice name (e.g. \"es\", or \"\" for none)",
+                        voice.spanish_voice.escape_default()
                     ),
                 ));
             }

@@ -472,6 +472,36 @@ pub async fn voice_from_config(config: &VoiceConfig) -> Option<Arc<dyn Voice>> {
     }
 }
 
+/// Issue 16: the Spanish voice (`[voice] spanish_voice`, same engine, rate and gain), checked
+/// by speaking a probe word. `None` when it is not configured or does not work (the box then
+/// offers no Spanish and takes a message).
+pub async fn spanish_voice_from_config(config: &VoiceConfig) -> Option<Arc<dyn Voice>> {
+    if config.engine == VoiceEngine::None || config.spanish_voice.is_empty() {
+        return None;
+    }
+    let voice = EspeakVoice::new(
+        &config.program,
+        &config.spanish_voice,
+        config.rate_wpm,
+        config.gain_db,
+    );
+    match voice.probe().await {
+        Ok(()) => {
+            info!(voice = %config.spanish_voice, "Spanish voice ready");
+            Some(Arc::new(voice))
+        }
+        Err(err) => {
+            warn!(
+                voice = %config.spanish_voice,
+                error = %err,
+                "Spanish voice unavailable: callers who speak Spanish leave a message instead \
+                 (install espeak-ng's voice data or fix voice.spanish_voice)"
+            );
+            None
+        }
+    }
+}
+
 /// A fixed prompt: an id the call flow asks for, and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptText {
@@ -596,11 +626,38 @@ async fn render_one(
 pub struct Speaker {
     voice: Option<Arc<dyn Voice>>,
     prompts: PromptCache,
+    /// Voices for other languages, by tag ("es"): `[voice] spanish_voice`.
+    languages: Vec<(String, Arc<dyn Voice>)>,
 }
 
 impl Speaker {
     pub fn new(voice: Option<Arc<dyn Voice>>, prompts: PromptCache) -> Self {
-        Speaker { voice, prompts }
+        Speaker {
+            voice,
+            prompts,
+            languages: Vec::new(),
+        }
+    }
+
+    /// The same speaker, with `voice` for the language tagged `tag` ("es").
+    pub fn with_language(mut self, tag: &str, voice: Arc<dyn Voice>) -> Self {
+        self.languages.retain(|(t, _)| t != tag);
+        self.languages.push((tag.to_string(), voice));
+        self
+    }
+
+    /// Whether text in the language tagged `tag` has a voice of its own.
+    pub fn speaks(&self, tag: &str) -> bool {
+        self.languages.iter().any(|(t, _)| t == tag)
+    }
+
+    /// Dynamic text in the language tagged `tag`: its own voice when there is one, else the
+    /// box's voice.
+    pub fn say_in(&self, tag: &str, text: &str) -> Result<SpeechStream, TtsError> {
+        match self.languages.iter().find(|(t, _)| t == tag) {
+            Some((_, voice)) => voice.speak(text),
+            None => self.say(text),
+        }
     }
 
     /// True when dynamic text can be spoken.
@@ -760,6 +817,43 @@ mod tests {
         assert!(matches!(speaker.say("hi"), Err(TtsError::Unavailable)));
         let frames = speaker.prompt("greeting").expect("prompt").collect().await;
         assert_eq!(frames.expect("samples").len(), 480);
+    }
+
+    /// Issue 16: Spanish text is spoken by espeak-ng's Spanish voice (`[voice] spanish_voice`),
+    /// not read out by the English one; a language without a voice falls back to the box's.
+    #[tokio::test]
+    async fn spanish_text_is_spoken_with_the_spanish_voice() {
+        let config = VoiceConfig::default();
+        let es = spanish_voice_from_config(&config)
+            .await
+            .expect("espeak-ng with its Spanish voice (scripts/install-test-deps.sh)");
+        let en = voice_from_config(&config).await.expect("espeak-ng");
+        let speaker =
+            Speaker::new(Some(en.clone()), PromptCache::default()).with_language("es", es.clone());
+        assert!(speaker.speaks("es") && !speaker.speaks("fr"));
+        let text = "Para una emergencia, oprima uno.";
+        let samples = |s: Result<SpeechStream, TtsError>| async move {
+            s.expect("speaks").collect().await.expect("audio")
+        };
+        let spoken = samples(speaker.say_in("es", text)).await;
+        let spanish = samples(es.speak(text)).await;
+        let english = samples(en.speak(text)).await;
+        assert!(spoken.len() > 8000, "{} samples", spoken.len());
+        assert_eq!(spoken, spanish);
+        assert_ne!(spoken, english);
+        assert_eq!(samples(speaker.say_in("fr", text)).await, english);
+
+        // Not configured, or a voice espeak-ng does not have: no Spanish.
+        let none = VoiceConfig {
+            spanish_voice: String::new(),
+            ..VoiceConfig::default()
+        };
+        assert!(spanish_voice_from_config(&none).await.is_none());
+        let missing = VoiceConfig {
+            spanish_voice: "xx-nonexistent".into(),
+            ..VoiceConfig::default()
+        };
+        assert!(spanish_voice_from_config(&missing).await.is_none());
     }
 
     #[tokio::test]

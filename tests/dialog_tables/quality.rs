@@ -135,7 +135,8 @@ fn opening_and_reprompts(v: &mut Vec<Case>) {
     v.push(
         case(
             "q1 routine windows: a choice without a key list for a talking caller",
-            Some(JANE),
+            // Bob holds no visit: tomorrow's windows are his to take.
+            Some(BOB),
             &["my ac is making a rattling noise", "yes", "yes", "the second one", "yes"],
         )
         .online()
@@ -421,7 +422,7 @@ fn read_back_and_corrections(v: &mut Vec<Case>) {
                 "my furnace is making a banging noise",
                 "yes",
                 "yes",
-                "one",
+                // Thursday, the one live window off her tune-up's day, as the confirmation.
                 "how about friday instead",
                 "one",
                 "yes",
@@ -665,7 +666,7 @@ fn scheduling(v: &mut Vec<Case>) {
     v.push(
         case(
             "q4 none of those work → the next real windows",
-            Some(JANE),
+            Some(BOB),
             &[
                 "the thermostat is blank",
                 "yes",
@@ -681,7 +682,7 @@ fn scheduling(v: &mut Vec<Case>) {
         .says(&["I can offer", "I can offer"])
         .never(&["Thursday, January 15 between 1 and 3 pm"])
         .field("/urgency", "routine")
-        .field("/known_location_id", "601"),
+        .field("/known_location_id", "611"),
     );
     v.push(
         case(

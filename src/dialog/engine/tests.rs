@@ -529,3 +529,110 @@ fn a_keyed_zip_is_read_back_once_before_the_number() {
     );
     assert_eq!(text.matches("I have").count(), 1, "{text}");
 }
+
+/// The grammar a question listens with.
+fn grammar_of(actions: &[Action]) -> Option<Vec<String>> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::Listen(l) => Some(l.grammar.clone().unwrap_or_default()),
+        _ => None,
+    })
+}
+
+/// Issue 16: the booking confirmation takes yes, no or another day, so its grammar holds the
+/// day names ("actually can we do thursday instead"); the window question "none of those work".
+#[test]
+fn closed_questions_listen_with_what_their_turn_takes() {
+    let mut d = dialog(Some("+13125550142"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(&mut d, &mut sink, "the thermostat is blank");
+    heard(&mut d, &mut sink, "yes");
+    let windows = heard(&mut d, &mut sink, "yes");
+    let g = grammar_of(&windows).expect("the windows are a closed question");
+    assert!(g.iter().any(|p| p == "none of those work"), "{g:?}");
+    let confirm = heard(&mut d, &mut sink, "the first one");
+    assert!(
+        said(&confirm).contains("Shall I book it?"),
+        "{}",
+        said(&confirm)
+    );
+    let g = grammar_of(&confirm).expect("the confirmation is a closed question");
+    for phrase in ["yes", "no", "thursday", "instead"] {
+        assert!(g.iter().any(|p| p == phrase), "lacks {phrase:?}: {g:?}");
+    }
+}
+
+/// Issue 16: "hola" switches the box to Spanish before it says anything in it, and the
+/// Spanish menu is keypad-driven; without a Spanish voice the caller leaves a message.
+#[test]
+fn a_spanish_speaker_hears_spanish_or_leaves_a_message() {
+    let mut d = dialog_with(
+        default_script().with_spanish(true),
+        Some("+17735550199"),
+        vec![],
+    );
+    let mut sink = Sink::default();
+    d.start(now());
+    let a = heard(&mut d, &mut sink, "hola");
+    assert_eq!(
+        a.first(),
+        Some(&Action::Language(Language::Spanish)),
+        "{a:?}"
+    );
+    assert!(said(&a).contains("oprima 2"), "{}", said(&a));
+    let a = keys(&mut d, &mut sink, "2");
+    assert!(said(&a).contains("la oficina le llamará"), "{}", said(&a));
+    assert!(matches!(&sink.records[..], [Payload::Callback(c)] if c.reason.contains("Spanish")));
+
+    let mut d = dialog(Some("+17735550199"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    let a = heard(&mut d, &mut sink, "no hablo ingles");
+    assert!(!a.iter().any(|a| matches!(a, Action::Language(_))), "{a:?}");
+    assert!(said(&a).contains("only speak English"), "{}", said(&a));
+    heard(&mut d, &mut sink, "necesito ayuda con la calefaccion");
+    let [Payload::Voicemail(v)] = &sink.records[..] else {
+        panic!("{:?}", sink.records);
+    };
+    assert!(
+        v.transcript.starts_with("[Spanish-speaking caller"),
+        "{}",
+        v.transcript
+    );
+}
+
+/// Issue 16: a repair already booked (same kind of work) is not booked again: the caller
+/// hears the visit, and its job gets a note; another kind of work is booked, not on that day.
+#[test]
+fn a_repeat_call_gets_a_note_not_a_second_job() {
+    let visit = Appointment {
+        job_id: None,
+        job_number: None,
+        appointment_id: None,
+        queue_ref: RecordId::parse("cb-01J00000000000000000000009").ok(),
+        start_utc: "2026-01-14T14:00:00Z".parse().expect("time"),
+        end_utc: "2026-01-14T16:00:00Z".parse().expect("time"),
+        technician: None,
+        summary: "no heat, furnace blowing cold air".into(),
+    };
+    let mut d = dialog(Some("+13125550142"), vec![visit.clone()]);
+    let mut sink = Sink::default();
+    d.start(now());
+    let a = heard(&mut d, &mut sink, "my furnace is still blowing cold air");
+    assert!(said(&a).contains("already booked"), "{}", said(&a));
+    let [Payload::Note(n)] = &sink.records[..] else {
+        panic!("{:?}", sink.records);
+    };
+    assert_eq!(n.queue_ref, visit.queue_ref);
+    assert_eq!(d.outcome().kind, "note");
+
+    // A noise is another job: booked, on another day than the visit.
+    let mut d = dialog(Some("+13125550142"), vec![visit.clone()]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(&mut d, &mut sink, "the furnace is making a banging noise");
+    heard(&mut d, &mut sink, "yes");
+    let offer = heard(&mut d, &mut sink, "yes");
+    assert!(!said(&offer).contains("already booked"), "{}", said(&offer));
+    assert!(!said(&offer).contains("tomorrow"), "{}", said(&offer));
+}

@@ -23,6 +23,9 @@ pub enum GrammarKind<'a> {
     Digits,
     /// "which of these windows?"
     WindowChoice,
+    /// "shall I book it?": yes or no, or another day ("actually can we do thursday
+    /// instead"), which changes only the day.
+    Confirmation,
     /// "what's going on with your system?" — symptom spotting.
     Triage,
     /// A menu of the given items ("reschedule", "cancel"), plus ordinals to pick by number.
@@ -64,10 +67,28 @@ const WINDOW_WORDS: &[&str] = &[
     "earliest",
     "as soon as possible",
     "none of those",
+    "none of those work",
+    "none of them",
     "neither",
+    "neither works",
+    "another day",
+    "a different day",
     "something later",
     "next week",
     "later",
+];
+
+/// How a caller asks for another day at the confirmation ("actually can we do thursday
+/// instead"); the day names come from [`WINDOW_WORDS`].
+const CHANGE_WORDS: &[&str] = &[
+    "actually",
+    "instead",
+    "can we do",
+    "how about",
+    "what about",
+    "make it",
+    "another day",
+    "a different day",
 ];
 
 /// The phrases of a grammar: lowercase words and apostrophes only, each once, sorted, with
@@ -87,6 +108,11 @@ pub fn grammar(kind: GrammarKind<'_>) -> Vec<String> {
             let numbered = HOURS[..5].iter().map(|h| format!("number {h}"));
             let spoken: Vec<String> = spoken.chain(numbered).collect();
             add(&mut spoken.iter().map(String::as_str));
+        }
+        GrammarKind::Confirmation => {
+            add(&mut answer_phrases());
+            add(&mut WINDOW_WORDS[..13].iter().copied());
+            add(&mut CHANGE_WORDS.iter().copied());
         }
         GrammarKind::Triage => add(&mut symptom_words().into_iter()),
         GrammarKind::MenuChoice(items) => {
@@ -157,6 +183,7 @@ mod tests {
             GrammarKind::YesNo,
             GrammarKind::Digits,
             GrammarKind::WindowChoice,
+            GrammarKind::Confirmation,
             GrammarKind::Triage,
             GrammarKind::MenuChoice(&menu),
             GrammarKind::MenuChoice(&[]),
@@ -193,6 +220,13 @@ mod tests {
             (GrammarKind::WindowChoice, "tonight"),
             (GrammarKind::WindowChoice, "twelve"),
             (GrammarKind::WindowChoice, "none of those"),
+            (GrammarKind::WindowChoice, "none of those work"),
+            (GrammarKind::Confirmation, "yes"),
+            (GrammarKind::Confirmation, "no"),
+            (GrammarKind::Confirmation, "thursday"),
+            (GrammarKind::Confirmation, "tomorrow"),
+            (GrammarKind::Confirmation, "can we do"),
+            (GrammarKind::Confirmation, "instead"),
             (GrammarKind::Triage, "gas"),
             (GrammarKind::Triage, "monoxide"),
             (GrammarKind::Triage, "sparking"),

@@ -19,18 +19,22 @@
 //! - [`zips`] — the bundled US ZIP table: a ZIP's city and state, a city's one ZIP.
 //! - [`questions`] — hours, prices, service area, "are you a robot", quotes, wrong numbers.
 //! - [`summary`] — the problem in the trade's words, for read-backs and the job summary.
+//! - [`language`] — a caller who speaks Spanish.
+//! - [`repeat`] — a repeat call: the problem an upcoming visit is already booked for.
 //! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
 
 pub mod address;
 pub mod callback;
 pub mod grammar;
 pub mod intent;
+pub mod language;
 pub mod names;
 mod normalize;
 pub mod numbers;
 pub mod places;
 pub mod questions;
 pub mod repair;
+pub mod repeat;
 pub mod summary;
 pub mod triage;
 pub mod windows;
