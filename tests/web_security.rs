@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::collections::BTreeMap;
 
 use callbox::web::backend::{
-    Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, CallSummary,
+    AlertRow, Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, CallSummary,
     ConnectionReport, ConnectionStep, DashboardView, DayCalls, FieldKind, LogLine, OnCallView,
     QueueQuery, QueueRow, RestartPlan, ServiceView, SettingField, SettingsSection, SettingsView,
     TranscriptTurn, UpdatesView,
@@ -220,6 +220,16 @@ impl WebBackend for TestBackend {
     }
     fn on_call(&self) -> OnCallView {
         OnCallView::default()
+    }
+    fn acknowledge_alert(&self, id: &str, by: &str) -> Result<AlertRow, BackendError> {
+        if id != RECORD_ID {
+            return Err(BackendError::NotFound(format!("no alert {id}")));
+        }
+        Ok(AlertRow {
+            id: id.into(),
+            acknowledged_by: Some(format!("{by} (web)")),
+            ..AlertRow::default()
+        })
     }
     fn settings(&self) -> SettingsView {
         SettingsView {
