@@ -685,6 +685,7 @@ async fn every_route_without_a_session_is_refused() {
         (Verb::Post, "/api/queue/{id}/retry"),
         (Verb::Get, "/api/queue/export"),
         (Verb::Get, "/api/on-call"),
+        (Verb::Post, "/api/alerts/{id}/acknowledge"),
         (Verb::Get, "/api/settings"),
         (Verb::Put, "/api/settings"),
         (Verb::Post, "/api/settings/test-connection"),
@@ -1326,6 +1327,7 @@ async fn no_page_or_api_answer_carries_a_secret() {
                 let body = match route.path {
                     "/api/settings" => Some(json!({ "changes": { "shop.name": "Acme" } })),
                     "/api/voice/preview" => Some(json!({ "text": "Hello" })),
+                    "/api/alerts/{id}/acknowledge" => Some(json!({ "by": "Dana" })),
                     _ => None,
                 };
                 web.change(method_of(verb), &path, session, body).await
