@@ -400,4 +400,90 @@ mod tests {
             SurveyCallOutcome::Failed { .. }
         ));
     }
+
+    /// A loud voiced frame (a 200 Hz fundamental with harmonics): speech to the VAD, above
+    /// the echo guard while the box talks.
+    fn voiced(index: u64) -> Box<AudioFrame> {
+        use crate::telephony::audio_port::FRAME_SAMPLES;
+        let mut frame = Box::new([0i16; FRAME_SAMPLES]);
+        for (i, s) in frame.iter_mut().enumerate() {
+            let t = (index as f64 * FRAME_SAMPLES as f64 + i as f64) / 8000.0;
+            let w = |f: f64| (2.0 * std::f64::consts::PI * f * t).sin();
+            let v = w(200.0) + 0.6 * w(400.0) + 0.4 * w(600.0) + 0.3 * w(1100.0);
+            *s = (v / 2.3 * 28_000.0) as i16;
+        }
+        frame
+    }
+
+    /// On text (the recogniser scripted: "four", then the comment), through the real
+    /// `Conversation` (VAD, endpointer, barge-in) and the real espeak-ng voice: the customer
+    /// talks over the question, the rating is the grammar turn's word, the comment the open
+    /// turn's text, the goodbye is said and the box hangs up.
+    #[tokio::test]
+    async fn an_english_spoken_rating_and_comment_through_the_conversation() {
+        use crate::app::pager::OutboundLine;
+        use crate::speech::asr::ScriptedEngine;
+        use crate::speech::tts::EspeakVoice;
+        use crate::telephony::audio_port::FRAME_SAMPLES;
+
+        let (port, mut backend) = port_pair();
+        let voice = Arc::new(EspeakVoice::new("espeak-ng", "en-us", 175, 0.0));
+        let caller = LineSurveyCaller::new(
+            CallingOut::new(OutboundLine::new(), voice, Arc::new(|| false)),
+            PagerSettings::default(),
+        )
+        .with_speech(SurveySpeech {
+            engine: Arc::new(ScriptedEngine::new(["four", "the technician was great"])),
+            turn: TurnSettings::default(),
+            words: RatingWords::english(),
+        });
+        let driver = tokio::spawn(async move {
+            let mut prompt_frames = 0u32;
+            for tick in 0..4000u64 {
+                if *backend.hang_up.borrow() {
+                    let _ = backend
+                        .events
+                        .send(PortEvent::Ended(EndReason::LocalHangUp))
+                        .await;
+                    return (true, prompt_frames);
+                }
+                let frame = if (100..130).contains(&tick) || (500..560).contains(&tick) {
+                    voiced(tick)
+                } else {
+                    Box::new([0i16; FRAME_SAMPLES])
+                };
+                if backend.events.send(PortEvent::Audio(frame)).await.is_err() {
+                    break;
+                }
+                for _ in 0..20 {
+                    tokio::task::yield_now().await;
+                }
+                if let Some(f) = backend.playback.next_frame() {
+                    if f.iter().any(|s| s.unsigned_abs() > 1000) {
+                        prompt_frames += 1;
+                    }
+                }
+            }
+            (false, prompt_frames)
+        });
+        let speech = caller.speech.clone().expect("speech");
+        let mut script = SurveyScript::new("Acme Heating").with_words(speech.words.clone());
+        let actions = script.start();
+        caller
+            .spoken(port, &speech, &mut script, actions, None, 7)
+            .await;
+        assert_eq!(
+            script.result(),
+            Some(&SurveyResult::Rated {
+                rating: 4,
+                comment: Some("the technician was great".into())
+            })
+        );
+        let (hung_up, prompt_frames) = driver.await.expect("driver");
+        assert!(hung_up, "the box hung up");
+        assert!(
+            prompt_frames > 100,
+            "{prompt_frames} frames of the box's voice"
+        );
+    }
 }
