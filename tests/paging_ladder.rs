@@ -2,11 +2,15 @@
 //! place of the outbound SIP call (`crate::app::pager` builds the real one): who is called in
 //! which order, the acknowledgement recorded and ending the ladder, the timeouts on the
 //! dispatcher's clock, a restart in the middle of a ladder resuming it, an acknowledgement
-//! from the web page, and a ladder nobody answers.
+//! from the web page, and a ladder nobody answers. The caller's own call record (written by
+//! the real `callbox::dialog::call_log`, noted by the app's `CallPages`) shows who took the
+//! page and when, or that nobody did.
 
 use callbox::alert::phone::{PageCallFuture, PageCallOutcome, PageCallRequest, PhonePager};
 use callbox::alert::settings::AlertsConfig;
 use callbox::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory, OnCallTech};
+use callbox::app::call_pages::CallPages;
+use callbox::dialog::call_log::{self, CallRecord, CallerRecord, PageRecord, RtpRecord};
 use callbox::infra::clock::{Clock, ManualClock};
 use callbox::queue::{
     CallerInfo, Hazard, OnCallAlert, Outbox, PageAcknowledgement, Payload, QueueOptions, Record,
@@ -76,6 +80,47 @@ impl OnCallDirectory for Directory {
     }
 }
 
+const CALL_KEY: &str = "20260115T030000Z-0001";
+
+/// The record the caller's call left (written when they hung up, before the paging).
+fn write_call(calls: &Path) {
+    let record = CallRecord {
+        key: CALL_KEY.into(),
+        call_id: "a84b4c76e66710@192.168.1.20".into(),
+        caller: CallerRecord {
+            number: Some("+13125550142".into()),
+            display_name: None,
+            presentation: "available".into(),
+            raw: "<sip:3125550142@192.168.1.20>".into(),
+        },
+        dialled: None,
+        codec: "PCMU".into(),
+        answered_at: t0() - chrono::Duration::minutes(2),
+        ended_at: t0(),
+        end_reason: "remote_hangup".into(),
+        digits: Vec::new(),
+        recording: None,
+        recording_stopped: None,
+        rtp: RtpRecord::default(),
+        turns: Vec::new(),
+        records: Vec::new(),
+        dialog: None,
+        page: None,
+    };
+    call_log::write_record(calls, &record).expect("write the call record");
+}
+
+/// What the caller's record says of the page now.
+fn call_page(calls: &Path) -> Option<PageRecord> {
+    let (records, bad) = call_log::read_records(calls);
+    assert!(bad.is_empty(), "{bad:?}");
+    records
+        .into_iter()
+        .find(|r| r.key == CALL_KEY)
+        .expect("the call's record")
+        .page
+}
+
 fn t0() -> DateTime<Utc> {
     "2026-01-15T03:00:00Z".parse().expect("time")
 }
@@ -106,7 +151,7 @@ fn open(dir: &Path, clock: &ManualClock) -> Outbox {
 async fn no_heat_alert(outbox: &Outbox, clock: &ManualClock) -> RecordId {
     outbox
         .enqueue(Payload::OnCallAlert(OnCallAlert {
-            call_key: "20260115T030000Z-0001".into(),
+            call_key: CALL_KEY.into(),
             caller: CallerInfo {
                 name: "Jane Doe".into(),
                 phone_e164: Some("+13125550142".into()),
@@ -139,6 +184,17 @@ fn dispatcher(
         .with_pager(pager)
 }
 
+/// The dispatcher as the box runs it: noting each ladder's end in the call records in `calls`.
+fn noting_dispatcher(
+    outbox: &Outbox,
+    clock: &ManualClock,
+    pager: Arc<ScriptedPager>,
+    calls: &Path,
+) -> Dispatcher {
+    dispatcher(outbox, clock, pager, None)
+        .with_page_notes(Arc::new(CallPages::new(calls.to_path_buf())))
+}
+
 fn record(outbox: &Outbox, id: &RecordId) -> Record {
     outbox.get(id).expect("read").expect("there")
 }
@@ -166,9 +222,12 @@ async fn offline_the_first_contact_pressing_1_is_recorded_and_ends_the_ladder() 
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(t0());
     let outbox = open(dir.path(), &clock);
+    let calls = dir.path().join("calls");
+    write_call(&calls);
     let id = no_heat_alert(&outbox, &clock).await;
     let pager = ScriptedPager::new(&[(MIKE, PageCallOutcome::Accepted)]);
-    let d = dispatcher(&outbox, &clock, pager.clone(), None);
+    let d = noting_dispatcher(&outbox, &clock, pager.clone(), &calls);
+    assert_eq!(call_page(&calls), None, "nobody has it yet");
     // No webhook or ntfy (the internet is down): the phone is the only channel.
     assert!(!d.has_channels());
     d.deliver_due().await.expect("pass");
@@ -192,6 +251,18 @@ async fn offline_the_first_contact_pressing_1_is_recorded_and_ends_the_ladder() 
     assert_eq!(page.ended.as_deref(), Some("acknowledged"));
     assert_eq!(page.attempts.len(), 1);
     assert_eq!(page.attempts[0].outcome, "accepted");
+    // The caller's own record says who took it and when.
+    assert_eq!(
+        call_page(&calls),
+        Some(PageRecord {
+            alert: id.to_string(),
+            outcome: "acknowledged".into(),
+            by: Some("Mike Reyes".into()),
+            channel: Some("phone".into()),
+            at: Some(t0()),
+            calls: 1,
+        })
+    );
     // Nothing more happens later.
     clock.advance(Duration::from_secs(3600));
     assert_eq!(d.deliver_due().await.expect("pass"), 0);
@@ -307,10 +378,17 @@ async fn an_acknowledgement_on_the_web_page_stops_the_paging() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(t0());
     let outbox = open(dir.path(), &clock);
+    let calls = dir.path().join("calls");
+    write_call(&calls);
     let id = no_heat_alert(&outbox, &clock).await;
     let pager = ScriptedPager::new(&[(MIKE, PageCallOutcome::NoAnswer)]);
-    let d = dispatcher(&outbox, &clock, pager.clone(), None);
+    let d = noting_dispatcher(&outbox, &clock, pager.clone(), &calls);
     d.deliver_due().await.expect("pass");
+    assert_eq!(
+        call_page(&calls),
+        None,
+        "a no-answer is no news for the caller's record"
+    );
     outbox
         .acknowledge_alert(
             &id,
@@ -328,6 +406,17 @@ async fn an_acknowledgement_on_the_web_page_stops_the_paging() {
     let page = record(&outbox, &id).alert.page.expect("page");
     assert_eq!(page.acknowledged.expect("ack").channel, "web");
     assert_eq!(page.ended.as_deref(), Some("acknowledged"));
+    let noted = call_page(&calls).expect("noted in the call's record");
+    assert_eq!(
+        (
+            noted.outcome.as_str(),
+            noted.by.as_deref(),
+            noted.channel.as_deref()
+        ),
+        ("acknowledged", Some("office (web page)"), Some("web"))
+    );
+    assert_eq!(noted.at, Some(t0()));
+    assert_eq!(noted.calls, 1);
 }
 
 #[tokio::test]
@@ -343,9 +432,15 @@ async fn nobody_answering_ends_the_ladder_after_its_rounds_and_says_so() {
         .map(|to| (*to, PageCallOutcome::NoAnswer))
         .collect();
     let pager = ScriptedPager::new(&script);
-    let d = dispatcher(&outbox, &clock, pager.clone(), None);
+    let calls = dir.path().join("calls");
+    write_call(&calls);
+    let d = noting_dispatcher(&outbox, &clock, pager.clone(), &calls);
     run_to_the_end(&d, &outbox, &clock, &id).await;
     assert_eq!(pager.dialled().len(), 12, "two rounds of two calls each");
+    let noted = call_page(&calls).expect("noted in the call's record");
+    assert_eq!((noted.outcome.as_str(), noted.by), ("exhausted", None));
+    assert_eq!(noted.calls, 12);
+    assert_eq!(noted.at, Some(clock.now_utc()));
     let r = record(&outbox, &id);
     let page = r.alert.page.expect("page");
     assert_eq!(page.ended.as_deref(), Some("exhausted"));

@@ -268,7 +268,9 @@ fn call_record(
             enqueue_failed: false,
             transcript,
             outdoor: None,
+            caller_temp: None,
         }),
+        page: None,
     }
 }
 

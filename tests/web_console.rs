@@ -65,7 +65,9 @@ fn seed_calls(data_dir: &Path) -> Vec<String> {
                     enqueue_failed: false,
                     transcript: Vec::new(),
                     outdoor: None,
+                    caller_temp: None,
                 }),
+                page: None,
             };
             call_log::write_record(&calls, &record).expect("write call record");
             record.key
@@ -341,4 +343,116 @@ async fn test_connection_passes_each_step_with_good_credentials_and_names_the_fa
         "the detail shows the secret"
     );
     assert!(!text.contains(support::st_server::TEST_CLIENT_SECRET));
+}
+
+/// An emergency call whose page nobody has taken yet (no alert channel, no pager: the office
+/// is the only one who can): the On-call view's "Take it" (`POST /api/alerts/{id}/acknowledge`,
+/// session + CSRF) notes who took it in the alert and in the caller's own call record, which
+/// the call's detail then shows; a second taker is refused, a nameless one too.
+#[test]
+fn an_office_person_takes_an_alert_by_hand_and_the_call_shows_who_and_when() {
+    let _serial = common::serial();
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_dir: PathBuf = data.path().join("data");
+    std::fs::create_dir_all(data_dir.join("calls")).expect("mkdir");
+    let key = seed_calls(&data_dir).swap_remove(0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let alert = runtime.block_on(async {
+        let (outbox, _) =
+            Outbox::open(&data_dir.join("queue"), QueueOptions::default()).expect("open queue");
+        let id = outbox
+            .enqueue(Payload::OnCallAlert(callbox::queue::OnCallAlert {
+                call_key: key.clone(),
+                caller: CallerInfo {
+                    name: "Jane Doe".into(),
+                    phone_e164: Some("+13125550142".into()),
+                    callback_phone_e164: None,
+                },
+                hazard: callbox::queue::Hazard::NoHeat,
+                address: None,
+                known_customer_id: None,
+                caller_said: "the heat is out and it's freezing".into(),
+                raised_at_utc: chrono::Utc::now(),
+                job_record_id: None,
+            }))
+            .await
+            .expect("enqueue");
+        outbox.flush().await.expect("flush");
+        id
+    });
+    let port = free_tcp_port();
+    let _box = daemon(&data_dir, port);
+    let page = Page::set_up_and_log_in(&data_dir, port);
+
+    let (_, on_call) = page.get("/api/on-call");
+    let row = |view: &Value| {
+        view["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["id"] == alert.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("no alert {alert} in {view}"))
+    };
+    assert_eq!(row(&on_call)["acknowledged_by"], Value::Null, "{on_call}");
+    let (_, detail) = page.get(&format!("/api/calls/{key}"));
+    assert!(detail.get("paged").is_none(), "{detail}");
+
+    let path = format!("/api/alerts/{alert}/acknowledge");
+    let (status, refused) = page.send(reqwest::Method::POST, &path, json!({ "by": "  " }));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let before = chrono::Utc::now();
+    let (status, taken) = page.send(reqwest::Method::POST, &path, json!({ "by": "Dana" }));
+    assert_eq!(status, StatusCode::OK, "{taken}");
+    assert_eq!(taken["acknowledged_by"], "Dana (web)", "{taken}");
+    let (status, again) = page.send(reqwest::Method::POST, &path, json!({ "by": "Lee" }));
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the first taker keeps it: {again}"
+    );
+    let (status, _) = page.send(
+        reqwest::Method::POST,
+        "/api/alerts/cb-01JHC2V3W4X5Y6Z7A8B9C0D1E2/acknowledge",
+        json!({ "by": "Dana" }),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The caller's record on disk, and the call's detail on the page.
+    let (records, _) = call_log::read_records(&data_dir.join("calls"));
+    let record = records.iter().find(|r| r.key == key).expect("the call");
+    let noted = record
+        .page
+        .as_ref()
+        .expect("the page's end in the call record");
+    assert_eq!(
+        (
+            noted.outcome.as_str(),
+            noted.by.as_deref(),
+            noted.channel.as_deref()
+        ),
+        ("acknowledged", Some("Dana"), Some("web"))
+    );
+    assert_eq!(noted.alert, alert.as_str());
+    let at = noted.at.expect("when");
+    assert!(at >= before - chrono::Duration::seconds(1) && at <= chrono::Utc::now());
+    let (_, detail) = page.get(&format!("/api/calls/{key}"));
+    assert_eq!(detail["paged"]["by"], "Dana", "{detail}");
+    assert_eq!(detail["paged"]["outcome"], "acknowledged", "{detail}");
+    let html = page
+        .client
+        .get(format!("{}/calls/{key}", page.base))
+        .header(reqwest::header::COOKIE, &page.cookie)
+        .send()
+        .and_then(|r| r.text())
+        .expect("call page");
+    assert!(
+        html.contains("data-outcome=\"acknowledged\">taken by Dana (web) at "),
+        "{html}"
+    );
+    let (_, on_call) = page.get("/api/on-call");
+    assert_eq!(row(&on_call)["acknowledged_by"], "Dana (web)", "{on_call}");
 }

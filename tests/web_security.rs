@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::collections::BTreeMap;
 
 use callbox::web::backend::{
-    Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, CallSummary,
+    AlertRow, Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, CallSummary,
     ConnectionReport, ConnectionStep, DashboardView, DayCalls, FieldKind, LogLine, OnCallView,
     QueueQuery, QueueRow, RestartPlan, ServiceView, SettingField, SettingsSection, SettingsView,
     TranscriptTurn, UpdatesView,
@@ -220,6 +220,16 @@ impl WebBackend for TestBackend {
     }
     fn on_call(&self) -> OnCallView {
         OnCallView::default()
+    }
+    fn acknowledge_alert(&self, id: &str, by: &str) -> Result<AlertRow, BackendError> {
+        if id != RECORD_ID {
+            return Err(BackendError::NotFound(format!("no alert {id}")));
+        }
+        Ok(AlertRow {
+            id: id.into(),
+            acknowledged_by: Some(format!("{by} (web)")),
+            ..AlertRow::default()
+        })
     }
     fn settings(&self) -> SettingsView {
         SettingsView {
@@ -675,6 +685,7 @@ async fn every_route_without_a_session_is_refused() {
         (Verb::Post, "/api/queue/{id}/retry"),
         (Verb::Get, "/api/queue/export"),
         (Verb::Get, "/api/on-call"),
+        (Verb::Post, "/api/alerts/{id}/acknowledge"),
         (Verb::Get, "/api/settings"),
         (Verb::Put, "/api/settings"),
         (Verb::Post, "/api/settings/test-connection"),
@@ -1316,6 +1327,7 @@ async fn no_page_or_api_answer_carries_a_secret() {
                 let body = match route.path {
                     "/api/settings" => Some(json!({ "changes": { "shop.name": "Acme" } })),
                     "/api/voice/preview" => Some(json!({ "text": "Hello" })),
+                    "/api/alerts/{id}/acknowledge" => Some(json!({ "by": "Dana" })),
                     _ => None,
                 };
                 web.change(method_of(verb), &path, session, body).await

@@ -36,6 +36,15 @@ pub struct Dispatcher {
     pager: Option<Arc<dyn PhonePager>>,
     /// Texts: each contact the ladder calls is texted the alert first (once per contact).
     sms: Option<Arc<SmsSender>>,
+    /// Told how each ladder ended (the caller's call record shows who took it).
+    page_notes: Option<Arc<dyn PageNotes>>,
+}
+
+/// Told when an alert's paging ladder ends, acknowledged or not, with the alert's call key
+/// and the ladder's last progress. May be told more than once for one alert (a restart
+/// between the ladder's end and the alert's delivery mark): it must be idempotent.
+pub trait PageNotes: Send + Sync {
+    fn page_ended(&self, call_key: &str, alert: &RecordId, page: &crate::queue::PageProgress);
 }
 
 /// What `callbox alert test` reports per channel.
@@ -61,6 +70,7 @@ impl Dispatcher {
             clock: SystemClock::shared(),
             pager: None,
             sms: None,
+            page_notes: None,
         })
     }
 
@@ -76,6 +86,12 @@ impl Dispatcher {
     /// a second round or a restart never texts a contact twice; STOP is honoured by the sender.
     pub fn with_sms(mut self, sms: Arc<SmsSender>) -> Self {
         self.sms = Some(sms);
+        self
+    }
+
+    /// The same dispatcher telling `notes` how each paging ladder ended.
+    pub fn with_page_notes(mut self, notes: Arc<dyn PageNotes>) -> Self {
+        self.page_notes = Some(notes);
         self
     }
 
@@ -350,6 +366,9 @@ impl Dispatcher {
                 LadderAction::Ended => {
                     let stored = self.outbox.save_page(id, &progress, None).await?;
                     let progress = stored.alert.page.unwrap_or(progress);
+                    if let Some(notes) = &self.page_notes {
+                        notes.page_ended(&alert.call_key, id, &progress);
+                    }
                     return Ok(match &progress.acknowledged {
                         Some(ack) => {
                             tracing::info!(%id, by = %ack.by, channel = %ack.channel, "alerts: acknowledged; paging stopped");

@@ -23,7 +23,7 @@ pub mod phone;
 pub mod settings;
 pub mod sms;
 
-pub use dispatch::{send_test, Dispatcher, TestReport};
+pub use dispatch::{send_test, Dispatcher, PageNotes, TestReport};
 pub use message::{compose, AlertMessage};
 pub use phone::{PageCallOutcome, PageCallRequest, PhonePager};
 

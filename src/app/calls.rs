@@ -82,8 +82,16 @@ pub(crate) async fn handle_call(call: AnsweredCall, desk: Arc<CallDesk>) -> Resu
     let caller = redact::number(facts.caller.number.as_deref());
     info!(key = %start.key, %caller, dialled = ?facts.dialled, "call answered");
     let outcome = run_flow_guarded(port, facts.clone(), start.clone(), desk.clone()).await;
-    let record = call_record(&facts, &start, outcome);
-    write_record(&desk.paths, &record)?;
+    let mut record = call_record(&facts, &start, outcome);
+    {
+        // A page that ended before this record was written (a quick acknowledgement) is in
+        // the queue; one ending later is noted in the file (`call_pages`).
+        let _writing = crate::app::call_pages::lock();
+        if let Some(queue) = &desk.queue {
+            record.page = crate::app::call_pages::from_queue(queue, &record.records);
+        }
+        write_record(&desk.paths, &record)?;
+    }
     desk.index.insert(&record);
     Ok(())
 }
@@ -202,6 +210,11 @@ async fn run_dialog(
             confirmation_number: outcome.outcome.confirmation_number.clone(),
             caller_hung_up: outcome.outcome.caller_hung_up,
             enqueue_failed: outcome.outcome.enqueue_failed,
+            caller_temp: call_log::caller_temp(
+                &outcome.transcript,
+                outdoor.cold_threshold_f,
+                outdoor.hot_threshold_f,
+            ),
             transcript: outcome.transcript,
             outdoor: Some(outdoor),
         }),
@@ -327,6 +340,7 @@ fn call_record(facts: &CallFacts, start: &CallStart, outcome: FlowResult) -> Cal
         turns: outcome.turns,
         records: outcome.records,
         dialog: outcome.dialog,
+        page: None,
     }
 }
 

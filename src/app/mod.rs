@@ -10,9 +10,11 @@
 //! - `lookup` — the ServiceTitan cache served through the dialog's and the alerts' traits.
 //! - `simulate` — `callbox simulate`: the real engine, queue and cache from stdin.
 //! - `pager` — page calls over the shop's line (the alert layer's `PhonePager`).
+//! - `call_pages` — who took a call's on-call page, noted in the caller's call record.
 //! - `update` — what `callbox update apply` asks of the running box (idle, restart, health).
 //! - `commands` — one function per subcommand.
 
+pub mod call_pages;
 mod calls;
 pub mod commands;
 pub mod console;

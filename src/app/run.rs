@@ -197,9 +197,13 @@ fn start_background_services(
             supervisor.spawn(service);
         }
     }
-    if let Some(survey) =
-        crate::app::survey::box_service(config, handles.sync.as_deref(), &shared.outbound, status)
-    {
+    if let Some(survey) = crate::app::survey::box_service(
+        config,
+        handles.sync.as_deref(),
+        &shared.outbound,
+        status,
+        &shared.flow,
+    ) {
         supervisor.spawn(survey);
     }
     supervisor.spawn(housekeeping_service(

@@ -81,6 +81,9 @@ pub(crate) fn alerts(
     if let Some(pager) = pager {
         dispatcher = dispatcher.with_pager(pager);
     }
+    dispatcher = dispatcher.with_page_notes(Arc::new(crate::app::call_pages::CallPages::new(
+        config.data_paths().calls,
+    )));
     let by_text = match crate::app::sms::sender(config) {
         Ok(Some(sms)) => {
             dispatcher = dispatcher.with_sms(Arc::new(sms));

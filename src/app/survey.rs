@@ -5,8 +5,9 @@
 use crate::app::pager::{CallingOut, LineBusy, OutboundLine, PagerSettings};
 use crate::app::status::AppStatus;
 use crate::app::supervisor::Service;
-use crate::app::survey_call::LineSurveyCaller;
+use crate::app::survey_call::{LineSurveyCaller, SurveySpeech};
 use crate::config::Config;
+use crate::dialog::survey::RatingWords;
 use crate::servicetitan::survey::{SurveyCaller, SurveyStore, SurveyWorker};
 use crate::servicetitan::SyncWorker;
 use anyhow::{Context, Result};
@@ -18,14 +19,17 @@ use tracing::{error, info, warn};
 const EVERY: Duration = Duration::from_secs(300);
 
 /// `callbox run`'s survey: its calls over `line` in the box's voice, waiting while a caller is
-/// on the line (`status`' calls in progress). `None` when `[survey] enabled` is off, or when it
+/// on the line (`status`' calls in progress), hearing the customer with the speech model and
+/// turn settings of the inbound calls' `flow` when it has one loaded (keypad-only without,
+/// said in the log). `None` when `[survey] enabled` is off, or when it
 /// cannot run (no sync, no voice, the store unreadable: said in the log; the box answers calls
 /// regardless).
-pub fn box_service(
+pub(crate) fn box_service(
     config: &Config,
     sync: Option<&SyncWorker>,
     line: &OutboundLine,
     status: &Arc<AppStatus>,
+    flow: &crate::app::flow::LiveFlow,
 ) -> Option<Service> {
     if !config.survey.enabled {
         return None;
@@ -41,10 +45,21 @@ pub fn box_service(
     let status = status.clone();
     let busy: LineBusy = Arc::new(move || status.calls_in_progress() > 0);
     let voice = Arc::new(crate::speech::tts::EspeakVoice::from_config(&config.voice));
-    let caller = LineSurveyCaller::new(
+    let mut caller = LineSurveyCaller::new(
         CallingOut::new(line.clone(), voice, busy),
         PagerSettings::default(),
     );
+    match crate::app::flow::snapshot(flow) {
+        crate::app::flow::Flow::Dialog(dialog) if !dialog.keypad_only => {
+            info!("survey: ratings by voice or keypad, spoken comments transcribed");
+            caller = caller.with_speech(SurveySpeech {
+                engine: dialog.engine.clone(),
+                turn: dialog.turn,
+                words: RatingWords::english(),
+            });
+        }
+        _ => warn!("survey: no speech model loaded: survey calls are keypad-only"),
+    }
     match service(config, sync, Arc::new(caller)) {
         Ok(service) => service,
         Err(e) => {

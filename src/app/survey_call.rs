@@ -5,21 +5,52 @@
 //! One survey call: wait while a caller is on the one line (like a page call), dial, run the
 //! script on the call's audio port — each line in the box's voice, the rating by keypad
 //! (RFC 4733, SIP INFO or in-band digits all arrive as the port's digits; a key pressed while
-//! the box speaks counts at once) — then hang up and return what came of it. The box has no
-//! recogniser on an outbound call yet, so the script is the keypad-only one: no spoken rating,
-//! no comment asked for.
+//! the box speaks counts at once) — then hang up and return what came of it.
+//!
+//! With a speech model loaded ([`LineSurveyCaller::with_speech`]: the same engine and turn
+//! settings as inbound calls) the call runs on `crate::speech::turn::Conversation`, like the
+//! dialog: the rating is a grammar turn (the model's [`RatingWords`]; a key still answers at
+//! once, and the caller may talk over the question), then the optional comment is an open
+//! turn whose transcript becomes the job note's comment. Without one the script is the
+//! keypad-only one: no spoken rating, no comment asked for.
 
 use crate::app::pager::{play_one, CallingOut, PagerSettings};
-use crate::dialog::survey::{SurveyAction, SurveyInput, SurveyResult, SurveyScript};
+use crate::dialog::survey::{RatingWords, SurveyAction, SurveyInput, SurveyResult, SurveyScript};
 use crate::servicetitan::survey::{
     SurveyCallFuture, SurveyCallOutcome, SurveyCallRequest, SurveyCaller,
 };
+use crate::speech::asr::SpeechEngine;
+use crate::speech::tts::SpeechStream;
+use crate::speech::turn::{Conversation, Listen, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioFrame, AudioPort, PortEvent};
 use crate::telephony::line::DialFailure;
 use crate::trade::redact;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
+
+/// How long the customer has to start a comment once asked.
+const COMMENT_START_WAIT: Duration = Duration::from_secs(6);
+/// How long the box waits for the port to confirm its hang-up.
+const HANG_UP_GRACE: Duration = Duration::from_secs(2);
+
+/// Hearing on a survey call: the loaded speech model and the inbound calls' turn settings,
+/// and how the model's language says a rating.
+#[derive(Clone)]
+pub struct SurveySpeech {
+    pub engine: Arc<dyn SpeechEngine>,
+    pub turn: TurnSettings,
+    pub words: RatingWords,
+}
+
+impl std::fmt::Debug for SurveySpeech {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SurveySpeech")
+            .field("words", &self.words)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The [`SurveyCaller`] over the shop's line. Paced like the pager (`line_wait`, `line_poll`;
 /// the script sets its own listening times).
@@ -27,17 +58,32 @@ use tracing::{info, warn};
 pub struct LineSurveyCaller {
     out: CallingOut,
     settings: PagerSettings,
+    speech: Option<SurveySpeech>,
 }
 
 impl LineSurveyCaller {
+    /// A keypad-only caller (no speech model).
     pub fn new(out: CallingOut, settings: PagerSettings) -> Self {
-        LineSurveyCaller { out, settings }
+        LineSurveyCaller {
+            out,
+            settings,
+            speech: None,
+        }
+    }
+
+    /// Rating by voice or keypad, and a spoken comment, heard by `speech`.
+    pub fn with_speech(mut self, speech: SurveySpeech) -> Self {
+        self.speech = Some(speech);
+        self
     }
 
     async fn survey_call(&self, request: &SurveyCallRequest) -> SurveyCallOutcome {
         let to = redact::number(Some(&request.to));
         let job = request.job_id;
-        let mut script = SurveyScript::keypad_only(&request.shop_name);
+        let mut script = match &self.speech {
+            Some(speech) => SurveyScript::new(&request.shop_name).with_words(speech.words.clone()),
+            None => SurveyScript::keypad_only(&request.shop_name),
+        };
         let mut actions = script.start();
         // The opening is rendered before dialling: the customer must not answer into silence.
         let mut opening = None;
@@ -65,6 +111,11 @@ impl LineSurveyCaller {
             }
         };
         let mut port = call.port;
+        if let Some(speech) = &self.speech {
+            self.spoken(port, speech, &mut script, actions, opening, job)
+                .await;
+            return outcome_of(&script, job, &to);
+        }
         // A key pressed (or a hang-up) while the box speaks: the answer to the next listen.
         let mut early = match opening {
             Some(frames) => say(&mut port, &frames).await,
@@ -105,16 +156,114 @@ impl LineSurveyCaller {
             actions = next;
         }
         let _ = port.hang_up.send(true);
-        let outcome = match script.result() {
-            Some(SurveyResult::Rated { rating, comment }) => SurveyCallOutcome::Rated {
-                rating: *rating,
-                comment: comment.clone(),
-            },
-            Some(SurveyResult::NeverCallAgain) => SurveyCallOutcome::NeverCallAgain,
-            Some(SurveyResult::NoRating) | None => SurveyCallOutcome::NoRating,
+        outcome_of(&script, job, &to)
+    }
+
+    /// The script on the call's audio through the speech layer: each `Say` waits for the
+    /// next turn (its prompt, which the customer may cut short by voice or key) or for the
+    /// hang-up.
+    async fn spoken(
+        &self,
+        port: AudioPort,
+        speech: &SurveySpeech,
+        script: &mut SurveyScript,
+        mut actions: Vec<SurveyAction>,
+        opening: Option<Vec<AudioFrame>>,
+        job: i64,
+    ) {
+        let mut conversation = match Conversation::new(port, speech.engine.clone(), speech.turn) {
+            Ok(c) => c,
+            Err(err) => {
+                // The port is gone with the error: the call ends with no rating.
+                warn!(job, "survey call: no turn taking: {err}");
+                script.handle(SurveyInput::HungUp);
+                return;
+            }
         };
-        info!(job, %to, ?outcome, "survey call answered");
-        outcome
+        let grammar = Listen::Grammar(script.rating_grammar());
+        let mut pending: Vec<SpeechStream> = opening.into_iter().map(stream_of).collect();
+        loop {
+            let mut next = None;
+            for action in actions {
+                match action {
+                    SurveyAction::Say(text) => match self.out.render(&text).await {
+                        Ok(frames) => pending.push(stream_of(frames)),
+                        Err(err) => warn!(job, "survey call: {err}"),
+                    },
+                    SurveyAction::ListenRating { timeout } => {
+                        conversation.set_no_speech_timeout(timeout);
+                        let outcome = conversation.turn(chained(&mut pending), &grammar).await;
+                        next = Some(script.handle(input_of(outcome.result)));
+                        break;
+                    }
+                    SurveyAction::ListenComment { .. } => {
+                        // The comment's length is bounded by the endpointer's longest utterance.
+                        conversation.set_no_speech_timeout(COMMENT_START_WAIT);
+                        let outcome = conversation
+                            .turn(chained(&mut pending), &Listen::Open)
+                            .await;
+                        next = Some(script.handle(input_of(outcome.result)));
+                        break;
+                    }
+                    SurveyAction::Hangup => break,
+                }
+            }
+            match next {
+                Some(actions_next) => actions = actions_next,
+                None => break,
+            }
+        }
+        if let Some(goodbye) = chained(&mut pending) {
+            conversation.say(goodbye, false).await;
+        }
+        conversation.hang_up(HANG_UP_GRACE).await;
+    }
+}
+
+fn outcome_of(script: &SurveyScript, job: i64, to: &str) -> SurveyCallOutcome {
+    let outcome = match script.result() {
+        Some(SurveyResult::Rated { rating, comment }) => SurveyCallOutcome::Rated {
+            rating: *rating,
+            comment: comment.clone(),
+        },
+        Some(SurveyResult::NeverCallAgain) => SurveyCallOutcome::NeverCallAgain,
+        Some(SurveyResult::NoRating) | None => SurveyCallOutcome::NoRating,
+    };
+    // The comment is the customer's words: the log says only whether there was one.
+    let commented = matches!(
+        &outcome,
+        SurveyCallOutcome::Rated {
+            comment: Some(_),
+            ..
+        }
+    );
+    let rating = match &outcome {
+        SurveyCallOutcome::Rated { rating, .. } => Some(*rating),
+        _ => None,
+    };
+    info!(job, %to, ?rating, commented, "survey call answered");
+    outcome
+}
+
+/// Rendered frames as a prompt the conversation can play (and cut short).
+fn stream_of(frames: Vec<AudioFrame>) -> SpeechStream {
+    SpeechStream::from_samples(frames.iter().flatten().copied().collect())
+}
+
+/// The prompts said since the last turn, as one stream; `None` when there are none.
+fn chained(pending: &mut Vec<SpeechStream>) -> Option<SpeechStream> {
+    (!pending.is_empty()).then(|| SpeechStream::chain(pending.drain(..)))
+}
+
+/// How a turn ended, as the script's input: an empty or `[unk]` result is a miss (heard,
+/// nothing understood), not silence.
+fn input_of(result: TurnResult) -> SurveyInput {
+    match result {
+        TurnResult::Utterance(u) if u.is_empty_or_unknown() => SurveyInput::Heard(String::new()),
+        TurnResult::Utterance(u) => SurveyInput::Heard(u.text),
+        TurnResult::Digit(d) => SurveyInput::Digit(d.digit),
+        TurnResult::NoSpeech => SurveyInput::NoInput,
+        TurnResult::Ended(_) => SurveyInput::HungUp,
     }
 }
 
@@ -250,5 +399,91 @@ mod tests {
             dial_outcome(&DialFailure::Refused(404)),
             SurveyCallOutcome::Failed { .. }
         ));
+    }
+
+    /// A loud voiced frame (a 200 Hz fundamental with harmonics): speech to the VAD, above
+    /// the echo guard while the box talks.
+    fn voiced(index: u64) -> Box<AudioFrame> {
+        use crate::telephony::audio_port::FRAME_SAMPLES;
+        let mut frame = Box::new([0i16; FRAME_SAMPLES]);
+        for (i, s) in frame.iter_mut().enumerate() {
+            let t = (index as f64 * FRAME_SAMPLES as f64 + i as f64) / 8000.0;
+            let w = |f: f64| (2.0 * std::f64::consts::PI * f * t).sin();
+            let v = w(200.0) + 0.6 * w(400.0) + 0.4 * w(600.0) + 0.3 * w(1100.0);
+            *s = (v / 2.3 * 28_000.0) as i16;
+        }
+        frame
+    }
+
+    /// On text (the recogniser scripted: "four", then the comment), through the real
+    /// `Conversation` (VAD, endpointer, barge-in) and the real espeak-ng voice: the customer
+    /// talks over the question, the rating is the grammar turn's word, the comment the open
+    /// turn's text, the goodbye is said and the box hangs up.
+    #[tokio::test]
+    async fn an_english_spoken_rating_and_comment_through_the_conversation() {
+        use crate::app::pager::OutboundLine;
+        use crate::speech::asr::ScriptedEngine;
+        use crate::speech::tts::EspeakVoice;
+        use crate::telephony::audio_port::FRAME_SAMPLES;
+
+        let (port, mut backend) = port_pair();
+        let voice = Arc::new(EspeakVoice::new("espeak-ng", "en-us", 175, 0.0));
+        let caller = LineSurveyCaller::new(
+            CallingOut::new(OutboundLine::new(), voice, Arc::new(|| false)),
+            PagerSettings::default(),
+        )
+        .with_speech(SurveySpeech {
+            engine: Arc::new(ScriptedEngine::new(["four", "the technician was great"])),
+            turn: TurnSettings::default(),
+            words: RatingWords::english(),
+        });
+        let driver = tokio::spawn(async move {
+            let mut prompt_frames = 0u32;
+            for tick in 0..4000u64 {
+                if *backend.hang_up.borrow() {
+                    let _ = backend
+                        .events
+                        .send(PortEvent::Ended(EndReason::LocalHangUp))
+                        .await;
+                    return (true, prompt_frames);
+                }
+                let frame = if (100..130).contains(&tick) || (500..560).contains(&tick) {
+                    voiced(tick)
+                } else {
+                    Box::new([0i16; FRAME_SAMPLES])
+                };
+                if backend.events.send(PortEvent::Audio(frame)).await.is_err() {
+                    break;
+                }
+                for _ in 0..20 {
+                    tokio::task::yield_now().await;
+                }
+                if let Some(f) = backend.playback.next_frame() {
+                    if f.iter().any(|s| s.unsigned_abs() > 1000) {
+                        prompt_frames += 1;
+                    }
+                }
+            }
+            (false, prompt_frames)
+        });
+        let speech = caller.speech.clone().expect("speech");
+        let mut script = SurveyScript::new("Acme Heating").with_words(speech.words.clone());
+        let actions = script.start();
+        caller
+            .spoken(port, &speech, &mut script, actions, None, 7)
+            .await;
+        assert_eq!(
+            script.result(),
+            Some(&SurveyResult::Rated {
+                rating: 4,
+                comment: Some("the technician was great".into())
+            })
+        );
+        let (hung_up, prompt_frames) = driver.await.expect("driver");
+        assert!(hung_up, "the box hung up");
+        assert!(
+            prompt_frames > 100,
+            "{prompt_frames} frames of the box's voice"
+        );
     }
 }

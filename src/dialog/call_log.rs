@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-use crate::dialog::engine::Turn;
+use crate::dialog::engine::{Speaker, Turn};
+use crate::dialog::understanding::triage::caller_temperature;
 use crate::infra::fs;
 use crate::trade::RecordId;
 
@@ -97,6 +98,34 @@ pub struct CallRecord {
     /// What the dialog engine made of the call, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dialog: Option<DialogRecord>,
+    /// Who took the on-call page the call raised, and when (or that nobody did): noted when
+    /// the paging ladder ends or the office takes it on the web page, after the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageRecord>,
+}
+
+/// How the on-call page a call raised ended.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct PageRecord {
+    /// The on-call alert's queue record.
+    pub alert: String,
+    /// "acknowledged" (someone took it) or "exhausted" (every round passed unanswered).
+    pub outcome: String,
+    /// Who took it: the contact who pressed 1, or the name given on the web page.
+    pub by: Option<String>,
+    /// "phone" (pressed 1 on a page call) or "web" (the On-call view).
+    pub channel: Option<String>,
+    /// When it was taken, or when the ladder gave up.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Page calls placed.
+    pub calls: usize,
+}
+
+impl PageRecord {
+    pub fn acknowledged(&self) -> bool {
+        self.outcome == "acknowledged"
+    }
 }
 
 /// The dialog's side of a call record.
@@ -114,6 +143,50 @@ pub struct DialogRecord {
     /// The outdoor temperature triage was given, where it came from, and the thresholds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outdoor: Option<OutdoorRecord>,
+    /// A temperature the caller said ("it's ten degrees here"), source "caller", beside the
+    /// same thresholds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_temp: Option<CallerTempRecord>,
+}
+
+/// A temperature the caller stated, as triage heard it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CallerTempRecord {
+    pub temp_f: f32,
+    /// Always "caller".
+    pub source: String,
+    /// "outdoors" (triage used it instead of the forecast), "indoors", or "unsaid" (weighed as
+    /// indoors; the forecast still counts). See `understanding::triage::caller_temperature`.
+    pub place: String,
+    pub cold_threshold_f: f32,
+    pub hot_threshold_f: f32,
+    /// The caller's words it came from.
+    pub said: String,
+}
+
+// As `OutdoorRecord`: a parsed number of degrees, finite.
+impl Eq for CallerTempRecord {}
+
+/// The first temperature the caller stated in `transcript`, with the thresholds triage used.
+pub fn caller_temp(
+    transcript: &[Turn],
+    cold_threshold_f: f32,
+    hot_threshold_f: f32,
+) -> Option<CallerTempRecord> {
+    transcript
+        .iter()
+        .filter(|t| t.speaker == Speaker::Caller)
+        .find_map(|t| {
+            let (temp_f, place) = caller_temperature(&t.text)?;
+            Some(CallerTempRecord {
+                temp_f,
+                source: "caller".into(),
+                place: place.into(),
+                cold_threshold_f,
+                hot_threshold_f,
+                said: t.text.clone(),
+            })
+        })
 }
 
 /// The outdoor temperature a call's triage used.
@@ -144,6 +217,46 @@ pub fn write_record(calls_dir: &Path, record: &CallRecord) -> Result<PathBuf, Ca
     fs::create_private_dir_all(calls_dir).map_err(io)?;
     fs::write_atomic(&path, &bytes).map_err(io)?;
     Ok(path)
+}
+
+/// Notes how the call's page ended in the record `<calls_dir>/<key>.json`. The first
+/// acknowledgement stays (a later one, or a ladder ending after it, changes nothing); an
+/// acknowledgement replaces "exhausted" (the office took it by hand after the ladder gave up).
+/// `Ok(None)` when there is no such record (yet); `Ok(Some(record))` when it changed.
+pub fn note_page(
+    calls_dir: &Path,
+    key: &str,
+    page: &PageRecord,
+) -> Result<Option<CallRecord>, CallLogError> {
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+    {
+        return Ok(None);
+    }
+    let path = calls_dir.join(format!("{key}.json"));
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(CallLogError::Write { path, source }),
+    };
+    let mut record: CallRecord = serde_json::from_slice(&bytes)?;
+    if !page_replaces(record.page.as_ref(), page) {
+        return Ok(None);
+    }
+    record.page = Some(page.clone());
+    write_record(calls_dir, &record)?;
+    Ok(Some(record))
+}
+
+/// Whether `new` is news over what a record already says.
+pub fn page_replaces(old: Option<&PageRecord>, new: &PageRecord) -> bool {
+    match old {
+        None => true,
+        Some(old) if old.acknowledged() => false,
+        Some(old) => new.acknowledged() || old != new,
+    }
 }
 
 /// Reads every call record under `calls_dir`, oldest first; unreadable files are skipped
@@ -222,13 +335,94 @@ mod tests {
             }],
             records: Vec::new(),
             dialog: None,
+            page: None,
         };
         assert_eq!(record.key, "20260115T014200.000Z-a84b4c76e66710pc33atlant");
         let path = write_record(dir.path(), &record).expect("write");
         assert!(path.exists());
         std::fs::write(dir.path().join("broken.json"), b"{\"key\":").expect("write");
         let (records, bad) = read_records(dir.path());
-        assert_eq!(records, vec![record]);
+        assert_eq!(records, vec![record.clone()]);
         assert_eq!(bad.len(), 1);
+
+        // The page it raised, noted afterwards: nobody, then the office by hand, then a late
+        // phone acknowledgement that changes nothing.
+        let calls = dir.path();
+        let exhausted = PageRecord {
+            alert: "01J0ALERT".into(),
+            outcome: "exhausted".into(),
+            at: Some(at + chrono::Duration::minutes(30)),
+            calls: 12,
+            ..PageRecord::default()
+        };
+        let noted = note_page(calls, &record.key, &exhausted).expect("note");
+        assert_eq!(noted.and_then(|r| r.page), Some(exhausted.clone()));
+        assert!(note_page(calls, &record.key, &exhausted)
+            .expect("again")
+            .is_none());
+        let by_hand = PageRecord {
+            outcome: "acknowledged".into(),
+            by: Some("Dana (office)".into()),
+            channel: Some("web".into()),
+            at: Some(at + chrono::Duration::minutes(40)),
+            ..exhausted.clone()
+        };
+        assert!(note_page(calls, &record.key, &by_hand)
+            .expect("ack")
+            .is_some());
+        let late = PageRecord {
+            by: Some("Mike Reyes".into()),
+            channel: Some("phone".into()),
+            ..by_hand.clone()
+        };
+        assert!(note_page(calls, &record.key, &late)
+            .expect("late")
+            .is_none());
+        let (records, _) = read_records(calls);
+        assert_eq!(records[0].page.as_ref(), Some(&by_hand));
+        // No record of that call (yet), or a key that is not a file name: nothing written.
+        assert!(note_page(calls, "20260115T014200.000Z-other", &by_hand)
+            .expect("none")
+            .is_none());
+        assert!(note_page(calls, "../escape", &by_hand)
+            .expect("bad key")
+            .is_none());
+    }
+
+    #[test]
+    fn the_callers_stated_temperature_is_recorded_with_source_caller() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-15T01:42:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let turn = |speaker, text: &str| Turn {
+            at,
+            speaker,
+            text: text.into(),
+        };
+        let transcript = vec![
+            turn(Speaker::Callbox, "It's ten degrees outside, is that right?"),
+            turn(Speaker::Caller, "my furnace quit"),
+            turn(Speaker::Caller, "it's ten degrees here"),
+            turn(Speaker::Caller, "it's forty degrees in the house"),
+        ];
+        let got = caller_temp(&transcript, 20.0, 95.0).expect("stated");
+        assert_eq!(
+            got,
+            CallerTempRecord {
+                temp_f: 10.0,
+                source: "caller".into(),
+                place: "unsaid".into(),
+                cold_threshold_f: 20.0,
+                hot_threshold_f: 95.0,
+                said: "it's ten degrees here".into(),
+            }
+        );
+        assert_eq!(
+            caller_temp(&transcript[..2], 20.0, 95.0),
+            None,
+            "the box's words do not count"
+        );
+        let json = serde_json::to_value(&got).expect("json");
+        assert_eq!(json["source"], "caller");
     }
 }

@@ -51,6 +51,78 @@ enum Step {
     Done,
 }
 
+/// The words a spoken rating may be, in the speech model's language: the rating turn's
+/// grammar, and what the script reads a heard answer by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatingWords {
+    /// Each phrase with the rating (1-5) it means.
+    ratings: Vec<(String, u8)>,
+    /// Phrases that take the number off the list (like pressing 9).
+    never: Vec<String>,
+}
+
+impl RatingWords {
+    /// `ratings` outside 1-5 are dropped; phrases are lowercased and trimmed.
+    pub fn new<S: AsRef<str>>(
+        ratings: impl IntoIterator<Item = (S, u8)>,
+        never: impl IntoIterator<Item = S>,
+    ) -> RatingWords {
+        let clean = |s: &str| s.trim().to_lowercase();
+        RatingWords {
+            ratings: ratings
+                .into_iter()
+                .filter(|(_, n)| (1..=5).contains(n))
+                .map(|(p, n)| (clean(p.as_ref()), n))
+                .filter(|(p, _)| !p.is_empty())
+                .collect(),
+            never: never
+                .into_iter()
+                .map(|p| clean(p.as_ref()))
+                .filter(|p| !p.is_empty())
+                .collect(),
+        }
+    }
+
+    /// English: "one" to "five", and "never call again" / "stop calling".
+    pub fn english() -> RatingWords {
+        RatingWords::new(
+            [
+                ("one", 1),
+                ("two", 2),
+                ("three", 3),
+                ("four", 4),
+                ("five", 5),
+            ],
+            ["never call again", "stop calling"],
+        )
+    }
+
+    /// The rating turn's grammar: every phrase once.
+    pub fn grammar(&self) -> Vec<String> {
+        let mut phrases: Vec<String> = self
+            .ratings
+            .iter()
+            .map(|(p, _)| p.clone())
+            .chain(self.never.iter().cloned())
+            .collect();
+        phrases.dedup();
+        phrases
+    }
+
+    fn rating(&self, word: &str) -> Option<u8> {
+        self.ratings
+            .iter()
+            .find(|(p, _)| p == word)
+            .map(|(_, n)| *n)
+    }
+}
+
+impl Default for RatingWords {
+    fn default() -> Self {
+        RatingWords::english()
+    }
+}
+
 /// One survey call's script.
 #[derive(Debug, Clone)]
 pub struct SurveyScript {
@@ -59,6 +131,7 @@ pub struct SurveyScript {
     result: Option<SurveyResult>,
     /// No recogniser on the call: the rating by keypad only, no comment asked for.
     keypad_only: bool,
+    words: RatingWords,
 }
 
 const RATING_TIMEOUT: Duration = Duration::from_secs(8);
@@ -71,7 +144,19 @@ impl SurveyScript {
             step: Step::NotStarted,
             result: None,
             keypad_only: false,
+            words: RatingWords::english(),
         }
+    }
+
+    /// The script for a recogniser whose language says the ratings with `words`.
+    pub fn with_words(mut self, words: RatingWords) -> SurveyScript {
+        self.words = words;
+        self
+    }
+
+    /// The rating turn's grammar.
+    pub fn rating_grammar(&self) -> Vec<String> {
+        self.words.grammar()
     }
 
     /// The script for a call without a recogniser: "press a number", and no comment asked
@@ -140,7 +225,7 @@ impl SurveyScript {
                 },
                 Some("Thank you. Goodbye."),
             ),
-            (Step::Rating { tries }, input) => match read_answer(&input) {
+            (Step::Rating { tries }, input) => match read_answer(&input, &self.words) {
                 Some(Answer::Rating(rating)) if self.keypad_only => self.finish(
                     SurveyResult::Rated {
                         rating,
@@ -164,12 +249,16 @@ impl SurveyScript {
                 ),
                 None if tries == 0 => {
                     self.step = Step::Rating { tries: 1 };
+                    let answer = if self.keypad_only {
+                        "press"
+                    } else {
+                        "press or say"
+                    };
                     vec![
-                        SurveyAction::Say(
-                            "Please press a number from one to five, or nine to never be called \
-                             again."
-                                .into(),
-                        ),
+                        SurveyAction::Say(format!(
+                            "Please {answer} a number from one to five, or press nine to never \
+                             be called again."
+                        )),
                         SurveyAction::ListenRating {
                             timeout: RATING_TIMEOUT,
                         },
@@ -205,7 +294,7 @@ enum Answer {
     Never,
 }
 
-fn read_answer(input: &SurveyInput) -> Option<Answer> {
+fn read_answer(input: &SurveyInput, spoken: &RatingWords) -> Option<Answer> {
     match input {
         SurveyInput::Digit('9') => Some(Answer::Never),
         SurveyInput::Digit(d) => d
@@ -214,7 +303,13 @@ fn read_answer(input: &SurveyInput) -> Option<Answer> {
             .filter(|n| (1..=5).contains(n))
             .map(Answer::Rating),
         SurveyInput::Heard(text) => {
-            let text = text.to_lowercase();
+            let text = text.trim().to_lowercase();
+            if spoken.never.iter().any(|p| text.contains(p.as_str())) {
+                return Some(Answer::Never);
+            }
+            if let Some(n) = spoken.rating(&text) {
+                return Some(Answer::Rating(n));
+            }
             if [
                 "never",
                 "stop calling",
@@ -232,6 +327,7 @@ fn read_answer(input: &SurveyInput) -> Option<Answer> {
                 .filter(|w| !w.is_empty())
                 .collect();
             let number = |w: &str| match w {
+                _ if spoken.rating(w).is_some() => spoken.rating(w),
                 "1" | "one" => Some(1),
                 "2" | "two" => Some(2),
                 "3" | "three" => Some(3),
@@ -356,5 +452,35 @@ mod tests {
         s.start();
         s.handle(SurveyInput::Heard("thanks for coming".into()));
         assert!(s.result().is_none());
+    }
+
+    #[test]
+    fn a_models_own_rating_words_are_the_grammar_and_are_read() {
+        let words = RatingWords::new([("하나", 1), ("둘", 2), ("넷", 4), ("열", 10)], ["그만"]);
+        let mut s = SurveyScript::new("Acme").with_words(words);
+        assert_eq!(s.rating_grammar(), vec!["하나", "둘", "넷", "그만"]);
+        s.start();
+        s.handle(SurveyInput::Heard(" 넷 ".into()));
+        s.handle(SurveyInput::NoInput);
+        assert_eq!(
+            s.result(),
+            Some(&SurveyResult::Rated {
+                rating: 4,
+                comment: None
+            })
+        );
+        let mut s = SurveyScript::new("Acme").with_words(RatingWords::new([("둘", 2)], ["그만"]));
+        s.start();
+        s.handle(SurveyInput::Heard("그만".into()));
+        assert_eq!(s.result(), Some(&SurveyResult::NeverCallAgain));
+        // A grammar miss (empty or [unk]) is no rating: the question is asked again.
+        let mut s = SurveyScript::new("Acme").with_words(RatingWords::english());
+        s.start();
+        let again = s.handle(SurveyInput::Heard(String::new()));
+        assert!(says(&again).contains("press or say"), "{again:?}");
+        assert!(s.result().is_none());
+        assert!(RatingWords::english()
+            .grammar()
+            .contains(&"four".to_string()));
     }
 }

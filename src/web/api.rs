@@ -279,6 +279,46 @@ pub async fn test_connection(State(state): State<AppState>) -> Result<Json<Value
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AcknowledgeRequest {
+    by: String,
+}
+
+/// The longest name an acknowledgement keeps.
+const MAX_ACK_NAME_CHARS: usize = 60;
+
+/// `POST /api/alerts/{id}/acknowledge`: an office person takes the alert; the ladder stops.
+pub async fn acknowledge_alert(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(request): Json<AcknowledgeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let by = ack_name(&request.by)?;
+    let row = on_backend(&state, move |b| b.acknowledge_alert(&id, &by)).await??;
+    to_json(&row)
+}
+
+/// Who took it, as typed: trimmed, one line, not empty, at most 60 characters.
+fn ack_name(by: &str) -> Result<String, ApiError> {
+    let by: String = by
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let invalid = |reason: String| ApiError::Invalid(SettingsErrors::one("by", reason));
+    if by.is_empty() {
+        return Err(invalid("say who takes it".into()));
+    }
+    let chars = by.chars().count();
+    if chars > MAX_ACK_NAME_CHARS {
+        return Err(invalid(format!(
+            "at most {MAX_ACK_NAME_CHARS} characters ({chars} given)"
+        )));
+    }
+    Ok(by)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     text: String,
 }

@@ -153,6 +153,25 @@ pub struct CallDetail {
     pub records: Vec<QueueRow>,
     /// Why the recording stopped early or is missing, when it did.
     pub recording_note: Option<String>,
+    /// How the on-call page the call raised ended, once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paged: Option<PagedView>,
+}
+
+/// Who took a call's on-call page and when, or that nobody did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PagedView {
+    /// "acknowledged" or "exhausted".
+    pub outcome: String,
+    pub by: Option<String>,
+    /// "phone" or "web".
+    pub channel: Option<String>,
+    /// Shop time.
+    pub at_local: Option<String>,
+    /// Page calls placed.
+    pub calls: usize,
+    /// The alert's queue record.
+    pub alert: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -340,6 +359,10 @@ pub trait WebBackend: Send + Sync + 'static {
     /// Every record as JSON lines (as `callbox queue export`), secrets excluded.
     fn export_queue(&self) -> Result<Vec<u8>, BackendError>;
     fn on_call(&self) -> OnCallView;
+    /// An office person takes alert `id` by hand (`by`: who, as they typed it): noted in the
+    /// alert and the caller's call record, and the paging ladder stops. Refused when someone
+    /// already took it.
+    fn acknowledge_alert(&self, id: &str, by: &str) -> Result<AlertRow, BackendError>;
     fn settings(&self) -> SettingsView;
     /// Validates the changed keys (`<section>.<key>` → value; a secret's empty string leaves
     /// it unchanged) against the whole configuration, keeps them across restarts, and applies

@@ -153,6 +153,12 @@ fn request_body(route: &Route) -> Option<Value> {
             "required": ["changes"],
             "additionalProperties": false
         }),
+        (Verb::Post, "/api/alerts/{id}/acknowledge") => json!({
+            "type": "object",
+            "properties": { "by": { "type": "string", "minLength": 1, "maxLength": 60 } },
+            "required": ["by"],
+            "additionalProperties": false
+        }),
         (Verb::Post, "/api/voice/preview") => json!({
             "type": "object",
             "properties": { "text": { "type": "string", "minLength": 1, "maxLength": 500 } },
@@ -257,6 +263,10 @@ fn success(route: &Route) -> (&'static str, Value) {
             ),
         ),
         (_, "/api/on-call") => ("200", object("OnCallView: now, next, source, alerts")),
+        (_, "/api/alerts/{id}/acknowledge") => (
+            "200",
+            object("AlertRow: the alert, acknowledged by the name given"),
+        ),
         (Verb::Get, "/api/settings") => (
             "200",
             object("SettingsView: sections of fields; secrets only as secret_set"),
@@ -314,6 +324,14 @@ fn refusals(route: &Route) -> Vec<(&'static str, &'static str, &'static str)> {
             "a reason per wrong field; nothing is saved",
             "FieldErrors",
         )),
+        (_, "/api/alerts/{id}/acknowledge") => {
+            out.push(("409", "someone already took the alert", "Error"));
+            out.push((
+                "422",
+                "no name, or longer than 60 characters",
+                "FieldErrors",
+            ));
+        }
         (_, "/api/voice/preview") => out.push((
             "422",
             "text empty or longer than 500 characters",

@@ -251,6 +251,13 @@ static ROUTES: &[Route] = &[
         handler: || get(api::on_call),
     },
     Route {
+        verb: Verb::Post,
+        path: "/api/alerts/{id}/acknowledge",
+        access: Access::Session,
+        summary: "Take an on-call alert by hand: noted in the alert and the call, paging stops",
+        handler: || post(api::acknowledge_alert),
+    },
+    Route {
         verb: Verb::Get,
         path: "/api/settings",
         access: Access::Session,

@@ -452,7 +452,9 @@ mod tests {
                 enqueue_failed: false,
                 transcript: Vec::new(),
                 outdoor: None,
+                caller_temp: None,
             }),
+            page: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::queue::{Outbox, RecordId};
 use crate::servicetitan::cache::StCache;
 use crate::servicetitan::SyncWorker;
 use crate::web::backend::{
-    Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, ConnectionReport,
+    AlertRow, Applied, BackendError, BoxFuture, CallDetail, CallPage, CallQuery, ConnectionReport,
     ConnectionStep, DashboardView, DayCalls, LogLine, OnCallView, QueueQuery, QueueRow,
     RestartPlan, SettingsView, UpdatesView,
 };
@@ -217,6 +217,17 @@ impl WebBackend for Console {
                     .is_none()
                     .then(|| "no recording (call.record is off, or it never started)".into())
             }),
+            paged: record
+                .page
+                .as_ref()
+                .map(|p| crate::web::backend::PagedView {
+                    outcome: p.outcome.clone(),
+                    by: p.by.clone(),
+                    channel: p.channel.clone(),
+                    at_local: p.at.map(|t| views::local(t, zone)),
+                    calls: p.calls,
+                    alert: p.alert.clone(),
+                }),
         })
     }
 
@@ -279,6 +290,47 @@ impl WebBackend for Console {
 
     fn on_call(&self) -> OnCallView {
         views::on_call(self)
+    }
+
+    fn acknowledge_alert(&self, id: &str, by: &str) -> Result<AlertRow, BackendError> {
+        let queue = self.queue()?.clone();
+        let not_found = || BackendError::NotFound(format!("no alert {id}"));
+        let id: RecordId = id.parse().map_err(|_| not_found())?;
+        let ack = crate::queue::PageAcknowledgement {
+            by: by.to_string(),
+            at: Some(chrono::Utc::now()),
+            channel: "web".into(),
+        };
+        let record = self
+            .wait_for(queue_acknowledge(queue.clone(), id.clone(), ack))?
+            .map_err(|e| match e {
+                crate::queue::QueueError::NotFound(_) => not_found(),
+                crate::queue::QueueError::InvalidTransition { .. } => {
+                    let taken = queue
+                        .get(&id)
+                        .ok()
+                        .flatten()
+                        .and_then(|r| r.alert.page)
+                        .and_then(|p| p.acknowledged);
+                    BackendError::Refused(match taken {
+                        Some(a) => format!("already taken by {} ({})", a.by, a.channel),
+                        None => format!("{id} is not an on-call alert"),
+                    })
+                }
+                other => BackendError::Refused(other.to_string()),
+            })?;
+        info!(%id, "alerts: taken by hand on the web page; paging stops");
+        if let (crate::queue::Payload::OnCallAlert(alert), Some(page)) =
+            (&record.payload, record.alert.page.as_ref())
+        {
+            let pages = crate::app::call_pages::CallPages::new(self.parts.paths.calls.clone());
+            if let Some(note) = crate::app::call_pages::page_record(&id, page) {
+                if let Some(call) = pages.note(&alert.call_key, &note) {
+                    self.parts.index.insert(&call);
+                }
+            }
+        }
+        Ok(views::alert_row(&record, self.zone()))
     }
 
     fn settings(&self) -> SettingsView {
@@ -414,6 +466,14 @@ impl WebBackend for Console {
             BackendError::Internal(format!("the support bundle could not be made: {e}"))
         })
     }
+}
+
+async fn queue_acknowledge(
+    queue: Outbox,
+    id: RecordId,
+    ack: crate::queue::PageAcknowledgement,
+) -> Result<crate::queue::Record, crate::queue::QueueError> {
+    queue.acknowledge_alert(&id, ack).await
 }
 
 async fn queue_retry(

@@ -299,50 +299,50 @@ fn alerts(console: &Console, zone: Tz) -> Vec<AlertRow> {
     let mut records = queue.list(&filter).unwrap_or_default();
     records.reverse();
     records.truncate(50);
-    records
-        .iter()
-        .map(|r| {
-            let summary = match &r.payload {
-                Payload::OnCallAlert(a) => format!("{:?}: {}", a.hazard, about(&r.payload)),
-                other => other.headline(),
-            };
-            let d = &r.alert;
-            let page = d.page.as_ref();
-            let ack = page.and_then(|p| p.acknowledged.as_ref());
-            let paged = page.map(|p| {
-                let calls = p.attempts.len();
-                match (p.ended.as_deref(), ack) {
-                    (_, Some(_)) => format!("; {calls} page call(s)"),
-                    (Some(_), None) => {
-                        format!("; NOBODY ACKNOWLEDGED after {calls} page call(s)")
-                    }
-                    (None, None) => {
-                        let who = p.contacts.get(p.step).map_or("", |c| c.name.as_str());
-                        format!("; paging {who} (round {}, {calls} call(s) so far)", p.round)
-                    }
-                }
-            });
-            let delivery = if let Some(at) = d.delivered_at {
-                format!(
-                    "delivered {} ({})",
-                    local(at, zone),
-                    d.delivered_to.join(", ")
-                )
-            } else if let Some(err) = &d.last_error {
-                format!("failed: {err}")
-            } else {
-                "pending".to_string()
-            } + paged.as_deref().unwrap_or("");
-            AlertRow {
-                id: r.id.to_string(),
-                created_local: local(r.created_at, zone),
-                summary,
-                delivery,
-                acknowledged_by: ack.map(|a| format!("{} ({})", a.by, a.channel)),
-                acknowledged_at: ack.and_then(|a| a.at).map(|t| local(t, zone)),
+    records.iter().map(|r| alert_row(r, zone)).collect()
+}
+
+/// One alert as the On-call view lists it.
+pub(super) fn alert_row(r: &Record, zone: Tz) -> AlertRow {
+    let summary = match &r.payload {
+        Payload::OnCallAlert(a) => format!("{:?}: {}", a.hazard, about(&r.payload)),
+        other => other.headline(),
+    };
+    let d = &r.alert;
+    let page = d.page.as_ref();
+    let ack = page.and_then(|p| p.acknowledged.as_ref());
+    let paged = page.map(|p| {
+        let calls = p.attempts.len();
+        match (p.ended.as_deref(), ack) {
+            (_, Some(_)) => format!("; {calls} page call(s)"),
+            (Some(_), None) => {
+                format!("; NOBODY ACKNOWLEDGED after {calls} page call(s)")
             }
-        })
-        .collect()
+            (None, None) => {
+                let who = p.contacts.get(p.step).map_or("", |c| c.name.as_str());
+                format!("; paging {who} (round {}, {calls} call(s) so far)", p.round)
+            }
+        }
+    });
+    let delivery = if let Some(at) = d.delivered_at {
+        format!(
+            "delivered {} ({})",
+            local(at, zone),
+            d.delivered_to.join(", ")
+        )
+    } else if let Some(err) = &d.last_error {
+        format!("failed: {err}")
+    } else {
+        "pending".to_string()
+    } + paged.as_deref().unwrap_or("");
+    AlertRow {
+        id: r.id.to_string(),
+        created_local: local(r.created_at, zone),
+        summary,
+        delivery,
+        acknowledged_by: ack.map(|a| format!("{} ({})", a.by, a.channel)),
+        acknowledged_at: ack.and_then(|a| a.at).map(|t| local(t, zone)),
+    }
 }
 
 /// Token, customer lookup and capacity with the saved credentials; the details never carry a

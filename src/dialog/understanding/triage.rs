@@ -680,6 +680,37 @@ fn stated_temperature(n: &Normalized) -> Option<(f32, bool)> {
     Some((f, outdoor))
 }
 
+/// Words that put a stated temperature inside the house.
+const INDOORS: &[&str] = &[
+    "inside",
+    "indoors",
+    "in here",
+    "in the house",
+    "in my house",
+    "in the home",
+    "in the room",
+    "upstairs",
+    "downstairs",
+    "in the basement",
+];
+
+/// A temperature the caller said, and where: "outdoors" (outside, outdoors, out there: triage
+/// takes it over the forecast), "indoors" (in the house, inside, …: triage weighs it against
+/// the indoor limits), or "unsaid" ("it's ten degrees here": triage weighs it as indoors, and
+/// the forecast still counts).
+pub fn caller_temperature(text: &str) -> Option<(f32, &'static str)> {
+    let n = normalize(text);
+    let (f, outdoor) = stated_temperature(&n)?;
+    let place = if outdoor {
+        "outdoors"
+    } else if n.has_any(INDOORS) {
+        "indoors"
+    } else {
+        "unsaid"
+    };
+    Some((f, place))
+}
+
 /// Triage of one utterance: [`Triage::Safety`] before anything else, then emergencies, then
 /// routine work. [`Triage::Unclear`] when nothing in it names a problem.
 pub fn triage(text: &str, context: &TriageContext) -> Triage {
@@ -873,6 +904,36 @@ impl Default for TriageContext {
             None,
             false,
         )
+    }
+}
+
+#[cfg(test)]
+mod caller_temperature_tests {
+    use super::caller_temperature;
+
+    #[test]
+    fn a_stated_temperature_is_read_with_where_it_is() {
+        let cases = [
+            ("it's ten degrees here", Some((10.0, "unsaid"))),
+            ("it is minus five degrees outside", Some((-5.0, "outdoors"))),
+            ("it's forty degrees in the house", Some((40.0, "indoors"))),
+            (
+                "ninety five degrees inside and the ac is off",
+                Some((95.0, "indoors")),
+            ),
+            (
+                "it's twelve degrees out there and no heat",
+                Some((12.0, "outdoors")),
+            ),
+            ("my furnace is out", None),
+            ("it's freezing", None),
+        ];
+        let got: Vec<_> = cases
+            .iter()
+            .map(|(text, _)| (*text, caller_temperature(text)))
+            .collect();
+        let want: Vec<_> = cases.iter().map(|(t, w)| (*t, *w)).collect();
+        assert_eq!(got, want);
     }
 }
 

@@ -140,6 +140,36 @@ document.querySelectorAll("button.retry[data-record-id]").forEach((button) => {
   );
 });
 
+// ---- on call: take an alert by hand ----
+
+document.querySelectorAll("button.acknowledge[data-alert-id]").forEach((button) => {
+  button.addEventListener("click", () =>
+    busy(button, async () => {
+      const id = button.dataset.alertId;
+      const field = document.getElementById("ack-by");
+      const by = field ? field.value.trim() : "";
+      if (!by) {
+        say("Type your name in Taken by first.");
+        if (field) field.focus();
+        return;
+      }
+      const response = await send(
+        "POST",
+        "/api/alerts/" + encodeURIComponent(id) + "/acknowledge",
+        { by: by }
+      );
+      if (!response.ok) {
+        say(await explain(response));
+        return;
+      }
+      const alert = await response.json();
+      const cell = button.closest("td");
+      if (cell) cell.textContent = (alert.acknowledged_by || by) + " " + (alert.acknowledged_at || "");
+      say("Alert " + id + " is yours; paging stopped.");
+    })
+  );
+});
+
 // ---- settings ----
 
 function fieldValue(element) {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::super::backend::{CallDetail, CallPage, CallSummary, QueueRow};
+use super::super::backend::{CallDetail, CallPage, CallSummary, PagedView, QueueRow};
 use super::super::html::escape;
 use super::{duration, or_dash, session_page, tone, url_part, CallsFilter, CALLS_PER_PAGE};
 
@@ -135,7 +135,7 @@ fn summary_card(detail: &CallDetail) -> String {
     let s = &detail.summary;
     let row = |name: &str, value: String| format!("<dt>{name}</dt><dd>{value}</dd>\n");
     format!(
-        "<section class=\"card\" id=\"call-summary\" data-call-key=\"{k}\"><dl>\n{}{}{}{}{}{}{}</dl></section>\n",
+        "<section class=\"card\" id=\"call-summary\" data-call-key=\"{k}\"><dl>\n{}{}{}{}{}{}{}{}</dl></section>\n",
         row("Answered", escape(&s.answered_local)),
         row("Caller", caller(s)),
         row("Duration", duration(s.duration_secs)),
@@ -143,7 +143,36 @@ fn summary_card(detail: &CallDetail) -> String {
         row("Urgency", or_dash(Some(&s.urgency).filter(|u| !u.is_empty()).map(|u| u.as_str()))),
         row("Confirmation", or_dash(s.confirmation_number.as_deref())),
         row("Ended", escape(&detail.end_reason)),
+        paged(detail.paged.as_ref()),
         k = escape(&s.key),
+    )
+}
+
+/// The on-call page's end: who took it and when, or that nobody did.
+fn paged(page: Option<&PagedView>) -> String {
+    let Some(p) = page else {
+        return String::new();
+    };
+    let calls = match p.calls {
+        1 => "1 page call".to_string(),
+        n => format!("{n} page calls"),
+    };
+    let text = if p.outcome == "acknowledged" {
+        format!(
+            "taken by {} ({}) at {}; {calls}",
+            or_dash(p.by.as_deref()),
+            or_dash(p.channel.as_deref()),
+            or_dash(p.at_local.as_deref()),
+        )
+    } else {
+        format!(
+            "NOBODY took it: paging gave up at {} after {calls}",
+            or_dash(p.at_local.as_deref())
+        )
+    };
+    format!(
+        "<dt>On-call page</dt><dd id=\"call-page\" data-outcome=\"{}\">{text}</dd>\n",
+        escape(&p.outcome)
     )
 }
 

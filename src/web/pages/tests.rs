@@ -127,6 +127,14 @@ fn every_page() -> Vec<(&'static str, String)> {
         digits: vec![h()],
         records: vec![row()],
         recording_note: Some(h()),
+        paged: Some(PagedView {
+            outcome: "acknowledged".into(),
+            by: Some(h()),
+            channel: Some(h()),
+            at_local: Some(h()),
+            calls: 2,
+            alert: h(),
+        }),
     };
     let person = OnCallPerson {
         name: h(),
@@ -316,6 +324,46 @@ fn the_calls_pages_follow_the_dom_contract() {
     assert!(detail.contains("<table id=\"call-records\">"));
     assert!(detail.contains("<tr data-record-id=\"r1\""));
     assert!(detail.contains("4455"));
+    assert!(!detail.contains("id=\"call-page\""), "no page, no row");
+
+    let summary = || CallSummary {
+        key: "20261204-2114-ab12".into(),
+        ..CallSummary::default()
+    };
+    let taken = calls::render_detail(
+        &CallDetail {
+            summary: summary(),
+            paged: Some(PagedView {
+                outcome: "acknowledged".into(),
+                by: Some("Mike Reyes".into()),
+                channel: Some("phone".into()),
+                at_local: Some("03:12 Thu".into()),
+                calls: 1,
+                alert: "cb-1".into(),
+            }),
+            ..CallDetail::default()
+        },
+        "t",
+    );
+    assert!(taken.contains(
+        "<dd id=\"call-page\" data-outcome=\"acknowledged\">taken by Mike Reyes (phone) at 03:12 Thu; 1 page call</dd>"
+    ));
+    let nobody = calls::render_detail(
+        &CallDetail {
+            summary: summary(),
+            paged: Some(PagedView {
+                outcome: "exhausted".into(),
+                at_local: Some("03:40 Thu".into()),
+                calls: 12,
+                ..PagedView::default()
+            }),
+            ..CallDetail::default()
+        },
+        "t",
+    );
+    assert!(nobody.contains(
+        "data-outcome=\"exhausted\">NOBODY took it: paging gave up at 03:40 Thu after 12 page calls</dd>"
+    ));
 }
 
 #[test]
@@ -343,6 +391,31 @@ fn the_queue_on_call_and_updates_pages_follow_the_dom_contract() {
     ] {
         assert!(html.contains(id), "{id}");
     }
+    assert!(!html.contains("id=\"ack-by\""), "nothing to take");
+
+    // An alert nobody took has a button (and the page a name field); a taken one has not.
+    let view = OnCallView {
+        alerts: vec![
+            AlertRow {
+                id: "cb-open".into(),
+                ..AlertRow::default()
+            },
+            AlertRow {
+                id: "cb-taken".into(),
+                acknowledged_by: Some("Mike Reyes (phone)".into()),
+                acknowledged_at: Some("03:12 Thu".into()),
+                ..AlertRow::default()
+            },
+        ],
+        ..OnCallView::default()
+    };
+    let html = on_call::render(&view, "t");
+    assert!(html.contains("<input id=\"ack-by\" name=\"by\" maxlength=\"60\""));
+    assert!(html.contains(
+        "<td class=\"acknowledged\">no <button type=\"button\" class=\"acknowledge\" data-alert-id=\"cb-open\">Take it</button></td>"
+    ));
+    assert!(!html.contains("class=\"acknowledge\" data-alert-id=\"cb-taken\""));
+    assert!(html.contains("<td class=\"acknowledged\">Mike Reyes (phone) 03:12 Thu</td>"));
 
     let html = system::render_updates(
         &UpdatesView {
