@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::infra::settings::SettingIssue;
 
+pub use super::answer::AnswerKind;
 pub use super::asr::Upsample;
 
 /// Speech recognition: voice activity detection, end of turn, the Vosk model.
