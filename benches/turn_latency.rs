@@ -14,8 +14,10 @@
 //! reads as a whole answer (`speech::answer`), and on the full 700 ms otherwise. Each answer
 //! is spoken in pieces with natural pauses inside it (300-450 ms, shorter than the long
 //! silence, longer than the short one): a rule that reads an answer complete too soon cuts
-//! the caller off, and the bench counts it — a **premature cut-off** is a reply from the box
-//! that starts after the answer's first piece and before its last voiced frame.
+//! the caller off, and the bench counts it — a **premature cut-off** is an answer the box
+//! heard as two caller turns (it ended the turn at the pause, the rest came as a
+//! continuation), or a reply from the box that starts after the answer's first piece and
+//! before its last voiced frame.
 //!
 //! The only real model here is the Korean test model, and it does not recognise espeak-ng's
 //! Korean well (digits come out as other syllables: "육 이 칠 공 사" is heard as "이어 이 넣으
@@ -211,6 +213,12 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
         .as_array()
         .map(|t| t.iter().filter(|t| t["barge_in"] == true).count())
         .unwrap_or(0);
+    // An answer ended early and continued is two caller turns in the record for one answer:
+    // the turn ended while the caller was still going, even when the box's reply had not
+    // reached the wire yet. (A turn on noise would count too: the count errs high.)
+    let split = heard.len().saturating_sub(ends.len());
+    let audible_cut_offs = cut_offs;
+    cut_offs += split;
     latencies.sort_by(f64::total_cmp);
     if latencies.is_empty() {
         println!(
@@ -221,7 +229,7 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
         return;
     }
     println!(
-        "turn_latency {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms over {} turns ({} without a reply, {} barge-ins); premature cut-offs {}/{} ({:.1} %); caller turns recognised: {}",
+        "turn_latency {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms over {} turns ({} without a reply, {} barge-ins); premature cut-offs {}/{} ({:.1} %: {} answers split in two, {} with the reply heard over them); caller turns recognised: {}",
         mode.name,
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.95),
@@ -233,6 +241,8 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
         cut_offs,
         ends.len(),
         100.0 * cut_offs as f64 / ends.len().max(1) as f64,
+        split,
+        audible_cut_offs,
         heard.len()
     );
     let mut counts = std::collections::BTreeMap::new();
