@@ -9,7 +9,30 @@
 //! both directions. Grammar turns ("네"/"아니요", reply pre-rendered) and open-vocabulary turns
 //! (a sentence, reply synthesised live) are measured apart.
 //!
-//! `cargo bench --bench turn_latency` (TURN_LATENCY_TURNS=n to change the count).
+//! **Answer turns** (`call.turn_answer`, issue 18): open turns that know the kind of answer
+//! they wait for end on `speech.complete_answer_silence_ms` (350 ms) once what was heard
+//! reads as a whole answer (`speech::answer`), and on the full 700 ms otherwise. Each answer
+//! is spoken in pieces with natural pauses inside it (300-450 ms, shorter than the long
+//! silence, longer than the short one): a rule that reads an answer complete too soon cuts
+//! the caller off, and the bench counts it — a **premature cut-off** is an answer the box
+//! heard as two caller turns (it ended the turn at the pause, the rest came as a
+//! continuation), or a reply from the box that starts after the answer's first piece and
+//! before its last voiced frame.
+//!
+//! The only real model here is the Korean test model, and it does not recognise espeak-ng's
+//! Korean well (digits come out as other syllables: "육 이 칠 공 사" is heard as "이어 이 넣으
+//! 나"), so the English rules for a street, a name or a ZIP cannot be driven by what it
+//! hears. Two modes are meaningful with it: `description` uses the rule that counts words
+//! (a description is whole at four words not ending on a hesitation), which reads the
+//! model's Korean output as it reads English; `zip` speaks Korean digits, which the rule
+//! reads (Sino-Korean digit words count as digits) but the model mishears, so it measures the
+//! long-silence path of an answer that never reads complete, and its cut-offs. The rules
+//! themselves are tested on English text in `speech::answer`'s unit tests.
+//!
+//! `cargo bench --bench turn_latency` (TURN_LATENCY_TURNS=n to change the count,
+//! TURN_LATENCY_MODE=grammar|open|description|zip for one mode). Without a release build,
+//! `cargo test --bench turn_latency` runs the same against the debug daemon (slower Rust
+//! audio path; say so when quoting).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -26,6 +49,9 @@ const PROMPT_DB: f64 = -50.0;
 const GAP_MS: u64 = 4500;
 /// The greeting (about 6 s) plays before the first utterance.
 const LEAD_IN_MS: u64 = 7500;
+/// Pauses inside a spoken answer, cycled through: what people leave between the parts of an
+/// address or a number.
+const INNER_PAUSES_MS: [u64; 4] = [300, 380, 450, 340];
 
 fn spoken(voice: &str, text: &str) -> Vec<i16> {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -67,7 +93,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 struct Mode {
     name: &'static str,
     grammar: &'static [&'static str],
-    utterances: &'static [&'static str],
+    /// `call.turn_answer`, for answer turns.
+    answer: Option<&'static str>,
+    /// Each utterance in pieces, spoken with a pause of `INNER_PAUSES_MS` between them.
+    utterances: &'static [&'static [&'static str]],
 }
 
 fn run_mode(mode: &Mode, turns: usize, model: &str) {
@@ -81,17 +110,35 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
     if !mode.grammar.is_empty() {
         cfg = cfg.strings("call.turn_grammar", mode.grammar);
     }
+    if let Some(kind) = mode.answer {
+        cfg = cfg.set("call.turn_answer", kind);
+    }
     let daemon = Daemon::start(cfg);
 
     // The script: greeting, then utterance + gap, TURNS times. Remember where each utterance
     // ends (in 20 ms frames from the first caller packet).
-    let voices: Vec<Vec<i16>> = mode.utterances.iter().map(|t| spoken("ko", t)).collect();
+    let voices: Vec<Vec<Vec<i16>>> = mode
+        .utterances
+        .iter()
+        .map(|pieces| pieces.iter().map(|t| spoken("ko", t)).collect())
+        .collect();
     let mut speech = vec![0i16; (LEAD_IN_MS * 8) as usize];
     let mut ends = Vec::new();
+    // Frame index of the end of each utterance's first piece (where a cut-off can begin).
+    let mut first_piece_ends = Vec::new();
+    let mut pauses = INNER_PAUSES_MS.iter().cycle();
     for k in 0..turns {
         let pad = (160 - speech.len() % 160) % 160;
         speech.extend(std::iter::repeat_n(0, pad));
-        speech.extend(&voices[k % voices.len()]);
+        for (i, piece) in voices[k % voices.len()].iter().enumerate() {
+            if i > 0 {
+                let pause = pauses.next().copied().unwrap_or(300);
+                speech.extend(std::iter::repeat_n(0, (pause * 8) as usize));
+            } else {
+                first_piece_ends.push((speech.len() + piece.len()) / 160);
+            }
+            speech.extend(piece);
+        }
         let frames = speech.len().div_ceil(160);
         // The last frame at or above SPEECH_DB.
         let last = (0..frames)
@@ -123,11 +170,20 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
 
     let mut latencies = Vec::new();
     let mut missed = 0;
+    let mut cut_offs = 0;
     for (k, &end) in ends.iter().enumerate() {
         let Some((speech_end, _)) = exchange.sent.get(end) else {
             missed += 1;
             continue;
         };
+        // The box replied while the caller was still going with this answer.
+        if let Some((first_piece_end, _)) = exchange.sent.get(first_piece_ends[k]) {
+            if exchange.received.iter().any(|p| {
+                p.at > *first_piece_end && p.at < *speech_end && p.energy_db() >= PROMPT_DB
+            }) {
+                cut_offs += 1;
+            }
+        }
         let next_start = ends
             .get(k + 1)
             .and_then(|&e| exchange.sent.get(e.saturating_sub(20)))
@@ -157,6 +213,12 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
         .as_array()
         .map(|t| t.iter().filter(|t| t["barge_in"] == true).count())
         .unwrap_or(0);
+    // An answer ended early and continued is two caller turns in the record for one answer:
+    // the turn ended while the caller was still going, even when the box's reply had not
+    // reached the wire yet. (A turn on noise would count too: the count errs high.)
+    let split = heard.len().saturating_sub(ends.len());
+    let audible_cut_offs = cut_offs;
+    cut_offs += split;
     latencies.sort_by(f64::total_cmp);
     if latencies.is_empty() {
         println!(
@@ -167,7 +229,7 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
         return;
     }
     println!(
-        "turn_latency {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms over {} turns ({} without a reply, {} barge-ins); caller turns recognised: {}",
+        "turn_latency {}: p50 {:.0} ms, p95 {:.0} ms, min {:.0} ms, max {:.0} ms over {} turns ({} without a reply, {} barge-ins); premature cut-offs {}/{} ({:.1} %: {} answers split in two, {} with the reply heard over them); caller turns recognised: {}",
         mode.name,
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.95),
@@ -176,6 +238,11 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
         latencies.len(),
         missed,
         barge_ins,
+        cut_offs,
+        ends.len(),
+        100.0 * cut_offs as f64 / ends.len().max(1) as f64,
+        split,
+        audible_cut_offs,
         heard.len()
     );
     let mut counts = std::collections::BTreeMap::new();
@@ -200,12 +267,28 @@ fn main() {
         Mode {
             name: "grammar",
             grammar: &["네", "아니요"],
-            utterances: &["네", "아니요"],
+            answer: None,
+            utterances: &[&["네"], &["아니요"]],
         },
         Mode {
             name: "open",
             grammar: &[],
-            utterances: &["에어컨이 고장났어요", "내일 아침에 와 주세요"],
+            answer: None,
+            utterances: &[&["에어컨이 고장났어요"], &["내일 아침에 와 주세요"]],
+        },
+        // A description with a pause inside: whole at four words (see the module docs).
+        Mode {
+            name: "description",
+            grammar: &[],
+            answer: Some("description"),
+            utterances: &[&["에어컨이", "고장났어요"], &["내일 아침에", "와 주세요"]],
+        },
+        // A ZIP as "육 이 칠 … 공 사" (three digits, a pause, two).
+        Mode {
+            name: "zip",
+            grammar: &[],
+            answer: Some("zip"),
+            utterances: &[&["육 이 칠", "공 사"], &["구 공 이", "일 공"]],
         },
     ];
     for mode in &modes {

@@ -305,7 +305,7 @@ async fn prepare_speech(
         engine,
         turn: turn_settings(config),
         listen: if grammar.is_empty() {
-            Listen::Open
+            config.call.turn_answer.map_or(Listen::Open, Listen::Answer)
         } else {
             Listen::Grammar(grammar)
         },

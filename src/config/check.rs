@@ -147,6 +147,7 @@ pub(super) fn key_template() -> toml::Table {
         password: "secret".into(),
     }];
     c.call.greeting_wav = Some(PathBuf::from("greeting.wav"));
+    c.call.turn_answer = Some(crate::speech::settings::AnswerKind::Zip);
     c.triage.vulnerable_words = vec!["grandmother".into()];
     c.servicetitan.default_business_unit_id = Some(1);
     c.servicetitan.default_campaign_id = Some(1);

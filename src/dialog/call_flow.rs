@@ -378,7 +378,10 @@ impl Call<'_> {
         }
         match &listen.grammar {
             Some(phrases) if !phrases.is_empty() => Listen::Grammar(phrases.clone()),
-            _ => Listen::Open,
+            _ => match listen.expect {
+                Some(kind) => Listen::Answer(kind),
+                None => Listen::Open,
+            },
         }
     }
 

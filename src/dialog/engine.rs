@@ -9,7 +9,7 @@
 //! loop {
 //!     for action in actions {
 //!         Action::Say { text, barge_in }            // speak (barge_in=false: play to the end)
-//!         Action::Listen(Listen { grammar, keypad, no_input_timeout })
+//!         Action::Listen(Listen { grammar, keypad, no_input_timeout, expect })
 //!                                                   // recognise with the grammar (None = open)
 //!         Action::Enqueue(payload)                  // durable enqueue, then feed the result:
 //!             dialog.handle(now, Input::Recorded(outbox.enqueue(payload).await.map_err(..)))
@@ -58,6 +58,7 @@ use super::understanding::{
     self as u, grammar, CallIntent, EmergencyKind, GrammarKind, Meta, OfferedWindow, RoutineKind,
     SafetyHazard, StreetAddress, Triage, TriageContext, WindowChoice, YesNo,
 };
+use crate::speech::answer::AnswerKind;
 use crate::trade::phone::{self, DiallingPlan};
 use crate::trade::{
     Address, AppointmentWindow, CallbackRequest, CallerInfo, CancellationRequest, Hazard,
@@ -226,6 +227,9 @@ pub struct Listen {
     pub grammar: Option<Vec<String>>,
     pub keypad: Keypad,
     pub no_input_timeout: Duration,
+    /// What an open answer to this question is (a name, a street, a ZIP, …): the speech
+    /// layer ends the turn sooner once what it heard reads as a whole answer of that kind.
+    pub expect: Option<AnswerKind>,
 }
 
 /// What the wiring must do, in order.
@@ -827,7 +831,22 @@ impl Dialog {
             grammar,
             keypad,
             no_input_timeout: self.script.no_input_timeout,
+            expect: None,
         })
+    }
+
+    /// What an open answer at `step` is; `None` where the answer is free or a grammar's.
+    fn expected_answer(step: Step) -> Option<AnswerKind> {
+        match step {
+            Step::AskName => Some(AnswerKind::Name),
+            Step::AskStreet => Some(AnswerKind::StreetAddress),
+            // "Is that right?" heard openly: "yes" is whole, "no, it's 125 …" is not.
+            Step::ConfirmStreet => Some(AnswerKind::YesNo),
+            Step::AskCityZip => Some(AnswerKind::Zip),
+            Step::AskPhone => Some(AnswerKind::Phone),
+            Step::AskNote => Some(AnswerKind::Description),
+            _ => None,
+        }
     }
 
     /// Asks the question of `step`; `keypad_only` after the re-prompts are used up.
@@ -846,11 +865,16 @@ impl Dialog {
     /// for nothing from the caller.
     fn question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
         let hints = keypad_only || self.keys_last;
-        self.menu_question(step, keypad_only)
+        let mut question = self
+            .menu_question(step, keypad_only)
             .or_else(|| self.address_question(step, keypad_only, hints))
             .or_else(|| self.phone_question(step, hints))
             .or_else(|| self.booking_question(step, hints))
-            .or_else(|| self.request_question(step, hints))
+            .or_else(|| self.request_question(step, hints));
+        if let Some((_, Action::Listen(listen))) = question.as_mut() {
+            listen.expect = Self::expected_answer(step);
+        }
+        question
     }
 
     /// How a yes/no question names its keys: spoken to callers who key (or re-prompted),

@@ -29,6 +29,10 @@ pub struct CallConfig {
     /// On SIGTERM, calls in progress may finish for this long (seconds); then the box ends
     /// the rest with a BYE. Each call's record is written either way.
     pub shutdown_grace_secs: u64,
+    /// The kind of answer the `echo_turn` flow's open turns expect ("zip", "phone",
+    /// "street_address", "name", "date", "yes_no", "description"); unset = any answer, the
+    /// full trailing silence. Ignored when `turn_grammar` is set.
+    pub turn_answer: Option<crate::speech::answer::AnswerKind>,
 }
 
 /// The call flow an answered call runs.
@@ -131,6 +135,7 @@ impl Default for CallConfig {
             mode: CallMode::Dialog,
             turn_grammar: Vec::new(),
             shutdown_grace_secs: 20,
+            turn_answer: None,
         }
     }
 }

@@ -12,8 +12,11 @@
 //!   (the caller keeps feeding the recogniser from the start of the turn).
 //! - **End**: `trailing_silence_ms` of unvoiced frames after the last voiced one, or
 //!   `short_trailing_silence_ms` once the layer above has said the closed-set answer is
-//!   complete ([`Endpointer::set_answer_complete`]). The end time reported is the end of the
-//!   last voiced frame; the event arrives `trailing_silence_ms` later.
+//!   complete ([`Endpointer::set_answer_complete`]), or `complete_answer_silence_ms` once an
+//!   open answer reads complete for its kind ([`Endpointer::set_open_answer_complete`], see
+//!   `speech::answer`). The end time reported is the end of the last voiced frame; the event
+//!   arrives that silence later. An end on the shorter silence is reported with
+//!   [`EndReason::AnswerComplete`], so the layer above knows the caller may still be going.
 //! - **Maximum length**: an utterance that reaches `max_utterance_ms` ends there.
 //! - **No speech**: no start within `no_speech_timeout_ms` of the turn's start.
 //!
@@ -39,6 +42,9 @@ pub struct EndpointerConfig {
     pub short_trailing_silence_ms: u64,
     /// Longest utterance; it ends at this length.
     pub max_utterance_ms: u64,
+    /// The same as `short_trailing_silence_ms`, for an open answer that reads complete for
+    /// the kind of answer the question expects (a ZIP's five digits, a street with its type).
+    pub complete_answer_silence_ms: u64,
     /// A turn with no speech start by this long after its start times out.
     pub no_speech_timeout_ms: u64,
     /// Typical VAD hangover subtracted from reported end times (see the module docs).
@@ -53,6 +59,7 @@ impl Default for EndpointerConfig {
             trailing_silence_ms: 700,
             short_trailing_silence_ms: 300,
             max_utterance_ms: 15_000,
+            complete_answer_silence_ms: 350,
             no_speech_timeout_ms: 6_000,
             vad_hangover_ms: 60,
         }
@@ -66,6 +73,9 @@ pub enum EndReason {
     TrailingSilence,
     /// The utterance reached `max_utterance_ms`.
     MaxLength,
+    /// The caller stopped talking for the shorter silence of an answer known complete: they
+    /// may still be going (a pause inside the answer), see `speech::turn`'s continuation.
+    AnswerComplete,
 }
 
 /// What the endpointer decided on a frame.
@@ -103,6 +113,7 @@ pub struct Endpointer {
     /// Start of the current turn; `None` until the first frame (or `start_turn`).
     turn_start: Option<u64>,
     answer_complete: bool,
+    open_answer_complete: bool,
 }
 
 impl Endpointer {
@@ -116,6 +127,7 @@ impl Endpointer {
             },
             turn_start: None,
             answer_complete: false,
+            open_answer_complete: false,
         }
     }
 
@@ -139,12 +151,36 @@ impl Endpointer {
         };
         self.turn_start = Some(at_ms);
         self.answer_complete = false;
+        self.open_answer_complete = false;
     }
 
     /// Tells the endpointer that what was recognised so far already completes the expected
     /// answer (e.g. "yes" on a yes/no turn), so a shorter silence ends the utterance.
     pub fn set_answer_complete(&mut self, complete: bool) {
         self.answer_complete = complete;
+    }
+
+    /// Tells the endpointer whether the open answer heard so far reads complete for the kind
+    /// the question expects (`speech::answer`): `complete_answer_silence_ms` ends it then,
+    /// the full `trailing_silence_ms` otherwise. Cleared by [`Self::start_turn`].
+    pub fn set_open_answer_complete(&mut self, complete: bool) {
+        self.open_answer_complete = complete;
+    }
+
+    /// In an utterance, the silence there will be after the frame starting at `at_ms` if that
+    /// frame is unvoiced (0 right after a voiced frame at `at_ms - frame_ms`); `None` outside
+    /// one. Lets the layer above check the answer just before a shorter silence would end it.
+    pub fn silence_after(&self, at_ms: u64) -> Option<u64> {
+        match self.state {
+            State::Speaking {
+                last_voiced_end, ..
+            } => Some(
+                at_ms
+                    .saturating_add(self.config.frame_ms)
+                    .saturating_sub(last_voiced_end),
+            ),
+            _ => None,
+        }
     }
 
     /// Whether an utterance is under way.
@@ -165,12 +201,19 @@ impl Endpointer {
         self.state == State::Done
     }
 
-    fn trailing_ms(&self) -> u64 {
-        if self.answer_complete {
-            self.config.short_trailing_silence_ms
-        } else {
-            self.config.trailing_silence_ms
-        }
+    /// The silence that ends the utterance now, and whether it is a shortened one.
+    fn trailing_ms(&self) -> (u64, bool) {
+        let long = self.config.trailing_silence_ms;
+        let short = match (self.answer_complete, self.open_answer_complete) {
+            (true, true) => self
+                .config
+                .short_trailing_silence_ms
+                .min(self.config.complete_answer_silence_ms),
+            (true, false) => self.config.short_trailing_silence_ms,
+            (false, true) => self.config.complete_answer_silence_ms,
+            (false, false) => long,
+        };
+        (short.min(long), short < long)
     }
 
     /// Feeds one frame's VAD decision; `at_ms` is the frame's start time. Times must not go
@@ -227,7 +270,8 @@ impl Endpointer {
                         reason: EndReason::MaxLength,
                     });
                 }
-                if !voiced && frame_end.saturating_sub(last_voiced_end) >= self.trailing_ms() {
+                let (trailing_ms, shortened) = self.trailing_ms();
+                if !voiced && frame_end.saturating_sub(last_voiced_end) >= trailing_ms {
                     self.state = State::Done;
                     let end_ms = last_voiced_end
                         .saturating_sub(self.config.vad_hangover_ms)
@@ -235,7 +279,11 @@ impl Endpointer {
                     return Some(EndpointEvent::SpeechEnded {
                         start_ms: start,
                         end_ms,
-                        reason: EndReason::TrailingSilence,
+                        reason: if shortened {
+                            EndReason::AnswerComplete
+                        } else {
+                            EndReason::TrailingSilence
+                        },
                     });
                 }
                 self.state = State::Speaking {
@@ -259,6 +307,7 @@ mod tests {
             trailing_silence_ms: 200,
             short_trailing_silence_ms: 60,
             max_utterance_ms: 1000,
+            complete_answer_silence_ms: 100,
             no_speech_timeout_ms: 500,
             vad_hangover_ms: 0,
         }
@@ -321,7 +370,7 @@ mod tests {
                 EndpointEvent::SpeechEnded {
                     start_ms: 0,
                     end_ms: 100,
-                    reason: EndReason::TrailingSilence
+                    reason: EndReason::AnswerComplete
                 }
             )]
         );
@@ -410,5 +459,77 @@ mod tests {
                 reason: EndReason::TrailingSilence
             }
         );
+    }
+
+    #[test]
+    fn open_answer_complete_ends_on_its_own_silence_and_says_so() {
+        let mut ep = Endpointer::new(config());
+        feed(&mut ep, "#####", 0);
+        // Incomplete ("one twenty three ..."): a 100 ms pause does not end it.
+        assert_eq!(feed(&mut ep, ".....", 100), vec![]);
+        // The caller goes on; the answer now reads complete ("... maple street").
+        feed(&mut ep, "####", 200);
+        ep.set_open_answer_complete(true);
+        let events = feed(&mut ep, "......", 280);
+        assert_eq!(
+            events,
+            vec![(
+                4, // 100 ms after the last voiced frame ending at 280
+                EndpointEvent::SpeechEnded {
+                    start_ms: 0,
+                    end_ms: 280,
+                    reason: EndReason::AnswerComplete
+                }
+            )]
+        );
+        // A new turn forgets it: the full 200 ms again, reported as a plain end.
+        ep.start_turn(1000);
+        feed(&mut ep, "#####", 1000);
+        let events = feed(&mut ep, &".".repeat(12), 1100);
+        assert_eq!(
+            events,
+            vec![(
+                9,
+                EndpointEvent::SpeechEnded {
+                    start_ms: 1000,
+                    end_ms: 1100,
+                    reason: EndReason::TrailingSilence
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn the_shorter_silence_never_lengthens_the_long_one() {
+        let mut cfg = config();
+        cfg.complete_answer_silence_ms = 400; // longer than trailing_silence_ms (200)
+        let mut ep = Endpointer::new(cfg);
+        feed(&mut ep, "#####", 0);
+        ep.set_open_answer_complete(true);
+        let events = feed(&mut ep, &".".repeat(12), 100);
+        assert_eq!(
+            events,
+            vec![(
+                9,
+                EndpointEvent::SpeechEnded {
+                    start_ms: 0,
+                    end_ms: 100,
+                    reason: EndReason::TrailingSilence
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn silence_after_counts_from_the_last_voiced_frame() {
+        let mut ep = Endpointer::new(config());
+        assert_eq!(ep.silence_after(0), None);
+        feed(&mut ep, "####", 0);
+        // The last voiced frame ends at 80; an unvoiced frame at 80 would end at 100.
+        assert_eq!(ep.silence_after(80), Some(20));
+        feed(&mut ep, "..", 80);
+        assert_eq!(ep.silence_after(120), Some(60));
+        feed(&mut ep, "#", 120);
+        assert_eq!(ep.silence_after(120), Some(0));
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! - [`vad`]: a `Send` wrapper over webrtc-vad that cannot panic on a bad frame.
 //! - [`endpointer`]: sans-IO turn boundaries (speech start, end, maximum length, no speech).
+//! - [`answer`]: what an open turn waits for, and when what was heard is a whole answer.
 //! - [`asr`]: Vosk recognition (one shared model, a recogniser per call/turn, grammars).
 //! - [`model`]: the model directory: layout, checksum manifest, install, status.
 //! - [`tts`]: the box's voice (espeak-ng as a separate process, streamed), cached prompts.
 //! - [`turn`]: turn-taking over an audio port: prompt, barge-in, echo guard, recognition.
 
+pub mod answer;
 pub mod asr;
 pub mod endpointer;
 pub mod model;

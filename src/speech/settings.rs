@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::infra::settings::SettingIssue;
 
+pub use super::answer::AnswerKind;
 pub use super::asr::Upsample;
 
 /// Speech recognition: voice activity detection, end of turn, the Vosk model.
@@ -28,6 +29,9 @@ pub struct SpeechConfig {
     /// How 8 kHz audio reaches a 16 kHz model: "filter" (in callbox) or "vosk" (the model's
     /// `--allow-upsample=true`).
     pub upsample: Upsample,
+    /// Silence that ends an open answer once it reads complete for what the question expects
+    /// (a ZIP's five digits, a street with its type; see `speech::answer`).
+    pub complete_answer_silence_ms: u64,
 }
 
 /// The box's voice: the TTS engine and the prompts it renders.
@@ -87,6 +91,7 @@ impl Default for SpeechConfig {
             no_speech_timeout_ms: ep.no_speech_timeout_ms,
             model_dir: PathBuf::from("models/vosk"),
             upsample: Upsample::Filter,
+            complete_answer_silence_ms: ep.complete_answer_silence_ms,
         }
     }
 }
@@ -100,6 +105,7 @@ impl SpeechConfig {
             short_trailing_silence_ms: self.short_trailing_silence_ms,
             max_utterance_ms: self.max_utterance_ms,
             no_speech_timeout_ms: self.no_speech_timeout_ms,
+            complete_answer_silence_ms: self.complete_answer_silence_ms,
             ..Default::default()
         }
     }
@@ -160,6 +166,17 @@ impl SpeechConfig {
                 format!(
                     "must be at least 20 ms and at most speech.trailing_silence_ms ({} given)",
                     sp.short_trailing_silence_ms
+                ),
+            ));
+        }
+        if sp.complete_answer_silence_ms < 20
+            || sp.complete_answer_silence_ms > sp.trailing_silence_ms
+        {
+            v.push(SettingIssue::error(
+                "speech.complete_answer_silence_ms",
+                format!(
+                    "must be at least 20 ms and at most speech.trailing_silence_ms ({} given)",
+                    sp.complete_answer_silence_ms
                 ),
             ));
         }

@@ -31,8 +31,11 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use crate::infra::disk::SpaceReserve;
+use crate::speech::answer::AnswerKind;
 use crate::speech::asr::{AsrError, RecognizerStream, SpeechEngine, Utterance, UNKNOWN_WORD};
-use crate::speech::endpointer::{EndpointEvent, Endpointer, EndpointerConfig};
+use crate::speech::endpointer::{
+    EndReason as EndpointReason, EndpointEvent, Endpointer, EndpointerConfig,
+};
 use crate::speech::tts::SpeechStream;
 use crate::speech::vad::VoiceDetector;
 use crate::telephony::audio_port::{AudioFrame, AudioPort, DigitEvent, EndReason, PortEvent};
@@ -159,8 +162,13 @@ pub enum TurnEvent {
     BargeIn { speech_at_ms: u64 },
     /// The caller started an utterance: feed the recogniser from `at_ms`.
     SpeechStarted { at_ms: u64 },
-    /// The utterance is over: finish the recogniser.
-    SpeechEnded { start_ms: u64, end_ms: u64 },
+    /// The utterance is over: finish the recogniser. `early` when it ended on the shorter
+    /// silence of an answer known complete (the caller may still be going).
+    SpeechEnded {
+        start_ms: u64,
+        end_ms: u64,
+        early: bool,
+    },
     /// Nothing said in time.
     NoSpeech { at_ms: u64 },
 }
@@ -237,6 +245,21 @@ impl TurnMachine {
         self.endpointer.set_answer_complete(complete);
     }
 
+    /// An open answer reads complete for its kind: `complete_answer_silence_ms` ends it.
+    pub fn set_open_answer_complete(&mut self, complete: bool) {
+        self.endpointer.set_open_answer_complete(complete);
+    }
+
+    /// See [`Endpointer::silence_after`].
+    pub fn silence_after(&self, at_ms: u64) -> Option<u64> {
+        self.endpointer.silence_after(at_ms)
+    }
+
+    /// The endpointer's settings.
+    pub fn endpointer_config(&self) -> &EndpointerConfig {
+        self.endpointer.config()
+    }
+
     /// The box sent a frame of this energy on this tick.
     pub fn on_sent(&mut self, energy_db: f32) {
         self.guard.on_sent(energy_db);
@@ -278,8 +301,14 @@ impl TurnMachine {
                 events.push(TurnEvent::SpeechStarted { at_ms: start });
             }
             Some(EndpointEvent::SpeechEnded {
-                start_ms, end_ms, ..
-            }) => events.push(TurnEvent::SpeechEnded { start_ms, end_ms }),
+                start_ms,
+                end_ms,
+                reason,
+            }) => events.push(TurnEvent::SpeechEnded {
+                start_ms,
+                end_ms,
+                early: reason == EndpointReason::AnswerComplete,
+            }),
             Some(EndpointEvent::NoSpeechTimeout { at_ms }) => {
                 events.push(TurnEvent::NoSpeech { at_ms })
             }
@@ -305,8 +334,11 @@ impl TurnMachine {
 /// What the caller is expected to say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
-    /// Anything (open vocabulary).
+    /// Anything (open vocabulary); the full trailing silence ends it.
     Open,
+    /// Open vocabulary, expecting an answer of this kind: once what was heard reads as a
+    /// whole answer of it ([`AnswerKind::is_complete`]), a shorter silence ends the turn.
+    Answer(AnswerKind),
     /// One of these phrases (a grammar turn: faster and more accurate).
     Grammar(Vec<String>),
     /// Keys only (no speech model): no recogniser runs, the caller's voice neither ends the
@@ -340,6 +372,53 @@ pub struct TurnOutcome {
     /// The caller's utterance, when there was one.
     pub speech_start_ms: Option<u64>,
     pub speech_end_ms: Option<u64>,
+    /// The previous turn's answer ended early (on the shorter silence of an answer that read
+    /// complete) and the caller went on talking: this turn's words are the rest of it (or a
+    /// repair of it). Here is what the previous turn returned; [`Self::whole_answer`] joins
+    /// the two.
+    pub continues: Option<Utterance>,
+    /// This turn's answer ended on the shorter silence of an answer that read complete.
+    pub ended_early: bool,
+}
+
+impl TurnOutcome {
+    /// The caller's whole answer: the previous turn's words and this turn's, when this turn
+    /// continues an answer ended early; else this turn's utterance.
+    pub fn whole_answer(&self) -> Option<Utterance> {
+        let TurnResult::Utterance(now) = &self.result else {
+            return self.continues.clone();
+        };
+        match &self.continues {
+            Some(before) => Some(join_utterances(before, now)),
+            None => Some(now.clone()),
+        }
+    }
+}
+
+/// Two pieces of one answer as one utterance (the lower confidence of the two).
+fn join_utterances(before: &Utterance, after: &Utterance) -> Utterance {
+    let mut joined = after.clone();
+    joined.words = before.words.iter().chain(&after.words).cloned().collect();
+    let words: Vec<&str> = [before.text.as_str(), after.text.as_str()]
+        .into_iter()
+        .flat_map(str::split_whitespace)
+        .filter(|w| *w != UNKNOWN_WORD)
+        .collect();
+    joined.text = words.join(" ");
+    joined.confidence = match (before.text.is_empty(), after.text.is_empty()) {
+        (true, _) => after.confidence,
+        (_, true) => before.confidence,
+        _ => before.confidence.min(after.confidence),
+    };
+    joined
+}
+
+/// An answer that ended early, kept until the next turn shows whether the caller went on.
+#[derive(Debug, Clone)]
+struct HeldAnswer {
+    /// End of the caller's speech (as reported, the VAD hangover taken off).
+    end_ms: u64,
+    utterance: Utterance,
 }
 
 /// Errors that end a conversation's turn taking (not the call).
@@ -351,6 +430,8 @@ pub enum TurnError {
 
 enum AsrCommand {
     Audio(Box<AudioFrame>),
+    /// Whether the partial result of everything fed so far reads as a whole answer.
+    IsComplete(oneshot::Sender<bool>),
     Finish(oneshot::Sender<Result<Utterance, AsrError>>),
 }
 
@@ -359,7 +440,31 @@ enum AsrCommand {
 struct AsrWorker {
     commands: std::sync::mpsc::Sender<AsrCommand>,
     /// Set by the worker when a grammar turn's partial result is already a whole phrase.
+    /// (Answer turns ask instead, at each pause: [`Self::is_complete`].)
     complete: Arc<AtomicBool>,
+}
+
+/// What makes a partial result complete on a turn.
+enum Completion {
+    Phrases(Vec<String>),
+    Kind(AnswerKind),
+}
+
+impl Completion {
+    fn of(listen: &Listen) -> Option<Completion> {
+        match listen {
+            Listen::Grammar(phrases) => Some(Completion::Phrases(phrases.clone())),
+            Listen::Answer(kind) => Some(Completion::Kind(*kind)),
+            Listen::Open | Listen::Keys => None,
+        }
+    }
+
+    fn complete(&self, partial: &str) -> bool {
+        match self {
+            Completion::Phrases(phrases) => is_whole_phrase(partial, phrases),
+            Completion::Kind(kind) => kind.is_complete(partial),
+        }
+    }
 }
 
 impl AsrWorker {
@@ -368,10 +473,11 @@ impl AsrWorker {
         let complete = Arc::new(AtomicBool::new(false));
         let flag = complete.clone();
         std::thread::spawn(move || {
-            let (made, phrases) = match &listen {
-                Listen::Open | Listen::Keys => (engine.open(), None),
-                Listen::Grammar(phrases) => (engine.grammar(phrases), Some(phrases.clone())),
+            let made = match &listen {
+                Listen::Open | Listen::Keys | Listen::Answer(_) => engine.open(),
+                Listen::Grammar(phrases) => engine.grammar(phrases),
             };
+            let completion = Completion::of(&listen);
             let mut recognizer: Box<dyn RecognizerStream> = match made {
                 Ok(r) => r,
                 Err(err) => {
@@ -394,12 +500,18 @@ impl AsrWorker {
                             debug!(error = %err, "recogniser rejected audio");
                         }
                         frames += 1;
-                        if let Some(phrases) = &phrases {
+                        if let Some(completion @ Completion::Phrases(_)) = &completion {
                             if frames % PARTIAL_EVERY_FRAMES == 0 {
                                 let partial = recognizer.partial();
-                                flag.store(is_whole_phrase(&partial, phrases), Ordering::Release);
+                                flag.store(completion.complete(&partial), Ordering::Release);
                             }
                         }
+                    }
+                    AsrCommand::IsComplete(reply) => {
+                        let complete = completion
+                            .as_ref()
+                            .is_some_and(|c| c.complete(&recognizer.partial()));
+                        let _ = reply.send(complete);
                     }
                     AsrCommand::Finish(reply) => {
                         let _ = reply.send(recognizer.finish());
@@ -420,6 +532,15 @@ impl AsrWorker {
 
     fn answer_complete(&self) -> bool {
         self.complete.load(Ordering::Acquire)
+    }
+
+    /// Asks, after every frame fed so far, whether the answer reads complete for its kind.
+    async fn is_complete(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(AsrCommand::IsComplete(tx)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(FINISH_TIMEOUT, rx).await, Ok(Ok(true)))
     }
 
     async fn finish(self) -> Result<Utterance, AsrError> {
@@ -464,6 +585,8 @@ pub struct Conversation {
     recorder: Option<WavRecorder>,
     /// Why the recording stopped (or never started) before the call ended.
     recording_stopped: Option<RecordingStop>,
+    /// The last turn's answer, when it ended early: the next turn hears whether it goes on.
+    held: Option<HeldAnswer>,
 }
 
 impl std::fmt::Debug for Conversation {
@@ -494,6 +617,7 @@ impl Conversation {
             pending_digits: VecDeque::new(),
             recorder: None,
             recording_stopped: None,
+            held: None,
         })
     }
 
@@ -600,7 +724,11 @@ impl Conversation {
             prompt_end_ms: prompt_start_ms,
             speech_start_ms: None,
             speech_end_ms: None,
+            continues: None,
+            ended_early: false,
         };
+        // Only the turn right after an early end may continue it.
+        let held = self.held.take();
         if let Some(reason) = &self.ended {
             outcome.result = TurnResult::Ended(reason.clone());
             return outcome;
@@ -615,8 +743,20 @@ impl Conversation {
         if keys_only {
             self.machine.set_barge_in(false);
         }
-        let outcome = self.listen_turn(prompt, listen, outcome, keys_only).await;
+        let outcome = self
+            .listen_turn(prompt, listen, outcome, keys_only, held)
+            .await;
         self.machine.set_barge_in(barge_in);
+        if outcome.ended_early {
+            if let (TurnResult::Utterance(u), Some(end_ms)) =
+                (&outcome.result, outcome.speech_end_ms)
+            {
+                // Kept whole (joined with what it continued) so that a second early end
+                // followed by more words still yields the whole answer.
+                let utterance = outcome.whole_answer().unwrap_or_else(|| u.clone());
+                self.held = Some(HeldAnswer { end_ms, utterance });
+            }
+        }
         outcome
     }
 
@@ -626,12 +766,22 @@ impl Conversation {
         listen: &Listen,
         mut outcome: TurnOutcome,
         keys_only: bool,
+        held: Option<HeldAnswer>,
     ) -> TurnOutcome {
         let mut prompt = prompt;
+        // Speech that starts within the long trailing silence of an early end (measured as
+        // the endpointer would have: from the last voiced frame, hangover included) is the
+        // caller going on with that answer.
+        let resume_until = held.as_ref().map(|h| {
+            let ep = self.machine.endpointer_config();
+            h.end_ms + ep.trailing_silence_ms + ep.vad_hangover_ms
+        });
         self.machine.start_turn(self.now_ms, prompt.is_some());
         // The recogniser is made now, while the prompt plays, not when the caller speaks.
         let mut asr = (!keys_only).then(|| AsrWorker::start(self.engine.clone(), listen.clone()));
         let mut feeding = false;
+        // Whether the recogniser was asked about the current pause (answer turns).
+        let mut asked = false;
         let lead = self.machine.settings.lead_frames.max(1);
 
         loop {
@@ -650,11 +800,29 @@ impl Conversation {
                             let echo_db = self.machine.expected_echo_db();
                             let caller_db = frame_energy_db(&frame[..]);
                             self.tap(&frame);
+                            // An answer turn: when this frame, if silent, would reach the
+                            // shorter silence, ask the recogniser (after all it has heard)
+                            // whether the answer is whole; once per pause.
+                            if let (Listen::Answer(_), true, Some(asr)) = (listen, feeding && outcome.continues.is_none(), &asr) {
+                                let short = self.machine.endpointer_config().complete_answer_silence_ms;
+                                if !asked && self.machine.silence_after(at_ms).is_some_and(|s| s >= short) {
+                                    asked = true;
+                                    let complete = asr.is_complete().await;
+                                    self.machine.set_open_answer_complete(complete);
+                                }
+                            }
                             let events = self.on_caller_frame(&frame, at_ms);
+                            if self.machine.silence_after(at_ms) == Some(0) {
+                                // The caller is still talking: whatever was whole may not be.
+                                asked = false;
+                                self.machine.set_open_answer_complete(false);
+                            }
                             if feeding {
                                 if let Some(asr) = &asr {
                                     asr.feed(frame.clone());
-                                    self.machine.set_answer_complete(asr.answer_complete());
+                                    if matches!(listen, Listen::Grammar(_)) && outcome.continues.is_none() {
+                                        self.machine.set_answer_complete(asr.answer_complete());
+                                    }
                                 }
                             }
                             self.remember(at_ms, frame);
@@ -676,6 +844,18 @@ impl Conversation {
                                     }
                                     TurnEvent::SpeechStarted { at_ms: start } => {
                                         outcome.speech_start_ms = Some(start);
+                                        if let (Some(until), Some(h)) = (resume_until, &held) {
+                                            if start <= until && !keys_only {
+                                                debug!(start, until, "the caller goes on with the answer that ended early");
+                                                outcome.continues = Some(h.utterance.clone());
+                                                // The rest of an answer is not one of this
+                                                // question's phrases: hear it openly, and
+                                                // with the full silence.
+                                                if !matches!(listen, Listen::Open | Listen::Answer(_)) {
+                                                    asr = Some(AsrWorker::start(self.engine.clone(), Listen::Open));
+                                                }
+                                            }
+                                        }
                                         if let Some(asr) = &asr {
                                             for (t, f) in &self.ring {
                                                 if *t + PRE_ROLL_MS >= start {
@@ -690,9 +870,10 @@ impl Conversation {
                                         // no-input timeout re-armed (the caller is there).
                                         self.machine.start_turn(self.now_ms, false);
                                     }
-                                    TurnEvent::SpeechEnded { start_ms, end_ms } => {
+                                    TurnEvent::SpeechEnded { start_ms, end_ms, early } => {
                                         outcome.speech_start_ms = Some(start_ms);
                                         outcome.speech_end_ms = Some(end_ms);
+                                        outcome.ended_early = early;
                                         let utterance = match asr.take() {
                                             Some(asr) => asr.finish().await,
                                             None => Ok(Utterance::default()),
@@ -766,6 +947,8 @@ impl Conversation {
             prompt_end_ms: start,
             speech_start_ms: None,
             speech_end_ms: None,
+            continues: None,
+            ended_early: false,
         };
         if let Some(reason) = &self.ended {
             outcome.result = TurnResult::Ended(reason.clone());
@@ -1198,5 +1381,245 @@ mod tests {
         assert_eq!(outcome.result, TurnResult::Digit(digit));
         // The rest of the prompt was dropped.
         assert!(backend.playback.next_frame().is_none());
+    }
+
+    /// A recogniser whose partial result is a fixed text once it has heard audio, and whose
+    /// final result is another: enough to drive the answer rules through the turn loop.
+    /// Open and grammar recognisers come from separate queues (they are made on worker
+    /// threads, in no fixed order).
+    struct PartialEngine {
+        open: std::sync::Mutex<VecDeque<(String, String)>>,
+        grammar: std::sync::Mutex<VecDeque<(String, String)>>,
+    }
+
+    impl PartialEngine {
+        fn new(open: &[(&str, &str)], grammar: &[(&str, &str)]) -> Arc<Self> {
+            let q = |v: &[(&str, &str)]| {
+                std::sync::Mutex::new(
+                    v.iter()
+                        .map(|(p, f)| (p.to_string(), f.to_string()))
+                        .collect(),
+                )
+            };
+            Arc::new(PartialEngine {
+                open: q(open),
+                grammar: q(grammar),
+            })
+        }
+    }
+
+    struct PartialStream {
+        partial: String,
+        last: String,
+        heard: bool,
+    }
+
+    impl RecognizerStream for PartialStream {
+        fn accept(&mut self, _: &[i16]) -> Result<crate::speech::asr::Progress, AsrError> {
+            self.heard = true;
+            Ok(crate::speech::asr::Progress::Running)
+        }
+        fn partial(&mut self) -> String {
+            if self.heard {
+                self.partial.clone()
+            } else {
+                String::new()
+            }
+        }
+        fn finish(&mut self) -> Result<Utterance, AsrError> {
+            Ok(Utterance {
+                text: self.last.clone(),
+                words: Vec::new(),
+                confidence: 0.9,
+            })
+        }
+    }
+
+    impl SpeechEngine for PartialEngine {
+        fn open(&self) -> Result<Box<dyn RecognizerStream>, AsrError> {
+            let (partial, last) = self
+                .open
+                .lock()
+                .ok()
+                .and_then(|mut q| q.pop_front())
+                .unwrap_or_default();
+            Ok(Box::new(PartialStream {
+                partial,
+                last,
+                heard: false,
+            }))
+        }
+        fn grammar(&self, _: &[String]) -> Result<Box<dyn RecognizerStream>, AsrError> {
+            let (partial, last) = self
+                .grammar
+                .lock()
+                .ok()
+                .and_then(|mut q| q.pop_front())
+                .unwrap_or_default();
+            Ok(Box::new(PartialStream {
+                partial,
+                last,
+                heard: false,
+            }))
+        }
+    }
+
+    fn answer_settings() -> TurnSettings {
+        TurnSettings {
+            endpointer: EndpointerConfig {
+                trailing_silence_ms: 300,
+                short_trailing_silence_ms: 200,
+                complete_answer_silence_ms: 100,
+                no_speech_timeout_ms: 2000,
+                ..EndpointerConfig::default()
+            },
+            ..TurnSettings::default()
+        }
+    }
+
+    /// The caller talks on ticks in `spans` (no echo: the box's prompt is not returned).
+    fn caller_in(
+        spans: &'static [(u64, u64)],
+    ) -> impl Fn(u64, &[Box<AudioFrame>]) -> Box<AudioFrame> {
+        move |tick, _| {
+            if spans.iter().any(|(a, b)| (*a..*b).contains(&tick)) {
+                voice_frame(tick * 3, 14_000.0)
+            } else {
+                Box::new([0i16; FRAME_SAMPLES])
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_complete_answer_ends_on_the_short_silence_an_incomplete_one_waits() {
+        // Complete ZIP: the turn ends 100 ms (plus the VAD's hangover) after the speech.
+        let (port, backend) = port_pair();
+        let engine = PartialEngine::new(&[("six two seven oh four", "six two seven oh four")], &[]);
+        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
+        let driver = tokio::spawn(drive_port(backend, 200, caller_in(&[(10, 60)])));
+        let outcome = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
+        let end = outcome.speech_end_ms.expect("speech end");
+        assert!(outcome.ended_early, "{outcome:?}");
+        let early_wait = conv.now_ms() - end;
+        drop(conv);
+        driver.await.expect("driver");
+
+        // Three digits of five: the full 300 ms.
+        let (port, backend) = port_pair();
+        let engine = PartialEngine::new(&[("six two seven", "six two seven")], &[]);
+        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
+        let driver = tokio::spawn(drive_port(backend, 200, caller_in(&[(10, 60)])));
+        let outcome = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
+        let end = outcome.speech_end_ms.expect("speech end");
+        assert!(!outcome.ended_early, "{outcome:?}");
+        let full_wait = conv.now_ms() - end;
+        drop(conv);
+        driver.await.expect("driver");
+
+        // Same audio, same VAD: the difference is the two silences (300 - 100 ms).
+        assert_eq!(full_wait - early_wait, 200, "{early_wait} vs {full_wait}");
+    }
+
+    #[tokio::test]
+    async fn an_incomplete_answer_rides_over_a_pause_inside_it() {
+        // "one twenty three … maple street" with a 240 ms pause: the partial before the pause
+        // is not a street, so the long silence holds and it is one utterance.
+        let (port, backend) = port_pair();
+        let engine = PartialEngine::new(
+            &[("one twenty three", "one twenty three maple street")],
+            &[],
+        );
+        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
+        let driver = tokio::spawn(drive_port(backend, 200, caller_in(&[(10, 40), (52, 80)])));
+        let outcome = conv
+            .turn(None, &Listen::Answer(AnswerKind::StreetAddress))
+            .await;
+        assert!(!outcome.ended_early);
+        assert!(
+            outcome.speech_end_ms.expect("end") >= 80 * 20 - 100,
+            "{outcome:?}"
+        );
+        match &outcome.result {
+            TurnResult::Utterance(u) => assert_eq!(u.text, "one twenty three maple street"),
+            other => panic!("{other:?}"),
+        }
+        drop(conv);
+        driver.await.expect("driver");
+    }
+
+    #[tokio::test]
+    async fn a_caller_cut_off_who_goes_on_is_heard_as_the_rest_of_the_answer() {
+        // "one twenty three maple street" reads complete and ends early; the caller goes on
+        // ("apartment four") 240 ms after, over the next question (a yes/no grammar turn).
+        let (port, backend) = port_pair();
+        let engine = PartialEngine::new(
+            &[
+                (
+                    "one twenty three maple street",
+                    "one twenty three maple street",
+                ),
+                ("apartment four", "apartment four"),
+            ],
+            // A yes/no grammar hears "apartment four" as nothing it knows.
+            &[("", "[unk]")],
+        );
+        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
+        let driver = tokio::spawn(drive_port(backend, 300, caller_in(&[(10, 60), (72, 100)])));
+        let first = conv
+            .turn(None, &Listen::Answer(AnswerKind::StreetAddress))
+            .await;
+        assert!(first.ended_early, "{first:?}");
+        assert!(conv.now_ms() < 72 * 20, "ended before the caller went on");
+        let second = conv
+            .turn(
+                Some(long_prompt()),
+                &Listen::Grammar(vec!["yes".into(), "no".into()]),
+            )
+            .await;
+        assert!(second.barge_in, "{second:?}");
+        let before = second.continues.as_ref().expect("continues the answer");
+        assert_eq!(before.text, "one twenty three maple street");
+        match &second.result {
+            TurnResult::Utterance(u) => assert_eq!(u.text, "apartment four"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            second.whole_answer().map(|u| u.text),
+            Some("one twenty three maple street apartment four".to_string())
+        );
+        // The rest was heard with the full silence: not ended early again.
+        assert!(!second.ended_early);
+        drop(conv);
+        driver.await.expect("driver");
+    }
+
+    #[tokio::test]
+    async fn speech_long_after_an_early_end_is_a_new_answer() {
+        let (port, backend) = port_pair();
+        let engine = PartialEngine::new(
+            &[
+                (
+                    "one twenty three maple street",
+                    "one twenty three maple street",
+                ),
+                ("yes", "yes"),
+            ],
+            &[],
+        );
+        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
+        // The caller answers the next question 1.2 s after the first answer.
+        let driver = tokio::spawn(drive_port(backend, 300, caller_in(&[(10, 60), (120, 140)])));
+        let first = conv
+            .turn(None, &Listen::Answer(AnswerKind::StreetAddress))
+            .await;
+        assert!(first.ended_early);
+        let second = conv.turn(None, &Listen::Answer(AnswerKind::YesNo)).await;
+        assert_eq!(second.continues, None, "{second:?}");
+        assert_eq!(
+            second.whole_answer().map(|u| u.text),
+            Some("yes".to_string())
+        );
+        drop(conv);
+        driver.await.expect("driver");
     }
 }
