@@ -5,12 +5,14 @@
 //! - [`endpointer`]: sans-IO turn boundaries (speech start, end, maximum length, no speech).
 //! - [`asr`]: Vosk recognition (one shared model, a recogniser per call/turn, grammars).
 //! - [`model`]: the model directory: layout, checksum manifest, install, status.
+//! - [`pool`]: the warm recogniser pool's size (by setting and by free memory) and recycling.
 //! - [`tts`]: the box's voice (espeak-ng as a separate process, streamed), cached prompts.
 //! - [`turn`]: turn-taking over an audio port: prompt, barge-in, echo guard, recognition.
 
 pub mod asr;
 pub mod endpointer;
 pub mod model;
+pub mod pool;
 pub mod settings;
 pub mod tts;
 pub mod turn;
