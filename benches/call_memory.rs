@@ -16,9 +16,9 @@
 //!    next), the reply latency p50/p95, and the daemon's CPU time over the call.
 //! 3. **leak**: `CALL_MEMORY_LEAK_CALLS` (default 50) sequential short calls; RSS after the
 //!    1st and after the last, sampled with the daemon idle.
-//! 4. **sync**: with `CALL_MEMORY_SYNC=1`, 4 simultaneous calls while the daemon syncs queued
-//!    jobs to the ServiceTitan test server (tests/support/st_server): not built yet, see
-//!    benches/README.md.
+//!
+//! Not here yet: 4 calls while the daemon syncs queued jobs to the ServiceTitan test server
+//! (tests/support/st_server); see benches/README.md.
 //!
 //! `cargo bench --bench call_memory`. Environment (not `CALLBOX_<SECTION>_<KEY>`: those are
 //! config overrides): `CALL_MEMORY_SECS`, `CALL_MEMORY_COUNTS` (e.g. "1,2,4"),
@@ -350,8 +350,12 @@ fn main() {
     }
     let daemon = Daemon::start(cfg);
     let pid = daemon.pid();
-    // Let start-up finish (model load, pool, prompts) before the idle reading.
-    std::thread::sleep(Duration::from_secs(3));
+    // Let start-up finish (model load, recogniser pool) before the idle reading.
+    let ready = Instant::now() + Duration::from_secs(120);
+    while !daemon.log().contains("speech recogniser pool") && Instant::now() < ready {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
     let idle = mem_of(pid);
     println!(
         "call_memory: idle with the model loaded: RSS {:.0} MiB, PSS {:.0} MiB, shared {:.0} MiB, private {:.0} MiB",
