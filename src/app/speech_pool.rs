@@ -29,19 +29,20 @@ pub(crate) async fn prepare(model: &SpeechModel, config: &Config) {
         model.set_pool_policy(speech.pool_policy(size));
         let silence = vec![0i16; WARM_UP_MS * 8];
         let made = model.warm_pool(size, &silence);
-        (size, mem, made)
+        // With a budget of 0 s the pool frees every recogniser it is handed: none stay warm.
+        (model.idle_recognizers(), mem, made)
     })
     .await;
     match done {
-        Ok((size, mem, Ok(()))) => info!(
-            warm = size,
+        Ok((idle, mem, Ok(()))) => info!(
+            warm = idle,
             configured = warm,
             available_mib = mem.map(|m| m.available_kib / 1024),
             recycle_after_s = recycle,
             "speech recogniser pool ready"
         ),
-        Ok((size, _, Err(err))) => {
-            warn!(error = %err, warm = size, "speech recogniser pool: warm-up failed; recognisers are made per turn")
+        Ok((idle, _, Err(err))) => {
+            warn!(error = %err, warm = idle, "speech recogniser pool: warm-up failed; recognisers are made per turn")
         }
         Err(err) => warn!(error = %err, "speech recogniser pool: sizing did not run"),
     }
