@@ -201,6 +201,7 @@ fn recognition_figures() {
     );
     drop(g);
     drop(recs); // back to the model's pool
+    recogniser_growth(&dir, &audio);
 
     let grammar_rtf = {
         let mut rec =
@@ -232,6 +233,39 @@ fn recognition_figures() {
             time.as_secs_f64() / audio_s
         );
     }
+}
+
+/// How one open recogniser's memory grows with the audio it decodes (every 5 s of a call's
+/// speech, looped to 60 s), and what is left once the pool frees it (issue 18: the pool's
+/// recycling and `malloc_trim`). A model of its own, so its pool starts empty.
+fn recogniser_growth(dir: &Path, audio: &[i16]) {
+    use callbox::speech::pool::PoolPolicy;
+    let model = SpeechModel::load(dir, Upsample::Filter).expect("load");
+    model.set_pool_policy(PoolPolicy {
+        max_idle: 1,
+        recycle_after_ms: 0,
+    });
+    let long: Vec<i16> = audio.iter().copied().cycle().take(60 * 8000).collect();
+    let rss0 = rss_kib();
+    let mut rec = Recognizer::new_open(&model).expect("recogniser");
+    let mut marks = Vec::new();
+    for (i, frame) in long.chunks(FRAME).enumerate() {
+        rec.accept(frame).expect("accept");
+        if (i + 1) % 250 == 0 {
+            marks.push(format!(
+                "{} s +{} MiB",
+                (i + 1) / 50,
+                (rss_kib() - rss0) / 1024
+            ));
+        }
+    }
+    rec.finish().expect("finish");
+    drop(rec); // recycled: budget 0
+    println!(
+        "open recogniser memory by audio decoded: {}; after the pool freed it: +{} MiB",
+        marks.join(", "),
+        rss_kib().saturating_sub(rss0) / 1024
+    );
 }
 
 fn main() {

@@ -436,3 +436,78 @@ fn model_verify_cli_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("MISSING"));
 }
+
+/// The recogniser pool (issue 18): an open recogniser goes back to the pool after its turn
+/// while it has decoded less than the policy's audio budget, is freed (recycled) once past
+/// it, and the pool never holds more than its size. A model of its own: the policy is the
+/// model's, and the other tests share theirs.
+#[test]
+fn open_recognisers_are_recycled_past_their_audio_budget() {
+    use callbox::speech::pool::PoolPolicy;
+    let tmp = tempfile::tempdir().unwrap();
+    let model = SpeechModel::load(&model_dir(), Upsample::Filter).expect("load model");
+    model.set_pool_policy(PoolPolicy {
+        max_idle: 1,
+        recycle_after_ms: 4_000,
+    });
+    let audio = korean(tmp.path(), "pool", "에어컨이 고장났어요");
+    // recognise() adds 600 ms of silence around the speech.
+    let turn_ms = (audio.len() as u64 + 4800) * 1000 / 8000;
+    assert!(turn_ms < 4_000, "the sentence is {turn_ms} ms");
+
+    // First turn: young enough, back to the pool.
+    let mut rec = Recognizer::new_open(&model).unwrap();
+    let (u, _) = recognise(&mut rec, &audio);
+    assert!(!u.text.is_empty());
+    drop(rec);
+    assert_eq!(model.idle_recognizers(), 1);
+    assert_eq!(model.recycled_recognizers(), 0);
+
+    // Turns on the pooled recogniser until its lifetime passes the budget: then it is freed,
+    // and the next turn gets a new one that still recognises.
+    let mut lifetime = turn_ms;
+    let mut turns = 1;
+    while model.recycled_recognizers() == 0 {
+        let mut rec = Recognizer::new_open(&model).unwrap();
+        assert_eq!(model.idle_recognizers(), 0, "taken from the pool");
+        recognise(&mut rec, &audio);
+        drop(rec);
+        lifetime += turn_ms;
+        turns += 1;
+        assert!(turns < 10, "never recycled after {lifetime} ms of audio");
+    }
+    assert!(lifetime >= 4_000, "recycled after only {lifetime} ms");
+    assert!(lifetime - turn_ms < 4_000, "kept past the budget");
+    assert_eq!(model.idle_recognizers(), 0);
+    let mut fresh = Recognizer::new_open(&model).unwrap();
+    let (u, _) = recognise(&mut fresh, &audio);
+    assert!(!u.text.is_empty());
+
+    // Two in use at once, a pool of one: the second back is freed.
+    let second = Recognizer::new_open(&model).unwrap();
+    drop(fresh);
+    drop(second);
+    assert_eq!(model.idle_recognizers(), 1);
+    assert_eq!(model.recycled_recognizers(), 2);
+
+    // Shrinking the pool frees what it holds; a budget of 0 frees every recogniser.
+    model.set_pool_policy(PoolPolicy {
+        max_idle: 0,
+        recycle_after_ms: 0,
+    });
+    assert_eq!(model.idle_recognizers(), 0);
+    model.set_pool_policy(PoolPolicy {
+        max_idle: 2,
+        recycle_after_ms: 0,
+    });
+    drop(Recognizer::new_open(&model).unwrap());
+    assert_eq!(model.idle_recognizers(), 0);
+    assert_eq!(model.recycled_recognizers(), 3);
+    // warm_pool fills up to the pool's size.
+    model.set_pool_policy(PoolPolicy {
+        max_idle: 2,
+        recycle_after_ms: 60_000,
+    });
+    model.warm_pool(5, &vec![0i16; 8000]).unwrap();
+    assert_eq!(model.idle_recognizers(), 2);
+}

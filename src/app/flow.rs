@@ -165,6 +165,7 @@ async fn load_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
             .ok()?;
     let model = model?;
     info!(%status, "speech model loaded");
+    crate::app::speech_pool::prepare(&model, config).await;
     Some(Arc::new(model))
 }
 

@@ -29,6 +29,7 @@ mod services;
 pub mod shutdown;
 pub mod simulate;
 pub mod sms;
+mod speech_pool;
 pub mod status;
 mod stores;
 pub mod supervisor;

@@ -928,3 +928,27 @@ fn check_counts_secrets_from_the_environment_and_credentials() {
         "{issues:#?}"
     );
 }
+
+// Recogniser memory settings (issue 18).
+#[test]
+fn recognizer_memory_rules() {
+    assert_error(
+        "[speech]\nwarm_recognizers = 9",
+        "speech.warm_recognizers",
+        "0-8",
+    );
+    assert_error(
+        "[speech]\nrecycle_recognizer_after_s = 3601",
+        "speech.recycle_recognizer_after_s",
+        "0-3600",
+    );
+    assert!(errors("[speech]\nwarm_recognizers = 0\nrecycle_recognizer_after_s = 0").is_empty());
+    let ok = load_env(&[
+        ("CALLBOX_SPEECH_WARM_RECOGNIZERS", "3"),
+        ("CALLBOX_SPEECH_RECYCLE_RECOGNIZER_AFTER_S", "0"),
+    ])
+    .unwrap();
+    assert_eq!(ok.speech.warm_recognizers, 3);
+    let policy = ok.speech.pool_policy(3);
+    assert_eq!((policy.max_idle, policy.recycle_after_ms), (3, 0));
+}

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::endpointer::{EndReason, EndpointEvent, Endpointer, EndpointerConfig};
+use super::pool::PoolPolicy;
 use super::vad::{VadError, VoiceDetector};
 use crate::telephony::audio_port::{FRAME_SAMPLES, SAMPLE_RATE};
 use crate::telephony::wav::resample;
@@ -200,7 +201,11 @@ struct ModelInner {
     rate: u32,
     upsample: Upsample,
     /// Idle open-vocabulary recognisers, already warmed up (see [`SpeechModel::warm_pool`]).
-    idle: Mutex<Vec<vosk::Recognizer>>,
+    idle: Mutex<Vec<Pooled>>,
+    /// How many are kept, and how long each lives ([`SpeechModel::set_pool_policy`]).
+    policy: Mutex<PoolPolicy>,
+    /// Open recognisers freed instead of reused since the model was loaded.
+    recycled: std::sync::atomic::AtomicU64,
     /// Whether `[unk]` is in the vocabulary (English models: yes; the Korean test model: no).
     has_unk: bool,
 }
@@ -208,8 +213,11 @@ struct ModelInner {
 /// Milliseconds in one audio-port frame.
 const FRAME_MS: u64 = (FRAME_SAMPLES as u64 * 1000) / SAMPLE_RATE as u64;
 
-/// Idle open recognisers kept for reuse: the box takes at most a few calls at once.
-const MAX_IDLE_RECOGNIZERS: usize = 4;
+/// An idle open recogniser and the audio it has decoded over its life.
+struct Pooled {
+    rec: vosk::Recognizer,
+    lifetime_ms: u64,
+}
 
 /// A loaded Vosk model, shared by all calls.
 #[derive(Clone)]
@@ -278,6 +286,8 @@ impl SpeechModel {
                 rate,
                 upsample,
                 idle: Mutex::new(Vec::new()),
+                policy: Mutex::new(PoolPolicy::default()),
+                recycled: std::sync::atomic::AtomicU64::new(0),
                 has_unk,
             }),
         })
@@ -319,16 +329,67 @@ impl SpeechModel {
         self.inner.idle.lock().map(|v| v.len()).unwrap_or(0)
     }
 
-    fn take_idle(&self) -> Option<vosk::Recognizer> {
+    fn take_idle(&self) -> Option<Pooled> {
         self.inner.idle.lock().ok()?.pop()
     }
 
-    fn put_idle(&self, mut rec: vosk::Recognizer) {
-        rec.reset();
-        if let Ok(mut idle) = self.inner.idle.lock() {
-            if idle.len() < MAX_IDLE_RECOGNIZERS {
-                idle.push(rec);
+    /// The pool's policy (a copy).
+    pub fn pool_policy(&self) -> PoolPolicy {
+        *self
+            .inner
+            .policy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sets how many idle open recognisers are kept and how much audio one decodes before it
+    /// is freed rather than reused (see [`crate::speech::pool`]); idle ones beyond the new
+    /// limit are freed now.
+    pub fn set_pool_policy(&self, policy: PoolPolicy) {
+        *self
+            .inner
+            .policy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = policy;
+        let surplus: Vec<Pooled> = match self.inner.idle.lock() {
+            Ok(mut idle) => {
+                let keep = idle.len().min(policy.max_idle);
+                idle.split_off(keep)
             }
+            Err(_) => Vec::new(),
+        };
+        if !surplus.is_empty() {
+            drop(surplus);
+            return_freed_memory();
+        }
+    }
+
+    /// Open recognisers freed at the end of a turn instead of reused (their graph caches
+    /// had grown past the policy's audio budget, or the pool was full).
+    pub fn recycled_recognizers(&self) -> u64 {
+        self.inner
+            .recycled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Back to the pool after a turn, or freed (see [`PoolPolicy::keeps`]). The recogniser
+    /// is freed outside the pool's lock: libvosk takes a while to release its caches.
+    fn put_idle(&self, mut rec: vosk::Recognizer, lifetime_ms: u64) {
+        let policy = self.pool_policy();
+        let freed = match self.inner.idle.lock() {
+            Ok(mut idle) if policy.keeps(lifetime_ms, idle.len()) => {
+                rec.reset();
+                idle.push(Pooled { rec, lifetime_ms });
+                None
+            }
+            _ => Some(rec),
+        };
+        if let Some(rec) = freed {
+            self.inner
+                .recycled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            drop(rec);
+            return_freed_memory();
         }
     }
 
@@ -338,7 +399,7 @@ impl SpeechModel {
     /// has filled (benches/README.md). They are kept idle for [`Recognizer::new_open`].
     pub fn warm_pool(&self, count: usize, audio: &[i16]) -> Result<(), AsrError> {
         let mut warmed = Vec::new();
-        for _ in 0..count.min(MAX_IDLE_RECOGNIZERS) {
+        for _ in 0..count.min(self.pool_policy().max_idle) {
             let mut rec = Recognizer::new_open(self)?;
             for chunk in audio.chunks(FRAME_SAMPLES) {
                 rec.accept(chunk)?;
@@ -351,6 +412,24 @@ impl SpeechModel {
         Ok(())
     }
 }
+
+/// Hands the heap pages a freed recogniser leaves back to the kernel. glibc keeps freed
+/// memory in its arenas (measured with the Korean model: a recogniser freed after a 60 s call
+/// left its 105 MiB in RSS; `malloc_trim` brought it to 2 MiB), so without this the box's
+/// RSS stays at its busiest hour's. Takes milliseconds; runs on the recogniser's own thread.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_freed_memory() {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+    }
+    // SAFETY: malloc_trim takes no pointer; it walks glibc's own arenas under their locks.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_freed_memory() {}
 
 /// Grammar phrases are plain lowercase words separated by single spaces: the vosk crate
 /// quotes them into JSON unescaped and reads results back as borrowed strings.
@@ -394,6 +473,8 @@ pub struct Recognizer {
     /// Words of segments Kaldi already closed in this utterance.
     words: Vec<Word>,
     samples_in: u64,
+    /// Audio (ms) the libvosk recogniser decoded before this wrapper got it from the pool.
+    earlier_ms: u64,
 }
 
 impl std::fmt::Debug for Recognizer {
@@ -412,7 +493,11 @@ impl Recognizer {
     /// it there. Keep one per call rather than one per turn.
     pub fn new_open(model: &SpeechModel) -> Result<Self, AsrError> {
         match model.take_idle() {
-            Some(rec) => Ok(Self::wrap(model, rec, false)),
+            Some(pooled) => {
+                let mut wrapped = Self::wrap(model, pooled.rec, false);
+                wrapped.earlier_ms = pooled.lifetime_ms;
+                Ok(wrapped)
+            }
             None => Self::create(model, None),
         }
     }
@@ -456,6 +541,7 @@ impl Recognizer {
             grammar,
             words: Vec::new(),
             samples_in: 0,
+            earlier_ms: 0,
         }
     }
 
@@ -566,7 +652,8 @@ impl Drop for Recognizer {
     fn drop(&mut self) {
         if let Some(rec) = self.rec.take() {
             if !self.grammar {
-                self.model.put_idle(rec);
+                let lifetime_ms = self.earlier_ms.saturating_add(self.audio_ms());
+                self.model.put_idle(rec, lifetime_ms);
             }
         }
     }

@@ -6,6 +6,7 @@
 //! - [`answer`]: what an open turn waits for, and when what was heard is a whole answer.
 //! - [`asr`]: Vosk recognition (one shared model, a recogniser per call/turn, grammars).
 //! - [`model`]: the model directory: layout, checksum manifest, install, status.
+//! - [`pool`]: the warm recogniser pool's size (by setting and by free memory) and recycling.
 //! - [`tts`]: the box's voice (espeak-ng as a separate process, streamed), cached prompts.
 //! - [`turn`]: turn-taking over an audio port: prompt, barge-in, echo guard, recognition.
 
@@ -13,6 +14,7 @@ pub mod answer;
 pub mod asr;
 pub mod endpointer;
 pub mod model;
+pub mod pool;
 pub mod settings;
 pub mod tts;
 pub mod turn;

@@ -32,6 +32,13 @@ pub struct SpeechConfig {
     /// Silence that ends an open answer once it reads complete for what the question expects
     /// (a ZIP's five digits, a street with its type; see `speech::answer`).
     pub complete_answer_silence_ms: u64,
+    // Recogniser memory (issue 18): see `speech::pool`.
+    /// Open recognisers kept warm between turns (0-8); fewer when the board's available
+    /// memory cannot hold them beside the calls themselves.
+    pub warm_recognizers: usize,
+    /// Seconds of audio an open recogniser decodes before it is freed and made anew at the
+    /// end of a turn (its graph caches only grow); 0 makes a new one every turn (0-3600).
+    pub recycle_recognizer_after_s: u64,
 }
 
 /// The box's voice: the TTS engine and the prompts it renders.
@@ -92,6 +99,8 @@ impl Default for SpeechConfig {
             model_dir: PathBuf::from("models/vosk"),
             upsample: Upsample::Filter,
             complete_answer_silence_ms: ep.complete_answer_silence_ms,
+            warm_recognizers: 2,
+            recycle_recognizer_after_s: super::pool::DEFAULT_RECYCLE_AFTER_MS / 1000,
         }
     }
 }
@@ -200,6 +209,39 @@ impl SpeechConfig {
                 "speech.model_dir",
                 "must not be empty (a relative path is under storage.data_dir)",
             ));
+        }
+        self.validate_recognizer_memory(v);
+    }
+
+    /// Checks the recogniser memory settings (`speech.warm_recognizers`,
+    /// `speech.recycle_recognizer_after_s`).
+    fn validate_recognizer_memory(&self, v: &mut Vec<SettingIssue>) {
+        if self.warm_recognizers > super::pool::MAX_WARM_RECOGNIZERS {
+            v.push(SettingIssue::error(
+                "speech.warm_recognizers",
+                format!(
+                    "must be 0-{} ({} given)",
+                    super::pool::MAX_WARM_RECOGNIZERS,
+                    self.warm_recognizers
+                ),
+            ));
+        }
+        if self.recycle_recognizer_after_s > 3600 {
+            v.push(SettingIssue::error(
+                "speech.recycle_recognizer_after_s",
+                format!(
+                    "must be 0-3600 seconds ({} given)",
+                    self.recycle_recognizer_after_s
+                ),
+            ));
+        }
+    }
+
+    /// The recogniser pool's policy for `max_idle` warm recognisers.
+    pub fn pool_policy(&self, max_idle: usize) -> super::pool::PoolPolicy {
+        super::pool::PoolPolicy {
+            max_idle,
+            recycle_after_ms: self.recycle_recognizer_after_s.saturating_mul(1000),
         }
     }
 }

@@ -1,0 +1,49 @@
+//! The recogniser pool at start-up: how many open recognisers stay warm between turns
+//! (`speech.warm_recognizers`, fewer when `/proc/meminfo` shows the board cannot hold them
+//! beside `sip.max_concurrent_calls` calls) and how much audio one decodes before it is made
+//! anew (`speech.recycle_recognizer_after_s`). The sizing itself is `speech::pool`.
+
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::speech::asr::SpeechModel;
+use crate::speech::pool::{parse_meminfo, warm_pool_size, PoolSizing};
+
+/// Seconds of silence each pooled recogniser decodes at start-up, so the first call does not
+/// pay for making it (the graph caches fill on the calls' own speech).
+const WARM_UP_MS: usize = 1000;
+
+/// Sizes the pool, sets its policy and makes its recognisers. Blocking (libvosk makes the
+/// recognisers): runs on a blocking thread.
+pub(crate) async fn prepare(model: &SpeechModel, config: &Config) {
+    let warm = config.speech.warm_recognizers;
+    let max_calls = config.sip.max_concurrent_calls;
+    let recycle = config.speech.recycle_recognizer_after_s;
+    let speech = config.speech.clone();
+    let model = model.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let mem = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| parse_meminfo(&text));
+        let size = warm_pool_size(PoolSizing::for_calls(warm, max_calls, mem), mem);
+        model.set_pool_policy(speech.pool_policy(size));
+        let silence = vec![0i16; WARM_UP_MS * 8];
+        let made = model.warm_pool(size, &silence);
+        // With a budget of 0 s the pool frees every recogniser it is handed: none stay warm.
+        (model.idle_recognizers(), mem, made)
+    })
+    .await;
+    match done {
+        Ok((idle, mem, Ok(()))) => info!(
+            warm = idle,
+            configured = warm,
+            available_mib = mem.map(|m| m.available_kib / 1024),
+            recycle_after_s = recycle,
+            "speech recogniser pool ready"
+        ),
+        Ok((idle, _, Err(err))) => {
+            warn!(error = %err, warm = idle, "speech recogniser pool: warm-up failed; recognisers are made per turn")
+        }
+        Err(err) => warn!(error = %err, "speech recogniser pool: sizing did not run"),
+    }
+}

@@ -1,0 +1,233 @@
+//! How much recogniser state the box keeps: the warm pool's size and when a recogniser is
+//! recreated rather than reused. Pure functions; the caller reads `/proc/meminfo` and hands
+//! its text in.
+//!
+//! **Why recognisers are recycled.** With a lookahead graph (`HCLr.fst` + `Gr.fst`, every
+//! small Vosk model) each libvosk recogniser composes the graph lazily into caches of its
+//! own. The caches grow with the audio decoded (measured with the Korean test model: +136 MiB
+//! after one 60 s call, +146 MiB after three) and `vosk_recognizer_reset` does not free them;
+//! only freeing the recogniser does (and glibc keeps the freed pages until `malloc_trim`,
+//! which the pool calls). A fresh recogniser grows fast: +50 MiB after 5 s of speech, +68 MiB
+//! after 10 s, +101 MiB after 20 s, ~137 MiB from 55 s on (its caches are size-limited inside
+//! libvosk; nothing in the C API sets the limit). So an open recogniser that has decoded more than
+//! [`PoolPolicy::recycle_after_ms`] of audio is freed at the end of its turn instead of going
+//! back to the pool, and the pool itself is sized to the memory the board has
+//! ([`warm_pool_size`]). The figures are in benches/README.md ("Memory per call").
+
+/// The part of `/proc/meminfo` the sizing needs, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemInfo {
+    pub total_kib: u64,
+    /// `MemAvailable`: what can be allocated without swapping (page cache counted as free).
+    pub available_kib: u64,
+}
+
+/// Reads `MemTotal` and `MemAvailable` from the text of `/proc/meminfo`; `None` when either
+/// is missing or unreadable (kernels before 3.14 have no `MemAvailable`).
+pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
+    let field = |name: &str| {
+        text.lines().find_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+            let mut parts = rest.split_whitespace();
+            let value = parts.next()?.parse::<u64>().ok()?;
+            match parts.next() {
+                Some("kB") | None => Some(value),
+                Some(_) => None,
+            }
+        })
+    };
+    Some(MemInfo {
+        total_kib: field("MemTotal")?,
+        available_kib: field("MemAvailable")?,
+    })
+}
+
+/// What one warm open recogniser is assumed to hold, in KiB: its graph caches after
+/// [`DEFAULT_RECYCLE_AFTER_MS`] of audio plus one more turn, with the small models (68 MiB
+/// after 10 s, 101 MiB after 20 s; see the module's doc).
+pub const WARM_RECOGNIZER_KIB: u64 = 80 * 1024;
+
+/// Default of `speech.recycle_recognizer_after_s`, in milliseconds.
+pub const DEFAULT_RECYCLE_AFTER_MS: u64 = 10_000;
+
+/// Most warm recognisers ever kept, whatever the setting: the box takes a few calls at once.
+pub const MAX_WARM_RECOGNIZERS: usize = 8;
+
+/// The inputs of [`warm_pool_size`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSizing {
+    /// `speech.warm_recognizers`: the most the shop wants kept.
+    pub configured: usize,
+    /// What one warm recogniser costs ([`WARM_RECOGNIZER_KIB`]).
+    pub per_recognizer_kib: u64,
+    /// Memory that must stay available for the calls themselves (recognisers in use, audio
+    /// buffers, the queue, the web page), in KiB.
+    pub reserve_kib: u64,
+}
+
+impl PoolSizing {
+    /// The sizing for a box taking up to `max_calls` calls at once: each call in progress may
+    /// need a recogniser of its own on top of the pool, so that much stays free, plus a
+    /// quarter of the board's memory for everything else.
+    pub fn for_calls(configured: usize, max_calls: usize, mem: Option<MemInfo>) -> PoolSizing {
+        let quarter = mem.map(|m| m.total_kib / 4).unwrap_or(0);
+        PoolSizing {
+            configured,
+            per_recognizer_kib: WARM_RECOGNIZER_KIB,
+            reserve_kib: quarter
+                .saturating_add(WARM_RECOGNIZER_KIB.saturating_mul(max_calls as u64)),
+        }
+    }
+}
+
+/// How many warm open recognisers to keep, given the memory available now (after the model
+/// is loaded). Never more than configured nor [`MAX_WARM_RECOGNIZERS`]; without a reading of
+/// `/proc/meminfo` (not Linux) the configured number stands.
+pub fn warm_pool_size(sizing: PoolSizing, mem: Option<MemInfo>) -> usize {
+    let wanted = sizing.configured.min(MAX_WARM_RECOGNIZERS);
+    let Some(mem) = mem else {
+        return wanted;
+    };
+    let spare = mem.available_kib.saturating_sub(sizing.reserve_kib);
+    let affordable = spare
+        .checked_div(sizing.per_recognizer_kib)
+        .unwrap_or(u64::MAX);
+    wanted.min(usize::try_from(affordable).unwrap_or(usize::MAX))
+}
+
+/// What the model's pool keeps and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolPolicy {
+    /// Idle open recognisers kept for reuse.
+    pub max_idle: usize,
+    /// An open recogniser that has decoded this much audio (ms, over its whole life) is freed
+    /// at the end of its turn rather than reused; 0 frees every one (a new one per turn).
+    pub recycle_after_ms: u64,
+}
+
+impl Default for PoolPolicy {
+    fn default() -> Self {
+        PoolPolicy {
+            max_idle: 4,
+            recycle_after_ms: DEFAULT_RECYCLE_AFTER_MS,
+        }
+    }
+}
+
+impl PoolPolicy {
+    /// Whether a recogniser that has decoded `lifetime_ms` of audio goes back to a pool that
+    /// holds `idle` recognisers.
+    pub fn keeps(&self, lifetime_ms: u64, idle: usize) -> bool {
+        idle < self.max_idle && lifetime_ms < self.recycle_after_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024;
+
+    #[test]
+    fn meminfo_fields_are_read_in_kib() {
+        let text = "MemTotal:        3884584 kB\nMemFree:          154932 kB\n\
+                    MemAvailable:    2117200 kB\nBuffers:           93500 kB\n";
+        assert_eq!(
+            parse_meminfo(text),
+            Some(MemInfo {
+                total_kib: 3_884_584,
+                available_kib: 2_117_200
+            })
+        );
+    }
+
+    #[test]
+    fn meminfo_without_available_or_with_odd_units_is_unknown() {
+        assert_eq!(parse_meminfo("MemTotal: 1000 kB\nMemFree: 10 kB\n"), None);
+        assert_eq!(
+            parse_meminfo("MemTotal: 1000 kB\nMemAvailable: 10 MB\n"),
+            None
+        );
+        assert_eq!(parse_meminfo("MemTotal: x kB\nMemAvailable: 10 kB\n"), None);
+        assert_eq!(parse_meminfo(""), None);
+        // A prefix of another field's name is not the field.
+        assert_eq!(
+            parse_meminfo("MemTotalX: 5 kB\nMemTotal: 7 kB\nMemAvailable: 3 kB"),
+            Some(MemInfo {
+                total_kib: 7,
+                available_kib: 3
+            })
+        );
+    }
+
+    fn mem(total_mib: u64, available_mib: u64) -> Option<MemInfo> {
+        Some(MemInfo {
+            total_kib: total_mib * MIB,
+            available_kib: available_mib * MIB,
+        })
+    }
+
+    #[test]
+    fn a_big_machine_gets_what_is_configured() {
+        let m = mem(24 * 1024, 20 * 1024);
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(2, 4, m), m), 2);
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(4, 4, m), m), 4);
+        // Never past the hard limit.
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(50, 4, m), m), 8);
+    }
+
+    #[test]
+    fn a_one_gib_board_after_the_model_keeps_fewer() {
+        // 1 GiB board, the model loaded (~520 MiB), 500 MiB available: a quarter (256 MiB)
+        // plus four calls' recognisers (4 × 80 MiB) must stay free, so no warm recogniser.
+        let m = mem(1024, 500);
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(2, 4, m), m), 0);
+        // With two calls at most: 500 - 256 - 160 = 84 MiB, one recogniser.
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(2, 2, m), m), 1);
+    }
+
+    #[test]
+    fn a_two_gib_board_keeps_some() {
+        // 2 GiB, 1400 MiB available: 1400 - 512 - 320 = 568 MiB → 7 affordable, 2 wanted.
+        let m = mem(2048, 1400);
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(2, 4, m), m), 2);
+        // 1000 MiB available: 1000 - 832 = 168 MiB → 2; 920 → 88 MiB → 1 (rounded down).
+        let m = mem(2048, 1000);
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(4, 4, m), m), 2);
+        let m = mem(2048, 920);
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(4, 4, m), m), 1);
+        let m = mem(2048, 900);
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(4, 4, m), m), 0);
+    }
+
+    #[test]
+    fn no_reading_keeps_the_setting_and_zero_is_zero() {
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(3, 4, None), None), 3);
+        let m = mem(24 * 1024, 20 * 1024);
+        assert_eq!(warm_pool_size(PoolSizing::for_calls(0, 4, m), m), 0);
+        // A recogniser costing nothing cannot divide by zero.
+        let free = PoolSizing {
+            configured: 5,
+            per_recognizer_kib: 0,
+            reserve_kib: 0,
+        };
+        assert_eq!(warm_pool_size(free, m), 5);
+    }
+
+    #[test]
+    fn the_pool_keeps_young_recognisers_while_there_is_room() {
+        let policy = PoolPolicy {
+            max_idle: 2,
+            recycle_after_ms: 20_000,
+        };
+        assert!(policy.keeps(0, 0));
+        assert!(policy.keeps(19_999, 1));
+        assert!(!policy.keeps(20_000, 0), "old enough to be recycled");
+        assert!(!policy.keeps(5_000, 2), "pool full");
+        let every_turn = PoolPolicy {
+            max_idle: 4,
+            recycle_after_ms: 0,
+        };
+        assert!(!every_turn.keeps(0, 0));
+    }
+}
