@@ -472,32 +472,6 @@ async fn sipp_presses_4(n: usize, speech: Option<callbox::app::survey_call::Surv
     own.close().await;
 }
 
-/// `text` spoken by espeak-ng in `voice`, as 8 kHz samples peaking at -3 dBFS.
-fn spoken(voice: &str, text: &str) -> Vec<i16> {
-    common::require_tool("espeak-ng");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wav = dir.path().join("customer.wav");
-    let status = std::process::Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "140", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .expect("run espeak-ng");
-    assert!(status.success(), "espeak-ng failed for {text:?}");
-    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("espeak-ng WAV");
-    let peak = samples
-        .iter()
-        .map(|s| s.unsigned_abs())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let gain = 0.7 * 32767.0 / f64::from(peak);
-    samples
-        .iter()
-        .map(|&s| (f64::from(s) * gain) as i16)
-        .collect()
-}
-
 /// The survey by voice, through the real SIP line and the real speech layer (the inbound
 /// calls' `Conversation`, the real Vosk library). The only model here is Korean
 /// (`CALLBOX_TEST_VOSK_MODEL`), so:
@@ -575,8 +549,11 @@ async fn a_spoken_rating_and_comment_reach_the_job_note() {
 
     // The customer waits for each question to end, then answers it by voice.
     let steps = vec![
-        CallerStep::Speak(spoken("ko", "넷")),
-        CallerStep::Speak(spoken("ko", "에어컨이 고장났어요 내일 아침에 와 주세요")),
+        CallerStep::Speak(common::spoken("ko", "넷")),
+        CallerStep::Speak(common::spoken(
+            "ko",
+            "에어컨이 고장났어요 내일 아침에 와 주세요",
+        )),
     ];
     let sipp = sipp.spawn();
     let customer = tokio::task::spawn_blocking(move || {

@@ -927,3 +927,29 @@ pub fn record_digits(record: &serde_json::Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// `text` spoken by espeak-ng in `voice`, as 8 kHz samples peaking at -3 dBFS.
+pub fn spoken(voice: &str, text: &str) -> Vec<i16> {
+    require_tool("espeak-ng");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("caller.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "140", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("run espeak-ng");
+    assert!(status.success(), "espeak-ng failed for {text:?}");
+    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("espeak-ng WAV");
+    let peak = samples
+        .iter()
+        .map(|s| s.unsigned_abs())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let gain = 0.7 * 32767.0 / f64::from(peak);
+    samples
+        .iter()
+        .map(|&s| (f64::from(s) * gain) as i16)
+        .collect()
+}
