@@ -192,6 +192,7 @@ const ALLOWED_QUERY: &[(&str, &[&str])] = &[
     (
         "/customers",
         &[
+            "ids",
             "phone",
             "name",
             "street",
@@ -619,6 +620,17 @@ impl StClient {
         verify::verify_phone_customers(&page, &contacts, phone, plan)
     }
 
+    /// These customers (≤ 50 per request), verified by id.
+    pub async fn customers_by_ids(&self, ids: &[StId]) -> Result<Vec<Customer>, StError> {
+        let path = self.tenant_path("crm", "customers");
+        let mut out = Vec::new();
+        for chunk in ids.chunks(MAX_IDS) {
+            let items: Vec<Customer> = self.get_all(&path, &[("ids", join_ids(chunk))]).await?;
+            out.extend(verify::verify_all(items, "ids", |c| chunk.contains(&c.id))?);
+        }
+        Ok(out)
+    }
+
     /// Contact methods of these customers, each tagged with its customer id.
     pub async fn customer_contacts(&self, ids: &[StId]) -> Result<Vec<CustomerContact>, StError> {
         // One call per customer (`/customers/{id}/contacts`): a phone lookup rarely returns
@@ -990,6 +1002,16 @@ impl StClient {
             })?);
         }
         Ok(out)
+    }
+
+    /// Every active membership of the tenant (all pages): the members the box should greet as
+    /// members on their first call, before it has ever looked them up by phone.
+    pub async fn all_active_memberships(&self) -> Result<Vec<Membership>, StError> {
+        let path = self.tenant_path("memberships", "memberships");
+        let items: Vec<Membership> = self
+            .get_all(&path, &[("status", "Active".to_string())])
+            .await?;
+        verify::verify_all(items, "status", |m| m.status == "Active")
     }
 
     // ---- Settings / Marketing -----------------------------------------------------------

@@ -46,7 +46,7 @@ use super::types::{
     CreateLocationRequest, ExternalDataCreate, NewContact, NewLocation,
     RescheduleAppointmentRequest, StId,
 };
-use super::verify::same_address;
+use super::verify::{same_address, same_person};
 use crate::infra::backoff::Backoff;
 use crate::infra::clock::{SharedClock, SystemClock};
 use crate::queue::CreateStep::{
@@ -614,6 +614,10 @@ impl SyncWorker {
         let mut wanted: BTreeSet<StId> =
             self.cache.customers_known_by_phone().into_iter().collect();
         wanted.extend(upcoming.iter().filter_map(|a| a.customer_id));
+        // Members are greeted as members on their first call (issue 16: a member is never
+        // offered a membership), not only once a record of theirs has been synced.
+        let members = self.client.all_active_memberships().await?;
+        wanted.extend(members.iter().map(|m| m.customer_id));
         // A customer whose cached appointment vanished from the window (canceled, moved out)
         // must be fetched again, or the box would keep promising that visit.
         wanted.extend(
@@ -657,11 +661,10 @@ impl SyncWorker {
                 .assignments_for_appointments(&appointment_ids)
                 .await?
         };
-        let memberships = if ids.is_empty() {
-            Vec::new()
-        } else {
-            self.client.active_memberships(&ids).await?
-        };
+        let memberships: Vec<_> = members
+            .into_iter()
+            .filter(|m| ids.contains(&m.customer_id))
+            .collect();
         for &customer_id in &ids {
             let locations = self.client.list_locations(customer_id).await?;
             let appointments = theirs
@@ -700,12 +703,48 @@ impl SyncWorker {
                 .put_customer_details(customer_id, &details)
                 .map_err(cache_err)?;
         }
+        self.learn_phones(&ids, now).await?;
         if !backlog {
             self.cache.stamp_customer_details(now).map_err(cache_err)?;
         }
         self.cache.flush().await.map_err(cache_err)?;
         self.note_ok();
         Ok(ids.len())
+    }
+
+    /// Indexes these customers under each phone number on their contacts, so a customer the
+    /// box fetched details for (an upcoming visit, a membership) is recognised by caller ID on
+    /// their first call to the box, not only after the sync has looked them up for a record.
+    /// A number shared by several customers lists them all; a customer no longer on a number
+    /// is kept there until that number's entry is refreshed by a lookup.
+    async fn learn_phones(&self, ids: &[StId], now: DateTime<Utc>) -> Result<(), StError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let cache_err = |e: CacheError| StError::Config {
+            message: e.to_string(),
+        };
+        let customers = self.client.customers_by_ids(ids).await?;
+        let contacts = self.client.customer_contacts(ids).await?;
+        let plan = self.cache.phone_plan();
+        for contact in &contacts {
+            if !matches!(contact.kind, ContactType::Phone | ContactType::MobilePhone) {
+                continue;
+            }
+            let (Some(phone), Some(customer)) = (
+                plan.normalise(&contact.value),
+                customers.iter().find(|c| Some(c.id) == contact.customer_id),
+            ) else {
+                continue;
+            };
+            let mut list = self.cache.customers_for_phone(&phone).unwrap_or_default();
+            list.retain(|c| c.id != customer.id);
+            list.push(customer.clone());
+            self.cache
+                .put_customers_for_phone(&phone, list, now)
+                .map_err(cache_err)?;
+        }
+        Ok(())
     }
 
     // ---- the run ------------------------------------------------------------------------
@@ -1383,11 +1422,12 @@ impl SyncWorker {
             let _ = self
                 .cache
                 .put_customers_for_phone(phone, found.clone(), self.clock.now_utc());
-            // Prefer the customer already at this address when a number is shared.
+            // Prefer the customer already at this address when a number is shared; else one
+            // the caller's name fits (a stranger giving a customer's number is not them).
             if let Some(c) = found
                 .iter()
                 .find(|c| c.address.as_ref().is_some_and(|a| same_address(a, address)))
-                .or(found.first())
+                .or_else(|| found.iter().find(|c| same_person(&caller.name, &c.name)))
             {
                 return Ok(Some(c.id));
             }
@@ -1395,8 +1435,12 @@ impl SyncWorker {
         if address.street.trim().is_empty() || address.zip.trim().is_empty() {
             return Ok(None);
         }
+        // Someone else calling about a customer's address is not that customer.
         let found = self.client.find_customers_by_address(None, address).await?;
-        Ok(found.first().map(|c| c.id))
+        Ok(found
+            .iter()
+            .find(|c| same_person(&caller.name, &c.name))
+            .map(|c| c.id))
     }
 
     /// Whether the job has a note carrying this record's marker.

@@ -64,6 +64,22 @@ pub fn same_address(found: &Address, wanted: &Address) -> bool {
             == wanted.zip.chars().take(5).collect::<String>()
 }
 
+/// Whether a caller who gave `said` as their name may be the customer named `on_file`: a
+/// name word (two letters or more, any case, apostrophes and hyphens split) in common. A
+/// number or an address alone does not make a stranger that customer: "John Smith" calling
+/// about 123 Maple St is not Jane Doe who lives there, and his job does not go on her account.
+/// An empty name (a caller who gave none) says nothing against it.
+pub fn same_person(said: &str, on_file: &str) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphabetic())
+            .filter(|w| w.chars().count() >= 2)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let said = words(said);
+    said.is_empty() || words(on_file).iter().any(|w| said.contains(w))
+}
+
 /// Customers from `?street=&zip=` whose bill-to address really is the one asked for.
 pub fn verify_address_customers(
     page: &Page<Customer>,
@@ -134,6 +150,17 @@ pub fn verify_ids<T>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn same_person_needs_a_name_word_in_common() {
+        use super::same_person;
+        assert!(same_person("Jane", "Jane Doe"));
+        assert!(same_person("jane doe", "Doe, Jane"));
+        assert!(same_person("Sean O'Connor", "Mary O'Connor"));
+        assert!(same_person("", "Jane Doe"));
+        assert!(!same_person("John Smith", "Jane Doe"));
+        assert!(!same_person("J Smith", "J Doe"));
+    }
+
     use super::*;
     use crate::servicetitan::types::ContactType;
     use crate::trade::phone::dialling_plan;

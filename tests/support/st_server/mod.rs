@@ -20,6 +20,7 @@
 
 #![allow(dead_code)]
 
+pub mod conversation;
 pub mod crm;
 pub mod dispatch;
 pub mod faults;
