@@ -186,9 +186,21 @@ async fn details_are_filled_by_the_sync_and_served_to_the_dialog() {
         .query
         .as_deref()
         .is_some_and(|q| q.contains("startsOnOrAfter") && q.contains("startsBefore"))));
+    // Issue 16: one listing of the tenant's active members (members are greeted as members
+    // on their first call), not one per batch of customers.
     let members = server.requests_for("CustomerMemberships_GetList");
     assert_eq!(members.len(), 1);
-    assert!(members[0].query.as_deref().unwrap().contains("customerIds"));
+    assert!(members[0]
+        .query
+        .as_deref()
+        .unwrap()
+        .contains("status=Active"));
+    // Acme, cached through its appointment, is now known by the number on its contacts.
+    let acme_by_phone = lookups.by_phone("+18435551234");
+    assert_eq!(
+        acme_by_phone.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![CUSTOMER_ACME]
+    );
     assert!(server.max_requests_in_any_1s_window() <= 60);
 }
 
