@@ -2,8 +2,9 @@
 //!
 //! One server holds the table's shop (`st_server::conversation::conversation_tenant`, built
 //! from `tests/conversations/seed.json`). The box's cache is filled from it once, the way the
-//! product does it (the sync worker's reference, capacity and customer-details refreshes on a
-//! clock fixed at the table's "now"), and copied into each case's data directory. Each case
+//! product does it (`callbox cache refresh --now`: the sync worker's reference, capacity and
+//! customer-details refreshes on a clock started at the table's "now"), and copied into each
+//! case's data directory. Each case
 //! then runs through `callbox simulate` without `--seed` and is checked as in the offline
 //! table; then the real sync (`SyncWorker::sync_once`, on the case's clock):
 //!
@@ -21,7 +22,10 @@ use crate::support::st_server::conversation::{
     conversation_tenant, CONVERSATION_UTC_OFFSET_MINUTES, JT_SERVICE_CALL,
 };
 use crate::support::st_server::seed::*;
-use crate::support::st_server::{DropMode, Fault, FaultPlan, FaultRule, StServer, StServerConfig};
+use crate::support::st_server::{
+    DropMode, Fault, FaultPlan, FaultRule, StServer, StServerConfig, TEST_APP_KEY, TEST_CLIENT_ID,
+    TEST_CLIENT_SECRET,
+};
 use callbox::config::Config;
 use callbox::infra::clock::ManualClock;
 use callbox::queue::{Payload, Record, RecordState, Urgency};
@@ -32,7 +36,7 @@ use std::time::Duration;
 /// The table's shop in ServiceTitan, and the cache the box filled from it.
 struct Shop {
     server: StServer,
-    cache: tempfile::TempDir,
+    cache: CacheDir,
 }
 
 fn st_config(api: &str, auth: &str, tenant: i64, data: &Path) -> Config {
@@ -92,30 +96,65 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-fn open_shop(rt: &tokio::runtime::Runtime) -> Shop {
-    let now: DateTime<Utc> = NOW.parse().expect("NOW");
+fn open_shop() -> Shop {
     let server = StServer::start(StServerConfig {
         tenant_utc_offset_minutes: CONVERSATION_UTC_OFFSET_MINUTES,
         ..StServerConfig::default()
     });
     reset_tenant(&server);
     let cache = tempfile::tempdir().expect("tempdir");
-    let config = st_config(
-        &server.base_url(),
-        &server.auth_url(),
-        server.tenant_id(),
-        cache.path(),
+    // The product's way: `callbox cache refresh` at the table's now, with the box's
+    // ServiceTitan settings.
+    let file = cache.path().join("refresh.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[storage]\ndata_dir = {data:?}\n[shop]\ntimezone = \"America/Chicago\"\n\
+             [servicetitan]\nenabled = true\nenvironment = \"custom\"\napi_url = {api:?}\n\
+             auth_url = {auth:?}\ntenant_id = {tenant}\napp_key = {key:?}\n\
+             client_id = {id:?}\nclient_secret = {secret:?}\nexternal_data_guid = {guid:?}\n\
+             booking_provider_id = {BOOKING_PROVIDER}\n\
+             default_business_unit_id = {BU_HVAC_SERVICE}\n",
+            data = cache.path().join("data").display().to_string(),
+            api = server.base_url(),
+            auth = server.auth_url(),
+            tenant = server.tenant_id(),
+            key = TEST_APP_KEY,
+            id = TEST_CLIENT_ID,
+            secret = TEST_CLIENT_SECRET,
+            guid = crate::sync_support::GUID,
+        ),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_callbox"))
+        .arg("--config")
+        .arg(&file)
+        .args(["cache", "refresh", "--now", NOW])
+        .env_remove("CALLBOX_STORAGE_DATA_DIR")
+        .output()
+        .expect("callbox cache refresh");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cache refresh: {}\n{printed}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let (w, _clock) = worker(&config, now);
-    rt.block_on(async {
-        w.refresh_reference_if_stale().await.expect("reference");
-        w.refresh_capacity_if_stale().await.expect("capacity");
-        w.refresh_customer_details_if_stale()
-            .await
-            .expect("customer details");
-    });
-    drop(w);
-    Shop { server, cache }
+    // Jane (a visit), Bob (a member): both fetched, with their numbers.
+    let report: Value = serde_json::from_str(&printed).expect("refresh report");
+    assert_eq!(report["customers_refreshed"], 2, "{printed}");
+    Shop {
+        server,
+        cache: CacheDir(cache),
+    }
+}
+
+/// The data directory `callbox cache refresh` filled (its `cache`, copied per case).
+struct CacheDir(tempfile::TempDir);
+
+impl CacheDir {
+    fn path(&self) -> std::path::PathBuf {
+        self.0.path().join("data").join("cache")
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -405,7 +444,7 @@ fn sync_case(shop: &Shop, rt: &tokio::runtime::Runtime, c: &Case, errs: &mut Vec
     reset_tenant(&shop.server);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    copy_dir(shop.cache.path(), &data);
+    copy_dir(&shop.cache.path(), &data.join("cache"));
     let r = run_from(c, dir.path(), SHOP_CONFIG, None);
     errs.extend(check(c, &r));
     if r.queue.is_empty() {
@@ -504,7 +543,7 @@ const SEED_HORIZON_ONLY: &[&str] = &[
 #[test]
 fn the_table_against_the_servicetitan_test_server_online_and_offline() {
     let rt = runtime();
-    let shop = open_shop(&rt);
+    let shop = open_shop();
     let mut cases = cases();
     cases.extend(emergencies::cases());
     cases.extend(quality::cases());
@@ -541,7 +580,7 @@ fn the_table_against_the_servicetitan_test_server_online_and_offline() {
 #[test]
 fn the_servicetitan_check_catches_a_wrong_job() {
     let rt = runtime();
-    let shop = open_shop(&rt);
+    let shop = open_shop();
     let c = case(
         "known caller keypad emergency booking",
         Some(JANE),
@@ -565,7 +604,7 @@ fn the_servicetitan_check_catches_a_wrong_job() {
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    copy_dir(shop.cache.path(), &data);
+    copy_dir(&shop.cache.path(), &data.join("cache"));
     let r = run_from(&c, dir.path(), SHOP_CONFIG, None);
     let mut record = r.queue[0].clone();
     record.progress.job_id = Some(job.id);

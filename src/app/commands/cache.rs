@@ -12,6 +12,16 @@ pub enum CacheAction {
     /// shifts, capacity; the format of `simulate --seed`) into the cache, as fresh now. For
     /// installers before the first sync, and for tests. The box must be stopped.
     Seed { file: PathBuf },
+    /// Fill the cache from ServiceTitan (`[servicetitan]`) as the running sync does: job types,
+    /// business units, campaigns, technicians, on-call shifts, capacity, and the details of
+    /// customers known by phone, with a visit in the coming days, or with an active membership
+    /// (whose numbers it learns). What is fresh is kept. For installers before the first call
+    /// and for tests; the box must be stopped. Prints the cache's ages as JSON.
+    Refresh {
+        /// The refresh's time, RFC 3339 (default: now); the clock runs on from it.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 pub fn cache(config_path: Option<&Path>, action: CacheAction) -> Result<ExitCode> {
@@ -22,7 +32,59 @@ pub fn cache(config_path: Option<&Path>, action: CacheAction) -> Result<ExitCode
                 .context("no dialling plan for shop.default_country")?;
             seed(&config.data_paths().root.join("cache"), &file, plan)
         }
+        CacheAction::Refresh { now } => refresh(&config, now),
     }
+}
+
+/// `callbox cache refresh`: the sync worker's cache refreshes, once, on a clock started at
+/// `now`. Customer details are refreshed pass by pass until no backlog is left.
+fn refresh(
+    config: &crate::config::Config,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<ExitCode> {
+    use crate::infra::clock::ManualClock;
+    super::multi_thread_runtime()?.block_on(async {
+        let clock = ManualClock::new(now.unwrap_or_else(chrono::Utc::now));
+        // Real time from `now` on: the client's back-offs and timeouts still pass.
+        let step = std::time::Duration::from_millis(10);
+        let ticks = clock.tick(step, step);
+        let worker = crate::servicetitan::open_worker_with_clock(
+            &config.servicetitan,
+            crate::queue::QueueOptions::from_settings(&config.queue),
+            &config.storage.data_dir,
+            &config.shop.default_country,
+            clock.shared(),
+        )?;
+        worker
+            .refresh_reference_if_stale()
+            .await
+            .context("refreshing job types, business units, campaigns, technicians, shifts")?;
+        worker
+            .refresh_capacity_if_stale()
+            .await
+            .context("refreshing capacity")?;
+        let mut customers = 0;
+        for _ in 0..10_000 {
+            let n = worker
+                .refresh_customer_details_if_stale()
+                .await
+                .context("refreshing customer details")?;
+            if n == 0 {
+                break;
+            }
+            customers += n;
+        }
+        ticks.abort();
+        let status = worker.status();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "customers_refreshed": customers,
+                "caches": status.caches,
+            }))?
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn seed(
