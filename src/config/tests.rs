@@ -952,3 +952,42 @@ fn recognizer_memory_rules() {
     let policy = ok.speech.pool_policy(3);
     assert_eq!((policy.max_idle, policy.recycle_after_ms), (3, 0));
 }
+
+/// Issue 16: a job type for every hint the dialog gives, or a default, else `config check`
+/// says which calls would not reach the schedule; a key the dialog never gives is named.
+#[test]
+fn servicetitan_job_types_cover_the_dialogs_hints() {
+    let issues = check(ST_ENABLED);
+    let default = issues
+        .iter()
+        .find(|i| i.key == "servicetitan.default_job_type_id")
+        .expect("a warning on default_job_type_id");
+    assert!(!default.is_error());
+    for hint in ["leak", "maintenance", "noise", "thermostat"] {
+        assert!(default.reason.contains(hint), "{default:?}");
+    }
+    assert!(!default.reason.contains("no_heat"), "{default:?}");
+
+    let other = format!("{ST_ENABLED}[servicetitan.job_types]\nother = 105\n");
+    let other = other.replace("job_types = { no_heat = 101, no_cooling = 102 }\n", "");
+    let issues = check(&other);
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.key == "servicetitan.job_types.other" && i.reason.contains("never")),
+        "{issues:#?}"
+    );
+
+    let covered = ST_ENABLED.replace(
+        "job_types = { no_heat = 101, no_cooling = 102 }\n",
+        "job_types = { no_heat = 101, no_cooling = 102 }\ndefault_job_type_id = 105\n",
+    );
+    assert!(
+        !check(&covered)
+            .iter()
+            .any(|i| i.key.starts_with("servicetitan.job_types")
+                || i.key == "servicetitan.default_job_type_id"),
+        "{:#?}",
+        check(&covered)
+    );
+}

@@ -308,6 +308,41 @@ impl ServiceTitanConfig {
                  (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx); retries rely on it to avoid duplicates",
             ));
         }
+        // Issue 16: a job whose hint has no job type is refused by the sync (needs attention;
+        // the office gets a booking): say so before the first call, not after.
+        let hints = crate::trade::request::JOB_TYPE_HINTS;
+        for hint in st.job_types.keys().filter(|h| !hints.contains(&h.as_str())) {
+            v.push(SettingIssue::warning(
+                format!("servicetitan.job_types.{hint}"),
+                format!(
+                    "the dialog never gives a job the hint `{hint}` (it gives {}); \
+                     unmapped ones take default_job_type_id",
+                    hints.join(", ")
+                ),
+            ));
+        }
+        let unmapped: Vec<&str> = hints
+            .iter()
+            .copied()
+            .filter(|h| !st.job_types.contains_key(*h))
+            .collect();
+        if st.default_job_type_id.is_none() {
+            let which = if unmapped.is_empty() {
+                "problems the dialog cannot classify".to_string()
+            } else {
+                format!(
+                    "{} and problems the dialog cannot classify",
+                    unmapped.join(", ")
+                )
+            };
+            v.push(SettingIssue::warning(
+                key("default_job_type_id"),
+                format!(
+                    "unset: jobs for {which} have no job type and go to needs-attention \
+                     (the office gets a booking or lead) instead of ServiceTitan's schedule"
+                ),
+            ));
+        }
         if st.rejection_fallback() == Some(RejectionFallback::Booking)
             && st.booking_provider_id.is_none()
         {

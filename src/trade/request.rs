@@ -5,6 +5,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{Address, AppointmentWindow, CallerInfo, RecordId, Urgency};
 
+/// Every `job_type_hint` the dialog gives a job (`dialog::engine`'s `job()`): the keys
+/// `servicetitan.job_types` maps to the shop's job types. A job with none of them, or with one
+/// the table leaves out, takes `servicetitan.default_job_type_id`.
+pub const JOB_TYPE_HINTS: &[&str] = &[
+    "no_heat",
+    "no_cooling",
+    "leak",
+    "maintenance",
+    "noise",
+    "thermostat",
+];
+
 /// A job booked on the call: becomes customer/location (when new) + job + appointment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRequest {
@@ -23,8 +35,8 @@ pub struct JobRequest {
     /// What was said, for the job note.
     pub transcript: String,
     pub urgency: Urgency,
-    /// The dialog's classification ("no_heat", "no_cooling", "maintenance"), mapped to a job
-    /// type by the sync when `job_type_id` is not set.
+    /// The dialog's classification (one of [`JOB_TYPE_HINTS`], or none), mapped to a job type
+    /// by the sync when `job_type_id` is not set.
     #[serde(default)]
     pub job_type_hint: Option<String>,
     /// Resolved ServiceTitan ids, when the dialog had them from the cache at booking time.

@@ -114,7 +114,8 @@ fn open_shop() -> Shop {
              auth_url = {auth:?}\ntenant_id = {tenant}\napp_key = {key:?}\n\
              client_id = {id:?}\nclient_secret = {secret:?}\nexternal_data_guid = {guid:?}\n\
              booking_provider_id = {BOOKING_PROVIDER}\n\
-             default_business_unit_id = {BU_HVAC_SERVICE}\n",
+             default_business_unit_id = {BU_HVAC_SERVICE}\n\
+             default_job_type_id = {JT_SERVICE_CALL}\n",
             data = cache.path().join("data").display().to_string(),
             api = server.base_url(),
             auth = server.auth_url(),
