@@ -261,6 +261,14 @@ fn check_in_servicetitan(server: &StServer, r: &Record, errs: &mut Vec<String>) 
                     }
                 },
             }
+            // The hints `config check` knows are the ones the dialog gives.
+            if let Some(hint) = req.job_type_hint.as_deref() {
+                if !callbox::trade::request::JOB_TYPE_HINTS.contains(&hint) {
+                    err(format!(
+                        "hint {hint:?} is not in trade::request::JOB_TYPE_HINTS"
+                    ));
+                }
+            }
             let job_type = match req.job_type_hint.as_deref() {
                 Some("no_heat") => JT_NO_HEAT,
                 Some("no_cooling") => JT_NO_COOL,
