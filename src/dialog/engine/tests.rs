@@ -636,3 +636,42 @@ fn a_repeat_call_gets_a_note_not_a_second_job() {
     assert!(!said(&offer).contains("already booked"), "{}", said(&offer));
     assert!(!said(&offer).contains("tomorrow"), "{}", said(&offer));
 }
+
+/// The keys that work at every question (0 a person, * the question again) keep the caller's
+/// language: in Spanish, 0 is the office calling back in Spanish (the menu's 2), never the
+/// English callback questions; without caller ID it is a message with the number.
+#[test]
+fn keypad_0_and_star_in_spanish_stay_in_spanish() {
+    let mut d = dialog_with(
+        default_script().with_spanish(true),
+        Some("+17735550199"),
+        vec![],
+    );
+    let mut sink = Sink::default();
+    d.start(now());
+    let menu = heard(&mut d, &mut sink, "hola");
+    let again = keys(&mut d, &mut sink, "*");
+    assert!(said(&again).contains("oprima 2"), "{}", said(&again));
+    assert_eq!(said(&again), said(&menu[1..]), "* repeats the Spanish menu");
+    let a = keys(&mut d, &mut sink, "0");
+    assert!(
+        said(&a).contains("No hay nadie en la oficina"),
+        "{}",
+        said(&a)
+    );
+    assert!(said(&a).contains("la oficina le llamará"), "{}", said(&a));
+    assert!(!said(&a).contains("your name"), "{}", said(&a));
+    let [Payload::Callback(c)] = &sink.records[..] else {
+        panic!("{:?}", sink.records);
+    };
+    assert!(c.reason.contains("call back in Spanish"), "{}", c.reason);
+    assert!(a.contains(&Action::Hangup), "{a:?}");
+
+    let mut d = dialog_with(default_script().with_spanish(true), None, vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(&mut d, &mut sink, "hola");
+    let a = keys(&mut d, &mut sink, "0");
+    assert!(said(&a).contains("No veo su número"), "{}", said(&a));
+    assert!(sink.records.is_empty(), "{:?}", sink.records);
+}
