@@ -100,17 +100,26 @@ fn survey(
         calls: Mutex::default(),
         clock: clock.clone(),
     });
+    (survey_worker(worker, dir, clock, caller.clone()), caller)
+}
+
+/// The survey worker of the booked job's sync, calling through `caller`, on `clock`.
+fn survey_worker(
+    worker: &SyncWorker,
+    dir: &Path,
+    clock: &Arc<ManualClock>,
+    caller: Arc<dyn SurveyCaller>,
+) -> SurveyWorker {
     let store = Arc::new(SurveyStore::open(&dir.join("survey")).expect("store"));
-    let w = SurveyWorker::new(
+    SurveyWorker::new(
         worker.client().clone(),
         worker.outbox().clone(),
         store,
-        caller.clone(),
+        caller,
         rules(),
         "Acme Heating",
     )
-    .with_clock(clock.shared());
-    (w, caller)
+    .with_clock(clock.shared())
 }
 
 /// A time today at 15:00 UTC (09:00 or 10:00 in Chicago): inside working hours, so the job can
@@ -285,6 +294,44 @@ impl SurveyCaller for Counted {
     }
 }
 
+/// The box's own outbound line dialling the customer's phone at `phone_port` (sipp), and the
+/// real survey caller on it (with `speech`, or keypad-only), counted.
+async fn line_caller(
+    server: &StServer,
+    dir: &Path,
+    clock: &Arc<ManualClock>,
+    phone_port: u16,
+    speech: Option<callbox::app::survey_call::SurveySpeech>,
+) -> (callbox::app::pager::OwnLine, Arc<Counted>) {
+    use callbox::app::pager::{CallingOut, OwnLine, PagerSettings};
+    use callbox::app::survey_call::LineSurveyCaller;
+
+    let mut c = config(server, dir);
+    c.sip.listen = format!("127.0.0.1:{}", common::free_udp_port())
+        .parse()
+        .expect("addr");
+    c.sip.outbound_target = format!("127.0.0.1:{phone_port}");
+    c.sip.outbound_ring_timeout_secs = 10;
+    let rtp_min = common::free_udp_port_range(10);
+    c.media.rtp_port_min = rtp_min;
+    c.media.rtp_port_max = rtp_min + 9;
+    let own = OwnLine::open(&c).await.expect("the box's line");
+    let voice = Arc::new(callbox::speech::tts::EspeakVoice::from_config(&c.voice));
+    let mut inner = LineSurveyCaller::new(
+        CallingOut::new(own.line.clone(), voice, Arc::new(|| false)),
+        PagerSettings::default(),
+    );
+    if let Some(speech) = speech {
+        inner = inner.with_speech(speech);
+    }
+    let caller = Arc::new(Counted {
+        inner,
+        calls: Mutex::default(),
+        clock: clock.clone(),
+    });
+    (own, caller)
+}
+
 /// The customer's phone's ear: counts the RTP packets the box sends.
 fn rtp_sink() -> (
     u16,
@@ -351,9 +398,6 @@ async fn korean_speech() -> callbox::app::survey_call::SurveySpeech {
 }
 
 async fn sipp_presses_4(n: usize, speech: Option<callbox::app::survey_call::SurveySpeech>) {
-    use callbox::app::pager::{CallingOut, OwnLine, PagerSettings};
-    use callbox::app::survey_call::LineSurveyCaller;
-
     let server = StServer::start_seeded(StServerConfig::default(), {
         let c = StServerConfig::default();
         support::st_server::seed::hvac_shop(&c)
@@ -370,39 +414,8 @@ async fn sipp_presses_4(n: usize, speech: Option<callbox::app::survey_call::Surv
     )
     .args(["-set", "rtp_port", &rtp_port.to_string()])
     .timeout(std::time::Duration::from_secs(90));
-    let mut c = config(&server, dir.path());
-    c.sip.listen = format!("127.0.0.1:{}", common::free_udp_port())
-        .parse()
-        .expect("addr");
-    c.sip.outbound_target = format!("127.0.0.1:{}", sipp.local_port);
-    c.sip.outbound_ring_timeout_secs = 10;
-    let rtp_min = common::free_udp_port_range(10);
-    c.media.rtp_port_min = rtp_min;
-    c.media.rtp_port_max = rtp_min + 9;
-    let own = OwnLine::open(&c).await.expect("the box's line");
-    let voice = Arc::new(callbox::speech::tts::EspeakVoice::from_config(&c.voice));
-    let mut inner = LineSurveyCaller::new(
-        CallingOut::new(own.line.clone(), voice, Arc::new(|| false)),
-        PagerSettings::default(),
-    );
-    if let Some(speech) = speech {
-        inner = inner.with_speech(speech);
-    }
-    let caller = Arc::new(Counted {
-        inner,
-        calls: Mutex::default(),
-        clock: clock.clone(),
-    });
-    let store = Arc::new(SurveyStore::open(&dir.path().join("survey")).expect("store"));
-    let surveys = SurveyWorker::new(
-        worker.client().clone(),
-        worker.outbox().clone(),
-        store,
-        caller.clone(),
-        rules(),
-        "Acme Heating",
-    )
-    .with_clock(clock.shared());
+    let (own, caller) = line_caller(&server, dir.path(), &clock, sipp.local_port, speech).await;
+    let surveys = survey_worker(&worker, dir.path(), &clock, caller.clone());
 
     let done_at = clock.now_utc();
     complete(&server, job_id, done_at);
@@ -488,8 +501,6 @@ async fn sipp_presses_4(n: usize, speech: Option<callbox::app::survey_call::Surv
 /// keypad-only call is the sipp test above.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_rating_and_comment_reach_the_job_note() {
-    use callbox::app::pager::{CallingOut, OwnLine, PagerSettings};
-    use callbox::app::survey_call::LineSurveyCaller;
     use common::rtp_peer::{CallerStep, RtpPeer};
 
     let speech = korean_speech().await;
@@ -509,36 +520,9 @@ async fn a_spoken_rating_and_comment_reach_the_job_note() {
     )
     .args(["-set", "rtp_port", &peer.port.to_string()])
     .timeout(std::time::Duration::from_secs(120));
-    let mut c = config(&server, dir.path());
-    c.sip.listen = format!("127.0.0.1:{}", common::free_udp_port())
-        .parse()
-        .expect("addr");
-    c.sip.outbound_target = format!("127.0.0.1:{}", sipp.local_port);
-    c.sip.outbound_ring_timeout_secs = 10;
-    let rtp_min = common::free_udp_port_range(10);
-    c.media.rtp_port_min = rtp_min;
-    c.media.rtp_port_max = rtp_min + 9;
-    let own = OwnLine::open(&c).await.expect("the box's line");
-    let voice = Arc::new(callbox::speech::tts::EspeakVoice::from_config(&c.voice));
-    let caller = Arc::new(Counted {
-        inner: LineSurveyCaller::new(
-            CallingOut::new(own.line.clone(), voice, Arc::new(|| false)),
-            PagerSettings::default(),
-        )
-        .with_speech(speech),
-        calls: Mutex::default(),
-        clock: clock.clone(),
-    });
-    let store = Arc::new(SurveyStore::open(&dir.path().join("survey")).expect("store"));
-    let surveys = SurveyWorker::new(
-        worker.client().clone(),
-        worker.outbox().clone(),
-        store,
-        caller.clone(),
-        rules(),
-        "Acme Heating",
-    )
-    .with_clock(clock.shared());
+    let (own, caller) =
+        line_caller(&server, dir.path(), &clock, sipp.local_port, Some(speech)).await;
+    let surveys = survey_worker(&worker, dir.path(), &clock, caller.clone());
     let done_at = clock.now_utc();
     complete(&server, job_id, done_at);
     assert_eq!(surveys.pass().await.expect("pass").noticed, 1);
