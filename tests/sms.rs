@@ -281,11 +281,16 @@ fn job(phone: &str, start: &str) -> JobRequest {
     }
 }
 
+/// The queue in `dir`, on `clock`.
+fn queue(dir: &Path, clock: &ManualClock) -> Outbox {
+    Outbox::open_with_clock(&dir.join("queue"), QueueOptions::default(), clock.shared())
+        .expect("queue")
+        .0
+}
+
 /// A queue with one booking the sync has put into ServiceTitan as job 4242.
 async fn synced_booking(dir: &Path, clock: &ManualClock, phone: &str) -> (Outbox, RecordId) {
-    let (outbox, _) =
-        Outbox::open_with_clock(&dir.join("queue"), QueueOptions::default(), clock.shared())
-            .expect("queue");
+    let outbox = queue(dir, clock);
     let id = outbox
         .enqueue(Payload::Job(job(phone, "2026-01-15T14:00:00Z")))
         .await
@@ -357,12 +362,7 @@ enum Reached {
 async fn record_of(job: JobRequest, reached: Reached) -> Record {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(t("2026-01-14T03:00:00Z"));
-    let (outbox, _) = Outbox::open_with_clock(
-        &dir.path().join("queue"),
-        QueueOptions::default(),
-        clock.shared(),
-    )
-    .expect("queue");
+    let outbox = queue(dir.path(), &clock);
     let id = outbox.enqueue(Payload::Job(job)).await.expect("enqueue");
     match reached {
         Reached::Queued => {}
@@ -634,12 +634,7 @@ async fn a_booking_waits_for_servicetitan_then_goes_with_its_confirmation_number
     let (base, fake) = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(t("2026-01-14T03:00:00Z"));
-    let (outbox, _) = Outbox::open_with_clock(
-        &dir.path().join("queue"),
-        QueueOptions::default(),
-        clock.shared(),
-    )
-    .expect("queue");
+    let outbox = queue(dir.path(), &clock);
     outbox
         .enqueue(Payload::Job(job(JANE, "2026-01-15T14:00:00Z")))
         .await
@@ -711,12 +706,7 @@ async fn each_paged_contact_is_texted_once_and_stop_is_honoured() {
     let (base, fake) = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(t("2026-01-15T03:00:00Z"));
-    let (outbox, _) = Outbox::open_with_clock(
-        &dir.path().join("queue"),
-        QueueOptions::default(),
-        clock.shared(),
-    )
-    .expect("queue");
+    let outbox = queue(dir.path(), &clock);
     let id = outbox
         .enqueue(Payload::OnCallAlert(OnCallAlert {
             call_key: "20260115T030000Z-0001".into(),
