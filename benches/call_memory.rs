@@ -29,7 +29,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,38 +59,6 @@ fn env_num(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// espeak-ng Korean at 8 kHz, leading/trailing silence trimmed, normalised.
-fn spoken(text: &str) -> Vec<i16> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wav = dir.path().join("caller.wav");
-    let status = Command::new("espeak-ng")
-        .args(["-v", "ko", "-s", "140", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .expect("run espeak-ng");
-    assert!(status.success());
-    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("WAV");
-    let peak = samples
-        .iter()
-        .map(|s| s.unsigned_abs())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let gain = 0.7 * 32767.0 / f64::from(peak);
-    let loud: Vec<usize> = samples
-        .chunks(160)
-        .enumerate()
-        .filter(|(_, f)| energy_db(f) >= SPEECH_DB - 6.0)
-        .map(|(i, _)| i)
-        .collect();
-    let (first, last) = (loud[0], loud[loud.len() - 1]);
-    samples[first * 160..((last + 1) * 160).min(samples.len())]
-        .iter()
-        .map(|&s| (f64::from(s) * gain) as i16)
-        .collect()
 }
 
 /// The caller's side of one call: the greeting's silence, then sentences with gaps until
@@ -364,7 +331,10 @@ fn main() {
         mib(idle.shared),
         mib(idle.private)
     );
-    let voices: Vec<Vec<i16>> = SENTENCES.iter().map(|t| spoken(t)).collect();
+    let voices: Vec<Vec<i16>> = SENTENCES
+        .iter()
+        .map(|t| common::spoken_trimmed("ko", t, SPEECH_DB - 6.0))
+        .collect();
     let long = Arc::new(script(&voices, secs));
     let mut records = 0;
     for &n in &counts {
