@@ -12,7 +12,7 @@ end='<!-- crates: end -->'
 table=$(
     echo '| crate | version | licence | source |'
     echo '| --- | --- | --- | --- |'
-    cargo tree --locked --offline -e normal --prefix none -f '{p}|{l}|{r}' \
+    cargo tree --locked -e normal --prefix none -f '{p}|{l}|{r}' \
         --target x86_64-unknown-linux-gnu --target aarch64-unknown-linux-gnu |
         sed 's/ (\*)$//; s/ (proc-macro)$//' | sort -u |
         awk -F'|' '$1 !~ /^callbox / && NF >= 2 {
