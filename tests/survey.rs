@@ -81,6 +81,33 @@ async fn booked_job(
     (worker, job_id)
 }
 
+/// The seeded ServiceTitan test server, a data directory, the clock at [`afternoon`], and job
+/// `n` booked into the server by the real sync.
+struct Booked {
+    server: StServer,
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    worker: SyncWorker,
+    job_id: i64,
+}
+
+async fn booked(n: usize) -> Booked {
+    let server = StServer::start_seeded(StServerConfig::default(), {
+        let c = StServerConfig::default();
+        support::st_server::seed::hvac_shop(&c)
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(afternoon()));
+    let (worker, job_id) = booked_job(&server, dir.path(), &clock, n).await;
+    Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    }
+}
+
 fn complete(server: &StServer, job_id: i64, at: DateTime<Utc>) {
     server.with_tenant(|t| {
         let job = t.jobs.get_mut(&job_id).expect("the job");
@@ -133,13 +160,13 @@ fn afternoon() -> DateTime<Utc> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_job_gets_one_call_the_next_day_and_one_note() {
-    let server = StServer::start_seeded(StServerConfig::default(), {
-        let c = StServerConfig::default();
-        support::st_server::seed::hvac_shop(&c)
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(afternoon()));
-    let (worker, job_id) = booked_job(&server, dir.path(), &clock, 1).await;
+    let Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    } = booked(1).await;
     let (surveys, caller) = survey(
         &worker,
         dir.path(),
@@ -216,13 +243,13 @@ async fn a_completed_job_gets_one_call_the_next_day_and_one_note() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn press_9_is_kept_and_an_interrupted_call_is_not_repeated() {
-    let server = StServer::start_seeded(StServerConfig::default(), {
-        let c = StServerConfig::default();
-        support::st_server::seed::hvac_shop(&c)
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(afternoon()));
-    let (worker, job_id) = booked_job(&server, dir.path(), &clock, 2).await;
+    let Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    } = booked(2).await;
     let (surveys, caller) = survey(
         &worker,
         dir.path(),
@@ -398,13 +425,13 @@ async fn korean_speech() -> callbox::app::survey_call::SurveySpeech {
 }
 
 async fn sipp_presses_4(n: usize, speech: Option<callbox::app::survey_call::SurveySpeech>) {
-    let server = StServer::start_seeded(StServerConfig::default(), {
-        let c = StServerConfig::default();
-        support::st_server::seed::hvac_shop(&c)
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(afternoon()));
-    let (worker, job_id) = booked_job(&server, dir.path(), &clock, n).await;
+    let Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    } = booked(n).await;
 
     // The customer's phone: sipp answering on its own port, where the box's line dials.
     let (rtp_port, rtp_stop, rtp_sink) = rtp_sink();
@@ -504,13 +531,13 @@ async fn a_spoken_rating_and_comment_reach_the_job_note() {
     use common::rtp_peer::{CallerStep, RtpPeer};
 
     let speech = korean_speech().await;
-    let server = StServer::start_seeded(StServerConfig::default(), {
-        let c = StServerConfig::default();
-        support::st_server::seed::hvac_shop(&c)
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(afternoon()));
-    let (worker, job_id) = booked_job(&server, dir.path(), &clock, 4).await;
+    let Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    } = booked(4).await;
 
     // The customer's phone: sipp answers, its SDP points the box's RTP at the peer.
     let peer = RtpPeer::bind();
