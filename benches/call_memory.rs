@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::rtp_peer::{energy_db, CallerScript, Exchange, RtpPeer};
+use common::rtp_peer::{last_frame_at_or_above, CallerScript, Exchange, RtpPeer};
 use common::{Daemon, DaemonConfig, Sipp};
 
 const SPEECH_DB: f64 = -40.0;
@@ -79,11 +79,7 @@ fn script(voices: &[Vec<i16>], speech_secs: u64) -> Script {
         let pad = (160 - speech.len() % 160) % 160;
         speech.extend(std::iter::repeat_n(0, pad));
         speech.extend(&voices[k % voices.len()]);
-        let frames = speech.len().div_ceil(160);
-        let last = (0..frames)
-            .rev()
-            .find(|&i| energy_db(&speech[i * 160..((i + 1) * 160).min(speech.len())]) >= SPEECH_DB)
-            .expect("voiced frame");
+        let last = last_frame_at_or_above(&speech, SPEECH_DB).expect("voiced frame");
         ends.push(last);
         speech.extend(std::iter::repeat_n(0, (GAP_MS * 8) as usize));
         k += 1;

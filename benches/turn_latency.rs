@@ -39,7 +39,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::rtp_peer::{energy_db, CallerScript, RtpPeer};
+use common::rtp_peer::{last_frame_at_or_above, CallerScript, RtpPeer};
 use common::{Daemon, DaemonConfig, Sipp};
 
 const SPEECH_DB: f64 = -40.0;
@@ -111,12 +111,7 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
             }
             speech.extend(piece);
         }
-        let frames = speech.len().div_ceil(160);
-        // The last frame at or above SPEECH_DB.
-        let last = (0..frames)
-            .rev()
-            .find(|&i| energy_db(&speech[i * 160..((i + 1) * 160).min(speech.len())]) >= SPEECH_DB)
-            .expect("voiced frame");
+        let last = last_frame_at_or_above(&speech, SPEECH_DB).expect("voiced frame");
         ends.push(last);
         speech.extend(std::iter::repeat_n(0, (GAP_MS * 8) as usize));
     }
