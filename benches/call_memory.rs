@@ -29,12 +29,11 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::rtp_peer::{energy_db, CallerScript, Exchange, RtpPeer};
+use common::rtp_peer::{last_frame_at_or_above, CallerScript, Exchange, RtpPeer};
 use common::{Daemon, DaemonConfig, Sipp};
 
 const SPEECH_DB: f64 = -40.0;
@@ -62,38 +61,6 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// espeak-ng Korean at 8 kHz, leading/trailing silence trimmed, normalised.
-fn spoken(text: &str) -> Vec<i16> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wav = dir.path().join("caller.wav");
-    let status = Command::new("espeak-ng")
-        .args(["-v", "ko", "-s", "140", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .expect("run espeak-ng");
-    assert!(status.success());
-    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("WAV");
-    let peak = samples
-        .iter()
-        .map(|s| s.unsigned_abs())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let gain = 0.7 * 32767.0 / f64::from(peak);
-    let loud: Vec<usize> = samples
-        .chunks(160)
-        .enumerate()
-        .filter(|(_, f)| energy_db(f) >= SPEECH_DB - 6.0)
-        .map(|(i, _)| i)
-        .collect();
-    let (first, last) = (loud[0], loud[loud.len() - 1]);
-    samples[first * 160..((last + 1) * 160).min(samples.len())]
-        .iter()
-        .map(|&s| (f64::from(s) * gain) as i16)
-        .collect()
-}
-
 /// The caller's side of one call: the greeting's silence, then sentences with gaps until
 /// `speech_secs` of caller time have passed. Returns the audio and the frame index of each
 /// utterance's last voiced frame.
@@ -112,11 +79,7 @@ fn script(voices: &[Vec<i16>], speech_secs: u64) -> Script {
         let pad = (160 - speech.len() % 160) % 160;
         speech.extend(std::iter::repeat_n(0, pad));
         speech.extend(&voices[k % voices.len()]);
-        let frames = speech.len().div_ceil(160);
-        let last = (0..frames)
-            .rev()
-            .find(|&i| energy_db(&speech[i * 160..((i + 1) * 160).min(speech.len())]) >= SPEECH_DB)
-            .expect("voiced frame");
+        let last = last_frame_at_or_above(&speech, SPEECH_DB).expect("voiced frame");
         ends.push(last);
         speech.extend(std::iter::repeat_n(0, (GAP_MS * 8) as usize));
         k += 1;
@@ -364,7 +327,10 @@ fn main() {
         mib(idle.shared),
         mib(idle.private)
     );
-    let voices: Vec<Vec<i16>> = SENTENCES.iter().map(|t| spoken(t)).collect();
+    let voices: Vec<Vec<i16>> = SENTENCES
+        .iter()
+        .map(|t| common::spoken_trimmed("ko", t, SPEECH_DB - 6.0))
+        .collect();
     let long = Arc::new(script(&voices, secs));
     let mut records = 0;
     for &n in &counts {

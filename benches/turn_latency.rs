@@ -37,10 +37,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::rtp_peer::{energy_db, CallerScript, RtpPeer};
+use common::rtp_peer::{last_frame_at_or_above, CallerScript, RtpPeer};
 use common::{Daemon, DaemonConfig, Sipp};
 
 const SPEECH_DB: f64 = -40.0;
@@ -52,38 +51,6 @@ const LEAD_IN_MS: u64 = 7500;
 /// Pauses inside a spoken answer, cycled through: what people leave between the parts of an
 /// address or a number.
 const INNER_PAUSES_MS: [u64; 4] = [300, 380, 450, 340];
-
-fn spoken(voice: &str, text: &str) -> Vec<i16> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wav = dir.path().join("caller.wav");
-    let status = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "140", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .expect("run espeak-ng");
-    assert!(status.success());
-    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("WAV");
-    let peak = samples
-        .iter()
-        .map(|s| s.unsigned_abs())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let gain = 0.7 * 32767.0 / f64::from(peak);
-    // Trim espeak-ng's leading and trailing silence so the script knows where speech is.
-    let loud: Vec<usize> = samples
-        .chunks(160)
-        .enumerate()
-        .filter(|(_, f)| energy_db(f) >= SPEECH_DB - 6.0)
-        .map(|(i, _)| i)
-        .collect();
-    let (first, last) = (loud[0], loud[loud.len() - 1]);
-    samples[first * 160..((last + 1) * 160).min(samples.len())]
-        .iter()
-        .map(|&s| (f64::from(s) * gain) as i16)
-        .collect()
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -120,7 +87,12 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
     let voices: Vec<Vec<Vec<i16>>> = mode
         .utterances
         .iter()
-        .map(|pieces| pieces.iter().map(|t| spoken("ko", t)).collect())
+        .map(|pieces| {
+            pieces
+                .iter()
+                .map(|t| common::spoken_trimmed("ko", t, SPEECH_DB - 6.0))
+                .collect()
+        })
         .collect();
     let mut speech = vec![0i16; (LEAD_IN_MS * 8) as usize];
     let mut ends = Vec::new();
@@ -139,12 +111,7 @@ fn run_mode(mode: &Mode, turns: usize, model: &str) {
             }
             speech.extend(piece);
         }
-        let frames = speech.len().div_ceil(160);
-        // The last frame at or above SPEECH_DB.
-        let last = (0..frames)
-            .rev()
-            .find(|&i| energy_db(&speech[i * 160..((i + 1) * 160).min(speech.len())]) >= SPEECH_DB)
-            .expect("voiced frame");
+        let last = last_frame_at_or_above(&speech, SPEECH_DB).expect("voiced frame");
         ends.push(last);
         speech.extend(std::iter::repeat_n(0, (GAP_MS * 8) as usize));
     }

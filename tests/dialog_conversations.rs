@@ -17,6 +17,8 @@ use std::process::{Command, Stdio};
 mod data;
 #[path = "dialog_tables/emergencies.rs"]
 mod emergencies;
+#[path = "dialog_tables/keypad.rs"]
+mod keypad;
 #[path = "dialog_tables/quality.rs"]
 mod quality;
 #[path = "dialog_tables/schedule.rs"]
@@ -1403,6 +1405,7 @@ fn conversations() {
     cases.extend(quality::cases());
     cases.extend(data::cases());
     cases.extend(schedule::cases());
+    cases.extend(keypad::cases());
     assert!(cases.len() >= 80, "only {} conversations", cases.len());
     let mut failures = Vec::new();
     for c in &cases {

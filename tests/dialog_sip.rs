@@ -10,7 +10,6 @@ mod common;
 use common::rtp_peer::{CallerStep, IvrExchange, RtpPeer};
 use common::*;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 /// The caller ID sipp presents (tests/sipp/call_external_media*.xml).
@@ -253,31 +252,6 @@ fn caller_hanging_up_mid_call_leaves_a_lead() {
     );
 }
 
-/// `text` spoken by espeak-ng (English), as 8 kHz samples peaking at -3 dBFS.
-fn english(text: &str) -> Vec<i16> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wav = dir.path().join("caller.wav");
-    let status = Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "150", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .expect("run espeak-ng");
-    assert!(status.success(), "espeak-ng failed for {text:?}");
-    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("espeak-ng WAV");
-    let peak = samples
-        .iter()
-        .map(|s| s.unsigned_abs())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let gain = 0.7 * 32767.0 / f64::from(peak);
-    samples
-        .iter()
-        .map(|&s| (f64::from(s) * gain) as i16)
-        .collect()
-}
-
 /// With the real (Korean) Vosk model, a caller speaking English is not understood: after the
 /// re-prompts the box asks for the keypad, and the call still ends in a booked job.
 #[test]
@@ -299,7 +273,11 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
         "{}",
         daemon.log_tail(60)
     );
-    let said = english("my furnace stopped working and the house is cold");
+    let said = common::spoken_at(
+        "en-us",
+        150,
+        "my furnace stopped working and the house is cold",
+    );
     // The menu: two misses re-prompt, the third gets the keypad menu; then keys only.
     let mut steps = vec![
         CallerStep::Speak(said.clone()),

@@ -3,18 +3,22 @@
 //! unsubscribed number) and a generic JSON webhook that drops repeated idempotency keys.
 //! The real queue, the real booking texter and the real sender: one text per booking, none
 //! twice on a retry, a lost answer or a restart, STOP honoured and kept, secrets never logged.
+//! And the booking text's plan (`booking::plan`) over records the queue itself took to each
+//! state: when a booking is texted, what it says, and when it never is.
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use callbox::alert::sms::booking::plan;
 use callbox::alert::sms::{
-    BookingTexter, SendOutcome, SmsConfig, SmsError, SmsSender, SmsSettings, SmsStore, TextState,
+    BookingTextPlan, BookingTexter, SendOutcome, SmsConfig, SmsError, SmsSender, SmsSettings,
+    SmsStore, TextState,
 };
 use callbox::alert::NoOnCall;
 use callbox::infra::clock::ManualClock;
 use callbox::queue::{
-    Address, AppointmentWindow, CallerInfo, JobRequest, Outbox, Payload, QueueOptions, RecordId,
-    SyncProgress, Urgency,
+    Address, AppointmentWindow, CallerInfo, JobRequest, Outbox, Payload, QueueOptions, Record,
+    RecordId, SyncProgress, Urgency,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
@@ -277,11 +281,16 @@ fn job(phone: &str, start: &str) -> JobRequest {
     }
 }
 
+/// The queue in `dir`, on `clock`.
+fn queue(dir: &Path, clock: &ManualClock) -> Outbox {
+    Outbox::open_with_clock(&dir.join("queue"), QueueOptions::default(), clock.shared())
+        .expect("queue")
+        .0
+}
+
 /// A queue with one booking the sync has put into ServiceTitan as job 4242.
 async fn synced_booking(dir: &Path, clock: &ManualClock, phone: &str) -> (Outbox, RecordId) {
-    let (outbox, _) =
-        Outbox::open_with_clock(&dir.join("queue"), QueueOptions::default(), clock.shared())
-            .expect("queue");
+    let outbox = queue(dir, clock);
     let id = outbox
         .enqueue(Payload::Job(job(phone, "2026-01-15T14:00:00Z")))
         .await
@@ -341,6 +350,123 @@ fn logs(buf: &Arc<Mutex<Vec<u8>>>) -> String {
 }
 
 // ---- the tests ------------------------------------------------------------------------------
+
+/// The record the queue keeps for `job`, booked at 03:00 UTC on Jan 14 and taken where
+/// `reached` says by the queue's own moves.
+enum Reached {
+    Queued,
+    Synced(SyncProgress),
+    NeedsAttention,
+}
+
+async fn record_of(job: JobRequest, reached: Reached) -> Record {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(t("2026-01-14T03:00:00Z"));
+    let outbox = queue(dir.path(), &clock);
+    let id = outbox.enqueue(Payload::Job(job)).await.expect("enqueue");
+    match reached {
+        Reached::Queued => {}
+        Reached::Synced(progress) => {
+            outbox.begin_sync(&id).await.expect("begin");
+            outbox.mark_synced(&id, progress).await.expect("synced");
+        }
+        Reached::NeedsAttention => {
+            outbox.begin_sync(&id).await.expect("begin");
+            outbox
+                .mark_needs_attention(&id, "x")
+                .await
+                .expect("needs attention");
+        }
+    }
+    outbox.get(&id).expect("get").expect("kept")
+}
+
+fn synced_as(created_as: &str, technician_assigned: bool) -> Reached {
+    Reached::Synced(SyncProgress {
+        created_as: Some(created_as.into()),
+        technician_assigned,
+        ..SyncProgress::default()
+    })
+}
+
+const WAIT: Duration = Duration::from_secs(1800);
+
+#[tokio::test]
+async fn a_synced_job_is_texted_with_its_technician() {
+    let tz = chrono_tz::America::Chicago;
+    let now = t("2026-01-14T03:01:00Z");
+    let r = record_of(job(JANE, "2026-01-15T14:00:00Z"), synced_as("job", true)).await;
+    let p = plan(&r, now, WAIT, "Acme Heating", tz, Some("Mike Reyes"));
+    let BookingTextPlan::Send { to, text } = p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(to, JANE);
+    assert_eq!(
+        text,
+        "Acme Heating: your visit is booked for Thu Jan 15, arrival between 8 AM and 10 AM. \
+         Your technician: Mike Reyes. Confirmation CB-7K3Q. Reply STOP to opt out."
+    );
+    // Not assigned: no name, even if someone is on call.
+    let r = record_of(job(JANE, "2026-01-15T14:00:00Z"), synced_as("job", false)).await;
+    let p = plan(&r, now, WAIT, "Acme", tz, Some("Mike Reyes"));
+    assert!(
+        matches!(p, BookingTextPlan::Send { ref text, .. } if !text.contains("Mike")),
+        "{p:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unsynced_booking_waits_then_goes_with_its_confirmation_number() {
+    let tz = chrono_tz::America::Chicago;
+    let r = record_of(job(JANE, "2026-01-15T14:00:00Z"), Reached::Queued).await;
+    assert_eq!(
+        plan(&r, t("2026-01-14T03:10:00Z"), WAIT, "Acme", tz, None),
+        BookingTextPlan::WaitUntil(t("2026-01-14T03:30:00Z"))
+    );
+    let p = plan(&r, t("2026-01-14T03:30:00Z"), WAIT, "Acme", tz, None);
+    assert!(
+        matches!(p, BookingTextPlan::Send { ref text, .. } if text.contains("CB-7K3Q")),
+        "{p:?}"
+    );
+    // Booked from cached capacity: only once ServiceTitan confirmed it.
+    let mut offline = job(JANE, "2026-01-15T14:00:00Z");
+    offline.booked_offline = true;
+    let r = record_of(offline, Reached::Queued).await;
+    assert!(matches!(
+        plan(&r, t("2026-01-14T05:00:00Z"), WAIT, "Acme", tz, None),
+        BookingTextPlan::WaitUntil(_)
+    ));
+}
+
+#[tokio::test]
+async fn nothing_for_old_over_unconfirmed_or_numberless_bookings() {
+    let tz = chrono_tz::UTC;
+    let skipped = |p: BookingTextPlan| matches!(p, BookingTextPlan::Skip(_));
+    let at_4 = t("2026-01-14T04:00:00Z");
+    // Became a booking request for the office to confirm.
+    let r = record_of(
+        job(JANE, "2026-01-15T14:00:00Z"),
+        synced_as("booking", false),
+    )
+    .await;
+    assert!(skipped(plan(&r, at_4, WAIT, "A", tz, None)));
+    // The window is over.
+    let r = record_of(job(JANE, "2026-01-15T14:00:00Z"), synced_as("job", false)).await;
+    assert!(skipped(plan(
+        &r,
+        t("2026-01-15T17:00:00Z"),
+        WAIT,
+        "A",
+        tz,
+        None
+    )));
+    let r = record_of(job(JANE, "2026-01-15T14:00:00Z"), Reached::NeedsAttention).await;
+    assert!(skipped(plan(&r, at_4, WAIT, "A", tz, None)));
+    let mut numberless = job(JANE, "2026-01-15T14:00:00Z");
+    numberless.caller.phone_e164 = None;
+    let r = record_of(numberless, synced_as("job", false)).await;
+    assert!(skipped(plan(&r, at_4, WAIT, "A", tz, None)));
+}
 
 #[tokio::test]
 async fn one_text_per_booking_across_passes_and_a_restart() {
@@ -508,12 +634,7 @@ async fn a_booking_waits_for_servicetitan_then_goes_with_its_confirmation_number
     let (base, fake) = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(t("2026-01-14T03:00:00Z"));
-    let (outbox, _) = Outbox::open_with_clock(
-        &dir.path().join("queue"),
-        QueueOptions::default(),
-        clock.shared(),
-    )
-    .expect("queue");
+    let outbox = queue(dir.path(), &clock);
     outbox
         .enqueue(Payload::Job(job(JANE, "2026-01-15T14:00:00Z")))
         .await
@@ -585,12 +706,7 @@ async fn each_paged_contact_is_texted_once_and_stop_is_honoured() {
     let (base, fake) = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(t("2026-01-15T03:00:00Z"));
-    let (outbox, _) = Outbox::open_with_clock(
-        &dir.path().join("queue"),
-        QueueOptions::default(),
-        clock.shared(),
-    )
-    .expect("queue");
+    let outbox = queue(dir.path(), &clock);
     let id = outbox
         .enqueue(Payload::OnCallAlert(OnCallAlert {
             call_key: "20260115T030000Z-0001".into(),

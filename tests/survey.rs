@@ -81,6 +81,33 @@ async fn booked_job(
     (worker, job_id)
 }
 
+/// The seeded ServiceTitan test server, a data directory, the clock at [`afternoon`], and job
+/// `n` booked into the server by the real sync.
+struct Booked {
+    server: StServer,
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    worker: SyncWorker,
+    job_id: i64,
+}
+
+async fn booked(n: usize) -> Booked {
+    let server = StServer::start_seeded(StServerConfig::default(), {
+        let c = StServerConfig::default();
+        support::st_server::seed::hvac_shop(&c)
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(afternoon()));
+    let (worker, job_id) = booked_job(&server, dir.path(), &clock, n).await;
+    Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    }
+}
+
 fn complete(server: &StServer, job_id: i64, at: DateTime<Utc>) {
     server.with_tenant(|t| {
         let job = t.jobs.get_mut(&job_id).expect("the job");
@@ -100,17 +127,26 @@ fn survey(
         calls: Mutex::default(),
         clock: clock.clone(),
     });
+    (survey_worker(worker, dir, clock, caller.clone()), caller)
+}
+
+/// The survey worker of the booked job's sync, calling through `caller`, on `clock`.
+fn survey_worker(
+    worker: &SyncWorker,
+    dir: &Path,
+    clock: &Arc<ManualClock>,
+    caller: Arc<dyn SurveyCaller>,
+) -> SurveyWorker {
     let store = Arc::new(SurveyStore::open(&dir.join("survey")).expect("store"));
-    let w = SurveyWorker::new(
+    SurveyWorker::new(
         worker.client().clone(),
         worker.outbox().clone(),
         store,
-        caller.clone(),
+        caller,
         rules(),
         "Acme Heating",
     )
-    .with_clock(clock.shared());
-    (w, caller)
+    .with_clock(clock.shared())
 }
 
 /// A time today at 15:00 UTC (09:00 or 10:00 in Chicago): inside working hours, so the job can
@@ -124,13 +160,13 @@ fn afternoon() -> DateTime<Utc> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_job_gets_one_call_the_next_day_and_one_note() {
-    let server = StServer::start_seeded(StServerConfig::default(), {
-        let c = StServerConfig::default();
-        support::st_server::seed::hvac_shop(&c)
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(afternoon()));
-    let (worker, job_id) = booked_job(&server, dir.path(), &clock, 1).await;
+    let Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    } = booked(1).await;
     let (surveys, caller) = survey(
         &worker,
         dir.path(),
@@ -207,13 +243,13 @@ async fn a_completed_job_gets_one_call_the_next_day_and_one_note() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn press_9_is_kept_and_an_interrupted_call_is_not_repeated() {
-    let server = StServer::start_seeded(StServerConfig::default(), {
-        let c = StServerConfig::default();
-        support::st_server::seed::hvac_shop(&c)
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(afternoon()));
-    let (worker, job_id) = booked_job(&server, dir.path(), &clock, 2).await;
+    let Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    } = booked(2).await;
     let (surveys, caller) = survey(
         &worker,
         dir.path(),
@@ -285,6 +321,44 @@ impl SurveyCaller for Counted {
     }
 }
 
+/// The box's own outbound line dialling the customer's phone at `phone_port` (sipp), and the
+/// real survey caller on it (with `speech`, or keypad-only), counted.
+async fn line_caller(
+    server: &StServer,
+    dir: &Path,
+    clock: &Arc<ManualClock>,
+    phone_port: u16,
+    speech: Option<callbox::app::survey_call::SurveySpeech>,
+) -> (callbox::app::pager::OwnLine, Arc<Counted>) {
+    use callbox::app::pager::{CallingOut, OwnLine, PagerSettings};
+    use callbox::app::survey_call::LineSurveyCaller;
+
+    let mut c = config(server, dir);
+    c.sip.listen = format!("127.0.0.1:{}", common::free_udp_port())
+        .parse()
+        .expect("addr");
+    c.sip.outbound_target = format!("127.0.0.1:{phone_port}");
+    c.sip.outbound_ring_timeout_secs = 10;
+    let rtp_min = common::free_udp_port_range(10);
+    c.media.rtp_port_min = rtp_min;
+    c.media.rtp_port_max = rtp_min + 9;
+    let own = OwnLine::open(&c).await.expect("the box's line");
+    let voice = Arc::new(callbox::speech::tts::EspeakVoice::from_config(&c.voice));
+    let mut inner = LineSurveyCaller::new(
+        CallingOut::new(own.line.clone(), voice, Arc::new(|| false)),
+        PagerSettings::default(),
+    );
+    if let Some(speech) = speech {
+        inner = inner.with_speech(speech);
+    }
+    let caller = Arc::new(Counted {
+        inner,
+        calls: Mutex::default(),
+        clock: clock.clone(),
+    });
+    (own, caller)
+}
+
 /// The customer's phone's ear: counts the RTP packets the box sends.
 fn rtp_sink() -> (
     u16,
@@ -351,16 +425,13 @@ async fn korean_speech() -> callbox::app::survey_call::SurveySpeech {
 }
 
 async fn sipp_presses_4(n: usize, speech: Option<callbox::app::survey_call::SurveySpeech>) {
-    use callbox::app::pager::{CallingOut, OwnLine, PagerSettings};
-    use callbox::app::survey_call::LineSurveyCaller;
-
-    let server = StServer::start_seeded(StServerConfig::default(), {
-        let c = StServerConfig::default();
-        support::st_server::seed::hvac_shop(&c)
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(afternoon()));
-    let (worker, job_id) = booked_job(&server, dir.path(), &clock, n).await;
+    let Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    } = booked(n).await;
 
     // The customer's phone: sipp answering on its own port, where the box's line dials.
     let (rtp_port, rtp_stop, rtp_sink) = rtp_sink();
@@ -370,39 +441,8 @@ async fn sipp_presses_4(n: usize, speech: Option<callbox::app::survey_call::Surv
     )
     .args(["-set", "rtp_port", &rtp_port.to_string()])
     .timeout(std::time::Duration::from_secs(90));
-    let mut c = config(&server, dir.path());
-    c.sip.listen = format!("127.0.0.1:{}", common::free_udp_port())
-        .parse()
-        .expect("addr");
-    c.sip.outbound_target = format!("127.0.0.1:{}", sipp.local_port);
-    c.sip.outbound_ring_timeout_secs = 10;
-    let rtp_min = common::free_udp_port_range(10);
-    c.media.rtp_port_min = rtp_min;
-    c.media.rtp_port_max = rtp_min + 9;
-    let own = OwnLine::open(&c).await.expect("the box's line");
-    let voice = Arc::new(callbox::speech::tts::EspeakVoice::from_config(&c.voice));
-    let mut inner = LineSurveyCaller::new(
-        CallingOut::new(own.line.clone(), voice, Arc::new(|| false)),
-        PagerSettings::default(),
-    );
-    if let Some(speech) = speech {
-        inner = inner.with_speech(speech);
-    }
-    let caller = Arc::new(Counted {
-        inner,
-        calls: Mutex::default(),
-        clock: clock.clone(),
-    });
-    let store = Arc::new(SurveyStore::open(&dir.path().join("survey")).expect("store"));
-    let surveys = SurveyWorker::new(
-        worker.client().clone(),
-        worker.outbox().clone(),
-        store,
-        caller.clone(),
-        rules(),
-        "Acme Heating",
-    )
-    .with_clock(clock.shared());
+    let (own, caller) = line_caller(&server, dir.path(), &clock, sipp.local_port, speech).await;
+    let surveys = survey_worker(&worker, dir.path(), &clock, caller.clone());
 
     let done_at = clock.now_utc();
     complete(&server, job_id, done_at);
@@ -488,18 +528,16 @@ async fn sipp_presses_4(n: usize, speech: Option<callbox::app::survey_call::Surv
 /// keypad-only call is the sipp test above.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_rating_and_comment_reach_the_job_note() {
-    use callbox::app::pager::{CallingOut, OwnLine, PagerSettings};
-    use callbox::app::survey_call::LineSurveyCaller;
     use common::rtp_peer::{CallerStep, RtpPeer};
 
     let speech = korean_speech().await;
-    let server = StServer::start_seeded(StServerConfig::default(), {
-        let c = StServerConfig::default();
-        support::st_server::seed::hvac_shop(&c)
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(afternoon()));
-    let (worker, job_id) = booked_job(&server, dir.path(), &clock, 4).await;
+    let Booked {
+        server,
+        dir,
+        clock,
+        worker,
+        job_id,
+    } = booked(4).await;
 
     // The customer's phone: sipp answers, its SDP points the box's RTP at the peer.
     let peer = RtpPeer::bind();
@@ -509,36 +547,9 @@ async fn a_spoken_rating_and_comment_reach_the_job_note() {
     )
     .args(["-set", "rtp_port", &peer.port.to_string()])
     .timeout(std::time::Duration::from_secs(120));
-    let mut c = config(&server, dir.path());
-    c.sip.listen = format!("127.0.0.1:{}", common::free_udp_port())
-        .parse()
-        .expect("addr");
-    c.sip.outbound_target = format!("127.0.0.1:{}", sipp.local_port);
-    c.sip.outbound_ring_timeout_secs = 10;
-    let rtp_min = common::free_udp_port_range(10);
-    c.media.rtp_port_min = rtp_min;
-    c.media.rtp_port_max = rtp_min + 9;
-    let own = OwnLine::open(&c).await.expect("the box's line");
-    let voice = Arc::new(callbox::speech::tts::EspeakVoice::from_config(&c.voice));
-    let caller = Arc::new(Counted {
-        inner: LineSurveyCaller::new(
-            CallingOut::new(own.line.clone(), voice, Arc::new(|| false)),
-            PagerSettings::default(),
-        )
-        .with_speech(speech),
-        calls: Mutex::default(),
-        clock: clock.clone(),
-    });
-    let store = Arc::new(SurveyStore::open(&dir.path().join("survey")).expect("store"));
-    let surveys = SurveyWorker::new(
-        worker.client().clone(),
-        worker.outbox().clone(),
-        store,
-        caller.clone(),
-        rules(),
-        "Acme Heating",
-    )
-    .with_clock(clock.shared());
+    let (own, caller) =
+        line_caller(&server, dir.path(), &clock, sipp.local_port, Some(speech)).await;
+    let surveys = survey_worker(&worker, dir.path(), &clock, caller.clone());
     let done_at = clock.now_utc();
     complete(&server, job_id, done_at);
     assert_eq!(surveys.pass().await.expect("pass").noticed, 1);

@@ -10,7 +10,7 @@ use crate::queue::Outbox;
 use crate::servicetitan::cache::StCache;
 use anyhow::{anyhow, Context, Result};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use tracing::{error, info};
 
@@ -19,28 +19,27 @@ pub fn sms_dir(config: &Config) -> PathBuf {
     config.data_paths().root.join("sms")
 }
 
-/// The store of `dir`, one per process (the booking texts and the ladder share it).
-fn store(dir: &Path) -> Result<Arc<SmsStore>> {
-    static STORES: OnceLock<Mutex<HashMap<PathBuf, Arc<SmsStore>>>> = OnceLock::new();
-    let mut stores = STORES
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = stores.get(dir) {
-        return Ok(s.clone());
-    }
-    let s = Arc::new(SmsStore::open(dir).context("opening the SMS store")?);
-    stores.insert(dir.to_path_buf(), s.clone());
-    Ok(s)
-}
-
-/// The configured sender, or `None` when `[sms] gateway` is empty.
+/// The configured sender, or `None` when `[sms] gateway` is empty. One per process and data
+/// directory (the booking texts and the paging ladder share it: one store, one HTTP client,
+/// one set of messages in flight); built on first use from that call's settings.
 pub fn sender(config: &Config) -> Result<Option<SmsSender>> {
+    static SENDERS: OnceLock<Mutex<HashMap<PathBuf, SmsSender>>> = OnceLock::new();
     let Some(settings) = SmsSettings::from_settings(&config.sms).context("setting up [sms]")?
     else {
         return Ok(None);
     };
-    Ok(Some(SmsSender::new(&settings, store(&sms_dir(config))?)?))
+    let dir = sms_dir(config);
+    let mut senders = SENDERS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = senders.get(&dir) {
+        return Ok(Some(s.clone()));
+    }
+    let store = Arc::new(SmsStore::open(&dir).context("opening the SMS store")?);
+    let s = SmsSender::new(&settings, store)?;
+    senders.insert(dir, s.clone());
+    Ok(Some(s))
 }
 
 /// The booking texter, when texts and booking texts are on.

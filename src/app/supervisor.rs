@@ -266,7 +266,7 @@ impl Keeper {
         let mut run = AbortOnDrop(tokio::spawn(self.service.start(self.token.clone())));
         match (&mut run.0).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(format!("{err:#}")),
+            Ok(Err(err)) => Err(describe(&err)),
             Err(join) if join.is_panic() => Err(format!("panicked: {}", panic_message(join))),
             Err(_) => Err("was cancelled".to_string()),
         }
@@ -319,6 +319,21 @@ fn panic_message(join: tokio::task::JoinError) -> String {
     } else {
         "(no message)".to_string()
     }
+}
+
+/// `err` and its causes, as `{:#}` says them, but a cause the message before it already
+/// says is left out: an error whose message embeds its source (`"cannot listen on {addr}:
+/// {source}"`) would otherwise say it twice in the log and the status.
+pub(crate) fn describe(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 #[cfg(test)]

@@ -642,6 +642,10 @@ impl Dialog {
             out.extend(self.last_prompt.clone());
             return true;
         }
+        if self.spanish && meta == Some(Meta::Operator) {
+            self.spanish_operator(out);
+            return true;
+        }
         match meta {
             Some(Meta::Repeat) => out.extend(self.last_prompt.clone()),
             Some(Meta::Operator) if self.urgent(answer) => {
@@ -2010,30 +2014,54 @@ impl Dialog {
     /// Without caller ID nobody could call back: 1 and 2 take a message with the number.
     fn spanish_menu_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
         let key = answer.key();
-        if matches!(key, Some('1' | '2')) && self.ctx.caller_id.is_none() {
-            self.say(
-                out,
-                "No veo su número: dígalo en el mensaje, por favor.".into(),
-                true,
-            );
-            self.ask(out, Step::Voicemail, false);
+        if matches!(key, Some('1' | '2')) && self.spanish_number_unknown(out) {
             return true;
         }
         match key {
-            Some('1') => {
-                self.captured.problem = "emergency: Spanish-speaking caller (keypad)".into();
-                self.page(out, None);
-            }
-            Some('2') => {
-                self.goal = Some(Goal::Callback);
-                self.captured.callback_reason = Some("Spanish-speaking caller".into());
-                let p = self.callback(Some("call back in Spanish"));
-                self.enqueue(out, p, Pending::Request);
-            }
+            Some('1') => self.spanish_page(out),
+            Some('2') => self.spanish_callback(out),
             Some('3') => self.ask(out, Step::Voicemail, false),
             _ => return false,
         }
         true
+    }
+
+    /// Keypad 0 (a person) in Spanish: as in English, nobody is in the office, so the office
+    /// calls back, here in Spanish (the Spanish menu's 2; the call ends once it is saved).
+    fn spanish_operator(&mut self, out: &mut Vec<Action>) {
+        self.person_asks += 1;
+        if self.spanish_number_unknown(out) {
+            return;
+        }
+        self.say(out, "No hay nadie en la oficina ahora.".into(), true);
+        self.spanish_callback(out);
+    }
+
+    /// Without caller ID nobody could call back: the caller is asked for a message with the
+    /// number instead (`true`).
+    fn spanish_number_unknown(&mut self, out: &mut Vec<Action>) -> bool {
+        if self.ctx.caller_id.is_some() {
+            return false;
+        }
+        self.say(
+            out,
+            "No veo su número: dígalo en el mensaje, por favor.".into(),
+            true,
+        );
+        self.ask(out, Step::Voicemail, false);
+        true
+    }
+
+    fn spanish_page(&mut self, out: &mut Vec<Action>) {
+        self.captured.problem = "emergency: Spanish-speaking caller (keypad)".into();
+        self.page(out, None);
+    }
+
+    fn spanish_callback(&mut self, out: &mut Vec<Action>) {
+        self.goal = Some(Goal::Callback);
+        self.captured.callback_reason = Some("Spanish-speaking caller".into());
+        let p = self.callback(Some("call back in Spanish"));
+        self.enqueue(out, p, Pending::Request);
     }
 
     fn start_goal(&mut self, out: &mut Vec<Action>, goal: Goal) {

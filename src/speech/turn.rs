@@ -1271,6 +1271,27 @@ mod tests {
         wire
     }
 
+    /// The task standing in for the RTP session ([`drive_port`]): the frames the wire carried.
+    type Driver = tokio::task::JoinHandle<Vec<Box<AudioFrame>>>;
+
+    /// A conversation on a fresh port, its "RTP session" [`drive_port`] for `ticks`.
+    fn driven(
+        engine: Arc<dyn SpeechEngine>,
+        settings: TurnSettings,
+        ticks: u64,
+        caller: impl Fn(u64, &[Box<AudioFrame>]) -> Box<AudioFrame> + Send + 'static,
+    ) -> (Conversation, Driver) {
+        let (port, backend) = port_pair();
+        let conv = Conversation::new(port, engine, settings).expect("conversation");
+        (conv, tokio::spawn(drive_port(backend, ticks, caller)))
+    }
+
+    /// Ends the conversation and returns the frames the wire carried.
+    async fn hang_up(conv: Conversation, driver: Driver) -> Vec<Box<AudioFrame>> {
+        drop(conv);
+        driver.await.expect("driver")
+    }
+
     fn long_prompt() -> SpeechStream {
         let samples: Vec<i16> = (0..250u64)
             .flat_map(|i| voice_frame(i, 12_000.0).to_vec())
@@ -1280,10 +1301,8 @@ mod tests {
 
     #[tokio::test]
     async fn conversation_stops_playback_within_5_frames_of_barge_in_and_recognises() {
-        let (port, backend) = port_pair();
         let engine = Arc::new(ScriptedEngine::new(["yes"]));
-        let mut conv = Conversation::new(port, engine, settings()).expect("conversation");
-        let driver = tokio::spawn(drive_port(backend, 300, |tick, wire| {
+        let (mut conv, driver) = driven(engine, settings(), 300, |tick, wire| {
             // Echo of the box 2 ticks later at -10 dB, plus the caller from tick 50 to 100.
             let mut f = match tick.checked_sub(2).and_then(|t| wire.get(t as usize)) {
                 Some(ours) => scale(ours, -10.0),
@@ -1295,7 +1314,7 @@ mod tests {
                 }
             }
             f
-        }));
+        });
         let outcome = conv
             .turn(
                 Some(long_prompt()),
@@ -1307,8 +1326,7 @@ mod tests {
             TurnResult::Utterance(u) => assert_eq!(u.text, "yes"),
             other => panic!("{other:?}"),
         }
-        drop(conv);
-        let wire = driver.await.expect("driver");
+        let wire = hang_up(conv, driver).await;
         // Prompt audio on the wire after the caller's first frame (tick 50): at most 5 frames.
         let loud_after: Vec<usize> = wire
             .iter()
@@ -1326,21 +1344,18 @@ mod tests {
 
     #[tokio::test]
     async fn conversation_echo_alone_lets_the_prompt_finish() {
-        let (port, backend) = port_pair();
         let engine = Arc::new(ScriptedEngine::new(Vec::<String>::new()));
-        let mut conv = Conversation::new(port, engine, settings()).expect("conversation");
-        let driver = tokio::spawn(drive_port(backend, 420, |tick, wire| {
+        let (mut conv, driver) = driven(engine, settings(), 420, |tick, wire| {
             match tick.checked_sub(2).and_then(|t| wire.get(t as usize)) {
                 Some(ours) => scale(ours, -10.0),
                 None => Box::new([0i16; FRAME_SAMPLES]),
             }
-        }));
+        });
         let outcome = conv.turn(Some(long_prompt()), &Listen::Open).await;
         assert!(!outcome.barge_in, "{outcome:?}");
         assert_eq!(outcome.result, TurnResult::NoSpeech);
         assert_eq!(conv.frames_played, 250);
-        drop(conv);
-        let wire = driver.await.expect("driver");
+        let wire = hang_up(conv, driver).await;
         let loud = wire
             .iter()
             .filter(|f| frame_energy_db(&f[..]) > -40.0)
@@ -1493,28 +1508,22 @@ mod tests {
     #[tokio::test]
     async fn a_complete_answer_ends_on_the_short_silence_an_incomplete_one_waits() {
         // Complete ZIP: the turn ends 100 ms (plus the VAD's hangover) after the speech.
-        let (port, backend) = port_pair();
         let engine = PartialEngine::new(&[("six two seven oh four", "six two seven oh four")], &[]);
-        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
-        let driver = tokio::spawn(drive_port(backend, 200, caller_in(&[(10, 60)])));
+        let (mut conv, driver) = driven(engine, answer_settings(), 200, caller_in(&[(10, 60)]));
         let outcome = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
         let end = outcome.speech_end_ms.expect("speech end");
         assert!(outcome.ended_early, "{outcome:?}");
         let early_wait = conv.now_ms() - end;
-        drop(conv);
-        driver.await.expect("driver");
+        hang_up(conv, driver).await;
 
         // Three digits of five: the full 300 ms.
-        let (port, backend) = port_pair();
         let engine = PartialEngine::new(&[("six two seven", "six two seven")], &[]);
-        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
-        let driver = tokio::spawn(drive_port(backend, 200, caller_in(&[(10, 60)])));
+        let (mut conv, driver) = driven(engine, answer_settings(), 200, caller_in(&[(10, 60)]));
         let outcome = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
         let end = outcome.speech_end_ms.expect("speech end");
         assert!(!outcome.ended_early, "{outcome:?}");
         let full_wait = conv.now_ms() - end;
-        drop(conv);
-        driver.await.expect("driver");
+        hang_up(conv, driver).await;
 
         // Same audio, same VAD: the difference is the two silences (300 - 100 ms).
         assert_eq!(full_wait - early_wait, 200, "{early_wait} vs {full_wait}");
@@ -1524,13 +1533,16 @@ mod tests {
     async fn an_incomplete_answer_rides_over_a_pause_inside_it() {
         // "one twenty three … maple street" with a 240 ms pause: the partial before the pause
         // is not a street, so the long silence holds and it is one utterance.
-        let (port, backend) = port_pair();
         let engine = PartialEngine::new(
             &[("one twenty three", "one twenty three maple street")],
             &[],
         );
-        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
-        let driver = tokio::spawn(drive_port(backend, 200, caller_in(&[(10, 40), (52, 80)])));
+        let (mut conv, driver) = driven(
+            engine,
+            answer_settings(),
+            200,
+            caller_in(&[(10, 40), (52, 80)]),
+        );
         let outcome = conv
             .turn(None, &Listen::Answer(AnswerKind::StreetAddress))
             .await;
@@ -1543,15 +1555,13 @@ mod tests {
             TurnResult::Utterance(u) => assert_eq!(u.text, "one twenty three maple street"),
             other => panic!("{other:?}"),
         }
-        drop(conv);
-        driver.await.expect("driver");
+        hang_up(conv, driver).await;
     }
 
     #[tokio::test]
     async fn a_caller_cut_off_who_goes_on_is_heard_as_the_rest_of_the_answer() {
         // "one twenty three maple street" reads complete and ends early; the caller goes on
         // ("apartment four") 240 ms after, over the next question (a yes/no grammar turn).
-        let (port, backend) = port_pair();
         let engine = PartialEngine::new(
             &[
                 (
@@ -1563,8 +1573,12 @@ mod tests {
             // A yes/no grammar hears "apartment four" as nothing it knows.
             &[("", "[unk]")],
         );
-        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
-        let driver = tokio::spawn(drive_port(backend, 300, caller_in(&[(10, 60), (72, 100)])));
+        let (mut conv, driver) = driven(
+            engine,
+            answer_settings(),
+            300,
+            caller_in(&[(10, 60), (72, 100)]),
+        );
         let first = conv
             .turn(None, &Listen::Answer(AnswerKind::StreetAddress))
             .await;
@@ -1589,13 +1603,11 @@ mod tests {
         );
         // The rest was heard with the full silence: not ended early again.
         assert!(!second.ended_early);
-        drop(conv);
-        driver.await.expect("driver");
+        hang_up(conv, driver).await;
     }
 
     #[tokio::test]
     async fn speech_long_after_an_early_end_is_a_new_answer() {
-        let (port, backend) = port_pair();
         let engine = PartialEngine::new(
             &[
                 (
@@ -1606,9 +1618,13 @@ mod tests {
             ],
             &[],
         );
-        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
         // The caller answers the next question 1.2 s after the first answer.
-        let driver = tokio::spawn(drive_port(backend, 300, caller_in(&[(10, 60), (120, 140)])));
+        let (mut conv, driver) = driven(
+            engine,
+            answer_settings(),
+            300,
+            caller_in(&[(10, 60), (120, 140)]),
+        );
         let first = conv
             .turn(None, &Listen::Answer(AnswerKind::StreetAddress))
             .await;
@@ -1619,7 +1635,6 @@ mod tests {
             second.whole_answer().map(|u| u.text),
             Some("yes".to_string())
         );
-        drop(conv);
-        driver.await.expect("driver");
+        hang_up(conv, driver).await;
     }
 }

@@ -298,22 +298,14 @@ async fn offer_call(
             return None;
         }
     };
-    let sockets = match media::bind_rtp(
-        config.sip.listen.ip(),
-        config.media.rtp_port_min,
-        config.media.rtp_port_max,
-    )
-    .await
-    {
-        Ok(s) => s,
+    let (sockets, local_port, session_id) = match bind_call_rtp(config).await {
+        Ok(bound) => bound,
         Err(err) => {
             warn!(%call, error = %err, "no RTP port free: 503");
             let _ = sip.reject(call, 503, "Service Unavailable").await;
             return None;
         }
     };
-    let local_port = sockets.local_port();
-    let session_id = u64::from(rand::random::<u32>());
     let answer = sdp::build_answer(&negotiated, local_ip, local_port, session_id, 1);
 
     let caller = caller_id::caller_id(
@@ -403,6 +395,21 @@ async fn offer_call(
     })
 }
 
+/// A call's RTP and RTCP ports (`[media] rtp_port_min..=rtp_port_max` on the SIP address),
+/// inbound or placed, with the RTP port and a fresh SDP session id.
+async fn bind_call_rtp(
+    config: &LineSettings,
+) -> Result<(media::RtpSocketPair, u16, u64), media::MediaError> {
+    let sockets = media::bind_rtp(
+        config.sip.listen.ip(),
+        config.media.rtp_port_min,
+        config.media.rtp_port_max,
+    )
+    .await?;
+    let local_port = sockets.local_port();
+    Ok((sockets, local_port, u64::from(rand::random::<u32>())))
+}
+
 /// Binds RTP, offers every configured codec and sends the INVITE; the call is kept until the
 /// callee answers or it ends. On failure the reply is sent here and nothing is kept.
 async fn place_call(
@@ -418,14 +425,8 @@ async fn place_call(
             return None;
         }
     };
-    let sockets = match media::bind_rtp(
-        config.sip.listen.ip(),
-        config.media.rtp_port_min,
-        config.media.rtp_port_max,
-    )
-    .await
-    {
-        Ok(s) => s,
+    let (sockets, local_port, session_id) = match bind_call_rtp(config).await {
+        Ok(bound) => bound,
         Err(err) => {
             warn!(error = %err, "no RTP port free for a placed call");
             let _ = dial
@@ -434,8 +435,6 @@ async fn place_call(
             return None;
         }
     };
-    let local_port = sockets.local_port();
-    let session_id = u64::from(rand::random::<u32>());
     let offer = sdp::build_offer(&config.media, local_ip, local_port, session_id, 1);
     let user = if config.sip.outbound_user.is_empty() {
         "callbox".to_string()

@@ -928,28 +928,59 @@ pub fn record_digits(record: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `text` spoken by espeak-ng in `voice`, as 8 kHz samples peaking at -3 dBFS.
+/// `text` spoken by espeak-ng in `voice` at 140 words a minute, as 8 kHz samples peaking at
+/// -3 dBFS.
 pub fn spoken(voice: &str, text: &str) -> Vec<i16> {
+    spoken_at(voice, 140, text)
+}
+
+/// [`spoken`] at `words_per_minute`.
+pub fn spoken_at(voice: &str, words_per_minute: u32, text: &str) -> Vec<i16> {
+    let samples = espeak(voice, words_per_minute, text);
+    normalised(&samples, &samples)
+}
+
+/// [`spoken`] without espeak-ng's leading and trailing silence: from the first to the last
+/// 20 ms frame at or above `floor_db` dBFS (measured before the gain), so a script knows
+/// where the speech is.
+pub fn spoken_trimmed(voice: &str, text: &str, floor_db: f64) -> Vec<i16> {
+    let samples = espeak(voice, 140, text);
+    let loud: Vec<usize> = samples
+        .chunks(160)
+        .enumerate()
+        .filter(|(_, f)| rtp_peer::energy_db(f) >= floor_db)
+        .map(|(i, _)| i)
+        .collect();
+    let (Some(&first), Some(&last)) = (loud.first(), loud.last()) else {
+        panic!("espeak-ng said nothing above {floor_db} dBFS for {text:?}");
+    };
+    let speech = &samples[first * 160..((last + 1) * 160).min(samples.len())];
+    normalised(&samples, speech)
+}
+
+/// espeak-ng's 8 kHz samples of `text`, as it made them.
+fn espeak(voice: &str, words_per_minute: u32, text: &str) -> Vec<i16> {
     require_tool("espeak-ng");
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = dir.path().join("caller.wav");
     let status = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "140", "-w"])
+        .args(["-v", voice, "-s", &words_per_minute.to_string(), "-w"])
         .arg(&wav)
         .arg(text)
         .status()
         .expect("run espeak-ng");
     assert!(status.success(), "espeak-ng failed for {text:?}");
-    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("espeak-ng WAV");
-    let peak = samples
+    callbox::telephony::wav::read_wav_8k_mono(&wav).expect("espeak-ng WAV")
+}
+
+/// `part` with the gain that makes `whole` peak at -3 dBFS.
+fn normalised(whole: &[i16], part: &[i16]) -> Vec<i16> {
+    let peak = whole
         .iter()
         .map(|s| s.unsigned_abs())
         .max()
         .unwrap_or(1)
         .max(1);
     let gain = 0.7 * 32767.0 / f64::from(peak);
-    samples
-        .iter()
-        .map(|&s| (f64::from(s) * gain) as i16)
-        .collect()
+    part.iter().map(|&s| (f64::from(s) * gain) as i16).collect()
 }

@@ -28,6 +28,13 @@ impl BoxPacket {
     }
 }
 
+/// The index of the last 20 ms frame of `samples` at or above `db` dBFS.
+pub fn last_frame_at_or_above(samples: &[i16], db: f64) -> Option<usize> {
+    (0..samples.len().div_ceil(160))
+        .rev()
+        .find(|&i| energy_db(&samples[i * 160..((i + 1) * 160).min(samples.len())]) >= db)
+}
+
 /// Energy of samples in dBFS.
 pub fn energy_db(samples: &[i16]) -> f64 {
     if samples.is_empty() {

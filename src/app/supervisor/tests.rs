@@ -209,3 +209,27 @@ async fn shutdown_aborts_a_service_that_ignores_the_token() {
     sup.shutdown(Duration::from_secs(2)).await;
     assert_eq!(started.elapsed(), Duration::from_secs(2));
 }
+
+/// A failed service's error is said once per cause: one whose message embeds its source (the
+/// web page's "cannot listen on …: Address already in use") is not followed by that source
+/// again; causes the message does not name are kept, with the context around them.
+#[test]
+fn a_failure_names_each_cause_once() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("web: cannot listen on 127.0.0.1:8443: {source}")]
+    struct Bind {
+        source: std::io::Error,
+    }
+    let in_use = || std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+    let err = anyhow::Error::new(Bind { source: in_use() });
+    assert_eq!(
+        describe(&err),
+        "web: cannot listen on 127.0.0.1:8443: Address already in use"
+    );
+    assert_eq!(format!("{err:#}").matches("already in use").count(), 2);
+    let err = anyhow::Error::new(in_use()).context("opening the SMS store");
+    assert_eq!(
+        describe(&err),
+        "opening the SMS store: Address already in use"
+    );
+}

@@ -562,18 +562,21 @@ fn closed_questions_listen_with_what_their_turn_takes() {
     }
 }
 
+/// A call from `caller` on a box with a Spanish voice, switched to Spanish by "hola": the
+/// dialog, its records and what "hola" got (the switch and the Spanish menu).
+fn in_spanish(caller: Option<&str>) -> (Dialog, Sink, Vec<Action>) {
+    let mut d = dialog_with(default_script().with_spanish(true), caller, vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    let menu = heard(&mut d, &mut sink, "hola");
+    (d, sink, menu)
+}
+
 /// Issue 16: "hola" switches the box to Spanish before it says anything in it, and the
 /// Spanish menu is keypad-driven; without a Spanish voice the caller leaves a message.
 #[test]
 fn a_spanish_speaker_hears_spanish_or_leaves_a_message() {
-    let mut d = dialog_with(
-        default_script().with_spanish(true),
-        Some("+17735550199"),
-        vec![],
-    );
-    let mut sink = Sink::default();
-    d.start(now());
-    let a = heard(&mut d, &mut sink, "hola");
+    let (mut d, mut sink, a) = in_spanish(Some("+17735550199"));
     assert_eq!(
         a.first(),
         Some(&Action::Language(Language::Spanish)),
@@ -635,4 +638,33 @@ fn a_repeat_call_gets_a_note_not_a_second_job() {
     let offer = heard(&mut d, &mut sink, "yes");
     assert!(!said(&offer).contains("already booked"), "{}", said(&offer));
     assert!(!said(&offer).contains("tomorrow"), "{}", said(&offer));
+}
+
+/// The keys that work at every question (0 a person, * the question again) keep the caller's
+/// language: in Spanish, 0 is the office calling back in Spanish (the menu's 2), never the
+/// English callback questions; without caller ID it is a message with the number.
+#[test]
+fn keypad_0_and_star_in_spanish_stay_in_spanish() {
+    let (mut d, mut sink, menu) = in_spanish(Some("+17735550199"));
+    let again = keys(&mut d, &mut sink, "*");
+    assert!(said(&again).contains("oprima 2"), "{}", said(&again));
+    assert_eq!(said(&again), said(&menu[1..]), "* repeats the Spanish menu");
+    let a = keys(&mut d, &mut sink, "0");
+    assert!(
+        said(&a).contains("No hay nadie en la oficina"),
+        "{}",
+        said(&a)
+    );
+    assert!(said(&a).contains("la oficina le llamará"), "{}", said(&a));
+    assert!(!said(&a).contains("your name"), "{}", said(&a));
+    let [Payload::Callback(c)] = &sink.records[..] else {
+        panic!("{:?}", sink.records);
+    };
+    assert!(c.reason.contains("call back in Spanish"), "{}", c.reason);
+    assert!(a.contains(&Action::Hangup), "{a:?}");
+
+    let (mut d, mut sink, _) = in_spanish(None);
+    let a = keys(&mut d, &mut sink, "0");
+    assert!(said(&a).contains("No veo su número"), "{}", said(&a));
+    assert!(sink.records.is_empty(), "{:?}", sink.records);
 }
