@@ -570,11 +570,7 @@ const SEED_HORIZON_ONLY: &[&str] = &[
 fn the_table_against_the_servicetitan_test_server_online_and_offline() {
     let rt = runtime();
     let shop = open_shop();
-    let mut cases = cases();
-    cases.extend(emergencies::cases());
-    cases.extend(quality::cases());
-    cases.extend(data::cases());
-    cases.extend(schedule::cases());
+    let cases = table();
     let filter = std::env::var("CONVERSATION_FILTER").unwrap_or_default();
     let mut failures = Vec::new();
     let mut ran = 0;
