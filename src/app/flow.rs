@@ -248,6 +248,7 @@ async fn prepare_dialog(
         max_call: Duration::from_secs(config.call.max_call_secs),
         inter_digit_timeout: INTER_DIGIT_TIMEOUT,
         recording_reserve: Some(recording_reserve(config, paths)),
+        bridge: None,
     })
 }
 
