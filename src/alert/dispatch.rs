@@ -121,6 +121,16 @@ impl Dispatcher {
         })
     }
 
+    /// Issue 15: whom a bridge rings now: the paging ladder's first contact (ServiceTitan's
+    /// on-call technician when the cache has one with a phone, else the configured list or
+    /// the fallback technician), picked as [`ladder::contacts`] picks for the ladder.
+    pub fn first_contact(&self, now: DateTime<Utc>) -> Option<crate::queue::PageContact> {
+        let on_call = self.on_call.on_call_at(now);
+        ladder::contacts(on_call.as_ref(), &self.paging_contacts())
+            .into_iter()
+            .next()
+    }
+
     /// A new fallback technician (`[alerts] fallback_name`/`fallback_phone` changed on the
     /// settings page), named from the next alert on.
     pub fn set_fallback(&self, fallback: Option<OnCallTech>) {

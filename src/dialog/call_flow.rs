@@ -33,8 +33,8 @@ use tracing::{debug, info, warn};
 use crate::dialog::answering::HangUpCause;
 use crate::dialog::call_log::TurnRecord;
 use crate::dialog::engine::{
-    self, Action, BridgeOutcome, CallContext, Dialog, Input, Keypad, Language, Outcome, Script,
-    Sources,
+    self, Action, BridgeOutcome, BridgeRequest, CallContext, Dialog, Input, Keypad, Language,
+    Outcome, Script, Sources,
 };
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
 use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
@@ -44,7 +44,7 @@ use crate::speech::tts::{Speaker, SpeechStream};
 use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
 use crate::telephony::wav::{RecordingStop, WavError};
-use crate::trade::{OnCallAlert, Payload, RecordId, Urgency};
+use crate::trade::{Payload, RecordId, Urgency};
 
 /// How long to wait for the port to confirm a hang-up.
 const HANG_UP_GRACE: Duration = Duration::from_secs(5);
@@ -84,12 +84,15 @@ pub struct BridgeResult {
 /// What [`TechnicianBridge::connect`] returns.
 pub type BridgeFuture<'a> = Pin<Box<dyn Future<Output = BridgeResult> + Send + 'a>>;
 
-/// Issue 15: rings the on-call technician for `alert` (already on disk) on a second line
+/// Issue 15: rings the on-call technician for the request's alert (already on disk) on a second line
 /// while the caller holds on `caller`, whispers the alert to them, and on their 1 relays the
 /// two legs until one hangs up (then ends the other). The app's, over the SIP line.
 pub trait TechnicianBridge: Send + Sync {
-    fn connect<'a>(&'a self, caller: &'a mut AudioPort, alert: &'a OnCallAlert)
-        -> BridgeFuture<'a>;
+    fn connect<'a>(
+        &'a self,
+        caller: &'a mut AudioPort,
+        request: &'a BridgeRequest,
+    ) -> BridgeFuture<'a>;
 }
 
 impl std::fmt::Debug for DialogSettings {
@@ -262,7 +265,7 @@ impl Call<'_> {
                     }
                 }
                 Action::Language(language) => self.language = language,
-                Action::Bridge(alert) => self.bridge(&alert).await,
+                Action::Bridge(request) => self.bridge(&request).await,
                 Action::Enqueue(payload) => {
                     let result = enqueue(self.settings.records.as_ref(), payload).await;
                     self.feed(Input::Recorded(result));
@@ -300,13 +303,13 @@ impl Call<'_> {
     }
 
     /// Says what is pending ("connecting you…"), then lends the caller's port to the bridge.
-    async fn bridge(&mut self, alert: &OnCallAlert) {
+    async fn bridge(&mut self, request: &BridgeRequest) {
         self.speak_pending().await;
         if self.gone.is_some() {
             return;
         }
         let result = match &self.settings.bridge {
-            Some(bridge) => bridge.connect(self.conversation.port_mut(), alert).await,
+            Some(bridge) => bridge.connect(self.conversation.port_mut(), request).await,
             None => BridgeResult {
                 outcome: BridgeOutcome::NotTaken,
                 caller_ended: None,

@@ -224,6 +224,13 @@ pub enum Input {
     Bridged(BridgeOutcome),
 }
 
+/// What [`Action::Bridge`] is about: the page on disk (the record and its id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeRequest {
+    pub alert: OnCallAlert,
+    pub alert_id: RecordId,
+}
+
 /// How a bridge to the on-call technician ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -276,9 +283,9 @@ pub enum Action {
     Language(Language),
     /// Issue 15: ring the on-call technician on a second line while the caller holds (hold
     /// audio), whisper who is calling, and on their 1 relay the two legs until one hangs up;
-    /// answer with [`Input::Bridged`]. The call's `on_call_alert` (this one) is already on
-    /// disk: the whisper says it.
-    Bridge(OnCallAlert),
+    /// answer with [`Input::Bridged`]. The call's `on_call_alert` is already on disk: the
+    /// whisper says it, and the technician taking the call acknowledges it.
+    Bridge(BridgeRequest),
 }
 
 /// The language the box speaks on a call.
@@ -843,17 +850,19 @@ impl Dialog {
     /// The page is on disk: the promise, and the line freed for the call back (or, when the
     /// box can bridge, the technician rung while the caller holds).
     fn page_raised(&mut self, out: &mut Vec<Action>) {
-        if let Some(alert) = self
+        let request = self
             .paged
             .clone()
+            .zip(self.outcome.record_ids.last().cloned())
             .filter(|_| self.bridge_wanted && !self.spanish)
-        {
+            .map(|(alert, alert_id)| BridgeRequest { alert, alert_id });
+        if let Some(request) = request {
             self.say(
                 out,
                 "Connecting you to the on-call technician now, please stay on the line.".into(),
                 false,
             );
-            out.push(Action::Bridge(alert));
+            out.push(Action::Bridge(request));
             self.step = Step::Bridging;
             return;
         }

@@ -158,9 +158,9 @@ pub fn ringback_frame(n: u64) -> AudioFrame {
     }
     let first = n * FRAME_SAMPLES as u64;
     for (i, s) in frame.iter_mut().enumerate() {
-        // Both tones complete whole cycles every 100 samples (12.5 ms at 8 kHz): the phase
-        // is taken modulo that, so it stays exact over a long hold.
-        let k = ((first + i as u64) % 100) as f32;
+        // Both tones complete whole cycles every 200 samples (25 ms at 8 kHz: 11 and 12 of
+        // them): the phase is taken modulo that, so it stays exact over a long hold.
+        let k = ((first + i as u64) % 200) as f32;
         let t = k / 8000.0;
         let v = (2.0 * std::f32::consts::PI * 440.0 * t).sin()
             + (2.0 * std::f32::consts::PI * 480.0 * t).sin();
