@@ -15,6 +15,8 @@ use callbox::telephony::g711;
 use common::rtp_peer::{BoxPacket, CallerStep, RtpPeer, FRAME};
 use common::*;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CALLER_HZ: f64 = 1700.0;
@@ -69,8 +71,10 @@ impl TechPhone {
         TechPhone { socket, port }
     }
 
+    /// Stops early once `caller_done` is set and this leg has no RTP (never had, or for 1.5 s).
     fn run(
         self,
+        caller_done: &AtomicBool,
         press_after: Duration,
         talk_from: Duration,
         talk: Vec<i16>,
@@ -94,8 +98,9 @@ impl TechPhone {
             if now > deadline {
                 break;
             }
-            if remote.is_some() && now.duration_since(last_packet) > Duration::from_millis(1500) {
-                break; // the box hung up this leg
+            let quiet = now.duration_since(last_packet) > Duration::from_millis(1500);
+            if quiet && (remote.is_some() || caller_done.load(Ordering::Relaxed)) {
+                break; // the box hung up this leg (or never called)
             }
             if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
                 let d = &buf[..n];
@@ -218,8 +223,11 @@ fn the_technician_takes_the_call_and_both_hear_each_other_until_a_hang_up() {
     let daemon = bridge_daemon(tech.local_port);
     let tech = tech.spawn();
     let tech_talk = tone(TECH_HZ, 3000, 8000.0);
+    let caller_done = Arc::new(AtomicBool::new(false));
+    let done = caller_done.clone();
     let tech_thread = std::thread::spawn(move || {
         tech_rtp.run(
+            &done,
             Duration::from_millis(1500),
             Duration::from_millis(4500),
             tech_talk,
@@ -241,6 +249,7 @@ fn the_technician_takes_the_call_and_both_hear_each_other_until_a_hang_up() {
         scaled(Duration::from_secs(80)),
     );
     let caller = caller.wait();
+    caller_done.store(true, Ordering::Relaxed);
     let heard = tech_thread.join().expect("tech phone");
     let tech = tech.wait();
     let record = daemon.one_record();
@@ -297,6 +306,10 @@ fn the_technician_takes_the_call_and_both_hear_each_other_until_a_hang_up() {
     assert!(
         at_caller >= 100,
         "{at_caller} frames of the technician's tone reached the caller\n{ctx}"
+    );
+    println!(
+        "caller's tone at the technician: {at_tech} frames; technician's tone at the caller: \
+         {at_caller} frames"
     );
     // … and the caller heard the ring-back (440 + 480 Hz) while the technician's phone rang.
     let ringback = exchange

@@ -39,116 +39,116 @@ fn bridged(case: Case, transcript: &[&'static str]) -> BridgeCase {
 }
 
 fn cases() -> Vec<BridgeCase> {
-    let mut v = Vec::new();
-    v.push(bridged(
-        case(
-            "speak to someone right now, house freezing: the technician takes the call",
-            Some(JANE),
+    vec![
+        bridged(
+            case(
+                "speak to someone right now, house freezing: the technician takes the call",
+                Some(JANE),
+                &[
+                    "i need to speak to someone right now my house is freezing",
+                    "technician:takes",
+                ],
+            )
+            .expect("on_call_alert", &["on_call_alert"])
+            .says(&[CONNECTING, RINGS, "[hangs up]"])
+            .never(&["only line", PROMISE, NOBODY])
+            .field("/hazard", "no_heat")
+            .field("/caller/phone_e164", JANE)
+            .field("/caller_said", "right now"),
+            &["[bridged to the on-call technician]"],
+        ),
+        bridged(
+            case(
+                "connect me during an emergency booking: technician busy, voicemail, page goes on",
+                Some(JANE),
+                &[
+                    "dtmf:2",
+                    "dtmf:1",
+                    "let me talk to someone",
+                    "technician:busy",
+                    "it's jane the furnace is out and the baby is cold please call",
+                ],
+            )
+            .temp(10.0)
+            .expect("on_call_alert", &["on_call_alert", "voicemail"])
+            .says(&[
+                CONNECTING,
+                RINGS,
+                NOBODY,
+                "leave your name",
+                STILL_PAGING,
+                "911",
+            ])
+            .never(&["only line"])
+            .field("/hazard", "no_heat"),
             &[
-                "i need to speak to someone right now my house is freezing",
-                "technician:takes",
+                "[the on-call technician did not take the call]",
+                "furnace is out",
             ],
-        )
-        .expect("on_call_alert", &["on_call_alert"])
-        .says(&[CONNECTING, RINGS, "[hangs up]"])
-        .never(&["only line", PROMISE, NOBODY])
-        .field("/hazard", "no_heat")
-        .field("/caller/phone_e164", JANE)
-        .field("/caller_said", "right now"),
-        &["[bridged to the on-call technician]"],
-    ));
-    v.push(bridged(
-        case(
-            "connect me during an emergency booking: technician busy, voicemail, page goes on",
-            Some(JANE),
-            &[
-                "dtmf:2",
-                "dtmf:1",
-                "let me talk to someone",
-                "technician:busy",
-                "it's jane the furnace is out and the baby is cold please call",
-            ],
-        )
-        .temp(10.0)
-        .expect("on_call_alert", &["on_call_alert", "voicemail"])
-        .says(&[
-            CONNECTING,
-            RINGS,
-            NOBODY,
-            "leave your name",
-            STILL_PAGING,
-            "911",
-        ])
-        .never(&["only line"])
-        .field("/hazard", "no_heat"),
-        &[
-            "[the on-call technician did not take the call]",
-            "furnace is out",
-        ],
-    ));
-    v.push(bridged(
-        case(
-            "keypad 0 in the emergency menu: no answer, the caller hangs up in the voicemail",
-            None,
-            &["dtmf:1", "dtmf:0", "technician:no-answer", "hangup"],
-        )
-        .expect("on_call_alert", &["on_call_alert", "voicemail"])
-        .says(&["press 1", CONNECTING, RINGS, NOBODY, "leave your name"])
-        .never(&["only line", STILL_PAGING])
-        .field("/hazard", "emergency"),
-        &["[hung up]"],
-    ));
-    v.push(bridged(
-        case(
-            "the technician passes: voicemail by keypad pound",
-            Some(NEW),
-            &["this is an emergency", "technician:passes", "dtmf:#"],
-        )
-        .expect("on_call_alert", &["on_call_alert", "voicemail"])
-        .says(&[CONNECTING, RINGS, NOBODY, STILL_PAGING])
-        .field("/caller/phone_e164", NEW),
-        &["[the on-call technician did not take the call]"],
-    ));
-    v.push(bridged(
-        case(
-            "the caller hangs up while the technician's phone rings: the page stands, no voicemail",
-            Some(JANE),
-            &["i need the on call tech", "hangup"],
-        )
-        .expect("on_call_alert", &["on_call_alert"])
-        .says(&[CONNECTING, RINGS])
-        .never(&[NOBODY, "leave your name"])
-        .field("/caller_said", "on call tech"),
-        &["[hung up]"],
-    ));
-    v.push(bridged(
-        case(
-            "a routine caller who insists on a person is bridged (insist_policy = page)",
-            Some(JANE),
-            &[
-                "can i talk to a real person",
-                "i want to talk to a person",
-                "technician:takes",
-            ],
-        )
-        .expect("on_call_alert", &["on_call_alert"])
-        .says(&["call you back", CONNECTING, RINGS])
-        .never(&["only line"])
-        .field("/hazard", "person_requested"),
-        &["[bridged to the on-call technician]"],
-    ));
-    v.push(bridged(
-        case(
-            "a routine caller asking once still gets the office callback, no bridge",
-            Some(JANE),
-            &["can i talk to a real person", "yes"],
-        )
-        .expect("callback", &["callback"])
-        .says(&["call you back"])
-        .never(&[CONNECTING, RINGS, PROMISE]),
-        &[],
-    ));
-    v
+        ),
+        bridged(
+            case(
+                "keypad 0 in the emergency menu: no answer, the caller hangs up in the voicemail",
+                None,
+                &["dtmf:1", "dtmf:0", "technician:no-answer", "hangup"],
+            )
+            .expect("on_call_alert", &["on_call_alert", "voicemail"])
+            .says(&["press 1", CONNECTING, RINGS, NOBODY, "leave your name"])
+            .never(&["only line", STILL_PAGING])
+            .field("/hazard", "emergency"),
+            &["[hung up]"],
+        ),
+        bridged(
+            case(
+                "the technician passes: voicemail by keypad pound",
+                Some(NEW),
+                &["this is an emergency", "technician:passes", "dtmf:#"],
+            )
+            .expect("on_call_alert", &["on_call_alert", "voicemail"])
+            .says(&[CONNECTING, RINGS, NOBODY, STILL_PAGING])
+            .field("/caller/phone_e164", NEW),
+            &["[the on-call technician did not take the call]"],
+        ),
+        bridged(
+            case(
+                "the caller hangs up while the technician's phone rings: the page stands, no voicemail",
+                Some(JANE),
+                &["i need the on call tech", "hangup"],
+            )
+            .expect("on_call_alert", &["on_call_alert"])
+            .says(&[CONNECTING, RINGS])
+            .never(&[NOBODY, "leave your name"])
+            .field("/caller_said", "on call tech"),
+            &["[hung up]"],
+        ),
+        bridged(
+            case(
+                "a routine caller who insists on a person is bridged (insist_policy = page)",
+                Some(JANE),
+                &[
+                    "can i talk to a real person",
+                    "i want to talk to a person",
+                    "technician:takes",
+                ],
+            )
+            .expect("on_call_alert", &["on_call_alert"])
+            .says(&["call you back", CONNECTING, RINGS])
+            .never(&["only line"])
+            .field("/hazard", "person_requested"),
+            &["[bridged to the on-call technician]"],
+        ),
+        bridged(
+            case(
+                "a routine caller asking once still gets the office callback, no bridge",
+                Some(JANE),
+                &["can i talk to a real person", "yes"],
+            )
+            .expect("callback", &["callback"])
+            .says(&["call you back"])
+            .never(&[CONNECTING, RINGS, PROMISE]),
+            &[],
+        ),
+    ]
 }
 
 /// The cases above with the bridge setting on, through the real `callbox simulate`.
