@@ -114,19 +114,26 @@ impl LineBridge {
         };
         let to = redact::number(Some(&contact.to));
         let spoken = crate::alert::message::spoken(&request.alert, &self.shop_name);
-        let (whisper, question) = match (
-            self.out
+        // Rendered before dialling (the technician must not answer into silence), while the
+        // caller already hears ring-back.
+        let mut tone = 0u64;
+        let rendered = hold_while(caller, &mut tone, async {
+            let whisper = self
+                .out
                 .render(&crate::app::pager::alert_script(&spoken))
-                .await,
-            self.out.render(TAKE_PROMPT).await,
-        ) {
-            (Ok(w), Ok(q)) => (w, q),
-            (Err(err), _) | (_, Err(err)) => {
+                .await?;
+            let question = self.out.render(TAKE_PROMPT).await?;
+            Ok::<_, crate::app::pager::VoiceFailed>((whisper, question))
+        })
+        .await;
+        let (whisper, question) = match rendered {
+            Err(end) => return not_taken(Some(end)),
+            Ok(Ok(frames)) => frames,
+            Ok(Err(err)) => {
                 warn!(alert = %alert_id, %err, "bridge: the whisper could not be rendered");
                 return not_taken(None);
             }
         };
-        let mut tone = 0u64;
         info!(alert = %alert_id, %to, contact = %contact.name, "bridge: ringing the on-call technician");
         let call = match hold_while(caller, &mut tone, self.out.line.dial(&contact.to)).await {
             Err(end) => {
