@@ -437,3 +437,38 @@ fn a_busy_technician_means_a_voicemail_and_the_page_goes_on() {
         tech.report()
     );
 }
+
+/// The caller hanging up while the technician's phone rings drops the bridge's dial: the line
+/// CANCELs that call at once (sipp `uas_no_answer.xml` passes only on a CANCEL), long before
+/// the ring timeout, rather than ring the technician for nobody.
+#[tokio::test]
+async fn a_dial_nobody_waits_for_is_cancelled_while_it_rings() {
+    let _g = serial();
+    let phone = Sipp::new("127.0.0.1:9".parse().expect("addr"), "uas_no_answer.xml")
+        .args(["-set", "rtp_port", "9"])
+        .timeout(Duration::from_secs(30));
+    let mut config = callbox::config::Config::default();
+    config.sip.listen = "127.0.0.1:5060".parse().expect("addr");
+    config.sip.outbound_target = format!("127.0.0.1:{}", phone.local_port);
+    config.sip.outbound_ring_timeout_secs = 120;
+    let to = format!("sip:tess@127.0.0.1:{}", phone.local_port);
+    let phone = phone.spawn();
+    let own = callbox::app::pager::OwnLine::open(&config)
+        .await
+        .expect("a SIP line of its own");
+    // It rings (sipp answers 100/180 at once); the requester gives up after 2 s.
+    let dial = own.line.dial(&to);
+    let gave_up = tokio::time::timeout(Duration::from_secs(2), dial).await;
+    assert!(gave_up.is_err(), "the phone never answers: {gave_up:?}");
+    let dropped = Instant::now();
+    let run = tokio::task::spawn_blocking(move || phone.wait())
+        .await
+        .expect("sipp");
+    assert!(run.success(), "the phone got its CANCEL: {}", run.report());
+    assert!(
+        dropped.elapsed() < scaled(Duration::from_secs(5)),
+        "cancelled {:?} after the dial was dropped (ring timeout 120 s)",
+        dropped.elapsed()
+    );
+    own.close().await;
+}

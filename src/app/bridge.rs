@@ -17,9 +17,8 @@
 //! 5. busy, no answer, 2, no key, or no contact: "not taken" — the caller leaves a voicemail
 //!    and the ladder pages as usual.
 //!
-//! The caller hanging up while the technician's phone rings ends the bridge; the placed call
-//! is then hung up as soon as it is answered (the line drops an answer nobody waits for), or
-//! rings out.
+//! The caller hanging up while the technician's phone rings ends the bridge; the line then
+//! CANCELs the placed call (a dial nobody waits for, `telephony::line`).
 
 use std::future::Future;
 use std::sync::Arc;
