@@ -441,9 +441,14 @@ fn a_busy_technician_means_a_voicemail_and_the_page_goes_on() {
 /// The caller hanging up while the technician's phone rings drops the bridge's dial: the line
 /// CANCELs that call at once (sipp `uas_no_answer.xml` passes only on a CANCEL), long before
 /// the ring timeout, rather than ring the technician for nobody.
-#[tokio::test]
-async fn a_dial_nobody_waits_for_is_cancelled_while_it_rings() {
+#[test]
+fn a_dial_nobody_waits_for_is_cancelled_while_it_rings() {
     let _g = serial();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(dial_dropped_while_ringing());
+}
+
+async fn dial_dropped_while_ringing() {
     let phone = Sipp::new("127.0.0.1:9".parse().expect("addr"), "uas_no_answer.xml")
         .args(["-set", "rtp_port", "9"])
         .timeout(Duration::from_secs(30));
