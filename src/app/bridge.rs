@@ -433,6 +433,9 @@ mod tests {
             }))
             .await
             .expect("digit");
+        // A frame after the digit, heard by the caller: the digit has been handled (in order).
+        tech_media.events.send(frame(-3333)).await.expect("tech");
+        assert_eq!(next_played(&mut caller_media).await, Some(-3333));
         caller_media
             .events
             .send(PortEvent::Ended(EndReason::RemoteHangUp))
@@ -448,7 +451,7 @@ mod tests {
                 counts.technician_to_caller,
                 counts.digits_dropped
             ),
-            (1, 1, 1)
+            (1, 2, 1)
         );
         assert!(
             !*caller_media.hang_up.borrow(),
