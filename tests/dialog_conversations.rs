@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+#[path = "dialog_tables/bridge.rs"]
+mod bridge;
 #[path = "dialog_tables/data.rs"]
 mod data;
 #[path = "dialog_tables/emergencies.rs"]

@@ -448,3 +448,56 @@ async fn nobody_answering_ends_the_ladder_after_its_rounds_and_says_so() {
     // Two rounds, each person within their 5 minutes: well under an hour on the clock.
     assert!(clock.now_utc() - t0() < chrono::Duration::minutes(30));
 }
+
+/// Issue 15: a page call under way (here: waiting for the line while the caller is bridged)
+/// is dropped once the alert is taken meanwhile (the bridged technician pressed 1), and the
+/// ladder ends acknowledged by the bridge: nobody is called about a call already taken.
+// Real time (the queue's disk I/O does not mix with paused time): about 2 s.
+#[tokio::test]
+async fn a_page_call_under_way_is_dropped_once_a_bridged_technician_took_the_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(t0());
+    let outbox = open(dir.path(), &clock);
+    let calls = dir.path().join("calls");
+    write_call(&calls);
+    let id = no_heat_alert(&outbox, &clock).await;
+    // No script: the page call never ends on its own.
+    let pager = ScriptedPager::new(&[]);
+    let d = noting_dispatcher(&outbox, &clock, pager.clone(), &calls);
+    let taker = outbox.clone();
+    let taken_id = id.clone();
+    let at = clock.now_utc();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        taker
+            .acknowledge_alert(
+                &taken_id,
+                PageAcknowledgement {
+                    by: "Mike Reyes".into(),
+                    at: Some(at),
+                    channel: "bridge".into(),
+                },
+            )
+            .await
+            .expect("ack");
+    });
+    let pass = tokio::time::timeout(Duration::from_secs(20), d.deliver_due()).await;
+    assert!(pass.is_ok(), "the page call was never dropped");
+    run_to_the_end(&d, &outbox, &clock, &id).await;
+    assert_eq!(
+        pager.dialled(),
+        [MIKE],
+        "one call, dropped; nobody else paged"
+    );
+    let page = record(&outbox, &id).alert.page.expect("page");
+    assert_eq!(page.ended.as_deref(), Some("acknowledged"));
+    let ack = page.acknowledged.expect("ack");
+    assert_eq!(
+        (ack.by.as_str(), ack.channel.as_str()),
+        ("Mike Reyes", "bridge")
+    );
+    assert_eq!(page.attempts.len(), 1);
+    assert_eq!(page.attempts[0].outcome, "failed: taken meanwhile");
+    let noted = call_page(&calls).expect("noted in the call's record");
+    assert_eq!(noted.channel.as_deref(), Some("bridge"));
+}

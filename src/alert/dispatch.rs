@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::ladder::{self, Ladder, LadderAction};
 use super::message::{self, compose, AlertMessage};
-use super::phone::{PageCallRequest, PhonePager};
+use super::phone::{PageCallOutcome, PageCallRequest, PhonePager};
 use super::sms::SmsSender;
 use super::{AlertError, AlertSettings, Channel, Format, OnCallDirectory, OnCallTech};
 use crate::infra::backoff::Backoff;
@@ -53,6 +53,9 @@ pub struct TestReport {
     pub channel: String,
     pub result: Result<(), AlertError>,
 }
+
+/// A page call dropped because the alert was taken meanwhile (its attempt's outcome).
+const TAKEN_MEANWHILE: &str = "taken meanwhile";
 
 impl Dispatcher {
     pub fn new(
@@ -119,6 +122,34 @@ impl Dispatcher {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone()
         })
+    }
+
+    /// Returns once the alert is acknowledged outside the page call under way (looked at
+    /// every second).
+    async fn taken_meanwhile(&self, id: &RecordId) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let taken = self
+                .outbox
+                .get(id)
+                .ok()
+                .flatten()
+                .and_then(|r| r.alert.page)
+                .and_then(|p| p.acknowledged);
+            if taken.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Issue 15: whom a bridge rings now: the paging ladder's first contact (ServiceTitan's
+    /// on-call technician when the cache has one with a phone, else the configured list or
+    /// the fallback technician), picked as [`ladder::contacts`] picks for the ladder.
+    pub fn first_contact(&self, now: DateTime<Utc>) -> Option<crate::queue::PageContact> {
+        let on_call = self.on_call.on_call_at(now);
+        ladder::contacts(on_call.as_ref(), &self.paging_contacts())
+            .into_iter()
+            .next()
     }
 
     /// A new fallback technician (`[alerts] fallback_name`/`fallback_phone` changed on the
@@ -353,7 +384,15 @@ impl Dispatcher {
                     };
                     self.text_contact(id, contact, &person, text).await;
                     tracing::info!(%id, contact = %person.name, role = %person.role, round = progress.round, "alerts: paging by phone");
-                    let outcome = pager.page(&request).await;
+                    // Taken meanwhile (the web page, or a technician bridged to the caller
+                    // while this call waited for the line): the call is dropped, not made.
+                    let outcome = tokio::select! {
+                        outcome = pager.page(&request) => outcome,
+                        () = self.taken_meanwhile(id) => {
+                            tracing::info!(%id, contact = %person.name, "alerts: taken meanwhile; page call dropped");
+                            PageCallOutcome::Failed(TAKEN_MEANWHILE.into())
+                        }
+                    };
                     tracing::info!(%id, contact = %person.name, outcome = %ladder::outcome_name(&outcome), "alerts: page call ended");
                     rules.call_ended(&mut progress, &outcome, self.clock.now_utc());
                     let stored = self.outbox.save_page(id, &progress, None).await?;

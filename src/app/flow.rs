@@ -77,7 +77,9 @@ pub(crate) fn with_settings(
         )
         .with_insist_pages(insist_pages(config))
         // The Spanish voice was probed at start-up: a settings change keeps what it found.
-        .with_spanish(next.speaker.speaks("es")),
+        .with_spanish(next.speaker.speaks("es"))
+        // So was the bridge (issue 15): kept with the flow.
+        .with_bridge(next.bridge.is_some()),
     );
     next.sources = dialog_sources(config, cache, queue);
     info!("call flow: new settings from the next call on");
@@ -248,6 +250,7 @@ async fn prepare_dialog(
         max_call: Duration::from_secs(config.call.max_call_secs),
         inter_digit_timeout: INTER_DIGIT_TIMEOUT,
         recording_reserve: Some(recording_reserve(config, paths)),
+        bridge: None,
     })
 }
 

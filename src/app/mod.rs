@@ -14,6 +14,7 @@
 //! - `update` — what `callbox update apply` asks of the running box (idle, restart, health).
 //! - `commands` — one function per subcommand.
 
+pub mod bridge;
 pub mod call_pages;
 mod calls;
 pub mod commands;

@@ -113,6 +113,8 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         Some(queue) => prepare_flow(&config, &paths, greeting.clone(), queue, cache.clone()).await,
         None => answering_without_queue(&paths),
     };
+    // Issue 15: a box that can call out while a caller holds bridges "connect me to someone".
+    let flow = crate::app::bridge::attach(flow, &config, &shared.outbound, queue.as_ref(), &cache);
     status.set_speech(speech_state(&flow, &config));
     let weather = crate::app::weather::start(&mut supervisor, &config, &paths);
     *shared.flow.write().unwrap_or_else(|e| e.into_inner()) = flow;

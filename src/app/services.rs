@@ -115,7 +115,7 @@ pub(crate) fn alerts(
     Ok(Some((service, handle)))
 }
 
-fn on_call_directory(cache: Option<Arc<StCache>>) -> Arc<dyn OnCallDirectory> {
+pub(crate) fn on_call_directory(cache: Option<Arc<StCache>>) -> Arc<dyn OnCallDirectory> {
     match cache {
         Some(cache) => Arc::new(CacheOnCall { cache }),
         None => {

@@ -2,7 +2,9 @@
 //! the real cache, driven by lines on stdin. A line is what the recogniser heard; `dtmf:<keys>`
 //! is keypad input, `conf:<0..1> <words>` words heard with that confidence (1 otherwise),
 //! `silence` a no-input timeout, `hangup` the caller leaving (so is the end of
-//! input). Each of the box's turns is printed as `callbox: <text>` and flushed before the next
+//! input), `technician:takes` / `technician:busy` / `technician:no-answer` /
+//! `technician:passes` how a bridge to the on-call technician ended (`[sip]
+//! outbound_while_on_call`; the box prints `[rings the on-call technician]`). Each of the box's turns is printed as `callbox: <text>` and flushed before the next
 //! line is read; the run ends with one JSON line, the outcome.
 //!
 //! For tests and installers: `--now` fixes the clock, `--seed` fills the cache from a JSON
@@ -19,7 +21,9 @@ use std::sync::Arc;
 
 use crate::app::lookup::{CacheLookups, CacheSchedule};
 use crate::config::Config;
-use crate::dialog::engine::{drive, Action, CallContext, Dialog, Input, Script, Sources};
+use crate::dialog::engine::{
+    drive, Action, BridgeOutcome, CallContext, Dialog, Input, Script, Sources,
+};
 use crate::dialog::schedule::{shop_zone, ConfiguredSchedule};
 use crate::dialog::sources::{RecordFailure, RecordSink};
 use crate::queue::{Outbox, Payload, QueueOptions, RecordId};
@@ -119,6 +123,11 @@ fn parse_line(line: &str) -> Option<Input> {
     Some(match line {
         "silence" => Input::NoInput,
         "hangup" => Input::Hangup,
+        // How the bridge to the on-call technician ended (`[sip] outbound_while_on_call`).
+        "technician:takes" => Input::Bridged(BridgeOutcome::Talked),
+        "technician:busy" | "technician:no-answer" | "technician:passes" => {
+            Input::Bridged(BridgeOutcome::NotTaken)
+        }
         _ => match line.strip_prefix("dtmf:") {
             Some(keys) => Input::Digits(keys.trim().to_string()),
             // "conf:0.42 john smith": what the recogniser heard, with its confidence.
@@ -146,6 +155,7 @@ fn print_actions(out: &mut dyn Write, actions: &[Action]) -> Result<()> {
             Action::Say { text, .. } => writeln!(out, "callbox: {text}")?,
             Action::Hangup => writeln!(out, "callbox: [hangs up]")?,
             Action::Language(l) => writeln!(out, "callbox: [speaks {}]", l.tag())?,
+            Action::Bridge(_) => writeln!(out, "callbox: [rings the on-call technician]")?,
             Action::Listen(_) | Action::Enqueue(_) => {}
         }
     }
@@ -224,7 +234,8 @@ pub fn run(
             )
             .with_insist_pages(crate::app::flow::insist_pages(config))
             // No voice is run here: Spanish is offered when one is configured.
-            .with_spanish(!config.voice.spanish_voice.is_empty()),
+            .with_spanish(!config.voice.spanish_voice.is_empty())
+            .with_bridge(config.sip.outbound_while_on_call),
         ),
         sources,
         now,

@@ -16,9 +16,14 @@
 //!   meanwhile loses nothing.
 //! - The caller hanging up is `Input::Hangup`, and the lead the engine then emits is still
 //!   enqueued.
+//! - `Bridge` (issue 15, a box that can call out while the caller holds) lends the caller's
+//!   port to the [`TechnicianBridge`] until the technician's leg is over, and answers with
+//!   `Input::Bridged`; without one the bridge is "not taken" at once.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +33,8 @@ use tracing::{debug, info, warn};
 use crate::dialog::answering::HangUpCause;
 use crate::dialog::call_log::TurnRecord;
 use crate::dialog::engine::{
-    self, Action, CallContext, Dialog, Input, Keypad, Language, Outcome, Script, Sources,
+    self, Action, BridgeOutcome, BridgeRequest, CallContext, Dialog, Input, Keypad, Language,
+    Outcome, Script, Sources,
 };
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
 use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
@@ -61,6 +67,32 @@ pub struct DialogSettings {
     pub inter_digit_timeout: Duration,
     /// Free space kept for the queue: the recording stops before it.
     pub recording_reserve: Option<SpaceReserve>,
+    /// Issue 15: rings the on-call technician while the caller holds (a second line or a
+    /// trunk); `None` on a one-line box (the script then never asks for a bridge).
+    pub bridge: Option<Arc<dyn TechnicianBridge>>,
+}
+
+/// How a bridge went, for the flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeResult {
+    pub outcome: BridgeOutcome,
+    /// The caller's leg ended during the bridge (they hung up, or the box ended their leg
+    /// after the technician hung up).
+    pub caller_ended: Option<EndReason>,
+}
+
+/// What [`TechnicianBridge::connect`] returns.
+pub type BridgeFuture<'a> = Pin<Box<dyn Future<Output = BridgeResult> + Send + 'a>>;
+
+/// Issue 15: rings the on-call technician for the request's alert (already on disk) on a second line
+/// while the caller holds on `caller`, whispers the alert to them, and on their 1 relays the
+/// two legs until one hangs up (then ends the other). The app's, over the SIP line.
+pub trait TechnicianBridge: Send + Sync {
+    fn connect<'a>(
+        &'a self,
+        caller: &'a mut AudioPort,
+        request: &'a BridgeRequest,
+    ) -> BridgeFuture<'a>;
 }
 
 impl std::fmt::Debug for DialogSettings {
@@ -233,6 +265,7 @@ impl Call<'_> {
                     }
                 }
                 Action::Language(language) => self.language = language,
+                Action::Bridge(request) => self.bridge(&request).await,
                 Action::Enqueue(payload) => {
                     let result = enqueue(self.settings.records.as_ref(), payload).await;
                     self.feed(Input::Recorded(result));
@@ -266,6 +299,45 @@ impl Call<'_> {
         match self.gone.take() {
             Some(end) => end,
             None => self.conversation.hang_up(HANG_UP_GRACE).await,
+        }
+    }
+
+    /// Says what is pending ("connecting you…"), then lends the caller's port to the bridge.
+    async fn bridge(&mut self, request: &BridgeRequest) {
+        self.speak_pending().await;
+        if self.gone.is_some() {
+            return;
+        }
+        let result = match &self.settings.bridge {
+            Some(bridge) => bridge.connect(self.conversation.port_mut(), request).await,
+            None => BridgeResult {
+                outcome: BridgeOutcome::NotTaken,
+                caller_ended: None,
+            },
+        };
+        info!(outcome = ?result.outcome, caller_ended = ?result.caller_ended, "bridge to the on-call technician over");
+        match result {
+            BridgeResult {
+                outcome: BridgeOutcome::Talked,
+                caller_ended,
+            } => {
+                if let Some(end) = caller_ended {
+                    self.conversation.set_ended(end.clone());
+                    self.gone = Some(end);
+                }
+                self.feed(Input::Bridged(BridgeOutcome::Talked));
+            }
+            BridgeResult {
+                outcome: BridgeOutcome::NotTaken,
+                caller_ended: Some(end),
+            } => {
+                self.conversation.set_ended(end.clone());
+                self.caller_gone(end);
+            }
+            BridgeResult {
+                outcome: BridgeOutcome::NotTaken,
+                caller_ended: None,
+            } => self.feed(Input::Bridged(BridgeOutcome::NotTaken)),
         }
     }
 
@@ -536,7 +608,8 @@ fn dry_run(
                         actions.extend(dialog.handle(now, Input::Recorded(id.clone())))
                     }
                     Action::Language(l) => language = l,
-                    Action::Say { .. } | Action::Listen(_) | Action::Hangup => {}
+                    Action::Say { .. } | Action::Listen(_) | Action::Hangup | Action::Bridge(_) => {
+                    }
                 }
             }
             match steps.next() {
@@ -611,6 +684,7 @@ mod tests {
             max_call: Duration::from_secs(600),
             inter_digit_timeout: Duration::from_secs(5),
             recording_reserve: None,
+            bridge: None,
         }
     }
 

@@ -114,7 +114,8 @@ pub struct PageRecord {
     pub outcome: String,
     /// Who took it: the contact who pressed 1, or the name given on the web page.
     pub by: Option<String>,
-    /// "phone" (pressed 1 on a page call) or "web" (the On-call view).
+    /// "phone" (pressed 1 on a page call), "web" (the On-call view) or "bridge" (took the
+    /// caller's call when the box bridged it, issue 15).
     pub channel: Option<String>,
     /// When it was taken, or when the ladder gave up.
     pub at: Option<chrono::DateTime<chrono::Utc>>,

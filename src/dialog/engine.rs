@@ -116,12 +116,23 @@ pub struct Script {
     /// The box can speak Spanish (a Spanish voice is configured and works): a caller who
     /// speaks it is offered Spanish; otherwise a message is taken.
     pub spanish: bool,
+    /// Issue 15: the box can call out while this caller is on the line (`[sip]
+    /// outbound_while_on_call`): a caller asking for a person is bridged to the on-call
+    /// technician ([`Action::Bridge`]) once the page is on disk, instead of called back.
+    pub bridge: bool,
 }
 
 impl Script {
     /// The same script with the shop's policy for a routine caller who insists on a person.
     pub fn with_insist_pages(mut self, page: bool) -> Self {
         self.insist_pages = page;
+        self
+    }
+
+    /// The same script, bridging callers who ask for a person when the box can call out
+    /// while they are on the line.
+    pub fn with_bridge(mut self, bridge: bool) -> Self {
+        self.bridge = bridge;
         self
     }
 
@@ -183,6 +194,7 @@ impl Script {
             vulnerable_words: triage.vulnerable_words.clone(),
             insist_pages: false,
             spanish: false,
+            bridge: false,
         }
     }
 }
@@ -208,6 +220,27 @@ pub enum Input {
     Hangup,
     /// The result of the last [`Action::Enqueue`].
     Recorded(Result<RecordId, RecordFailure>),
+    /// How the [`Action::Bridge`] to the on-call technician ended.
+    Bridged(BridgeOutcome),
+}
+
+/// What [`Action::Bridge`] is about: the page on disk (the record and its id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeRequest {
+    pub alert: OnCallAlert,
+    pub alert_id: RecordId,
+}
+
+/// How a bridge to the on-call technician ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BridgeOutcome {
+    /// The technician pressed 1 and talked with the caller; one of them hung up (the box
+    /// ended the other leg).
+    Talked,
+    /// Busy, no answer, 2 pressed, no key within the wait, or the call could not be placed:
+    /// the caller leaves a voicemail and the paging ladder goes on.
+    NotTaken,
 }
 
 /// What the keypad may send for the current question.
@@ -248,6 +281,11 @@ pub enum Action {
     Hangup,
     /// Speak in this language from here on (the voice for it, see `[voice] spanish_voice`).
     Language(Language),
+    /// Issue 15: ring the on-call technician on a second line while the caller holds (hold
+    /// audio), whisper who is calling, and on their 1 relay the two legs until one hangs up;
+    /// answer with [`Input::Bridged`]. The call's `on_call_alert` is already on disk: the
+    /// whisper says it, and the technician taking the call acknowledges it.
+    Bridge(BridgeRequest),
 }
 
 /// The language the box speaks on a call.
@@ -347,6 +385,8 @@ enum Step {
     /// Issue 16: the Spanish keypad menu.
     SpanishMenu,
     Voicemail,
+    /// Waiting for [`Input::Bridged`]: the technician's phone rings, the caller holds.
+    Bridging,
     /// Waiting for [`Input::Recorded`].
     Recording(Pending),
     Ended,
@@ -442,6 +482,14 @@ pub struct Dialog {
     last_confidence: f32,
     /// The caller chose Spanish: the box speaks it, and listens to the keypad.
     spanish: bool,
+    /// The caller asked for a person and the box can bridge: once the page is on disk, the
+    /// technician is rung ([`Action::Bridge`]).
+    bridge_wanted: bool,
+    /// The page raised on this call, for the bridge's whisper.
+    paged: Option<OnCallAlert>,
+    /// The bridge was tried and nobody took it: the voicemail that follows says the page
+    /// goes on.
+    bridge_missed: bool,
 }
 
 impl Dialog {
@@ -482,6 +530,9 @@ impl Dialog {
             yes_no_taught: false,
             last_confidence: 1.0,
             spanish: false,
+            bridge_wanted: false,
+            paged: None,
+            bridge_missed: false,
         }
     }
 
@@ -551,7 +602,12 @@ impl Dialog {
                 }
             }
             Input::Hangup => self.hung_up(&mut out),
-            _ if matches!(self.step, Step::Ended | Step::Recording(_)) => {}
+            Input::Bridged(outcome) => {
+                if self.step == Step::Bridging {
+                    self.bridged(&mut out, outcome);
+                }
+            }
+            _ if matches!(self.step, Step::Ended | Step::Recording(_) | Step::Bridging) => {}
             input => self.answered(&mut out, input),
         }
         out
@@ -565,6 +621,8 @@ impl Dialog {
         self.outcome.caller_hung_up = self.outcome.record_ids.is_empty();
         match self.step {
             Step::Ended | Step::Recording(_) => {}
+            // The page is on disk; the wiring ends the technician's leg.
+            Step::Bridging => self.step = Step::Ended,
             Step::Voicemail => self.enqueue_voicemail(out),
             // An emergency caller who hangs up half-way is still paged for.
             _ if self.outcome.record_ids.is_empty() && self.is_emergency() => self.page(out, None),
@@ -607,7 +665,7 @@ impl Dialog {
                 self.log(Speaker::Caller, format!("[keys {d}]"));
                 Answer::Keys(d)
             }
-            Input::NoInput | Input::Recorded(_) | Input::Hangup => {
+            Input::NoInput | Input::Recorded(_) | Input::Hangup | Input::Bridged(_) => {
                 self.log(Speaker::Caller, "[silence]".into());
                 Answer::Nothing
             }
@@ -654,28 +712,19 @@ impl Dialog {
                         self.captured.triage = Some(t);
                     }
                 }
-                self.say(
-                    out,
-                    "I can't put you through while you're on our only line.".into(),
-                    true,
-                );
-                self.page(out, None);
+                self.person_page(out);
             }
             None if matches!(self.step, Step::Menu | Step::EmergencyMenu | Step::Problem)
                 && answer.text().is_some_and(|t| {
                     u::wants_on_call(t) && u::triage(t, &self.triage_context()) == Triage::Unclear
                 }) =>
             {
+                self.bridge_wanted = self.script.bridge && !self.spanish;
                 self.page(out, None);
             }
             Some(Meta::Operator) if self.person_asks >= 1 && self.script.insist_pages => {
                 self.person_asks += 1;
-                self.say(
-                    out,
-                    "I can't put you through while you're on our only line.".into(),
-                    true,
-                );
-                self.page(out, None);
+                self.person_page(out);
             }
             Some(Meta::Operator) => {
                 self.person_asks += 1;
@@ -697,6 +746,49 @@ impl Dialog {
             _ => return false,
         }
         true
+    }
+
+    /// A caller asking for a person is paged for: bridged to the technician when the box can
+    /// call out while they hold the line, else told it cannot put them through.
+    fn person_page(&mut self, out: &mut Vec<Action>) {
+        if self.script.bridge && !self.spanish {
+            self.bridge_wanted = true;
+        } else {
+            self.say(
+                out,
+                "I can't put you through while you're on our only line.".into(),
+                true,
+            );
+        }
+        self.page(out, None);
+    }
+
+    /// The technician's leg ended: over after a talk; else the caller leaves a message and
+    /// the page (already on disk) goes on.
+    fn bridged(&mut self, out: &mut Vec<Action>, outcome: BridgeOutcome) {
+        match outcome {
+            BridgeOutcome::Talked => {
+                self.log(
+                    Speaker::Callbox,
+                    "[bridged to the on-call technician]".into(),
+                );
+                out.push(Action::Hangup);
+                self.step = Step::Ended;
+            }
+            BridgeOutcome::NotTaken => {
+                self.log(
+                    Speaker::Callbox,
+                    "[the on-call technician did not take the call]".into(),
+                );
+                self.bridge_missed = true;
+                self.say(
+                    out,
+                    "I'm sorry, nobody could take the call right now.".into(),
+                    true,
+                );
+                self.ask(out, Step::Voicemail, false);
+            }
+        }
     }
 
     /// An emergency already (triage, the emergency menu), or the caller says it cannot wait.
@@ -753,11 +845,31 @@ impl Dialog {
         });
         self.page_after_booking =
             matches!(&p, Payload::OnCallAlert(a) if a.job_record_id.is_some());
+        if let Payload::OnCallAlert(a) = &p {
+            self.paged = Some(a.clone());
+        }
         self.enqueue(out, p, Pending::Page);
     }
 
-    /// The page is on disk: the promise, and the line freed for the call back.
+    /// The page is on disk: the promise, and the line freed for the call back (or, when the
+    /// box can bridge, the technician rung while the caller holds).
     fn page_raised(&mut self, out: &mut Vec<Action>) {
+        let request = self
+            .paged
+            .clone()
+            .zip(self.outcome.record_ids.last().cloned())
+            .filter(|_| self.bridge_wanted && !self.spanish)
+            .map(|(alert, alert_id)| BridgeRequest { alert, alert_id });
+        if let Some(request) = request {
+            self.say(
+                out,
+                "Connecting you to the on-call technician now, please stay on the line.".into(),
+                false,
+            );
+            out.push(Action::Bridge(request));
+            self.step = Step::Bridging;
+            return;
+        }
         if self.spanish {
             self.say(
                 out,
@@ -963,7 +1075,7 @@ impl Dialog {
             Step::SpanishMenu => {
                 "Oprima 1 para una emergencia, 2 para que le llamen, 3 para un mensaje.".into()
             }
-            Step::Voicemail | Step::Recording(_) | Step::Ended => return None,
+            Step::Voicemail | Step::Bridging | Step::Recording(_) | Step::Ended => return None,
         })
     }
 
@@ -1384,7 +1496,7 @@ impl Dialog {
             Step::AskInvoice => self.invoice_turn(out, answer),
             Step::MembershipOffer => self.membership_turn(out, answer),
             Step::SpanishMenu => self.spanish_menu_turn(out, answer),
-            Step::Voicemail | Step::Recording(_) | Step::Ended => true,
+            Step::Voicemail | Step::Bridging | Step::Recording(_) | Step::Ended => true,
         }
     }
 
@@ -2992,6 +3104,10 @@ impl Dialog {
             Some(Payload::Callback(_)) => {
                 "I've saved your request, and the office will call you back first thing."
             }
+            Some(Payload::Voicemail(_)) if self.bridge_missed => {
+                "Your message is saved, and I'm still paging the on-call technician; keep your \
+                 phone free. If anyone's in danger, call 911."
+            }
             Some(Payload::Voicemail(_)) => "Your message is saved for the office.",
             Some(Payload::Note(_)) => "I've added that to your job.",
             Some(Payload::Cancellation(_)) => {
@@ -3398,6 +3514,7 @@ fn step_name(step: Step) -> &'static str {
         Step::MembershipOffer => "the membership offer",
         Step::SpanishMenu => "the Spanish menu",
         Step::Voicemail => "the message",
+        Step::Bridging => "the call to the on-call technician",
         Step::Recording(_) | Step::Ended => "the end of the call",
     }
 }

@@ -682,6 +682,17 @@ impl Conversation {
         self.now_ms
     }
 
+    /// The call's port, lent (issue 15: a bridge relays the caller to the on-call technician
+    /// while the dialog waits). What it reads meanwhile is not heard, recorded or timed here.
+    pub fn port_mut(&mut self) -> &mut AudioPort {
+        &mut self.port
+    }
+
+    /// The call ended while the port was lent ([`Conversation::port_mut`]).
+    pub fn set_ended(&mut self, reason: EndReason) {
+        self.ended = Some(reason);
+    }
+
     /// Why the call ended, once it has.
     pub fn ended(&self) -> Option<&EndReason> {
         self.ended.as_ref()

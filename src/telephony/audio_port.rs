@@ -84,6 +84,13 @@ impl Playback {
         self.frames.send((generation, frame)).await.is_ok()
     }
 
+    /// Queues one frame if there is room now; false when the queue is full or the port has
+    /// gone away (a relay drops the frame rather than fall behind: see `telephony::bridge`).
+    pub fn try_play(&self, frame: Box<AudioFrame>) -> bool {
+        let generation = self.generation.load(Ordering::Acquire);
+        self.frames.try_send((generation, frame)).is_ok()
+    }
+
     /// Discards every frame queued so far.
     pub fn flush(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);

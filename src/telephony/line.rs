@@ -144,6 +144,8 @@ struct PendingDial {
     reply: oneshot::Sender<Result<OutboundCall, DialFailure>>,
     sockets: media::RtpSocketPair,
     destination: SocketAddr,
+    /// Its requester stopped waiting and the call was hung up (CANCEL) while it rang.
+    abandoned: bool,
 }
 
 /// What the line keeps per live call.
@@ -191,8 +193,14 @@ pub async fn run(
 ) {
     let mut calls: HashMap<CallKey, LiveCall> = HashMap::new();
     let local_ip = media_ip(&config, &sip);
+    let mut sweep = tokio::time::interval(Duration::from_millis(500));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
+            _ = sweep.tick() => {
+                abandon_dials(&sip, &mut calls).await;
+                continue;
+            }
             event = events.recv() => match event {
                 Some(event) => event,
                 None => break,
@@ -410,6 +418,21 @@ async fn bind_call_rtp(
     Ok((sockets, local_port, u64::from(rand::random::<u32>())))
 }
 
+/// Placed calls still ringing whose requester stopped waiting (issue 15: the caller a bridge
+/// rang for hung up) are hung up: a CANCEL, not a phone ringing for nobody.
+async fn abandon_dials(sip: &SipHandle, calls: &mut HashMap<CallKey, LiveCall>) {
+    for (call, live) in calls.iter_mut() {
+        let Some(dial) = live.dialing.as_mut() else {
+            continue;
+        };
+        if !dial.abandoned && dial.reply.is_closed() {
+            dial.abandoned = true;
+            info!(%call, "nobody waits for the placed call any more; cancelling it");
+            let _ = sip.hang_up(*call).await;
+        }
+    }
+}
+
 /// Binds RTP, offers every configured codec and sends the INVITE; the call is kept until the
 /// callee answers or it ends. On failure the reply is sent here and nothing is kept.
 async fn place_call(
@@ -492,6 +515,7 @@ async fn place_call(
             confirmed: None,
             dialing: Some(PendingDial {
                 reply: dial.reply,
+                abandoned: false,
                 sockets,
                 destination,
             }),

@@ -6,6 +6,7 @@
 #[cfg(feature = "alsa")]
 pub mod alsa;
 pub mod audio_port;
+pub mod bridge;
 pub mod caller_id;
 pub mod dtmf;
 pub mod g711;

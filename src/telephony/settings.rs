@@ -64,6 +64,10 @@ pub struct SipConfig {
     pub outbound_password: Secret,
     /// Seconds a placed call rings before the box gives up (CANCEL).
     pub outbound_ring_timeout_secs: u64,
+    /// Issue 15: the box can place a call while a caller is on the line (a SIP trunk, or an
+    /// ATA with a second FXO line), so a caller asking for a person can be bridged to the
+    /// on-call technician. Off: one line; the caller is paged for and called back.
+    pub outbound_while_on_call: bool,
 }
 
 /// Accepts bare addresses ("192.168.1.20") as well as CIDRs: an ATA is usually one address.
@@ -162,6 +166,7 @@ impl Default for SipConfig {
             outbound_user: String::new(),
             outbound_password: Secret::default(),
             outbound_ring_timeout_secs: 30,
+            outbound_while_on_call: false,
         }
     }
 }
@@ -228,6 +233,12 @@ impl SipConfig {
             v.push(SettingIssue::error(
                 "sip.outbound_ring_timeout_secs",
                 "must be between 5 and 300 seconds",
+            ));
+        }
+        if sip.outbound_while_on_call && sip.outbound_target.is_empty() {
+            v.push(SettingIssue::error(
+                "sip.outbound_while_on_call",
+                "needs sip.outbound_target (the trunk or the ATA's second line) to call out on",
             ));
         }
         if sip.require_registration && sip.accounts.is_empty() {

@@ -668,3 +668,52 @@ fn keypad_0_and_star_in_spanish_stay_in_spanish() {
     assert!(said(&a).contains("No veo su número"), "{}", said(&a));
     assert!(sink.records.is_empty(), "{:?}", sink.records);
 }
+
+/// Issue 15: with the bridge, a caller asking for a person gets the page on disk first, then
+/// `Action::Bridge` naming that page (its record id, for the acknowledgement); without it, the
+/// one-line wording and no bridge. Input arriving while it rings is not an answer.
+#[test]
+fn a_person_asked_for_in_an_emergency_is_bridged_only_when_the_box_can() {
+    for bridge in [false, true] {
+        let script = script_for("US").with_bridge(bridge);
+        let mut d = dialog_with(script, Some("+13125550142"), vec![]);
+        let mut sink = Sink::default();
+        d.start(now());
+        let a = heard(
+            &mut d,
+            &mut sink,
+            "i need to speak to someone right now my house is freezing",
+        );
+        let kinds: Vec<_> = sink.records.iter().map(|r| r.kind().name()).collect();
+        assert_eq!(kinds, ["on_call_alert"], "{}", said(&a));
+        let request = a.iter().find_map(|x| match x {
+            Action::Bridge(r) => Some(r.clone()),
+            _ => None,
+        });
+        if !bridge {
+            assert!(request.is_none());
+            assert!(said(&a).contains("only line"), "{}", said(&a));
+            continue;
+        }
+        let request = request.expect("a bridge");
+        assert!(!said(&a).contains("only line"), "{}", said(&a));
+        assert!(said(&a).contains("Connecting you to the on-call technician now"));
+        let Payload::OnCallAlert(paged) = &sink.records[0] else {
+            panic!("{:?}", sink.records);
+        };
+        assert_eq!(&request.alert, paged);
+        assert_eq!(Some(&request.alert_id), d.outcome().record_ids.first());
+        // While it rings, words and keys are not answers.
+        assert!(heard(&mut d, &mut sink, "hello are you there").is_empty());
+        assert!(keys(&mut d, &mut sink, "5").is_empty());
+        let over = drive(
+            &mut d,
+            &mut sink,
+            now(),
+            Input::Bridged(BridgeOutcome::Talked),
+        );
+        assert_eq!(over.last(), Some(&Action::Hangup));
+        assert!(d.is_ended());
+        assert_eq!(sink.records.len(), 1, "nothing more is recorded");
+    }
+}
