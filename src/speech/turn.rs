@@ -55,6 +55,12 @@ const RING_FRAMES: usize = 16;
 const FINISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Partial results are checked every this many frames on grammar turns.
 const PARTIAL_EVERY_FRAMES: u32 = 3;
+/// How long the media loop waits, at a pause, for the recogniser's verdict on whether an
+/// answer is whole: one frame. A recogniser that keeps up answers well within it (it has at
+/// most a few frames left to decode); one that is behind answers later, the verdict is taken
+/// on the frame it arrives, and until then the answer counts as not complete — the loop that
+/// paces the prompt and reads the caller's frames never waits longer than this.
+const VERDICT_WAIT: Duration = Duration::from_millis(20);
 
 /// Energy of a frame in dB relative to full scale (a full-scale square wave is 0 dBFS).
 pub fn frame_energy_db(frame: &[i16]) -> f32 {
@@ -535,12 +541,12 @@ impl AsrWorker {
     }
 
     /// Asks, after every frame fed so far, whether the answer reads complete for its kind.
-    async fn is_complete(&self) -> bool {
+    /// The verdict comes on the receiver once the worker has decoded those frames; `None`
+    /// when the worker is gone (not complete).
+    fn ask_complete(&self) -> Option<oneshot::Receiver<bool>> {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(AsrCommand::IsComplete(tx)).is_err() {
-            return false;
-        }
-        matches!(tokio::time::timeout(FINISH_TIMEOUT, rx).await, Ok(Ok(true)))
+        self.commands.send(AsrCommand::IsComplete(tx)).ok()?;
+        Some(rx)
     }
 
     async fn finish(self) -> Result<Utterance, AsrError> {
@@ -780,8 +786,10 @@ impl Conversation {
         // The recogniser is made now, while the prompt plays, not when the caller speaks.
         let mut asr = (!keys_only).then(|| AsrWorker::start(self.engine.clone(), listen.clone()));
         let mut feeding = false;
-        // Whether the recogniser was asked about the current pause (answer turns).
+        // Whether the recogniser was asked about the current pause (answer turns), and its
+        // verdict while it has not come.
         let mut asked = false;
+        let mut verdict: Option<oneshot::Receiver<bool>> = None;
         let lead = self.machine.settings.lead_frames.max(1);
 
         loop {
@@ -807,14 +815,30 @@ impl Conversation {
                                 let short = self.machine.endpointer_config().complete_answer_silence_ms;
                                 if !asked && self.machine.silence_after(at_ms).is_some_and(|s| s >= short) {
                                     asked = true;
-                                    let complete = asr.is_complete().await;
-                                    self.machine.set_open_answer_complete(complete);
+                                    verdict = asr.ask_complete();
+                                    if let Some(rx) = verdict.as_mut() {
+                                        if let Ok(answer) = tokio::time::timeout(VERDICT_WAIT, rx).await {
+                                            self.machine.set_open_answer_complete(answer.unwrap_or(false));
+                                            verdict = None;
+                                        }
+                                    }
+                                } else if let Some(rx) = verdict.as_mut() {
+                                    match rx.try_recv() {
+                                        Ok(complete) => {
+                                            self.machine.set_open_answer_complete(complete);
+                                            verdict = None;
+                                        }
+                                        Err(oneshot::error::TryRecvError::Empty) => {}
+                                        Err(oneshot::error::TryRecvError::Closed) => verdict = None,
+                                    }
                                 }
                             }
                             let events = self.on_caller_frame(&frame, at_ms);
                             if self.machine.silence_after(at_ms) == Some(0) {
-                                // The caller is still talking: whatever was whole may not be.
+                                // The caller is still talking: whatever was whole may not be
+                                // (and a verdict still on its way is about words before these).
                                 asked = false;
+                                verdict = None;
                                 self.machine.set_open_answer_complete(false);
                             }
                             if feeding {
@@ -1390,6 +1414,8 @@ mod tests {
     struct PartialEngine {
         open: std::sync::Mutex<VecDeque<(String, String)>>,
         grammar: std::sync::Mutex<VecDeque<(String, String)>>,
+        /// How long reading the partial result takes (a recogniser behind real time).
+        partial_delay: Duration,
     }
 
     impl PartialEngine {
@@ -1404,7 +1430,31 @@ mod tests {
             Arc::new(PartialEngine {
                 open: q(open),
                 grammar: q(grammar),
+                partial_delay: Duration::ZERO,
             })
+        }
+
+        /// The same, with a recogniser that takes `delay` to read its partial result.
+        fn behind(open: &[(&str, &str)], delay: Duration) -> Arc<Self> {
+            let mut engine = Self::new(open, &[]);
+            if let Some(e) = Arc::get_mut(&mut engine) {
+                e.partial_delay = delay;
+            }
+            engine
+        }
+
+        fn stream(&self, queue: &std::sync::Mutex<VecDeque<(String, String)>>) -> PartialStream {
+            let (partial, last) = queue
+                .lock()
+                .ok()
+                .and_then(|mut q| q.pop_front())
+                .unwrap_or_default();
+            PartialStream {
+                partial,
+                last,
+                heard: false,
+                delay: self.partial_delay,
+            }
         }
     }
 
@@ -1412,6 +1462,7 @@ mod tests {
         partial: String,
         last: String,
         heard: bool,
+        delay: Duration,
     }
 
     impl RecognizerStream for PartialStream {
@@ -1420,6 +1471,7 @@ mod tests {
             Ok(crate::speech::asr::Progress::Running)
         }
         fn partial(&mut self) -> String {
+            std::thread::sleep(self.delay);
             if self.heard {
                 self.partial.clone()
             } else {
@@ -1437,30 +1489,10 @@ mod tests {
 
     impl SpeechEngine for PartialEngine {
         fn open(&self) -> Result<Box<dyn RecognizerStream>, AsrError> {
-            let (partial, last) = self
-                .open
-                .lock()
-                .ok()
-                .and_then(|mut q| q.pop_front())
-                .unwrap_or_default();
-            Ok(Box::new(PartialStream {
-                partial,
-                last,
-                heard: false,
-            }))
+            Ok(Box::new(self.stream(&self.open)))
         }
         fn grammar(&self, _: &[String]) -> Result<Box<dyn RecognizerStream>, AsrError> {
-            let (partial, last) = self
-                .grammar
-                .lock()
-                .ok()
-                .and_then(|mut q| q.pop_front())
-                .unwrap_or_default();
-            Ok(Box::new(PartialStream {
-                partial,
-                last,
-                heard: false,
-            }))
+            Ok(Box::new(self.stream(&self.grammar)))
         }
     }
 
@@ -1518,6 +1550,41 @@ mod tests {
 
         // Same audio, same VAD: the difference is the two silences (300 - 100 ms).
         assert_eq!(full_wait - early_wait, 200, "{early_wait} vs {full_wait}");
+    }
+
+    #[tokio::test]
+    async fn a_recogniser_behind_real_time_never_stalls_the_media_loop() {
+        // A whole ZIP, but the recogniser takes 1.5 s to say so (it is decoding a backlog):
+        // the loop waits one frame for the verdict, counts the answer not complete, and the
+        // turn ends on the full silence, on time on the port's clock. (Before, the loop
+        // waited for the verdict — up to 10 s — and no caller frame was read meanwhile.)
+        let wait = |engine: Arc<PartialEngine>| async move {
+            let (port, backend) = port_pair();
+            let mut conv =
+                Conversation::new(port, engine, answer_settings()).expect("conversation");
+            let driver = tokio::spawn(drive_port(backend, 200, caller_in(&[(10, 60)])));
+            let outcome = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
+            let end = outcome.speech_end_ms.expect("speech end");
+            let waited = conv.now_ms() - end;
+            drop(conv);
+            driver.await.expect("driver");
+            (outcome, waited)
+        };
+        let (behind, waited) = wait(PartialEngine::behind(
+            &[("six two seven oh four", "six two seven oh four")],
+            Duration::from_millis(1500),
+        ))
+        .await;
+        assert!(!behind.ended_early, "{behind:?}");
+        match &behind.result {
+            TurnResult::Utterance(u) => assert_eq!(u.text, "six two seven oh four"),
+            other => panic!("{other:?}"),
+        }
+        // The endpointer went on counting the caller's frames: the turn waited exactly the
+        // full silence, as for an answer that is not whole (three digits of five).
+        let (_, incomplete) =
+            wait(PartialEngine::new(&[("six two seven", "six two seven")], &[])).await;
+        assert_eq!(waited, incomplete);
     }
 
     #[tokio::test]
