@@ -13,6 +13,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+#[path = "dialog_tables/cut_off.rs"]
+mod cut_off;
 #[path = "dialog_tables/data.rs"]
 mod data;
 #[path = "dialog_tables/emergencies.rs"]
@@ -1389,6 +1391,7 @@ fn conversations() {
     cases.extend(quality::cases());
     cases.extend(data::cases());
     cases.extend(schedule::cases());
+    cases.extend(cut_off::cases());
     assert!(cases.len() >= 80, "only {} conversations", cases.len());
     let mut failures = Vec::new();
     for c in &cases {

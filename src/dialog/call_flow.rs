@@ -410,9 +410,29 @@ impl Call<'_> {
             end_ms,
             barge_in: turn.barge_in,
         });
-        Input::Heard {
-            text,
-            confidence: utterance.confidence,
+        // The caller was cut off and went on: the engine hears the whole answer again where
+        // it was asked (`whole_answer` joins the pieces).
+        let whole = turn
+            .continues
+            .as_ref()
+            .and(turn.whole_answer())
+            .filter(|_| !text.is_empty());
+        match whole {
+            Some(whole) => {
+                info!(
+                    text = %crate::trade::redact::speech(&whole.text),
+                    "caller went on with the answer cut off"
+                );
+                Input::Continued {
+                    text,
+                    whole: whole.text,
+                    confidence: whole.confidence,
+                }
+            }
+            None => Input::Heard {
+                text,
+                confidence: utterance.confidence,
+            },
         }
     }
 

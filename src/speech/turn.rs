@@ -1582,8 +1582,11 @@ mod tests {
         }
         // The endpointer went on counting the caller's frames: the turn waited exactly the
         // full silence, as for an answer that is not whole (three digits of five).
-        let (_, incomplete) =
-            wait(PartialEngine::new(&[("six two seven", "six two seven")], &[])).await;
+        let (_, incomplete) = wait(PartialEngine::new(
+            &[("six two seven", "six two seven")],
+            &[],
+        ))
+        .await;
         assert_eq!(waited, incomplete);
     }
 
