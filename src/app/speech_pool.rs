@@ -21,6 +21,9 @@ pub(crate) async fn prepare(model: &SpeechModel, config: &Config) {
     let recycle = config.speech.recycle_recognizer_after_s;
     let speech = config.speech.clone();
     let model = model.clone();
+    if !crate::speech::asr::limit_heap_arenas() {
+        warn!("could not cap the allocator's heap arenas; recogniser memory may fragment");
+    }
     let done = tokio::task::spawn_blocking(move || {
         let mem = std::fs::read_to_string("/proc/meminfo")
             .ok()

@@ -305,6 +305,7 @@ impl Call<'_> {
             start_ms: said.prompt_start_ms,
             end_ms: said.prompt_end_ms,
             barge_in: said.barge_in,
+            recognition_ms: None,
         });
     }
 
@@ -409,6 +410,7 @@ impl Call<'_> {
             start_ms,
             end_ms,
             barge_in: turn.barge_in,
+            recognition_ms: turn.recognition_ms,
         });
         // The caller was cut off and went on: the engine hears the whole answer again where
         // it was asked (`whole_answer` joins the pieces).
@@ -450,6 +452,7 @@ impl Call<'_> {
             start_ms: first.at_ms,
             end_ms: self.conversation.now_ms(),
             barge_in: false,
+            recognition_ms: None,
         });
         if self.gone.is_some() {
             return Input::Hangup;

@@ -385,6 +385,10 @@ pub struct TurnOutcome {
     pub continues: Option<Utterance>,
     /// This turn's answer ended on the shorter silence of an answer that read complete.
     pub ended_early: bool,
+    /// From the end of the caller's speech to the recogniser's result, in ms (wall clock):
+    /// the audio it still had to decode plus finalisation. Large when recognition falls
+    /// behind real time (issue 18: several calls on a small board).
+    pub recognition_ms: Option<u64>,
 }
 
 impl TurnOutcome {
@@ -732,6 +736,7 @@ impl Conversation {
             speech_end_ms: None,
             continues: None,
             ended_early: false,
+            recognition_ms: None,
         };
         // Only the turn right after an early end may continue it.
         let held = self.held.take();
@@ -898,8 +903,13 @@ impl Conversation {
                                         outcome.speech_start_ms = Some(start_ms);
                                         outcome.speech_end_ms = Some(end_ms);
                                         outcome.ended_early = early;
+                                        let asked_at = std::time::Instant::now();
                                         let utterance = match asr.take() {
-                                            Some(asr) => asr.finish().await,
+                                            Some(asr) => {
+                                                let result = asr.finish().await;
+                                                outcome.recognition_ms = u64::try_from(asked_at.elapsed().as_millis()).ok();
+                                                result
+                                            }
                                             None => Ok(Utterance::default()),
                                         };
                                         outcome.result = TurnResult::Utterance(utterance.unwrap_or_else(|err| {
@@ -973,6 +983,7 @@ impl Conversation {
             speech_end_ms: None,
             continues: None,
             ended_early: false,
+            recognition_ms: None,
         };
         if let Some(reason) = &self.ended {
             outcome.result = TurnResult::Ended(reason.clone());
@@ -1576,6 +1587,11 @@ mod tests {
         ))
         .await;
         assert!(!behind.ended_early, "{behind:?}");
+        // The result waited for the recogniser's backlog (its slow partial), and says so.
+        assert!(
+            behind.recognition_ms.is_some_and(|ms| ms >= 1000),
+            "{behind:?}"
+        );
         match &behind.result {
             TurnResult::Utterance(u) => assert_eq!(u.text, "six two seven oh four"),
             other => panic!("{other:?}"),

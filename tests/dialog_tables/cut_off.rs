@@ -6,10 +6,9 @@
 use super::*;
 
 pub fn cases() -> Vec<Case> {
-    let mut v = Vec::new();
-    // "one twenty three" is no street: the box asks again, and "maple street" arrives over
-    // the question: the street is the whole answer, not a miss of the new question.
-    v.push(
+    vec![
+        // "one twenty three" is no street: the box asks again, and "maple street" arrives over
+        // the question: the street is the whole answer, not a miss of the new question.
         case(
             "cut off: one twenty three … maple street",
             Some(NEW),
@@ -29,11 +28,9 @@ pub fn cases() -> Vec<Case> {
         .says(&["I have 123 Maple St"])
         .field("/service_address/street", "123 Maple St")
         .field("/transcript", "caller: … maple street"),
-    );
-    // The street read whole ("one twenty three maple") and was read back; the caller goes on
-    // over the read-back: the street becomes the whole answer, and the yes that follows
-    // confirms it.
-    v.push(
+        // The street read whole ("one twenty three maple") and was read back; the caller goes on
+        // over the read-back: the street becomes the whole answer, and the yes that follows
+        // confirms it.
         case(
             "cut off: one twenty three maple … street, read back again",
             Some(NEW),
@@ -52,10 +49,8 @@ pub fn cases() -> Vec<Case> {
         .expect("job", &["job"])
         .says(&["I have 123 Maple St"])
         .field("/service_address/street", "123 Maple St"),
-    );
-    // A name cut after the first name: the rest completes it (not an answer to the street
-    // question that followed).
-    v.push(
+        // A name cut after the first name: the rest completes it (not an answer to the street
+        // question that followed).
         case(
             "cut off: my name is john … smith",
             Some(NEW),
@@ -74,6 +69,5 @@ pub fn cases() -> Vec<Case> {
         .expect("job", &["job"])
         .field("/caller/name", "John Smith")
         .field("/service_address/street", "123 Oak St"),
-    );
-    v
+    ]
 }
