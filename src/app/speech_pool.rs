@@ -9,6 +9,26 @@ use crate::config::Config;
 use crate::speech::asr::SpeechModel;
 use crate::speech::pool::{parse_meminfo, warm_pool_size, PoolSizing};
 
+/// The directory the model is loaded from: a view of it with `speech.max_active` set
+/// (`speech::search`, under `<data_dir>/speech-search/`), or the model itself when the width
+/// is the model's own or the view cannot be made (said in the log).
+pub(crate) fn model_view(config: &Config) -> std::path::PathBuf {
+    let model = config.model_dir();
+    if !model.is_dir() {
+        // Missing: loading it says so.
+        return model;
+    }
+    let views = config.storage.data_dir.join("speech-search");
+    match crate::speech::search::model_view(&model, &views, config.speech.max_active) {
+        Ok(dir) => dir,
+        Err(err) => {
+            warn!(error = %err, model = %model.display(), max_active = config.speech.max_active,
+                "cannot set the recognisers' search width; loading the model with its own");
+            model
+        }
+    }
+}
+
 /// Seconds of silence each pooled recogniser decodes at start-up, so the first call does not
 /// pay for making it (the graph caches fill on the calls' own speech).
 const WARM_UP_MS: usize = 1000;
