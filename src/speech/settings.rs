@@ -34,7 +34,8 @@ pub struct SpeechConfig {
     pub complete_answer_silence_ms: u64,
     // Recogniser memory (issue 18): see `speech::pool`.
     /// Open recognisers kept warm between turns (0-8); fewer when the board's available
-    /// memory cannot hold them beside the calls themselves.
+    /// memory cannot hold them beside the calls themselves. None are kept while
+    /// `recycle_recognizer_after_s` is 0 (the default: a new one every turn).
     pub warm_recognizers: usize,
     /// Seconds of audio an open recogniser decodes before it is freed and made anew at the
     /// end of a turn (its graph caches only grow); 0 makes a new one every turn (0-3600).

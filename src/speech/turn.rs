@@ -597,6 +597,10 @@ pub struct Conversation {
     recording_stopped: Option<RecordingStop>,
     /// The last turn's answer, when it ended early: the next turn hears whether it goes on.
     held: Option<HeldAnswer>,
+    /// Port events taken off the port while the turn waited for the recogniser's result:
+    /// the port's queue is short (2 s) and drops caller audio when full, so a recogniser
+    /// that is behind must not keep the port unread. Handled first by what comes next.
+    backlog: VecDeque<PortEvent>,
 }
 
 impl std::fmt::Debug for Conversation {
@@ -628,6 +632,7 @@ impl Conversation {
             recorder: None,
             recording_stopped: None,
             held: None,
+            backlog: VecDeque::new(),
         })
     }
 
@@ -705,7 +710,11 @@ impl Conversation {
         let _ = self.port.hang_up.send(true);
         let wait = async {
             loop {
-                match self.port.events.recv().await {
+                let event = match self.backlog.pop_front() {
+                    Some(event) => Some(event),
+                    None => self.port.events.recv().await,
+                };
+                match event {
                     Some(PortEvent::Ended(reason)) => return reason,
                     Some(PortEvent::Audio(frame)) => {
                         if let Some(r) = self.recorder.as_mut() {
@@ -801,7 +810,7 @@ impl Conversation {
             let want_prompt = prompt.is_some() && self.queued.len() < lead;
             tokio::select! {
                 biased;
-                event = self.port.events.recv() => {
+                event = next_event(&mut self.backlog, &mut self.port.events) => {
                     let event = match event {
                         Some(event) => event,
                         None => PortEvent::Ended(EndReason::TransportFailed("audio port closed".into())),
@@ -906,7 +915,7 @@ impl Conversation {
                                         let asked_at = std::time::Instant::now();
                                         let utterance = match asr.take() {
                                             Some(asr) => {
-                                                let result = asr.finish().await;
+                                                let result = self.await_result(asr.finish()).await;
                                                 outcome.recognition_ms = u64::try_from(asked_at.elapsed().as_millis()).ok();
                                                 result
                                             }
@@ -993,7 +1002,7 @@ impl Conversation {
             let want = speech.is_some() && self.queued.len() < lead;
             tokio::select! {
                 biased;
-                event = self.port.events.recv() => match event {
+                event = next_event(&mut self.backlog, &mut self.port.events) => match event {
                     Some(PortEvent::Audio(frame)) => {
                         self.now_ms += FRAME_MS;
                         let sent = self.queued.pop_front().unwrap_or(SILENCE_DB);
@@ -1058,6 +1067,24 @@ impl Conversation {
         events
     }
 
+    /// Waits for the recogniser's result while keeping the port read: what arrives meanwhile
+    /// goes to the backlog, handled in order by the next turn (nothing is dropped, and the
+    /// conversation's clock catches up then).
+    async fn await_result<T>(&mut self, result: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(result);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut result => return done,
+                event = self.port.events.recv(), if open => match event {
+                    Some(event) => self.backlog.push_back(event),
+                    None => open = false,
+                },
+            }
+        }
+    }
+
     fn remember(&mut self, at_ms: u64, frame: Box<AudioFrame>) {
         if self.ring.len() == RING_FRAMES {
             self.ring.pop_front();
@@ -1075,6 +1102,17 @@ impl Conversation {
         }
         self.machine.prompt_finished();
         outcome
+    }
+}
+
+/// The next port event: the backlog's first.
+async fn next_event(
+    backlog: &mut VecDeque<PortEvent>,
+    events: &mut tokio::sync::mpsc::Receiver<PortEvent>,
+) -> Option<PortEvent> {
+    match backlog.pop_front() {
+        Some(event) => Some(event),
+        None => events.recv().await,
     }
 }
 
@@ -1604,6 +1642,67 @@ mod tests {
         ))
         .await;
         assert_eq!(waited, incomplete);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_recogniser_behind_real_time_drops_no_caller_audio() {
+        // The port drops caller frames when its short queue is full, as the media session
+        // does (try_send). The recogniser takes a second over its result; meanwhile the
+        // caller goes on to the next answer. Every frame is kept, and the next turn hears it.
+        let (port, mut backend) = port_pair();
+        let engine = PartialEngine::behind(
+            &[
+                ("six two seven", "six two seven oh four"),
+                ("six two seven", "five five"),
+            ],
+            Duration::from_millis(1000),
+        );
+        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
+        let caller = caller_in(&[(10, 60), (100, 140)]);
+        let driver = tokio::spawn(async move {
+            let mut dropped = 0;
+            for tick in 0..300 {
+                let frame = caller(tick, &[]);
+                if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) =
+                    backend.events.try_send(PortEvent::Audio(frame))
+                {
+                    dropped += 1;
+                }
+                // Faster than the wire (2 ms a frame) but slower than the conversation
+                // handles a frame, as the wire is: only a conversation that stops reading
+                // the port fills its queue.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let _ = backend.playback.next_frame();
+            }
+            let _ = backend
+                .events
+                .send(PortEvent::Ended(EndReason::RemoteHangUp))
+                .await;
+            dropped
+        });
+        let first = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
+        match &first.result {
+            TurnResult::Utterance(u) => assert_eq!(u.text, "six two seven oh four"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            first.recognition_ms.is_some_and(|ms| ms >= 900),
+            "{first:?}"
+        );
+        let second = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
+        match &second.result {
+            TurnResult::Utterance(u) => assert_eq!(u.text, "five five"),
+            other => panic!("{other:?}"),
+        }
+        // On the port's clock, where the caller said it.
+        assert!(
+            second
+                .speech_start_ms
+                .is_some_and(|ms| (1900..=2100).contains(&ms)),
+            "{second:?}"
+        );
+        drop(conv);
+        assert_eq!(driver.await.expect("driver"), 0, "caller frames dropped");
     }
 
     #[tokio::test]
