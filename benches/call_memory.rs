@@ -19,7 +19,8 @@
 //!
 //! 4. **calls + sync**: `CALL_MEMORY_SYNC_CALLS` (default 4) simultaneous calls while
 //!    `callbox sync` (the real sync worker, same binary) drains a backlog of
-//!    `CALL_MEMORY_SYNC_JOBS` (default 400; 0 skips) new-caller jobs into the ServiceTitan
+//!    `CALL_MEMORY_SYNC_JOBS` (default 1000, ~100 s of work at 50 requests/s: busy for the
+//!    whole phase; 0 skips) new-caller jobs into the ServiceTitan
 //!    test server (tests/support/st_server, in this process, on loopback) at its configured
 //!    50 requests/s.
 //!
@@ -405,8 +406,26 @@ impl SyncBacklog {
             }
         });
         drop(rt);
+        // Only what the sync reads; secrets serialise as "set", so they are written out here.
+        let mut file = toml::Table::new();
+        let whole = toml::Value::try_from(&config).expect("config as TOML");
+        for section in ["storage", "servicetitan", "queue", "shop"] {
+            if let Some(v) = whole.get(section) {
+                file.insert(section.into(), v.clone());
+            }
+        }
+        if let Some(toml::Value::Table(st)) = file.get_mut("servicetitan") {
+            let st_config = &config.servicetitan;
+            for (key, secret) in [
+                ("app_key", &st_config.app_key),
+                ("client_id", &st_config.client_id),
+                ("client_secret", &st_config.client_secret),
+            ] {
+                st.insert(key.into(), secret.expose().into());
+            }
+        }
         let path = dir.path().join("callbox.toml");
-        std::fs::write(&path, toml::to_string(&config).expect("config as TOML")).expect("write");
+        std::fs::write(&path, toml::to_string(&file).expect("TOML")).expect("write");
         let log = std::fs::File::create(dir.path().join("sync.log")).expect("log");
         let child = Command::new(common::callbox_bin())
             .args(["sync", "--config"])
@@ -425,6 +444,13 @@ impl SyncBacklog {
 
     fn synced(&self) -> usize {
         self.server.jobs().len()
+    }
+
+    /// The end of `callbox sync`'s log (to show why nothing reached the server).
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self._dir.path().join("sync.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join("\n")
     }
 }
 
@@ -545,7 +571,7 @@ fn main() {
         );
     }
 
-    let sync_jobs = env_num("CALL_MEMORY_SYNC_JOBS", 400) as usize;
+    let sync_jobs = env_num("CALL_MEMORY_SYNC_JOBS", 1000) as usize;
     if sync_jobs > 0 {
         let n = env_num("CALL_MEMORY_SYNC_CALLS", 4) as usize;
         let sync = SyncBacklog::start(sync_jobs);
@@ -560,6 +586,15 @@ fn main() {
         let wall = t0.elapsed().as_secs_f64();
         let cpu = cpu_secs(pid) - cpu0;
         let synced = sync.synced() - synced_before;
+        if sync.synced() >= sync_jobs {
+            println!("  the backlog ran out during the calls: raise CALL_MEMORY_SYNC_JOBS");
+        }
+        if synced == 0 {
+            println!(
+                "  callbox sync pushed nothing; its log:\n{}",
+                sync.log_tail()
+            );
+        }
         drop(sync);
         records += n;
         settle(&daemon, records);

@@ -51,8 +51,13 @@ pub(crate) async fn prepare(model: &SpeechModel, config: &Config) {
         let size = warm_pool_size(PoolSizing::for_calls(warm, max_calls, mem), mem);
         model.set_pool_policy(speech.pool_policy(size));
         let silence = vec![0i16; WARM_UP_MS * 8];
-        let made = model.warm_pool(size, &silence);
-        // With a budget of 0 s the pool frees every recogniser it is handed: none stay warm.
+        // With a budget of 0 s (the default) the pool frees every recogniser it is handed:
+        // none would stay warm, so none are made.
+        let made = if speech.recycle_recognizer_after_s == 0 {
+            Ok(())
+        } else {
+            model.warm_pool(size, &silence)
+        };
         (model.idle_recognizers(), mem, made)
     })
     .await;
