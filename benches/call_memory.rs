@@ -17,18 +17,37 @@
 //! 3. **leak**: `CALL_MEMORY_LEAK_CALLS` (default 50) sequential short calls; RSS after the
 //!    1st and after the last, sampled with the daemon idle.
 //!
-//! Not here yet: 4 calls while the daemon syncs queued jobs to the ServiceTitan test server
-//! (tests/support/st_server); see benches/README.md.
+//! 4. **calls + sync**: `CALL_MEMORY_SYNC_CALLS` (default 4) simultaneous calls while
+//!    `callbox sync` (the real sync worker, same binary) drains a backlog of
+//!    `CALL_MEMORY_SYNC_JOBS` (default 1000, ~100 s of work at 50 requests/s: busy for the
+//!    whole phase; 0 skips) new-caller jobs into the ServiceTitan
+//!    test server (tests/support/st_server, in this process, on loopback) at its configured
+//!    50 requests/s.
+//!
+//! Every call phase also prints, per call, what the daemon itself measured and wrote in the
+//! call record: its packet clock (`rtp.late_ticks` > 20 ms behind, `rtp.max_tick_lag_ms`,
+//! `rtp.playback_underruns`: ticks of the box's speech with no frame ready,
+//! `rtp.caller_frames_dropped`) and the recogniser's lag per caller turn
+//! (`turns[].recognition_ms`: end of speech to result, i.e. the audio it still had to decode
+//! plus finalisation), against the issue 18 targets: ≤ 40 MiB per call above idle, no
+//! underrun, recognition keeping up.
 //!
 //! `cargo bench --bench call_memory`. Environment (not `CALLBOX_<SECTION>_<KEY>`: those are
 //! config overrides): `CALL_MEMORY_SECS`, `CALL_MEMORY_COUNTS` (e.g. "1,2,4"),
-//! `CALL_MEMORY_LEAK_CALLS` (0 skips), `CALL_MEMORY_WARM` (speech.warm_recognizers),
+//! `CALL_MEMORY_LEAK_CALLS` (0 skips), `CALL_MEMORY_SYNC_JOBS` (0 skips),
+//! `CALL_MEMORY_SYNC_CALLS`, `CALL_MEMORY_WARM` (speech.warm_recognizers),
 //! `CALL_MEMORY_RECYCLE_S` (speech.recycle_recognizer_after_s), `CALLBOX_TEST_BIN` (another
-//! build of the daemon). Figures go in benches/README.md with the machine.
+//! build of the daemon, e.g. one built for the board: see benches/README.md for a Pi).
+//! Figures go in benches/README.md with the machine.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
+#[path = "../tests/sync_support/mod.rs"]
+mod sync_support;
 
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -272,6 +291,140 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// Per-call memory target of issue 18, MiB above idle.
+const TARGET_MIB_PER_CALL: f64 = 40.0;
+
+/// What the daemon measured itself, from the last `n` call records (newest last).
+fn print_daemon_figures(daemon: &Daemon, n: usize) {
+    let mut records = daemon.call_records();
+    records.sort_by_key(|r| r["answered_at"].as_str().unwrap_or_default().to_string());
+    let start = records.len().saturating_sub(n);
+    let num = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    for (i, r) in records[start..].iter().enumerate() {
+        let rtp = &r["rtp"];
+        let mut lags: Vec<f64> = r["turns"]
+            .as_array()
+            .map(|turns| {
+                turns
+                    .iter()
+                    .filter_map(|t| t["recognition_ms"].as_u64())
+                    .map(|ms| ms as f64)
+                    .collect()
+            })
+            .unwrap_or_default();
+        lags.sort_by(f64::total_cmp);
+        println!(
+            "  call {} (daemon): {} packets out, {} ticks late (> 20 ms), worst tick {} ms, {} playback underruns, {} caller frames dropped; recognition over {} turns: p50 {:.0} ms, max {:.0} ms",
+            i + 1,
+            num(&rtp["packets_out"]),
+            num(&rtp["late_ticks"]),
+            num(&rtp["max_tick_lag_ms"]),
+            num(&rtp["playback_underruns"]),
+            num(&rtp["caller_frames_dropped"]),
+            lags.len(),
+            percentile(&lags, 0.5),
+            lags.last().copied().unwrap_or(f64::NAN)
+        );
+    }
+}
+
+/// The memory verdict against the target, for the summary lines.
+fn verdict(per_call_mib: f64) -> &'static str {
+    if per_call_mib <= TARGET_MIB_PER_CALL {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+/// `callbox sync` against the ServiceTitan test server with a backlog of `jobs` new-caller
+/// jobs in its own queue; the process is ended when dropped.
+struct SyncBacklog {
+    server: support::st_server::StServer,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl SyncBacklog {
+    fn start(jobs: usize) -> SyncBacklog {
+        let server_config = support::st_server::StServerConfig::default();
+        let seed = support::st_server::seed::hvac_shop(&server_config);
+        let server = support::st_server::StServer::start_seeded(server_config, seed);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = sync_support::config(&server, dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (outbox, _) = callbox::queue::Outbox::open(
+                &dir.path().join("queue"),
+                callbox::queue::QueueOptions::from_settings(&config.queue),
+            )
+            .expect("queue");
+            for n in 0..jobs {
+                outbox
+                    .enqueue(callbox::queue::Payload::Job(sync_support::job(n)))
+                    .await
+                    .expect("enqueue");
+            }
+        });
+        drop(rt);
+        // Only what the sync reads; secrets serialise as "set", so they are written out here.
+        let mut file = toml::Table::new();
+        let whole = toml::Value::try_from(&config).expect("config as TOML");
+        for section in ["storage", "servicetitan", "queue", "shop"] {
+            if let Some(v) = whole.get(section) {
+                file.insert(section.into(), v.clone());
+            }
+        }
+        if let Some(toml::Value::Table(st)) = file.get_mut("servicetitan") {
+            let st_config = &config.servicetitan;
+            for (key, secret) in [
+                ("app_key", &st_config.app_key),
+                ("client_id", &st_config.client_id),
+                ("client_secret", &st_config.client_secret),
+            ] {
+                st.insert(key.into(), secret.expose().into());
+            }
+        }
+        let path = dir.path().join("callbox.toml");
+        std::fs::write(&path, toml::to_string(&file).expect("TOML")).expect("write");
+        let log = std::fs::File::create(dir.path().join("sync.log")).expect("log");
+        let child = Command::new(common::callbox_bin())
+            .args(["sync", "--config"])
+            .arg(&path)
+            .current_dir(dir.path())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("callbox sync");
+        SyncBacklog {
+            server,
+            child,
+            _dir: dir,
+        }
+    }
+
+    fn synced(&self) -> usize {
+        self.server.jobs().len()
+    }
+
+    /// The end of `callbox sync`'s log (to show why nothing reached the server).
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self._dir.path().join("sync.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join("\n")
+    }
+}
+
+impl Drop for SyncBacklog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -378,6 +531,60 @@ fn main() {
             percentile(&lat, 0.95),
             lat.last().copied().unwrap_or(f64::NAN)
         );
+        print_daemon_figures(&daemon, n);
+        println!(
+            "  memory target (<= {TARGET_MIB_PER_CALL} MiB per call above idle) with {n} call(s): {} ({per_call:.1} MiB)",
+            verdict(per_call)
+        );
+    }
+
+    let sync_jobs = env_num("CALL_MEMORY_SYNC_JOBS", 1000) as usize;
+    if sync_jobs > 0 {
+        let n = env_num("CALL_MEMORY_SYNC_CALLS", 4) as usize;
+        let sync = SyncBacklog::start(sync_jobs);
+        // Let the sync start working (token, reference data) before the calls.
+        std::thread::sleep(Duration::from_secs(3));
+        let synced_before = sync.synced();
+        let cpu0 = cpu_secs(pid);
+        let t0 = Instant::now();
+        let sampler = Sampler::start(pid);
+        let calls = place_calls(&daemon, n, &long);
+        let peak = sampler.finish();
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu = cpu_secs(pid) - cpu0;
+        let synced = sync.synced() - synced_before;
+        if sync.synced() >= sync_jobs {
+            println!("  the backlog ran out during the calls: raise CALL_MEMORY_SYNC_JOBS");
+        }
+        if synced == 0 {
+            println!(
+                "  callbox sync pushed nothing; its log:\n{}",
+                sync.log_tail()
+            );
+        }
+        drop(sync);
+        records += n;
+        settle(&daemon, records);
+        let per_call = mib(peak.rss.saturating_sub(idle.rss)) / n as f64;
+        println!(
+            "call_memory: {n} simultaneous call(s) of {secs} s speech while `callbox sync` drained a backlog of {sync_jobs} jobs ({synced} reached the ServiceTitan test server during the calls, {:.1} jobs/s): peak RSS {:.0} MiB, {per_call:.1} MiB per call above idle; daemon CPU {cpu:.1} s over {wall:.1} s ({:.0} % of one core)",
+            synced as f64 / wall,
+            mib(peak.rss),
+            100.0 * cpu / wall
+        );
+        for (i, c) in calls.iter().enumerate() {
+            println!(
+                "  call {}: sipp {}, {} box packets, {} late (> {LATE_MS} ms), largest gap {:.0} ms, replies {}/{} utterances",
+                i + 1,
+                if c.ok { "ok" } else { "FAILED" },
+                c.packets,
+                c.late,
+                c.max_gap_ms,
+                c.replies,
+                c.utterances
+            );
+        }
+        print_daemon_figures(&daemon, n);
     }
 
     if leak_calls > 0 {

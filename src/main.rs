@@ -51,7 +51,8 @@ enum Command {
         action: ConfigAction,
     },
     /// Hold a call with the real dialog engine, queue and cache from stdin: a line is what
-    /// the recogniser heard, `dtmf:<keys>`, `silence` or `hangup`. Ends with the outcome as JSON.
+    /// the recogniser heard, `dtmf:<keys>`, `more:<words>` (the caller going on after being
+    /// cut off), `silence` or `hangup`. Ends with the outcome as JSON.
     Simulate(SimulateArgs),
     /// Alerts to the on-call technician ([alerts]).
     Alert {

@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 
 #[path = "dialog_tables/bridge.rs"]
 mod bridge;
+#[path = "dialog_tables/cut_off.rs"]
+mod cut_off;
 #[path = "dialog_tables/data.rs"]
 mod data;
 #[path = "dialog_tables/emergencies.rs"]
@@ -1410,6 +1412,7 @@ fn table() -> Vec<Case> {
     cases.extend(data::cases());
     cases.extend(schedule::cases());
     cases.extend(keypad::cases());
+    cases.extend(cut_off::cases());
     cases
 }
 

@@ -238,6 +238,7 @@ fn call_record(
             start_ms: 6_000 * n as u64,
             end_ms: 6_000 * n as u64 + 4_000,
             barge_in: false,
+            recognition_ms: None,
         })
         .collect();
     CallRecord {

@@ -377,6 +377,10 @@ fn rtp_record(stats: MediaStats) -> RtpRecord {
         packets_out: stats.packets_out,
         lost: stats.lost,
         garbage: stats.garbage,
+        late_ticks: stats.late_ticks,
+        max_tick_lag_ms: stats.max_tick_lag_ms,
+        playback_underruns: stats.playback_underruns,
+        caller_frames_dropped: stats.events_dropped,
     }
 }
 

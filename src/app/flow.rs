@@ -159,7 +159,7 @@ pub(crate) async fn prepare_flow(
 /// The speech model, loaded off the reactor; `None` when it is missing or broken (the model
 /// module has already said why, loudly).
 async fn load_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
-    let model_dir = config.model_dir();
+    let model_dir = crate::app::speech_pool::model_view(config);
     let upsample = config.speech.upsample;
     let (status, model) =
         tokio::task::spawn_blocking(move || crate::speech::model::open(&model_dir, upsample))

@@ -1,10 +1,12 @@
 //! `callbox simulate`: the real dialog engine, the real queue (an `Outbox` in the data dir) and
 //! the real cache, driven by lines on stdin. A line is what the recogniser heard; `dtmf:<keys>`
 //! is keypad input, `conf:<0..1> <words>` words heard with that confidence (1 otherwise),
-//! `silence` a no-input timeout, `hangup` the caller leaving (so is the end of
-//! input), `technician:takes` / `technician:busy` / `technician:no-answer` /
-//! `technician:passes` how a bridge to the on-call technician ended (`[sip]
-//! outbound_while_on_call`; the box prints `[rings the on-call technician]`). Each of the box's turns is printed as `callbox: <text>` and flushed before the next
+//! `more:<words>` the caller going on after the last answer was cut off (the engine hears the
+//! last answer and these words as one, [`Input::Continued`]), `silence` a no-input timeout,
+//! `hangup` the caller leaving (so is the end of input), `technician:takes` /
+//! `technician:busy` / `technician:no-answer` / `technician:passes` how a bridge to the on-call
+//! technician ended (`[sip] outbound_while_on_call`; the box prints `[rings the on-call
+//! technician]`). Each of the box's turns is printed as `callbox: <text>` and flushed before the next
 //! line is read; the run ends with one JSON line, the outcome.
 //!
 //! For tests and installers: `--now` fixes the clock, `--seed` fills the cache from a JSON
@@ -130,6 +132,13 @@ fn parse_line(line: &str) -> Option<Input> {
         }
         _ => match line.strip_prefix("dtmf:") {
             Some(keys) => Input::Digits(keys.trim().to_string()),
+            // The whole answer is filled in by the caller of this function (it knows the
+            // last answer).
+            None if line.starts_with("more:") => Input::Continued {
+                text: line.trim_start_matches("more:").trim().to_string(),
+                whole: String::new(),
+                confidence: 1.0,
+            },
             // "conf:0.42 john smith": what the recogniser heard, with its confidence.
             None => match line
                 .strip_prefix("conf:")
@@ -243,6 +252,7 @@ pub fn run(
     let first = dialog.start(now);
     print_actions(out, &first)?;
     let mut line = String::new();
+    let mut last_answer = String::new();
     while !dialog.is_ended() {
         line.clear();
         let read = input.read_line(&mut line).context("reading stdin")?;
@@ -253,6 +263,22 @@ pub fn run(
                 Some(e) => e,
                 None => continue,
             }
+        };
+        // The answer a `more:` line goes on with, as the speech layer joins the pieces.
+        let event = match event {
+            Input::Continued {
+                text, confidence, ..
+            } => Input::Continued {
+                whole: format!("{last_answer} {text}").trim().to_string(),
+                text,
+                confidence,
+            },
+            other => other,
+        };
+        last_answer = match &event {
+            Input::Heard { text, .. } => text.clone(),
+            Input::Continued { whole, .. } => whole.clone(),
+            _ => String::new(),
         };
         // Each turn a few seconds later, so the transcript reads like a call.
         now += chrono::Duration::seconds(5);

@@ -9,6 +9,26 @@ use crate::config::Config;
 use crate::speech::asr::SpeechModel;
 use crate::speech::pool::{parse_meminfo, warm_pool_size, PoolSizing};
 
+/// The directory the model is loaded from: a view of it with `speech.max_active` set
+/// (`speech::search`, under `<data_dir>/speech-search/`), or the model itself when the width
+/// is the model's own or the view cannot be made (said in the log).
+pub(crate) fn model_view(config: &Config) -> std::path::PathBuf {
+    let model = config.model_dir();
+    if !model.is_dir() {
+        // Missing: loading it says so.
+        return model;
+    }
+    let views = config.storage.data_dir.join("speech-search");
+    match crate::speech::search::model_view(&model, &views, config.speech.max_active) {
+        Ok(dir) => dir,
+        Err(err) => {
+            warn!(error = %err, model = %model.display(), max_active = config.speech.max_active,
+                "cannot set the recognisers' search width; loading the model with its own");
+            model
+        }
+    }
+}
+
 /// Seconds of silence each pooled recogniser decodes at start-up, so the first call does not
 /// pay for making it (the graph caches fill on the calls' own speech).
 const WARM_UP_MS: usize = 1000;
@@ -21,6 +41,9 @@ pub(crate) async fn prepare(model: &SpeechModel, config: &Config) {
     let recycle = config.speech.recycle_recognizer_after_s;
     let speech = config.speech.clone();
     let model = model.clone();
+    if !crate::speech::asr::limit_heap_arenas() {
+        warn!("could not cap the allocator's heap arenas; recogniser memory may fragment");
+    }
     let done = tokio::task::spawn_blocking(move || {
         let mem = std::fs::read_to_string("/proc/meminfo")
             .ok()
@@ -28,8 +51,13 @@ pub(crate) async fn prepare(model: &SpeechModel, config: &Config) {
         let size = warm_pool_size(PoolSizing::for_calls(warm, max_calls, mem), mem);
         model.set_pool_policy(speech.pool_policy(size));
         let silence = vec![0i16; WARM_UP_MS * 8];
-        let made = model.warm_pool(size, &silence);
-        // With a budget of 0 s the pool frees every recogniser it is handed: none stay warm.
+        // With a budget of 0 s (the default) the pool frees every recogniser it is handed:
+        // none would stay warm, so none are made.
+        let made = if speech.recycle_recognizer_after_s == 0 {
+            Ok(())
+        } else {
+            model.warm_pool(size, &silence)
+        };
         (model.idle_recognizers(), mem, made)
     })
     .await;

@@ -377,6 +377,7 @@ impl Call<'_> {
             start_ms: said.prompt_start_ms,
             end_ms: said.prompt_end_ms,
             barge_in: said.barge_in,
+            recognition_ms: None,
         });
     }
 
@@ -481,11 +482,16 @@ impl Call<'_> {
             start_ms,
             end_ms,
             barge_in: turn.barge_in,
+            recognition_ms: turn.recognition_ms,
         });
-        Input::Heard {
-            text,
-            confidence: utterance.confidence,
+        let input = heard_input(turn, text, utterance.confidence);
+        if let Input::Continued { whole, .. } = &input {
+            info!(
+                text = %crate::trade::redact::speech(whole),
+                "caller went on with the answer cut off"
+            );
         }
+        input
     }
 
     /// The caller pressed a key: the answer, or the first of a `#`-terminated entry.
@@ -502,6 +508,7 @@ impl Call<'_> {
             start_ms: first.at_ms,
             end_ms: self.conversation.now_ms(),
             barge_in: false,
+            recognition_ms: None,
         });
         if self.gone.is_some() {
             return Input::Hangup;
@@ -530,6 +537,26 @@ impl Call<'_> {
             }
         }
         keys
+    }
+}
+
+/// What the engine hears of a turn's words (`text`, already emptied when not understood): a
+/// continuation of an answer that was cut off ([`TurnOutcome::continues`]) is handed as
+/// [`Input::Continued`] with the whole answer, so the engine hears it again where it was
+/// asked; anything else is [`Input::Heard`].
+fn heard_input(turn: &TurnOutcome, text: String, confidence: f32) -> Input {
+    let whole = turn
+        .continues
+        .as_ref()
+        .and(turn.whole_answer())
+        .filter(|_| !text.is_empty());
+    match whole {
+        Some(whole) => Input::Continued {
+            text,
+            whole: whole.text,
+            confidence: whole.confidence,
+        },
+        None => Input::Heard { text, confidence },
     }
 }
 
@@ -715,6 +742,58 @@ mod tests {
             &DialogConfig::default(),
             &TriageConfig::default(),
         ))
+    }
+
+    fn utterance(text: &str, confidence: f32) -> Utterance {
+        Utterance {
+            text: text.into(),
+            words: Vec::new(),
+            confidence,
+        }
+    }
+
+    fn heard_turn(now: &str, continues: Option<&str>) -> TurnOutcome {
+        TurnOutcome {
+            result: TurnResult::Utterance(utterance(now, 0.8)),
+            barge_in: true,
+            prompt_start_ms: 0,
+            prompt_end_ms: 0,
+            speech_start_ms: Some(100),
+            speech_end_ms: Some(900),
+            continues: continues.map(|c| utterance(c, 0.9)),
+            ended_early: false,
+            recognition_ms: Some(200),
+        }
+    }
+
+    #[test]
+    fn a_continued_answer_reaches_the_engine_whole() {
+        let turn = heard_turn("maple street", Some("one twenty three"));
+        assert_eq!(
+            heard_input(&turn, "maple street".into(), 0.8),
+            Input::Continued {
+                text: "maple street".into(),
+                whole: "one twenty three maple street".into(),
+                confidence: 0.8,
+            }
+        );
+        // Not understood: nothing to continue with; the engine counts a miss as before.
+        assert_eq!(
+            heard_input(&turn, String::new(), 0.8),
+            Input::Heard {
+                text: String::new(),
+                confidence: 0.8
+            }
+        );
+        // A new answer is heard as itself.
+        let turn = heard_turn("yes", None);
+        assert_eq!(
+            heard_input(&turn, "yes".into(), 0.8),
+            Input::Heard {
+                text: "yes".into(),
+                confidence: 0.8
+            }
+        );
     }
 
     #[test]

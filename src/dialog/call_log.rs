@@ -57,6 +57,11 @@ pub struct TurnRecord {
     /// A caller turn that interrupted the box's prompt (barge-in), or a box turn that was cut
     /// short by it.
     pub barge_in: bool,
+    /// A caller turn heard by the recogniser: from the end of the caller's speech to the
+    /// recogniser's result (its backlog of audio plus finalisation; issue 18). Grows when
+    /// recognition falls behind real time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recognition_ms: Option<u64>,
 }
 
 /// RTP counters at the end of the call.
@@ -66,6 +71,17 @@ pub struct RtpRecord {
     pub packets_out: u64,
     pub lost: u64,
     pub garbage: u64,
+    /// The box's packet clock (issue 18): ticks that ran more than a frame late, the worst
+    /// lag, and ticks of its speech with no frame ready (`telephony::media::PacingMeter`).
+    #[serde(default)]
+    pub late_ticks: u64,
+    #[serde(default)]
+    pub max_tick_lag_ms: u64,
+    #[serde(default)]
+    pub playback_underruns: u64,
+    /// Caller frames dropped because the call's turn taking fell behind.
+    #[serde(default)]
+    pub caller_frames_dropped: u64,
 }
 
 /// Everything the box keeps about one call.
@@ -333,6 +349,7 @@ mod tests {
                 start_ms: 1500,
                 end_ms: 2900,
                 barge_in: true,
+                recognition_ms: Some(180),
             }],
             records: Vec::new(),
             dialog: None,

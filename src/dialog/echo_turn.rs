@@ -161,6 +161,7 @@ pub async fn run(port: AudioPort, settings: EchoTurnSettings) -> EchoTurnOutcome
             start_ms: turn.prompt_start_ms,
             end_ms: turn.prompt_end_ms,
             barge_in: turn.barge_in,
+            recognition_ms: None,
         });
         match turn.result {
             TurnResult::Utterance(utterance) => {
@@ -174,6 +175,7 @@ pub async fn run(port: AudioPort, settings: EchoTurnSettings) -> EchoTurnOutcome
                     start_ms: turn.speech_start_ms.unwrap_or(turn.prompt_end_ms),
                     end_ms: turn.speech_end_ms.unwrap_or(conversation.now_ms()),
                     barge_in: turn.barge_in,
+                    recognition_ms: turn.recognition_ms,
                 });
                 next = if utterance.is_empty_or_unknown() {
                     Said::prompt(speaker, NOT_UNDERSTOOD, "Sorry, I did not understand that.")
@@ -203,6 +205,7 @@ pub async fn run(port: AudioPort, settings: EchoTurnSettings) -> EchoTurnOutcome
                             start_ms: said.prompt_start_ms,
                             end_ms: said.prompt_end_ms,
                             barge_in: false,
+                            recognition_ms: None,
                         });
                     }
                     outcome.hang_up_cause = Some(HangUpCause::IdleTimeout);

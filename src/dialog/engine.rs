@@ -212,6 +212,17 @@ pub struct Sources {
 pub enum Input {
     /// What the recogniser heard (lowercase words).
     Heard { text: String, confidence: f32 },
+    /// The caller's last spoken answer was cut off (the turn ended on the short silence of an
+    /// answer that read whole) and they went on: `text` is what they said now, `whole` the
+    /// whole answer (the last answer's words and these). The engine hears `whole` again as
+    /// the answer to the question it was given to, repairing what it took from the piece
+    /// ("one twenty three" + "maple street" → 123 Maple Street); when that answer already
+    /// led to a record, `text` answers the current question instead.
+    Continued {
+        text: String,
+        whole: String,
+        confidence: f32,
+    },
     /// Keys pressed (one digit, or an entry ended by `#`).
     Digits(String),
     /// The no-input timeout of the last `Listen` ran out.
@@ -490,6 +501,28 @@ pub struct Dialog {
     /// The bridge was tried and nobody took it: the voicemail that follows says the page
     /// goes on.
     bridge_missed: bool,
+    /// The dialog as it was when the caller's last spoken answer arrived, while that answer
+    /// can still be heard again whole ([`Input::Continued`]).
+    before_answer: Option<Box<BeforeAnswer>>,
+}
+
+/// What a spoken answer may change in the dialog, as it was before the answer: restored to
+/// hear a continued answer whole. Not kept once the answer led to a record (that cannot be
+/// taken back) or ended the call.
+#[derive(Debug, Clone)]
+struct BeforeAnswer {
+    step: Step,
+    goal: Option<Goal>,
+    misses: u32,
+    captured: Captured,
+    outcome: Outcome,
+    last_prompt: Vec<Action>,
+    person_asks: u32,
+    page_after_booking: bool,
+    keys_last: bool,
+    yes_no_taught: bool,
+    last_confidence: f32,
+    spanish: bool,
 }
 
 impl Dialog {
@@ -533,6 +566,7 @@ impl Dialog {
             bridge_wanted: false,
             paged: None,
             bridge_missed: false,
+            before_answer: None,
         }
     }
 
@@ -608,9 +642,90 @@ impl Dialog {
                 }
             }
             _ if matches!(self.step, Step::Ended | Step::Recording(_) | Step::Bridging) => {}
-            input => self.answered(&mut out, input),
+            Input::Continued {
+                text,
+                whole,
+                confidence,
+            } => self.continued(&mut out, text, whole, confidence),
+            input => {
+                // A spoken answer may be continued: keep the dialog as it was before it.
+                let snapshot = matches!(input, Input::Heard { .. }).then(|| self.snapshot());
+                self.answered(&mut out, input);
+                self.before_answer = snapshot.filter(|_| self.can_hear_again(&out));
+            }
         }
         out
+    }
+
+    fn snapshot(&self) -> Box<BeforeAnswer> {
+        Box::new(BeforeAnswer {
+            step: self.step,
+            goal: self.goal,
+            misses: self.misses,
+            captured: self.captured.clone(),
+            outcome: self.outcome.clone(),
+            last_prompt: self.last_prompt.clone(),
+            person_asks: self.person_asks,
+            page_after_booking: self.page_after_booking,
+            keys_last: self.keys_last,
+            yes_no_taught: self.yes_no_taught,
+            last_confidence: self.last_confidence,
+            spanish: self.spanish,
+        })
+    }
+
+    /// Whether the answer just handled (whose actions are `out`) can still be taken back.
+    fn can_hear_again(&self, out: &[Action]) -> bool {
+        !out.iter()
+            .any(|a| matches!(a, Action::Enqueue(_) | Action::Hangup))
+            && !matches!(
+                self.step,
+                Step::Ended | Step::Recording(_) | Step::Voicemail
+            )
+            && !self.caller_gone
+    }
+
+    /// The caller went on with an answer that was cut off: the whole answer, heard again
+    /// from where the dialog was when the first piece came (the piece's effect undone).
+    fn continued(&mut self, out: &mut Vec<Action>, text: String, whole: String, confidence: f32) {
+        let Some(before) = self.before_answer.take() else {
+            // Nothing to repair (the piece led to a record): the words answer the question
+            // asked now.
+            self.answered(out, Input::Heard { text, confidence });
+            return;
+        };
+        let b = *before;
+        self.step = b.step;
+        self.goal = b.goal;
+        self.misses = b.misses;
+        self.captured = b.captured.clone();
+        self.outcome = b.outcome.clone();
+        self.last_prompt = b.last_prompt.clone();
+        self.person_asks = b.person_asks;
+        self.page_after_booking = b.page_after_booking;
+        self.keys_last = b.keys_last;
+        self.yes_no_taught = b.yes_no_taught;
+        self.last_confidence = b.last_confidence;
+        self.spanish = b.spanish;
+        let heard_at = self.transcript.len();
+        self.answered(
+            out,
+            Input::Heard {
+                text: whole,
+                confidence,
+            },
+        );
+        // The transcript keeps what was said when: the first piece is already in it, so this
+        // turn shows the words that went on with it.
+        if let Some(turn) = self.transcript.get_mut(heard_at) {
+            if turn.speaker == Speaker::Caller {
+                turn.text = format!("… {text}");
+            }
+        }
+        // A further piece joins this whole answer and is heard from the same point again.
+        if self.can_hear_again(out) {
+            self.before_answer = Some(Box::new(b));
+        }
     }
 
     /// The caller hung up: a voicemail in progress is kept, and a call without a record yet
@@ -664,6 +779,11 @@ impl Dialog {
                 self.keys_last = true;
                 self.log(Speaker::Caller, format!("[keys {d}]"));
                 Answer::Keys(d)
+            }
+            Input::Continued { text, .. } => {
+                // Only reached through `continued`, which hands the whole answer as `Heard`.
+                self.log(Speaker::Caller, text.clone());
+                Answer::Said(text)
             }
             Input::NoInput | Input::Recorded(_) | Input::Hangup | Input::Bridged(_) => {
                 self.log(Speaker::Caller, "[silence]".into());

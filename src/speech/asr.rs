@@ -431,6 +431,33 @@ fn return_freed_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn return_freed_memory() {}
 
+/// Heap arenas the daemon's allocator may use (glibc's `M_ARENA_MAX`; its default is 8 per
+/// core). Every turn's recogniser runs on a thread of its own, and glibc gives threads that
+/// contend their own arenas: a recogniser's graph caches (tens of MiB of small blocks) end
+/// up spread over up to 16 arenas on 2 cores, each keeping its own free pages and
+/// fragments that `malloc_trim` cannot hand back. Two arenas keep the freed memory where
+/// the next recogniser reuses it; the per-call figures are in benches/README.md.
+pub const HEAP_ARENAS: i32 = 2;
+
+/// Caps the allocator's arenas at [`HEAP_ARENAS`] for the threads that allocate from now on
+/// (call it before the recognisers are made). `false` when the allocator refused or is not
+/// glibc's.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn limit_heap_arenas() -> bool {
+    extern "C" {
+        fn mallopt(param: std::os::raw::c_int, value: std::os::raw::c_int) -> std::os::raw::c_int;
+    }
+    /// glibc's `M_ARENA_MAX` (malloc.h).
+    const M_ARENA_MAX: std::os::raw::c_int = -8;
+    // SAFETY: mallopt takes two integers and changes glibc's own tunables under its lock.
+    unsafe { mallopt(M_ARENA_MAX, HEAP_ARENAS) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_heap_arenas() -> bool {
+    false
+}
+
 /// Grammar phrases are plain lowercase words separated by single spaces: the vosk crate
 /// quotes them into JSON unescaped and reads results back as borrowed strings.
 fn check_phrase(model: &SpeechModel, phrase: &str) -> Result<(), AsrError> {

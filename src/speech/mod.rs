@@ -7,6 +7,7 @@
 //! - [`asr`]: Vosk recognition (one shared model, a recogniser per call/turn, grammars).
 //! - [`model`]: the model directory: layout, checksum manifest, install, status.
 //! - [`pool`]: the warm recogniser pool's size (by setting and by free memory) and recycling.
+//! - [`search`]: the recogniser's search width (`speech.max_active`) over the model's own.
 //! - [`tts`]: the box's voice (espeak-ng as a separate process, streamed), cached prompts.
 //! - [`turn`]: turn-taking over an audio port: prompt, barge-in, echo guard, recognition.
 
@@ -15,6 +16,7 @@ pub mod asr;
 pub mod endpointer;
 pub mod model;
 pub mod pool;
+pub mod search;
 pub mod settings;
 pub mod tts;
 pub mod turn;

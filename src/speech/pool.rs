@@ -47,8 +47,12 @@ pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
 /// after 10 s, 101 MiB after 20 s; see the module's doc).
 pub const WARM_RECOGNIZER_KIB: u64 = 80 * 1024;
 
-/// Default of `speech.recycle_recognizer_after_s`, in milliseconds.
-pub const DEFAULT_RECYCLE_AFTER_MS: u64 = 10_000;
+/// Default of `speech.recycle_recognizer_after_s`, in milliseconds: a new open recogniser
+/// every turn. Reusing one for 10 s of audio cost 54 MiB per call (four 30 s calls), a new
+/// one per turn 36 MiB with `speech.max_active = 1000` (benches/README.md, "Memory per call"):
+/// only the per-turn recogniser meets issue 18's 40 MiB, at the price of composing its graph
+/// cache anew each turn (more CPU per open turn; the same bench measures it).
+pub const DEFAULT_RECYCLE_AFTER_MS: u64 = 0;
 
 /// Most warm recognisers ever kept, whatever the setting: the box takes a few calls at once.
 pub const MAX_WARM_RECOGNIZERS: usize = 8;

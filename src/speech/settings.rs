@@ -34,11 +34,15 @@ pub struct SpeechConfig {
     pub complete_answer_silence_ms: u64,
     // Recogniser memory (issue 18): see `speech::pool`.
     /// Open recognisers kept warm between turns (0-8); fewer when the board's available
-    /// memory cannot hold them beside the calls themselves.
+    /// memory cannot hold them beside the calls themselves. None are kept while
+    /// `recycle_recognizer_after_s` is 0 (the default: a new one every turn).
     pub warm_recognizers: usize,
     /// Seconds of audio an open recogniser decodes before it is freed and made anew at the
     /// end of a turn (its graph caches only grow); 0 makes a new one every turn (0-3600).
     pub recycle_recognizer_after_s: u64,
+    /// Kaldi's `--max-active` for the recognisers (decoding states kept per frame): smaller
+    /// is less memory and CPU per call; 0 keeps the model's own (`speech::search`).
+    pub max_active: u32,
 }
 
 /// The box's voice: the TTS engine and the prompts it renders.
@@ -101,6 +105,7 @@ impl Default for SpeechConfig {
             complete_answer_silence_ms: ep.complete_answer_silence_ms,
             warm_recognizers: 2,
             recycle_recognizer_after_s: super::pool::DEFAULT_RECYCLE_AFTER_MS / 1000,
+            max_active: super::search::DEFAULT_MAX_ACTIVE,
         }
     }
 }
@@ -223,6 +228,15 @@ impl SpeechConfig {
                     "must be 0-{} ({} given)",
                     super::pool::MAX_WARM_RECOGNIZERS,
                     self.warm_recognizers
+                ),
+            ));
+        }
+        if self.max_active != 0 && !(200..=20_000).contains(&self.max_active) {
+            v.push(SettingIssue::error(
+                "speech.max_active",
+                format!(
+                    "must be 0 (the model's own) or 200-20000 ({} given)",
+                    self.max_active
                 ),
             ));
         }

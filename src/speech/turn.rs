@@ -55,6 +55,12 @@ const RING_FRAMES: usize = 16;
 const FINISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Partial results are checked every this many frames on grammar turns.
 const PARTIAL_EVERY_FRAMES: u32 = 3;
+/// How long the media loop waits, at a pause, for the recogniser's verdict on whether an
+/// answer is whole: one frame. A recogniser that keeps up answers well within it (it has at
+/// most a few frames left to decode); one that is behind answers later, the verdict is taken
+/// on the frame it arrives, and until then the answer counts as not complete — the loop that
+/// paces the prompt and reads the caller's frames never waits longer than this.
+const VERDICT_WAIT: Duration = Duration::from_millis(20);
 
 /// Energy of a frame in dB relative to full scale (a full-scale square wave is 0 dBFS).
 pub fn frame_energy_db(frame: &[i16]) -> f32 {
@@ -379,6 +385,10 @@ pub struct TurnOutcome {
     pub continues: Option<Utterance>,
     /// This turn's answer ended on the shorter silence of an answer that read complete.
     pub ended_early: bool,
+    /// From the end of the caller's speech to the recogniser's result, in ms (wall clock):
+    /// the audio it still had to decode plus finalisation. Large when recognition falls
+    /// behind real time (issue 18: several calls on a small board).
+    pub recognition_ms: Option<u64>,
 }
 
 impl TurnOutcome {
@@ -535,12 +545,12 @@ impl AsrWorker {
     }
 
     /// Asks, after every frame fed so far, whether the answer reads complete for its kind.
-    async fn is_complete(&self) -> bool {
+    /// The verdict comes on the receiver once the worker has decoded those frames; `None`
+    /// when the worker is gone (not complete).
+    fn ask_complete(&self) -> Option<oneshot::Receiver<bool>> {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(AsrCommand::IsComplete(tx)).is_err() {
-            return false;
-        }
-        matches!(tokio::time::timeout(FINISH_TIMEOUT, rx).await, Ok(Ok(true)))
+        self.commands.send(AsrCommand::IsComplete(tx)).ok()?;
+        Some(rx)
     }
 
     async fn finish(self) -> Result<Utterance, AsrError> {
@@ -587,6 +597,10 @@ pub struct Conversation {
     recording_stopped: Option<RecordingStop>,
     /// The last turn's answer, when it ended early: the next turn hears whether it goes on.
     held: Option<HeldAnswer>,
+    /// Port events taken off the port while the turn waited for the recogniser's result:
+    /// the port's queue is short (2 s) and drops caller audio when full, so a recogniser
+    /// that is behind must not keep the port unread. Handled first by what comes next.
+    backlog: VecDeque<PortEvent>,
 }
 
 impl std::fmt::Debug for Conversation {
@@ -618,6 +632,7 @@ impl Conversation {
             recorder: None,
             recording_stopped: None,
             held: None,
+            backlog: VecDeque::new(),
         })
     }
 
@@ -706,7 +721,11 @@ impl Conversation {
         let _ = self.port.hang_up.send(true);
         let wait = async {
             loop {
-                match self.port.events.recv().await {
+                let event = match self.backlog.pop_front() {
+                    Some(event) => Some(event),
+                    None => self.port.events.recv().await,
+                };
+                match event {
                     Some(PortEvent::Ended(reason)) => return reason,
                     Some(PortEvent::Audio(frame)) => {
                         if let Some(r) = self.recorder.as_mut() {
@@ -737,6 +756,7 @@ impl Conversation {
             speech_end_ms: None,
             continues: None,
             ended_early: false,
+            recognition_ms: None,
         };
         // Only the turn right after an early end may continue it.
         let held = self.held.take();
@@ -791,15 +811,17 @@ impl Conversation {
         // The recogniser is made now, while the prompt plays, not when the caller speaks.
         let mut asr = (!keys_only).then(|| AsrWorker::start(self.engine.clone(), listen.clone()));
         let mut feeding = false;
-        // Whether the recogniser was asked about the current pause (answer turns).
+        // Whether the recogniser was asked about the current pause (answer turns), and its
+        // verdict while it has not come.
         let mut asked = false;
+        let mut verdict: Option<oneshot::Receiver<bool>> = None;
         let lead = self.machine.settings.lead_frames.max(1);
 
         loop {
             let want_prompt = prompt.is_some() && self.queued.len() < lead;
             tokio::select! {
                 biased;
-                event = self.port.events.recv() => {
+                event = next_event(&mut self.backlog, &mut self.port.events) => {
                     let event = match event {
                         Some(event) => event,
                         None => PortEvent::Ended(EndReason::TransportFailed("audio port closed".into())),
@@ -818,14 +840,30 @@ impl Conversation {
                                 let short = self.machine.endpointer_config().complete_answer_silence_ms;
                                 if !asked && self.machine.silence_after(at_ms).is_some_and(|s| s >= short) {
                                     asked = true;
-                                    let complete = asr.is_complete().await;
-                                    self.machine.set_open_answer_complete(complete);
+                                    verdict = asr.ask_complete();
+                                    if let Some(rx) = verdict.as_mut() {
+                                        if let Ok(answer) = tokio::time::timeout(VERDICT_WAIT, rx).await {
+                                            self.machine.set_open_answer_complete(answer.unwrap_or(false));
+                                            verdict = None;
+                                        }
+                                    }
+                                } else if let Some(rx) = verdict.as_mut() {
+                                    match rx.try_recv() {
+                                        Ok(complete) => {
+                                            self.machine.set_open_answer_complete(complete);
+                                            verdict = None;
+                                        }
+                                        Err(oneshot::error::TryRecvError::Empty) => {}
+                                        Err(oneshot::error::TryRecvError::Closed) => verdict = None,
+                                    }
                                 }
                             }
                             let events = self.on_caller_frame(&frame, at_ms);
                             if self.machine.silence_after(at_ms) == Some(0) {
-                                // The caller is still talking: whatever was whole may not be.
+                                // The caller is still talking: whatever was whole may not be
+                                // (and a verdict still on its way is about words before these).
                                 asked = false;
+                                verdict = None;
                                 self.machine.set_open_answer_complete(false);
                             }
                             if feeding {
@@ -885,8 +923,13 @@ impl Conversation {
                                         outcome.speech_start_ms = Some(start_ms);
                                         outcome.speech_end_ms = Some(end_ms);
                                         outcome.ended_early = early;
+                                        let asked_at = std::time::Instant::now();
                                         let utterance = match asr.take() {
-                                            Some(asr) => asr.finish().await,
+                                            Some(asr) => {
+                                                let result = self.await_result(asr.finish()).await;
+                                                outcome.recognition_ms = u64::try_from(asked_at.elapsed().as_millis()).ok();
+                                                result
+                                            }
                                             None => Ok(Utterance::default()),
                                         };
                                         outcome.result = TurnResult::Utterance(utterance.unwrap_or_else(|err| {
@@ -960,6 +1003,7 @@ impl Conversation {
             speech_end_ms: None,
             continues: None,
             ended_early: false,
+            recognition_ms: None,
         };
         if let Some(reason) = &self.ended {
             outcome.result = TurnResult::Ended(reason.clone());
@@ -969,7 +1013,7 @@ impl Conversation {
             let want = speech.is_some() && self.queued.len() < lead;
             tokio::select! {
                 biased;
-                event = self.port.events.recv() => match event {
+                event = next_event(&mut self.backlog, &mut self.port.events) => match event {
                     Some(PortEvent::Audio(frame)) => {
                         self.now_ms += FRAME_MS;
                         let sent = self.queued.pop_front().unwrap_or(SILENCE_DB);
@@ -1034,6 +1078,24 @@ impl Conversation {
         events
     }
 
+    /// Waits for the recogniser's result while keeping the port read: what arrives meanwhile
+    /// goes to the backlog, handled in order by the next turn (nothing is dropped, and the
+    /// conversation's clock catches up then).
+    async fn await_result<T>(&mut self, result: impl std::future::Future<Output = T>) -> T {
+        tokio::pin!(result);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut result => return done,
+                event = self.port.events.recv(), if open => match event {
+                    Some(event) => self.backlog.push_back(event),
+                    None => open = false,
+                },
+            }
+        }
+    }
+
     fn remember(&mut self, at_ms: u64, frame: Box<AudioFrame>) {
         if self.ring.len() == RING_FRAMES {
             self.ring.pop_front();
@@ -1051,6 +1113,17 @@ impl Conversation {
         }
         self.machine.prompt_finished();
         outcome
+    }
+}
+
+/// The next port event: the backlog's first.
+async fn next_event(
+    backlog: &mut VecDeque<PortEvent>,
+    events: &mut tokio::sync::mpsc::Receiver<PortEvent>,
+) -> Option<PortEvent> {
+    match backlog.pop_front() {
+        Some(event) => Some(event),
+        None => events.recv().await,
     }
 }
 
@@ -1416,6 +1489,8 @@ mod tests {
     struct PartialEngine {
         open: std::sync::Mutex<VecDeque<(String, String)>>,
         grammar: std::sync::Mutex<VecDeque<(String, String)>>,
+        /// How long reading the partial result takes (a recogniser behind real time).
+        partial_delay: Duration,
     }
 
     impl PartialEngine {
@@ -1430,7 +1505,31 @@ mod tests {
             Arc::new(PartialEngine {
                 open: q(open),
                 grammar: q(grammar),
+                partial_delay: Duration::ZERO,
             })
+        }
+
+        /// The same, with a recogniser that takes `delay` to read its partial result.
+        fn behind(open: &[(&str, &str)], delay: Duration) -> Arc<Self> {
+            let mut engine = Self::new(open, &[]);
+            if let Some(e) = Arc::get_mut(&mut engine) {
+                e.partial_delay = delay;
+            }
+            engine
+        }
+
+        fn stream(&self, queue: &std::sync::Mutex<VecDeque<(String, String)>>) -> PartialStream {
+            let (partial, last) = queue
+                .lock()
+                .ok()
+                .and_then(|mut q| q.pop_front())
+                .unwrap_or_default();
+            PartialStream {
+                partial,
+                last,
+                heard: false,
+                delay: self.partial_delay,
+            }
         }
     }
 
@@ -1438,6 +1537,7 @@ mod tests {
         partial: String,
         last: String,
         heard: bool,
+        delay: Duration,
     }
 
     impl RecognizerStream for PartialStream {
@@ -1446,6 +1546,7 @@ mod tests {
             Ok(crate::speech::asr::Progress::Running)
         }
         fn partial(&mut self) -> String {
+            std::thread::sleep(self.delay);
             if self.heard {
                 self.partial.clone()
             } else {
@@ -1463,30 +1564,10 @@ mod tests {
 
     impl SpeechEngine for PartialEngine {
         fn open(&self) -> Result<Box<dyn RecognizerStream>, AsrError> {
-            let (partial, last) = self
-                .open
-                .lock()
-                .ok()
-                .and_then(|mut q| q.pop_front())
-                .unwrap_or_default();
-            Ok(Box::new(PartialStream {
-                partial,
-                last,
-                heard: false,
-            }))
+            Ok(Box::new(self.stream(&self.open)))
         }
         fn grammar(&self, _: &[String]) -> Result<Box<dyn RecognizerStream>, AsrError> {
-            let (partial, last) = self
-                .grammar
-                .lock()
-                .ok()
-                .and_then(|mut q| q.pop_front())
-                .unwrap_or_default();
-            Ok(Box::new(PartialStream {
-                partial,
-                last,
-                heard: false,
-            }))
+            Ok(Box::new(self.stream(&self.grammar)))
         }
     }
 
@@ -1538,6 +1619,110 @@ mod tests {
 
         // Same audio, same VAD: the difference is the two silences (300 - 100 ms).
         assert_eq!(full_wait - early_wait, 200, "{early_wait} vs {full_wait}");
+    }
+
+    #[tokio::test]
+    async fn a_recogniser_behind_real_time_never_stalls_the_media_loop() {
+        // A whole ZIP, but the recogniser takes 1.5 s to say so (it is decoding a backlog):
+        // the loop waits one frame for the verdict, counts the answer not complete, and the
+        // turn ends on the full silence, on time on the port's clock. (Before, the loop
+        // waited for the verdict — up to 10 s — and no caller frame was read meanwhile.)
+        let wait = |engine: Arc<PartialEngine>| async move {
+            let (port, backend) = port_pair();
+            let mut conv =
+                Conversation::new(port, engine, answer_settings()).expect("conversation");
+            let driver = tokio::spawn(drive_port(backend, 200, caller_in(&[(10, 60)])));
+            let outcome = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
+            let end = outcome.speech_end_ms.expect("speech end");
+            let waited = conv.now_ms() - end;
+            drop(conv);
+            driver.await.expect("driver");
+            (outcome, waited)
+        };
+        let (behind, waited) = wait(PartialEngine::behind(
+            &[("six two seven oh four", "six two seven oh four")],
+            Duration::from_millis(1500),
+        ))
+        .await;
+        assert!(!behind.ended_early, "{behind:?}");
+        // The result waited for the recogniser's backlog (its slow partial), and says so.
+        assert!(
+            behind.recognition_ms.is_some_and(|ms| ms >= 1000),
+            "{behind:?}"
+        );
+        match &behind.result {
+            TurnResult::Utterance(u) => assert_eq!(u.text, "six two seven oh four"),
+            other => panic!("{other:?}"),
+        }
+        // The endpointer went on counting the caller's frames: the turn waited exactly the
+        // full silence, as for an answer that is not whole (three digits of five).
+        let (_, incomplete) = wait(PartialEngine::new(
+            &[("six two seven", "six two seven")],
+            &[],
+        ))
+        .await;
+        assert_eq!(waited, incomplete);
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_recogniser_behind_real_time_drops_no_caller_audio() {
+        // The port drops caller frames when its short queue is full, as the media session
+        // does (try_send). The recogniser takes a second over its result; meanwhile the
+        // caller goes on to the next answer. Every frame is kept, and the next turn hears it.
+        let (port, mut backend) = port_pair();
+        let engine = PartialEngine::behind(
+            &[
+                ("six two seven", "six two seven oh four"),
+                ("six two seven", "five five"),
+            ],
+            Duration::from_millis(1000),
+        );
+        let mut conv = Conversation::new(port, engine, answer_settings()).expect("conversation");
+        let caller = caller_in(&[(10, 60), (100, 140)]);
+        let driver = tokio::spawn(async move {
+            let mut dropped = 0;
+            for tick in 0..300 {
+                let frame = caller(tick, &[]);
+                if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) =
+                    backend.events.try_send(PortEvent::Audio(frame))
+                {
+                    dropped += 1;
+                }
+                // Faster than the wire (2 ms a frame) but slower than the conversation
+                // handles a frame, as the wire is: only a conversation that stops reading
+                // the port fills its queue.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let _ = backend.playback.next_frame();
+            }
+            let _ = backend
+                .events
+                .send(PortEvent::Ended(EndReason::RemoteHangUp))
+                .await;
+            dropped
+        });
+        let first = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
+        match &first.result {
+            TurnResult::Utterance(u) => assert_eq!(u.text, "six two seven oh four"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            first.recognition_ms.is_some_and(|ms| ms >= 900),
+            "{first:?}"
+        );
+        let second = conv.turn(None, &Listen::Answer(AnswerKind::Zip)).await;
+        match &second.result {
+            TurnResult::Utterance(u) => assert_eq!(u.text, "five five"),
+            other => panic!("{other:?}"),
+        }
+        // On the port's clock, where the caller said it.
+        assert!(
+            second
+                .speech_start_ms
+                .is_some_and(|ms| (1900..=2100).contains(&ms)),
+            "{second:?}"
+        );
+        drop(conv);
+        assert_eq!(driver.await.expect("driver"), 0, "caller frames dropped");
     }
 
     #[tokio::test]

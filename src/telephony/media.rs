@@ -173,8 +173,52 @@ pub struct MediaStats {
     pub send_errors: u64,
     /// Times the packet clock skipped ahead after the box stalled.
     pub clock_skips: u64,
+    /// Packet ticks that ran more than a frame (20 ms) after their time: the box's sending
+    /// fell behind the wire's clock (issue 18: a loaded box; see [`PacingMeter`]).
+    pub late_ticks: u64,
+    /// The most any tick ran behind its time, in ms.
+    pub max_tick_lag_ms: u64,
+    /// Ticks inside the box's speech with no frame queued (the prompt stuttered: synthesis
+    /// or the dialog did not keep up). Gaps of up to [`PacingMeter::GAP_TICKS`] ticks
+    /// between two queued frames count; longer ones are pauses between prompts.
+    pub playback_underruns: u64,
     /// RFC 3550 interarrival jitter, in timestamp units (1/8 ms).
     pub interarrival_jitter: u32,
+}
+
+/// How well the media loop kept the wire's pace, from each tick's lateness and whether the
+/// box had a frame of speech queued for it. Sans-IO: handed the lateness, no clock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PacingMeter {
+    pub late_ticks: u64,
+    pub max_tick_lag_ms: u64,
+    pub playback_underruns: u64,
+    /// Empty ticks since the last queued frame, while that frame's speech may go on.
+    gap: Option<u64>,
+}
+
+impl PacingMeter {
+    /// Longest gap inside speech that is a stutter rather than a pause between prompts.
+    pub const GAP_TICKS: u64 = 5;
+
+    /// One tick, run `behind` after its scheduled time, with or without a frame of the box's
+    /// speech to send.
+    pub fn on_tick(&mut self, behind: Duration, queued: bool) {
+        let lag_ms = u64::try_from(behind.as_millis()).unwrap_or(u64::MAX);
+        self.max_tick_lag_ms = self.max_tick_lag_ms.max(lag_ms);
+        if behind > PACKET_INTERVAL {
+            self.late_ticks += 1;
+        }
+        match (queued, self.gap) {
+            (true, Some(gap)) => {
+                self.playback_underruns += gap;
+                self.gap = Some(0);
+            }
+            (true, None) => self.gap = Some(0),
+            (false, Some(gap)) if gap < Self::GAP_TICKS => self.gap = Some(gap + 1),
+            (false, _) => self.gap = None,
+        }
+    }
 }
 
 /// The two sockets of a call's media: RTP on an even port, RTCP on the next one.
@@ -422,6 +466,7 @@ struct Session {
     decoded: Vec<i16>,
     payload: Vec<u8>,
     packet: Vec<u8>,
+    pacing: PacingMeter,
 }
 
 /// Where a call's media may go, given the SDP's address and the address the call was
@@ -493,6 +538,7 @@ async fn run(
         decoded: Vec::with_capacity(MAX_DATAGRAM),
         payload: Vec::with_capacity(FRAME_SAMPLES),
         packet: Vec::with_capacity(MAX_DATAGRAM),
+        pacing: PacingMeter::default(),
     };
 
     // Burst, not Delay/Skip: after a short stall every missed packet is still sent, so the
@@ -660,7 +706,8 @@ impl Session {
         }
 
         self.play_out();
-        self.send_packet(socket).await;
+        let queued = self.send_packet(socket).await;
+        self.pacing.on_tick(behind, queued);
         self.publish_stats();
 
         if self.params.receive
@@ -702,9 +749,11 @@ impl Session {
         }
     }
 
-    async fn send_packet(&mut self, socket: &UdpSocket) {
+    /// Sends this tick's packet; whether the box had a frame of speech queued for it.
+    async fn send_packet(&mut self, socket: &UdpSocket) -> bool {
         // Always drain playback in real time, even on hold, so prompts keep their pacing.
         let queued = self.backend.playback.next_frame();
+        let had_frame = queued.is_some();
         let starts_talkspurt = queued.is_some() && !self.sender.talking;
         self.sender.talking = queued.is_some();
         let destination = self.destination().filter(|_| self.params.send);
@@ -713,7 +762,7 @@ impl Session {
             // after hold is marked.
             self.sender.timestamp = self.sender.timestamp.wrapping_add(FRAME_SAMPLES as u32);
             self.sender.marker = true;
-            return;
+            return had_frame;
         };
         self.payload.clear();
         match queued {
@@ -744,6 +793,7 @@ impl Session {
                 tracing::trace!(error = %e, %destination, "RTP send failed");
             }
         }
+        had_frame
     }
 
     fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
@@ -879,6 +929,9 @@ impl Session {
         self.stats.resyncs = j.resyncs;
         self.stats.lost = (self.lost_before + self.sequence.total_lost()).max(0) as u64;
         self.stats.interarrival_jitter = self.jitter_estimate as u32;
+        self.stats.late_ticks = self.pacing.late_ticks;
+        self.stats.max_tick_lag_ms = self.pacing.max_tick_lag_ms;
+        self.stats.playback_underruns = self.pacing.playback_underruns;
         *self.shared_stats.lock().unwrap_or_else(|e| e.into_inner()) = self.stats;
     }
 
@@ -927,6 +980,40 @@ mod tests {
 
     async fn sockets() -> RtpSocketPair {
         bind_rtp(LOCALHOST, 42_000, 42_999).await.expect("bind")
+    }
+
+    #[test]
+    fn pacing_counts_late_ticks_and_stutters_inside_speech_not_pauses() {
+        let on_time = Duration::from_millis(1);
+        let mut m = PacingMeter::default();
+        // Silence before any speech: nothing to count.
+        for _ in 0..10 {
+            m.on_tick(on_time, false);
+        }
+        // Speech, a 3-tick stutter, speech: 3 underruns.
+        for queued in [true, true, false, false, false, true, true] {
+            m.on_tick(on_time, queued);
+        }
+        assert_eq!(m.playback_underruns, 3);
+        // A pause longer than GAP_TICKS is between prompts: not counted.
+        for _ in 0..=PacingMeter::GAP_TICKS {
+            m.on_tick(on_time, false);
+        }
+        m.on_tick(on_time, true);
+        assert_eq!(m.playback_underruns, 3);
+        // A gap of exactly GAP_TICKS still is a stutter.
+        for _ in 0..PacingMeter::GAP_TICKS {
+            m.on_tick(on_time, false);
+        }
+        m.on_tick(on_time, true);
+        assert_eq!(m.playback_underruns, 3 + PacingMeter::GAP_TICKS);
+        // Lateness: one frame behind is on time, more is late; the worst is kept.
+        assert_eq!(m.late_ticks, 0);
+        m.on_tick(PACKET_INTERVAL, true);
+        m.on_tick(Duration::from_millis(45), true);
+        m.on_tick(Duration::from_millis(21), true);
+        assert_eq!(m.late_ticks, 2);
+        assert_eq!(m.max_tick_lag_ms, 45);
     }
 
     fn params(remote: SocketAddr) -> MediaParams {

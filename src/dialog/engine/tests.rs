@@ -717,3 +717,114 @@ fn a_person_asked_for_in_an_emergency_is_bridged_only_when_the_box_can() {
         assert_eq!(sink.records.len(), 1, "nothing more is recorded");
     }
 }
+
+fn continued(d: &mut Dialog, sink: &mut Sink, text: &str, whole: &str) -> Vec<Action> {
+    drive(
+        d,
+        sink,
+        now(),
+        Input::Continued {
+            text: text.into(),
+            whole: whole.into(),
+            confidence: 0.9,
+        },
+    )
+}
+
+#[test]
+fn a_street_cut_off_and_continued_is_repaired_where_it_was_asked() {
+    let mut d = dialog(Some("+17735550199"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(
+        &mut d,
+        &mut sink,
+        "the furnace is making a loud banging noise",
+    );
+    heard(&mut d, &mut sink, "my name is john smith");
+    // The turn ended after "one twenty three": no street in that, the question again.
+    let a = heard(&mut d, &mut sink, "one twenty three");
+    assert!(!said(&a).contains("123"), "{}", said(&a));
+    // "maple street" comes over the re-prompt: the whole answer is the street.
+    let a = continued(
+        &mut d,
+        &mut sink,
+        "maple street",
+        "one twenty three maple street",
+    );
+    assert!(said(&a).contains("123 Maple St"), "{}", said(&a));
+    assert!(!said(&a).contains("didn't catch"), "{}", said(&a));
+    heard(&mut d, &mut sink, "yes");
+    heard(&mut d, &mut sink, "springfield six two seven oh four");
+    heard(&mut d, &mut sink, "yes");
+    heard(&mut d, &mut sink, "the first one");
+    let a = heard(&mut d, &mut sink, "yes please");
+    assert!(said(&a).contains("confirmation number"), "{}", said(&a));
+    let Some(Payload::Job(job)) = sink.records.first() else {
+        panic!("{:?}", sink.records);
+    };
+    assert_eq!(job.service_address.street, "123 Maple St");
+    // The transcript keeps both pieces as they were said.
+    assert!(
+        job.transcript.contains("caller: one twenty three\n"),
+        "{}",
+        job.transcript
+    );
+    assert!(
+        job.transcript.contains("caller: … maple street"),
+        "{}",
+        job.transcript
+    );
+}
+
+#[test]
+fn a_whole_street_that_goes_on_takes_the_rest_and_a_third_piece_too() {
+    let mut d = dialog(Some("+17735550199"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    heard(&mut d, &mut sink, "my air conditioner is leaking water");
+    heard(&mut d, &mut sink, "my name is john smith");
+    // Whole as far as it went: read back, and the caller goes on over the read-back.
+    let a = heard(&mut d, &mut sink, "one twenty three maple");
+    assert!(said(&a).contains("123 Maple"), "{}", said(&a));
+    let a = continued(&mut d, &mut sink, "street", "one twenty three maple street");
+    assert!(said(&a).contains("123 Maple St"), "{}", said(&a));
+    // A third piece joins the whole answer and is heard from the street question again,
+    // not as the answer to "is that right?".
+    let a = continued(
+        &mut d,
+        &mut sink,
+        "forty five",
+        "one twenty three maple street forty five",
+    );
+    let text = said(&a);
+    assert!(text.contains("123 Maple St"), "{text}");
+    assert!(!text.contains("didn't catch"), "{text}");
+}
+
+#[test]
+fn a_continuation_after_a_record_answers_the_question_asked_now() {
+    let mut d = dialog(Some("+13125550142"), vec![]);
+    let mut sink = Sink::default();
+    d.start(now());
+    // The gas script and the alert are on disk: "in the basement" cannot take them back.
+    heard(&mut d, &mut sink, "i smell gas");
+    assert_eq!(sink.records.len(), 1);
+    let before = d.transcript().len();
+    continued(
+        &mut d,
+        &mut sink,
+        "in the basement",
+        "i smell gas in the basement",
+    );
+    assert_eq!(sink.records.len(), 1, "no second alert");
+    let caller: Vec<&str> = d.transcript()[before..]
+        .iter()
+        .filter(|t| t.speaker == Speaker::Caller)
+        .map(|t| t.text.as_str())
+        .collect();
+    assert!(
+        caller.iter().all(|t| *t != "i smell gas in the basement"),
+        "{caller:?}"
+    );
+}
