@@ -54,6 +54,9 @@ use super::settings::{DialogConfig, TriageConfig};
 use super::sources::{
     Appointment, Appointments, CustomerDirectory, KnownCustomer, RecordFailure, RecordSink,
 };
+mod spanish;
+use spanish::is_spanish_step;
+
 use super::understanding::{
     self as u, grammar, CallIntent, EmergencyKind, GrammarKind, Meta, OfferedWindow, RoutineKind,
     SafetyHazard, StreetAddress, Triage, TriageContext, WindowChoice, YesNo,
@@ -77,6 +80,10 @@ pub struct CallContext {
     pub dialled: Option<String>,
     /// Outdoor temperature at the shop, when a weather source has it (triage thresholds).
     pub outdoor_temp_f: Option<f32>,
+    /// `outdoor_temp_f` is a fresh forecast (weather source `nws`): an outdoor temperature
+    /// the caller states does not override it. An aging value or the climate rule does not
+    /// count as measured: then the caller's figure decides.
+    pub outdoor_measured: bool,
     /// Where the call's recording goes (relative to the data dir), for voicemail records.
     pub recording_path: Option<String>,
 }
@@ -116,6 +123,10 @@ pub struct Script {
     /// The box can speak Spanish (a Spanish voice is configured and works): a caller who
     /// speaks it is offered Spanish; otherwise a message is taken.
     pub spanish: bool,
+    /// The box also hears Spanish (`[speech] spanish_model` is loaded): the Spanish branch
+    /// takes its answers by voice as well as by key (the menu, what is wrong, sí/no, the
+    /// number), and the wiring listens with the Spanish model (see [`Action::Language`]).
+    pub spanish_speech: bool,
 }
 
 impl Script {
@@ -128,6 +139,13 @@ impl Script {
     /// The same script, offering Spanish when the box has a Spanish voice.
     pub fn with_spanish(mut self, spanish: bool) -> Self {
         self.spanish = spanish;
+        self
+    }
+
+    /// The same script, hearing Spanish answers when the box has a Spanish speech model
+    /// (only with a Spanish voice: without one no Spanish is spoken).
+    pub fn with_spanish_speech(mut self, speech: bool) -> Self {
+        self.spanish_speech = speech && self.spanish;
         self
     }
 
@@ -183,6 +201,7 @@ impl Script {
             vulnerable_words: triage.vulnerable_words.clone(),
             insist_pages: false,
             spanish: false,
+            spanish_speech: false,
         }
     }
 }
@@ -346,6 +365,12 @@ enum Step {
     MembershipOffer,
     /// Issue 16: the Spanish keypad menu.
     SpanishMenu,
+    /// With a Spanish model: what is wrong, in the caller's words (a key skips it).
+    SpanishProblem,
+    /// With a Spanish model: whether caller ID is the number to call back on.
+    SpanishConfirmPhone,
+    /// With a Spanish model: the number to call back on, said or keyed.
+    SpanishAskPhone,
     Voicemail,
     /// Waiting for [`Input::Recorded`].
     Recording(Pending),
@@ -440,8 +465,12 @@ pub struct Dialog {
     yes_no_taught: bool,
     /// The recogniser's confidence in the caller's last spoken answer.
     last_confidence: f32,
-    /// The caller chose Spanish: the box speaks it, and listens to the keypad.
+    /// The caller chose Spanish: the box speaks it, and listens to the keypad (and, with
+    /// [`Script::spanish_speech`], to Spanish words).
     spanish: bool,
+    /// The Spanish menu's choice by voice while the problem and the number are asked: '1'
+    /// a page, '2' a callback.
+    spanish_choice: Option<char>,
 }
 
 impl Dialog {
@@ -482,6 +511,7 @@ impl Dialog {
             yes_no_taught: false,
             last_confidence: 1.0,
             spanish: false,
+            spanish_choice: None,
         }
     }
 
@@ -580,10 +610,13 @@ impl Dialog {
             self.voicemail_turn(out, answer);
             return;
         }
-        if self.meta_command(out, &answer) {
+        // Spanish words are read by the Spanish branch only: the English meta-commands and
+        // corrections would misread them ("no" is not "go back").
+        let spanish_words = self.spanish && matches!(answer, Answer::Said(_));
+        if !spanish_words && self.meta_command(out, &answer) {
             return;
         }
-        if self.correction(out, &answer) {
+        if !spanish_words && self.correction(out, &answer) {
             return;
         }
         if self.step_turn(out, &answer) {
@@ -755,11 +788,19 @@ impl Dialog {
     /// The page is on disk: the promise, and the line freed for the call back.
     fn page_raised(&mut self, out: &mut Vec<Action>) {
         if self.spanish {
+            // A number the caller gave (not caller ID) is read back as the one called.
+            let number = match &self.captured.callback_phone {
+                Some(p) if Some(p) != self.ctx.caller_id.as_ref() => {
+                    format!("al {}", self.script.phone_plan.spoken(p))
+                }
+                _ => "a este número".to_string(),
+            };
             self.say(
                 out,
-                "Ya avisé al técnico de guardia; le llamará a este número. Mantenga su teléfono \
-                 libre. Si alguien está en peligro, llame al 911."
-                    .into(),
+                format!(
+                    "Ya avisé al técnico de guardia; le llamará {number}. Mantenga su teléfono \
+                     libre. Si alguien está en peligro, llame al 911."
+                ),
                 true,
             );
             self.goodbye(out);
@@ -819,6 +860,7 @@ impl Dialog {
     fn triage_context(&self) -> TriageContext {
         TriageContext {
             outdoor_temp_f: self.ctx.outdoor_temp_f,
+            outdoor_measured: self.ctx.outdoor_measured,
             cold_threshold_f: self.script.cold_threshold_f,
             hot_threshold_f: self.script.hot_threshold_f,
             vulnerable_occupant: false,
@@ -866,7 +908,8 @@ impl Dialog {
     fn question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
         let hints = keypad_only || self.keys_last;
         let mut question = self
-            .menu_question(step, keypad_only)
+            .spanish_question(step)
+            .or_else(|| self.menu_question(step, keypad_only))
             .or_else(|| self.address_question(step, keypad_only, hints))
             .or_else(|| self.phone_question(step, hints))
             .or_else(|| self.booking_question(step, hints))
@@ -894,6 +937,9 @@ impl Dialog {
 
     /// The question of `step` again in fewer words, naming its keys: the re-prompt.
     fn short_question(&self, step: Step) -> Option<String> {
+        if let Some(text) = self.spanish_short_question(step) {
+            return Some(text);
+        }
         let yn = Self::yes_no_keys(true);
         Some(match step {
             Step::Menu => "Briefly, what's the problem? Or press 9 for the menu.".into(),
@@ -958,6 +1004,9 @@ impl Dialog {
             Step::MembershipOffer => format!("Hear about the membership?{yn}"),
             Step::SpanishMenu => {
                 "Oprima 1 para una emergencia, 2 para que le llamen, 3 para un mensaje.".into()
+            }
+            Step::SpanishProblem | Step::SpanishConfirmPhone | Step::SpanishAskPhone => {
+                return None
             }
             Step::Voicemail | Step::Recording(_) | Step::Ended => return None,
         })
@@ -1319,7 +1368,7 @@ impl Dialog {
         let step = self.step;
         if self.spanish {
             // Keys only (the recogniser is English): the question again, then a message.
-            if self.misses <= self.script.reprompts && step == Step::SpanishMenu {
+            if self.misses <= self.script.reprompts && is_spanish_step(step) {
                 self.say(out, "Perdón, no le entendí.".into(), true);
                 if let (Some(text), Some((_, listen))) =
                     (self.short_question(step), self.question(step, true))
@@ -1379,7 +1428,13 @@ impl Dialog {
             Step::AskNote => self.note_turn(out, answer),
             Step::AskInvoice => self.invoice_turn(out, answer),
             Step::MembershipOffer => self.membership_turn(out, answer),
+            Step::SpanishMenu if self.script.spanish_speech => {
+                self.spanish_menu_by_voice(out, answer)
+            }
             Step::SpanishMenu => self.spanish_menu_turn(out, answer),
+            Step::SpanishProblem => self.spanish_problem_turn(out, answer),
+            Step::SpanishConfirmPhone => self.spanish_confirm_phone(out, answer),
+            Step::SpanishAskPhone => self.spanish_phone_turn(out, answer),
             Step::Voicemail | Step::Recording(_) | Step::Ended => true,
         }
     }
@@ -3369,6 +3424,8 @@ fn step_name(step: Step) -> &'static str {
         Step::AskInvoice => "the invoice number",
         Step::MembershipOffer => "the membership offer",
         Step::SpanishMenu => "the Spanish menu",
+        Step::SpanishProblem => "the problem, in Spanish",
+        Step::SpanishConfirmPhone | Step::SpanishAskPhone => "the callback number, in Spanish",
         Step::Voicemail => "the message",
         Step::Recording(_) | Step::Ended => "the end of the call",
     }

@@ -39,6 +39,10 @@ pub struct SpeechConfig {
     /// Seconds of audio an open recogniser decodes before it is freed and made anew at the
     /// end of a turn (its graph caches only grow); 0 makes a new one every turn (0-3600).
     pub recycle_recognizer_after_s: u64,
+    /// A Spanish Vosk model directory (a relative path is under `storage.data_dir`); empty =
+    /// none. With one (and `[voice] spanish_voice`) a caller who chose Spanish answers by
+    /// voice as well as by key; without one the Spanish branch is keypad-driven.
+    pub spanish_model: PathBuf,
 }
 
 /// The box's voice: the TTS engine and the prompts it renders.
@@ -101,6 +105,7 @@ impl Default for SpeechConfig {
             complete_answer_silence_ms: ep.complete_answer_silence_ms,
             warm_recognizers: 2,
             recycle_recognizer_after_s: super::pool::DEFAULT_RECYCLE_AFTER_MS / 1000,
+            spanish_model: PathBuf::new(),
         }
     }
 }
@@ -235,6 +240,12 @@ impl SpeechConfig {
                 ),
             ));
         }
+    }
+
+    /// The Spanish model's directory (`spanish_model` under `data_dir` when relative);
+    /// `None` when none is configured.
+    pub fn spanish_model_dir(&self, data_dir: &std::path::Path) -> Option<PathBuf> {
+        (!self.spanish_model.as_os_str().is_empty()).then(|| data_dir.join(&self.spanish_model))
     }
 
     /// The recogniser pool's policy for `max_idle` warm recognisers.
