@@ -21,6 +21,8 @@ mod emergencies;
 mod quality;
 #[path = "dialog_tables/schedule.rs"]
 mod schedule;
+#[path = "dialog_tables/spanish.rs"]
+mod spanish;
 
 const JANE: &str = "+13125550142";
 const BOB: &str = "+13125550177";
@@ -1389,6 +1391,7 @@ fn conversations() {
     cases.extend(quality::cases());
     cases.extend(data::cases());
     cases.extend(schedule::cases());
+    cases.extend(spanish::cases());
     assert!(cases.len() >= 80, "only {} conversations", cases.len());
     let mut failures = Vec::new();
     for c in &cases {
@@ -1460,6 +1463,7 @@ fn speaking_time_over_the_table() {
     cases.extend(quality::cases());
     cases.extend(data::cases());
     cases.extend(schedule::cases());
+    cases.extend(spanish::cases());
     let secs = |words: usize| words as f64 * 60.0 / f64::from(rate);
     let mut known_emergency = Vec::new();
     let mut new_booking = Vec::new();

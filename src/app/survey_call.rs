@@ -15,6 +15,7 @@
 //! keypad-only one: no spoken rating, no comment asked for.
 
 use crate::app::pager::{play_one, CallingOut, PagerSettings};
+use crate::dialog::engine::Language;
 use crate::dialog::survey::{RatingWords, SurveyAction, SurveyInput, SurveyResult, SurveyScript};
 use crate::servicetitan::survey::{
     SurveyCallFuture, SurveyCallOutcome, SurveyCallRequest, SurveyCaller,
@@ -59,6 +60,9 @@ pub struct LineSurveyCaller {
     out: CallingOut,
     settings: PagerSettings,
     speech: Option<SurveySpeech>,
+    /// `[survey] language`: the script's prompts and rating words (the voice in `out` and
+    /// the engine in `speech` are the language's own).
+    language: Language,
 }
 
 impl LineSurveyCaller {
@@ -68,7 +72,14 @@ impl LineSurveyCaller {
             out,
             settings,
             speech: None,
+            language: Language::English,
         }
+    }
+
+    /// Calls in `language` (`CallingOut`'s voice and the speech engine must speak and hear it).
+    pub fn with_language(mut self, language: Language) -> Self {
+        self.language = language;
+        self
     }
 
     /// Rating by voice or keypad, and a spoken comment, heard by `speech`.
@@ -81,8 +92,10 @@ impl LineSurveyCaller {
         let to = redact::number(Some(&request.to));
         let job = request.job_id;
         let mut script = match &self.speech {
-            Some(speech) => SurveyScript::new(&request.shop_name).with_words(speech.words.clone()),
-            None => SurveyScript::keypad_only(&request.shop_name),
+            Some(speech) => SurveyScript::new(&request.shop_name)
+                .in_language(self.language)
+                .with_words(speech.words.clone()),
+            None => SurveyScript::keypad_only(&request.shop_name).in_language(self.language),
         };
         let mut actions = script.start();
         // The opening is rendered before dialling: the customer must not answer into silence.

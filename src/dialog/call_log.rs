@@ -431,13 +431,20 @@ mod tests {
             }
         );
         // An outdoor figure against a fresh forecast: recorded, but the forecast decided.
-        let outside = [turn(Speaker::Caller, "no heat and it's ten degrees outside")];
+        let outside = [turn(
+            Speaker::Caller,
+            "no heat and it's ten degrees outside",
+        )];
         let fresh = caller_temp(&outside, 20.0, 95.0, true).expect("stated");
         assert_eq!((fresh.place.as_str(), fresh.used), ("outdoors", false));
         let stale = caller_temp(&outside, 20.0, 95.0, false).expect("stated");
         assert!(stale.used);
         // Indoors counts whatever the forecast.
-        assert!(caller_temp(&transcript, 20.0, 95.0, true).expect("stated").used);
+        assert!(
+            caller_temp(&transcript, 20.0, 95.0, true)
+                .expect("stated")
+                .used
+        );
         assert_eq!(
             caller_temp(&transcript[..2], 20.0, 95.0, false),
             None,

@@ -10,7 +10,10 @@ use super::{u, Action, Answer, Dialog, Goal, Keypad, Pending, Step, YesNo};
 pub(super) fn is_spanish_step(step: Step) -> bool {
     matches!(
         step,
-        Step::SpanishMenu | Step::SpanishProblem | Step::SpanishConfirmPhone | Step::SpanishAskPhone
+        Step::SpanishMenu
+            | Step::SpanishProblem
+            | Step::SpanishConfirmPhone
+            | Step::SpanishAskPhone
     )
 }
 
@@ -65,9 +68,7 @@ impl Dialog {
             return None;
         }
         Some(match step {
-            Step::SpanishMenu => {
-                "Diga emergencia, llamada o mensaje, u oprima 1, 2 o 3.".into()
-            }
+            Step::SpanishMenu => "Diga emergencia, llamada o mensaje, u oprima 1, 2 o 3.".into(),
             Step::SpanishProblem => "¿Qué pasa? O oprima numeral.".into(),
             Step::SpanishConfirmPhone => "¿A este número? Oprima 1 para sí, 2 para no.".into(),
             Step::SpanishAskPhone => "Su número, por favor, o márquelo y oprima numeral.".into(),

@@ -11,7 +11,9 @@ use super::language::fold_accents;
 use super::yes_no::YesNo;
 
 /// Hesitations a Spanish speaker fills with.
-const FILLERS: &[&str] = &["eh", "ehh", "em", "mm", "mmm", "este", "pues", "bueno", "o sea"];
+const FILLERS: &[&str] = &[
+    "eh", "ehh", "em", "mm", "mmm", "este", "pues", "bueno", "o sea",
+];
 
 /// Lowercase, accent-folded word tokens without fillers (never collapsed: digits repeat).
 fn words(text: &str) -> Vec<String> {

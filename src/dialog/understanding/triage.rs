@@ -735,9 +735,7 @@ pub fn triage(text: &str, context: &TriageContext) -> Triage {
     if no_heat {
         let severe = n.has_any(SEVERE_COLD);
         let weather = match (stated, context.outdoor_temp_f) {
-            (Some((_, true)), Some(t)) if context.outdoor_measured => {
-                t <= context.cold_threshold_f
-            }
+            (Some((_, true)), Some(t)) if context.outdoor_measured => t <= context.cold_threshold_f,
             (Some((f, true)), _) => f <= context.cold_threshold_f,
             (Some((f, false)), outdoor) => {
                 f <= INDOOR_COLD_F || outdoor.is_some_and(|t| t <= context.cold_threshold_f)
@@ -752,9 +750,7 @@ pub fn triage(text: &str, context: &TriageContext) -> Triage {
     if no_cooling {
         let severe = n.has_any(SEVERE_HEAT);
         let weather = match (stated, context.outdoor_temp_f) {
-            (Some((_, true)), Some(t)) if context.outdoor_measured => {
-                t >= context.hot_threshold_f
-            }
+            (Some((_, true)), Some(t)) if context.outdoor_measured => t >= context.hot_threshold_f,
             (Some((f, true)), _) => f >= context.hot_threshold_f,
             (Some((f, false)), outdoor) => {
                 f >= INDOOR_HOT_F || outdoor.is_some_and(|t| t >= context.hot_threshold_f)
