@@ -345,12 +345,8 @@ impl Call<'_> {
 
     /// A stream for one text: its rendered prompt when it has one, else live synthesis.
     fn stream(&self, text: &str, language: Language) -> Option<SpeechStream> {
-        // The prompt cache is rendered in the box's (English) voice: a Spanish text the dry
-        // run reached is still spoken by the Spanish voice.
-        if language == Language::English {
-            if let Some(stream) = self.settings.speaker.prompt(text) {
-                return Some(stream);
-            }
+        if let Some(stream) = self.settings.speaker.prompt(text) {
+            return Some(stream);
         }
         match self.settings.speaker.say_in(language.tag(), text) {
             Ok(stream) => Some(stream),

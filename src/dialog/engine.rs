@@ -102,6 +102,8 @@ pub struct Script {
     pub confirmation_length: usize,
     pub reprompts: u32,
     pub no_input_timeout: Duration,
+    /// `[dialog] low_confidence`: below it a name is spelled back with the read-back.
+    pub low_confidence: f32,
     pub default_state: String,
     /// `[dialog] office_hours`, `service_area`, `prices`: answers to callers' questions
     /// (empty: the office calls back).
@@ -184,6 +186,7 @@ impl Script {
             confirmation_length: d.confirmation_length.clamp(3, 8),
             reprompts: d.reprompts,
             no_input_timeout: Duration::from_secs(d.no_input_timeout_secs),
+            low_confidence: d.low_confidence,
             default_state: d.default_state.clone(),
             zip_cities: d
                 .zip_cities
@@ -597,7 +600,12 @@ impl Dialog {
             Step::Ended | Step::Recording(_) => {}
             Step::Voicemail => self.enqueue_voicemail(out),
             // An emergency caller who hangs up half-way is still paged for.
-            _ if self.outcome.record_ids.is_empty() && self.is_emergency() => self.page(out, None),
+            // So is a Spanish caller who chose the emergency and left before the number.
+            _ if self.outcome.record_ids.is_empty()
+                && (self.is_emergency() || self.spanish_choice == Some('1')) =>
+            {
+                self.page(out, None)
+            }
             _ if self.outcome.record_ids.is_empty() => self.enqueue_lead(out),
             _ => self.step = Step::Ended,
         }
@@ -1566,7 +1574,7 @@ impl Dialog {
             }
             (_, Some(name)) => {
                 self.captured.name = name;
-                self.captured.name_unsure = self.last_confidence < LOW_CONFIDENCE;
+                self.captured.name_unsure = self.last_confidence < self.script.low_confidence;
                 if self.goal == Some(Goal::Callback) {
                     self.callback_next(out);
                 } else {
@@ -1668,6 +1676,13 @@ impl Dialog {
             })
             .collect();
         let bundled = u::zips::places_of_city(&city, Some(&in_state));
+        // Issue 16: a street the shop already serves in that city has its ZIP on record.
+        if let Some(zip) = self.known_street_zip(&city, &in_state) {
+            self.captured.city = bundled.first().map(|p| p.city.to_string()).unwrap_or(city);
+            self.captured.state = state.or_else(|| bundled.first().map(|p| p.state.to_string()));
+            self.zip_given(out, zip, true);
+            return true;
+        }
         if shop.is_empty() && bundled.is_empty() {
             return false;
         }
@@ -1685,6 +1700,35 @@ impl Dialog {
             _ => self.ask(out, Step::AskZip, false),
         }
         true
+    }
+
+    /// The one ZIP the caller's street has among the addresses already known in `city`
+    /// (same house number, street name, suffix and direction, same state or none); `None`
+    /// when no street was given, none is known there, or they disagree.
+    fn known_street_zip(&self, city: &str, state: &str) -> Option<String> {
+        let street = self.captured.street.as_ref()?;
+        let same_street = |s: &StreetAddress| {
+            s.number == street.number
+                && s.street_name.eq_ignore_ascii_case(&street.street_name)
+                && s.suffix == street.suffix
+                && s.direction == street.direction
+        };
+        let mut zips: Vec<String> = self
+            .sources
+            .customers
+            .addresses_in_city(city)
+            .into_iter()
+            .filter(|a| a.state.is_empty() || a.state.eq_ignore_ascii_case(state))
+            .filter(|a| u::street_address(&a.street).is_some_and(|s| same_street(&s)))
+            .map(|a| a.zip.trim().to_string())
+            .filter(|z| z.len() == 5 && z.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        zips.sort_unstable();
+        zips.dedup();
+        match zips.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
     }
 
     /// The ZIP of a city that has several.
@@ -3430,9 +3474,6 @@ fn step_name(step: Step) -> &'static str {
         Step::Recording(_) | Step::Ended => "the end of the call",
     }
 }
-
-/// Below this recogniser confidence a name is spelled back with the read-back.
-const LOW_CONFIDENCE: f32 = 0.6;
 
 /// "62704" → "6 2 7 0 4": read digit by digit.
 fn spoken_digits(digits: &str) -> String {

@@ -84,6 +84,10 @@ impl Dialog {
         match choice {
             Some(c @ ('1' | '2')) => {
                 self.spanish_choice = Some(c);
+                if c == '1' {
+                    // The page names an emergency even if the caller leaves now.
+                    self.captured.problem = "emergency: Spanish-speaking caller".into();
+                }
                 self.ask(out, Step::SpanishProblem, false);
             }
             Some('3') => self.ask(out, Step::Voicemail, false),
@@ -163,9 +167,6 @@ impl Dialog {
     /// The page (1) or the callback (2), with what was said and the number.
     fn spanish_request(&mut self, out: &mut Vec<Action>) {
         if self.spanish_choice == Some('1') {
-            if self.captured.problem.is_empty() {
-                self.captured.problem = "emergency: Spanish-speaking caller (keypad)".into();
-            }
             self.page(out, None);
         } else {
             self.goal = Some(Goal::Callback);
