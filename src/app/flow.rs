@@ -89,15 +89,25 @@ pub(crate) fn with_settings(
 /// What callers can use, as the status shows it.
 pub(crate) fn speech_state(flow: &Flow, config: &Config) -> crate::app::status::SpeechState {
     use crate::app::status::SpeechState;
+    // `[speech] spanish_model`, when loaded: Spanish callers answer by voice.
+    let spanish = match (
+        flow,
+        config.speech.spanish_model_dir(&config.storage.data_dir),
+    ) {
+        (Flow::Dialog(s), Some(dir)) if s.spanish_engine.is_some() => {
+            format!("; Spanish model loaded ({})", dir.display())
+        }
+        _ => String::new(),
+    };
     match flow {
         Flow::Dialog(s) if !s.keypad_only => SpeechState {
             loaded: true,
-            detail: format!("loaded ({})", config.model_dir().display()),
+            detail: format!("loaded ({}){spanish}", config.model_dir().display()),
         },
         Flow::Dialog(_) => SpeechState {
             loaded: false,
             detail: format!(
-                "keypad only: no usable speech model in {}",
+                "keypad only: no usable speech model in {}{spanish}",
                 config.model_dir().display()
             ),
         },

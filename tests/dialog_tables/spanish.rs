@@ -208,3 +208,51 @@ fn spanish_by_voice_and_the_stated_temperature_record() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// With a fresh forecast (`callbox simulate --outdoor-fresh`, the daemon's `nws` source) the
+/// forecast decides over an outdoor figure the caller states, and the record says the
+/// caller's figure was not used; without one the caller's figure decides.
+#[test]
+fn a_fresh_forecast_wins_over_an_outdoor_figure_the_caller_states() {
+    let said = "uh the furnace quit and it's ten degrees outside";
+    let cases: [(bool, &[&str], &str, bool); 2] = [
+        (
+            true,
+            &[said, "yes", "yes", "the first one", "yes"],
+            "routine",
+            false,
+        ),
+        (false, &[said, "yes", "yes", "yes"], "emergency", true),
+    ];
+    for (fresh, lines, urgency, used) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = callbox::config::Config::default();
+        config.storage.data_dir = dir.path().join("data");
+        let opts = callbox::app::simulate::SimulateOptions {
+            caller_id: Some(JANE.into()),
+            now: Some(NOW.parse().expect("now")),
+            seed: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conversations/seed.json")),
+            offline: true,
+            outdoor_temp_f: Some(45.0),
+            outdoor_measured: fresh,
+            ..Default::default()
+        };
+        let input = lines.join("\n") + "\n";
+        let mut out = Vec::new();
+        callbox::app::simulate::run(&config, &opts, &mut input.as_bytes(), &mut out)
+            .expect("simulate");
+        let stdout = String::from_utf8_lossy(&out).into_owned();
+        let last = stdout.lines().last().unwrap_or_default();
+        let outcome: Value = serde_json::from_str(last).expect("outcome JSON");
+        assert_eq!(outcome["outcome"], "job", "fresh {fresh}: {stdout}");
+        assert_eq!(
+            outcome["records"][0]["urgency"], urgency,
+            "fresh {fresh}: {stdout}"
+        );
+        assert_eq!(outcome["caller_temp"]["place"], "outdoors", "{stdout}");
+        assert_eq!(
+            outcome["caller_temp"]["used"], used,
+            "fresh {fresh}: {stdout}"
+        );
+    }
+}
