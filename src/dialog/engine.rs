@@ -2194,6 +2194,7 @@ impl Dialog {
     fn safety(&mut self, out: &mut Vec<Action>, hazard: Option<SafetyHazard>) {
         self.captured.triage = hazard.map(Triage::Safety);
         let script = match hazard {
+            _ if self.spanish => Self::spanish_safety_script(hazard),
             Some(SafetyHazard::Gas) | None => {
                 "This is important. If you smell gas, leave the building now and take everyone \
                  with you. Don't switch lights or anything electrical on or off, and don't use \
@@ -3037,16 +3038,22 @@ impl Dialog {
             .callback_phone
             .clone()
             .or(self.ctx.caller_id.clone())
-            .map(|p| format!(" at {}", self.script.phone_plan.spoken(&p)))
-            .unwrap_or_default();
-        self.say(
-            out,
-            format!(
-                "I've alerted our on-call technician, who will call you back{phone}. \
-                 Please hang up now and get to safety."
+            .map(|p| self.script.phone_plan.spoken(&p));
+        let text = match (self.spanish, phone) {
+            (true, Some(p)) => format!(
+                "Ya avisé al técnico de guardia, que le llamará al {p}. Cuelgue ahora y \
+                 póngase a salvo."
             ),
-            false,
-        );
+            (true, None) => {
+                "Ya avisé al técnico de guardia. Cuelgue ahora y póngase a salvo.".to_string()
+            }
+            (false, p) => format!(
+                "I've alerted our on-call technician, who will call you back{}. Please hang \
+                 up now and get to safety.",
+                p.map(|p| format!(" at {p}")).unwrap_or_default()
+            ),
+        };
+        self.say(out, text, false);
         out.push(Action::Hangup);
         self.step = Step::Ended;
     }

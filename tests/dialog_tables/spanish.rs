@@ -156,6 +156,20 @@ fn by_voice_cases() -> Vec<Case> {
             "Diga emergencia, llamada o mensaje",
         ])
         .field("/reason", "Spanish-speaking caller (call back in Spanish)"),
+        case(
+            "esv6 gas said in Spanish: the safety script in Spanish first, then the alert",
+            Some(NEW),
+            &["hola", "es una emergencia", "huele a gas en la cocina"],
+        )
+        .expect("safety_alert", &["on_call_alert"])
+        .says(&[
+            "qué pasa",
+            "Esto es importante. Si huele a gas, salga del edificio",
+            "Ya avisé al técnico de guardia, que le llamará al 7 7 3",
+        ])
+        .never(&["This is important", "I've alerted"])
+        .field("/hazard", "gas")
+        .field("/caller_said", "huele a gas en la cocina"),
     ]
 }
 

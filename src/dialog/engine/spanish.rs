@@ -4,7 +4,7 @@
 //! words or keyed), then the page or the callback. Without a Spanish model the branch is the
 //! keypad menu of `Dialog::spanish_menu_turn`.
 
-use super::{u, Action, Answer, Dialog, Goal, Keypad, Pending, Step, YesNo};
+use super::{u, Action, Answer, Dialog, Goal, Keypad, Pending, SafetyHazard, Step, YesNo};
 
 /// The Spanish branch's own questions (their re-prompts stay in Spanish).
 pub(super) fn is_spanish_step(step: Step) -> bool {
@@ -76,8 +76,45 @@ impl Dialog {
         })
     }
 
+    /// A safety hazard heard in Spanish: the safety script (in Spanish) and the alert, first.
+    fn spanish_hazard(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        let Some((text, hazard)) = answer
+            .text()
+            .and_then(|t| u::spanish::hazard(t).map(|h| (t, h)))
+        else {
+            return false;
+        };
+        self.captured.problem = format!("dijo en español: «{}»", text.trim());
+        self.safety(out, Some(hazard));
+        true
+    }
+
+    /// The safety script in Spanish (not barge-in-able, like the English one).
+    pub(super) fn spanish_safety_script(hazard: Option<SafetyHazard>) -> &'static str {
+        match hazard {
+            Some(SafetyHazard::Gas) | None => {
+                "Esto es importante. Si huele a gas, salga del edificio ahora con todos. No \
+                 prenda ni apague luces ni nada eléctrico, y no use el teléfono adentro. Ya \
+                 afuera, llame al 911 o a la línea de emergencias de la compañía de gas."
+            }
+            Some(SafetyHazard::CarbonMonoxide) => {
+                "Esto es importante. Si suena una alarma de monóxido de carbono, saque a todos \
+                 del edificio ahora, deje la puerta abierta y llame al 911 desde afuera. No \
+                 vuelva a entrar hasta que los bomberos digan que es seguro."
+            }
+            Some(SafetyHazard::Smoke | SafetyHazard::Burning | SafetyHazard::Sparking) => {
+                "Esto es importante. Si ve humo, chispas o llamas, o huele a quemado, apague el \
+                 equipo en el termostato solo si puede hacerlo sin peligro, saque a todos del \
+                 edificio y llame al 911 desde afuera."
+            }
+        }
+    }
+
     /// The Spanish menu said or keyed: 1 and 2 go on to what is wrong, 3 is a message.
     pub(super) fn spanish_menu_by_voice(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        if self.spanish_hazard(out, answer) {
+            return true;
+        }
         let choice = answer
             .key()
             .or_else(|| answer.text().and_then(u::spanish::menu_choice));
@@ -99,6 +136,9 @@ impl Dialog {
     /// What is wrong, as the caller said it in Spanish: kept word for word for the office
     /// (the English summaries do not read Spanish). A key skips it.
     pub(super) fn spanish_problem_turn(&mut self, out: &mut Vec<Action>, answer: &Answer) -> bool {
+        if self.spanish_hazard(out, answer) {
+            return true;
+        }
         match (answer.text(), answer.key()) {
             (Some(t), _) if !t.trim().is_empty() => {
                 let said = format!("dijo en español: «{}»", t.trim());

@@ -8,6 +8,7 @@
 //! words only.
 
 use super::language::fold_accents;
+use super::triage::SafetyHazard;
 use super::yes_no::YesNo;
 
 /// Hesitations a Spanish speaker fills with.
@@ -86,6 +87,76 @@ pub fn menu_choice(text: &str) -> Option<char> {
         (true, true, false) if any(&["emergencia", "urgencia", "urgente"]) => Some('1'),
         _ => None,
     }
+}
+
+/// Spanish safety cues in priority order (accents folded), as `triage`'s English ones: high
+/// recall, the first hazard found wins the script.
+const HAZARD_CUES: &[(SafetyHazard, &[&str])] = &[
+    (
+        SafetyHazard::Gas,
+        &[
+            "gas",
+            "huele a gas",
+            "olor a gas",
+            "fuga de gas",
+            "huevo podrido",
+            "huevos podridos",
+        ],
+    ),
+    (
+        SafetyHazard::CarbonMonoxide,
+        &["monoxido", "alarma de monoxido", "detector de monoxido"],
+    ),
+    (SafetyHazard::Smoke, &["humo", "humareda"]),
+    (
+        SafetyHazard::Burning,
+        &[
+            "quemado",
+            "olor a quemado",
+            "se quema",
+            "se esta quemando",
+            "llamas",
+            "fuego",
+        ],
+    ),
+    (
+        SafetyHazard::Sparking,
+        &["chispas", "chispa", "chispea", "chispazos"],
+    ),
+];
+
+/// Clear negations ("no huele a gas", "no hay humo"): only these take a cue back.
+const NEGATIONS: &[&str] = &[
+    "no huele a gas",
+    "no hay gas",
+    "no es gas",
+    "no hay humo",
+    "no sale humo",
+    "no huele a quemado",
+    "no hay chispas",
+];
+
+/// A safety hazard in what a Spanish-speaking caller said: the safety script before anything
+/// else, as for English callers.
+pub fn hazard(text: &str) -> Option<SafetyHazard> {
+    let w = words(text);
+    let mut cleared: Vec<String> = w.clone();
+    // Take out the clearly negated phrases, then look for cues in what is left.
+    for negation in NEGATIONS {
+        let n: Vec<&str> = negation.split(' ').collect();
+        let mut i = 0;
+        while i + n.len() <= cleared.len() {
+            if cleared[i..i + n.len()].iter().zip(&n).all(|(a, b)| a == b) {
+                cleared.drain(i..i + n.len());
+            } else {
+                i += 1;
+            }
+        }
+    }
+    HAZARD_CUES
+        .iter()
+        .find(|(_, cues)| cues.iter().any(|c| has_phrase(&cleared, c)))
+        .map(|(h, _)| *h)
 }
 
 /// A single digit's word.
@@ -199,6 +270,28 @@ mod tests {
             ("", None),
         ];
         let got: Vec<_> = cases.iter().map(|(t, _)| (*t, si_no(t))).collect();
+        assert_eq!(got, cases.to_vec());
+    }
+
+    #[test]
+    fn safety_hazards_in_spanish() {
+        let cases = [
+            ("huele a gas en la cocina", Some(SafetyHazard::Gas)),
+            ("creo que hay una fuga de gas", Some(SafetyHazard::Gas)),
+            ("huele a huevo podrido", Some(SafetyHazard::Gas)),
+            (
+                "suena la alarma de monóxido",
+                Some(SafetyHazard::CarbonMonoxide),
+            ),
+            ("sale humo del calentador", Some(SafetyHazard::Smoke)),
+            ("huele a quemado", Some(SafetyHazard::Burning)),
+            ("el aparato echa chispas", Some(SafetyHazard::Sparking)),
+            ("no huele a gas pero no calienta", None),
+            ("no hay humo, solo hace ruido", None),
+            ("no tengo calefacción", None),
+            ("", None),
+        ];
+        let got: Vec<_> = cases.iter().map(|(t, _)| (*t, hazard(t))).collect();
         assert_eq!(got, cases.to_vec());
     }
 
