@@ -30,6 +30,8 @@ mod schedule;
 // Issue 16: the same table against the ServiceTitan test server, online and offline.
 #[path = "conversations/servicetitan.rs"]
 mod servicetitan;
+#[path = "dialog_tables/spanish.rs"]
+mod spanish;
 mod support;
 mod sync_support;
 
@@ -1413,6 +1415,7 @@ fn table() -> Vec<Case> {
     cases.extend(schedule::cases());
     cases.extend(keypad::cases());
     cases.extend(cut_off::cases());
+    cases.extend(spanish::cases());
     cases
 }
 

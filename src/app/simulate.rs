@@ -45,6 +45,9 @@ pub struct SimulateOptions {
     pub offline: bool,
     pub fail_enqueue_after: Option<usize>,
     pub outdoor_temp_f: Option<f32>,
+    /// `outdoor_temp_f` is a fresh NWS forecast (it wins over an outdoor figure the caller
+    /// states); otherwise it stands for an aging value or the climate rule.
+    pub outdoor_measured: bool,
 }
 
 /// The cache fixture: what `callbox sync` would have cached.
@@ -220,6 +223,7 @@ pub fn run(
         caller_id: opts.caller_id.clone(),
         dialled: opts.dialled.clone(),
         outdoor_temp_f: opts.outdoor_temp_f,
+        outdoor_measured: opts.outdoor_measured && opts.outdoor_temp_f.is_some(),
         recording_path: Some(format!("recordings/{call_key}.wav")),
     };
     let mut sink = OutboxSink {
@@ -242,8 +246,15 @@ pub fn run(
                 &config.triage,
             )
             .with_insist_pages(crate::app::flow::insist_pages(config))
-            // No voice is run here: Spanish is offered when one is configured.
+            // No voice or model is run here: Spanish is offered when a voice is configured,
+            // and heard by voice when a Spanish model is.
             .with_spanish(!config.voice.spanish_voice.is_empty())
+            .with_spanish_speech(
+                config
+                    .speech
+                    .spanish_model_dir(&config.storage.data_dir)
+                    .is_some(),
+            )
             .with_bridge(config.sip.outbound_while_on_call),
         ),
         sources,
@@ -299,6 +310,14 @@ pub fn run(
         "caller_hung_up": outcome.caller_hung_up,
         "call_key": call_key,
         "transcript": dialog.transcript(),
+        // As the daemon's call record has it: a temperature the caller stated, and whether
+        // triage used it.
+        "caller_temp": crate::dialog::call_log::caller_temp(
+            dialog.transcript(),
+            config.triage.cold_threshold_f,
+            config.triage.hot_threshold_f,
+            opts.outdoor_measured && opts.outdoor_temp_f.is_some(),
+        ),
     });
     writeln!(out, "{line}")?;
     out.flush()?;

@@ -75,3 +75,15 @@ pub(crate) async fn prepare(model: &SpeechModel, config: &Config) {
         Err(err) => warn!(error = %err, "speech recogniser pool: sizing did not run"),
     }
 }
+
+/// The Spanish model's pool (`[speech] spanish_model`): no recogniser kept warm (Spanish
+/// calls are few, and each warm recogniser holds tens of MiB), each turn's recogniser freed
+/// when the turn ends. The English pool's sizing is unchanged by it.
+pub(crate) fn prepare_spanish(model: &SpeechModel, config: &Config) {
+    model.set_pool_policy(config.speech.pool_policy(0));
+    info!(
+        model = %model.path().display(),
+        warm = 0,
+        "Spanish speech model ready: Spanish callers answer by voice"
+    );
+}

@@ -7,6 +7,7 @@ use crate::app::status::AppStatus;
 use crate::app::supervisor::Service;
 use crate::app::survey_call::{LineSurveyCaller, SurveySpeech};
 use crate::config::Config;
+use crate::dialog::engine::Language;
 use crate::dialog::survey::RatingWords;
 use crate::servicetitan::survey::{SurveyCaller, SurveyStore, SurveyWorker};
 use crate::servicetitan::SyncWorker;
@@ -44,21 +45,53 @@ pub(crate) fn box_service(
     }
     let status = status.clone();
     let busy: LineBusy = Arc::new(move || status.calls_in_progress() > 0);
-    let voice = Arc::new(crate::speech::tts::EspeakVoice::from_config(&config.voice));
+    // `[survey] language = "es"` speaks with the Spanish voice (`config check` refuses any
+    // other tag; a Spanish survey without a Spanish voice would not be understood).
+    let spanish = config.survey.language == "es";
+    if spanish && config.voice.spanish_voice.is_empty() {
+        warn!(
+            "survey: [survey] language = \"es\" but voice.spanish_voice is empty: no survey calls"
+        );
+        return None;
+    }
+    let (language, voice_name) = if spanish {
+        (Language::Spanish, config.voice.spanish_voice.as_str())
+    } else {
+        (Language::English, config.voice.voice.as_str())
+    };
+    let voice = Arc::new(crate::speech::tts::EspeakVoice::new(
+        &config.voice.program,
+        voice_name,
+        config.voice.rate_wpm,
+        config.voice.gain_db,
+    ));
     let mut caller = LineSurveyCaller::new(
         CallingOut::new(line.clone(), voice, busy),
         PagerSettings::default(),
-    );
-    match crate::app::flow::snapshot(flow) {
+    )
+    .with_language(language);
+    // The model that hears the survey's language: the box's own, or the Spanish one.
+    let engine = match crate::app::flow::snapshot(flow) {
+        crate::app::flow::Flow::Dialog(dialog) if spanish => {
+            dialog.spanish_engine.clone().map(|e| (e, dialog.turn))
+        }
         crate::app::flow::Flow::Dialog(dialog) if !dialog.keypad_only => {
-            info!("survey: ratings by voice or keypad, spoken comments transcribed");
+            Some((dialog.engine.clone(), dialog.turn))
+        }
+        _ => None,
+    };
+    match engine {
+        Some((engine, turn)) => {
+            info!(language = %language.tag(), "survey: ratings by voice or keypad, spoken comments transcribed");
             caller = caller.with_speech(SurveySpeech {
-                engine: dialog.engine.clone(),
-                turn: dialog.turn,
-                words: RatingWords::english(),
+                engine,
+                turn,
+                words: RatingWords::of(language),
             });
         }
-        _ => warn!("survey: no speech model loaded: survey calls are keypad-only"),
+        None => {
+            warn!(language = %language.tag(), "survey: no speech model for the survey's language: survey calls are keypad-only")
+        }
     }
     match service(config, sync, Arc::new(caller)) {
         Ok(service) => service,

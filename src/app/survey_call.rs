@@ -15,6 +15,7 @@
 //! keypad-only one: no spoken rating, no comment asked for.
 
 use crate::app::pager::{play_one, CallingOut, PagerSettings};
+use crate::dialog::engine::Language;
 use crate::dialog::survey::{RatingWords, SurveyAction, SurveyInput, SurveyResult, SurveyScript};
 use crate::servicetitan::survey::{
     SurveyCallFuture, SurveyCallOutcome, SurveyCallRequest, SurveyCaller,
@@ -59,6 +60,9 @@ pub struct LineSurveyCaller {
     out: CallingOut,
     settings: PagerSettings,
     speech: Option<SurveySpeech>,
+    /// `[survey] language`: the script's prompts and rating words (the voice in `out` and
+    /// the engine in `speech` are the language's own).
+    language: Language,
 }
 
 impl LineSurveyCaller {
@@ -68,7 +72,14 @@ impl LineSurveyCaller {
             out,
             settings,
             speech: None,
+            language: Language::English,
         }
+    }
+
+    /// Calls in `language` (`CallingOut`'s voice and the speech engine must speak and hear it).
+    pub fn with_language(mut self, language: Language) -> Self {
+        self.language = language;
+        self
     }
 
     /// Rating by voice or keypad, and a spoken comment, heard by `speech`.
@@ -77,13 +88,21 @@ impl LineSurveyCaller {
         self
     }
 
+    /// One call's script: in the caller's language, by voice with the model's rating words
+    /// or keypad-only.
+    fn script(&self, shop_name: &str) -> SurveyScript {
+        match &self.speech {
+            Some(speech) => SurveyScript::new(shop_name)
+                .in_language(self.language)
+                .with_words(speech.words.clone()),
+            None => SurveyScript::keypad_only(shop_name).in_language(self.language),
+        }
+    }
+
     async fn survey_call(&self, request: &SurveyCallRequest) -> SurveyCallOutcome {
         let to = redact::number(Some(&request.to));
         let job = request.job_id;
-        let mut script = match &self.speech {
-            Some(speech) => SurveyScript::new(&request.shop_name).with_words(speech.words.clone()),
-            None => SurveyScript::keypad_only(&request.shop_name),
-        };
+        let mut script = self.script(&request.shop_name);
         let mut actions = script.start();
         // The opening is rendered before dialling: the customer must not answer into silence.
         let mut opening = None;
@@ -399,6 +418,43 @@ mod tests {
             dial_outcome(&DialFailure::Refused(404)),
             SurveyCallOutcome::Failed { .. }
         ));
+    }
+
+    /// `[survey] language = "es"` reaches each call's script: Spanish prompts, and the
+    /// Spanish rating words as the grammar when a (Spanish) model hears the call.
+    #[test]
+    fn a_spanish_caller_places_spanish_surveys() {
+        use crate::app::pager::OutboundLine;
+        use crate::speech::asr::ScriptedEngine;
+        use crate::speech::tts::EspeakVoice;
+
+        let out = || {
+            CallingOut::new(
+                OutboundLine::new(),
+                Arc::new(EspeakVoice::new("espeak-ng", "es", 175, 0.0)),
+                Arc::new(|| false),
+            )
+        };
+        let spanish = LineSurveyCaller::new(out(), PagerSettings::default())
+            .with_language(Language::Spanish)
+            .with_speech(SurveySpeech {
+                engine: Arc::new(ScriptedEngine::new(Vec::<String>::new())),
+                turn: TurnSettings::default(),
+                words: RatingWords::of(Language::Spanish),
+            });
+        let mut script = spanish.script("Acme");
+        assert_eq!(script.language(), Language::Spanish);
+        assert!(script.rating_grammar().contains(&"cinco".to_string()));
+        let opening = format!("{:?}", script.start());
+        assert!(opening.contains("Oprima o diga un número"), "{opening}");
+
+        let keyed =
+            LineSurveyCaller::new(out(), PagerSettings::default()).with_language(Language::Spanish);
+        let opening = format!("{:?}", keyed.script("Acme").start());
+        assert!(opening.contains("Oprima un número"), "{opening}");
+        let english = LineSurveyCaller::new(out(), PagerSettings::default());
+        let opening = format!("{:?}", english.script("Acme").start());
+        assert!(opening.contains("Press a number"), "{opening}");
     }
 
     /// A loud voiced frame (a 200 Hz fundamental with harmonics): speech to the VAD, above

@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ use crate::dialog::engine::{
 use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
 use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
 use crate::infra::disk::SpaceReserve;
-use crate::speech::asr::{SpeechEngine, Utterance};
+use crate::speech::asr::{AsrError, RecognizerStream, SpeechEngine, Utterance};
 use crate::speech::tts::{Speaker, SpeechStream};
 use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
@@ -55,6 +56,9 @@ pub struct DialogSettings {
     pub speaker: Speaker,
     /// The recogniser; unused when `keypad_only`.
     pub engine: Arc<dyn SpeechEngine>,
+    /// The Spanish recogniser (`[speech] spanish_model`), used from the turn after the
+    /// caller chose Spanish; `None`: the Spanish branch is keyed.
+    pub spanish_engine: Option<Arc<dyn SpeechEngine>>,
     /// No usable speech model: every question is asked and answered by keypad.
     pub keypad_only: bool,
     pub turn: TurnSettings,
@@ -99,6 +103,7 @@ impl std::fmt::Debug for DialogSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DialogSettings")
             .field("keypad_only", &self.keypad_only)
+            .field("spanish_engine", &self.spanish_engine.is_some())
             .field("turn", &self.turn)
             .field("max_call", &self.max_call)
             .finish()
@@ -142,6 +147,54 @@ struct Call<'a> {
     hang_up_cause: Option<HangUpCause>,
     /// What the box speaks now ([`Action::Language`]).
     language: Language,
+    /// The recogniser each turn takes, by `language`.
+    engines: Arc<CallEngines>,
+}
+
+/// The recogniser for the language the call is in: the box's model, or the Spanish model
+/// once the caller chose Spanish. Each turn asks it for a recogniser when the turn starts.
+struct CallEngines {
+    english: Arc<dyn SpeechEngine>,
+    spanish: Option<Arc<dyn SpeechEngine>>,
+    in_spanish: AtomicBool,
+}
+
+impl CallEngines {
+    fn new(settings: &DialogSettings) -> Arc<CallEngines> {
+        Arc::new(CallEngines {
+            english: settings.engine.clone(),
+            spanish: settings.spanish_engine.clone(),
+            in_spanish: AtomicBool::new(false),
+        })
+    }
+
+    /// Turns from now on listen in `language` (English when it has no model of its own).
+    fn set(&self, language: Language) {
+        self.in_spanish
+            .store(language == Language::Spanish, Ordering::Relaxed);
+    }
+
+    /// Spanish is heard by a model of its own.
+    fn hears_spanish(&self) -> bool {
+        self.spanish.is_some()
+    }
+
+    fn current(&self) -> &Arc<dyn SpeechEngine> {
+        match &self.spanish {
+            Some(spanish) if self.in_spanish.load(Ordering::Relaxed) => spanish,
+            _ => &self.english,
+        }
+    }
+}
+
+impl SpeechEngine for CallEngines {
+    fn open(&self) -> Result<Box<dyn RecognizerStream>, AsrError> {
+        self.current().open()
+    }
+
+    fn grammar(&self, phrases: &[String]) -> Result<Box<dyn RecognizerStream>, AsrError> {
+        self.current().grammar(phrases)
+    }
 }
 
 /// Runs the dialog on one answered call until it ends.
@@ -160,7 +213,9 @@ pub async fn run(
     if settings.keypad_only {
         dialog = dialog.keypad_only();
     }
-    let mut conversation = match Conversation::new(port, settings.engine.clone(), settings.turn) {
+    let engines = CallEngines::new(settings);
+    let engine: Arc<dyn SpeechEngine> = engines.clone();
+    let mut conversation = match Conversation::new(port, engine, settings.turn) {
         Ok(c) => c,
         Err(err) => {
             // Without turn taking the call cannot go on, but it still leaves a record: the
@@ -194,6 +249,7 @@ pub async fn run(
         gone: None,
         hang_up_cause: None,
         language: Language::English,
+        engines,
     };
     let end = call.run().await;
     let recorded = recorded_to.is_some() && call.conversation.finish_recording();
@@ -264,7 +320,10 @@ impl Call<'_> {
                         });
                     }
                 }
-                Action::Language(language) => self.language = language,
+                Action::Language(language) => {
+                    self.language = language;
+                    self.engines.set(language);
+                }
                 Action::Bridge(request) => self.bridge(&request).await,
                 Action::Enqueue(payload) => {
                     let result = enqueue(self.settings.records.as_ref(), payload).await;
@@ -441,10 +500,15 @@ impl Call<'_> {
 
     /// Keys only without a speech model; else the question's grammar, or open speech.
     fn listen_mode(&self, listen: &engine::Listen) -> Listen {
+        // Issue 16: with a Spanish model a Spanish question is heard openly by it (the
+        // grammars and answer kinds are English).
+        if self.language == Language::Spanish && self.engines.hears_spanish() {
+            return Listen::Open;
+        }
         if self.settings.keypad_only {
             return Listen::Keys;
         }
-        // Issue 16: the recogniser is English; a Spanish menu is answered by key (a message
+        // Without one the recogniser is English: a Spanish menu is answered by key (a message
         // is still heard out by the open recogniser, so it ends when the caller stops).
         if self.language == Language::Spanish && listen.keypad == engine::Keypad::Digit {
             return Listen::Keys;
@@ -696,6 +760,7 @@ mod tests {
         DialogSettings {
             speaker: Speaker::new(None, PromptCache::default()),
             engine: Arc::new(NoSpeechModel),
+            spanish_engine: None,
             keypad_only: true,
             turn: TurnSettings::default(),
             script: script(),

@@ -179,16 +179,27 @@ pub struct CallerTempRecord {
     pub hot_threshold_f: f32,
     /// The caller's words it came from.
     pub said: String,
+    /// Triage weighed it: false only for an outdoor figure when the box had a fresh forecast
+    /// (`outdoor.source` "nws"), which then decided instead.
+    #[serde(default = "weighed")]
+    pub used: bool,
+}
+
+fn weighed() -> bool {
+    true
 }
 
 // As `OutdoorRecord`: a parsed number of degrees, finite.
 impl Eq for CallerTempRecord {}
 
-/// The first temperature the caller stated in `transcript`, with the thresholds triage used.
+/// The first temperature the caller stated in `transcript`, with the thresholds triage used;
+/// `outdoor_measured`: the call's outdoor value was a fresh forecast (see
+/// `TriageContext::outdoor_measured`).
 pub fn caller_temp(
     transcript: &[Turn],
     cold_threshold_f: f32,
     hot_threshold_f: f32,
+    outdoor_measured: bool,
 ) -> Option<CallerTempRecord> {
     transcript
         .iter()
@@ -202,6 +213,7 @@ pub fn caller_temp(
                 cold_threshold_f,
                 hot_threshold_f,
                 said: t.text.clone(),
+                used: !(outdoor_measured && place == "outdoors"),
             })
         })
 }
@@ -423,7 +435,7 @@ mod tests {
             turn(Speaker::Caller, "it's ten degrees here"),
             turn(Speaker::Caller, "it's forty degrees in the house"),
         ];
-        let got = caller_temp(&transcript, 20.0, 95.0).expect("stated");
+        let got = caller_temp(&transcript, 20.0, 95.0, false).expect("stated");
         assert_eq!(
             got,
             CallerTempRecord {
@@ -433,10 +445,26 @@ mod tests {
                 cold_threshold_f: 20.0,
                 hot_threshold_f: 95.0,
                 said: "it's ten degrees here".into(),
+                used: true,
             }
         );
+        // An outdoor figure against a fresh forecast: recorded, but the forecast decided.
+        let outside = [turn(
+            Speaker::Caller,
+            "no heat and it's ten degrees outside",
+        )];
+        let fresh = caller_temp(&outside, 20.0, 95.0, true).expect("stated");
+        assert_eq!((fresh.place.as_str(), fresh.used), ("outdoors", false));
+        let stale = caller_temp(&outside, 20.0, 95.0, false).expect("stated");
+        assert!(stale.used);
+        // Indoors counts whatever the forecast.
+        assert!(
+            caller_temp(&transcript, 20.0, 95.0, true)
+                .expect("stated")
+                .used
+        );
         assert_eq!(
-            caller_temp(&transcript[..2], 20.0, 95.0),
+            caller_temp(&transcript[..2], 20.0, 95.0, false),
             None,
             "the box's words do not count"
         );

@@ -54,6 +54,9 @@ use super::settings::{DialogConfig, TriageConfig};
 use super::sources::{
     Appointment, Appointments, CustomerDirectory, KnownCustomer, RecordFailure, RecordSink,
 };
+mod spanish;
+use spanish::is_spanish_step;
+
 use super::understanding::{
     self as u, grammar, CallIntent, EmergencyKind, GrammarKind, Meta, OfferedWindow, RoutineKind,
     SafetyHazard, StreetAddress, Triage, TriageContext, WindowChoice, YesNo,
@@ -77,6 +80,10 @@ pub struct CallContext {
     pub dialled: Option<String>,
     /// Outdoor temperature at the shop, when a weather source has it (triage thresholds).
     pub outdoor_temp_f: Option<f32>,
+    /// `outdoor_temp_f` is a fresh forecast (weather source `nws`): an outdoor temperature
+    /// the caller states does not override it. An aging value or the climate rule does not
+    /// count as measured: then the caller's figure decides.
+    pub outdoor_measured: bool,
     /// Where the call's recording goes (relative to the data dir), for voicemail records.
     pub recording_path: Option<String>,
 }
@@ -95,6 +102,8 @@ pub struct Script {
     pub confirmation_length: usize,
     pub reprompts: u32,
     pub no_input_timeout: Duration,
+    /// `[dialog] low_confidence`: below it a name is spelled back with the read-back.
+    pub low_confidence: f32,
     pub default_state: String,
     /// `[dialog] office_hours`, `service_area`, `prices`: answers to callers' questions
     /// (empty: the office calls back).
@@ -120,6 +129,10 @@ pub struct Script {
     /// outbound_while_on_call`): a caller asking for a person is bridged to the on-call
     /// technician ([`Action::Bridge`]) once the page is on disk, instead of called back.
     pub bridge: bool,
+    /// The box also hears Spanish (`[speech] spanish_model` is loaded): the Spanish branch
+    /// takes its answers by voice as well as by key (the menu, what is wrong, sí/no, the
+    /// number), and the wiring listens with the Spanish model (see [`Action::Language`]).
+    pub spanish_speech: bool,
 }
 
 impl Script {
@@ -139,6 +152,13 @@ impl Script {
     /// The same script, offering Spanish when the box has a Spanish voice.
     pub fn with_spanish(mut self, spanish: bool) -> Self {
         self.spanish = spanish;
+        self
+    }
+
+    /// The same script, hearing Spanish answers when the box has a Spanish speech model
+    /// (only with a Spanish voice: without one no Spanish is spoken).
+    pub fn with_spanish_speech(mut self, speech: bool) -> Self {
+        self.spanish_speech = speech && self.spanish;
         self
     }
 
@@ -177,6 +197,7 @@ impl Script {
             confirmation_length: d.confirmation_length.clamp(3, 8),
             reprompts: d.reprompts,
             no_input_timeout: Duration::from_secs(d.no_input_timeout_secs),
+            low_confidence: d.low_confidence,
             default_state: d.default_state.clone(),
             zip_cities: d
                 .zip_cities
@@ -195,6 +216,7 @@ impl Script {
             insist_pages: false,
             spanish: false,
             bridge: false,
+            spanish_speech: false,
         }
     }
 }
@@ -395,6 +417,12 @@ enum Step {
     MembershipOffer,
     /// Issue 16: the Spanish keypad menu.
     SpanishMenu,
+    /// With a Spanish model: what is wrong, in the caller's words (a key skips it).
+    SpanishProblem,
+    /// With a Spanish model: whether caller ID is the number to call back on.
+    SpanishConfirmPhone,
+    /// With a Spanish model: the number to call back on, said or keyed.
+    SpanishAskPhone,
     Voicemail,
     /// Waiting for [`Input::Bridged`]: the technician's phone rings, the caller holds.
     Bridging,
@@ -491,7 +519,8 @@ pub struct Dialog {
     yes_no_taught: bool,
     /// The recogniser's confidence in the caller's last spoken answer.
     last_confidence: f32,
-    /// The caller chose Spanish: the box speaks it, and listens to the keypad.
+    /// The caller chose Spanish: the box speaks it, and listens to the keypad (and, with
+    /// [`Script::spanish_speech`], to Spanish words).
     spanish: bool,
     /// The caller asked for a person and the box can bridge: once the page is on disk, the
     /// technician is rung ([`Action::Bridge`]).
@@ -501,6 +530,9 @@ pub struct Dialog {
     /// The bridge was tried and nobody took it: the voicemail that follows says the page
     /// goes on.
     bridge_missed: bool,
+    /// The Spanish menu's choice by voice while the problem and the number are asked: '1'
+    /// a page, '2' a callback.
+    spanish_choice: Option<char>,
     /// The dialog as it was when the caller's last spoken answer arrived, while that answer
     /// can still be heard again whole ([`Input::Continued`]).
     before_answer: Option<Box<BeforeAnswer>>,
@@ -567,6 +599,7 @@ impl Dialog {
             paged: None,
             bridge_missed: false,
             before_answer: None,
+            spanish_choice: None,
         }
     }
 
@@ -740,7 +773,12 @@ impl Dialog {
             Step::Bridging => self.step = Step::Ended,
             Step::Voicemail => self.enqueue_voicemail(out),
             // An emergency caller who hangs up half-way is still paged for.
-            _ if self.outcome.record_ids.is_empty() && self.is_emergency() => self.page(out, None),
+            // So is a Spanish caller who chose the emergency and left before the number.
+            _ if self.outcome.record_ids.is_empty()
+                && (self.is_emergency() || self.spanish_choice == Some('1')) =>
+            {
+                self.page(out, None)
+            }
             _ if self.outcome.record_ids.is_empty() => self.enqueue_lead(out),
             _ => self.step = Step::Ended,
         }
@@ -753,10 +791,13 @@ impl Dialog {
             self.voicemail_turn(out, answer);
             return;
         }
-        if self.meta_command(out, &answer) {
+        // Spanish words are read by the Spanish branch only: the English meta-commands and
+        // corrections would misread them ("no" is not "go back").
+        let spanish_words = self.spanish && matches!(answer, Answer::Said(_));
+        if !spanish_words && self.meta_command(out, &answer) {
             return;
         }
-        if self.correction(out, &answer) {
+        if !spanish_words && self.correction(out, &answer) {
             return;
         }
         if self.step_turn(out, &answer) {
@@ -991,11 +1032,19 @@ impl Dialog {
             return;
         }
         if self.spanish {
+            // A number the caller gave (not caller ID) is read back as the one called.
+            let number = match &self.captured.callback_phone {
+                Some(p) if Some(p) != self.ctx.caller_id.as_ref() => {
+                    format!("al {}", self.script.phone_plan.spoken(p))
+                }
+                _ => "a este número".to_string(),
+            };
             self.say(
                 out,
-                "Ya avisé al técnico de guardia; le llamará a este número. Mantenga su teléfono \
-                 libre. Si alguien está en peligro, llame al 911."
-                    .into(),
+                format!(
+                    "Ya avisé al técnico de guardia; le llamará {number}. Mantenga su teléfono \
+                     libre. Si alguien está en peligro, llame al 911."
+                ),
                 true,
             );
             self.goodbye(out);
@@ -1055,6 +1104,7 @@ impl Dialog {
     fn triage_context(&self) -> TriageContext {
         TriageContext {
             outdoor_temp_f: self.ctx.outdoor_temp_f,
+            outdoor_measured: self.ctx.outdoor_measured,
             cold_threshold_f: self.script.cold_threshold_f,
             hot_threshold_f: self.script.hot_threshold_f,
             vulnerable_occupant: false,
@@ -1102,7 +1152,8 @@ impl Dialog {
     fn question(&self, step: Step, keypad_only: bool) -> Option<(String, Action)> {
         let hints = keypad_only || self.keys_last;
         let mut question = self
-            .menu_question(step, keypad_only)
+            .spanish_question(step)
+            .or_else(|| self.menu_question(step, keypad_only))
             .or_else(|| self.address_question(step, keypad_only, hints))
             .or_else(|| self.phone_question(step, hints))
             .or_else(|| self.booking_question(step, hints))
@@ -1130,6 +1181,9 @@ impl Dialog {
 
     /// The question of `step` again in fewer words, naming its keys: the re-prompt.
     fn short_question(&self, step: Step) -> Option<String> {
+        if let Some(text) = self.spanish_short_question(step) {
+            return Some(text);
+        }
         let yn = Self::yes_no_keys(true);
         Some(match step {
             Step::Menu => "Briefly, what's the problem? Or press 9 for the menu.".into(),
@@ -1194,6 +1248,9 @@ impl Dialog {
             Step::MembershipOffer => format!("Hear about the membership?{yn}"),
             Step::SpanishMenu => {
                 "Oprima 1 para una emergencia, 2 para que le llamen, 3 para un mensaje.".into()
+            }
+            Step::SpanishProblem | Step::SpanishConfirmPhone | Step::SpanishAskPhone => {
+                return None
             }
             Step::Voicemail | Step::Bridging | Step::Recording(_) | Step::Ended => return None,
         })
@@ -1555,7 +1612,7 @@ impl Dialog {
         let step = self.step;
         if self.spanish {
             // Keys only (the recogniser is English): the question again, then a message.
-            if self.misses <= self.script.reprompts && step == Step::SpanishMenu {
+            if self.misses <= self.script.reprompts && is_spanish_step(step) {
                 self.say(out, "Perdón, no le entendí.".into(), true);
                 if let (Some(text), Some((_, listen))) =
                     (self.short_question(step), self.question(step, true))
@@ -1615,7 +1672,13 @@ impl Dialog {
             Step::AskNote => self.note_turn(out, answer),
             Step::AskInvoice => self.invoice_turn(out, answer),
             Step::MembershipOffer => self.membership_turn(out, answer),
+            Step::SpanishMenu if self.script.spanish_speech => {
+                self.spanish_menu_by_voice(out, answer)
+            }
             Step::SpanishMenu => self.spanish_menu_turn(out, answer),
+            Step::SpanishProblem => self.spanish_problem_turn(out, answer),
+            Step::SpanishConfirmPhone => self.spanish_confirm_phone(out, answer),
+            Step::SpanishAskPhone => self.spanish_phone_turn(out, answer),
             Step::Voicemail | Step::Bridging | Step::Recording(_) | Step::Ended => true,
         }
     }
@@ -1747,7 +1810,7 @@ impl Dialog {
             }
             (_, Some(name)) => {
                 self.captured.name = name;
-                self.captured.name_unsure = self.last_confidence < LOW_CONFIDENCE;
+                self.captured.name_unsure = self.last_confidence < self.script.low_confidence;
                 if self.goal == Some(Goal::Callback) {
                     self.callback_next(out);
                 } else {
@@ -1849,6 +1912,13 @@ impl Dialog {
             })
             .collect();
         let bundled = u::zips::places_of_city(&city, Some(&in_state));
+        // Issue 16: a street the shop already serves in that city has its ZIP on record.
+        if let Some(zip) = self.known_street_zip(&city, &in_state) {
+            self.captured.city = bundled.first().map(|p| p.city.to_string()).unwrap_or(city);
+            self.captured.state = state.or_else(|| bundled.first().map(|p| p.state.to_string()));
+            self.zip_given(out, zip, true);
+            return true;
+        }
         if shop.is_empty() && bundled.is_empty() {
             return false;
         }
@@ -1866,6 +1936,35 @@ impl Dialog {
             _ => self.ask(out, Step::AskZip, false),
         }
         true
+    }
+
+    /// The one ZIP the caller's street has among the addresses already known in `city`
+    /// (same house number, street name, suffix and direction, same state or none); `None`
+    /// when no street was given, none is known there, or they disagree.
+    fn known_street_zip(&self, city: &str, state: &str) -> Option<String> {
+        let street = self.captured.street.as_ref()?;
+        let same_street = |s: &StreetAddress| {
+            s.number == street.number
+                && s.street_name.eq_ignore_ascii_case(&street.street_name)
+                && s.suffix == street.suffix
+                && s.direction == street.direction
+        };
+        let mut zips: Vec<String> = self
+            .sources
+            .customers
+            .addresses_in_city(city)
+            .into_iter()
+            .filter(|a| a.state.is_empty() || a.state.eq_ignore_ascii_case(state))
+            .filter(|a| u::street_address(&a.street).is_some_and(|s| same_street(&s)))
+            .map(|a| a.zip.trim().to_string())
+            .filter(|z| z.len() == 5 && z.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        zips.sort_unstable();
+        zips.dedup();
+        match zips.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
     }
 
     /// The ZIP of a city that has several.
@@ -2355,6 +2454,7 @@ impl Dialog {
     fn safety(&mut self, out: &mut Vec<Action>, hazard: Option<SafetyHazard>) {
         self.captured.triage = hazard.map(Triage::Safety);
         let script = match hazard {
+            _ if self.spanish => Self::spanish_safety_script(hazard),
             Some(SafetyHazard::Gas) | None => {
                 "This is important. If you smell gas, leave the building now and take everyone \
                  with you. Don't switch lights or anything electrical on or off, and don't use \
@@ -3198,16 +3298,22 @@ impl Dialog {
             .callback_phone
             .clone()
             .or(self.ctx.caller_id.clone())
-            .map(|p| format!(" at {}", self.script.phone_plan.spoken(&p)))
-            .unwrap_or_default();
-        self.say(
-            out,
-            format!(
-                "I've alerted our on-call technician, who will call you back{phone}. \
-                 Please hang up now and get to safety."
+            .map(|p| self.script.phone_plan.spoken(&p));
+        let text = match (self.spanish, phone) {
+            (true, Some(p)) => format!(
+                "Ya avisé al técnico de guardia, que le llamará al {p}. Cuelgue ahora y \
+                 póngase a salvo."
             ),
-            false,
-        );
+            (true, None) => {
+                "Ya avisé al técnico de guardia. Cuelgue ahora y póngase a salvo.".to_string()
+            }
+            (false, p) => format!(
+                "I've alerted our on-call technician, who will call you back{}. Please hang \
+                 up now and get to safety.",
+                p.map(|p| format!(" at {p}")).unwrap_or_default()
+            ),
+        };
+        self.say(out, text, false);
         out.push(Action::Hangup);
         self.step = Step::Ended;
     }
@@ -3633,14 +3739,13 @@ fn step_name(step: Step) -> &'static str {
         Step::AskInvoice => "the invoice number",
         Step::MembershipOffer => "the membership offer",
         Step::SpanishMenu => "the Spanish menu",
+        Step::SpanishProblem => "the problem, in Spanish",
+        Step::SpanishConfirmPhone | Step::SpanishAskPhone => "the callback number, in Spanish",
         Step::Voicemail => "the message",
         Step::Bridging => "the call to the on-call technician",
         Step::Recording(_) | Step::Ended => "the end of the call",
     }
 }
-
-/// Below this recogniser confidence a name is spelled back with the read-back.
-const LOW_CONFIDENCE: f32 = 0.6;
 
 /// "62704" → "6 2 7 0 4": read digit by digit.
 fn spoken_digits(digits: &str) -> String {

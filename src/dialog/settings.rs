@@ -84,6 +84,9 @@ pub struct DialogConfig {
     pub reprompts: u32,
     /// How long the box waits for the caller to start speaking or keying, in seconds.
     pub no_input_timeout_secs: u64,
+    /// Below this recogniser confidence (0-1) a name is spelled back letter by letter with
+    /// the read-back.
+    pub low_confidence: f32,
     /// State/province code put on addresses taken on the phone ("IL").
     pub default_state: String,
     /// The service area's ZIP codes and their cities, "ZIP City[, ST]" ("62704 Springfield",
@@ -163,6 +166,7 @@ impl Default for DialogConfig {
             confirmation_length: 4,
             reprompts: 2,
             no_input_timeout_secs: 6,
+            low_confidence: 0.6,
             default_state: "IL".into(),
             zip_cities: Vec::new(),
             office_hours: String::new(),
@@ -322,6 +326,12 @@ impl DialogConfig {
             v.push(SettingIssue::error(
                 "dialog.reprompts",
                 format!("must be 0 to 5 ({} given)", d.reprompts),
+            ));
+        }
+        if !(0.0..=1.0).contains(&d.low_confidence) {
+            v.push(SettingIssue::error(
+                "dialog.low_confidence",
+                format!("must be 0 to 1 ({} given)", d.low_confidence),
             ));
         }
         if !(2..=30).contains(&d.no_input_timeout_secs) {

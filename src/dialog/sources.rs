@@ -62,6 +62,13 @@ pub struct Appointment {
 pub trait CustomerDirectory: Send + Sync {
     /// Customers whose contacts include `phone_e164`; empty when none (or never looked up).
     fn by_phone(&self, phone_e164: &str) -> Vec<KnownCustomer>;
+
+    /// Service addresses already known in `city` (any customer's), for the ZIP of a street
+    /// the caller names without one; empty when none are known (the default).
+    fn addresses_in_city(&self, city: &str) -> Vec<crate::trade::Address> {
+        let _ = city;
+        Vec::new()
+    }
 }
 
 /// A caller's upcoming appointments and their technicians.

@@ -5,8 +5,12 @@
 //!
 //! The question: a rating 1-5 by keypad or voice, 9 (or "never call again") to be taken off
 //! the list; one re-prompt, then a polite goodbye; after a rating, an optional comment.
+//! In the shop's survey language (`[survey] language`): English, or Spanish with its own
+//! prompts and rating words ([`SurveyScript::in_language`]).
 
 use std::time::Duration;
+
+use super::engine::Language;
 
 /// What the call hands the script.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +101,29 @@ impl RatingWords {
         )
     }
 
+    /// Spanish: "uno" to "cinco", and "no me llamen" / "no vuelvan a llamar" / "nunca".
+    pub fn spanish() -> RatingWords {
+        RatingWords::new(
+            [
+                ("uno", 1),
+                ("una", 1),
+                ("dos", 2),
+                ("tres", 3),
+                ("cuatro", 4),
+                ("cinco", 5),
+            ],
+            ["no me llamen", "no vuelvan a llamar", "nunca"],
+        )
+    }
+
+    /// The rating words of `language`.
+    pub fn of(language: Language) -> RatingWords {
+        match language {
+            Language::English => RatingWords::english(),
+            Language::Spanish => RatingWords::spanish(),
+        }
+    }
+
     /// The rating turn's grammar: every phrase once.
     pub fn grammar(&self) -> Vec<String> {
         let mut phrases: Vec<String> = self
@@ -132,6 +159,20 @@ pub struct SurveyScript {
     /// No recogniser on the call: the rating by keypad only, no comment asked for.
     keypad_only: bool,
     words: RatingWords,
+    language: Language,
+}
+
+/// One of the lines the script says, in its language.
+#[derive(Debug, Clone, Copy)]
+enum Line<'a> {
+    Opening { shop: &'a str },
+    Reprompt,
+    AskComment,
+    ThanksForComment,
+    Thanks,
+    ThanksForRating,
+    NeverAgain,
+    NoRating,
 }
 
 const RATING_TIMEOUT: Duration = Duration::from_secs(8);
@@ -145,6 +186,84 @@ impl SurveyScript {
             result: None,
             keypad_only: false,
             words: RatingWords::english(),
+            language: Language::English,
+        }
+    }
+
+    /// The script in `language`: its prompts and its rating words (a model's own words,
+    /// [`SurveyScript::with_words`], may follow).
+    pub fn in_language(mut self, language: Language) -> SurveyScript {
+        self.language = language;
+        self.words = RatingWords::of(language);
+        self
+    }
+
+    /// The script's language.
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// `line` in the script's language.
+    fn line(&self, line: Line<'_>) -> String {
+        let spanish = self.language == Language::Spanish;
+        let keypad = self.keypad_only;
+        match (line, spanish) {
+            (Line::Opening { shop }, false) => {
+                let answer = if keypad {
+                    "Press a number"
+                } else {
+                    "Press or say a number"
+                };
+                format!(
+                    "Hi, this is {shop}'s automated line, calling about your recent service \
+                     visit. On a scale of one to five, how did we do? {answer} from one to five. \
+                     To never get these calls again, press nine."
+                )
+            }
+            (Line::Opening { shop }, true) => {
+                let answer = if keypad {
+                    "Oprima un número"
+                } else {
+                    "Oprima o diga un número"
+                };
+                format!(
+                    "Hola, le llama la línea automática de {shop} por su visita de servicio \
+                     reciente. Del uno al cinco, ¿cómo lo hicimos? {answer} del uno al cinco. \
+                     Para no recibir más estas llamadas, oprima nueve."
+                )
+            }
+            (Line::Reprompt, false) => {
+                let answer = if keypad { "press" } else { "press or say" };
+                format!(
+                    "Please {answer} a number from one to five, or press nine to never be \
+                     called again."
+                )
+            }
+            (Line::Reprompt, true) => {
+                let answer = if keypad { "oprima" } else { "oprima o diga" };
+                format!(
+                    "Por favor, {answer} un número del uno al cinco, u oprima nueve para no \
+                     recibir más llamadas."
+                )
+            }
+            (Line::AskComment, false) => {
+                "Thank you. If you'd like to tell us more, say it now; or just hang up.".into()
+            }
+            (Line::AskComment, true) => {
+                "Gracias. Si quiere contarnos algo más, dígalo ahora; o simplemente cuelgue.".into()
+            }
+            (Line::ThanksForComment, false) => "Thank you, we'll pass that on. Goodbye.".into(),
+            (Line::ThanksForComment, true) => {
+                "Gracias, se lo pasaremos a la oficina. Adiós.".into()
+            }
+            (Line::Thanks, false) => "Thank you. Goodbye.".into(),
+            (Line::Thanks, true) => "Gracias. Adiós.".into(),
+            (Line::ThanksForRating, false) => "Thank you for your rating. Goodbye.".into(),
+            (Line::ThanksForRating, true) => "Gracias por su calificación. Adiós.".into(),
+            (Line::NeverAgain, false) => "Understood. We won't call you again. Goodbye.".into(),
+            (Line::NeverAgain, true) => "Entendido. No le volveremos a llamar. Adiós.".into(),
+            (Line::NoRating, false) => "No problem. Thank you for choosing us. Goodbye.".into(),
+            (Line::NoRating, true) => "No hay problema. Gracias por preferirnos. Adiós.".into(),
         }
     }
 
@@ -171,22 +290,13 @@ impl SurveyScript {
     /// The opening: who is calling, why, and the question.
     pub fn start(&mut self) -> Vec<SurveyAction> {
         self.step = Step::Rating { tries: 0 };
-        let shop = if self.shop_name.is_empty() {
-            "your heating and cooling company"
-        } else {
-            &self.shop_name
-        };
-        let answer = if self.keypad_only {
-            "Press a number"
-        } else {
-            "Press or say a number"
+        let shop = match (self.shop_name.is_empty(), self.language) {
+            (true, Language::English) => "your heating and cooling company",
+            (true, Language::Spanish) => "su compañía de calefacción y aire acondicionado",
+            (false, _) => &self.shop_name,
         };
         vec![
-            SurveyAction::Say(format!(
-                "Hi, this is {shop}'s automated line, calling about your recent service visit. \
-                 On a scale of one to five, how did we do? {answer} from one to five. To never \
-                 get these calls again, press nine."
-            )),
+            SurveyAction::Say(self.line(Line::Opening { shop })),
             SurveyAction::ListenRating {
                 timeout: RATING_TIMEOUT,
             },
@@ -209,13 +319,13 @@ impl SurveyScript {
                     rating,
                     comment: None,
                 },
-                Some("Thank you. Goodbye."),
+                Some(Line::Thanks),
             ),
             (Step::Comment { rating }, SurveyInput::Heard(text)) => {
                 let comment = Some(text.trim().to_string()).filter(|c| !c.is_empty());
                 self.finish(
                     SurveyResult::Rated { rating, comment },
-                    Some("Thank you, we'll pass that on. Goodbye."),
+                    Some(Line::ThanksForComment),
                 )
             }
             (Step::Comment { rating }, SurveyInput::Digit(_)) => self.finish(
@@ -223,7 +333,7 @@ impl SurveyScript {
                     rating,
                     comment: None,
                 },
-                Some("Thank you. Goodbye."),
+                Some(Line::Thanks),
             ),
             (Step::Rating { tries }, input) => match read_answer(&input, &self.words) {
                 Some(Answer::Rating(rating)) if self.keypad_only => self.finish(
@@ -231,43 +341,28 @@ impl SurveyScript {
                         rating,
                         comment: None,
                     },
-                    Some("Thank you for your rating. Goodbye."),
+                    Some(Line::ThanksForRating),
                 ),
                 Some(Answer::Rating(rating)) => {
                     self.step = Step::Comment { rating };
                     vec![
-                        SurveyAction::Say(
-                            "Thank you. If you'd like to tell us more, say it now; or just hang up."
-                                .into(),
-                        ),
+                        SurveyAction::Say(self.line(Line::AskComment)),
                         SurveyAction::ListenComment { max: COMMENT_MAX },
                     ]
                 }
-                Some(Answer::Never) => self.finish(
-                    SurveyResult::NeverCallAgain,
-                    Some("Understood. We won't call you again. Goodbye."),
-                ),
+                Some(Answer::Never) => {
+                    self.finish(SurveyResult::NeverCallAgain, Some(Line::NeverAgain))
+                }
                 None if tries == 0 => {
                     self.step = Step::Rating { tries: 1 };
-                    let answer = if self.keypad_only {
-                        "press"
-                    } else {
-                        "press or say"
-                    };
                     vec![
-                        SurveyAction::Say(format!(
-                            "Please {answer} a number from one to five, or press nine to never \
-                             be called again."
-                        )),
+                        SurveyAction::Say(self.line(Line::Reprompt)),
                         SurveyAction::ListenRating {
                             timeout: RATING_TIMEOUT,
                         },
                     ]
                 }
-                None => self.finish(
-                    SurveyResult::NoRating,
-                    Some("No problem. Thank you for choosing us. Goodbye."),
-                ),
+                None => self.finish(SurveyResult::NoRating, Some(Line::NoRating)),
             },
         }
     }
@@ -277,12 +372,12 @@ impl SurveyScript {
         self.result.as_ref()
     }
 
-    fn finish(&mut self, result: SurveyResult, goodbye: Option<&str>) -> Vec<SurveyAction> {
+    fn finish(&mut self, result: SurveyResult, goodbye: Option<Line<'_>>) -> Vec<SurveyAction> {
         self.step = Step::Done;
         self.result = Some(result);
         let mut out = Vec::new();
         if let Some(g) = goodbye {
-            out.push(SurveyAction::Say(g.into()));
+            out.push(SurveyAction::Say(self.line(g)));
         }
         out.push(SurveyAction::Hangup);
         out
@@ -451,6 +546,73 @@ mod tests {
         let mut s = SurveyScript::new("Acme");
         s.start();
         s.handle(SurveyInput::Heard("thanks for coming".into()));
+        assert!(s.result().is_none());
+    }
+
+    /// `[survey] language = "es"`: Spanish prompts, Spanish rating words (the grammar),
+    /// "no me llamen" off the list; keys as in English.
+    #[test]
+    fn a_spanish_survey_speaks_and_hears_spanish() {
+        let mut s = SurveyScript::new("Acme").in_language(Language::Spanish);
+        assert_eq!(s.language(), Language::Spanish);
+        let open = says(&s.start());
+        assert!(
+            open.contains("Oprima o diga un número del uno al cinco"),
+            "{open}"
+        );
+        assert!(open.contains("oprima nueve"), "{open}");
+        assert!(!open.contains("press"), "{open}");
+        assert_eq!(
+            s.rating_grammar(),
+            vec![
+                "uno",
+                "una",
+                "dos",
+                "tres",
+                "cuatro",
+                "cinco",
+                "no me llamen",
+                "no vuelvan a llamar",
+                "nunca"
+            ]
+        );
+        let next = s.handle(SurveyInput::Heard("eh creo que cuatro".into()));
+        assert!(says(&next).contains("contarnos algo más"), "{next:?}");
+        let end = s.handle(SurveyInput::Heard("el técnico fue muy amable".into()));
+        assert!(says(&end).contains("Adiós"), "{end:?}");
+        assert_eq!(
+            s.result(),
+            Some(&SurveyResult::Rated {
+                rating: 4,
+                comment: Some("el técnico fue muy amable".into())
+            })
+        );
+
+        let mut s = SurveyScript::new("").in_language(Language::Spanish);
+        assert!(says(&s.start()).contains("su compañía de calefacción"));
+        let end = s.handle(SurveyInput::Heard("por favor no me llamen más".into()));
+        assert!(says(&end).contains("No le volveremos a llamar"), "{end:?}");
+        assert_eq!(s.result(), Some(&SurveyResult::NeverCallAgain));
+
+        // Keypad-only in Spanish: a key rates, a miss re-prompts in Spanish, then goodbye.
+        let mut s = SurveyScript::keypad_only("Acme").in_language(Language::Spanish);
+        let open = says(&s.start());
+        assert!(open.contains("Oprima un número"), "{open}");
+        let again = says(&s.handle(SurveyInput::Digit('7')));
+        assert!(again.contains("Por favor, oprima un número"), "{again}");
+        let end = says(&s.handle(SurveyInput::Digit('5')));
+        assert!(end.contains("Gracias por su calificación"), "{end}");
+        assert_eq!(
+            s.result(),
+            Some(&SurveyResult::Rated {
+                rating: 5,
+                comment: None
+            })
+        );
+        // A word that is no number is no rating.
+        let mut s = SurveyScript::new("Acme").in_language(Language::Spanish);
+        s.start();
+        s.handle(SurveyInput::Heard("gracias".into()));
         assert!(s.result().is_none());
     }
 

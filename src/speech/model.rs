@@ -379,7 +379,10 @@ pub fn open(dir: &Path, upsample: Upsample) -> (ModelStatus, Option<SpeechModel>
     status_model
 }
 
-fn load_checked(dir: &Path, upsample: Upsample) -> Result<SpeechModel, ModelError> {
+/// Loads a model directory with the checks of [`open`] (layout, load, a self-test on 8 kHz
+/// silence) and no log line: for a second model (`[speech] spanish_model`) whose absence is
+/// not the box's keypad-only mode.
+pub fn load_checked(dir: &Path, upsample: Upsample) -> Result<SpeechModel, ModelError> {
     let layout = verify_layout(dir)?;
     if layout.graph == GraphKind::Static {
         warn!(model = %dir.display(), "model has a static HCLG graph: grammar turns will use open vocabulary");

@@ -43,6 +43,10 @@ pub struct SpeechConfig {
     /// Kaldi's `--max-active` for the recognisers (decoding states kept per frame): smaller
     /// is less memory and CPU per call; 0 keeps the model's own (`speech::search`).
     pub max_active: u32,
+    /// A Spanish Vosk model directory (a relative path is under `storage.data_dir`); empty =
+    /// none. With one (and `[voice] spanish_voice`) a caller who chose Spanish answers by
+    /// voice as well as by key; without one the Spanish branch is keypad-driven.
+    pub spanish_model: PathBuf,
 }
 
 /// The box's voice: the TTS engine and the prompts it renders.
@@ -106,6 +110,7 @@ impl Default for SpeechConfig {
             warm_recognizers: 2,
             recycle_recognizer_after_s: super::pool::DEFAULT_RECYCLE_AFTER_MS / 1000,
             max_active: super::search::DEFAULT_MAX_ACTIVE,
+            spanish_model: PathBuf::new(),
         }
     }
 }
@@ -249,6 +254,12 @@ impl SpeechConfig {
                 ),
             ));
         }
+    }
+
+    /// The Spanish model's directory (`spanish_model` under `data_dir` when relative);
+    /// `None` when none is configured.
+    pub fn spanish_model_dir(&self, data_dir: &std::path::Path) -> Option<PathBuf> {
+        (!self.spanish_model.as_os_str().is_empty()).then(|| data_dir.join(&self.spanish_model))
     }
 
     /// The recogniser pool's policy for `max_idle` warm recognisers.

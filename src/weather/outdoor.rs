@@ -26,7 +26,8 @@ pub enum Freshness {
 }
 
 /// Where a call's outdoor temperature came from (kept in the call record). `Caller` is for
-/// the record of a temperature the caller said, which triage prefers.
+/// the record of a temperature the caller said, which triage prefers unless the forecast is
+/// fresh (`Nws`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {

@@ -32,6 +32,10 @@ pub struct SimulateArgs {
     /// Outdoor temperature (°F) for triage.
     #[arg(long)]
     pub outdoor_temp_f: Option<f32>,
+    /// The outdoor temperature is a fresh NWS forecast: it wins over an outdoor temperature
+    /// the caller states (without it, it stands for an aging value or the climate rule).
+    #[arg(long, requires = "outdoor_temp_f")]
+    pub outdoor_fresh: bool,
 }
 
 pub fn simulate(config_path: Option<&Path>, args: SimulateArgs) -> Result<ExitCode> {
@@ -47,6 +51,7 @@ pub fn simulate(config_path: Option<&Path>, args: SimulateArgs) -> Result<ExitCo
         offline: args.offline,
         fail_enqueue_after: args.fail_enqueue_after,
         outdoor_temp_f: args.outdoor_temp_f,
+        outdoor_measured: args.outdoor_fresh,
     };
     simulate::run(
         &config,

@@ -26,10 +26,10 @@ const SPANISH_CUES: &[&str] = &[
     "buenas tardes",
 ];
 
-/// Whether the caller asked for (or spoke) Spanish.
-pub fn wants_spanish(text: &str) -> bool {
-    let folded: String = text
-        .chars()
+/// Spanish accents folded ("español" → "espanol"), as callers' text and recognisers may or
+/// may not write them.
+pub fn fold_accents(text: &str) -> String {
+    text.chars()
         .map(|c| match c {
             'á' | 'Á' => 'a',
             'é' | 'É' => 'e',
@@ -39,8 +39,12 @@ pub fn wants_spanish(text: &str) -> bool {
             'ñ' | 'Ñ' => 'n',
             c => c,
         })
-        .collect();
-    let n = normalize(&folded);
+        .collect()
+}
+
+/// Whether the caller asked for (or spoke) Spanish.
+pub fn wants_spanish(text: &str) -> bool {
+    let n = normalize(&fold_accents(text));
     // "no spanish" / "not spanish" is an English speaker saying what they do not want.
     if n.has_any(&[
         "no spanish",

@@ -20,6 +20,7 @@
 //! - [`questions`] — hours, prices, service area, "are you a robot", quotes, wrong numbers.
 //! - [`summary`] — the problem in the trade's words, for read-backs and the job summary.
 //! - [`language`] — a caller who speaks Spanish.
+//! - [`spanish`] — the Spanish branch's answers by voice (sí/no, the menu, numbers in words).
 //! - [`repeat`] — a repeat call: the problem an upcoming visit is already booked for.
 //! - [`mod@grammar`] — phrase lists for the recogniser's closed-set turns.
 
@@ -35,6 +36,7 @@ pub mod places;
 pub mod questions;
 pub mod repair;
 pub mod repeat;
+pub mod spanish;
 pub mod summary;
 pub mod triage;
 pub mod windows;

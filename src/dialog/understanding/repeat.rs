@@ -45,6 +45,7 @@ pub fn booked_kind(summary: &str) -> Option<ProblemKind> {
     // Only the words matter: no weather, no thresholds, nobody vulnerable.
     let neutral = TriageContext {
         outdoor_temp_f: None,
+        outdoor_measured: false,
         cold_threshold_f: f32::MIN,
         hot_threshold_f: f32::MAX,
         vulnerable_occupant: false,

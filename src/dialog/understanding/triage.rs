@@ -65,6 +65,10 @@ pub enum RoutineKind {
 pub struct TriageContext {
     /// Outdoor temperature at the service address, when known.
     pub outdoor_temp_f: Option<f32>,
+    /// `outdoor_temp_f` is a fresh forecast (NWS within its refresh period), not an aging
+    /// value or the climate rule: it wins over an outdoor figure the caller states. Without
+    /// one the caller's figure decides (see [`caller_temperature`]).
+    pub outdoor_measured: bool,
     /// No heat at or below this outdoor temperature is an emergency.
     pub cold_threshold_f: f32,
     /// No cooling at or above this outdoor temperature is an emergency.
@@ -695,7 +699,8 @@ const INDOORS: &[&str] = &[
 ];
 
 /// A temperature the caller said, and where: "outdoors" (outside, outdoors, out there: triage
-/// takes it over the forecast), "indoors" (in the house, inside, …: triage weighs it against
+/// takes it over an aging forecast or the climate rule; a fresh forecast wins, see
+/// [`TriageContext::outdoor_measured`]), "indoors" (in the house, inside, …: triage weighs it against
 /// the indoor limits), or "unsaid" ("it's ten degrees here": triage weighs it as indoors, and
 /// the forecast still counts).
 pub fn caller_temperature(text: &str) -> Option<(f32, &'static str)> {
@@ -730,6 +735,7 @@ pub fn triage(text: &str, context: &TriageContext) -> Triage {
     if no_heat {
         let severe = n.has_any(SEVERE_COLD);
         let weather = match (stated, context.outdoor_temp_f) {
+            (Some((_, true)), Some(t)) if context.outdoor_measured => t <= context.cold_threshold_f,
             (Some((f, true)), _) => f <= context.cold_threshold_f,
             (Some((f, false)), outdoor) => {
                 f <= INDOOR_COLD_F || outdoor.is_some_and(|t| t <= context.cold_threshold_f)
@@ -744,6 +750,7 @@ pub fn triage(text: &str, context: &TriageContext) -> Triage {
     if no_cooling {
         let severe = n.has_any(SEVERE_HEAT);
         let weather = match (stated, context.outdoor_temp_f) {
+            (Some((_, true)), Some(t)) if context.outdoor_measured => t >= context.hot_threshold_f,
             (Some((f, true)), _) => f >= context.hot_threshold_f,
             (Some((f, false)), outdoor) => {
                 f >= INDOOR_HOT_F || outdoor.is_some_and(|t| t >= context.hot_threshold_f)
@@ -889,6 +896,7 @@ impl TriageContext {
     ) -> Self {
         TriageContext {
             outdoor_temp_f,
+            outdoor_measured: false,
             cold_threshold_f: config.cold_threshold_f,
             hot_threshold_f: config.hot_threshold_f,
             vulnerable_occupant,
@@ -948,6 +956,75 @@ mod tests {
             outdoor_temp_f: outdoor,
             ..TriageContext::default()
         }
+    }
+
+    /// The caller's outdoor figure decides only when the box has no fresh forecast; an
+    /// indoor figure counts whatever the forecast says.
+    #[test]
+    fn a_stated_temperature_counts_unless_the_forecast_is_fresh() {
+        let measured = |t: f32| TriageContext {
+            outdoor_temp_f: Some(t),
+            outdoor_measured: true,
+            ..TriageContext::default()
+        };
+        let cases: &[(&str, TriageContext, Triage)] = &[
+            // Climate rule / aging value (not measured): the caller's figure wins.
+            (
+                "no heat it's ten degrees outside",
+                ctx(Some(45.0)),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "no heat it's ten degrees outside",
+                measured(45.0),
+                Triage::Routine(RoutineKind::NoHeat),
+            ),
+            (
+                "no heat it's fifty degrees outside",
+                ctx(Some(5.0)),
+                Triage::Routine(RoutineKind::NoHeat),
+            ),
+            (
+                "no heat it's fifty degrees outside",
+                measured(5.0),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "the ac quit it's one hundred five degrees out there",
+                ctx(Some(70.0)),
+                Triage::Emergency(NoCooling),
+            ),
+            (
+                "the ac quit it's one hundred five degrees out there",
+                measured(70.0),
+                Triage::Routine(RoutineKind::NoCooling),
+            ),
+            // Indoors (or unsaid): the house's own temperature, whatever the forecast.
+            (
+                "my heat is out it's ten degrees in here",
+                measured(45.0),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "my heat is out it's ten degrees in here",
+                ctx(Some(45.0)),
+                Triage::Emergency(NoHeat),
+            ),
+            (
+                "the furnace quit it's sixty five degrees in the house",
+                ctx(Some(45.0)),
+                Triage::Routine(RoutineKind::NoHeat),
+            ),
+        ];
+        let got: Vec<_> = cases
+            .iter()
+            .map(|(said, c, _)| (*said, c.outdoor_measured, triage(said, c)))
+            .collect();
+        let want: Vec<_> = cases
+            .iter()
+            .map(|(said, c, w)| (*said, c.outdoor_measured, *w))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct SurveyConfig {
     pub expire_days: u64,
     /// Numbers never to call (E.164), besides the ones who pressed 9.
     pub do_not_call: Vec<String>,
+    /// The survey call's language: "en" (English) or "es" (Spanish: `[voice] spanish_voice`
+    /// speaks it, and `[speech] spanish_model` hears spoken ratings when one is loaded).
+    pub language: String,
 }
 
 impl Default for SurveyConfig {
@@ -39,6 +42,7 @@ impl Default for SurveyConfig {
             retry_gap_minutes: 180,
             expire_days: 4,
             do_not_call: Vec::new(),
+            language: "en".into(),
         }
     }
 }
@@ -77,6 +81,12 @@ impl SurveyConfig {
             v.push(SettingIssue::error(
                 "survey.days",
                 "is empty: no survey call could ever be placed",
+            ));
+        }
+        if !matches!(self.language.as_str(), "en" | "es") {
+            v.push(SettingIssue::error(
+                "survey.language",
+                format!("`{}` is not \"en\" or \"es\"", self.language),
             ));
         }
         if self.max_attempts == 0 {
