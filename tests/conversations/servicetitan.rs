@@ -579,7 +579,7 @@ fn the_table_against_the_servicetitan_test_server_online_and_offline() {
     let started = std::time::Instant::now();
     // One server (tenant, faults, snapshot) per thread: a case's sync checks what it alone
     // changed in ServiceTitan.
-    let shops: Vec<(Shop, tokio::runtime::Runtime)> = (0..case_threads())
+    let shops: Vec<(Shop, tokio::runtime::Runtime)> = (0..case_threads().min(ran).max(1))
         .map(|_| (open_shop(), runtime()))
         .collect();
     let results = on_lanes(&shops, &cases, |(shop, rt), c| {
