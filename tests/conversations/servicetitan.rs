@@ -63,7 +63,7 @@ fn reset_tenant(server: &StServer) {
 
 /// The sync worker `open_worker_with_clock` makes, except that its client's rate window starts
 /// empty: a new client per case would otherwise wait out a second it never used (the
-/// daemon's cold start, tested in `sync_faults`), and the table runs one case at a time.
+/// daemon's cold start, tested in `sync_faults`), and each server sees one case at a time.
 fn worker(config: &Config, now: DateTime<Utc>) -> (SyncWorker, ManualClock) {
     use callbox::servicetitan::{cache::StCache, client::StClient, sync::SyncSettings};
     let clock = ManualClock::new(now);
@@ -102,7 +102,7 @@ fn open_shop() -> Shop {
         ..StServerConfig::default()
     });
     reset_tenant(&server);
-    let cache = tempfile::tempdir().expect("tempdir");
+    let cache = case_dir();
     // The product's way: `callbox cache refresh` at the table's now, with the box's
     // ServiceTitan settings.
     let file = cache.path().join("refresh.toml");
@@ -463,7 +463,7 @@ fn digits(s: &str) -> String {
 /// One case: simulate on the copied cache, the sync offline, then online, then again.
 fn sync_case(shop: &Shop, rt: &tokio::runtime::Runtime, c: &Case, errs: &mut Vec<String>) {
     reset_tenant(&shop.server);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = case_dir();
     let data = dir.path().join("data");
     copy_dir(&shop.cache.path(), &data.join("cache"));
     let r = run_from(c, dir.path(), SHOP_CONFIG, None);
@@ -568,26 +568,35 @@ const SEED_HORIZON_ONLY: &[&str] = &[
 /// synced offline, then online, then again (see the module docs).
 #[test]
 fn the_table_against_the_servicetitan_test_server_online_and_offline() {
-    let rt = runtime();
-    let shop = open_shop();
     let cases = table();
     let filter = std::env::var("CONVERSATION_FILTER").unwrap_or_default();
     let mut failures = Vec::new();
-    let mut ran = 0;
-    for c in cases
-        .iter()
+    let cases: Vec<Case> = cases
+        .into_iter()
         .filter(|c| c.name.contains(&filter) && !SEED_HORIZON_ONLY.contains(&c.name.as_str()))
-    {
-        ran += 1;
+        .collect();
+    let ran = cases.len();
+    let started = std::time::Instant::now();
+    // One server (tenant, faults, snapshot) per thread: a case's sync checks what it alone
+    // changed in ServiceTitan.
+    let shops: Vec<(Shop, tokio::runtime::Runtime)> = (0..case_threads().min(ran).max(1))
+        .map(|_| (open_shop(), runtime()))
+        .collect();
+    let results = on_lanes(&shops, &cases, |(shop, rt), c| {
         let mut errs = Vec::new();
-        sync_case(&shop, &rt, c, &mut errs);
+        sync_case(shop, rt, c, &mut errs);
+        errs
+    });
+    for (c, errs) in cases.iter().zip(results) {
         if !errs.is_empty() {
             failures.push(format!("--- {}\n  {}", c.name, errs.join("\n  ")));
         }
     }
     println!(
-        "{ran} conversations against ServiceTitan, {} failed",
-        failures.len()
+        "{ran} conversations against ServiceTitan on {} servers, {} failed, in {:.1} s",
+        shops.len(),
+        failures.len(),
+        started.elapsed().as_secs_f64()
     );
     assert!(
         failures.is_empty(),
@@ -624,7 +633,7 @@ fn the_servicetitan_check_catches_a_wrong_job() {
             a.start += chrono::Duration::hours(1);
         }
     });
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = case_dir();
     let data = dir.path().join("data");
     copy_dir(&shop.cache.path(), &data.join("cache"));
     let r = run_from(&c, dir.path(), SHOP_CONFIG, None);
