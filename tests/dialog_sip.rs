@@ -32,20 +32,22 @@ fn dialog_daemon_with(
     model: Option<PathBuf>,
     more: impl FnOnce(DaemonConfig) -> DaemonConfig,
 ) -> Daemon {
+    Daemon::start(more(dialog_config(model).seed(seed_file())))
+}
+
+/// The dialog daemon's settings, with an empty cache (every caller is new).
+fn dialog_config(model: Option<PathBuf>) -> DaemonConfig {
     require_tool("espeak-ng");
     let model = model.unwrap_or_else(|| PathBuf::from("/nonexistent/callbox-test-model"));
-    Daemon::start(more(
-        DaemonConfig::new()
-            .set("call.mode", "dialog")
-            .set("speech.model_dir", model.to_string_lossy().as_ref())
-            // A brisk voice keeps the calls short; the prompts are the same.
-            .set("voice.rate_wpm", 240)
-            // A cold climate all year (no forecast in tests): "no heat" is an emergency in
-            // every month, so the bookings below do not change with the season.
-            .set("weather.monthly_normal_f", vec![20.0; 12])
-            .seed(seed_file())
-            .env("CALLBOX_LOG", "debug,rsipstack=warn"),
-    ))
+    DaemonConfig::new()
+        .set("call.mode", "dialog")
+        .set("speech.model_dir", model.to_string_lossy().as_ref())
+        // A brisk voice keeps the calls short; the prompts are the same.
+        .set("voice.rate_wpm", 240)
+        // A cold climate all year (no forecast in tests): "no heat" is an emergency in
+        // every month, so the bookings below do not change with the season.
+        .set("weather.monthly_normal_f", vec![20.0; 12])
+        .env("CALLBOX_LOG", "debug,rsipstack=warn")
 }
 
 fn keys(keys: &str) -> Vec<CallerStep> {
@@ -327,6 +329,75 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
         record["dialog"]["confirmation_number"], p["confirmation_number"],
         "{ctx}"
     );
+}
+
+/// Issue 18 over a real call and the real (Korean) model: a new caller (empty cache) keys 9,
+/// 2 (repair), 1 (no heat) and is asked their name; they say two words, pause long enough
+/// for the box to take a two-word name as whole and end the turn early (the box goes on to
+/// the street), then go on with more words. The continuation is heard with the first piece
+/// as one answer where the name was asked: the name in the record has the words of both
+/// pieces (names keep three words). Keys then take the callback: 1 at the street, 1 = this
+/// number.
+#[test]
+fn a_name_cut_off_and_continued_over_a_call_is_one_answer() {
+    let _g = serial();
+    let daemon = Daemon::start(dialog_config(Some(test_model())));
+    let floor = -46.0;
+    let mut said = common::spoken_trimmed("ko", "에어컨이 고장났어요", floor);
+    // Longer than `complete_answer_silence_ms` (350) with the VAD's hangover, shorter than
+    // the full trailing silence (700): the turn ends early, the words after it continue it.
+    said.extend(vec![0i16; 8 * 560]);
+    said.extend(common::spoken_trimmed("ko", "내일 아침에", floor));
+    let mut steps = keys("921");
+    steps.push(CallerStep::Speak(said));
+    // The second piece cuts the street question short; the caller then says nothing until
+    // the box has heard the whole name and asked the street again (a key pressed over the
+    // cut-short question would end the continuing turn).
+    steps.push(CallerStep::Speak(vec![0; 160]));
+    steps.extend(keys("11"));
+    let (exchange, record) = interactive_call(&daemon, &steps);
+    let ctx = context(&daemon, &record);
+    assert_eq!(exchange.steps_left, 0, "{ctx}");
+    assert!(
+        daemon
+            .log()
+            .contains("the caller goes on with the answer that ended early"),
+        "the second piece was not heard as the rest of the first: {ctx}"
+    );
+    let caller_said: Vec<&str> = record["turns"]
+        .as_array()
+        .expect("turns")
+        .iter()
+        .filter(|t| t["speaker"] == "caller")
+        .filter_map(|t| t["text"].as_str())
+        .filter(|t| !t.starts_with('['))
+        .collect();
+    let [first, then] = caller_said[..] else {
+        panic!("two spoken pieces: {caller_said:?}\n{ctx}");
+    };
+    // The first piece ended early: it read as a whole name (two words or more).
+    assert!(first.split_whitespace().count() >= 2, "{ctx}");
+    // The engine heard the second piece as the rest of the first, where the name was asked
+    // (its transcript marks the words that went on with an answer).
+    let went_on = format!("… {then}");
+    assert!(
+        record["dialog"]["transcript"]
+            .as_array()
+            .expect("transcript")
+            .iter()
+            .any(|t| t["speaker"] == "caller" && t["text"] == went_on.as_str()),
+        "no continued answer {went_on:?} in the transcript: {ctx}"
+    );
+    let callback = linked_record(&daemon, &record);
+    let p = &callback["payload"];
+    assert_eq!(p["kind"], "callback", "{callback:#}");
+    let whole = callbox::dialog::understanding::person_name(&format!("{first} {then}"));
+    assert_eq!(
+        p["caller"]["name"].as_str(),
+        whole.as_deref(),
+        "the name is both pieces, heard as one answer: {callback:#}\n{ctx}"
+    );
+    assert_eq!(p["caller"]["phone_e164"], CALLER, "{callback:#}");
 }
 
 /// Issue 16: `[speech] spanish_model` hears the Spanish branch. The box has no English model

@@ -252,6 +252,47 @@ fn echo_of_the_prompt_at_minus_10_db_does_not_barge_in() {
     );
 }
 
+/// As above, but the box is held twice for 300 ms in the middle of its greeting (SIGSTOP /
+/// SIGCONT: what a loaded machine does to it). The caller's packets pile up meanwhile, so the
+/// box's jitter buffer comes out of each stall holding more than its target depth and the
+/// echo reaches the box later than before: the echo guard must still cover it.
+#[test]
+fn echo_of_the_prompt_after_the_box_stalls_does_not_barge_in() {
+    let _g = serial();
+    let daemon = speech_daemon(DaemonConfig::new());
+    let (_, record) = std::thread::scope(|s| {
+        s.spawn(|| {
+            // The call is up and the greeting (about 6 s) playing well before 2 s.
+            for _ in 0..2 {
+                std::thread::sleep(Duration::from_millis(1500));
+                daemon.hold(Duration::from_millis(300));
+            }
+        });
+        call(
+            &daemon,
+            CallerScript {
+                speech: Vec::new(),
+                echo: Some((-10.0, Duration::from_millis(30))),
+                duration: Duration::from_secs(8),
+            },
+        )
+    });
+    let turns = turns(&record);
+    let ctx = format!("turns: {turns:#?}\nlog:\n{}", daemon.log_tail(80));
+    assert!(!turns.is_empty(), "{ctx}");
+    assert!(turns.iter().all(|t| !t.2), "no barge-in: {ctx}");
+    assert!(
+        turns.iter().all(|t| t.0 == "box"),
+        "the echo is not a caller turn: {ctx}"
+    );
+    // The stalls were real: the box's media loop skipped ahead or caught up.
+    assert!(
+        turns[0].4 - turns[0].3 > 5000,
+        "greeting played {} ms: {ctx}",
+        turns[0].4 - turns[0].3
+    );
+}
+
 /// Mean energy of the frames above -50 dBFS.
 fn loud_mean_db<'a>(frames: impl Iterator<Item = &'a [i16]>) -> f64 {
     let loud: Vec<f64> = frames.map(energy_db).filter(|&e| e > -50.0).collect();

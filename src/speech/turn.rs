@@ -39,6 +39,7 @@ use crate::speech::endpointer::{
 use crate::speech::tts::SpeechStream;
 use crate::speech::vad::VoiceDetector;
 use crate::telephony::audio_port::{AudioFrame, AudioPort, DigitEvent, EndReason, PortEvent};
+use crate::telephony::jitter::JitterBuffer;
 use crate::telephony::wav::{RecordingStop, WavError, WavRecorder};
 use std::path::Path;
 
@@ -139,10 +140,12 @@ pub struct TurnSettings {
 }
 
 impl TurnSettings {
-    /// The echo window for a port whose jitter buffer holds `jitter_frames`: the playback
-    /// lead, the jitter buffer, and 60 ms of network and hybrid.
+    /// The echo window for a port whose jitter buffer aims at `jitter_frames`: the playback
+    /// lead, the most the jitter buffer can hold (not its target: after the box's media loop
+    /// stalls on a loaded machine, the caller's packets that piled up are played out late, and
+    /// the echo in them with them), and 60 ms of network and hybrid.
     pub fn echo_window_for(lead_frames: usize, jitter_frames: usize) -> usize {
-        lead_frames + jitter_frames + 3 + 1
+        lead_frames + JitterBuffer::most_frames(jitter_frames) + 3 + 1
     }
 }
 

@@ -119,11 +119,18 @@ pub struct JitterBuffer {
 }
 
 impl JitterBuffer {
+    /// The most audio, in 20 ms frames, a buffer of target `depth_frames` holds: room for the
+    /// target depth twice over plus a burst; beyond it the oldest audio goes. After the
+    /// playout clock stalls (a loaded machine) the packets that piled up meanwhile are kept up
+    /// to this, so the caller's audio can come out this late until the next pause.
+    pub fn most_frames(depth_frames: usize) -> usize {
+        2 * depth_frames.clamp(1, 50) + 2
+    }
+
     /// `depth_frames`: target buffering in 20 ms frames (config `jitter_buffer_frames`).
     pub fn new(depth_frames: usize) -> Self {
         let depth = depth_frames.clamp(1, 50);
-        // Room for the target depth twice over plus a burst; beyond it the oldest audio goes.
-        let capacity = (2 * depth as i64 + 2) * FRAME;
+        let capacity = Self::most_frames(depth) as i64 * FRAME;
         let len = capacity as usize;
         JitterBuffer {
             depth,

@@ -502,6 +502,24 @@ impl Daemon {
         assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
     }
 
+    /// Holds the whole process for `d` (SIGSTOP, then SIGCONT), as a loaded machine does when
+    /// it does not schedule the box: its media loop misses ticks and the caller's packets
+    /// pile up meanwhile.
+    pub fn hold(&self, d: Duration) {
+        let pid = self.pid().to_string();
+        let stopped = Command::new("kill").args(["-STOP", &pid]).status();
+        std::thread::sleep(d);
+        let resumed = Command::new("kill").args(["-CONT", &pid]).status();
+        assert!(
+            stopped.is_ok_and(|s| s.success()),
+            "kill -STOP {pid} failed"
+        );
+        assert!(
+            resumed.is_ok_and(|s| s.success()),
+            "kill -CONT {pid} failed"
+        );
+    }
+
     /// Waits up to `within` for the process to exit; `None` (after a SIGKILL) when it did
     /// not. Returns how long the wait took.
     pub fn wait_exit(&mut self, within: Duration) -> (Option<ExitStatus>, Duration) {

@@ -5,7 +5,7 @@
 //! sipp does the call control; its SDP points the box's RTP at this peer's port
 //! (tests/sipp/call_external_media.xml, `-set rtp_port`).
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,8 @@ pub const TICK: Duration = Duration::from_millis(20);
 pub struct BoxPacket {
     pub at: Instant,
     pub seq: u16,
+    /// RTP timestamp (8 kHz units): where the box put this frame on its media clock.
+    pub ts: u32,
     pub samples: Vec<i16>,
 }
 
@@ -54,7 +56,12 @@ pub fn energy_db(samples: &[i16]) -> f64 {
 pub struct CallerScript {
     /// 8 kHz caller speech, sent from the first tick (silence after it ends).
     pub speech: Vec<i16>,
-    /// Echo of the box's audio mixed into the caller's stream: (gain in dB, delay).
+    /// Echo of the box's audio mixed into the caller's stream: (gain in dB, delay). The line
+    /// plays the box's packets out on their RTP timestamps, like an ATA's fixed playout
+    /// buffer, and returns each one `delay` (rounded up to whole frames) after its place on
+    /// that clock; a packet that reaches the peer after its echo was due is lost to the echo,
+    /// as a late packet is at an ATA. So a stall of the box or of this peer never stretches
+    /// the echo's delay (a hybrid's echo delay is fixed).
     pub echo: Option<(f64, Duration)>,
     /// How long to run after the first packet from the box.
     pub duration: Duration,
@@ -131,7 +138,28 @@ impl RtpPeer {
         let mut next_tick = start;
         let mut tick = 0usize;
         let mut sent = Vec::new();
-        let mut echo_queue: VecDeque<BoxPacket> = received.iter().cloned().collect();
+        // Echo samples by the caller tick they go out on; the first box packet is tick 0.
+        let first_ts = received[0].ts;
+        let echo_ticks = script
+            .echo
+            .map(|(_, delay)| delay.as_micros().div_ceil(TICK.as_micros()) as usize);
+        let mut echo_at: BTreeMap<usize, Vec<i16>> = BTreeMap::new();
+        let schedule_echo =
+            |echo_at: &mut BTreeMap<usize, Vec<i16>>, p: &BoxPacket, tick: usize| {
+                let Some(delay_ticks) = echo_ticks else {
+                    return;
+                };
+                let offset = p.ts.wrapping_sub(first_ts);
+                // Timestamps before the first packet's (wrapped) are not on this call's clock.
+                if offset > u32::MAX / 2 {
+                    return;
+                }
+                let due = offset as usize / FRAME + delay_ticks;
+                if due >= tick {
+                    echo_at.insert(due, p.samples.clone());
+                }
+            };
+        schedule_echo(&mut echo_at, &received[0], 0);
         let ssrc = 0x1234_5678u32;
         let mut seq = 1000u16;
         let mut ts = 0u32;
@@ -142,17 +170,11 @@ impl RtpPeer {
                 if let Some(chunk) = script.speech.chunks(FRAME).nth(tick) {
                     frame[..chunk.len()].copy_from_slice(chunk);
                 }
-                if let Some((gain_db, delay)) = script.echo {
+                if let Some((gain_db, _)) = script.echo {
                     let g = 10f64.powf(gain_db / 20.0);
-                    // The oldest box frame that has been on the line for `delay`.
-                    if echo_queue
-                        .front()
-                        .is_some_and(|p| now.duration_since(p.at) >= delay)
-                    {
-                        if let Some(p) = echo_queue.pop_front() {
-                            for (f, s) in frame.iter_mut().zip(&p.samples) {
-                                *f = f.saturating_add((f64::from(*s) * g) as i16);
-                            }
+                    if let Some(echo) = echo_at.remove(&tick) {
+                        for (f, s) in frame.iter_mut().zip(&echo) {
+                            *f = f.saturating_add((f64::from(*s) * g) as i16);
                         }
                     }
                 }
@@ -168,10 +190,14 @@ impl RtpPeer {
                 tick += 1;
                 next_tick += TICK;
             }
-            if let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+            // Everything that has arrived (after a stall, more than one packet).
+            while let Ok((n, _)) = self.socket.recv_from(&mut buf) {
                 if let Some(p) = parse(&buf[..n]) {
-                    echo_queue.push_back(p.clone());
+                    schedule_echo(&mut echo_at, &p, tick);
                     received.push(p);
+                }
+                if Instant::now() >= next_tick {
+                    break;
                 }
             }
         }
@@ -192,6 +218,7 @@ fn parse(datagram: &[u8]) -> Option<BoxPacket> {
     Some(BoxPacket {
         at: Instant::now(),
         seq: u16::from_be_bytes([datagram[2], datagram[3]]),
+        ts: u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]]),
         samples: payload.iter().map(|&b| g711::ulaw_decode(b)).collect(),
     })
 }
@@ -212,6 +239,15 @@ pub struct IvrExchange {
     pub received: Vec<BoxPacket>,
     /// Steps not taken because the box stopped prompting (hung up, or never asked).
     pub steps_left: usize,
+}
+
+/// How long the box may send no RTP in the middle of a call before the caller takes it as
+/// hung up: a second, scaled by `CALLBOX_TEST_TIMEOUT_SCALE`. A loaded machine can hold
+/// the box's media loop (or this peer) that long between two packets without anything being
+/// wrong; a box that stops sending for good still ends the exchange early, with its steps
+/// left untaken, and a box that never sends fails on `wait`.
+pub fn hang_up_gap() -> Duration {
+    super::scaled(Duration::from_secs(1))
 }
 
 /// A box frame at or above this carries prompt audio; G.711 silence decodes far below.
@@ -269,9 +305,10 @@ impl RtpPeer {
         // Frames of an RFC 4733 event still to send: (event, packet index).
         let mut key: Option<(u8, u32)> = None;
         let mut left = steps.len();
+        let gap = hang_up_gap();
         loop {
             let now = Instant::now();
-            if now > start + limit || now.duration_since(last_packet) > Duration::from_secs(1) {
+            if now > start + limit || now.duration_since(last_packet) > gap {
                 break;
             }
             if now >= next_tick {
