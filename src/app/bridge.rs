@@ -320,28 +320,32 @@ pub(crate) fn attach(
     line: &crate::app::pager::OutboundLine,
     queue: Option<&Outbox>,
     cache: &Option<Arc<crate::servicetitan::cache::StCache>>,
+    alerts: Option<Arc<crate::alert::Dispatcher>>,
 ) -> crate::app::flow::Flow {
     use crate::app::flow::Flow;
     let (Flow::Dialog(settings), Some(queue)) = (&flow, queue) else {
         return flow;
     };
-    let Some(bridge) = box_bridge(config, line.clone(), queue, cache.clone()) else {
+    let Some(bridge) = box_bridge(config, line.clone(), queue, cache.clone(), alerts) else {
         return flow;
     };
     let mut next = (**settings).clone();
     next.script = Arc::new((*next.script).clone().with_bridge(true));
-    next.bridge = Some(bridge);
+    next.bridge = Some(bridge as Arc<dyn TechnicianBridge>);
     Flow::Dialog(Arc::new(next))
 }
 
 /// The running box's bridge, when `[sip] outbound_while_on_call` is on and the box can dial
-/// and speak: the dialog's script then offers the bridge.
+/// and speak: the dialog's script then offers the bridge. Whom it rings comes from `alerts`,
+/// the box's running dispatcher (a fallback technician changed on the settings page is rung
+/// from the next call on); without one (no alert service) from a dispatcher of its own.
 pub fn box_bridge(
     config: &crate::config::Config,
     line: crate::app::pager::OutboundLine,
     queue: &Outbox,
     cache: Option<Arc<crate::servicetitan::cache::StCache>>,
-) -> Option<Arc<dyn TechnicianBridge>> {
+    alerts: Option<Arc<crate::alert::Dispatcher>>,
+) -> Option<Arc<LineBridge>> {
     if !config.sip.outbound_while_on_call {
         return None;
     }
@@ -351,6 +355,30 @@ pub fn box_bridge(
         warn!("sip.outbound_while_on_call is on, but the box cannot dial out (sip.outbound_target) or speak (voice.engine): callers asking for a person are paged for instead");
         return None;
     }
+    let dispatcher = match alerts {
+        Some(live) => live,
+        None => own_dispatcher(config, queue, cache)?,
+    };
+    let contact: ContactSource = Arc::new(move |now| dispatcher.first_contact(now));
+    let voice = Arc::new(crate::speech::tts::EspeakVoice::from_config(&config.voice));
+    // The bridge places its call while the caller is on: never wait for the line.
+    let out = CallingOut::new(line, voice, Arc::new(|| false));
+    info!("bridge: a caller asking for a person is connected to the on-call technician (sip.outbound_while_on_call)");
+    Some(Arc::new(LineBridge::new(
+        out,
+        contact,
+        queue.clone(),
+        &config.shop.name,
+        BridgeSettings::default(),
+    )))
+}
+
+/// A dispatcher for the bridge's lookups only, when the box runs no alert service.
+fn own_dispatcher(
+    config: &crate::config::Config,
+    queue: &Outbox,
+    cache: Option<Arc<crate::servicetitan::cache::StCache>>,
+) -> Option<Arc<crate::alert::Dispatcher>> {
     let settings = match crate::alert::AlertSettings::from_settings(
         &config.alerts,
         &config.shop.name,
@@ -370,24 +398,65 @@ pub fn box_bridge(
             return None;
         }
     };
-    let contact: ContactSource = Arc::new(move |now| dispatcher.first_contact(now));
-    let voice = Arc::new(crate::speech::tts::EspeakVoice::from_config(&config.voice));
-    // The bridge places its call while the caller is on: never wait for the line.
-    let out = CallingOut::new(line, voice, Arc::new(|| false));
-    info!("bridge: a caller asking for a person is connected to the on-call technician (sip.outbound_while_on_call)");
-    Some(Arc::new(LineBridge::new(
-        out,
-        contact,
-        queue.clone(),
-        &config.shop.name,
-        BridgeSettings::default(),
-    )))
+    Some(dispatcher)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::telephony::audio_port::{port_pair, DigitEvent, DigitSource, PortBackend};
+
+    /// The bridge rings whom the box's running dispatcher names now: a fallback technician
+    /// changed on the settings page (`Dispatcher::set_fallback`) is rung without a restart.
+    #[tokio::test]
+    async fn the_bridge_rings_the_fallback_the_running_dispatcher_has_now() {
+        crate::infra::http::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (queue, _) =
+            Outbox::open(dir.path(), crate::queue::QueueOptions::default()).expect("queue");
+        let mut config = crate::config::Config::default();
+        config.sip.outbound_while_on_call = true;
+        config.sip.outbound_target = "127.0.0.1:5062".into();
+        config.alerts.fallback_name = "Mike".into();
+        config.alerts.fallback_phone = "+13125550100".into();
+        let settings = crate::alert::AlertSettings::from_settings(
+            &config.alerts,
+            &config.shop.name,
+            &config.shop.timezone,
+        )
+        .expect("alert settings");
+        let live = Arc::new(
+            crate::alert::Dispatcher::new(
+                settings,
+                queue.clone(),
+                Arc::new(crate::alert::NoOnCall),
+            )
+            .expect("dispatcher"),
+        );
+        let bridge = box_bridge(
+            &config,
+            crate::app::pager::OutboundLine::new(),
+            &queue,
+            None,
+            Some(live.clone()),
+        )
+        .expect("a bridge");
+        let rung = |b: &LineBridge| (b.contact)(Utc::now()).map(|c| (c.name, c.to));
+        assert_eq!(
+            rung(&bridge),
+            Some(("Mike".to_string(), "+13125550100".to_string()))
+        );
+        live.set_fallback(Some(crate::alert::OnCallTech {
+            name: "Ana".into(),
+            phone: Some("+13125550199".into()),
+            source: "fallback",
+        }));
+        assert_eq!(
+            rung(&bridge),
+            Some(("Ana".to_string(), "+13125550199".to_string())),
+            "the settings page's change reaches the bridge without a restart"
+        );
+    }
 
     /// A leg's media as the relay sees it: frames in on `events`, frames the relay plays
     /// drained from `backend.playback` one per 20 ms.
