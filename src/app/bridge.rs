@@ -30,11 +30,11 @@ use tracing::{info, warn};
 
 use crate::alert::phone::PageCallOutcome;
 use crate::app::pager::{converse, dial_outcome, play_to_end, CallingOut};
-use crate::dialog::call_flow::{BridgeFuture, BridgeResult, TechnicianBridge};
+use crate::dialog::call_flow::{BridgeFuture, BridgeResult, RecordingTap, TechnicianBridge};
 use crate::dialog::engine::{BridgeOutcome, BridgeRequest};
 use crate::queue::{Outbox, PageAcknowledgement, PageContact};
 use crate::telephony::audio_port::{AudioPort, EndReason, PortEvent};
-use crate::telephony::bridge::{ringback_frame, BridgeEnd, Leg, Relay, RelayCounts};
+use crate::telephony::bridge::{ringback_frame, BridgeEnd, Leg, Mixer, Relay, RelayCounts};
 use crate::trade::redact;
 
 /// What the technician hears after the whisper (the page's words).
@@ -101,11 +101,18 @@ impl LineBridge {
         }
     }
 
-    async fn bridge(&self, caller: &mut AudioPort, request: &BridgeRequest) -> BridgeResult {
+    async fn bridge(
+        &self,
+        caller: &mut AudioPort,
+        request: &BridgeRequest,
+        record: RecordingTap<'_>,
+    ) -> BridgeResult {
         let not_taken = |caller_ended| BridgeResult {
             outcome: BridgeOutcome::NotTaken,
             caller_ended,
+            relayed_ms: None,
         };
+        let mut tap = Tap::new(record);
         let alert_id = &request.alert_id;
         let Some(contact) = (self.contact)(Utc::now()) else {
             warn!(alert = %alert_id, "bridge: nobody to ring (no on-call technician or contact with a phone)");
@@ -116,7 +123,7 @@ impl LineBridge {
         // Rendered before dialling (the technician must not answer into silence), while the
         // caller already hears ring-back.
         let mut tone = 0u64;
-        let rendered = hold_while(caller, &mut tone, async {
+        let rendered = hold_while(caller, &mut tap, &mut tone, async {
             let whisper = self
                 .out
                 .render(&crate::app::pager::alert_script(&spoken))
@@ -134,7 +141,9 @@ impl LineBridge {
             }
         };
         info!(alert = %alert_id, %to, contact = %contact.name, "bridge: ringing the on-call technician");
-        let call = match hold_while(caller, &mut tone, self.out.line.dial(&contact.to)).await {
+        let call = match hold_while(caller, &mut tap, &mut tone, self.out.line.dial(&contact.to))
+            .await
+        {
             Err(end) => {
                 info!(alert = %alert_id, ?end, "bridge: the caller hung up while it rang");
                 return not_taken(Some(end));
@@ -149,6 +158,7 @@ impl LineBridge {
         let answer_wait = self.settings.answer_wait;
         let decided = hold_while(
             caller,
+            &mut tap,
             &mut tone,
             converse(&mut technician, &whisper, &question, answer_wait),
         )
@@ -180,17 +190,20 @@ impl LineBridge {
         }
         caller.playback.flush();
         info!(alert = %alert_id, %to, codec = call.codec.name(), "bridge: the technician took the call; relaying");
+        let relay_from = tap.ms;
         let (end, counts, caller_ended) = relay(
             caller,
             &mut technician,
+            &mut tap,
             self.settings.inactivity,
             self.settings.hang_up_grace,
         )
         .await;
-        info!(alert = %alert_id, ?end, counts.caller_to_technician, counts.technician_to_caller, counts.digits_dropped, "bridge: over");
+        info!(alert = %alert_id, ?end, counts.caller_to_technician, counts.technician_to_caller, counts.digits_dropped, recorded_ms = tap.ms - relay_from, "bridge: over");
         BridgeResult {
             outcome: BridgeOutcome::Talked,
             caller_ended: Some(caller_ended),
+            relayed_ms: Some((relay_from, tap.ms)),
         }
     }
 }
@@ -200,8 +213,26 @@ impl TechnicianBridge for LineBridge {
         &'a self,
         caller: &'a mut AudioPort,
         request: &'a BridgeRequest,
+        record: RecordingTap<'a>,
     ) -> BridgeFuture<'a> {
-        Box::pin(self.bridge(caller, request))
+        Box::pin(self.bridge(caller, request, record))
+    }
+}
+
+/// The call's recording as the bridge writes it, and how much it wrote (ms).
+pub struct Tap<'a> {
+    write: RecordingTap<'a>,
+    ms: u64,
+}
+
+impl<'a> Tap<'a> {
+    pub fn new(write: RecordingTap<'a>) -> Self {
+        Tap { write, ms: 0 }
+    }
+
+    fn write(&mut self, frame: &crate::telephony::audio_port::AudioFrame) {
+        (self.write)(&frame[..]);
+        self.ms += 20;
     }
 }
 
@@ -209,6 +240,7 @@ impl TechnicianBridge for LineBridge {
 /// they hang up first (`work` is then dropped).
 async fn hold_while<F: Future>(
     caller: &mut AudioPort,
+    tap: &mut Tap<'_>,
     tone: &mut u64,
     work: F,
 ) -> Result<F::Output, EndReason> {
@@ -225,17 +257,21 @@ async fn hold_while<F: Future>(
             event = caller.events.recv() => match event {
                 Some(PortEvent::Ended(reason)) => return Err(reason),
                 None => return Err(EndReason::RemoteHangUp),
-                Some(PortEvent::Audio(_) | PortEvent::Digit(_)) => {}
+                // The caller's side is recorded while they wait, as in a turn.
+                Some(PortEvent::Audio(frame)) => tap.write(&frame),
+                Some(PortEvent::Digit(_)) => {}
             },
         }
     }
 }
 
 /// Relays the two legs until one ends (or both go quiet past `inactivity`), then hangs up
-/// the other; returns how it ended, what was relayed, and how the caller's leg ended.
+/// the other; returns how it ended, what was relayed, and how the caller's leg ended. Both
+/// legs, mixed, go to `tap` (the call's recording).
 pub async fn relay(
     caller: &mut AudioPort,
     technician: &mut AudioPort,
+    tap: &mut Tap<'_>,
     inactivity: Duration,
     grace: Duration,
 ) -> (BridgeEnd, RelayCounts, EndReason) {
@@ -243,6 +279,7 @@ pub async fn relay(
     let ms = |at: Instant| u64::try_from(at.duration_since(start).as_millis()).unwrap_or(u64::MAX);
     let mut core = Relay::new(0, u64::try_from(inactivity.as_millis()).unwrap_or(u64::MAX));
     let mut caller_end: Option<EndReason> = None;
+    let mut mixer = Mixer::new();
     let end = loop {
         let due = core
             .deadline_ms()
@@ -265,6 +302,9 @@ pub async fn relay(
         };
         match event {
             Some(PortEvent::Audio(frame)) => {
+                for mixed in mixer.push(from, &frame) {
+                    tap.write(&mixed);
+                }
                 if core.on_frame(from, ms(Instant::now())).is_some() {
                     // A leg whose playback is full is behind: the frame is dropped, not queued.
                     let _ = to.try_play(frame);
@@ -285,6 +325,9 @@ pub async fn relay(
             }
         }
     };
+    for mixed in mixer.finish() {
+        tap.write(&mixed);
+    }
     let _ = technician.hang_up.send(true);
     let caller_end = match caller_end {
         Some(reason) => reason,
@@ -479,14 +522,19 @@ mod tests {
         let (mut caller, mut caller_media) = port_pair();
         let (mut tech, mut tech_media) = port_pair();
         let run = tokio::spawn(async move {
+            let mut recording: Vec<i16> = Vec::new();
+            let mut write = |s: &[i16]| recording.extend_from_slice(s);
+            let mut tap = Tap::new(&mut write);
             let out = relay(
                 &mut caller,
                 &mut tech,
+                &mut tap,
                 Duration::from_secs(20),
                 Duration::from_secs(5),
             )
             .await;
-            (out, tech.hang_up.borrow().to_owned())
+            let tapped_ms = tap.ms;
+            (out, tech.hang_up.borrow().to_owned(), recording, tapped_ms)
         });
         caller_media.events.send(frame(1111)).await.expect("caller");
         assert_eq!(next_played(&mut tech_media).await, Some(1111));
@@ -510,7 +558,16 @@ mod tests {
             .send(PortEvent::Ended(EndReason::RemoteHangUp))
             .await
             .expect("end");
-        let ((end, counts, caller_end), tech_hung_up) = run.await.expect("relay");
+        let ((end, counts, caller_end), tech_hung_up, recording, tapped_ms) =
+            run.await.expect("relay");
+        // The call's recording has both legs mixed: the caller's 1111 with the technician's
+        // -2222, then the technician's -3333 alone (the caller sent nothing more).
+        let frames: Vec<i16> = recording
+            .chunks(crate::telephony::audio_port::FRAME_SAMPLES)
+            .map(|f| f[0])
+            .collect();
+        assert_eq!(frames, [-1111, -3333]);
+        assert_eq!(tapped_ms, 40);
         assert_eq!(end, BridgeEnd::HungUp(Leg::Caller));
         assert_eq!(caller_end, EndReason::RemoteHangUp);
         assert!(tech_hung_up, "the technician's leg is hung up");
@@ -546,9 +603,11 @@ mod tests {
             .send(PortEvent::Ended(EndReason::RemoteHangUp))
             .await
             .expect("end");
+        let mut write = |_: &[i16]| {};
         let (end, _, caller_end) = relay(
             &mut caller,
             &mut tech,
+            &mut Tap::new(&mut write),
             Duration::from_secs(20),
             Duration::from_secs(5),
         )
@@ -563,9 +622,11 @@ mod tests {
         let (mut caller, _caller_media) = port_pair();
         let (mut tech, _tech_media) = port_pair();
         let started = Instant::now();
+        let mut write = |_: &[i16]| {};
         let (end, _, caller_end) = relay(
             &mut caller,
             &mut tech,
+            &mut Tap::new(&mut write),
             Duration::from_secs(20),
             Duration::from_secs(5),
         )
