@@ -353,6 +353,46 @@ fn the_technician_takes_the_call_and_both_hear_each_other_until_a_hang_up() {
     };
     assert_eq!(noted["page"]["by"], "Tess Tech", "{noted:#}");
     assert_eq!(noted["page"]["channel"], "bridge", "{noted:#}");
+
+    // The call's recording has the bridged talk, both voices mixed, where the record says.
+    let span = &record["dialog"]["bridged"];
+    let (from, to) = (
+        span["from_ms"].as_u64().expect("the bridged span"),
+        span["to_ms"].as_u64().expect("the bridged span"),
+    );
+    assert!(
+        to >= from + 3000,
+        "a bridged span of {from}..{to} ms: {ctx}"
+    );
+    let wav = daemon
+        .data_dir
+        .join(record["recording"].as_str().expect("the call's recording"));
+    let samples = callbox::telephony::wav::read_wav_8k_mono(&wav).expect("the recording");
+    let ms = |at: u64| usize::try_from(at * 8).expect("index").min(samples.len());
+    let frames_of = |range: std::ops::Range<usize>| {
+        samples[range]
+            .chunks(FRAME)
+            .filter(|f| f.len() == FRAME)
+            .collect::<Vec<_>>()
+    };
+    let bridged = frames_of(ms(from)..ms(to));
+    let share_of = |hz: f64| bridged.iter().filter(|f| tone_share(f, hz) > 0.2).count();
+    let (caller_in, tech_in) = (share_of(CALLER_HZ), share_of(TECH_HZ));
+    assert!(
+        caller_in >= 25 && tech_in >= 100,
+        "recorded in the bridged span: {caller_in} frames of the caller, {tech_in} of the \
+         technician\n{ctx}"
+    );
+    // Before the span, only the caller's side: the technician is never heard there.
+    let before = frames_of(0..ms(from));
+    let tech_before = before
+        .iter()
+        .filter(|f| tone_share(f, TECH_HZ) > 0.2)
+        .count();
+    assert_eq!(
+        tech_before, 0,
+        "the technician recorded before the bridge: {ctx}"
+    );
     assert!(
         started.elapsed() < scaled(Duration::from_secs(90)),
         "took {:?}",
@@ -435,6 +475,15 @@ fn a_busy_technician_means_a_voicemail_and_the_page_goes_on() {
         "busy",
         "{alert:#}\n{}",
         tech.report()
+    );
+    // That page call said the caller left a voicemail (it was decided once the line was
+    // free, after the voicemail was queued; the words themselves: tests/paging_ladder.rs).
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("alerts: paging by phone") && l.contains("voicemail=true")),
+        "{}",
+        daemon.log_tail(60)
     );
 }
 

@@ -6,7 +6,9 @@
 //! the real `callbox::dialog::call_log`, noted by the app's `CallPages`) shows who took the
 //! page and when, or that nobody did.
 
-use callbox::alert::phone::{PageCallFuture, PageCallOutcome, PageCallRequest, PhonePager};
+use callbox::alert::phone::{
+    LineFreeFuture, PageCallFuture, PageCallOutcome, PageCallRequest, PhonePager,
+};
 use callbox::alert::settings::AlertsConfig;
 use callbox::alert::{AlertSettings, Dispatcher, NoOnCall, OnCallDirectory, OnCallTech};
 use callbox::app::call_pages::CallPages;
@@ -14,7 +16,7 @@ use callbox::dialog::call_log::{self, CallRecord, CallerRecord, PageRecord, RtpR
 use callbox::infra::clock::{Clock, ManualClock};
 use callbox::queue::{
     CallerInfo, Hazard, OnCallAlert, Outbox, PageAcknowledgement, Payload, QueueOptions, Record,
-    RecordId,
+    RecordId, VoicemailMessage,
 };
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
@@ -32,6 +34,8 @@ const OLGA: &str = "+13125550103";
 struct ScriptedPager {
     script: Mutex<VecDeque<(&'static str, PageCallOutcome)>>,
     calls: Mutex<Vec<PageCallRequest>>,
+    /// When set, the line is busy (a caller on it) until this turns true.
+    line: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl ScriptedPager {
@@ -68,6 +72,16 @@ impl PhonePager for ScriptedPager {
                 }
                 None => std::future::pending().await,
             }
+        })
+    }
+
+    fn line_free(&self) -> LineFreeFuture<'_> {
+        let line = self.line.clone();
+        Box::pin(async move {
+            if let Some(mut line) = line {
+                line.wait_for(|free| *free).await.expect("the line's gate");
+            }
+            true
         })
     }
 }
@@ -500,4 +514,71 @@ async fn a_page_call_under_way_is_dropped_once_a_bridged_technician_took_the_ale
     assert_eq!(page.attempts[0].outcome, "failed: taken meanwhile");
     let noted = call_page(&calls).expect("noted in the call's record");
     assert_eq!(noted.channel.as_deref(), Some("bridge"));
+}
+
+/// Issue 15: the caller whose bridged call nobody took is still on the line (leaving a
+/// voicemail) when the ladder starts: the page call waits for the line, and only then is it
+/// decided what it says: "the caller left a voicemail". A page with no voicemail never says so.
+#[tokio::test]
+async fn a_page_placed_after_the_caller_left_a_voicemail_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(t0());
+    let outbox = open(dir.path(), &clock);
+    let id = no_heat_alert(&outbox, &clock).await;
+    let (free, line) = tokio::sync::watch::channel(false);
+    let pager = Arc::new(ScriptedPager {
+        script: Mutex::new([(MIKE, PageCallOutcome::Accepted)].into_iter().collect()),
+        line: Some(line),
+        ..ScriptedPager::default()
+    });
+    let d = dispatcher(&outbox, &clock, pager.clone(), None);
+    let pass = tokio::spawn({
+        let d = d.clone();
+        async move { d.deliver_due().await.expect("pass") }
+    });
+    // The ladder is waiting for the line: nothing dialled yet.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        pager.dialled().is_empty(),
+        "dialled while the caller held the line"
+    );
+    outbox
+        .enqueue(Payload::Voicemail(VoicemailMessage {
+            call_key: CALL_KEY.into(),
+            caller: CallerInfo {
+                name: "Jane Doe".into(),
+                phone_e164: Some("+13125550142".into()),
+                callback_phone_e164: None,
+            },
+            recording_path: Some(format!("recordings/{CALL_KEY}.wav")),
+            duration_secs: None,
+            transcript: "please call me back".into(),
+        }))
+        .await
+        .expect("voicemail");
+    free.send(true).expect("free the line");
+    tokio::time::timeout(Duration::from_secs(20), pass)
+        .await
+        .expect("the pass ended")
+        .expect("task");
+    let said = pager.calls.lock().expect("lock")[0].spoken.clone();
+    assert!(
+        said.ends_with(callbox::alert::message::VOICEMAIL_LEFT),
+        "{said}"
+    );
+    assert!(said.contains("no heat"), "{said}");
+    let page = record(&outbox, &id).alert.page.expect("page");
+    assert!(page.acknowledged.is_some(), "Mike pressed 1");
+
+    // Another caller's alert, no voicemail: not said.
+    let other = tempfile::tempdir().expect("tempdir");
+    let outbox = open(other.path(), &clock);
+    no_heat_alert(&outbox, &clock).await;
+    let pager = ScriptedPager::new(&[(MIKE, PageCallOutcome::Accepted)]);
+    dispatcher(&outbox, &clock, pager.clone(), None)
+        .deliver_due()
+        .await
+        .expect("pass");
+    let said = pager.calls.lock().expect("lock")[0].spoken.clone();
+    assert!(!said.contains("voicemail"), "{said}");
 }

@@ -270,6 +270,7 @@ fn call_record(
             transcript,
             outdoor: None,
             caller_temp: None,
+            bridged: None,
         }),
         page: None,
     }

@@ -66,6 +66,7 @@ fn seed_calls(data_dir: &Path) -> Vec<String> {
                     transcript: Vec::new(),
                     outdoor: None,
                     caller_temp: None,
+                    bridged: None,
                 }),
                 page: None,
             };

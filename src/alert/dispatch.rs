@@ -217,13 +217,16 @@ impl Dispatcher {
         };
         let record = self.outbox.begin_alert(&id).await?;
         let now = self.clock.now_utc();
-        let message = compose(
+        let mut message = compose(
             id.as_str(),
             alert,
             self.on_call_now(now).as_ref(),
             &self.settings.shop_name,
             self.settings.timezone,
         );
+        if self.voicemail_left(&alert.call_key) {
+            message = message::with_voicemail(message);
+        }
         let mut failures = Vec::new();
         for channel in &self.settings.channels {
             if record.alert.delivered_to.contains(&channel.name) {
@@ -307,7 +310,7 @@ impl Dispatcher {
     async fn text_contact(
         &self,
         id: &RecordId,
-        contact: usize,
+        key_suffix: &str,
         person: &crate::queue::PageContact,
         text: &str,
     ) {
@@ -315,7 +318,7 @@ impl Dispatcher {
         if person.to.starts_with("sip:") {
             return;
         }
-        let key = format!("page-{id}-{contact}");
+        let key = format!("page-{id}-{key_suffix}");
         let body = format!("{text}\nThe box is calling you now: press 1 to accept.");
         match sms.send(&person.to, &body, &key).await {
             Ok(outcome) => {
@@ -325,6 +328,46 @@ impl Dispatcher {
                 tracing::warn!(%id, contact = %person.name, %err, "alerts: page text not sent")
             }
         }
+    }
+
+    /// Whether the caller of `call_key` left a voicemail (a queue that cannot be read: no).
+    fn voicemail_left(&self, call_key: &str) -> bool {
+        self.outbox
+            .voicemail_of_call(call_key)
+            .ok()
+            .flatten()
+            .is_some()
+    }
+
+    /// One page call, placed once the line is free: only then is it decided what it says
+    /// (the caller who held the line may have left a voicemail meanwhile; a contact texted
+    /// before that is texted that too).
+    async fn page_when_free(
+        &self,
+        pager: &dyn PhonePager,
+        id: &RecordId,
+        alert: &OnCallAlert,
+        (contact, person): (usize, &crate::queue::PageContact),
+        texted_voicemail: bool,
+    ) -> PageCallOutcome {
+        if !pager.line_free().await {
+            tracing::warn!(%id, contact = %person.name, "alerts: the line stayed busy; page call not placed");
+            return PageCallOutcome::Failed("the line stayed busy".into());
+        }
+        let voicemail = self.voicemail_left(&alert.call_key);
+        if voicemail && !texted_voicemail {
+            // Once per contact, like the first text (its own key).
+            let key = format!("{contact}-voicemail");
+            self.text_contact(id, &key, person, message::VOICEMAIL_LEFT)
+                .await;
+        }
+        let request = PageCallRequest {
+            to: person.to.clone(),
+            spoken: message::spoken_with(alert, &self.settings.shop_name, voicemail),
+            alert_id: id.to_string(),
+        };
+        tracing::info!(%id, contact = %person.name, role = %person.role, voicemail, "alerts: paging by phone");
+        pager.page(&request).await
     }
 
     /// Runs the alert's paging ladder as far as it goes now: every call is stored before it
@@ -355,7 +398,6 @@ impl Dispatcher {
                 p
             }
         };
-        let spoken = message::spoken(alert, &self.settings.shop_name);
         loop {
             let now = self.clock.now_utc();
             match rules.next(&mut progress, now) {
@@ -377,17 +419,20 @@ impl Dispatcher {
                     let Some(person) = progress.contacts.get(contact).cloned() else {
                         continue;
                     };
-                    let request = PageCallRequest {
-                        to: person.to.clone(),
-                        spoken: spoken.clone(),
-                        alert_id: id.to_string(),
+                    // The text goes at once (the caller may still be on the line); it says
+                    // "voicemail" if the caller already left one.
+                    let texted_voicemail = self.voicemail_left(&alert.call_key);
+                    let text = if texted_voicemail {
+                        format!("{text}\n{}", message::VOICEMAIL_LEFT)
+                    } else {
+                        text.to_string()
                     };
-                    self.text_contact(id, contact, &person, text).await;
-                    tracing::info!(%id, contact = %person.name, role = %person.role, round = progress.round, "alerts: paging by phone");
+                    self.text_contact(id, &format!("{contact}"), &person, &text)
+                        .await;
                     // Taken meanwhile (the web page, or a technician bridged to the caller
                     // while this call waited for the line): the call is dropped, not made.
                     let outcome = tokio::select! {
-                        outcome = pager.page(&request) => outcome,
+                        outcome = self.page_when_free(pager, id, alert, (contact, &person), texted_voicemail) => outcome,
                         () = self.taken_meanwhile(id) => {
                             tracing::info!(%id, contact = %person.name, "alerts: taken meanwhile; page call dropped");
                             PageCallOutcome::Failed(TAKEN_MEANWHILE.into())

@@ -144,6 +144,29 @@ pub fn compose(
     }
 }
 
+/// Said and written in a page when the caller left a voicemail (issue 15: nobody could take
+/// a bridged call, and the caller left a message kept with the call's recording).
+pub const VOICEMAIL_LEFT: &str = "The caller left a voicemail.";
+
+/// `message` saying the caller left a voicemail: a line in the text and `voicemail: true`
+/// in the JSON document.
+pub fn with_voicemail(mut message: AlertMessage) -> AlertMessage {
+    message.text = format!("{}\n{VOICEMAIL_LEFT}", message.text);
+    message.json["voicemail"] = true.into();
+    message.json["text"] = message.text.clone().into();
+    message
+}
+
+/// [`spoken`], saying the caller left a voicemail when they did.
+pub fn spoken_with(alert: &OnCallAlert, shop_name: &str, voicemail: bool) -> String {
+    let said = spoken(alert, shop_name);
+    if voicemail {
+        format!("{said} {VOICEMAIL_LEFT}")
+    } else {
+        said
+    }
+}
+
 /// What a page call says (spoken, then repeated, then "press 1 to accept, 2 to pass"): the
 /// shop, what is wrong, who and where, the number to call back as spoken digits.
 pub fn spoken(alert: &OnCallAlert, shop_name: &str) -> String {
@@ -276,5 +299,18 @@ mod tests {
             assert!(said.contains(want), "{want:?} not in {said}");
         }
         assert!(!said.contains("+1"), "digits are spoken: {said}");
+    }
+
+    #[test]
+    fn a_voicemail_is_said_and_written_only_when_left() {
+        let a = alert();
+        let plain = compose("cb-04", &a, None, "Acme", chrono_tz::UTC);
+        assert!(!plain.text.contains(VOICEMAIL_LEFT), "{}", plain.text);
+        assert!(!spoken_with(&a, "Acme", false).contains("voicemail"));
+        let left = with_voicemail(plain.clone());
+        assert!(left.text.ends_with(VOICEMAIL_LEFT), "{}", left.text);
+        assert_eq!(left.json["voicemail"], true);
+        assert_eq!(left.json["text"], left.text.as_str());
+        assert!(spoken_with(&a, "Acme", true).ends_with(VOICEMAIL_LEFT));
     }
 }

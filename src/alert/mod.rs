@@ -168,22 +168,13 @@ impl AlertSettings {
             ladder::parse_contact(text, role)
                 .map_err(|e| AlertError::Config(format!("alerts.{role}: {e}")))
         };
-        let mut list = a
+        // Empty = the fallback technician, taken from the dispatcher's live fallback when
+        // the ladder starts (the settings page may change it while the box runs).
+        let list = a
             .contacts
             .iter()
             .map(|c| contact(c, "contact"))
             .collect::<Result<Vec<_>, _>>()?;
-        if list.is_empty() {
-            if let Some(f) = fallback.as_ref() {
-                if let Some(phone) = &f.phone {
-                    list.push(crate::queue::PageContact {
-                        name: f.name.clone(),
-                        to: phone.clone(),
-                        role: "contact".into(),
-                    });
-                }
-            }
-        }
         let optional = |text: &str, role: &str| {
             (!text.trim().is_empty())
                 .then(|| contact(text, role))

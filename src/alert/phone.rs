@@ -54,4 +54,14 @@ pub type PageCallFuture<'a> = Pin<Box<dyn Future<Output = PageCallOutcome> + Sen
 /// scripted one.
 pub trait PhonePager: Send + Sync {
     fn page<'a>(&'a self, request: &'a PageCallRequest) -> PageCallFuture<'a>;
+
+    /// Resolves once a page call can be placed now (true), or when the line stayed busy past
+    /// the pager's patience (false). The ladder waits here before it decides what the call
+    /// says: a caller still on the line may yet leave a voicemail. Default: always free.
+    fn line_free(&self) -> LineFreeFuture<'_> {
+        Box::pin(std::future::ready(true))
+    }
 }
+
+/// A boxed future, `Send`, borrowing the pager: whether the line is free.
+pub type LineFreeFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;

@@ -30,11 +30,11 @@ use tracing::{info, warn};
 
 use crate::alert::phone::PageCallOutcome;
 use crate::app::pager::{converse, dial_outcome, play_to_end, CallingOut};
-use crate::dialog::call_flow::{BridgeFuture, BridgeResult, TechnicianBridge};
+use crate::dialog::call_flow::{BridgeFuture, BridgeResult, RecordingTap, TechnicianBridge};
 use crate::dialog::engine::{BridgeOutcome, BridgeRequest};
 use crate::queue::{Outbox, PageAcknowledgement, PageContact};
 use crate::telephony::audio_port::{AudioPort, EndReason, PortEvent};
-use crate::telephony::bridge::{ringback_frame, BridgeEnd, Leg, Relay, RelayCounts};
+use crate::telephony::bridge::{ringback_frame, BridgeEnd, Leg, Mixer, Relay, RelayCounts};
 use crate::trade::redact;
 
 /// What the technician hears after the whisper (the page's words).
@@ -101,11 +101,18 @@ impl LineBridge {
         }
     }
 
-    async fn bridge(&self, caller: &mut AudioPort, request: &BridgeRequest) -> BridgeResult {
+    async fn bridge(
+        &self,
+        caller: &mut AudioPort,
+        request: &BridgeRequest,
+        record: RecordingTap<'_>,
+    ) -> BridgeResult {
         let not_taken = |caller_ended| BridgeResult {
             outcome: BridgeOutcome::NotTaken,
             caller_ended,
+            relayed_ms: None,
         };
+        let mut tap = Tap::new(record);
         let alert_id = &request.alert_id;
         let Some(contact) = (self.contact)(Utc::now()) else {
             warn!(alert = %alert_id, "bridge: nobody to ring (no on-call technician or contact with a phone)");
@@ -116,7 +123,7 @@ impl LineBridge {
         // Rendered before dialling (the technician must not answer into silence), while the
         // caller already hears ring-back.
         let mut tone = 0u64;
-        let rendered = hold_while(caller, &mut tone, async {
+        let rendered = hold_while(caller, &mut tap, &mut tone, async {
             let whisper = self
                 .out
                 .render(&crate::app::pager::alert_script(&spoken))
@@ -134,7 +141,9 @@ impl LineBridge {
             }
         };
         info!(alert = %alert_id, %to, contact = %contact.name, "bridge: ringing the on-call technician");
-        let call = match hold_while(caller, &mut tone, self.out.line.dial(&contact.to)).await {
+        let call = match hold_while(caller, &mut tap, &mut tone, self.out.line.dial(&contact.to))
+            .await
+        {
             Err(end) => {
                 info!(alert = %alert_id, ?end, "bridge: the caller hung up while it rang");
                 return not_taken(Some(end));
@@ -149,6 +158,7 @@ impl LineBridge {
         let answer_wait = self.settings.answer_wait;
         let decided = hold_while(
             caller,
+            &mut tap,
             &mut tone,
             converse(&mut technician, &whisper, &question, answer_wait),
         )
@@ -180,17 +190,20 @@ impl LineBridge {
         }
         caller.playback.flush();
         info!(alert = %alert_id, %to, codec = call.codec.name(), "bridge: the technician took the call; relaying");
+        let relay_from = tap.ms;
         let (end, counts, caller_ended) = relay(
             caller,
             &mut technician,
+            &mut tap,
             self.settings.inactivity,
             self.settings.hang_up_grace,
         )
         .await;
-        info!(alert = %alert_id, ?end, counts.caller_to_technician, counts.technician_to_caller, counts.digits_dropped, "bridge: over");
+        info!(alert = %alert_id, ?end, counts.caller_to_technician, counts.technician_to_caller, counts.digits_dropped, recorded_ms = tap.ms - relay_from, "bridge: over");
         BridgeResult {
             outcome: BridgeOutcome::Talked,
             caller_ended: Some(caller_ended),
+            relayed_ms: Some((relay_from, tap.ms)),
         }
     }
 }
@@ -200,8 +213,26 @@ impl TechnicianBridge for LineBridge {
         &'a self,
         caller: &'a mut AudioPort,
         request: &'a BridgeRequest,
+        record: RecordingTap<'a>,
     ) -> BridgeFuture<'a> {
-        Box::pin(self.bridge(caller, request))
+        Box::pin(self.bridge(caller, request, record))
+    }
+}
+
+/// The call's recording as the bridge writes it, and how much it wrote (ms).
+pub struct Tap<'a> {
+    write: RecordingTap<'a>,
+    ms: u64,
+}
+
+impl<'a> Tap<'a> {
+    pub fn new(write: RecordingTap<'a>) -> Self {
+        Tap { write, ms: 0 }
+    }
+
+    fn write(&mut self, frame: &crate::telephony::audio_port::AudioFrame) {
+        (self.write)(&frame[..]);
+        self.ms += 20;
     }
 }
 
@@ -209,6 +240,7 @@ impl TechnicianBridge for LineBridge {
 /// they hang up first (`work` is then dropped).
 async fn hold_while<F: Future>(
     caller: &mut AudioPort,
+    tap: &mut Tap<'_>,
     tone: &mut u64,
     work: F,
 ) -> Result<F::Output, EndReason> {
@@ -225,17 +257,21 @@ async fn hold_while<F: Future>(
             event = caller.events.recv() => match event {
                 Some(PortEvent::Ended(reason)) => return Err(reason),
                 None => return Err(EndReason::RemoteHangUp),
-                Some(PortEvent::Audio(_) | PortEvent::Digit(_)) => {}
+                // The caller's side is recorded while they wait, as in a turn.
+                Some(PortEvent::Audio(frame)) => tap.write(&frame),
+                Some(PortEvent::Digit(_)) => {}
             },
         }
     }
 }
 
 /// Relays the two legs until one ends (or both go quiet past `inactivity`), then hangs up
-/// the other; returns how it ended, what was relayed, and how the caller's leg ended.
+/// the other; returns how it ended, what was relayed, and how the caller's leg ended. Both
+/// legs, mixed, go to `tap` (the call's recording).
 pub async fn relay(
     caller: &mut AudioPort,
     technician: &mut AudioPort,
+    tap: &mut Tap<'_>,
     inactivity: Duration,
     grace: Duration,
 ) -> (BridgeEnd, RelayCounts, EndReason) {
@@ -243,6 +279,7 @@ pub async fn relay(
     let ms = |at: Instant| u64::try_from(at.duration_since(start).as_millis()).unwrap_or(u64::MAX);
     let mut core = Relay::new(0, u64::try_from(inactivity.as_millis()).unwrap_or(u64::MAX));
     let mut caller_end: Option<EndReason> = None;
+    let mut mixer = Mixer::new();
     let end = loop {
         let due = core
             .deadline_ms()
@@ -265,6 +302,9 @@ pub async fn relay(
         };
         match event {
             Some(PortEvent::Audio(frame)) => {
+                for mixed in mixer.push(from, &frame) {
+                    tap.write(&mixed);
+                }
                 if core.on_frame(from, ms(Instant::now())).is_some() {
                     // A leg whose playback is full is behind: the frame is dropped, not queued.
                     let _ = to.try_play(frame);
@@ -285,6 +325,9 @@ pub async fn relay(
             }
         }
     };
+    for mixed in mixer.finish() {
+        tap.write(&mixed);
+    }
     let _ = technician.hang_up.send(true);
     let caller_end = match caller_end {
         Some(reason) => reason,
@@ -320,28 +363,32 @@ pub(crate) fn attach(
     line: &crate::app::pager::OutboundLine,
     queue: Option<&Outbox>,
     cache: &Option<Arc<crate::servicetitan::cache::StCache>>,
+    alerts: Option<Arc<crate::alert::Dispatcher>>,
 ) -> crate::app::flow::Flow {
     use crate::app::flow::Flow;
     let (Flow::Dialog(settings), Some(queue)) = (&flow, queue) else {
         return flow;
     };
-    let Some(bridge) = box_bridge(config, line.clone(), queue, cache.clone()) else {
+    let Some(bridge) = box_bridge(config, line.clone(), queue, cache.clone(), alerts) else {
         return flow;
     };
     let mut next = (**settings).clone();
     next.script = Arc::new((*next.script).clone().with_bridge(true));
-    next.bridge = Some(bridge);
+    next.bridge = Some(bridge as Arc<dyn TechnicianBridge>);
     Flow::Dialog(Arc::new(next))
 }
 
 /// The running box's bridge, when `[sip] outbound_while_on_call` is on and the box can dial
-/// and speak: the dialog's script then offers the bridge.
+/// and speak: the dialog's script then offers the bridge. Whom it rings comes from `alerts`,
+/// the box's running dispatcher (a fallback technician changed on the settings page is rung
+/// from the next call on); without one (no alert service) from a dispatcher of its own.
 pub fn box_bridge(
     config: &crate::config::Config,
     line: crate::app::pager::OutboundLine,
     queue: &Outbox,
     cache: Option<Arc<crate::servicetitan::cache::StCache>>,
-) -> Option<Arc<dyn TechnicianBridge>> {
+    alerts: Option<Arc<crate::alert::Dispatcher>>,
+) -> Option<Arc<LineBridge>> {
     if !config.sip.outbound_while_on_call {
         return None;
     }
@@ -351,6 +398,30 @@ pub fn box_bridge(
         warn!("sip.outbound_while_on_call is on, but the box cannot dial out (sip.outbound_target) or speak (voice.engine): callers asking for a person are paged for instead");
         return None;
     }
+    let dispatcher = match alerts {
+        Some(live) => live,
+        None => own_dispatcher(config, queue, cache)?,
+    };
+    let contact: ContactSource = Arc::new(move |now| dispatcher.first_contact(now));
+    let voice = Arc::new(crate::speech::tts::EspeakVoice::from_config(&config.voice));
+    // The bridge places its call while the caller is on: never wait for the line.
+    let out = CallingOut::new(line, voice, Arc::new(|| false));
+    info!("bridge: a caller asking for a person is connected to the on-call technician (sip.outbound_while_on_call)");
+    Some(Arc::new(LineBridge::new(
+        out,
+        contact,
+        queue.clone(),
+        &config.shop.name,
+        BridgeSettings::default(),
+    )))
+}
+
+/// A dispatcher for the bridge's lookups only, when the box runs no alert service.
+fn own_dispatcher(
+    config: &crate::config::Config,
+    queue: &Outbox,
+    cache: Option<Arc<crate::servicetitan::cache::StCache>>,
+) -> Option<Arc<crate::alert::Dispatcher>> {
     let settings = match crate::alert::AlertSettings::from_settings(
         &config.alerts,
         &config.shop.name,
@@ -370,24 +441,65 @@ pub fn box_bridge(
             return None;
         }
     };
-    let contact: ContactSource = Arc::new(move |now| dispatcher.first_contact(now));
-    let voice = Arc::new(crate::speech::tts::EspeakVoice::from_config(&config.voice));
-    // The bridge places its call while the caller is on: never wait for the line.
-    let out = CallingOut::new(line, voice, Arc::new(|| false));
-    info!("bridge: a caller asking for a person is connected to the on-call technician (sip.outbound_while_on_call)");
-    Some(Arc::new(LineBridge::new(
-        out,
-        contact,
-        queue.clone(),
-        &config.shop.name,
-        BridgeSettings::default(),
-    )))
+    Some(dispatcher)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::telephony::audio_port::{port_pair, DigitEvent, DigitSource, PortBackend};
+
+    /// The bridge rings whom the box's running dispatcher names now: a fallback technician
+    /// changed on the settings page (`Dispatcher::set_fallback`) is rung without a restart.
+    #[tokio::test]
+    async fn the_bridge_rings_the_fallback_the_running_dispatcher_has_now() {
+        crate::infra::http::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (queue, _) =
+            Outbox::open(dir.path(), crate::queue::QueueOptions::default()).expect("queue");
+        let mut config = crate::config::Config::default();
+        config.sip.outbound_while_on_call = true;
+        config.sip.outbound_target = "127.0.0.1:5062".into();
+        config.alerts.fallback_name = "Mike".into();
+        config.alerts.fallback_phone = "+13125550100".into();
+        let settings = crate::alert::AlertSettings::from_settings(
+            &config.alerts,
+            &config.shop.name,
+            &config.shop.timezone,
+        )
+        .expect("alert settings");
+        let live = Arc::new(
+            crate::alert::Dispatcher::new(
+                settings,
+                queue.clone(),
+                Arc::new(crate::alert::NoOnCall),
+            )
+            .expect("dispatcher"),
+        );
+        let bridge = box_bridge(
+            &config,
+            crate::app::pager::OutboundLine::new(),
+            &queue,
+            None,
+            Some(live.clone()),
+        )
+        .expect("a bridge");
+        let rung = |b: &LineBridge| (b.contact)(Utc::now()).map(|c| (c.name, c.to));
+        assert_eq!(
+            rung(&bridge),
+            Some(("Mike".to_string(), "+13125550100".to_string()))
+        );
+        live.set_fallback(Some(crate::alert::OnCallTech {
+            name: "Ana".into(),
+            phone: Some("+13125550199".into()),
+            source: "fallback",
+        }));
+        assert_eq!(
+            rung(&bridge),
+            Some(("Ana".to_string(), "+13125550199".to_string())),
+            "the settings page's change reaches the bridge without a restart"
+        );
+    }
 
     /// A leg's media as the relay sees it: frames in on `events`, frames the relay plays
     /// drained from `backend.playback` one per 20 ms.
@@ -410,14 +522,19 @@ mod tests {
         let (mut caller, mut caller_media) = port_pair();
         let (mut tech, mut tech_media) = port_pair();
         let run = tokio::spawn(async move {
+            let mut recording: Vec<i16> = Vec::new();
+            let mut write = |s: &[i16]| recording.extend_from_slice(s);
+            let mut tap = Tap::new(&mut write);
             let out = relay(
                 &mut caller,
                 &mut tech,
+                &mut tap,
                 Duration::from_secs(20),
                 Duration::from_secs(5),
             )
             .await;
-            (out, tech.hang_up.borrow().to_owned())
+            let tapped_ms = tap.ms;
+            (out, tech.hang_up.borrow().to_owned(), recording, tapped_ms)
         });
         caller_media.events.send(frame(1111)).await.expect("caller");
         assert_eq!(next_played(&mut tech_media).await, Some(1111));
@@ -441,7 +558,16 @@ mod tests {
             .send(PortEvent::Ended(EndReason::RemoteHangUp))
             .await
             .expect("end");
-        let ((end, counts, caller_end), tech_hung_up) = run.await.expect("relay");
+        let ((end, counts, caller_end), tech_hung_up, recording, tapped_ms) =
+            run.await.expect("relay");
+        // The call's recording has both legs mixed: the caller's 1111 with the technician's
+        // -2222, then the technician's -3333 alone (the caller sent nothing more).
+        let frames: Vec<i16> = recording
+            .chunks(crate::telephony::audio_port::FRAME_SAMPLES)
+            .map(|f| f[0])
+            .collect();
+        assert_eq!(frames, [-1111, -3333]);
+        assert_eq!(tapped_ms, 40);
         assert_eq!(end, BridgeEnd::HungUp(Leg::Caller));
         assert_eq!(caller_end, EndReason::RemoteHangUp);
         assert!(tech_hung_up, "the technician's leg is hung up");
@@ -477,9 +603,11 @@ mod tests {
             .send(PortEvent::Ended(EndReason::RemoteHangUp))
             .await
             .expect("end");
+        let mut write = |_: &[i16]| {};
         let (end, _, caller_end) = relay(
             &mut caller,
             &mut tech,
+            &mut Tap::new(&mut write),
             Duration::from_secs(20),
             Duration::from_secs(5),
         )
@@ -494,9 +622,11 @@ mod tests {
         let (mut caller, _caller_media) = port_pair();
         let (mut tech, _tech_media) = port_pair();
         let started = Instant::now();
+        let mut write = |_: &[i16]| {};
         let (end, _, caller_end) = relay(
             &mut caller,
             &mut tech,
+            &mut Tap::new(&mut write),
             Duration::from_secs(20),
             Duration::from_secs(5),
         )

@@ -219,6 +219,7 @@ async fn run_dialog(
             ),
             transcript: outcome.transcript,
             outdoor: Some(outdoor),
+            bridged: outcome.bridged,
         }),
     }
 }

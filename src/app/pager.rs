@@ -229,6 +229,13 @@ impl PhonePager for LinePager {
     fn page<'a>(&'a self, request: &'a PageCallRequest) -> PageCallFuture<'a> {
         Box::pin(self.page_call(request))
     }
+
+    fn line_free(&self) -> crate::alert::phone::LineFreeFuture<'_> {
+        Box::pin(
+            self.out
+                .wait_for_line(self.settings.line_wait, self.settings.line_poll),
+        )
+    }
 }
 
 /// The alert, said twice.

@@ -100,7 +100,7 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         restart: Arc::new(Notify::new()),
         outbound: crate::app::pager::OutboundLine::new(),
     };
-    start_background_services(
+    let alerts = start_background_services(
         &mut supervisor,
         &config,
         &paths,
@@ -114,7 +114,14 @@ async fn start(mut config: Config, status: Arc<AppStatus>) -> Result<Running> {
         None => answering_without_queue(&paths),
     };
     // Issue 15: a box that can call out while a caller holds bridges "connect me to someone".
-    let flow = crate::app::bridge::attach(flow, &config, &shared.outbound, queue.as_ref(), &cache);
+    let flow = crate::app::bridge::attach(
+        flow,
+        &config,
+        &shared.outbound,
+        queue.as_ref(),
+        &cache,
+        alerts,
+    );
     status.set_speech(speech_state(&flow, &config));
     let weather = crate::app::weather::start(&mut supervisor, &config, &paths);
     *shared.flow.write().unwrap_or_else(|e| e.into_inner()) = flow;
@@ -181,6 +188,7 @@ async fn build_call_index(paths: &DataPaths) -> Arc<CallIndex> {
 
 /// Everything beside call handling: compaction, alerts, the sync, housekeeping, the web page,
 /// the status file. Without a queue (data partition full) only housekeeping and the status file run.
+/// Returns the running alert dispatcher (the bridge asks it whom to ring).
 fn start_background_services(
     supervisor: &mut Supervisor,
     config: &Config,
@@ -189,7 +197,7 @@ fn start_background_services(
     cache: &Option<Arc<StCache>>,
     status: &Arc<AppStatus>,
     shared: &Shared,
-) -> Result<()> {
+) -> Result<Option<Arc<Dispatcher>>> {
     let mut handles = Handles::default();
     if let Some(queue) = queue {
         let pager = phone_pager(config, shared, status);
@@ -223,7 +231,7 @@ fn start_background_services(
             queue: queue.cloned(),
             cache: cache.clone(),
             sync: handles.sync,
-            alerts: handles.alerts,
+            alerts: handles.alerts.clone(),
             flow: shared.flow.clone(),
             index: shared.index.clone(),
             restart: shared.restart.clone(),
@@ -236,7 +244,7 @@ fn start_background_services(
         queue.cloned(),
         status::status_path(&paths.root),
     ));
-    Ok(())
+    Ok(handles.alerts)
 }
 
 /// The call flow when the queue could not open: the greeting, and nothing queued.

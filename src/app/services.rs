@@ -50,6 +50,13 @@ pub(crate) fn alerts(
             .context("setting up [alerts]")?;
     let pending = queue.counts().alerts_undelivered;
     let people = settings.paging.list.len()
+        + usize::from(
+            settings.paging.list.is_empty()
+                && settings
+                    .fallback
+                    .as_ref()
+                    .is_some_and(|f| f.phone.is_some()),
+        )
         + usize::from(settings.paging.backup.is_some())
         + usize::from(settings.paging.owner.is_some());
     match (&pager, people) {

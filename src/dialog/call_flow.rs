@@ -83,7 +83,14 @@ pub struct BridgeResult {
     /// The caller's leg ended during the bridge (they hung up, or the box ended their leg
     /// after the technician hung up).
     pub caller_ended: Option<EndReason>,
+    /// When the two legs were relayed: ms into the audio handed to the bridge's recording
+    /// tap (from, to). `None` when they never were.
+    pub relayed_ms: Option<(u64, u64)>,
 }
+
+/// Where a bridge writes the call's audio while it holds the caller's port: the caller's
+/// frames while they wait, both legs mixed while they talk (the call's recording).
+pub type RecordingTap<'a> = &'a mut (dyn FnMut(&[i16]) + Send);
 
 /// What [`TechnicianBridge::connect`] returns.
 pub type BridgeFuture<'a> = Pin<Box<dyn Future<Output = BridgeResult> + Send + 'a>>;
@@ -96,6 +103,7 @@ pub trait TechnicianBridge: Send + Sync {
         &'a self,
         caller: &'a mut AudioPort,
         request: &'a BridgeRequest,
+        record: RecordingTap<'a>,
     ) -> BridgeFuture<'a>;
 }
 
@@ -125,6 +133,8 @@ pub struct DialogCallOutcome {
     pub recorded: bool,
     /// Why the recording stopped (or never started) before the call ended.
     pub recording_stopped: Option<RecordingStop>,
+    /// Issue 15: where the bridged talk is in the recording.
+    pub bridged: Option<crate::dialog::call_log::BridgedSpan>,
 }
 
 /// Something the box is about to say.
@@ -149,6 +159,8 @@ struct Call<'a> {
     language: Language,
     /// The recogniser each turn takes, by `language`.
     engines: Arc<CallEngines>,
+    /// Issue 15: where the bridged talk is in the recording.
+    bridged: Option<crate::dialog::call_log::BridgedSpan>,
 }
 
 /// The recogniser for the language the call is in: the box's model, or the Spanish model
@@ -250,6 +262,7 @@ pub async fn run(
         hang_up_cause: None,
         language: Language::English,
         engines,
+        bridged: None,
     };
     let end = call.run().await;
     let recorded = recorded_to.is_some() && call.conversation.finish_recording();
@@ -263,6 +276,7 @@ pub async fn run(
         hang_up_cause: call.hang_up_cause,
         recorded,
         recording_stopped,
+        bridged: call.bridged,
     }
 }
 
@@ -289,6 +303,7 @@ async fn records_only(
         hang_up_cause: None,
         recorded: false,
         recording_stopped: None,
+        bridged: None,
     }
 }
 
@@ -367,18 +382,30 @@ impl Call<'_> {
         if self.gone.is_some() {
             return;
         }
+        let started_ms = self.conversation.recording_ms();
         let result = match &self.settings.bridge {
-            Some(bridge) => bridge.connect(self.conversation.port_mut(), request).await,
+            Some(bridge) => {
+                let (port, mut tap) = self.conversation.lend_port();
+                bridge.connect(port, request, &mut tap).await
+            }
             None => BridgeResult {
                 outcome: BridgeOutcome::NotTaken,
                 caller_ended: None,
+                relayed_ms: None,
             },
         };
+        if let Some((from, to)) = result.relayed_ms {
+            self.bridged = Some(crate::dialog::call_log::BridgedSpan {
+                from_ms: started_ms + from,
+                to_ms: started_ms + to,
+            });
+        }
         info!(outcome = ?result.outcome, caller_ended = ?result.caller_ended, "bridge to the on-call technician over");
         match result {
             BridgeResult {
                 outcome: BridgeOutcome::Talked,
                 caller_ended,
+                ..
             } => {
                 if let Some(end) = caller_ended {
                     self.conversation.set_ended(end.clone());
@@ -389,6 +416,7 @@ impl Call<'_> {
             BridgeResult {
                 outcome: BridgeOutcome::NotTaken,
                 caller_ended: Some(end),
+                ..
             } => {
                 self.conversation.set_ended(end.clone());
                 self.caller_gone(end);
@@ -396,6 +424,7 @@ impl Call<'_> {
             BridgeResult {
                 outcome: BridgeOutcome::NotTaken,
                 caller_ended: None,
+                ..
             } => self.feed(Input::Bridged(BridgeOutcome::NotTaken)),
         }
     }

@@ -164,6 +164,18 @@ pub struct DialogRecord {
     /// same thresholds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_temp: Option<CallerTempRecord>,
+    /// Issue 15: the caller talked with the on-call technician over the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridged: Option<BridgedSpan>,
+}
+
+/// Where the bridged talk is in the call's recording (both voices mixed there), in ms from
+/// the recording's start. Without a recording, the span is on the same clock (what the
+/// recording would hold).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BridgedSpan {
+    pub from_ms: u64,
+    pub to_ms: u64,
 }
 
 /// A temperature the caller stated, as triage heard it.

@@ -432,6 +432,26 @@ impl Outbox {
         Ok(out)
     }
 
+    /// The voicemail the caller of `call_key` left, if any (issue 15: a page for that call
+    /// says so). Synced records count until compaction removes them.
+    pub fn voicemail_of_call(
+        &self,
+        call_key: &str,
+    ) -> Result<Option<crate::trade::VoicemailMessage>, QueueError> {
+        let filter = ListFilter {
+            state: None,
+            kind: Some(super::RecordKind::Voicemail),
+            limit: None,
+        };
+        Ok(self
+            .list(&filter)?
+            .into_iter()
+            .find_map(|r| match r.payload {
+                super::Payload::Voicemail(v) if v.call_key == call_key => Some(v),
+                _ => None,
+            }))
+    }
+
     /// The oldest record the sync should work on now: queued and past its back-off, or left in
     /// `syncing` by a crash (it resumes from its checkpoint). Records this process is already
     /// syncing are not returned again.

@@ -706,6 +706,27 @@ impl Conversation {
         &mut self.port
     }
 
+    /// The call's port, lent with a tap into the call's recording (issue 15: a bridge
+    /// records what the caller hears and says meanwhile, both legs mixed). A recording the
+    /// tap cannot write stops, as it does in a turn.
+    pub fn lend_port(&mut self) -> (&mut AudioPort, impl FnMut(&[i16]) + Send + '_) {
+        let recorder = &mut self.recorder;
+        let tap = move |samples: &[i16]| {
+            if let Some(r) = recorder.as_mut() {
+                if let Err(err) = r.append(samples) {
+                    warn!(error = %err, "recording stopped");
+                    *recorder = None;
+                }
+            }
+        };
+        (&mut self.port, tap)
+    }
+
+    /// How much the call's recording holds, in ms (0 without one).
+    pub fn recording_ms(&self) -> u64 {
+        self.recorder.as_ref().map_or(0, WavRecorder::duration_ms)
+    }
+
     /// The call ended while the port was lent ([`Conversation::port_mut`]).
     pub fn set_ended(&mut self, reason: EndReason) {
         self.ended = Some(reason);

@@ -170,6 +170,70 @@ pub fn ringback_frame(n: u64) -> AudioFrame {
     frame
 }
 
+/// Frames one leg may run ahead of the other before it is written with silence for the other
+/// (a leg whose RTP stopped, or that sends none while quiet): 60 ms.
+const MIX_AHEAD_FRAMES: usize = 3;
+
+/// Both legs of a bridge mixed into one stream, for the call's recording (the office hears
+/// the caller and the technician as they talked). Frames are paired in arrival order, one
+/// from each leg; a leg more than [`MIX_AHEAD_FRAMES`] ahead of a silent other leg is written
+/// alone. Samples are added and clipped to 16 bits.
+#[derive(Debug, Default)]
+pub struct Mixer {
+    waiting: [std::collections::VecDeque<AudioFrame>; 2],
+    /// Mixed frames handed out.
+    frames: u64,
+}
+
+impl Mixer {
+    pub fn new() -> Mixer {
+        Mixer::default()
+    }
+
+    /// A frame from `from`; returns the mixed frames now ready (zero, one or two).
+    pub fn push(&mut self, from: Leg, frame: &AudioFrame) -> Vec<AudioFrame> {
+        self.waiting[from.index()].push_back(*frame);
+        let mut out = Vec::new();
+        loop {
+            let both = self.waiting.iter().all(|w| !w.is_empty());
+            let ahead = self.waiting.iter().any(|w| w.len() > MIX_AHEAD_FRAMES);
+            if !both && !ahead {
+                return out;
+            }
+            let a = self.waiting[0].pop_front();
+            let b = self.waiting[1].pop_front();
+            out.push(mix(a.as_ref(), b.as_ref()));
+            self.frames += 1;
+        }
+    }
+
+    /// The frames still waiting, mixed (the bridge is over).
+    pub fn finish(&mut self) -> Vec<AudioFrame> {
+        let mut out = Vec::new();
+        while self.waiting.iter().any(|w| !w.is_empty()) {
+            let a = self.waiting[0].pop_front();
+            let b = self.waiting[1].pop_front();
+            out.push(mix(a.as_ref(), b.as_ref()));
+            self.frames += 1;
+        }
+        out
+    }
+
+    /// How much mixed audio was handed out, in ms.
+    pub fn mixed_ms(&self) -> u64 {
+        self.frames * 20
+    }
+}
+
+fn mix(a: Option<&AudioFrame>, b: Option<&AudioFrame>) -> AudioFrame {
+    let mut out = [0i16; FRAME_SAMPLES];
+    for (i, sample) in out.iter_mut().enumerate() {
+        let sum = i32::from(a.map_or(0, |f| f[i])) + i32::from(b.map_or(0, |f| f[i]));
+        *sample = sum.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +311,30 @@ mod tests {
         let (a, b) = (ringback_frame(7), ringback_frame(8));
         let jump = (i32::from(b[0]) - i32::from(a[FRAME_SAMPLES - 1])).abs();
         assert!(jump < 2_000, "{jump}");
+    }
+
+    #[test]
+    fn the_mixer_pairs_the_legs_clips_and_writes_a_silent_leg_alone() {
+        let mut m = Mixer::new();
+        let f = |v: i16| [v; FRAME_SAMPLES];
+        // One leg alone waits for the other.
+        assert!(m.push(Leg::Caller, &f(1000)).is_empty());
+        let out = m.push(Leg::Technician, &f(-300));
+        assert_eq!(out.len(), 1);
+        assert!(out[0].iter().all(|&s| s == 700));
+        // Clipped, not wrapped.
+        m.push(Leg::Caller, &f(30_000));
+        let out = m.push(Leg::Technician, &f(30_000));
+        assert!(out[0].iter().all(|&s| s == i16::MAX));
+        // The technician's RTP stopped: past 60 ms ahead the caller is written alone.
+        for _ in 0..3 {
+            assert!(m.push(Leg::Caller, &f(5)).is_empty());
+        }
+        let out = m.push(Leg::Caller, &f(6));
+        assert_eq!(out.len(), 1);
+        assert!(out[0].iter().all(|&s| s == 5), "oldest first");
+        // What waits at the end is written too.
+        assert_eq!(m.finish().len(), 3);
+        assert_eq!(m.mixed_ms(), 6 * 20);
     }
 }

@@ -240,6 +240,10 @@ pub struct AlertRow {
     pub delivery: String,
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<String>,
+    /// The caller's call key when they left a voicemail (issue 15): the page links the
+    /// call's detail, where the recording plays.
+    #[serde(default)]
+    pub voicemail_call: Option<String>,
 }
 
 /// Every config section as the settings page shows it.

@@ -453,6 +453,7 @@ mod tests {
                 transcript: Vec::new(),
                 outdoor: None,
                 caller_temp: None,
+                bridged: None,
             }),
             page: None,
         }

@@ -330,7 +330,7 @@ impl WebBackend for Console {
                 }
             }
         }
-        Ok(views::alert_row(&record, self.zone()))
+        Ok(views::alert_row(&record, self.zone(), &queue))
     }
 
     fn settings(&self) -> SettingsView {

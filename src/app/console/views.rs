@@ -299,11 +299,11 @@ fn alerts(console: &Console, zone: Tz) -> Vec<AlertRow> {
     let mut records = queue.list(&filter).unwrap_or_default();
     records.reverse();
     records.truncate(50);
-    records.iter().map(|r| alert_row(r, zone)).collect()
+    records.iter().map(|r| alert_row(r, zone, queue)).collect()
 }
 
-/// One alert as the On-call view lists it.
-pub(super) fn alert_row(r: &Record, zone: Tz) -> AlertRow {
+/// One alert as the On-call view lists it (with `queue`, the caller's voicemail if any).
+pub(super) fn alert_row(r: &Record, zone: Tz, queue: &crate::queue::Outbox) -> AlertRow {
     let summary = match &r.payload {
         Payload::OnCallAlert(a) => format!("{:?}: {}", a.hazard, about(&r.payload)),
         other => other.headline(),
@@ -342,6 +342,14 @@ pub(super) fn alert_row(r: &Record, zone: Tz) -> AlertRow {
         delivery,
         acknowledged_by: ack.map(|a| format!("{} ({})", a.by, a.channel)),
         acknowledged_at: ack.and_then(|a| a.at).map(|t| local(t, zone)),
+        voicemail_call: match &r.payload {
+            Payload::OnCallAlert(a) => queue
+                .voicemail_of_call(&a.call_key)
+                .ok()
+                .flatten()
+                .map(|v| v.call_key),
+            _ => None,
+        },
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::super::backend::{AlertRow, OnCallPerson, OnCallView};
 use super::super::html::escape;
-use super::{or_dash, session_page, tone};
+use super::{or_dash, session_page, tone, url_part};
 
 pub fn render(view: &OnCallView, csrf: &str) -> String {
     let warnings: String = view
@@ -64,8 +64,17 @@ fn alert_row(alert: &AlertRow) -> String {
         ),
         (by, at) => format!("{} {}", or_dash(by.as_deref()), or_dash(at.as_deref())),
     };
+    let voicemail = alert
+        .voicemail_call
+        .as_deref()
+        .map_or(String::new(), |key| {
+            format!(
+            " <a class=\"voicemail\" href=\"/calls/{}#recording\">The caller left a voicemail</a>",
+            url_part(key)
+        )
+        });
     format!(
-        "<tr data-alert-id=\"{id}\"><td>{created}</td><td>{summary}</td>\
+        "<tr data-alert-id=\"{id}\"><td>{created}</td><td>{summary}{voicemail}</td>\
          <td><span class=\"badge {t}\">{delivery}</span></td><td class=\"acknowledged\">{acknowledged}</td></tr>\n",
         id = escape(&alert.id),
         created = escape(&alert.created_local),

@@ -152,6 +152,7 @@ fn every_page() -> Vec<(&'static str, String)> {
             delivery: h(),
             acknowledged_by: Some(h()),
             acknowledged_at: Some(h()),
+            voicemail_call: Some(h()),
         }],
         warnings: vec![h()],
     };
@@ -404,6 +405,7 @@ fn the_queue_on_call_and_updates_pages_follow_the_dom_contract() {
                 id: "cb-taken".into(),
                 acknowledged_by: Some("Mike Reyes (phone)".into()),
                 acknowledged_at: Some("03:12 Thu".into()),
+                voicemail_call: Some("20260115T030000Z-0001".into()),
                 ..AlertRow::default()
             },
         ],
@@ -416,6 +418,15 @@ fn the_queue_on_call_and_updates_pages_follow_the_dom_contract() {
     ));
     assert!(!html.contains("class=\"acknowledge\" data-alert-id=\"cb-taken\""));
     assert!(html.contains("<td class=\"acknowledged\">Mike Reyes (phone) 03:12 Thu</td>"));
+    // Issue 15: the alert whose caller left a voicemail links the call (its recording).
+    assert!(html.contains(
+        "<a class=\"voicemail\" href=\"/calls/20260115T030000Z-0001#recording\">The caller left a voicemail</a>"
+    ));
+    assert_eq!(
+        html.matches("class=\"voicemail\"").count(),
+        1,
+        "only where one was left"
+    );
 
     let html = system::render_updates(
         &UpdatesView {
