@@ -189,25 +189,6 @@ fn bridge_daemon(tech_sip_port: u16) -> Daemon {
     )
 }
 
-/// The alert record, polled until `done` holds for it (or `within` has passed).
-fn alert_when(
-    daemon: &Daemon,
-    id: &str,
-    within: Duration,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let text = daemon.queue(&["show", id]);
-        let record: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("queue show {id}: {e}\n{text}"));
-        if done(&record) || Instant::now() > deadline {
-            return record;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 fn caller_frames(received: &[BoxPacket]) -> impl Iterator<Item = &[i16]> {
     received.iter().map(|p| p.samples.as_slice())
 }

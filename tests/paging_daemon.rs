@@ -110,25 +110,6 @@ fn emergency_call(daemon: &Daemon) -> String {
     ids[0].as_str().expect("record id").to_string()
 }
 
-/// The alert record, polled until `done` holds for it (or `within` has passed).
-fn alert_when(
-    daemon: &Daemon,
-    id: &str,
-    within: Duration,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let text = daemon.queue(&["show", id]);
-        let record: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("queue show {id}: {e}\n{text}"));
-        if done(&record) || Instant::now() > deadline {
-            return record;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// The alert record once its ladder has ended (or `within` has passed).
 fn ended_ladder(daemon: &Daemon, id: &str, within: Duration) -> serde_json::Value {
     alert_when(daemon, id, within, |r| {

@@ -1002,3 +1002,22 @@ fn normalised(whole: &[i16], part: &[i16]) -> Vec<i16> {
     let gain = 0.7 * 32767.0 / f64::from(peak);
     part.iter().map(|&s| (f64::from(s) * gain) as i16).collect()
 }
+
+/// A queue record (`callbox queue show <id>`), polled until `done` holds for it (or `within` has passed).
+pub fn alert_when(
+    daemon: &Daemon,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = daemon.queue(&["show", id]);
+        let record: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("queue show {id}: {e}\n{text}"));
+        if done(&record) || Instant::now() > deadline {
+            return record;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
