@@ -36,7 +36,8 @@
 //! config overrides): `CALL_MEMORY_SECS`, `CALL_MEMORY_COUNTS` (e.g. "1,2,4"),
 //! `CALL_MEMORY_LEAK_CALLS` (0 skips), `CALL_MEMORY_SYNC_JOBS` (0 skips),
 //! `CALL_MEMORY_SYNC_CALLS`, `CALL_MEMORY_WARM` (speech.warm_recognizers),
-//! `CALL_MEMORY_RECYCLE_S` (speech.recycle_recognizer_after_s), `CALLBOX_TEST_BIN` (another
+//! `CALL_MEMORY_RECYCLE_S` (speech.recycle_recognizer_after_s), `CALL_MEMORY_BEAM`
+//! (speech.beam), `CALL_MEMORY_MAX_ACTIVE` (speech.max_active), `CALLBOX_TEST_BIN` (another
 //! build of the daemon, e.g. one built for the board: see benches/README.md for a Pi).
 //! Figures go in benches/README.md with the machine.
 
@@ -462,6 +463,15 @@ fn main() {
         cfg = cfg.set(
             "speech.recycle_recognizer_after_s",
             recycle.parse::<i64>().expect("number"),
+        );
+    }
+    if let Ok(beam) = std::env::var("CALL_MEMORY_BEAM") {
+        cfg = cfg.set("speech.beam", beam.parse::<f64>().expect("number"));
+    }
+    if let Ok(max_active) = std::env::var("CALL_MEMORY_MAX_ACTIVE") {
+        cfg = cfg.set(
+            "speech.max_active",
+            max_active.parse::<i64>().expect("number"),
         );
     }
     let daemon = Daemon::start(cfg);

@@ -418,6 +418,67 @@ fn transcribe_cli_prints_utterances_with_times_and_rtf() {
     );
 }
 
+/// `callbox transcribe --max-active/--beam` (issue 18): replays a recording with another search
+/// width through a view of its own (the model is untouched) and says which; a width the box
+/// would refuse is refused with the setting's reason.
+#[test]
+fn transcribe_cli_searches_with_the_width_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = speech(tmp.path(), "a", "ko", "에어컨이 고장났어요");
+    let conf = std::fs::read(model_dir().join("conf").join("model.conf")).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_callbox"))
+            .args(["--config", "/dev/null", "transcribe", "--model"])
+            .arg(model_dir())
+            .args(extra)
+            .arg(&file)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--max-active", "700", "--beam", "9"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("search: max-active 700, beam 9.0"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 utterances"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&["--max-active", "0", "--beam", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("search: max-active: the model's, beam: the model's"),
+        "{stderr}"
+    );
+    let out = run(&["--beam", "2"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("speech.beam") && stderr.contains("5-30"),
+        "{stderr}"
+    );
+    // The shop's model is untouched and the views are gone with the runs.
+    assert_eq!(
+        std::fs::read(model_dir().join("conf").join("model.conf")).unwrap(),
+        conf
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("callbox-transcribe-")
+        })
+        .collect();
+    assert!(left.is_empty(), "views left behind: {left:?}");
+}
+
 #[test]
 fn model_verify_cli_exit_codes() {
     let tmp = tempfile::tempdir().unwrap();

@@ -8,23 +8,33 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::speech::asr::SpeechModel;
 use crate::speech::pool::{parse_meminfo, warm_pool_size, PoolSizing};
+use crate::speech::search::SearchWidth;
 
-/// The directory the model is loaded from: a view of it with `speech.max_active` set
-/// (`speech::search`, under `<data_dir>/speech-search/`), or the model itself when the width
-/// is the model's own or the view cannot be made (said in the log).
+/// The directory the model is loaded from: a view of it with `speech.max_active` and
+/// `speech.beam` set (`speech::search`, under `<data_dir>/speech-search/`), or the model
+/// itself when the width is the model's own or the view cannot be made (said in the log).
 pub(crate) fn model_view(config: &Config) -> std::path::PathBuf {
-    let model = config.model_dir();
+    let views = config.storage.data_dir.join("speech-search");
+    view_of(&config.model_dir(), &views, config.speech.search_width())
+}
+
+/// [`model_view`] for any model directory, views directory and width (`callbox
+/// transcribe`'s flags, in a directory of its own: never the daemon's).
+pub(crate) fn view_of(
+    model: &std::path::Path,
+    views: &std::path::Path,
+    width: SearchWidth,
+) -> std::path::PathBuf {
     if !model.is_dir() {
         // Missing: loading it says so.
-        return model;
+        return model.to_path_buf();
     }
-    let views = config.storage.data_dir.join("speech-search");
-    match crate::speech::search::model_view(&model, &views, config.speech.max_active) {
+    match crate::speech::search::model_view(model, views, width) {
         Ok(dir) => dir,
         Err(err) => {
-            warn!(error = %err, model = %model.display(), max_active = config.speech.max_active,
+            warn!(error = %err, model = %model.display(), %width,
                 "cannot set the recognisers' search width; loading the model with its own");
-            model
+            model.to_path_buf()
         }
     }
 }

@@ -943,6 +943,9 @@ fn recognizer_memory_rules() {
         "0-3600",
     );
     assert!(errors("[speech]\nwarm_recognizers = 0\nrecycle_recognizer_after_s = 0").is_empty());
+    assert_error("[speech]\nbeam = 2.5", "speech.beam", "5-30");
+    assert!(errors("[speech]\nbeam = 9.0").is_empty());
+    assert!(errors("[speech]\nbeam = 0").is_empty());
     let ok = load_env(&[
         ("CALLBOX_SPEECH_WARM_RECOGNIZERS", "3"),
         ("CALLBOX_SPEECH_RECYCLE_RECOGNIZER_AFTER_S", "0"),

@@ -43,6 +43,10 @@ pub struct SpeechConfig {
     /// Kaldi's `--max-active` for the recognisers (decoding states kept per frame): smaller
     /// is less memory and CPU per call; 0 keeps the model's own (`speech::search`).
     pub max_active: u32,
+    /// Kaldi's `--beam` for the recognisers: narrower is less memory on long answers, at an
+    /// accuracy cost only the shop's own recordings can show (`callbox transcribe --beam`);
+    /// 0 keeps the model's own (the default).
+    pub beam: f32,
     /// A Spanish Vosk model directory (a relative path is under `storage.data_dir`); empty =
     /// none. With one (and `[voice] spanish_voice`) a caller who chose Spanish answers by
     /// voice as well as by key; without one the Spanish branch is keypad-driven.
@@ -110,6 +114,7 @@ impl Default for SpeechConfig {
             warm_recognizers: 2,
             recycle_recognizer_after_s: super::pool::DEFAULT_RECYCLE_AFTER_MS / 1000,
             max_active: super::search::DEFAULT_MAX_ACTIVE,
+            beam: 0.0,
             spanish_model: PathBuf::new(),
         }
     }
@@ -245,6 +250,12 @@ impl SpeechConfig {
                 ),
             ));
         }
+        if self.beam != 0.0 && !(5.0..=30.0).contains(&self.beam) {
+            v.push(SettingIssue::error(
+                "speech.beam",
+                format!("must be 0 (the model's own) or 5-30 ({} given)", self.beam),
+            ));
+        }
         if self.recycle_recognizer_after_s > 3600 {
             v.push(SettingIssue::error(
                 "speech.recycle_recognizer_after_s",
@@ -263,6 +274,14 @@ impl SpeechConfig {
     }
 
     /// The recogniser pool's policy for `max_idle` warm recognisers.
+    /// How widely the recognisers search (`speech.max_active`, `speech.beam`).
+    pub fn search_width(&self) -> super::search::SearchWidth {
+        super::search::SearchWidth {
+            max_active: self.max_active,
+            beam: self.beam,
+        }
+    }
+
     pub fn pool_policy(&self, max_idle: usize) -> super::pool::PoolPolicy {
         super::pool::PoolPolicy {
             max_idle,
