@@ -237,6 +237,23 @@ fn call_stats(exchange: &Exchange, ends: &[usize], ok: bool) -> CallStats {
     }
 }
 
+/// One line per call: what the caller's side saw of the box (sipp, the box's packets and their
+/// pacing, the replies).
+fn print_calls(calls: &[CallStats]) {
+    for (i, c) in calls.iter().enumerate() {
+        println!(
+            "  call {}: sipp {}, {} box packets, {} late (> {LATE_MS} ms), largest gap {:.0} ms, replies {}/{} utterances",
+            i + 1,
+            if c.ok { "ok" } else { "FAILED" },
+            c.packets,
+            c.late,
+            c.max_gap_ms,
+            c.replies,
+            c.utterances
+        );
+    }
+}
+
 /// Places `n` calls at once, each speaking `script`; returns each call's figures.
 fn place_calls(daemon: &Daemon, n: usize, script: &Arc<Script>) -> Vec<CallStats> {
     let handles: Vec<_> = (0..n)
@@ -522,18 +539,7 @@ fn main() {
             wall,
             100.0 * cpu / wall
         );
-        for (i, c) in calls.iter().enumerate() {
-            println!(
-                "  call {}: sipp {}, {} box packets, {} late (> {LATE_MS} ms), largest gap {:.0} ms, replies {}/{} utterances",
-                i + 1,
-                if c.ok { "ok" } else { "FAILED" },
-                c.packets,
-                c.late,
-                c.max_gap_ms,
-                c.replies,
-                c.utterances
-            );
-        }
+        print_calls(&calls);
         println!(
             "  reply latency over {} turns: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
             lat.len(),
@@ -582,18 +588,7 @@ fn main() {
             mib(peak.rss),
             100.0 * cpu / wall
         );
-        for (i, c) in calls.iter().enumerate() {
-            println!(
-                "  call {}: sipp {}, {} box packets, {} late (> {LATE_MS} ms), largest gap {:.0} ms, replies {}/{} utterances",
-                i + 1,
-                if c.ok { "ok" } else { "FAILED" },
-                c.packets,
-                c.late,
-                c.max_gap_ms,
-                c.replies,
-                c.utterances
-            );
-        }
+        print_calls(&calls);
         print_daemon_figures(&daemon, n);
     }
 
