@@ -419,6 +419,13 @@ fn the_spanish_branch_is_heard_by_the_spanish_model() {
         "{}",
         daemon.log_tail(60)
     );
+    // Loaded through a view with the box's search width (issue 18), the model untouched.
+    let name = model.file_name().expect("model name");
+    let view = daemon.data_dir.join("speech-search").join("es").join(name);
+    let conf = std::fs::read_to_string(view.join("conf").join("model.conf")).unwrap_or_default();
+    assert!(conf.contains("--max-active=1000\n"), "view: {conf:?}");
+    let own = std::fs::read_to_string(model.join("conf").join("model.conf")).expect("model.conf");
+    assert!(!own.contains("--max-active=1000\n"), "{own}");
     let said = spoken("ko", "에어컨이 고장났어요 내일 아침에 와 주세요");
     let steps = vec![
         CallerStep::Key('#'),

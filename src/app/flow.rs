@@ -187,9 +187,12 @@ async fn load_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
 /// off the reactor; `None` when none is configured or it is unusable (said in the log: the
 /// Spanish branch is then keyed).
 async fn load_spanish_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
-    let dir = config.speech.spanish_model_dir(&config.storage.data_dir)?;
+    let model = config.speech.spanish_model_dir(&config.storage.data_dir)?;
     let upsample = config.speech.upsample;
-    let shown = dir.clone();
+    let shown = model.clone();
+    // The same search width as the English model's, through a view of its own.
+    let views = config.storage.data_dir.join("speech-search").join("es");
+    let dir = crate::app::speech_pool::view_of(&model, &views, config.speech.search_width());
     let loaded =
         tokio::task::spawn_blocking(move || crate::speech::model::load_checked(&dir, upsample))
             .await;

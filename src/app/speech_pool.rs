@@ -18,8 +18,9 @@ pub(crate) fn model_view(config: &Config) -> std::path::PathBuf {
     view_of(&config.model_dir(), &views, config.speech.search_width())
 }
 
-/// [`model_view`] for any model directory, views directory and width (`callbox
-/// transcribe`'s flags, in a directory of its own: never the daemon's).
+/// [`model_view`] for any model directory, views directory and width: the Spanish model's
+/// (`<data_dir>/speech-search/es/`) and `callbox transcribe`'s (its flags, in a temporary
+/// directory: never the daemon's).
 pub(crate) fn view_of(
     model: &std::path::Path,
     views: &std::path::Path,
