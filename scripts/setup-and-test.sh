@@ -19,7 +19,7 @@ export CALLBOX_TEST_VOSK_MODEL=${CALLBOX_TEST_VOSK_MODEL:-$(bash scripts/install
 # With no arguments the test binaries run in two lanes at once (CALLBOX_TEST_LANES=1: one):
 # the calls that spend most of their time in real call time (spoken prompts, silences, ring
 # timers, injected outage waits) in one, everything else in the other; the wall time is the
-# longer lane's instead of the sum (about 28 -> 16 min on 2 cores).
+# longer lane's instead of the sum (.ci/run's test step: 30 -> 20 min on 2 cores).
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-1}
 # The real-call lane: mostly waiting on call time, little CPU.
