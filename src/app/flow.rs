@@ -190,9 +190,7 @@ async fn load_spanish_model(config: &Config) -> Option<Arc<dyn SpeechEngine>> {
     let model = config.speech.spanish_model_dir(&config.storage.data_dir)?;
     let upsample = config.speech.upsample;
     let shown = model.clone();
-    // The same search width as the English model's, through a view of its own.
-    let views = config.storage.data_dir.join("speech-search").join("es");
-    let dir = crate::app::speech_pool::view_of(&model, &views, config.speech.search_width());
+    let dir = crate::app::speech_pool::spanish_model_view(config, &model);
     let loaded =
         tokio::task::spawn_blocking(move || crate::speech::model::load_checked(&dir, upsample))
             .await;

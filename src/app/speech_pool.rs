@@ -18,9 +18,15 @@ pub(crate) fn model_view(config: &Config) -> std::path::PathBuf {
     view_of(&config.model_dir(), &views, config.speech.search_width())
 }
 
-/// [`model_view`] for any model directory, views directory and width: the Spanish model's
-/// (`<data_dir>/speech-search/es/`) and `callbox transcribe`'s (its flags, in a temporary
-/// directory: never the daemon's).
+/// [`model_view`] for the Spanish model (`speech.spanish_model`): the same width, through a
+/// view of its own (`<data_dir>/speech-search/es/`).
+pub(crate) fn spanish_model_view(config: &Config, model: &std::path::Path) -> std::path::PathBuf {
+    let views = config.storage.data_dir.join("speech-search").join("es");
+    view_of(model, &views, config.speech.search_width())
+}
+
+/// [`model_view`] for any model directory, views directory and width (also `callbox
+/// transcribe`'s: its flags, in a temporary directory, never the daemon's).
 pub(crate) fn view_of(
     model: &std::path::Path,
     views: &std::path::Path,
