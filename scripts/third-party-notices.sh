@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Rust crates compiled into callbox (normal dependencies for the x86_64 and aarch64 Linux
 # targets), with their versions, licences and sources, written between the markers of
-# THIRD-PARTY-NOTICES.md. `--check` only compares and fails when the list is stale (after a
-# dependency change: run this script and commit the file).
+# THIRD-PARTY-NOTICES.md, then their licence texts to THIRD-PARTY-LICENCES.txt
+# (scripts/third-party-licences.py). `--check` only compares and fails when either is stale
+# (after a dependency change: run this script and commit both files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file=THIRD-PARTY-NOTICES.md
@@ -32,6 +33,7 @@ if [ "${1:-}" = --check ]; then
         exit 1
     fi
     echo "$file: the crate list is current"
-else
-    printf '%s\n' "$new" >"$file"
+    exec python3 scripts/third-party-licences.py --check
 fi
+printf '%s\n' "$new" >"$file"
+exec python3 scripts/third-party-licences.py

@@ -126,6 +126,8 @@ grep -qx /etc/callbox/callbox.toml "$root/var/lib/dpkg/info/callbox.conffiles" |
 [ -f "$root/usr/share/doc/callbox/README.md" ] || fail "no README under /usr/share/doc/callbox"
 grep -q "GeoNames" "$root/usr/share/doc/callbox/THIRD-PARTY-NOTICES.md" 2>/dev/null ||
     fail "no third-party notices (GeoNames attribution) under /usr/share/doc/callbox"
+grep -q "^tokio .*(LICENSE)$" "$root/usr/share/doc/callbox/THIRD-PARTY-LICENCES.txt" 2>/dev/null ||
+    fail "no crate licence texts (tokio's) under /usr/share/doc/callbox"
 [ -f "$root/usr/share/doc/callbox/examples/callbox-alsa.conf" ] || fail "no ALSA drop-in example"
 say "install: files, user, permissions, link, enabled unit OK"
 
