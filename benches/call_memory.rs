@@ -37,7 +37,9 @@
 //! `CALL_MEMORY_LEAK_CALLS` (0 skips), `CALL_MEMORY_SYNC_JOBS` (0 skips),
 //! `CALL_MEMORY_SYNC_CALLS`, `CALL_MEMORY_WARM` (speech.warm_recognizers),
 //! `CALL_MEMORY_RECYCLE_S` (speech.recycle_recognizer_after_s), `CALL_MEMORY_BEAM`
-//! (speech.beam), `CALL_MEMORY_MAX_ACTIVE` (speech.max_active), `CALLBOX_TEST_BIN` (another
+//! (speech.beam), `CALL_MEMORY_MAX_ACTIVE` (speech.max_active),
+//! `CALL_MEMORY_ANSWER_SENTENCES` (default 1: each utterance is that many sentences with a
+//! 400 ms pause between them, one long answer for the box), `CALLBOX_TEST_BIN` (another
 //! build of the daemon, e.g. one built for the board: see benches/README.md for a Pi).
 //! Figures go in benches/README.md with the machine.
 
@@ -60,19 +62,24 @@ const SPEECH_DB: f64 = -40.0;
 const PROMPT_DB: f64 = -50.0;
 /// The greeting (about 6 s) plays before the caller's first utterance.
 const LEAD_IN_MS: u64 = 7500;
-/// Silence after each utterance: endpointing, recognition and the reply fit in it.
+/// Silence after each utterance: endpointing, recognition and the reply fit in it (2 s
+/// more for each further sentence of a long answer: the box says back what it heard).
 const GAP_MS: u64 = 4500;
+/// The pause between the sentences of one long answer: a breath, not the end of the turn
+/// (speech.trailing_silence_ms is 700).
+const ANSWER_PAUSE_MS: u64 = 400;
 /// A box packet arriving this long after the previous one is late (the pacing is 20 ms).
 const LATE_MS: f64 = 40.0;
 
-const SENTENCES: &[&str] = &[
-    "안녕하세요 에어컨이 고장났어요",
-    "어제 저녁부터 찬 바람이 안 나와요",
-    "주소는 서울시 강남구 테헤란로 백이십삼 이에요",
-    "전화번호는 공일공 일이삼사 오육칠팔 이에요",
-    "내일 아침에 와 주세요",
-    "집에 아기가 있어서 빨리 와 주세요",
-];
+/// What the caller says, one answer a line (shared with benches/recogniser_memory.py).
+const SENTENCES: &str = include_str!("caller_sentences.txt");
+
+fn sentences() -> Vec<&'static str> {
+    SENTENCES
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect()
+}
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -90,7 +97,7 @@ struct Script {
     duration: Duration,
 }
 
-fn script(voices: &[Vec<i16>], speech_secs: u64) -> Script {
+fn script(voices: &[Vec<i16>], speech_secs: u64, gap_ms: u64) -> Script {
     let mut speech = vec![0i16; (LEAD_IN_MS * 8) as usize];
     let mut ends = Vec::new();
     let stop = ((LEAD_IN_MS + speech_secs * 1000) * 8) as usize;
@@ -101,7 +108,7 @@ fn script(voices: &[Vec<i16>], speech_secs: u64) -> Script {
         speech.extend(&voices[k % voices.len()]);
         let last = last_frame_at_or_above(&speech, SPEECH_DB).expect("voiced frame");
         ends.push(last);
-        speech.extend(std::iter::repeat_n(0, (GAP_MS * 8) as usize));
+        speech.extend(std::iter::repeat_n(0, (gap_ms * 8) as usize));
         k += 1;
     }
     let duration = Duration::from_millis(speech.len() as u64 / 8 + 500);
@@ -110,6 +117,22 @@ fn script(voices: &[Vec<i16>], speech_secs: u64) -> Script {
         ends,
         duration,
     }
+}
+
+/// The caller's answers: `per_answer` sentences each, a short pause between them.
+fn answers(sentences: &[Vec<i16>], per_answer: usize) -> Vec<Vec<i16>> {
+    (0..sentences.len())
+        .map(|first| {
+            let mut answer = Vec::new();
+            for k in 0..per_answer {
+                if k > 0 {
+                    answer.extend(std::iter::repeat_n(0, (ANSWER_PAUSE_MS * 8) as usize));
+                }
+                answer.extend(&sentences[(first + k) % sentences.len()]);
+            }
+            answer
+        })
+        .collect()
 }
 
 /// `/proc/<pid>/smaps_rollup`, in KiB.
@@ -507,11 +530,14 @@ fn main() {
         mib(idle.shared),
         mib(idle.private)
     );
-    let voices: Vec<Vec<i16>> = SENTENCES
+    let sentences: Vec<Vec<i16>> = sentences()
         .iter()
         .map(|t| common::spoken_trimmed("ko", t, SPEECH_DB - 6.0))
         .collect();
-    let long = Arc::new(script(&voices, secs));
+    let per_answer = env_num("CALL_MEMORY_ANSWER_SENTENCES", 1).max(1) as usize;
+    let voices = answers(&sentences, per_answer);
+    let gap_ms = GAP_MS + 2000 * (per_answer as u64 - 1);
+    let long = Arc::new(script(&voices, secs, gap_ms));
     let mut records = 0;
     for &n in &counts {
         let before = mem_of(pid);
@@ -594,7 +620,7 @@ fn main() {
 
     if leak_calls > 0 {
         // One utterance and its reply after the greeting: about 15 s a call.
-        let short = Arc::new(script(&voices, 1));
+        let short = Arc::new(script(&voices, 1, gap_ms));
         let mut readings = Vec::new();
         let t0 = Instant::now();
         for k in 1..=leak_calls {

@@ -273,7 +273,6 @@ impl SpeechConfig {
         (!self.spanish_model.as_os_str().is_empty()).then(|| data_dir.join(&self.spanish_model))
     }
 
-    /// The recogniser pool's policy for `max_idle` warm recognisers.
     /// How widely the recognisers search (`speech.max_active`, `speech.beam`).
     pub fn search_width(&self) -> super::search::SearchWidth {
         super::search::SearchWidth {
@@ -282,6 +281,7 @@ impl SpeechConfig {
         }
     }
 
+    /// The recogniser pool's policy for `max_idle` warm recognisers.
     pub fn pool_policy(&self, max_idle: usize) -> super::pool::PoolPolicy {
         super::pool::PoolPolicy {
             max_idle,
