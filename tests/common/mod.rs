@@ -93,21 +93,36 @@ pub fn free_udp_port() -> u16 {
     s.local_addr().expect("local_addr").port()
 }
 
+/// Where the kernel's ephemeral ports begin (`ip_local_port_range`; 32768 by default).
+fn ephemeral_ports_start() -> u16 {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .filter(|&start: &u16| start > 21000)
+        .unwrap_or(32768)
+}
+
 /// `len` consecutive free UDP ports starting at an even port (RTP ranges, sipp's media ports).
+/// Taken below the kernel's ephemeral ports: a port checked free here is only bound later (by
+/// sipp or the daemon), and meanwhile any socket bound to port 0 in another test process (the
+/// two test lanes run at once) could be given it if it were in the ephemeral range.
 pub fn free_udp_port_range(len: u16) -> u16 {
+    const FIRST: u16 = 20000;
     static NEXT: Mutex<u16> = Mutex::new(0);
+    let end = ephemeral_ports_start();
     let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
     if *next == 0 {
         // spread test processes apart
-        *next = 20000 + (std::process::id() % 200) as u16 * 100;
+        let slots = u32::from((end - FIRST) / 100);
+        *next = FIRST + (std::process::id() % slots) as u16 * 100;
     }
     for _ in 0..2000 {
         let base = *next & !1;
-        *next = if base as u32 + len as u32 + 2 >= 60000 {
-            20000
-        } else {
-            base + len + 2
-        };
+        if u32::from(base) + u32::from(len) >= u32::from(end) {
+            *next = FIRST;
+            continue;
+        }
+        *next = base + len + 2;
         let all_free = (base..base + len).all(|p| UdpSocket::bind((LOOPBACK, p)).is_ok());
         if all_free {
             return base;
