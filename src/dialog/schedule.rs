@@ -181,19 +181,19 @@ impl ConfiguredSchedule {
         out.retain(|s| s.start_utc < now + Duration::hours(12) && s.end_utc > after);
         out.sort_by_key(|s| s.start_utc);
         out.dedup();
-        // In the small hours tonight's windows are over: the on-call technician comes next.
+        // In the small hours tonight's windows are over, and late in the last one (under way:
+        // not offered) none is left to start: the on-call technician comes next.
         let first_far = out
-            .first()
+            .iter()
+            .find(|s| s.start_utc >= now)
             .is_none_or(|s| s.start_utc > now + Duration::hours(6));
         if first_far && after <= now {
             let start = round_up_to_hour(now);
-            out.insert(
-                0,
-                Slot {
-                    start_utc: start,
-                    end_utc: start + self.window,
-                },
-            );
+            out.push(Slot {
+                start_utc: start,
+                end_utc: start + self.window,
+            });
+            out.sort_by_key(|s| s.start_utc);
         }
         out.truncate(count);
         out
@@ -365,6 +365,17 @@ mod tests {
         let late = utc("2026-01-14T08:10:00Z");
         let o = schedule().offer(Urgency::Emergency, late, late, 3);
         assert_eq!(o.slots[0].start_utc, utc("2026-01-14T09:00:00Z"));
+        // 10:05 pm: the last window (10-12) is under way, none is left to start tonight: the
+        // technician comes from 11 pm (a window that has not started, so it can be offered).
+        let last = utc("2026-01-14T04:05:00Z");
+        let o = schedule().offer(Urgency::Emergency, last, last, 3);
+        assert!(
+            o.slots
+                .iter()
+                .any(|s| s.start_utc == utc("2026-01-14T05:00:00Z")),
+            "{:?}",
+            o.slots
+        );
     }
 
     #[test]
