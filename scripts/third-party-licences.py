@@ -128,12 +128,11 @@ def collect(crates, packages):
     return texts
 
 
-def render(texts):
-    crates = {entry.split(" (")[0] for entries in texts.values() for entry in entries}
+def render(texts, crate_count):
     out = [
         "Licence texts of the Rust crates compiled into callbox",
         "",
-        f"{len(crates)} crates, {len(texts)} distinct texts. Written by scripts/third-party-licences.py",
+        f"{crate_count} crates, {len(texts)} distinct texts. Written by scripts/third-party-licences.py",
         "from each crate's own source at the version in Cargo.lock; the crates, their licences",
         "and sources are listed in THIRD-PARTY-NOTICES.md. A crate offered under a choice of",
         "licences (\"MIT OR Apache-2.0\") is used under any of them; all the texts it ships are here.",
@@ -152,7 +151,7 @@ def main(argv):
     try:
         with open(NOTICES, encoding="utf-8") as f:
             crates = listed_crates(f.read())
-        new = render(collect(crates, cargo_packages()))
+        new = render(collect(crates, cargo_packages()), len(crates))
     except Stale as err:
         print(f"third-party-licences: {err}", file=sys.stderr)
         return 1
