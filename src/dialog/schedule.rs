@@ -378,6 +378,64 @@ mod tests {
         );
     }
 
+    /// What the engine can offer of a schedule's answer: never a window already under way
+    /// (`Dialog::offer_windows` keeps only those starting at or after now).
+    fn offerable(s: &ConfiguredSchedule, urgency: Urgency, now: DateTime<Utc>) -> Vec<Slot> {
+        let mut slots = s.offer(urgency, now, now, 5).slots;
+        slots.retain(|slot| slot.start_utc >= now);
+        slots
+    }
+
+    /// Every 5 minutes of a week, of both DST change days and of New Year's Eve, in two zones
+    /// and with three on-call set-ups: an emergency caller is always offered a window starting
+    /// within the next 12 hours (the 10 pm bug: none from 10 pm to midnight), and a routine
+    /// caller one on a later business day, in business hours.
+    #[test]
+    fn every_minute_of_the_week_has_a_window_to_offer() {
+        let on_calls: [&[&str]; 3] = [
+            &["18:00-20:00", "20:00-22:00", "22:00-00:00"],
+            &["22:00-06:00"],
+            &[],
+        ];
+        let days = [
+            ("2026-01-12T00:00:00Z", 8 * 24),
+            ("2026-03-07T12:00:00Z", 48),
+            ("2026-10-31T12:00:00Z", 48),
+            ("2026-12-31T00:00:00Z", 48),
+        ];
+        for zone in ["America/Chicago", "America/Los_Angeles"] {
+            let tz = shop_zone(zone);
+            for on_call in on_calls {
+                let config = ScheduleConfig {
+                    on_call_windows: on_call.iter().map(|w| w.to_string()).collect(),
+                    ..ScheduleConfig::default()
+                };
+                let s = ConfiguredSchedule::new(&config, zone);
+                for (from, hours) in days {
+                    let from = utc(from);
+                    for step in 0..hours * 12 {
+                        let now = from + Duration::minutes(5 * step);
+                        let local = to_local(tz, now);
+                        let emergency = offerable(&s, Urgency::Emergency, now);
+                        let first = emergency.first().map(|slot| slot.start_utc);
+                        assert!(
+                            first.is_some_and(|t| t < now + Duration::hours(12)),
+                            "{zone} {on_call:?} at {local}: emergency offered {emergency:?}"
+                        );
+                        let routine = offerable(&s, Urgency::Routine, now);
+                        let first = routine.first().map(|slot| to_local(tz, slot.start_utc));
+                        assert!(
+                            first.is_some_and(|t| t.date() > local.date()
+                                && t.time() >= s.open
+                                && s.business_days.contains(&t.weekday())),
+                            "{zone} {on_call:?} at {local}: routine offered {routine:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn parsing() {
         assert_eq!(parse_weekday("Mon"), Some(Weekday::Mon));
