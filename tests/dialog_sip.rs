@@ -57,6 +57,13 @@ fn keys(keys: &str) -> Vec<CallerStep> {
 /// Places a call that the box ends, with an interactive caller; returns what the caller saw
 /// and the call record.
 fn interactive_call(daemon: &Daemon, steps: &[CallerStep]) -> (IvrExchange, serde_json::Value) {
+    let exchange = interactive_exchange(daemon, steps);
+    let record = daemon.one_record();
+    (exchange, record)
+}
+
+/// [`interactive_call`] without reading the record: what the caller saw.
+fn interactive_exchange(daemon: &Daemon, steps: &[CallerStep]) -> IvrExchange {
     let peer = RtpPeer::bind();
     let sipp = Sipp::new(daemon.sip, "call_external_media_box_bye.xml")
         .args(["-set", "rtp_port", &peer.port.to_string()])
@@ -70,8 +77,35 @@ fn interactive_call(daemon: &Daemon, steps: &[CallerStep]) -> (IvrExchange, serd
     );
     let run = sipp.wait();
     run.assert_ok(daemon);
-    let record = daemon.one_record();
-    (exchange, record)
+    exchange
+}
+
+/// A caller who keys and says nothing and hangs up (sipp's BYE) after `hold`, placed and left
+/// running; [`SilentCaller::wait`] waits for the hang-up.
+struct SilentCaller {
+    sipp: SippChild,
+    peer: std::thread::JoinHandle<IvrExchange>,
+}
+
+impl SilentCaller {
+    fn place(daemon: &Daemon, hold: Duration) -> SilentCaller {
+        let peer = RtpPeer::bind();
+        let sipp = Sipp::new(daemon.sip, "call_external_media.xml")
+            .args(["-set", "rtp_port", &peer.port.to_string()])
+            .args(["-d", &hold.as_millis().to_string()])
+            .timeout(hold + Duration::from_secs(60))
+            .spawn();
+        let listen = scaled(hold + Duration::from_secs(20));
+        let peer = std::thread::spawn(move || {
+            peer.run_interactive(&[], PROMPT_OVER, scaled(Duration::from_secs(20)), listen)
+        });
+        SilentCaller { sipp, peer }
+    }
+
+    fn wait(self, daemon: &Daemon) {
+        self.sipp.wait().assert_ok(daemon);
+        let _ = self.peer.join();
+    }
 }
 
 /// The queue record `id`, as `callbox queue show` prints it.
@@ -215,20 +249,7 @@ fn keypad_only_booking_by_rfc4733_queues_the_job() {
 fn caller_hanging_up_mid_call_leaves_a_lead() {
     let _g = serial();
     let daemon = dialog_daemon(None);
-    let peer = RtpPeer::bind();
-    let sipp = Sipp::new(daemon.sip, "call_external_media.xml")
-        .args(["-set", "rtp_port", &peer.port.to_string()])
-        .args(["-d", "9000"])
-        .timeout(Duration::from_secs(60))
-        .spawn();
-    let _ = peer.run_interactive(
-        &[],
-        PROMPT_OVER,
-        scaled(Duration::from_secs(20)),
-        scaled(Duration::from_secs(30)),
-    );
-    let run = sipp.wait();
-    run.assert_ok(&daemon);
+    SilentCaller::place(&daemon, Duration::from_secs(9)).wait(&daemon);
     let record = daemon.one_record();
     let ctx = context(&daemon, &record);
     assert_eq!(record["end_reason"], "remote_hangup", "{ctx}");
@@ -329,6 +350,79 @@ fn speech_the_model_cannot_understand_falls_back_to_the_keypad() {
         record["dialog"]["confirmation_number"], p["confirmation_number"],
         "{ctx}"
     );
+}
+
+/// `MemAvailable` now, in MiB.
+fn available_mib() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .expect("MemAvailable in /proc/meminfo")
+        / 1024
+}
+
+/// A call over what the memory holds with speech is answered keypad-only, and still books;
+/// the calls with speech go on, and once one ends the next call has speech again. Two lines,
+/// the real (Korean) model, and `speech.call_memory_mib` set to two thirds of this machine's
+/// available memory: what is left once the model is loaded holds one call with speech.
+#[test]
+fn a_call_the_memory_cannot_hold_with_speech_is_keypad_only_and_books() {
+    let _g = serial();
+    let per_call = (available_mib() * 2 / 3).clamp(20, 65_536);
+    let daemon = dialog_daemon_with(Some(test_model()), |config| {
+        config
+            .set("sip.max_concurrent_calls", 2)
+            // Both calls come from sipp on loopback: one source.
+            .set("sip.max_calls_per_source", 0)
+            .set("speech.call_memory_mib", per_call as i64)
+    });
+    assert!(
+        daemon
+            .log()
+            .contains("memory holds speech for 1 of 2 calls at once"),
+        "call_memory_mib = {per_call}: {}",
+        daemon.log_tail(60)
+    );
+    // The first caller stays on the line, silent, for 25 s: it holds the one call with speech.
+    let holder = SilentCaller::place(&daemon, Duration::from_secs(25));
+    std::thread::sleep(Duration::from_secs(3));
+    // The second call, while the first is up: keypad-only, and it books the no-heat repair.
+    let exchange = interactive_exchange(&daemon, &keys("21111"));
+    let keyed = daemon
+        .wait_records(1, Duration::from_secs(10))
+        .into_iter()
+        .find(|r| r["dialog"]["mode"] != "speech")
+        .unwrap_or_else(|| panic!("no keypad call record:\n{}", daemon.log_tail(80)));
+    let ctx = context(&daemon, &keyed);
+    assert_eq!(keyed["dialog"]["mode"], "keypad_only_memory", "{ctx}");
+    assert_eq!(exchange.steps_left, 0, "every key was asked for: {ctx}");
+    assert_eq!(keyed["dialog"]["outcome"], "job", "{ctx}");
+    assert_eq!(emergency_job(&daemon, &keyed)["payload"]["kind"], "job");
+    assert!(
+        daemon.log().contains("this call is keypad-only"),
+        "the log says why: {ctx}"
+    );
+    holder.wait(&daemon);
+    let records = daemon.wait_records(2, Duration::from_secs(10));
+    let modes: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["dialog"]["mode"].as_str())
+        .collect();
+    assert!(
+        modes.contains(&"speech") && modes.contains(&"keypad_only_memory"),
+        "the first call kept its speech: {modes:?}\n{}",
+        daemon.log_tail(80)
+    );
+    // Both ended: the next call has speech again.
+    SilentCaller::place(&daemon, Duration::from_secs(4)).wait(&daemon);
+    let records = daemon.wait_records(3, Duration::from_secs(10));
+    let speech = records
+        .iter()
+        .filter(|r| r["dialog"]["mode"] == "speech")
+        .count();
+    assert_eq!(speech, 2, "the third call had speech: {records:#?}");
 }
 
 /// Issue 18 over a real call and the real (Korean) model: a new caller (empty cache) keys 9,

@@ -421,6 +421,7 @@ async fn korean_speech() -> callbox::app::survey_call::SurveySpeech {
             [("하나", 1), ("둘", 2), ("셋", 3), ("넷", 4), ("다섯", 5)],
             [],
         ),
+        spoken_calls: callbox::speech::pool::SpokenCalls::unlimited(),
     }
 }
 

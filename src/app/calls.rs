@@ -191,7 +191,32 @@ async fn run_dialog(
             .as_ref()
             .map(|_| start.recording_rel.clone()),
     };
+    // Speech if the memory holds one more call with it; keypad-only otherwise.
+    let spoken = (!settings.keypad_only)
+        .then(|| settings.spoken_calls.try_admit())
+        .flatten();
+    let keypad_for_memory;
+    let mode = match (settings.keypad_only, &spoken) {
+        (true, _) => "keypad_only",
+        (false, Some(_)) => "speech",
+        (false, None) => "keypad_only_memory",
+    };
+    let settings = if settings.keypad_only || spoken.is_some() {
+        settings
+    } else {
+        warn!(
+            key = %start.key,
+            spoken = settings.spoken_calls.in_progress(),
+            "memory holds speech for no more calls now: this call is keypad-only"
+        );
+        keypad_for_memory = DialogSettings {
+            keypad_only: true,
+            ..settings.clone()
+        };
+        &keypad_for_memory
+    };
     let outcome = call_flow::run(port, settings, ctx, start.recording_path.clone()).await;
+    drop(spoken);
     info!(key = %start.key, outcome = %outcome.outcome.kind, records = ?outcome.outcome.record_ids, "dialog finished");
     FlowResult {
         end_reason: end_reason_name(outcome.hang_up_cause, &outcome.end),
@@ -201,12 +226,7 @@ async fn run_dialog(
         turns: outcome.turns,
         records: outcome.outcome.record_ids.clone(),
         dialog: Some(DialogRecord {
-            mode: if settings.keypad_only {
-                "keypad_only"
-            } else {
-                "speech"
-            }
-            .into(),
+            mode: mode.into(),
             outcome: outcome.outcome.kind.clone(),
             confirmation_number: outcome.outcome.confirmation_number.clone(),
             caller_hung_up: outcome.outcome.caller_hung_up,

@@ -12,6 +12,7 @@ use crate::infra::disk::SpaceReserve;
 use crate::queue::{Outbox, Payload};
 use crate::servicetitan::cache::StCache;
 use crate::speech::asr::{NoSpeechModel, SpeechEngine};
+use crate::speech::pool::SpokenCalls;
 use crate::speech::tts::{self, PromptCache, PromptText, Speaker};
 use crate::speech::turn::{Listen, TurnSettings};
 use crate::telephony::wav;
@@ -88,6 +89,17 @@ pub(crate) fn with_settings(
     Some(Flow::Dialog(Arc::new(next)))
 }
 
+/// The status's note when the memory holds speech for fewer calls than the lines take.
+fn spoken_lines(spoken: usize, lines: usize) -> String {
+    if spoken < lines {
+        format!(
+            "; memory holds speech for {spoken} of {lines} calls at once (more are keypad-only)"
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// What callers can use, as the status shows it.
 pub(crate) fn speech_state(flow: &Flow, config: &Config) -> crate::app::status::SpeechState {
     use crate::app::status::SpeechState;
@@ -104,7 +116,11 @@ pub(crate) fn speech_state(flow: &Flow, config: &Config) -> crate::app::status::
     match flow {
         Flow::Dialog(s) if !s.keypad_only => SpeechState {
             loaded: true,
-            detail: format!("loaded ({}){spanish}", config.model_dir().display()),
+            detail: format!(
+                "loaded ({}){spanish}{}",
+                config.model_dir().display(),
+                spoken_lines(s.spoken_calls.limit(), config.sip.max_concurrent_calls)
+            ),
         },
         Flow::Dialog(_) => SpeechState {
             loaded: false,
@@ -273,7 +289,19 @@ async fn prepare_dialog(
         .with_spanish_speech(spanish_engine.is_some()),
     );
 
-    let texts = call_flow::fixed_texts(&script, keypad_only);
+    // Counted once both models are in memory: what is left is the calls'.
+    let spoken_calls = if keypad_only {
+        SpokenCalls::unlimited()
+    } else {
+        crate::app::speech_pool::spoken_calls(config)
+    };
+    let mut texts = call_flow::fixed_texts(&script, keypad_only);
+    if spoken_calls.limit() < config.sip.max_concurrent_calls {
+        // Some calls may run keypad-only: their prompts are ready too.
+        texts.extend(call_flow::fixed_texts(&script, true));
+        texts.sort();
+        texts.dedup();
+    }
     let prompts: Vec<PromptText> = texts.iter().map(|t| PromptText::new(t, t)).collect();
     let dir = prompt_dir(config, paths);
     let started = std::time::Instant::now();
@@ -289,6 +317,7 @@ async fn prepare_dialog(
         engine,
         spanish_engine,
         keypad_only,
+        spoken_calls,
         turn: turn_settings(config),
         script,
         sources: dialog_sources(config, cache, queue),

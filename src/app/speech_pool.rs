@@ -1,13 +1,18 @@
 //! The recogniser pool at start-up: how many open recognisers stay warm between turns
 //! (`speech.warm_recognizers`, fewer when `/proc/meminfo` shows the board cannot hold them
 //! beside `sip.max_concurrent_calls` calls) and how much audio one decodes before it is made
-//! anew (`speech.recycle_recognizer_after_s`). The sizing itself is `speech::pool`.
+//! anew (`speech.recycle_recognizer_after_s`), and, once the models are loaded, how many calls
+//! at once the memory left holds with speech (`speech.call_memory_mib`). The sizing itself is
+//! `speech::pool`.
 
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::speech::asr::SpeechModel;
-use crate::speech::pool::{parse_meminfo, warm_pool_size, PoolSizing};
+use crate::speech::pool::{
+    parse_cgroup_path, parse_meminfo, parse_memory_limit, parse_vm_rss, spoken_call_limit,
+    warm_pool_size, MemoryRoom, PoolSizing, SpokenCalls,
+};
 use crate::speech::search::SearchWidth;
 
 /// The directory the model is loaded from: a view of it with `speech.max_active` and
@@ -103,4 +108,113 @@ pub(crate) fn prepare_spanish(model: &SpeechModel, config: &Config) {
         warm = 0,
         "Spanish speech model ready: Spanish callers answer by voice"
     );
+}
+
+/// How many calls at once may have speech: as many as the memory left once the models are
+/// loaded holds at `speech.call_memory_mib` each (`speech::pool::spoken_call_limit`), read
+/// now. Said in the log; a call over it is answered keypad-only.
+pub(crate) fn spoken_calls(config: &Config) -> SpokenCalls {
+    let room = memory_room();
+    let lines = config.sip.max_concurrent_calls;
+    let per_call_mib = config.speech.call_memory_mib;
+    let limit = spoken_call_limit(&room, u64::from(per_call_mib) * 1024, lines);
+    let mib = |kib: Option<u64>| kib.map(|k| k / 1024);
+    if limit < lines {
+        warn!(
+            spoken = limit,
+            lines,
+            call_memory_mib = per_call_mib,
+            headroom_mib = mib(room.headroom_kib()),
+            rss_mib = mib(room.rss_kib),
+            cgroup_limit_mib = mib(room.cgroup_limit_kib),
+            available_mib = mib(room.available_kib),
+            "memory holds speech for {limit} of {lines} calls at once: a call over that is \
+             answered keypad-only (raise the unit's MemoryHigh/MemoryMax, or lower \
+             sip.max_concurrent_calls)"
+        );
+    } else {
+        info!(
+            spoken = limit,
+            lines,
+            call_memory_mib = per_call_mib,
+            headroom_mib = mib(room.headroom_kib()),
+            "memory holds speech on every line"
+        );
+    }
+    SpokenCalls::new(limit)
+}
+
+/// The process's memory room now: `/proc/meminfo`, its cgroup's limits, its resident size.
+fn memory_room() -> MemoryRoom {
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).ok();
+    MemoryRoom {
+        available_kib: read("/proc/meminfo".as_ref())
+            .and_then(|text| parse_meminfo(&text))
+            .map(|m| m.available_kib),
+        cgroup_limit_kib: read("/proc/self/cgroup".as_ref()).and_then(|text| {
+            parse_cgroup_path(&text).and_then(|path| cgroup_limit_kib(CGROUP_ROOT.as_ref(), path))
+        }),
+        rss_kib: read("/proc/self/status".as_ref()).and_then(|text| parse_vm_rss(&text)),
+    }
+}
+
+/// Where cgroup v2 is mounted (a unified hierarchy: Debian since bookworm, Raspberry Pi OS).
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The tightest `memory.high` or `memory.max` of the cgroup at `path` (cgroup v2, under
+/// `root`) and of every cgroup above it: a slice's limit holds its services too.
+fn cgroup_limit_kib(root: &std::path::Path, path: &str) -> Option<u64> {
+    let mut dir = root.join(path.trim_start_matches('/'));
+    let mut tightest: Option<u64> = None;
+    while dir.starts_with(root) {
+        for file in ["memory.high", "memory.max"] {
+            let limit = std::fs::read_to_string(dir.join(file))
+                .ok()
+                .and_then(|text| parse_memory_limit(&text));
+            if let Some(limit) = limit {
+                tightest = Some(tightest.map_or(limit, |t| t.min(limit)));
+            }
+        }
+        if !dir.pop() {
+            break;
+        }
+    }
+    tightest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cgroup v2 tree as systemd lays it out: the unit's own `MemoryHigh=`/`MemoryMax=`, and
+    /// a slice above it with a limit of its own.
+    #[test]
+    fn the_tightest_limit_of_the_unit_and_its_slices_counts() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let unit = root.path().join("system.slice/callbox.service");
+        std::fs::create_dir_all(&unit).expect("cgroup dirs");
+        let write = |dir: &std::path::Path, file: &str, text: &str| {
+            std::fs::write(dir.join(file), text).expect("write limit")
+        };
+        // The root cgroup has no limit files; the slice none set.
+        write(&root.path().join("system.slice"), "memory.high", "max\n");
+        write(&root.path().join("system.slice"), "memory.max", "max\n");
+        write(&unit, "memory.high", "838860800\n");
+        write(&unit, "memory.max", "943718400\n");
+        let path = "/system.slice/callbox.service";
+        assert_eq!(cgroup_limit_kib(root.path(), path), Some(800 * 1024));
+        // A slice holding less than the unit asks for.
+        write(
+            &root.path().join("system.slice"),
+            "memory.max",
+            "524288000\n",
+        );
+        assert_eq!(cgroup_limit_kib(root.path(), path), Some(500 * 1024));
+        // No limit anywhere, or no such cgroup (a hybrid host: v2 mounted elsewhere).
+        write(&root.path().join("system.slice"), "memory.max", "max\n");
+        write(&unit, "memory.high", "max\n");
+        write(&unit, "memory.max", "max\n");
+        assert_eq!(cgroup_limit_kib(root.path(), path), None);
+        assert_eq!(cgroup_limit_kib(root.path(), "/user.slice/x.scope"), None);
+    }
 }

@@ -72,21 +72,25 @@ pub(crate) fn box_service(
     .with_language(language);
     // The model that hears the survey's language: the box's own, or the Spanish one.
     let engine = match crate::app::flow::snapshot(flow) {
-        crate::app::flow::Flow::Dialog(dialog) if spanish => {
-            dialog.spanish_engine.clone().map(|e| (e, dialog.turn))
-        }
-        crate::app::flow::Flow::Dialog(dialog) if !dialog.keypad_only => {
-            Some((dialog.engine.clone(), dialog.turn))
-        }
+        crate::app::flow::Flow::Dialog(dialog) if spanish => dialog
+            .spanish_engine
+            .clone()
+            .map(|e| (e, dialog.turn, dialog.spoken_calls.clone())),
+        crate::app::flow::Flow::Dialog(dialog) if !dialog.keypad_only => Some((
+            dialog.engine.clone(),
+            dialog.turn,
+            dialog.spoken_calls.clone(),
+        )),
         _ => None,
     };
     match engine {
-        Some((engine, turn)) => {
+        Some((engine, turn, spoken_calls)) => {
             info!(language = %language.tag(), "survey: ratings by voice or keypad, spoken comments transcribed");
             caller = caller.with_speech(SurveySpeech {
                 engine,
                 turn,
                 words: RatingWords::of(language),
+                spoken_calls,
             });
         }
         None => {

@@ -21,6 +21,7 @@ use crate::servicetitan::survey::{
     SurveyCallFuture, SurveyCallOutcome, SurveyCallRequest, SurveyCaller,
 };
 use crate::speech::asr::SpeechEngine;
+use crate::speech::pool::SpokenCalls;
 use crate::speech::tts::SpeechStream;
 use crate::speech::turn::{Conversation, Listen, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioFrame, AudioPort, PortEvent};
@@ -43,6 +44,8 @@ pub struct SurveySpeech {
     pub engine: Arc<dyn SpeechEngine>,
     pub turn: TurnSettings,
     pub words: RatingWords,
+    /// The inbound calls' count of calls with speech: a survey call over it is keypad-only.
+    pub spoken_calls: SpokenCalls,
 }
 
 impl std::fmt::Debug for SurveySpeech {
@@ -90,8 +93,8 @@ impl LineSurveyCaller {
 
     /// One call's script: in the caller's language, by voice with the model's rating words
     /// or keypad-only.
-    fn script(&self, shop_name: &str) -> SurveyScript {
-        match &self.speech {
+    fn script(&self, shop_name: &str, speech: Option<&SurveySpeech>) -> SurveyScript {
+        match speech {
             Some(speech) => SurveyScript::new(shop_name)
                 .in_language(self.language)
                 .with_words(speech.words.clone()),
@@ -102,7 +105,19 @@ impl LineSurveyCaller {
     async fn survey_call(&self, request: &SurveyCallRequest) -> SurveyCallOutcome {
         let to = redact::number(Some(&request.to));
         let job = request.job_id;
-        let mut script = self.script(&request.shop_name);
+        // Speech if the memory holds one more call with it (held to the end of the call).
+        let spoken = self
+            .speech
+            .as_ref()
+            .and_then(|speech| Some((speech, speech.spoken_calls.try_admit()?)));
+        if self.speech.is_some() && spoken.is_none() {
+            warn!(
+                job,
+                "memory holds speech for no more calls now: this survey call is keypad-only"
+            );
+        }
+        let speech = spoken.as_ref().map(|(speech, _)| *speech);
+        let mut script = self.script(&request.shop_name, speech);
         let mut actions = script.start();
         // The opening is rendered before dialling: the customer must not answer into silence.
         let mut opening = None;
@@ -130,7 +145,7 @@ impl LineSurveyCaller {
             }
         };
         let mut port = call.port;
-        if let Some(speech) = &self.speech {
+        if let Some(speech) = speech {
             self.spoken(port, speech, &mut script, actions, opening, job)
                 .await;
             return outcome_of(&script, job, &to);
@@ -441,8 +456,9 @@ mod tests {
                 engine: Arc::new(ScriptedEngine::new(Vec::<String>::new())),
                 turn: TurnSettings::default(),
                 words: RatingWords::of(Language::Spanish),
+                spoken_calls: SpokenCalls::unlimited(),
             });
-        let mut script = spanish.script("Acme");
+        let mut script = spanish.script("Acme", spanish.speech.as_ref());
         assert_eq!(script.language(), Language::Spanish);
         assert!(script.rating_grammar().contains(&"cinco".to_string()));
         let opening = format!("{:?}", script.start());
@@ -450,10 +466,10 @@ mod tests {
 
         let keyed =
             LineSurveyCaller::new(out(), PagerSettings::default()).with_language(Language::Spanish);
-        let opening = format!("{:?}", keyed.script("Acme").start());
+        let opening = format!("{:?}", keyed.script("Acme", None).start());
         assert!(opening.contains("Oprima un número"), "{opening}");
         let english = LineSurveyCaller::new(out(), PagerSettings::default());
-        let opening = format!("{:?}", english.script("Acme").start());
+        let opening = format!("{:?}", english.script("Acme", None).start());
         assert!(opening.contains("Press a number"), "{opening}");
     }
 
@@ -492,6 +508,7 @@ mod tests {
             engine: Arc::new(ScriptedEngine::new(["four", "the technician was great"])),
             turn: TurnSettings::default(),
             words: RatingWords::english(),
+            spoken_calls: SpokenCalls::unlimited(),
         });
         let driver = tokio::spawn(async move {
             let mut prompt_frames = 0u32;

@@ -944,6 +944,13 @@ fn recognizer_memory_rules() {
     );
     assert!(errors("[speech]\nwarm_recognizers = 0\nrecycle_recognizer_after_s = 0").is_empty());
     assert_error("[speech]\nbeam = 2.5", "speech.beam", "5-30");
+    assert_error(
+        "[speech]\ncall_memory_mib = 5",
+        "speech.call_memory_mib",
+        "0 (no limit) or 20-65536",
+    );
+    assert!(errors("[speech]\ncall_memory_mib = 0").is_empty());
+    assert!(errors("[speech]\ncall_memory_mib = 120").is_empty());
     assert!(errors("[speech]\nbeam = 9.0").is_empty());
     assert!(errors("[speech]\nbeam = 0").is_empty());
     let ok = load_env(&[

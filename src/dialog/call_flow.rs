@@ -41,6 +41,7 @@ use crate::dialog::schedule::{OfferedSchedule, ScheduleSource};
 use crate::dialog::sources::{BookingSink, NoLookups, RecordFailure};
 use crate::infra::disk::SpaceReserve;
 use crate::speech::asr::{AsrError, RecognizerStream, SpeechEngine, Utterance};
+use crate::speech::pool::SpokenCalls;
 use crate::speech::tts::{Speaker, SpeechStream};
 use crate::speech::turn::{Conversation, Listen, TurnOutcome, TurnResult, TurnSettings};
 use crate::telephony::audio_port::{AudioPort, DigitEvent, EndReason};
@@ -61,6 +62,9 @@ pub struct DialogSettings {
     pub spanish_engine: Option<Arc<dyn SpeechEngine>>,
     /// No usable speech model: every question is asked and answered by keypad.
     pub keypad_only: bool,
+    /// The calls at once that may have speech, against what the memory holds; a call over it
+    /// runs keypad-only (`speech::pool::SpokenCalls`).
+    pub spoken_calls: SpokenCalls,
     pub turn: TurnSettings,
     pub script: Arc<Script>,
     pub sources: Sources,
@@ -111,6 +115,7 @@ impl std::fmt::Debug for DialogSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DialogSettings")
             .field("keypad_only", &self.keypad_only)
+            .field("spoken_calls", &self.spoken_calls.limit())
             .field("spanish_engine", &self.spanish_engine.is_some())
             .field("turn", &self.turn)
             .field("max_call", &self.max_call)
@@ -791,6 +796,7 @@ mod tests {
             engine: Arc::new(NoSpeechModel),
             spanish_engine: None,
             keypad_only: true,
+            spoken_calls: SpokenCalls::unlimited(),
             turn: TurnSettings::default(),
             script: script(),
             sources: Sources {

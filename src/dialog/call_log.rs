@@ -148,7 +148,8 @@ impl PageRecord {
 /// The dialog's side of a call record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DialogRecord {
-    /// "speech" or "keypad_only" (no usable speech model).
+    /// "speech", "keypad_only" (no usable speech model) or "keypad_only_memory" (the memory
+    /// held speech for no more calls at once: `speech.call_memory_mib`).
     pub mode: String,
     /// The outcome kind: "job", "lead", "callback", "voicemail", …, or "none".
     pub outcome: String,

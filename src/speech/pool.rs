@@ -126,11 +126,240 @@ impl PoolPolicy {
     }
 }
 
+/// Default of `speech.call_memory_mib`: what one call with speech takes at its largest, a
+/// caller 15 s into one answer (the longest turn, `speech.max_utterance_ms`) with the small
+/// models and `speech.max_active = 1000`: the turn's recogniser ~70 MiB plus ~4 MiB for the
+/// call itself (benches/README.md, "Long answers"), rounded up.
+pub const DEFAULT_CALL_MEMORY_MIB: u32 = 80;
+
+/// The memory left for calls once the models are loaded, in KiB, as the process reads it at
+/// start-up. Each reading is `None` when it could not be taken (not Linux, no cgroup v2, no
+/// limit set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryRoom {
+    /// `MemAvailable` from `/proc/meminfo`: the whole board's.
+    pub available_kib: Option<u64>,
+    /// The tightest `memory.high` or `memory.max` of the process's cgroup and its parents
+    /// (the systemd unit's `MemoryHigh=`/`MemoryMax=`).
+    pub cgroup_limit_kib: Option<u64>,
+    /// The process's resident memory (`VmRSS`), the models included.
+    pub rss_kib: Option<u64>,
+}
+
+impl MemoryRoom {
+    /// What more the process can take: the board's available memory, or what its cgroup's
+    /// limit leaves above its resident memory, whichever is less. `None` when neither is known.
+    pub fn headroom_kib(&self) -> Option<u64> {
+        let under_limit = self
+            .cgroup_limit_kib
+            .map(|limit| limit.saturating_sub(self.rss_kib.unwrap_or(0)));
+        match (self.available_kib, under_limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// How many calls at once may have speech: as many as the room holds at `per_call_kib` each,
+/// at least one (the model was loaded for calls), at most `max_calls`. Without a reading, or
+/// with `per_call_kib` 0 (`speech.call_memory_mib = 0`: no limit), every line has speech.
+pub fn spoken_call_limit(room: &MemoryRoom, per_call_kib: u64, max_calls: usize) -> usize {
+    let Some(headroom) = room.headroom_kib() else {
+        return max_calls;
+    };
+    let Some(fit) = headroom.checked_div(per_call_kib) else {
+        return max_calls;
+    };
+    usize::try_from(fit)
+        .unwrap_or(usize::MAX)
+        .clamp(1, max_calls.max(1))
+}
+
+/// The process's cgroup (v2) path from the text of `/proc/self/cgroup` (its `0::` line), e.g.
+/// `/system.slice/callbox.service`; `None` on cgroup v1 or when the line is missing.
+pub fn parse_cgroup_path(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(str::trim)
+        .filter(|path| path.starts_with('/'))
+}
+
+/// A cgroup memory limit file's text (`memory.high`, `memory.max`) in KiB; `None` for `max`
+/// (no limit) or anything unreadable.
+pub fn parse_memory_limit(text: &str) -> Option<u64> {
+    text.trim().parse::<u64>().ok().map(|bytes| bytes / 1024)
+}
+
+/// `VmRSS` in KiB from the text of `/proc/<pid>/status`.
+pub fn parse_vm_rss(text: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix("VmRSS:")?;
+        let mut parts = rest.split_whitespace();
+        let value = parts.next()?.parse::<u64>().ok()?;
+        (parts.next() == Some("kB")).then_some(value)
+    })
+}
+
+/// The calls in progress that have speech, against the limit the memory sets
+/// ([`spoken_call_limit`]). A call over it is answered keypad-only rather than let the box
+/// run out of memory (or be throttled past the unit's `MemoryHigh`) in the middle of
+/// everyone's answers. Cheap to clone: every clone counts the same calls.
+#[derive(Debug, Clone)]
+pub struct SpokenCalls {
+    limit: usize,
+    live: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One call's right to speech, given back when it is dropped (the call ended).
+#[derive(Debug)]
+pub struct SpokenCall {
+    live: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SpokenCalls {
+    /// At most `limit` calls with speech at once.
+    pub fn new(limit: usize) -> SpokenCalls {
+        SpokenCalls {
+            limit,
+            live: Default::default(),
+        }
+    }
+
+    /// No limit but the lines themselves.
+    pub fn unlimited() -> SpokenCalls {
+        SpokenCalls::new(usize::MAX)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Speech for one more call, or `None` when `limit` calls already have it.
+    pub fn try_admit(&self) -> Option<SpokenCall> {
+        use std::sync::atomic::Ordering;
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SpokenCall {
+                live: self.live.clone(),
+            })
+    }
+
+    /// Calls with speech now.
+    pub fn in_progress(&self) -> usize {
+        self.live.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Drop for SpokenCall {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const MIB: u64 = 1024;
+
+    fn room(
+        available_mib: Option<u64>,
+        limit_mib: Option<u64>,
+        rss_mib: Option<u64>,
+    ) -> MemoryRoom {
+        MemoryRoom {
+            available_kib: available_mib.map(|m| m * MIB),
+            cgroup_limit_kib: limit_mib.map(|m| m * MIB),
+            rss_kib: rss_mib.map(|m| m * MIB),
+        }
+    }
+
+    #[test]
+    fn spoken_calls_are_what_the_tighter_of_board_and_unit_holds() {
+        let per_call = u64::from(DEFAULT_CALL_MEMORY_MIB) * MIB;
+        // A 1 GiB board under the unit's MemoryHigh=800M, the model loaded (540 MiB
+        // resident): 260 MiB left under the limit, three calls' worth; the board itself
+        // would hold four.
+        assert_eq!(
+            spoken_call_limit(&room(Some(330), Some(800), Some(540)), per_call, 4),
+            3
+        );
+        // No unit limit: the board's available memory alone.
+        assert_eq!(
+            spoken_call_limit(&room(Some(330), None, Some(540)), per_call, 4),
+            4
+        );
+        assert_eq!(
+            spoken_call_limit(&room(Some(200), None, None), per_call, 4),
+            2
+        );
+        // A drop-in raising the limit on a 2 GiB board: every line.
+        assert_eq!(
+            spoken_call_limit(&room(Some(1300), Some(1400), Some(540)), per_call, 4),
+            4
+        );
+        // Never more than the lines, never fewer than one.
+        assert_eq!(
+            spoken_call_limit(&room(Some(20_000), None, None), per_call, 2),
+            2
+        );
+        assert_eq!(
+            spoken_call_limit(&room(Some(30), Some(560), Some(540)), per_call, 4),
+            1
+        );
+        assert_eq!(
+            spoken_call_limit(&room(Some(0), Some(100), Some(540)), per_call, 4),
+            1
+        );
+        // No reading, or no limit asked for: every line.
+        assert_eq!(spoken_call_limit(&MemoryRoom::default(), per_call, 4), 4);
+        assert_eq!(spoken_call_limit(&room(Some(100), None, None), 0, 3), 3);
+    }
+
+    #[test]
+    fn cgroup_and_status_texts_are_read() {
+        assert_eq!(
+            parse_cgroup_path("0::/system.slice/callbox.service\n"),
+            Some("/system.slice/callbox.service")
+        );
+        assert_eq!(
+            parse_cgroup_path("12:memory:/x\n1:name=systemd:/y\n"),
+            None,
+            "cgroup v1 has no 0:: line"
+        );
+        assert_eq!(parse_cgroup_path("0::/\n"), Some("/"));
+        assert_eq!(parse_memory_limit("838860800\n"), Some(800 * MIB));
+        assert_eq!(parse_memory_limit("max\n"), None);
+        assert_eq!(parse_memory_limit(""), None);
+        let status = "Name:\tcallbox\nVmPeak:\t  900000 kB\nVmRSS:\t  552960 kB\nThreads: 9\n";
+        assert_eq!(parse_vm_rss(status), Some(540 * MIB));
+        assert_eq!(parse_vm_rss("VmRSS: 12 MB\n"), None);
+        assert_eq!(parse_vm_rss("Name: x\n"), None);
+    }
+
+    #[test]
+    fn a_call_over_the_limit_gets_no_speech_until_one_ends() {
+        let calls = SpokenCalls::new(2);
+        let first = calls.try_admit().expect("first call");
+        let second = calls
+            .clone()
+            .try_admit()
+            .expect("second call, through a clone");
+        assert!(
+            calls.try_admit().is_none(),
+            "a third call is over the limit"
+        );
+        assert_eq!(calls.in_progress(), 2);
+        drop(first);
+        let third = calls.try_admit().expect("room again once a call ended");
+        assert_eq!(calls.in_progress(), 2);
+        drop((second, third));
+        assert_eq!(calls.in_progress(), 0);
+        assert!(SpokenCalls::unlimited().try_admit().is_some());
+    }
 
     #[test]
     fn meminfo_fields_are_read_in_kib() {

@@ -47,6 +47,12 @@ pub struct SpeechConfig {
     /// accuracy cost only the shop's own recordings can show (`callbox transcribe --beam`);
     /// 0 keeps the model's own (the default).
     pub beam: f32,
+    /// What one call with speech may take at its largest, in MiB (a caller deep in a long
+    /// answer): at start-up the box counts how many such calls the memory left after the
+    /// models holds (the board's, and under the systemd unit's `MemoryHigh`), and a call over
+    /// that number is answered keypad-only. 0 = no limit but `sip.max_concurrent_calls`
+    /// (`speech::pool::spoken_call_limit`).
+    pub call_memory_mib: u32,
     /// A Spanish Vosk model directory (a relative path is under `storage.data_dir`); empty =
     /// none. With one (and `[voice] spanish_voice`) a caller who chose Spanish answers by
     /// voice as well as by key; without one the Spanish branch is keypad-driven.
@@ -115,6 +121,7 @@ impl Default for SpeechConfig {
             recycle_recognizer_after_s: super::pool::DEFAULT_RECYCLE_AFTER_MS / 1000,
             max_active: super::search::DEFAULT_MAX_ACTIVE,
             beam: 0.0,
+            call_memory_mib: super::pool::DEFAULT_CALL_MEMORY_MIB,
             spanish_model: PathBuf::new(),
         }
     }
@@ -229,7 +236,7 @@ impl SpeechConfig {
     }
 
     /// Checks the recogniser memory settings (`speech.warm_recognizers`,
-    /// `speech.recycle_recognizer_after_s`).
+    /// `speech.recycle_recognizer_after_s`, the search width, `speech.call_memory_mib`).
     fn validate_recognizer_memory(&self, v: &mut Vec<SettingIssue>) {
         if self.warm_recognizers > super::pool::MAX_WARM_RECOGNIZERS {
             v.push(SettingIssue::error(
@@ -254,6 +261,15 @@ impl SpeechConfig {
             v.push(SettingIssue::error(
                 "speech.beam",
                 format!("must be 0 (the model's own) or 5-30 ({} given)", self.beam),
+            ));
+        }
+        if self.call_memory_mib != 0 && !(20..=65_536).contains(&self.call_memory_mib) {
+            v.push(SettingIssue::error(
+                "speech.call_memory_mib",
+                format!(
+                    "must be 0 (no limit) or 20-65536 MiB ({} given)",
+                    self.call_memory_mib
+                ),
             ));
         }
         if self.recycle_recognizer_after_s > 3600 {
