@@ -35,7 +35,7 @@ pub struct OfferedSchedule {
 pub trait ScheduleSource: Send + Sync {
     /// Up to `count` windows starting after `after` (the first ask passes `now`; "something
     /// later" passes the end of the last window offered). Emergencies get tonight's on-call
-    /// windows, routine work the next business days.
+    /// windows, routine work the next business days; never a window already under way.
     fn offer(
         &self,
         urgency: Urgency,
@@ -171,8 +171,9 @@ impl ConfiguredSchedule {
         {
             for &(from, to) in &self.on_call {
                 let slot = self.slot(date, from, to);
-                // A window already under way still counts: the technician can come now.
-                if slot.end_utc > now && slot.start_utc >= after.min(slot.start_utc) {
+                // Not a window already under way: nobody can promise an arrival inside one
+                // (the engine never offers one either).
+                if slot.start_utc >= now {
                     out.push(slot);
                 }
             }
@@ -181,11 +182,10 @@ impl ConfiguredSchedule {
         out.retain(|s| s.start_utc < now + Duration::hours(12) && s.end_utc > after);
         out.sort_by_key(|s| s.start_utc);
         out.dedup();
-        // In the small hours tonight's windows are over, and late in the last one (under way:
-        // not offered) none is left to start: the on-call technician comes next.
+        // In the small hours tonight's windows are over, and in the last one none is left to
+        // start: the on-call technician comes next.
         let first_far = out
-            .iter()
-            .find(|s| s.start_utc >= now)
+            .first()
             .is_none_or(|s| s.start_utc > now + Duration::hours(6));
         if first_far && after <= now {
             let start = round_up_to_hour(now);
@@ -353,20 +353,24 @@ mod tests {
 
     #[test]
     fn emergency_windows_are_tonight_or_now() {
-        // Tuesday 7 pm CST: the 6-8 window is under way, 8-10 follows.
+        // Tuesday 7 pm CST: the 6-8 window is under way (not offered), 8-10 and 10-12 follow.
         let now = utc("2026-01-14T01:00:00Z");
         let o = schedule().offer(Urgency::Emergency, now, now, 3);
-        assert_eq!(o.slots.len(), 3);
+        assert_eq!(o.slots.len(), 2, "{:?}", o.slots);
         assert_eq!(
-            speak_slot(shop_zone("America/Chicago"), &o.slots[1], now),
+            speak_slot(shop_zone("America/Chicago"), &o.slots[0], now),
             "tonight between 8 and 10 pm"
         );
+        // At 8 pm sharp the 8-10 window has not started: it is offered.
+        let eight = utc("2026-01-14T02:00:00Z");
+        let o = schedule().offer(Urgency::Emergency, eight, eight, 3);
+        assert_eq!(o.slots[0].start_utc, eight);
         // 2 am: tonight's windows are over, the on-call technician comes within the hour.
         let late = utc("2026-01-14T08:10:00Z");
         let o = schedule().offer(Urgency::Emergency, late, late, 3);
         assert_eq!(o.slots[0].start_utc, utc("2026-01-14T09:00:00Z"));
         // 10:05 pm: the last window (10-12) is under way, none is left to start tonight: the
-        // technician comes from 11 pm (a window that has not started, so it can be offered).
+        // technician comes from 11 pm.
         let last = utc("2026-01-14T04:05:00Z");
         let o = schedule().offer(Urgency::Emergency, last, last, 3);
         assert!(
@@ -379,10 +383,13 @@ mod tests {
     }
 
     /// What the engine can offer of a schedule's answer: never a window already under way
-    /// (`Dialog::offer_windows` keeps only those starting at or after now).
+    /// (`Dialog::offer_windows` keeps only those starting at or after now; the schedule offers
+    /// none either).
     fn offerable(s: &ConfiguredSchedule, urgency: Urgency, now: DateTime<Utc>) -> Vec<Slot> {
-        let mut slots = s.offer(urgency, now, now, 5).slots;
+        let offered = s.offer(urgency, now, now, 5).slots;
+        let mut slots = offered.clone();
         slots.retain(|slot| slot.start_utc >= now);
+        assert_eq!(slots, offered, "no window under way at {now}");
         slots
     }
 
