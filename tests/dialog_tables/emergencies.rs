@@ -209,5 +209,49 @@ pub fn cases() -> Vec<Case> {
         .never(&[PROMISE])
         .expect("lead", &["lead"]),
     );
+    around_the_clock(&mut v, keyed_no_heat);
     v
+}
+
+/// The clock the cases run at: every hour of a week (Monday 12 January 2026, midnight in
+/// Chicago, on), and the hours around both DST changes. The daemon's own tests run at whatever
+/// hour CI does; these pin it, so a window rule that fails at one hour (the 10 pm bug: an
+/// emergency offered nothing from 10 pm to midnight) fails here at every run.
+fn around_the_clock(v: &mut Vec<Case>, keyed_no_heat: &[&'static str]) {
+    let monday = chrono::DateTime::parse_from_rfc3339("2026-01-12T06:00:00Z").expect("time");
+    let dst = ["2026-03-08T04:00:00Z", "2026-11-01T03:00:00Z"]
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).expect("time"));
+    let hours = (0..168).map(|h| monday + chrono::Duration::hours(h)).chain(
+        dst.iter()
+            .flat_map(|d| (0..16).map(move |h| *d + chrono::Duration::minutes(30 * h))),
+    );
+    for (i, at) in hours.enumerate() {
+        let now: &'static str = Box::leak(at.to_rfc3339().into_boxed_str());
+        v.push(
+            case(
+                format!("no heat at 18F keyed at {now} books tonight and pages"),
+                Some(JANE),
+                keyed_no_heat,
+            )
+            .at(now)
+            .temp(18.0)
+            .expect("job", &["job", "on_call_alert"])
+            .says(&["confirmation number", PROMISE])
+            .field("/urgency", "emergency"),
+        );
+        if i % 3 == 0 {
+            v.push(
+                case(
+                    format!("no heat at 55F keyed at {now} books a business day"),
+                    Some(JANE),
+                    keyed_no_heat,
+                )
+                .at(now)
+                .temp(55.0)
+                .expect("job", &["job"])
+                .never(&["alerting"])
+                .field("/urgency", "routine"),
+            );
+        }
+    }
 }
