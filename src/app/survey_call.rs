@@ -105,7 +105,16 @@ impl LineSurveyCaller {
     async fn survey_call(&self, request: &SurveyCallRequest) -> SurveyCallOutcome {
         let to = redact::number(Some(&request.to));
         let job = request.job_id;
-        // Speech if the memory holds one more call with it (held to the end of the call).
+        if !self
+            .out
+            .wait_for_line(self.settings.line_wait, self.settings.line_poll)
+            .await
+        {
+            warn!(job, "the line stayed busy; survey call not placed");
+            return failed("the line stayed busy".into());
+        }
+        // Speech if the memory holds one more call with it (held to the end of the call; taken
+        // once the line is free, so a survey waiting for it keeps no caller from speech).
         let spoken = self
             .speech
             .as_ref()
@@ -127,14 +136,6 @@ impl LineSurveyCaller {
                 Err(err) => return failed(err.to_string()),
             }
             actions.remove(0);
-        }
-        if !self
-            .out
-            .wait_for_line(self.settings.line_wait, self.settings.line_poll)
-            .await
-        {
-            warn!(job, "the line stayed busy; survey call not placed");
-            return failed("the line stayed busy".into());
         }
         info!(job, %to, "survey call: dialling");
         let call = match self.out.line.dial(&request.to).await {
