@@ -1047,7 +1047,7 @@ impl Dialog {
                 ),
                 true,
             );
-            self.goodbye(out);
+            self.goodbye_after_page(out);
             return;
         }
         // After a booking the caller has just confirmed the number: not read again.
@@ -1074,7 +1074,7 @@ impl Dialog {
             ),
             true,
         );
-        self.goodbye(out);
+        self.goodbye_after_page(out);
     }
 
     fn log(&mut self, speaker: Speaker, text: String) {
@@ -1096,6 +1096,17 @@ impl Dialog {
         } else {
             "Thanks for calling. Goodbye."
         };
+        self.hang_up_after(out, bye);
+    }
+
+    /// After the on-call page's promise: the caller is told to keep the phone free, so the
+    /// box lets it go at once.
+    fn goodbye_after_page(&mut self, out: &mut Vec<Action>) {
+        let bye = if self.spanish { "Adiós." } else { "Goodbye." };
+        self.hang_up_after(out, bye);
+    }
+
+    fn hang_up_after(&mut self, out: &mut Vec<Action>, bye: &str) {
         self.say(out, bye.into(), true);
         out.push(Action::Hangup);
         self.step = Step::Ended;
