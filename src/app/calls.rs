@@ -195,26 +195,23 @@ async fn run_dialog(
     let spoken = (!settings.keypad_only)
         .then(|| settings.spoken_calls.try_admit())
         .flatten();
-    let keypad_for_memory;
-    let mode = match (settings.keypad_only, &spoken) {
-        (true, _) => "keypad_only",
-        (false, Some(_)) => "speech",
-        (false, None) => "keypad_only_memory",
+    let (mode, keypad_for_memory) = match (settings.keypad_only, &spoken) {
+        (true, _) => ("keypad_only", None),
+        (false, Some(_)) => ("speech", None),
+        (false, None) => {
+            warn!(
+                key = %start.key,
+                spoken = settings.spoken_calls.in_progress(),
+                "memory holds speech for no more calls now: this call is keypad-only"
+            );
+            let keypad = DialogSettings {
+                keypad_only: true,
+                ..settings.clone()
+            };
+            ("keypad_only_memory", Some(keypad))
+        }
     };
-    let settings = if settings.keypad_only || spoken.is_some() {
-        settings
-    } else {
-        warn!(
-            key = %start.key,
-            spoken = settings.spoken_calls.in_progress(),
-            "memory holds speech for no more calls now: this call is keypad-only"
-        );
-        keypad_for_memory = DialogSettings {
-            keypad_only: true,
-            ..settings.clone()
-        };
-        &keypad_for_memory
-    };
+    let settings = keypad_for_memory.as_ref().unwrap_or(settings);
     let outcome = call_flow::run(port, settings, ctx, start.recording_path.clone()).await;
     drop(spoken);
     info!(key = %start.key, outcome = %outcome.outcome.kind, records = ?outcome.outcome.record_ids, "dialog finished");

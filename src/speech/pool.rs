@@ -25,20 +25,23 @@ pub struct MemInfo {
 /// Reads `MemTotal` and `MemAvailable` from the text of `/proc/meminfo`; `None` when either
 /// is missing or unreadable (kernels before 3.14 have no `MemAvailable`).
 pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
-    let field = |name: &str| {
-        text.lines().find_map(|line| {
-            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
-            let mut parts = rest.split_whitespace();
-            let value = parts.next()?.parse::<u64>().ok()?;
-            match parts.next() {
-                Some("kB") | None => Some(value),
-                Some(_) => None,
-            }
-        })
-    };
     Some(MemInfo {
-        total_kib: field("MemTotal")?,
-        available_kib: field("MemAvailable")?,
+        total_kib: kib_field(text, "MemTotal")?,
+        available_kib: kib_field(text, "MemAvailable")?,
+    })
+}
+
+/// The value of a `Name:   1234 kB` line of a `/proc` text (`meminfo`, `<pid>/status`), in
+/// KiB; `None` when the line is missing or in another unit.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+        let mut parts = rest.split_whitespace();
+        let value = parts.next()?.parse::<u64>().ok()?;
+        match parts.next() {
+            Some("kB") | None => Some(value),
+            Some(_) => None,
+        }
     })
 }
 
@@ -192,12 +195,7 @@ pub fn parse_memory_limit(text: &str) -> Option<u64> {
 
 /// `VmRSS` in KiB from the text of `/proc/<pid>/status`.
 pub fn parse_vm_rss(text: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix("VmRSS:")?;
-        let mut parts = rest.split_whitespace();
-        let value = parts.next()?.parse::<u64>().ok()?;
-        (parts.next() == Some("kB")).then_some(value)
-    })
+    kib_field(text, "VmRSS")
 }
 
 /// The calls in progress that have speech, against the limit the memory sets
