@@ -189,11 +189,14 @@ impl ConfiguredSchedule {
             .is_none_or(|s| s.start_utc > now + Duration::hours(6));
         if first_far && after <= now {
             let start = round_up_to_hour(now);
-            out.push(Slot {
-                start_utc: start,
-                end_utc: start + self.window,
-            });
-            out.sort_by_key(|s| s.start_utc);
+            // Within the hour: before every window left.
+            out.insert(
+                0,
+                Slot {
+                    start_utc: start,
+                    end_utc: start + self.window,
+                },
+            );
         }
         out.truncate(count);
         out
