@@ -62,9 +62,20 @@ pub enum HttpError {
     Scheme { url: String, scheme: String },
 }
 
-/// reqwest is built with `rustls-no-provider`: the process picks ring once. Idempotent.
+/// The TLS cryptography the box uses, for the ServiceTitan client, the alert channels and the
+/// web page alike: rustls's *ring* provider (pure Rust and assembly, no cmake, cross-builds
+/// with the Debian toolchain; see Cargo.toml). rustls 0.23.48 marks it deprecated because
+/// *ring* has no post-quantum key exchange; moving to aws-lc-rs is a choice of its own
+/// (a C build on both targets), so the one allowance is here.
+#[allow(deprecated)]
+pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+/// reqwest is built with `rustls-no-provider`: the process picks [`crypto_provider`] once.
+/// Idempotent.
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = crypto_provider().install_default();
 }
 
 /// Whether `url` names this machine (`localhost`, 127.0.0.0/8, `::1`).
