@@ -365,12 +365,14 @@ fn available_mib() -> u64 {
 
 /// A call over what the memory holds with speech is answered keypad-only, and still books;
 /// the calls with speech go on, and once one ends the next call has speech again. Two lines,
-/// the real (Korean) model, and `speech.call_memory_mib` set to two thirds of this machine's
-/// available memory: what is left once the model is loaded holds one call with speech.
+/// the real (Korean) model, and `speech.call_memory_mib` set to nine tenths of this machine's
+/// available memory: what is left once the model is loaded holds one call with speech, and
+/// goes on holding one as the box works it out again at each call (two would take the
+/// memory available growing by four fifths while the test runs).
 #[test]
 fn a_call_the_memory_cannot_hold_with_speech_is_keypad_only_and_books() {
     let _g = serial();
-    let per_call = (available_mib() * 2 / 3).clamp(20, 65_536);
+    let per_call = (available_mib() * 9 / 10).clamp(20, 65_536);
     let daemon = dialog_daemon_with(Some(test_model()), |config| {
         config
             .set("sip.max_concurrent_calls", 2)

@@ -202,6 +202,7 @@ async fn run_dialog(
             warn!(
                 key = %start.key,
                 spoken = settings.spoken_calls.in_progress(),
+                limit = settings.spoken_calls.limit(),
                 "memory holds speech for no more calls now: this call is keypad-only"
             );
             let keypad = DialogSettings {

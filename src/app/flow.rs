@@ -296,7 +296,7 @@ async fn prepare_dialog(
         crate::app::speech_pool::spoken_calls(config)
     };
     let mut texts = call_flow::fixed_texts(&script, keypad_only);
-    if spoken_calls.limit() < config.sip.max_concurrent_calls {
+    if spoken_calls.may_refuse(config.sip.max_concurrent_calls) {
         // Some calls may run keypad-only: their prompts are ready too.
         texts.extend(call_flow::fixed_texts(&script, true));
         texts.sort();

@@ -5,6 +5,8 @@
 //! at once the memory left holds with speech (`speech.call_memory_mib`). The sizing itself is
 //! `speech::pool`.
 
+use std::sync::Arc;
+
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -112,12 +114,14 @@ pub(crate) fn prepare_spanish(model: &SpeechModel, config: &Config) {
 
 /// How many calls at once may have speech: as many as the memory left once the models are
 /// loaded holds at `speech.call_memory_mib` each (`speech::pool::spoken_call_limit`), read
-/// now. Said in the log; a call over it is answered keypad-only.
+/// now and again at each call (`speech::pool::room_for_calls`). Said in the log; a call over
+/// it is answered keypad-only.
 pub(crate) fn spoken_calls(config: &Config) -> SpokenCalls {
     let room = memory_room();
     let lines = config.sip.max_concurrent_calls;
     let per_call_mib = config.speech.call_memory_mib;
-    let limit = spoken_call_limit(&room, u64::from(per_call_mib) * 1024, lines);
+    let per_call_kib = u64::from(per_call_mib) * 1024;
+    let limit = spoken_call_limit(&room, per_call_kib, lines);
     let mib = |kib: Option<u64>| kib.map(|k| k / 1024);
     if limit < lines {
         warn!(
@@ -141,7 +145,7 @@ pub(crate) fn spoken_calls(config: &Config) -> SpokenCalls {
             "memory holds speech on every line"
         );
     }
-    SpokenCalls::new(limit)
+    SpokenCalls::following_memory(room, per_call_kib, lines, Arc::new(memory_room))
 }
 
 /// The process's memory room now: `/proc/meminfo`, its cgroup's limits, its resident size.

@@ -135,8 +135,8 @@ impl PoolPolicy {
 /// call itself (benches/README.md, "Long answers"), rounded up.
 pub const DEFAULT_CALL_MEMORY_MIB: u32 = 80;
 
-/// The memory left for calls once the models are loaded, in KiB, as the process reads it at
-/// start-up. Each reading is `None` when it could not be taken (not Linux, no cgroup v2, no
+/// The memory the process has room for, in KiB, as it reads it (once the models are loaded,
+/// and again at each call). Each reading is `None` when it could not be taken (not Linux, no cgroup v2, no
 /// limit set).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryRoom {
@@ -198,14 +198,71 @@ pub fn parse_vm_rss(text: &str) -> Option<u64> {
     kib_field(text, "VmRSS")
 }
 
+/// The room for calls now, from a reading taken now and the one taken at start-up: the
+/// process's own growth since start-up is its calls' (each counted as it was admitted) or
+/// heap it can reuse, so it is given back; what others took since (another program, a
+/// smaller `MemoryHigh=` set while running) is not. Under a unit limit the room is then the
+/// limit less the resident size at start-up; on the board alone, what is available now plus
+/// that growth.
+pub fn room_for_calls(at_start: &MemoryRoom, now: &MemoryRoom) -> MemoryRoom {
+    let growth = match (at_start.rss_kib, now.rss_kib) {
+        (Some(then), Some(now)) => now.saturating_sub(then),
+        _ => 0,
+    };
+    let rss_kib = match (at_start.rss_kib, now.rss_kib) {
+        (Some(then), Some(now)) => Some(then.min(now)),
+        (then, now) => now.or(then),
+    };
+    MemoryRoom {
+        available_kib: now.available_kib.map(|a| a.saturating_add(growth)),
+        cgroup_limit_kib: now.cgroup_limit_kib,
+        rss_kib,
+    }
+}
+
+/// Reads the process's memory room now (`app::speech_pool` reads `/proc` and the cgroup
+/// tree; tests hand in their own).
+pub type ReadRoom = std::sync::Arc<dyn Fn() -> MemoryRoom + Send + Sync>;
+
 /// The calls in progress that have speech, against the limit the memory sets
 /// ([`spoken_call_limit`]). A call over it is answered keypad-only rather than let the box
 /// run out of memory (or be throttled past the unit's `MemoryHigh`) in the middle of
-/// everyone's answers. Cheap to clone: every clone counts the same calls.
-#[derive(Debug, Clone)]
+/// everyone's answers. The limit follows the memory: it is worked out again at each call
+/// ([`room_for_calls`]). Cheap to clone: every clone counts the same calls.
+#[derive(Clone)]
 pub struct SpokenCalls {
-    limit: usize,
+    limit: Limit,
     live: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[derive(Clone)]
+enum Limit {
+    Fixed(usize),
+    Memory {
+        at_start: MemoryRoom,
+        per_call_kib: u64,
+        lines: usize,
+        read: ReadRoom,
+    },
+}
+
+impl std::fmt::Debug for SpokenCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("SpokenCalls");
+        match &self.limit {
+            Limit::Fixed(limit) => out.field("limit", limit),
+            Limit::Memory {
+                at_start,
+                per_call_kib,
+                lines,
+                ..
+            } => out
+                .field("at_start", at_start)
+                .field("per_call_kib", per_call_kib)
+                .field("lines", lines),
+        };
+        out.field("in_progress", &self.in_progress()).finish()
+    }
 }
 
 /// One call's right to speech, given back when it is dropped (the call ended).
@@ -218,7 +275,26 @@ impl SpokenCalls {
     /// At most `limit` calls with speech at once.
     pub fn new(limit: usize) -> SpokenCalls {
         SpokenCalls {
-            limit,
+            limit: Limit::Fixed(limit),
+            live: Default::default(),
+        }
+    }
+
+    /// As many calls with speech as the memory holds at `per_call_kib` each, on `lines`
+    /// lines: `at_start` is the reading once the models are loaded, `read` takes one now.
+    pub fn following_memory(
+        at_start: MemoryRoom,
+        per_call_kib: u64,
+        lines: usize,
+        read: ReadRoom,
+    ) -> SpokenCalls {
+        SpokenCalls {
+            limit: Limit::Memory {
+                at_start,
+                per_call_kib,
+                lines,
+                read,
+            },
             live: Default::default(),
         }
     }
@@ -228,16 +304,39 @@ impl SpokenCalls {
         SpokenCalls::new(usize::MAX)
     }
 
+    /// How many calls may have speech at once, now.
     pub fn limit(&self) -> usize {
-        self.limit
+        match &self.limit {
+            Limit::Fixed(limit) => *limit,
+            Limit::Memory {
+                at_start,
+                per_call_kib,
+                lines,
+                read,
+            } => spoken_call_limit(&room_for_calls(at_start, &read()), *per_call_kib, *lines),
+        }
     }
 
-    /// Speech for one more call, or `None` when `limit` calls already have it.
+    /// Whether a call may ever be refused speech: the limit follows the memory on more than
+    /// one line, or is fixed below the lines.
+    pub fn may_refuse(&self, lines: usize) -> bool {
+        match &self.limit {
+            Limit::Fixed(limit) => *limit < lines,
+            Limit::Memory {
+                per_call_kib,
+                lines: counted,
+                ..
+            } => *per_call_kib > 0 && *counted > 1,
+        }
+    }
+
+    /// Speech for one more call, or `None` when the calls in progress already take the limit.
     pub fn try_admit(&self) -> Option<SpokenCall> {
         use std::sync::atomic::Ordering;
+        let limit = self.limit();
         self.live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.limit).then_some(n + 1)
+                (n < limit).then_some(n + 1)
             })
             .ok()
             .map(|_| SpokenCall {
@@ -357,6 +456,58 @@ mod tests {
         drop((second, third));
         assert_eq!(calls.in_progress(), 0);
         assert!(SpokenCalls::unlimited().try_admit().is_some());
+    }
+
+    /// The limit worked out again at each call: the process's own calls growing do not lower
+    /// it (they are counted already), another program taking the board's memory or a smaller
+    /// `MemoryHigh=` set while running does, and memory given back raises it again.
+    #[test]
+    fn the_limit_follows_what_others_take_of_the_memory() {
+        let per_call = u64::from(DEFAULT_CALL_MEMORY_MIB) * MIB;
+        let now = std::sync::Arc::new(std::sync::Mutex::new(room(Some(330), None, Some(540))));
+        let reading = now.clone();
+        let read: ReadRoom = std::sync::Arc::new(move || *reading.lock().expect("room"));
+        let set = |available: u64, limit: Option<u64>, rss: u64| {
+            *now.lock().expect("room") = room(Some(available), limit, Some(rss))
+        };
+        let calls =
+            SpokenCalls::following_memory(room(Some(330), None, Some(540)), per_call, 4, read);
+        assert_eq!(calls.limit(), 4);
+        assert!(calls.may_refuse(4));
+        // Two calls deep in their answers: 140 MiB more resident, 140 MiB less available.
+        let first = calls.try_admit().expect("first call");
+        let second = calls.try_admit().expect("second call");
+        set(190, None, 680);
+        assert_eq!(calls.limit(), 4, "the box's own calls are counted already");
+        // Another program takes 150 MiB of the board: room for 2 calls, both in progress.
+        set(40, None, 680);
+        assert_eq!(calls.limit(), 2);
+        assert!(calls.try_admit().is_none(), "a third call is keypad-only");
+        // It exits; the two calls end and glibc gives their memory back.
+        drop((first, second));
+        set(330, None, 540);
+        let third = calls.try_admit().expect("room again");
+        // A MemoryHigh=700M set while the box runs: 160 MiB under it, two calls.
+        set(330, Some(700), 560);
+        assert_eq!(calls.limit(), 2);
+        let fourth = calls.try_admit().expect("second of two");
+        assert!(calls.try_admit().is_none());
+        // Resident size below start-up (trimmed): the room under the limit is larger.
+        set(330, Some(700), 460);
+        assert_eq!(calls.limit(), 3);
+        drop((third, fourth));
+        // Fixed counts and `call_memory_mib = 0` never refuse on their lines.
+        assert!(!SpokenCalls::new(4).may_refuse(4));
+        assert!(SpokenCalls::new(3).may_refuse(4));
+        let no_limit: ReadRoom = std::sync::Arc::new(MemoryRoom::default);
+        assert!(
+            !SpokenCalls::following_memory(MemoryRoom::default(), 0, 4, no_limit.clone())
+                .may_refuse(4)
+        );
+        assert!(
+            !SpokenCalls::following_memory(MemoryRoom::default(), per_call, 1, no_limit)
+                .may_refuse(1)
+        );
     }
 
     #[test]
