@@ -119,9 +119,10 @@ impl LineSurveyCaller {
             .speech
             .as_ref()
             .and_then(|speech| Some((speech, speech.spoken_calls.try_admit()?)));
-        if self.speech.is_some() && spoken.is_none() {
+        if let (Some(speech), None) = (&self.speech, &spoken) {
             warn!(
                 job,
+                limit = speech.spoken_calls.limit(),
                 "memory holds speech for no more calls now: this survey call is keypad-only"
             );
         }
