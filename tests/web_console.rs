@@ -58,7 +58,13 @@ fn seed_calls(data_dir: &Path) -> Vec<String> {
                 turns: Vec::new(),
                 records: Vec::new(),
                 dialog: Some(DialogRecord {
-                    mode: "speech".into(),
+                    // The oldest call came when the memory held speech for no more calls.
+                    mode: if i == 2 {
+                        "keypad_only_memory"
+                    } else {
+                        "speech"
+                    }
+                    .into(),
                     outcome: if i == 0 { "job" } else { "callback" }.into(),
                     confirmation_number: None,
                     caller_hung_up: false,
@@ -213,6 +219,16 @@ impl Page {
         (status, answer.json().unwrap_or(Value::Null))
     }
 
+    /// A page's HTML, logged in.
+    fn html(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .send()
+            .and_then(|r| r.text())
+            .expect("page")
+    }
+
     fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
         let answer = self
             .client
@@ -263,6 +279,16 @@ fn the_console_shows_the_box_and_keeps_a_setting_across_a_restart() {
     assert_eq!(jobs["total"], 1, "{jobs}");
     let (_, searched) = page.get("/api/calls?q=3125550102");
     assert_eq!(searched["total"], 1, "{searched}");
+    // How each caller could answer, on the call's detail.
+    let (_, spoken) = page.get(&format!("/api/calls/{}", keys[0]));
+    assert_eq!(spoken["mode"], "speech", "{spoken}");
+    let (_, keyed) = page.get(&format!("/api/calls/{}", keys[2]));
+    assert_eq!(keyed["mode"], "keypad_only_memory", "{keyed}");
+    let html = page.html(&format!("/calls/{}", keys[2]));
+    assert!(
+        html.contains("data-mode=\"keypad_only_memory\">off, keypad only: the memory held speech"),
+        "{html}"
+    );
 
     let (status, errors) = page.send(
         reqwest::Method::PUT,
@@ -443,13 +469,7 @@ fn an_office_person_takes_an_alert_by_hand_and_the_call_shows_who_and_when() {
     let (_, detail) = page.get(&format!("/api/calls/{key}"));
     assert_eq!(detail["paged"]["by"], "Dana", "{detail}");
     assert_eq!(detail["paged"]["outcome"], "acknowledged", "{detail}");
-    let html = page
-        .client
-        .get(format!("{}/calls/{key}", page.base))
-        .header(reqwest::header::COOKIE, &page.cookie)
-        .send()
-        .and_then(|r| r.text())
-        .expect("call page");
+    let html = page.html(&format!("/calls/{key}"));
     assert!(
         html.contains("data-outcome=\"acknowledged\">taken by Dana (web) at "),
         "{html}"

@@ -156,6 +156,11 @@ pub struct CallDetail {
     /// How the on-call page the call raised ended, once it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paged: Option<PagedView>,
+    /// How the caller could answer, the call record's dialog mode: "speech", "keypad_only" (no
+    /// usable speech model) or "keypad_only_memory" (the memory held speech for no more calls
+    /// at once); `None` for a call the dialog did not take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 /// Who took a call's on-call page and when, or that nobody did.

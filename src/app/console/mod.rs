@@ -228,6 +228,7 @@ impl WebBackend for Console {
                     calls: p.calls,
                     alert: p.alert.clone(),
                 }),
+            mode: record.dialog.as_ref().map(|d| d.mode.clone()),
         })
     }
 

@@ -135,7 +135,7 @@ fn summary_card(detail: &CallDetail) -> String {
     let s = &detail.summary;
     let row = |name: &str, value: String| format!("<dt>{name}</dt><dd>{value}</dd>\n");
     format!(
-        "<section class=\"card\" id=\"call-summary\" data-call-key=\"{k}\"><dl>\n{}{}{}{}{}{}{}{}</dl></section>\n",
+        "<section class=\"card\" id=\"call-summary\" data-call-key=\"{k}\"><dl>\n{}{}{}{}{}{}{}{}{}</dl></section>\n",
         row("Answered", escape(&s.answered_local)),
         row("Caller", caller(s)),
         row("Duration", duration(s.duration_secs)),
@@ -143,8 +143,27 @@ fn summary_card(detail: &CallDetail) -> String {
         row("Urgency", or_dash(Some(&s.urgency).filter(|u| !u.is_empty()).map(|u| u.as_str()))),
         row("Confirmation", or_dash(s.confirmation_number.as_deref())),
         row("Ended", escape(&detail.end_reason)),
+        speech(detail.mode.as_deref()),
         paged(detail.paged.as_ref()),
         k = escape(&s.key),
+    )
+}
+
+/// Whether the caller could answer by voice, and why not (the owner sees a caller who had no
+/// speech, and that more memory or fewer lines would give it).
+fn speech(mode: Option<&str>) -> String {
+    let text = match mode {
+        None => return String::new(),
+        Some("speech") => "on: voice and keypad".to_string(),
+        Some("keypad_only") => "off, keypad only: no usable speech model".to_string(),
+        Some("keypad_only_memory") => "off, keypad only: the memory held speech for no more \
+             calls at once (README, \"Memory and the number of lines\")"
+            .to_string(),
+        Some(other) => escape(other),
+    };
+    format!(
+        "<dt>Speech</dt><dd id=\"call-mode\" data-mode=\"{}\">{text}</dd>\n",
+        escape(mode.unwrap_or_default())
     )
 }
 

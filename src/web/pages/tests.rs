@@ -135,6 +135,7 @@ fn every_page() -> Vec<(&'static str, String)> {
             calls: 2,
             alert: h(),
         }),
+        mode: Some(h()),
     };
     let person = OnCallPerson {
         name: h(),
@@ -365,6 +366,28 @@ fn the_calls_pages_follow_the_dom_contract() {
     assert!(nobody.contains(
         "data-outcome=\"exhausted\">NOBODY took it: paging gave up at 03:40 Thu after 12 page calls</dd>"
     ));
+    // Whether the caller could answer by voice, and why not.
+    let speech = |mode: Option<&str>| {
+        calls::render_detail(
+            &CallDetail {
+                summary: summary(),
+                mode: mode.map(str::to_string),
+                ..CallDetail::default()
+            },
+            "t",
+        )
+    };
+    assert!(speech(Some("speech"))
+        .contains("<dd id=\"call-mode\" data-mode=\"speech\">on: voice and keypad</dd>"));
+    assert!(speech(Some("keypad_only"))
+        .contains("data-mode=\"keypad_only\">off, keypad only: no usable speech model</dd>"));
+    assert!(speech(Some("keypad_only_memory")).contains(
+        "data-mode=\"keypad_only_memory\">off, keypad only: the memory held speech for no more calls at once"
+    ));
+    assert!(
+        !speech(None).contains("id=\"call-mode\""),
+        "no dialog, no row"
+    );
 }
 
 #[test]
