@@ -296,8 +296,9 @@ async fn prepare_dialog(
         crate::app::speech_pool::spoken_calls(config)
     };
     let mut texts = call_flow::fixed_texts(&script, keypad_only);
-    if spoken_calls.may_refuse(config.sip.max_concurrent_calls) {
-        // Some calls may run keypad-only: their prompts are ready too.
+    if spoken_calls.limit() < config.sip.max_concurrent_calls {
+        // Some calls will run keypad-only: their prompts are ready too. (A call refused
+        // speech later, when others took memory, has its keypad prompts synthesised live.)
         texts.extend(call_flow::fixed_texts(&script, true));
         texts.sort();
         texts.dedup();

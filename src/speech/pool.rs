@@ -317,19 +317,6 @@ impl SpokenCalls {
         }
     }
 
-    /// Whether a call may ever be refused speech: the limit follows the memory on more than
-    /// one line, or is fixed below the lines.
-    pub fn may_refuse(&self, lines: usize) -> bool {
-        match &self.limit {
-            Limit::Fixed(limit) => *limit < lines,
-            Limit::Memory {
-                per_call_kib,
-                lines: counted,
-                ..
-            } => *per_call_kib > 0 && *counted > 1,
-        }
-    }
-
     /// Speech for one more call, or `None` when the calls in progress already take the limit.
     pub fn try_admit(&self) -> Option<SpokenCall> {
         use std::sync::atomic::Ordering;
@@ -473,7 +460,6 @@ mod tests {
         let calls =
             SpokenCalls::following_memory(room(Some(330), None, Some(540)), per_call, 4, read);
         assert_eq!(calls.limit(), 4);
-        assert!(calls.may_refuse(4));
         // Two calls deep in their answers: 140 MiB more resident, 140 MiB less available.
         let first = calls.try_admit().expect("first call");
         let second = calls.try_admit().expect("second call");
@@ -496,17 +482,11 @@ mod tests {
         set(330, Some(700), 460);
         assert_eq!(calls.limit(), 3);
         drop((third, fourth));
-        // Fixed counts and `call_memory_mib = 0` never refuse on their lines.
-        assert!(!SpokenCalls::new(4).may_refuse(4));
-        assert!(SpokenCalls::new(3).may_refuse(4));
-        let no_limit: ReadRoom = std::sync::Arc::new(MemoryRoom::default);
-        assert!(
-            !SpokenCalls::following_memory(MemoryRoom::default(), 0, 4, no_limit.clone())
-                .may_refuse(4)
-        );
-        assert!(
-            !SpokenCalls::following_memory(MemoryRoom::default(), per_call, 1, no_limit)
-                .may_refuse(1)
+        // `call_memory_mib = 0`: no limit but the lines.
+        let no_reading: ReadRoom = std::sync::Arc::new(MemoryRoom::default);
+        assert_eq!(
+            SpokenCalls::following_memory(MemoryRoom::default(), 0, 4, no_reading).limit(),
+            4
         );
     }
 
