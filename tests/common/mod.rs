@@ -27,6 +27,12 @@ use std::time::{Duration, Instant};
 
 pub const LOOPBACK: &str = "127.0.0.1";
 
+/// How long a daemon may take to answer OPTIONS (or log "listening") after it is started.
+/// With the real model on a loaded 2-core machine the model alone took 13 s once, and the
+/// prompts are rendered after it; a ready daemon returns at once, so this is only how long a
+/// failure takes to show.
+const READY_WAIT: Duration = Duration::from_secs(60);
+
 /// Scales every timeout; set CALLBOX_TEST_TIMEOUT_SCALE=3 on a slow or busy machine.
 pub fn scaled(d: Duration) -> Duration {
     let scale: f64 = std::env::var("CALLBOX_TEST_TIMEOUT_SCALE")
@@ -322,7 +328,7 @@ impl Daemon {
             probe_options,
             env: cfg.env.clone(),
         };
-        d.wait_ready(scaled(Duration::from_secs(30)));
+        d.wait_ready(scaled(READY_WAIT));
         d
     }
 
@@ -342,7 +348,7 @@ impl Daemon {
             &self.env,
         );
         self.child = Some(child);
-        self.wait_ready(scaled(Duration::from_secs(30)));
+        self.wait_ready(scaled(READY_WAIT));
     }
 
     pub fn log(&self) -> String {
