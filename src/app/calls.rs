@@ -192,17 +192,15 @@ async fn run_dialog(
             .map(|_| start.recording_rel.clone()),
     };
     // Speech if the memory holds one more call with it; keypad-only otherwise.
-    let spoken = (!settings.keypad_only)
-        .then(|| settings.spoken_calls.try_admit())
-        .flatten();
-    let (mode, keypad_for_memory) = match (settings.keypad_only, &spoken) {
-        (true, _) => ("keypad_only", None),
-        (false, Some(_)) => ("speech", None),
-        (false, None) => {
+    let spoken = (!settings.keypad_only).then(|| settings.spoken_calls.try_admit());
+    let (mode, keypad_for_memory) = match &spoken {
+        None => ("keypad_only", None),
+        Some(Ok(_)) => ("speech", None),
+        Some(Err(refused)) => {
             warn!(
                 key = %start.key,
-                spoken = settings.spoken_calls.in_progress(),
-                limit = settings.spoken_calls.limit(),
+                spoken = refused.in_progress,
+                limit = refused.limit,
                 "memory holds speech for no more calls now: this call is keypad-only"
             );
             let keypad = DialogSettings {

@@ -115,17 +115,20 @@ impl LineSurveyCaller {
         }
         // Speech if the memory holds one more call with it (held to the end of the call; taken
         // once the line is free, so a survey waiting for it keeps no caller from speech).
-        let spoken = self
-            .speech
-            .as_ref()
-            .and_then(|speech| Some((speech, speech.spoken_calls.try_admit()?)));
-        if let (Some(speech), None) = (&self.speech, &spoken) {
-            warn!(
-                job,
-                limit = speech.spoken_calls.limit(),
-                "memory holds speech for no more calls now: this survey call is keypad-only"
-            );
-        }
+        let spoken =
+            self.speech
+                .as_ref()
+                .and_then(|speech| match speech.spoken_calls.try_admit() {
+                    Ok(permit) => Some((speech, permit)),
+                    Err(refused) => {
+                        warn!(
+                        job,
+                        limit = refused.limit,
+                        "memory holds speech for no more calls now: this survey call is keypad-only"
+                    );
+                        None
+                    }
+                });
         let speech = spoken.as_ref().map(|(speech, _)| *speech);
         let mut script = self.script(&request.shop_name, speech);
         let mut actions = script.start();

@@ -136,8 +136,8 @@ impl PoolPolicy {
 pub const DEFAULT_CALL_MEMORY_MIB: u32 = 80;
 
 /// The memory the process has room for, in KiB, as it reads it (once the models are loaded,
-/// and again at each call). Each reading is `None` when it could not be taken (not Linux, no cgroup v2, no
-/// limit set).
+/// and again at each call). Each reading is `None` when it could not be taken (not Linux, no
+/// cgroup v2, no limit set).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryRoom {
     /// `MemAvailable` from `/proc/meminfo`: the whole board's.
@@ -205,13 +205,9 @@ pub fn parse_vm_rss(text: &str) -> Option<u64> {
 /// limit less the resident size at start-up; on the board alone, what is available now plus
 /// that growth.
 pub fn room_for_calls(at_start: &MemoryRoom, now: &MemoryRoom) -> MemoryRoom {
-    let growth = match (at_start.rss_kib, now.rss_kib) {
-        (Some(then), Some(now)) => now.saturating_sub(then),
-        _ => 0,
-    };
-    let rss_kib = match (at_start.rss_kib, now.rss_kib) {
-        (Some(then), Some(now)) => Some(then.min(now)),
-        (then, now) => now.or(then),
+    let (rss_kib, growth) = match (at_start.rss_kib, now.rss_kib) {
+        (Some(then), Some(now)) => (Some(then.min(now)), now.saturating_sub(then)),
+        (then, now) => (now.or(then), 0),
     };
     MemoryRoom {
         available_kib: now.available_kib.map(|a| a.saturating_add(growth)),
@@ -263,6 +259,13 @@ impl std::fmt::Debug for SpokenCalls {
         };
         out.field("in_progress", &self.in_progress()).finish()
     }
+}
+
+/// Why a call has no speech: the calls with it already take the limit the memory sets now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoRoomForSpeech {
+    pub in_progress: usize,
+    pub limit: usize,
 }
 
 /// One call's right to speech, given back when it is dropped (the call ended).
@@ -317,18 +320,19 @@ impl SpokenCalls {
         }
     }
 
-    /// Speech for one more call, or `None` when the calls in progress already take the limit.
-    pub fn try_admit(&self) -> Option<SpokenCall> {
+    /// Speech for one more call, or why not: the calls in progress already take the limit
+    /// (worked out once, here).
+    pub fn try_admit(&self) -> Result<SpokenCall, NoRoomForSpeech> {
         use std::sync::atomic::Ordering;
         let limit = self.limit();
         self.live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
             })
-            .ok()
             .map(|_| SpokenCall {
                 live: self.live.clone(),
             })
+            .map_err(|in_progress| NoRoomForSpeech { in_progress, limit })
     }
 
     /// Calls with speech now.
@@ -432,17 +436,14 @@ mod tests {
             .clone()
             .try_admit()
             .expect("second call, through a clone");
-        assert!(
-            calls.try_admit().is_none(),
-            "a third call is over the limit"
-        );
+        assert!(calls.try_admit().is_err(), "a third call is over the limit");
         assert_eq!(calls.in_progress(), 2);
         drop(first);
         let third = calls.try_admit().expect("room again once a call ended");
         assert_eq!(calls.in_progress(), 2);
         drop((second, third));
         assert_eq!(calls.in_progress(), 0);
-        assert!(SpokenCalls::unlimited().try_admit().is_some());
+        assert!(SpokenCalls::unlimited().try_admit().is_ok());
     }
 
     /// The limit worked out again at each call: the process's own calls growing do not lower
@@ -468,7 +469,14 @@ mod tests {
         // Another program takes 150 MiB of the board: room for 2 calls, both in progress.
         set(40, None, 680);
         assert_eq!(calls.limit(), 2);
-        assert!(calls.try_admit().is_none(), "a third call is keypad-only");
+        assert_eq!(
+            calls.try_admit().err(),
+            Some(NoRoomForSpeech {
+                in_progress: 2,
+                limit: 2
+            }),
+            "a third call is keypad-only"
+        );
         // It exits; the two calls end and glibc gives their memory back.
         drop((first, second));
         set(330, None, 540);
@@ -477,7 +485,7 @@ mod tests {
         set(330, Some(700), 560);
         assert_eq!(calls.limit(), 2);
         let fourth = calls.try_admit().expect("second of two");
-        assert!(calls.try_admit().is_none());
+        assert!(calls.try_admit().is_err());
         // Resident size below start-up (trimmed): the room under the limit is larger.
         set(330, Some(700), 460);
         assert_eq!(calls.limit(), 3);
